@@ -1,0 +1,65 @@
+/* ota-runner tokens: name, ClientToken and file:line of every manifest. */
+#include "cli/commands.h"
+#include "cli/load.h"
+
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <string.h>
+
+static void print_json(const otr_manifest_set *set)
+{
+    cJSON *arr = cJSON_CreateArray();
+    for (size_t i = 0; i < set->count; i++) {
+        const otr_manifest *m = set->items[i];
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "name", m->name);
+        cJSON_AddStringToObject(o, "file", m->file);
+        cJSON_AddNumberToObject(o, "line", m->line);
+        cJSON_AddStringToObject(o, "clientToken", m->client_token);
+        cJSON_AddStringToObject(o, "specDigest", m->spec_digest);
+        cJSON_AddItemToArray(arr, o);
+    }
+    char *s = cJSON_Print(arr);
+    if (s)
+        printf("%s\n", s);
+    cJSON_free(s);
+    cJSON_Delete(arr);
+}
+
+static void print_text(const otr_manifest_set *set)
+{
+    int width = 4;
+    for (size_t i = 0; i < set->count; i++) {
+        int n = (int)strlen(set->items[i]->name);
+        if (n > width)
+            width = n;
+    }
+    printf("%-*s  %-43s  %s\n", width, "NAME", "CLIENT TOKEN", "FILE");
+    for (size_t i = 0; i < set->count; i++) {
+        const otr_manifest *m = set->items[i];
+        printf("%-*s  %s  %s:%u\n", width, m->name, m->client_token, m->file, m->line);
+    }
+}
+
+int otr_cmd_tokens(const otr_options *o)
+{
+    otr_loaded l;
+    int rc = OTR_EXIT_ERROR;
+    if (otr_load(&l, o) < 0)
+        goto done;
+    if (l.diags.errors) {
+        otr_print_diags_text(&l.diags, o);
+        fprintf(stderr, "ota-runner: error: %zu invalid manifest error%s; no tokens printed "
+                        "(run 'ota-runner validate' for details)\n",
+                l.diags.errors, l.diags.errors == 1 ? "" : "s");
+        goto done;
+    }
+    if (o->output == OTR_OUT_JSON)
+        print_json(&l.set);
+    else
+        print_text(&l.set);
+    rc = OTR_EXIT_OK;
+done:
+    otr_loaded_free(&l);
+    return rc;
+}

@@ -1,0 +1,11 @@
+/* The subcommands; each returns an exit code (OTR_EXIT_*). */
+#ifndef OTR_CLI_COMMANDS_H
+#define OTR_CLI_COMMANDS_H
+
+#include "cli/options.h"
+
+int otr_cmd_validate(const otr_options *o);
+int otr_cmd_tokens(const otr_options *o);
+int otr_cmd_version(const otr_options *o);
+
+#endif

@@ -1,0 +1,90 @@
+/* Loading manifests for a command, and printing what went wrong. */
+#include "cli/load.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef struct add_ctx {
+    otr_loaded *l;
+    otr_error err;
+} add_ctx;
+
+static int add_file(const char *path, const char *data, size_t len, void *ctx)
+{
+    add_ctx *a = ctx;
+    return otr_manifest_add_file(&a->l->set, path, data, len, &a->l->diags, &a->err);
+}
+
+void otr_print_error(const otr_error *err)
+{
+    fprintf(stderr, "ota-runner: error: %s\n", otr_error_message(err));
+}
+
+int otr_load(otr_loaded *l, const otr_options *o)
+{
+    memset(l, 0, sizeof(*l));
+    otr_source_opts so = {
+        .repo = o->repo,
+        .ref = o->ref,
+        .path = o->path,
+        .worktree = o->worktree,
+        .cache_dir = o->cache_dir,
+        .max_file_size = OTR_MANIFEST_MAX_FILE_SIZE,
+    };
+    add_ctx a = {l, OTR_ERROR_INIT};
+    if (otr_source_open(&l->source, &so, &a.err) < 0 ||
+        otr_source_each_file(l->source, &l->diags, add_file, &a, &a.err) < 0) {
+        otr_print_error(&a.err);
+        otr_error_clear(&a.err);
+        return -1;
+    }
+    otr_manifest_set_finish(&l->set, &l->diags);
+    return 0;
+}
+
+void otr_loaded_free(otr_loaded *l)
+{
+    otr_source_free(l->source);
+    otr_manifest_set_free(&l->set);
+    otr_diags_free(&l->diags);
+    memset(l, 0, sizeof(*l));
+}
+
+static int use_color(const otr_options *o)
+{
+    const char *nc = getenv("NO_COLOR");
+    return !o->no_color && !(nc && *nc) && isatty(STDERR_FILENO);
+}
+
+void otr_print_diags_text(const otr_diags *d, const otr_options *o)
+{
+    int color = use_color(o);
+    otr_buf line = OTR_BUF_INIT;
+    for (size_t i = 0; i < d->count; i++) {
+        otr_buf_clear(&line);
+        otr_diag_format(&d->items[i], &line);
+        if (color) {
+            /* colour only the severity word */
+            const char *word = d->items[i].severity == OTR_SEV_ERROR ? "error:" : "warning:";
+            const char *at = strstr(line.ptr, word);
+            fprintf(stderr, "%.*s\033[%sm%s\033[0m%s\n", (int)(at - line.ptr), line.ptr,
+                    d->items[i].severity == OTR_SEV_ERROR ? "1;31" : "1;33", word,
+                    at + strlen(word));
+        } else {
+            fprintf(stderr, "%s\n", line.ptr);
+        }
+    }
+    if (d->dropped)
+        fprintf(stderr, "ota-runner: %zu more problems not shown\n", d->dropped);
+    otr_buf_free(&line);
+}
+
+const char *otr_loaded_commit_label(const otr_loaded *l, char *buf, size_t size)
+{
+    const char *c = otr_source_commit(l->source);
+    snprintf(buf, size, "%.12s%s", *c ? c : "(no commit)",
+             otr_source_is_worktree(l->source) ? "+worktree" : "");
+    return buf;
+}

@@ -1,0 +1,299 @@
+/* Command-line parsing and help, driven by the command and option tables. */
+#include "cli/options.h"
+
+#include "cli/commands.h"
+#include "manifest/schema.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum {
+    OPT_GLOBAL = 1u << 0,
+    OPT_SOURCE = 1u << 1,
+    OPT_OUTPUT = 1u << 2,
+};
+
+#define OUT(x) (1u << (x))
+
+static const otr_command commands[] = {
+    {"validate", OPT_SOURCE | OPT_OUTPUT, "",
+     "load and validate every manifest (no network, no state)",
+     "Reads the manifests from one commit of the repository, checks every rule of the\n"
+     "service model and of the manifest format, and reports every problem as\n"
+     "file:line:col: error: field: message. Exits 0 when all are valid, 1 otherwise.\n",
+     OUT(OTR_OUT_TEXT) | OUT(OTR_OUT_JSON) | OUT(OTR_OUT_GITHUB), otr_cmd_validate},
+    {"tokens", OPT_SOURCE | OPT_OUTPUT, "",
+     "print name, ClientToken and file:line of every manifest (no network)",
+     "The ClientToken is derived from the manifest's name, revision and canonical\n"
+     "spec: the same manifest gives the same token on every machine and every run;\n"
+     "any change to the spec, the name or metadata.revision gives a new one.\n",
+     OUT(OTR_OUT_TEXT) | OUT(OTR_OUT_JSON), otr_cmd_tokens},
+    {"version", 0, "", "print the version of ota-runner and of the libraries it runs with", "",
+     OUT(OTR_OUT_TEXT), otr_cmd_version},
+};
+
+#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+typedef enum opt_id {
+    O_HELP, O_VERBOSE, O_DEBUG, O_NO_COLOR,
+    O_REPO, O_REF, O_PATH, O_WORKTREE, O_CACHE_DIR,
+    O_OUTPUT,
+} opt_id;
+
+typedef struct option_spec {
+    opt_id id;
+    const char *name;
+    char short_name;
+    unsigned group;
+    const char *arg; /* NULL: a flag */
+    const char *help;
+} option_spec;
+
+static const option_spec options[] = {
+    {O_HELP, "help", 'h', OPT_GLOBAL, NULL, "show help and exit"},
+    {O_VERBOSE, "verbose", 'v', OPT_GLOBAL, NULL, "say more on stderr"},
+    {O_DEBUG, "debug", 0, OPT_GLOBAL, NULL, "say everything on stderr (never secrets)"},
+    {O_NO_COLOR, "no-color", 0, OPT_GLOBAL, NULL, "no colour (also when NO_COLOR is set)"},
+    {O_REPO, "repo", 0, OPT_SOURCE, "PATH|URL",
+     "repository to read (default: the one around the current folder); a URL is\n"
+     "mirrored into --cache-dir and fetched on every run"},
+    {O_REF, "ref", 0, OPT_SOURCE, "REF",
+     "branch, tag, remote-tracking branch or commit id (default HEAD)"},
+    {O_PATH, "path", 0, OPT_SOURCE, "DIR",
+     "folder of manifests in the repository (default manifests); every *.yaml\n"
+     "and *.yml below it is read"},
+    {O_WORKTREE, "worktree", 0, OPT_SOURCE, NULL,
+     "read the working tree instead of the commit (for local authoring)"},
+    {O_CACHE_DIR, "cache-dir", 0, OPT_SOURCE, "DIR",
+     "where URLs are mirrored (default $XDG_CACHE_HOME/ota-runner or\n"
+     "~/.cache/ota-runner)"},
+    {O_OUTPUT, "output", 'o', OPT_OUTPUT, "FORMAT", "output format: see above"},
+};
+
+#define NOPTIONS (sizeof(options) / sizeof(options[0]))
+
+static const char *const output_names[] = {"text", "json", "markdown", "github", NULL};
+
+static const otr_command *find_command(const char *name)
+{
+    for (size_t i = 0; i < NCOMMANDS; i++)
+        if (!strcmp(commands[i].name, name))
+            return &commands[i];
+    return NULL;
+}
+
+static unsigned accepted_groups(const otr_command *cmd)
+{
+    return OPT_GLOBAL | (cmd ? cmd->options : 0);
+}
+
+static const option_spec *find_long(const char *name, size_t len)
+{
+    for (size_t i = 0; i < NOPTIONS; i++)
+        if (strlen(options[i].name) == len && !strncmp(options[i].name, name, len))
+            return &options[i];
+    return NULL;
+}
+
+static const option_spec *find_short(char c)
+{
+    for (size_t i = 0; i < NOPTIONS; i++)
+        if (options[i].short_name == c)
+            return &options[i];
+    return NULL;
+}
+
+static const char *prog_name(const otr_command *cmd)
+{
+    static char buf[64];
+    snprintf(buf, sizeof(buf), "ota-runner%s%s", cmd ? " " : "", cmd ? cmd->name : "");
+    return buf;
+}
+
+static int usage_error(const otr_command *cmd, const char *fmt, const char *arg,
+                       const char *suggestion)
+{
+    fprintf(stderr, "%s: ", prog_name(cmd));
+    fprintf(stderr, fmt, arg);
+    if (suggestion)
+        fprintf(stderr, "; did you mean %s?", suggestion);
+    fprintf(stderr, " (see '%s --help')\n", prog_name(cmd));
+    return -1;
+}
+
+static const char *suggest_option(const otr_command *cmd, const char *name, size_t len)
+{
+    static char buf[64];
+    const char *words[NOPTIONS + 1];
+    size_t n = 0;
+    unsigned groups = accepted_groups(cmd);
+    for (size_t i = 0; i < NOPTIONS; i++)
+        if (options[i].group & groups)
+            words[n++] = options[i].name;
+    words[n] = NULL;
+    char given[64];
+    snprintf(given, sizeof(given), "%.*s", (int)(len < 63 ? len : 63), name);
+    const char *near = otr_schema_suggest_word(words, given);
+    if (!near)
+        return NULL;
+    snprintf(buf, sizeof(buf), "--%s", near);
+    return buf;
+}
+
+static int set_output(otr_options *o, const char *value)
+{
+    for (size_t i = 0; output_names[i]; i++) {
+        if (strcmp(output_names[i], value) != 0)
+            continue;
+        if (o->command && !(o->command->outputs & OUT(i)))
+            break;
+        o->output = (otr_output)i;
+        return 0;
+    }
+    return usage_error(o->command, "--output %s is not available here", value, NULL);
+}
+
+static int apply_option(otr_options *o, const option_spec *opt, const char *value)
+{
+    switch (opt->id) {
+    case O_HELP: o->help = 1; break;
+    case O_VERBOSE: o->verbose++; break;
+    case O_DEBUG: o->debug = 1; o->verbose = 2; break;
+    case O_NO_COLOR: o->no_color = 1; break;
+    case O_REPO: o->repo = value; break;
+    case O_REF: o->ref = value; break;
+    case O_PATH: o->path = value; break;
+    case O_WORKTREE: o->worktree = 1; break;
+    case O_CACHE_DIR: o->cache_dir = value; break;
+    case O_OUTPUT: return set_output(o, value);
+    }
+    return 0;
+}
+
+/* Global options may come before or after the command (ota-runner -v
+ * validate); a command's own options come after it, as with git and
+ * terraform. */
+int otr_options_parse(otr_options *o, int argc, char **argv)
+{
+    memset(o, 0, sizeof(*o));
+    o->args = calloc((size_t)argc + 1, sizeof(char *));
+    const char *output_value = NULL;
+    if (!o->args)
+        return usage_error(NULL, "%s", "out of memory", NULL);
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const option_spec *opt = NULL;
+        const char *value = NULL;
+        if (!strcmp(a, "--")) {
+            while (++i < argc)
+                o->args[o->nargs++] = argv[i];
+            break;
+        }
+        if (a[0] == '-' && a[1] == '-') {
+            const char *name = a + 2, *eq = strchr(name, '=');
+            size_t len = eq ? (size_t)(eq - name) : strlen(name);
+            opt = find_long(name, len);
+            if (!opt || !(opt->group & accepted_groups(o->command))) {
+                char shown[80];
+                snprintf(shown, sizeof(shown), "--%.*s", (int)(len < 64 ? len : 64), name);
+                return usage_error(o->command, "unknown option %s", shown,
+                                   suggest_option(o->command, name, len));
+            }
+            if (eq && !opt->arg)
+                return usage_error(o->command, "option --%s takes no value", opt->name, NULL);
+            value = eq ? eq + 1 : NULL;
+        } else if (a[0] == '-' && a[1] && !a[2]) {
+            opt = find_short(a[1]);
+            if (!opt || !(opt->group & accepted_groups(o->command)))
+                return usage_error(o->command, "unknown option %s", a, NULL);
+        } else if (!o->command) {
+            o->command = find_command(a);
+            if (!o->command) {
+                const char *words[NCOMMANDS + 1];
+                for (size_t k = 0; k < NCOMMANDS; k++)
+                    words[k] = commands[k].name;
+                words[NCOMMANDS] = NULL;
+                return usage_error(NULL, "unknown command '%s'", a,
+                                   otr_schema_suggest_word(words, a));
+            }
+            continue;
+        } else {
+            o->args[o->nargs++] = a;
+            continue;
+        }
+        if (opt->arg && !value) {
+            if (i + 1 >= argc)
+                return usage_error(o->command, "option --%s needs a value", opt->name, NULL);
+            value = argv[++i];
+        }
+        if (opt->id == O_OUTPUT) {
+            output_value = value; /* checked against the command below */
+            continue;
+        }
+        if (apply_option(o, opt, value) < 0)
+            return -1;
+    }
+    if (output_value && set_output(o, output_value) < 0)
+        return -1;
+    if (o->command && !o->help && o->nargs && !o->command->args[0])
+        return usage_error(o->command, "unexpected argument '%s'", o->args[0], NULL);
+    return 0;
+}
+
+void otr_options_free(otr_options *o)
+{
+    free(o->args);
+    o->args = NULL;
+}
+
+static void print_options(unsigned groups)
+{
+    for (size_t i = 0; i < NOPTIONS; i++) {
+        const option_spec *opt = &options[i];
+        if (!(opt->group & groups))
+            continue;
+        char head[64];
+        if (opt->short_name)
+            snprintf(head, sizeof(head), "-%c, --%s%s%s", opt->short_name, opt->name,
+                     opt->arg ? " " : "", opt->arg ? opt->arg : "");
+        else
+            snprintf(head, sizeof(head), "    --%s%s%s", opt->name, opt->arg ? " " : "",
+                     opt->arg ? opt->arg : "");
+        printf("  %-26s ", head);
+        for (const char *p = opt->help; *p; p++) {
+            putchar(*p);
+            if (*p == '\n')
+                printf("  %-26s ", "");
+        }
+        putchar('\n');
+    }
+}
+
+void otr_options_print_help(const otr_command *cmd)
+{
+    if (!cmd) {
+        printf("ota-runner %s: declarative firmware OTA rollouts for AWS IoT Managed integrations\n\n"
+               "Usage: ota-runner [global options] <command> [options]\n\nCommands:\n",
+               OTR_VERSION);
+        for (size_t i = 0; i < NCOMMANDS; i++)
+            printf("  %-10s %s\n", commands[i].name, commands[i].summary);
+        printf("\nGlobal options:\n");
+        print_options(OPT_GLOBAL);
+        printf("\nRun 'ota-runner <command> --help' for a command's options.\n"
+               "Exit codes: 0 success, 1 error, 2 plan has changes (--detailed-exitcode),\n"
+               "3 another run holds the state lock.\n");
+        return;
+    }
+    printf("Usage: ota-runner %s [options]%s%s\n\n%s.\n\n%s", cmd->name, cmd->args[0] ? " " : "",
+           cmd->args, cmd->summary, cmd->details);
+    if (cmd->options & OPT_OUTPUT) {
+        printf("\nOutput formats (--output):");
+        for (size_t i = 0; output_names[i]; i++)
+            if (cmd->outputs & OUT(i))
+                printf(" %s", output_names[i]);
+        printf("\n");
+    }
+    printf("\nOptions:\n");
+    print_options(cmd->options | OPT_GLOBAL);
+}

@@ -1,0 +1,65 @@
+/*
+ * The command line: one table of commands and one of options, from which the
+ * parser, the did-you-mean hints and every --help text are made.
+ * otr_options borrows its strings from argv; free it with otr_options_free.
+ */
+#ifndef OTR_CLI_OPTIONS_H
+#define OTR_CLI_OPTIONS_H
+
+#include <stddef.h>
+
+#define OTR_VERSION "0.1.0"
+
+/* Exit codes scripts can rely on (README "Exit codes"). */
+enum {
+    OTR_EXIT_OK = 0,
+    OTR_EXIT_ERROR = 1,   /* an error, invalid input, or a partial failure */
+    OTR_EXIT_CHANGES = 2, /* plan --detailed-exitcode: there are changes */
+    OTR_EXIT_LOCKED = 3,  /* another run holds the state lock */
+};
+
+typedef enum otr_output { OTR_OUT_TEXT, OTR_OUT_JSON, OTR_OUT_MARKDOWN, OTR_OUT_GITHUB } otr_output;
+
+typedef struct otr_command otr_command;
+
+typedef struct otr_options {
+    const otr_command *command;
+    int help;
+    int verbose;
+    int debug;
+    int no_color;
+    /* source */
+    const char *repo;
+    const char *ref;
+    const char *path;
+    const char *cache_dir;
+    int worktree;
+    /* output */
+    otr_output output;
+    /* positional arguments after the command */
+    const char **args;
+    size_t nargs;
+} otr_options;
+
+struct otr_command {
+    const char *name;
+    unsigned options; /* OPT_* groups it accepts */
+    const char *args; /* positional arguments, for usage */
+    const char *summary;
+    const char *details;
+    unsigned outputs; /* bit per otr_output it can render */
+    int (*run)(const otr_options *o);
+};
+
+/*
+ * Parses argv. Returns 0 and fills o (o->command NULL means "no command":
+ * top-level help or an error already reported). On a usage error prints a
+ * one-line message and a hint to stderr and returns -1.
+ */
+int otr_options_parse(otr_options *o, int argc, char **argv);
+void otr_options_free(otr_options *o);
+
+/* Help text: the top level (cmd NULL) or one command's. */
+void otr_options_print_help(const otr_command *cmd);
+
+#endif

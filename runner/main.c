@@ -1,0 +1,38 @@
+/* ota-runner: subcommand dispatch only. */
+#include "cli/options.h"
+
+#include <curl/curl.h>
+#include <git2.h>
+#include <stdio.h>
+
+int main(int argc, char **argv)
+{
+    otr_options o;
+    int rc = OTR_EXIT_ERROR;
+
+    if (otr_options_parse(&o, argc, argv) < 0)
+        goto done;
+    if (!o.command) {
+        if (o.help || argc == 1) {
+            otr_options_print_help(NULL);
+            rc = o.help ? OTR_EXIT_OK : OTR_EXIT_ERROR;
+        } else {
+            fprintf(stderr, "ota-runner: no command given (see 'ota-runner --help')\n");
+        }
+        goto done;
+    }
+    if (o.help) {
+        otr_options_print_help(o.command);
+        rc = OTR_EXIT_OK;
+        goto done;
+    }
+    git_libgit2_init();
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    rc = o.command->run(&o);
+    curl_global_cleanup();
+    git_libgit2_shutdown();
+done:
+    otr_options_free(&o);
+    fflush(stdout);
+    return rc;
+}

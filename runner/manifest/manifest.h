@@ -1,0 +1,72 @@
+/*
+ * Manifests: YAML documents -> validated otr_manifest records.
+ *
+ * An otr_manifest_set owns its manifests (and each manifest its strings and
+ * JSON); free it with otr_manifest_set_free. Problems go to an otr_diags the
+ * caller owns; a manifest with any error is not added to the set.
+ */
+#ifndef OTR_MANIFEST_MANIFEST_H
+#define OTR_MANIFEST_MANIFEST_H
+
+#include "util/error.h"
+
+#include <cjson/cJSON.h>
+#include <stddef.h>
+
+#define OTR_MANIFEST_MAX_FILE_SIZE ((size_t)1 << 20)
+#define OTR_MANIFEST_MAX_COUNT 100000
+#define OTR_API_VERSION "ota-runner/v1"
+
+typedef enum otr_kind { OTR_KIND_OTA_TASK } otr_kind;
+
+typedef struct otr_manifest {
+    otr_kind kind;
+    char *name;
+    long revision;       /* 1 when not written */
+    cJSON *labels;       /* object, may be NULL */
+    cJSON *spec;         /* CreateOtaTask input without ClientToken, keys sorted */
+    char *canonical;     /* canonical JSON of spec */
+    char client_token[44];
+    char spec_digest[72]; /* "sha256:" + 64 hex digits */
+    char *file;
+    unsigned line;       /* where the document's mapping starts */
+    unsigned col;
+} otr_manifest;
+
+typedef struct otr_name_ref {
+    const char *name; /* borrowed from names_pool */
+    size_t file_index;
+    unsigned line, col;
+    size_t seq;
+} otr_name_ref;
+
+typedef struct otr_manifest_set {
+    otr_manifest **items;
+    size_t count;
+    size_t alloc;
+    size_t documents;     /* manifests seen, valid or not */
+    size_t files;
+    char **file_names;    /* by order index, for messages */
+    otr_name_ref *names;  /* every metadata.name seen, for the duplicate check */
+    size_t nnames, names_alloc;
+    int limit_reported;
+} otr_manifest_set;
+
+#define OTR_MANIFEST_SET_INIT {0}
+
+/*
+ * Parses and validates every document of one file. file is the path shown in
+ * messages; files must be added in their sorted order. Returns -1 only when
+ * memory runs out.
+ */
+int otr_manifest_add_file(otr_manifest_set *set, const char *file, const char *data, size_t len,
+                          otr_diags *diags, otr_error *err);
+
+/* Checks what needs every file: names unique across the set. Call once after
+ * the last file; it also sorts diags in file order. */
+void otr_manifest_set_finish(otr_manifest_set *set, otr_diags *diags);
+
+void otr_manifest_set_free(otr_manifest_set *set);
+void otr_manifest_free(otr_manifest *m);
+
+#endif

@@ -1,0 +1,354 @@
+/*
+ * The field tables of ota-runner's manifests. Limits, enums and patterns are
+ * the service model's (botocore's iot-managed-integrations 2025-03-03); the
+ * date-time and cron formats are the service documentation's, checked here
+ * so that a typo fails in review, not in the service.
+ */
+#include "manifest/schema.h"
+
+#include <ctype.h>
+#include <string.h>
+
+/* ---- pattern and format checks ------------------------------------------ */
+
+static int check_charset(const char *s, size_t len, otr_buf *why, int (*ok)(unsigned char))
+{
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (ok(c))
+            continue;
+        if (c >= 0x20 && c < 0x7f)
+            otr_buf_printf(why, "'%c' at position %zu is not allowed", c, i + 1);
+        else
+            otr_buf_printf(why, "byte 0x%02X at position %zu is not allowed", c, i + 1);
+        return 0;
+    }
+    return 1;
+}
+
+static int description_char(unsigned char c)
+{
+    return isalnum(c) || c == '_' || c == '-' || c == ' ';
+}
+
+static int alnum_char(unsigned char c)
+{
+    return isalnum(c) != 0;
+}
+
+/* OtaDescription: [0-9A-Za-z_\- ]+ (no dots, no punctuation). */
+static int check_description(const char *s, size_t len, otr_buf *why)
+{
+    return check_charset(s, len, why, description_char);
+}
+
+/* OtaTaskConfigurationId: [a-zA-Z0-9]* */
+static int check_alnum(const char *s, size_t len, otr_buf *why)
+{
+    return check_charset(s, len, why, alnum_char);
+}
+
+static int name_char(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
+}
+
+/* metadata.name: ^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$ (a DNS label). */
+static int check_name(const char *s, size_t len, otr_buf *why)
+{
+    if (!check_charset(s, len, why, name_char))
+        return 0;
+    if (len && (s[0] == '-' || s[len - 1] == '-')) {
+        otr_buf_puts(why, "it must start and end with a letter or digit");
+        return 0;
+    }
+    return 1;
+}
+
+static int label_char(unsigned char c)
+{
+    return isalnum(c) || c == '-' || c == '_' || c == '.' || c == '/';
+}
+
+static int check_label_key(const char *s, size_t len, otr_buf *why)
+{
+    return check_charset(s, len, why, label_char);
+}
+
+static int digits(const char *s, int n, int *out)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++) {
+        if (!isdigit((unsigned char)s[i]))
+            return 0;
+        v = v * 10 + (s[i] - '0');
+    }
+    *out = v;
+    return 1;
+}
+
+/*
+ * ISO 8601 date-time, at least to the minute:
+ *   YYYY-MM-DDTHH:MM[:SS[.fff]][Z|+HH:MM|-HH:MM]
+ * On success *tz_minutes is the zone offset (0 for none or Z).
+ */
+static int parse_datetime(const char *s, size_t len, int f[6], int *tz_minutes)
+{
+    int y, mo, d, h, mi, sec = 0;
+    size_t i = 16;
+    static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    if (len < 16 || !digits(s, 4, &y) || s[4] != '-' || !digits(s + 5, 2, &mo) || s[7] != '-' ||
+        !digits(s + 8, 2, &d) || s[10] != 'T' || !digits(s + 11, 2, &h) || s[13] != ':' ||
+        !digits(s + 14, 2, &mi))
+        return 0;
+    if (i < len && s[i] == ':') {
+        if (len < i + 3 || !digits(s + i + 1, 2, &sec))
+            return 0;
+        i += 3;
+        if (i < len && s[i] == '.') {
+            size_t j = i + 1;
+            while (j < len && isdigit((unsigned char)s[j]))
+                j++;
+            if (j == i + 1)
+                return 0;
+            i = j;
+        }
+    }
+    *tz_minutes = 0;
+    if (i < len && s[i] == 'Z') {
+        i++;
+    } else if (i < len && (s[i] == '+' || s[i] == '-')) {
+        int th, tm;
+        if (len < i + 6 || !digits(s + i + 1, 2, &th) || s[i + 3] != ':' ||
+            !digits(s + i + 4, 2, &tm) || th > 23 || tm > 59)
+            return 0;
+        *tz_minutes = (th * 60 + tm) * (s[i] == '-' ? -1 : 1);
+        i += 6;
+    }
+    if (i != len || mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] || h > 23 || mi > 59 ||
+        sec > 59)
+        return 0;
+    int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    if (mo == 2 && d == 29 && !leap)
+        return 0;
+    f[0] = y, f[1] = mo, f[2] = d, f[3] = h, f[4] = mi, f[5] = sec;
+    return 1;
+}
+
+int otr_schema_check_datetime(const char *s, size_t len, otr_buf *why)
+{
+    int f[6], tz;
+    if (parse_datetime(s, len, f, &tz))
+        return 1;
+    otr_buf_puts(why, "must be an ISO 8601 date-time such as 2026-12-01T02:00 or "
+                      "2026-12-01T02:00:00Z");
+    return 0;
+}
+
+/* Days from 1970-01-01 to y-m-d in the proleptic Gregorian calendar. */
+static long long days_from_civil(int y, int m, int d)
+{
+    y -= m <= 2;
+    long long era = (y >= 0 ? y : y - 399) / 400;
+    long long yoe = y - era * 400;
+    long long doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    long long doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+long long otr_schema_datetime_epoch(const char *s)
+{
+    int f[6], tz;
+    if (!parse_datetime(s, strlen(s), f, &tz))
+        return 0;
+    return days_from_civil(f[0], f[1], f[2]) * 86400 + f[3] * 3600 + f[4] * 60 + f[5] -
+           tz * 60LL;
+}
+
+/* cron(min hour day-of-month month day-of-week year): six fields. */
+int otr_schema_check_cron(const char *s, size_t len, otr_buf *why)
+{
+    if (len < 7 || strncmp(s, "cron(", 5) != 0 || s[len - 1] != ')') {
+        otr_buf_puts(why, "must be a cron expression such as cron(0 2 ? * MON-FRI *)");
+        return 0;
+    }
+    int fields = 0, in_field = 0;
+    for (size_t i = 5; i < len - 1; i++) {
+        if (s[i] == ' ' || s[i] == '\t') {
+            in_field = 0;
+        } else if (!in_field) {
+            in_field = 1;
+            fields++;
+        }
+    }
+    if (fields != 6) {
+        otr_buf_printf(why, "cron expression must have 6 fields (minutes hours day-of-month "
+                            "month day-of-week year), got %d",
+                       fields);
+        return 0;
+    }
+    return 1;
+}
+
+/* ---- CreateOtaTask ------------------------------------------------------- */
+
+static const char *const ota_type_enum[] = {"ONE_TIME", "CONTINUOUS", NULL};
+static const char *const protocol_enum[] = {"HTTP", NULL};
+static const char *const mechanism_enum[] = {"PUSH", NULL};
+static const char *const end_behavior_enum[] = {"STOP_ROLLOUT", "CANCEL", "FORCE_CANCEL", NULL};
+static const char *const failure_type_enum[] = {"FAILED", "TIMED_OUT", "ALL", NULL};
+
+#define STR(n, req, lo, hi) {n, OTR_F_STRING, req, lo, hi, NULL, NULL, NULL, NULL, 0, NULL, NULL}
+#define ENUM(n, e) {n, OTR_F_STRING, 0, OTR_NO_LIMIT, OTR_NO_LIMIT, e, NULL, NULL, NULL, 0, NULL, NULL}
+#define INT(n, lo, hi) {n, OTR_F_INT, 0, lo, hi, NULL, NULL, NULL, NULL, 0, NULL, NULL}
+#define STRUCT(n, m) {n, OTR_F_STRUCT, 0, OTR_NO_LIMIT, OTR_NO_LIMIT, NULL, NULL, NULL, m, sizeof(m) / sizeof(m[0]), NULL, NULL}
+#define LIST(n, e) {n, OTR_F_LIST, 0, OTR_NO_LIMIT, OTR_NO_LIMIT, NULL, NULL, NULL, NULL, 0, e, NULL}
+
+static const otr_field any_string = STR("", 0, OTR_NO_LIMIT, OTR_NO_LIMIT);
+
+static const otr_field window_members[] = {
+    INT("DurationInMinutes", 1, 1430),
+    {"StartTime", OTR_F_STRING, 0, OTR_NO_LIMIT, OTR_NO_LIMIT, NULL, otr_schema_check_cron, NULL, NULL, 0, NULL, NULL},
+};
+static const otr_field window = STRUCT("", window_members);
+
+static const otr_field scheduling_members[] = {
+    ENUM("EndBehavior", end_behavior_enum),
+    {"EndTime", OTR_F_STRING, 0, OTR_NO_LIMIT, OTR_NO_LIMIT, NULL, otr_schema_check_datetime, NULL, NULL, 0, NULL, NULL},
+    LIST("MaintenanceWindows", &window),
+    {"StartTime", OTR_F_STRING, 0, OTR_NO_LIMIT, OTR_NO_LIMIT, NULL, otr_schema_check_datetime, NULL, NULL, 0, NULL, NULL},
+};
+
+static const otr_field retry_criteria_members[] = {
+    ENUM("FailureType", failure_type_enum),
+    INT("MinNumberOfRetries", 0, 10),
+};
+static const otr_field retry_criteria = STRUCT("", retry_criteria_members);
+
+static const otr_field retry_members[] = {
+    LIST("RetryConfigCriteria", &retry_criteria),
+};
+
+static const otr_field tag_key = STR("", 0, 1, 128);
+static const otr_field tag_value = STR("", 0, 0, 256);
+
+static const otr_field spec_members[] = {
+    {"Description", OTR_F_STRING, 0, 1, 256, NULL, check_description,
+     "letters, digits, '_', '-' and spaces", NULL, 0, NULL, NULL},
+    ENUM("OtaMechanism", mechanism_enum),
+    STRUCT("OtaSchedulingConfig", scheduling_members),
+    STR("OtaTargetQueryString", 0, OTR_NO_LIMIT, OTR_NO_LIMIT),
+    STRUCT("OtaTaskExecutionRetryConfig", retry_members),
+    {"OtaType", OTR_F_STRING, 1, OTR_NO_LIMIT, OTR_NO_LIMIT, ota_type_enum, NULL, NULL, NULL, 0,
+     NULL, NULL},
+    ENUM("Protocol", protocol_enum),
+    STR("S3Url", 1, 1, 1000),
+    {"Tags", OTR_F_MAP, 0, 1, 50, NULL, NULL, NULL, NULL, 0, &tag_value, &tag_key},
+    LIST("Target", &any_string),
+    {"TaskConfigurationId", OTR_F_STRING, 0, 1, 64, NULL, check_alnum, "letters and digits",
+     NULL, 0, NULL, NULL},
+};
+
+const otr_field otr_schema_ota_task_spec = STRUCT("spec", spec_members);
+
+/* ---- metadata -------------------------------------------------------------- */
+
+static const otr_field label_key = {"", OTR_F_STRING, 0, 1, 63, NULL, check_label_key,
+                                    "letters, digits, '-', '_', '.' and '/'", NULL, 0, NULL, NULL};
+static const otr_field label_value = STR("", 0, 0, 256);
+
+static const otr_field metadata_members[] = {
+    {"labels", OTR_F_MAP, 0, 0, 64, NULL, NULL, NULL, NULL, 0, &label_value,
+     &label_key},
+    {"name", OTR_F_STRING, 1, 1, 63, NULL, check_name, "lowercase letters, digits and '-'", NULL,
+     0, NULL, NULL},
+    INT("revision", 1, 2147483647L),
+};
+
+
+/* ---- the whole manifest ---------------------------------------------------
+ * One envelope per kind; later kinds (OtaTaskConfiguration, OtaRollout) get a
+ * table of their own and an entry in kinds[]. */
+
+static const char *const api_versions[] = {"ota-runner/v1", NULL};
+static const char *const kinds[] = {"OtaTask", NULL};
+
+static const otr_field ota_task_members[] = {
+    {"apiVersion", OTR_F_STRING, 1, OTR_NO_LIMIT, OTR_NO_LIMIT, api_versions, NULL, NULL, NULL, 0,
+     NULL, NULL},
+    {"kind", OTR_F_STRING, 1, OTR_NO_LIMIT, OTR_NO_LIMIT, kinds, NULL, NULL, NULL, 0, NULL, NULL},
+    {"metadata", OTR_F_STRUCT, 1, OTR_NO_LIMIT, OTR_NO_LIMIT, NULL, NULL, NULL, metadata_members,
+     sizeof(metadata_members) / sizeof(metadata_members[0]), NULL, NULL},
+    {"spec", OTR_F_STRUCT, 1, OTR_NO_LIMIT, OTR_NO_LIMIT, NULL, NULL, NULL, spec_members,
+     sizeof(spec_members) / sizeof(spec_members[0]), NULL, NULL},
+};
+
+const otr_field otr_schema_ota_task = STRUCT("", ota_task_members);
+
+/* ---- lookups ------------------------------------------------------------------ */
+
+const otr_field *otr_schema_member(const otr_field *st, const char *name)
+{
+    for (size_t i = 0; i < st->nmembers; i++)
+        if (strcmp(st->members[i].name, name) == 0)
+            return &st->members[i];
+    return NULL;
+}
+
+/* Levenshtein distance ignoring case, for did-you-mean. Names here are short. */
+static size_t edit_distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > 64 || lb > 64)
+        return (size_t)-1;
+    size_t prev[65], cur[65];
+    for (size_t j = 0; j <= lb; j++)
+        prev[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        cur[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t cost = tolower((unsigned char)a[i - 1]) != tolower((unsigned char)b[j - 1]);
+            size_t best = prev[j - 1] + cost;
+            if (prev[j] + 1 < best)
+                best = prev[j] + 1;
+            if (cur[j - 1] + 1 < best)
+                best = cur[j - 1] + 1;
+            cur[j] = best;
+        }
+        memcpy(prev, cur, (lb + 1) * sizeof(size_t));
+    }
+    return prev[lb];
+}
+
+static const char *closest(const char *const *words, size_t n, const char *name)
+{
+    const char *best = NULL;
+    size_t best_d = (size_t)-1;
+    for (size_t i = 0; i < n; i++) {
+        size_t d = edit_distance(words[i], name);
+        if (d < best_d) {
+            best_d = d;
+            best = words[i];
+        }
+    }
+    size_t len = strlen(name);
+    size_t limit = len / 3 > 2 ? len / 3 : 2;
+    return best_d <= limit ? best : NULL;
+}
+
+const char *otr_schema_suggest(const otr_field *st, const char *name)
+{
+    const char *words[32];
+    size_t n = 0;
+    for (size_t i = 0; i < st->nmembers && n < 32; i++)
+        words[n++] = st->members[i].name;
+    return closest(words, n, name);
+}
+
+const char *otr_schema_suggest_word(const char *const *words, const char *name)
+{
+    size_t n = 0;
+    while (words[n])
+        n++;
+    return closest(words, n, name);
+}

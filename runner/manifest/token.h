@@ -1,0 +1,31 @@
+/*
+ * The canonical request body and the ClientToken (DESIGN section 5).
+ *
+ * canonical: object keys sorted bytewise at every level, no insignificant
+ * whitespace, minimal string escaping, integers in plain decimal.
+ * ClientToken = base64url_nopad(SHA-256("ota-runner/v1\0" name "\0" revision
+ *               "\0" canonical)), 43 characters.
+ */
+#ifndef OTR_MANIFEST_TOKEN_H
+#define OTR_MANIFEST_TOKEN_H
+
+#include <cjson/cJSON.h>
+#include <stddef.h>
+
+/* Sorts every object of v (recursively) by key, in place. */
+void otr_canonical_sort(cJSON *v);
+
+/* Canonical JSON of v (sorting it first); free() the result. NULL without
+ * memory. */
+char *otr_canonical_json(cJSON *v);
+
+/* out must hold 44 bytes (43 characters and a NUL). */
+int otr_client_token(char out[44], const char *name, long revision, const char *canonical);
+
+/* "sha256:<hex>" of canonical; out must hold 72 bytes. */
+int otr_spec_digest(char out[72], const char *canonical);
+
+/* base64url without padding of len bytes; out must hold 4*ceil(len/3)+1. */
+void otr_base64url(char *out, const unsigned char *in, size_t len);
+
+#endif

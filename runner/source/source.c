@@ -1,0 +1,647 @@
+/*
+ * Manifests from git with libgit2: open or mirror a repository, resolve a
+ * ref to a commit, list *.yaml / *.yml below a path in sorted order, and read
+ * the blobs (or the working-tree files) one at a time.
+ */
+#include "source/source.h"
+
+#include "util/buf.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <git2.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+typedef enum entry_kind { ENTRY_FILE, ENTRY_SYMLINK, ENTRY_SUBMODULE } entry_kind;
+
+typedef struct entry {
+    char *path; /* relative to the repository root */
+    entry_kind kind;
+    git_oid oid;
+    size_t size; /* worktree files */
+} entry;
+
+struct otr_source {
+    git_repository *repo;
+    char commit[GIT_OID_HEXSZ + 1];
+    char *repo_name;
+    char *path;
+    int worktree;
+    size_t max_file_size;
+    entry *entries;
+    size_t count, alloc;
+};
+
+static int git_fail(otr_error *err, otr_error_code code, const char *what)
+{
+    const git_error *e = git_error_last();
+    return otr_error_set(err, code, "%s: %s", what, e && e->message ? e->message : "unknown error");
+}
+
+int otr_source_is_url(const char *repo)
+{
+    if (strstr(repo, "://"))
+        return 1;
+    /* scp-like ssh: user@host:path (but not a local path with a colon) */
+    const char *at = strchr(repo, '@'), *colon = strchr(repo, ':'), *slash = strchr(repo, '/');
+    return at && colon && at < colon && (!slash || colon < slash);
+}
+
+static int has_manifest_ext(const char *name)
+{
+    size_t n = strlen(name);
+    return (n > 5 && !strcmp(name + n - 5, ".yaml")) || (n > 4 && !strcmp(name + n - 4, ".yml"));
+}
+
+static int add_entry(otr_source *s, const char *dir, const char *name, entry_kind kind,
+                     const git_oid *oid, size_t size)
+{
+    if (s->count == s->alloc) {
+        size_t n = s->alloc ? s->alloc * 2 : 64;
+        entry *p = realloc(s->entries, n * sizeof(*p));
+        if (!p)
+            return -1;
+        s->entries = p;
+        s->alloc = n;
+    }
+    otr_buf b = OTR_BUF_INIT;
+    if (dir[0] && otr_buf_printf(&b, "%s/", dir) < 0)
+        return -1;
+    if (otr_buf_puts(&b, name) < 0) {
+        otr_buf_free(&b);
+        return -1;
+    }
+    entry *e = &s->entries[s->count++];
+    e->path = otr_buf_detach(&b);
+    e->kind = kind;
+    e->size = size;
+    if (oid)
+        git_oid_cpy(&e->oid, oid);
+    return 0;
+}
+
+static int entry_cmp(const void *a, const void *b)
+{
+    return strcmp(((const entry *)a)->path, ((const entry *)b)->path);
+}
+
+/* ---- URLs: a mirror in the cache ------------------------------------------ */
+
+char *otr_source_cache_path(const char *cache_dir, const char *url)
+{
+    unsigned char md[32];
+    unsigned int mdlen = 0;
+    if (!EVP_Digest(url, strlen(url), md, &mdlen, EVP_sha256(), NULL))
+        return NULL;
+    /* A readable tail (the repository's name) after a hash of the whole URL. */
+    const char *base = url + strlen(url);
+    while (base > url && (base[-1] == '/' || base[-1] == ':'))
+        base--;
+    const char *end = base;
+    while (base > url && base[-1] != '/' && base[-1] != ':')
+        base--;
+    otr_buf b = OTR_BUF_INIT;
+    otr_buf_printf(&b, "%s/", cache_dir);
+    for (int i = 0; i < 8; i++)
+        otr_buf_printf(&b, "%02x", md[i]);
+    otr_buf_putc(&b, '-');
+    for (const char *p = base; p < end && p < base + 64; p++) {
+        char c = *p;
+        int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                 c == '-' || c == '_' || c == '.';
+        otr_buf_putc(&b, ok ? c : '_');
+    }
+    return otr_buf_detach(&b);
+}
+
+static char *default_cache_dir(void)
+{
+    otr_buf b = OTR_BUF_INIT;
+    const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+    if (xdg && *xdg)
+        otr_buf_printf(&b, "%s/ota-runner", xdg);
+    else if (home && *home)
+        otr_buf_printf(&b, "%s/.cache/ota-runner", home);
+    else
+        return NULL;
+    return otr_buf_detach(&b);
+}
+
+static int mkdir_p(const char *path)
+{
+    char *copy = strdup(path);
+    if (!copy)
+        return -1;
+    for (char *p = copy + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(copy, 0700) < 0 && errno != EEXIST) {
+            free(copy);
+            return -1;
+        }
+        *p = '/';
+    }
+    int rc = mkdir(copy, 0700) < 0 && errno != EEXIST ? -1 : 0;
+    free(copy);
+    return rc;
+}
+
+typedef struct cred_state {
+    int attempts;
+} cred_state;
+
+/*
+ * libgit2 asks again after every refusal; give each kind of credential one
+ * chance so a wrong token ends in an error rather than a loop.
+ * https: OTA_RUNNER_GIT_TOKEN (user OTA_RUNNER_GIT_USERNAME, default
+ * x-access-token). ssh: the agent, or OTA_RUNNER_SSH_KEY (a private key file,
+ * passphrase in OTA_RUNNER_SSH_KEY_PASSPHRASE).
+ */
+static int credentials(git_credential **out, const char *url, const char *user_from_url,
+                       unsigned int allowed, void *payload)
+{
+    cred_state *st = payload;
+    (void)url;
+    if (st->attempts++ >= 2)
+        return GIT_EUSER;
+    const char *user = user_from_url && *user_from_url ? user_from_url : NULL;
+    if (allowed & GIT_CREDENTIAL_USERPASS_PLAINTEXT) {
+        const char *token = getenv("OTA_RUNNER_GIT_TOKEN");
+        const char *name = getenv("OTA_RUNNER_GIT_USERNAME");
+        if (!token || !*token)
+            return GIT_PASSTHROUGH;
+        return git_credential_userpass_plaintext_new(out, name && *name ? name : user ? user : "x-access-token",
+                                                     token);
+    }
+    if (allowed & GIT_CREDENTIAL_SSH_KEY) {
+        const char *key = getenv("OTA_RUNNER_SSH_KEY");
+        if (key && *key)
+            return git_credential_ssh_key_new(out, user ? user : "git", NULL, key,
+                                              getenv("OTA_RUNNER_SSH_KEY_PASSPHRASE"));
+        return git_credential_ssh_key_from_agent(out, user ? user : "git");
+    }
+    if (allowed & GIT_CREDENTIAL_USERNAME)
+        return git_credential_username_new(out, user ? user : "git");
+    return GIT_PASSTHROUGH;
+}
+
+/* Brings the mirror up to date: every branch and tag of the remote, as its
+ * own local branch and tag, and HEAD at the remote's default branch. */
+static int sync_mirror(git_repository *repo, const char *url, otr_error *err)
+{
+    git_remote *remote = NULL;
+    git_buf head = GIT_BUF_INIT;
+    cred_state cs = {0};
+    int rc = -1;
+
+    if (git_remote_lookup(&remote, repo, "origin") < 0) {
+        if (git_remote_create_with_fetchspec(&remote, repo, "origin", url,
+                                             "+refs/heads/*:refs/heads/*") < 0 ||
+            git_remote_add_fetch(repo, "origin", "+refs/tags/*:refs/tags/*") < 0) {
+            git_fail(err, OTR_ERR_IO, "cannot set up the cache");
+            goto done;
+        }
+    }
+    git_remote_callbacks cb;
+    git_remote_init_callbacks(&cb, GIT_REMOTE_CALLBACKS_VERSION);
+    cb.credentials = credentials;
+    cb.payload = &cs;
+    git_proxy_options proxy;
+    git_proxy_options_init(&proxy, GIT_PROXY_OPTIONS_VERSION);
+    proxy.type = GIT_PROXY_AUTO;
+    if (git_remote_connect(remote, GIT_DIRECTION_FETCH, &cb, &proxy, NULL) < 0) {
+        git_fail(err, OTR_ERR_NOTFOUND, "cannot reach the repository");
+        goto done;
+    }
+    git_fetch_options fo;
+    git_fetch_options_init(&fo, GIT_FETCH_OPTIONS_VERSION);
+    fo.callbacks = cb;
+    fo.proxy_opts = proxy;
+    fo.prune = GIT_FETCH_PRUNE;
+    fo.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_ALL;
+    int have_head = git_remote_default_branch(&head, remote) == 0;
+    if (git_remote_download(remote, NULL, &fo) < 0 ||
+        git_remote_update_tips(remote, &cb, 0, GIT_REMOTE_DOWNLOAD_TAGS_ALL, NULL) < 0 ||
+        (fo.prune == GIT_FETCH_PRUNE && git_remote_prune(remote, &cb) < 0)) {
+        git_fail(err, OTR_ERR_IO, "fetch failed");
+        goto done;
+    }
+    if (have_head && git_repository_set_head(repo, head.ptr) < 0) {
+        git_fail(err, OTR_ERR_IO, "cannot update HEAD of the cache");
+        goto done;
+    }
+    rc = 0;
+done:
+    if (remote)
+        git_remote_disconnect(remote);
+    git_remote_free(remote);
+    git_buf_dispose(&head);
+    return rc;
+}
+
+/* Opens the cache entry of url, creating and fetching it. Two runs on the
+ * same URL take turns through a lock file beside the entry. */
+static int open_url(git_repository **out, const char *url, const char *cache_dir,
+                    otr_error *err)
+{
+    char *dflt = NULL, *dir = NULL, *lock_path = NULL;
+    int lock_fd = -1, rc = -1;
+    if (!cache_dir) {
+        cache_dir = dflt = default_cache_dir();
+        if (!cache_dir) {
+            otr_error_set(err, OTR_ERR_USAGE, "no cache folder for %s: set --cache-dir, "
+                          "XDG_CACHE_HOME or HOME", url);
+            goto done;
+        }
+    }
+    dir = otr_source_cache_path(cache_dir, url);
+    if (!dir || mkdir_p(cache_dir) < 0) {
+        otr_error_set(err, OTR_ERR_IO, "cannot create the cache folder %s: %s", cache_dir,
+                      strerror(errno));
+        goto done;
+    }
+    otr_buf lb = OTR_BUF_INIT;
+    otr_buf_printf(&lb, "%s.lock", dir);
+    lock_path = otr_buf_detach(&lb);
+    lock_fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (lock_fd < 0 || flock(lock_fd, LOCK_EX) < 0) {
+        otr_error_set(err, OTR_ERR_IO, "cannot lock %s: %s", lock_path, strerror(errno));
+        goto done;
+    }
+    if (git_repository_open_bare(out, dir) < 0 && git_repository_init(out, dir, 1) < 0) {
+        git_fail(err, OTR_ERR_IO, "cannot create the cache");
+        goto done;
+    }
+    if (sync_mirror(*out, url, err) < 0) {
+        git_repository_free(*out);
+        *out = NULL;
+        goto done;
+    }
+    rc = 0;
+done:
+    if (rc < 0)
+        otr_error_prefix(err, "repository %s", url);
+    if (lock_fd >= 0)
+        close(lock_fd);
+    free(lock_path);
+    free(dir);
+    free(dflt);
+    return rc;
+}
+
+/* ---- listing ------------------------------------------------------------------ */
+
+typedef struct walk_ctx {
+    otr_source *s;
+    const char *prefix; /* the path, "" for the root */
+    int failed;
+} walk_ctx;
+
+static int tree_cb(const char *root, const git_tree_entry *e, void *payload)
+{
+    walk_ctx *w = payload;
+    const char *name = git_tree_entry_name(e);
+    git_filemode_t mode = git_tree_entry_filemode(e);
+    otr_buf dir = OTR_BUF_INIT;
+    int rc = 0;
+    otr_buf_puts(&dir, w->prefix);
+    if (*root) {
+        if (dir.len)
+            otr_buf_putc(&dir, '/');
+        otr_buf_append(&dir, root, strlen(root) - 1); /* root ends in '/' */
+    }
+    if (mode == GIT_FILEMODE_LINK)
+        rc = add_entry(w->s, otr_buf_cstr(&dir), name, ENTRY_SYMLINK, NULL, 0);
+    else if (mode == GIT_FILEMODE_COMMIT)
+        rc = add_entry(w->s, otr_buf_cstr(&dir), name, ENTRY_SUBMODULE, NULL, 0);
+    else if (mode != GIT_FILEMODE_TREE && has_manifest_ext(name))
+        rc = add_entry(w->s, otr_buf_cstr(&dir), name, ENTRY_FILE, git_tree_entry_id(e), 0);
+    otr_buf_free(&dir);
+    if (rc < 0) {
+        w->failed = 1;
+        return -1;
+    }
+    /* A submodule is an entry of its own; never descend into it. */
+    return mode == GIT_FILEMODE_COMMIT ? 1 : 0;
+}
+
+static int list_commit(otr_source *s, git_commit *commit, otr_error *err)
+{
+    git_tree *root = NULL, *tree = NULL;
+    git_tree_entry *te = NULL;
+    int rc = -1;
+    char short_id[13];
+    git_oid_tostr(short_id, sizeof(short_id), git_commit_id(commit));
+    if (git_commit_tree(&root, commit) < 0) {
+        git_fail(err, OTR_ERR_IO, "cannot read the tree of the commit");
+        goto done;
+    }
+    if (!s->path[0]) {
+        tree = root;
+        root = NULL;
+    } else {
+        if (git_tree_entry_bypath(&te, root, s->path) < 0) {
+            otr_error_set(err, OTR_ERR_NOTFOUND, "--path %s does not exist in commit %s",
+                          s->path, short_id);
+            goto done;
+        }
+        if (git_tree_entry_type(te) != GIT_OBJECT_TREE ||
+            git_tree_lookup(&tree, s->repo, git_tree_entry_id(te)) < 0) {
+            otr_error_set(err, OTR_ERR_NOTFOUND, "--path %s is not a folder in commit %s",
+                          s->path, short_id);
+            goto done;
+        }
+    }
+    walk_ctx w = {s, s->path, 0};
+    if (git_tree_walk(tree, GIT_TREEWALK_PRE, tree_cb, &w) < 0) {
+        if (w.failed)
+            otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
+        else
+            git_fail(err, OTR_ERR_IO, "cannot walk the tree");
+        goto done;
+    }
+    rc = 0;
+done:
+    git_tree_entry_free(te);
+    git_tree_free(tree);
+    git_tree_free(root);
+    return rc;
+}
+
+static int list_dir(otr_source *s, const char *workdir, const char *rel, otr_error *err)
+{
+    otr_buf full = OTR_BUF_INIT;
+    otr_buf_printf(&full, "%s%s", workdir, rel);
+    DIR *d = opendir(otr_buf_cstr(&full));
+    int rc = 0;
+    if (!d) {
+        rc = otr_error_set(err, errno == ENOENT ? OTR_ERR_NOTFOUND : OTR_ERR_IO,
+                           "--path %s: cannot read %s in the working tree: %s", s->path,
+                           otr_buf_cstr(&full), strerror(errno));
+        otr_buf_free(&full);
+        return rc;
+    }
+    struct dirent *de;
+    while (rc == 0 && (de = readdir(d))) {
+        const char *name = de->d_name;
+        if (!strcmp(name, ".") || !strcmp(name, "..") || !strcmp(name, ".git"))
+            continue;
+        otr_buf child = OTR_BUF_INIT;
+        otr_buf_printf(&child, "%s%s%s", rel, *rel ? "/" : "", name);
+        otr_buf path = OTR_BUF_INIT;
+        otr_buf_printf(&path, "%s%s", workdir, otr_buf_cstr(&child));
+        struct stat st;
+        if (lstat(otr_buf_cstr(&path), &st) < 0)
+            rc = otr_error_set(err, OTR_ERR_IO, "cannot stat %s: %s", otr_buf_cstr(&path),
+                               strerror(errno));
+        else if (S_ISLNK(st.st_mode))
+            rc = add_entry(s, rel, name, ENTRY_SYMLINK, NULL, 0);
+        else if (S_ISDIR(st.st_mode))
+            rc = list_dir(s, workdir, otr_buf_cstr(&child), err);
+        else if (S_ISREG(st.st_mode) && has_manifest_ext(name))
+            rc = add_entry(s, rel, name, ENTRY_FILE, NULL, (size_t)st.st_size);
+        otr_buf_free(&child);
+        otr_buf_free(&path);
+    }
+    closedir(d);
+    otr_buf_free(&full);
+    return rc;
+}
+
+/* ---- open ------------------------------------------------------------------------ */
+
+/* "manifests/", "./manifests" and "manifests" name one folder; "." the root. */
+static char *normalize_path(const char *p)
+{
+    while (p[0] == '.' && p[1] == '/')
+        p += 2;
+    if (!strcmp(p, "."))
+        p = "";
+    char *out = strdup(p);
+    if (!out)
+        return NULL;
+    size_t n = strlen(out);
+    while (n && out[n - 1] == '/')
+        out[--n] = '\0';
+    return out;
+}
+
+static int open_repo(otr_source *s, const otr_source_opts *o, otr_error *err)
+{
+    if (otr_source_is_url(s->repo_name)) {
+        if (o->worktree)
+            return otr_error_set(err, OTR_ERR_USAGE,
+                                 "--worktree reads a local working tree; it cannot be used "
+                                 "with a URL (%s)", s->repo_name);
+        return open_url(&s->repo, s->repo_name, o->cache_dir, err);
+    }
+    if (git_repository_open_ext(&s->repo, s->repo_name, 0, NULL) < 0)
+        return otr_error_set(err, OTR_ERR_NOTFOUND,
+                             "%s is not a git repository (nor is any folder above it); "
+                             "use --repo to name one",
+                             s->repo_name);
+    return 0;
+}
+
+int otr_source_open(otr_source **out, const otr_source_opts *o, otr_error *err)
+{
+    otr_source *s = calloc(1, sizeof(*s));
+    git_object *obj = NULL;
+    git_commit *commit = NULL;
+    const char *ref = o->ref ? o->ref : "HEAD";
+    int rc = -1;
+    *out = NULL;
+    if (!s)
+        return otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
+    s->repo_name = strdup(o->repo ? o->repo : ".");
+    s->path = normalize_path(o->path ? o->path : "manifests");
+    s->worktree = o->worktree;
+    s->max_file_size = o->max_file_size;
+    if (!s->repo_name || !s->path) {
+        otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    if (strstr(s->path, "..") || s->path[0] == '/') {
+        otr_error_set(err, OTR_ERR_USAGE,
+                      "--path %s must be a folder inside the repository, without '..'", s->path);
+        goto done;
+    }
+    if (open_repo(s, o, err) < 0)
+        goto done;
+
+    if (s->worktree) {
+        const char *workdir = git_repository_workdir(s->repo);
+        if (!workdir) {
+            otr_error_set(err, OTR_ERR_USAGE, "--worktree: %s is a bare repository",
+                          s->repo_name);
+            goto done;
+        }
+        if (git_revparse_single(&obj, s->repo, "HEAD") == 0 &&
+            git_object_peel((git_object **)&commit, obj, GIT_OBJECT_COMMIT) == 0)
+            git_oid_tostr(s->commit, sizeof(s->commit), git_commit_id(commit));
+        if (list_dir(s, workdir, s->path, err) < 0)
+            goto done;
+    } else {
+        if (git_revparse_single(&obj, s->repo, ref) < 0) {
+            otr_error_set(err, OTR_ERR_NOTFOUND, "unknown ref %s in %s (a branch, tag, "
+                          "remote-tracking branch or commit id)", ref, s->repo_name);
+            goto done;
+        }
+        if (git_object_peel((git_object **)&commit, obj, GIT_OBJECT_COMMIT) < 0) {
+            otr_error_set(err, OTR_ERR_NOTFOUND, "ref %s in %s does not name a commit", ref,
+                          s->repo_name);
+            goto done;
+        }
+        git_oid_tostr(s->commit, sizeof(s->commit), git_commit_id(commit));
+        if (list_commit(s, commit, err) < 0)
+            goto done;
+    }
+    qsort(s->entries, s->count, sizeof(*s->entries), entry_cmp);
+    rc = 0;
+done:
+    git_commit_free(commit);
+    git_object_free(obj);
+    if (rc < 0)
+        otr_source_free(s);
+    else
+        *out = s;
+    return rc;
+}
+
+const char *otr_source_commit(const otr_source *s)
+{
+    return s->commit;
+}
+
+int otr_source_is_worktree(const otr_source *s)
+{
+    return s->worktree;
+}
+
+const char *otr_source_repo(const otr_source *s)
+{
+    return s->repo_name;
+}
+
+const char *otr_source_path(const otr_source *s)
+{
+    return s->path[0] ? s->path : ".";
+}
+
+size_t otr_source_file_count(const otr_source *s)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < s->count; i++)
+        n += s->entries[i].kind == ENTRY_FILE;
+    return n;
+}
+
+static int read_worktree_file(otr_source *s, const entry *e, otr_buf *out, otr_error *err)
+{
+    otr_buf path = OTR_BUF_INIT;
+    otr_buf_printf(&path, "%s%s", git_repository_workdir(s->repo), e->path);
+    FILE *f = fopen(otr_buf_cstr(&path), "rb");
+    int rc = 0;
+    if (!f) {
+        rc = otr_error_set(err, OTR_ERR_IO, "cannot read: %s", strerror(errno));
+    } else {
+        char chunk[65536];
+        size_t n;
+        while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+            if (otr_buf_append(out, chunk, n) < 0) {
+                rc = otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
+                break;
+            }
+        if (rc == 0 && ferror(f))
+            rc = otr_error_set(err, OTR_ERR_IO, "cannot read: %s", strerror(errno));
+        fclose(f);
+    }
+    otr_buf_free(&path);
+    return rc;
+}
+
+int otr_source_each_file(otr_source *s, otr_diags *diags, otr_source_file_fn fn, void *ctx,
+                         otr_error *err)
+{
+    /* Problems found here sort before the diagnostics of the next file handed
+     * to fn, which are keyed by how many files came before it. */
+    size_t handed = 0;
+    for (size_t i = 0; i < s->count; i++) {
+        const entry *e = &s->entries[i];
+        if (e->kind != ENTRY_FILE) {
+            otr_diags_add(diags, OTR_SEV_ERROR, handed, e->path, 0, 0, NULL,
+                          "%s under --path %s is not followed; keep manifests as regular files",
+                          e->kind == ENTRY_SYMLINK ? "symbolic link" : "submodule",
+                          otr_source_path(s));
+            continue;
+        }
+        if (s->worktree) {
+            otr_buf data = OTR_BUF_INIT;
+            otr_error ferr = OTR_ERROR_INIT;
+            if (s->max_file_size && e->size > s->max_file_size) {
+                otr_diags_add(diags, OTR_SEV_ERROR, handed, e->path, 0, 0, NULL,
+                              "file is %zu bytes; a manifest file may be at most %zu bytes",
+                              e->size, s->max_file_size);
+                continue;
+            }
+            if (read_worktree_file(s, e, &data, &ferr) < 0) {
+                otr_diags_add(diags, OTR_SEV_ERROR, handed, e->path, 0, 0, NULL, "%s",
+                              otr_error_message(&ferr));
+                otr_error_clear(&ferr);
+                otr_buf_free(&data);
+                continue;
+            }
+            handed++;
+            int stop = fn(e->path, otr_buf_cstr(&data), data.len, ctx);
+            otr_buf_free(&data);
+            if (stop)
+                return -1;
+            continue;
+        }
+        git_blob *blob = NULL;
+        if (git_blob_lookup(&blob, s->repo, &e->oid) < 0) {
+            char id[GIT_OID_HEXSZ + 1];
+            git_oid_tostr(id, sizeof(id), &e->oid);
+            otr_diags_add(diags, OTR_SEV_ERROR, handed, e->path, 0, 0, NULL,
+                          "cannot read blob %s: %s", id,
+                          git_error_last() ? git_error_last()->message : "unknown error");
+            continue;
+        }
+        size_t size = (size_t)git_blob_rawsize(blob);
+        int stop = 0;
+        if (s->max_file_size && size > s->max_file_size) {
+            otr_diags_add(diags, OTR_SEV_ERROR, handed, e->path, 0, 0, NULL,
+                          "file is %zu bytes; a manifest file may be at most %zu bytes", size,
+                          s->max_file_size);
+        } else {
+            handed++;
+            stop = fn(e->path, git_blob_rawcontent(blob), size, ctx);
+        }
+        git_blob_free(blob);
+        if (stop)
+            return -1;
+    }
+    (void)err;
+    return 0;
+}
+
+void otr_source_free(otr_source *s)
+{
+    if (!s)
+        return;
+    for (size_t i = 0; i < s->count; i++)
+        free(s->entries[i].path);
+    free(s->entries);
+    git_repository_free(s->repo);
+    free(s->repo_name);
+    free(s->path);
+    free(s);
+}

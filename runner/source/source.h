@@ -1,0 +1,62 @@
+/*
+ * Where manifests come from: one commit of a git repository (libgit2), or,
+ * with --worktree, the files of its working tree.
+ *
+ * A repository is a local path (bare or not, found from any folder inside it)
+ * or a URL, which is mirrored into a cache folder and fetched on every open.
+ * otr_source owns its libgit2 objects; free it with otr_source_free.
+ */
+#ifndef OTR_SOURCE_SOURCE_H
+#define OTR_SOURCE_SOURCE_H
+
+#include "util/error.h"
+
+#include <stddef.h>
+
+typedef struct otr_source_opts {
+    const char *repo;      /* path or URL; NULL means "." */
+    const char *ref;       /* NULL means "HEAD" */
+    const char *path;      /* folder inside the repository; NULL means "manifests" */
+    int worktree;          /* read the working tree instead of the commit */
+    const char *cache_dir; /* for URLs; NULL: $XDG_CACHE_HOME/ota-runner or ~/.cache/ota-runner */
+    size_t max_file_size;  /* larger files are reported, not read; 0: no limit */
+} otr_source_opts;
+
+typedef struct otr_source otr_source;
+
+/* Opens (or clones / fetches) the repository, resolves the ref and lists the
+ * manifest files below the path. */
+int otr_source_open(otr_source **out, const otr_source_opts *opts, otr_error *err);
+
+/* The commit's full id (40 hex digits); with --worktree, the HEAD commit the
+ * working tree is based on ("" in a repository without commits). */
+const char *otr_source_commit(const otr_source *s);
+int otr_source_is_worktree(const otr_source *s);
+/* The repository as the user named it, and the path in it. */
+const char *otr_source_repo(const otr_source *s);
+const char *otr_source_path(const otr_source *s);
+size_t otr_source_file_count(const otr_source *s);
+
+/* Called for every manifest file in sorted path order, with the path relative
+ * to the repository root and the file's bytes (valid during the call). */
+typedef int (*otr_source_file_fn)(const char *path, const char *data, size_t len, void *ctx);
+
+/*
+ * Reads every file. Symlinks, submodules, files over max_file_size and
+ * unreadable files are reported in diags (order = the number of files handed
+ * to fn before, so they sort in path order), not followed. Stops and returns -1 when fn returns non-zero (err is then the
+ * caller's) or when git fails.
+ */
+int otr_source_each_file(otr_source *s, otr_diags *diags, otr_source_file_fn fn, void *ctx,
+                         otr_error *err);
+
+void otr_source_free(otr_source *s);
+
+/* True when repo names a URL rather than a local path. */
+int otr_source_is_url(const char *repo);
+
+/* The cache folder for url under cache_dir (distinct URLs never share one);
+ * free() the result. */
+char *otr_source_cache_path(const char *cache_dir, const char *url);
+
+#endif

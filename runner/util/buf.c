@@ -1,0 +1,100 @@
+/* otr_buf: the one growable string type of the runner (see buf.h). */
+#include "util/buf.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int grow(otr_buf *b, size_t extra)
+{
+    size_t cap = b->cap ? b->cap : OTR_BUF_DEFAULT_CAP;
+    if (extra > cap || b->len > cap - extra)
+        return -1;
+    size_t need = b->len + extra + 1;
+    if (need <= b->size)
+        return 0;
+    size_t size = b->size ? b->size : 64;
+    while (size < need)
+        size = size > SIZE_MAX / 2 ? need : size * 2;
+    char *p = realloc(b->ptr, size);
+    if (!p)
+        return -1;
+    b->ptr = p;
+    b->size = size;
+    return 0;
+}
+
+int otr_buf_append(otr_buf *b, const void *data, size_t len)
+{
+    if (grow(b, len) < 0)
+        return -1;
+    if (len)
+        memcpy(b->ptr + b->len, data, len);
+    b->len += len;
+    b->ptr[b->len] = '\0';
+    return 0;
+}
+
+int otr_buf_puts(otr_buf *b, const char *s)
+{
+    return otr_buf_append(b, s, strlen(s));
+}
+
+int otr_buf_putc(otr_buf *b, char c)
+{
+    return otr_buf_append(b, &c, 1);
+}
+
+int otr_buf_vprintf(otr_buf *b, const char *fmt, va_list ap)
+{
+    va_list ap2;
+    va_copy(ap2, ap);
+    int n = vsnprintf(NULL, 0, fmt, ap2);
+    va_end(ap2);
+    if (n < 0 || grow(b, (size_t)n) < 0)
+        return -1;
+    vsnprintf(b->ptr + b->len, (size_t)n + 1, fmt, ap);
+    b->len += (size_t)n;
+    return 0;
+}
+
+int otr_buf_printf(otr_buf *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = otr_buf_vprintf(b, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+const char *otr_buf_cstr(const otr_buf *b)
+{
+    return b->ptr ? b->ptr : "";
+}
+
+char *otr_buf_detach(otr_buf *b)
+{
+    char *p = b->ptr;
+    if (!p)
+        p = calloc(1, 1);
+    b->ptr = NULL;
+    b->len = b->size = 0;
+    return p;
+}
+
+void otr_buf_clear(otr_buf *b)
+{
+    b->len = 0;
+    if (b->ptr)
+        b->ptr[0] = '\0';
+}
+
+void otr_buf_free(otr_buf *b)
+{
+    if (!b)
+        return;
+    free(b->ptr);
+    b->ptr = NULL;
+    b->len = b->size = 0;
+}

@@ -1,0 +1,41 @@
+/*
+ * otr_buf: a growable byte buffer, always NUL-terminated, with a size cap.
+ * The buffer owns its memory; release it with otr_buf_free. A zeroed otr_buf
+ * (OTR_BUF_INIT) is an empty, valid buffer with the default cap.
+ */
+#ifndef OTR_UTIL_BUF_H
+#define OTR_UTIL_BUF_H
+
+#include <stdarg.h>
+#include <stddef.h>
+
+#define OTR_BUF_DEFAULT_CAP ((size_t)256 * 1024 * 1024)
+
+typedef struct otr_buf {
+    char *ptr;
+    size_t len;
+    size_t size;
+    size_t cap; /* 0 means OTR_BUF_DEFAULT_CAP */
+} otr_buf;
+
+#define OTR_BUF_INIT {NULL, 0, 0, 0}
+
+/* Appends; returns 0, or -1 when memory runs out or the cap would be passed
+ * (the buffer is then unchanged). */
+int otr_buf_append(otr_buf *b, const void *data, size_t len);
+int otr_buf_puts(otr_buf *b, const char *s);
+int otr_buf_putc(otr_buf *b, char c);
+int otr_buf_printf(otr_buf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+int otr_buf_vprintf(otr_buf *b, const char *fmt, va_list ap);
+
+/* Returns the NUL-terminated contents ("" for an empty buffer); never NULL. */
+const char *otr_buf_cstr(const otr_buf *b);
+
+/* Hands the memory to the caller (free() it) and resets the buffer. */
+char *otr_buf_detach(otr_buf *b);
+
+void otr_buf_clear(otr_buf *b);
+void otr_buf_free(otr_buf *b);
+
+#endif
