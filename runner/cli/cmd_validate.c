@@ -30,7 +30,7 @@ static void print_json(const otr_loaded *l)
     cJSON_AddStringToObject(root, "commit", otr_source_commit(l->source));
     cJSON_AddBoolToObject(root, "worktree", otr_source_is_worktree(l->source));
     cJSON_AddStringToObject(root, "path", otr_source_path(l->source));
-    cJSON_AddNumberToObject(root, "files", (double)l->set.files);
+    cJSON_AddNumberToObject(root, "files", (double)otr_source_file_count(l->source));
     cJSON_AddNumberToObject(root, "manifests", (double)l->set.documents);
     cJSON_AddNumberToObject(root, "errors", (double)l->diags.errors);
     cJSON_AddNumberToObject(root, "warnings", (double)l->diags.warnings);
@@ -120,7 +120,7 @@ int otr_cmd_validate(const otr_options *o)
         if (l.diags.errors)
             printf("invalid: %zu error%s in %zu of %zu files (%zu manifests) at %s, path %s\n",
                    l.diags.errors, l.diags.errors == 1 ? "" : "s", files_with_errors(&l.diags),
-                   l.set.files, l.set.documents, commit, otr_source_path(l.source));
+                   otr_source_file_count(l.source), l.set.documents, commit, otr_source_path(l.source));
         else
             printf("valid: %zu manifest%s in %zu file%s at %s, path %s\n", l.set.count,
                    l.set.count == 1 ? "" : "s", l.set.files, l.set.files == 1 ? "" : "s",

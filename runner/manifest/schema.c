@@ -8,6 +8,7 @@
 
 #include <ctype.h>
 #include <string.h>
+#include <strings.h>
 
 /* ---- pattern and format checks ------------------------------------------ */
 
@@ -320,20 +321,27 @@ static size_t edit_distance(const char *a, const char *b)
     return prev[lb];
 }
 
+/* The closest word by edit distance (at most a third of the name's length,
+ * and at least 1), else the one word the name is a prefix of. */
 static const char *closest(const char *const *words, size_t n, const char *name)
 {
-    const char *best = NULL;
-    size_t best_d = (size_t)-1;
+    const char *best = NULL, *prefixed = NULL;
+    size_t best_d = (size_t)-1, len = strlen(name), prefixes = 0;
     for (size_t i = 0; i < n; i++) {
         size_t d = edit_distance(words[i], name);
         if (d < best_d) {
             best_d = d;
             best = words[i];
         }
+        if (len >= 3 && !strncasecmp(words[i], name, len)) {
+            prefixed = words[i];
+            prefixes++;
+        }
     }
-    size_t len = strlen(name);
-    size_t limit = len / 3 > 2 ? len / 3 : 2;
-    return best_d <= limit ? best : NULL;
+    size_t limit = len / 3 > 1 ? len / 3 : 1;
+    if (best_d <= limit)
+        return best;
+    return prefixes == 1 ? prefixed : NULL;
 }
 
 const char *otr_schema_suggest(const otr_field *st, const char *name)

@@ -1,0 +1,559 @@
+/*
+ * Manifest validation: for every rule, a manifest that passes and one that
+ * fails with the exact message, line and column a user would see.
+ */
+#include "manifest/manifest.h"
+#include "manifest/validate.h"
+#include "manifest/yaml.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Lines 1-6; a case's own lines start at line 7 (spec members at column 3). */
+#define HEAD                                                                                   \
+    "apiVersion: ota-runner/v1\nkind: OtaTask\nmetadata:\n  name: t\nspec:\n"                  \
+    "  S3Url: s3://b/k\n"
+#define BASE HEAD "  OtaType: ONE_TIME\n"
+
+typedef struct vcase {
+    const char *yaml;
+    const char *first; /* first diagnostic as "line:col: error: field: message", NULL: valid */
+    size_t errors;     /* 0: exactly one when first is set */
+} vcase;
+
+/* Loads one file "m.yaml" and returns the formatted diagnostics. */
+static char *diagnose(const char *yaml, size_t len, size_t *errors, otr_manifest_set *keep)
+{
+    otr_manifest_set set = OTR_MANIFEST_SET_INIT;
+    otr_diags d = OTR_DIAGS_INIT;
+    otr_error err = OTR_ERROR_INIT;
+    assert_int_equal(otr_manifest_add_file(&set, "m.yaml", yaml, len, &d, &err), 0);
+    otr_manifest_set_finish(&set, &d);
+    otr_buf out = OTR_BUF_INIT;
+    for (size_t i = 0; i < d.count; i++) {
+        otr_diag_format(&d.items[i], &out);
+        otr_buf_putc(&out, '\n');
+    }
+    *errors = d.errors;
+    otr_diags_free(&d);
+    if (keep)
+        *keep = set;
+    else
+        otr_manifest_set_free(&set);
+    return otr_buf_detach(&out);
+}
+
+static void check_case(const vcase *c)
+{
+    size_t errors;
+    char *got = diagnose(c->yaml, strlen(c->yaml), &errors, NULL);
+    if (!c->first) {
+        if (errors)
+            fail_msg("expected valid, got:\n%s\nfor:\n%s", got, c->yaml);
+    } else {
+        char want[1024];
+        snprintf(want, sizeof(want), "m.yaml:%s\n", c->first);
+        size_t first_len = strcspn(got, "\n") + 1;
+        if (strncmp(got, want, strlen(want)) != 0 || first_len != strlen(want))
+            fail_msg("expected first diagnostic:\n%sgot:\n%sfor:\n%s", want, got, c->yaml);
+        size_t want_errors = c->errors ? c->errors : 1;
+        if (errors != want_errors)
+            fail_msg("expected %zu errors, got %zu:\n%s", want_errors, errors, got);
+    }
+    free(got);
+}
+
+static void run_cases(const vcase *cases, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        check_case(&cases[i]);
+}
+
+#define RUN(cases) run_cases(cases, sizeof(cases) / sizeof(cases[0]))
+
+static void test_required_and_enums(void **state)
+{
+    (void)state;
+    static const vcase cases[] = {
+        {BASE, NULL, 0},
+        {HEAD, "6:3: error: spec.OtaType: required field is missing", 0},
+        {"apiVersion: ota-runner/v1\nkind: OtaTask\nmetadata:\n  name: t\nspec:\n  OtaType: ONE_TIME\n",
+         "6:3: error: spec.S3Url: required field is missing", 0},
+        {HEAD "  OtaType: CONTINUOUS\n", NULL, 0},
+        {HEAD "  OtaType: ONETIME\n",
+         "7:12: error: spec.OtaType: must be ONE_TIME or CONTINUOUS, got \"ONETIME\"; did you mean ONE_TIME?", 0},
+        {HEAD "  OtaType: weekly\n",
+         "7:12: error: spec.OtaType: must be ONE_TIME or CONTINUOUS, got \"weekly\"", 0},
+        {BASE "  Protocol: HTTP\n  OtaMechanism: PUSH\n", NULL, 0},
+        {BASE "  Protocol: MQTT\n", "8:13: error: spec.Protocol: must be HTTP, got \"MQTT\"", 0},
+        {BASE "  OtaMechanism: PULL\n",
+         "8:17: error: spec.OtaMechanism: must be PUSH, got \"PULL\"", 0},
+        {BASE "  OtaSchedulingConfig:\n    EndBehavior: CANCEL\n", NULL, 0},
+        {BASE "  OtaSchedulingConfig:\n    EndBehavior: STOP\n",
+         "9:18: error: spec.OtaSchedulingConfig.EndBehavior: must be STOP_ROLLOUT, CANCEL or "
+         "FORCE_CANCEL, got \"STOP\"; did you mean STOP_ROLLOUT?", 0},
+        {BASE "  OtaTaskExecutionRetryConfig:\n    RetryConfigCriteria:\n      - FailureType: ALL\n",
+         NULL, 0},
+        {BASE "  OtaTaskExecutionRetryConfig:\n    RetryConfigCriteria:\n      - FailureType: FAIL\n",
+         "10:22: error: spec.OtaTaskExecutionRetryConfig.RetryConfigCriteria[0].FailureType: must "
+         "be FAILED, TIMED_OUT or ALL, got \"FAIL\"; did you mean FAILED?", 0},
+    };
+    RUN(cases);
+}
+
+static void test_strings(void **state)
+{
+    (void)state;
+    static char long_url[1100], long_desc[300], ok_url[1100];
+    snprintf(ok_url, sizeof(ok_url), BASE "  Description: %.*s\n", 0, "");
+    memset(long_desc, 'a', 257);
+    long_desc[257] = '\0';
+    static char desc_yaml[600], url_yaml[1200], ok_url_yaml[1200];
+    snprintf(desc_yaml, sizeof(desc_yaml), BASE "  Description: %s\n", long_desc);
+    memset(long_url, 'u', 1001);
+    long_url[1001] = '\0';
+    snprintf(url_yaml, sizeof(url_yaml),
+             "apiVersion: ota-runner/v1\nkind: OtaTask\nmetadata:\n  name: t\nspec:\n"
+             "  OtaType: ONE_TIME\n  S3Url: %s\n", long_url);
+    long_url[1000] = '\0';
+    snprintf(ok_url_yaml, sizeof(ok_url_yaml),
+             "apiVersion: ota-runner/v1\nkind: OtaTask\nmetadata:\n  name: t\nspec:\n"
+             "  OtaType: ONE_TIME\n  S3Url: %s\n", long_url);
+    const vcase cases[] = {
+        {BASE "  Description: Thermostat firmware 2-4-1_rc\n", NULL, 0},
+        {BASE "  Description: Firmware 2.4.1\n",
+         "8:16: error: spec.Description: must contain only letters, digits, '_', '-' and spaces, "
+         "got \"Firmware 2.4.1\" ('.' at position 11 is not allowed)", 0},
+        {BASE "  Description: \"\"\n",
+         "8:16: error: spec.Description: must be 1 to 256 characters, got 0", 0},
+        {desc_yaml, "8:16: error: spec.Description: must be 1 to 256 characters, got 257", 0},
+        {BASE "  Description: 2024\n", NULL, 0}, /* a plain number is a fine string */
+        {ok_url_yaml, NULL, 0},
+        {url_yaml, "7:10: error: spec.S3Url: must be 1 to 1000 characters, got 1001", 0},
+        {BASE "  TaskConfigurationId: abc123XYZ\n", NULL, 0},
+        {BASE "  TaskConfigurationId: abc-123\n",
+         "8:24: error: spec.TaskConfigurationId: must contain only letters and digits, got "
+         "\"abc-123\" ('-' at position 4 is not allowed)", 0},
+        {BASE "  TaskConfigurationId: a234567890123456789012345678901234567890123456789012345678901234z\n",
+         "8:24: error: spec.TaskConfigurationId: must be 1 to 64 characters, got 65", 0},
+        {BASE "  OtaTargetQueryString: \"thingType:Hub\"\n", NULL, 0},
+        {BASE "  Description:\n", "8:15: error: spec.Description: must be a string, got null", 0},
+        {BASE "  Description: [a, b]\n",
+         "8:16: error: spec.Description: must be a string, got a list", 0},
+        {BASE "  S3Url: {a: b}\n", "8:3: error: spec.S3Url: duplicate key (first at line 6, column 3)", 0},
+    };
+    (void)ok_url;
+    RUN(cases);
+}
+
+static void test_lists_and_maps(void **state)
+{
+    (void)state;
+    static char tags51[2000], tags50[2000], longkey[400], longval[400];
+    otr_buf b = OTR_BUF_INIT;
+    for (int i = 0; i < 51; i++)
+        otr_buf_printf(&b, "%sk%d: v", i ? ", " : "", i);
+    snprintf(tags51, sizeof(tags51), BASE "  Tags: {%s}\n", b.ptr);
+    char *cut = strrchr(b.ptr, ',');
+    *cut = '\0';
+    snprintf(tags50, sizeof(tags50), BASE "  Tags: {%s}\n", b.ptr);
+    otr_buf_free(&b);
+    char k[130], v[260];
+    memset(k, 'k', 129);
+    k[129] = '\0';
+    memset(v, 'v', 257);
+    v[257] = '\0';
+    snprintf(longkey, sizeof(longkey), BASE "  Tags:\n    %s: x\n", k);
+    snprintf(longval, sizeof(longval), BASE "  Tags:\n    team: %s\n", v);
+    const vcase cases[] = {
+        {BASE "  Target: [arn:a, arn:b]\n", NULL, 0},
+        {BASE "  Target: []\n", NULL, 0},
+        {BASE "  Target: arn:a\n", "8:11: error: spec.Target: must be a list, got a string", 0},
+        {BASE "  Target:\n    - arn:a\n    - {x: 1}\n",
+         "10:7: error: spec.Target[1]: must be a string, got a mapping", 0},
+        {tags50, NULL, 0},
+        {tags51, "8:9: error: spec.Tags: must have 1 to 50 entries, got 51", 0},
+        {BASE "  Tags: {}\n", "8:9: error: spec.Tags: must have 1 to 50 entries, got 0", 0},
+        {longkey, "9:5: error: spec.Tags." "kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk"
+                  "kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk: key "
+                  "must be 1 to 128 characters, got 129", 0},
+        {longval, "9:11: error: spec.Tags.team: must be at most 256 characters, got 257", 0},
+        {BASE "  Tags: {team: a, team: b}\n",
+         "8:19: error: spec.Tags.team: duplicate key (first at line 8, column 10)", 0},
+        {BASE "  Tags: [team]\n", "8:9: error: spec.Tags: must be a mapping, got a list", 0},
+    };
+    RUN(cases);
+}
+
+static void test_integers(void **state)
+{
+    (void)state;
+#define WIN BASE "  OtaSchedulingConfig:\n    MaintenanceWindows:\n      - StartTime: cron(0 2 ? * MON-FRI *)\n        DurationInMinutes: "
+#define RETRY BASE "  OtaTaskExecutionRetryConfig:\n    RetryConfigCriteria:\n      - MinNumberOfRetries: "
+    static const vcase cases[] = {
+        {WIN "1\n", NULL, 0},
+        {WIN "1430\n", NULL, 0},
+        {WIN "0\n", "11:28: error: spec.OtaSchedulingConfig.MaintenanceWindows[0].DurationInMinutes: "
+                    "must be between 1 and 1430, got 0", 0},
+        {WIN "1431\n", "11:28: error: spec.OtaSchedulingConfig.MaintenanceWindows[0].DurationInMinutes: "
+                       "must be between 1 and 1430, got 1431", 0},
+        {WIN "\"180\"\n", "11:28: error: spec.OtaSchedulingConfig.MaintenanceWindows[0].DurationInMinutes: "
+                          "must be an integer, got a quoted string \"180\"", 0},
+        {WIN "2.5\n", "11:28: error: spec.OtaSchedulingConfig.MaintenanceWindows[0].DurationInMinutes: "
+                      "must be an integer, got a float \"2.5\"", 0},
+        {WIN "0180\n", "11:28: error: spec.OtaSchedulingConfig.MaintenanceWindows[0].DurationInMinutes: "
+                       "must be a decimal integer without leading zeros, got 0180", 0},
+        {WIN "\n", "11:27: error: spec.OtaSchedulingConfig.MaintenanceWindows[0].DurationInMinutes: "
+                   "must be an integer, got null", 0},
+        {WIN "99999999999999999999999\n",
+         "11:28: error: spec.OtaSchedulingConfig.MaintenanceWindows[0].DurationInMinutes: must be "
+         "between 1 and 1430, got 99999999999999999999999", 0},
+        {RETRY "0\n", NULL, 0},
+        {RETRY "10\n", NULL, 0},
+        {RETRY "11\n", "10:29: error: spec.OtaTaskExecutionRetryConfig.RetryConfigCriteria[0]."
+                       "MinNumberOfRetries: must be between 0 and 10, got 11", 0},
+        {RETRY "-1\n", "10:29: error: spec.OtaTaskExecutionRetryConfig.RetryConfigCriteria[0]."
+                       "MinNumberOfRetries: must be between 0 and 10, got -1", 0},
+        {RETRY "true\n", "10:29: error: spec.OtaTaskExecutionRetryConfig.RetryConfigCriteria[0]."
+                         "MinNumberOfRetries: must be an integer, got a boolean \"true\"", 0},
+    };
+    RUN(cases);
+}
+
+static void test_schedule(void **state)
+{
+    (void)state;
+#define SCHED BASE "  OtaSchedulingConfig:\n"
+    static const vcase cases[] = {
+        {SCHED "    StartTime: \"2026-12-01T02:00\"\n    EndTime: \"2026-12-08T02:00:30.5Z\"\n", NULL, 0},
+        {SCHED "    StartTime: \"2026-12-01T02:00+01:00\"\n    EndTime: \"2026-12-01T01:30Z\"\n", NULL, 0},
+        {SCHED "    StartTime: \"2026-12-01\"\n",
+         "9:16: error: spec.OtaSchedulingConfig.StartTime: must be an ISO 8601 date-time such as "
+         "2026-12-01T02:00 or 2026-12-01T02:00:00Z, got \"2026-12-01\"", 0},
+        {SCHED "    StartTime: \"2026-02-30T02:00\"\n",
+         "9:16: error: spec.OtaSchedulingConfig.StartTime: must be an ISO 8601 date-time such as "
+         "2026-12-01T02:00 or 2026-12-01T02:00:00Z, got \"2026-02-30T02:00\"", 0},
+        {SCHED "    StartTime: \"2026-12-08T02:00\"\n    EndTime: \"2026-12-01T02:00\"\n",
+         "10:14: error: spec.OtaSchedulingConfig.EndTime: must be later than StartTime "
+         "(2026-12-08T02:00), got \"2026-12-01T02:00\"", 0},
+        {SCHED "    StartTime: \"2026-12-01T02:00Z\"\n    EndTime: \"2026-12-01T02:30+01:00\"\n",
+         "10:14: error: spec.OtaSchedulingConfig.EndTime: must be later than StartTime "
+         "(2026-12-01T02:00Z), got \"2026-12-01T02:30+01:00\"", 0},
+        {SCHED "    MaintenanceWindows:\n      - {StartTime: \"cron(0 2 * * ? *)\"}\n", NULL, 0},
+        {SCHED "    MaintenanceWindows:\n      - {StartTime: \"cron(0 2 * * ?)\"}\n",
+         "10:21: error: spec.OtaSchedulingConfig.MaintenanceWindows[0].StartTime: cron "
+         "expression must have 6 fields (minutes hours day-of-month month day-of-week year), "
+         "got 5, got \"cron(0 2 * * ?)\"", 0},
+        {SCHED "    MaintenanceWindows:\n      - {StartTime: \"0 2 * * ? *\"}\n",
+         "10:21: error: spec.OtaSchedulingConfig.MaintenanceWindows[0].StartTime: must be a cron "
+         "expression such as cron(0 2 ? * MON-FRI *), got \"0 2 * * ? *\"", 0},
+        {SCHED "    MaintenanceWindows: {StartTime: x}\n",
+         "9:25: error: spec.OtaSchedulingConfig.MaintenanceWindows: must be a list, got a mapping", 0},
+    };
+    RUN(cases);
+}
+
+static void test_keys(void **state)
+{
+    (void)state;
+    static const vcase cases[] = {
+        {BASE "  OtaTyp: ONE_TIME\n", "8:3: error: spec.OtaTyp: unknown field; did you mean OtaType?", 0},
+        {BASE "  s3url: x\n", "8:3: error: spec.s3url: unknown field; did you mean S3Url?", 0},
+        {BASE "  Firmware: x\n",
+         "8:3: error: spec.Firmware: unknown field (expected one of: Description, OtaMechanism, "
+         "OtaSchedulingConfig, OtaTargetQueryString, OtaTaskExecutionRetryConfig, OtaType, "
+         "Protocol, S3Url, Tags, Target, TaskConfigurationId)", 0},
+        {BASE "  OtaType: CONTINUOUS\n",
+         "8:3: error: spec.OtaType: duplicate key (first at line 7, column 3)", 0},
+        {BASE "  ClientToken: abc\n",
+         "8:3: error: spec.ClientToken: ClientToken must not be set: ota-runner derives it from "
+         "the manifest (bump metadata.revision to get a fresh one)", 0},
+        {BASE "  OtaSchedulingConfig:\n    Start: \"2026-12-01T02:00\"\n",
+         "9:5: error: spec.OtaSchedulingConfig.Start: unknown field; did you mean StartTime?", 0},
+        {BASE "  [a]: b\n", "8:3: error: spec: keys must be strings, got a list", 0},
+        {BASE "extra: 1\n", "8:1: error: extra: unknown field (expected one of: apiVersion, kind, "
+                            "metadata, spec)", 0},
+    };
+    RUN(cases);
+}
+
+static void test_envelope(void **state)
+{
+    (void)state;
+    static const vcase cases[] = {
+        {"apiVersion: ota-runner/v2\nkind: OtaTask\nmetadata: {name: t}\nspec: {S3Url: x, OtaType: ONE_TIME}\n",
+         "1:13: error: apiVersion: must be ota-runner/v1, got \"ota-runner/v2\"; did you mean ota-runner/v1?", 0},
+        {"apiVersion: ota-runner/v1\nkind: OtaRollout\nmetadata: {name: t}\nspec: {S3Url: x, OtaType: ONE_TIME}\n",
+         "2:7: error: kind: must be OtaTask, got \"OtaRollout\"", 0},
+        {"apiVersion: ota-runner/v1\nkind: OtaTask\nspec: {S3Url: x, OtaType: ONE_TIME}\n",
+         "1:1: error: metadata: required field is missing", 0},
+        {"apiVersion: ota-runner/v1\nkind: OtaTask\nmetadata: {name: t}\n",
+         "1:1: error: spec: required field is missing", 0},
+        {"kind: OtaTask\nmetadata: {name: t}\nspec: {S3Url: x, OtaType: ONE_TIME}\n",
+         "1:1: error: apiVersion: required field is missing", 0},
+        {"apiVersion: ota-runner/v1\nkind: OtaTask\nmetadata: {labels: {a: b}}\nspec: {S3Url: x, OtaType: ONE_TIME}\n",
+         "3:11: error: metadata.name: required field is missing", 0},
+        {"apiVersion: ota-runner/v1\nkind: OtaTask\nmetadata: {name: Thermostat}\nspec: {S3Url: x, OtaType: ONE_TIME}\n",
+         "3:18: error: metadata.name: must contain only lowercase letters, digits and '-', got "
+         "\"Thermostat\" ('T' at position 1 is not allowed)", 0},
+        {"apiVersion: ota-runner/v1\nkind: OtaTask\nmetadata: {name: -t}\nspec: {S3Url: x, OtaType: ONE_TIME}\n",
+         "3:18: error: metadata.name: must contain only lowercase letters, digits and '-', got "
+         "\"-t\" (it must start and end with a letter or digit)", 0},
+        {"apiVersion: ota-runner/v1\nkind: OtaTask\nmetadata: {name: a234567890123456789012345678901234567890123456789012345678901234}\nspec: {S3Url: x, OtaType: ONE_TIME}\n",
+         "3:18: error: metadata.name: must be 1 to 63 characters, got 64", 0},
+        {"apiVersion: ota-runner/v1\nkind: OtaTask\nmetadata: {name: a23456789012345678901234567890123456789012345678901234567890123}\nspec: {S3Url: x, OtaType: ONE_TIME}\n",
+         NULL, 0},
+        {"apiVersion: ota-runner/v1\nkind: OtaTask\nmetadata: {name: t, revision: 0}\nspec: {S3Url: x, OtaType: ONE_TIME}\n",
+         "3:31: error: metadata.revision: must be between 1 and 2147483647, got 0", 0},
+        {"apiVersion: ota-runner/v1\nkind: OtaTask\nmetadata: {name: t, revision: '2'}\nspec: {S3Url: x, OtaType: ONE_TIME}\n",
+         "3:31: error: metadata.revision: must be an integer, got a quoted string \"2\"", 0},
+        {"apiVersion: ota-runner/v1\nkind: OtaTask\nmetadata: {name: t, labels: {fleet: x, 'a b': y}}\nspec: {S3Url: x, OtaType: ONE_TIME}\n",
+         "3:40: error: metadata.labels.a b: key must contain only letters, digits, '-', '_', '.' "
+         "and '/', got \"a b\" (' ' at position 2 is not allowed)", 0},
+        {"- a\n- b\n", "1:1: error: a manifest must be a mapping with apiVersion, kind, metadata "
+                       "and spec, got a list", 0},
+        {"just a string\n", "1:1: error: a manifest must be a mapping with apiVersion, kind, "
+                            "metadata and spec, got a string", 0},
+        {"", "error: file holds no manifest (it is empty or only comments); delete it or add a manifest", 0},
+        {"# only a comment\n", "1:1: error: file holds no manifest (it is empty or only comments); "
+                               "delete it or add a manifest", 0},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        if (cases[i].yaml[0] == '\0') { /* no position for an empty file */
+            size_t errors;
+            char *got = diagnose("", 0, &errors, NULL);
+            assert_string_equal(got, "m.yaml: error: file holds no manifest (it is empty or only "
+                                     "comments); delete it or add a manifest\n");
+            free(got);
+            continue;
+        }
+        check_case(&cases[i]);
+    }
+}
+
+static void test_several_errors_all_reported_in_order(void **state)
+{
+    (void)state;
+    const char *yaml = HEAD "  OtaType: NOPE\n  Protocol: FTP\n  Description: a.b\n---\n"
+                            "apiVersion: ota-runner/v1\nkind: OtaTask\nmetadata: {name: u}\n"
+                            "spec: {S3Url: x, OtaType: ONE_TIME, Tags: {}}\n";
+    size_t errors;
+    char *got = diagnose(yaml, strlen(yaml), &errors, NULL);
+    assert_int_equal(errors, 4);
+    assert_string_equal(
+        got, "m.yaml:7:12: error: spec.OtaType: must be ONE_TIME or CONTINUOUS, got \"NOPE\"\n"
+             "m.yaml:8:13: error: spec.Protocol: must be HTTP, got \"FTP\"\n"
+             "m.yaml:9:16: error: spec.Description: must contain only letters, digits, '_', '-' "
+             "and spaces, got \"a.b\" ('.' at position 2 is not allowed)\n"
+             "m.yaml:14:43: error: spec.Tags: must have 1 to 50 entries, got 0\n");
+    free(got);
+}
+
+static void test_yaml_problems(void **state)
+{
+    (void)state;
+    static const vcase cases[] = {
+        {BASE "  Description: !custom x\n",
+         "8:16: error: YAML tags are not supported (found !custom); write the value without a tag", 0},
+        {BASE "  Description: !!binary aGVsbG8=\n",
+         "8:16: error: YAML tags are not supported (found tag:yaml.org,2002:binary); write the "
+         "value without a tag", 0},
+        {BASE "  Description: *nope\n",
+         "8:16: error: unknown alias *nope (anchors must be defined before use)", 0},
+        {BASE "  Description: [unclosed\n",
+         "9:1: error: yaml: did not find expected ',' or ']' while parsing a flow sequence (line 8)", 0},
+        {BASE "\tTarget: []\n",
+         "8:1: error: yaml: found a tab character that violates indentation while scanning a "
+         "plain scalar (line 7)", 0},
+        {"apiVersion: ota-runner/v1\nkind: OtaTask\nmetadata: {name: t}\nspec:\n  S3Url: x\n"
+         "  OtaType: ONE_TIME\n  Description: \"a\x01\"\n",
+         "7:18: error: yaml: control characters are not allowed (byte 0x01)", 0},
+    };
+    RUN(cases);
+}
+
+/* A test-only shape: lists of lists of ... strings, 8 deep. */
+static const otr_field str_field = {"", OTR_F_STRING, 0, OTR_NO_LIMIT, OTR_NO_LIMIT, NULL, NULL, NULL, NULL, 0, NULL, NULL};
+#define NEST(name, inner) static const otr_field name = {"", OTR_F_LIST, 0, OTR_NO_LIMIT, OTR_NO_LIMIT, NULL, NULL, NULL, NULL, 0, &inner, NULL}
+NEST(n1, str_field);
+NEST(n2, n1);
+NEST(n3, n2);
+NEST(n4, n3);
+NEST(n5, n4);
+NEST(n6, n5);
+NEST(n7, n6);
+NEST(n8, n7);
+
+static int walk_doc(otr_ydoc *doc, void *ctx)
+{
+    otr_vctx *v = ctx;
+    otr_buf path = OTR_BUF_INIT;
+    const otr_ynode *root = doc->root;
+    otr_buf_puts(&path, "bomb");
+    /* the last entry is "bomb: *l7" */
+    cJSON_Delete(otr_validate_node(v, &n8, root->items[root->count - 1], &path));
+    otr_buf_free(&path);
+    otr_ydoc_free(doc);
+    return 0;
+}
+
+static char *walk_nested_lists(const char *yaml, size_t len, size_t *errors)
+{
+    otr_diags d = OTR_DIAGS_INIT;
+    otr_error err = OTR_ERROR_INIT;
+    otr_vctx v;
+    otr_vctx_init(&v, &d, "m.yaml", 0);
+    assert_int_equal(otr_yaml_parse(yaml, len, "m.yaml", 0, &d, walk_doc, &v, &err), 0);
+    otr_buf out = OTR_BUF_INIT;
+    for (size_t i = 0; i < d.count; i++) {
+        otr_diag_format(&d.items[i], &out);
+        otr_buf_putc(&out, '\n');
+    }
+    *errors = d.errors;
+    otr_diags_free(&d);
+    return otr_buf_detach(&out);
+}
+
+static void test_anchors_and_budget(void **state)
+{
+    (void)state;
+    const char *ok = HEAD "  OtaType: &t ONE_TIME\n  Description: *t\n";
+    size_t errors;
+    char *got = diagnose(ok, strlen(ok), &errors, NULL);
+    assert_int_equal(errors, 0);
+    free(got);
+
+    /* Billion laughs into a list of strings: each level is 10 times the one
+     * below. The type check stops the walk early, so this is quick... */
+    otr_buf b = OTR_BUF_INIT;
+    otr_buf_puts(&b, "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+    for (int i = 1; i < 9; i++)
+        otr_buf_printf(&b, "a%d: &a%d [*a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d]\n",
+                       i, i, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1);
+    otr_buf_puts(&b, BASE "  Tags: *a8\n");
+    got = diagnose(b.ptr, b.len, &errors, NULL);
+    assert_non_null(strstr(got, "a0: unknown field"));
+    free(got);
+    otr_buf_free(&b);
+
+    /* ...as it does for every OtaTask field. A shape with nested lists shows
+     * the budget itself: 10^7 nodes through aliases are refused. */
+    otr_buf_puts(&b, "l0: &l0 [x, x, x, x, x, x, x, x, x, x]\n");
+    for (int i = 1; i < 8; i++)
+        otr_buf_printf(&b, "l%d: &l%d [*l%d, *l%d, *l%d, *l%d, *l%d, *l%d, *l%d, *l%d, *l%d, *l%d]\n",
+                       i, i, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1);
+    otr_buf_puts(&b, "bomb: *l7\n");
+    got = walk_nested_lists(b.ptr, b.len, &errors);
+    assert_int_equal(errors, 1);
+    /* one node past the budget: 10^6 strings and the lists above them */
+    assert_string_equal(got, "m.yaml:1:34: error: bomb[0][0][8][9][9][9][9][8]: document expands "
+                             "to more than 1000000 nodes through anchors and aliases; write it "
+                             "out or simplify it\n");
+    free(got);
+    otr_buf_free(&b);
+}
+
+static void test_limits(void **state)
+{
+    (void)state;
+    otr_buf b = OTR_BUF_INIT;
+    otr_buf_puts(&b, BASE "  Target: ");
+    for (int i = 0; i < 70; i++)
+        otr_buf_putc(&b, '[');
+    size_t errors;
+    char *got = diagnose(b.ptr, b.len, &errors, NULL);
+    assert_string_equal(got, "m.yaml:8:73: error: nesting deeper than 64 levels\n");
+    free(got);
+    otr_buf_free(&b);
+
+    char *big = malloc(OTR_MANIFEST_MAX_FILE_SIZE + 2);
+    memset(big, '#', OTR_MANIFEST_MAX_FILE_SIZE + 1);
+    got = diagnose(big, OTR_MANIFEST_MAX_FILE_SIZE + 1, &errors, NULL);
+    assert_string_equal(got, "m.yaml: error: file is 1048577 bytes; a manifest file may be at "
+                             "most 1 MiB (1048576 bytes)\n");
+    free(got);
+    free(big);
+
+    /* 100,000 stray keys in one mapping (under 1 MiB): a bounded report. */
+    otr_buf_puts(&b, BASE);
+    for (int i = 0; i < 100000; i++)
+        otr_buf_printf(&b, "%x: 1\n", i);
+    assert_true(b.len < OTR_MANIFEST_MAX_FILE_SIZE);
+    got = diagnose(b.ptr, b.len, &errors, NULL);
+    assert_int_equal(errors, 21);
+    assert_non_null(strstr(got, "m.yaml:8:1: error: 0: unknown field (expected one of: "));
+    assert_non_null(strstr(got, "m.yaml:1:1: error: 99980 more unknown fields in this mapping not shown"));
+    free(got);
+    otr_buf_free(&b);
+}
+
+static void test_duplicate_names_across_files(void **state)
+{
+    (void)state;
+    otr_manifest_set set = OTR_MANIFEST_SET_INIT;
+    otr_diags d = OTR_DIAGS_INIT;
+    otr_error err = OTR_ERROR_INIT;
+    const char *a = BASE;
+    const char *b = "# second\n" BASE;
+    assert_int_equal(otr_manifest_add_file(&set, "a.yaml", a, strlen(a), &d, &err), 0);
+    assert_int_equal(otr_manifest_add_file(&set, "b.yaml", b, strlen(b), &d, &err), 0);
+    otr_manifest_set_finish(&set, &d);
+    assert_int_equal(d.errors, 1);
+    otr_buf out = OTR_BUF_INIT;
+    otr_diag_format(&d.items[0], &out);
+    assert_string_equal(out.ptr, "b.yaml:5:9: error: metadata.name: duplicate name \"t\": also "
+                                 "defined at a.yaml:4:9; names must be unique across all manifests");
+    otr_buf_free(&out);
+    otr_diags_free(&d);
+    otr_manifest_set_free(&set);
+}
+
+static void test_model_values(void **state)
+{
+    (void)state;
+    const char *yaml = "apiVersion: ota-runner/v1\nkind: OtaTask\nmetadata:\n  name: hub\n"
+                       "  revision: 7\n  labels: {z: 1, a: 2}\nspec:\n  OtaType: ONE_TIME\n"
+                       "  S3Url: s3://b/k\n  Tags: {b: \"2\", a: x}\n";
+    otr_manifest_set set;
+    size_t errors;
+    char *got = diagnose(yaml, strlen(yaml), &errors, &set);
+    assert_int_equal(errors, 0);
+    assert_int_equal(set.count, 1);
+    const otr_manifest *m = set.items[0];
+    assert_string_equal(m->name, "hub");
+    assert_int_equal(m->revision, 7);
+    assert_int_equal(m->line, 1);
+    assert_string_equal(m->file, "m.yaml");
+    assert_string_equal(m->canonical,
+                        "{\"OtaType\":\"ONE_TIME\",\"S3Url\":\"s3://b/k\",\"Tags\":{\"a\":\"x\",\"b\":\"2\"}}");
+    assert_int_equal(strlen(m->client_token), 43);
+    assert_memory_equal(m->spec_digest, "sha256:", 7);
+    free(got);
+    otr_manifest_set_free(&set);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_required_and_enums),
+        cmocka_unit_test(test_strings),
+        cmocka_unit_test(test_lists_and_maps),
+        cmocka_unit_test(test_integers),
+        cmocka_unit_test(test_schedule),
+        cmocka_unit_test(test_keys),
+        cmocka_unit_test(test_envelope),
+        cmocka_unit_test(test_several_errors_all_reported_in_order),
+        cmocka_unit_test(test_yaml_problems),
+        cmocka_unit_test(test_anchors_and_budget),
+        cmocka_unit_test(test_limits),
+        cmocka_unit_test(test_duplicate_names_across_files),
+        cmocka_unit_test(test_model_values),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
