@@ -163,9 +163,26 @@ static cJSON *validate_string(otr_vctx *v, const otr_field *f, const otr_ynode *
 {
     if (check_scalar(v, n, path, "a string") < 0)
         return NULL;
+    if (otr_ynode_resolve(n) != OTR_YSTR) {
+        /* YAML reads "2024", "yes" or "1.5" as a number or a boolean; what
+         * editors and other tools see must be what we see. */
+        REPORT(v, n, path, "must be a string, got %s %s (put it in quotes)",
+               otr_ynode_describe(n), n->value);
+        return NULL;
+    }
     if (check_string(v, f, n, path, "") < 0)
         return NULL;
     return cJSON_CreateString(n->value);
+}
+
+/* [-+]?(0|[1-9][0-9]*): the one integer spelling every YAML reader agrees on. */
+static int is_decimal(const char *s)
+{
+    if (*s == '-' || *s == '+')
+        s++;
+    if (s[0] == '0')
+        return s[1] == '\0';
+    return *s >= '1' && *s <= '9' && strspn(s, "0123456789") == strlen(s);
 }
 
 static cJSON *validate_int(otr_vctx *v, const otr_field *f, const otr_ynode *n, otr_buf *path)
@@ -173,15 +190,17 @@ static cJSON *validate_int(otr_vctx *v, const otr_field *f, const otr_ynode *n, 
     char tmp[96];
     if (check_scalar(v, n, path, "an integer") < 0)
         return NULL;
-    const char *kind = otr_ynode_describe(n);
-    if (strcmp(kind, "an integer") != 0) {
-        REPORT(v, n, path, "must be an integer, got %s %s", kind, shown(n, tmp, sizeof(tmp)));
-        return NULL;
-    }
-    const char *digits = n->value + (n->value[0] == '+' || n->value[0] == '-');
-    if (digits[0] == '0' && digits[1]) {
-        REPORT(v, n, path, "must be a decimal integer without leading zeros, got %s",
-               n->value);
+    if (n->style != OTR_YPLAIN || !is_decimal(n->value)) {
+        const char *digits = n->value + (n->value[0] == '+' || n->value[0] == '-');
+        if (n->style == OTR_YPLAIN && digits[0] == '0' && digits[1] &&
+            strspn(digits, "0123456789") == strlen(digits))
+            REPORT(v, n, path, "must be a decimal integer without leading zeros, got %s",
+                   n->value);
+        else if (otr_ynode_resolve(n) == OTR_YINT)
+            REPORT(v, n, path, "must be a plain decimal integer, got %s", n->value);
+        else
+            REPORT(v, n, path, "must be an integer, got %s %s", otr_ynode_describe(n),
+                   shown(n, tmp, sizeof(tmp)));
         return NULL;
     }
     errno = 0;

@@ -1,6 +1,8 @@
 /* libyaml events -> otr_ynode tree, with anchors, aliases and a depth limit. */
 #include "manifest/yaml.h"
 
+#include <pthread.h>
+#include <regex.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -391,30 +393,70 @@ int otr_ynode_is_null(const otr_ynode *n)
            !strcmp(v, "NULL");
 }
 
-static int is_plain_int(const char *s)
+/*
+ * How YAML 1.1 (PyYAML, yaml-language-server, most tools) resolves a plain
+ * scalar. The expressions are those of the YAML 1.1 type repository
+ * (yaml.org/type: bool, int, float, null, timestamp); a scalar that matches
+ * none is a string. Only scalars that start with a digit, a sign or a dot can
+ * be numbers or timestamps, so most strings never reach regexec.
+ */
+enum { RX_INT, RX_FLOAT, RX_TIMESTAMP, RX_COUNT };
+
+static const char *const rx_source[RX_COUNT] = {
+    "^([-+]?0b[0-1_]+|[-+]?0[0-7_]+|[-+]?(0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+|"
+    "[-+]?[1-9][0-9_]*(:[0-5]?[0-9])+)$",
+    "^([-+]?[0-9][0-9_]*\\.[0-9_]*([eE][-+][0-9]+)?|\\.[0-9][0-9_]*([eE][-+][0-9]+)?|"
+    "[-+]?[0-9][0-9_]*(:[0-5]?[0-9])+\\.[0-9_]*|[-+]?\\.(inf|Inf|INF)|\\.(nan|NaN|NAN))$",
+    "^([0-9]{4}-[0-9]{2}-[0-9]{2}|[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}([Tt]|[ \t]+)[0-9]{1,2}:"
+    "[0-9]{2}:[0-9]{2}(\\.[0-9]*)?([ \t]*(Z|[-+][0-9]{1,2}(:[0-9]{2})?))?)$",
+};
+
+static regex_t rx[RX_COUNT];
+static pthread_once_t rx_once = PTHREAD_ONCE_INIT;
+static int rx_ok;
+
+static void rx_compile(void)
 {
-    if (*s == '-' || *s == '+')
-        s++;
-    if (!*s)
-        return 0;
-    for (; *s; s++)
-        if (*s < '0' || *s > '9')
-            return 0;
-    return 1;
+    rx_ok = 1;
+    for (int i = 0; i < RX_COUNT; i++)
+        if (regcomp(&rx[i], rx_source[i], REG_EXTENDED | REG_NOSUB) != 0)
+            rx_ok = 0;
 }
 
-static int is_plain_float(const char *s)
+static int rx_match(int which, const char *s)
 {
-    static const char *const special[] = {".inf", ".Inf", ".INF", "-.inf", "+.inf",
-                                          ".nan", ".NaN", ".NAN", NULL};
-    for (size_t i = 0; special[i]; i++)
-        if (!strcmp(s, special[i]))
+    pthread_once(&rx_once, rx_compile);
+    return rx_ok && regexec(&rx[which], s, 0, NULL, 0) == 0;
+}
+
+static int in_list(const char *s, const char *const *words)
+{
+    for (size_t i = 0; words[i]; i++)
+        if (!strcmp(s, words[i]))
             return 1;
-    char *end;
-    if (!*s)
-        return 0;
-    strtod(s, &end);
-    return *end == '\0' && strpbrk(s, ".eE") != NULL && strpbrk(s, "0123456789");
+    return 0;
+}
+
+otr_yresolved otr_ynode_resolve(const otr_ynode *n)
+{
+    static const char *const bools[] = {"yes", "Yes", "YES", "no", "No", "NO", "true", "True",
+                                        "TRUE", "false", "False", "FALSE", "on", "On", "ON",
+                                        "off", "Off", "OFF", NULL};
+    if (n->type != OTR_YSCALAR || n->style != OTR_YPLAIN)
+        return OTR_YSTR;
+    if (otr_ynode_is_null(n))
+        return OTR_YNULL;
+    if (in_list(n->value, bools))
+        return OTR_YBOOL;
+    if (!strchr("-+.0123456789", n->value[0]) || memchr(n->value, '\0', n->len))
+        return OTR_YSTR;
+    if (rx_match(RX_INT, n->value))
+        return OTR_YINT;
+    if (rx_match(RX_FLOAT, n->value))
+        return OTR_YFLOAT;
+    if (rx_match(RX_TIMESTAMP, n->value))
+        return OTR_YTIMESTAMP;
+    return OTR_YSTR;
 }
 
 const char *otr_ynode_describe(const otr_ynode *n)
@@ -427,15 +469,13 @@ const char *otr_ynode_describe(const otr_ynode *n)
         return "a quoted string";
     if (n->style == OTR_YBLOCK)
         return "a block string";
-    if (otr_ynode_is_null(n))
-        return "null";
-    if (is_plain_int(n->value))
-        return "an integer";
-    if (is_plain_float(n->value))
-        return "a float";
-    static const char *const bools[] = {"true", "True", "TRUE", "false", "False", "FALSE", NULL};
-    for (size_t i = 0; bools[i]; i++)
-        if (!strcmp(n->value, bools[i]))
-            return "a boolean";
+    switch (otr_ynode_resolve(n)) {
+    case OTR_YNULL: return "null";
+    case OTR_YBOOL: return "a boolean";
+    case OTR_YINT: return "an integer";
+    case OTR_YFLOAT: return "a float";
+    case OTR_YTIMESTAMP: return "a timestamp";
+    case OTR_YSTR: break;
+    }
     return "a string";
 }

@@ -65,8 +65,17 @@ void otr_ydoc_free(otr_ydoc *doc);
 /* True when a plain scalar spells null: "", "~", "null", "Null", "NULL". */
 int otr_ynode_is_null(const otr_ynode *n);
 
+/* What a scalar is under YAML 1.1's implicit typing (quoted and block
+ * scalars are always strings). */
+typedef enum otr_yresolved {
+    OTR_YSTR, OTR_YNULL, OTR_YBOOL, OTR_YINT, OTR_YFLOAT, OTR_YTIMESTAMP
+} otr_yresolved;
+
+otr_yresolved otr_ynode_resolve(const otr_ynode *n);
+
 /* Describes a node's kind for messages: "a mapping", "a list", "a quoted
- * string", "an integer", "a float", "a boolean", "null", "a string". */
+ * string", "a block string", "an integer", "a float", "a boolean",
+ * "a timestamp", "null", "a string". */
 const char *otr_ynode_describe(const otr_ynode *n);
 
 #endif

@@ -133,7 +133,16 @@ static void test_strings(void **state)
         {BASE "  Description: \"\"\n",
          "8:16: error: spec.Description: must be 1 to 256 characters, got 0", 0},
         {desc_yaml, "8:16: error: spec.Description: must be 1 to 256 characters, got 257", 0},
-        {BASE "  Description: 2024\n", NULL, 0}, /* a plain number is a fine string */
+        {BASE "  Description: \"2024\"\n", NULL, 0},
+        {BASE "  Description: 2024\n",
+         "8:16: error: spec.Description: must be a string, got an integer 2024 (put it in quotes)", 0},
+        {BASE "  Description: yes\n",
+         "8:16: error: spec.Description: must be a string, got a boolean yes (put it in quotes)", 0},
+        {BASE "  Tags: {tier: 1.5}\n",
+         "8:16: error: spec.Tags.tier: must be a string, got a float 1.5 (put it in quotes)", 0},
+        {BASE "  Description: 2026-12-01\n",
+         "8:16: error: spec.Description: must be a string, got a timestamp 2026-12-01 (put it in quotes)", 0},
+        {BASE "  Description: 1e5 x\n", NULL, 0},
         {ok_url_yaml, NULL, 0},
         {url_yaml, "7:10: error: spec.S3Url: must be 1 to 1000 characters, got 1001", 0},
         {BASE "  TaskConfigurationId: abc123XYZ\n", NULL, 0},
@@ -209,6 +218,10 @@ static void test_integers(void **state)
                       "must be an integer, got a float \"2.5\"", 0},
         {WIN "0180\n", "11:28: error: spec.OtaSchedulingConfig.MaintenanceWindows[0].DurationInMinutes: "
                        "must be a decimal integer without leading zeros, got 0180", 0},
+        {WIN "0x10\n", "11:28: error: spec.OtaSchedulingConfig.MaintenanceWindows[0].DurationInMinutes: "
+                       "must be a plain decimal integer, got 0x10", 0},
+        {WIN "1_000\n", "11:28: error: spec.OtaSchedulingConfig.MaintenanceWindows[0].DurationInMinutes: "
+                        "must be a plain decimal integer, got 1_000", 0},
         {WIN "\n", "11:27: error: spec.OtaSchedulingConfig.MaintenanceWindows[0].DurationInMinutes: "
                    "must be an integer, got null", 0},
         {WIN "99999999999999999999999\n",
@@ -518,7 +531,7 @@ static void test_model_values(void **state)
 {
     (void)state;
     const char *yaml = "apiVersion: ota-runner/v1\nkind: OtaTask\nmetadata:\n  name: hub\n"
-                       "  revision: 7\n  labels: {z: 1, a: 2}\nspec:\n  OtaType: ONE_TIME\n"
+                       "  revision: 7\n  labels: {z: \"1\", a: \"2\"}\nspec:\n  OtaType: ONE_TIME\n"
                        "  S3Url: s3://b/k\n  Tags: {b: \"2\", a: x}\n";
     otr_manifest_set set;
     size_t errors;

@@ -1,0 +1,390 @@
+/*
+ * Reading manifests from git: repositories made by the test with the git
+ * command (branches, tags, abbreviated ids, nested folders, bare clones,
+ * symlinks, submodules, file:// remotes fetched twice).
+ */
+#include "helpers.h"
+#include "source/source.h"
+#include "util/buf.h"
+
+#include <git2.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MANIFEST(name) "apiVersion: ota-runner/v1\nkind: OtaTask\nmetadata: {name: " name "}\n"
+
+typedef struct fixture {
+    char *dir;  /* the test's scratch folder */
+    char *repo; /* dir/fleet, a repository with a work tree */
+    char *first, *second; /* commit ids */
+} fixture;
+
+/* "path=content|path=content|..." of every file the source hands out. */
+static int collect(const char *path, const char *data, size_t len, void *ctx)
+{
+    otr_buf *b = ctx;
+    otr_buf_printf(b, "%s%s=%.*s", b->len ? "|" : "", path, (int)len, data);
+    /* keep the listing short: first line only */
+    char *nl = memchr(b->ptr + b->len - len, '\n', len);
+    if (nl)
+        b->len = (size_t)(nl - b->ptr), b->ptr[b->len] = '\0';
+    return 0;
+}
+
+static char *list(const otr_source_opts *o, char *commit_out)
+{
+    otr_source *s = NULL;
+    otr_error err = OTR_ERROR_INIT;
+    otr_diags d = OTR_DIAGS_INIT;
+    otr_buf b = OTR_BUF_INIT;
+    if (otr_source_open(&s, o, &err) < 0)
+        fail_msg("open failed: %s", otr_error_message(&err));
+    assert_int_equal(otr_source_each_file(s, &d, collect, &b, &err), 0);
+    for (size_t i = 0; i < d.count; i++) {
+        otr_buf line = OTR_BUF_INIT;
+        otr_diag_format(&d.items[i], &line);
+        otr_buf_printf(&b, "%s!%s", b.len ? "|" : "", line.ptr);
+        otr_buf_free(&line);
+    }
+    if (commit_out)
+        strcpy(commit_out, otr_source_commit(s));
+    otr_diags_free(&d);
+    otr_source_free(s);
+    return otr_buf_detach(&b);
+}
+
+static char *open_error(const otr_source_opts *o)
+{
+    otr_source *s = NULL;
+    otr_error err = OTR_ERROR_INIT;
+    assert_int_equal(otr_source_open(&s, o, &err), -1);
+    assert_null(s);
+    char *msg = strdup(otr_error_message(&err));
+    otr_error_clear(&err);
+    return msg;
+}
+
+static int setup(void **state)
+{
+    fixture *f = calloc(1, sizeof(*f));
+    setenv("GIT_AUTHOR_NAME", "Test", 1);
+    setenv("GIT_AUTHOR_EMAIL", "test@example.com", 1);
+    setenv("GIT_COMMITTER_NAME", "Test", 1);
+    setenv("GIT_COMMITTER_EMAIL", "test@example.com", 1);
+    setenv("GIT_CONFIG_NOSYSTEM", "1", 1);
+    f->dir = otr_test_mkdtemp();
+    otr_buf b = OTR_BUF_INIT;
+    otr_buf_printf(&b, "%s/fleet", f->dir);
+    f->repo = otr_buf_detach(&b);
+    otr_test_sh(f->dir, "git init -q -b main fleet");
+    otr_test_write(f->repo, "manifests/b.yaml", MANIFEST("b") "first\n");
+    otr_test_write(f->repo, "manifests/a/z.yml", MANIFEST("z") "first\n");
+    otr_test_write(f->repo, "manifests/a/y.yaml", MANIFEST("y") "first\n");
+    otr_test_write(f->repo, "manifests/notes.txt", "not a manifest\n");
+    otr_test_write(f->repo, "manifests/a-b.yaml", MANIFEST("ab") "first\n");
+    otr_test_write(f->repo, "README.md", "fleet\n");
+    otr_test_sh(f->repo, "git add -A && git commit -qm first && git tag -a v1 -m v1");
+    f->first = otr_test_sh_out(f->repo, "git rev-parse HEAD");
+    otr_test_sh(f->repo, "git checkout -q -b feature && printf '" MANIFEST("b") "feature\\n' > "
+                         "manifests/b.yaml && git commit -qam feature && git checkout -q main");
+    otr_test_write(f->repo, "manifests/b.yaml", MANIFEST("b") "second\n");
+    otr_test_sh(f->repo, "git commit -qam second");
+    f->second = otr_test_sh_out(f->repo, "git rev-parse HEAD");
+    *state = f;
+    git_libgit2_init();
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    otr_test_rmdir(f->dir);
+    free(f->dir);
+    free(f->repo);
+    free(f->first);
+    free(f->second);
+    free(f);
+    git_libgit2_shutdown();
+    return 0;
+}
+
+static void test_refs(void **state)
+{
+    fixture *f = *state;
+    char commit[64];
+    otr_source_opts o = {.repo = f->repo};
+    char *got = list(&o, commit);
+    /* sorted by path, only *.yaml / *.yml, read from the commit */
+    assert_string_equal(got, "manifests/a-b.yaml=apiVersion: ota-runner/v1|"
+                             "manifests/a/y.yaml=apiVersion: ota-runner/v1|"
+                             "manifests/a/z.yml=apiVersion: ota-runner/v1|"
+                             "manifests/b.yaml=apiVersion: ota-runner/v1");
+    assert_string_equal(commit, f->second);
+    free(got);
+
+    struct {
+        const char *ref;
+        const char *commit; /* NULL: the feature branch */
+        const char *b_line;
+    } refs[] = {
+        {"HEAD", f->second, "second"},   {"main", f->second, "second"},
+        {"v1", f->first, "first"},       {"refs/tags/v1", f->first, "first"},
+        {"feature", NULL, "feature"},    {"HEAD~1", f->first, "first"},
+    };
+    for (size_t i = 0; i < sizeof(refs) / sizeof(refs[0]); i++) {
+        otr_source_opts ro = {.repo = f->repo, .ref = refs[i].ref};
+        otr_source *s = NULL;
+        otr_error err = OTR_ERROR_INIT;
+        if (otr_source_open(&s, &ro, &err) < 0)
+            fail_msg("ref %s: %s", refs[i].ref, otr_error_message(&err));
+        if (refs[i].commit)
+            assert_string_equal(otr_source_commit(s), refs[i].commit);
+        otr_source_free(s);
+        char *content = otr_test_sh_out(f->repo, "git show %s:manifests/b.yaml | tail -1",
+                                        refs[i].ref);
+        assert_string_equal(content, refs[i].b_line);
+        free(content);
+    }
+
+    /* full and abbreviated commit ids */
+    char abbrev[8];
+    snprintf(abbrev, sizeof(abbrev), "%.7s", f->first);
+    otr_source_opts full = {.repo = f->repo, .ref = f->first};
+    otr_source_opts ab = {.repo = f->repo, .ref = abbrev};
+    free(list(&full, commit));
+    assert_string_equal(commit, f->first);
+    free(list(&ab, commit));
+    assert_string_equal(commit, f->first);
+}
+
+static int collect_all(const char *path, const char *data, size_t len, void *ctx)
+{
+    otr_buf *b = ctx;
+    otr_buf_printf(b, "[%s]%.*s", path, (int)len, data);
+    return 0;
+}
+
+static char *contents(const otr_source_opts *o)
+{
+    otr_source *s = NULL;
+    otr_error err = OTR_ERROR_INIT;
+    otr_diags d = OTR_DIAGS_INIT;
+    otr_buf b = OTR_BUF_INIT;
+    if (otr_source_open(&s, o, &err) < 0)
+        fail_msg("open failed: %s", otr_error_message(&err));
+    assert_int_equal(otr_source_each_file(s, &d, collect_all, &b, &err), 0);
+    otr_diags_free(&d);
+    otr_source_free(s);
+    return otr_buf_detach(&b);
+}
+
+static void test_commit_not_worktree(void **state)
+{
+    fixture *f = *state;
+    otr_test_write(f->repo, "manifests/b.yaml", MANIFEST("b") "edited, not committed\n");
+    otr_test_write(f->repo, "manifests/new.yaml", MANIFEST("new") "\n");
+    otr_source_opts o = {.repo = f->repo, .path = "manifests/a/../"};
+    /* ".." is refused: the path must stay inside the repository */
+    char *msg = open_error(&o);
+    assert_string_equal(msg, "--path manifests/a/.. must be a folder inside the repository, "
+                             "without '..'");
+    free(msg);
+
+    otr_source_opts c = {.repo = f->repo, .path = "./manifests/"};
+    char *got = contents(&c);
+    assert_non_null(strstr(got, "second\n"));
+    assert_null(strstr(got, "edited"));
+    assert_null(strstr(got, "[manifests/new.yaml]"));
+    free(got);
+
+    otr_source_opts w = {.repo = f->repo, .worktree = 1};
+    got = contents(&w);
+    assert_non_null(strstr(got, "[manifests/b.yaml]" MANIFEST("b") "edited, not committed\n"));
+    assert_non_null(strstr(got, "[manifests/new.yaml]"));
+    free(got);
+    otr_test_sh(f->repo, "git checkout -q -- . && rm manifests/new.yaml");
+}
+
+static void test_found_from_a_subfolder_and_bare(void **state)
+{
+    fixture *f = *state;
+    char commit[64];
+    otr_buf sub = OTR_BUF_INIT;
+    otr_buf_printf(&sub, "%s/manifests/a", f->repo);
+    otr_source_opts o = {.repo = sub.ptr};
+    free(list(&o, commit));
+    assert_string_equal(commit, f->second);
+    otr_buf_free(&sub);
+
+    otr_test_sh(f->dir, "git clone -q --bare fleet fleet.git");
+    otr_buf bare = OTR_BUF_INIT;
+    otr_buf_printf(&bare, "%s/fleet.git", f->dir);
+    otr_source_opts b = {.repo = bare.ptr, .ref = "feature", .path = "manifests"};
+    char *got = contents(&b);
+    assert_non_null(strstr(got, "[manifests/b.yaml]" MANIFEST("b") "feature\n"));
+    free(got);
+    otr_source_opts bw = {.repo = bare.ptr, .worktree = 1};
+    char *msg = open_error(&bw);
+    assert_non_null(strstr(msg, "--worktree: "));
+    assert_non_null(strstr(msg, "is a bare repository"));
+    free(msg);
+    otr_buf_free(&bare);
+}
+
+static void test_errors_name_what_was_asked(void **state)
+{
+    fixture *f = *state;
+    otr_source_opts o = {.repo = f->dir};
+    char *msg = open_error(&o);
+    otr_buf want = OTR_BUF_INIT;
+    otr_buf_printf(&want, "%s is not a git repository (nor is any folder above it); use --repo "
+                          "to name one", f->dir);
+    assert_string_equal(msg, want.ptr);
+    free(msg);
+    otr_buf_free(&want);
+
+    otr_source_opts r = {.repo = f->repo, .ref = "no-such-branch"};
+    msg = open_error(&r);
+    otr_buf_printf(&want, "unknown ref no-such-branch in %s (a branch, tag, remote-tracking "
+                          "branch or commit id)", f->repo);
+    assert_string_equal(msg, want.ptr);
+    free(msg);
+    otr_buf_free(&want);
+
+    otr_source_opts p = {.repo = f->repo, .path = "rollouts"};
+    msg = open_error(&p);
+    otr_buf_printf(&want, "--path rollouts does not exist in commit %.12s", f->second);
+    assert_string_equal(msg, want.ptr);
+    free(msg);
+    otr_buf_free(&want);
+
+    otr_source_opts file = {.repo = f->repo, .path = "README.md"};
+    msg = open_error(&file);
+    otr_buf_printf(&want, "--path README.md is not a folder in commit %.12s", f->second);
+    assert_string_equal(msg, want.ptr);
+    free(msg);
+    otr_buf_free(&want);
+}
+
+static void test_symlinks_and_submodules_are_reported(void **state)
+{
+    fixture *f = *state;
+    otr_test_sh(f->dir, "git init -q -b main other && cd other && git commit -q --allow-empty -m x");
+    otr_test_sh(f->repo, "git checkout -q -b links && ln -s b.yaml manifests/link.yaml && "
+                         "git -c protocol.file.allow=always submodule add -q ../other manifests/sub "
+                         ">/dev/null 2>&1 && git add -A && git commit -qm links");
+    otr_source_opts o = {.repo = f->repo};
+    char *got = list(&o, NULL);
+    assert_string_equal(got,
+                        "manifests/a-b.yaml=apiVersion: ota-runner/v1|"
+                        "manifests/a/y.yaml=apiVersion: ota-runner/v1|"
+                        "manifests/a/z.yml=apiVersion: ota-runner/v1|"
+                        "manifests/b.yaml=apiVersion: ota-runner/v1|"
+                        "!manifests/link.yaml: error: symbolic link under --path manifests is not "
+                        "followed; keep manifests as regular files|"
+                        "!manifests/sub: error: submodule under --path manifests is not followed; "
+                        "keep manifests as regular files");
+    free(got);
+    otr_source_opts w = {.repo = f->repo, .worktree = 1};
+    got = list(&w, NULL);
+    assert_non_null(strstr(got, "!manifests/link.yaml: error: symbolic link under --path"));
+    free(got);
+    otr_test_sh(f->repo, "git checkout -q main 2>/dev/null; rm -rf manifests/sub manifests/link.yaml");
+}
+
+static void test_url_cached_and_fetched_again(void **state)
+{
+    fixture *f = *state;
+    otr_buf url = OTR_BUF_INIT, cache = OTR_BUF_INIT;
+    otr_buf_printf(&url, "file://%s", f->repo);
+    otr_buf_printf(&cache, "%s/cache", f->dir);
+    char commit[64];
+    otr_source_opts o = {.repo = url.ptr, .cache_dir = cache.ptr};
+    free(list(&o, commit));
+    assert_string_equal(commit, f->second);
+
+    /* a new commit upstream is seen on the next run, through the same cache */
+    otr_test_write(f->repo, "manifests/c.yaml", MANIFEST("c") "\n");
+    otr_test_sh(f->repo, "git add -A && git commit -qm third");
+    char *third = otr_test_sh_out(f->repo, "git rev-parse HEAD");
+    char *got = list(&o, commit);
+    assert_string_equal(commit, third);
+    assert_non_null(strstr(got, "manifests/c.yaml="));
+    free(got);
+    char *entries = otr_test_sh_out(cache.ptr, "ls | grep -v '\\.lock$' | wc -l");
+    assert_string_equal(entries, "1");
+    free(entries);
+
+    /* branches and tags of the remote resolve in the cache */
+    otr_source_opts t = {.repo = url.ptr, .cache_dir = cache.ptr, .ref = "v1"};
+    free(list(&t, commit));
+    assert_string_equal(commit, f->first);
+    otr_source_opts b = {.repo = url.ptr, .cache_dir = cache.ptr, .ref = "feature"};
+    got = contents(&b);
+    assert_non_null(strstr(got, "feature\n"));
+    free(got);
+
+    /* another URL gets its own cache entry */
+    otr_test_sh(f->dir, "git clone -q --bare fleet fleet2.git");
+    otr_buf url2 = OTR_BUF_INIT;
+    otr_buf_printf(&url2, "file://%s/fleet2.git", f->dir);
+    otr_source_opts o2 = {.repo = url2.ptr, .cache_dir = cache.ptr};
+    free(list(&o2, commit));
+    assert_string_equal(commit, third);
+    entries = otr_test_sh_out(cache.ptr, "ls | grep -v '\\.lock$' | wc -l");
+    assert_string_equal(entries, "2");
+    free(entries);
+
+    otr_source_opts wt = {.repo = url.ptr, .cache_dir = cache.ptr, .worktree = 1};
+    char *msg = open_error(&wt);
+    assert_non_null(strstr(msg, "--worktree reads a local working tree"));
+    free(msg);
+
+    otr_source_opts bad = {.repo = "file:///nonexistent/repo.git", .cache_dir = cache.ptr};
+    msg = open_error(&bad);
+    assert_non_null(strstr(msg, "repository file:///nonexistent/repo.git: "));
+    free(msg);
+
+    otr_test_sh(f->repo, "git reset -q --hard HEAD~1");
+    free(third);
+    otr_buf_free(&url);
+    otr_buf_free(&url2);
+    otr_buf_free(&cache);
+}
+
+static void test_cache_paths(void **state)
+{
+    (void)state;
+    char *a = otr_source_cache_path("/c", "https://example.com/org/fleet.git");
+    char *b = otr_source_cache_path("/c", "https://example.com/other/fleet.git");
+    assert_string_not_equal(a, b);
+    assert_int_equal(strncmp(a, "/c/", 3), 0);
+    assert_string_equal(a + strlen(a) - 10, "-fleet.git");
+    free(a);
+    free(b);
+    assert_true(otr_source_is_url("https://h/x"));
+    assert_true(otr_source_is_url("git@github.com:org/fleet.git"));
+    assert_true(otr_source_is_url("file:///srv/fleet"));
+    assert_false(otr_source_is_url("./fleet"));
+    assert_false(otr_source_is_url("/srv/fleet:old"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_refs),
+        cmocka_unit_test(test_commit_not_worktree),
+        cmocka_unit_test(test_found_from_a_subfolder_and_bare),
+        cmocka_unit_test(test_errors_name_what_was_asked),
+        cmocka_unit_test(test_symlinks_and_submodules_are_reported),
+        cmocka_unit_test(test_url_cached_and_fetched_again),
+        cmocka_unit_test(test_cache_paths),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
