@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# A URL is mirrored into the cache and fetched on every run: a git daemon on
+# 127.0.0.1 and a file:// URL, each fetched twice with a commit in between.
+source "$(dirname "$0")/lib.sh"
+
+upstream="$WORK/srv/fleet.git"
+src="$WORK/src"
+new_repo "$src"
+cp -r "$OTR_SOURCE_DIR/manifests" "$src/manifests"
+commit_all "$src" fleet
+mkdir -p "$WORK/srv"
+git clone -q --bare "$src" "$upstream"
+touch "$upstream/git-daemon-export-ok"
+
+# git daemon on a free loopback port
+port=""
+for try in 1 2 3 4 5 6 7 8; do
+  p=$((20000 + (RANDOM % 20000)))
+  git daemon --reuseaddr --listen=127.0.0.1 --port=$p --base-path="$WORK/srv" --export-all \
+    --pid-file="$WORK/daemon.pid" --detach "$WORK/srv" 2>/dev/null || continue
+  for _ in $(seq 50); do
+    if git ls-remote "git://127.0.0.1:$p/fleet.git" >/dev/null 2>&1; then port=$p; break; fi
+    sleep 0.1
+  done
+  [ -n "$port" ] && break
+  kill "$(cat "$WORK/daemon.pid")" 2>/dev/null || true
+done
+if [ -z "$port" ]; then echo "SKIP: could not start git daemon on 127.0.0.1"; exit 77; fi
+trap 'kill "$(cat "$WORK/daemon.pid")" 2>/dev/null; rm -rf "$WORK"' EXIT
+
+cache="$WORK/cache"
+for url in "git://127.0.0.1:$port/fleet.git" "file://$upstream"; do
+  "$OTA_RUNNER" validate --repo "$url" --cache-dir "$cache" > "$WORK/out"
+  check "$url: first fetch" grep -q "^valid: 6 manifests in 5 files at $(git -C "$upstream" rev-parse HEAD | cut -c1-12)" "$WORK/out"
+done
+check "two URLs, two cache entries" test "$(find "$cache" -mindepth 1 -maxdepth 1 -type d | wc -l)" -eq 2
+
+git -C "$src" rm -q manifests/hvac/hub.yml
+commit_all "$src" "drop hub"
+git -C "$src" tag v2
+git -C "$src" push -q "$upstream" main v2
+
+for url in "git://127.0.0.1:$port/fleet.git" "file://$upstream"; do
+  "$OTA_RUNNER" validate --repo "$url" --cache-dir "$cache" > "$WORK/out"
+  check "$url: second fetch sees the new commit" grep -q "^valid: 5 manifests in 4 files at $(git -C "$upstream" rev-parse HEAD | cut -c1-12)" "$WORK/out"
+  "$OTA_RUNNER" tokens --repo "$url" --cache-dir "$cache" --ref v2 > "$WORK/out"
+  check "$url: a tag fetched" test "$(grep -c 'manifests/' "$WORK/out")" -eq 5
+done
+check "still two cache entries" test "$(find "$cache" -mindepth 1 -maxdepth 1 -type d | wc -l)" -eq 2
+
+# XDG_CACHE_HOME is the default cache
+XDG_CACHE_HOME="$WORK/xdg" "$OTA_RUNNER" validate --repo "file://$upstream" > /dev/null
+check "default cache under XDG_CACHE_HOME" test -d "$WORK/xdg/ota-runner"
+
+set +e
+"$OTA_RUNNER" validate --repo "git://127.0.0.1:$port/missing.git" --cache-dir "$cache" 2>"$WORK/err"
+rc=$?
+set -e
+check "unreachable repository: exit 1" test $rc -eq 1
+check "unreachable repository: names the URL" grep -q "repository git://127.0.0.1:$port/missing.git: " "$WORK/err"
+
+finish

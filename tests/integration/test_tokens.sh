@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# `ota-runner tokens` against the independent Python implementation, on the
+# sample fleet and on one manifest written in six YAML styles; a new token
+# after an edit or a revision bump, the same token after a reformat.
+source "$(dirname "$0")/lib.sh"
+
+compare() { # compare REPO FILES...: binary's tokens == Python's, by name
+  "$OTA_RUNNER" tokens --repo "$1" --output json > "$WORK/bin.json"
+  (cd "$1" && python3 "$OTR_SOURCE_DIR/tests/tools/tokens.py" "${@:2}") > "$WORK/py.json"
+  python3 - "$WORK/bin.json" "$WORK/py.json" <<'PY'
+import json, sys
+b = {d["name"]: d for d in json.load(open(sys.argv[1]))}
+p = {d["name"]: d for d in json.load(open(sys.argv[2]))}
+assert set(b) == set(p), (sorted(b), sorted(p))
+for n in b:
+    assert b[n]["clientToken"] == p[n]["clientToken"], (n, b[n], p[n])
+    assert b[n]["specDigest"] == p[n]["specDigest"], (n, b[n], p[n])
+    assert len(b[n]["clientToken"]) == 43
+    assert set(b[n]) == {"name", "file", "line", "clientToken", "specDigest"}, b[n]
+PY
+}
+
+token_of() { "$OTA_RUNNER" tokens --repo "$1" --output json | python3 -c "import json,sys; print({d['name']: d['clientToken'] for d in json.load(sys.stdin)}['$2'])"; }
+
+repo="$WORK/fleet"
+new_repo "$repo"
+cp -r "$OTR_SOURCE_DIR/manifests" "$repo/manifests"
+commit_all "$repo" fleet
+check "sample fleet: tokens equal Python's" compare "$repo" $(cd "$repo" && find manifests -name '*.y*ml' | sort)
+
+"$OTA_RUNNER" tokens --repo "$repo" > "$WORK/text"
+check "text output has a header" grep -q '^NAME  *CLIENT TOKEN  *FILE$' "$WORK/text"
+check "text output: name, token, file:line" grep -qE '^thermostat-2-4-1 +[A-Za-z0-9_-]{43}  manifests/hvac/thermostat.yaml:3$' "$WORK/text"
+
+# The same manifest in six styles, one repository each: one token.
+tokens=()
+for f in "$OTR_SOURCE_DIR"/tests/data/tokens/styles/*.yaml; do
+  r="$WORK/style-$(basename "$f" .yaml)"
+  new_repo "$r"; mkdir -p "$r/manifests"; cp "$f" "$r/manifests/"
+  commit_all "$r" style
+  check "$(basename "$f"): tokens equal Python's" compare "$r" "manifests/$(basename "$f")"
+  tokens+=("$(token_of "$r" style-check)")
+done
+check "six styles, one token" test "$(printf '%s\n' "${tokens[@]}" | sort -u | wc -l)" -eq 1
+
+# The same manifests split across files instead of one multi-document file.
+r="$WORK/split"
+new_repo "$r"; mkdir -p "$r/manifests/x"
+python3 - "$OTR_SOURCE_DIR/tests/data/tokens/styles/multi-doc.yaml" "$r/manifests" <<'PY'
+import sys
+text = open(sys.argv[1]).read().replace("\n...\n", "\n")
+first, second = text.split("\n---\n")
+open(sys.argv[2] + "/x/one.yaml", "w").write(first + "\n")
+open(sys.argv[2] + "/two.yml", "w").write(second)
+PY
+commit_all "$r" split
+check "split across files: same token" test "$(token_of "$r" style-check)" = "${tokens[0]}"
+
+# Reformat: same token. Edit or revision bump: new token, and Python agrees.
+before=$(token_of "$repo" smart-plug-5-1-0)
+f="$repo/manifests/energy/smart-plug.yaml"
+python3 - "$f" <<'PY'
+import sys
+p = sys.argv[1]
+t = open(p).read()
+t = t.replace("  S3Url: s3://acme-fw-jobs/smart-plug/5.1.0/job-document.json\n  OtaType: ONE_TIME\n",
+              "  OtaType: 'ONE_TIME'   # reordered and quoted\n  S3Url: \"s3://acme-fw-jobs/smart-plug/5.1.0/job-document.json\"\n")
+open(p, "w").write(t)
+PY
+commit_all "$repo" reformat
+check "reformat keeps the token" test "$(token_of "$repo" smart-plug-5-1-0)" = "$before"
+sed -i 's/plug0001/plug0002/' "$f"; commit_all "$repo" edit
+edited=$(token_of "$repo" smart-plug-5-1-0)
+check "an edit changes the token" test "$edited" != "$before"
+sed -i 's/  name: smart-plug-5-1-0/  name: smart-plug-5-1-0\n  revision: 2/' "$f"; commit_all "$repo" bump
+bumped=$(token_of "$repo" smart-plug-5-1-0)
+check "a revision bump changes the token" test "$bumped" != "$edited" -a "$bumped" != "$before"
+check "after edits: tokens equal Python's" compare "$repo" $(cd "$repo" && find manifests -name '*.y*ml' | sort)
+
+# Invalid manifests: no tokens, exit 1.
+sed -i 's/OtaType: .ONE_TIME./OtaType: NEVER/' "$f"; commit_all "$repo" break
+set +e; "$OTA_RUNNER" tokens --repo "$repo" >"$WORK/out" 2>"$WORK/err"; rc=$?; set -e
+check "tokens refuses invalid manifests" test $rc -eq 1 -a ! -s "$WORK/out"
+check "tokens says why" grep -q "spec.OtaType: must be ONE_TIME or CONTINUOUS" "$WORK/err"
+
+finish
