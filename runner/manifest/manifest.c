@@ -218,7 +218,8 @@ static int name_cmp(const void *a, const void *b)
 
 void otr_manifest_set_finish(otr_manifest_set *set, otr_diags *diags)
 {
-    qsort(set->names, set->nnames, sizeof(*set->names), name_cmp);
+    if (set->nnames > 1)
+        qsort(set->names, set->nnames, sizeof(*set->names), name_cmp);
     for (size_t i = 1; i < set->nnames; i++) {
         const otr_name_ref *cur = &set->names[i];
         size_t first = i - 1;

@@ -504,7 +504,8 @@ int otr_source_open(otr_source **out, const otr_source_opts *o, otr_error *err)
         if (list_commit(s, commit, err) < 0)
             goto done;
     }
-    qsort(s->entries, s->count, sizeof(*s->entries), entry_cmp);
+    if (s->count > 1)
+        qsort(s->entries, s->count, sizeof(*s->entries), entry_cmp);
     rc = 0;
 done:
     git_commit_free(commit);
