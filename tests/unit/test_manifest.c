@@ -506,6 +506,36 @@ static void test_limits(void **state)
     otr_buf_free(&b);
 }
 
+static void test_manifest_count_limit(void **state)
+{
+    (void)state;
+    otr_manifest_set set = OTR_MANIFEST_SET_INIT;
+    otr_diags d = OTR_DIAGS_INIT;
+    otr_error err = OTR_ERROR_INIT;
+    otr_buf b = OTR_BUF_INIT;
+    int n = 0;
+    /* 100,001 manifests in files of 8,000 (each file under 1 MiB) */
+    for (int file = 0; n <= OTR_MANIFEST_MAX_COUNT; file++) {
+        otr_buf_clear(&b);
+        for (int i = 0; i < 8000 && n <= OTR_MANIFEST_MAX_COUNT; i++, n++)
+            otr_buf_printf(&b, "{apiVersion: ota-runner/v1, kind: OtaTask, metadata: {name: m%d}, "
+                               "spec: {S3Url: x, OtaType: ONE_TIME}}\n---\n", n);
+        char name[32];
+        snprintf(name, sizeof(name), "f%02d.yaml", file);
+        assert_int_equal(otr_manifest_add_file(&set, name, b.ptr, b.len, &d, &err), 0);
+    }
+    otr_manifest_set_finish(&set, &d);
+    assert_int_equal(d.errors, 1);
+    assert_int_equal(set.count, OTR_MANIFEST_MAX_COUNT);
+    otr_buf_clear(&b);
+    otr_diag_format(&d.items[0], &b);
+    assert_string_equal(b.ptr, "f12.yaml:8001:1: error: more than 100000 manifests; split the fleet "
+                               "across repositories or narrow --path");
+    otr_buf_free(&b);
+    otr_diags_free(&d);
+    otr_manifest_set_free(&set);
+}
+
 static void test_duplicate_names_across_files(void **state)
 {
     (void)state;
@@ -565,6 +595,7 @@ int main(void)
         cmocka_unit_test(test_yaml_problems),
         cmocka_unit_test(test_anchors_and_budget),
         cmocka_unit_test(test_limits),
+        cmocka_unit_test(test_manifest_count_limit),
         cmocka_unit_test(test_duplicate_names_across_files),
         cmocka_unit_test(test_model_values),
     };

@@ -272,6 +272,30 @@ static void test_errors_name_what_was_asked(void **state)
     otr_buf_free(&want);
 }
 
+static void test_unreadable_blob(void **state)
+{
+    fixture *f = *state;
+    otr_test_sh(f->dir, "git clone -q --no-local fleet broken");
+    otr_buf repo = OTR_BUF_INIT;
+    otr_buf_printf(&repo, "%s/broken", f->dir);
+    /* unpack, then delete the blob of manifests/b.yaml */
+    otr_test_sh(repo.ptr, "mkdir ../packs && mv .git/objects/pack/* ../packs/ && "
+                          "for p in ../packs/*.pack; do git unpack-objects -q < $p; done && "
+                          "rm -rf ../packs && oid=$(git rev-parse HEAD:manifests/b.yaml) && "
+                          "rm .git/objects/$(echo $oid | cut -c1-2)/$(echo $oid | cut -c3-)");
+    char *oid = otr_test_sh_out(repo.ptr, "git ls-tree HEAD manifests/b.yaml | cut -f1 | cut -d' ' -f3");
+    otr_source_opts o = {.repo = repo.ptr};
+    char *got = list(&o, NULL);
+    otr_buf want = OTR_BUF_INIT;
+    otr_buf_printf(&want, "!manifests/b.yaml: error: cannot read blob %s: ", oid);
+    assert_non_null(strstr(got, want.ptr));
+    assert_non_null(strstr(got, "manifests/a/z.yml=")); /* the others are still read */
+    free(got);
+    free(oid);
+    otr_buf_free(&want);
+    otr_buf_free(&repo);
+}
+
 static void test_symlinks_and_submodules_are_reported(void **state)
 {
     fixture *f = *state;
@@ -382,6 +406,7 @@ int main(void)
         cmocka_unit_test(test_commit_not_worktree),
         cmocka_unit_test(test_found_from_a_subfolder_and_bare),
         cmocka_unit_test(test_errors_name_what_was_asked),
+        cmocka_unit_test(test_unreadable_blob),
         cmocka_unit_test(test_symlinks_and_submodules_are_reported),
         cmocka_unit_test(test_url_cached_and_fetched_again),
         cmocka_unit_test(test_cache_paths),
