@@ -180,7 +180,7 @@ static int qpair_cmp(const void *a, const void *b)
 }
 
 /* Each key and value decoded, then encoded the one canonical way, then
- * sorted by key and value: "b=2&a=1&a=0" -> "a=0&a=1&b=2". */
+ * sorted by key and value: "b=2&a=1&a=0" -> "a=0&a=1&b=2"; "k" -> "k=". */
 static int canonical_query(otr_buf *out, const char *query)
 {
     if (!query || !*query)
@@ -196,7 +196,7 @@ static int canonical_query(otr_buf *out, const char *query)
     for (const char *p = query; rc == 0;) {
         const char *end = strchr(p, '&');
         size_t l = end ? (size_t)(end - p) : strlen(p);
-        if (l) {
+        { /* an empty pair ("a&&b") counts as "=", as botocore counts it */
             const char *eq = memchr(p, '=', l);
             size_t kl = eq ? (size_t)(eq - p) : l;
             otr_buf k = OTR_BUF_INIT, v = OTR_BUF_INIT, ek = OTR_BUF_INIT, ev = OTR_BUF_INIT;
