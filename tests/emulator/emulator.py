@@ -1,0 +1,698 @@
+#!/usr/bin/env python3
+"""A local stand-in for the OTA operations of AWS IoT Managed integrations.
+
+Python 3 standard library only. It serves the service model's paths, methods,
+status codes and error shapes (model.json, a copy of botocore's
+iot-managed-integrations model), verifies SigV4, validates every input against
+the model, honours ClientToken, paginates, advances task status over time,
+keeps its state in a file, and injects faults on request. ota-runner's tests,
+demo and benchmarks run against it; the AWS CLI works against it too:
+
+    aws iot-managed-integrations list-ota-tasks --endpoint-url http://127.0.0.1:PORT
+
+Control endpoint (unsigned, under a path the service does not use):
+    GET  /_emulator/health        200 "ok"
+    GET  /_emulator/log           every request: op, status, ClientToken, fault
+    GET  /_emulator/tasks         every task, deleted ones included
+    POST /_emulator/faults        {"latency_ms", "throttle_rate", "error_rate",
+                                   "drop_rate", "seed"}; rates are 0..1
+    POST /_emulator/reset         forget every task, configuration and log entry
+"""
+import argparse
+import base64
+import datetime
+import hashlib
+import hmac
+import json
+import os
+import random
+import re
+import signal
+import socket
+import sys
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import quote, unquote
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ACCOUNT = "123456789012"
+SERVICE = "iotmanagedintegrations"
+MUTATING = {"CreateOtaTask", "UpdateOtaTask", "DeleteOtaTask", "CreateOtaTaskConfiguration",
+            "DeleteOtaTaskConfiguration"}
+IMPLEMENTED = MUTATING | {"GetOtaTask", "ListOtaTasks", "ListOtaTaskExecutions",
+                          "GetOtaTaskConfiguration", "ListOtaTaskConfigurations"}
+MAX_BODY = 1 << 20
+
+
+class ServiceError(Exception):
+    def __init__(self, status, code, message):
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+# ---- the model ---------------------------------------------------------------
+
+def join(where, name):
+    return f"{where}.{name}" if where else name
+
+
+class Model:
+    def __init__(self, path):
+        with open(path, encoding="utf-8") as f:
+            m = json.load(f)
+        self.shapes = m["shapes"]
+        self.routes = []
+        for name, op in m["operations"].items():
+            if name not in IMPLEMENTED:
+                continue
+            uri = op["http"]["requestUri"]
+            rx = "^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", uri) + "$"
+            self.routes.append((op["http"]["method"], re.compile(rx), name, op))
+
+    def route(self, method, path):
+        for m, rx, name, op in self.routes:
+            match = rx.match(path)
+            if match and m == method:
+                return name, op, {k: unquote(v) for k, v in match.groupdict().items()}
+        return None, None, None
+
+    def validate(self, shape_name, value, where, errors):
+        """Appends "Value ... at 'x' failed to satisfy constraint: ..." messages."""
+        shape = self.shapes[shape_name]
+        t = shape["type"]
+        ok_types = {"string": str, "integer": int, "long": int, "boolean": bool,
+                    "structure": dict, "map": dict, "list": list}
+        if t in ok_types and (not isinstance(value, ok_types[t]) or
+                              (t in ("integer", "long") and isinstance(value, bool))):
+            errors.append(f"Value at '{where}' failed to satisfy constraint: Member must be of type {t}")
+            return
+        if t == "timestamp" and not isinstance(value, (int, float, str)):
+            errors.append(f"Value at '{where}' failed to satisfy constraint: Member must be a timestamp")
+            return
+        if t == "string":
+            if "enum" in shape and value not in shape["enum"]:
+                errors.append(f"Value '{value}' at '{where}' failed to satisfy constraint: Member must "
+                              f"satisfy enum value set: [{', '.join(shape['enum'])}]")
+            if "min" in shape and len(value) < shape["min"]:
+                errors.append(f"Value at '{where}' failed to satisfy constraint: Member must have "
+                              f"length greater than or equal to {shape['min']}")
+            if "max" in shape and len(value) > shape["max"]:
+                errors.append(f"Value at '{where}' failed to satisfy constraint: Member must have "
+                              f"length less than or equal to {shape['max']}")
+            if "pattern" in shape and not re.fullmatch(shape["pattern"], value):
+                errors.append(f"Value '{value}' at '{where}' failed to satisfy constraint: Member must "
+                              f"satisfy regular expression pattern: {shape['pattern']}")
+        elif t in ("integer", "long"):
+            if "min" in shape and value < shape["min"]:
+                errors.append(f"Value '{value}' at '{where}' failed to satisfy constraint: Member must "
+                              f"have value greater than or equal to {shape['min']}")
+            if "max" in shape and value > shape["max"]:
+                errors.append(f"Value '{value}' at '{where}' failed to satisfy constraint: Member must "
+                              f"have value less than or equal to {shape['max']}")
+        elif t == "list":
+            for i, item in enumerate(value):
+                self.validate(shape["member"]["shape"], item, f"{where}.{i + 1}.member", errors)
+            self._count(shape, len(value), where, errors)
+        elif t == "map":
+            self._count(shape, len(value), where, errors)
+            for k, v in value.items():
+                self.validate(shape["key"]["shape"], k, f"{where}.key", errors)
+                self.validate(shape["value"]["shape"], v, f"{where}.{k}", errors)
+        elif t == "structure":
+            for req in shape.get("required", []):
+                if req not in value:
+                    errors.append(f"Value null at '{join(where, req)}' failed to satisfy "
+                                  f"constraint: Member must not be null")
+            for k, v in value.items():
+                member = shape["members"].get(k)
+                if member is None:
+                    errors.append(f"Unknown field '{join(where, k)}'")
+                elif v is not None:
+                    self.validate(member["shape"], v, join(where, k), errors)
+
+    @staticmethod
+    def _count(shape, n, where, errors):
+        if "min" in shape and n < shape["min"]:
+            errors.append(f"Value at '{where}' failed to satisfy constraint: Member must have "
+                          f"length greater than or equal to {shape['min']}")
+        if "max" in shape and n > shape["max"]:
+            errors.append(f"Value at '{where}' failed to satisfy constraint: Member must have "
+                          f"length less than or equal to {shape['max']}")
+
+    def parse_input(self, op, labels, query, body):
+        """The operation's input as a dict, typed by the model, and validated."""
+        shape = self.shapes[op["input"]["shape"]] if "input" in op else {"members": {}}
+        data = {}
+        if body:
+            try:
+                parsed = json.loads(body)
+            except ValueError:
+                raise ServiceError(400, "SerializationException", "Request body is not valid JSON")
+            if not isinstance(parsed, dict):
+                raise ServiceError(400, "SerializationException", "Request body must be a JSON object")
+            for k, v in parsed.items():
+                m = shape["members"].get(k)
+                if m is not None and m.get("location"):
+                    continue  # located members never come from the body
+                data[k] = v
+        for name, m in shape["members"].items():
+            loc, wire = m.get("location"), m.get("locationName", name)
+            if loc == "uri" and wire in labels:
+                data[name] = labels[wire]
+            elif loc == "querystring" and wire in query:
+                raw = query[wire]
+                if self.shapes[m["shape"]]["type"] in ("integer", "long"):
+                    try:
+                        raw = int(raw)
+                    except ValueError:
+                        raise ServiceError(400, "ValidationException",
+                                           f"Value '{raw}' at '{name}' failed to satisfy constraint: "
+                                           f"Member must be of type integer")
+                data[name] = raw
+        errors = []
+        if "input" in op:
+            self.validate(op["input"]["shape"], data, "", errors)
+        if errors:
+            n = len(errors)
+            raise ServiceError(400, "ValidationException",
+                               f"{n} validation error{'s' if n > 1 else ''} detected: " + "; ".join(errors))
+        return data
+
+
+# ---- SigV4 verification (as botocore signs: see ota-runner's runner/aws/sigv4.c) ----
+
+def remove_dot_segments(path):
+    out = []
+    for seg in path.split("/"):
+        if seg in ("", "."):
+            continue
+        if seg == "..":
+            if out:
+                out.pop()
+        else:
+            out.append(seg)
+    first = "/" if path.startswith("/") else ""
+    last = "/" if path.endswith("/") and out else ""
+    return (first + "/".join(out) + last) or "/"
+
+
+def canonical_request(method, raw_path, raw_query, headers, signed, payload_hash):
+    pairs = sorted(p.partition("=")[::2] for p in raw_query.split("&")) if raw_query else []
+    cq = "&".join(f"{k}={v}" for k, v in pairs)
+    lines = []
+    for name in signed:
+        values = headers.get_all(name) or []
+        lines.append(name + ":" + ",".join(" ".join(v.split()) for v in values))
+    return "\n".join([method, quote(remove_dot_segments(raw_path), safe="/~"), cq,
+                      "\n".join(lines) + "\n", ";".join(signed), payload_hash])
+
+
+def signing_key(secret, date, region, service):
+    k = ("AWS4" + secret).encode()
+    for part in (date, region, service, "aws4_request"):
+        k = hmac.new(k, part.encode(), hashlib.sha256).digest()
+    return k
+
+
+AUTH_RX = re.compile(r"^AWS4-HMAC-SHA256 Credential=([^/]+)/(\d{8})/([^/]+)/([^/]+)/aws4_request, ?"
+                     r"SignedHeaders=([a-z0-9;\-]+), ?Signature=([0-9a-f]{64})$")
+
+
+def verify_sigv4(cfg, method, raw_path, raw_query, headers, body):
+    """Returns the access key id; raises ServiceError(403) as AWS would."""
+    auth = headers.get("Authorization")
+    if not auth:
+        raise ServiceError(403, "MissingAuthenticationTokenException", "Missing Authentication Token")
+    m = AUTH_RX.match(auth.strip())
+    if not m:
+        raise ServiceError(403, "IncompleteSignatureException",
+                           "Authorization header requires 'Credential', 'SignedHeaders' and 'Signature'")
+    akid, date, region, service, signed, sig = m.groups()
+    if akid != cfg.access_key_id:
+        raise ServiceError(403, "UnrecognizedClientException",
+                           "The security token included in the request is invalid.")
+    amz_date = headers.get("X-Amz-Date", "")
+    try:
+        t = datetime.datetime.strptime(amz_date, "%Y%m%dT%H%M%SZ").replace(tzinfo=datetime.timezone.utc)
+    except ValueError:
+        raise ServiceError(403, "IncompleteSignatureException", "X-Amz-Date is missing or malformed")
+    now = datetime.datetime.now(datetime.timezone.utc)
+    if abs((now - t).total_seconds()) > 300:
+        raise ServiceError(403, "InvalidSignatureException",
+                           f"Signature expired: {amz_date} is now earlier than "
+                           f"{(now - datetime.timedelta(minutes=5)).strftime('%Y%m%dT%H%M%SZ')} "
+                           f"({now.strftime('%Y%m%dT%H%M%SZ')} - 5 min.)")
+    if region != cfg.region or service != SERVICE or date != amz_date[:8]:
+        raise ServiceError(403, "InvalidSignatureException",
+                           f"Credential should be scoped to a valid region and service "
+                           f"({cfg.region}/{SERVICE}), not '{region}/{service}'.")
+    names = signed.split(";")
+    if "host" not in names:
+        raise ServiceError(403, "InvalidSignatureException", "The Host header must be signed")
+    payload = headers.get("X-Amz-Content-Sha256") or hashlib.sha256(body).hexdigest()
+    cr = canonical_request(method, raw_path, raw_query, headers, names, payload)
+    sts = "\n".join(["AWS4-HMAC-SHA256", amz_date, f"{date}/{region}/{service}/aws4_request",
+                     hashlib.sha256(cr.encode()).hexdigest()])
+    want = hmac.new(signing_key(cfg.secret_access_key, date, region, service), sts.encode(),
+                    hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(want, sig):
+        raise ServiceError(403, "InvalidSignatureException",
+                           "The request signature we calculated does not match the signature you "
+                           "provided. Check your AWS Secret Access Key and signing method.")
+    return akid
+
+
+# ---- the service's state -----------------------------------------------------
+
+TASK_FIELDS = ["Description", "S3Url", "OtaType", "Protocol", "OtaMechanism", "Target",
+               "OtaTargetQueryString", "TaskConfigurationId", "OtaSchedulingConfig",
+               "OtaTaskExecutionRetryConfig", "Tags"]
+
+
+class Store:
+    """Tasks, configurations and ClientTokens, kept in a JSON file."""
+
+    def __init__(self, path, tick):
+        self.path, self.tick = path, tick
+        self.lock = threading.RLock()
+        self.tasks, self.configs, self.tokens, self.log = {}, {}, {}, []
+        self.seq = 0
+        if path and os.path.exists(path):
+            with open(path, encoding="utf-8") as f:
+                d = json.load(f)
+            self.tasks, self.configs, self.tokens = d["tasks"], d["configs"], d["tokens"]
+            self.seq = d.get("seq", 0)
+
+    def save(self):
+        if not self.path:
+            return
+        tmp = self.path + ".tmp"
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump({"tasks": self.tasks, "configs": self.configs, "tokens": self.tokens,
+                       "seq": self.seq}, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.path)
+
+    def new_id(self, prefix):
+        self.seq += 1
+        return f"{prefix}{self.seq:06d}{uuid.uuid4().hex[:10]}"
+
+    def progress(self, task, now):
+        """Status and counts as time passes: one target finishes per tick."""
+        targets = task.get("Target") or [f"thing{i}" for i in range(4)]
+        n = len(targets)
+        steps = int((now - task["CreatedAt"]) / self.tick) if self.tick > 0 else n + 1
+        done = max(0, min(n, steps - 1))
+        if steps < 1:
+            status = "SCHEDULED"
+        elif done < n or task["OtaType"] == "CONTINUOUS":
+            status = "IN_PROGRESS"
+        else:
+            status = "COMPLETED"
+        running = 1 if status == "IN_PROGRESS" and done < n else 0
+        details = {"NumberOfCanceledThings": 0, "NumberOfFailedThings": 0,
+                   "NumberOfInProgressThings": running,
+                   "numberOfQueuedThings": n - done - running, "numberOfRejectedThings": 0,
+                   "numberOfRemovedThings": 0, "numberOfSucceededThings": done,
+                   "numberOfTimedOutThings": 0, "processingTargets": targets}
+        return status, details, targets, done
+
+
+# ---- the operations ------------------------------------------------------------
+
+def page(items, data, default=100):
+    start = 0
+    token = data.get("NextToken")
+    if token:
+        try:
+            start = int(base64.b64decode(token).decode())
+        except ValueError:
+            raise ServiceError(400, "ValidationException", "The pagination token is invalid")
+    size = data.get("MaxResults") or default
+    chunk = items[start:start + size]
+    nxt = base64.b64encode(str(start + size).encode()).decode() if start + size < len(items) else None
+    return chunk, nxt
+
+
+def body_without_token(data):
+    return {k: v for k, v in data.items() if k != "ClientToken"}
+
+
+def op_create_ota_task(cfg, store, data):
+    token = data.get("ClientToken")
+    request = body_without_token(data)
+    with store.lock:
+        if token and token in store.tokens:
+            prev = store.tokens[token]
+            task = store.tasks.get(prev["id"])
+            if prev["request"] != request:
+                raise ServiceError(409, "ConflictException",
+                                   "ClientToken was already used with a different request")
+            if task and not task.get("Deleted"):
+                return 201, {"TaskId": task["TaskId"], "TaskArn": task["TaskArn"],
+                             **({"Description": task["Description"]} if "Description" in task else {})}
+        task_id = store.new_id("ota")
+        now = time.time()
+        task = {k: request[k] for k in TASK_FIELDS if k in request}
+        task.update({"TaskId": task_id, "CreatedAt": now, "LastUpdatedAt": now,
+                     "TaskArn": f"arn:aws:iotmanagedintegrations:{cfg.region}:{ACCOUNT}:ota-task/{task_id}"})
+        store.tasks[task_id] = task
+        if token:
+            store.tokens[token] = {"id": task_id, "request": request}
+        store.save()
+    out = {"TaskId": task_id, "TaskArn": task["TaskArn"]}
+    if "Description" in task:
+        out["Description"] = task["Description"]
+    return 201, out
+
+
+def live_task(store, task_id):
+    task = store.tasks.get(task_id)
+    if not task or task.get("Deleted"):
+        raise ServiceError(404, "ResourceNotFoundException", f"OTA task {task_id} not found")
+    return task
+
+
+def op_get_ota_task(cfg, store, data):
+    with store.lock:
+        task = dict(live_task(store, data["Identifier"]))
+    status, details, _, _ = store.progress(task, time.time())
+    task.update({"Status": status, "TaskProcessingDetails": details})
+    return 200, task
+
+
+def op_list_ota_tasks(cfg, store, data):
+    now = time.time()
+    with store.lock:
+        live = [t for t in store.tasks.values() if not t.get("Deleted")]
+    live.sort(key=lambda t: (t["CreatedAt"], t["TaskId"]))
+    chunk, nxt = page(live, data)
+    out = {"Tasks": [{"TaskId": t["TaskId"], "TaskArn": t["TaskArn"], "CreatedAt": t["CreatedAt"],
+                      "LastUpdatedAt": t["LastUpdatedAt"], "Status": store.progress(t, now)[0],
+                      **({"TaskConfigurationId": t["TaskConfigurationId"]}
+                         if "TaskConfigurationId" in t else {})} for t in chunk]}
+    if nxt:
+        out["NextToken"] = nxt
+    return 200, out
+
+
+def op_update_ota_task(cfg, store, data):
+    with store.lock:
+        task = live_task(store, data["Identifier"])
+        for k in ("Description", "TaskConfigurationId"):
+            if k in data:
+                task[k] = data[k]
+        task["LastUpdatedAt"] = time.time()
+        store.save()
+    return 204, None
+
+
+def op_delete_ota_task(cfg, store, data):
+    with store.lock:
+        task = live_task(store, data["Identifier"])
+        task["Deleted"] = True
+        task["LastUpdatedAt"] = time.time()
+        store.save()
+    return 200, None
+
+
+def op_list_ota_task_executions(cfg, store, data):
+    now = time.time()
+    with store.lock:
+        task = dict(live_task(store, data["Identifier"]))
+    _, _, targets, done = store.progress(task, now)
+    rows = []
+    for i, target in enumerate(targets):
+        thing = re.sub(r"[^a-zA-Z0-9:_-]", "", target.rsplit("/", 1)[-1])[:64] or f"thing{i}"
+        status = "SUCCEEDED" if i < done else ("IN_PROGRESS" if i == done else "QUEUED")
+        summary = {"ExecutionNumber": 1, "LastUpdatedAt": now, "QueuedAt": task["CreatedAt"],
+                   "RetryAttempt": 0, "Status": status}
+        if status != "QUEUED":
+            summary["StartedAt"] = task["CreatedAt"] + store.tick * (i + 1)
+        rows.append({"ManagedThingId": thing, "TaskExecutionSummary": summary})
+    chunk, nxt = page(rows, data)
+    out = {"ExecutionSummaries": chunk}
+    if nxt:
+        out["NextToken"] = nxt
+    return 200, out
+
+
+def op_create_ota_task_configuration(cfg, store, data):
+    token = data.get("ClientToken")
+    request = body_without_token(data)
+    with store.lock:
+        if token and token in store.tokens:
+            prev = store.tokens[token]
+            if prev["request"] != request:
+                raise ServiceError(409, "ConflictException",
+                                   "ClientToken was already used with a different request")
+            if prev["id"] in store.configs:
+                return 201, {"TaskConfigurationId": prev["id"]}
+        cid = store.new_id("cfg")
+        store.configs[cid] = {**request, "TaskConfigurationId": cid, "CreatedAt": time.time()}
+        if token:
+            store.tokens[token] = {"id": cid, "request": request}
+        store.save()
+    return 201, {"TaskConfigurationId": cid}
+
+
+def live_config(store, cid):
+    if cid not in store.configs:
+        raise ServiceError(404, "ResourceNotFoundException", f"OTA task configuration {cid} not found")
+    return store.configs[cid]
+
+
+def op_get_ota_task_configuration(cfg, store, data):
+    with store.lock:
+        return 200, dict(live_config(store, data["Identifier"]))
+
+
+def op_list_ota_task_configurations(cfg, store, data):
+    with store.lock:
+        items = sorted(store.configs.values(), key=lambda c: (c["CreatedAt"], c["TaskConfigurationId"]))
+    chunk, nxt = page(items, data)
+    out = {"Items": [{k: c[k] for k in ("TaskConfigurationId", "Name", "CreatedAt") if k in c} for c in chunk]}
+    if nxt:
+        out["NextToken"] = nxt
+    return 200, out
+
+
+def op_delete_ota_task_configuration(cfg, store, data):
+    with store.lock:
+        live_config(store, data["Identifier"])
+        del store.configs[data["Identifier"]]
+        store.save()
+    return 204, None
+
+
+OPERATIONS = {
+    "CreateOtaTask": op_create_ota_task, "GetOtaTask": op_get_ota_task,
+    "ListOtaTasks": op_list_ota_tasks, "UpdateOtaTask": op_update_ota_task,
+    "DeleteOtaTask": op_delete_ota_task, "ListOtaTaskExecutions": op_list_ota_task_executions,
+    "CreateOtaTaskConfiguration": op_create_ota_task_configuration,
+    "GetOtaTaskConfiguration": op_get_ota_task_configuration,
+    "ListOtaTaskConfigurations": op_list_ota_task_configurations,
+    "DeleteOtaTaskConfiguration": op_delete_ota_task_configuration,
+}
+
+
+# ---- HTTP -------------------------------------------------------------------------
+
+class Faults:
+    def __init__(self, args):
+        self.lock = threading.Lock()
+        self.set({"latency_ms": args.latency_ms, "throttle_rate": args.throttle_rate,
+                  "error_rate": args.error_rate, "drop_rate": args.drop_rate, "seed": args.seed})
+
+    def set(self, d):
+        with self.lock:
+            self.latency_ms = float(d.get("latency_ms", getattr(self, "latency_ms", 0)))
+            self.throttle_rate = float(d.get("throttle_rate", getattr(self, "throttle_rate", 0)))
+            self.error_rate = float(d.get("error_rate", getattr(self, "error_rate", 0)))
+            self.drop_rate = float(d.get("drop_rate", getattr(self, "drop_rate", 0)))
+            if "seed" in d:
+                self.rng = random.Random(d["seed"])
+
+    def draw(self):
+        with self.lock:
+            return self.rng.random(), self.rng.random(), self.rng.random(), self.latency_ms
+
+    def as_dict(self):
+        return {"latency_ms": self.latency_ms, "throttle_rate": self.throttle_rate,
+                "error_rate": self.error_rate, "drop_rate": self.drop_rate}
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "ota-emulator"
+
+    def log_message(self, fmt, *args):
+        if self.server.cfg.verbose:
+            sys.stderr.write("emulator: " + fmt % args + "\n")
+
+    def send_json(self, status, obj, extra=None):
+        body = b"" if obj is None else json.dumps(obj).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("x-amzn-RequestId", str(uuid.uuid4()))
+        for k, v in (extra or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        if body and self.command != "HEAD":
+            self.wfile.write(body)
+
+    def send_error_shape(self, e):
+        # rest-json errors: the type in x-amzn-ErrorType (with a namespace after ':')
+        self.send_json(e.status, {"Message": e.message},
+                       {"x-amzn-ErrorType": f"{e.code}:http://internal.amazon.com/coral/com.amazonaws.iotmanagedintegrations/"})
+
+    def drop_connection(self):
+        self.close_connection = True
+        try:
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    def handle_any(self):
+        srv = self.server
+        raw_path, _, raw_query = self.path.partition("?")
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > MAX_BODY:
+            self.send_error_shape(ServiceError(413, "ValidationException", "Request body too large"))
+            return
+        body = self.rfile.read(length) if length else b""
+        if raw_path.startswith("/_emulator/"):
+            return self.control(raw_path, body)
+        entry = {"method": self.command, "path": raw_path, "op": None, "status": None,
+                 "clientToken": None, "fault": None, "time": time.time()}
+        try:
+            op_name, op, labels = srv.model.route(self.command, raw_path)
+            entry["op"] = op_name
+            akid = verify_sigv4(srv.cfg, self.command, raw_path, raw_query, self.headers, body)
+            entry["accessKeyId"] = akid
+            entry["sessionToken"] = bool(self.headers.get("X-Amz-Security-Token"))
+            if not op_name:
+                raise ServiceError(404, "UnknownOperationException", f"No operation at {self.command} {raw_path}")
+            throttle, error, drop, latency = srv.faults.draw()
+            if latency:
+                time.sleep(latency / 1000.0)
+            if throttle < srv.faults.throttle_rate:
+                entry["fault"] = "throttle"
+                raise ServiceError(429, "ThrottlingException", "Rate exceeded")
+            if error < srv.faults.error_rate:
+                entry["fault"] = "error"
+                raise ServiceError(500, "InternalServerException", "Internal server error")
+            query = {}
+            for pair in raw_query.split("&") if raw_query else []:
+                k, _, v = pair.partition("=")
+                query[unquote(k)] = unquote(v)
+            data = srv.model.parse_input(op, labels, query, body)
+            entry["clientToken"] = data.get("ClientToken")
+            status, out = OPERATIONS[op_name](srv.cfg, srv.store, data)
+            entry["status"] = status
+            if op_name in MUTATING and drop < srv.faults.drop_rate:
+                entry["fault"] = "drop"  # committed, but the answer is lost
+                srv.record(entry)
+                self.drop_connection()
+                return
+            srv.record(entry)
+            self.send_json(status, out)
+        except ServiceError as e:
+            entry["status"] = e.status
+            entry["error"] = e.code
+            srv.record(entry)
+            self.send_error_shape(e)
+
+    def control(self, path, body):
+        srv = self.server
+        if path == "/_emulator/health":
+            return self.send_json(200, {"status": "ok"})
+        if path == "/_emulator/log":
+            with srv.log_lock:
+                return self.send_json(200, list(srv.log))
+        if path == "/_emulator/tasks":
+            with srv.store.lock:
+                return self.send_json(200, list(srv.store.tasks.values()))
+        if path == "/_emulator/faults" and self.command == "POST":
+            srv.faults.set(json.loads(body or b"{}"))
+            return self.send_json(200, srv.faults.as_dict())
+        if path == "/_emulator/reset" and self.command == "POST":
+            with srv.store.lock:
+                srv.store.tasks.clear()
+                srv.store.configs.clear()
+                srv.store.tokens.clear()
+                srv.store.save()
+            with srv.log_lock:
+                srv.log.clear()
+            return self.send_json(200, {"status": "reset"})
+        self.send_json(404, {"Message": "unknown control path"})
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = handle_any
+
+
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, cfg):
+        super().__init__(("127.0.0.1", cfg.port), Handler)
+        self.cfg = cfg
+        self.model = Model(cfg.model)
+        self.store = Store(cfg.state, cfg.tick)
+        self.faults = Faults(cfg)
+        self.log, self.log_lock = [], threading.Lock()
+        self.log_file = open(cfg.log, "a", encoding="utf-8") if cfg.log else None
+
+    def record(self, entry):
+        with self.log_lock:
+            entry["seq"] = len(self.log) + 1
+            self.log.append(entry)
+            if self.log_file:
+                self.log_file.write(json.dumps(entry) + "\n")
+                self.log_file.flush()
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (0: a free one)")
+    p.add_argument("--access-key-id", default="AKIDOTAEMULATOR", help="the one key id accepted")
+    p.add_argument("--secret-access-key", default="ota-emulator-secret-key",
+                   help="its secret key")
+    p.add_argument("--region", default="us-east-1")
+    p.add_argument("--state", help="keep tasks in this JSON file")
+    p.add_argument("--log", help="append every request to this file (JSON lines)")
+    p.add_argument("--model", default=os.path.join(HERE, "model.json"))
+    p.add_argument("--tick", type=float, default=2.0,
+                   help="seconds for one target of a task to finish (0: at once)")
+    p.add_argument("--latency-ms", type=float, default=0)
+    p.add_argument("--throttle-rate", type=float, default=0, help="share of calls answered 429")
+    p.add_argument("--error-rate", type=float, default=0, help="share of calls answered 500")
+    p.add_argument("--drop-rate", type=float, default=0,
+                   help="share of mutating calls committed, then the connection dropped")
+    p.add_argument("--seed", type=int, default=1, help="seed of the fault dice")
+    p.add_argument("--verbose", action="store_true")
+    cfg = p.parse_args(argv)
+
+    srv = Server(cfg)
+    stop = threading.Event()
+
+    def on_signal(signum, frame):
+        stop.set()
+        threading.Thread(target=srv.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    print(f"listening on http://127.0.0.1:{srv.server_address[1]}", flush=True)
+    srv.serve_forever(poll_interval=0.2)
+    with srv.store.lock:
+        srv.store.save()
+    srv.server_close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,158 @@
+#!/usr/bin/env python3
+"""The emulator is a faithful stand-in: the real AWS CLI works against it.
+
+create, get, list (paginated), update and delete OTA tasks with `aws
+iot-managed-integrations ... --endpoint-url`; ClientToken idempotency and the
+conflict; validation errors; a wrong secret key and a stale timestamp refused
+with 403; task status advancing with TaskProcessingDetails; task
+configurations; the state file surviving a restart; a dropped connection after
+commit leaving exactly one task; SIGTERM stopping it cleanly.
+"""
+import datetime
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "emulator"))
+from harness import ACCESS_KEY_ID, SECRET_ACCESS_KEY, Emulator, aws_env  # noqa: E402
+
+if not shutil.which("aws"):
+    print("SKIP: the aws command is not installed")
+    sys.exit(77)
+
+passed = failed = 0
+
+
+def check(ok, what, detail=""):
+    global passed, failed
+    if ok:
+        passed += 1
+    else:
+        failed += 1
+        print(f"FAIL: {what} {detail}", file=sys.stderr)
+
+
+def aws(emu, *args, secret=SECRET_ACCESS_KEY):
+    cmd = ["aws", "iot-managed-integrations", *args, "--endpoint-url", emu.url, "--output", "json"]
+    p = subprocess.run(cmd, capture_output=True, text=True, env=aws_env(secret), timeout=120)
+    out = json.loads(p.stdout) if p.stdout.strip() else None
+    return p.returncode, out, p.stderr
+
+
+tmp = tempfile.mkdtemp()
+state = os.path.join(tmp, "emulator.json")
+try:
+    with Emulator("--tick", "1.5", state=state) as emu:
+        rc, t1, err = aws(emu, "create-ota-task", "--s3-url", "s3://fw/a.json", "--ota-type", "ONE_TIME",
+                          "--description", "First task", "--client-token", "tok-1",
+                          "--target", "arn:aws:iotmanagedintegrations:us-east-1:123456789012:managed-thing/t1",
+                          "arn:aws:iotmanagedintegrations:us-east-1:123456789012:managed-thing/t2")
+        check(rc == 0 and t1 and t1["TaskId"] and t1["TaskArn"].endswith("/" + t1["TaskId"]), "create", err)
+        rc, again, err = aws(emu, "create-ota-task", "--s3-url", "s3://fw/a.json", "--ota-type", "ONE_TIME",
+                             "--description", "First task", "--client-token", "tok-1",
+                             "--target", "arn:aws:iotmanagedintegrations:us-east-1:123456789012:managed-thing/t1",
+                             "arn:aws:iotmanagedintegrations:us-east-1:123456789012:managed-thing/t2")
+        check(rc == 0 and again["TaskId"] == t1["TaskId"], "same token, same body: the same task", err)
+        rc, _, err = aws(emu, "create-ota-task", "--s3-url", "s3://fw/b.json", "--ota-type", "ONE_TIME",
+                         "--client-token", "tok-1")
+        check(rc != 0 and "ConflictException" in err, "same token, other body: 409 ConflictException", err)
+        rc, _, err = aws(emu, "create-ota-task", "--s3-url", "s3://fw/a.json", "--ota-type", "WEEKLY")
+        check(rc != 0 and "ValidationException" in err and "enum value set" in err, "enum validated", err)
+        rc, _, err = aws(emu, "create-ota-task", "--s3-url", "s3://fw/a.json", "--ota-type", "ONE_TIME",
+                         "--description", "has a dot.")
+        check(rc != 0 and "ValidationException" in err and "pattern" in err, "pattern validated", err)
+        rc, _, err = aws(emu, "list-ota-tasks", secret="wrong-secret")
+        check(rc != 0 and "InvalidSignatureException" in err, "wrong secret key: 403", err)
+
+        rc, got, err = aws(emu, "get-ota-task", "--identifier", t1["TaskId"])
+        check(rc == 0 and got["S3Url"] == "s3://fw/a.json" and got["Description"] == "First task"
+              and got["Status"] in ("SCHEDULED", "IN_PROGRESS"), "get", str(got) + err)
+        time.sleep(4.6)
+        rc, got, err = aws(emu, "get-ota-task", "--identifier", t1["TaskId"])
+        d = got["TaskProcessingDetails"]
+        check(got["Status"] == "COMPLETED" and d["numberOfSucceededThings"] == 2, "status advances", str(got))
+        rc, ex, err = aws(emu, "list-ota-task-executions", "--identifier", t1["TaskId"])
+        check(rc == 0 and [e["TaskExecutionSummary"]["Status"] for e in ex["ExecutionSummaries"]] ==
+              ["SUCCEEDED", "SUCCEEDED"], "executions", str(ex) + err)
+
+        rc, _, err = aws(emu, "update-ota-task", "--identifier", t1["TaskId"], "--description", "Renamed")
+        rc2, got, _ = aws(emu, "get-ota-task", "--identifier", t1["TaskId"])
+        check(rc == 0 and got["Description"] == "Renamed", "update", err)
+
+        ids = {t1["TaskId"]}
+        for i in range(4):
+            rc, t, err = aws(emu, "create-ota-task", "--s3-url", f"s3://fw/{i}.json", "--ota-type", "CONTINUOUS")
+            ids.add(t["TaskId"])
+        # the CLI follows NextToken by itself; --page-size makes it take 2 at a time
+        rc, lst, err = aws(emu, "list-ota-tasks", "--page-size", "2")
+        check(rc == 0 and {t["TaskId"] for t in lst["Tasks"]} == ids, "list, paginated by the CLI", err)
+        pages = [e for e in emu.log() if e["op"] == "ListOtaTasks" and e["status"] == 200]
+        check(len(pages) >= 3, "three pages requested", str(len(pages)))
+        rc, one, err = aws(emu, "list-ota-tasks", "--max-items", "2")
+        check(rc == 0 and len(one["Tasks"]) == 2 and one.get("NextToken"), "MaxResults and NextToken", err)
+
+        rc, _, err = aws(emu, "delete-ota-task", "--identifier", t1["TaskId"])
+        check(rc == 0, "delete", err)
+        rc, _, err = aws(emu, "get-ota-task", "--identifier", t1["TaskId"])
+        check(rc != 0 and "ResourceNotFoundException" in err, "deleted task: 404", err)
+        rc, _, err = aws(emu, "delete-ota-task", "--identifier", t1["TaskId"])
+        check(rc != 0 and "ResourceNotFoundException" in err, "delete twice: 404", err)
+
+        rc, c, err = aws(emu, "create-ota-task-configuration", "--name", "canary", "--client-token", "cfg-1",
+                         "--push-config", json.dumps({"TimeoutConfig": {"InProgressTimeoutInMinutes": 30}}))
+        check(rc == 0 and c["TaskConfigurationId"], "create configuration", err)
+        rc, cs, err = aws(emu, "list-ota-task-configurations")
+        check(rc == 0 and [x["TaskConfigurationId"] for x in cs["Items"]] == [c["TaskConfigurationId"]],
+              "list configurations", err)
+        rc, g, err = aws(emu, "get-ota-task-configuration", "--identifier", c["TaskConfigurationId"])
+        check(rc == 0 and g["Name"] == "canary", "get configuration", err)
+        rc, _, err = aws(emu, "delete-ota-task-configuration", "--identifier", c["TaskConfigurationId"])
+        check(rc == 0, "delete configuration", err)
+
+        # a request signed five minutes and more ago is refused
+        from botocore.auth import SigV4Auth
+        from botocore.awsrequest import AWSRequest
+        from botocore.credentials import Credentials
+        from unittest import mock
+        old = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(minutes=6)
+        req = AWSRequest(method="GET", url=emu.url + "/ota-tasks")
+        with mock.patch("botocore.auth.get_current_datetime", return_value=old):
+            SigV4Auth(Credentials(ACCESS_KEY_ID, SECRET_ACCESS_KEY), "iotmanagedintegrations",
+                      "us-east-1").add_auth(req)
+        try:
+            urllib.request.urlopen(urllib.request.Request(req.url, headers=dict(req.headers.items())))
+            check(False, "stale timestamp refused")
+        except urllib.error.HTTPError as e:
+            check(e.code == 403 and e.headers["x-amzn-ErrorType"].startswith("InvalidSignatureException:")
+                  and "Signature expired" in json.loads(e.read())["Message"], "stale timestamp: 403")
+
+        # the connection dropped after the task was committed: the CLI retries with the
+        # same ClientToken and there is still one task
+        emu.control("faults", {"drop_rate": 1.0, "seed": 7})
+        rc, _, err = aws(emu, "create-ota-task", "--s3-url", "s3://fw/drop.json", "--ota-type", "ONE_TIME",
+                         "--client-token", "tok-drop")
+        emu.control("faults", {"drop_rate": 0.0})
+        rc, _, err = aws(emu, "create-ota-task", "--s3-url", "s3://fw/drop.json", "--ota-type", "ONE_TIME",
+                         "--client-token", "tok-drop")
+        drops = [e for e in emu.log() if e["fault"] == "drop"]
+        tasks = [t for t in emu.control("tasks") if t["S3Url"] == "s3://fw/drop.json"]
+        check(rc == 0 and len(drops) >= 1 and len(tasks) == 1, "dropped answers: exactly one task",
+              f"drops={len(drops)} tasks={len(tasks)} {err}")
+        live = len([t for t in emu.control("tasks") if not t.get("Deleted")])
+        check(emu.stop() == 0, "SIGTERM stops it with exit 0")
+
+    # the state file survives a restart
+    with Emulator(state=state) as emu:
+        rc, lst, err = aws(emu, "list-ota-tasks")
+        check(rc == 0 and len(lst["Tasks"]) == live, "state kept across a restart", f"{len(lst['Tasks'])} vs {live}")
+finally:
+    shutil.rmtree(tmp)
+
+print(f"{passed} passed, {failed} failed")
+sys.exit(1 if failed else 0)
