@@ -6,6 +6,8 @@
  */
 #include "manifest/schema.h"
 
+#include "util/time.h"
+
 #include <ctype.h>
 #include <string.h>
 #include <strings.h>
@@ -76,94 +78,21 @@ static int check_label_key(const char *s, size_t len, otr_buf *why)
     return check_charset(s, len, why, label_char);
 }
 
-static int digits(const char *s, int n, int *out)
-{
-    int v = 0;
-    for (int i = 0; i < n; i++) {
-        if (!isdigit((unsigned char)s[i]))
-            return 0;
-        v = v * 10 + (s[i] - '0');
-    }
-    *out = v;
-    return 1;
-}
-
-/*
- * ISO 8601 date-time, at least to the minute:
- *   YYYY-MM-DDTHH:MM[:SS[.fff]][Z|+HH:MM|-HH:MM]
- * On success *tz_minutes is the zone offset (0 for none or Z).
- */
-static int parse_datetime(const char *s, size_t len, int f[6], int *tz_minutes)
-{
-    int y, mo, d, h, mi, sec = 0;
-    size_t i = 16;
-    static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    if (len < 16 || !digits(s, 4, &y) || s[4] != '-' || !digits(s + 5, 2, &mo) || s[7] != '-' ||
-        !digits(s + 8, 2, &d) || s[10] != 'T' || !digits(s + 11, 2, &h) || s[13] != ':' ||
-        !digits(s + 14, 2, &mi))
-        return 0;
-    if (i < len && s[i] == ':') {
-        if (len < i + 3 || !digits(s + i + 1, 2, &sec))
-            return 0;
-        i += 3;
-        if (i < len && s[i] == '.') {
-            size_t j = i + 1;
-            while (j < len && isdigit((unsigned char)s[j]))
-                j++;
-            if (j == i + 1)
-                return 0;
-            i = j;
-        }
-    }
-    *tz_minutes = 0;
-    if (i < len && s[i] == 'Z') {
-        i++;
-    } else if (i < len && (s[i] == '+' || s[i] == '-')) {
-        int th, tm;
-        if (len < i + 6 || !digits(s + i + 1, 2, &th) || s[i + 3] != ':' ||
-            !digits(s + i + 4, 2, &tm) || th > 23 || tm > 59)
-            return 0;
-        *tz_minutes = (th * 60 + tm) * (s[i] == '-' ? -1 : 1);
-        i += 6;
-    }
-    if (i != len || mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] || h > 23 || mi > 59 ||
-        sec > 59)
-        return 0;
-    int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    if (mo == 2 && d == 29 && !leap)
-        return 0;
-    f[0] = y, f[1] = mo, f[2] = d, f[3] = h, f[4] = mi, f[5] = sec;
-    return 1;
-}
-
 int otr_schema_check_datetime(const char *s, size_t len, otr_buf *why)
 {
-    int f[6], tz;
-    if (parse_datetime(s, len, f, &tz))
+    int64_t t;
+    if (strlen(s) == len && otr_time_parse_iso8601(s, &t) == 0)
         return 1;
     otr_buf_puts(why, "must be an ISO 8601 date-time such as 2026-12-01T02:00 or "
                       "2026-12-01T02:00:00Z");
     return 0;
 }
 
-/* Days from 1970-01-01 to y-m-d in the proleptic Gregorian calendar. */
-static long long days_from_civil(int y, int m, int d)
-{
-    y -= m <= 2;
-    long long era = (y >= 0 ? y : y - 399) / 400;
-    long long yoe = y - era * 400;
-    long long doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    long long doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
 long long otr_schema_datetime_epoch(const char *s)
 {
-    int f[6], tz;
-    if (!parse_datetime(s, strlen(s), f, &tz))
-        return 0;
-    return days_from_civil(f[0], f[1], f[2]) * 86400 + f[3] * 3600 + f[4] * 60 + f[5] -
-           tz * 60LL;
+    int64_t t = 0;
+    otr_time_parse_iso8601(s, &t);
+    return (long long)t;
 }
 
 /* cron(min hour day-of-month month day-of-week year): six fields. */

@@ -572,9 +572,10 @@ class Handler(BaseHTTPRequestHandler):
         try:
             op_name, op, labels = srv.model.route(self.command, raw_path)
             entry["op"] = op_name
-            akid = verify_sigv4(srv.cfg, self.command, raw_path, raw_query, self.headers, body)
-            entry["accessKeyId"] = akid
+            m = AUTH_RX.match((self.headers.get("Authorization") or "").strip())
+            entry["accessKeyId"] = m.group(1) if m else None
             entry["sessionToken"] = bool(self.headers.get("X-Amz-Security-Token"))
+            verify_sigv4(srv.cfg, self.command, raw_path, raw_query, self.headers, body)
             if not op_name:
                 raise ServiceError(404, "UnknownOperationException", f"No operation at {self.command} {raw_path}")
             throttle, error, drop, latency = srv.faults.draw()

@@ -1,0 +1,98 @@
+/*
+ * The AWS client: one libcurl multi handle (connection reuse, HTTP/2 where
+ * offered, TLS always verified), a SigV4 signature per attempt, the standard
+ * retry mode with its quota, a token bucket for --max-rps, and rest-json
+ * error parsing. Calls are queued and run concurrently, at most
+ * `parallelism` in flight; each call's callback runs when it is finished
+ * (successfully or not) and may queue more calls.
+ *
+ * The client borrows its credentials provider; the caller owns each call and
+ * frees it with otr_aws_call_free after its callback (or after run returns).
+ */
+#ifndef OTR_AWS_CLIENT_H
+#define OTR_AWS_CLIENT_H
+
+#include "aws/credentials.h"
+#include "util/buf.h"
+#include "util/error.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define OTR_AWS_SERVICE "iotmanagedintegrations"
+#define OTR_AWS_MAX_RESPONSE ((size_t)8 << 20)
+
+typedef struct otr_aws_options {
+    const char *endpoint;      /* base URL, from otr_endpoint_resolve */
+    const char *region;
+    int max_attempts;          /* 0: 3 */
+    double max_rps;            /* 0: no limit */
+    int parallelism;           /* 0: 8 */
+    long connect_timeout_ms;   /* 0: 10 s */
+    long request_timeout_ms;   /* 0: 60 s */
+    otr_creds_provider *creds; /* borrowed */
+    /* hooks for tests; NULL for the real clock and randomness */
+    int64_t (*now_ms)(void *ctx);
+    double (*random)(void *ctx);
+    void *hook_ctx;
+} otr_aws_options;
+
+typedef struct otr_aws_client otr_aws_client;
+typedef struct otr_aws_call otr_aws_call;
+typedef void (*otr_aws_done_fn)(otr_aws_call *call, void *ctx);
+
+struct otr_aws_call {
+    /* the request, set by otr_aws_call_new and the caller */
+    char *operation;        /* "CreateOtaTask" */
+    char *subject;          /* the manifest or task it is about, for messages; may be NULL */
+    char *method;
+    char *path;
+    char *query;            /* without '?', may be NULL */
+    char *body;             /* may be NULL */
+    size_t body_len;
+    otr_aws_done_fn done;
+    void *ctx;
+    /* the outcome */
+    int ok;                 /* a 2xx answer */
+    long status;            /* HTTP status of the last attempt; 0 when none came */
+    otr_buf response;       /* body of the last answer */
+    char *error_type;       /* on failure: "ValidationException", "ConnectionError", ... */
+    char *error_message;
+    char request_id[80];
+    int attempts;
+    int quota_exhausted;    /* retries stopped by the retry quota */
+    int64_t elapsed_ms;
+    struct otr_aws_call_internal *in; /* the client's bookkeeping */
+};
+
+/* A call of operation: METHOD path (printf-style). body may be NULL; it is copied. */
+otr_aws_call *otr_aws_call_new(const char *operation, const char *method, const char *body,
+                               const char *path_fmt, ...) __attribute__((format(printf, 4, 5)));
+int otr_aws_call_set_query(otr_aws_call *call, const char *query);
+int otr_aws_call_set_subject(otr_aws_call *call, const char *subject);
+void otr_aws_call_free(otr_aws_call *call);
+
+/* "CreateOtaTask (thermostat-2-4-1): HTTP 400 ValidationException: ... (3 attempts)" */
+void otr_aws_call_describe(const otr_aws_call *call, otr_buf *out);
+
+int otr_aws_client_new(otr_aws_client **out, const otr_aws_options *o, otr_error *err);
+void otr_aws_client_free(otr_aws_client *c);
+
+/* Queues a call; it starts when run is called. */
+void otr_aws_client_submit(otr_aws_client *c, otr_aws_call *call);
+/* Runs until every queued call (and every call queued by callbacks) is done.
+ * Returns -1 only for a failure of the client itself. */
+int otr_aws_client_run(otr_aws_client *c, otr_error *err);
+/* Submit and run one call; 0 when it succeeded, else -1 with err describing it. */
+int otr_aws_client_call(otr_aws_client *c, otr_aws_call *call, otr_error *err);
+
+/* Retry quota left, for tests and -v. */
+int otr_aws_client_retry_quota(const otr_aws_client *c);
+
+/* Error type and message of a rest-json error answer: type from the
+ * x-amzn-ErrorType header (before any ':'), else the body's __type (after any
+ * '#') or code; message from message or Message. Exposed for tests. */
+void otr_aws_parse_error(const char *header_type, const char *body, size_t len, char **type,
+                         char **message);
+
+#endif

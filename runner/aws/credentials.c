@@ -1,0 +1,662 @@
+/*
+ * The credentials chain (see credentials.h). Each source either is not
+ * configured (the chain moves on and notes why), or is configured and then
+ * answers or fails (the chain stops: a broken configuration is reported, not
+ * skipped), as botocore behaves.
+ */
+#include "aws/credentials.h"
+
+#include "aws/endpoint.h"
+#include "aws/profile.h"
+#include "util/buf.h"
+#include "util/log.h"
+#include "util/time.h"
+
+#include <cjson/cJSON.h>
+#include <curl/curl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/wait.h>
+
+typedef enum source {
+    SRC_NONE, SRC_STATIC, SRC_ENV, SRC_WEB_IDENTITY, SRC_PROFILE_WEB_IDENTITY,
+    SRC_CREDENTIALS_FILE, SRC_PROCESS, SRC_CONFIG_FILE, SRC_CONTAINER, SRC_IMDS,
+} source;
+
+struct otr_creds_provider {
+    char *profile;
+    int explicit_profile;
+    char *region;
+    time_t (*now)(void *);
+    void *now_ctx;
+    source src;          /* where the current credentials came from */
+    otr_credentials creds;
+    int fetches;
+};
+
+typedef enum { NOT_CONFIGURED = 1, FOUND = 0, FAILED = -1 } outcome;
+
+static time_t now_of(const otr_creds_provider *p)
+{
+    return p->now ? p->now(p->now_ctx) : time(NULL);
+}
+
+static int set_creds(otr_credentials *c, const char *akid, const char *secret, const char *token,
+                     time_t expiration, const char *source_desc)
+{
+    otr_credentials_clear(c);
+    c->access_key_id = strdup(akid);
+    c->secret_access_key = strdup(secret);
+    c->session_token = token && *token ? strdup(token) : NULL;
+    c->expiration = expiration;
+    c->source = strdup(source_desc);
+    return c->access_key_id && c->secret_access_key && c->source ? 0 : -1;
+}
+
+static char *read_small_file(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    otr_buf b = OTR_BUF_INIT;
+    b.cap = 1 << 20;
+    char chunk[4096];
+    size_t n;
+    int ok = 1;
+    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+        if (otr_buf_append(&b, chunk, n) < 0) {
+            ok = 0;
+            break;
+        }
+    fclose(f);
+    if (!ok) {
+        otr_buf_free(&b);
+        return NULL;
+    }
+    while (b.len && (b.ptr[b.len - 1] == '\n' || b.ptr[b.len - 1] == '\r' || b.ptr[b.len - 1] == ' '))
+        b.ptr[--b.len] = '\0';
+    return otr_buf_detach(&b);
+}
+
+/* ---- HTTP for STS, the container endpoint and IMDS (one easy handle each) -- */
+
+static size_t collect(char *data, size_t size, size_t n, void *userp)
+{
+    otr_buf *b = userp;
+    return otr_buf_append(b, data, size * n) == 0 ? size * n : 0;
+}
+
+static int fetch(const char *method, const char *url, struct curl_slist *headers,
+                 const char *body, long timeout_ms, long *status, otr_buf *out, otr_error *err)
+{
+    CURL *e = curl_easy_init();
+    char errbuf[CURL_ERROR_SIZE] = "";
+    if (!e)
+        return otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
+    out->cap = 1 << 20;
+    curl_easy_setopt(e, CURLOPT_URL, url);
+    curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
+    if (body)
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, collect);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, out);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, errbuf);
+    curl_easy_setopt(e, CURLOPT_USERAGENT, "ota-runner");
+    const char *ca = getenv("AWS_CA_BUNDLE");
+    if (ca && *ca)
+        curl_easy_setopt(e, CURLOPT_CAINFO, ca);
+    CURLcode rc = curl_easy_perform(e);
+    curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, status);
+    curl_easy_cleanup(e);
+    if (rc != CURLE_OK)
+        return otr_error_set(err, OTR_ERR_IO, "%s", errbuf[0] ? errbuf : curl_easy_strerror(rc));
+    return 0;
+}
+
+/* Reads the credentials JSON the container endpoint, IMDS and credential_process
+ * answer with: AccessKeyId, SecretAccessKey, Token or SessionToken, Expiration. */
+static int parse_creds_json(otr_credentials *c, const char *json, const char *desc, otr_error *err)
+{
+    cJSON *j = cJSON_Parse(json);
+    const char *akid = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "AccessKeyId"));
+    const char *secret = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "SecretAccessKey"));
+    const char *token = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "Token"));
+    const char *exp = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "Expiration"));
+    int64_t expiration = 0;
+    int rc = 0;
+    if (!token)
+        token = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "SessionToken"));
+    if (!j || !akid || !secret || !*akid || !*secret)
+        rc = otr_error_set(err, OTR_ERR_INVALID,
+                           "%s: the answer has no AccessKeyId and SecretAccessKey", desc);
+    else if (exp && otr_time_parse_iso8601(exp, &expiration) < 0)
+        rc = otr_error_set(err, OTR_ERR_INVALID, "%s: Expiration %s is not an ISO 8601 time", desc,
+                           exp);
+    else if (set_creds(c, akid, secret, token, (time_t)expiration, desc) < 0)
+        rc = otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
+    cJSON_Delete(j);
+    return rc;
+}
+
+/* ---- the sources ------------------------------------------------------------ */
+
+static outcome from_env(otr_creds_provider *p, otr_buf *tried, otr_error *err)
+{
+    const char *akid = getenv("AWS_ACCESS_KEY_ID"), *secret = getenv("AWS_SECRET_ACCESS_KEY");
+    if (p->explicit_profile) {
+        otr_buf_puts(tried, "environment (skipped: --profile given)");
+        return NOT_CONFIGURED;
+    }
+    if (!akid || !*akid || !secret || !*secret) {
+        otr_buf_puts(tried, "environment (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY not set)");
+        return NOT_CONFIGURED;
+    }
+    if (set_creds(&p->creds, akid, secret, getenv("AWS_SESSION_TOKEN"), 0, "environment") < 0)
+        return otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
+    return FOUND;
+}
+
+/* The text of the first <tag>...</tag> in an STS answer, XML entities decoded. */
+static char *xml_text(const char *xml, const char *tag)
+{
+    otr_buf open = OTR_BUF_INIT, close = OTR_BUF_INIT, out = OTR_BUF_INIT;
+    otr_buf_printf(&open, "<%s>", tag);
+    otr_buf_printf(&close, "</%s>", tag);
+    const char *s = strstr(xml, open.ptr), *e = s ? strstr(s, close.ptr) : NULL;
+    char *result = NULL;
+    if (s && e) {
+        static const struct { const char *ent; char c; } ents[] = {
+            {"&amp;", '&'}, {"&lt;", '<'}, {"&gt;", '>'}, {"&quot;", '"'}, {"&apos;", '\''}};
+        for (const char *q = s + open.len; q < e;) {
+            size_t k = 0;
+            for (; k < sizeof(ents) / sizeof(ents[0]); k++)
+                if (!strncmp(q, ents[k].ent, strlen(ents[k].ent)))
+                    break;
+            if (k < sizeof(ents) / sizeof(ents[0])) {
+                otr_buf_putc(&out, ents[k].c);
+                q += strlen(ents[k].ent);
+            } else {
+                otr_buf_putc(&out, *q++);
+            }
+        }
+        result = otr_buf_detach(&out);
+    }
+    otr_buf_free(&open);
+    otr_buf_free(&close);
+    otr_buf_free(&out);
+    return result;
+}
+
+static int append_param(otr_buf *b, const char *name, const char *value)
+{
+    char *enc = curl_easy_escape(NULL, value, 0);
+    int rc = enc ? otr_buf_printf(b, "&%s=%s", name, enc) : -1;
+    curl_free(enc);
+    return rc;
+}
+
+/* STS AssumeRoleWithWebIdentity: what GitHub Actions' OIDC and EKS IRSA use.
+ * The call is not signed; the token file is read on every fetch, since the
+ * platform rotates it. */
+static int assume_role_with_web_identity(otr_creds_provider *p, const char *token_file,
+                                         const char *role_arn, const char *session_name,
+                                         const char *desc, otr_error *err)
+{
+    char *token = read_small_file(token_file);
+    char *endpoint = NULL;
+    otr_buf body = OTR_BUF_INIT, answer = OTR_BUF_INIT, url = OTR_BUF_INIT;
+    struct curl_slist *h = NULL;
+    long status = 0;
+    int rc = -1;
+    char *akid = NULL, *secret = NULL, *stoken = NULL, *exp = NULL;
+    char session[80];
+    if (!token || !*token) {
+        otr_error_set(err, OTR_ERR_IO, "%s: cannot read the token file %s", desc, token_file);
+        goto done;
+    }
+    if (!session_name || !*session_name) {
+        snprintf(session, sizeof(session), "ota-runner-%ld", (long)now_of(p));
+        session_name = session;
+    }
+    const char *sts = getenv("AWS_ENDPOINT_URL_STS");
+    if (sts && *sts)
+        otr_buf_puts(&url, sts);
+    else if (p->region)
+        otr_buf_printf(&url, "https://sts.%s.amazonaws.com", p->region);
+    else
+        otr_buf_puts(&url, "https://sts.amazonaws.com");
+    if (otr_endpoint_check(url.ptr, "the STS endpoint", err) < 0)
+        goto done;
+    otr_buf_puts(&body, "Action=AssumeRoleWithWebIdentity&Version=2011-06-15");
+    append_param(&body, "RoleArn", role_arn);
+    append_param(&body, "RoleSessionName", session_name);
+    append_param(&body, "WebIdentityToken", token);
+    h = curl_slist_append(h, "Content-Type: application/x-www-form-urlencoded; charset=utf-8");
+    h = curl_slist_append(h, "Accept: text/xml");
+    otr_log(OTR_LOG_VERBOSE, "credentials: AssumeRoleWithWebIdentity %s at %s", role_arn, url.ptr);
+    if (fetch("POST", url.ptr, h, body.ptr, 10000, &status, &answer, err) < 0) {
+        otr_error_prefix(err, "%s: STS AssumeRoleWithWebIdentity", desc);
+        goto done;
+    }
+    if (status != 200) {
+        char *code = xml_text(otr_buf_cstr(&answer), "Code");
+        char *msg = xml_text(otr_buf_cstr(&answer), "Message");
+        otr_error_set(err, OTR_ERR_GENERIC, "%s: STS AssumeRoleWithWebIdentity: HTTP %ld %s: %s",
+                      desc, status, code ? code : "error", msg ? msg : "no message");
+        free(code);
+        free(msg);
+        goto done;
+    }
+    akid = xml_text(answer.ptr, "AccessKeyId");
+    secret = xml_text(answer.ptr, "SecretAccessKey");
+    stoken = xml_text(answer.ptr, "SessionToken");
+    exp = xml_text(answer.ptr, "Expiration");
+    int64_t expiration = 0;
+    if (!akid || !secret || !stoken || !exp || otr_time_parse_iso8601(exp, &expiration) < 0) {
+        otr_error_set(err, OTR_ERR_INVALID, "%s: STS answered without credentials", desc);
+        goto done;
+    }
+    if (set_creds(&p->creds, akid, secret, stoken, (time_t)expiration, desc) < 0) {
+        otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    rc = 0;
+done:
+    if (token)
+        memset(token, 0, strlen(token));
+    if (body.ptr)
+        memset(body.ptr, 0, body.len);
+    if (secret)
+        memset(secret, 0, strlen(secret));
+    if (stoken)
+        memset(stoken, 0, strlen(stoken));
+    free(token);
+    free(endpoint);
+    free(akid);
+    free(secret);
+    free(stoken);
+    free(exp);
+    otr_buf_free(&body);
+    otr_buf_free(&answer);
+    otr_buf_free(&url);
+    curl_slist_free_all(h);
+    return rc;
+}
+
+static outcome from_web_identity(otr_creds_provider *p, otr_buf *tried, otr_error *err)
+{
+    const char *file = getenv("AWS_WEB_IDENTITY_TOKEN_FILE"), *role = getenv("AWS_ROLE_ARN");
+    if (!file || !*file || !role || !*role) {
+        otr_buf_puts(tried, "web identity (AWS_WEB_IDENTITY_TOKEN_FILE and AWS_ROLE_ARN not set)");
+        return NOT_CONFIGURED;
+    }
+    return assume_role_with_web_identity(p, file, role, getenv("AWS_ROLE_SESSION_NAME"),
+                                         "web identity", err) < 0
+               ? FAILED
+               : FOUND;
+}
+
+static outcome from_profile_web_identity(otr_creds_provider *p, otr_buf *tried, otr_error *err)
+{
+    char *file = otr_profile_get(OTR_AWS_CONFIG_FILE, p->profile, "web_identity_token_file");
+    char *role = otr_profile_get(OTR_AWS_CONFIG_FILE, p->profile, "role_arn");
+    char *session = otr_profile_get(OTR_AWS_CONFIG_FILE, p->profile, "role_session_name");
+    outcome o = NOT_CONFIGURED;
+    (void)tried; /* only worth a mention when the profile sets it */
+    if (file && role) {
+        otr_buf desc = OTR_BUF_INIT;
+        otr_buf_printf(&desc, "web identity of profile %s", p->profile);
+        o = assume_role_with_web_identity(p, file, role, session, desc.ptr, err) < 0 ? FAILED
+                                                                                     : FOUND;
+        otr_buf_free(&desc);
+    }
+    free(file);
+    free(role);
+    free(session);
+    return o;
+}
+
+static outcome from_file(otr_creds_provider *p, otr_aws_file which, otr_buf *tried,
+                         otr_error *err)
+{
+    char *path = otr_profile_path(which);
+    char *akid = otr_profile_get(which, p->profile, "aws_access_key_id");
+    char *secret = otr_profile_get(which, p->profile, "aws_secret_access_key");
+    char *token = otr_profile_get(which, p->profile, "aws_session_token");
+    outcome o = NOT_CONFIGURED;
+    otr_buf desc = OTR_BUF_INIT;
+    otr_buf_printf(&desc, "profile %s in %s", p->profile, path ? path : "(no HOME)");
+    if (akid && secret) {
+        o = set_creds(&p->creds, akid, secret, token, 0, desc.ptr) < 0
+                ? otr_error_set(err, OTR_ERR_NOMEM, "out of memory")
+                : FOUND;
+    } else {
+        otr_buf_printf(tried, "%s (no aws_access_key_id and aws_secret_access_key)", desc.ptr);
+    }
+    if (secret)
+        memset(secret, 0, strlen(secret));
+    free(path);
+    free(akid);
+    free(secret);
+    free(token);
+    otr_buf_free(&desc);
+    return o;
+}
+
+/* credential_process: run the command, read the credentials JSON it prints. */
+static outcome from_process(otr_creds_provider *p, otr_buf *tried, otr_error *err)
+{
+    char *cmd = otr_profile_get(OTR_AWS_CONFIG_FILE, p->profile, "credential_process");
+    if (!cmd) {
+        otr_buf_printf(tried, "credential_process of profile %s (not set)", p->profile);
+        return NOT_CONFIGURED;
+    }
+    otr_buf out = OTR_BUF_INIT, desc = OTR_BUF_INIT;
+    out.cap = 1 << 20;
+    otr_buf_printf(&desc, "credential_process of profile %s", p->profile);
+    outcome o = FAILED;
+    FILE *f = popen(cmd, "r");
+    if (!f) {
+        otr_error_set(err, OTR_ERR_IO, "%s: cannot run it", desc.ptr);
+    } else {
+        char chunk[4096];
+        size_t n;
+        while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+            otr_buf_append(&out, chunk, n);
+        int status = pclose(f);
+        cJSON *j = cJSON_Parse(otr_buf_cstr(&out));
+        const cJSON *version = cJSON_GetObjectItemCaseSensitive(j, "Version");
+        if (status != 0)
+            otr_error_set(err, OTR_ERR_GENERIC, "%s: the command failed (exit %d)", desc.ptr,
+                          WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+        else if (!cJSON_IsNumber(version) || version->valuedouble != 1)
+            otr_error_set(err, OTR_ERR_INVALID, "%s: the output must be JSON with \"Version\": 1",
+                          desc.ptr);
+        else if (parse_creds_json(&p->creds, out.ptr, desc.ptr, err) == 0)
+            o = FOUND;
+        cJSON_Delete(j);
+    }
+    if (out.ptr)
+        memset(out.ptr, 0, out.len);
+    otr_buf_free(&out);
+    otr_buf_free(&desc);
+    free(cmd);
+    return o;
+}
+
+static int container_host_allowed(const char *url)
+{
+    /* http only to loopback or the ECS / EKS agent addresses, as botocore allows */
+    static const char *const agents[] = {"http://169.254.170.2/", "http://169.254.170.23/",
+                                         "http://[fd00:ec2::23]/", NULL};
+    for (size_t i = 0; agents[i]; i++)
+        if (!strncmp(url, agents[i], strlen(agents[i])))
+            return 1;
+    return 0;
+}
+
+static outcome from_container(otr_creds_provider *p, otr_buf *tried, otr_error *err)
+{
+    const char *rel = getenv("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI");
+    const char *full = getenv("AWS_CONTAINER_CREDENTIALS_FULL_URI");
+    otr_buf url = OTR_BUF_INIT, answer = OTR_BUF_INIT, auth = OTR_BUF_INIT;
+    struct curl_slist *h = NULL;
+    long status = 0;
+    outcome o = FAILED;
+    if (rel && *rel) {
+        otr_buf_printf(&url, "http://169.254.170.2%s", rel);
+    } else if (full && *full) {
+        otr_buf_puts(&url, full);
+    } else {
+        otr_buf_puts(tried, "container (AWS_CONTAINER_CREDENTIALS_RELATIVE_URI and _FULL_URI not set)");
+        return NOT_CONFIGURED;
+    }
+    if (!container_host_allowed(url.ptr) &&
+        otr_endpoint_check(url.ptr, "AWS_CONTAINER_CREDENTIALS_FULL_URI", err) < 0)
+        goto done;
+    const char *token_file = getenv("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE");
+    const char *token = getenv("AWS_CONTAINER_AUTHORIZATION_TOKEN");
+    char *file_token = token_file && *token_file ? read_small_file(token_file) : NULL;
+    if (token_file && *token_file && !file_token) {
+        otr_error_set(err, OTR_ERR_IO, "container credentials: cannot read %s", token_file);
+        goto done;
+    }
+    if (file_token || (token && *token)) {
+        otr_buf_printf(&auth, "Authorization: %s", file_token ? file_token : token);
+        h = curl_slist_append(h, auth.ptr);
+    }
+    free(file_token);
+    otr_log(OTR_LOG_VERBOSE, "credentials: container endpoint %s", url.ptr);
+    if (fetch("GET", url.ptr, h, NULL, 2000, &status, &answer, err) < 0) {
+        otr_error_prefix(err, "container credentials from %s", url.ptr);
+        goto done;
+    }
+    if (status != 200) {
+        otr_error_set(err, OTR_ERR_GENERIC, "container credentials from %s: HTTP %ld", url.ptr,
+                      status);
+        goto done;
+    }
+    if (parse_creds_json(&p->creds, answer.ptr, "container credentials", err) == 0)
+        o = FOUND;
+done:
+    if (auth.ptr)
+        memset(auth.ptr, 0, auth.len);
+    if (answer.ptr)
+        memset(answer.ptr, 0, answer.len);
+    otr_buf_free(&url);
+    otr_buf_free(&answer);
+    otr_buf_free(&auth);
+    curl_slist_free_all(h);
+    return o;
+}
+
+/* IMDSv2: a session token (PUT), the role name, then the role's credentials. */
+static outcome from_imds(otr_creds_provider *p, otr_buf *tried, otr_error *err)
+{
+    const char *disabled = getenv("AWS_EC2_METADATA_DISABLED");
+    if (disabled && !strcasecmp(disabled, "true")) {
+        otr_buf_puts(tried, "EC2 instance metadata (disabled by AWS_EC2_METADATA_DISABLED)");
+        return NOT_CONFIGURED;
+    }
+    const char *base = getenv("AWS_EC2_METADATA_SERVICE_ENDPOINT");
+    if (!base || !*base)
+        base = "http://169.254.169.254";
+    const char *t = getenv("AWS_METADATA_SERVICE_TIMEOUT");
+    long timeout_ms = t && atol(t) > 0 ? atol(t) * 1000 : 1000;
+    otr_buf url = OTR_BUF_INIT, token = OTR_BUF_INIT, hdr = OTR_BUF_INIT, role = OTR_BUF_INIT,
+            answer = OTR_BUF_INIT;
+    struct curl_slist *h = NULL;
+    long status = 0;
+    outcome o = NOT_CONFIGURED;
+    size_t blen = strlen(base);
+    while (blen && base[blen - 1] == '/')
+        blen--;
+
+    otr_buf_printf(&url, "%.*s/latest/api/token", (int)blen, base);
+    h = curl_slist_append(h, "X-aws-ec2-metadata-token-ttl-seconds: 21600");
+    if (fetch("PUT", url.ptr, h, "", timeout_ms, &status, &token, err) < 0 || status != 200) {
+        otr_buf_printf(tried, "EC2 instance metadata at %.*s (%s)", (int)blen, base,
+                       status ? "no token" : otr_error_message(err));
+        otr_error_clear(err);
+        goto done;
+    }
+    curl_slist_free_all(h);
+    h = NULL;
+    otr_buf_printf(&hdr, "X-aws-ec2-metadata-token: %s", token.ptr);
+    h = curl_slist_append(h, hdr.ptr);
+    otr_buf_clear(&url);
+    otr_buf_printf(&url, "%.*s/latest/meta-data/iam/security-credentials/", (int)blen, base);
+    if (fetch("GET", url.ptr, h, NULL, timeout_ms, &status, &role, err) < 0 || status != 200 ||
+        role.len == 0) {
+        otr_buf_printf(tried, "EC2 instance metadata (no instance role)");
+        otr_error_clear(err);
+        goto done;
+    }
+    char *nl = strchr(role.ptr, '\n');
+    if (nl)
+        *nl = '\0';
+    otr_buf_clear(&url);
+    otr_buf_printf(&url, "%.*s/latest/meta-data/iam/security-credentials/%s", (int)blen, base,
+                   role.ptr);
+    o = FAILED;
+    if (fetch("GET", url.ptr, h, NULL, timeout_ms, &status, &answer, err) < 0 || status != 200) {
+        if (status)
+            otr_error_set(err, OTR_ERR_GENERIC, "EC2 instance metadata: HTTP %ld for role %s",
+                          status, role.ptr);
+        goto done;
+    }
+    otr_buf desc = OTR_BUF_INIT;
+    otr_buf_printf(&desc, "EC2 instance metadata (role %s)", role.ptr);
+    if (parse_creds_json(&p->creds, answer.ptr, desc.ptr, err) == 0)
+        o = FOUND;
+    otr_buf_free(&desc);
+done:
+    if (answer.ptr)
+        memset(answer.ptr, 0, answer.len);
+    otr_buf_free(&url);
+    otr_buf_free(&token);
+    otr_buf_free(&hdr);
+    otr_buf_free(&role);
+    otr_buf_free(&answer);
+    curl_slist_free_all(h);
+    return o;
+}
+
+/* ---- the chain ------------------------------------------------------------- */
+
+static outcome run_source(otr_creds_provider *p, source s, otr_buf *tried, otr_error *err)
+{
+    switch (s) {
+    case SRC_ENV: return from_env(p, tried, err);
+    case SRC_WEB_IDENTITY: return from_web_identity(p, tried, err);
+    case SRC_PROFILE_WEB_IDENTITY: return from_profile_web_identity(p, tried, err);
+    case SRC_CREDENTIALS_FILE: return from_file(p, OTR_AWS_CREDENTIALS_FILE, tried, err);
+    case SRC_PROCESS: return from_process(p, tried, err);
+    case SRC_CONFIG_FILE: return from_file(p, OTR_AWS_CONFIG_FILE, tried, err);
+    case SRC_CONTAINER: return from_container(p, tried, err);
+    case SRC_IMDS: return from_imds(p, tried, err);
+    default: return NOT_CONFIGURED;
+    }
+}
+
+static int resolve(otr_creds_provider *p, otr_error *err)
+{
+    static const source chain[] = {SRC_ENV, SRC_WEB_IDENTITY, SRC_PROFILE_WEB_IDENTITY,
+                                   SRC_CREDENTIALS_FILE, SRC_PROCESS, SRC_CONFIG_FILE,
+                                   SRC_CONTAINER, SRC_IMDS};
+    otr_buf tried = OTR_BUF_INIT;
+    if (p->explicit_profile && !otr_profile_exists(OTR_AWS_CONFIG_FILE, p->profile) &&
+        !otr_profile_exists(OTR_AWS_CREDENTIALS_FILE, p->profile)) {
+        char *c = otr_profile_path(OTR_AWS_CONFIG_FILE), *k = otr_profile_path(OTR_AWS_CREDENTIALS_FILE);
+        otr_error_set(err, OTR_ERR_NOTFOUND, "profile %s is in neither %s nor %s", p->profile,
+                      c ? c : "~/.aws/config", k ? k : "~/.aws/credentials");
+        free(c);
+        free(k);
+        return -1;
+    }
+    for (size_t i = 0; i < sizeof(chain) / sizeof(chain[0]); i++) {
+        size_t before = tried.len;
+        outcome o = run_source(p, chain[i], &tried, err);
+        if (o == FOUND) {
+            p->src = chain[i];
+            p->fetches++;
+            otr_buf_free(&tried);
+            otr_log(OTR_LOG_VERBOSE, "credentials: %s (access key %s)", p->creds.source,
+                    p->creds.access_key_id);
+            return 0;
+        }
+        if (o == FAILED) {
+            otr_buf_free(&tried);
+            return -1;
+        }
+        if (tried.len > before)
+            otr_buf_puts(&tried, "; ");
+    }
+    while (tried.len >= 2 && tried.ptr[tried.len - 2] == ';')
+        tried.ptr[tried.len -= 2] = '\0';
+    otr_error_set(err, OTR_ERR_NOTFOUND, "no AWS credentials found; tried: %s", otr_buf_cstr(&tried));
+    otr_buf_free(&tried);
+    return -1;
+}
+
+int otr_creds_provider_new(otr_creds_provider **out, const otr_creds_options *o, otr_error *err)
+{
+    otr_creds_provider *p = calloc(1, sizeof(*p));
+    if (!p)
+        return otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
+    p->explicit_profile = o->profile && *o->profile;
+    p->profile = strdup(otr_profile_name(o->profile));
+    p->region = o->region ? strdup(o->region) : NULL;
+    p->now = o->now;
+    p->now_ctx = o->now_ctx;
+    *out = p;
+    return 0;
+}
+
+int otr_creds_provider_static(otr_creds_provider **out, const char *access_key_id,
+                              const char *secret_access_key, const char *session_token)
+{
+    otr_creds_provider *p = calloc(1, sizeof(*p));
+    if (!p || set_creds(&p->creds, access_key_id, secret_access_key, session_token, 0, "static") < 0) {
+        otr_creds_provider_free(p);
+        return -1;
+    }
+    p->src = SRC_STATIC;
+    *out = p;
+    return 0;
+}
+
+int otr_creds_get(otr_creds_provider *p, const otr_credentials **out, otr_error *err)
+{
+    if (p->src == SRC_NONE) {
+        if (resolve(p, err) < 0)
+            return -1;
+    } else if (p->creds.expiration && p->creds.expiration - now_of(p) < OTR_CREDS_REFRESH_SECONDS) {
+        otr_error rerr = OTR_ERROR_INIT;
+        otr_buf ignored = OTR_BUF_INIT;
+        otr_credentials old = p->creds;
+        memset(&p->creds, 0, sizeof(p->creds));
+        outcome o = run_source(p, p->src, &ignored, &rerr);
+        otr_buf_free(&ignored);
+        if (o == FOUND) {
+            p->fetches++;
+            otr_credentials_clear(&old);
+            otr_log(OTR_LOG_VERBOSE, "credentials: refreshed from %s", p->creds.source);
+        } else {
+            otr_credentials_clear(&p->creds);
+            p->creds = old;
+            if (old.expiration <= now_of(p)) {
+                otr_error_set(err, OTR_ERR_GENERIC, "credentials from %s expired and could not "
+                              "be refreshed: %s", old.source, otr_error_message(&rerr));
+                otr_error_clear(&rerr);
+                return -1;
+            }
+            otr_log(OTR_LOG_VERBOSE, "credentials: refresh failed, using the current ones: %s",
+                    otr_error_message(&rerr));
+            otr_error_clear(&rerr);
+        }
+    }
+    *out = &p->creds;
+    return 0;
+}
+
+int otr_creds_fetches(const otr_creds_provider *p)
+{
+    return p->fetches;
+}
+
+void otr_creds_provider_free(otr_creds_provider *p)
+{
+    if (!p)
+        return;
+    otr_credentials_clear(&p->creds);
+    free(p->profile);
+    free(p->region);
+    free(p);
+}

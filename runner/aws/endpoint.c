@@ -1,0 +1,102 @@
+/* Endpoint resolution and the https-or-loopback rule, with libcurl's URL parser. */
+#include "aws/endpoint.h"
+
+#include "util/buf.h"
+
+#include <arpa/inet.h>
+#include <curl/curl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+static int is_loopback(const char *host)
+{
+    struct in_addr a4;
+    struct in6_addr a6;
+    char buf[64];
+    if (!strcasecmp(host, "localhost"))
+        return 1;
+    if (inet_pton(AF_INET, host, &a4) == 1)
+        return (ntohl(a4.s_addr) >> 24) == 127;
+    size_t n = strlen(host);
+    if (n > 2 && n < sizeof(buf) && host[0] == '[' && host[n - 1] == ']') {
+        memcpy(buf, host + 1, n - 2);
+        buf[n - 2] = '\0';
+        return inet_pton(AF_INET6, buf, &a6) == 1 && IN6_IS_ADDR_LOOPBACK(&a6);
+    }
+    return 0;
+}
+
+int otr_endpoint_check(const char *url, const char *what, otr_error *err)
+{
+    CURLU *u = curl_url();
+    char *scheme = NULL, *host = NULL, *query = NULL;
+    int rc = -1;
+    if (!u)
+        return otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
+    if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK) {
+        otr_error_set(err, OTR_ERR_USAGE, "%s %s is not a valid URL", what, url);
+    } else if (curl_url_get(u, CURLUPART_QUERY, &query, 0) == CURLUE_OK && query) {
+        otr_error_set(err, OTR_ERR_USAGE, "%s %s must not have a query string", what, url);
+    } else if (!strcasecmp(scheme, "https")) {
+        rc = 0;
+    } else if (!strcasecmp(scheme, "http")) {
+        if (is_loopback(host))
+            rc = 0;
+        else
+            otr_error_set(err, OTR_ERR_USAGE,
+                          "%s %s: plain http is allowed only to loopback addresses (127.0.0.1, "
+                          "::1, localhost); use https",
+                          what, url);
+    } else {
+        otr_error_set(err, OTR_ERR_USAGE, "%s %s: the scheme must be https (or http to loopback)",
+                      what, url);
+    }
+    curl_free(scheme);
+    curl_free(host);
+    curl_free(query);
+    curl_url_cleanup(u);
+    return rc;
+}
+
+static int truthy(const char *v)
+{
+    return v && (!strcasecmp(v, "true") || !strcmp(v, "1"));
+}
+
+int otr_endpoint_resolve(char **out, const char *flag_url, const char *region, otr_error *err)
+{
+    const char *what = "--endpoint-url";
+    const char *url = flag_url;
+    otr_buf b = OTR_BUF_INIT;
+    *out = NULL;
+    if (!url || !*url) {
+        what = "AWS_ENDPOINT_URL_IOT_MANAGED_INTEGRATIONS";
+        url = getenv(what);
+    }
+    if (!url || !*url) {
+        what = "AWS_ENDPOINT_URL";
+        url = getenv(what);
+    }
+    if (url && *url) {
+        otr_buf_puts(&b, url);
+    } else {
+        if (!region || !*region)
+            return otr_error_set(err, OTR_ERR_USAGE,
+                                 "no region: use --region, AWS_REGION, AWS_DEFAULT_REGION or a "
+                                 "profile's region");
+        what = "the endpoint";
+        otr_buf_printf(&b, "https://api.iotmanagedintegrations%s.%s.api.aws",
+                       truthy(getenv("AWS_USE_FIPS_ENDPOINT")) ? "-fips" : "", region);
+    }
+    while (b.len && b.ptr[b.len - 1] == '/')
+        b.ptr[--b.len] = '\0';
+    if (otr_endpoint_check(b.ptr, what, err) < 0) {
+        otr_buf_free(&b);
+        return -1;
+    }
+    *out = otr_buf_detach(&b);
+    return 0;
+}

@@ -1,0 +1,18 @@
+/*
+ * The service endpoint (DESIGN section 8): --endpoint-url, then
+ * AWS_ENDPOINT_URL_IOT_MANAGED_INTEGRATIONS, then AWS_ENDPOINT_URL, then
+ * https://api.iotmanagedintegrations[-fips].{region}.api.aws. Plain http is
+ * allowed only to loopback addresses.
+ */
+#ifndef OTR_AWS_ENDPOINT_H
+#define OTR_AWS_ENDPOINT_H
+
+#include "util/error.h"
+
+/* *out (free() it) is the base URL without a trailing '/'. */
+int otr_endpoint_resolve(char **out, const char *flag_url, const char *region, otr_error *err);
+
+/* Checks a URL can be talked to: https, or http to 127.0.0.0/8, ::1 or localhost. */
+int otr_endpoint_check(const char *url, const char *what, otr_error *err);
+
+#endif

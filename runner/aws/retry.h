@@ -1,0 +1,68 @@
+/*
+ * The AWS SDKs' "standard" retry mode, as pure functions over a small state:
+ * which failures are retried, how long to wait (exponential backoff with full
+ * jitter, base 100 ms, cap 20 s), and the retry quota that stops a client
+ * from hammering a failing service. Also the token bucket behind --max-rps.
+ * No I/O and no clock: callers pass the time and the random draw.
+ */
+#ifndef OTR_AWS_RETRY_H
+#define OTR_AWS_RETRY_H
+
+#include <stdint.h>
+
+#define OTR_RETRY_BASE_MS 100
+#define OTR_RETRY_CAP_MS 20000
+#define OTR_RETRY_QUOTA_INITIAL 500
+#define OTR_RETRY_COST 5
+#define OTR_RETRY_TIMEOUT_COST 10
+#define OTR_RETRY_NO_RETRY_INCREMENT 1
+
+typedef enum otr_failure {
+    OTR_FAIL_NONE,       /* success */
+    OTR_FAIL_THROTTLE,   /* 429 or a throttling error type */
+    OTR_FAIL_TRANSIENT,  /* 5xx, a transient error type, a connection reset or refused */
+    OTR_FAIL_TIMEOUT,    /* the request timed out */
+    OTR_FAIL_PERMANENT,  /* everything else: other 4xx, a body too large, a bad URL */
+} otr_failure;
+
+/* Classifies an answer (status 0 when there was none, with transport_error
+ * one of the OTR_TRANSPORT_* below) and its error type (may be NULL). */
+typedef enum otr_transport {
+    OTR_TRANSPORT_OK,
+    OTR_TRANSPORT_CONNECT,  /* could not connect, reset, empty reply */
+    OTR_TRANSPORT_TIMEOUT,
+    OTR_TRANSPORT_FATAL,    /* TLS verification, too large, bad URL: not worth retrying */
+} otr_transport;
+
+otr_failure otr_retry_classify(long status, otr_transport transport, const char *error_type);
+
+/* Full jitter: a random wait in [0, min(cap, base * 2^(attempt-1))]; attempt
+ * counts from 1 (the wait before the second try). draw is uniform in [0, 1). */
+int64_t otr_retry_backoff_ms(int attempt, double draw);
+
+typedef struct otr_retry_quota {
+    int available;
+} otr_retry_quota;
+
+void otr_retry_quota_init(otr_retry_quota *q);
+/* Takes the cost of retrying this failure; returns its cost, or 0 when the
+ * quota cannot pay (then do not retry). */
+int otr_retry_quota_acquire(otr_retry_quota *q, otr_failure f);
+/* After a success: gives back what the call's retries took (cost > 0), or a
+ * little credit for a success without retry (cost == 0). */
+void otr_retry_quota_release(otr_retry_quota *q, int cost);
+
+/* A token bucket: rate tokens per second, at most burst of them. rate <= 0
+ * means no limit. */
+typedef struct otr_token_bucket {
+    double rate;
+    double burst;
+    double tokens;
+    int64_t last_ms;
+} otr_token_bucket;
+
+void otr_token_bucket_init(otr_token_bucket *b, double rate, int64_t now_ms);
+/* Takes one token and returns 0, or returns how many ms until one is there. */
+int64_t otr_token_bucket_take(otr_token_bucket *b, int64_t now_ms);
+
+#endif

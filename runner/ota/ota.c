@@ -1,0 +1,510 @@
+/* Request builders and response parsers of the OTA operations. */
+#include "ota/ota.h"
+
+#include "manifest/token.h"
+#include "util/buf.h"
+
+#include <curl/curl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- building ------------------------------------------------------------ */
+
+/* An identifier as a path segment; the model's identifiers are [A-Za-z0-9]
+ * but an answer is not trusted to keep to that. */
+static char *segment(const char *id)
+{
+    return curl_easy_escape(NULL, id, 0);
+}
+
+static otr_aws_call *call_on(const char *op, const char *method, const char *body,
+                             const char *prefix, const char *id, const char *suffix,
+                             const char *subject)
+{
+    char *seg = id ? segment(id) : NULL;
+    otr_aws_call *call = NULL;
+    if (!id || seg)
+        call = otr_aws_call_new(op, method, body, "%s%s%s%s", prefix, id ? "/" : "",
+                                seg ? seg : "", suffix ? suffix : "");
+    curl_free(seg);
+    if (call && otr_aws_call_set_subject(call, subject ? subject : id) < 0) {
+        otr_aws_call_free(call);
+        call = NULL;
+    }
+    return call;
+}
+
+static char *page_query(const char *next_token, int max_results)
+{
+    otr_buf q = OTR_BUF_INIT;
+    if (max_results > 0)
+        otr_buf_printf(&q, "MaxResults=%d", max_results);
+    if (next_token) {
+        char *enc = curl_easy_escape(NULL, next_token, 0);
+        otr_buf_printf(&q, "%sNextToken=%s", q.len ? "&" : "", enc ? enc : "");
+        curl_free(enc);
+    }
+    return q.len ? otr_buf_detach(&q) : (otr_buf_free(&q), NULL);
+}
+
+static otr_aws_call *list_call(const char *op, const char *path, const char *next_token,
+                               int max_results)
+{
+    otr_aws_call *call = otr_aws_call_new(op, "GET", NULL, "%s", path);
+    char *q = page_query(next_token, max_results);
+    if (call && q && otr_aws_call_set_query(call, q) < 0) {
+        otr_aws_call_free(call);
+        call = NULL;
+    }
+    free(q);
+    return call;
+}
+
+static char *with_token(const cJSON *request, const char *client_token)
+{
+    cJSON *body = request ? cJSON_Duplicate(request, 1) : cJSON_CreateObject();
+    char *out = NULL;
+    if (body && cJSON_IsObject(body) &&
+        (!client_token || cJSON_AddStringToObject(body, "ClientToken", client_token)))
+        out = otr_canonical_json(body);
+    cJSON_Delete(body);
+    return out;
+}
+
+otr_aws_call *otr_ota_create_task(const cJSON *spec, const char *client_token, const char *subject)
+{
+    char *body = with_token(spec, client_token);
+    otr_aws_call *call = body ? call_on("CreateOtaTask", "POST", body, "/ota-tasks", NULL, NULL,
+                                        subject)
+                              : NULL;
+    free(body);
+    return call;
+}
+
+otr_aws_call *otr_ota_get_task(const char *task_id, const char *subject)
+{
+    return call_on("GetOtaTask", "GET", NULL, "/ota-tasks", task_id, NULL, subject);
+}
+
+otr_aws_call *otr_ota_list_tasks(const char *next_token, int max_results)
+{
+    return list_call("ListOtaTasks", "/ota-tasks", next_token, max_results);
+}
+
+otr_aws_call *otr_ota_update_task(const char *task_id, const char *description,
+                                  const char *task_configuration_id, const char *subject)
+{
+    cJSON *b = cJSON_CreateObject();
+    if (description)
+        cJSON_AddStringToObject(b, "Description", description);
+    if (task_configuration_id)
+        cJSON_AddStringToObject(b, "TaskConfigurationId", task_configuration_id);
+    char *body = otr_canonical_json(b);
+    cJSON_Delete(b);
+    otr_aws_call *call = body ? call_on("UpdateOtaTask", "PUT", body, "/ota-tasks", task_id, NULL,
+                                        subject)
+                              : NULL;
+    free(body);
+    return call;
+}
+
+otr_aws_call *otr_ota_delete_task(const char *task_id, const char *subject)
+{
+    return call_on("DeleteOtaTask", "DELETE", NULL, "/ota-tasks", task_id, NULL, subject);
+}
+
+otr_aws_call *otr_ota_list_task_executions(const char *task_id, const char *next_token,
+                                           int max_results)
+{
+    char *seg = segment(task_id);
+    otr_buf path = OTR_BUF_INIT;
+    otr_buf_printf(&path, "/ota-tasks/%s/devices", seg ? seg : "");
+    curl_free(seg);
+    otr_aws_call *call = list_call("ListOtaTaskExecutions", path.ptr, next_token, max_results);
+    otr_buf_free(&path);
+    if (call && otr_aws_call_set_subject(call, task_id) < 0) {
+        otr_aws_call_free(call);
+        return NULL;
+    }
+    return call;
+}
+
+otr_aws_call *otr_ota_create_task_configuration(const cJSON *request, const char *client_token,
+                                                const char *subject)
+{
+    char *body = with_token(request, client_token);
+    otr_aws_call *call = body ? call_on("CreateOtaTaskConfiguration", "POST", body,
+                                        "/ota-task-configurations", NULL, NULL, subject)
+                              : NULL;
+    free(body);
+    return call;
+}
+
+otr_aws_call *otr_ota_get_task_configuration(const char *id)
+{
+    return call_on("GetOtaTaskConfiguration", "GET", NULL, "/ota-task-configurations", id, NULL,
+                   NULL);
+}
+
+otr_aws_call *otr_ota_list_task_configurations(const char *next_token, int max_results)
+{
+    return list_call("ListOtaTaskConfigurations", "/ota-task-configurations", next_token,
+                     max_results);
+}
+
+otr_aws_call *otr_ota_delete_task_configuration(const char *id)
+{
+    return call_on("DeleteOtaTaskConfiguration", "DELETE", NULL, "/ota-task-configurations", id,
+                   NULL, NULL);
+}
+
+/* ---- parsing ---------------------------------------------------------------- */
+
+static cJSON *answer(const otr_aws_call *call, otr_error *err)
+{
+    if (!call->ok) {
+        otr_buf msg = OTR_BUF_INIT;
+        otr_aws_call_describe(call, &msg);
+        otr_error_set(err, OTR_ERR_GENERIC, "%s", msg.ptr);
+        otr_buf_free(&msg);
+        return NULL;
+    }
+    cJSON *j = cJSON_ParseWithLength(otr_buf_cstr(&call->response), call->response.len);
+    if (!cJSON_IsObject(j)) {
+        cJSON_Delete(j);
+        otr_error_set(err, OTR_ERR_INVALID, "%s: the answer is not a JSON object",
+                      call->operation);
+        return NULL;
+    }
+    return j;
+}
+
+/* A string member: absent is fine unless required; present must be a string
+ * of at most max characters made of [A-Za-z0-9] when alnum. */
+static int get_str(const otr_aws_call *call, const cJSON *o, const char *name, int required,
+                   int alnum, char **out, otr_error *err)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+    *out = NULL;
+    if (!v || cJSON_IsNull(v)) {
+        if (required)
+            return otr_error_set(err, OTR_ERR_INVALID, "%s: the answer has no %s",
+                                 call->operation, name);
+        return 0;
+    }
+    if (!cJSON_IsString(v) || !*v->valuestring || strlen(v->valuestring) > 2048)
+        return otr_error_set(err, OTR_ERR_INVALID, "%s: %s in the answer is not a valid string",
+                             call->operation, name);
+    if (alnum && strspn(v->valuestring, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                                         "0123456789") != strlen(v->valuestring))
+        return otr_error_set(err, OTR_ERR_INVALID, "%s: %s in the answer is not alphanumeric",
+                             call->operation, name);
+    *out = strdup(v->valuestring);
+    return *out ? 0 : otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
+}
+
+static double get_time(const cJSON *o, const char *name)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+    return cJSON_IsNumber(v) ? v->valuedouble : 0;
+}
+
+static long get_count(const cJSON *o, const char *name)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+    return cJSON_IsNumber(v) && v->valuedouble >= 0 ? (long)v->valuedouble : 0;
+}
+
+int otr_ota_parse_create_task(const otr_aws_call *call, char **task_id, char **task_arn,
+                              otr_error *err)
+{
+    cJSON *j = answer(call, err);
+    *task_id = *task_arn = NULL;
+    if (!j)
+        return -1;
+    int rc = get_str(call, j, "TaskId", 1, 1, task_id, err) < 0 ||
+                     get_str(call, j, "TaskArn", 0, 0, task_arn, err) < 0
+                 ? -1
+                 : 0;
+    if (rc < 0) {
+        free(*task_id);
+        free(*task_arn);
+        *task_id = *task_arn = NULL;
+    }
+    cJSON_Delete(j);
+    return rc;
+}
+
+static int parse_task(const otr_aws_call *call, const cJSON *o, otr_ota_task *t, otr_error *err)
+{
+    memset(t, 0, sizeof(*t));
+    if (!cJSON_IsObject(o))
+        return otr_error_set(err, OTR_ERR_INVALID, "%s: a task in the answer is not an object",
+                             call->operation);
+    if (get_str(call, o, "TaskId", 1, 1, &t->task_id, err) < 0 ||
+        get_str(call, o, "TaskArn", 0, 0, &t->task_arn, err) < 0 ||
+        get_str(call, o, "Status", 0, 0, &t->status, err) < 0 ||
+        get_str(call, o, "TaskConfigurationId", 0, 0, &t->task_configuration_id, err) < 0) {
+        otr_ota_task_clear(t);
+        return -1;
+    }
+    t->created_at = get_time(o, "CreatedAt");
+    t->last_updated_at = get_time(o, "LastUpdatedAt");
+    const cJSON *d = cJSON_GetObjectItemCaseSensitive(o, "TaskProcessingDetails");
+    if (cJSON_IsObject(d)) {
+        /* the model spells these members two ways */
+        t->counts.present = 1;
+        t->counts.queued = get_count(d, "numberOfQueuedThings");
+        t->counts.in_progress = get_count(d, "NumberOfInProgressThings");
+        t->counts.succeeded = get_count(d, "numberOfSucceededThings");
+        t->counts.failed = get_count(d, "NumberOfFailedThings");
+        t->counts.timed_out = get_count(d, "numberOfTimedOutThings");
+        t->counts.canceled = get_count(d, "NumberOfCanceledThings");
+        t->counts.rejected = get_count(d, "numberOfRejectedThings");
+        t->counts.removed = get_count(d, "numberOfRemovedThings");
+    }
+    return 0;
+}
+
+int otr_ota_parse_get_task(const otr_aws_call *call, otr_ota_task *out, otr_error *err)
+{
+    cJSON *j = answer(call, err);
+    memset(out, 0, sizeof(*out));
+    if (!j)
+        return -1;
+    if (parse_task(call, j, out, err) < 0) {
+        cJSON_Delete(j);
+        return -1;
+    }
+    out->fields = j;
+    return 0;
+}
+
+static int get_next_token(const otr_aws_call *call, const cJSON *j, char **next, otr_error *err)
+{
+    return get_str(call, j, "NextToken", 0, 0, next, err);
+}
+
+int otr_ota_parse_list_tasks(const otr_aws_call *call, otr_ota_task **tasks, size_t *n,
+                             char **next_token, otr_error *err)
+{
+    cJSON *j = answer(call, err);
+    *tasks = NULL;
+    *n = 0;
+    *next_token = NULL;
+    if (!j)
+        return -1;
+    const cJSON *list = cJSON_GetObjectItemCaseSensitive(j, "Tasks");
+    int rc = 0;
+    if (list && !cJSON_IsArray(list)) {
+        rc = otr_error_set(err, OTR_ERR_INVALID, "ListOtaTasks: Tasks in the answer is not a list");
+    } else if (get_next_token(call, j, next_token, err) < 0) {
+        rc = -1;
+    } else {
+        size_t count = (size_t)cJSON_GetArraySize(list);
+        *tasks = calloc(count ? count : 1, sizeof(**tasks));
+        const cJSON *item;
+        cJSON_ArrayForEach(item, list)
+        {
+            if (!*tasks || parse_task(call, item, &(*tasks)[*n], err) < 0) {
+                rc = *tasks ? -1 : otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
+                break;
+            }
+            (*n)++;
+        }
+    }
+    if (rc < 0) {
+        otr_ota_tasks_free(*tasks, *n);
+        free(*next_token);
+        *tasks = NULL;
+        *n = 0;
+        *next_token = NULL;
+    }
+    cJSON_Delete(j);
+    return rc;
+}
+
+int otr_ota_list_all_tasks(otr_aws_client *c, otr_ota_task **tasks, size_t *n, otr_error *err)
+{
+    char *token = NULL;
+    char **seen = NULL;
+    size_t nseen = 0;
+    int rc = 0;
+    *tasks = NULL;
+    *n = 0;
+    do {
+        otr_aws_call *call = otr_ota_list_tasks(token, 100);
+        otr_ota_task *page = NULL;
+        size_t np = 0;
+        char *next = NULL;
+        if (!call) {
+            rc = otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
+        } else if (otr_aws_client_call(c, call, err) < 0 ||
+                   otr_ota_parse_list_tasks(call, &page, &np, &next, err) < 0) {
+            rc = -1;
+        }
+        otr_aws_call_free(call);
+        if (rc == 0 && np) {
+            otr_ota_task *all = realloc(*tasks, (*n + np) * sizeof(*all));
+            if (!all) {
+                rc = otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
+                otr_ota_tasks_free(page, np);
+            } else {
+                memcpy(all + *n, page, np * sizeof(*page));
+                *tasks = all;
+                *n += np;
+                free(page);
+            }
+        } else {
+            free(page);
+        }
+        free(token);
+        token = next;
+        for (size_t i = 0; rc == 0 && token && i < nseen; i++)
+            if (!strcmp(seen[i], token))
+                rc = otr_error_set(err, OTR_ERR_INVALID,
+                                   "ListOtaTasks: the service sent the same NextToken twice "
+                                   "(after %zu tasks); stopping instead of looping",
+                                   *n);
+        if (rc == 0 && token) {
+            char **s = realloc(seen, (nseen + 1) * sizeof(*s));
+            if (s) {
+                seen = s;
+                seen[nseen++] = strdup(token);
+            }
+        }
+    } while (rc == 0 && token);
+    free(token);
+    for (size_t i = 0; i < nseen; i++)
+        free(seen[i]);
+    free(seen);
+    if (rc < 0) {
+        otr_ota_tasks_free(*tasks, *n);
+        *tasks = NULL;
+        *n = 0;
+    }
+    return rc;
+}
+
+int otr_ota_parse_list_task_executions(const otr_aws_call *call, otr_ota_execution **items,
+                                       size_t *n, char **next_token, otr_error *err)
+{
+    cJSON *j = answer(call, err);
+    *items = NULL;
+    *n = 0;
+    *next_token = NULL;
+    if (!j)
+        return -1;
+    const cJSON *list = cJSON_GetObjectItemCaseSensitive(j, "ExecutionSummaries");
+    int rc = 0;
+    if (list && !cJSON_IsArray(list))
+        rc = otr_error_set(err, OTR_ERR_INVALID,
+                           "ListOtaTaskExecutions: ExecutionSummaries is not a list");
+    else
+        rc = get_next_token(call, j, next_token, err);
+    if (rc == 0) {
+        size_t count = (size_t)cJSON_GetArraySize(list);
+        *items = calloc(count ? count : 1, sizeof(**items));
+        const cJSON *row;
+        cJSON_ArrayForEach(row, list)
+        {
+            otr_ota_execution *e = &(*items)[*n];
+            const cJSON *s = cJSON_GetObjectItemCaseSensitive(row, "TaskExecutionSummary");
+            if (!cJSON_IsObject(row) ||
+                get_str(call, row, "ManagedThingId", 0, 0, &e->managed_thing_id, err) < 0 ||
+                (s && get_str(call, s, "Status", 0, 0, &e->status, err) < 0)) {
+                rc = -1;
+                break;
+            }
+            e->execution_number = get_count(s, "ExecutionNumber");
+            e->retry_attempt = get_count(s, "RetryAttempt");
+            (*n)++;
+        }
+    }
+    if (rc < 0) {
+        otr_ota_executions_free(*items, *n + 1);
+        free(*next_token);
+        *items = NULL;
+        *n = 0;
+        *next_token = NULL;
+    }
+    cJSON_Delete(j);
+    return rc;
+}
+
+int otr_ota_parse_create_task_configuration(const otr_aws_call *call, char **id, otr_error *err)
+{
+    cJSON *j = answer(call, err);
+    *id = NULL;
+    if (!j)
+        return -1;
+    int rc = get_str(call, j, "TaskConfigurationId", 1, 1, id, err);
+    cJSON_Delete(j);
+    return rc;
+}
+
+int otr_ota_parse_get_task_configuration(const otr_aws_call *call, cJSON **out, otr_error *err)
+{
+    char *id = NULL;
+    *out = answer(call, err);
+    if (!*out)
+        return -1;
+    if (get_str(call, *out, "TaskConfigurationId", 1, 1, &id, err) < 0) {
+        cJSON_Delete(*out);
+        *out = NULL;
+        return -1;
+    }
+    free(id);
+    return 0;
+}
+
+int otr_ota_parse_list_task_configurations(const otr_aws_call *call, cJSON **items,
+                                           char **next_token, otr_error *err)
+{
+    cJSON *j = answer(call, err);
+    *items = NULL;
+    *next_token = NULL;
+    if (!j)
+        return -1;
+    cJSON *list = cJSON_DetachItemFromObjectCaseSensitive(j, "Items");
+    int rc = 0;
+    if (list && !cJSON_IsArray(list))
+        rc = otr_error_set(err, OTR_ERR_INVALID, "ListOtaTaskConfigurations: Items is not a list");
+    else
+        rc = get_next_token(call, j, next_token, err);
+    if (rc == 0)
+        *items = list ? list : cJSON_CreateArray();
+    else
+        cJSON_Delete(list);
+    cJSON_Delete(j);
+    return rc;
+}
+
+void otr_ota_task_clear(otr_ota_task *t)
+{
+    if (!t)
+        return;
+    free(t->task_id);
+    free(t->task_arn);
+    free(t->status);
+    free(t->task_configuration_id);
+    cJSON_Delete(t->fields);
+    memset(t, 0, sizeof(*t));
+}
+
+void otr_ota_tasks_free(otr_ota_task *tasks, size_t n)
+{
+    for (size_t i = 0; tasks && i < n; i++)
+        otr_ota_task_clear(&tasks[i]);
+    free(tasks);
+}
+
+void otr_ota_executions_free(otr_ota_execution *e, size_t n)
+{
+    for (size_t i = 0; e && i < n; i++) {
+        free(e[i].managed_thing_id);
+        free(e[i].status);
+    }
+    free(e);
+}

@@ -1,0 +1,93 @@
+/*
+ * The OTA operations of AWS IoT Managed integrations, with the service model's
+ * methods, paths and success codes: request builders that return an
+ * otr_aws_call (the caller runs it on an otr_aws_client and frees it), and
+ * parsers that turn an answer into typed values, refusing answers of the
+ * wrong shape. Parsed values own their strings; free them with the matching
+ * _free / _clear.
+ */
+#ifndef OTR_OTA_OTA_H
+#define OTR_OTA_OTA_H
+
+#include "aws/client.h"
+#include "util/error.h"
+
+#include <cjson/cJSON.h>
+#include <stddef.h>
+
+typedef struct otr_ota_counts {
+    int present;
+    long queued, in_progress, succeeded, failed, timed_out, canceled, rejected, removed;
+} otr_ota_counts;
+
+typedef struct otr_ota_task {
+    char *task_id;
+    char *task_arn;
+    char *status;        /* IN_PROGRESS, CANCELED, COMPLETED, DELETION_IN_PROGRESS, SCHEDULED */
+    char *task_configuration_id;
+    double created_at;   /* seconds since 1970; 0 when absent */
+    double last_updated_at;
+    otr_ota_counts counts;
+    cJSON *fields;       /* GetOtaTask: the whole answer (for drift); NULL from a list */
+} otr_ota_task;
+
+void otr_ota_task_clear(otr_ota_task *t);
+void otr_ota_tasks_free(otr_ota_task *tasks, size_t n);
+
+typedef struct otr_ota_execution {
+    char *managed_thing_id;
+    char *status;
+    long execution_number;
+    long retry_attempt;
+} otr_ota_execution;
+
+void otr_ota_executions_free(otr_ota_execution *e, size_t n);
+
+/* CreateOtaTask: POST /ota-tasks -> 201. The body is spec (CreateOtaTask's
+ * fields, without ClientToken) plus ClientToken, in canonical form. */
+otr_aws_call *otr_ota_create_task(const cJSON *spec, const char *client_token, const char *subject);
+int otr_ota_parse_create_task(const otr_aws_call *call, char **task_id, char **task_arn,
+                              otr_error *err);
+
+/* GetOtaTask: GET /ota-tasks/{Identifier} -> 200. */
+otr_aws_call *otr_ota_get_task(const char *task_id, const char *subject);
+int otr_ota_parse_get_task(const otr_aws_call *call, otr_ota_task *out, otr_error *err);
+
+/* ListOtaTasks: GET /ota-tasks?MaxResults&NextToken -> 200. */
+otr_aws_call *otr_ota_list_tasks(const char *next_token, int max_results);
+int otr_ota_parse_list_tasks(const otr_aws_call *call, otr_ota_task **tasks, size_t *n,
+                             char **next_token, otr_error *err);
+/* Every page, in order; an answer that repeats a NextToken is an error. */
+int otr_ota_list_all_tasks(otr_aws_client *c, otr_ota_task **tasks, size_t *n, otr_error *err);
+
+/* UpdateOtaTask: PUT /ota-tasks/{Identifier} -> 204. NULL fields are left out. */
+otr_aws_call *otr_ota_update_task(const char *task_id, const char *description,
+                                  const char *task_configuration_id, const char *subject);
+
+/* DeleteOtaTask: DELETE /ota-tasks/{Identifier} -> 200. */
+otr_aws_call *otr_ota_delete_task(const char *task_id, const char *subject);
+
+/* ListOtaTaskExecutions: GET /ota-tasks/{Identifier}/devices -> 200. */
+otr_aws_call *otr_ota_list_task_executions(const char *task_id, const char *next_token,
+                                           int max_results);
+int otr_ota_parse_list_task_executions(const otr_aws_call *call, otr_ota_execution **items,
+                                       size_t *n, char **next_token, otr_error *err);
+
+/* CreateOtaTaskConfiguration: POST /ota-task-configurations -> 201. request
+ * holds Name, Description, PushConfig. */
+otr_aws_call *otr_ota_create_task_configuration(const cJSON *request, const char *client_token,
+                                                const char *subject);
+int otr_ota_parse_create_task_configuration(const otr_aws_call *call, char **id, otr_error *err);
+/* GetOtaTaskConfiguration: GET /ota-task-configurations/{Identifier} -> 200. */
+otr_aws_call *otr_ota_get_task_configuration(const char *id);
+/* The answer's JSON object (cJSON_Delete it). */
+int otr_ota_parse_get_task_configuration(const otr_aws_call *call, cJSON **out, otr_error *err);
+/* ListOtaTaskConfigurations: GET /ota-task-configurations -> 200. */
+otr_aws_call *otr_ota_list_task_configurations(const char *next_token, int max_results);
+/* The Items array (cJSON_Delete it) and the next token. */
+int otr_ota_parse_list_task_configurations(const otr_aws_call *call, cJSON **items,
+                                           char **next_token, otr_error *err);
+/* DeleteOtaTaskConfiguration: DELETE /ota-task-configurations/{Identifier} -> 204. */
+otr_aws_call *otr_ota_delete_task_configuration(const char *id);
+
+#endif

@@ -1,0 +1,43 @@
+/* Logging: a level and a sink, set once by cli/. */
+#include "util/log.h"
+
+#include "util/buf.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+
+static otr_log_level current_level = OTR_LOG_QUIET;
+static otr_log_sink current_sink = NULL;
+static void *current_ctx = NULL;
+
+void otr_log_set_level(otr_log_level level)
+{
+    current_level = level;
+}
+
+otr_log_level otr_log_get_level(void)
+{
+    return current_level;
+}
+
+void otr_log_set_sink(otr_log_sink sink, void *ctx)
+{
+    current_sink = sink;
+    current_ctx = ctx;
+}
+
+void otr_log(otr_log_level level, const char *fmt, ...)
+{
+    if (level > current_level)
+        return;
+    otr_buf b = OTR_BUF_INIT;
+    va_list ap;
+    va_start(ap, fmt);
+    otr_buf_vprintf(&b, fmt, ap);
+    va_end(ap);
+    if (current_sink)
+        current_sink(otr_buf_cstr(&b), current_ctx);
+    else
+        fprintf(stderr, "ota-runner: %s\n", otr_buf_cstr(&b));
+    otr_buf_free(&b);
+}

@@ -1,0 +1,76 @@
+/* Calendar arithmetic and ISO 8601, independent of TZ. */
+#include "util/time.h"
+
+#include <ctype.h>
+#include <string.h>
+
+int64_t otr_time_days_from_civil(int y, int m, int d)
+{
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    int64_t yoe = y - era * 400;
+    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+static int digits(const char *s, int n, int *out)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++) {
+        if (!isdigit((unsigned char)s[i]))
+            return 0;
+        v = v * 10 + (s[i] - '0');
+    }
+    *out = v;
+    return 1;
+}
+
+int otr_time_parse_iso8601(const char *s, int64_t *out)
+{
+    static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    size_t len = strlen(s), i = 16;
+    int y, mo, d, h, mi, sec = 0, tz = 0;
+    if (len < 16 || !digits(s, 4, &y) || s[4] != '-' || !digits(s + 5, 2, &mo) || s[7] != '-' ||
+        !digits(s + 8, 2, &d) || s[10] != 'T' || !digits(s + 11, 2, &h) ||
+        s[13] != ':' || !digits(s + 14, 2, &mi))
+        return -1;
+    if (i < len && s[i] == ':') {
+        if (len < i + 3 || !digits(s + i + 1, 2, &sec))
+            return -1;
+        i += 3;
+        if (i < len && s[i] == '.') {
+            size_t j = i + 1;
+            while (j < len && isdigit((unsigned char)s[j]))
+                j++;
+            if (j == i + 1)
+                return -1;
+            i = j;
+        }
+    }
+    if (i < len && s[i] == 'Z') {
+        i++;
+    } else if (i < len && (s[i] == '+' || s[i] == '-')) {
+        int th, tm;
+        if (len < i + 6 || !digits(s + i + 1, 2, &th) || s[i + 3] != ':' ||
+            !digits(s + i + 4, 2, &tm) || th > 23 || tm > 59)
+            return -1;
+        tz = (th * 60 + tm) * (s[i] == '-' ? -1 : 1);
+        i += 6;
+    }
+    if (i != len || mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] || h > 23 || mi > 59 ||
+        sec > 59)
+        return -1;
+    int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    if (mo == 2 && d == 29 && !leap)
+        return -1;
+    *out = otr_time_days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec - tz * 60LL;
+    return 0;
+}
+
+void otr_time_format_iso8601(char out[21], time_t t)
+{
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(out, 21, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
