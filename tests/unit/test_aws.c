@@ -1,0 +1,265 @@
+/*
+ * The AWS layer's pure parts: retry classification, backoff, quota and the
+ * token bucket; endpoint resolution and the loopback rule; rest-json error
+ * parsing; the shared config and credentials files; region resolution.
+ */
+#include "aws/client.h"
+#include "aws/endpoint.h"
+#include "aws/profile.h"
+#include "aws/retry.h"
+#include "helpers.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void test_classify(void **state)
+{
+    (void)state;
+    assert_int_equal(otr_retry_classify(200, OTR_TRANSPORT_OK, NULL), OTR_FAIL_NONE);
+    assert_int_equal(otr_retry_classify(204, OTR_TRANSPORT_OK, NULL), OTR_FAIL_NONE);
+    assert_int_equal(otr_retry_classify(429, OTR_TRANSPORT_OK, "ThrottlingException"), OTR_FAIL_THROTTLE);
+    assert_int_equal(otr_retry_classify(400, OTR_TRANSPORT_OK, "ThrottlingException"), OTR_FAIL_THROTTLE);
+    assert_int_equal(otr_retry_classify(400, OTR_TRANSPORT_OK, "LimitExceededException"), OTR_FAIL_THROTTLE);
+    assert_int_equal(otr_retry_classify(500, OTR_TRANSPORT_OK, "InternalServerException"), OTR_FAIL_TRANSIENT);
+    assert_int_equal(otr_retry_classify(503, OTR_TRANSPORT_OK, NULL), OTR_FAIL_TRANSIENT);
+    assert_int_equal(otr_retry_classify(504, OTR_TRANSPORT_OK, NULL), OTR_FAIL_TRANSIENT);
+    assert_int_equal(otr_retry_classify(0, OTR_TRANSPORT_CONNECT, NULL), OTR_FAIL_TRANSIENT);
+    assert_int_equal(otr_retry_classify(0, OTR_TRANSPORT_TIMEOUT, NULL), OTR_FAIL_TIMEOUT);
+    assert_int_equal(otr_retry_classify(0, OTR_TRANSPORT_FATAL, NULL), OTR_FAIL_PERMANENT);
+    /* other 4xx are never retried */
+    assert_int_equal(otr_retry_classify(400, OTR_TRANSPORT_OK, "ValidationException"), OTR_FAIL_PERMANENT);
+    assert_int_equal(otr_retry_classify(403, OTR_TRANSPORT_OK, "InvalidSignatureException"), OTR_FAIL_PERMANENT);
+    assert_int_equal(otr_retry_classify(404, OTR_TRANSPORT_OK, "ResourceNotFoundException"), OTR_FAIL_PERMANENT);
+    assert_int_equal(otr_retry_classify(409, OTR_TRANSPORT_OK, "ConflictException"), OTR_FAIL_PERMANENT);
+}
+
+static void test_backoff(void **state)
+{
+    (void)state;
+    /* full jitter: draw 0 waits nothing; draw ~1 waits the ceiling */
+    assert_int_equal(otr_retry_backoff_ms(1, 0.0), 0);
+    assert_int_equal(otr_retry_backoff_ms(1, 0.999999), 100);
+    assert_int_equal(otr_retry_backoff_ms(2, 0.999999), 200);
+    assert_int_equal(otr_retry_backoff_ms(3, 0.999999), 400);
+    assert_int_equal(otr_retry_backoff_ms(3, 0.5), 200);
+    /* capped at 20 s */
+    assert_int_equal(otr_retry_backoff_ms(9, 0.999999), 20000);
+    assert_int_equal(otr_retry_backoff_ms(40, 0.999999), 20000);
+}
+
+static void test_quota(void **state)
+{
+    (void)state;
+    otr_retry_quota q;
+    otr_retry_quota_init(&q);
+    assert_int_equal(q.available, 500);
+    int retries = 0;
+    while (otr_retry_quota_acquire(&q, OTR_FAIL_THROTTLE))
+        retries++;
+    assert_int_equal(retries, 100); /* 500 / 5 */
+    assert_int_equal(q.available, 0);
+    otr_retry_quota_release(&q, 5); /* a success after a retry gives its cost back */
+    assert_int_equal(q.available, 5);
+    assert_int_equal(otr_retry_quota_acquire(&q, OTR_FAIL_TIMEOUT), 0); /* a timeout costs 10 */
+    otr_retry_quota_release(&q, 0); /* a success without retry: +1 */
+    assert_int_equal(q.available, 6);
+    for (int i = 0; i < 1000; i++)
+        otr_retry_quota_release(&q, 0);
+    assert_int_equal(q.available, 500); /* never above the initial amount */
+}
+
+static void test_token_bucket(void **state)
+{
+    (void)state;
+    otr_token_bucket b;
+    otr_token_bucket_init(&b, 10, 0);
+    for (int i = 0; i < 10; i++)
+        assert_int_equal(otr_token_bucket_take(&b, 0), 0); /* a burst of 10 */
+    int64_t wait = otr_token_bucket_take(&b, 0);
+    assert_true(wait >= 100 && wait <= 101);
+    assert_int_equal(otr_token_bucket_take(&b, 100), 0); /* one token per 100 ms */
+    assert_true(otr_token_bucket_take(&b, 100) > 0);
+    otr_token_bucket_init(&b, 0, 0);
+    for (int i = 0; i < 1000; i++)
+        assert_int_equal(otr_token_bucket_take(&b, 0), 0); /* no limit */
+}
+
+static char *resolve(const char *flag, const char *region)
+{
+    char *url = NULL;
+    otr_error err = OTR_ERROR_INIT;
+    if (otr_endpoint_resolve(&url, flag, region, &err) < 0) {
+        char *m = strdup(otr_error_message(&err));
+        otr_error_clear(&err);
+        return m;
+    }
+    return url;
+}
+
+static void test_endpoint(void **state)
+{
+    (void)state;
+    unsetenv("AWS_ENDPOINT_URL_IOT_MANAGED_INTEGRATIONS");
+    unsetenv("AWS_ENDPOINT_URL");
+    unsetenv("AWS_USE_FIPS_ENDPOINT");
+    char *u = resolve(NULL, "eu-west-1");
+    assert_string_equal(u, "https://api.iotmanagedintegrations.eu-west-1.api.aws");
+    free(u);
+    setenv("AWS_USE_FIPS_ENDPOINT", "true", 1);
+    u = resolve(NULL, "us-east-1");
+    assert_string_equal(u, "https://api.iotmanagedintegrations-fips.us-east-1.api.aws");
+    free(u);
+    setenv("AWS_ENDPOINT_URL", "https://general.example.com/", 1);
+    u = resolve(NULL, "us-east-1");
+    assert_string_equal(u, "https://general.example.com");
+    free(u);
+    setenv("AWS_ENDPOINT_URL_IOT_MANAGED_INTEGRATIONS", "http://127.0.0.1:9999", 1);
+    u = resolve(NULL, "us-east-1");
+    assert_string_equal(u, "http://127.0.0.1:9999");
+    free(u);
+    u = resolve("http://[::1]:8080/base", "us-east-1"); /* the flag wins */
+    assert_string_equal(u, "http://[::1]:8080/base");
+    free(u);
+    u = resolve("http://localhost:1", NULL);
+    assert_string_equal(u, "http://localhost:1");
+    free(u);
+    u = resolve("http://127.8.9.10", NULL);
+    assert_string_equal(u, "http://127.8.9.10");
+    free(u);
+    /* plain http elsewhere is refused, before any connection */
+    u = resolve("http://10.1.2.3:8080", "us-east-1");
+    assert_string_equal(u, "--endpoint-url http://10.1.2.3:8080: plain http is allowed only to "
+                           "loopback addresses (127.0.0.1, ::1, localhost); use https");
+    free(u);
+    u = resolve("http://example.com", "us-east-1");
+    assert_non_null(strstr(u, "plain http is allowed only to loopback"));
+    free(u);
+    u = resolve("ftp://example.com", "us-east-1");
+    assert_non_null(strstr(u, "the scheme must be https"));
+    free(u);
+    u = resolve("https://example.com/?x=1", "us-east-1");
+    assert_non_null(strstr(u, "must not have a query string"));
+    free(u);
+    unsetenv("AWS_ENDPOINT_URL_IOT_MANAGED_INTEGRATIONS");
+    unsetenv("AWS_ENDPOINT_URL");
+    unsetenv("AWS_USE_FIPS_ENDPOINT");
+    u = resolve(NULL, NULL);
+    assert_non_null(strstr(u, "no region: use --region"));
+    free(u);
+}
+
+static void parse(const char *header, const char *body, const char *type, const char *msg)
+{
+    char *t, *m;
+    otr_aws_parse_error(header, body, body ? strlen(body) : 0, &t, &m);
+    if (type)
+        assert_string_equal(t, type);
+    else
+        assert_null(t);
+    if (msg)
+        assert_string_equal(m, msg);
+    else
+        assert_null(m);
+    free(t);
+    free(m);
+}
+
+static void test_error_parsing(void **state)
+{
+    (void)state;
+    parse("ValidationException:http://internal.amazon.com/coral/com.amazonaws/",
+          "{\"Message\":\"bad\"}", "ValidationException", "bad");
+    parse(NULL, "{\"__type\":\"com.amazonaws.iot#ConflictException\",\"message\":\"dup\"}",
+          "ConflictException", "dup");
+    parse(NULL, "{\"code\":\"ThrottlingException\",\"Message\":\"slow down\"}",
+          "ThrottlingException", "slow down");
+    parse("AccessDeniedException", "not json", "AccessDeniedException", NULL);
+    parse(NULL, "", NULL, NULL);
+}
+
+static void test_profiles(void **state)
+{
+    (void)state;
+    char *dir = otr_test_mkdtemp();
+    otr_test_write(dir, "config", "[default]\nregion = eu-central-1\n\n[profile dev]\n"
+                                  "region=us-west-2\ns3 =\n  region = nested-ignored\n"
+                                  "credential_process = /bin/echo x\n# comment\n"
+                                  "[profile  spaced ]\nregion = ap-south-1\n[dev]\nregion = wrong\n");
+    otr_test_write(dir, "credentials", "[dev]\naws_access_key_id = AKIDDEV\n"
+                                       "aws_secret_access_key = secret/with=signs\n"
+                                       "[profile dev]\naws_access_key_id = WRONG\n");
+    char path[512];
+    snprintf(path, sizeof(path), "%s/config", dir);
+    setenv("AWS_CONFIG_FILE", path, 1);
+    snprintf(path, sizeof(path), "%s/credentials", dir);
+    setenv("AWS_SHARED_CREDENTIALS_FILE", path, 1);
+
+    char *v = otr_profile_get(OTR_AWS_CONFIG_FILE, "dev", "region");
+    assert_string_equal(v, "us-west-2");
+    free(v);
+    v = otr_profile_get(OTR_AWS_CONFIG_FILE, "spaced", "region");
+    assert_string_equal(v, "ap-south-1");
+    free(v);
+    v = otr_profile_get(OTR_AWS_CONFIG_FILE, "dev", "credential_process");
+    assert_string_equal(v, "/bin/echo x");
+    free(v);
+    v = otr_profile_get(OTR_AWS_CREDENTIALS_FILE, "dev", "aws_access_key_id");
+    assert_string_equal(v, "AKIDDEV");
+    free(v);
+    v = otr_profile_get(OTR_AWS_CREDENTIALS_FILE, "dev", "aws_secret_access_key");
+    assert_string_equal(v, "secret/with=signs");
+    free(v);
+    assert_null(otr_profile_get(OTR_AWS_CONFIG_FILE, "nope", "region"));
+    assert_true(otr_profile_exists(OTR_AWS_CONFIG_FILE, "dev"));
+    assert_false(otr_profile_exists(OTR_AWS_CONFIG_FILE, "nope"));
+
+    /* region: flag, AWS_REGION, AWS_DEFAULT_REGION, then the profile */
+    unsetenv("AWS_REGION");
+    unsetenv("AWS_DEFAULT_REGION");
+    unsetenv("AWS_PROFILE");
+    v = otr_region_resolve(NULL, NULL);
+    assert_string_equal(v, "eu-central-1");
+    free(v);
+    v = otr_region_resolve(NULL, "dev");
+    assert_string_equal(v, "us-west-2");
+    free(v);
+    setenv("AWS_PROFILE", "dev", 1);
+    v = otr_region_resolve(NULL, NULL);
+    assert_string_equal(v, "us-west-2");
+    free(v);
+    setenv("AWS_DEFAULT_REGION", "sa-east-1", 1);
+    v = otr_region_resolve(NULL, NULL);
+    assert_string_equal(v, "sa-east-1");
+    free(v);
+    setenv("AWS_REGION", "ca-central-1", 1);
+    v = otr_region_resolve(NULL, NULL);
+    assert_string_equal(v, "ca-central-1");
+    free(v);
+    v = otr_region_resolve("us-east-2", NULL);
+    assert_string_equal(v, "us-east-2");
+    free(v);
+    unsetenv("AWS_REGION");
+    unsetenv("AWS_DEFAULT_REGION");
+    unsetenv("AWS_PROFILE");
+    unsetenv("AWS_CONFIG_FILE");
+    unsetenv("AWS_SHARED_CREDENTIALS_FILE");
+    otr_test_rmdir(dir);
+    free(dir);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_classify),     cmocka_unit_test(test_backoff),
+        cmocka_unit_test(test_quota),        cmocka_unit_test(test_token_bucket),
+        cmocka_unit_test(test_endpoint),     cmocka_unit_test(test_error_parsing),
+        cmocka_unit_test(test_profiles),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
