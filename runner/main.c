@@ -1,5 +1,6 @@
 /* ota-runner: subcommand dispatch only. */
 #include "cli/options.h"
+#include "util/log.h"
 
 #include <curl/curl.h>
 #include <git2.h>
@@ -26,6 +27,7 @@ int main(int argc, char **argv)
         rc = OTR_EXIT_OK;
         goto done;
     }
+    otr_log_set_level(o.debug ? OTR_LOG_DEBUG : o.verbose ? OTR_LOG_VERBOSE : OTR_LOG_QUIET);
     git_libgit2_init();
     curl_global_init(CURL_GLOBAL_DEFAULT);
     rc = o.command->run(&o);
