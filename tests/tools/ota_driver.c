@@ -32,9 +32,10 @@ static void print_json(cJSON *j)
     cJSON_Delete(j);
 }
 
-static int fail(const otr_error *err)
+static int fail(otr_error *err)
 {
     fprintf(stderr, "ota_driver: %s\n", otr_error_message(err));
+    otr_error_clear(err);
     return 1;
 }
 
@@ -68,8 +69,10 @@ static int run(otr_aws_client *c, otr_creds_provider *creds, int argc, char **ar
 
     if (!strcmp(op, "whoami")) {
         const otr_credentials *cr;
-        if (otr_creds_get(creds, &cr, &err) < 0)
+        if (otr_creds_get(creds, &cr, &err) < 0) {
+            cJSON_Delete(out);
             return fail(&err);
+        }
         cJSON_AddStringToObject(out, "source", cr->source);
         cJSON_AddStringToObject(out, "accessKeyId", cr->access_key_id);
         cJSON_AddBoolToObject(out, "sessionToken", cr->session_token != NULL);
@@ -116,8 +119,10 @@ static int run(otr_aws_client *c, otr_creds_provider *creds, int argc, char **ar
     } else if (!strcmp(op, "list") && argc == 1) {
         otr_ota_task *tasks;
         size_t n;
-        if (otr_ota_list_all_tasks(c, &tasks, &n, &err) < 0)
+        if (otr_ota_list_all_tasks(c, &tasks, &n, &err) < 0) {
+            cJSON_Delete(out);
             return fail(&err);
+        }
         cJSON *arr = cJSON_AddArrayToObject(out, "Tasks");
         for (size_t i = 0; i < n; i++) {
             cJSON *t = cJSON_CreateObject();
