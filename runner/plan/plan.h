@@ -1,0 +1,109 @@
+/*
+ * The plan (DESIGN section 7): desired manifests vs recorded tasks (vs what
+ * the service reports) -> an ordered list of actions.
+ *
+ *   resume   an intent left in the journal by an interrupted run
+ *   delete   a recorded task whose manifest is gone (with --prune)
+ *   replace  any field but Description / TaskConfigurationId changed, or the
+ *            revision was bumped: DeleteOtaTask, then CreateOtaTask
+ *   update   only Description and/or TaskConfigurationId changed: UpdateOtaTask
+ *   create   a manifest with no task (or whose task the service no longer has)
+ *   orphan   a recorded task whose manifest is gone (without --prune): reported
+ *   noop     nothing to do
+ *
+ * Actions are sorted by kind in that order, then by name. The plan owns
+ * copies of everything it refers to, so it can be saved, loaded and applied
+ * later; free it with otr_plan_free.
+ */
+#ifndef OTR_PLAN_PLAN_H
+#define OTR_PLAN_PLAN_H
+
+#include "manifest/manifest.h"
+#include "state/state.h"
+#include "util/error.h"
+
+#include <cjson/cJSON.h>
+#include <stddef.h>
+
+#define OTR_PLAN_FORMAT_VERSION 1
+
+typedef enum otr_action_kind {
+    OTR_ACT_RESUME,
+    OTR_ACT_DELETE,
+    OTR_ACT_REPLACE,
+    OTR_ACT_UPDATE,
+    OTR_ACT_CREATE,
+    OTR_ACT_ORPHAN,
+    OTR_ACT_NOOP,
+    OTR_ACT_KINDS
+} otr_action_kind;
+
+typedef struct otr_change {
+    char *field;
+    cJSON *old_value; /* NULL: not set */
+    cJSON *new_value;
+} otr_change;
+
+typedef struct otr_action {
+    otr_action_kind kind;
+    char *name;
+    char *reason;        /* why, when it is not plain ("drift: ...", "revision 1 -> 2") */
+    otr_op resume_op;    /* resume: what is being finished */
+    otr_record old;      /* the recorded task (name NULL when there is none) */
+    otr_record desired;  /* the record wanted (name NULL for delete / orphan) */
+    unsigned line;       /* of the manifest, 0 when none */
+    otr_change *changes;
+    size_t nchanges;
+} otr_action;
+
+typedef struct otr_plan {
+    otr_action *actions;
+    size_t count;
+    size_t counts[OTR_ACT_KINDS];
+    char lineage[40];
+    long serial;
+    size_t journal_entries;
+    char *repo, *ref, *commit, *path;
+    char **notes;        /* status changes and other observations, sorted */
+    size_t nnotes;
+} otr_plan;
+
+/* What the service said, when the plan was refreshed. */
+typedef struct otr_remote_task {
+    const char *task_id;
+    const char *status;
+    const cJSON *fields; /* GetOtaTask's answer with --refresh full, else NULL */
+} otr_remote_task;
+
+typedef struct otr_remote_view {
+    const otr_remote_task *tasks; /* sorted by task_id */
+    size_t count;
+} otr_remote_view;
+
+typedef struct otr_plan_options {
+    int prune;
+    int max_deletes;           /* negative: no limit */
+    const char *const *targets; /* NULL-terminated, or NULL: every name */
+    const otr_remote_view *remote; /* NULL: --refresh none */
+    const char *repo, *ref, *commit, *path;
+} otr_plan_options;
+
+int otr_plan_make(otr_plan **out, otr_state *state, const otr_manifest_set *set,
+                  const otr_plan_options *o, otr_error *err);
+
+/* Changes: resume + delete + replace + update + create. */
+size_t otr_plan_changes(const otr_plan *p);
+
+const char *otr_action_kind_name(otr_action_kind k);
+
+/* The plan as JSON (the documented, versioned schema: README "Plan JSON"). */
+cJSON *otr_plan_to_json(const otr_plan *p);
+/* A plan saved with plan --out. */
+int otr_plan_from_json(otr_plan **out, const cJSON *j, otr_error *err);
+
+void otr_plan_free(otr_plan *p);
+
+/* The record a manifest asks for (commit: where it was read). */
+int otr_record_from_manifest(otr_record *r, const otr_manifest *m, const char *commit);
+
+#endif

@@ -1,0 +1,795 @@
+/*
+ * The state file: snapshot, journal, lock (see state.h). The journal's two
+ * steps are named as DESIGN section 6 names them: an intent appended and
+ * fsync'd before each mutating call, a result after it; loading replays the
+ * journal over the snapshot; an intent without a result is left pending for
+ * the next run to finish.
+ */
+#include "state/state.h"
+
+#include "manifest/token.h"
+#include "util/buf.h"
+#include "util/file.h"
+#include "util/time.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_STATE_BYTES ((size_t)1 << 30)
+
+static const char *const op_names[] = {"create", "update", "delete"};
+
+const char *otr_op_name(otr_op op)
+{
+    return op_names[op];
+}
+
+static int op_from_name(const char *s, otr_op *op)
+{
+    for (int i = 0; i < 3; i++)
+        if (s && !strcmp(s, op_names[i])) {
+            *op = (otr_op)i;
+            return 0;
+        }
+    return -1;
+}
+
+/* ---- records ------------------------------------------------------------- */
+
+static char *dup_or_null(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
+void otr_record_clear(otr_record *r)
+{
+    if (!r)
+        return;
+    free(r->name);
+    free(r->phase);
+    free(r->client_token);
+    cJSON_Delete(r->spec);
+    free(r->spec_digest);
+    free(r->task_id);
+    free(r->task_arn);
+    free(r->file);
+    free(r->commit);
+    free(r->created_at);
+    free(r->updated_at);
+    free(r->remote_status);
+    free(r->remote_checked_at);
+    memset(r, 0, sizeof(*r));
+}
+
+int otr_record_copy(otr_record *dst, const otr_record *src)
+{
+    memset(dst, 0, sizeof(*dst));
+    dst->name = dup_or_null(src->name);
+    dst->phase = dup_or_null(src->phase);
+    dst->client_token = dup_or_null(src->client_token);
+    dst->revision = src->revision;
+    dst->spec = src->spec ? cJSON_Duplicate(src->spec, 1) : NULL;
+    dst->spec_digest = dup_or_null(src->spec_digest);
+    dst->task_id = dup_or_null(src->task_id);
+    dst->task_arn = dup_or_null(src->task_arn);
+    dst->file = dup_or_null(src->file);
+    dst->commit = dup_or_null(src->commit);
+    dst->created_at = dup_or_null(src->created_at);
+    dst->updated_at = dup_or_null(src->updated_at);
+    dst->remote_status = dup_or_null(src->remote_status);
+    dst->remote_checked_at = dup_or_null(src->remote_checked_at);
+    return 0;
+}
+
+static void add_str(cJSON *o, const char *k, const char *v)
+{
+    if (v)
+        cJSON_AddStringToObject(o, k, v);
+}
+
+cJSON *otr_record_to_json(const otr_record *r)
+{
+    cJSON *o = cJSON_CreateObject();
+    add_str(o, "phase", r->phase);
+    add_str(o, "clientToken", r->client_token);
+    if (r->revision)
+        cJSON_AddNumberToObject(o, "revision", (double)r->revision);
+    if (r->spec)
+        cJSON_AddItemToObject(o, "spec", cJSON_Duplicate(r->spec, 1));
+    add_str(o, "specDigest", r->spec_digest);
+    add_str(o, "taskId", r->task_id);
+    add_str(o, "taskArn", r->task_arn);
+    add_str(o, "file", r->file);
+    add_str(o, "commit", r->commit);
+    add_str(o, "createdAt", r->created_at);
+    add_str(o, "updatedAt", r->updated_at);
+    if (r->remote_status) {
+        cJSON *remote = cJSON_AddObjectToObject(o, "remote");
+        add_str(remote, "status", r->remote_status);
+        add_str(remote, "checkedAt", r->remote_checked_at);
+    }
+    return o;
+}
+
+/* Reads a record; what is missing or of the wrong type is named in why. */
+static int record_from_json(otr_record *r, const char *name, const cJSON *o, otr_buf *why)
+{
+    memset(r, 0, sizeof(*r));
+    if (!cJSON_IsObject(o)) {
+        otr_buf_printf(why, "tasks.%s is not an object", name);
+        return -1;
+    }
+    static const char *const required[] = {"phase", "specDigest", "taskId", NULL};
+    for (size_t i = 0; required[i]; i++)
+        if (!cJSON_IsString(cJSON_GetObjectItemCaseSensitive(o, required[i]))) {
+            otr_buf_printf(why, "tasks.%s.%s is missing or not a string", name, required[i]);
+            return -1;
+        }
+    static const char *const optional[] = {"clientToken", "taskArn", "file", "commit",
+                                           "createdAt", "updatedAt", NULL};
+    for (size_t i = 0; optional[i]; i++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, optional[i]);
+        if (v && !cJSON_IsString(v)) {
+            otr_buf_printf(why, "tasks.%s.%s is not a string", name, optional[i]);
+            return -1;
+        }
+    }
+    const cJSON *spec = cJSON_GetObjectItemCaseSensitive(o, "spec");
+    if (!cJSON_IsObject(spec)) {
+        otr_buf_printf(why, "tasks.%s.spec is missing or not an object", name);
+        return -1;
+    }
+    const cJSON *rev = cJSON_GetObjectItemCaseSensitive(o, "revision");
+    if (rev && !cJSON_IsNumber(rev)) {
+        otr_buf_printf(why, "tasks.%s.revision is not a number", name);
+        return -1;
+    }
+#define S(k) dup_or_null(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, k)))
+    r->name = strdup(name);
+    r->phase = S("phase");
+    r->client_token = S("clientToken");
+    r->revision = rev ? (long)rev->valuedouble : 1;
+    r->spec = cJSON_Duplicate(spec, 1);
+    r->spec_digest = S("specDigest");
+    r->task_id = S("taskId");
+    r->task_arn = S("taskArn");
+    r->file = S("file");
+    r->commit = S("commit");
+    r->created_at = S("createdAt");
+    r->updated_at = S("updatedAt");
+#undef S
+    const cJSON *remote = cJSON_GetObjectItemCaseSensitive(o, "remote");
+    if (cJSON_IsObject(remote)) {
+        r->remote_status = dup_or_null(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(remote, "status")));
+        r->remote_checked_at =
+            dup_or_null(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(remote, "checkedAt")));
+    }
+    return 0;
+}
+
+/* ---- the record table (sorted by name) -------------------------------------- */
+
+static size_t lower_bound(const otr_state *s, const char *name)
+{
+    size_t lo = 0, hi = s->count;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (strcmp(s->records[mid].name, name) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+otr_record *otr_state_find(otr_state *s, const char *name)
+{
+    size_t i = lower_bound(s, name);
+    return i < s->count && !strcmp(s->records[i].name, name) ? &s->records[i] : NULL;
+}
+
+int otr_state_put(otr_state *s, const otr_record *rec)
+{
+    size_t i = lower_bound(s, rec->name);
+    if (i < s->count && !strcmp(s->records[i].name, rec->name)) {
+        otr_record_clear(&s->records[i]);
+        return otr_record_copy(&s->records[i], rec);
+    }
+    if (s->count == s->alloc) {
+        size_t n = s->alloc ? s->alloc * 2 : 64;
+        otr_record *p = realloc(s->records, n * sizeof(*p));
+        if (!p)
+            return -1;
+        s->records = p;
+        s->alloc = n;
+    }
+    /* appending in name order (the common case when loading) costs nothing */
+    memmove(&s->records[i + 1], &s->records[i], (s->count - i) * sizeof(*s->records));
+    s->count++;
+    return otr_record_copy(&s->records[i], rec);
+}
+
+int otr_state_remove(otr_state *s, const char *name)
+{
+    size_t i = lower_bound(s, name);
+    if (i >= s->count || strcmp(s->records[i].name, name) != 0)
+        return -1;
+    otr_record_clear(&s->records[i]);
+    memmove(&s->records[i], &s->records[i + 1], (s->count - i - 1) * sizeof(*s->records));
+    s->count--;
+    return 0;
+}
+
+int otr_state_apply_result(otr_state *s, otr_op op, const otr_record *rec)
+{
+    if (op == OTR_OP_DELETE) {
+        otr_state_remove(s, rec->name);
+        return 0;
+    }
+    return otr_state_put(s, rec);
+}
+
+/* ---- paths ----------------------------------------------------------------------- */
+
+static char *with_suffix(const char *path, const char *suffix)
+{
+    otr_buf b = OTR_BUF_INIT;
+    otr_buf_printf(&b, "%s%s", path, suffix);
+    return otr_buf_detach(&b);
+}
+
+static void new_lineage(char out[40])
+{
+    unsigned char r[16];
+    if (RAND_bytes(r, sizeof(r)) != 1)
+        for (size_t i = 0; i < sizeof(r); i++)
+            r[i] = (unsigned char)rand();
+    r[6] = (unsigned char)((r[6] & 0x0F) | 0x40); /* version 4 */
+    r[8] = (unsigned char)((r[8] & 0x3F) | 0x80); /* variant 1 */
+    snprintf(out, 40, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+             r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12],
+             r[13], r[14], r[15]);
+}
+
+static char *now_iso(void)
+{
+    char buf[21];
+    otr_time_format_iso8601(buf, time(NULL));
+    return strdup(buf);
+}
+
+/* ---- loading --------------------------------------------------------------------- */
+
+static int refuse(otr_error *err, const char *path, const char *what)
+{
+    return otr_error_set(err, OTR_ERR_INVALID,
+                         "state file %s %s; it was left as it is. Restore it from %s.bak or "
+                         "from version control, or move it away to start a new state",
+                         path, what, path);
+}
+
+static int parse_snapshot(otr_state *s, const char *text, size_t len, otr_error *err)
+{
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
+    otr_buf why = OTR_BUF_INIT;
+    int rc = -1;
+    if (!root) {
+        size_t at = end ? (size_t)(end - text) : 0;
+        if (!end)
+            at = len;
+        otr_buf_printf(&why, "is not valid JSON (at byte %zu of %zu: truncated or damaged)", at,
+                       len);
+        refuse(err, s->path, why.ptr);
+        goto done;
+    }
+    const cJSON *format = cJSON_GetObjectItemCaseSensitive(root, "format");
+    const cJSON *version = cJSON_GetObjectItemCaseSensitive(root, "version");
+    if (!cJSON_IsObject(root) || !cJSON_IsString(format) || strcmp(format->valuestring, OTR_STATE_FORMAT)) {
+        refuse(err, s->path, "is not an ota-runner state file (no \"format\": \"ota-runner-state\")");
+        goto done;
+    }
+    if (!cJSON_IsNumber(version)) {
+        refuse(err, s->path, "has no version");
+        goto done;
+    }
+    if (version->valuedouble != OTR_STATE_VERSION) {
+        otr_buf_printf(&why, "has version %g, and this ota-runner reads version %d%s",
+                       version->valuedouble, OTR_STATE_VERSION,
+                       version->valuedouble > OTR_STATE_VERSION ? " (written by a newer ota-runner: upgrade)" : "");
+        refuse(err, s->path, why.ptr);
+        goto done;
+    }
+    const cJSON *lineage = cJSON_GetObjectItemCaseSensitive(root, "lineage");
+    const cJSON *serial = cJSON_GetObjectItemCaseSensitive(root, "serial");
+    const cJSON *tasks = cJSON_GetObjectItemCaseSensitive(root, "tasks");
+    if (!cJSON_IsString(lineage) || strlen(lineage->valuestring) != 36) {
+        refuse(err, s->path, "has no valid lineage");
+        goto done;
+    }
+    if (!cJSON_IsNumber(serial) || serial->valuedouble < 0) {
+        refuse(err, s->path, "has no valid serial");
+        goto done;
+    }
+    if (!cJSON_IsObject(tasks)) {
+        refuse(err, s->path, "has no \"tasks\" object");
+        goto done;
+    }
+    snprintf(s->lineage, sizeof(s->lineage), "%s", lineage->valuestring);
+    s->serial = (long)serial->valuedouble;
+    s->updated_at = dup_or_null(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(root, "updatedAt")));
+    s->source = cJSON_DetachItemFromObjectCaseSensitive(root, "source");
+    s->service = cJSON_DetachItemFromObjectCaseSensitive(root, "service");
+    const cJSON *t;
+    cJSON_ArrayForEach(t, tasks)
+    {
+        otr_record r;
+        if (record_from_json(&r, t->string, t, &why) < 0) {
+            otr_buf msg = OTR_BUF_INIT;
+            otr_buf_printf(&msg, "has a bad record: %s", why.ptr);
+            refuse(err, s->path, msg.ptr);
+            otr_buf_free(&msg);
+            goto done;
+        }
+        int put = otr_state_put(s, &r);
+        otr_record_clear(&r);
+        if (put < 0) {
+            otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
+            goto done;
+        }
+    }
+    rc = 0;
+done:
+    otr_buf_free(&why);
+    cJSON_Delete(root);
+    return rc;
+}
+
+static int push_pending(otr_state *s, otr_op op, const otr_record *rec)
+{
+    otr_intent *p = realloc(s->pending, (s->npending + 1) * sizeof(*p));
+    if (!p)
+        return -1;
+    s->pending = p;
+    p[s->npending].op = op;
+    otr_record_copy(&p[s->npending].rec, rec);
+    s->npending++;
+    return 0;
+}
+
+/* Settles the oldest pending intent of name and op; returns it (the caller
+ * clears it) or -1 when there is none. */
+static int take_pending(otr_state *s, otr_op op, const char *name, otr_intent *out)
+{
+    for (size_t i = 0; i < s->npending; i++) {
+        if (s->pending[i].op != op || strcmp(s->pending[i].rec.name, name) != 0)
+            continue;
+        *out = s->pending[i];
+        memmove(&s->pending[i], &s->pending[i + 1], (s->npending - i - 1) * sizeof(*s->pending));
+        s->npending--;
+        return 0;
+    }
+    return -1;
+}
+
+static int replay_line(otr_state *s, const char *line, size_t lineno, const char *jpath,
+                       otr_error *err)
+{
+    cJSON *j = cJSON_Parse(line);
+    otr_op op;
+    int rc = -1;
+    const char *type = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "type"));
+    const char *lineage = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "lineage"));
+    const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "name"));
+    const cJSON *serial = cJSON_GetObjectItemCaseSensitive(j, "serial");
+    if (!j || !type || !lineage || !name || !cJSON_IsNumber(serial) ||
+        op_from_name(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "op")), &op) < 0) {
+        otr_error_set(err, OTR_ERR_INVALID, "journal %s: line %zu is damaged; it was left as it "
+                      "is (look at it, then move it away to continue without it)", jpath, lineno);
+        goto done;
+    }
+    if (strcmp(lineage, s->lineage) != 0) {
+        otr_error_set(err, OTR_ERR_INVALID, "journal %s belongs to another state (lineage %s, "
+                      "the state's is %s); move one of them away", jpath, lineage, s->lineage);
+        goto done;
+    }
+    long jserial = (long)serial->valuedouble;
+    if (jserial < s->serial) { /* written before the snapshot we loaded: already in it */
+        rc = 0;
+        goto done;
+    }
+    if (jserial > s->serial) {
+        otr_error_set(err, OTR_ERR_INVALID, "journal %s is newer (serial %ld) than the state "
+                      "file (serial %ld): the state file is older than its journal; restore "
+                      "the newest state file", jpath, jserial, s->serial);
+        goto done;
+    }
+    s->journal_entries++;
+    if (!strcmp(type, "intent")) {
+        otr_record rec;
+        otr_buf why = OTR_BUF_INIT;
+        const cJSON *r = cJSON_GetObjectItemCaseSensitive(j, "record");
+        if (op == OTR_OP_DELETE && cJSON_IsObject(r)) {
+            memset(&rec, 0, sizeof(rec));
+            rec.name = strdup(name);
+            rec.task_id = dup_or_null(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(r, "taskId")));
+        } else if (record_from_json(&rec, name, r, &why) < 0) {
+            otr_error_set(err, OTR_ERR_INVALID, "journal %s: line %zu: %s", jpath, lineno, why.ptr);
+            otr_buf_free(&why);
+            goto done;
+        }
+        otr_buf_free(&why);
+        rc = push_pending(s, op, &rec);
+        otr_record_clear(&rec);
+    } else if (!strcmp(type, "result")) {
+        otr_intent in;
+        if (take_pending(s, op, name, &in) < 0) {
+            rc = 0; /* a result without its intent: nothing to settle */
+            goto done;
+        }
+        if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "ok"))) {
+            const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "taskId"));
+            const char *arn = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "taskArn"));
+            if (id) {
+                free(in.rec.task_id);
+                in.rec.task_id = strdup(id);
+            }
+            if (arn) {
+                free(in.rec.task_arn);
+                in.rec.task_arn = strdup(arn);
+            }
+            otr_state_apply_result(s, op, &in.rec);
+        }
+        otr_record_clear(&in.rec);
+        rc = 0;
+    } else {
+        otr_error_set(err, OTR_ERR_INVALID, "journal %s: line %zu has an unknown type", jpath, lineno);
+        goto done;
+    }
+    long seq = (long)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(j, "seq"));
+    if (seq > s->journal_seq)
+        s->journal_seq = seq;
+done:
+    cJSON_Delete(j);
+    return rc;
+}
+
+static int replay_journal(otr_state *s, otr_error *err)
+{
+    char *jpath = with_suffix(s->path, ".journal");
+    otr_buf text = OTR_BUF_INIT;
+    int rc = 0;
+    otr_error ferr = OTR_ERROR_INIT;
+    if (otr_file_read(jpath, MAX_STATE_BYTES, &text, &ferr) < 0) {
+        if (ferr.code != OTR_ERR_NOTFOUND)
+            rc = otr_error_set(err, ferr.code, "%s", otr_error_message(&ferr));
+        otr_error_clear(&ferr);
+        goto done;
+    }
+    size_t lineno = 0;
+    for (char *p = text.ptr; p && p < text.ptr + text.len && rc == 0;) {
+        char *nl = memchr(p, '\n', (size_t)(text.ptr + text.len - p));
+        lineno++;
+        if (!nl) {
+            /* the last line has no newline: the run died while writing it,
+             * before the call it announces (or after the answer it records).
+             * Ignoring it is safe: an unsettled intent is finished next run. */
+            break;
+        }
+        *nl = '\0';
+        if (*p)
+            rc = replay_line(s, p, lineno, jpath, err);
+        p = nl + 1;
+    }
+done:
+    otr_buf_free(&text);
+    free(jpath);
+    return rc;
+}
+
+int otr_state_load(otr_state **out, const char *path, otr_error *err)
+{
+    otr_state *s = calloc(1, sizeof(*s));
+    otr_buf text = OTR_BUF_INIT;
+    otr_error ferr = OTR_ERROR_INIT;
+    *out = NULL;
+    if (!s)
+        return otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
+    s->lock_fd = s->journal_fd = -1;
+    s->path = strdup(path);
+    if (otr_file_read(path, MAX_STATE_BYTES, &text, &ferr) < 0) {
+        if (ferr.code != OTR_ERR_NOTFOUND) {
+            otr_error_set(err, ferr.code, "state file %s: %s", path, otr_error_message(&ferr));
+            otr_error_clear(&ferr);
+            goto fail;
+        }
+        otr_error_clear(&ferr);
+        new_lineage(s->lineage);
+    } else {
+        s->exists = 1;
+        if (parse_snapshot(s, otr_buf_cstr(&text), text.len, err) < 0)
+            goto fail;
+    }
+    otr_buf_free(&text);
+    if (replay_journal(s, err) < 0)
+        goto fail;
+    *out = s;
+    return 0;
+fail:
+    otr_buf_free(&text);
+    otr_state_free(s);
+    return -1;
+}
+
+/* ---- the lock ----------------------------------------------------------------------- */
+
+int otr_state_lock(otr_state *s, const char *command, otr_error *err)
+{
+    char *lpath = with_suffix(s->path, ".lock");
+    int fd = open(lpath, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    int rc = -1;
+    if (fd < 0) {
+        otr_error_set(err, OTR_ERR_IO, "cannot open the lock file %s: %s; check the folder's "
+                      "permissions and owner", lpath, strerror(errno));
+        goto done;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        otr_buf holder = OTR_BUF_INIT;
+        otr_error ignored = OTR_ERROR_INIT;
+        otr_file_read(lpath, 4096, &holder, &ignored);
+        otr_error_clear(&ignored);
+        cJSON *h = cJSON_Parse(otr_buf_cstr(&holder));
+        const cJSON *pid = cJSON_GetObjectItemCaseSensitive(h, "pid");
+        const char *host = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(h, "host"));
+        const char *since = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(h, "startedAt"));
+        const char *cmd = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(h, "command"));
+        otr_error_set(err, OTR_ERR_LOCKED,
+                      "state %s is locked by another run: pid %ld on %s since %s (ota-runner %s); "
+                      "try again when it has finished",
+                      s->path, cJSON_IsNumber(pid) ? (long)pid->valuedouble : -1L,
+                      host ? host : "?", since ? since : "?", cmd ? cmd : "?");
+        cJSON_Delete(h);
+        otr_buf_free(&holder);
+        close(fd);
+        goto done;
+    }
+    char host[256] = "unknown";
+    gethostname(host, sizeof(host) - 1);
+    char *now = now_iso();
+    cJSON *h = cJSON_CreateObject();
+    cJSON_AddNumberToObject(h, "pid", (double)getpid());
+    cJSON_AddStringToObject(h, "host", host);
+    cJSON_AddStringToObject(h, "startedAt", now ? now : "");
+    cJSON_AddStringToObject(h, "command", command);
+    char *text = cJSON_PrintUnformatted(h);
+    if (ftruncate(fd, 0) == 0 && text)
+        otr_file_write_all(fd, text, strlen(text));
+    free(text);
+    free(now);
+    cJSON_Delete(h);
+    s->lock_fd = fd;
+    rc = 0;
+done:
+    free(lpath);
+    return rc;
+}
+
+/* ---- the journal ------------------------------------------------------------------- */
+
+static int journal_append(otr_state *s, cJSON *entry, otr_error *err)
+{
+    if (s->journal_fd < 0) {
+        char *jpath = with_suffix(s->path, ".journal");
+        s->journal_fd = open(jpath, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+        if (s->journal_fd < 0) {
+            otr_error_set(err, OTR_ERR_IO, "cannot open the journal %s: %s", jpath, strerror(errno));
+            free(jpath);
+            return -1;
+        }
+        free(jpath);
+    }
+    cJSON_AddNumberToObject(entry, "seq", (double)++s->journal_seq);
+    cJSON_AddStringToObject(entry, "lineage", s->lineage);
+    cJSON_AddNumberToObject(entry, "serial", (double)s->serial);
+    otr_canonical_sort(entry);
+    char *line = cJSON_PrintUnformatted(entry);
+    otr_buf b = OTR_BUF_INIT;
+    int rc = -1;
+    if (line && otr_buf_printf(&b, "%s\n", line) == 0 &&
+        otr_file_write_all(s->journal_fd, b.ptr, b.len) == 0 && fdatasync(s->journal_fd) == 0)
+        rc = 0;
+    else
+        otr_error_set(err, OTR_ERR_IO, "cannot write the journal of %s: %s; nothing more will be "
+                      "sent until it can be written", s->path, strerror(errno));
+    free(line);
+    otr_buf_free(&b);
+    return rc;
+}
+
+int otr_state_journal_intent(otr_state *s, otr_op op, const otr_record *rec, otr_error *err)
+{
+    cJSON *e = cJSON_CreateObject();
+    cJSON_AddStringToObject(e, "type", "intent");
+    cJSON_AddStringToObject(e, "op", otr_op_name(op));
+    cJSON_AddStringToObject(e, "name", rec->name);
+    cJSON_AddItemToObject(e, "record", otr_record_to_json(rec));
+    int rc = journal_append(s, e, err);
+    cJSON_Delete(e);
+    if (rc == 0 && push_pending(s, op, rec) < 0)
+        rc = otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
+    return rc;
+}
+
+int otr_state_journal_result(otr_state *s, otr_op op, const otr_record *rec, int ok,
+                             const char *error, otr_error *err)
+{
+    cJSON *e = cJSON_CreateObject();
+    char *now = now_iso();
+    cJSON_AddStringToObject(e, "type", "result");
+    cJSON_AddStringToObject(e, "op", otr_op_name(op));
+    cJSON_AddStringToObject(e, "name", rec->name);
+    cJSON_AddBoolToObject(e, "ok", ok);
+    add_str(e, "taskId", rec->task_id);
+    add_str(e, "taskArn", rec->task_arn);
+    add_str(e, "error", error);
+    add_str(e, "at", now);
+    free(now);
+    int rc = journal_append(s, e, err);
+    cJSON_Delete(e);
+    /* the outcome is applied in memory even if the journal could not take it:
+     * the snapshot at the end of the run will still tell the truth */
+    otr_intent in;
+    if (take_pending(s, op, rec->name, &in) == 0)
+        otr_record_clear(&in.rec);
+    if (ok)
+        otr_state_apply_result(s, op, rec);
+    return rc;
+}
+
+/* ---- the snapshot -------------------------------------------------------------------- */
+
+static char *snapshot_text(const otr_state *s)
+{
+    cJSON *root = cJSON_CreateObject();
+    cJSON_AddStringToObject(root, "format", OTR_STATE_FORMAT);
+    cJSON_AddNumberToObject(root, "version", OTR_STATE_VERSION);
+    cJSON_AddStringToObject(root, "lineage", s->lineage);
+    cJSON_AddNumberToObject(root, "serial", (double)s->serial);
+    add_str(root, "updatedAt", s->updated_at);
+    if (s->source)
+        cJSON_AddItemToObject(root, "source", cJSON_Duplicate(s->source, 1));
+    if (s->service)
+        cJSON_AddItemToObject(root, "service", cJSON_Duplicate(s->service, 1));
+    cJSON *tasks = cJSON_AddObjectToObject(root, "tasks");
+    for (size_t i = 0; i < s->count; i++)
+        cJSON_AddItemToObject(tasks, s->records[i].name, otr_record_to_json(&s->records[i]));
+    otr_canonical_sort(root);
+    char *text = cJSON_Print(root);
+    cJSON_Delete(root);
+    return text;
+}
+
+/* Rewrites the journal to hold only the intents still pending, against the
+ * new serial (normally none: the journal is emptied). */
+static int reset_journal(otr_state *s, otr_error *err)
+{
+    char *jpath = with_suffix(s->path, ".journal");
+    int rc = 0;
+    if (s->journal_fd >= 0) {
+        close(s->journal_fd);
+        s->journal_fd = -1;
+    }
+    if (s->npending == 0) {
+        int fd = open(jpath, O_WRONLY | O_TRUNC | O_CLOEXEC);
+        if (fd >= 0) {
+            if (fsync(fd) < 0)
+                rc = otr_error_set(err, OTR_ERR_IO, "cannot empty %s: %s", jpath, strerror(errno));
+            close(fd);
+        } else if (errno != ENOENT) {
+            rc = otr_error_set(err, OTR_ERR_IO, "cannot empty %s: %s", jpath, strerror(errno));
+        }
+    } else {
+        otr_buf lines = OTR_BUF_INIT;
+        for (size_t i = 0; i < s->npending; i++) {
+            cJSON *e = cJSON_CreateObject();
+            cJSON_AddStringToObject(e, "type", "intent");
+            cJSON_AddStringToObject(e, "op", otr_op_name(s->pending[i].op));
+            cJSON_AddStringToObject(e, "name", s->pending[i].rec.name);
+            cJSON_AddItemToObject(e, "record", otr_record_to_json(&s->pending[i].rec));
+            cJSON_AddNumberToObject(e, "seq", (double)(i + 1));
+            cJSON_AddStringToObject(e, "lineage", s->lineage);
+            cJSON_AddNumberToObject(e, "serial", (double)s->serial);
+            otr_canonical_sort(e);
+            char *line = cJSON_PrintUnformatted(e);
+            otr_buf_printf(&lines, "%s\n", line);
+            free(line);
+            cJSON_Delete(e);
+        }
+        rc = otr_file_write_atomic(jpath, lines.ptr, lines.len, err);
+        s->journal_seq = (long)s->npending;
+        otr_buf_free(&lines);
+    }
+    free(jpath);
+    return rc;
+}
+
+int otr_state_save(otr_state *s, const cJSON *source, const cJSON *service, otr_error *err)
+{
+    char *bak = with_suffix(s->path, ".bak");
+    char *text = NULL;
+    int rc = -1;
+    s->serial++;
+    free(s->updated_at);
+    s->updated_at = now_iso();
+    if (source) {
+        cJSON_Delete(s->source);
+        s->source = cJSON_Duplicate(source, 1);
+    }
+    if (service) {
+        cJSON_Delete(s->service);
+        s->service = cJSON_Duplicate(service, 1);
+    }
+    text = snapshot_text(s);
+    if (!text) {
+        otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
+        goto fail;
+    }
+    otr_buf b = OTR_BUF_INIT;
+    otr_buf_printf(&b, "%s\n", text);
+    /* keep the previous snapshot as FILE.bak (a hard link: no copy, no gap) */
+    if (s->exists) {
+        unlink(bak);
+        if (link(s->path, bak) < 0 && errno != ENOENT && errno != EEXIST) {
+            otr_error_set(err, OTR_ERR_IO, "cannot keep the previous state as %s: %s", bak,
+                          strerror(errno));
+            otr_buf_free(&b);
+            goto fail;
+        }
+    }
+    rc = otr_file_write_atomic(s->path, b.ptr, b.len, err);
+    otr_buf_free(&b);
+    if (rc < 0) {
+        otr_error_prefix(err, "cannot save the state");
+        goto fail;
+    }
+    s->exists = 1;
+    rc = reset_journal(s, err);
+    s->journal_entries = 0;
+    goto done;
+fail:
+    s->serial--;
+    rc = -1;
+done:
+    free(text);
+    free(bak);
+    return rc;
+}
+
+void otr_state_free(otr_state *s)
+{
+    if (!s)
+        return;
+    for (size_t i = 0; i < s->count; i++)
+        otr_record_clear(&s->records[i]);
+    free(s->records);
+    for (size_t i = 0; i < s->npending; i++)
+        otr_record_clear(&s->pending[i].rec);
+    free(s->pending);
+    if (s->journal_fd >= 0)
+        close(s->journal_fd);
+    if (s->lock_fd >= 0)
+        close(s->lock_fd); /* releases the flock */
+    cJSON_Delete(s->source);
+    cJSON_Delete(s->service);
+    free(s->updated_at);
+    free(s->path);
+    free(s);
+}
