@@ -7,5 +7,9 @@
 int otr_cmd_validate(const otr_options *o);
 int otr_cmd_tokens(const otr_options *o);
 int otr_cmd_version(const otr_options *o);
+int otr_cmd_plan(const otr_options *o);
+int otr_cmd_apply(const otr_options *o);
+int otr_cmd_status(const otr_options *o);
+int otr_cmd_state(const otr_options *o);
 
 #endif

@@ -12,6 +12,11 @@ enum {
     OPT_GLOBAL = 1u << 0,
     OPT_SOURCE = 1u << 1,
     OPT_OUTPUT = 1u << 2,
+    OPT_SERVICE = 1u << 3,
+    OPT_STATE = 1u << 4,
+    OPT_PLAN = 1u << 5,       /* plan and apply */
+    OPT_PLAN_ONLY = 1u << 6,
+    OPT_APPLY_ONLY = 1u << 7,
 };
 
 #define OUT(x) (1u << (x))
@@ -29,6 +34,38 @@ static const otr_command commands[] = {
      "spec: the same manifest gives the same token on every machine and every run;\n"
      "any change to the spec, the name or metadata.revision gives a new one.\n",
      OUT(OTR_OUT_TEXT) | OUT(OTR_OUT_JSON), otr_cmd_tokens},
+    {"plan", OPT_SOURCE | OPT_OUTPUT | OPT_SERVICE | OPT_STATE | OPT_PLAN | OPT_PLAN_ONLY, "",
+     "show what apply would do",
+     "Compares the manifests of one commit with the tasks recorded in the state file\n"
+     "(and, with --refresh, with what the service reports) and prints the actions:\n"
+     "create, update (Description / TaskConfigurationId only), replace (delete, then\n"
+     "create), delete (--prune), orphan, and resume (finish an interrupted run).\n"
+     "With --detailed-exitcode: exit 0 when there are no changes, 2 when there are.\n",
+     OUT(OTR_OUT_TEXT) | OUT(OTR_OUT_JSON) | OUT(OTR_OUT_MARKDOWN) | OUT(OTR_OUT_GITHUB),
+     otr_cmd_plan},
+    {"apply", OPT_SOURCE | OPT_OUTPUT | OPT_SERVICE | OPT_STATE | OPT_PLAN | OPT_APPLY_ONLY,
+     "[PLANFILE]", "create, update, replace and delete tasks, and record them in the state",
+     "Makes the plan (or reads one saved with plan --out, which is applied only if the\n"
+     "state and the source commit are unchanged since) and carries it out. Every\n"
+     "mutating call is journaled before it is sent, with a ClientToken derived from the\n"
+     "manifest, so a retry, a crash or a second run never creates a duplicate task.\n"
+     "Exit 1 when any action failed (what succeeded is recorded), 3 when another run\n"
+     "holds the state lock.\n",
+     OUT(OTR_OUT_TEXT) | OUT(OTR_OUT_JSON), otr_cmd_apply},
+    {"status", OPT_OUTPUT | OPT_SERVICE | OPT_STATE, "",
+     "recorded tasks with their live status from the service",
+     "Asks the service (GetOtaTask) about every task in the state file and prints its\n"
+     "status and TaskProcessingDetails counts.\n",
+     OUT(OTR_OUT_TEXT) | OUT(OTR_OUT_JSON), otr_cmd_status},
+    {"state", OPT_OUTPUT | OPT_SERVICE | OPT_STATE, "list | show NAME | rm NAME | import NAME TASK_ID",
+     "read or change the state file",
+     "list            every recorded task\n"
+     "show NAME       one record, as JSON\n"
+     "rm NAME         forget a task (the task itself is left in the service)\n"
+     "import NAME TASK_ID\n"
+     "                adopt an existing task for manifest NAME, after checking it with\n"
+     "                GetOtaTask; the next plan shows whether it matches the manifest\n",
+     OUT(OTR_OUT_TEXT) | OUT(OTR_OUT_JSON), otr_cmd_state},
     {"version", 0, "", "print the version of ota-runner and of the libraries it runs with", "",
      OUT(OTR_OUT_TEXT), otr_cmd_version},
 };
@@ -39,6 +76,10 @@ typedef enum opt_id {
     O_HELP, O_VERBOSE, O_DEBUG, O_NO_COLOR,
     O_REPO, O_REF, O_PATH, O_WORKTREE, O_CACHE_DIR,
     O_OUTPUT,
+    O_REGION, O_PROFILE, O_ENDPOINT_URL, O_PARALLELISM, O_MAX_RPS, O_MAX_ATTEMPTS,
+    O_CONNECT_TIMEOUT, O_REQUEST_TIMEOUT,
+    O_STATE,
+    O_PRUNE, O_MAX_DELETES, O_TARGET, O_REFRESH, O_OUT, O_DETAILED_EXITCODE, O_FAIL_FAST,
 } opt_id;
 
 typedef struct option_spec {
@@ -69,6 +110,30 @@ static const option_spec options[] = {
      "where URLs are mirrored (default $XDG_CACHE_HOME/ota-runner or\n"
      "~/.cache/ota-runner)"},
     {O_OUTPUT, "output", 'o', OPT_OUTPUT, "FORMAT", "output format: see above"},
+    {O_REGION, "region", 0, OPT_SERVICE, "REGION",
+     "AWS region (default: AWS_REGION, AWS_DEFAULT_REGION, the profile's)"},
+    {O_PROFILE, "profile", 0, OPT_SERVICE, "NAME", "profile of ~/.aws/config and credentials"},
+    {O_ENDPOINT_URL, "endpoint-url", 0, OPT_SERVICE, "URL",
+     "the service's URL (https; http only to loopback)"},
+    {O_PARALLELISM, "parallelism", 0, OPT_SERVICE, "N", "calls in flight at once (default 8)"},
+    {O_MAX_RPS, "max-rps", 0, OPT_SERVICE, "R", "at most R calls per second (default: no limit)"},
+    {O_MAX_ATTEMPTS, "max-attempts", 0, OPT_SERVICE, "N",
+     "attempts per call, retries included (default 3)"},
+    {O_CONNECT_TIMEOUT, "connect-timeout", 0, OPT_SERVICE, "S", "seconds to connect (default 10)"},
+    {O_REQUEST_TIMEOUT, "request-timeout", 0, OPT_SERVICE, "S",
+     "seconds for one attempt (default 60)"},
+    {O_STATE, "state", 0, OPT_STATE, "FILE",
+     "state file (default: OTA_RUNNER_STATE, else ota-runner.state.json)"},
+    {O_PRUNE, "prune", 0, OPT_PLAN, NULL, "delete tasks whose manifest is gone"},
+    {O_MAX_DELETES, "max-deletes", 0, OPT_PLAN, "N",
+     "refuse a run that would delete more than N tasks,\nreplacements included (default 10)"},
+    {O_TARGET, "target", 0, OPT_PLAN, "NAME", "only this manifest (repeatable)"},
+    {O_REFRESH, "refresh", 0, OPT_PLAN, "MODE",
+     "none, list (default: one ListOtaTasks), or full\n(also GetOtaTask per recorded task: drift)"},
+    {O_OUT, "out", 0, OPT_PLAN_ONLY, "FILE", "save the plan for apply FILE"},
+    {O_DETAILED_EXITCODE, "detailed-exitcode", 0, OPT_PLAN_ONLY, NULL,
+     "exit 0: no changes, 2: changes, 1: error"},
+    {O_FAIL_FAST, "fail-fast", 0, OPT_APPLY_ONLY, NULL, "stop at the first failed action"},
 };
 
 #define NOPTIONS (sizeof(options) / sizeof(options[0]))
@@ -154,8 +219,56 @@ static int set_output(otr_options *o, const char *value)
     return usage_error(o->command, "--output %s is not available here", value, NULL);
 }
 
+static int number(const otr_options *o, const option_spec *opt, const char *value, double min,
+                  double max, double *out)
+{
+    char *end;
+    double v = strtod(value, &end);
+    if (!*value || *end || v < min || v > max) {
+        char msg[160];
+        snprintf(msg, sizeof(msg), "--%s needs a number from %g to %g, got '%%s'", opt->name, min,
+                 max);
+        return usage_error(o->command, msg, value, NULL);
+    }
+    *out = v;
+    return 0;
+}
+
+static int add_target(otr_options *o, const char *value)
+{
+    const char **t = realloc(o->targets, (o->ntargets + 2) * sizeof(*t));
+    if (!t)
+        return usage_error(o->command, "%s", "out of memory", NULL);
+    t[o->ntargets++] = value;
+    t[o->ntargets] = NULL;
+    o->targets = t;
+    return 0;
+}
+
+static int set_refresh(otr_options *o, const char *value)
+{
+    if (!strcmp(value, "none"))
+        o->refresh = OTR_REFRESH_NONE;
+    else if (!strcmp(value, "list"))
+        o->refresh = OTR_REFRESH_LIST;
+    else if (!strcmp(value, "full"))
+        o->refresh = OTR_REFRESH_FULL;
+    else
+        return usage_error(o->command, "--refresh must be none, list or full, got '%s'", value, NULL);
+    return 0;
+}
+
+const char *otr_options_state_path(const otr_options *o)
+{
+    const char *env = getenv("OTA_RUNNER_STATE");
+    if (o->state_path)
+        return o->state_path;
+    return env && *env ? env : "ota-runner.state.json";
+}
+
 static int apply_option(otr_options *o, const option_spec *opt, const char *value)
 {
+    double v = 0;
     switch (opt->id) {
     case O_HELP: o->help = 1; break;
     case O_VERBOSE: o->verbose++; break;
@@ -167,6 +280,46 @@ static int apply_option(otr_options *o, const option_spec *opt, const char *valu
     case O_WORKTREE: o->worktree = 1; break;
     case O_CACHE_DIR: o->cache_dir = value; break;
     case O_OUTPUT: return set_output(o, value);
+    case O_REGION: o->region = value; break;
+    case O_PROFILE: o->profile = value; break;
+    case O_ENDPOINT_URL: o->endpoint_url = value; break;
+    case O_PARALLELISM:
+        if (number(o, opt, value, 1, 256, &v) < 0)
+            return -1;
+        o->parallelism = (int)v;
+        break;
+    case O_MAX_RPS:
+        if (number(o, opt, value, 0, 100000, &v) < 0)
+            return -1;
+        o->max_rps = v;
+        break;
+    case O_MAX_ATTEMPTS:
+        if (number(o, opt, value, 1, 20, &v) < 0)
+            return -1;
+        o->max_attempts = (int)v;
+        break;
+    case O_CONNECT_TIMEOUT:
+        if (number(o, opt, value, 0.001, 3600, &v) < 0)
+            return -1;
+        o->connect_timeout_ms = (long)(v * 1000);
+        break;
+    case O_REQUEST_TIMEOUT:
+        if (number(o, opt, value, 0.001, 86400, &v) < 0)
+            return -1;
+        o->request_timeout_ms = (long)(v * 1000);
+        break;
+    case O_STATE: o->state_path = value; break;
+    case O_PRUNE: o->prune = 1; break;
+    case O_MAX_DELETES:
+        if (number(o, opt, value, 0, 1e9, &v) < 0)
+            return -1;
+        o->max_deletes = (int)v;
+        break;
+    case O_TARGET: return add_target(o, value);
+    case O_REFRESH: return set_refresh(o, value);
+    case O_OUT: o->out = value; break;
+    case O_DETAILED_EXITCODE: o->detailed_exitcode = 1; break;
+    case O_FAIL_FAST: o->fail_fast = 1; break;
     }
     return 0;
 }
@@ -177,6 +330,7 @@ static int apply_option(otr_options *o, const option_spec *opt, const char *valu
 int otr_options_parse(otr_options *o, int argc, char **argv)
 {
     memset(o, 0, sizeof(*o));
+    o->max_deletes = 10;
     o->args = calloc((size_t)argc + 1, sizeof(char *));
     const char *output_value = NULL;
     if (!o->args)
@@ -244,7 +398,9 @@ int otr_options_parse(otr_options *o, int argc, char **argv)
 void otr_options_free(otr_options *o)
 {
     free(o->args);
+    free(o->targets);
     o->args = NULL;
+    o->targets = NULL;
 }
 
 static void print_options(unsigned groups)

@@ -20,6 +20,8 @@ enum {
 
 typedef enum otr_output { OTR_OUT_TEXT, OTR_OUT_JSON, OTR_OUT_MARKDOWN, OTR_OUT_GITHUB } otr_output;
 
+typedef enum otr_refresh { OTR_REFRESH_LIST, OTR_REFRESH_NONE, OTR_REFRESH_FULL } otr_refresh;
+
 typedef struct otr_command otr_command;
 
 typedef struct otr_options {
@@ -36,6 +38,26 @@ typedef struct otr_options {
     int worktree;
     /* output */
     otr_output output;
+    /* service */
+    const char *region;
+    const char *profile;
+    const char *endpoint_url;
+    int parallelism;          /* 0: the default */
+    double max_rps;
+    int max_attempts;
+    long connect_timeout_ms;
+    long request_timeout_ms;
+    /* state */
+    const char *state_path;   /* NULL: OTA_RUNNER_STATE, else ota-runner.state.json */
+    /* plan and apply */
+    int prune;
+    int max_deletes;          /* default 10 */
+    const char **targets;     /* NULL-terminated */
+    size_t ntargets;
+    otr_refresh refresh;
+    const char *out;
+    int detailed_exitcode;
+    int fail_fast;
     /* positional arguments after the command */
     const char **args;
     size_t nargs;
@@ -58,6 +80,9 @@ struct otr_command {
  */
 int otr_options_parse(otr_options *o, int argc, char **argv);
 void otr_options_free(otr_options *o);
+
+/* The state file: --state, else OTA_RUNNER_STATE, else ota-runner.state.json. */
+const char *otr_options_state_path(const otr_options *o);
 
 /* Help text: the top level (cmd NULL) or one command's. */
 void otr_options_print_help(const otr_command *cmd);

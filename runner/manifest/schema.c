@@ -68,6 +68,16 @@ static int check_name(const char *s, size_t len, otr_buf *why)
     return 1;
 }
 
+int otr_schema_check_name_value(const char *s, otr_buf *why)
+{
+    size_t len = strlen(s);
+    if (len < 1 || len > 63) {
+        otr_buf_puts(why, "a name has 1 to 63 characters");
+        return 0;
+    }
+    return check_name(s, len, why);
+}
+
 static int label_char(unsigned char c)
 {
     return isalnum(c) || c == '-' || c == '_' || c == '.' || c == '/';

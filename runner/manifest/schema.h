@@ -54,6 +54,9 @@ const otr_field *otr_schema_member(const otr_field *st, const char *name);
 const char *otr_schema_suggest(const otr_field *st, const char *name);
 const char *otr_schema_suggest_word(const char *const *words, const char *name);
 
+/* Is s a valid metadata.name? (1 when yes; else 0 and why) */
+int otr_schema_check_name_value(const char *s, otr_buf *why);
+
 /* Exposed for tests: the date-time and cron checks. */
 int otr_schema_check_datetime(const char *s, size_t len, otr_buf *why);
 int otr_schema_check_cron(const char *s, size_t len, otr_buf *why);

@@ -197,9 +197,9 @@ static int plan_name(builder *b, const otr_plan_options *o, const otr_record *re
             otr_record_copy(&a->old, rec);
             return otr_record_from_manifest(&a->desired, m, commit);
         }
-        if (remote->status && (!rec->remote_status || strcmp(remote->status, rec->remote_status))) {
-            otr_buf_printf(&why, "%s: status %s -> %s", rec->name,
-                           rec->remote_status ? rec->remote_status : "(unknown)", remote->status);
+        if (remote->status && rec->remote_status && strcmp(remote->status, rec->remote_status)) {
+            otr_buf_printf(&why, "%s: status %s -> %s", rec->name, rec->remote_status,
+                           remote->status);
             rc = add_note(b, why.ptr);
             otr_buf_clear(&why);
         }

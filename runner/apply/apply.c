@@ -1,0 +1,386 @@
+/* Plan execution: per-name step sequences, journaled, run concurrently. */
+#include "apply/apply.h"
+
+#include "ota/ota.h"
+#include "util/buf.h"
+#include "util/time.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+typedef enum step {
+    STEP_CREATE,
+    STEP_UPDATE,
+    STEP_DELETE,
+    STEP_CHECK_UPDATE, /* resume: GetOtaTask, then update only if still needed */
+    STEP_CHECK_DELETE, /* resume: GetOtaTask, then delete only if still there */
+} step;
+
+struct run;
+
+typedef struct job {
+    const otr_action *a;
+    step steps[2];
+    int nsteps, cur;
+    int journaled;     /* the current step's intent is in the journal */
+    otr_record work;   /* what the current step records when it succeeds */
+    otr_aws_call *call;
+    struct run *run;
+} job;
+
+typedef struct run {
+    otr_aws_client *c;
+    otr_state *s;
+    const otr_apply_options *o;
+    otr_apply_result *r;
+    job *jobs;
+    size_t njobs, next, active;
+    int64_t started_ms;
+} run;
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static char *now_iso(void)
+{
+    char buf[21];
+    otr_time_format_iso8601(buf, time(NULL));
+    return strdup(buf);
+}
+
+static void add_failure(run *rn, const char *name, const char *description)
+{
+    otr_apply_result *r = rn->r;
+    otr_apply_failure *f = realloc(r->failures, (r->nfailures + 1) * sizeof(*f));
+    if (!f)
+        return;
+    r->failures = f;
+    f[r->nfailures].name = strdup(name);
+    f[r->nfailures].description = strdup(description);
+    r->nfailures++;
+}
+
+static void stop(run *rn, const char *why)
+{
+    if (!rn->r->stopped)
+        rn->r->stopped = strdup(why);
+}
+
+static void start_next_jobs(run *rn);
+
+static void finish_job(job *j, int ok)
+{
+    run *rn = j->run;
+    otr_apply_stats *st = &rn->r->stats;
+    st->done++;
+    if (!ok) {
+        st->failed++;
+        if (rn->o->fail_fast)
+            stop(rn, "--fail-fast: stopped after the first failure");
+    } else {
+        switch (j->a->kind) {
+        case OTR_ACT_CREATE: st->created++; break;
+        case OTR_ACT_UPDATE: st->updated++; break;
+        case OTR_ACT_REPLACE: st->replaced++; break;
+        case OTR_ACT_DELETE: st->deleted++; break;
+        case OTR_ACT_RESUME: st->resumed++; break;
+        default: break;
+        }
+    }
+    st->elapsed_ms = mono_ms() - rn->started_ms;
+    otr_aws_call_free(j->call);
+    j->call = NULL;
+    otr_record_clear(&j->work);
+    rn->active--;
+    if (rn->o->progress)
+        rn->o->progress(st, rn->o->progress_ctx);
+    start_next_jobs(rn);
+}
+
+static void on_call_done(otr_aws_call *call, void *ctx);
+
+/* Journals the intent of the current step (unless a resumed intent already
+ * is there) and sends its call. */
+static int start_step(job *j)
+{
+    run *rn = j->run;
+    const otr_action *a = j->a;
+    otr_error err = OTR_ERROR_INIT;
+    step st = j->steps[j->cur];
+    otr_op op = st == STEP_CREATE ? OTR_OP_CREATE : st == STEP_UPDATE ? OTR_OP_UPDATE : OTR_OP_DELETE;
+    const char *task_id = a->old.task_id ? a->old.task_id : a->desired.task_id;
+
+    if (rn->r->stopped)
+        return -1;
+    otr_record_clear(&j->work);
+    switch (st) {
+    case STEP_CREATE:
+        otr_record_copy(&j->work, &a->desired);
+        free(j->work.task_id);
+        free(j->work.task_arn);
+        j->work.task_id = j->work.task_arn = NULL;
+        j->call = otr_ota_create_task(a->desired.spec, a->desired.client_token, a->name);
+        break;
+    case STEP_UPDATE: {
+        /* the recorded task, with the manifest's spec */
+        otr_record_copy(&j->work, a->old.name ? &a->old : &a->desired);
+        cJSON_Delete(j->work.spec);
+        free(j->work.spec_digest);
+        free(j->work.file);
+        free(j->work.commit);
+        j->work.spec = cJSON_Duplicate(a->desired.spec, 1);
+        j->work.spec_digest = a->desired.spec_digest ? strdup(a->desired.spec_digest) : NULL;
+        j->work.file = a->desired.file ? strdup(a->desired.file) : NULL;
+        j->work.commit = a->desired.commit ? strdup(a->desired.commit) : NULL;
+        if (!j->work.task_id && task_id)
+            j->work.task_id = strdup(task_id);
+        const cJSON *d = cJSON_GetObjectItemCaseSensitive(a->desired.spec, "Description");
+        const cJSON *t = cJSON_GetObjectItemCaseSensitive(a->desired.spec, "TaskConfigurationId");
+        j->call = otr_ota_update_task(j->work.task_id, cJSON_GetStringValue(d),
+                                      cJSON_GetStringValue(t), a->name);
+        break;
+    }
+    case STEP_DELETE:
+        j->work.name = strdup(a->name);
+        j->work.task_id = task_id ? strdup(task_id) : NULL;
+        j->call = otr_ota_delete_task(task_id, a->name);
+        break;
+    case STEP_CHECK_UPDATE:
+    case STEP_CHECK_DELETE:
+        j->call = otr_ota_get_task(task_id, a->name);
+        j->journaled = 1;
+        break;
+    }
+    if (!j->call) {
+        stop(rn, "out of memory");
+        return -1;
+    }
+    if (!j->journaled && st != STEP_CHECK_UPDATE && st != STEP_CHECK_DELETE) {
+        if (otr_state_journal_intent(rn->s, op, &j->work, &err) < 0) {
+            stop(rn, otr_error_message(&err));
+            add_failure(rn, a->name, otr_error_message(&err));
+            otr_error_clear(&err);
+            return -1;
+        }
+    }
+    j->journaled = 0;
+    j->call->done = on_call_done;
+    j->call->ctx = j;
+    otr_aws_client_submit(rn->c, j->call);
+    return 0;
+}
+
+/* Writes the step's result to the journal (and the state in memory). */
+static void settle(job *j, otr_op op, int ok, const char *error)
+{
+    otr_error err = OTR_ERROR_INIT;
+    if (otr_state_journal_result(j->run->s, op, &j->work, ok, error, &err) < 0) {
+        stop(j->run, otr_error_message(&err));
+        otr_error_clear(&err);
+    }
+}
+
+static int is_not_found(const otr_aws_call *call)
+{
+    return call->status == 404 ||
+           (call->error_type && !strcmp(call->error_type, "ResourceNotFoundException"));
+}
+
+static void next_step_or_finish(job *j, int ok)
+{
+    otr_aws_call_free(j->call);
+    j->call = NULL;
+    if (ok && ++j->cur < j->nsteps) {
+        if (start_step(j) == 0)
+            return;
+        ok = 0;
+    }
+    finish_job(j, ok);
+}
+
+static void fail_step(job *j, otr_op op, const otr_aws_call *call, int journal)
+{
+    otr_buf msg = OTR_BUF_INIT;
+    otr_aws_call_describe(call, &msg);
+    if (journal)
+        settle(j, op, 0, msg.ptr);
+    add_failure(j->run, j->a->name, msg.ptr);
+    otr_buf_free(&msg);
+    next_step_or_finish(j, 0);
+}
+
+static void on_call_done(otr_aws_call *call, void *ctx)
+{
+    job *j = ctx;
+    const otr_action *a = j->a;
+    otr_error err = OTR_ERROR_INIT;
+    step st = j->steps[j->cur];
+
+    switch (st) {
+    case STEP_CREATE: {
+        char *id = NULL, *arn = NULL;
+        if (!call->ok)
+            { fail_step(j, OTR_OP_CREATE, call, 1); return; }
+        if (otr_ota_parse_create_task(call, &id, &arn, &err) < 0) {
+            settle(j, OTR_OP_CREATE, 0, otr_error_message(&err));
+            add_failure(j->run, a->name, otr_error_message(&err));
+            otr_error_clear(&err);
+            { next_step_or_finish(j, 0); return; }
+        }
+        j->work.task_id = id;
+        j->work.task_arn = arn;
+        free(j->work.created_at);
+        j->work.created_at = now_iso();
+        free(j->work.phase);
+        j->work.phase = strdup("created");
+        settle(j, OTR_OP_CREATE, 1, NULL);
+        { next_step_or_finish(j, 1); return; }
+    }
+    case STEP_UPDATE:
+        if (!call->ok)
+            { fail_step(j, OTR_OP_UPDATE, call, 1); return; }
+        free(j->work.updated_at);
+        j->work.updated_at = now_iso();
+        settle(j, OTR_OP_UPDATE, 1, NULL);
+        { next_step_or_finish(j, 1); return; }
+    case STEP_DELETE:
+        if (!call->ok && !is_not_found(call)) /* already gone is deleted */
+            { fail_step(j, OTR_OP_DELETE, call, 1); return; }
+        settle(j, OTR_OP_DELETE, 1, NULL);
+        { next_step_or_finish(j, 1); return; }
+    case STEP_CHECK_DELETE:
+        if (!call->ok && is_not_found(call)) {
+            j->work.name = strdup(a->name);
+            settle(j, OTR_OP_DELETE, 1, NULL);
+            { next_step_or_finish(j, 1); return; }
+        }
+        if (!call->ok)
+            { fail_step(j, OTR_OP_DELETE, call, 0); return; }
+        j->steps[j->cur] = STEP_DELETE; /* still there: delete it (the intent is journaled) */
+        j->journaled = 1;
+        otr_aws_call_free(j->call);
+        j->call = NULL;
+        if (start_step(j) < 0)
+            finish_job(j, 0);
+        return;
+    case STEP_CHECK_UPDATE: {
+        otr_ota_task t;
+        if (!call->ok || otr_ota_parse_get_task(call, &t, &err) < 0) {
+            otr_error_clear(&err);
+            { fail_step(j, OTR_OP_UPDATE, call, 0); return; }
+        }
+        int done = 1;
+        static const char *const fields[] = {"Description", "TaskConfigurationId"};
+        for (int i = 0; i < 2; i++) {
+            const cJSON *want = cJSON_GetObjectItemCaseSensitive(a->desired.spec, fields[i]);
+            const cJSON *have = cJSON_GetObjectItemCaseSensitive(t.fields, fields[i]);
+            if (want && (!have || !cJSON_Compare(want, have, 1)))
+                done = 0;
+        }
+        otr_ota_task_clear(&t);
+        j->steps[j->cur] = STEP_UPDATE;
+        j->journaled = 1;
+        if (done) { /* the update had reached the service: settle it */
+            otr_aws_call_free(j->call);
+            j->call = NULL;
+            otr_record_copy(&j->work, &a->desired);
+            settle(j, OTR_OP_UPDATE, 1, NULL);
+            { next_step_or_finish(j, 1); return; }
+        }
+        otr_aws_call_free(j->call);
+        j->call = NULL;
+        if (start_step(j) < 0)
+            finish_job(j, 0);
+        return;
+    }
+    }
+}
+
+static void plan_steps(job *j)
+{
+    const otr_action *a = j->a;
+    switch (a->kind) {
+    case OTR_ACT_CREATE:
+        j->steps[j->nsteps++] = STEP_CREATE;
+        break;
+    case OTR_ACT_UPDATE:
+        j->steps[j->nsteps++] = STEP_UPDATE;
+        break;
+    case OTR_ACT_REPLACE:
+        if (a->old.task_id)
+            j->steps[j->nsteps++] = STEP_DELETE;
+        j->steps[j->nsteps++] = STEP_CREATE;
+        break;
+    case OTR_ACT_DELETE:
+        j->steps[j->nsteps++] = STEP_DELETE;
+        break;
+    case OTR_ACT_RESUME:
+        /* the intent is already in the journal: finish it with the same request */
+        j->journaled = 1;
+        if (a->resume_op == OTR_OP_CREATE)
+            j->steps[j->nsteps++] = STEP_CREATE;
+        else if (a->resume_op == OTR_OP_UPDATE)
+            j->steps[j->nsteps++] = STEP_CHECK_UPDATE;
+        else
+            j->steps[j->nsteps++] = STEP_CHECK_DELETE;
+        break;
+    default:
+        break;
+    }
+}
+
+static void start_next_jobs(run *rn)
+{
+    int limit = rn->o->parallelism > 0 ? rn->o->parallelism : 8;
+    while (!rn->r->stopped && rn->next < rn->njobs && rn->active < (size_t)limit) {
+        job *j = &rn->jobs[rn->next++];
+        rn->active++;
+        if (start_step(j) < 0)
+            finish_job(j, 0);
+    }
+}
+
+int otr_apply_run(otr_aws_client *c, otr_state *s, const otr_plan *p, const otr_apply_options *o,
+                  otr_apply_result *r, otr_error *err)
+{
+    run rn = {c, s, o, r, NULL, 0, 0, 0, mono_ms()};
+    memset(r, 0, sizeof(*r));
+    rn.jobs = calloc(p->count ? p->count : 1, sizeof(*rn.jobs));
+    if (!rn.jobs)
+        return otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < p->count; i++) {
+        const otr_action *a = &p->actions[i];
+        if (a->kind == OTR_ACT_NOOP || a->kind == OTR_ACT_ORPHAN)
+            continue;
+        job *j = &rn.jobs[rn.njobs++];
+        j->a = a;
+        j->run = &rn;
+        plan_steps(j);
+    }
+    r->stats.total = rn.njobs;
+    start_next_jobs(&rn);
+    int rc = otr_aws_client_run(c, err);
+    for (size_t i = 0; i < rn.njobs; i++) {
+        otr_aws_call_free(rn.jobs[i].call);
+        otr_record_clear(&rn.jobs[i].work);
+    }
+    free(rn.jobs);
+    r->stats.elapsed_ms = mono_ms() - rn.started_ms;
+    return rc;
+}
+
+void otr_apply_result_clear(otr_apply_result *r)
+{
+    for (size_t i = 0; i < r->nfailures; i++) {
+        free(r->failures[i].name);
+        free(r->failures[i].description);
+    }
+    free(r->failures);
+    free(r->stopped);
+    memset(r, 0, sizeof(*r));
+}

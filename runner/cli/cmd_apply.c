@@ -1,0 +1,209 @@
+/* ota-runner apply [PLANFILE]: carry out the plan and record it. */
+#include "apply/apply.h"
+#include "cli/commands.h"
+#include "cli/planning.h"
+#include "cli/render_plan.h"
+#include "util/file.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+typedef struct progress {
+    int tty;
+    int64_t last_ms;
+    int shown;
+} progress;
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A progress line on stderr, on a terminal only, at most ten times a second. */
+static void on_progress(const otr_apply_stats *st, void *ctx)
+{
+    progress *pr = ctx;
+    int64_t now = mono_ms();
+    if (!pr->tty || (now - pr->last_ms < 100 && st->done < st->total))
+        return;
+    pr->last_ms = now;
+    double secs = st->elapsed_ms > 0 ? st->elapsed_ms / 1000.0 : 0.001;
+    fprintf(stderr, "\r\033[Kapplying: %zu/%zu done, %.1f/s, %zu failed", st->done, st->total,
+            st->done / secs, st->failed);
+    pr->shown = 1;
+}
+
+/* A saved plan is applied only onto the state and the commit it was made from. */
+static int check_saved_plan(const otr_plan *p, const otr_state *s, const otr_options *o)
+{
+    otr_error err = OTR_ERROR_INIT;
+    if (strcmp(p->lineage, s->lineage) != 0 || p->serial != s->serial ||
+        p->journal_entries != s->journal_entries) {
+        fprintf(stderr, "ota-runner: error: the saved plan is stale: it was made for state %s "
+                        "serial %ld (%zu journal entries), and the state is now %s serial %ld "
+                        "(%zu journal entries); make a new plan\n",
+                p->lineage, p->serial, p->journal_entries, s->lineage, s->serial,
+                s->journal_entries);
+        return OTR_EXIT_ERROR;
+    }
+    otr_options so = *o;
+    so.repo = p->repo;
+    so.ref = p->ref;
+    so.path = p->path;
+    otr_source_opts src = {so.repo, so.ref, so.path, 0, o->cache_dir, 0};
+    otr_source *source = NULL;
+    if (otr_source_open(&source, &src, &err) < 0) {
+        otr_error_prefix(&err, "the saved plan's source");
+        otr_print_error(&err);
+        otr_error_clear(&err);
+        return OTR_EXIT_ERROR;
+    }
+    int rc = OTR_EXIT_OK;
+    if (!p->commit || strcmp(otr_source_commit(source), p->commit) != 0) {
+        fprintf(stderr, "ota-runner: error: the saved plan is stale: %s in %s was at %.12s when "
+                        "it was made and is now at %.12s; make a new plan\n",
+                p->ref ? p->ref : "HEAD", p->repo ? p->repo : ".", p->commit ? p->commit : "?",
+                otr_source_commit(source));
+        rc = OTR_EXIT_ERROR;
+    }
+    otr_source_free(source);
+    return rc;
+}
+
+static int load_saved_plan(otr_planning *pl, const otr_options *o, const char *path)
+{
+    otr_error err = OTR_ERROR_INIT;
+    otr_buf text = OTR_BUF_INIT;
+    int rc;
+    memset(pl, 0, sizeof(*pl));
+    if (otr_file_read(path, (size_t)1 << 30, &text, &err) < 0) {
+        otr_print_error(&err);
+        otr_error_clear(&err);
+        return OTR_EXIT_ERROR;
+    }
+    cJSON *j = cJSON_Parse(otr_buf_cstr(&text));
+    otr_buf_free(&text);
+    if (!j || otr_plan_from_json(&pl->plan, j, &err) < 0) {
+        if (!j)
+            otr_error_set(&err, OTR_ERR_INVALID, "%s is not JSON", path);
+        otr_error_prefix(&err, "plan file %s", path);
+        otr_print_error(&err);
+        otr_error_clear(&err);
+        cJSON_Delete(j);
+        return OTR_EXIT_ERROR;
+    }
+    cJSON_Delete(j);
+    if ((rc = otr_planning_open_state(pl, o, "apply")) != 0)
+        return rc;
+    return check_saved_plan(pl->plan, pl->state, o);
+}
+
+static void print_json(const otr_apply_result *r, int saved)
+{
+    cJSON *root = cJSON_CreateObject();
+    cJSON_AddNumberToObject(root, "formatVersion", 1);
+    cJSON *s = cJSON_AddObjectToObject(root, "summary");
+    cJSON_AddNumberToObject(s, "actions", (double)r->stats.total);
+    cJSON_AddNumberToObject(s, "created", (double)r->stats.created);
+    cJSON_AddNumberToObject(s, "updated", (double)r->stats.updated);
+    cJSON_AddNumberToObject(s, "replaced", (double)r->stats.replaced);
+    cJSON_AddNumberToObject(s, "deleted", (double)r->stats.deleted);
+    cJSON_AddNumberToObject(s, "resumed", (double)r->stats.resumed);
+    cJSON_AddNumberToObject(s, "failed", (double)r->stats.failed);
+    cJSON_AddNumberToObject(s, "elapsedMs", (double)r->stats.elapsed_ms);
+    cJSON_AddBoolToObject(root, "stateSaved", saved);
+    if (r->stopped)
+        cJSON_AddStringToObject(root, "stopped", r->stopped);
+    cJSON *f = cJSON_AddArrayToObject(root, "failures");
+    for (size_t i = 0; i < r->nfailures; i++) {
+        cJSON *x = cJSON_CreateObject();
+        cJSON_AddStringToObject(x, "name", r->failures[i].name);
+        cJSON_AddStringToObject(x, "error", r->failures[i].description);
+        cJSON_AddItemToArray(f, x);
+    }
+    char *text = cJSON_Print(root);
+    printf("%s\n", text);
+    free(text);
+    cJSON_Delete(root);
+}
+
+int otr_cmd_apply(const otr_options *o)
+{
+    otr_planning pl;
+    otr_apply_result r;
+    otr_error err = OTR_ERROR_INIT;
+    int rc, saved = 0;
+    memset(&r, 0, sizeof(r));
+    if (o->nargs > 1) {
+        fprintf(stderr, "ota-runner apply: one plan file at most (see 'ota-runner apply --help')\n");
+        return OTR_EXIT_ERROR;
+    }
+    rc = o->nargs ? load_saved_plan(&pl, o, o->args[0]) : otr_planning_prepare(&pl, o, "apply");
+    if (rc)
+        goto done;
+    if (otr_plan_changes(pl.plan) == 0) {
+        otr_buf line = OTR_BUF_INIT;
+        otr_render_plan_summary(pl.plan, &line);
+        if (o->output == OTR_OUT_JSON)
+            print_json(&r, 0);
+        else
+            printf("%s Nothing to apply.\n", line.ptr);
+        otr_buf_free(&line);
+        goto done;
+    }
+    if (o->output != OTR_OUT_JSON) {
+        otr_buf text = OTR_BUF_INIT;
+        otr_render_plan_text(pl.plan, &text, 0);
+        fputs(text.ptr, stdout);
+        otr_buf_free(&text);
+        fflush(stdout);
+    }
+    if ((rc = otr_planning_open_service(&pl, o)) != 0)
+        goto done;
+    progress pr = {isatty(STDERR_FILENO), 0, 0};
+    otr_apply_options ao = {o->parallelism, o->fail_fast, on_progress, &pr};
+    if (otr_apply_run(pl.service.client, pl.state, pl.plan, &ao, &r, &err) < 0) {
+        otr_print_error(&err);
+        otr_error_clear(&err);
+        rc = OTR_EXIT_ERROR;
+    }
+    if (pr.shown)
+        fputc('\n', stderr);
+    /* what was done is recorded, whatever else happened */
+    cJSON *source = otr_planning_source_json(pl.plan);
+    cJSON *service = otr_service_json(&pl.service);
+    if (otr_state_save(pl.state, source, service, &err) < 0) {
+        otr_error_prefix(&err, "the journal %s.journal still holds what was done; fix this, then "
+                               "run again", otr_options_state_path(o));
+        otr_print_error(&err);
+        otr_error_clear(&err);
+        rc = OTR_EXIT_ERROR;
+    } else {
+        saved = 1;
+    }
+    cJSON_Delete(source);
+    cJSON_Delete(service);
+    for (size_t i = 0; i < r.nfailures; i++)
+        fprintf(stderr, "ota-runner: error: %s\n", r.failures[i].description);
+    if (r.stopped)
+        fprintf(stderr, "ota-runner: error: stopped early: %s\n", r.stopped);
+    if (o->output == OTR_OUT_JSON)
+        print_json(&r, saved);
+    else
+        printf("Apply %s: %zu created, %zu updated, %zu replaced, %zu deleted, %zu resumed; "
+               "%zu failed (%.1f s). State serial %ld.\n",
+               r.stats.failed || r.stopped ? "incomplete" : "complete", r.stats.created,
+               r.stats.updated, r.stats.replaced, r.stats.deleted, r.stats.resumed,
+               r.stats.failed, r.stats.elapsed_ms / 1000.0, pl.state->serial);
+    if (r.stats.failed || r.stopped)
+        rc = OTR_EXIT_ERROR;
+done:
+    otr_apply_result_clear(&r);
+    otr_planning_free(&pl);
+    return rc;
+}

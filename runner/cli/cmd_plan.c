@@ -1,0 +1,82 @@
+/* ota-runner plan: what apply would do. */
+#include "cli/commands.h"
+#include "cli/planning.h"
+#include "cli/render_plan.h"
+#include "util/file.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Appends the markdown plan to $GITHUB_STEP_SUMMARY, when it is set. */
+static void write_step_summary(const otr_plan *p)
+{
+    const char *path = getenv("GITHUB_STEP_SUMMARY");
+    if (!path || !*path)
+        return;
+    FILE *f = fopen(path, "a");
+    if (!f) {
+        fprintf(stderr, "ota-runner: warning: cannot append to GITHUB_STEP_SUMMARY %s\n", path);
+        return;
+    }
+    otr_buf md = OTR_BUF_INIT;
+    otr_render_plan_markdown(p, &md);
+    fputs(otr_buf_cstr(&md), f);
+    fclose(f);
+    otr_buf_free(&md);
+}
+
+int otr_cmd_plan(const otr_options *o)
+{
+    otr_planning pl;
+    int rc = otr_planning_prepare(&pl, o, "plan");
+    otr_buf out = OTR_BUF_INIT;
+    if (rc)
+        goto done;
+    const otr_plan *p = pl.plan;
+    if (o->out) {
+        otr_error err = OTR_ERROR_INIT;
+        cJSON *j = otr_plan_to_json(p);
+        char *text = cJSON_Print(j);
+        cJSON_Delete(j);
+        if (!text || otr_file_write_atomic(o->out, text, strlen(text), &err) < 0) {
+            otr_print_error(&err);
+            otr_error_clear(&err);
+            free(text);
+            rc = OTR_EXIT_ERROR;
+            goto done;
+        }
+        free(text);
+    }
+    switch (o->output) {
+    case OTR_OUT_JSON: {
+        cJSON *j = otr_plan_to_json(p);
+        char *text = cJSON_Print(j);
+        otr_buf_printf(&out, "%s\n", text ? text : "null");
+        free(text);
+        cJSON_Delete(j);
+        break;
+    }
+    case OTR_OUT_MARKDOWN:
+        otr_render_plan_markdown(p, &out);
+        break;
+    case OTR_OUT_GITHUB:
+        otr_render_plan_github(p, &out);
+        write_step_summary(p);
+        break;
+    default: {
+        const char *nc = getenv("NO_COLOR");
+        otr_render_plan_text(p, &out, !o->no_color && !(nc && *nc) && isatty(STDOUT_FILENO));
+        if (o->out)
+            otr_buf_printf(&out, "Saved the plan to %s; apply it with: ota-runner apply %s\n",
+                           o->out, o->out);
+    }
+    }
+    fputs(otr_buf_cstr(&out), stdout);
+    rc = o->detailed_exitcode && otr_plan_changes(p) ? OTR_EXIT_CHANGES : OTR_EXIT_OK;
+done:
+    otr_buf_free(&out);
+    otr_planning_free(&pl);
+    return rc;
+}

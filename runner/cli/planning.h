@@ -1,0 +1,41 @@
+/*
+ * What plan and apply share: load the manifests, load and lock the state,
+ * refresh from the service, make the plan. Every failure is printed here and
+ * turned into the exit code the command returns. otr_planning owns it all;
+ * free it with otr_planning_free.
+ */
+#ifndef OTR_CLI_PLANNING_H
+#define OTR_CLI_PLANNING_H
+
+#include "cli/load.h"
+#include "cli/options.h"
+#include "cli/service.h"
+#include "ota/ota.h"
+#include "plan/plan.h"
+#include "state/state.h"
+
+typedef struct otr_planning {
+    otr_loaded loaded;
+    int loaded_ok;
+    otr_state *state;
+    otr_service service;
+    int service_open;
+    otr_ota_task *tasks; /* ListOtaTasks, for --refresh */
+    size_t ntasks;
+    otr_plan *plan;
+} otr_planning;
+
+/* Loads the state and locks it; returns an exit code (0 when all is well). */
+int otr_planning_open_state(otr_planning *pl, const otr_options *o, const char *command);
+/* Opens the service (once); returns an exit code. */
+int otr_planning_open_service(otr_planning *pl, const otr_options *o);
+/* Everything up to the plan; returns an exit code. */
+int otr_planning_prepare(otr_planning *pl, const otr_options *o, const char *command);
+/* {"repo", "ref", "commit", "path"} of the source, for the state file. */
+cJSON *otr_planning_source_json(const otr_plan *p);
+void otr_planning_free(otr_planning *pl);
+
+/* The exit code of an error: 3 when the state is locked, else 1. */
+int otr_exit_code_of(const otr_error *err);
+
+#endif

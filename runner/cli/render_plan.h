@@ -1,0 +1,16 @@
+/* A plan for people (text, markdown for a pull-request comment), for tools
+ * (json) and for GitHub Actions (annotations + the step summary). */
+#ifndef OTR_CLI_RENDER_PLAN_H
+#define OTR_CLI_RENDER_PLAN_H
+
+#include "cli/options.h"
+#include "plan/plan.h"
+#include "util/buf.h"
+
+void otr_render_plan_text(const otr_plan *p, otr_buf *out, int color);
+void otr_render_plan_markdown(const otr_plan *p, otr_buf *out);
+void otr_render_plan_github(const otr_plan *p, otr_buf *out);
+/* The one-line summary: "Plan: 1 to create, ..." or "No changes. ..." */
+void otr_render_plan_summary(const otr_plan *p, otr_buf *out);
+
+#endif

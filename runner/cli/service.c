@@ -1,0 +1,54 @@
+/* Opening the service connection from the options. */
+#include "cli/service.h"
+
+#include "aws/endpoint.h"
+#include "aws/profile.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+int otr_service_open(otr_service *s, const otr_options *o, otr_error *err)
+{
+    memset(s, 0, sizeof(*s));
+    s->region = otr_region_resolve(o->region, o->profile);
+    if (otr_endpoint_resolve(&s->endpoint, o->endpoint_url, s->region, err) < 0)
+        goto fail;
+    if (!s->region)
+        s->region = strdup("us-east-1"); /* an explicit endpoint needs no region; signing does */
+    otr_creds_options co = {o->profile, s->region, NULL, NULL};
+    if (otr_creds_provider_new(&s->creds, &co, err) < 0)
+        goto fail;
+    otr_aws_options ao = {
+        .endpoint = s->endpoint,
+        .region = s->region,
+        .max_attempts = o->max_attempts,
+        .max_rps = o->max_rps,
+        .parallelism = o->parallelism,
+        .connect_timeout_ms = o->connect_timeout_ms,
+        .request_timeout_ms = o->request_timeout_ms,
+        .creds = s->creds,
+    };
+    if (otr_aws_client_new(&s->client, &ao, err) < 0)
+        goto fail;
+    return 0;
+fail:
+    otr_service_close(s);
+    return -1;
+}
+
+void otr_service_close(otr_service *s)
+{
+    otr_aws_client_free(s->client);
+    otr_creds_provider_free(s->creds);
+    free(s->region);
+    free(s->endpoint);
+    memset(s, 0, sizeof(*s));
+}
+
+cJSON *otr_service_json(const otr_service *s)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "region", s->region);
+    cJSON_AddStringToObject(o, "endpoint", s->endpoint);
+    return o;
+}

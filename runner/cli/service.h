@@ -1,0 +1,27 @@
+/*
+ * The service connection a command needs: region, endpoint, credentials and
+ * the AWS client, from the command-line options and the environment.
+ * otr_service owns them; close it with otr_service_close.
+ */
+#ifndef OTR_CLI_SERVICE_H
+#define OTR_CLI_SERVICE_H
+
+#include "aws/client.h"
+#include "cli/options.h"
+
+#include <cjson/cJSON.h>
+
+typedef struct otr_service {
+    char *region;
+    char *endpoint;
+    otr_creds_provider *creds;
+    otr_aws_client *client;
+} otr_service;
+
+int otr_service_open(otr_service *s, const otr_options *o, otr_error *err);
+void otr_service_close(otr_service *s);
+
+/* {"region", "endpoint"} for the state file. */
+cJSON *otr_service_json(const otr_service *s);
+
+#endif
