@@ -147,13 +147,16 @@ int otr_cmd_apply(const otr_options *o)
     if (rc)
         goto done;
     if (otr_plan_changes(pl.plan) == 0) {
-        otr_buf line = OTR_BUF_INIT;
-        otr_render_plan_summary(pl.plan, &line);
+        otr_buf text = OTR_BUF_INIT;
+        if (pl.plan->counts[OTR_ACT_ORPHAN] || pl.plan->nnotes)
+            otr_render_plan_text(pl.plan, &text, 0);
+        else
+            otr_render_plan_summary(pl.plan, &text);
         if (o->output == OTR_OUT_JSON)
             print_json(&r, 0);
         else
-            printf("%s Nothing to apply.\n", line.ptr);
-        otr_buf_free(&line);
+            printf("%s%sNothing to apply.\n", text.ptr, text.ptr[text.len - 1] == '\n' ? "" : " ");
+        otr_buf_free(&text);
         goto done;
     }
     if (o->output != OTR_OUT_JSON) {

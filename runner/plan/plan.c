@@ -208,9 +208,11 @@ static int plan_name(builder *b, const otr_plan_options *o, const otr_record *re
     otr_action_kind kind = OTR_ACT_NOOP;
     int same_spec = rec->spec_digest && !strcmp(rec->spec_digest, m->spec_digest);
     int imported = rec->phase && !strcmp(rec->phase, "imported");
-    if (!same_spec) {
+    if (!same_spec)
         kind = diff_specs(&probe, rec->spec, m->spec) ? OTR_ACT_UPDATE : OTR_ACT_REPLACE;
-    } else if (!imported && rec->client_token && strcmp(rec->client_token, m->client_token) != 0) {
+    /* a new revision asks for a fresh ClientToken, so a new task, whatever
+     * else changed (an imported task has no token of ours to renew) */
+    if (!imported && rec->revision != m->revision) {
         kind = OTR_ACT_REPLACE;
         otr_buf_printf(&why, "metadata.revision %ld -> %ld: a fresh ClientToken, so a new task",
                        rec->revision, m->revision);

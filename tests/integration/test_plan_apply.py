@@ -1,0 +1,285 @@
+#!/usr/bin/env python3
+"""plan and apply against the emulator, checked in its request log.
+
+- the first apply creates one task per manifest; a second sends nothing
+  mutating; plan then exits 0 with --detailed-exitcode;
+- a Description edit is exactly one UpdateOtaTask; a Target edit is a replace;
+  a revision bump is a replace; a removed manifest is orphaned, deleted only
+  with --prune; --max-deletes refuses; --target limits the run;
+- plan outputs: json (the documented schema), markdown, github (annotations
+  and $GITHUB_STEP_SUMMARY); --out and apply FILE; a stale saved plan refused;
+- status and state list / show / rm / import;
+- a second apply while one runs exits 3 and changes nothing;
+- corrupt, truncated and future-version state files are refused and left
+  byte-identical.
+"""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "emulator"))
+from harness import ACCESS_KEY_ID, SECRET_ACCESS_KEY, Emulator  # noqa: E402
+
+RUNNER = os.environ.get("OTA_RUNNER")
+SRC = os.environ.get("OTR_SOURCE_DIR") or os.path.join(os.path.dirname(__file__), "..", "..")
+if not RUNNER:
+    print("SKIP: OTA_RUNNER is not set (run under ctest)")
+    sys.exit(77)
+
+passed = failed = 0
+tmp = tempfile.mkdtemp()
+repo = os.path.join(tmp, "fleet")
+state = os.path.join(tmp, "state.json")
+GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@e", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@e", "GIT_CONFIG_NOSYSTEM": "1"}
+
+
+def check(ok, what, detail=""):
+    global passed, failed
+    if ok:
+        passed += 1
+    else:
+        failed += 1
+        print(f"FAIL: {what}\n{detail}", file=sys.stderr)
+
+
+def git(*args):
+    subprocess.run(["git", "-C", repo, *args], check=True, capture_output=True,
+                   env={**os.environ, **GIT_ENV})
+
+
+def commit(msg):
+    git("add", "-A")
+    git("commit", "-qm", msg)
+
+
+def env(emu, **extra):
+    e = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "GITHUB_"))}
+    e.update({"AWS_ACCESS_KEY_ID": ACCESS_KEY_ID, "AWS_SECRET_ACCESS_KEY": SECRET_ACCESS_KEY,
+              "AWS_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true",
+              "AWS_ENDPOINT_URL": emu.url, "NO_COLOR": "1", "OTA_RUNNER_STATE": state})
+    e.update(extra)
+    return e
+
+
+def run(emu, *args, **extra):
+    p = subprocess.run([RUNNER, *args], capture_output=True, text=True, env=env(emu, **extra),
+                       cwd=tmp, timeout=300)
+    return p.returncode, p.stdout, p.stderr
+
+
+def mutations(emu, since=0):
+    return [e for e in emu.log()[since:] if e["op"] in ("CreateOtaTask", "UpdateOtaTask", "DeleteOtaTask")]
+
+
+def live_tasks(emu):
+    return [t for t in emu.control("tasks") if not t.get("Deleted")]
+
+
+def edit(path, old, new):
+    p = os.path.join(repo, path)
+    text = open(p).read()
+    assert old in text, (path, old)
+    open(p, "w").write(text.replace(old, new))
+
+
+def state_json():
+    return json.load(open(state))
+
+
+try:
+    subprocess.run(["git", "init", "-q", "-b", "main", repo], check=True)
+    shutil.copytree(os.path.join(SRC, "manifests"), os.path.join(repo, "manifests"))
+    commit("fleet")
+    with Emulator("--tick", "0.5") as emu:
+        # ---- first plan and apply
+        rc, out, err = run(emu, "plan", "--repo", repo, "--detailed-exitcode")
+        check(rc == 2 and "Plan: 6 to create, 0 to update, 0 to replace, 0 to delete; 0 unchanged." in out,
+              "first plan: 6 creates, exit 2", out + err)
+        check(mutations(emu) == [], "plan sends nothing mutating")
+        rc, out, err = run(emu, "apply", "--repo", repo)
+        creates = [e for e in mutations(emu) if e["op"] == "CreateOtaTask"]
+        check(rc == 0 and "Apply complete: 6 created" in out and len(creates) == 6 and len(live_tasks(emu)) == 6,
+              "first apply: one CreateOtaTask per manifest", out + err)
+        s = state_json()
+        check(s["serial"] == 1 and sorted(s["tasks"]) == sorted(t["name"] for t in json.loads(
+            subprocess.run([RUNNER, "tokens", "--repo", repo, "--output", "json"], capture_output=True,
+                           text=True).stdout)), "the state records every manifest")
+        ids = {t["TaskId"] for t in live_tasks(emu)}
+        check({r["taskId"] for r in s["tasks"].values()} == ids, "the state's task ids are the service's")
+        toks = {e["clientToken"] for e in creates}
+        check(toks == {r["clientToken"] for r in s["tasks"].values()}, "sent with the manifests' ClientTokens")
+        check(not os.path.exists(state + ".journal") or os.path.getsize(state + ".journal") == 0,
+              "the journal is emptied after the snapshot")
+
+        n = len(emu.log())
+        rc, out, err = run(emu, "apply", "--repo", repo)
+        check(rc == 0 and "No changes." in out and mutations(emu, n) == [], "second apply sends nothing mutating",
+              out + err)
+        rc, out, err = run(emu, "plan", "--repo", repo, "--detailed-exitcode")
+        check(rc == 0 and "No changes. 6 tasks match the manifests." in out, "plan: no changes, exit 0", out + err)
+
+        # ---- a Description edit: exactly one UpdateOtaTask
+        edit("manifests/security/door-lock.yaml", "Door lock firmware 1-9-0 with BLE fixes",
+             "Door lock firmware 1-9-0 with BLE and NFC fixes")
+        commit("door lock description")
+        rc, out, err = run(emu, "plan", "--repo", repo, "--detailed-exitcode")
+        check(rc == 2 and "~   update  door-lock-1-9-0" in out and
+              'Description: "Door lock firmware 1-9-0 with BLE fixes" -> "Door lock firmware 1-9-0 with BLE and NFC fixes"' in out,
+              "plan shows the update with old -> new", out)
+        n = len(emu.log())
+        rc, out, err = run(emu, "apply", "--repo", repo)
+        m = mutations(emu, n)
+        check(rc == 0 and [e["op"] for e in m] == ["UpdateOtaTask"], "a Description edit is one UpdateOtaTask",
+              str(m) + out + err)
+        door = state_json()["tasks"]["door-lock-1-9-0"]
+        check(door["spec"]["Description"] == "Door lock firmware 1-9-0 with BLE and NFC fixes",
+              "the state has the new Description")
+
+        # ---- a Target edit: replace = delete, then create
+        old_id = state_json()["tasks"]["smart-plug-5-1-0"]["taskId"]
+        edit("manifests/energy/smart-plug.yaml", "managed-thing/plug0001", "managed-thing/plug0002")
+        commit("smart plug target")
+        rc, out, err = run(emu, "plan", "--repo", repo, "--output", "json")
+        plan = json.loads(out)
+        acts = plan["actions"]
+        check(rc == 0 and plan["formatVersion"] == 1 and plan["summary"]["replace"] == 1 and
+              acts[0]["kind"] == "replace" and acts[0]["name"] == "smart-plug-5-1-0" and
+              acts[0]["changes"][0]["field"] == "Target" and acts[0]["taskId"] == old_id and
+              len(acts[0]["clientToken"]) == 43 and acts[0]["file"] == "manifests/energy/smart-plug.yaml"
+              and acts[0]["line"] == 3, "plan json: the replace with field, old and new", out)
+        n = len(emu.log())
+        rc, out, err = run(emu, "apply", "--repo", repo)
+        m = mutations(emu, n)
+        new_id = state_json()["tasks"]["smart-plug-5-1-0"]["taskId"]
+        check(rc == 0 and [e["op"] for e in m] == ["DeleteOtaTask", "CreateOtaTask"] and new_id != old_id
+              and len(live_tasks(emu)) == 6, "a Target edit is a replace", str(m) + out + err)
+
+        # ---- a revision bump: a fresh token, so a new task
+        edit("manifests/hvac/thermostat.yaml", "  revision: 1\n", "  revision: 2\n")
+        commit("thermostat revision")
+        rc, out, err = run(emu, "plan", "--repo", repo)
+        check("-/+ replace thermostat-2-4-1" in out and "metadata.revision 1 -> 2" in out, "revision bump: replace", out)
+        rc, out, err = run(emu, "apply", "--repo", repo)
+        check(rc == 0 and "1 replaced" in out, "revision bump applied", out + err)
+
+        # ---- a removed manifest: orphaned, deleted only with --prune; --max-deletes
+        gone_id = state_json()["tasks"]["hub-7-0-0"]["taskId"]
+        git("rm", "-q", "manifests/hvac/hub.yml")
+        commit("drop hub")
+        n = len(emu.log())
+        rc, out, err = run(emu, "apply", "--repo", repo)
+        check(rc == 0 and "!   orphan  hub-7-0-0" in out and "run with --prune to delete the task" in out
+              and mutations(emu, n) == [] and "hub-7-0-0" in state_json()["tasks"],
+              "without --prune the task is orphaned, not deleted", out + err)
+        rc, out, err = run(emu, "plan", "--repo", repo, "--prune", "--max-deletes", "0")
+        check(rc == 1 and "would delete 1 task (1 pruned, 0 replaced) and --max-deletes is 0" in err,
+              "--max-deletes refuses", out + err)
+        rc, out, err = run(emu, "apply", "--repo", repo, "--prune")
+        m = mutations(emu, n)
+        check(rc == 0 and [e["op"] for e in m] == ["DeleteOtaTask"] and m[0]["path"].endswith(gone_id)
+              and "hub-7-0-0" not in state_json()["tasks"], "--prune deletes it", out + err)
+
+        # ---- --target limits the run
+        edit("manifests/security/cameras.yaml", "Indoor camera firmware 3-0-2", "Indoor camera firmware 3-0-3")
+        edit("manifests/security/cameras.yaml", "Outdoor camera firmware 3-0-2", "Outdoor camera firmware 3-0-3")
+        commit("cameras")
+        n = len(emu.log())
+        rc, out, err = run(emu, "apply", "--repo", repo, "--target", "camera-indoor-3-0-2")
+        m = mutations(emu, n)
+        check(rc == 0 and len(m) == 1 and "camera-outdoor" not in out, "--target: only that manifest", out + str(m))
+
+        # ---- markdown and github outputs
+        rc, out, err = run(emu, "plan", "--repo", repo, "--output", "markdown")
+        check(rc == 0 and "### ota-runner plan" in out and "| `~` | update | `camera-outdoor-3-0-2` |" in out
+              and "<details><summary>update <code>camera-outdoor-3-0-2</code></summary>" in out,
+              "markdown: a table and collapsible details", out)
+        summary = os.path.join(tmp, "step-summary.md")
+        rc, out, err = run(emu, "plan", "--repo", repo, "--output", "github", GITHUB_STEP_SUMMARY=summary)
+        check(rc == 0 and "::notice file=manifests/security/cameras.yaml,line=21,title=ota-runner plan: update::update camera-outdoor-3-0-2 (Description)" in out
+              and "### ota-runner plan" in open(summary).read(), "github: annotations and the step summary", out)
+
+        # ---- saved plans
+        planfile = os.path.join(tmp, "plan.json")
+        rc, out, err = run(emu, "plan", "--repo", repo, "--out", planfile)
+        check(rc == 0 and "Saved the plan to" in out, "plan --out", out + err)
+        n = len(emu.log())
+        rc, out, err = run(emu, "apply", planfile)
+        check(rc == 0 and [e["op"] for e in mutations(emu, n)] == ["UpdateOtaTask"], "apply FILE", out + err)
+        rc, out, err = run(emu, "apply", planfile)
+        check(rc == 1 and "the saved plan is stale" in err and "serial" in err, "a plan applied twice is stale", err)
+        rc, out, err = run(emu, "plan", "--repo", repo, "--out", planfile)
+        edit("manifests/energy/smart-plug.yaml", "plug0002", "plug0003")
+        commit("moves the branch")
+        n = len(emu.log())
+        rc, out, err = run(emu, "apply", planfile)
+        check(rc == 1 and "the saved plan is stale" in err and "was at" in err and mutations(emu, n) == [],
+              "a plan whose commit moved is refused", err)
+        git("reset", "-q", "--hard", "HEAD~1")
+
+        # ---- status and state commands
+        rc, out, err = run(emu, "status")
+        check(rc == 0 and "door-lock-1-9-0" in out and "5 tasks in" in out, "status", out + err)
+        rc, out, err = run(emu, "status", "--output", "json")
+        st = json.loads(out)
+        check(rc == 0 and len(st) == 5 and all(x["status"] in ("SCHEDULED", "IN_PROGRESS", "COMPLETED") and "counts" in x
+                                              for x in st), "status json with counts", out)
+        rc, out, err = run(emu, "state", "list")
+        check(rc == 0 and "camera-indoor-3-0-2" in out and "5 tasks; state" in out, "state list", out)
+        rc, out, err = run(emu, "state", "show", "door-lock-1-9-0")
+        check(rc == 0 and json.loads(out)["taskId"] == state_json()["tasks"]["door-lock-1-9-0"]["taskId"],
+              "state show", out)
+        door_id = state_json()["tasks"]["door-lock-1-9-0"]["taskId"]
+        rc, out, err = run(emu, "state", "rm", "door-lock-1-9-0")
+        check(rc == 0 and "door-lock-1-9-0" not in state_json()["tasks"] and
+              any(t["TaskId"] == door_id for t in live_tasks(emu)), "state rm forgets, the task stays", out + err)
+        rc, out, err = run(emu, "state", "import", "door-lock-1-9-0", "nosuchtask")
+        check(rc == 1 and "cannot import nosuchtask" in err and "404" in err, "import checks with GetOtaTask", err)
+        rc, out, err = run(emu, "state", "import", "door-lock-1-9-0", door_id)
+        check(rc == 0 and state_json()["tasks"]["door-lock-1-9-0"]["phase"] == "imported", "state import", out + err)
+        n = len(emu.log())
+        rc, out, err = run(emu, "plan", "--repo", repo, "--detailed-exitcode")
+        check(rc == 0 and "No changes." in out, "an imported task matching its manifest: no changes", out + err)
+
+        # ---- a second run while one holds the lock: exit 3, nothing changed
+        import fcntl
+        before = open(state, "rb").read()
+        with open(state + ".lock", "r+") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            lock.seek(0)
+            lock.truncate()
+            lock.write(json.dumps({"pid": 4242, "host": "ci-runner-7", "startedAt": "2026-11-28T10:00:00Z",
+                                   "command": "apply"}))
+            lock.flush()
+            n = len(emu.log())
+            rc, out, err = run(emu, "apply", "--repo", repo)
+            check(rc == 3 and "locked by another run: pid 4242 on ci-runner-7 since 2026-11-28T10:00:00Z (ota-runner apply)" in err
+                  and len(emu.log()) == n and open(state, "rb").read() == before, "lock contention: exit 3", err)
+
+        # ---- bad state files are refused and left byte-identical
+        good = open(state, "rb").read()
+        cases = {
+            "truncated": good[: len(good) // 2],
+            "future version": good.replace(b'"version":\t1', b'"version":\t2'),
+            "not a state": b'{"hello": "world"}\n',
+            "garbage": b"\x00\x01not json at all",
+            "bad record": good.replace(b'"taskId":', b'"taskIdX":', 1),
+        }
+        for what, data in cases.items():
+            open(state, "wb").write(data)
+            n = len(emu.log())
+            rc, out, err = run(emu, "apply", "--repo", repo)
+            check(rc == 1 and "was left as it is" in err and open(state, "rb").read() == data and len(emu.log()) == n,
+                  f"{what} state: refused and untouched", err)
+        open(state, "wb").write(good)
+        rc, out, err = run(emu, "plan", "--repo", repo, "--detailed-exitcode")
+        check(rc == 0, "the restored state works", out + err)
+finally:
+    shutil.rmtree(tmp)
+
+print(f"{passed} passed, {failed} failed")
+sys.exit(1 if failed else 0)
