@@ -19,11 +19,19 @@ typedef enum step {
 
 struct run;
 
+typedef struct jstep {
+    step kind;
+    const otr_action *a; /* the action the step carries out */
+} jstep;
+
+/* One name's work: a resume, if an interrupted run left one, then the
+ * planned action; the task id travels from step to step. */
 typedef struct job {
-    const otr_action *a;
-    step steps[2];
+    const char *name;
+    jstep steps[4];
     int nsteps, cur;
     int journaled;     /* the current step's intent is in the journal */
+    char *task_id;     /* the name's task as the steps go */
     otr_record work;   /* what the current step records when it succeeds */
     otr_aws_call *call;
     struct run *run;
@@ -73,6 +81,25 @@ static void stop(run *rn, const char *why)
 
 static void start_next_jobs(run *rn);
 
+static void count(otr_apply_stats *st, otr_action_kind kind)
+{
+    switch (kind) {
+    case OTR_ACT_CREATE: st->created++; break;
+    case OTR_ACT_UPDATE: st->updated++; break;
+    case OTR_ACT_REPLACE: st->replaced++; break;
+    case OTR_ACT_DELETE: st->deleted++; break;
+    case OTR_ACT_RESUME: st->resumed++; break;
+    default: break;
+    }
+}
+
+static void set_task_id(job *j, const char *id)
+{
+    char *copy = id ? strdup(id) : NULL;
+    free(j->task_id);
+    j->task_id = copy;
+}
+
 static void finish_job(job *j, int ok)
 {
     run *rn = j->run;
@@ -83,19 +110,16 @@ static void finish_job(job *j, int ok)
         if (rn->o->fail_fast)
             stop(rn, "--fail-fast: stopped after the first failure");
     } else {
-        switch (j->a->kind) {
-        case OTR_ACT_CREATE: st->created++; break;
-        case OTR_ACT_UPDATE: st->updated++; break;
-        case OTR_ACT_REPLACE: st->replaced++; break;
-        case OTR_ACT_DELETE: st->deleted++; break;
-        case OTR_ACT_RESUME: st->resumed++; break;
-        default: break;
-        }
+        const otr_action *last = NULL;
+        for (int i = 0; i < j->nsteps; i++)
+            if (j->steps[i].a != last)
+                count(st, (last = j->steps[i].a)->kind);
     }
     st->elapsed_ms = mono_ms() - rn->started_ms;
     otr_aws_call_free(j->call);
     j->call = NULL;
     otr_record_clear(&j->work);
+    set_task_id(j, NULL);
     rn->active--;
     if (rn->o->progress)
         rn->o->progress(st, rn->o->progress_ctx);
@@ -105,18 +129,24 @@ static void finish_job(job *j, int ok)
 static void on_call_done(otr_aws_call *call, void *ctx);
 
 /* Journals the intent of the current step (unless a resumed intent already
- * is there) and sends its call. */
+ * is there) and sends its call. Returns 0 when a call is on its way, 1 when
+ * nothing is left to do, -1 on failure. */
 static int start_step(job *j)
 {
     run *rn = j->run;
-    const otr_action *a = j->a;
+    const otr_action *a = j->steps[j->cur].a;
     otr_error err = OTR_ERROR_INIT;
-    step st = j->steps[j->cur];
+    step st = j->steps[j->cur].kind;
     otr_op op = st == STEP_CREATE ? OTR_OP_CREATE : st == STEP_UPDATE ? OTR_OP_UPDATE : OTR_OP_DELETE;
-    const char *task_id = a->old.task_id ? a->old.task_id : a->desired.task_id;
+    const char *task_id = j->task_id;
 
     if (rn->r->stopped)
         return -1;
+    if (st == STEP_DELETE && !task_id) { /* nothing to delete: a create never made it */
+        if (++j->cur >= j->nsteps)
+            return 1;
+        return start_step(j);
+    }
     otr_record_clear(&j->work);
     switch (st) {
     case STEP_CREATE:
@@ -196,11 +226,22 @@ static void next_step_or_finish(job *j, int ok)
     otr_aws_call_free(j->call);
     j->call = NULL;
     if (ok && ++j->cur < j->nsteps) {
-        if (start_step(j) == 0)
+        int rc = start_step(j);
+        if (rc == 0)
             return;
-        ok = 0;
+        ok = rc > 0;
     }
     finish_job(j, ok);
+}
+
+/* Starts the step again after it changed kind (a resume check found work). */
+static void restart_step(job *j)
+{
+    otr_aws_call_free(j->call);
+    j->call = NULL;
+    int rc = start_step(j);
+    if (rc != 0)
+        finish_job(j, rc > 0);
 }
 
 static void fail_step(job *j, otr_op op, const otr_aws_call *call, int journal)
@@ -209,7 +250,7 @@ static void fail_step(job *j, otr_op op, const otr_aws_call *call, int journal)
     otr_aws_call_describe(call, &msg);
     if (journal)
         settle(j, op, 0, msg.ptr);
-    add_failure(j->run, j->a->name, msg.ptr);
+    add_failure(j->run, j->name, msg.ptr);
     otr_buf_free(&msg);
     next_step_or_finish(j, 0);
 }
@@ -217,9 +258,9 @@ static void fail_step(job *j, otr_op op, const otr_aws_call *call, int journal)
 static void on_call_done(otr_aws_call *call, void *ctx)
 {
     job *j = ctx;
-    const otr_action *a = j->a;
+    const otr_action *a = j->steps[j->cur].a;
     otr_error err = OTR_ERROR_INIT;
-    step st = j->steps[j->cur];
+    step st = j->steps[j->cur].kind;
 
     switch (st) {
     case STEP_CREATE: {
@@ -234,6 +275,7 @@ static void on_call_done(otr_aws_call *call, void *ctx)
         }
         j->work.task_id = id;
         j->work.task_arn = arn;
+        set_task_id(j, id);
         free(j->work.created_at);
         j->work.created_at = now_iso();
         free(j->work.phase);
@@ -251,22 +293,21 @@ static void on_call_done(otr_aws_call *call, void *ctx)
     case STEP_DELETE:
         if (!call->ok && !is_not_found(call)) /* already gone is deleted */
             { fail_step(j, OTR_OP_DELETE, call, 1); return; }
+        set_task_id(j, NULL);
         settle(j, OTR_OP_DELETE, 1, NULL);
         { next_step_or_finish(j, 1); return; }
     case STEP_CHECK_DELETE:
         if (!call->ok && is_not_found(call)) {
             j->work.name = strdup(a->name);
+            set_task_id(j, NULL);
             settle(j, OTR_OP_DELETE, 1, NULL);
             { next_step_or_finish(j, 1); return; }
         }
         if (!call->ok)
             { fail_step(j, OTR_OP_DELETE, call, 0); return; }
-        j->steps[j->cur] = STEP_DELETE; /* still there: delete it (the intent is journaled) */
+        j->steps[j->cur].kind = STEP_DELETE; /* still there: delete it (the intent is journaled) */
         j->journaled = 1;
-        otr_aws_call_free(j->call);
-        j->call = NULL;
-        if (start_step(j) < 0)
-            finish_job(j, 0);
+        restart_step(j);
         return;
     case STEP_CHECK_UPDATE: {
         otr_ota_task t;
@@ -283,7 +324,7 @@ static void on_call_done(otr_aws_call *call, void *ctx)
                 done = 0;
         }
         otr_ota_task_clear(&t);
-        j->steps[j->cur] = STEP_UPDATE;
+        j->steps[j->cur].kind = STEP_UPDATE;
         j->journaled = 1;
         if (done) { /* the update had reached the service: settle it */
             otr_aws_call_free(j->call);
@@ -292,42 +333,47 @@ static void on_call_done(otr_aws_call *call, void *ctx)
             settle(j, OTR_OP_UPDATE, 1, NULL);
             { next_step_or_finish(j, 1); return; }
         }
-        otr_aws_call_free(j->call);
-        j->call = NULL;
-        if (start_step(j) < 0)
-            finish_job(j, 0);
+        restart_step(j);
         return;
     }
     }
 }
 
-static void plan_steps(job *j)
+static void add_step(job *j, step kind, const otr_action *a)
 {
-    const otr_action *a = j->a;
+    j->steps[j->nsteps].kind = kind;
+    j->steps[j->nsteps].a = a;
+    j->nsteps++;
+}
+
+/* Appends the steps of an action to its name's job. */
+static void plan_steps(job *j, const otr_action *a)
+{
+    if (!j->name) {
+        j->name = a->name;
+        set_task_id(j, a->old.task_id ? a->old.task_id : a->desired.task_id);
+    }
     switch (a->kind) {
     case OTR_ACT_CREATE:
-        j->steps[j->nsteps++] = STEP_CREATE;
+        add_step(j, STEP_CREATE, a);
         break;
     case OTR_ACT_UPDATE:
-        j->steps[j->nsteps++] = STEP_UPDATE;
+        add_step(j, STEP_UPDATE, a);
         break;
     case OTR_ACT_REPLACE:
-        if (a->old.task_id)
-            j->steps[j->nsteps++] = STEP_DELETE;
-        j->steps[j->nsteps++] = STEP_CREATE;
+        add_step(j, STEP_DELETE, a); /* skipped at run time when there is no task */
+        add_step(j, STEP_CREATE, a);
         break;
     case OTR_ACT_DELETE:
-        j->steps[j->nsteps++] = STEP_DELETE;
+        add_step(j, STEP_DELETE, a);
         break;
     case OTR_ACT_RESUME:
         /* the intent is already in the journal: finish it with the same request */
         j->journaled = 1;
-        if (a->resume_op == OTR_OP_CREATE)
-            j->steps[j->nsteps++] = STEP_CREATE;
-        else if (a->resume_op == OTR_OP_UPDATE)
-            j->steps[j->nsteps++] = STEP_CHECK_UPDATE;
-        else
-            j->steps[j->nsteps++] = STEP_CHECK_DELETE;
+        add_step(j, a->resume_op == OTR_OP_CREATE   ? STEP_CREATE
+                    : a->resume_op == OTR_OP_UPDATE ? STEP_CHECK_UPDATE
+                                                    : STEP_CHECK_DELETE,
+                 a);
         break;
     default:
         break;
@@ -340,8 +386,9 @@ static void start_next_jobs(run *rn)
     while (!rn->r->stopped && rn->next < rn->njobs && rn->active < (size_t)limit) {
         job *j = &rn->jobs[rn->next++];
         rn->active++;
-        if (start_step(j) < 0)
-            finish_job(j, 0);
+        int rc = start_step(j);
+        if (rc != 0)
+            finish_job(j, rc > 0);
     }
 }
 
@@ -353,14 +400,21 @@ int otr_apply_run(otr_aws_client *c, otr_state *s, const otr_plan *p, const otr_
     rn.jobs = calloc(p->count ? p->count : 1, sizeof(*rn.jobs));
     if (!rn.jobs)
         return otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
+    /* resumes come first in the plan; a later action of the same name joins
+     * its job, so one name's calls stay in order */
     for (size_t i = 0; i < p->count; i++) {
         const otr_action *a = &p->actions[i];
         if (a->kind == OTR_ACT_NOOP || a->kind == OTR_ACT_ORPHAN)
             continue;
-        job *j = &rn.jobs[rn.njobs++];
-        j->a = a;
-        j->run = &rn;
-        plan_steps(j);
+        job *j = NULL;
+        for (size_t k = 0; k < rn.njobs && a->kind != OTR_ACT_RESUME; k++)
+            if (rn.jobs[k].steps[0].a->kind == OTR_ACT_RESUME && !strcmp(rn.jobs[k].name, a->name))
+                j = &rn.jobs[k];
+        if (!j) {
+            j = &rn.jobs[rn.njobs++];
+            j->run = &rn;
+        }
+        plan_steps(j, a);
     }
     r->stats.total = rn.njobs;
     start_next_jobs(&rn);
@@ -368,6 +422,7 @@ int otr_apply_run(otr_aws_client *c, otr_state *s, const otr_plan *p, const otr_
     for (size_t i = 0; i < rn.njobs; i++) {
         otr_aws_call_free(rn.jobs[i].call);
         otr_record_clear(&rn.jobs[i].work);
+        free(rn.jobs[i].task_id);
     }
     free(rn.jobs);
     r->stats.elapsed_ms = mono_ms() - rn.started_ms;

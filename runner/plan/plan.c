@@ -349,11 +349,7 @@ int otr_plan_make(otr_plan **out, otr_state *state, const otr_manifest_set *set,
             i++;
         if (c >= 0)
             j++;
-        /* a name being resumed is settled by the resume; look again next run */
-        int resumed = 0;
-        for (size_t k = 0; k < state->npending; k++)
-            resumed |= !strcmp(state->pending[k].rec.name, name);
-        if (resumed || !targeted(o, name))
+        if (!targeted(o, name))
             continue;
         if (plan_name(&b, o, r, m, o->commit) < 0)
             goto nomem;

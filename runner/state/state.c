@@ -120,7 +120,10 @@ cJSON *otr_record_to_json(const otr_record *r)
 }
 
 /* Reads a record; what is missing or of the wrong type is named in why. */
-static int record_from_json(otr_record *r, const char *name, const cJSON *o, otr_buf *why)
+/* Reads a record. A snapshot's records all have a task id; an intent to
+ * create one does not have it yet (in_journal). */
+static int record_from_json(otr_record *r, const char *name, const cJSON *o, int in_journal,
+                            otr_buf *why)
 {
     memset(r, 0, sizeof(*r));
     if (!cJSON_IsObject(o)) {
@@ -129,11 +132,13 @@ static int record_from_json(otr_record *r, const char *name, const cJSON *o, otr
     }
     static const char *const required[] = {"phase", "specDigest", "taskId", NULL};
     for (size_t i = 0; required[i]; i++)
-        if (!cJSON_IsString(cJSON_GetObjectItemCaseSensitive(o, required[i]))) {
+        if (!cJSON_IsString(cJSON_GetObjectItemCaseSensitive(o, required[i])) &&
+            !(in_journal && !strcmp(required[i], "taskId") &&
+              !cJSON_GetObjectItemCaseSensitive(o, required[i]))) {
             otr_buf_printf(why, "tasks.%s.%s is missing or not a string", name, required[i]);
             return -1;
         }
-    static const char *const optional[] = {"clientToken", "taskArn", "file", "commit",
+    static const char *const optional[] = {"clientToken", "taskId", "taskArn", "file", "commit",
                                            "createdAt", "updatedAt", NULL};
     for (size_t i = 0; optional[i]; i++) {
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, optional[i]);
@@ -332,7 +337,7 @@ static int parse_snapshot(otr_state *s, const char *text, size_t len, otr_error 
     cJSON_ArrayForEach(t, tasks)
     {
         otr_record r;
-        if (record_from_json(&r, t->string, t, &why) < 0) {
+        if (record_from_json(&r, t->string, t, 0, &why) < 0) {
             otr_buf msg = OTR_BUF_INIT;
             otr_buf_printf(&msg, "has a bad record: %s", why.ptr);
             refuse(err, s->path, msg.ptr);
@@ -396,6 +401,11 @@ static int replay_line(otr_state *s, const char *line, size_t lineno, const char
                       "is (look at it, then move it away to continue without it)", jpath, lineno);
         goto done;
     }
+    if (!s->exists && s->journal_entries == 0 && strlen(lineage) < sizeof(s->lineage)) {
+        /* a run that died before its first snapshot: the journal is all there
+         * is of this state, so its lineage is the state's */
+        snprintf(s->lineage, sizeof(s->lineage), "%s", lineage);
+    }
     if (strcmp(lineage, s->lineage) != 0) {
         otr_error_set(err, OTR_ERR_INVALID, "journal %s belongs to another state (lineage %s, "
                       "the state's is %s); move one of them away", jpath, lineage, s->lineage);
@@ -421,7 +431,7 @@ static int replay_line(otr_state *s, const char *line, size_t lineno, const char
             memset(&rec, 0, sizeof(rec));
             rec.name = strdup(name);
             rec.task_id = dup_or_null(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(r, "taskId")));
-        } else if (record_from_json(&rec, name, r, &why) < 0) {
+        } else if (record_from_json(&rec, name, r, 1, &why) < 0) {
             otr_error_set(err, OTR_ERR_INVALID, "journal %s: line %zu: %s", jpath, lineno, why.ptr);
             otr_buf_free(&why);
             goto done;

@@ -1,0 +1,164 @@
+#!/usr/bin/env python3
+"""Whatever happens, every manifest ends up with exactly one task, and the
+state file tells the truth.
+
+- SIGKILL at random moments during apply (25 trials, fixed seed, the emulator
+  adding latency so the kills land mid-run), then plain re-runs: exactly one
+  live task per manifest, and the state's task ids equal the service's;
+- the same for a run of replaces (a Target edit on every manifest);
+- lost responses (the emulator drops the connection after committing): one task each;
+- a 50% throttling storm: every task created, none twice.
+"""
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "emulator"))
+from harness import ACCESS_KEY_ID, SECRET_ACCESS_KEY, Emulator  # noqa: E402
+
+RUNNER = os.environ.get("OTA_RUNNER")
+if not RUNNER:
+    print("SKIP: OTA_RUNNER is not set (run under ctest)")
+    sys.exit(77)
+
+N = 24
+TRIALS = 25
+passed = failed = 0
+tmp = tempfile.mkdtemp()
+repo = os.path.join(tmp, "fleet")
+state = os.path.join(tmp, "state.json")
+GIT_ENV = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@e", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@e", "GIT_CONFIG_NOSYSTEM": "1"}
+
+
+def check(ok, what, detail=""):
+    global passed, failed
+    if ok:
+        passed += 1
+    else:
+        failed += 1
+        print(f"FAIL: {what}\n{detail}", file=sys.stderr)
+
+
+def write_fleet(target_suffix):
+    os.makedirs(os.path.join(repo, "manifests"), exist_ok=True)
+    for i in range(N):
+        with open(os.path.join(repo, "manifests", f"r{i:02d}.yaml"), "w") as f:
+            f.write(f"apiVersion: ota-runner/v1\nkind: OtaTask\nmetadata: {{name: rollout-{i:02d}}}\n"
+                    f"spec:\n  S3Url: s3://fw/{i:02d}.json\n  OtaType: ONE_TIME\n  Description: Rollout {i}\n"
+                    f"  Target: [arn:aws:iotmanagedintegrations:us-east-1:123456789012:managed-thing/t{i}{target_suffix}]\n")
+    subprocess.run(["git", "-C", repo, "add", "-A"], check=True, env=GIT_ENV)
+    subprocess.run(["git", "-C", repo, "commit", "-qm", f"fleet {target_suffix}"], check=True, env=GIT_ENV)
+
+
+def env(emu):
+    e = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    e.update({"AWS_ACCESS_KEY_ID": ACCESS_KEY_ID, "AWS_SECRET_ACCESS_KEY": SECRET_ACCESS_KEY,
+              "AWS_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true",
+              "AWS_ENDPOINT_URL": emu.url, "OTA_RUNNER_STATE": state})
+    return e
+
+
+def apply(emu, *extra, timeout=300):
+    p = subprocess.run([RUNNER, "apply", "--repo", repo, "--parallelism", "4", "--max-deletes", "1000",
+                        *extra], capture_output=True, text=True, env=env(emu), timeout=timeout)
+    return p.returncode, p.stdout, p.stderr
+
+
+def converge(emu):
+    """Plain re-runs until one succeeds (a kill can leave work for two)."""
+    for _ in range(4):
+        rc, out, err = apply(emu)
+        if rc == 0:
+            return rc, out, err
+    return rc, out, err
+
+
+def verify(emu, suffix, what):
+    live = [t for t in emu.control("tasks") if not t.get("Deleted")]
+    by_url = {}
+    for t in live:
+        by_url.setdefault(t["S3Url"], []).append(t)
+    ok_count = len(live) == N and all(len(v) == 1 for v in by_url.values())
+    ok_target = all(t["Target"][0].endswith(suffix) for t in live)
+    s = json.load(open(state))
+    state_ids = sorted(r["taskId"] for r in s["tasks"].values())
+    live_ids = sorted(t["TaskId"] for t in live)
+    check(ok_count and ok_target and state_ids == live_ids,
+          f"{what}: exactly one task per manifest, and the state's ids are the service's",
+          f"live={len(live)} dup={[k for k, v in by_url.items() if len(v) > 1]} "
+          f"target_ok={ok_target} state={len(state_ids)} same_ids={state_ids == live_ids}")
+    return s
+
+
+def reset(emu):
+    emu.control("reset", {})
+    for suffix in ("", ".journal", ".bak", ".lock"):
+        if os.path.exists(state + suffix):
+            os.unlink(state + suffix)
+
+
+try:
+    subprocess.run(["git", "init", "-q", "-b", "main", repo], check=True)
+    write_fleet("")
+    rng = random.Random(20261128)
+    resumed_total = 0
+    with Emulator("--tick", "0", "--latency-ms", "40", "--seed", "5") as emu:
+        # a full run takes N / 4 * 40 ms = 240 ms and more; kill somewhere in it
+        for trial in range(TRIALS):
+            reset(emu)
+            p = subprocess.Popen([RUNNER, "apply", "--repo", repo, "--parallelism", "4"],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env(emu))
+            time.sleep(rng.uniform(0.0, 0.4))
+            p.send_signal(signal.SIGKILL)
+            p.wait()
+            rc, out, err = converge(emu)
+            resumed_total += out.count("resumed") and int(out.split(" resumed;")[0].rsplit(" ", 1)[-1]) if " resumed;" in out else 0
+            check(rc == 0, f"trial {trial}: the re-run succeeds", out + err)
+            verify(emu, "", f"kill trial {trial}")
+        print(f"{TRIALS} kill trials; the re-runs resumed {resumed_total} interrupted calls")
+        check(resumed_total > 0, "some kills landed between an intent and its result (resume exercised)")
+
+        # kills during a run of replaces (delete, then create, for every manifest)
+        for trial in range(5):
+            reset(emu)
+            subprocess.run(["git", "-C", repo, "checkout", "-q", "HEAD~0"], check=True)
+            rc, out, err = apply(emu)
+            check(rc == 0, "baseline apply", out + err)
+            write_fleet(f"-v{trial}")
+            p = subprocess.Popen([RUNNER, "apply", "--repo", repo, "--parallelism", "4", "--max-deletes", "1000"],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env(emu))
+            time.sleep(rng.uniform(0.05, 0.5))
+            p.send_signal(signal.SIGKILL)
+            p.wait()
+            rc, out, err = converge(emu)
+            check(rc == 0, f"replace trial {trial}: the re-run succeeds", out + err)
+            verify(emu, f"-v{trial}", f"replace kill trial {trial}")
+            write_fleet("")
+
+    with Emulator("--tick", "0", "--drop-rate", "0.4", "--seed", "11") as emu:
+        rc, out, err = apply(emu, "--max-attempts", "10")
+        drops = [e for e in emu.log() if e["fault"] == "drop"]
+        check(rc == 0 and len(drops) >= 5, "lost responses: the apply succeeds", f"drops={len(drops)} {out}{err}")
+        verify(emu, "", "lost responses")
+
+    with Emulator("--tick", "0", "--throttle-rate", "0.5", "--seed", "13") as emu:
+        for suffix in ("", ".journal", ".bak"):
+            if os.path.exists(state + suffix):
+                os.unlink(state + suffix)
+        rc, out, err = apply(emu, "--max-attempts", "12")
+        throttled = [e for e in emu.log() if e["status"] == 429]
+        check(rc == 0 and len(throttled) >= 10, "a 50% throttling storm: the apply succeeds",
+              f"throttled={len(throttled)} {out}{err}")
+        verify(emu, "", "throttling storm")
+finally:
+    shutil.rmtree(tmp)
+
+print(f"{passed} passed, {failed} failed")
+sys.exit(1 if failed else 0)
