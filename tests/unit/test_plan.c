@@ -1,0 +1,300 @@
+/*
+ * The plan's rules, one by one: create, noop, update, replace (a field, the
+ * revision), delete with --prune, orphan without, the deletion guard,
+ * --target, drift from a refresh (a vanished task, a changed field, a status),
+ * resume and the state projected past it, the order of actions, and the
+ * saved plan's round trip.
+ */
+#include "plan/plan.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define M(name, rev, spec)                                                                     \
+    "---\napiVersion: ota-runner/v1\nkind: OtaTask\nmetadata: {name: " name ", revision: " rev \
+    "}\nspec: " spec "\n"
+#define BASE "{S3Url: s3://b/k, OtaType: ONE_TIME, Description: First, Target: [a]}"
+
+static void load(otr_manifest_set *set, const char *yaml)
+{
+    otr_diags d = OTR_DIAGS_INIT;
+    otr_error err = OTR_ERROR_INIT;
+    memset(set, 0, sizeof(*set));
+    assert_int_equal(otr_manifest_add_file(set, "m.yaml", yaml, strlen(yaml), &d, &err), 0);
+    otr_manifest_set_finish(set, &d);
+    if (d.errors) {
+        otr_buf b = OTR_BUF_INIT;
+        otr_diag_format(&d.items[0], &b);
+        fail_msg("%s", b.ptr);
+    }
+    otr_diags_free(&d);
+}
+
+/* A state in which every manifest of yaml was created, task id "T" + name. */
+static otr_state *recorded(const char *yaml)
+{
+    otr_manifest_set set;
+    load(&set, yaml);
+    otr_state *s = calloc(1, sizeof(*s));
+    s->lock_fd = s->journal_fd = -1;
+    strcpy(s->lineage, "123e4567-e89b-42d3-a456-426614174000");
+    s->serial = 4;
+    for (size_t i = 0; i < set.count; i++) {
+        otr_record r;
+        otr_record_from_manifest(&r, set.items[i], "c0ffee");
+        char id[64];
+        snprintf(id, sizeof(id), "T%s", r.name);
+        for (char *p = id; *p; p++)
+            if (*p == '-')
+                *p = 'x';
+        r.task_id = strdup(id);
+        r.remote_status = strdup("SCHEDULED");
+        otr_state_put(s, &r);
+        otr_record_clear(&r);
+    }
+    otr_manifest_set_free(&set);
+    return s;
+}
+
+static otr_plan *plan_with(otr_state *s, const char *yaml, const otr_plan_options *o)
+{
+    otr_manifest_set set;
+    otr_error err = OTR_ERROR_INIT;
+    otr_plan *p = NULL;
+    load(&set, yaml);
+    if (otr_plan_make(&p, s, &set, o, &err) < 0)
+        fail_msg("plan: %s", otr_error_message(&err));
+    otr_manifest_set_free(&set);
+    return p;
+}
+
+/* "kind name,kind name,..." of the plan's actions (noops left out) */
+static char *summary(const otr_plan *p)
+{
+    otr_buf b = OTR_BUF_INIT;
+    for (size_t i = 0; i < p->count; i++)
+        if (p->actions[i].kind != OTR_ACT_NOOP)
+            otr_buf_printf(&b, "%s%s %s", b.len ? "," : "", otr_action_kind_name(p->actions[i].kind),
+                           p->actions[i].name);
+    return otr_buf_detach(&b);
+}
+
+static otr_plan_options opts(void)
+{
+    otr_plan_options o = {0};
+    o.max_deletes = 10;
+    o.commit = "beef";
+    return o;
+}
+
+static void expect(otr_state *s, const char *yaml, const otr_plan_options *o, const char *want)
+{
+    otr_plan *p = plan_with(s, yaml, o);
+    char *got = summary(p);
+    if (strcmp(got, want) != 0)
+        fail_msg("plan: got '%s', want '%s'", got, want);
+    free(got);
+    otr_plan_free(p);
+}
+
+static void test_rules(void **state)
+{
+    (void)state;
+    otr_plan_options o = opts();
+    const char *fleet = M("a", "1", BASE) M("b", "1", BASE);
+    otr_state *s = recorded(fleet);
+    otr_state empty = {0};
+    empty.lock_fd = empty.journal_fd = -1;
+
+    expect(&empty, fleet, &o, "create a,create b");
+    expect(s, fleet, &o, ""); /* all noop */
+    /* Description only: update, with the field's old and new values */
+    const char *desc = M("a", "1", "{S3Url: s3://b/k, OtaType: ONE_TIME, Description: Second, Target: [a]}")
+        M("b", "1", BASE);
+    otr_plan *p = plan_with(s, desc, &o);
+    assert_int_equal(p->counts[OTR_ACT_UPDATE], 1);
+    assert_int_equal(p->counts[OTR_ACT_NOOP], 1);
+    const otr_action *a = &p->actions[0];
+    assert_int_equal(a->kind, OTR_ACT_UPDATE);
+    assert_int_equal(a->nchanges, 1);
+    assert_string_equal(a->changes[0].field, "Description");
+    assert_string_equal(a->changes[0].old_value->valuestring, "First");
+    assert_string_equal(a->changes[0].new_value->valuestring, "Second");
+    otr_plan_free(p);
+    /* TaskConfigurationId added: still an update */
+    expect(s, M("a", "1", "{S3Url: s3://b/k, OtaType: ONE_TIME, Description: First, Target: [a], TaskConfigurationId: cfg1}")
+                  M("b", "1", BASE), &o, "update a");
+    /* Description removed: UpdateOtaTask cannot unset it: replace */
+    expect(s, M("a", "1", "{S3Url: s3://b/k, OtaType: ONE_TIME, Target: [a]}") M("b", "1", BASE), &o,
+           "replace a");
+    /* any other field: replace */
+    expect(s, M("a", "1", "{S3Url: s3://b/k, OtaType: ONE_TIME, Description: First, Target: [b]}")
+                  M("b", "1", BASE), &o, "replace a");
+    /* a revision bump: replace, with the reason */
+    p = plan_with(s, M("a", "2", BASE) M("b", "1", BASE), &o);
+    assert_int_equal(p->actions[0].kind, OTR_ACT_REPLACE);
+    assert_string_equal(p->actions[0].reason,
+                        "metadata.revision 1 -> 2: a fresh ClientToken, so a new task");
+    otr_plan_free(p);
+    /* a manifest gone: orphan; with --prune: delete */
+    expect(s, M("a", "1", BASE), &o, "orphan b");
+    o.prune = 1;
+    expect(s, M("a", "1", BASE), &o, "delete b");
+    /* the deletion guard counts replacements too */
+    otr_manifest_set set;
+    load(&set, M("a", "1", "{S3Url: s3://other, OtaType: ONE_TIME}"));
+    otr_error err = OTR_ERROR_INIT;
+    o.max_deletes = 1;
+    assert_int_equal(otr_plan_make(&p, s, &set, &o, &err), -1);
+    assert_string_equal(otr_error_message(&err),
+                        "this plan would delete 2 tasks (1 pruned, 1 replaced) and --max-deletes "
+                        "is 1; look at the plan, then raise --max-deletes to go ahead");
+    otr_error_clear(&err);
+    otr_manifest_set_free(&set);
+    o.max_deletes = 10;
+    o.prune = 0;
+    /* --target */
+    const char *targets[] = {"b", NULL};
+    o.targets = targets;
+    expect(s, M("a", "1", "{S3Url: s3://x, OtaType: ONE_TIME}") M("b", "1", "{S3Url: s3://y, OtaType: ONE_TIME}")
+                  M("c", "1", BASE), &o, "replace b");
+    o.targets = NULL;
+    otr_state_free(s);
+}
+
+static void test_order(void **state)
+{
+    (void)state;
+    otr_plan_options o = opts();
+    o.prune = 1;
+    otr_state *s = recorded(M("d1", "1", BASE) M("d2", "1", BASE) M("u1", "1", BASE)
+                                M("r1", "1", BASE) M("n1", "1", BASE));
+    expect(s, M("z-new", "1", BASE) M("a-new", "1", BASE)
+                  M("u1", "1", "{S3Url: s3://b/k, OtaType: ONE_TIME, Description: Other, Target: [a]}")
+                  M("r1", "2", BASE) M("n1", "1", BASE),
+           &o, "delete d1,delete d2,replace r1,update u1,create a-new,create z-new");
+    otr_state_free(s);
+}
+
+static void test_refresh_drift(void **state)
+{
+    (void)state;
+    otr_plan_options o = opts();
+    const char *fleet = M("a", "1", BASE) M("b", "1", BASE);
+    otr_state *s = recorded(fleet);
+    /* the service no longer has b's task; a's status moved on */
+    otr_remote_task tasks[] = {{"Ta", "IN_PROGRESS", NULL}};
+    otr_remote_view view = {tasks, 1};
+    o.remote = &view;
+    otr_plan *p = plan_with(s, fleet, &o);
+    char *got = summary(p);
+    assert_string_equal(got, "create b");
+    free(got);
+    assert_string_equal(p->actions[0].reason,
+                        "drift: the recorded task Tb no longer exists in the service");
+    assert_int_equal(p->nnotes, 1);
+    assert_string_equal(p->notes[0], "a: status SCHEDULED -> IN_PROGRESS");
+    otr_plan_free(p);
+
+    /* --refresh full: someone changed a's Description in the service */
+    cJSON *fields = cJSON_Parse("{\"TaskId\":\"Ta\",\"S3Url\":\"s3://b/k\",\"OtaType\":\"ONE_TIME\","
+                                "\"Description\":\"Edited by hand\",\"Target\":[\"a\"]}");
+    otr_remote_task full[] = {{"Ta", "SCHEDULED", fields}, {"Tb", "SCHEDULED", NULL}};
+    otr_remote_view fview = {full, 2};
+    o.remote = &fview;
+    p = plan_with(s, fleet, &o);
+    got = summary(p);
+    assert_string_equal(got, "update a");
+    free(got);
+    assert_string_equal(p->actions[0].reason,
+                        "drift: the service's task differs from the manifest in Description");
+    assert_string_equal(p->actions[0].changes[0].old_value->valuestring, "Edited by hand");
+    otr_plan_free(p);
+    cJSON_Delete(fields);
+    otr_state_free(s);
+}
+
+static void test_resume_and_projection(void **state)
+{
+    (void)state;
+    otr_plan_options o = opts();
+    otr_state *s = recorded(M("a", "1", BASE));
+    /* an interrupted run: a create of b (no result), a delete of a (no result) */
+    otr_manifest_set set;
+    load(&set, M("b", "1", BASE));
+    s->pending = calloc(2, sizeof(*s->pending));
+    s->pending[0].op = OTR_OP_CREATE;
+    otr_record_from_manifest(&s->pending[0].rec, set.items[0], "c0ffee");
+    s->pending[1].op = OTR_OP_DELETE;
+    s->pending[1].rec.name = strdup("a");
+    s->pending[1].rec.task_id = strdup("Ta");
+    s->npending = 2;
+    otr_manifest_set_free(&set);
+    /* the manifests still want a and b: resume both, and a (deleted by the
+     * resume) is created again in the same run */
+    expect(s, M("a", "1", BASE) M("b", "1", BASE), &o, "resume a,resume b,create a");
+    /* b's manifest changed since: resume the create, then replace it */
+    expect(s, M("a", "1", BASE) M("b", "1", "{S3Url: s3://new, OtaType: ONE_TIME}"), &o,
+           "resume a,resume b,replace b,create a");
+    otr_state_free(s);
+}
+
+static void test_saved_plan_round_trip(void **state)
+{
+    (void)state;
+    otr_plan_options o = opts();
+    o.repo = "/srv/fleet";
+    o.ref = "main";
+    o.path = "manifests";
+    otr_state *s = recorded(M("a", "1", BASE));
+    otr_plan *p = plan_with(s, M("a", "1", "{S3Url: s3://b/k, OtaType: ONE_TIME, Description: New, Target: [a]}")
+                                   M("b", "1", BASE), &o);
+    cJSON *j = otr_plan_to_json(p);
+    char *text = cJSON_PrintUnformatted(j);
+    cJSON *again = cJSON_Parse(text);
+    otr_plan *q = NULL;
+    otr_error err = OTR_ERROR_INIT;
+    assert_int_equal(otr_plan_from_json(&q, again, &err), 0);
+    assert_string_equal(q->lineage, s->lineage);
+    assert_int_equal(q->serial, 4);
+    assert_string_equal(q->commit, "beef");
+    assert_string_equal(q->repo, "/srv/fleet");
+    assert_int_equal(q->count, 2);
+    assert_int_equal(q->actions[0].kind, OTR_ACT_UPDATE);
+    assert_string_equal(q->actions[0].old.task_id, "Ta");
+    assert_string_equal(cJSON_GetObjectItem(q->actions[0].desired.spec, "Description")->valuestring, "New");
+    assert_int_equal(q->actions[1].kind, OTR_ACT_CREATE);
+    assert_string_equal(q->actions[1].desired.client_token, p->actions[1].desired.client_token);
+    cJSON *sum = cJSON_GetObjectItem(j, "summary");
+    assert_int_equal(cJSON_GetObjectItem(sum, "changes")->valueint, 2);
+    cJSON *bad = cJSON_Parse("{\"formatVersion\":99}");
+    otr_plan *none = NULL;
+    assert_int_equal(otr_plan_from_json(&none, bad, &err), -1);
+    assert_null(none);
+    otr_error_clear(&err);
+    cJSON_Delete(bad);
+    free(text);
+    cJSON_Delete(j);
+    cJSON_Delete(again);
+    otr_plan_free(q);
+    otr_plan_free(p);
+    otr_state_free(s);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_rules),
+        cmocka_unit_test(test_order),
+        cmocka_unit_test(test_refresh_drift),
+        cmocka_unit_test(test_resume_and_projection),
+        cmocka_unit_test(test_saved_plan_round_trip),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

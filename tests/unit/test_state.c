@@ -1,0 +1,326 @@
+/*
+ * The state file: a new state, the snapshot (sorted, serial, .bak), the
+ * journal (replay, an unsettled intent, a torn last line, a damaged line, a
+ * foreign or stale journal), the lock, and files that are refused untouched.
+ */
+#include "helpers.h"
+#include "state/state.h"
+#include "util/buf.h"
+#include "util/file.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static char *path_in(const char *dir, const char *name)
+{
+    otr_buf b = OTR_BUF_INIT;
+    otr_buf_printf(&b, "%s/%s", dir, name);
+    return otr_buf_detach(&b);
+}
+
+static char *slurp(const char *path)
+{
+    otr_buf b = OTR_BUF_INIT;
+    otr_error err = OTR_ERROR_INIT;
+    if (otr_file_read(path, 1 << 24, &b, &err) < 0) {
+        otr_error_clear(&err);
+        otr_buf_free(&b);
+        return NULL;
+    }
+    return otr_buf_detach(&b);
+}
+
+static void make_record(otr_record *r, const char *name, const char *task_id)
+{
+    memset(r, 0, sizeof(*r));
+    r->name = strdup(name);
+    r->phase = strdup("created");
+    r->client_token = strdup("tok");
+    r->revision = 1;
+    r->spec = cJSON_Parse("{\"S3Url\":\"s3://b/k\",\"OtaType\":\"ONE_TIME\"}");
+    r->spec_digest = strdup("sha256:00");
+    r->task_id = task_id ? strdup(task_id) : NULL;
+}
+
+static otr_state *load_ok(const char *path)
+{
+    otr_state *s = NULL;
+    otr_error err = OTR_ERROR_INIT;
+    if (otr_state_load(&s, path, &err) < 0)
+        fail_msg("load: %s", otr_error_message(&err));
+    return s;
+}
+
+static char *load_error(const char *path)
+{
+    otr_state *s = NULL;
+    otr_error err = OTR_ERROR_INIT;
+    assert_int_equal(otr_state_load(&s, path, &err), -1);
+    char *m = strdup(otr_error_message(&err));
+    otr_error_clear(&err);
+    return m;
+}
+
+static void test_new_state_and_snapshots(void **state)
+{
+    (void)state;
+    char *dir = otr_test_mkdtemp();
+    char *path = path_in(dir, "s.json");
+    otr_state *s = load_ok(path);
+    assert_int_equal(s->serial, 0);
+    assert_int_equal(strlen(s->lineage), 36);
+    assert_int_equal(s->lineage[14], '4'); /* a version 4 UUID */
+    char lineage[40];
+    strcpy(lineage, s->lineage);
+    otr_record r;
+    make_record(&r, "zeta", "T2");
+    otr_state_put(s, &r);
+    otr_record_clear(&r);
+    make_record(&r, "alpha", "T1");
+    otr_state_put(s, &r);
+    otr_record_clear(&r);
+    otr_error err = OTR_ERROR_INIT;
+    assert_int_equal(otr_state_save(s, NULL, NULL, &err), 0);
+    otr_state_free(s);
+
+    char *text = slurp(path);
+    assert_non_null(strstr(text, "\"format\":\t\"ota-runner-state\""));
+    assert_non_null(strstr(text, "\"serial\":\t1"));
+    assert_true(strstr(text, "\"alpha\"") < strstr(text, "\"zeta\"")); /* sorted */
+    assert_true(strstr(text, "\"format\"") < strstr(text, "\"lineage\""));
+    free(text);
+
+    s = load_ok(path);
+    assert_string_equal(s->lineage, lineage);
+    assert_int_equal(s->count, 2);
+    assert_string_equal(otr_state_find(s, "alpha")->task_id, "T1");
+    assert_null(otr_state_find(s, "beta"));
+    assert_int_equal(otr_state_remove(s, "zeta"), 0);
+    assert_int_equal(otr_state_save(s, NULL, NULL, &err), 0);
+    otr_state_free(s);
+    char *bak = path_in(dir, "s.json.bak");
+    text = slurp(bak);
+    assert_non_null(strstr(text, "\"serial\":\t1") && strstr(text, "zeta")); /* the previous one */
+    free(text);
+    s = load_ok(path);
+    assert_int_equal(s->serial, 2);
+    assert_int_equal(s->count, 1);
+    otr_state_free(s);
+    free(bak);
+    free(path);
+    otr_test_rmdir(dir);
+    free(dir);
+}
+
+static void test_journal_replay(void **state)
+{
+    (void)state;
+    char *dir = otr_test_mkdtemp();
+    char *path = path_in(dir, "s.json"), *jpath = path_in(dir, "s.json.journal");
+    otr_error err = OTR_ERROR_INIT;
+    otr_state *s = load_ok(path);
+    otr_record a, b, d;
+    make_record(&a, "a", NULL);
+    make_record(&b, "b", NULL);
+    assert_int_equal(otr_state_journal_intent(s, OTR_OP_CREATE, &a, &err), 0);
+    assert_int_equal(otr_state_journal_intent(s, OTR_OP_CREATE, &b, &err), 0);
+    a.task_id = strdup("TA");
+    assert_int_equal(otr_state_journal_result(s, OTR_OP_CREATE, &a, 1, NULL, &err), 0);
+    assert_int_equal(s->npending, 1); /* b is in flight */
+    otr_state_free(s);                /* "killed" here: no snapshot */
+
+    /* the next run: no snapshot yet, the journal's lineage is adopted */
+    s = load_ok(path);
+    assert_int_equal(s->count, 1);
+    assert_string_equal(otr_state_find(s, "a")->task_id, "TA");
+    assert_int_equal(s->npending, 1);
+    assert_string_equal(s->pending[0].rec.name, "b");
+    assert_int_equal(s->pending[0].op, OTR_OP_CREATE);
+    assert_int_equal(s->journal_entries, 3);
+    /* finish b, delete a */
+    b.task_id = strdup("TB");
+    assert_int_equal(otr_state_journal_result(s, OTR_OP_CREATE, &b, 1, NULL, &err), 0);
+    make_record(&d, "a", "TA");
+    assert_int_equal(otr_state_journal_intent(s, OTR_OP_DELETE, &d, &err), 0);
+    assert_int_equal(otr_state_journal_result(s, OTR_OP_DELETE, &d, 1, NULL, &err), 0);
+    otr_state_free(s);
+    s = load_ok(path);
+    assert_int_equal(s->count, 1);
+    assert_string_equal(s->records[0].name, "b");
+    assert_int_equal(s->npending, 0);
+    /* the snapshot takes the journal in, and the journal is emptied */
+    assert_int_equal(otr_state_save(s, NULL, NULL, &err), 0);
+    otr_state_free(s);
+    char *j = slurp(jpath);
+    assert_string_equal(j, "");
+    free(j);
+    s = load_ok(path);
+    assert_int_equal(s->count, 1);
+
+    /* a failed call settles its intent and changes nothing */
+    otr_record c;
+    make_record(&c, "c", NULL);
+    assert_int_equal(otr_state_journal_intent(s, OTR_OP_CREATE, &c, &err), 0);
+    assert_int_equal(otr_state_journal_result(s, OTR_OP_CREATE, &c, 0, "HTTP 400", &err), 0);
+    otr_state_free(s);
+    s = load_ok(path);
+    assert_int_equal(s->count, 1);
+    assert_int_equal(s->npending, 0);
+    otr_state_free(s);
+
+    otr_record_clear(&a);
+    otr_record_clear(&b);
+    otr_record_clear(&c);
+    otr_record_clear(&d);
+    free(path);
+    free(jpath);
+    otr_test_rmdir(dir);
+    free(dir);
+}
+
+static void append(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "a");
+    fputs(text, f);
+    fclose(f);
+}
+
+static void test_journal_damage(void **state)
+{
+    (void)state;
+    char *dir = otr_test_mkdtemp();
+    char *path = path_in(dir, "s.json"), *jpath = path_in(dir, "s.json.journal");
+    otr_error err = OTR_ERROR_INIT;
+    otr_state *s = load_ok(path);
+    assert_int_equal(otr_state_save(s, NULL, NULL, &err), 0);
+    otr_record a;
+    make_record(&a, "a", NULL);
+    assert_int_equal(otr_state_journal_intent(s, OTR_OP_CREATE, &a, &err), 0);
+    char lineage[40];
+    strcpy(lineage, s->lineage);
+    otr_state_free(s);
+
+    /* a torn last line (the run died writing it) is ignored */
+    append(jpath, "{\"type\":\"result\",\"op\":\"cre");
+    s = load_ok(path);
+    assert_int_equal(s->npending, 1);
+    otr_state_free(s);
+
+    /* a damaged line in the middle is not: refused, the files left as they are */
+    append(jpath, "\n{\"type\":\"result\"}\n");
+    char *before = slurp(jpath);
+    char *msg = load_error(path);
+    assert_non_null(strstr(msg, "line 2 is damaged; it was left as it is"));
+    free(msg);
+    char *after = slurp(jpath);
+    assert_string_equal(before, after);
+    free(before);
+    free(after);
+
+    /* a journal of another state */
+    FILE *f = fopen(jpath, "w");
+    fprintf(f, "{\"lineage\":\"00000000-0000-4000-8000-000000000000\",\"name\":\"a\",\"op\":\"create\","
+               "\"record\":{\"phase\":\"created\",\"spec\":{},\"specDigest\":\"x\"},\"seq\":1,"
+               "\"serial\":1,\"type\":\"intent\"}\n");
+    fclose(f);
+    msg = load_error(path);
+    assert_non_null(strstr(msg, "belongs to another state"));
+    free(msg);
+
+    /* a journal older than the snapshot (saved, then the run died before
+     * emptying it) is already in the snapshot: ignored */
+    f = fopen(jpath, "w");
+    fprintf(f, "{\"lineage\":\"%s\",\"name\":\"old\",\"op\":\"create\",\"record\":{\"phase\":"
+               "\"created\",\"spec\":{},\"specDigest\":\"x\"},\"seq\":1,\"serial\":0,\"type\":\"intent\"}\n",
+            lineage);
+    fclose(f);
+    s = load_ok(path);
+    assert_int_equal(s->npending, 0);
+    otr_state_free(s);
+    otr_record_clear(&a);
+    free(path);
+    free(jpath);
+    otr_test_rmdir(dir);
+    free(dir);
+}
+
+static void test_refused_files(void **state)
+{
+    (void)state;
+    char *dir = otr_test_mkdtemp();
+    char *path = path_in(dir, "s.json");
+    static const struct {
+        const char *text;
+        const char *why;
+    } cases[] = {
+        {"{\"format\":\"ota-runner-state\",\"version\":2,\"lineage\":\"x\",\"serial\":1,\"tasks\":{}}",
+         "has version 2, and this ota-runner reads version 1 (written by a newer ota-runner: upgrade)"},
+        {"{\"format\":\"ota-runner-state\",\"version\":1,\"lineage\":\"123e4567-e89b-42d3-a456-426614174000\",\"ser",
+         "is not valid JSON"},
+        {"[1,2,3]", "is not an ota-runner state file"},
+        {"", "is not valid JSON (at byte 0 of 0"},
+        {"{\"format\":\"ota-runner-state\",\"version\":1,\"lineage\":\"123e4567-e89b-42d3-a456-426614174000\","
+         "\"serial\":1,\"tasks\":{\"a\":{\"phase\":\"created\",\"specDigest\":\"x\",\"taskId\":\"T\"}}}",
+         "has a bad record: tasks.a.spec is missing or not an object"},
+        {"{\"format\":\"ota-runner-state\",\"version\":1,\"lineage\":\"short\",\"serial\":1,\"tasks\":{}}",
+         "has no valid lineage"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        FILE *f = fopen(path, "wb");
+        fputs(cases[i].text, f);
+        fclose(f);
+        char *msg = load_error(path);
+        if (!strstr(msg, cases[i].why) || !strstr(msg, "it was left as it is"))
+            fail_msg("case %zu: %s", i, msg);
+        free(msg);
+        char *after = slurp(path);
+        assert_string_equal(after, cases[i].text);
+        free(after);
+    }
+    free(path);
+    otr_test_rmdir(dir);
+    free(dir);
+}
+
+static void test_lock(void **state)
+{
+    (void)state;
+    char *dir = otr_test_mkdtemp();
+    char *path = path_in(dir, "s.json");
+    otr_error err = OTR_ERROR_INIT;
+    otr_state *a = load_ok(path), *b = load_ok(path);
+    assert_int_equal(otr_state_lock(a, "apply", &err), 0);
+    /* flock is per open file: a second open in the same process conflicts too */
+    assert_int_equal(otr_state_lock(b, "plan", &err), -1);
+    assert_int_equal(err.code, OTR_ERR_LOCKED);
+    char want[64];
+    snprintf(want, sizeof(want), "locked by another run: pid %d on ", (int)getpid());
+    assert_non_null(strstr(otr_error_message(&err), want));
+    assert_non_null(strstr(otr_error_message(&err), "(ota-runner apply)"));
+    otr_error_clear(&err);
+    otr_state_free(a); /* releases it */
+    assert_int_equal(otr_state_lock(b, "plan", &err), 0);
+    otr_state_free(b);
+    free(path);
+    otr_test_rmdir(dir);
+    free(dir);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_new_state_and_snapshots),
+        cmocka_unit_test(test_journal_replay),
+        cmocka_unit_test(test_journal_damage),
+        cmocka_unit_test(test_refused_files),
+        cmocka_unit_test(test_lock),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
