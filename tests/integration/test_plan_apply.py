@@ -278,6 +278,66 @@ try:
         open(state, "wb").write(good)
         rc, out, err = run(emu, "plan", "--repo", repo, "--detailed-exitcode")
         check(rc == 0, "the restored state works", out + err)
+    # ---- --refresh full: a field changed in the service is put back
+    with Emulator("--tick", "0") as emu:
+        for suffix in ("", ".journal", ".bak"):
+            if os.path.exists(state + suffix):
+                os.unlink(state + suffix)
+        rc, out, err = run(emu, "apply", "--repo", repo)
+        door = state_json()["tasks"]["door-lock-1-9-0"]["taskId"]
+        subprocess.run(["aws", "iot-managed-integrations", "update-ota-task", "--identifier", door,
+                        "--description", "Changed by hand", "--endpoint-url", emu.url],
+                       env={**env(emu), "AWS_PAGER": "", "AWS_DEFAULT_REGION": "us-east-1"}, check=True,
+                       capture_output=True)
+        rc, out, err = run(emu, "plan", "--repo", repo, "--detailed-exitcode")
+        check(rc == 0, "--refresh list does not see field drift", out)
+        rc, out, err = run(emu, "plan", "--repo", repo, "--refresh", "full", "--detailed-exitcode")
+        gets = [e for e in emu.log() if e["op"] == "GetOtaTask"]
+        check(rc == 2 and "~   update  door-lock-1-9-0" in out and "drift: the service's task differs" in out
+              and 'Description: "Changed by hand" ->' in out and len(gets) == 5,
+              "--refresh full: GetOtaTask per task, and the drift is planned back", out + err)
+        rc, out, err = run(emu, "apply", "--repo", repo, "--refresh", "full")
+        check(rc == 0 and "1 updated" in out, "drift repaired", out + err)
+
+    # ---- failures: the others go on, every failure listed, exit 1; --fail-fast
+    with Emulator("--tick", "0", "--error-rate", "1.0") as emu:
+        for suffix in ("", ".journal", ".bak"):
+            if os.path.exists(state + suffix):
+                os.unlink(state + suffix)
+        rc, out, err = run(emu, "apply", "--repo", repo, "--refresh", "list", "--max-attempts", "1")
+        check(rc == 1 and "refresh (use --refresh none to plan without the service): ListOtaTasks: HTTP 500"
+              in err and not os.path.exists(state), "a failing refresh stops before any change", err)
+        rc, out, err = run(emu, "apply", "--repo", repo, "--refresh", "none", "--max-attempts", "1",
+                           "--parallelism", "1")
+        creates = [e for e in emu.log() if e["op"] == "CreateOtaTask"]
+        check(rc == 1 and len(creates) == 5 and err.count("ota-runner: error: CreateOtaTask (") == 5
+              and "HTTP 500 InternalServerException" in err and "Apply incomplete: 0 created" in out
+              and "5 failed" in out, "failures: all tried, all listed, exit 1", out + err)
+        check(state_json()["tasks"] == {} and os.path.getsize(state + ".journal") == 0,
+              "nothing recorded for failed calls, and the journal settled", json.dumps(state_json())[:200])
+        emu.control("reset", {})
+        rc, out, err = run(emu, "apply", "--repo", repo, "--refresh", "none", "--max-attempts", "1",
+                           "--parallelism", "1", "--fail-fast")
+        creates = [e for e in emu.log() if e["op"] == "CreateOtaTask"]
+        check(rc == 1 and len(creates) == 1 and "stopped early: --fail-fast" in err, "--fail-fast stops",
+              out + err)
+
+    # ---- two real applies at once: the second exits 3 at once and sends nothing
+    with Emulator("--tick", "0", "--latency-ms", "300") as emu:
+        for suffix in ("", ".journal", ".bak"):
+            if os.path.exists(state + suffix):
+                os.unlink(state + suffix)
+        first = subprocess.Popen([RUNNER, "apply", "--repo", repo, "--parallelism", "1"], env=env(emu),
+                                 cwd=tmp, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(0.5)
+        n = len(emu.log())
+        rc, out, err = run(emu, "apply", "--repo", repo)
+        second_requests = len(emu.log()) - n
+        out1, err1 = first.communicate(timeout=60)
+        check(rc == 3 and "locked by another run: pid %d" % first.pid in err and "(ota-runner apply)" in err,
+              "a second apply during a running one exits 3 naming the holder", err)
+        check(first.returncode == 0 and len(live_tasks(emu)) == 5 and second_requests <= 1,
+              "the first one finishes alone", out1 + err1)
 finally:
     shutil.rmtree(tmp)
 
