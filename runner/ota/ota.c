@@ -3,6 +3,7 @@
 
 #include "manifest/token.h"
 #include "util/buf.h"
+#include "util/json.h"
 
 #include <curl/curl.h>
 #include <stdio.h>
@@ -212,8 +213,8 @@ static double get_time(const cJSON *o, const char *name)
 
 static long get_count(const cJSON *o, const char *name)
 {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
-    return cJSON_IsNumber(v) && v->valuedouble >= 0 ? (long)v->valuedouble : 0;
+    return (long)otr_json_integer_or(cJSON_GetObjectItemCaseSensitive(o, name), 0,
+                                     2147483647LL, 0);
 }
 
 int otr_ota_parse_create_task(const otr_aws_call *call, char **task_id, char **task_arn,

@@ -2,6 +2,7 @@
 #include "plan/plan.h"
 
 #include "util/buf.h"
+#include "util/json.h"
 #include "util/time.h"
 
 #include <stdio.h>
@@ -469,8 +470,8 @@ static int record_back(otr_record *r, const cJSON *j)
     r->name = strdup(name);
     r->phase = S("phase");
     r->client_token = S("clientToken");
-    const cJSON *rev = cJSON_GetObjectItemCaseSensitive(j, "revision");
-    r->revision = cJSON_IsNumber(rev) ? (long)rev->valuedouble : 1;
+    r->revision = (long)otr_json_integer_or(cJSON_GetObjectItemCaseSensitive(j, "revision"), 1,
+                                            2147483647LL, 1);
     const cJSON *spec = cJSON_GetObjectItemCaseSensitive(j, "spec");
     r->spec = cJSON_IsObject(spec) ? cJSON_Duplicate(spec, 1) : NULL;
     r->spec_digest = S("specDigest");
@@ -488,11 +489,14 @@ int otr_plan_from_json(otr_plan **out, const cJSON *j, otr_error *err)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, "formatVersion");
     const char *lineage = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "lineage"));
-    const cJSON *serial = cJSON_GetObjectItemCaseSensitive(j, "serial");
+    long long serial, entries;
     const cJSON *actions = cJSON_GetObjectItemCaseSensitive(j, "actions");
     *out = NULL;
     if (!cJSON_IsNumber(v) || v->valuedouble != OTR_PLAN_FORMAT_VERSION || !lineage ||
-        !cJSON_IsNumber(serial) || !cJSON_IsArray(actions))
+        otr_json_integer(cJSON_GetObjectItemCaseSensitive(j, "serial"), 0, 1LL << 53, &serial) < 0 ||
+        otr_json_integer(cJSON_GetObjectItemCaseSensitive(j, "journalEntries"), 0, 1LL << 53,
+                         &entries) < 0 ||
+        !cJSON_IsArray(actions))
         return otr_error_set(err, OTR_ERR_INVALID,
                              "not a plan saved by this ota-runner (formatVersion %d)",
                              OTR_PLAN_FORMAT_VERSION);
@@ -501,8 +505,8 @@ int otr_plan_from_json(otr_plan **out, const cJSON *j, otr_error *err)
     if (!p)
         return otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
     snprintf(p->lineage, sizeof(p->lineage), "%s", lineage);
-    p->serial = (long)serial->valuedouble;
-    p->journal_entries = (size_t)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(j, "journalEntries"));
+    p->serial = (long)serial;
+    p->journal_entries = (size_t)entries;
     const cJSON *src = cJSON_GetObjectItemCaseSensitive(j, "source");
     p->repo = dup_or_null(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(src, "repo")));
     p->ref = dup_or_null(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(src, "ref")));
@@ -527,7 +531,8 @@ int otr_plan_from_json(otr_plan **out, const cJSON *j, otr_error *err)
                          : op && !strcmp(op, "delete") ? OTR_OP_DELETE
                                                        : OTR_OP_CREATE;
         act->reason = dup_or_null(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(a, "reason")));
-        act->line = (unsigned)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(a, "line"));
+        act->line = (unsigned)otr_json_integer_or(cJSON_GetObjectItemCaseSensitive(a, "line"), 0,
+                                                  1000000000LL, 0);
         if (record_back(&act->old, cJSON_GetObjectItemCaseSensitive(a, "old")) < 0 ||
             record_back(&act->desired, cJSON_GetObjectItemCaseSensitive(a, "new")) < 0) {
             otr_plan_free(p);

@@ -10,6 +10,7 @@
 #include "manifest/token.h"
 #include "util/buf.h"
 #include "util/file.h"
+#include "util/json.h"
 #include "util/time.h"
 
 #include <errno.h>
@@ -153,15 +154,16 @@ static int record_from_json(otr_record *r, const char *name, const cJSON *o, int
         return -1;
     }
     const cJSON *rev = cJSON_GetObjectItemCaseSensitive(o, "revision");
-    if (rev && !cJSON_IsNumber(rev)) {
-        otr_buf_printf(why, "tasks.%s.revision is not a number", name);
+    long long revision = 1;
+    if (rev && otr_json_integer(rev, 1, 2147483647LL, &revision) < 0) {
+        otr_buf_printf(why, "tasks.%s.revision is not an integer from 1 to 2147483647", name);
         return -1;
     }
 #define S(k) dup_or_null(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, k)))
     r->name = strdup(name);
     r->phase = S("phase");
     r->client_token = S("clientToken");
-    r->revision = rev ? (long)rev->valuedouble : 1;
+    r->revision = (long)revision;
     r->spec = cJSON_Duplicate(spec, 1);
     r->spec_digest = S("specDigest");
     r->task_id = S("taskId");
@@ -320,7 +322,8 @@ static int parse_snapshot(otr_state *s, const char *text, size_t len, otr_error 
         refuse(err, s->path, "has no valid lineage");
         goto done;
     }
-    if (!cJSON_IsNumber(serial) || serial->valuedouble < 0) {
+    long long serial_value;
+    if (otr_json_integer(serial, 0, 1LL << 53, &serial_value) < 0) {
         refuse(err, s->path, "has no valid serial");
         goto done;
     }
@@ -329,7 +332,7 @@ static int parse_snapshot(otr_state *s, const char *text, size_t len, otr_error 
         goto done;
     }
     snprintf(s->lineage, sizeof(s->lineage), "%s", lineage->valuestring);
-    s->serial = (long)serial->valuedouble;
+    s->serial = (long)serial_value;
     s->updated_at = dup_or_null(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(root, "updatedAt")));
     s->source = cJSON_DetachItemFromObjectCaseSensitive(root, "source");
     s->service = cJSON_DetachItemFromObjectCaseSensitive(root, "service");
@@ -394,8 +397,9 @@ static int replay_line(otr_state *s, const char *line, size_t lineno, const char
     const char *type = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "type"));
     const char *lineage = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "lineage"));
     const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "name"));
-    const cJSON *serial = cJSON_GetObjectItemCaseSensitive(j, "serial");
-    if (!j || !type || !lineage || !name || !cJSON_IsNumber(serial) ||
+    long long jserial = 0;
+    if (!j || !type || !lineage || !name ||
+        otr_json_integer(cJSON_GetObjectItemCaseSensitive(j, "serial"), 0, 1LL << 53, &jserial) < 0 ||
         op_from_name(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "op")), &op) < 0) {
         otr_error_set(err, OTR_ERR_INVALID, "journal %s: line %zu is damaged; it was left as it "
                       "is (look at it, then move it away to continue without it)", jpath, lineno);
@@ -411,13 +415,12 @@ static int replay_line(otr_state *s, const char *line, size_t lineno, const char
                       "the state's is %s); move one of them away", jpath, lineage, s->lineage);
         goto done;
     }
-    long jserial = (long)serial->valuedouble;
     if (jserial < s->serial) { /* written before the snapshot we loaded: already in it */
         rc = 0;
         goto done;
     }
     if (jserial > s->serial) {
-        otr_error_set(err, OTR_ERR_INVALID, "journal %s is newer (serial %ld) than the state "
+        otr_error_set(err, OTR_ERR_INVALID, "journal %s is newer (serial %lld) than the state "
                       "file (serial %ld): the state file is older than its journal; restore "
                       "the newest state file", jpath, jserial, s->serial);
         goto done;
@@ -464,11 +467,40 @@ static int replay_line(otr_state *s, const char *line, size_t lineno, const char
         otr_error_set(err, OTR_ERR_INVALID, "journal %s: line %zu has an unknown type", jpath, lineno);
         goto done;
     }
-    long seq = (long)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(j, "seq"));
+    long long seq = otr_json_integer_or(cJSON_GetObjectItemCaseSensitive(j, "seq"), 0, 1LL << 53, 0);
     if (seq > s->journal_seq)
-        s->journal_seq = seq;
+        s->journal_seq = (long)seq;
 done:
     cJSON_Delete(j);
+    return rc;
+}
+
+static int replay_text(otr_state *s, const char *text, size_t len, const char *jpath,
+                       otr_error *err)
+{
+    otr_buf line = OTR_BUF_INIT;
+    size_t lineno = 0;
+    int rc = 0;
+    for (const char *p = text; p < text + len && rc == 0;) {
+        const char *nl = memchr(p, '\n', (size_t)(text + len - p));
+        lineno++;
+        if (!nl) {
+            /* the last line has no newline: the run died while writing it,
+             * before the call it announces (or after the answer it records).
+             * Ignoring it is safe: an unsettled intent is finished next run. */
+            break;
+        }
+        otr_buf_clear(&line);
+        if (otr_buf_append(&line, p, (size_t)(nl - p)) < 0)
+            rc = otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
+        else if (line.len && memchr(line.ptr, '\0', line.len))
+            rc = otr_error_set(err, OTR_ERR_INVALID, "journal %s: line %zu holds a NUL byte; it "
+                               "was left as it is", jpath, lineno);
+        else if (line.len)
+            rc = replay_line(s, line.ptr, lineno, jpath, err);
+        p = nl + 1;
+    }
+    otr_buf_free(&line);
     return rc;
 }
 
@@ -482,24 +514,9 @@ static int replay_journal(otr_state *s, otr_error *err)
         if (ferr.code != OTR_ERR_NOTFOUND)
             rc = otr_error_set(err, ferr.code, "%s", otr_error_message(&ferr));
         otr_error_clear(&ferr);
-        goto done;
+    } else {
+        rc = replay_text(s, otr_buf_cstr(&text), text.len, jpath, err);
     }
-    size_t lineno = 0;
-    for (char *p = text.ptr; p && p < text.ptr + text.len && rc == 0;) {
-        char *nl = memchr(p, '\n', (size_t)(text.ptr + text.len - p));
-        lineno++;
-        if (!nl) {
-            /* the last line has no newline: the run died while writing it,
-             * before the call it announces (or after the answer it records).
-             * Ignoring it is safe: an unsettled intent is finished next run. */
-            break;
-        }
-        *nl = '\0';
-        if (*p)
-            rc = replay_line(s, p, lineno, jpath, err);
-        p = nl + 1;
-    }
-done:
     otr_buf_free(&text);
     free(jpath);
     return rc;
@@ -557,14 +574,15 @@ int otr_state_lock(otr_state *s, const char *command, otr_error *err)
         otr_file_read(lpath, 4096, &holder, &ignored);
         otr_error_clear(&ignored);
         cJSON *h = cJSON_Parse(otr_buf_cstr(&holder));
-        const cJSON *pid = cJSON_GetObjectItemCaseSensitive(h, "pid");
+        long long pid = otr_json_integer_or(cJSON_GetObjectItemCaseSensitive(h, "pid"), 0,
+                                            1LL << 31, -1);
         const char *host = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(h, "host"));
         const char *since = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(h, "startedAt"));
         const char *cmd = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(h, "command"));
         otr_error_set(err, OTR_ERR_LOCKED,
-                      "state %s is locked by another run: pid %ld on %s since %s (ota-runner %s); "
+                      "state %s is locked by another run: pid %lld on %s since %s (ota-runner %s); "
                       "try again when it has finished",
-                      s->path, cJSON_IsNumber(pid) ? (long)pid->valuedouble : -1L,
+                      s->path, pid,
                       host ? host : "?", since ? since : "?", cmd ? cmd : "?");
         cJSON_Delete(h);
         otr_buf_free(&holder);
@@ -781,6 +799,42 @@ done:
     free(text);
     free(bak);
     return rc;
+}
+
+int otr_state_from_text(otr_state **out, const char *path, const char *snapshot, size_t slen,
+                        const char *journal, size_t jlen, otr_error *err)
+{
+    otr_state *s = calloc(1, sizeof(*s));
+    *out = NULL;
+    if (!s)
+        return otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
+    s->lock_fd = s->journal_fd = -1;
+    s->path = strdup(path);
+    if (snapshot) {
+        s->exists = 1;
+        /* cJSON wants a terminated string */
+        char *copy = malloc(slen + 1);
+        if (!copy) {
+            otr_state_free(s);
+            return otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
+        }
+        memcpy(copy, snapshot, slen);
+        copy[slen] = '\0';
+        int rc = parse_snapshot(s, copy, slen, err);
+        free(copy);
+        if (rc < 0) {
+            otr_state_free(s);
+            return -1;
+        }
+    } else {
+        new_lineage(s->lineage);
+    }
+    if (journal && replay_text(s, journal, jlen, "(journal)", err) < 0) {
+        otr_state_free(s);
+        return -1;
+    }
+    *out = s;
+    return 0;
 }
 
 void otr_state_free(otr_state *s)

@@ -75,6 +75,11 @@ typedef struct otr_state {
  * replays FILE.journal. Nothing is written. */
 int otr_state_load(otr_state **out, const char *path, otr_error *err);
 
+/* The same from memory (journal may be NULL): for tests and fuzzing. path
+ * only names the state in messages. */
+int otr_state_from_text(otr_state **out, const char *path, const char *snapshot, size_t slen,
+                        const char *journal, size_t jlen, otr_error *err);
+
 /* Takes FILE.lock for the rest of the run. When another run holds it, fails
  * at once with OTR_ERR_LOCKED and a message naming the holder. command is
  * written into the lock file ("apply"). */

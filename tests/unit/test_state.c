@@ -251,6 +251,44 @@ static void test_journal_damage(void **state)
     free(dir);
 }
 
+/* Found by fuzz_journal: numbers that are not integers (a missing seq, a
+ * serial of 1e300) were cast to long: undefined behaviour. */
+static void test_journal_numbers_that_are_not_integers(void **state)
+{
+    (void)state;
+    static const char snapshot[] =
+        "{\"format\":\"ota-runner-state\",\"version\":1,\"lineage\":"
+        "\"123e4567-e89b-42d3-a456-426614174000\",\"serial\":3,\"tasks\":{}}";
+    static const char *const journals[] = {
+        "{\"lineage\":\"123e4567-e89b-42d3-a456-426614174000\",\"serial\":3,\"type\":\"result\","
+        "\"op\":\"create\",\"name\":\"a\",\"ok\":true}\n",
+        "{\"lineage\":\"123e4567-e89b-42d3-a456-426614174000\",\"serial\":1e300,\"seq\":1e300,"
+        "\"type\":\"result\",\"op\":\"create\",\"name\":\"a\"}\n",
+        "{\"lineage\":\"123e4567-e89b-42d3-a456-426614174000\",\"serial\":-1e300,\"seq\":-5,"
+        "\"type\":\"result\",\"op\":\"create\",\"name\":\"a\"}\n",
+    };
+    for (size_t i = 0; i < sizeof(journals) / sizeof(journals[0]); i++) {
+        otr_state *s = NULL;
+        otr_error err = OTR_ERROR_INIT;
+        int rc = otr_state_from_text(&s, "s.json", snapshot, strlen(snapshot), journals[i],
+                                     strlen(journals[i]), &err);
+        if (rc == 0)
+            assert_int_equal(s->count, 0);
+        else
+            assert_non_null(strstr(otr_error_message(&err), "journal"));
+        otr_error_clear(&err);
+        otr_state_free(s);
+    }
+    static const char big_serial[] =
+        "{\"format\":\"ota-runner-state\",\"version\":1,\"lineage\":"
+        "\"123e4567-e89b-42d3-a456-426614174000\",\"serial\":1e300,\"tasks\":{}}";
+    otr_state *s = NULL;
+    otr_error err = OTR_ERROR_INIT;
+    assert_int_equal(otr_state_from_text(&s, "s.json", big_serial, strlen(big_serial), NULL, 0, &err), -1);
+    assert_non_null(strstr(otr_error_message(&err), "has no valid serial"));
+    otr_error_clear(&err);
+}
+
 static void test_refused_files(void **state)
 {
     (void)state;
@@ -319,6 +357,7 @@ int main(void)
         cmocka_unit_test(test_new_state_and_snapshots),
         cmocka_unit_test(test_journal_replay),
         cmocka_unit_test(test_journal_damage),
+        cmocka_unit_test(test_journal_numbers_that_are_not_integers),
         cmocka_unit_test(test_refused_files),
         cmocka_unit_test(test_lock),
     };

@@ -1,0 +1,24 @@
+/* libFuzzer: bytes -> the manifest loader and validator -> diagnostics. */
+#include "manifest/manifest.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    otr_manifest_set set = OTR_MANIFEST_SET_INIT;
+    otr_diags d = OTR_DIAGS_INIT;
+    otr_error err = OTR_ERROR_INIT;
+    /* the same bytes as two files, so the cross-file name check runs too */
+    otr_manifest_add_file(&set, "a.yaml", (const char *)data, size, &d, &err);
+    otr_manifest_add_file(&set, "b.yaml", (const char *)data, size, &d, &err);
+    otr_manifest_set_finish(&set, &d);
+    otr_buf out = OTR_BUF_INIT;
+    for (size_t i = 0; i < d.count; i++)
+        otr_diag_format(&d.items[i], &out);
+    otr_buf_free(&out);
+    otr_error_clear(&err);
+    otr_diags_free(&d);
+    otr_manifest_set_free(&set);
+    return 0;
+}
