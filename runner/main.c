@@ -5,11 +5,16 @@
 #include <curl/curl.h>
 #include <git2.h>
 #include <stdio.h>
+#include <sys/prctl.h>
 
 int main(int argc, char **argv)
 {
     otr_options o;
     int rc = OTR_EXIT_ERROR;
+
+    /* The secret key and session token live in this process's memory while it
+     * signs: no core dump, no ptrace by other users. */
+    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 
     if (otr_options_parse(&o, argc, argv) < 0)
         goto done;

@@ -1,0 +1,142 @@
+#!/usr/bin/env bash
+# Hostile manifests through the real binary, each within bounded time and
+# memory (ulimit -v and a timeout; under ASan, which reserves terabytes of
+# address space, only the timeout): every case ends with exit 1 and a
+# diagnostic naming the file (and line where there is one); a BOM and CRLF
+# line ends are accepted.
+source "$(dirname "$0")/lib.sh"
+
+limited() { # limited OUT ERR CMD...: run with limits, print the exit code
+  local out=$1 err=$2; shift 2
+  set +e
+  if [ -n "${OTR_SANITIZED:-}" ]; then
+    timeout 120 "$@" >"$out" 2>"$err"
+  else
+    (ulimit -v 1048576; timeout 60 "$@") >"$out" 2>"$err"
+  fi
+  echo $?
+  set -e
+}
+
+HDR='apiVersion: ota-runner/v1
+kind: OtaTask
+metadata: {name: hostile}
+spec:
+  S3Url: s3://b/k
+  OtaType: ONE_TIME'
+
+# case NAME WANT_RC GREP_PATTERN: the file(s) are in $WORK/NAME/manifests already
+case_run() {
+  local name=$1 want=$2 pattern=$3
+  local repo="$WORK/$name"
+  commit_all "$repo" "$name" >/dev/null 2>&1 || true
+  local rc
+  rc=$(limited "$WORK/out" "$WORK/err" "$OTA_RUNNER" validate --repo "$repo")
+  if [ "$rc" != "$want" ]; then
+    bad "$name: exit $rc, want $want"; head -c 600 "$WORK/err" >&2; echo >&2
+  elif [ -n "$pattern" ] && ! grep -qE -- "$pattern" "$WORK/err"; then
+    bad "$name: no diagnostic matching '$pattern'"; head -c 600 "$WORK/err" >&2; echo >&2
+  else
+    ok
+  fi
+}
+
+mk() { new_repo "$WORK/$1"; mkdir -p "$WORK/$1/manifests"; }
+
+mk alias-bomb
+python3 - "$WORK/alias-bomb/manifests/bomb.yaml" "$HDR" <<'PY'
+import sys
+lines = ["x0: &x0 [a, a, a, a, a, a, a, a, a, a]"]
+for i in range(1, 10):
+    lines.append(f"x{i}: &x{i} [" + ", ".join([f"*x{i-1}"] * 10) + "]")
+doc = "\n".join(lines) + "\n" + sys.argv[2] + "\n  Target: *x9\n  Tags: {t: *x9}\n"
+open(sys.argv[1], "w").write(doc)
+PY
+case_run alias-bomb 1 '^manifests/bomb.yaml:[0-9]+:[0-9]+: error: '
+
+mk nested
+python3 -c "import sys; open(sys.argv[1],'w').write(sys.argv[2] + '\n  Target: ' + '['*20000 + ']'*20000 + '\n')" \
+  "$WORK/nested/manifests/n.yaml" "$HDR"
+case_run nested 1 '^manifests/n.yaml:7:[0-9]+: error: nesting deeper than 64 levels$'
+
+mk two-mib
+python3 -c "import sys; open(sys.argv[1],'w').write(sys.argv[2] + '\n' + '#' * (2 << 20) + '\n')" \
+  "$WORK/two-mib/manifests/big.yaml" "$HDR"
+case_run two-mib 1 '^manifests/big.yaml: error: file is [0-9]+ bytes; a manifest file may be at most 1048576 bytes$'
+
+mk bad-utf8
+printf '%s\n  Description: caf\xc3\x28\n' "$HDR" > "$WORK/bad-utf8/manifests/u.yaml"
+case_run bad-utf8 1 '^manifests/u.yaml:7:[0-9]+: error: yaml: invalid'
+
+mk nul
+printf '%s\n  Description: a\0b\n' "$HDR" > "$WORK/nul/manifests/z.yaml"
+case_run nul 1 '^manifests/z.yaml:7:[0-9]+: error: yaml: control characters are not allowed'
+
+mk bom
+{ printf '\xef\xbb\xbf'; printf '%s\n' "$HDR"; } > "$WORK/bom/manifests/bom.yaml"
+case_run bom 0 ''
+
+mk crlf
+printf '%s\n' "$HDR" | sed 's/$/\r/' > "$WORK/crlf/manifests/crlf.yaml"
+case_run crlf 0 ''
+
+mk tabs
+printf '%s\n\tTarget: [a]\n' "$HDR" > "$WORK/tabs/manifests/t.yaml"
+case_run tabs 1 '^manifests/t.yaml:7:1: error: yaml: found a tab character'
+
+mk long-line
+python3 -c "import sys; open(sys.argv[1],'w').write(sys.argv[2] + '\n  Description: ' + 'x' * 1000000 + '\n')" \
+  "$WORK/long-line/manifests/l.yaml" "$HDR"
+case_run long-line 1 '^manifests/l.yaml:7:16: error: spec.Description: must be 1 to 256 characters, got 1000000$'
+
+mk many-keys
+python3 -c "import sys; open(sys.argv[1],'w').write(sys.argv[2] + '\n' + ''.join('%x: 1\n' % i for i in range(100000)))" \
+  "$WORK/many-keys/manifests/k.yaml" "$HDR"
+case_run many-keys 1 '^manifests/k.yaml:1:1: error: 99980 more unknown fields in this mapping not shown$'
+
+mk many-manifests
+python3 - "$WORK/many-manifests/manifests" <<'PY'
+import sys
+n = 0
+f = 0
+while n <= 100000:
+    with open(f"{sys.argv[1]}/part{f:02d}.yaml", "w") as out:
+        for _ in range(8000):
+            if n > 100000:
+                break
+            out.write("{apiVersion: ota-runner/v1, kind: OtaTask, metadata: {name: m%d}, "
+                      "spec: {S3Url: x, OtaType: ONE_TIME}}\n---\n" % n)
+            n += 1
+    f += 1
+PY
+case_run many-manifests 1 'error: more than 100000 manifests; split the fleet'
+
+mk binary-tag
+printf '%s\n  Description: !!binary aGVsbG8=\n' "$HDR" > "$WORK/binary-tag/manifests/b.yaml"
+case_run binary-tag 1 '^manifests/b.yaml:7:16: error: YAML tags are not supported'
+
+mk custom-tag
+printf '%s\n  Description: !custom x\n' "$HDR" > "$WORK/custom-tag/manifests/c.yaml"
+case_run custom-tag 1 '^manifests/c.yaml:7:16: error: YAML tags are not supported \(found !custom\)'
+
+mk scalar
+echo 'just a scalar' > "$WORK/scalar/manifests/s.yaml"
+case_run scalar 1 '^manifests/s.yaml:1:1: error: a manifest must be a mapping'
+
+mk empty
+: > "$WORK/empty/manifests/e.yaml"
+case_run empty 1 '^manifests/e.yaml: error: file holds no manifest'
+
+mk symlink
+printf '%s\n' "$HDR" > "$WORK/symlink/manifests/real.yaml"
+ln -s real.yaml "$WORK/symlink/manifests/link.yaml"
+case_run symlink 1 '^manifests/link.yaml: error: symbolic link under --path manifests is not followed'
+
+mk submodule
+new_repo "$WORK/other"
+git -C "$WORK/other" commit -q --allow-empty -m x
+printf '%s\n' "$HDR" > "$WORK/submodule/manifests/real.yaml"
+git -C "$WORK/submodule" -c protocol.file.allow=always submodule add -q "$WORK/other" manifests/sub >/dev/null 2>&1
+case_run submodule 1 '^manifests/sub: error: submodule under --path manifests is not followed'
+
+finish
