@@ -434,6 +434,31 @@ static char *normalize_path(const char *p)
     return out;
 }
 
+/* libgit2 refuses a repository another user owns (git's safe.directory rule)
+ * but, in 1.5, reports it as "not found": look for one above path. */
+static int owned_by_another_user(const char *path)
+{
+    static const char *const marks[] = {"/.git", "/HEAD"}; /* a work tree; a bare repository */
+    char *dir = realpath(path, NULL);
+    int verdict = 0; /* 1: another user's repository, -1: ours */
+    while (dir && !verdict) {
+        for (size_t i = 0; i < 2 && !verdict; i++) {
+            otr_buf probe = OTR_BUF_INIT;
+            struct stat st;
+            otr_buf_printf(&probe, "%s%s", strcmp(dir, "/") ? dir : "", marks[i]);
+            if (lstat(probe.ptr, &st) == 0)
+                verdict = st.st_uid != geteuid() ? 1 : -1;
+            otr_buf_free(&probe);
+        }
+        char *slash = strrchr(dir, '/');
+        if (!strcmp(dir, "/") || !slash)
+            break;
+        slash[slash == dir ? 1 : 0] = '\0'; /* up one folder ("/a" -> "/") */
+    }
+    free(dir);
+    return verdict == 1;
+}
+
 static int open_repo(otr_source *s, const otr_source_opts *o, otr_error *err)
 {
     if (otr_source_is_url(s->repo_name)) {
@@ -443,7 +468,13 @@ static int open_repo(otr_source *s, const otr_source_opts *o, otr_error *err)
                                  "with a URL (%s)", s->repo_name);
         return open_url(&s->repo, s->repo_name, o->cache_dir, err);
     }
-    if (git_repository_open_ext(&s->repo, s->repo_name, 0, NULL) < 0)
+    int rc = git_repository_open_ext(&s->repo, s->repo_name, 0, NULL);
+    if (rc == GIT_EOWNER || (rc < 0 && owned_by_another_user(s->repo_name)))
+        return otr_error_set(err, OTR_ERR_NOTFOUND,
+                             "%s is owned by another user, and git does not trust it; if you do, "
+                             "run: git config --global --add safe.directory <its path>",
+                             s->repo_name);
+    if (rc < 0)
         return otr_error_set(err, OTR_ERR_NOTFOUND,
                              "%s is not a git repository (nor is any folder above it); "
                              "use --repo to name one",

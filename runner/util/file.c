@@ -17,9 +17,10 @@ int otr_file_read(const char *path, size_t max, otr_buf *out, otr_error *err)
         return otr_error_set(err, errno == ENOENT ? OTR_ERR_NOTFOUND : OTR_ERR_IO,
                              "cannot read %s: %s", path, strerror(errno));
     struct stat st;
-    if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+    if (fstat(fd, &st) == 0 && !S_ISREG(st.st_mode)) {
         close(fd);
-        return otr_error_set(err, OTR_ERR_IO, "%s is a folder, not a file", path);
+        return otr_error_set(err, OTR_ERR_IO, "%s is %s, not a regular file", path,
+                             S_ISDIR(st.st_mode) ? "a folder" : "a device or a pipe");
     }
     char chunk[65536];
     ssize_t n;

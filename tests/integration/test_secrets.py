@@ -1,0 +1,128 @@
+#!/usr/bin/env python3
+"""No secret reaches any output: the secret access key, the session token and
+the web identity token are searched for in stdout, stderr, the state file, the
+journal, the lock file, the backup and a saved plan, after every command at
+every verbosity (quiet, -v, --debug), against the emulator (which accepts the
+fake key pair) and against moto's STS (web identity).
+"""
+import glob
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "emulator"))
+from harness import Emulator  # noqa: E402
+
+RUNNER = os.environ.get("OTA_RUNNER")
+SRC = os.environ.get("OTR_SOURCE_DIR") or os.path.join(os.path.dirname(__file__), "..", "..")
+if not RUNNER:
+    print("SKIP: OTA_RUNNER is not set (run under ctest)")
+    sys.exit(77)
+
+KEY_ID = "AKIDSECRETSTEST"
+SECRET = "FAKE-SECRET-KEY-d41d8cd98f00b204e9800998ecf8427e"
+TOKEN = "FAKE-SESSION-TOKEN-0f343b0931126a20f133d67c2b018a3b"
+WEB_TOKEN = "FAKE-WEB-IDENTITY-eyJhbGciOiJSUzI1NiJ9.c2VjcmV0"
+NEEDLES = [SECRET, TOKEN, WEB_TOKEN]
+
+passed = failed = 0
+tmp = tempfile.mkdtemp()
+repo = os.path.join(tmp, "fleet")
+state = os.path.join(tmp, "state.json")
+written = []
+
+
+def check(ok, what, detail=""):
+    global passed, failed
+    if ok:
+        passed += 1
+    else:
+        failed += 1
+        print(f"FAIL: {what}\n{detail}", file=sys.stderr)
+
+
+def scan(label, text):
+    for n in NEEDLES:
+        check(n not in text, f"{label}: no secret", f"found {n[:16]}...")
+
+
+def run(emu_url, *args, extra=None):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update({"AWS_ACCESS_KEY_ID": KEY_ID, "AWS_SECRET_ACCESS_KEY": SECRET, "AWS_SESSION_TOKEN": TOKEN,
+                "AWS_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true", "OTA_RUNNER_STATE": state,
+                "AWS_ENDPOINT_URL": emu_url})
+    env.update(extra or {})
+    env = {k: v for k, v in env.items() if v is not None}
+    p = subprocess.run([RUNNER, *args], capture_output=True, text=True, env=env, cwd=tmp, timeout=120)
+    return p.returncode, p.stdout + p.stderr
+
+
+genv = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@e", "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@e"}
+subprocess.run(["git", "init", "-q", "-b", "main", repo], check=True)
+shutil.copytree(os.path.join(SRC, "manifests"), os.path.join(repo, "manifests"))
+subprocess.run(["git", "-C", repo, "add", "-A"], check=True, env=genv)
+subprocess.run(["git", "-C", repo, "commit", "-qm", "x"], check=True, env=genv)
+plan_file = os.path.join(tmp, "saved-plan.json")
+
+try:
+    with Emulator("--tick", "0", "--access-key-id", KEY_ID, "--secret-access-key", SECRET) as emu:
+        commands = [
+            ["validate", "--repo", repo], ["tokens", "--repo", repo], ["version"],
+            ["plan", "--repo", repo], ["plan", "--repo", repo, "--output", "json"],
+            ["plan", "--repo", repo, "--out", plan_file], ["apply", "--repo", repo],
+            ["plan", "--repo", repo, "--refresh", "full", "--output", "markdown"],
+            ["status"], ["status", "--output", "json"], ["state", "list"], ["state", "show", "hub-7-0-0"],
+            ["apply", "--repo", repo, "--prune", "--output", "json"],
+            ["state", "rm", "hub-7-0-0"], ["apply", "--repo", repo],
+        ]
+        for verbosity in ([], ["-v"], ["--debug"]):
+            for cmd in commands:
+                rc, out = run(emu.url, *verbosity, *cmd)
+                check(rc in (0, 1), f"{' '.join(verbosity + cmd)} ran", out[-300:])
+                scan(" ".join(verbosity + cmd), out)
+        rc, out = run(emu.url, "--debug", "status")
+        check("X-Amz-Security-Token: <redacted>" in out and "Signature=<redacted>" in out,
+              "--debug shows where the secrets would be, redacted", out[:500])
+        check(KEY_ID in out, "the access key id (not a secret) is shown to help", out[:300])
+
+    # web identity: the token file's content never appears (STS answers through moto)
+    port = socket.socket()
+    port.bind(("127.0.0.1", 0))
+    p = port.getsockname()[1]
+    port.close()
+    moto = subprocess.Popen(["moto_server", "-H", "127.0.0.1", "-p", str(p)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", p), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        tokf = os.path.join(tmp, "web-token")
+        open(tokf, "w").write(WEB_TOKEN)
+        with Emulator("--tick", "0") as emu:
+            wi = {"AWS_ACCESS_KEY_ID": None, "AWS_SECRET_ACCESS_KEY": None, "AWS_SESSION_TOKEN": None,
+                  "AWS_WEB_IDENTITY_TOKEN_FILE": tokf, "AWS_ROLE_ARN": "arn:aws:iam::123456789012:role/x",
+                  "AWS_ENDPOINT_URL_STS": f"http://127.0.0.1:{p}"}
+            for verbosity in ([], ["-v"], ["--debug"]):
+                rc, out = run(emu.url, *verbosity, "plan", "--repo", repo, extra=wi)
+                check(rc == 1 and "UnrecognizedClientException" in out, "web identity run reached the service", out[-300:])
+                scan(" ".join(verbosity) + " plan (web identity)", out)
+    finally:
+        moto.terminate()
+        moto.wait(timeout=10)
+
+    for path in glob.glob(os.path.join(tmp, "state.json*")) + [plan_file]:
+        scan(os.path.basename(path), open(path, errors="replace").read())
+    check(os.path.exists(state + ".bak") and os.path.exists(plan_file), "the files searched exist")
+finally:
+    shutil.rmtree(tmp)
+
+print(f"{passed} passed, {failed} failed")
+sys.exit(1 if failed else 0)
