@@ -581,7 +581,7 @@ int otr_aws_client_run(otr_aws_client *c, otr_error *err)
 {
     while (c->pending_head || c->inflight) {
         int64_t wait = start_ready(c);
-        int running = 0;
+        int running = 0, finished = 0;
         if (curl_multi_perform(c->multi, &running) != CURLM_OK)
             return otr_error_set(err, OTR_ERR_GENERIC, "libcurl multi handle failed");
         CURLMsg *msg;
@@ -593,12 +593,13 @@ int otr_aws_client_run(otr_aws_client *c, otr_error *err)
             CURLcode res = msg->data.result;
             curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&call);
             on_done(c, call, res);
+            finished++;
         }
-        if (!c->pending_head && !c->inflight)
-            break;
-        int timeout = (int)(c->inflight ? (wait < 100 ? wait : 100) : wait);
-        if (c->pending_head && c->inflight < c->o.parallelism && wait <= 0)
+        /* a callback may have queued the next call: start it now rather than
+         * sleep on a wait computed before it existed */
+        if (finished)
             continue;
+        int timeout = (int)(c->inflight ? (wait < 100 ? wait : 100) : wait);
         curl_multi_poll(c->multi, NULL, 0, timeout > 0 ? timeout : 0, NULL);
     }
     return 0;

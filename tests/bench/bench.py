@@ -1,0 +1,322 @@
+#!/usr/bin/env python3
+"""ota-runner's benchmarks: ratios measured side by side in one run.
+
+- generated repositories of 1,000, 10,000 and 100,000 manifests (~1 KB each,
+  nested folders, every field in use somewhere), committed with git fast-import;
+- validate, tokens, plan --refresh none (empty state: all creates; a full
+  state: all noops), against the floor of reading the same blobs with
+  `git cat-file --batch`; wall time and peak RSS from /usr/bin/time;
+- apply of 1,000 creates against the emulator with 50 ms latency, at
+  parallelism 1, 8 and 32, and a loop of `aws iot-managed-integrations
+  create-ota-task` calls (a sample, scaled);
+- state I/O per apply (bytes written to the state files, fsync calls, from
+  strace), for 10 and for 100 actions over a 1,000-task state.
+
+Usage: bench.py RUNNER OUT.md [--quick]
+"""
+import json
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "emulator"))
+sys.path.insert(0, os.path.join(HERE, "..", "tools"))
+from harness import ACCESS_KEY_ID, SECRET_ACCESS_KEY, Emulator  # noqa: E402
+import tokens as pytokens  # noqa: E402
+
+RUNNER = os.path.abspath(sys.argv[1])
+OUT = sys.argv[2]
+QUICK = "--quick" in sys.argv
+SIZES = [1000, 10000] if QUICK else [1000, 10000, 100000]
+tmp = tempfile.mkdtemp(prefix="otr-bench-")
+rows = []   # (section, what, value, target, verdict)
+lines = []
+
+
+def log(msg):
+    print(msg, flush=True)
+
+
+# ---- the fleet ----------------------------------------------------------------------
+
+def manifest(i, rng):
+    """One ~1 KB manifest; every CreateOtaTask field appears in some of them."""
+    spec = {"S3Url": f"s3://acme-fleet-firmware/group-{i % 97}/release-{i % 13}/job-{i}.json",
+            "OtaType": "CONTINUOUS" if i % 5 == 0 else "ONE_TIME",
+            "Description": f"Firmware rollout {i} for group {i % 97}"}
+    if i % 2 == 0:
+        spec["Protocol"] = "HTTP"
+        spec["OtaMechanism"] = "PUSH"
+    if i % 3 == 0:
+        spec["OtaTargetQueryString"] = f"thingType:Device{i % 31} AND attributes.batch:{i % 7}"
+    else:
+        spec["Target"] = [f"arn:aws:iotmanagedintegrations:us-east-1:123456789012:managed-thing/d{i}x{k}"
+                          for k in range(1 + i % 4)]
+    if i % 4 == 0:
+        spec["TaskConfigurationId"] = f"cfg{i % 17}"
+    if i % 2 == 1:
+        spec["OtaSchedulingConfig"] = {
+            "StartTime": "2026-12-01T02:00", "EndTime": "2026-12-08T02:00",
+            "EndBehavior": ["STOP_ROLLOUT", "CANCEL", "FORCE_CANCEL"][i % 3],
+            "MaintenanceWindows": [{"StartTime": "cron(0 2 ? * MON-FRI *)", "DurationInMinutes": 60 + i % 600}]}
+    if i % 3 == 1:
+        spec["OtaTaskExecutionRetryConfig"] = {"RetryConfigCriteria": [
+            {"FailureType": "FAILED", "MinNumberOfRetries": i % 11},
+            {"FailureType": "TIMED_OUT", "MinNumberOfRetries": 1}]}
+    spec["Tags"] = {"team": f"team-{i % 23}", "fleet": f"fleet-{i % 97}", "wave": str(i % 5)}
+    name = f"rollout-{i:06d}"
+    meta = {"name": name, "labels": {"group": f"g{i % 97}"}}
+    if i % 10 == 0:
+        meta["revision"] = 2
+    return name, meta, spec
+
+
+def to_yaml(meta, spec):
+    """Block YAML written by hand (no YAML library needed to write)."""
+    out = ["apiVersion: ota-runner/v1", "kind: OtaTask", "metadata:", f"  name: {meta['name']}"]
+    if "revision" in meta:
+        out.append(f"  revision: {meta['revision']}")
+    out.append("  labels: {group: %s}" % meta["labels"]["group"])
+    out.append("spec:")
+
+    def emit(v, indent):
+        pad = " " * indent
+        if isinstance(v, dict):
+            for k, x in v.items():
+                if isinstance(x, (dict, list)):
+                    out.append(f"{pad}{k}:")
+                    emit(x, indent + 2)
+                else:
+                    out.append(f"{pad}{k}: {json.dumps(x)}")
+        else:
+            for x in v:
+                if isinstance(x, dict):
+                    items = list(x.items())
+                    out.append(f"{pad}- {items[0][0]}: {json.dumps(items[0][1])}")
+                    for k, y in items[1:]:
+                        out.append(f"{pad}  {k}: {json.dumps(y)}")
+                else:
+                    out.append(f"{pad}- {json.dumps(x)}")
+    emit(spec, 2)
+    return "\n".join(out) + "\n"
+
+
+def make_repo(n):
+    repo = os.path.join(tmp, f"fleet-{n}")
+    subprocess.run(["git", "init", "-q", "-b", "main", repo], check=True)
+    rng = random.Random(n)
+    specs = []
+    imp = subprocess.Popen(["git", "-C", repo, "fast-import", "--quiet"], stdin=subprocess.PIPE)
+    w = imp.stdin.write
+    w(b"commit refs/heads/main\ncommitter Bench <bench@example.com> 1764300000 +0000\n"
+      b"data 11\ngenerated\n\n")
+    size = 0
+    for i in range(n):
+        name, meta, spec = manifest(i, rng)
+        specs.append((name, meta.get("revision", 1), spec))
+        text = to_yaml(meta, spec).encode()
+        size += len(text)
+        path = f"manifests/region-{i % 7}/group-{i % 97:02d}/{name}.yaml"
+        w(f"M 100644 inline {path}\ndata {len(text)}\n".encode() + text + b"\n")
+    imp.stdin.close()
+    if imp.wait() != 0:
+        raise SystemExit("git fast-import failed")
+    subprocess.run(["git", "-C", repo, "reset", "-q", "--hard"], check=True)
+    return repo, specs, size
+
+
+def state_for(specs, path):
+    """A state in which every manifest has its task (made with the independent
+    Python implementation of the canonical form and token)."""
+    tasks = {}
+    for k, (name, rev, spec) in enumerate(specs):
+        tasks[name] = {"phase": "created", "clientToken": pytokens.token(name, rev, spec), "revision": rev,
+                       "spec": spec, "specDigest": pytokens.digest(spec), "taskId": f"ota{k:08d}",
+                       "file": "manifests/x.yaml", "commit": "0" * 40}
+    json.dump({"format": "ota-runner-state", "version": 1, "lineage": "123e4567-e89b-42d3-a456-426614174000",
+               "serial": 1, "tasks": tasks}, open(path, "w"))
+
+
+# ---- measuring ----------------------------------------------------------------------
+
+def measure(cmd, runs, cwd=None, env=None, stdin=None):
+    """Median wall time (s) and peak RSS (MiB) of runs of cmd."""
+    times, rss = [], []
+    for _ in range(runs):
+        tf = os.path.join(tmp, "time.out")
+        with open(stdin, "rb") if stdin else open(os.devnull, "rb") as fin:
+            p = subprocess.run(["/usr/bin/time", "-f", "%e %M", "-o", tf, *cmd], cwd=cwd, env=env,
+                               stdin=fin, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        if p.returncode not in (0, 2):
+            raise SystemExit(f"{' '.join(cmd)} failed: {p.stderr.decode()[-500:]}")
+        e, m = open(tf).read().split()[-2:]
+        times.append(float(e))
+        rss.append(int(m) / 1024)
+    return statistics.median(times), statistics.median(rss)
+
+
+def env_for(state, emu=None):
+    e = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    e.update({"OTA_RUNNER_STATE": state, "AWS_ACCESS_KEY_ID": ACCESS_KEY_ID,
+              "AWS_SECRET_ACCESS_KEY": SECRET_ACCESS_KEY, "AWS_REGION": "us-east-1",
+              "AWS_DEFAULT_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true", "AWS_PAGER": ""})
+    if emu:
+        e["AWS_ENDPOINT_URL"] = emu.url
+    return e
+
+
+def verdict(ok):
+    return "met" if ok else "MISSED"
+
+
+results = {}
+try:
+    log(f"benchmarks in {tmp} ({'quick' if QUICK else 'full'})")
+    for n in SIZES:
+        t0 = time.time()
+        repo, specs, size = make_repo(n)
+        log(f"  generated {n} manifests ({size / n:.0f} bytes each) in {time.time() - t0:.1f} s")
+        runs = 5 if n <= 1000 else 3
+        ids = os.path.join(tmp, f"ids-{n}")
+        with open(ids, "w") as f:
+            subprocess.run(["git", "-C", repo, "ls-tree", "-r", "--format=%(objectname)", "HEAD", "manifests"],
+                           stdout=f, check=True)
+        floor = measure(["git", "-C", repo, "cat-file", "--batch"], runs, stdin=ids)
+        empty = os.path.join(tmp, f"empty-{n}.json")
+        r = {"floor": floor,
+             "validate": measure([RUNNER, "validate", "--repo", repo], runs),
+             "tokens": measure([RUNNER, "tokens", "--repo", repo, "--output", "json"], runs),
+             "plan-create": measure([RUNNER, "plan", "--repo", repo, "--refresh", "none"], runs,
+                                    env=env_for(empty))}
+        if n == 10000:
+            full = os.path.join(tmp, f"full-{n}.json")
+            state_for(specs, full)
+            r["plan-noop"] = measure([RUNNER, "plan", "--repo", repo, "--refresh", "none", "--detailed-exitcode"],
+                                     runs, env=env_for(full))
+        results[n] = r
+        for k, (t, m) in r.items():
+            log(f"  {n:>6} {k:<12} {t:7.2f} s {m:7.1f} MiB")
+        if n != 1000:
+            shutil.rmtree(repo)
+
+    lines.append("| manifests | git cat-file floor | validate | tokens | plan (all creates) | plan (all noops) |")
+    lines.append("|---:|---:|---:|---:|---:|---:|")
+    for n, r in results.items():
+        cells = [f"{r['floor'][0]:.2f} s"]
+        for k in ("validate", "tokens", "plan-create", "plan-noop"):
+            if k in r:
+                cells.append(f"{r[k][0]:.2f} s · {r[k][1]:.0f} MiB · {r[k][0] / max(r['floor'][0], 0.01):.1f}× floor")
+            else:
+                cells.append("")
+        lines.append(f"| {n:,} | " + " | ".join(cells) + " |")
+
+    r10 = results[10000]
+    ratio = r10["plan-create"][0] / max(r10["floor"][0], 0.01)
+    rows.append(("plan --refresh none, 10k", f"{ratio:.1f}× the cat-file floor", "≤ 3×", verdict(ratio <= 3)))
+    rows.append(("plan --refresh none, 10k, peak RSS", f"{r10['plan-create'][1]:.0f} MiB", "≤ 100 MiB",
+                 verdict(r10["plan-create"][1] <= 100)))
+    if 100000 in results:
+        r100 = results[100000]
+        tr = r100["plan-create"][0] / r10["plan-create"][0]
+        mr = r100["plan-create"][1] / r10["plan-create"][1]
+        rows.append(("plan, 100k vs 10k: time", f"{tr:.1f}×", "≤ 12×", verdict(tr <= 12)))
+        rows.append(("plan, 100k vs 10k: memory", f"{mr:.1f}×", "≤ 12×", verdict(mr <= 12)))
+    nr = r10["plan-noop"][0] / r10["plan-create"][0]
+    rows.append(("no-change plan, 10k tasks, vs all creates", f"{nr:.2f}×", "≤ 2×", verdict(nr <= 2)))
+
+    # ---- apply of 1,000 creates at 50 ms latency
+    repo = os.path.join(tmp, "fleet-1000")
+    apply_times = {}
+    with Emulator("--tick", "0", "--latency-ms", "50") as emu:
+        for par in (1, 8, 32):
+            emu.control("reset", {})
+            st = os.path.join(tmp, f"apply-{par}.json")
+            t0 = time.time()
+            p = subprocess.run([RUNNER, "apply", "--repo", repo, "--refresh", "none", "--parallelism", str(par),
+                                "--max-deletes", "0"], env=env_for(st, emu), stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE)
+            apply_times[par] = time.time() - t0
+            live = len([t for t in emu.control("tasks") if not t.get("Deleted")])
+            if p.returncode != 0 or live != 1000:
+                raise SystemExit(f"apply at parallelism {par} failed: {p.stderr.decode()[-400:]}")
+            log(f"  apply 1000 creates, parallelism {par:>2}: {apply_times[par]:.1f} s")
+        sample = 10 if QUICK else 25
+        emu.control("reset", {})
+        t0 = time.time()
+        for i in range(sample):
+            subprocess.run(["aws", "iot-managed-integrations", "create-ota-task", "--endpoint-url", emu.url,
+                            "--s3-url", f"s3://b/{i}.json", "--ota-type", "ONE_TIME", "--client-token", f"cli-{i}"],
+                           env=env_for("/dev/null", emu), stdout=subprocess.DEVNULL, check=True)
+        cli_per_task = (time.time() - t0) / sample
+        log(f"  aws cli loop: {cli_per_task * 1000:.0f} ms per create ({sample} sampled)")
+    lines.append("")
+    lines.append("| apply of 1,000 creates, 50 ms latency | wall time | per task |")
+    lines.append("|---|---:|---:|")
+    for par, t in apply_times.items():
+        lines.append(f"| ota-runner, parallelism {par} | {t:.1f} s | {t:.3f} s |")
+    lines.append(f"| `aws iot-managed-integrations create-ota-task` loop ({sample} sampled, scaled) | "
+                 f"{cli_per_task * 1000:.0f} s | {cli_per_task:.3f} s |")
+    sp = apply_times[1] / apply_times[32]
+    cli = cli_per_task / (apply_times[32] / 1000)
+    rows.append(("apply 1,000 creates: parallelism 32 vs 1", f"{sp:.1f}× faster", "≥ 20×", verdict(sp >= 20)))
+    rows.append(("apply per task vs the AWS CLI loop", f"{cli:.0f}× faster", "≥ 100×", verdict(cli >= 100)))
+
+    # ---- state I/O per apply grows with actions, not actions × tasks
+    io_rows = []
+    with Emulator("--tick", "0") as emu:
+        st = os.path.join(tmp, "io.json")
+        subprocess.run([RUNNER, "apply", "--repo", repo, "--refresh", "none", "--parallelism", "32"],
+                       env=env_for(st, emu), stdout=subprocess.DEVNULL, check=True)
+        genv = {**os.environ, "GIT_AUTHOR_NAME": "b", "GIT_AUTHOR_EMAIL": "b@e", "GIT_COMMITTER_NAME": "b",
+                "GIT_COMMITTER_EMAIL": "b@e"}
+        for k, count in (("a", 10), ("b", 100)):
+            for i in range(count):
+                p = os.path.join(repo, f"manifests/region-{i % 7}/group-{i % 97:02d}/rollout-{i:06d}.yaml")
+                text = open(p).read()
+                open(p, "w").write(text.replace(f"Firmware rollout {i} ", f"Firmware rollout {i} {k} ", 1))
+            subprocess.run(["git", "-C", repo, "commit", "-qam", k], env=genv, check=True)
+            trace = os.path.join(tmp, f"strace-{count}")
+            subprocess.run(["strace", "-f", "-y", "-qq", "-e", "trace=write,fsync,fdatasync", "-o", trace,
+                            RUNNER, "apply", "--repo", repo, "--refresh", "none"], env=env_for(st, emu),
+                           stdout=subprocess.DEVNULL, check=True)
+            written = syncs = 0
+            for line in open(trace):
+                if st not in line:
+                    continue
+                if "fsync(" in line or "fdatasync(" in line:
+                    syncs += 1
+                elif "write(" in line and "= " in line:
+                    try:
+                        written += int(line.rsplit("= ", 1)[1].split()[0])
+                    except ValueError:
+                        pass
+            io_rows.append((count, written, syncs))
+            log(f"  state I/O for {count} updates over 1000 tasks: {written} bytes, {syncs} fsyncs")
+    lines.append("")
+    lines.append("| apply of N updates over a 1,000-task state | bytes written to the state files | fsync calls |")
+    lines.append("|---:|---:|---:|")
+    for count, written, syncs in io_rows:
+        lines.append(f"| {count} | {written:,} | {syncs} |")
+    (c1, b1, s1), (c2, b2, s2) = io_rows
+    # the snapshot (all tasks, once) is the constant part; the journal grows with actions
+    per_action = (b2 - b1) / (c2 - c1)
+    rows.append(("state I/O: extra bytes per action", f"{per_action:,.0f} bytes", "O(actions)",
+                 verdict(per_action < (b1 / 1000) * 5)))
+    rows.append(("state I/O: fsyncs", f"{s1} for 10, {s2} for 100 actions", "O(actions)",
+                 verdict(s2 - s1 <= 2 * (c2 - c1) + 5)))
+finally:
+    shutil.rmtree(tmp, ignore_errors=True)
+
+report = ["| target | measured | goal | |", "|---|---|---|---|"]
+report += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]
+text = ("Measured by `ci/bench` on " + time.strftime("%Y-%m-%d") + f" ({os.cpu_count()} cores); medians of 3 to 5 runs.\n\n"
+        + "\n".join(report) + "\n\n" + "\n".join(lines) + "\n")
+open(OUT, "w").write(text)
+print()
+print(text)
