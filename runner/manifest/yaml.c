@@ -17,6 +17,51 @@ typedef struct anchor_table {
     size_t used;
 } anchor_table;
 
+/* An arena: nodes, their texts and their child arrays come from 64 KiB
+ * chunks, so a document costs a few allocations instead of three per node,
+ * and is freed at once. */
+struct otr_yarena {
+    struct otr_yarena *next;
+    size_t used, size;
+    max_align_t data[];
+};
+
+#define ARENA_CHUNK ((size_t)64 * 1024)
+
+static void *arena_alloc(otr_yarena **head, size_t n)
+{
+    n = (n + sizeof(max_align_t) - 1) / sizeof(max_align_t) * sizeof(max_align_t);
+    otr_yarena *a = *head;
+    if (!a || a->size - a->used < n) {
+        size_t size = n > ARENA_CHUNK / 4 ? n : ARENA_CHUNK;
+        otr_yarena *fresh = malloc(sizeof(*fresh) + size);
+        if (!fresh)
+            return NULL;
+        fresh->size = size;
+        fresh->used = 0;
+        if (a && n > ARENA_CHUNK / 4) { /* a big one: keep filling the current chunk */
+            fresh->next = a->next;
+            a->next = fresh;
+            a = fresh;
+        } else {
+            fresh->next = a;
+            *head = a = fresh;
+        }
+    }
+    void *p = (char *)a->data + a->used;
+    a->used += n;
+    return p;
+}
+
+static void arena_free(otr_yarena *a)
+{
+    while (a) {
+        otr_yarena *next = a->next;
+        free(a);
+        a = next;
+    }
+}
+
 typedef struct builder {
     const char *data;
     size_t len;
@@ -127,32 +172,26 @@ static void fail(builder *b, unsigned line, unsigned col, const char *fmt, const
 
 static otr_ynode *node_new(builder *b, otr_ynode_type type, const yaml_mark_t *mark)
 {
-    otr_ydoc *d = b->doc;
-    if (d->nnodes == d->nalloc) {
-        size_t n = d->nalloc ? d->nalloc * 2 : 32;
-        otr_ynode **p = realloc(d->nodes, n * sizeof(*p));
-        if (!p)
-            return NULL;
-        d->nodes = p;
-        d->nalloc = n;
-    }
-    otr_ynode *node = calloc(1, sizeof(*node));
+    otr_ynode *node = arena_alloc(&b->doc->arena, sizeof(*node));
     if (!node)
         return NULL;
+    memset(node, 0, sizeof(*node));
     node->type = type;
     node->line = (unsigned)mark->line + 1;
     node->col = (unsigned)mark->column + 1;
-    d->nodes[d->nnodes++] = node;
     return node;
 }
 
-static int node_push_child(otr_ynode *parent, otr_ynode *child)
+static int node_push_child(builder *b, otr_ynode *parent, otr_ynode *child)
 {
     if (parent->count == parent->alloc) {
+        /* the old array stays in the arena: growth by doubling wastes at most half */
         size_t n = parent->alloc ? parent->alloc * 2 : 8;
-        otr_ynode **p = realloc(parent->items, n * sizeof(*p));
+        otr_ynode **p = arena_alloc(&b->doc->arena, n * sizeof(*p));
         if (!p)
             return -1;
+        if (parent->count)
+            memcpy(p, parent->items, parent->count * sizeof(*p));
         parent->items = p;
         parent->alloc = n;
     }
@@ -167,7 +206,7 @@ static int attach(builder *b, otr_ynode *node)
         b->doc->root = node;
         return 0;
     }
-    return node_push_child(b->stack[b->depth - 1], node);
+    return node_push_child(b, b->stack[b->depth - 1], node);
 }
 
 static int check_tag(builder *b, const yaml_char_t *tag, const yaml_mark_t *mark)
@@ -191,7 +230,7 @@ static int on_scalar(builder *b, const yaml_event_t *ev)
     if (!n)
         return -1;
     n->len = ev->data.scalar.length;
-    n->value = malloc(n->len + 1);
+    n->value = arena_alloc(&b->doc->arena, n->len + 1);
     if (!n->value)
         return -1;
     memcpy(n->value, ev->data.scalar.value, n->len);
@@ -374,13 +413,7 @@ void otr_ydoc_free(otr_ydoc *doc)
 {
     if (!doc)
         return;
-    for (size_t i = 0; i < doc->nnodes; i++) {
-        free(doc->nodes[i]->tag);
-        free(doc->nodes[i]->value);
-        free(doc->nodes[i]->items);
-        free(doc->nodes[i]);
-    }
-    free(doc->nodes);
+    arena_free(doc->arena);
     free(doc);
 }
 

@@ -6,7 +6,7 @@
  * resolved to the anchored node itself (shared, not copied): a walker must
  * budget its visits, since a tree of aliases can expand exponentially.
  *
- * A otr_ydoc owns all its nodes; free it with otr_ydoc_free.
+ * A otr_ydoc owns all its nodes (in an arena); free it with otr_ydoc_free.
  */
 #ifndef OTR_MANIFEST_YAML_H
 #define OTR_MANIFEST_YAML_H
@@ -28,7 +28,6 @@ typedef enum otr_yscalar_style {
 typedef struct otr_ynode {
     otr_ynode_type type;
     otr_yscalar_style style;
-    char *tag;         /* explicit tag as written, or NULL */
     char *value;       /* scalars: the text, NUL-terminated */
     size_t len;
     unsigned line;     /* 1-based */
@@ -38,12 +37,12 @@ typedef struct otr_ynode {
     size_t alloc;
 } otr_ynode;
 
+typedef struct otr_yarena otr_yarena;
+
 typedef struct otr_ydoc {
     otr_ynode *root;   /* NULL for an empty document */
     unsigned line;     /* where the document starts */
-    otr_ynode **nodes; /* every node, for freeing */
-    size_t nnodes;
-    size_t nalloc;
+    otr_yarena *arena; /* every node and string lives here, freed at once */
 } otr_ydoc;
 
 /* Called once per complete document; takes ownership of doc. Return non-zero

@@ -29,6 +29,16 @@ static char *dup_or_null(const char *s)
     return s ? strdup(s) : NULL;
 }
 
+int otr_record_take_manifest(otr_record *r, otr_manifest *m, const char *commit)
+{
+    cJSON *spec = m->spec;
+    m->spec = NULL;
+    int rc = otr_record_from_manifest(r, m, commit);
+    cJSON_Delete(r->spec);
+    r->spec = spec;
+    return rc;
+}
+
 int otr_record_from_manifest(otr_record *r, const otr_manifest *m, const char *commit)
 {
     memset(r, 0, sizeof(*r));
@@ -36,11 +46,11 @@ int otr_record_from_manifest(otr_record *r, const otr_manifest *m, const char *c
     r->phase = strdup("created");
     r->client_token = strdup(m->client_token);
     r->revision = m->revision;
-    r->spec = cJSON_Duplicate(m->spec, 1);
+    r->spec = m->spec ? cJSON_Duplicate(m->spec, 1) : NULL;
     r->spec_digest = strdup(m->spec_digest);
     r->file = strdup(m->file);
     r->commit = dup_or_null(commit);
-    return r->name && r->phase && r->client_token && r->spec && r->spec_digest && r->file ? 0 : -1;
+    return r->name && r->phase && r->client_token && r->spec_digest && r->file ? 0 : -1;
 }
 
 /* ---- building ------------------------------------------------------------ */
@@ -165,14 +175,16 @@ static int manifest_cmp(const void *a, const void *b)
 
 /* A recorded task and the manifest that wants it. */
 static int plan_name(builder *b, const otr_plan_options *o, const otr_record *rec,
-                     const otr_manifest *m, const char *commit)
+                     otr_manifest *m, const char *commit)
 {
     otr_buf why = OTR_BUF_INIT;
     int rc = 0;
     if (m && !rec) {
         otr_action *a = add_action(b, OTR_ACT_CREATE, m->name);
+        if (!a)
+            return -1;
         a->line = m->line;
-        return a && otr_record_from_manifest(&a->desired, m, commit) == 0 ? 0 : -1;
+        return otr_record_take_manifest(&a->desired, m, commit);
     }
     if (!m) {
         otr_action *a = add_action(b, o->prune ? OTR_ACT_DELETE : OTR_ACT_ORPHAN, rec->name);
@@ -196,7 +208,7 @@ static int plan_name(builder *b, const otr_plan_options *o, const otr_record *re
                            rec->task_id);
             a->reason = otr_buf_detach(&why);
             otr_record_copy(&a->old, rec);
-            return otr_record_from_manifest(&a->desired, m, commit);
+            return otr_record_take_manifest(&a->desired, m, commit);
         }
         if (remote->status && rec->remote_status && strcmp(remote->status, rec->remote_status)) {
             otr_buf_printf(&why, "%s: status %s -> %s", rec->name, rec->remote_status,
@@ -257,6 +269,8 @@ static int plan_name(builder *b, const otr_plan_options *o, const otr_record *re
     otr_action *a = add_action(b, kind, m->name);
     if (!a) {
         rc = -1;
+    } else if (kind == OTR_ACT_NOOP) {
+        a->line = m->line; /* nothing to carry out: no copies (10k noops stay cheap) */
     } else {
         a->line = m->line;
         a->changes = probe.changes;
@@ -265,7 +279,7 @@ static int plan_name(builder *b, const otr_plan_options *o, const otr_record *re
         if (why.len)
             a->reason = otr_buf_detach(&why);
         otr_record_copy(&a->old, rec);
-        if (otr_record_from_manifest(&a->desired, m, commit) < 0)
+        if (otr_record_take_manifest(&a->desired, m, commit) < 0)
             rc = -1;
     }
     free(probe.changes);
@@ -281,12 +295,12 @@ static int action_cmp(const void *x, const void *y)
     return strcmp(a->name, b->name);
 }
 
-int otr_plan_make(otr_plan **out, otr_state *state, const otr_manifest_set *set,
+int otr_plan_make(otr_plan **out, otr_state *state, otr_manifest_set *set,
                   const otr_plan_options *o, otr_error *err)
 {
     otr_plan *p = calloc(1, sizeof(*p));
     builder b = {p, 0, 0};
-    const otr_manifest **ms = NULL;
+    otr_manifest **ms = NULL;
     otr_state *projected = NULL;
     int rc = -1;
     *out = NULL;
@@ -301,14 +315,19 @@ int otr_plan_make(otr_plan **out, otr_state *state, const otr_manifest_set *set,
     p->path = dup_or_null(o->path);
 
     /* 1. intents left by an interrupted run are finished first; the rest of
-     * the plan is made as if they succeed */
-    projected = calloc(1, sizeof(*projected));
-    if (!projected)
-        goto nomem;
-    projected->lock_fd = projected->journal_fd = -1;
-    for (size_t i = 0; i < state->count; i++)
-        if (otr_state_put(projected, &state->records[i]) < 0)
+     * the plan is made as if they succeed (on a copy of the records, made
+     * only when there is something to finish) */
+    otr_state *view = state;
+    if (state->npending) {
+        projected = calloc(1, sizeof(*projected));
+        if (!projected)
             goto nomem;
+        projected->lock_fd = projected->journal_fd = -1;
+        for (size_t i = 0; i < state->count; i++)
+            if (otr_state_put(projected, &state->records[i]) < 0)
+                goto nomem;
+        view = projected;
+    }
     for (size_t i = 0; i < state->npending; i++) {
         const otr_intent *in = &state->pending[i];
         if (!targeted(o, in->rec.name))
@@ -326,8 +345,8 @@ int otr_plan_make(otr_plan **out, otr_state *state, const otr_manifest_set *set,
             otr_record_copy(&a->old, cur);
         otr_record_copy(&a->desired, &in->rec);
         if (in->op == OTR_OP_DELETE)
-            otr_state_remove(projected, in->rec.name);
-        else if (otr_state_put(projected, &in->rec) < 0)
+            otr_state_remove(view, in->rec.name);
+        else if (otr_state_put(view, &in->rec) < 0)
             goto nomem;
     }
 
@@ -340,11 +359,10 @@ int otr_plan_make(otr_plan **out, otr_state *state, const otr_manifest_set *set,
     if (set->count > 1)
         qsort(ms, set->count, sizeof(*ms), manifest_cmp);
     size_t i = 0, j = 0;
-    while (i < set->count || j < projected->count) {
-        int c = i >= set->count ? 1 : j >= projected->count ? -1
-                                                            : strcmp(ms[i]->name, projected->records[j].name);
-        const otr_manifest *m = c <= 0 ? ms[i] : NULL;
-        const otr_record *r = c >= 0 ? &projected->records[j] : NULL;
+    while (i < set->count || j < view->count) {
+        int c = i >= set->count ? 1 : j >= view->count ? -1 : strcmp(ms[i]->name, view->records[j].name);
+        otr_manifest *m = c <= 0 ? ms[i] : NULL;
+        const otr_record *r = c >= 0 ? &view->records[j] : NULL;
         const char *name = m ? m->name : r->name;
         if (c <= 0)
             i++;

@@ -88,7 +88,9 @@ typedef struct otr_plan_options {
     const char *repo, *ref, *commit, *path;
 } otr_plan_options;
 
-int otr_plan_make(otr_plan **out, otr_state *state, const otr_manifest_set *set,
+/* The plan takes the specs of the manifests it acts on (they are left NULL in
+ * set): a plan of 100k creates holds each spec once. */
+int otr_plan_make(otr_plan **out, otr_state *state, otr_manifest_set *set,
                   const otr_plan_options *o, otr_error *err);
 
 /* Changes: resume + delete + replace + update + create. */
@@ -103,7 +105,9 @@ int otr_plan_from_json(otr_plan **out, const cJSON *j, otr_error *err);
 
 void otr_plan_free(otr_plan *p);
 
-/* The record a manifest asks for (commit: where it was read). */
+/* The record a manifest asks for (commit: where it was read). The spec is
+ * copied, or taken from m with otr_record_take_manifest. */
 int otr_record_from_manifest(otr_record *r, const otr_manifest *m, const char *commit);
+int otr_record_take_manifest(otr_record *r, otr_manifest *m, const char *commit);
 
 #endif

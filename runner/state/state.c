@@ -123,7 +123,7 @@ cJSON *otr_record_to_json(const otr_record *r)
 /* Reads a record; what is missing or of the wrong type is named in why. */
 /* Reads a record. A snapshot's records all have a task id; an intent to
  * create one does not have it yet (in_journal). */
-static int record_from_json(otr_record *r, const char *name, const cJSON *o, int in_journal,
+static int record_from_json(otr_record *r, const char *name, cJSON *o, int in_journal,
                             otr_buf *why)
 {
     memset(r, 0, sizeof(*r));
@@ -164,7 +164,7 @@ static int record_from_json(otr_record *r, const char *name, const cJSON *o, int
     r->phase = S("phase");
     r->client_token = S("clientToken");
     r->revision = (long)revision;
-    r->spec = cJSON_Duplicate(spec, 1);
+    r->spec = cJSON_DetachItemViaPointer(o, (cJSON *)spec); /* taken, not copied */
     r->spec_digest = S("specDigest");
     r->task_id = S("taskId");
     r->task_arn = S("taskArn");
@@ -203,12 +203,15 @@ otr_record *otr_state_find(otr_state *s, const char *name)
     return i < s->count && !strcmp(s->records[i].name, name) ? &s->records[i] : NULL;
 }
 
-int otr_state_put(otr_state *s, const otr_record *rec)
+/* Puts rec at its place; takes its fields (rec is left empty). */
+int otr_state_put_move(otr_state *s, otr_record *rec)
 {
     size_t i = lower_bound(s, rec->name);
     if (i < s->count && !strcmp(s->records[i].name, rec->name)) {
         otr_record_clear(&s->records[i]);
-        return otr_record_copy(&s->records[i], rec);
+        s->records[i] = *rec;
+        memset(rec, 0, sizeof(*rec));
+        return 0;
     }
     if (s->count == s->alloc) {
         size_t n = s->alloc ? s->alloc * 2 : 64;
@@ -218,10 +221,23 @@ int otr_state_put(otr_state *s, const otr_record *rec)
         s->records = p;
         s->alloc = n;
     }
-    /* appending in name order (the common case when loading) costs nothing */
     memmove(&s->records[i + 1], &s->records[i], (s->count - i) * sizeof(*s->records));
     s->count++;
-    return otr_record_copy(&s->records[i], rec);
+    s->records[i] = *rec;
+    memset(rec, 0, sizeof(*rec));
+    return 0;
+}
+
+int otr_state_put(otr_state *s, const otr_record *rec)
+{
+    otr_record copy;
+    if (otr_record_copy(&copy, rec) < 0)
+        return -1;
+    if (otr_state_put_move(s, &copy) < 0) {
+        otr_record_clear(&copy);
+        return -1;
+    }
+    return 0;
 }
 
 int otr_state_remove(otr_state *s, const char *name)
@@ -317,7 +333,7 @@ static int parse_snapshot(otr_state *s, const char *text, size_t len, otr_error 
     }
     const cJSON *lineage = cJSON_GetObjectItemCaseSensitive(root, "lineage");
     const cJSON *serial = cJSON_GetObjectItemCaseSensitive(root, "serial");
-    const cJSON *tasks = cJSON_GetObjectItemCaseSensitive(root, "tasks");
+    cJSON *tasks = cJSON_GetObjectItemCaseSensitive(root, "tasks");
     if (!cJSON_IsString(lineage) || strlen(lineage->valuestring) != 36) {
         refuse(err, s->path, "has no valid lineage");
         goto done;
@@ -336,7 +352,7 @@ static int parse_snapshot(otr_state *s, const char *text, size_t len, otr_error 
     s->updated_at = dup_or_null(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(root, "updatedAt")));
     s->source = cJSON_DetachItemFromObjectCaseSensitive(root, "source");
     s->service = cJSON_DetachItemFromObjectCaseSensitive(root, "service");
-    const cJSON *t;
+    cJSON *t;
     cJSON_ArrayForEach(t, tasks)
     {
         otr_record r;
@@ -347,7 +363,7 @@ static int parse_snapshot(otr_state *s, const char *text, size_t len, otr_error 
             otr_buf_free(&msg);
             goto done;
         }
-        int put = otr_state_put(s, &r);
+        int put = otr_state_put_move(s, &r);
         otr_record_clear(&r);
         if (put < 0) {
             otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
@@ -429,7 +445,7 @@ static int replay_line(otr_state *s, const char *line, size_t lineno, const char
     if (!strcmp(type, "intent")) {
         otr_record rec;
         otr_buf why = OTR_BUF_INIT;
-        const cJSON *r = cJSON_GetObjectItemCaseSensitive(j, "record");
+        cJSON *r = cJSON_GetObjectItemCaseSensitive(j, "record");
         if (op == OTR_OP_DELETE && cJSON_IsObject(r)) {
             memset(&rec, 0, sizeof(rec));
             rec.name = strdup(name);

@@ -107,8 +107,10 @@ int otr_state_save(otr_state *s, const cJSON *source, const cJSON *service, otr_
 
 /* Removes a record (state rm); 0 when it existed. */
 int otr_state_remove(otr_state *s, const char *name);
-/* Adds or replaces a record (state import); rec is copied. */
+/* Adds or replaces a record; rec is copied (put) or taken, leaving it empty
+ * (put_move). */
 int otr_state_put(otr_state *s, const otr_record *rec);
+int otr_state_put_move(otr_state *s, otr_record *rec);
 
 void otr_state_free(otr_state *s);
 
