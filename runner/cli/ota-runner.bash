@@ -1,0 +1,39 @@
+# bash completion for ota-runner
+_ota_runner() {
+    local cur prev words cword
+    _init_completion 2>/dev/null || {
+        cur=${COMP_WORDS[COMP_CWORD]}; prev=${COMP_WORDS[COMP_CWORD-1]}
+        words=("${COMP_WORDS[@]}"); cword=$COMP_CWORD
+    }
+    local commands="validate tokens plan apply status state version"
+    local global="--help --verbose --debug --no-color"
+    local source="--repo --ref --path --worktree --cache-dir --output"
+    local service="--region --profile --endpoint-url --parallelism --max-rps --max-attempts --connect-timeout --request-timeout --state"
+    local plan="--prune --max-deletes --target --refresh"
+
+    case $prev in
+        --output|-o) COMPREPLY=($(compgen -W "text json markdown github" -- "$cur")); return ;;
+        --refresh) COMPREPLY=($(compgen -W "none list full" -- "$cur")); return ;;
+        --repo|--cache-dir) COMPREPLY=($(compgen -d -- "$cur")); return ;;
+        --state|--out) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+        --ref|--path|--region|--profile|--endpoint-url|--parallelism|--max-rps|--max-attempts|\
+        --connect-timeout|--request-timeout|--max-deletes|--target) return ;;
+    esac
+
+    local cmd="" i
+    for ((i = 1; i < cword; i++)); do
+        case ${words[i]} in validate|tokens|plan|apply|status|state|version) cmd=${words[i]}; break ;; esac
+    done
+    case $cmd in
+        "") COMPREPLY=($(compgen -W "$commands $global" -- "$cur")) ;;
+        validate|tokens) COMPREPLY=($(compgen -W "$global $source" -- "$cur")) ;;
+        plan) COMPREPLY=($(compgen -W "$global $source $service $plan --out --detailed-exitcode" -- "$cur")) ;;
+        apply) COMPREPLY=($(compgen -W "$global $source $service $plan --fail-fast" -- "$cur"))
+               [[ $cur != -* ]] && COMPREPLY+=($(compgen -f -- "$cur")) ;;
+        status) COMPREPLY=($(compgen -W "$global $service --output" -- "$cur")) ;;
+        state) if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "$global $service --output" -- "$cur"))
+               else COMPREPLY=($(compgen -W "list show rm import" -- "$cur")); fi ;;
+        version) COMPREPLY=($(compgen -W "$global" -- "$cur")) ;;
+    esac
+}
+complete -F _ota_runner ota-runner
