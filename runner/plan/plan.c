@@ -476,31 +476,19 @@ cJSON *otr_plan_to_json(const otr_plan *p)
     return root;
 }
 
+/* A record of a saved plan ("old" or "new": null when there is none). */
 static int record_back(otr_record *r, const cJSON *j)
 {
     memset(r, 0, sizeof(*r));
     if (!cJSON_IsObject(j))
         return 0;
     const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "name"));
-    if (!name)
-        return -1;
-#define S(k) dup_or_null(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, k)))
-    r->name = strdup(name);
-    r->phase = S("phase");
-    r->client_token = S("clientToken");
-    r->revision = (long)otr_json_integer_or(cJSON_GetObjectItemCaseSensitive(j, "revision"), 1,
-                                            2147483647LL, 1);
-    const cJSON *spec = cJSON_GetObjectItemCaseSensitive(j, "spec");
-    r->spec = cJSON_IsObject(spec) ? cJSON_Duplicate(spec, 1) : NULL;
-    r->spec_digest = S("specDigest");
-    r->task_id = S("taskId");
-    r->task_arn = S("taskArn");
-    r->file = S("file");
-    r->commit = S("commit");
-    r->created_at = S("createdAt");
-    r->updated_at = S("updatedAt");
-#undef S
-    return 0;
+    cJSON *copy = cJSON_Duplicate(j, 1);
+    otr_buf why = OTR_BUF_INIT;
+    int rc = name && copy ? otr_record_from_json(r, name, copy, 1, &why) : -1;
+    otr_buf_free(&why);
+    cJSON_Delete(copy);
+    return rc;
 }
 
 int otr_plan_from_json(otr_plan **out, const cJSON *j, otr_error *err)

@@ -123,8 +123,7 @@ cJSON *otr_record_to_json(const otr_record *r)
 /* Reads a record; what is missing or of the wrong type is named in why. */
 /* Reads a record. A snapshot's records all have a task id; an intent to
  * create one does not have it yet (in_journal). */
-static int record_from_json(otr_record *r, const char *name, cJSON *o, int in_journal,
-                            otr_buf *why)
+int otr_record_from_json(otr_record *r, const char *name, cJSON *o, int in_journal, otr_buf *why)
 {
     memset(r, 0, sizeof(*r));
     if (!cJSON_IsObject(o)) {
@@ -356,7 +355,7 @@ static int parse_snapshot(otr_state *s, const char *text, size_t len, otr_error 
     cJSON_ArrayForEach(t, tasks)
     {
         otr_record r;
-        if (record_from_json(&r, t->string, t, 0, &why) < 0) {
+        if (otr_record_from_json(&r, t->string, t, 0, &why) < 0) {
             otr_buf msg = OTR_BUF_INIT;
             otr_buf_printf(&msg, "has a bad record: %s", why.ptr);
             refuse(err, s->path, msg.ptr);
@@ -450,7 +449,7 @@ static int replay_line(otr_state *s, const char *line, size_t lineno, const char
             memset(&rec, 0, sizeof(rec));
             rec.name = strdup(name);
             rec.task_id = dup_or_null(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(r, "taskId")));
-        } else if (record_from_json(&rec, name, r, 1, &why) < 0) {
+        } else if (otr_record_from_json(&rec, name, r, 1, &why) < 0) {
             otr_error_set(err, OTR_ERR_INVALID, "journal %s: line %zu: %s", jpath, lineno, why.ptr);
             otr_buf_free(&why);
             goto done;

@@ -116,8 +116,12 @@ void otr_state_free(otr_state *s);
 
 void otr_record_clear(otr_record *r);
 int otr_record_copy(otr_record *dst, const otr_record *src);
-/* The record as the snapshot stores it (without the name). */
+/* The record as the snapshot stores it (without the name), and back; the
+ * spec is taken out of o. task_id_optional: a record not created yet. On
+ * failure why says what is wrong. */
 cJSON *otr_record_to_json(const otr_record *r);
+int otr_record_from_json(otr_record *r, const char *name, cJSON *o, int task_id_optional,
+                         otr_buf *why);
 
 const char *otr_op_name(otr_op op);
 
