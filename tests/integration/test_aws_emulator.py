@@ -11,6 +11,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "emulator"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from checks import check, finish  # noqa: E402
 from harness import ACCESS_KEY_ID, SECRET_ACCESS_KEY, Emulator  # noqa: E402
 
 DRIVER = os.environ.get("OTR_OTA_DRIVER")
@@ -18,16 +20,6 @@ if not DRIVER:
     print("SKIP: OTR_OTA_DRIVER is not set (run under ctest)")
     sys.exit(77)
 
-passed = failed = 0
-
-
-def check(ok, what, detail=""):
-    global passed, failed
-    if ok:
-        passed += 1
-    else:
-        failed += 1
-        print(f"FAIL: {what}\n{detail}", file=sys.stderr)
 
 
 def env(**extra):
@@ -145,5 +137,4 @@ with Emulator("--tick", "0") as emu:
     check(rc == 0 and times[-1] - times[0] >= 1.4, "--max-rps spaces the calls",
           f"{times[-1] - times[0]:.2f} s")
 
-print(f"{passed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+finish()

@@ -23,6 +23,8 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "emulator"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from checks import check, finish  # noqa: E402
 from harness import ACCESS_KEY_ID, SECRET_ACCESS_KEY, Emulator  # noqa: E402
 
 DRIVER = os.environ.get("OTR_OTA_DRIVER")
@@ -30,17 +32,9 @@ if not DRIVER:
     print("SKIP: OTR_OTA_DRIVER is not set (run under ctest)")
     sys.exit(77)
 
-passed = failed = 0
 tmp = tempfile.mkdtemp()
 
 
-def check(ok, what, detail=""):
-    global passed, failed
-    if ok:
-        passed += 1
-    else:
-        failed += 1
-        print(f"FAIL: {what}\n{detail}", file=sys.stderr)
 
 
 def base_env(**extra):
@@ -287,5 +281,4 @@ try:
 finally:
     shutil.rmtree(tmp)
 
-print(f"{passed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+finish()

@@ -10,22 +10,15 @@ import re
 import subprocess
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from checks import check, finish  # noqa: E402
+
 RUNNER = os.environ.get("OTA_RUNNER")
 SRC = os.environ.get("OTR_SOURCE_DIR") or os.path.join(os.path.dirname(__file__), "..", "..")
 if not RUNNER:
     print("SKIP: OTA_RUNNER is not set (run under ctest)")
     sys.exit(77)
 
-passed = failed = 0
-
-
-def check(ok, what, detail=""):
-    global passed, failed
-    if ok:
-        passed += 1
-    else:
-        failed += 1
-        print(f"FAIL: {what}\n{detail}", file=sys.stderr)
 
 
 def help_of(*args):
@@ -68,5 +61,4 @@ for path in sorted(glob.glob(os.path.join(SRC, "manifests/**/*.y*ml"), recursive
           os.path.exists(os.path.join(os.path.dirname(path), target)),
           f"{os.path.relpath(path, SRC)} points at the schema", first)
 
-print(f"{passed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+finish()

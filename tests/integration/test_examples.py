@@ -22,6 +22,8 @@ import tempfile
 import yaml
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "emulator"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from checks import check, finish  # noqa: E402
 from harness import ACCESS_KEY_ID, SECRET_ACCESS_KEY, Emulator  # noqa: E402
 
 RUNNER = os.environ.get("OTA_RUNNER")
@@ -32,16 +34,6 @@ if not RUNNER:
 EX = os.path.join(SRC, "examples")
 COMMANDS = ("validate", "tokens", "plan", "apply", "status", "state", "version")
 
-passed = failed = 0
-
-
-def check(ok, what, detail=""):
-    global passed, failed
-    if ok:
-        passed += 1
-    else:
-        failed += 1
-        print(f"FAIL: {what}\n{detail}", file=sys.stderr)
 
 
 # ---- every YAML file parses
@@ -163,5 +155,4 @@ if not linted:
             all(("run" in s) != ("uses" in s) for s in j["steps"]) for j in d["jobs"].values())
         check(bool(ok), f"{w}: on, jobs, runs-on and steps (each a run or a uses)")
 
-print(f"{passed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+finish()

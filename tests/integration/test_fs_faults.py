@@ -19,6 +19,8 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "emulator"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from checks import check, finish  # noqa: E402
 from harness import ACCESS_KEY_ID, SECRET_ACCESS_KEY, Emulator  # noqa: E402
 
 RUNNER = os.environ.get("OTA_RUNNER")
@@ -27,19 +29,11 @@ if not RUNNER:
     print("SKIP: OTA_RUNNER is not set (run under ctest)")
     sys.exit(77)
 
-passed = failed = 0
 tmp = tempfile.mkdtemp()
 os.chmod(tmp, 0o755)
 repo = os.path.join(tmp, "fleet")
 
 
-def check(ok, what, detail=""):
-    global passed, failed
-    if ok:
-        passed += 1
-    else:
-        failed += 1
-        print(f"FAIL: {what}\n{detail}", file=sys.stderr)
 
 
 def run(emu, state, *args, user=None):
@@ -167,5 +161,4 @@ finally:
     subprocess.run(["chmod", "-R", "u+w", tmp])
     shutil.rmtree(tmp)
 
-print(f"{passed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+finish()

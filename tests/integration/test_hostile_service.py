@@ -19,24 +19,19 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from checks import check, finish  # noqa: E402
+
 RUNNER = os.environ.get("OTA_RUNNER")
 SRC = os.environ.get("OTR_SOURCE_DIR") or os.path.join(os.path.dirname(__file__), "..", "..")
 if not RUNNER:
     print("SKIP: OTA_RUNNER is not set (run under ctest)")
     sys.exit(77)
 
-passed = failed = 0
 mode = {"name": "ok"}
 other_hits = []
 
 
-def check(ok, what, detail=""):
-    global passed, failed
-    if ok:
-        passed += 1
-    else:
-        failed += 1
-        print(f"FAIL: {what}\n{detail}", file=sys.stderr)
 
 
 class Hostile(BaseHTTPRequestHandler):
@@ -189,5 +184,4 @@ finally:
         other.shutdown()
     shutil.rmtree(tmp)
 
-print(f"{passed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+finish()

@@ -14,18 +14,11 @@ import sys
 import jsonschema
 import yaml
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from checks import check, finish  # noqa: E402
+
 SRC = os.environ.get("OTR_SOURCE_DIR") or os.path.join(os.path.dirname(__file__), "..", "..")
 SHARED = os.environ.get("OTR_SHARED_DIR") or os.path.join(SRC, "..", "shared")
-passed = failed = 0
-
-
-def check(ok, what):
-    global passed, failed
-    if ok:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL:", what, file=sys.stderr)
 
 
 def docs(path):
@@ -93,5 +86,4 @@ if os.path.exists(model_path):
 else:
     print(f"skipping the model comparison: {model_path} is absent", file=sys.stderr)
 
-print(f"{passed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+finish()

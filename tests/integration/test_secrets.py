@@ -15,6 +15,8 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "emulator"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from checks import check, finish  # noqa: E402
 from harness import Emulator  # noqa: E402
 
 RUNNER = os.environ.get("OTA_RUNNER")
@@ -29,20 +31,12 @@ TOKEN = "FAKE-SESSION-TOKEN-0f343b0931126a20f133d67c2b018a3b"
 WEB_TOKEN = "FAKE-WEB-IDENTITY-eyJhbGciOiJSUzI1NiJ9.c2VjcmV0"
 NEEDLES = [SECRET, TOKEN, WEB_TOKEN]
 
-passed = failed = 0
 tmp = tempfile.mkdtemp()
 repo = os.path.join(tmp, "fleet")
 state = os.path.join(tmp, "state.json")
 written = []
 
 
-def check(ok, what, detail=""):
-    global passed, failed
-    if ok:
-        passed += 1
-    else:
-        failed += 1
-        print(f"FAIL: {what}\n{detail}", file=sys.stderr)
 
 
 def scan(label, text):
@@ -124,5 +118,4 @@ try:
 finally:
     shutil.rmtree(tmp)
 
-print(f"{passed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+finish()
