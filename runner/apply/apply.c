@@ -30,9 +30,9 @@ typedef struct job {
     const char *name;
     jstep steps[4];
     int nsteps, cur;
-    int journaled;     /* the current step's intent is in the journal */
-    char *task_id;     /* the name's task as the steps go */
-    otr_record work;   /* what the current step records when it succeeds */
+    int journaled;   /* the current step's intent is in the journal */
+    char *task_id;   /* the name's task as the steps go */
+    otr_record work; /* what the current step records when it succeeds */
     otr_aws_call *call;
     struct run *run;
 } job;
@@ -137,7 +137,9 @@ static int start_step(job *j)
     const otr_action *a = j->steps[j->cur].a;
     otr_error err = OTR_ERROR_INIT;
     step st = j->steps[j->cur].kind;
-    otr_op op = st == STEP_CREATE ? OTR_OP_CREATE : st == STEP_UPDATE ? OTR_OP_UPDATE : OTR_OP_DELETE;
+    otr_op op = st == STEP_CREATE   ? OTR_OP_CREATE
+                : st == STEP_UPDATE ? OTR_OP_UPDATE
+                                    : OTR_OP_DELETE;
     const char *task_id = j->task_id;
 
     if (rn->r->stopped)
@@ -265,13 +267,18 @@ static void on_call_done(otr_aws_call *call, void *ctx)
     switch (st) {
     case STEP_CREATE: {
         char *id = NULL, *arn = NULL;
-        if (!call->ok)
-            { fail_step(j, OTR_OP_CREATE, call, 1); return; }
+        if (!call->ok) {
+            fail_step(j, OTR_OP_CREATE, call, 1);
+            return;
+        }
         if (otr_ota_parse_create_task(call, &id, &arn, &err) < 0) {
             settle(j, OTR_OP_CREATE, 0, otr_error_message(&err));
             add_failure(j->run, a->name, otr_error_message(&err));
             otr_error_clear(&err);
-            { next_step_or_finish(j, 0); return; }
+            {
+                next_step_or_finish(j, 0);
+                return;
+            }
         }
         j->work.task_id = id;
         j->work.task_arn = arn;
@@ -281,30 +288,49 @@ static void on_call_done(otr_aws_call *call, void *ctx)
         free(j->work.phase);
         j->work.phase = strdup("created");
         settle(j, OTR_OP_CREATE, 1, NULL);
-        { next_step_or_finish(j, 1); return; }
+        {
+            next_step_or_finish(j, 1);
+            return;
+        }
     }
     case STEP_UPDATE:
-        if (!call->ok)
-            { fail_step(j, OTR_OP_UPDATE, call, 1); return; }
+        if (!call->ok) {
+            fail_step(j, OTR_OP_UPDATE, call, 1);
+            return;
+        }
         free(j->work.updated_at);
         j->work.updated_at = now_iso();
         settle(j, OTR_OP_UPDATE, 1, NULL);
-        { next_step_or_finish(j, 1); return; }
+        {
+            next_step_or_finish(j, 1);
+            return;
+        }
     case STEP_DELETE:
         if (!call->ok && !is_not_found(call)) /* already gone is deleted */
-            { fail_step(j, OTR_OP_DELETE, call, 1); return; }
+        {
+            fail_step(j, OTR_OP_DELETE, call, 1);
+            return;
+        }
         set_task_id(j, NULL);
         settle(j, OTR_OP_DELETE, 1, NULL);
-        { next_step_or_finish(j, 1); return; }
+        {
+            next_step_or_finish(j, 1);
+            return;
+        }
     case STEP_CHECK_DELETE:
         if (!call->ok && is_not_found(call)) {
             j->work.name = strdup(a->name);
             set_task_id(j, NULL);
             settle(j, OTR_OP_DELETE, 1, NULL);
-            { next_step_or_finish(j, 1); return; }
+            {
+                next_step_or_finish(j, 1);
+                return;
+            }
         }
-        if (!call->ok)
-            { fail_step(j, OTR_OP_DELETE, call, 0); return; }
+        if (!call->ok) {
+            fail_step(j, OTR_OP_DELETE, call, 0);
+            return;
+        }
         j->steps[j->cur].kind = STEP_DELETE; /* still there: delete it (the intent is journaled) */
         j->journaled = 1;
         restart_step(j);
@@ -313,7 +339,10 @@ static void on_call_done(otr_aws_call *call, void *ctx)
         otr_ota_task t;
         if (!call->ok || otr_ota_parse_get_task(call, &t, &err) < 0) {
             otr_error_clear(&err);
-            { fail_step(j, OTR_OP_UPDATE, call, 0); return; }
+            {
+                fail_step(j, OTR_OP_UPDATE, call, 0);
+                return;
+            }
         }
         int done = 1;
         static const char *const fields[] = {"Description", "TaskConfigurationId"};
@@ -331,7 +360,10 @@ static void on_call_done(otr_aws_call *call, void *ctx)
             j->call = NULL;
             otr_record_copy(&j->work, &a->desired);
             settle(j, OTR_OP_UPDATE, 1, NULL);
-            { next_step_or_finish(j, 1); return; }
+            {
+                next_step_or_finish(j, 1);
+                return;
+            }
         }
         restart_step(j);
         return;
@@ -354,29 +386,23 @@ static void plan_steps(job *j, const otr_action *a)
         set_task_id(j, a->old.task_id ? a->old.task_id : a->desired.task_id);
     }
     switch (a->kind) {
-    case OTR_ACT_CREATE:
-        add_step(j, STEP_CREATE, a);
-        break;
-    case OTR_ACT_UPDATE:
-        add_step(j, STEP_UPDATE, a);
-        break;
+    case OTR_ACT_CREATE: add_step(j, STEP_CREATE, a); break;
+    case OTR_ACT_UPDATE: add_step(j, STEP_UPDATE, a); break;
     case OTR_ACT_REPLACE:
         add_step(j, STEP_DELETE, a); /* skipped at run time when there is no task */
         add_step(j, STEP_CREATE, a);
         break;
-    case OTR_ACT_DELETE:
-        add_step(j, STEP_DELETE, a);
-        break;
+    case OTR_ACT_DELETE: add_step(j, STEP_DELETE, a); break;
     case OTR_ACT_RESUME:
         /* the intent is already in the journal: finish it with the same request */
         j->journaled = 1;
-        add_step(j, a->resume_op == OTR_OP_CREATE   ? STEP_CREATE
-                    : a->resume_op == OTR_OP_UPDATE ? STEP_CHECK_UPDATE
-                                                    : STEP_CHECK_DELETE,
+        add_step(j,
+                 a->resume_op == OTR_OP_CREATE   ? STEP_CREATE
+                 : a->resume_op == OTR_OP_UPDATE ? STEP_CHECK_UPDATE
+                                                 : STEP_CHECK_DELETE,
                  a);
         break;
-    default:
-        break;
+    default: break;
     }
 }
 

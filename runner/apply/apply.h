@@ -27,7 +27,7 @@ typedef struct otr_apply_stats {
 typedef void (*otr_apply_progress_fn)(const otr_apply_stats *st, void *ctx);
 
 typedef struct otr_apply_options {
-    int parallelism;  /* 0: 8 */
+    int parallelism; /* 0: 8 */
     int fail_fast;
     otr_apply_progress_fn progress;
     void *progress_ctx;
@@ -37,7 +37,7 @@ typedef struct otr_apply_result {
     otr_apply_stats stats;
     otr_apply_failure *failures;
     size_t nfailures;
-    char *stopped;    /* why the run stopped early (journal failure, --fail-fast), or NULL */
+    char *stopped; /* why the run stopped early (journal failure, --fail-fast), or NULL */
 } otr_apply_result;
 
 /* Runs every change of the plan. Returns -1 only when the run could not be

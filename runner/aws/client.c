@@ -24,7 +24,7 @@
 #define USER_AGENT "ota-runner/0.1.0"
 
 struct otr_aws_call_internal {
-    otr_aws_call *next;       /* in the pending queue */
+    otr_aws_call *next; /* in the pending queue */
     CURL *easy;
     struct curl_slist *slist;
     char errbuf[CURL_ERROR_SIZE];
@@ -33,14 +33,14 @@ struct otr_aws_call_internal {
     int64_t not_before_ms;
     int64_t attempt_start_ms;
     int64_t first_start_ms;
-    int retry_cost;           /* quota taken by this call's retries */
+    int retry_cost; /* quota taken by this call's retries */
 };
 
 struct otr_aws_client {
     otr_aws_options o;
     char *endpoint;
-    char *host;               /* host[:port] as sent and signed */
-    char *base_path;          /* path part of the endpoint, "" or "/prefix" */
+    char *host;      /* host[:port] as sent and signed */
+    char *base_path; /* path part of the endpoint, "" or "/prefix" */
     CURLM *multi;
     otr_aws_call *pending_head, *pending_tail;
     int inflight;
@@ -377,10 +377,8 @@ static void enqueue(otr_aws_client *c, otr_aws_call *call)
 static otr_transport transport_of(CURLcode res, int too_large)
 {
     switch (res) {
-    case CURLE_OK:
-        return OTR_TRANSPORT_OK;
-    case CURLE_OPERATION_TIMEDOUT:
-        return OTR_TRANSPORT_TIMEOUT;
+    case CURLE_OK: return OTR_TRANSPORT_OK;
+    case CURLE_OPERATION_TIMEDOUT: return OTR_TRANSPORT_TIMEOUT;
     case CURLE_COULDNT_RESOLVE_HOST:
     case CURLE_COULDNT_RESOLVE_PROXY:
     case CURLE_COULDNT_CONNECT:
@@ -389,12 +387,9 @@ static otr_transport transport_of(CURLcode res, int too_large)
     case CURLE_SEND_ERROR:
     case CURLE_PARTIAL_FILE:
     case CURLE_HTTP2:
-    case CURLE_HTTP2_STREAM:
-        return OTR_TRANSPORT_CONNECT;
-    case CURLE_WRITE_ERROR:
-        return too_large ? OTR_TRANSPORT_FATAL : OTR_TRANSPORT_CONNECT;
-    default:
-        return OTR_TRANSPORT_FATAL;
+    case CURLE_HTTP2_STREAM: return OTR_TRANSPORT_CONNECT;
+    case CURLE_WRITE_ERROR: return too_large ? OTR_TRANSPORT_FATAL : OTR_TRANSPORT_CONNECT;
+    default: return OTR_TRANSPORT_FATAL;
     }
 }
 
@@ -451,7 +446,8 @@ static void on_done(otr_aws_client *c, otr_aws_call *call, CURLcode res)
             in->retry_cost += cost;
             int64_t wait = otr_retry_backoff_ms(call->attempts, draw(c));
             in->not_before_ms = now_ms(c) + wait;
-            otr_log(OTR_LOG_VERBOSE, "   %s: retrying in %lld ms", call->operation, (long long)wait);
+            otr_log(OTR_LOG_VERBOSE, "   %s: retrying in %lld ms", call->operation,
+                    (long long)wait);
             enqueue(c, call);
             return;
         }

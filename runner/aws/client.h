@@ -23,7 +23,7 @@
 #define OTR_AWS_MAX_RESPONSE ((size_t)8 << 20)
 
 typedef struct otr_aws_options {
-    const char *endpoint;      /* base URL, from otr_endpoint_resolve */
+    const char *endpoint; /* base URL, from otr_endpoint_resolve */
     const char *region;
     int max_attempts;          /* 0: 3 */
     double max_rps;            /* 0: no limit */
@@ -43,24 +43,24 @@ typedef void (*otr_aws_done_fn)(otr_aws_call *call, void *ctx);
 
 struct otr_aws_call {
     /* the request, set by otr_aws_call_new and the caller */
-    char *operation;        /* "CreateOtaTask" */
-    char *subject;          /* the manifest or task it is about, for messages; may be NULL */
+    char *operation; /* "CreateOtaTask" */
+    char *subject;   /* the manifest or task it is about, for messages; may be NULL */
     char *method;
     char *path;
-    char *query;            /* without '?', may be NULL */
-    char *body;             /* may be NULL */
+    char *query; /* without '?', may be NULL */
+    char *body;  /* may be NULL */
     size_t body_len;
     otr_aws_done_fn done;
     void *ctx;
     /* the outcome */
-    int ok;                 /* a 2xx answer */
-    long status;            /* HTTP status of the last attempt; 0 when none came */
-    otr_buf response;       /* body of the last answer */
-    char *error_type;       /* on failure: "ValidationException", "ConnectionError", ... */
+    int ok;           /* a 2xx answer */
+    long status;      /* HTTP status of the last attempt; 0 when none came */
+    otr_buf response; /* body of the last answer */
+    char *error_type; /* on failure: "ValidationException", "ConnectionError", ... */
     char *error_message;
     char request_id[80];
     int attempts;
-    int quota_exhausted;    /* retries stopped by the retry quota */
+    int quota_exhausted; /* retries stopped by the retry quota */
     int64_t elapsed_ms;
     struct otr_aws_call_internal *in; /* the client's bookkeeping */
 };

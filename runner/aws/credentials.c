@@ -21,8 +21,16 @@
 #include <sys/wait.h>
 
 typedef enum source {
-    SRC_NONE, SRC_STATIC, SRC_ENV, SRC_WEB_IDENTITY, SRC_PROFILE_WEB_IDENTITY,
-    SRC_CREDENTIALS_FILE, SRC_PROCESS, SRC_CONFIG_FILE, SRC_CONTAINER, SRC_IMDS,
+    SRC_NONE,
+    SRC_STATIC,
+    SRC_ENV,
+    SRC_WEB_IDENTITY,
+    SRC_PROFILE_WEB_IDENTITY,
+    SRC_CREDENTIALS_FILE,
+    SRC_PROCESS,
+    SRC_CONFIG_FILE,
+    SRC_CONTAINER,
+    SRC_IMDS,
 } source;
 
 struct otr_creds_provider {
@@ -31,7 +39,7 @@ struct otr_creds_provider {
     char *region;
     time_t (*now)(void *);
     void *now_ctx;
-    source src;          /* where the current credentials came from */
+    source src; /* where the current credentials came from */
     otr_credentials creds;
     int fetches;
 };
@@ -75,7 +83,8 @@ static char *read_small_file(const char *path)
         otr_buf_free(&b);
         return NULL;
     }
-    while (b.len && (b.ptr[b.len - 1] == '\n' || b.ptr[b.len - 1] == '\r' || b.ptr[b.len - 1] == ' '))
+    while (b.len &&
+           (b.ptr[b.len - 1] == '\n' || b.ptr[b.len - 1] == '\r' || b.ptr[b.len - 1] == ' '))
         b.ptr[--b.len] = '\0';
     return otr_buf_detach(&b);
 }
@@ -88,8 +97,8 @@ static size_t collect(char *data, size_t size, size_t n, void *userp)
     return otr_buf_append(b, data, size * n) == 0 ? size * n : 0;
 }
 
-static int fetch(const char *method, const char *url, struct curl_slist *headers,
-                 const char *body, long timeout_ms, long *status, otr_buf *out, otr_error *err)
+static int fetch(const char *method, const char *url, struct curl_slist *headers, const char *body,
+                 long timeout_ms, long *status, otr_buf *out, otr_error *err)
 {
     CURL *e = curl_easy_init();
     char errbuf[CURL_ERROR_SIZE] = "";
@@ -125,7 +134,8 @@ static int parse_creds_json(otr_credentials *c, const char *json, const char *de
 {
     cJSON *j = cJSON_Parse(json);
     const char *akid = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "AccessKeyId"));
-    const char *secret = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "SecretAccessKey"));
+    const char *secret =
+        cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "SecretAccessKey"));
     const char *token = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "Token"));
     const char *exp = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "Expiration"));
     int64_t expiration = 0;
@@ -171,7 +181,10 @@ static char *xml_text(const char *xml, const char *tag)
     const char *s = strstr(xml, open.ptr), *e = s ? strstr(s, close.ptr) : NULL;
     char *result = NULL;
     if (s && e) {
-        static const struct { const char *ent; char c; } ents[] = {
+        static const struct {
+            const char *ent;
+            char c;
+        } ents[] = {
             {"&amp;", '&'}, {"&lt;", '<'}, {"&gt;", '>'}, {"&quot;", '"'}, {"&apos;", '\''}};
         for (const char *q = s + open.len; q < e;) {
             size_t k = 0;
@@ -322,8 +335,7 @@ static outcome from_profile_web_identity(otr_creds_provider *p, otr_buf *tried, 
     return o;
 }
 
-static outcome from_file(otr_creds_provider *p, otr_aws_file which, otr_buf *tried,
-                         otr_error *err)
+static outcome from_file(otr_creds_provider *p, otr_aws_file which, otr_buf *tried, otr_error *err)
 {
     char *path = otr_profile_path(which);
     char *akid = otr_profile_get(which, p->profile, "aws_access_key_id");
@@ -414,7 +426,8 @@ static outcome from_container(otr_creds_provider *p, otr_buf *tried, otr_error *
     } else if (full && *full) {
         otr_buf_puts(&url, full);
     } else {
-        otr_buf_puts(tried, "container (AWS_CONTAINER_CREDENTIALS_RELATIVE_URI and _FULL_URI not set)");
+        otr_buf_puts(tried,
+                     "container (AWS_CONTAINER_CREDENTIALS_RELATIVE_URI and _FULL_URI not set)");
         return NOT_CONFIGURED;
     }
     if (!container_host_allowed(url.ptr) &&
@@ -468,7 +481,9 @@ static outcome from_imds(otr_creds_provider *p, otr_buf *tried, otr_error *err)
     if (!base || !*base)
         base = "http://169.254.169.254";
     const char *t = getenv("AWS_METADATA_SERVICE_TIMEOUT");
-    long timeout_ms = t && atol(t) > 0 ? atol(t) * 1000 : 1000;
+    char *end = NULL;
+    long secs = t ? strtol(t, &end, 10) : 0;
+    long timeout_ms = t && end && !*end && secs > 0 && secs < 3600 ? secs * 1000 : 1000;
     otr_buf url = OTR_BUF_INIT, token = OTR_BUF_INIT, hdr = OTR_BUF_INIT, role = OTR_BUF_INIT,
             answer = OTR_BUF_INIT;
     struct curl_slist *h = NULL;
@@ -547,13 +562,19 @@ static outcome run_source(otr_creds_provider *p, source s, otr_buf *tried, otr_e
 
 static int resolve(otr_creds_provider *p, otr_error *err)
 {
-    static const source chain[] = {SRC_ENV, SRC_WEB_IDENTITY, SRC_PROFILE_WEB_IDENTITY,
-                                   SRC_CREDENTIALS_FILE, SRC_PROCESS, SRC_CONFIG_FILE,
-                                   SRC_CONTAINER, SRC_IMDS};
+    static const source chain[] = {SRC_ENV,
+                                   SRC_WEB_IDENTITY,
+                                   SRC_PROFILE_WEB_IDENTITY,
+                                   SRC_CREDENTIALS_FILE,
+                                   SRC_PROCESS,
+                                   SRC_CONFIG_FILE,
+                                   SRC_CONTAINER,
+                                   SRC_IMDS};
     otr_buf tried = OTR_BUF_INIT;
     if (p->explicit_profile && !otr_profile_exists(OTR_AWS_CONFIG_FILE, p->profile) &&
         !otr_profile_exists(OTR_AWS_CREDENTIALS_FILE, p->profile)) {
-        char *c = otr_profile_path(OTR_AWS_CONFIG_FILE), *k = otr_profile_path(OTR_AWS_CREDENTIALS_FILE);
+        char *c = otr_profile_path(OTR_AWS_CONFIG_FILE),
+             *k = otr_profile_path(OTR_AWS_CREDENTIALS_FILE);
         otr_error_set(err, OTR_ERR_NOTFOUND, "profile %s is in neither %s nor %s", p->profile,
                       c ? c : "~/.aws/config", k ? k : "~/.aws/credentials");
         free(c);
@@ -580,7 +601,8 @@ static int resolve(otr_creds_provider *p, otr_error *err)
     }
     while (tried.len >= 2 && tried.ptr[tried.len - 2] == ';')
         tried.ptr[tried.len -= 2] = '\0';
-    otr_error_set(err, OTR_ERR_NOTFOUND, "no AWS credentials found; tried: %s", otr_buf_cstr(&tried));
+    otr_error_set(err, OTR_ERR_NOTFOUND, "no AWS credentials found; tried: %s",
+                  otr_buf_cstr(&tried));
     otr_buf_free(&tried);
     return -1;
 }
@@ -603,7 +625,8 @@ int otr_creds_provider_static(otr_creds_provider **out, const char *access_key_i
                               const char *secret_access_key, const char *session_token)
 {
     otr_creds_provider *p = calloc(1, sizeof(*p));
-    if (!p || set_creds(&p->creds, access_key_id, secret_access_key, session_token, 0, "static") < 0) {
+    if (!p ||
+        set_creds(&p->creds, access_key_id, secret_access_key, session_token, 0, "static") < 0) {
         otr_creds_provider_free(p);
         return -1;
     }
@@ -632,8 +655,10 @@ int otr_creds_get(otr_creds_provider *p, const otr_credentials **out, otr_error 
             otr_credentials_clear(&p->creds);
             p->creds = old;
             if (old.expiration <= now_of(p)) {
-                otr_error_set(err, OTR_ERR_GENERIC, "credentials from %s expired and could not "
-                              "be refreshed: %s", old.source, otr_error_message(&rerr));
+                otr_error_set(err, OTR_ERR_GENERIC,
+                              "credentials from %s expired and could not "
+                              "be refreshed: %s",
+                              old.source, otr_error_message(&rerr));
                 otr_error_clear(&rerr);
                 return -1;
             }

@@ -32,8 +32,7 @@ typedef struct otr_creds_options {
 
 typedef struct otr_creds_provider otr_creds_provider;
 
-int otr_creds_provider_new(otr_creds_provider **out, const otr_creds_options *o,
-                           otr_error *err);
+int otr_creds_provider_new(otr_creds_provider **out, const otr_creds_options *o, otr_error *err);
 /* A provider that always hands out these keys (for tests and tools). */
 int otr_creds_provider_static(otr_creds_provider **out, const char *access_key_id,
                               const char *secret_access_key, const char *session_token);

@@ -18,7 +18,10 @@ typedef struct otr_headers {
     size_t alloc;
 } otr_headers;
 
-#define OTR_HEADERS_INIT {NULL, 0, 0}
+#define OTR_HEADERS_INIT                                                                           \
+    {                                                                                              \
+        NULL, 0, 0                                                                                 \
+    }
 
 int otr_headers_add(otr_headers *h, const char *name, const char *value);
 /* Replaces every header of that name (case-insensitive) with one value. */

@@ -10,8 +10,8 @@
 
 char *otr_profile_path(otr_aws_file which)
 {
-    const char *env = getenv(which == OTR_AWS_CONFIG_FILE ? "AWS_CONFIG_FILE"
-                                                          : "AWS_SHARED_CREDENTIALS_FILE");
+    const char *env =
+        getenv(which == OTR_AWS_CONFIG_FILE ? "AWS_CONFIG_FILE" : "AWS_SHARED_CREDENTIALS_FILE");
     if (env && *env)
         return strdup(env);
     const char *home = getenv("HOME");

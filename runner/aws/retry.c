@@ -14,14 +14,23 @@ static int in_list(const char *s, const char *const *list)
 otr_failure otr_retry_classify(long status, otr_transport transport, const char *error_type)
 {
     /* The error codes the SDKs treat as throttling and as transient. */
-    static const char *const throttling[] = {
-        "Throttling", "ThrottlingException", "ThrottledException", "RequestThrottledException",
-        "TooManyRequestsException", "ProvisionedThroughputExceededException",
-        "TransactionInProgressException", "RequestLimitExceeded", "BandwidthLimitExceeded",
-        "LimitExceededException", "RequestThrottled", "SlowDown", "PriorRequestNotComplete",
-        "EC2ThrottledException", NULL};
-    static const char *const transient[] = {"RequestTimeout", "RequestTimeoutException",
-                                            "InternalError", "InternalServerException",
+    static const char *const throttling[] = {"Throttling",
+                                             "ThrottlingException",
+                                             "ThrottledException",
+                                             "RequestThrottledException",
+                                             "TooManyRequestsException",
+                                             "ProvisionedThroughputExceededException",
+                                             "TransactionInProgressException",
+                                             "RequestLimitExceeded",
+                                             "BandwidthLimitExceeded",
+                                             "LimitExceededException",
+                                             "RequestThrottled",
+                                             "SlowDown",
+                                             "PriorRequestNotComplete",
+                                             "EC2ThrottledException",
+                                             NULL};
+    static const char *const transient[] = {"RequestTimeout",     "RequestTimeoutException",
+                                            "InternalError",      "InternalServerException",
                                             "ServiceUnavailable", NULL};
     if (transport == OTR_TRANSPORT_CONNECT)
         return OTR_FAIL_TRANSIENT;

@@ -18,20 +18,20 @@
 #define OTR_RETRY_NO_RETRY_INCREMENT 1
 
 typedef enum otr_failure {
-    OTR_FAIL_NONE,       /* success */
-    OTR_FAIL_THROTTLE,   /* 429 or a throttling error type */
-    OTR_FAIL_TRANSIENT,  /* 5xx, a transient error type, a connection reset or refused */
-    OTR_FAIL_TIMEOUT,    /* the request timed out */
-    OTR_FAIL_PERMANENT,  /* everything else: other 4xx, a body too large, a bad URL */
+    OTR_FAIL_NONE,      /* success */
+    OTR_FAIL_THROTTLE,  /* 429 or a throttling error type */
+    OTR_FAIL_TRANSIENT, /* 5xx, a transient error type, a connection reset or refused */
+    OTR_FAIL_TIMEOUT,   /* the request timed out */
+    OTR_FAIL_PERMANENT, /* everything else: other 4xx, a body too large, a bad URL */
 } otr_failure;
 
 /* Classifies an answer (status 0 when there was none, with transport_error
  * one of the OTR_TRANSPORT_* below) and its error type (may be NULL). */
 typedef enum otr_transport {
     OTR_TRANSPORT_OK,
-    OTR_TRANSPORT_CONNECT,  /* could not connect, reset, empty reply */
+    OTR_TRANSPORT_CONNECT, /* could not connect, reset, empty reply */
     OTR_TRANSPORT_TIMEOUT,
-    OTR_TRANSPORT_FATAL,    /* TLS verification, too large, bad URL: not worth retrying */
+    OTR_TRANSPORT_FATAL, /* TLS verification, too large, bad URL: not worth retrying */
 } otr_transport;
 
 otr_failure otr_retry_classify(long status, otr_transport transport, const char *error_type);

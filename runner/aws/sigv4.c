@@ -55,8 +55,8 @@ void otr_sigv4_amz_date(char out[17], time_t t)
 /* Unreserved characters (RFC 3986) are never encoded. */
 static int unreserved(unsigned char c)
 {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '_' || c == '.' || c == '~';
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_' || c == '.' || c == '~';
 }
 
 static int uri_encode(otr_buf *out, const char *s, size_t len, int keep_slash)
@@ -230,10 +230,19 @@ static int canonical_query(otr_buf *out, const char *query)
 /* Hop-by-hop headers, and those a proxy or the client may rewrite. */
 static int unsigned_header(const char *lname)
 {
-    static const char *const skip[] = {
-        "connection", "expect",  "keep-alive",        "proxy-authenticate",
-        "proxy-authorization", "te", "trailer", "transfer-encoding",
-        "upgrade",    "user-agent", "x-amzn-trace-id", "authorization", NULL};
+    static const char *const skip[] = {"connection",
+                                       "expect",
+                                       "keep-alive",
+                                       "proxy-authenticate",
+                                       "proxy-authorization",
+                                       "te",
+                                       "trailer",
+                                       "transfer-encoding",
+                                       "upgrade",
+                                       "user-agent",
+                                       "x-amzn-trace-id",
+                                       "authorization",
+                                       NULL};
     for (size_t i = 0; skip[i]; i++)
         if (!strcmp(lname, skip[i]))
             return 1;
@@ -320,8 +329,7 @@ static int canonical_headers(otr_buf *out, otr_buf *signed_headers, const otr_he
     return rc ? -1 : 0;
 }
 
-int otr_sigv4_canonical_request(otr_buf *out, otr_buf *signed_headers,
-                                const otr_sigv4_request *r)
+int otr_sigv4_canonical_request(otr_buf *out, otr_buf *signed_headers, const otr_sigv4_request *r)
 {
     /* CanonicalRequest = Method \n CanonicalURI \n CanonicalQueryString \n
      *   CanonicalHeaders \n SignedHeaders \n HashedPayload */
@@ -380,10 +388,9 @@ int otr_sigv4_signature(char out[65], const char *secret, const otr_sigv4_reques
     return 0;
 }
 
-int otr_sigv4_sign(otr_headers *headers, const char *method, const char *path,
-                   const char *query, const void *body, size_t body_len,
-                   const otr_credentials *creds, const char *region, const char *service,
-                   time_t now)
+int otr_sigv4_sign(otr_headers *headers, const char *method, const char *path, const char *query,
+                   const void *body, size_t body_len, const otr_credentials *creds,
+                   const char *region, const char *service, time_t now)
 {
     char amz_date[17], payload[65], signature[65];
     otr_buf cr = OTR_BUF_INIT, sh = OTR_BUF_INIT, sts = OTR_BUF_INIT, auth = OTR_BUF_INIT;
@@ -402,8 +409,9 @@ int otr_sigv4_sign(otr_headers *headers, const char *method, const char *path,
         otr_sigv4_signature(signature, creds->secret_access_key, &r, sts.ptr) < 0)
         goto done;
     /* Authorization: Algorithm Credential=AKID/scope, SignedHeaders=..., Signature=... */
-    if (otr_buf_printf(&auth, "AWS4-HMAC-SHA256 Credential=%s/%.8s/%s/%s/aws4_request, "
-                              "SignedHeaders=%s, Signature=%s",
+    if (otr_buf_printf(&auth,
+                       "AWS4-HMAC-SHA256 Credential=%s/%.8s/%s/%s/aws4_request, "
+                       "SignedHeaders=%s, Signature=%s",
                        creds->access_key_id, amz_date, region, service, sh.ptr, signature) < 0 ||
         otr_headers_add(headers, "Authorization", auth.ptr) < 0)
         goto done;

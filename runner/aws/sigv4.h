@@ -21,9 +21,9 @@
 typedef struct otr_credentials {
     char *access_key_id;
     char *secret_access_key;
-    char *session_token;  /* NULL for long-term keys */
-    time_t expiration;    /* 0: does not expire */
-    char *source;         /* where they came from: "environment", "profile dev", ... */
+    char *session_token; /* NULL for long-term keys */
+    time_t expiration;   /* 0: does not expire */
+    char *source;        /* where they came from: "environment", "profile dev", ... */
 } otr_credentials;
 
 void otr_credentials_clear(otr_credentials *c);
@@ -37,12 +37,11 @@ typedef struct otr_sigv4_request {
     const char *amz_date;       /* YYYYMMDDTHHMMSSZ */
     const char *region;
     const char *service;
-    int normalize_path;         /* 1 for every service but S3 */
+    int normalize_path; /* 1 for every service but S3 */
 } otr_sigv4_request;
 
 /* Step 1. signed_headers receives "host;x-amz-date;..." */
-int otr_sigv4_canonical_request(otr_buf *out, otr_buf *signed_headers,
-                                const otr_sigv4_request *r);
+int otr_sigv4_canonical_request(otr_buf *out, otr_buf *signed_headers, const otr_sigv4_request *r);
 /* Step 2. */
 int otr_sigv4_string_to_sign(otr_buf *out, const otr_sigv4_request *r,
                              const char *canonical_request);
@@ -61,9 +60,8 @@ void otr_sigv4_amz_date(char out[17], time_t t);
  * the credentials have one), then Authorization. host must already be among
  * the headers.
  */
-int otr_sigv4_sign(otr_headers *headers, const char *method, const char *path,
-                   const char *query, const void *body, size_t body_len,
-                   const otr_credentials *creds, const char *region, const char *service,
-                   time_t now);
+int otr_sigv4_sign(otr_headers *headers, const char *method, const char *path, const char *query,
+                   const void *body, size_t body_len, const otr_credentials *creds,
+                   const char *region, const char *service, time_t now);
 
 #endif

@@ -44,9 +44,10 @@ static int check_saved_plan(const otr_plan *p, const otr_state *s, const otr_opt
     otr_error err = OTR_ERROR_INIT;
     if (strcmp(p->lineage, s->lineage) != 0 || p->serial != s->serial ||
         p->journal_entries != s->journal_entries) {
-        fprintf(stderr, "ota-runner: error: the saved plan is stale: it was made for state %s "
-                        "serial %ld (%zu journal entries), and the state is now %s serial %ld "
-                        "(%zu journal entries); make a new plan\n",
+        fprintf(stderr,
+                "ota-runner: error: the saved plan is stale: it was made for state %s "
+                "serial %ld (%zu journal entries), and the state is now %s serial %ld "
+                "(%zu journal entries); make a new plan\n",
                 p->lineage, p->serial, p->journal_entries, s->lineage, s->serial,
                 s->journal_entries);
         return OTR_EXIT_ERROR;
@@ -65,8 +66,9 @@ static int check_saved_plan(const otr_plan *p, const otr_state *s, const otr_opt
     }
     int rc = OTR_EXIT_OK;
     if (!p->commit || strcmp(otr_source_commit(source), p->commit) != 0) {
-        fprintf(stderr, "ota-runner: error: the saved plan is stale: %s in %s was at %.12s when "
-                        "it was made and is now at %.12s; make a new plan\n",
+        fprintf(stderr,
+                "ota-runner: error: the saved plan is stale: %s in %s was at %.12s when "
+                "it was made and is now at %.12s; make a new plan\n",
                 p->ref ? p->ref : "HEAD", p->repo ? p->repo : ".", p->commit ? p->commit : "?",
                 otr_source_commit(source));
         rc = OTR_EXIT_ERROR;
@@ -140,7 +142,8 @@ int otr_cmd_apply(const otr_options *o)
     int rc, saved = 0;
     memset(&r, 0, sizeof(r));
     if (o->nargs > 1) {
-        fprintf(stderr, "ota-runner apply: one plan file at most (see 'ota-runner apply --help')\n");
+        fprintf(stderr,
+                "ota-runner apply: one plan file at most (see 'ota-runner apply --help')\n");
         return OTR_EXIT_ERROR;
     }
     rc = o->nargs ? load_saved_plan(&pl, o, o->args[0]) : otr_planning_prepare(&pl, o, "apply");
@@ -181,8 +184,10 @@ int otr_cmd_apply(const otr_options *o)
     cJSON *source = otr_planning_source_json(pl.plan);
     cJSON *service = otr_service_json(&pl.service);
     if (otr_state_save(pl.state, source, service, &err) < 0) {
-        otr_error_prefix(&err, "the journal %s.journal still holds what was done; fix this, then "
-                               "run again", otr_options_state_path(o));
+        otr_error_prefix(&err,
+                         "the journal %s.journal still holds what was done; fix this, then "
+                         "run again",
+                         otr_options_state_path(o));
         otr_print_error(&err);
         otr_error_clear(&err);
         rc = OTR_EXIT_ERROR;
@@ -201,8 +206,8 @@ int otr_cmd_apply(const otr_options *o)
         printf("Apply %s: %zu created, %zu updated, %zu replaced, %zu deleted, %zu resumed; "
                "%zu failed (%.1f s). State serial %ld.\n",
                r.stats.failed || r.stopped ? "incomplete" : "complete", r.stats.created,
-               r.stats.updated, r.stats.replaced, r.stats.deleted, r.stats.resumed,
-               r.stats.failed, r.stats.elapsed_ms / 1000.0, pl.state->serial);
+               r.stats.updated, r.stats.replaced, r.stats.deleted, r.stats.resumed, r.stats.failed,
+               r.stats.elapsed_ms / 1000.0, pl.state->serial);
     if (r.stats.failed || r.stopped)
         rc = OTR_EXIT_ERROR;
 done:

@@ -58,9 +58,7 @@ int otr_cmd_plan(const otr_options *o)
         cJSON_Delete(j);
         break;
     }
-    case OTR_OUT_MARKDOWN:
-        otr_render_plan_markdown(p, &out);
-        break;
+    case OTR_OUT_MARKDOWN: otr_render_plan_markdown(p, &out); break;
     case OTR_OUT_GITHUB:
         otr_render_plan_github(p, &out);
         write_step_summary(p);

@@ -57,8 +57,10 @@ static int cmd_show(otr_state *s, const char *name)
 {
     const otr_record *r = otr_state_find(s, name);
     if (!r) {
-        fprintf(stderr, "ota-runner: error: no task named %s in the state (ota-runner state list "
-                        "shows them)\n", name);
+        fprintf(stderr,
+                "ota-runner: error: no task named %s in the state (ota-runner state list "
+                "shows them)\n",
+                name);
         return OTR_EXIT_ERROR;
     }
     cJSON *x = otr_record_to_json(r);
@@ -74,10 +76,18 @@ static int cmd_show(otr_state *s, const char *name)
 /* The CreateOtaTask fields of a GetOtaTask answer: what the task was made of. */
 static cJSON *create_fields(const cJSON *got)
 {
-    static const char *const fields[] = {"Description", "OtaMechanism", "OtaSchedulingConfig",
-                                         "OtaTargetQueryString", "OtaTaskExecutionRetryConfig",
-                                         "OtaType", "Protocol", "S3Url", "Tags", "Target",
-                                         "TaskConfigurationId", NULL};
+    static const char *const fields[] = {"Description",
+                                         "OtaMechanism",
+                                         "OtaSchedulingConfig",
+                                         "OtaTargetQueryString",
+                                         "OtaTaskExecutionRetryConfig",
+                                         "OtaType",
+                                         "Protocol",
+                                         "S3Url",
+                                         "Tags",
+                                         "Target",
+                                         "TaskConfigurationId",
+                                         NULL};
     cJSON *spec = cJSON_CreateObject();
     for (size_t i = 0; fields[i]; i++) {
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(got, fields[i]);
@@ -95,14 +105,17 @@ static int cmd_import(otr_planning *pl, const otr_options *o, const char *name, 
     otr_ota_task t;
     int rc;
     if (otr_schema_check_name_value(name, &why) == 0) {
-        fprintf(stderr, "ota-runner: error: %s is not a manifest name: %s\n", name, otr_buf_cstr(&why));
+        fprintf(stderr, "ota-runner: error: %s is not a manifest name: %s\n", name,
+                otr_buf_cstr(&why));
         otr_buf_free(&why);
         return OTR_EXIT_ERROR;
     }
     otr_buf_free(&why);
     if (otr_state_find(pl->state, name)) {
-        fprintf(stderr, "ota-runner: error: %s is already in the state (task %s); 'ota-runner "
-                        "state rm %s' first\n", name, otr_state_find(pl->state, name)->task_id, name);
+        fprintf(stderr,
+                "ota-runner: error: %s is already in the state (task %s); 'ota-runner "
+                "state rm %s' first\n",
+                name, otr_state_find(pl->state, name)->task_id, name);
         return OTR_EXIT_ERROR;
     }
     if ((rc = otr_planning_open_service(pl, o)) != 0)
@@ -139,7 +152,8 @@ static int cmd_import(otr_planning *pl, const otr_options *o, const char *name, 
              : OTR_EXIT_OK;
     if (rc == OTR_EXIT_OK)
         printf("Imported task %s as %s (state serial %ld). Run ota-runner plan to compare it with "
-               "the manifest.\n", r.task_id, name, pl->state->serial);
+               "the manifest.\n",
+               r.task_id, name, pl->state->serial);
     otr_record_clear(&r);
     return rc;
 }
@@ -153,9 +167,10 @@ int otr_cmd_state(const otr_options *o)
     if (o->nargs == 0)
         return usage("a subcommand is needed: list, show NAME, rm NAME or import NAME TASK_ID");
     const char *sub = o->args[0];
-    size_t want = !strcmp(sub, "list") ? 1 : !strcmp(sub, "show") || !strcmp(sub, "rm") ? 2
-                                          : !strcmp(sub, "import")                  ? 3
-                                                                                    : 0;
+    size_t want = !strcmp(sub, "list")                         ? 1
+                  : !strcmp(sub, "show") || !strcmp(sub, "rm") ? 2
+                  : !strcmp(sub, "import")                     ? 3
+                                                               : 0;
     if (!want)
         return usage("unknown subcommand; use list, show NAME, rm NAME or import NAME TASK_ID");
     if (o->nargs != want)
@@ -184,7 +199,8 @@ int otr_cmd_state(const otr_options *o)
         rc = otr_state_save(pl.state, NULL, NULL, &err) < 0 ? fail(&err) : OTR_EXIT_OK;
         if (rc == OTR_EXIT_OK)
             printf("Removed %s from the state; task %s is left in the service (state serial "
-                   "%ld).\n", o->args[1], task, pl.state->serial);
+                   "%ld).\n",
+                   o->args[1], task, pl.state->serial);
         free(task);
     } else {
         rc = cmd_import(&pl, o, o->args[1], o->args[2]);

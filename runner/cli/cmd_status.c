@@ -62,9 +62,10 @@ int otr_cmd_status(const otr_options *o)
             const otr_ota_counts *c = &rows[i].task.counts;
             cJSON_AddStringToObject(x, "name", rows[i].rec->name);
             cJSON_AddStringToObject(x, "taskId", rows[i].rec->task_id);
-            cJSON_AddStringToObject(x, "status", rows[i].missing ? "MISSING"
-                                                 : rows[i].task.status ? rows[i].task.status
-                                                                       : "UNKNOWN");
+            cJSON_AddStringToObject(x, "status",
+                                    rows[i].missing       ? "MISSING"
+                                    : rows[i].task.status ? rows[i].task.status
+                                                          : "UNKNOWN");
             if (rows[i].error)
                 cJSON_AddStringToObject(x, "error", rows[i].error);
             if (c->present) {
@@ -93,8 +94,10 @@ int otr_cmd_status(const otr_options *o)
                "FAILED", "RUNNING", "QUEUED");
         for (size_t i = 0; i < n; i++) {
             const otr_ota_counts *c = &rows[i].task.counts;
-            const char *status = rows[i].missing ? "MISSING" : rows[i].error ? "ERROR"
-                                                 : rows[i].task.status ? rows[i].task.status : "?";
+            const char *status = rows[i].missing       ? "MISSING"
+                                 : rows[i].error       ? "ERROR"
+                                 : rows[i].task.status ? rows[i].task.status
+                                                       : "?";
             printf("%-*s  %-22s %-12s", w, rows[i].rec->name, rows[i].rec->task_id, status);
             if (c->present)
                 printf(" %9ld %9ld %9ld %9ld", c->succeeded, c->failed + c->timed_out + c->rejected,
@@ -108,8 +111,9 @@ int otr_cmd_status(const otr_options *o)
             fprintf(stderr, "ota-runner: error: %s\n", rows[i].error);
             rc = OTR_EXIT_ERROR;
         } else if (rows[i].missing) {
-            fprintf(stderr, "ota-runner: warning: %s: task %s no longer exists in the service; "
-                            "the next plan recreates it\n",
+            fprintf(stderr,
+                    "ota-runner: warning: %s: task %s no longer exists in the service; "
+                    "the next plan recreates it\n",
                     rows[i].rec->name, rows[i].rec->task_id);
         }
 done:

@@ -49,8 +49,9 @@ int otr_cmd_tokens(const otr_options *o)
         goto done;
     if (l.diags.errors) {
         otr_print_diags_text(&l.diags, o);
-        fprintf(stderr, "ota-runner: error: %zu invalid manifest error%s; no tokens printed "
-                        "(run 'ota-runner validate' for details)\n",
+        fprintf(stderr,
+                "ota-runner: error: %zu invalid manifest error%s; no tokens printed "
+                "(run 'ota-runner validate' for details)\n",
                 l.diags.errors, l.diags.errors == 1 ? "" : "s");
         goto done;
     }

@@ -120,11 +120,12 @@ int otr_cmd_validate(const otr_options *o)
         if (l.diags.errors)
             printf("invalid: %zu error%s in %zu of %zu files (%zu manifests) at %s, path %s\n",
                    l.diags.errors, l.diags.errors == 1 ? "" : "s", files_with_errors(&l.diags),
-                   otr_source_file_count(l.source), l.set.documents, commit, otr_source_path(l.source));
+                   otr_source_file_count(l.source), l.set.documents, commit,
+                   otr_source_path(l.source));
         else
             printf("valid: %zu manifest%s in %zu file%s at %s, path %s\n", l.set.count,
-                   l.set.count == 1 ? "" : "s", l.set.files, l.set.files == 1 ? "" : "s",
-                   commit, otr_source_path(l.source));
+                   l.set.count == 1 ? "" : "s", l.set.files, l.set.files == 1 ? "" : "s", commit,
+                   otr_source_path(l.source));
     }
     int rc = l.diags.errors ? OTR_EXIT_ERROR : OTR_EXIT_OK;
     otr_loaded_free(&l);

@@ -14,7 +14,7 @@ enum {
     OPT_OUTPUT = 1u << 2,
     OPT_SERVICE = 1u << 3,
     OPT_STATE = 1u << 4,
-    OPT_PLAN = 1u << 5,       /* plan and apply */
+    OPT_PLAN = 1u << 5, /* plan and apply */
     OPT_PLAN_ONLY = 1u << 6,
     OPT_APPLY_ONLY = 1u << 7,
 };
@@ -57,8 +57,8 @@ static const otr_command commands[] = {
      "Asks the service (GetOtaTask) about every task in the state file and prints its\n"
      "status and TaskProcessingDetails counts.\n",
      OUT(OTR_OUT_TEXT) | OUT(OTR_OUT_JSON), otr_cmd_status},
-    {"state", OPT_OUTPUT | OPT_SERVICE | OPT_STATE, "list | show NAME | rm NAME | import NAME TASK_ID",
-     "read or change the state file",
+    {"state", OPT_OUTPUT | OPT_SERVICE | OPT_STATE,
+     "list | show NAME | rm NAME | import NAME TASK_ID", "read or change the state file",
      "list            every recorded task\n"
      "show NAME       one record, as JSON\n"
      "rm NAME         forget a task (the task itself is left in the service)\n"
@@ -73,13 +73,32 @@ static const otr_command commands[] = {
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 
 typedef enum opt_id {
-    O_HELP, O_VERBOSE, O_DEBUG, O_NO_COLOR,
-    O_REPO, O_REF, O_PATH, O_WORKTREE, O_CACHE_DIR,
+    O_HELP,
+    O_VERBOSE,
+    O_DEBUG,
+    O_NO_COLOR,
+    O_REPO,
+    O_REF,
+    O_PATH,
+    O_WORKTREE,
+    O_CACHE_DIR,
     O_OUTPUT,
-    O_REGION, O_PROFILE, O_ENDPOINT_URL, O_PARALLELISM, O_MAX_RPS, O_MAX_ATTEMPTS,
-    O_CONNECT_TIMEOUT, O_REQUEST_TIMEOUT,
+    O_REGION,
+    O_PROFILE,
+    O_ENDPOINT_URL,
+    O_PARALLELISM,
+    O_MAX_RPS,
+    O_MAX_ATTEMPTS,
+    O_CONNECT_TIMEOUT,
+    O_REQUEST_TIMEOUT,
     O_STATE,
-    O_PRUNE, O_MAX_DELETES, O_TARGET, O_REFRESH, O_OUT, O_DETAILED_EXITCODE, O_FAIL_FAST,
+    O_PRUNE,
+    O_MAX_DELETES,
+    O_TARGET,
+    O_REFRESH,
+    O_OUT,
+    O_DETAILED_EXITCODE,
+    O_FAIL_FAST,
 } opt_id;
 
 typedef struct option_spec {
@@ -254,7 +273,8 @@ static int set_refresh(otr_options *o, const char *value)
     else if (!strcmp(value, "full"))
         o->refresh = OTR_REFRESH_FULL;
     else
-        return usage_error(o->command, "--refresh must be none, list or full, got '%s'", value, NULL);
+        return usage_error(o->command, "--refresh must be none, list or full, got '%s'", value,
+                           NULL);
     return 0;
 }
 
@@ -269,10 +289,15 @@ const char *otr_options_state_path(const otr_options *o)
 static int apply_option(otr_options *o, const option_spec *opt, const char *value)
 {
     double v = 0;
+    if (opt->arg && !value)
+        return usage_error(o->command, "option --%s needs a value", opt->name, NULL);
     switch (opt->id) {
     case O_HELP: o->help = 1; break;
     case O_VERBOSE: o->verbose++; break;
-    case O_DEBUG: o->debug = 1; o->verbose = 2; break;
+    case O_DEBUG:
+        o->debug = 1;
+        o->verbose = 2;
+        break;
     case O_NO_COLOR: o->no_color = 1; break;
     case O_REPO: o->repo = value; break;
     case O_REF: o->ref = value; break;
@@ -429,9 +454,10 @@ static void print_options(unsigned groups)
 void otr_options_print_help(const otr_command *cmd)
 {
     if (!cmd) {
-        printf("ota-runner %s: declarative firmware OTA rollouts for AWS IoT Managed integrations\n\n"
-               "Usage: ota-runner [global options] <command> [options]\n\nCommands:\n",
-               OTR_VERSION);
+        printf(
+            "ota-runner %s: declarative firmware OTA rollouts for AWS IoT Managed integrations\n\n"
+            "Usage: ota-runner [global options] <command> [options]\n\nCommands:\n",
+            OTR_VERSION);
         for (size_t i = 0; i < NCOMMANDS; i++)
             printf("  %-10s %s\n", commands[i].name, commands[i].summary);
         printf("\nGlobal options:\n");

@@ -42,17 +42,17 @@ typedef struct otr_options {
     const char *region;
     const char *profile;
     const char *endpoint_url;
-    int parallelism;          /* 0: the default */
+    int parallelism; /* 0: the default */
     double max_rps;
     int max_attempts;
     long connect_timeout_ms;
     long request_timeout_ms;
     /* state */
-    const char *state_path;   /* NULL: OTA_RUNNER_STATE, else ota-runner.state.json */
+    const char *state_path; /* NULL: OTA_RUNNER_STATE, else ota-runner.state.json */
     /* plan and apply */
     int prune;
-    int max_deletes;          /* default 10 */
-    const char **targets;     /* NULL-terminated */
+    int max_deletes;      /* default 10 */
+    const char **targets; /* NULL-terminated */
     size_t ntargets;
     otr_refresh refresh;
     const char *out;

@@ -74,8 +74,7 @@ static void on_get(otr_aws_call *call, void *ctx)
 
 /* --refresh list: one paginated ListOtaTasks; full: also GetOtaTask for each
  * recorded task that the list shows. */
-static int refresh(otr_planning *pl, const otr_options *o, otr_remote_view *view,
-                   full_refresh *fr)
+static int refresh(otr_planning *pl, const otr_options *o, otr_remote_view *view, full_refresh *fr)
 {
     otr_error err = OTR_ERROR_INIT;
     int rc = otr_planning_open_service(pl, o);
@@ -160,8 +159,9 @@ int otr_planning_prepare(otr_planning *pl, const otr_options *o, const char *com
     pl->loaded_ok = 1;
     if (pl->loaded.diags.errors) {
         otr_print_diags_text(&pl->loaded.diags, o);
-        fprintf(stderr, "ota-runner: error: %zu manifest error%s at %s; fix them first "
-                        "(ota-runner validate shows them too)\n",
+        fprintf(stderr,
+                "ota-runner: error: %zu manifest error%s at %s; fix them first "
+                "(ota-runner validate shows them too)\n",
                 pl->loaded.diags.errors, pl->loaded.diags.errors == 1 ? "" : "s",
                 otr_loaded_commit_label(&pl->loaded, commit, sizeof(commit)));
         return OTR_EXIT_ERROR;

@@ -66,8 +66,8 @@ void otr_render_plan_text(const otr_plan *p, otr_buf *out, int color)
             otr_buf_printf(out, "  \033[%sm%-3s %-7s\033[0m %-*s", colors[a->kind],
                            symbols[a->kind], otr_action_kind_name(a->kind), w, a->name);
         else
-            otr_buf_printf(out, "  %-3s %-7s %-*s", symbols[a->kind],
-                           otr_action_kind_name(a->kind), w, a->name);
+            otr_buf_printf(out, "  %-3s %-7s %-*s", symbols[a->kind], otr_action_kind_name(a->kind),
+                           w, a->name);
         if (a->kind == OTR_ACT_RESUME)
             otr_buf_printf(out, " (%s)", otr_op_name(a->resume_op));
         if (a->old.task_id)
@@ -191,10 +191,11 @@ void otr_render_plan_github(const otr_plan *p, otr_buf *out)
         const otr_action *a = &p->actions[i];
         if (a->kind == OTR_ACT_NOOP)
             continue;
-        otr_buf_printf(out, "::%s ", a->kind == OTR_ACT_ORPHAN || a->kind == OTR_ACT_DELETE ||
-                                             a->kind == OTR_ACT_REPLACE
-                                         ? "warning"
-                                         : "notice");
+        otr_buf_printf(out, "::%s ",
+                       a->kind == OTR_ACT_ORPHAN || a->kind == OTR_ACT_DELETE ||
+                               a->kind == OTR_ACT_REPLACE
+                           ? "warning"
+                           : "notice");
         if (file_of(a)) {
             otr_buf_puts(out, "file=");
             gh_escape(out, file_of(a), 1);

@@ -43,15 +43,15 @@ static void check_schedule(file_ctx *fc, const otr_ynode *root, const cJSON *spe
         return;
     if (otr_schema_datetime_epoch(et->valuestring) > otr_schema_datetime_epoch(st->valuestring))
         return;
-    const otr_ynode *n = ymap_get(ymap_get(ymap_get(root, "spec"), "OtaSchedulingConfig"), "EndTime");
+    const otr_ynode *n =
+        ymap_get(ymap_get(ymap_get(root, "spec"), "OtaSchedulingConfig"), "EndTime");
     otr_diags_add(fc->diags, OTR_SEV_ERROR, fc->order, fc->file, n ? n->line : root->line,
                   n ? n->col : root->col, "spec.OtaSchedulingConfig.EndTime",
                   "must be later than StartTime (%s), got \"%s\"", st->valuestring,
                   et->valuestring);
 }
 
-static int remember_name(otr_manifest_set *set, const char *name, size_t order,
-                         const otr_ynode *at)
+static int remember_name(otr_manifest_set *set, const char *name, size_t order, const otr_ynode *at)
 {
     if (set->nnames == set->names_alloc) {
         size_t n = set->names_alloc ? set->names_alloc * 2 : 64;
@@ -128,8 +128,10 @@ static int on_document(otr_ydoc *doc, void *ctx)
     if (++fc->set->documents > OTR_MANIFEST_MAX_COUNT) {
         if (!fc->set->limit_reported)
             otr_diags_add(fc->diags, OTR_SEV_ERROR, fc->order, fc->file, root->line, root->col,
-                          NULL, "more than %d manifests; split the fleet across repositories "
-                          "or narrow --path", OTR_MANIFEST_MAX_COUNT);
+                          NULL,
+                          "more than %d manifests; split the fleet across repositories "
+                          "or narrow --path",
+                          OTR_MANIFEST_MAX_COUNT);
         fc->set->limit_reported = 1;
         fc->stop = 1;
         goto done;
@@ -137,7 +139,8 @@ static int on_document(otr_ydoc *doc, void *ctx)
     if (root->type != OTR_YMAP) {
         otr_diags_add(fc->diags, OTR_SEV_ERROR, fc->order, fc->file, root->line, root->col, NULL,
                       "a manifest must be a mapping with apiVersion, kind, metadata and spec, "
-                      "got %s", otr_ynode_describe(root));
+                      "got %s",
+                      otr_ynode_describe(root));
         goto done;
     }
 

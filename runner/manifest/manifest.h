@@ -22,14 +22,14 @@ typedef enum otr_kind { OTR_KIND_OTA_TASK } otr_kind;
 typedef struct otr_manifest {
     otr_kind kind;
     char *name;
-    long revision;       /* 1 when not written */
-    cJSON *labels;       /* object, may be NULL */
-    cJSON *spec;         /* CreateOtaTask input without ClientToken, keys sorted */
-    char *canonical;     /* canonical JSON of spec */
+    long revision;   /* 1 when not written */
+    cJSON *labels;   /* object, may be NULL */
+    cJSON *spec;     /* CreateOtaTask input without ClientToken, keys sorted */
+    char *canonical; /* canonical JSON of spec */
     char client_token[44];
     char spec_digest[72]; /* "sha256:" + 64 hex digits */
     char *file;
-    unsigned line;       /* where the document's mapping starts */
+    unsigned line; /* where the document's mapping starts */
     unsigned col;
 } otr_manifest;
 
@@ -44,15 +44,18 @@ typedef struct otr_manifest_set {
     otr_manifest **items;
     size_t count;
     size_t alloc;
-    size_t documents;     /* manifests seen, valid or not */
+    size_t documents; /* manifests seen, valid or not */
     size_t files;
-    char **file_names;    /* by order index, for messages */
-    otr_name_ref *names;  /* every metadata.name seen, for the duplicate check */
+    char **file_names;   /* by order index, for messages */
+    otr_name_ref *names; /* every metadata.name seen, for the duplicate check */
     size_t nnames, names_alloc;
     int limit_reported;
 } otr_manifest_set;
 
-#define OTR_MANIFEST_SET_INIT {0}
+#define OTR_MANIFEST_SET_INIT                                                                      \
+    {                                                                                              \
+        0                                                                                          \
+    }
 
 /*
  * Parses and validates every document of one file. file is the path shown in

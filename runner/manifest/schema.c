@@ -122,8 +122,9 @@ int otr_schema_check_cron(const char *s, size_t len, otr_buf *why)
         }
     }
     if (fields != 6) {
-        otr_buf_printf(why, "cron expression must have 6 fields (minutes hours day-of-month "
-                            "month day-of-week year), got %d",
+        otr_buf_printf(why,
+                       "cron expression must have 6 fields (minutes hours day-of-month "
+                       "month day-of-week year), got %d",
                        fields);
         return 0;
     }
@@ -138,25 +139,44 @@ static const char *const mechanism_enum[] = {"PUSH", NULL};
 static const char *const end_behavior_enum[] = {"STOP_ROLLOUT", "CANCEL", "FORCE_CANCEL", NULL};
 static const char *const failure_type_enum[] = {"FAILED", "TIMED_OUT", "ALL", NULL};
 
-#define STR(n, req, lo, hi) {n, OTR_F_STRING, req, lo, hi, NULL, NULL, NULL, NULL, 0, NULL, NULL}
-#define ENUM(n, e) {n, OTR_F_STRING, 0, OTR_NO_LIMIT, OTR_NO_LIMIT, e, NULL, NULL, NULL, 0, NULL, NULL}
-#define INT(n, lo, hi) {n, OTR_F_INT, 0, lo, hi, NULL, NULL, NULL, NULL, 0, NULL, NULL}
-#define STRUCT(n, m) {n, OTR_F_STRUCT, 0, OTR_NO_LIMIT, OTR_NO_LIMIT, NULL, NULL, NULL, m, sizeof(m) / sizeof(m[0]), NULL, NULL}
-#define LIST(n, e) {n, OTR_F_LIST, 0, OTR_NO_LIMIT, OTR_NO_LIMIT, NULL, NULL, NULL, NULL, 0, e, NULL}
+#define STR(n, req, lo, hi)                                                                        \
+    {                                                                                              \
+        n, OTR_F_STRING, req, lo, hi, NULL, NULL, NULL, NULL, 0, NULL, NULL                        \
+    }
+#define ENUM(n, e)                                                                                 \
+    {                                                                                              \
+        n, OTR_F_STRING, 0, OTR_NO_LIMIT, OTR_NO_LIMIT, e, NULL, NULL, NULL, 0, NULL, NULL         \
+    }
+#define INT(n, lo, hi)                                                                             \
+    {                                                                                              \
+        n, OTR_F_INT, 0, lo, hi, NULL, NULL, NULL, NULL, 0, NULL, NULL                             \
+    }
+#define STRUCT(n, m)                                                                               \
+    {                                                                                              \
+        n, OTR_F_STRUCT, 0, OTR_NO_LIMIT, OTR_NO_LIMIT, NULL, NULL, NULL, m,                       \
+            sizeof(m) / sizeof(m[0]), NULL, NULL                                                   \
+    }
+#define LIST(n, e)                                                                                 \
+    {                                                                                              \
+        n, OTR_F_LIST, 0, OTR_NO_LIMIT, OTR_NO_LIMIT, NULL, NULL, NULL, NULL, 0, e, NULL           \
+    }
 
 static const otr_field any_string = STR("", 0, OTR_NO_LIMIT, OTR_NO_LIMIT);
 
 static const otr_field window_members[] = {
     INT("DurationInMinutes", 1, 1430),
-    {"StartTime", OTR_F_STRING, 0, OTR_NO_LIMIT, OTR_NO_LIMIT, NULL, otr_schema_check_cron, NULL, NULL, 0, NULL, NULL},
+    {"StartTime", OTR_F_STRING, 0, OTR_NO_LIMIT, OTR_NO_LIMIT, NULL, otr_schema_check_cron, NULL,
+     NULL, 0, NULL, NULL},
 };
 static const otr_field window = STRUCT("", window_members);
 
 static const otr_field scheduling_members[] = {
     ENUM("EndBehavior", end_behavior_enum),
-    {"EndTime", OTR_F_STRING, 0, OTR_NO_LIMIT, OTR_NO_LIMIT, NULL, otr_schema_check_datetime, NULL, NULL, 0, NULL, NULL},
+    {"EndTime", OTR_F_STRING, 0, OTR_NO_LIMIT, OTR_NO_LIMIT, NULL, otr_schema_check_datetime, NULL,
+     NULL, 0, NULL, NULL},
     LIST("MaintenanceWindows", &window),
-    {"StartTime", OTR_F_STRING, 0, OTR_NO_LIMIT, OTR_NO_LIMIT, NULL, otr_schema_check_datetime, NULL, NULL, 0, NULL, NULL},
+    {"StartTime", OTR_F_STRING, 0, OTR_NO_LIMIT, OTR_NO_LIMIT, NULL, otr_schema_check_datetime,
+     NULL, NULL, 0, NULL, NULL},
 };
 
 static const otr_field retry_criteria_members[] = {
@@ -185,26 +205,34 @@ static const otr_field spec_members[] = {
     STR("S3Url", 1, 1, 1000),
     {"Tags", OTR_F_MAP, 0, 1, 50, NULL, NULL, NULL, NULL, 0, &tag_value, &tag_key},
     LIST("Target", &any_string),
-    {"TaskConfigurationId", OTR_F_STRING, 0, 1, 64, NULL, check_alnum, "letters and digits",
-     NULL, 0, NULL, NULL},
+    {"TaskConfigurationId", OTR_F_STRING, 0, 1, 64, NULL, check_alnum, "letters and digits", NULL,
+     0, NULL, NULL},
 };
 
 const otr_field otr_schema_ota_task_spec = STRUCT("spec", spec_members);
 
 /* ---- metadata -------------------------------------------------------------- */
 
-static const otr_field label_key = {"", OTR_F_STRING, 0, 1, 63, NULL, check_label_key,
-                                    "letters, digits, '-', '_', '.' and '/'", NULL, 0, NULL, NULL};
+static const otr_field label_key = {"",
+                                    OTR_F_STRING,
+                                    0,
+                                    1,
+                                    63,
+                                    NULL,
+                                    check_label_key,
+                                    "letters, digits, '-', '_', '.' and '/'",
+                                    NULL,
+                                    0,
+                                    NULL,
+                                    NULL};
 static const otr_field label_value = STR("", 0, 0, 256);
 
 static const otr_field metadata_members[] = {
-    {"labels", OTR_F_MAP, 0, 0, 64, NULL, NULL, NULL, NULL, 0, &label_value,
-     &label_key},
-    {"name", OTR_F_STRING, 1, 1, 63, NULL, check_name, "lowercase letters, digits and '-'", NULL,
-     0, NULL, NULL},
+    {"labels", OTR_F_MAP, 0, 0, 64, NULL, NULL, NULL, NULL, 0, &label_value, &label_key},
+    {"name", OTR_F_STRING, 1, 1, 63, NULL, check_name, "lowercase letters, digits and '-'", NULL, 0,
+     NULL, NULL},
     INT("revision", 1, 2147483647L),
 };
-
 
 /* ---- the whole manifest ---------------------------------------------------
  * One envelope per kind; later kinds (OtaTaskConfiguration, OtaRollout) get a

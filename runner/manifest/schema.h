@@ -32,14 +32,14 @@ typedef struct otr_field {
     const char *name;
     otr_ftype type;
     int required;
-    long min, max;             /* string: characters; list/map: entries; int: value */
-    const char *const *enums;  /* NULL-terminated, or NULL */
-    otr_fcheck check;          /* pattern or format, or NULL */
-    const char *check_desc;    /* what check wants, for messages */
+    long min, max;                   /* string: characters; list/map: entries; int: value */
+    const char *const *enums;        /* NULL-terminated, or NULL */
+    otr_fcheck check;                /* pattern or format, or NULL */
+    const char *check_desc;          /* what check wants, for messages */
     const struct otr_field *members; /* STRUCT: sorted by name */
     size_t nmembers;
-    const struct otr_field *elem;    /* LIST element, MAP value */
-    const struct otr_field *key;     /* MAP key */
+    const struct otr_field *elem; /* LIST element, MAP value */
+    const struct otr_field *key;  /* MAP key */
 } otr_field;
 
 /* A whole OtaTask manifest: apiVersion, kind, metadata and spec. */

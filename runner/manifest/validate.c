@@ -23,8 +23,8 @@ size_t otr_utf8_length(const char *s, size_t len)
     return n;
 }
 
-#define REPORT(v, node, path, ...)                                                              \
-    otr_diags_add((v)->diags, OTR_SEV_ERROR, (v)->order, (v)->file, (node)->line, (node)->col,  \
+#define REPORT(v, node, path, ...)                                                                 \
+    otr_diags_add((v)->diags, OTR_SEV_ERROR, (v)->order, (v)->file, (node)->line, (node)->col,     \
                   otr_buf_cstr(path), __VA_ARGS__)
 
 /* Quotes a value for a message, cut to a readable length. */
@@ -135,8 +135,8 @@ static int check_string(otr_vctx *v, const otr_field *f, const otr_ynode *n, otr
         enum_list(&msg, f->enums);
         const char *near = otr_schema_suggest_word(f->enums, n->value);
         if (near)
-            REPORT(v, n, path, "%smust be %s, got %s; did you mean %s?", what,
-                   otr_buf_cstr(&msg), shown(n, tmp, sizeof(tmp)), near);
+            REPORT(v, n, path, "%smust be %s, got %s; did you mean %s?", what, otr_buf_cstr(&msg),
+                   shown(n, tmp, sizeof(tmp)), near);
         else
             REPORT(v, n, path, "%smust be %s, got %s", what, otr_buf_cstr(&msg),
                    shown(n, tmp, sizeof(tmp)));
@@ -166,8 +166,8 @@ static cJSON *validate_string(otr_vctx *v, const otr_field *f, const otr_ynode *
     if (otr_ynode_resolve(n) != OTR_YSTR) {
         /* YAML reads "2024", "yes" or "1.5" as a number or a boolean; what
          * editors and other tools see must be what we see. */
-        REPORT(v, n, path, "must be a string, got %s %s (put it in quotes)",
-               otr_ynode_describe(n), n->value);
+        REPORT(v, n, path, "must be a string, got %s %s (put it in quotes)", otr_ynode_describe(n),
+               n->value);
         return NULL;
     }
     if (check_string(v, f, n, path, "") < 0)
@@ -194,8 +194,7 @@ static cJSON *validate_int(otr_vctx *v, const otr_field *f, const otr_ynode *n, 
         const char *digits = n->value + (n->value[0] == '+' || n->value[0] == '-');
         if (n->style == OTR_YPLAIN && digits[0] == '0' && digits[1] &&
             strspn(digits, "0123456789") == strlen(digits))
-            REPORT(v, n, path, "must be a decimal integer without leading zeros, got %s",
-                   n->value);
+            REPORT(v, n, path, "must be a decimal integer without leading zeros, got %s", n->value);
         else if (otr_ynode_resolve(n) == OTR_YINT)
             REPORT(v, n, path, "must be a plain decimal integer, got %s", n->value);
         else
@@ -402,16 +401,11 @@ cJSON *otr_validate_node(otr_vctx *v, const otr_field *f, const otr_ynode *n, ot
     if (spend(v, n, path) < 0)
         return NULL;
     switch (f->type) {
-    case OTR_F_STRING:
-        return validate_string(v, f, n, path);
-    case OTR_F_INT:
-        return validate_int(v, f, n, path);
-    case OTR_F_LIST:
-        return validate_list(v, f, n, path);
-    case OTR_F_MAP:
-        return validate_map(v, f, n, path);
-    case OTR_F_STRUCT:
-        return validate_struct(v, f, n, path);
+    case OTR_F_STRING: return validate_string(v, f, n, path);
+    case OTR_F_INT: return validate_int(v, f, n, path);
+    case OTR_F_LIST: return validate_list(v, f, n, path);
+    case OTR_F_MAP: return validate_map(v, f, n, path);
+    case OTR_F_STRUCT: return validate_struct(v, f, n, path);
     }
     return NULL;
 }

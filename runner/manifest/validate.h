@@ -22,7 +22,7 @@ typedef struct otr_vctx {
     otr_diags *diags;
     const char *file;
     size_t order;
-    size_t budget;    /* nodes still allowed to be visited */
+    size_t budget; /* nodes still allowed to be visited */
     int budget_hit;
     int nomem;
 } otr_vctx;

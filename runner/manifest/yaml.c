@@ -146,8 +146,7 @@ static otr_ynode *anchors_get(const anchor_table *t, const char *name)
 
 /* libyaml reports reader errors (bad UTF-8, control characters) by byte
  * offset only; turn an offset into a line and column. */
-static void offset_to_mark(const char *data, size_t len, size_t off, unsigned *line,
-                           unsigned *col)
+static void offset_to_mark(const char *data, size_t len, size_t off, unsigned *line, unsigned *col)
 {
     unsigned l = 1, c = 1;
     if (off > len)
@@ -172,6 +171,8 @@ static void fail(builder *b, unsigned line, unsigned col, const char *fmt, const
 
 static otr_ynode *node_new(builder *b, otr_ynode_type type, const yaml_mark_t *mark)
 {
+    if (!b->doc)
+        return NULL; /* libyaml opens a document before any node */
     otr_ynode *node = arena_alloc(&b->doc->arena, sizeof(*node));
     if (!node)
         return NULL;
@@ -237,24 +238,21 @@ static int on_scalar(builder *b, const yaml_event_t *ev)
     n->value[n->len] = '\0';
     switch (ev->data.scalar.style) {
     case YAML_SINGLE_QUOTED_SCALAR_STYLE:
-    case YAML_DOUBLE_QUOTED_SCALAR_STYLE:
-        n->style = OTR_YQUOTED;
-        break;
+    case YAML_DOUBLE_QUOTED_SCALAR_STYLE: n->style = OTR_YQUOTED; break;
     case YAML_LITERAL_SCALAR_STYLE:
-    case YAML_FOLDED_SCALAR_STYLE:
-        n->style = OTR_YBLOCK;
-        break;
-    default:
-        n->style = OTR_YPLAIN;
+    case YAML_FOLDED_SCALAR_STYLE: n->style = OTR_YBLOCK; break;
+    default: n->style = OTR_YPLAIN;
     }
-    if (ev->data.scalar.anchor && anchors_put(&b->anchors, (const char *)ev->data.scalar.anchor, n) < 0)
+    if (ev->data.scalar.anchor &&
+        anchors_put(&b->anchors, (const char *)ev->data.scalar.anchor, n) < 0)
         return -1;
     return attach(b, n);
 }
 
 static int on_start(builder *b, const yaml_event_t *ev, otr_ynode_type type)
 {
-    const yaml_char_t *tag = type == OTR_YMAP ? ev->data.mapping_start.tag : ev->data.sequence_start.tag;
+    const yaml_char_t *tag =
+        type == OTR_YMAP ? ev->data.mapping_start.tag : ev->data.sequence_start.tag;
     const yaml_char_t *anchor =
         type == OTR_YMAP ? ev->data.mapping_start.anchor : ev->data.sequence_start.anchor;
     if (check_tag(b, tag, &ev->start_mark) < 0)
@@ -338,8 +336,8 @@ static void builder_drop_doc(builder *b)
     anchors_clear(&b->anchors);
 }
 
-int otr_yaml_parse(const char *data, size_t len, const char *file, size_t order,
-                   otr_diags *diags, otr_ydoc_fn fn, void *ctx, otr_error *err)
+int otr_yaml_parse(const char *data, size_t len, const char *file, size_t order, otr_diags *diags,
+                   otr_ydoc_fn fn, void *ctx, otr_error *err)
 {
     yaml_parser_t parser;
     builder b = {.data = data, .len = len, .file = file, .order = order, .diags = diags};
@@ -376,27 +374,14 @@ int otr_yaml_parse(const char *data, size_t len, const char *file, size_t order,
                 done = 1;
             break;
         }
-        case YAML_SCALAR_EVENT:
-            r = on_scalar(&b, &ev);
-            break;
-        case YAML_SEQUENCE_START_EVENT:
-            r = on_start(&b, &ev, OTR_YSEQ);
-            break;
-        case YAML_MAPPING_START_EVENT:
-            r = on_start(&b, &ev, OTR_YMAP);
-            break;
+        case YAML_SCALAR_EVENT: r = on_scalar(&b, &ev); break;
+        case YAML_SEQUENCE_START_EVENT: r = on_start(&b, &ev, OTR_YSEQ); break;
+        case YAML_MAPPING_START_EVENT: r = on_start(&b, &ev, OTR_YMAP); break;
         case YAML_SEQUENCE_END_EVENT:
-        case YAML_MAPPING_END_EVENT:
-            r = on_end(&b);
-            break;
-        case YAML_ALIAS_EVENT:
-            r = on_alias(&b, &ev);
-            break;
-        case YAML_STREAM_END_EVENT:
-            done = 1;
-            break;
-        default:
-            break;
+        case YAML_MAPPING_END_EVENT: r = on_end(&b); break;
+        case YAML_ALIAS_EVENT: r = on_alias(&b, &ev); break;
+        case YAML_STREAM_END_EVENT: done = 1; break;
+        default: break;
         }
         yaml_event_delete(&ev);
         if (r < 0) {
@@ -422,8 +407,7 @@ int otr_ynode_is_null(const otr_ynode *n)
     if (n->type != OTR_YSCALAR || n->style != OTR_YPLAIN)
         return 0;
     const char *v = n->value;
-    return !*v || !strcmp(v, "~") || !strcmp(v, "null") || !strcmp(v, "Null") ||
-           !strcmp(v, "NULL");
+    return !*v || !strcmp(v, "~") || !strcmp(v, "null") || !strcmp(v, "Null") || !strcmp(v, "NULL");
 }
 
 /*
@@ -472,9 +456,9 @@ static int in_list(const char *s, const char *const *words)
 
 otr_yresolved otr_ynode_resolve(const otr_ynode *n)
 {
-    static const char *const bools[] = {"yes", "Yes", "YES", "no", "No", "NO", "true", "True",
-                                        "TRUE", "false", "False", "FALSE", "on", "On", "ON",
-                                        "off", "Off", "OFF", NULL};
+    static const char *const bools[] = {"yes",  "Yes",  "YES",   "no",    "No",    "NO", "true",
+                                        "True", "TRUE", "false", "False", "FALSE", "on", "On",
+                                        "ON",   "off",  "Off",   "OFF",   NULL};
     if (n->type != OTR_YSCALAR || n->style != OTR_YPLAIN)
         return OTR_YSTR;
     if (otr_ynode_is_null(n))

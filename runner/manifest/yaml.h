@@ -28,12 +28,12 @@ typedef enum otr_yscalar_style {
 typedef struct otr_ynode {
     otr_ynode_type type;
     otr_yscalar_style style;
-    char *value;       /* scalars: the text, NUL-terminated */
+    char *value; /* scalars: the text, NUL-terminated */
     size_t len;
-    unsigned line;     /* 1-based */
-    unsigned col;      /* 1-based */
+    unsigned line;            /* 1-based */
+    unsigned col;             /* 1-based */
     struct otr_ynode **items; /* SEQ: elements; MAP: key, value, key, value, ... */
-    size_t count;      /* number of entries in items */
+    size_t count;             /* number of entries in items */
     size_t alloc;
 } otr_ynode;
 
@@ -56,8 +56,8 @@ typedef int (*otr_ydoc_fn)(otr_ydoc *doc, void *ctx);
  * the first such error (documents before it were already delivered).
  * Returns -1 with err set only when memory runs out.
  */
-int otr_yaml_parse(const char *data, size_t len, const char *file, size_t order,
-                   otr_diags *diags, otr_ydoc_fn fn, void *ctx, otr_error *err);
+int otr_yaml_parse(const char *data, size_t len, const char *file, size_t order, otr_diags *diags,
+                   otr_ydoc_fn fn, void *ctx, otr_error *err);
 
 void otr_ydoc_free(otr_ydoc *doc);
 
@@ -67,7 +67,12 @@ int otr_ynode_is_null(const otr_ynode *n);
 /* What a scalar is under YAML 1.1's implicit typing (quoted and block
  * scalars are always strings). */
 typedef enum otr_yresolved {
-    OTR_YSTR, OTR_YNULL, OTR_YBOOL, OTR_YINT, OTR_YFLOAT, OTR_YTIMESTAMP
+    OTR_YSTR,
+    OTR_YNULL,
+    OTR_YBOOL,
+    OTR_YINT,
+    OTR_YFLOAT,
+    OTR_YTIMESTAMP
 } otr_yresolved;
 
 otr_yresolved otr_ynode_resolve(const otr_ynode *n);

@@ -26,8 +26,8 @@ static otr_aws_call *call_on(const char *op, const char *method, const char *bod
     char *seg = id ? segment(id) : NULL;
     otr_aws_call *call = NULL;
     if (!id || seg)
-        call = otr_aws_call_new(op, method, body, "%s%s%s%s", prefix, id ? "/" : "",
-                                seg ? seg : "", suffix ? suffix : "");
+        call = otr_aws_call_new(op, method, body, "%s%s%s%s", prefix, id ? "/" : "", seg ? seg : "",
+                                suffix ? suffix : "");
     curl_free(seg);
     if (call && otr_aws_call_set_subject(call, subject ? subject : id) < 0) {
         otr_aws_call_free(call);
@@ -76,9 +76,8 @@ static char *with_token(const cJSON *request, const char *client_token)
 otr_aws_call *otr_ota_create_task(const cJSON *spec, const char *client_token, const char *subject)
 {
     char *body = with_token(spec, client_token);
-    otr_aws_call *call = body ? call_on("CreateOtaTask", "POST", body, "/ota-tasks", NULL, NULL,
-                                        subject)
-                              : NULL;
+    otr_aws_call *call =
+        body ? call_on("CreateOtaTask", "POST", body, "/ota-tasks", NULL, NULL, subject) : NULL;
     free(body);
     return call;
 }
@@ -103,9 +102,8 @@ otr_aws_call *otr_ota_update_task(const char *task_id, const char *description,
         cJSON_AddStringToObject(b, "TaskConfigurationId", task_configuration_id);
     char *body = otr_canonical_json(b);
     cJSON_Delete(b);
-    otr_aws_call *call = body ? call_on("UpdateOtaTask", "PUT", body, "/ota-tasks", task_id, NULL,
-                                        subject)
-                              : NULL;
+    otr_aws_call *call =
+        body ? call_on("UpdateOtaTask", "PUT", body, "/ota-tasks", task_id, NULL, subject) : NULL;
     free(body);
     return call;
 }
@@ -174,8 +172,7 @@ static cJSON *answer(const otr_aws_call *call, otr_error *err)
     cJSON *j = cJSON_ParseWithLength(otr_buf_cstr(&call->response), call->response.len);
     if (!cJSON_IsObject(j)) {
         cJSON_Delete(j);
-        otr_error_set(err, OTR_ERR_INVALID, "%s: the answer is not a JSON object",
-                      call->operation);
+        otr_error_set(err, OTR_ERR_INVALID, "%s: the answer is not a JSON object", call->operation);
         return NULL;
     }
     return j;
@@ -190,15 +187,15 @@ static int get_str(const otr_aws_call *call, const cJSON *o, const char *name, i
     *out = NULL;
     if (!v || cJSON_IsNull(v)) {
         if (required)
-            return otr_error_set(err, OTR_ERR_INVALID, "%s: the answer has no %s",
-                                 call->operation, name);
+            return otr_error_set(err, OTR_ERR_INVALID, "%s: the answer has no %s", call->operation,
+                                 name);
         return 0;
     }
     if (!cJSON_IsString(v) || !*v->valuestring || strlen(v->valuestring) > 2048)
         return otr_error_set(err, OTR_ERR_INVALID, "%s: %s in the answer is not a valid string",
                              call->operation, name);
     if (alnum && strspn(v->valuestring, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-                                         "0123456789") != strlen(v->valuestring))
+                                        "0123456789") != strlen(v->valuestring))
         return otr_error_set(err, OTR_ERR_INVALID, "%s: %s in the answer is not alphanumeric",
                              call->operation, name);
     *out = strdup(v->valuestring);
@@ -213,8 +210,7 @@ static double get_time(const cJSON *o, const char *name)
 
 static long get_count(const cJSON *o, const char *name)
 {
-    return (long)otr_json_integer_or(cJSON_GetObjectItemCaseSensitive(o, name), 0,
-                                     2147483647LL, 0);
+    return (long)otr_json_integer_or(cJSON_GetObjectItemCaseSensitive(o, name), 0, 2147483647LL, 0);
 }
 
 int otr_ota_parse_create_task(const otr_aws_call *call, char **task_id, char **task_arn,

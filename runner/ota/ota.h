@@ -23,12 +23,12 @@ typedef struct otr_ota_counts {
 typedef struct otr_ota_task {
     char *task_id;
     char *task_arn;
-    char *status;        /* IN_PROGRESS, CANCELED, COMPLETED, DELETION_IN_PROGRESS, SCHEDULED */
+    char *status; /* IN_PROGRESS, CANCELED, COMPLETED, DELETION_IN_PROGRESS, SCHEDULED */
     char *task_configuration_id;
-    double created_at;   /* seconds since 1970; 0 when absent */
+    double created_at; /* seconds since 1970; 0 when absent */
     double last_updated_at;
     otr_ota_counts counts;
-    cJSON *fields;       /* GetOtaTask: the whole answer (for drift); NULL from a list */
+    cJSON *fields; /* GetOtaTask: the whole answer (for drift); NULL from a list */
 } otr_ota_task;
 
 void otr_ota_task_clear(otr_ota_task *t);

@@ -174,8 +174,8 @@ static int manifest_cmp(const void *a, const void *b)
 }
 
 /* A recorded task and the manifest that wants it. */
-static int plan_name(builder *b, const otr_plan_options *o, const otr_record *rec,
-                     otr_manifest *m, const char *commit)
+static int plan_name(builder *b, const otr_plan_options *o, const otr_record *rec, otr_manifest *m,
+                     const char *commit)
 {
     otr_buf why = OTR_BUF_INIT;
     int rc = 0;
@@ -360,7 +360,9 @@ int otr_plan_make(otr_plan **out, otr_state *state, otr_manifest_set *set,
         qsort(ms, set->count, sizeof(*ms), manifest_cmp);
     size_t i = 0, j = 0;
     while (i < set->count || j < view->count) {
-        int c = i >= set->count ? 1 : j >= view->count ? -1 : strcmp(ms[i]->name, view->records[j].name);
+        int c = i >= set->count    ? 1
+                : j >= view->count ? -1
+                                   : strcmp(ms[i]->name, view->records[j].name);
         otr_manifest *m = c <= 0 ? ms[i] : NULL;
         const otr_record *r = c >= 0 ? &view->records[j] : NULL;
         const char *name = m ? m->name : r->name;
@@ -458,12 +460,14 @@ cJSON *otr_plan_to_json(const otr_plan *p)
         for (size_t c = 0; c < a->nchanges; c++) {
             cJSON *ch = cJSON_CreateObject();
             cJSON_AddStringToObject(ch, "field", a->changes[c].field);
-            cJSON_AddItemToObject(ch, "old", a->changes[c].old_value
-                                                 ? cJSON_Duplicate(a->changes[c].old_value, 1)
-                                                 : cJSON_CreateNull());
-            cJSON_AddItemToObject(ch, "new", a->changes[c].new_value
-                                                 ? cJSON_Duplicate(a->changes[c].new_value, 1)
-                                                 : cJSON_CreateNull());
+            cJSON_AddItemToObject(ch, "old",
+                                  a->changes[c].old_value
+                                      ? cJSON_Duplicate(a->changes[c].old_value, 1)
+                                      : cJSON_CreateNull());
+            cJSON_AddItemToObject(ch, "new",
+                                  a->changes[c].new_value
+                                      ? cJSON_Duplicate(a->changes[c].new_value, 1)
+                                      : cJSON_CreateNull());
             cJSON_AddItemToArray(changes, ch);
         }
         cJSON_AddItemToObject(o, "old", record_json(&a->old));
@@ -499,7 +503,8 @@ int otr_plan_from_json(otr_plan **out, const cJSON *j, otr_error *err)
     const cJSON *actions = cJSON_GetObjectItemCaseSensitive(j, "actions");
     *out = NULL;
     if (!cJSON_IsNumber(v) || v->valuedouble != OTR_PLAN_FORMAT_VERSION || !lineage ||
-        otr_json_integer(cJSON_GetObjectItemCaseSensitive(j, "serial"), 0, 1LL << 53, &serial) < 0 ||
+        otr_json_integer(cJSON_GetObjectItemCaseSensitive(j, "serial"), 0, 1LL << 53, &serial) <
+            0 ||
         otr_json_integer(cJSON_GetObjectItemCaseSensitive(j, "journalEntries"), 0, 1LL << 53,
                          &entries) < 0 ||
         !cJSON_IsArray(actions))
@@ -528,15 +533,17 @@ int otr_plan_from_json(otr_plan **out, const cJSON *j, otr_error *err)
             k++;
         if (k == OTR_ACT_KINDS || !name) {
             otr_plan_free(p);
-            return otr_error_set(err, OTR_ERR_INVALID, "the saved plan has an action without "
+            return otr_error_set(err, OTR_ERR_INVALID,
+                                 "the saved plan has an action without "
                                  "a known kind and a name");
         }
         otr_action *act = add_action(&b, (otr_action_kind)k, name);
         const char *op = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(a, "resumeOp"));
-        act->resume_op = op && !strcmp(op, "update") ? OTR_OP_UPDATE
+        act->resume_op = op && !strcmp(op, "update")   ? OTR_OP_UPDATE
                          : op && !strcmp(op, "delete") ? OTR_OP_DELETE
                                                        : OTR_OP_CREATE;
-        act->reason = dup_or_null(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(a, "reason")));
+        act->reason =
+            dup_or_null(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(a, "reason")));
         act->line = (unsigned)otr_json_integer_or(cJSON_GetObjectItemCaseSensitive(a, "line"), 0,
                                                   1000000000LL, 0);
         if (record_back(&act->old, cJSON_GetObjectItemCaseSensitive(a, "old")) < 0 ||

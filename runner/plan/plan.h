@@ -47,11 +47,11 @@ typedef struct otr_change {
 typedef struct otr_action {
     otr_action_kind kind;
     char *name;
-    char *reason;        /* why, when it is not plain ("drift: ...", "revision 1 -> 2") */
-    otr_op resume_op;    /* resume: what is being finished */
-    otr_record old;      /* the recorded task (name NULL when there is none) */
-    otr_record desired;  /* the record wanted (name NULL for delete / orphan) */
-    unsigned line;       /* of the manifest, 0 when none */
+    char *reason;       /* why, when it is not plain ("drift: ...", "revision 1 -> 2") */
+    otr_op resume_op;   /* resume: what is being finished */
+    otr_record old;     /* the recorded task (name NULL when there is none) */
+    otr_record desired; /* the record wanted (name NULL for delete / orphan) */
+    unsigned line;      /* of the manifest, 0 when none */
     otr_change *changes;
     size_t nchanges;
 } otr_action;
@@ -64,7 +64,7 @@ typedef struct otr_plan {
     long serial;
     size_t journal_entries;
     char *repo, *ref, *commit, *path;
-    char **notes;        /* status changes and other observations, sorted */
+    char **notes; /* status changes and other observations, sorted */
     size_t nnotes;
 } otr_plan;
 
@@ -82,8 +82,8 @@ typedef struct otr_remote_view {
 
 typedef struct otr_plan_options {
     int prune;
-    int max_deletes;           /* negative: no limit */
-    const char *const *targets; /* NULL-terminated, or NULL: every name */
+    int max_deletes;               /* negative: no limit */
+    const char *const *targets;    /* NULL-terminated, or NULL: every name */
     const otr_remote_view *remote; /* NULL: --refresh none */
     const char *repo, *ref, *commit, *path;
 } otr_plan_options;

@@ -178,7 +178,10 @@ static int credentials(git_credential **out, const char *url, const char *user_f
         const char *name = getenv("OTA_RUNNER_GIT_USERNAME");
         if (!token || !*token)
             return GIT_PASSTHROUGH;
-        return git_credential_userpass_plaintext_new(out, name && *name ? name : user ? user : "x-access-token",
+        return git_credential_userpass_plaintext_new(out,
+                                                     name && *name ? name
+                                                     : user        ? user
+                                                                   : "x-access-token",
                                                      token);
     }
     if (allowed & GIT_CREDENTIAL_SSH_KEY) {
@@ -249,16 +252,17 @@ done:
 
 /* Opens the cache entry of url, creating and fetching it. Two runs on the
  * same URL take turns through a lock file beside the entry. */
-static int open_url(git_repository **out, const char *url, const char *cache_dir,
-                    otr_error *err)
+static int open_url(git_repository **out, const char *url, const char *cache_dir, otr_error *err)
 {
     char *dflt = NULL, *dir = NULL, *lock_path = NULL;
     int lock_fd = -1, rc = -1;
     if (!cache_dir) {
         cache_dir = dflt = default_cache_dir();
         if (!cache_dir) {
-            otr_error_set(err, OTR_ERR_USAGE, "no cache folder for %s: set --cache-dir, "
-                          "XDG_CACHE_HOME or HOME", url);
+            otr_error_set(err, OTR_ERR_USAGE,
+                          "no cache folder for %s: set --cache-dir, "
+                          "XDG_CACHE_HOME or HOME",
+                          url);
             goto done;
         }
     }
@@ -349,14 +353,14 @@ static int list_commit(otr_source *s, git_commit *commit, otr_error *err)
         root = NULL;
     } else {
         if (git_tree_entry_bypath(&te, root, s->path) < 0) {
-            otr_error_set(err, OTR_ERR_NOTFOUND, "--path %s does not exist in commit %s",
-                          s->path, short_id);
+            otr_error_set(err, OTR_ERR_NOTFOUND, "--path %s does not exist in commit %s", s->path,
+                          short_id);
             goto done;
         }
         if (git_tree_entry_type(te) != GIT_OBJECT_TREE ||
             git_tree_lookup(&tree, s->repo, git_tree_entry_id(te)) < 0) {
-            otr_error_set(err, OTR_ERR_NOTFOUND, "--path %s is not a folder in commit %s",
-                          s->path, short_id);
+            otr_error_set(err, OTR_ERR_NOTFOUND, "--path %s is not a folder in commit %s", s->path,
+                          short_id);
             goto done;
         }
     }
@@ -465,7 +469,8 @@ static int open_repo(otr_source *s, const otr_source_opts *o, otr_error *err)
         if (o->worktree)
             return otr_error_set(err, OTR_ERR_USAGE,
                                  "--worktree reads a local working tree; it cannot be used "
-                                 "with a URL (%s)", s->repo_name);
+                                 "with a URL (%s)",
+                                 s->repo_name);
         return open_url(&s->repo, s->repo_name, o->cache_dir, err);
     }
     int rc = git_repository_open_ext(&s->repo, s->repo_name, 0, NULL);
@@ -511,8 +516,7 @@ int otr_source_open(otr_source **out, const otr_source_opts *o, otr_error *err)
     if (s->worktree) {
         const char *workdir = git_repository_workdir(s->repo);
         if (!workdir) {
-            otr_error_set(err, OTR_ERR_USAGE, "--worktree: %s is a bare repository",
-                          s->repo_name);
+            otr_error_set(err, OTR_ERR_USAGE, "--worktree: %s is a bare repository", s->repo_name);
             goto done;
         }
         if (git_revparse_single(&obj, s->repo, "HEAD") == 0 &&
@@ -522,8 +526,10 @@ int otr_source_open(otr_source **out, const otr_source_opts *o, otr_error *err)
             goto done;
     } else {
         if (git_revparse_single(&obj, s->repo, ref) < 0) {
-            otr_error_set(err, OTR_ERR_NOTFOUND, "unknown ref %s in %s (a branch, tag, "
-                          "remote-tracking branch or commit id)", ref, s->repo_name);
+            otr_error_set(err, OTR_ERR_NOTFOUND,
+                          "unknown ref %s in %s (a branch, tag, "
+                          "remote-tracking branch or commit id)",
+                          ref, s->repo_name);
             goto done;
         }
         if (git_object_peel((git_object **)&commit, obj, GIT_OBJECT_COMMIT) < 0) {

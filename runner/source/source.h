@@ -44,8 +44,8 @@ typedef int (*otr_source_file_fn)(const char *path, const char *data, size_t len
 /*
  * Reads every file. Symlinks, submodules, files over max_file_size and
  * unreadable files are reported in diags (order = the number of files handed
- * to fn before, so they sort in path order), not followed. Stops and returns -1 when fn returns non-zero (err is then the
- * caller's) or when git fails.
+ * to fn before, so they sort in path order), not followed. Stops and returns -1 when fn returns
+ * non-zero (err is then the caller's) or when git fails.
  */
 int otr_source_each_file(otr_source *s, otr_diags *diags, otr_source_file_fn fn, void *ctx,
                          otr_error *err);

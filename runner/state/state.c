@@ -138,8 +138,8 @@ int otr_record_from_json(otr_record *r, const char *name, cJSON *o, int in_journ
             otr_buf_printf(why, "tasks.%s.%s is missing or not a string", name, required[i]);
             return -1;
         }
-    static const char *const optional[] = {"clientToken", "taskId", "taskArn", "file", "commit",
-                                           "createdAt", "updatedAt", NULL};
+    static const char *const optional[] = {"clientToken", "taskId",    "taskArn",   "file",
+                                           "commit",      "createdAt", "updatedAt", NULL};
     for (size_t i = 0; optional[i]; i++) {
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, optional[i]);
         if (v && !cJSON_IsString(v)) {
@@ -174,9 +174,10 @@ int otr_record_from_json(otr_record *r, const char *name, cJSON *o, int in_journ
 #undef S
     const cJSON *remote = cJSON_GetObjectItemCaseSensitive(o, "remote");
     if (cJSON_IsObject(remote)) {
-        r->remote_status = dup_or_null(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(remote, "status")));
-        r->remote_checked_at =
-            dup_or_null(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(remote, "checkedAt")));
+        r->remote_status =
+            dup_or_null(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(remote, "status")));
+        r->remote_checked_at = dup_or_null(
+            cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(remote, "checkedAt")));
     }
     return 0;
 }
@@ -276,9 +277,9 @@ static void new_lineage(char out[40])
             r[i] = (unsigned char)rand();
     r[6] = (unsigned char)((r[6] & 0x0F) | 0x40); /* version 4 */
     r[8] = (unsigned char)((r[8] & 0x3F) | 0x80); /* variant 1 */
-    snprintf(out, 40, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-             r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12],
-             r[13], r[14], r[15]);
+    snprintf(out, 40, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", r[0],
+             r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12], r[13],
+             r[14], r[15]);
 }
 
 static char *now_iso(void)
@@ -315,8 +316,10 @@ static int parse_snapshot(otr_state *s, const char *text, size_t len, otr_error 
     }
     const cJSON *format = cJSON_GetObjectItemCaseSensitive(root, "format");
     const cJSON *version = cJSON_GetObjectItemCaseSensitive(root, "version");
-    if (!cJSON_IsObject(root) || !cJSON_IsString(format) || strcmp(format->valuestring, OTR_STATE_FORMAT)) {
-        refuse(err, s->path, "is not an ota-runner state file (no \"format\": \"ota-runner-state\")");
+    if (!cJSON_IsObject(root) || !cJSON_IsString(format) ||
+        strcmp(format->valuestring, OTR_STATE_FORMAT)) {
+        refuse(err, s->path,
+               "is not an ota-runner state file (no \"format\": \"ota-runner-state\")");
         goto done;
     }
     if (!cJSON_IsNumber(version)) {
@@ -326,7 +329,9 @@ static int parse_snapshot(otr_state *s, const char *text, size_t len, otr_error 
     if (version->valuedouble != OTR_STATE_VERSION) {
         otr_buf_printf(&why, "has version %g, and this ota-runner reads version %d%s",
                        version->valuedouble, OTR_STATE_VERSION,
-                       version->valuedouble > OTR_STATE_VERSION ? " (written by a newer ota-runner: upgrade)" : "");
+                       version->valuedouble > OTR_STATE_VERSION
+                           ? " (written by a newer ota-runner: upgrade)"
+                           : "");
         refuse(err, s->path, why.ptr);
         goto done;
     }
@@ -348,7 +353,8 @@ static int parse_snapshot(otr_state *s, const char *text, size_t len, otr_error 
     }
     snprintf(s->lineage, sizeof(s->lineage), "%s", lineage->valuestring);
     s->serial = (long)serial_value;
-    s->updated_at = dup_or_null(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(root, "updatedAt")));
+    s->updated_at =
+        dup_or_null(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(root, "updatedAt")));
     s->source = cJSON_DetachItemFromObjectCaseSensitive(root, "source");
     s->service = cJSON_DetachItemFromObjectCaseSensitive(root, "service");
     cJSON *t;
@@ -414,10 +420,13 @@ static int replay_line(otr_state *s, const char *line, size_t lineno, const char
     const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "name"));
     long long jserial = 0;
     if (!j || !type || !lineage || !name ||
-        otr_json_integer(cJSON_GetObjectItemCaseSensitive(j, "serial"), 0, 1LL << 53, &jserial) < 0 ||
+        otr_json_integer(cJSON_GetObjectItemCaseSensitive(j, "serial"), 0, 1LL << 53, &jserial) <
+            0 ||
         op_from_name(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "op")), &op) < 0) {
-        otr_error_set(err, OTR_ERR_INVALID, "journal %s: line %zu is damaged; it was left as it "
-                      "is (look at it, then move it away to continue without it)", jpath, lineno);
+        otr_error_set(err, OTR_ERR_INVALID,
+                      "journal %s: line %zu is damaged; it was left as it "
+                      "is (look at it, then move it away to continue without it)",
+                      jpath, lineno);
         goto done;
     }
     if (!s->exists && s->journal_entries == 0 && strlen(lineage) < sizeof(s->lineage)) {
@@ -426,8 +435,10 @@ static int replay_line(otr_state *s, const char *line, size_t lineno, const char
         snprintf(s->lineage, sizeof(s->lineage), "%s", lineage);
     }
     if (strcmp(lineage, s->lineage) != 0) {
-        otr_error_set(err, OTR_ERR_INVALID, "journal %s belongs to another state (lineage %s, "
-                      "the state's is %s); move one of them away", jpath, lineage, s->lineage);
+        otr_error_set(err, OTR_ERR_INVALID,
+                      "journal %s belongs to another state (lineage %s, "
+                      "the state's is %s); move one of them away",
+                      jpath, lineage, s->lineage);
         goto done;
     }
     if (jserial < s->serial) { /* written before the snapshot we loaded: already in it */
@@ -435,9 +446,11 @@ static int replay_line(otr_state *s, const char *line, size_t lineno, const char
         goto done;
     }
     if (jserial > s->serial) {
-        otr_error_set(err, OTR_ERR_INVALID, "journal %s is newer (serial %lld) than the state "
+        otr_error_set(err, OTR_ERR_INVALID,
+                      "journal %s is newer (serial %lld) than the state "
                       "file (serial %ld): the state file is older than its journal; restore "
-                      "the newest state file", jpath, jserial, s->serial);
+                      "the newest state file",
+                      jpath, jserial, s->serial);
         goto done;
     }
     s->journal_entries++;
@@ -448,7 +461,8 @@ static int replay_line(otr_state *s, const char *line, size_t lineno, const char
         if (op == OTR_OP_DELETE && cJSON_IsObject(r)) {
             memset(&rec, 0, sizeof(rec));
             rec.name = strdup(name);
-            rec.task_id = dup_or_null(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(r, "taskId")));
+            rec.task_id =
+                dup_or_null(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(r, "taskId")));
         } else if (otr_record_from_json(&rec, name, r, 1, &why) < 0) {
             otr_error_set(err, OTR_ERR_INVALID, "journal %s: line %zu: %s", jpath, lineno, why.ptr);
             otr_buf_free(&why);
@@ -479,10 +493,12 @@ static int replay_line(otr_state *s, const char *line, size_t lineno, const char
         otr_record_clear(&in.rec);
         rc = 0;
     } else {
-        otr_error_set(err, OTR_ERR_INVALID, "journal %s: line %zu has an unknown type", jpath, lineno);
+        otr_error_set(err, OTR_ERR_INVALID, "journal %s: line %zu has an unknown type", jpath,
+                      lineno);
         goto done;
     }
-    long long seq = otr_json_integer_or(cJSON_GetObjectItemCaseSensitive(j, "seq"), 0, 1LL << 53, 0);
+    long long seq =
+        otr_json_integer_or(cJSON_GetObjectItemCaseSensitive(j, "seq"), 0, 1LL << 53, 0);
     if (seq > s->journal_seq)
         s->journal_seq = (long)seq;
 done:
@@ -509,8 +525,10 @@ static int replay_text(otr_state *s, const char *text, size_t len, const char *j
         if (otr_buf_append(&line, p, (size_t)(nl - p)) < 0)
             rc = otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
         else if (line.len && memchr(line.ptr, '\0', line.len))
-            rc = otr_error_set(err, OTR_ERR_INVALID, "journal %s: line %zu holds a NUL byte; it "
-                               "was left as it is", jpath, lineno);
+            rc = otr_error_set(err, OTR_ERR_INVALID,
+                               "journal %s: line %zu holds a NUL byte; it "
+                               "was left as it is",
+                               jpath, lineno);
         else if (line.len)
             rc = replay_line(s, line.ptr, lineno, jpath, err);
         p = nl + 1;
@@ -579,8 +597,10 @@ int otr_state_lock(otr_state *s, const char *command, otr_error *err)
     int fd = open(lpath, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     int rc = -1;
     if (fd < 0) {
-        otr_error_set(err, OTR_ERR_IO, "cannot open the lock file %s: %s; check the folder's "
-                      "permissions and owner", lpath, strerror(errno));
+        otr_error_set(err, OTR_ERR_IO,
+                      "cannot open the lock file %s: %s; check the folder's "
+                      "permissions and owner",
+                      lpath, strerror(errno));
         goto done;
     }
     if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
@@ -589,16 +609,15 @@ int otr_state_lock(otr_state *s, const char *command, otr_error *err)
         otr_file_read(lpath, 4096, &holder, &ignored);
         otr_error_clear(&ignored);
         cJSON *h = cJSON_Parse(otr_buf_cstr(&holder));
-        long long pid = otr_json_integer_or(cJSON_GetObjectItemCaseSensitive(h, "pid"), 0,
-                                            1LL << 31, -1);
+        long long pid =
+            otr_json_integer_or(cJSON_GetObjectItemCaseSensitive(h, "pid"), 0, 1LL << 31, -1);
         const char *host = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(h, "host"));
         const char *since = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(h, "startedAt"));
         const char *cmd = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(h, "command"));
         otr_error_set(err, OTR_ERR_LOCKED,
                       "state %s is locked by another run: pid %lld on %s since %s (ota-runner %s); "
                       "try again when it has finished",
-                      s->path, pid,
-                      host ? host : "?", since ? since : "?", cmd ? cmd : "?");
+                      s->path, pid, host ? host : "?", since ? since : "?", cmd ? cmd : "?");
         cJSON_Delete(h);
         otr_buf_free(&holder);
         close(fd);
@@ -633,7 +652,8 @@ static int journal_append(otr_state *s, cJSON *entry, otr_error *err)
         char *jpath = with_suffix(s->path, ".journal");
         s->journal_fd = open(jpath, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
         if (s->journal_fd < 0) {
-            otr_error_set(err, OTR_ERR_IO, "cannot open the journal %s: %s", jpath, strerror(errno));
+            otr_error_set(err, OTR_ERR_IO, "cannot open the journal %s: %s", jpath,
+                          strerror(errno));
             free(jpath);
             return -1;
         }
@@ -650,8 +670,10 @@ static int journal_append(otr_state *s, cJSON *entry, otr_error *err)
         otr_file_write_all(s->journal_fd, b.ptr, b.len) == 0 && fdatasync(s->journal_fd) == 0)
         rc = 0;
     else
-        otr_error_set(err, OTR_ERR_IO, "cannot write the journal of %s: %s; nothing more will be "
-                      "sent until it can be written", s->path, strerror(errno));
+        otr_error_set(err, OTR_ERR_IO,
+                      "cannot write the journal of %s: %s; nothing more will be "
+                      "sent until it can be written",
+                      s->path, strerror(errno));
     free(line);
     otr_buf_free(&b);
     return rc;

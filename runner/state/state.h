@@ -29,18 +29,18 @@
 /* One task ota-runner created (or adopted) for a manifest. */
 typedef struct otr_record {
     char *name;
-    char *phase;          /* "created" or "imported" */
-    char *client_token;   /* the token the task was created with ("" when imported) */
+    char *phase;        /* "created" or "imported" */
+    char *client_token; /* the token the task was created with ("" when imported) */
     long revision;
-    cJSON *spec;          /* the CreateOtaTask fields it was created or last updated with */
+    cJSON *spec; /* the CreateOtaTask fields it was created or last updated with */
     char *spec_digest;
     char *task_id;
     char *task_arn;
-    char *file;           /* the manifest's file, when known */
-    char *commit;         /* the commit the spec came from */
+    char *file;   /* the manifest's file, when known */
+    char *commit; /* the commit the spec came from */
     char *created_at;
     char *updated_at;
-    char *remote_status;  /* the status last seen in the service, or NULL */
+    char *remote_status; /* the status last seen in the service, or NULL */
     char *remote_checked_at;
 } otr_record;
 
@@ -49,7 +49,7 @@ typedef enum otr_op { OTR_OP_CREATE, OTR_OP_UPDATE, OTR_OP_DELETE } otr_op;
 
 typedef struct otr_intent {
     otr_op op;
-    otr_record rec;       /* create/update: the record as it will be; delete: name, task_id */
+    otr_record rec; /* create/update: the record as it will be; delete: name, task_id */
 } otr_intent;
 
 typedef struct otr_state {
@@ -57,14 +57,14 @@ typedef struct otr_state {
     char lineage[40];
     long serial;
     char *updated_at;
-    cJSON *source;        /* {"repo", "ref", "commit", "path"} of the last apply */
-    cJSON *service;       /* {"region", "endpoint"} */
-    otr_record *records;  /* sorted by name */
+    cJSON *source;       /* {"repo", "ref", "commit", "path"} of the last apply */
+    cJSON *service;      /* {"region", "endpoint"} */
+    otr_record *records; /* sorted by name */
     size_t count, alloc;
-    otr_intent *pending;  /* intents left by an interrupted run, in journal order */
+    otr_intent *pending; /* intents left by an interrupted run, in journal order */
     size_t npending;
     size_t journal_entries; /* lines replayed (a saved plan records this) */
-    int exists;           /* the snapshot file existed */
+    int exists;             /* the snapshot file existed */
     /* the run's resources */
     int lock_fd;
     int journal_fd;

@@ -18,15 +18,17 @@ typedef struct otr_buf {
     size_t cap; /* 0 means OTR_BUF_DEFAULT_CAP */
 } otr_buf;
 
-#define OTR_BUF_INIT {NULL, 0, 0, 0}
+#define OTR_BUF_INIT                                                                               \
+    {                                                                                              \
+        NULL, 0, 0, 0                                                                              \
+    }
 
 /* Appends; returns 0, or -1 when memory runs out or the cap would be passed
  * (the buffer is then unchanged). */
 int otr_buf_append(otr_buf *b, const void *data, size_t len);
 int otr_buf_puts(otr_buf *b, const char *s);
 int otr_buf_putc(otr_buf *b, char c);
-int otr_buf_printf(otr_buf *b, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+int otr_buf_printf(otr_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int otr_buf_vprintf(otr_buf *b, const char *fmt, va_list ap);
 
 /* Returns the NUL-terminated contents ("" for an empty buffer); never NULL. */

@@ -59,8 +59,8 @@ static char *dup_or_null(const char *s)
     return s ? strdup(s) : NULL;
 }
 
-int otr_diags_add(otr_diags *d, otr_severity sev, size_t order, const char *file,
-                  unsigned line, unsigned col, const char *field, const char *fmt, ...)
+int otr_diags_add(otr_diags *d, otr_severity sev, size_t order, const char *file, unsigned line,
+                  unsigned col, const char *field, const char *fmt, ...)
 {
     if (sev == OTR_SEV_ERROR)
         d->errors++;

@@ -15,8 +15,8 @@
 
 typedef enum otr_error_code {
     OTR_OK = 0,
-    OTR_ERR_GENERIC,  /* anything else */
-    OTR_ERR_USAGE,    /* bad command line */
+    OTR_ERR_GENERIC, /* anything else */
+    OTR_ERR_USAGE,   /* bad command line */
     OTR_ERR_NOMEM,
     OTR_ERR_IO,
     OTR_ERR_NOTFOUND, /* repository, ref, path or file missing */
@@ -29,15 +29,17 @@ typedef struct otr_error {
     char *message;
 } otr_error;
 
-#define OTR_ERROR_INIT {OTR_OK, NULL}
+#define OTR_ERROR_INIT                                                                             \
+    {                                                                                              \
+        OTR_OK, NULL                                                                               \
+    }
 
 /* Sets the error (replacing any earlier one) and returns -1, so callers can
  * write `return otr_error_set(err, ...)`. err may be NULL. */
 int otr_error_set(otr_error *err, otr_error_code code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Puts "prefix: " before the current message. */
-int otr_error_prefix(otr_error *err, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+int otr_error_prefix(otr_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 const char *otr_error_message(const otr_error *err);
 void otr_error_clear(otr_error *err);
 
@@ -50,8 +52,8 @@ typedef struct otr_diag {
     unsigned col;  /* 1-based; 0 when unknown */
     char *field;   /* "spec.OtaType"; may be NULL */
     char *message;
-    size_t order;  /* file order key, see otr_diags_sort */
-    size_t seq;    /* arrival order, keeps the sort stable */
+    size_t order; /* file order key, see otr_diags_sort */
+    size_t seq;   /* arrival order, keeps the sort stable */
 } otr_diag;
 
 typedef struct otr_diags {
@@ -60,16 +62,19 @@ typedef struct otr_diags {
     size_t alloc;
     size_t errors;
     size_t warnings;
-    size_t limit;     /* stop recording past this many (0: 10,000) */
-    size_t dropped;   /* problems past the limit, counted only */
+    size_t limit;   /* stop recording past this many (0: 10,000) */
+    size_t dropped; /* problems past the limit, counted only */
 } otr_diags;
 
-#define OTR_DIAGS_INIT {NULL, 0, 0, 0, 0, 0, 0}
+#define OTR_DIAGS_INIT                                                                             \
+    {                                                                                              \
+        NULL, 0, 0, 0, 0, 0, 0                                                                     \
+    }
 
 /* Records a problem; the strings are copied. order groups diagnostics by
  * file (its index in the sorted file list). Returns -1 only without memory. */
-int otr_diags_add(otr_diags *d, otr_severity sev, size_t order, const char *file,
-                  unsigned line, unsigned col, const char *field, const char *fmt, ...)
+int otr_diags_add(otr_diags *d, otr_severity sev, size_t order, const char *file, unsigned line,
+                  unsigned col, const char *field, const char *fmt, ...)
     __attribute__((format(printf, 8, 9)));
 /* Stable sort by (order, line, col): "in file order". */
 void otr_diags_sort(otr_diags *d);

@@ -6,7 +6,11 @@
 #ifndef OTR_UTIL_LOG_H
 #define OTR_UTIL_LOG_H
 
-typedef enum otr_log_level { OTR_LOG_QUIET = 0, OTR_LOG_VERBOSE = 1, OTR_LOG_DEBUG = 2 } otr_log_level;
+typedef enum otr_log_level {
+    OTR_LOG_QUIET = 0,
+    OTR_LOG_VERBOSE = 1,
+    OTR_LOG_DEBUG = 2
+} otr_log_level;
 
 typedef void (*otr_log_sink)(const char *line, void *ctx);
 

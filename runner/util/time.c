@@ -32,8 +32,8 @@ int otr_time_parse_iso8601(const char *s, int64_t *out)
     size_t len = strlen(s), i = 16;
     int y, mo, d, h, mi, sec = 0, tz = 0;
     if (len < 16 || !digits(s, 4, &y) || s[4] != '-' || !digits(s + 5, 2, &mo) || s[7] != '-' ||
-        !digits(s + 8, 2, &d) || s[10] != 'T' || !digits(s + 11, 2, &h) ||
-        s[13] != ':' || !digits(s + 14, 2, &mi))
+        !digits(s + 8, 2, &d) || s[10] != 'T' || !digits(s + 11, 2, &h) || s[13] != ':' ||
+        !digits(s + 14, 2, &mi))
         return -1;
     if (i < len && s[i] == ':') {
         if (len < i + 3 || !digits(s + i + 1, 2, &sec))
@@ -64,7 +64,8 @@ int otr_time_parse_iso8601(const char *s, int64_t *out)
     int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
     if (mo == 2 && d == 29 && !leap)
         return -1;
-    *out = otr_time_days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec - tz * 60LL;
+    *out = otr_time_days_from_civil(y, mo, d) * 86400 + (int64_t)h * 3600 + (int64_t)mi * 60 + sec -
+           (int64_t)tz * 60;
     return 0;
 }
 

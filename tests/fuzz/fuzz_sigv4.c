@@ -39,8 +39,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     otr_headers_add(&h, "X-Amz-Date", "20261128T120000Z");
     char payload[65];
     otr_sha256_hex(payload, data, size);
-    otr_sigv4_request r = {lines[0], lines[1], lines[2], &h, payload, "20261128T120000Z",
-                           "us-east-1", "iotmanagedintegrations", (int)(size & 1)};
+    otr_sigv4_request r = {
+        lines[0],       lines[1],           lines[2],    &h,
+        payload,        "20261128T120000Z", "us-east-1", "iotmanagedintegrations",
+        (int)(size & 1)};
     otr_buf cr = OTR_BUF_INIT, sh = OTR_BUF_INIT, sts = OTR_BUF_INIT;
     char sig[65];
     if (otr_sigv4_canonical_request(&cr, &sh, &r) == 0 &&

@@ -232,12 +232,15 @@ static int run(otr_aws_client *c, otr_creds_provider *creds, int argc, char **ar
 
 int main(int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        {"endpoint-url", required_argument, 0, 'e'}, {"region", required_argument, 0, 'r'},
-        {"profile", required_argument, 0, 'p'},      {"max-attempts", required_argument, 0, 'a'},
-        {"max-rps", required_argument, 0, 'm'},      {"parallelism", required_argument, 0, 'j'},
-        {"debug", no_argument, 0, 'd'},              {"verbose", no_argument, 0, 'v'},
-        {0, 0, 0, 0}};
+    static const struct option longopts[] = {{"endpoint-url", required_argument, 0, 'e'},
+                                             {"region", required_argument, 0, 'r'},
+                                             {"profile", required_argument, 0, 'p'},
+                                             {"max-attempts", required_argument, 0, 'a'},
+                                             {"max-rps", required_argument, 0, 'm'},
+                                             {"parallelism", required_argument, 0, 'j'},
+                                             {"debug", no_argument, 0, 'd'},
+                                             {"verbose", no_argument, 0, 'v'},
+                                             {0, 0, 0, 0}};
     const char *endpoint_flag = NULL, *region_flag = NULL, *profile = NULL;
     otr_aws_options o = {0};
     int c;

@@ -40,9 +40,8 @@ int main(void)
             return 2;
         otr_headers h = OTR_HEADERS_INIT;
         const cJSON *pair;
-        cJSON_ArrayForEach(pair, cJSON_GetObjectItemCaseSensitive(in, "headers"))
-            otr_headers_add(&h, cJSON_GetArrayItem(pair, 0)->valuestring,
-                            cJSON_GetArrayItem(pair, 1)->valuestring);
+        cJSON_ArrayForEach(pair, cJSON_GetObjectItemCaseSensitive(in, "headers")) otr_headers_add(
+            &h, cJSON_GetArrayItem(pair, 0)->valuestring, cJSON_GetArrayItem(pair, 1)->valuestring);
         const char *body_hex = str(in, "body_hex");
         unsigned char *body = malloc(strlen(body_hex) / 2 + 1);
         size_t body_len = unhex(body, body_hex);
@@ -57,9 +56,15 @@ int main(void)
         char payload[65];
         otr_sha256_hex(payload, body, body_len);
         otr_buf cr = OTR_BUF_INIT, sh = OTR_BUF_INIT;
-        otr_sigv4_request r = {str(in, "method"), str(in, "path"), query, &h, payload,
-                               otr_headers_get(&h, "X-Amz-Date"), str(in, "region"),
-                               str(in, "service"), 1};
+        otr_sigv4_request r = {str(in, "method"),
+                               str(in, "path"),
+                               query,
+                               &h,
+                               payload,
+                               otr_headers_get(&h, "X-Amz-Date"),
+                               str(in, "region"),
+                               str(in, "service"),
+                               1};
         otr_headers signed_h = OTR_HEADERS_INIT;
         for (size_t i = 0; i < h.count; i++)
             if (strcasecmp(h.items[i].name, "Authorization") != 0)

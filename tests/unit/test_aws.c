@@ -23,20 +23,28 @@ static void test_classify(void **state)
     (void)state;
     assert_int_equal(otr_retry_classify(200, OTR_TRANSPORT_OK, NULL), OTR_FAIL_NONE);
     assert_int_equal(otr_retry_classify(204, OTR_TRANSPORT_OK, NULL), OTR_FAIL_NONE);
-    assert_int_equal(otr_retry_classify(429, OTR_TRANSPORT_OK, "ThrottlingException"), OTR_FAIL_THROTTLE);
-    assert_int_equal(otr_retry_classify(400, OTR_TRANSPORT_OK, "ThrottlingException"), OTR_FAIL_THROTTLE);
-    assert_int_equal(otr_retry_classify(400, OTR_TRANSPORT_OK, "LimitExceededException"), OTR_FAIL_THROTTLE);
-    assert_int_equal(otr_retry_classify(500, OTR_TRANSPORT_OK, "InternalServerException"), OTR_FAIL_TRANSIENT);
+    assert_int_equal(otr_retry_classify(429, OTR_TRANSPORT_OK, "ThrottlingException"),
+                     OTR_FAIL_THROTTLE);
+    assert_int_equal(otr_retry_classify(400, OTR_TRANSPORT_OK, "ThrottlingException"),
+                     OTR_FAIL_THROTTLE);
+    assert_int_equal(otr_retry_classify(400, OTR_TRANSPORT_OK, "LimitExceededException"),
+                     OTR_FAIL_THROTTLE);
+    assert_int_equal(otr_retry_classify(500, OTR_TRANSPORT_OK, "InternalServerException"),
+                     OTR_FAIL_TRANSIENT);
     assert_int_equal(otr_retry_classify(503, OTR_TRANSPORT_OK, NULL), OTR_FAIL_TRANSIENT);
     assert_int_equal(otr_retry_classify(504, OTR_TRANSPORT_OK, NULL), OTR_FAIL_TRANSIENT);
     assert_int_equal(otr_retry_classify(0, OTR_TRANSPORT_CONNECT, NULL), OTR_FAIL_TRANSIENT);
     assert_int_equal(otr_retry_classify(0, OTR_TRANSPORT_TIMEOUT, NULL), OTR_FAIL_TIMEOUT);
     assert_int_equal(otr_retry_classify(0, OTR_TRANSPORT_FATAL, NULL), OTR_FAIL_PERMANENT);
     /* other 4xx are never retried */
-    assert_int_equal(otr_retry_classify(400, OTR_TRANSPORT_OK, "ValidationException"), OTR_FAIL_PERMANENT);
-    assert_int_equal(otr_retry_classify(403, OTR_TRANSPORT_OK, "InvalidSignatureException"), OTR_FAIL_PERMANENT);
-    assert_int_equal(otr_retry_classify(404, OTR_TRANSPORT_OK, "ResourceNotFoundException"), OTR_FAIL_PERMANENT);
-    assert_int_equal(otr_retry_classify(409, OTR_TRANSPORT_OK, "ConflictException"), OTR_FAIL_PERMANENT);
+    assert_int_equal(otr_retry_classify(400, OTR_TRANSPORT_OK, "ValidationException"),
+                     OTR_FAIL_PERMANENT);
+    assert_int_equal(otr_retry_classify(403, OTR_TRANSPORT_OK, "InvalidSignatureException"),
+                     OTR_FAIL_PERMANENT);
+    assert_int_equal(otr_retry_classify(404, OTR_TRANSPORT_OK, "ResourceNotFoundException"),
+                     OTR_FAIL_PERMANENT);
+    assert_int_equal(otr_retry_classify(409, OTR_TRANSPORT_OK, "ConflictException"),
+                     OTR_FAIL_PERMANENT);
 }
 
 static void test_backoff(void **state)
@@ -187,13 +195,15 @@ static void test_profiles(void **state)
 {
     (void)state;
     char *dir = otr_test_mkdtemp();
-    otr_test_write(dir, "config", "[default]\nregion = eu-central-1\n\n[profile dev]\n"
-                                  "region=us-west-2\ns3 =\n  region = nested-ignored\n"
-                                  "credential_process = /bin/echo x\n# comment\n"
-                                  "[profile  spaced ]\nregion = ap-south-1\n[dev]\nregion = wrong\n");
-    otr_test_write(dir, "credentials", "[dev]\naws_access_key_id = AKIDDEV\n"
-                                       "aws_secret_access_key = secret/with=signs\n"
-                                       "[profile dev]\naws_access_key_id = WRONG\n");
+    otr_test_write(dir, "config",
+                   "[default]\nregion = eu-central-1\n\n[profile dev]\n"
+                   "region=us-west-2\ns3 =\n  region = nested-ignored\n"
+                   "credential_process = /bin/echo x\n# comment\n"
+                   "[profile  spaced ]\nregion = ap-south-1\n[dev]\nregion = wrong\n");
+    otr_test_write(dir, "credentials",
+                   "[dev]\naws_access_key_id = AKIDDEV\n"
+                   "aws_secret_access_key = secret/with=signs\n"
+                   "[profile dev]\naws_access_key_id = WRONG\n");
     char path[512];
     snprintf(path, sizeof(path), "%s/config", dir);
     setenv("AWS_CONFIG_FILE", path, 1);
@@ -256,9 +266,9 @@ static void test_profiles(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_classify),     cmocka_unit_test(test_backoff),
-        cmocka_unit_test(test_quota),        cmocka_unit_test(test_token_bucket),
-        cmocka_unit_test(test_endpoint),     cmocka_unit_test(test_error_parsing),
+        cmocka_unit_test(test_classify), cmocka_unit_test(test_backoff),
+        cmocka_unit_test(test_quota),    cmocka_unit_test(test_token_bucket),
+        cmocka_unit_test(test_endpoint), cmocka_unit_test(test_error_parsing),
         cmocka_unit_test(test_profiles),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

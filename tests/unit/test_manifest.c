@@ -16,8 +16,8 @@
 #include <string.h>
 
 /* Lines 1-6; a case's own lines start at line 7 (spec members at column 3). */
-#define HEAD                                                                                   \
-    "apiVersion: ota-runner/v1\nkind: OtaTask\nmetadata:\n  name: t\nspec:\n"                  \
+#define HEAD                                                                                       \
+    "apiVersion: ota-runner/v1\nkind: OtaTask\nmetadata:\n  name: t\nspec:\n"                      \
     "  S3Url: s3://b/k\n"
 #define BASE HEAD "  OtaType: ONE_TIME\n"
 
@@ -83,11 +83,14 @@ static void test_required_and_enums(void **state)
     static const vcase cases[] = {
         {BASE, NULL, 0},
         {HEAD, "6:3: error: spec.OtaType: required field is missing", 0},
-        {"apiVersion: ota-runner/v1\nkind: OtaTask\nmetadata:\n  name: t\nspec:\n  OtaType: ONE_TIME\n",
+        {"apiVersion: ota-runner/v1\nkind: OtaTask\nmetadata:\n  name: t\nspec:\n  OtaType: "
+         "ONE_TIME\n",
          "6:3: error: spec.S3Url: required field is missing", 0},
         {HEAD "  OtaType: CONTINUOUS\n", NULL, 0},
         {HEAD "  OtaType: ONETIME\n",
-         "7:12: error: spec.OtaType: must be ONE_TIME or CONTINUOUS, got \"ONETIME\"; did you mean ONE_TIME?", 0},
+         "7:12: error: spec.OtaType: must be ONE_TIME or CONTINUOUS, got \"ONETIME\"; did you mean "
+         "ONE_TIME?",
+         0},
         {HEAD "  OtaType: weekly\n",
          "7:12: error: spec.OtaType: must be ONE_TIME or CONTINUOUS, got \"weekly\"", 0},
         {BASE "  Protocol: HTTP\n  OtaMechanism: PUSH\n", NULL, 0},
@@ -97,12 +100,16 @@ static void test_required_and_enums(void **state)
         {BASE "  OtaSchedulingConfig:\n    EndBehavior: CANCEL\n", NULL, 0},
         {BASE "  OtaSchedulingConfig:\n    EndBehavior: STOP\n",
          "9:18: error: spec.OtaSchedulingConfig.EndBehavior: must be STOP_ROLLOUT, CANCEL or "
-         "FORCE_CANCEL, got \"STOP\"; did you mean STOP_ROLLOUT?", 0},
-        {BASE "  OtaTaskExecutionRetryConfig:\n    RetryConfigCriteria:\n      - FailureType: ALL\n",
+         "FORCE_CANCEL, got \"STOP\"; did you mean STOP_ROLLOUT?",
+         0},
+        {BASE
+         "  OtaTaskExecutionRetryConfig:\n    RetryConfigCriteria:\n      - FailureType: ALL\n",
          NULL, 0},
-        {BASE "  OtaTaskExecutionRetryConfig:\n    RetryConfigCriteria:\n      - FailureType: FAIL\n",
+        {BASE
+         "  OtaTaskExecutionRetryConfig:\n    RetryConfigCriteria:\n      - FailureType: FAIL\n",
          "10:22: error: spec.OtaTaskExecutionRetryConfig.RetryConfigCriteria[0].FailureType: must "
-         "be FAILED, TIMED_OUT or ALL, got \"FAIL\"; did you mean FAILED?", 0},
+         "be FAILED, TIMED_OUT or ALL, got \"FAIL\"; did you mean FAILED?",
+         0},
     };
     RUN(cases);
 }
@@ -120,42 +127,52 @@ static void test_strings(void **state)
     long_url[1001] = '\0';
     snprintf(url_yaml, sizeof(url_yaml),
              "apiVersion: ota-runner/v1\nkind: OtaTask\nmetadata:\n  name: t\nspec:\n"
-             "  OtaType: ONE_TIME\n  S3Url: %s\n", long_url);
+             "  OtaType: ONE_TIME\n  S3Url: %s\n",
+             long_url);
     long_url[1000] = '\0';
     snprintf(ok_url_yaml, sizeof(ok_url_yaml),
              "apiVersion: ota-runner/v1\nkind: OtaTask\nmetadata:\n  name: t\nspec:\n"
-             "  OtaType: ONE_TIME\n  S3Url: %s\n", long_url);
+             "  OtaType: ONE_TIME\n  S3Url: %s\n",
+             long_url);
     const vcase cases[] = {
         {BASE "  Description: Thermostat firmware 2-4-1_rc\n", NULL, 0},
         {BASE "  Description: Firmware 2.4.1\n",
          "8:16: error: spec.Description: must contain only letters, digits, '_', '-' and spaces, "
-         "got \"Firmware 2.4.1\" ('.' at position 11 is not allowed)", 0},
+         "got \"Firmware 2.4.1\" ('.' at position 11 is not allowed)",
+         0},
         {BASE "  Description: \"\"\n",
          "8:16: error: spec.Description: must be 1 to 256 characters, got 0", 0},
         {desc_yaml, "8:16: error: spec.Description: must be 1 to 256 characters, got 257", 0},
         {BASE "  Description: \"2024\"\n", NULL, 0},
         {BASE "  Description: 2024\n",
-         "8:16: error: spec.Description: must be a string, got an integer 2024 (put it in quotes)", 0},
+         "8:16: error: spec.Description: must be a string, got an integer 2024 (put it in quotes)",
+         0},
         {BASE "  Description: yes\n",
-         "8:16: error: spec.Description: must be a string, got a boolean yes (put it in quotes)", 0},
+         "8:16: error: spec.Description: must be a string, got a boolean yes (put it in quotes)",
+         0},
         {BASE "  Tags: {tier: 1.5}\n",
          "8:16: error: spec.Tags.tier: must be a string, got a float 1.5 (put it in quotes)", 0},
         {BASE "  Description: 2026-12-01\n",
-         "8:16: error: spec.Description: must be a string, got a timestamp 2026-12-01 (put it in quotes)", 0},
+         "8:16: error: spec.Description: must be a string, got a timestamp 2026-12-01 (put it in "
+         "quotes)",
+         0},
         {BASE "  Description: 1e5 x\n", NULL, 0},
         {ok_url_yaml, NULL, 0},
         {url_yaml, "7:10: error: spec.S3Url: must be 1 to 1000 characters, got 1001", 0},
         {BASE "  TaskConfigurationId: abc123XYZ\n", NULL, 0},
         {BASE "  TaskConfigurationId: abc-123\n",
          "8:24: error: spec.TaskConfigurationId: must contain only letters and digits, got "
-         "\"abc-123\" ('-' at position 4 is not allowed)", 0},
-        {BASE "  TaskConfigurationId: a234567890123456789012345678901234567890123456789012345678901234z\n",
+         "\"abc-123\" ('-' at position 4 is not allowed)",
+         0},
+        {BASE "  TaskConfigurationId: "
+              "a234567890123456789012345678901234567890123456789012345678901234z\n",
          "8:24: error: spec.TaskConfigurationId: must be 1 to 64 characters, got 65", 0},
         {BASE "  OtaTargetQueryString: \"thingType:Hub\"\n", NULL, 0},
         {BASE "  Description:\n", "8:15: error: spec.Description: must be a string, got null", 0},
         {BASE "  Description: [a, b]\n",
          "8:16: error: spec.Description: must be a string, got a list", 0},
-        {BASE "  S3Url: {a: b}\n", "8:3: error: spec.S3Url: duplicate key (first at line 6, column 3)", 0},
+        {BASE "  S3Url: {a: b}\n",
+         "8:3: error: spec.S3Url: duplicate key (first at line 6, column 3)", 0},
     };
     (void)ok_url;
     RUN(cases);
@@ -189,9 +206,12 @@ static void test_lists_and_maps(void **state)
         {tags50, NULL, 0},
         {tags51, "8:9: error: spec.Tags: must have 1 to 50 entries, got 51", 0},
         {BASE "  Tags: {}\n", "8:9: error: spec.Tags: must have 1 to 50 entries, got 0", 0},
-        {longkey, "9:5: error: spec.Tags." "kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk"
-                  "kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk: key "
-                  "must be 1 to 128 characters, got 129", 0},
+        {longkey,
+         "9:5: error: spec.Tags."
+         "kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk"
+         "kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk: key "
+         "must be 1 to 128 characters, got 129",
+         0},
         {longval, "9:11: error: spec.Tags.team: must be at most 256 characters, got 257", 0},
         {BASE "  Tags: {team: a, team: b}\n",
          "8:19: error: spec.Tags.team: duplicate key (first at line 8, column 10)", 0},
@@ -203,38 +223,64 @@ static void test_lists_and_maps(void **state)
 static void test_integers(void **state)
 {
     (void)state;
-#define WIN BASE "  OtaSchedulingConfig:\n    MaintenanceWindows:\n      - StartTime: cron(0 2 ? * MON-FRI *)\n        DurationInMinutes: "
-#define RETRY BASE "  OtaTaskExecutionRetryConfig:\n    RetryConfigCriteria:\n      - MinNumberOfRetries: "
+#define WIN                                                                                        \
+    BASE "  OtaSchedulingConfig:\n    MaintenanceWindows:\n      - StartTime: cron(0 2 ? * "       \
+         "MON-FRI *)\n        DurationInMinutes: "
+#define RETRY                                                                                      \
+    BASE "  OtaTaskExecutionRetryConfig:\n    RetryConfigCriteria:\n      - MinNumberOfRetries: "
     static const vcase cases[] = {
         {WIN "1\n", NULL, 0},
         {WIN "1430\n", NULL, 0},
-        {WIN "0\n", "11:28: error: spec.OtaSchedulingConfig.MaintenanceWindows[0].DurationInMinutes: "
-                    "must be between 1 and 1430, got 0", 0},
-        {WIN "1431\n", "11:28: error: spec.OtaSchedulingConfig.MaintenanceWindows[0].DurationInMinutes: "
-                       "must be between 1 and 1430, got 1431", 0},
-        {WIN "\"180\"\n", "11:28: error: spec.OtaSchedulingConfig.MaintenanceWindows[0].DurationInMinutes: "
-                          "must be an integer, got a quoted string \"180\"", 0},
-        {WIN "2.5\n", "11:28: error: spec.OtaSchedulingConfig.MaintenanceWindows[0].DurationInMinutes: "
-                      "must be an integer, got a float \"2.5\"", 0},
-        {WIN "0180\n", "11:28: error: spec.OtaSchedulingConfig.MaintenanceWindows[0].DurationInMinutes: "
-                       "must be a decimal integer without leading zeros, got 0180", 0},
-        {WIN "0x10\n", "11:28: error: spec.OtaSchedulingConfig.MaintenanceWindows[0].DurationInMinutes: "
-                       "must be a plain decimal integer, got 0x10", 0},
-        {WIN "1_000\n", "11:28: error: spec.OtaSchedulingConfig.MaintenanceWindows[0].DurationInMinutes: "
-                        "must be a plain decimal integer, got 1_000", 0},
-        {WIN "\n", "11:27: error: spec.OtaSchedulingConfig.MaintenanceWindows[0].DurationInMinutes: "
-                   "must be an integer, got null", 0},
+        {WIN "0\n",
+         "11:28: error: spec.OtaSchedulingConfig.MaintenanceWindows[0].DurationInMinutes: "
+         "must be between 1 and 1430, got 0",
+         0},
+        {WIN "1431\n",
+         "11:28: error: spec.OtaSchedulingConfig.MaintenanceWindows[0].DurationInMinutes: "
+         "must be between 1 and 1430, got 1431",
+         0},
+        {WIN "\"180\"\n",
+         "11:28: error: spec.OtaSchedulingConfig.MaintenanceWindows[0].DurationInMinutes: "
+         "must be an integer, got a quoted string \"180\"",
+         0},
+        {WIN "2.5\n",
+         "11:28: error: spec.OtaSchedulingConfig.MaintenanceWindows[0].DurationInMinutes: "
+         "must be an integer, got a float \"2.5\"",
+         0},
+        {WIN "0180\n",
+         "11:28: error: spec.OtaSchedulingConfig.MaintenanceWindows[0].DurationInMinutes: "
+         "must be a decimal integer without leading zeros, got 0180",
+         0},
+        {WIN "0x10\n",
+         "11:28: error: spec.OtaSchedulingConfig.MaintenanceWindows[0].DurationInMinutes: "
+         "must be a plain decimal integer, got 0x10",
+         0},
+        {WIN "1_000\n",
+         "11:28: error: spec.OtaSchedulingConfig.MaintenanceWindows[0].DurationInMinutes: "
+         "must be a plain decimal integer, got 1_000",
+         0},
+        {WIN "\n",
+         "11:27: error: spec.OtaSchedulingConfig.MaintenanceWindows[0].DurationInMinutes: "
+         "must be an integer, got null",
+         0},
         {WIN "99999999999999999999999\n",
          "11:28: error: spec.OtaSchedulingConfig.MaintenanceWindows[0].DurationInMinutes: must be "
-         "between 1 and 1430, got 99999999999999999999999", 0},
+         "between 1 and 1430, got 99999999999999999999999",
+         0},
         {RETRY "0\n", NULL, 0},
         {RETRY "10\n", NULL, 0},
-        {RETRY "11\n", "10:29: error: spec.OtaTaskExecutionRetryConfig.RetryConfigCriteria[0]."
-                       "MinNumberOfRetries: must be between 0 and 10, got 11", 0},
-        {RETRY "-1\n", "10:29: error: spec.OtaTaskExecutionRetryConfig.RetryConfigCriteria[0]."
-                       "MinNumberOfRetries: must be between 0 and 10, got -1", 0},
-        {RETRY "true\n", "10:29: error: spec.OtaTaskExecutionRetryConfig.RetryConfigCriteria[0]."
-                         "MinNumberOfRetries: must be an integer, got a boolean \"true\"", 0},
+        {RETRY "11\n",
+         "10:29: error: spec.OtaTaskExecutionRetryConfig.RetryConfigCriteria[0]."
+         "MinNumberOfRetries: must be between 0 and 10, got 11",
+         0},
+        {RETRY "-1\n",
+         "10:29: error: spec.OtaTaskExecutionRetryConfig.RetryConfigCriteria[0]."
+         "MinNumberOfRetries: must be between 0 and 10, got -1",
+         0},
+        {RETRY "true\n",
+         "10:29: error: spec.OtaTaskExecutionRetryConfig.RetryConfigCriteria[0]."
+         "MinNumberOfRetries: must be an integer, got a boolean \"true\"",
+         0},
     };
     RUN(cases);
 }
@@ -244,30 +290,39 @@ static void test_schedule(void **state)
     (void)state;
 #define SCHED BASE "  OtaSchedulingConfig:\n"
     static const vcase cases[] = {
-        {SCHED "    StartTime: \"2026-12-01T02:00\"\n    EndTime: \"2026-12-08T02:00:30.5Z\"\n", NULL, 0},
-        {SCHED "    StartTime: \"2026-12-01T02:00+01:00\"\n    EndTime: \"2026-12-01T01:30Z\"\n", NULL, 0},
+        {SCHED "    StartTime: \"2026-12-01T02:00\"\n    EndTime: \"2026-12-08T02:00:30.5Z\"\n",
+         NULL, 0},
+        {SCHED "    StartTime: \"2026-12-01T02:00+01:00\"\n    EndTime: \"2026-12-01T01:30Z\"\n",
+         NULL, 0},
         {SCHED "    StartTime: \"2026-12-01\"\n",
          "9:16: error: spec.OtaSchedulingConfig.StartTime: must be an ISO 8601 date-time such as "
-         "2026-12-01T02:00 or 2026-12-01T02:00:00Z, got \"2026-12-01\"", 0},
+         "2026-12-01T02:00 or 2026-12-01T02:00:00Z, got \"2026-12-01\"",
+         0},
         {SCHED "    StartTime: \"2026-02-30T02:00\"\n",
          "9:16: error: spec.OtaSchedulingConfig.StartTime: must be an ISO 8601 date-time such as "
-         "2026-12-01T02:00 or 2026-12-01T02:00:00Z, got \"2026-02-30T02:00\"", 0},
+         "2026-12-01T02:00 or 2026-12-01T02:00:00Z, got \"2026-02-30T02:00\"",
+         0},
         {SCHED "    StartTime: \"2026-12-08T02:00\"\n    EndTime: \"2026-12-01T02:00\"\n",
          "10:14: error: spec.OtaSchedulingConfig.EndTime: must be later than StartTime "
-         "(2026-12-08T02:00), got \"2026-12-01T02:00\"", 0},
+         "(2026-12-08T02:00), got \"2026-12-01T02:00\"",
+         0},
         {SCHED "    StartTime: \"2026-12-01T02:00Z\"\n    EndTime: \"2026-12-01T02:30+01:00\"\n",
          "10:14: error: spec.OtaSchedulingConfig.EndTime: must be later than StartTime "
-         "(2026-12-01T02:00Z), got \"2026-12-01T02:30+01:00\"", 0},
+         "(2026-12-01T02:00Z), got \"2026-12-01T02:30+01:00\"",
+         0},
         {SCHED "    MaintenanceWindows:\n      - {StartTime: \"cron(0 2 * * ? *)\"}\n", NULL, 0},
         {SCHED "    MaintenanceWindows:\n      - {StartTime: \"cron(0 2 * * ?)\"}\n",
          "10:21: error: spec.OtaSchedulingConfig.MaintenanceWindows[0].StartTime: cron "
          "expression must have 6 fields (minutes hours day-of-month month day-of-week year), "
-         "got 5, got \"cron(0 2 * * ?)\"", 0},
+         "got 5, got \"cron(0 2 * * ?)\"",
+         0},
         {SCHED "    MaintenanceWindows:\n      - {StartTime: \"0 2 * * ? *\"}\n",
          "10:21: error: spec.OtaSchedulingConfig.MaintenanceWindows[0].StartTime: must be a cron "
-         "expression such as cron(0 2 ? * MON-FRI *), got \"0 2 * * ? *\"", 0},
+         "expression such as cron(0 2 ? * MON-FRI *), got \"0 2 * * ? *\"",
+         0},
         {SCHED "    MaintenanceWindows: {StartTime: x}\n",
-         "9:25: error: spec.OtaSchedulingConfig.MaintenanceWindows: must be a list, got a mapping", 0},
+         "9:25: error: spec.OtaSchedulingConfig.MaintenanceWindows: must be a list, got a mapping",
+         0},
     };
     RUN(cases);
 }
@@ -276,22 +331,27 @@ static void test_keys(void **state)
 {
     (void)state;
     static const vcase cases[] = {
-        {BASE "  OtaTyp: ONE_TIME\n", "8:3: error: spec.OtaTyp: unknown field; did you mean OtaType?", 0},
+        {BASE "  OtaTyp: ONE_TIME\n",
+         "8:3: error: spec.OtaTyp: unknown field; did you mean OtaType?", 0},
         {BASE "  s3url: x\n", "8:3: error: spec.s3url: unknown field; did you mean S3Url?", 0},
         {BASE "  Firmware: x\n",
          "8:3: error: spec.Firmware: unknown field (expected one of: Description, OtaMechanism, "
          "OtaSchedulingConfig, OtaTargetQueryString, OtaTaskExecutionRetryConfig, OtaType, "
-         "Protocol, S3Url, Tags, Target, TaskConfigurationId)", 0},
+         "Protocol, S3Url, Tags, Target, TaskConfigurationId)",
+         0},
         {BASE "  OtaType: CONTINUOUS\n",
          "8:3: error: spec.OtaType: duplicate key (first at line 7, column 3)", 0},
         {BASE "  ClientToken: abc\n",
          "8:3: error: spec.ClientToken: ClientToken must not be set: ota-runner derives it from "
-         "the manifest (bump metadata.revision to get a fresh one)", 0},
+         "the manifest (bump metadata.revision to get a fresh one)",
+         0},
         {BASE "  OtaSchedulingConfig:\n    Start: \"2026-12-01T02:00\"\n",
          "9:5: error: spec.OtaSchedulingConfig.Start: unknown field; did you mean StartTime?", 0},
         {BASE "  [a]: b\n", "8:3: error: spec: keys must be strings, got a list", 0},
-        {BASE "extra: 1\n", "8:1: error: extra: unknown field (expected one of: apiVersion, kind, "
-                            "metadata, spec)", 0},
+        {BASE "extra: 1\n",
+         "8:1: error: extra: unknown field (expected one of: apiVersion, kind, "
+         "metadata, spec)",
+         0},
     };
     RUN(cases);
 }
@@ -300,9 +360,13 @@ static void test_envelope(void **state)
 {
     (void)state;
     static const vcase cases[] = {
-        {"apiVersion: ota-runner/v2\nkind: OtaTask\nmetadata: {name: t}\nspec: {S3Url: x, OtaType: ONE_TIME}\n",
-         "1:13: error: apiVersion: must be ota-runner/v1, got \"ota-runner/v2\"; did you mean ota-runner/v1?", 0},
-        {"apiVersion: ota-runner/v1\nkind: OtaRollout\nmetadata: {name: t}\nspec: {S3Url: x, OtaType: ONE_TIME}\n",
+        {"apiVersion: ota-runner/v2\nkind: OtaTask\nmetadata: {name: t}\nspec: {S3Url: x, OtaType: "
+         "ONE_TIME}\n",
+         "1:13: error: apiVersion: must be ota-runner/v1, got \"ota-runner/v2\"; did you mean "
+         "ota-runner/v1?",
+         0},
+        {"apiVersion: ota-runner/v1\nkind: OtaRollout\nmetadata: {name: t}\nspec: {S3Url: x, "
+         "OtaType: ONE_TIME}\n",
          "2:7: error: kind: must be OtaTask, got \"OtaRollout\"", 0},
         {"apiVersion: ota-runner/v1\nkind: OtaTask\nspec: {S3Url: x, OtaType: ONE_TIME}\n",
          "1:1: error: metadata: required field is missing", 0},
@@ -310,32 +374,54 @@ static void test_envelope(void **state)
          "1:1: error: spec: required field is missing", 0},
         {"kind: OtaTask\nmetadata: {name: t}\nspec: {S3Url: x, OtaType: ONE_TIME}\n",
          "1:1: error: apiVersion: required field is missing", 0},
-        {"apiVersion: ota-runner/v1\nkind: OtaTask\nmetadata: {labels: {a: b}}\nspec: {S3Url: x, OtaType: ONE_TIME}\n",
+        {"apiVersion: ota-runner/v1\nkind: OtaTask\nmetadata: {labels: {a: b}}\nspec: {S3Url: x, "
+         "OtaType: ONE_TIME}\n",
          "3:11: error: metadata.name: required field is missing", 0},
-        {"apiVersion: ota-runner/v1\nkind: OtaTask\nmetadata: {name: Thermostat}\nspec: {S3Url: x, OtaType: ONE_TIME}\n",
+        {"apiVersion: ota-runner/v1\nkind: OtaTask\nmetadata: {name: Thermostat}\nspec: {S3Url: x, "
+         "OtaType: ONE_TIME}\n",
          "3:18: error: metadata.name: must contain only lowercase letters, digits and '-', got "
-         "\"Thermostat\" ('T' at position 1 is not allowed)", 0},
-        {"apiVersion: ota-runner/v1\nkind: OtaTask\nmetadata: {name: -t}\nspec: {S3Url: x, OtaType: ONE_TIME}\n",
+         "\"Thermostat\" ('T' at position 1 is not allowed)",
+         0},
+        {"apiVersion: ota-runner/v1\nkind: OtaTask\nmetadata: {name: -t}\nspec: {S3Url: x, "
+         "OtaType: ONE_TIME}\n",
          "3:18: error: metadata.name: must contain only lowercase letters, digits and '-', got "
-         "\"-t\" (it must start and end with a letter or digit)", 0},
-        {"apiVersion: ota-runner/v1\nkind: OtaTask\nmetadata: {name: a234567890123456789012345678901234567890123456789012345678901234}\nspec: {S3Url: x, OtaType: ONE_TIME}\n",
+         "\"-t\" (it must start and end with a letter or digit)",
+         0},
+        {"apiVersion: ota-runner/v1\nkind: OtaTask\nmetadata: {name: "
+         "a234567890123456789012345678901234567890123456789012345678901234}\nspec: {S3Url: x, "
+         "OtaType: ONE_TIME}\n",
          "3:18: error: metadata.name: must be 1 to 63 characters, got 64", 0},
-        {"apiVersion: ota-runner/v1\nkind: OtaTask\nmetadata: {name: a23456789012345678901234567890123456789012345678901234567890123}\nspec: {S3Url: x, OtaType: ONE_TIME}\n",
+        {"apiVersion: ota-runner/v1\nkind: OtaTask\nmetadata: {name: "
+         "a23456789012345678901234567890123456789012345678901234567890123}\nspec: {S3Url: x, "
+         "OtaType: ONE_TIME}\n",
          NULL, 0},
-        {"apiVersion: ota-runner/v1\nkind: OtaTask\nmetadata: {name: t, revision: 0}\nspec: {S3Url: x, OtaType: ONE_TIME}\n",
+        {"apiVersion: ota-runner/v1\nkind: OtaTask\nmetadata: {name: t, revision: 0}\nspec: "
+         "{S3Url: x, OtaType: ONE_TIME}\n",
          "3:31: error: metadata.revision: must be between 1 and 2147483647, got 0", 0},
-        {"apiVersion: ota-runner/v1\nkind: OtaTask\nmetadata: {name: t, revision: '2'}\nspec: {S3Url: x, OtaType: ONE_TIME}\n",
+        {"apiVersion: ota-runner/v1\nkind: OtaTask\nmetadata: {name: t, revision: '2'}\nspec: "
+         "{S3Url: x, OtaType: ONE_TIME}\n",
          "3:31: error: metadata.revision: must be an integer, got a quoted string \"2\"", 0},
-        {"apiVersion: ota-runner/v1\nkind: OtaTask\nmetadata: {name: t, labels: {fleet: x, 'a b': y}}\nspec: {S3Url: x, OtaType: ONE_TIME}\n",
+        {"apiVersion: ota-runner/v1\nkind: OtaTask\nmetadata: {name: t, labels: {fleet: x, 'a b': "
+         "y}}\nspec: {S3Url: x, OtaType: ONE_TIME}\n",
          "3:40: error: metadata.labels.a b: key must contain only letters, digits, '-', '_', '.' "
-         "and '/', got \"a b\" (' ' at position 2 is not allowed)", 0},
-        {"- a\n- b\n", "1:1: error: a manifest must be a mapping with apiVersion, kind, metadata "
-                       "and spec, got a list", 0},
-        {"just a string\n", "1:1: error: a manifest must be a mapping with apiVersion, kind, "
-                            "metadata and spec, got a string", 0},
-        {"", "error: file holds no manifest (it is empty or only comments); delete it or add a manifest", 0},
-        {"# only a comment\n", "1:1: error: file holds no manifest (it is empty or only comments); "
-                               "delete it or add a manifest", 0},
+         "and '/', got \"a b\" (' ' at position 2 is not allowed)",
+         0},
+        {"- a\n- b\n",
+         "1:1: error: a manifest must be a mapping with apiVersion, kind, metadata "
+         "and spec, got a list",
+         0},
+        {"just a string\n",
+         "1:1: error: a manifest must be a mapping with apiVersion, kind, "
+         "metadata and spec, got a string",
+         0},
+        {"",
+         "error: file holds no manifest (it is empty or only comments); delete it or add a "
+         "manifest",
+         0},
+        {"# only a comment\n",
+         "1:1: error: file holds no manifest (it is empty or only comments); "
+         "delete it or add a manifest",
+         0},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         if (cases[i].yaml[0] == '\0') { /* no position for an empty file */
@@ -373,17 +459,22 @@ static void test_yaml_problems(void **state)
     (void)state;
     static const vcase cases[] = {
         {BASE "  Description: !custom x\n",
-         "8:16: error: YAML tags are not supported (found !custom); write the value without a tag", 0},
+         "8:16: error: YAML tags are not supported (found !custom); write the value without a tag",
+         0},
         {BASE "  Description: !!binary aGVsbG8=\n",
          "8:16: error: YAML tags are not supported (found tag:yaml.org,2002:binary); write the "
-         "value without a tag", 0},
+         "value without a tag",
+         0},
         {BASE "  Description: *nope\n",
          "8:16: error: unknown alias *nope (anchors must be defined before use)", 0},
         {BASE "  Description: [unclosed\n",
-         "9:1: error: yaml: did not find expected ',' or ']' while parsing a flow sequence (line 8)", 0},
+         "9:1: error: yaml: did not find expected ',' or ']' while parsing a flow sequence (line "
+         "8)",
+         0},
         {BASE "\tTarget: []\n",
          "8:1: error: yaml: found a tab character that violates indentation while scanning a "
-         "plain scalar (line 7)", 0},
+         "plain scalar (line 7)",
+         0},
         {"apiVersion: ota-runner/v1\nkind: OtaTask\nmetadata: {name: t}\nspec:\n  S3Url: x\n"
          "  OtaType: ONE_TIME\n  Description: \"a\x01\"\n",
          "7:18: error: yaml: control characters are not allowed (byte 0x01)", 0},
@@ -392,8 +483,11 @@ static void test_yaml_problems(void **state)
 }
 
 /* A test-only shape: lists of lists of ... strings, 8 deep. */
-static const otr_field str_field = {"", OTR_F_STRING, 0, OTR_NO_LIMIT, OTR_NO_LIMIT, NULL, NULL, NULL, NULL, 0, NULL, NULL};
-#define NEST(name, inner) static const otr_field name = {"", OTR_F_LIST, 0, OTR_NO_LIMIT, OTR_NO_LIMIT, NULL, NULL, NULL, NULL, 0, &inner, NULL}
+static const otr_field str_field = {"",   OTR_F_STRING, 0, OTR_NO_LIMIT, OTR_NO_LIMIT, NULL, NULL,
+                                    NULL, NULL,         0, NULL,         NULL};
+#define NEST(name, inner)                                                                          \
+    static const otr_field name = {"",   OTR_F_LIST, 0, OTR_NO_LIMIT, OTR_NO_LIMIT, NULL, NULL,    \
+                                   NULL, NULL,       0, &inner,       NULL}
 NEST(n1, str_field);
 NEST(n2, n1);
 NEST(n3, n2);
@@ -447,7 +541,8 @@ static void test_anchors_and_budget(void **state)
     otr_buf b = OTR_BUF_INIT;
     otr_buf_puts(&b, "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
     for (int i = 1; i < 9; i++)
-        otr_buf_printf(&b, "a%d: &a%d [*a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d]\n",
+        otr_buf_printf(&b,
+                       "a%d: &a%d [*a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d]\n",
                        i, i, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1);
     otr_buf_puts(&b, BASE "  Tags: *a8\n");
     got = diagnose(b.ptr, b.len, &errors, NULL);
@@ -459,7 +554,8 @@ static void test_anchors_and_budget(void **state)
      * the budget itself: 10^7 nodes through aliases are refused. */
     otr_buf_puts(&b, "l0: &l0 [x, x, x, x, x, x, x, x, x, x]\n");
     for (int i = 1; i < 8; i++)
-        otr_buf_printf(&b, "l%d: &l%d [*l%d, *l%d, *l%d, *l%d, *l%d, *l%d, *l%d, *l%d, *l%d, *l%d]\n",
+        otr_buf_printf(&b,
+                       "l%d: &l%d [*l%d, *l%d, *l%d, *l%d, *l%d, *l%d, *l%d, *l%d, *l%d, *l%d]\n",
                        i, i, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1);
     otr_buf_puts(&b, "bomb: *l7\n");
     got = walk_nested_lists(b.ptr, b.len, &errors);
@@ -501,7 +597,8 @@ static void test_limits(void **state)
     got = diagnose(b.ptr, b.len, &errors, NULL);
     assert_int_equal(errors, 21);
     assert_non_null(strstr(got, "m.yaml:8:1: error: 0: unknown field (expected one of: "));
-    assert_non_null(strstr(got, "m.yaml:1:1: error: 99980 more unknown fields in this mapping not shown"));
+    assert_non_null(
+        strstr(got, "m.yaml:1:1: error: 99980 more unknown fields in this mapping not shown"));
     free(got);
     otr_buf_free(&b);
 }
@@ -518,8 +615,10 @@ static void test_manifest_count_limit(void **state)
     for (int file = 0; n <= OTR_MANIFEST_MAX_COUNT; file++) {
         otr_buf_clear(&b);
         for (int i = 0; i < 8000 && n <= OTR_MANIFEST_MAX_COUNT; i++, n++)
-            otr_buf_printf(&b, "{apiVersion: ota-runner/v1, kind: OtaTask, metadata: {name: m%d}, "
-                               "spec: {S3Url: x, OtaType: ONE_TIME}}\n---\n", n);
+            otr_buf_printf(&b,
+                           "{apiVersion: ota-runner/v1, kind: OtaTask, metadata: {name: m%d}, "
+                           "spec: {S3Url: x, OtaType: ONE_TIME}}\n---\n",
+                           n);
         char name[32];
         snprintf(name, sizeof(name), "f%02d.yaml", file);
         assert_int_equal(otr_manifest_add_file(&set, name, b.ptr, b.len, &d, &err), 0);
@@ -529,8 +628,9 @@ static void test_manifest_count_limit(void **state)
     assert_int_equal(set.count, OTR_MANIFEST_MAX_COUNT);
     otr_buf_clear(&b);
     otr_diag_format(&d.items[0], &b);
-    assert_string_equal(b.ptr, "f12.yaml:8001:1: error: more than 100000 manifests; split the fleet "
-                               "across repositories or narrow --path");
+    assert_string_equal(b.ptr,
+                        "f12.yaml:8001:1: error: more than 100000 manifests; split the fleet "
+                        "across repositories or narrow --path");
     otr_buf_free(&b);
     otr_diags_free(&d);
     otr_manifest_set_free(&set);
@@ -550,8 +650,9 @@ static void test_duplicate_names_across_files(void **state)
     assert_int_equal(d.errors, 1);
     otr_buf out = OTR_BUF_INIT;
     otr_diag_format(&d.items[0], &out);
-    assert_string_equal(out.ptr, "b.yaml:5:9: error: metadata.name: duplicate name \"t\": also "
-                                 "defined at a.yaml:4:9; names must be unique across all manifests");
+    assert_string_equal(out.ptr,
+                        "b.yaml:5:9: error: metadata.name: duplicate name \"t\": also "
+                        "defined at a.yaml:4:9; names must be unique across all manifests");
     otr_buf_free(&out);
     otr_diags_free(&d);
     otr_manifest_set_free(&set);
@@ -573,8 +674,9 @@ static void test_model_values(void **state)
     assert_int_equal(m->revision, 7);
     assert_int_equal(m->line, 1);
     assert_string_equal(m->file, "m.yaml");
-    assert_string_equal(m->canonical,
-                        "{\"OtaType\":\"ONE_TIME\",\"S3Url\":\"s3://b/k\",\"Tags\":{\"a\":\"x\",\"b\":\"2\"}}");
+    assert_string_equal(
+        m->canonical,
+        "{\"OtaType\":\"ONE_TIME\",\"S3Url\":\"s3://b/k\",\"Tags\":{\"a\":\"x\",\"b\":\"2\"}}");
     assert_int_equal(strlen(m->client_token), 43);
     assert_memory_equal(m->spec_digest, "sha256:", 7);
     free(got);

@@ -16,8 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define M(name, rev, spec)                                                                     \
-    "---\napiVersion: ota-runner/v1\nkind: OtaTask\nmetadata: {name: " name ", revision: " rev \
+#define M(name, rev, spec)                                                                         \
+    "---\napiVersion: ota-runner/v1\nkind: OtaTask\nmetadata: {name: " name ", revision: " rev     \
     "}\nspec: " spec "\n"
 #define BASE "{S3Url: s3://b/k, OtaType: ONE_TIME, Description: First, Target: [a]}"
 
@@ -80,8 +80,8 @@ static char *summary(const otr_plan *p)
     otr_buf b = OTR_BUF_INIT;
     for (size_t i = 0; i < p->count; i++)
         if (p->actions[i].kind != OTR_ACT_NOOP)
-            otr_buf_printf(&b, "%s%s %s", b.len ? "," : "", otr_action_kind_name(p->actions[i].kind),
-                           p->actions[i].name);
+            otr_buf_printf(&b, "%s%s %s", b.len ? "," : "",
+                           otr_action_kind_name(p->actions[i].kind), p->actions[i].name);
     return otr_buf_detach(&b);
 }
 
@@ -115,8 +115,9 @@ static void test_rules(void **state)
     expect(&empty, fleet, &o, "create a,create b");
     expect(s, fleet, &o, ""); /* all noop */
     /* Description only: update, with the field's old and new values */
-    const char *desc = M("a", "1", "{S3Url: s3://b/k, OtaType: ONE_TIME, Description: Second, Target: [a]}")
-        M("b", "1", BASE);
+    const char *desc =
+        M("a", "1", "{S3Url: s3://b/k, OtaType: ONE_TIME, Description: Second, Target: [a]}")
+            M("b", "1", BASE);
     otr_plan *p = plan_with(s, desc, &o);
     assert_int_equal(p->counts[OTR_ACT_UPDATE], 1);
     assert_int_equal(p->counts[OTR_ACT_NOOP], 1);
@@ -128,14 +129,19 @@ static void test_rules(void **state)
     assert_string_equal(a->changes[0].new_value->valuestring, "Second");
     otr_plan_free(p);
     /* TaskConfigurationId added: still an update */
-    expect(s, M("a", "1", "{S3Url: s3://b/k, OtaType: ONE_TIME, Description: First, Target: [a], TaskConfigurationId: cfg1}")
-                  M("b", "1", BASE), &o, "update a");
+    expect(s,
+           M("a", "1",
+             "{S3Url: s3://b/k, OtaType: ONE_TIME, Description: First, Target: [a], "
+             "TaskConfigurationId: cfg1}") M("b", "1", BASE),
+           &o, "update a");
     /* Description removed: UpdateOtaTask cannot unset it: replace */
-    expect(s, M("a", "1", "{S3Url: s3://b/k, OtaType: ONE_TIME, Target: [a]}") M("b", "1", BASE), &o,
-           "replace a");
+    expect(s, M("a", "1", "{S3Url: s3://b/k, OtaType: ONE_TIME, Target: [a]}") M("b", "1", BASE),
+           &o, "replace a");
     /* any other field: replace */
-    expect(s, M("a", "1", "{S3Url: s3://b/k, OtaType: ONE_TIME, Description: First, Target: [b]}")
-                  M("b", "1", BASE), &o, "replace a");
+    expect(s,
+           M("a", "1", "{S3Url: s3://b/k, OtaType: ONE_TIME, Description: First, Target: [b]}")
+               M("b", "1", BASE),
+           &o, "replace a");
     /* a revision bump: replace, with the reason */
     p = plan_with(s, M("a", "2", BASE) M("b", "1", BASE), &o);
     assert_int_equal(p->actions[0].kind, OTR_ACT_REPLACE);
@@ -162,8 +168,10 @@ static void test_rules(void **state)
     /* --target */
     const char *targets[] = {"b", NULL};
     o.targets = targets;
-    expect(s, M("a", "1", "{S3Url: s3://x, OtaType: ONE_TIME}") M("b", "1", "{S3Url: s3://y, OtaType: ONE_TIME}")
-                  M("c", "1", BASE), &o, "replace b");
+    expect(s,
+           M("a", "1", "{S3Url: s3://x, OtaType: ONE_TIME}")
+               M("b", "1", "{S3Url: s3://y, OtaType: ONE_TIME}") M("c", "1", BASE),
+           &o, "replace b");
     o.targets = NULL;
     otr_state_free(s);
 }
@@ -175,9 +183,10 @@ static void test_order(void **state)
     o.prune = 1;
     otr_state *s = recorded(M("d1", "1", BASE) M("d2", "1", BASE) M("u1", "1", BASE)
                                 M("r1", "1", BASE) M("n1", "1", BASE));
-    expect(s, M("z-new", "1", BASE) M("a-new", "1", BASE)
-                  M("u1", "1", "{S3Url: s3://b/k, OtaType: ONE_TIME, Description: Other, Target: [a]}")
-                  M("r1", "2", BASE) M("n1", "1", BASE),
+    expect(s,
+           M("z-new", "1", BASE) M("a-new", "1", BASE)
+               M("u1", "1", "{S3Url: s3://b/k, OtaType: ONE_TIME, Description: Other, Target: [a]}")
+                   M("r1", "2", BASE) M("n1", "1", BASE),
            &o, "delete d1,delete d2,replace r1,update u1,create a-new,create z-new");
     otr_state_free(s);
 }
@@ -203,8 +212,9 @@ static void test_refresh_drift(void **state)
     otr_plan_free(p);
 
     /* --refresh full: someone changed a's Description in the service */
-    cJSON *fields = cJSON_Parse("{\"TaskId\":\"Ta\",\"S3Url\":\"s3://b/k\",\"OtaType\":\"ONE_TIME\","
-                                "\"Description\":\"Edited by hand\",\"Target\":[\"a\"]}");
+    cJSON *fields =
+        cJSON_Parse("{\"TaskId\":\"Ta\",\"S3Url\":\"s3://b/k\",\"OtaType\":\"ONE_TIME\","
+                    "\"Description\":\"Edited by hand\",\"Target\":[\"a\"]}");
     otr_remote_task full[] = {{"Ta", "SCHEDULED", fields}, {"Tb", "SCHEDULED", NULL}};
     otr_remote_view fview = {full, 2};
     o.remote = &fview;
@@ -253,8 +263,11 @@ static void test_saved_plan_round_trip(void **state)
     o.ref = "main";
     o.path = "manifests";
     otr_state *s = recorded(M("a", "1", BASE));
-    otr_plan *p = plan_with(s, M("a", "1", "{S3Url: s3://b/k, OtaType: ONE_TIME, Description: New, Target: [a]}")
-                                   M("b", "1", BASE), &o);
+    otr_plan *p =
+        plan_with(s,
+                  M("a", "1", "{S3Url: s3://b/k, OtaType: ONE_TIME, Description: New, Target: [a]}")
+                      M("b", "1", BASE),
+                  &o);
     cJSON *j = otr_plan_to_json(p);
     char *text = cJSON_PrintUnformatted(j);
     cJSON *again = cJSON_Parse(text);
@@ -268,7 +281,8 @@ static void test_saved_plan_round_trip(void **state)
     assert_int_equal(q->count, 2);
     assert_int_equal(q->actions[0].kind, OTR_ACT_UPDATE);
     assert_string_equal(q->actions[0].old.task_id, "Ta");
-    assert_string_equal(cJSON_GetObjectItem(q->actions[0].desired.spec, "Description")->valuestring, "New");
+    assert_string_equal(cJSON_GetObjectItem(q->actions[0].desired.spec, "Description")->valuestring,
+                        "New");
     assert_int_equal(q->actions[1].kind, OTR_ACT_CREATE);
     assert_string_equal(q->actions[1].desired.client_token, p->actions[1].desired.client_token);
     cJSON *sum = cJSON_GetObjectItem(j, "summary");

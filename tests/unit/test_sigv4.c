@@ -115,8 +115,8 @@ static int run_case(const char *dir, const char *name)
     int sign_body = cJSON_IsTrue(cJSON_GetObjectItem(ctx, "sign_body"));
     const char *ts = cJSON_GetStringValue(cJSON_GetObjectItem(ctx, "timestamp"));
     char amz_date[17]; /* 2015-08-30T12:36:00Z -> 20150830T123600Z */
-    snprintf(amz_date, sizeof(amz_date), "%.4s%.2s%.2sT%.2s%.2s%.2sZ", ts, ts + 5, ts + 8,
-             ts + 11, ts + 14, ts + 17);
+    snprintf(amz_date, sizeof(amz_date), "%.4s%.2s%.2sT%.2s%.2s%.2sZ", ts, ts + 5, ts + 8, ts + 11,
+             ts + 14, ts + 17);
 
     parsed p;
     parse_request(&p, req);
@@ -127,7 +127,12 @@ static int run_case(const char *dir, const char *name)
         otr_headers_add(&p.headers, "X-Amz-Security-Token", token);
     if (sign_body)
         otr_headers_add(&p.headers, "X-Amz-Content-Sha256", payload);
-    otr_sigv4_request r = {p.method, p.path, p.query, &p.headers, payload, amz_date,
+    otr_sigv4_request r = {p.method,
+                           p.path,
+                           p.query,
+                           &p.headers,
+                           payload,
+                           amz_date,
                            cJSON_GetStringValue(cJSON_GetObjectItem(ctx, "region")),
                            cJSON_GetStringValue(cJSON_GetObjectItem(ctx, "service")),
                            cJSON_IsTrue(cJSON_GetObjectItem(ctx, "normalize"))};
@@ -145,8 +150,9 @@ static int run_case(const char *dir, const char *name)
         fail_msg("%s: signature %s, want %s", name, sig, want_sig);
     /* the Authorization line of the signed request */
     otr_buf auth = OTR_BUF_INIT;
-    otr_buf_printf(&auth, "Authorization:AWS4-HMAC-SHA256 Credential=%s/%.8s/%s/%s/aws4_request, "
-                          "SignedHeaders=%s, Signature=%s",
+    otr_buf_printf(&auth,
+                   "Authorization:AWS4-HMAC-SHA256 Credential=%s/%.8s/%s/%s/aws4_request, "
+                   "SignedHeaders=%s, Signature=%s",
                    cJSON_GetStringValue(cJSON_GetObjectItem(cred, "access_key_id")), amz_date,
                    r.region, r.service, sh.ptr, sig);
     if (want_signed && !strstr(want_signed, auth.ptr))
@@ -208,7 +214,8 @@ static void test_sign_adds_headers(void **state)
     otr_headers_add(&h, "Host", "api.iotmanagedintegrations.us-east-1.api.aws");
     otr_headers_add(&h, "User-Agent", "ota-runner/0.1.0");
     otr_headers_add(&h, "Content-Type", "application/json");
-    otr_credentials c = {"AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", "TOKEN", 0, NULL};
+    otr_credentials c = {"AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", "TOKEN", 0,
+                         NULL};
     const char *body = "{\"OtaType\":\"ONE_TIME\"}";
     assert_int_equal(otr_sigv4_sign(&h, "POST", "/ota-tasks", NULL, body, strlen(body), &c,
                                     "us-east-1", "iotmanagedintegrations", 1764331200),

@@ -20,8 +20,8 @@
 #define MANIFEST(name) "apiVersion: ota-runner/v1\nkind: OtaTask\nmetadata: {name: " name "}\n"
 
 typedef struct fixture {
-    char *dir;  /* the test's scratch folder */
-    char *repo; /* dir/fleet, a repository with a work tree */
+    char *dir;            /* the test's scratch folder */
+    char *repo;           /* dir/fleet, a repository with a work tree */
     char *first, *second; /* commit ids */
 } fixture;
 
@@ -91,7 +91,9 @@ static int setup(void **state)
     otr_test_write(f->repo, "README.md", "fleet\n");
     otr_test_sh(f->repo, "git add -A && git commit -qm first && git tag -a v1 -m v1");
     f->first = otr_test_sh_out(f->repo, "git rev-parse HEAD");
-    otr_test_sh(f->repo, "git checkout -q -b feature && printf '" MANIFEST("b") "feature\\n' > "
+    otr_test_sh(f->repo,
+                "git checkout -q -b feature && printf '" MANIFEST(
+                    "b") "feature\\n' > "
                          "manifests/b.yaml && git commit -qam feature && git checkout -q main");
     otr_test_write(f->repo, "manifests/b.yaml", MANIFEST("b") "second\n");
     otr_test_sh(f->repo, "git commit -qam second");
@@ -133,9 +135,9 @@ static void test_refs(void **state)
         const char *commit; /* NULL: the feature branch */
         const char *b_line;
     } refs[] = {
-        {"HEAD", f->second, "second"},   {"main", f->second, "second"},
-        {"v1", f->first, "first"},       {"refs/tags/v1", f->first, "first"},
-        {"feature", NULL, "feature"},    {"HEAD~1", f->first, "first"},
+        {"HEAD", f->second, "second"}, {"main", f->second, "second"},
+        {"v1", f->first, "first"},     {"refs/tags/v1", f->first, "first"},
+        {"feature", NULL, "feature"},  {"HEAD~1", f->first, "first"},
     };
     for (size_t i = 0; i < sizeof(refs) / sizeof(refs[0]); i++) {
         otr_source_opts ro = {.repo = f->repo, .ref = refs[i].ref};
@@ -146,8 +148,8 @@ static void test_refs(void **state)
         if (refs[i].commit)
             assert_string_equal(otr_source_commit(s), refs[i].commit);
         otr_source_free(s);
-        char *content = otr_test_sh_out(f->repo, "git show %s:manifests/b.yaml | tail -1",
-                                        refs[i].ref);
+        char *content =
+            otr_test_sh_out(f->repo, "git show %s:manifests/b.yaml | tail -1", refs[i].ref);
         assert_string_equal(content, refs[i].b_line);
         free(content);
     }
@@ -243,16 +245,20 @@ static void test_errors_name_what_was_asked(void **state)
     otr_source_opts o = {.repo = f->dir};
     char *msg = open_error(&o);
     otr_buf want = OTR_BUF_INIT;
-    otr_buf_printf(&want, "%s is not a git repository (nor is any folder above it); use --repo "
-                          "to name one", f->dir);
+    otr_buf_printf(&want,
+                   "%s is not a git repository (nor is any folder above it); use --repo "
+                   "to name one",
+                   f->dir);
     assert_string_equal(msg, want.ptr);
     free(msg);
     otr_buf_free(&want);
 
     otr_source_opts r = {.repo = f->repo, .ref = "no-such-branch"};
     msg = open_error(&r);
-    otr_buf_printf(&want, "unknown ref no-such-branch in %s (a branch, tag, remote-tracking "
-                          "branch or commit id)", f->repo);
+    otr_buf_printf(&want,
+                   "unknown ref no-such-branch in %s (a branch, tag, remote-tracking "
+                   "branch or commit id)",
+                   f->repo);
     assert_string_equal(msg, want.ptr);
     free(msg);
     otr_buf_free(&want);
@@ -283,7 +289,8 @@ static void test_unreadable_blob(void **state)
                           "for p in ../packs/*.pack; do git unpack-objects -q < $p; done && "
                           "rm -rf ../packs && oid=$(git rev-parse HEAD:manifests/b.yaml) && "
                           "rm .git/objects/$(echo $oid | cut -c1-2)/$(echo $oid | cut -c3-)");
-    char *oid = otr_test_sh_out(repo.ptr, "git ls-tree HEAD manifests/b.yaml | cut -f1 | cut -d' ' -f3");
+    char *oid =
+        otr_test_sh_out(repo.ptr, "git ls-tree HEAD manifests/b.yaml | cut -f1 | cut -d' ' -f3");
     otr_source_opts o = {.repo = repo.ptr};
     char *got = list(&o, NULL);
     otr_buf want = OTR_BUF_INIT;
@@ -299,10 +306,12 @@ static void test_unreadable_blob(void **state)
 static void test_symlinks_and_submodules_are_reported(void **state)
 {
     fixture *f = *state;
-    otr_test_sh(f->dir, "git init -q -b main other && cd other && git commit -q --allow-empty -m x");
-    otr_test_sh(f->repo, "git checkout -q -b links && ln -s b.yaml manifests/link.yaml && "
-                         "git -c protocol.file.allow=always submodule add -q ../other manifests/sub "
-                         ">/dev/null 2>&1 && git add -A && git commit -qm links");
+    otr_test_sh(f->dir,
+                "git init -q -b main other && cd other && git commit -q --allow-empty -m x");
+    otr_test_sh(f->repo,
+                "git checkout -q -b links && ln -s b.yaml manifests/link.yaml && "
+                "git -c protocol.file.allow=always submodule add -q ../other manifests/sub "
+                ">/dev/null 2>&1 && git add -A && git commit -qm links");
     otr_source_opts o = {.repo = f->repo};
     char *got = list(&o, NULL);
     assert_string_equal(got,
@@ -319,7 +328,8 @@ static void test_symlinks_and_submodules_are_reported(void **state)
     got = list(&w, NULL);
     assert_non_null(strstr(got, "!manifests/link.yaml: error: symbolic link under --path"));
     free(got);
-    otr_test_sh(f->repo, "git checkout -q main 2>/dev/null; rm -rf manifests/sub manifests/link.yaml");
+    otr_test_sh(f->repo,
+                "git checkout -q main 2>/dev/null; rm -rf manifests/sub manifests/link.yaml");
 }
 
 static void test_url_cached_and_fetched_again(void **state)

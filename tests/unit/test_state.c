@@ -226,9 +226,10 @@ static void test_journal_damage(void **state)
 
     /* a journal of another state */
     FILE *f = fopen(jpath, "w");
-    fprintf(f, "{\"lineage\":\"00000000-0000-4000-8000-000000000000\",\"name\":\"a\",\"op\":\"create\","
-               "\"record\":{\"phase\":\"created\",\"spec\":{},\"specDigest\":\"x\"},\"seq\":1,"
-               "\"serial\":1,\"type\":\"intent\"}\n");
+    fprintf(
+        f, "{\"lineage\":\"00000000-0000-4000-8000-000000000000\",\"name\":\"a\",\"op\":\"create\","
+           "\"record\":{\"phase\":\"created\",\"spec\":{},\"specDigest\":\"x\"},\"seq\":1,"
+           "\"serial\":1,\"type\":\"intent\"}\n");
     fclose(f);
     msg = load_error(path);
     assert_non_null(strstr(msg, "belongs to another state"));
@@ -237,8 +238,10 @@ static void test_journal_damage(void **state)
     /* a journal older than the snapshot (saved, then the run died before
      * emptying it) is already in the snapshot: ignored */
     f = fopen(jpath, "w");
-    fprintf(f, "{\"lineage\":\"%s\",\"name\":\"old\",\"op\":\"create\",\"record\":{\"phase\":"
-               "\"created\",\"spec\":{},\"specDigest\":\"x\"},\"seq\":1,\"serial\":0,\"type\":\"intent\"}\n",
+    fprintf(f,
+            "{\"lineage\":\"%s\",\"name\":\"old\",\"op\":\"create\",\"record\":{\"phase\":"
+            "\"created\",\"spec\":{},\"specDigest\":\"x\"},\"seq\":1,\"serial\":0,\"type\":"
+            "\"intent\"}\n",
             lineage);
     fclose(f);
     s = load_ok(path);
@@ -284,7 +287,8 @@ static void test_journal_numbers_that_are_not_integers(void **state)
         "\"123e4567-e89b-42d3-a456-426614174000\",\"serial\":1e300,\"tasks\":{}}";
     otr_state *s = NULL;
     otr_error err = OTR_ERROR_INIT;
-    assert_int_equal(otr_state_from_text(&s, "s.json", big_serial, strlen(big_serial), NULL, 0, &err), -1);
+    assert_int_equal(
+        otr_state_from_text(&s, "s.json", big_serial, strlen(big_serial), NULL, 0, &err), -1);
     assert_non_null(strstr(otr_error_message(&err), "has no valid serial"));
     otr_error_clear(&err);
 }
@@ -298,16 +302,22 @@ static void test_refused_files(void **state)
         const char *text;
         const char *why;
     } cases[] = {
-        {"{\"format\":\"ota-runner-state\",\"version\":2,\"lineage\":\"x\",\"serial\":1,\"tasks\":{}}",
-         "has version 2, and this ota-runner reads version 1 (written by a newer ota-runner: upgrade)"},
-        {"{\"format\":\"ota-runner-state\",\"version\":1,\"lineage\":\"123e4567-e89b-42d3-a456-426614174000\",\"ser",
+        {"{\"format\":\"ota-runner-state\",\"version\":2,\"lineage\":\"x\",\"serial\":1,\"tasks\":{"
+         "}}",
+         "has version 2, and this ota-runner reads version 1 (written by a newer ota-runner: "
+         "upgrade)"},
+        {"{\"format\":\"ota-runner-state\",\"version\":1,\"lineage\":\"123e4567-e89b-42d3-a456-"
+         "426614174000\",\"ser",
          "is not valid JSON"},
         {"[1,2,3]", "is not an ota-runner state file"},
         {"", "is not valid JSON (at byte 0 of 0"},
-        {"{\"format\":\"ota-runner-state\",\"version\":1,\"lineage\":\"123e4567-e89b-42d3-a456-426614174000\","
-         "\"serial\":1,\"tasks\":{\"a\":{\"phase\":\"created\",\"specDigest\":\"x\",\"taskId\":\"T\"}}}",
+        {"{\"format\":\"ota-runner-state\",\"version\":1,\"lineage\":\"123e4567-e89b-42d3-a456-"
+         "426614174000\","
+         "\"serial\":1,\"tasks\":{\"a\":{\"phase\":\"created\",\"specDigest\":\"x\",\"taskId\":"
+         "\"T\"}}}",
          "has a bad record: tasks.a.spec is missing or not an object"},
-        {"{\"format\":\"ota-runner-state\",\"version\":1,\"lineage\":\"short\",\"serial\":1,\"tasks\":{}}",
+        {"{\"format\":\"ota-runner-state\",\"version\":1,\"lineage\":\"short\",\"serial\":1,"
+         "\"tasks\":{}}",
          "has no valid lineage"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {

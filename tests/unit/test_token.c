@@ -124,7 +124,7 @@ static char *token_of(const char *yaml)
     return t;
 }
 
-#define M(name, rev, spec) \
+#define M(name, rev, spec)                                                                         \
     "apiVersion: ota-runner/v1\nkind: OtaTask\nmetadata: {name: " name rev "}\nspec: " spec "\n"
 
 static void test_any_change_gives_a_new_token(void **state)
@@ -185,7 +185,8 @@ static void test_token_shape_and_preimage(void **state)
     assert_int_equal(otr_client_token(t, "n", 1, "{}"), 0);
     assert_string_equal(t, "buk_ncuSZvD65FqM7ZwZQdmq1NS0ik-DxK5_P_LsIIE");
     assert_int_equal(strlen(t), 43);
-    assert_int_equal(strspn(t, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"), 43);
+    assert_int_equal(strspn(t, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"),
+                     43);
 
     char b64[16];
     otr_base64url(b64, (const unsigned char *)"\xfb\xff", 2);
