@@ -181,13 +181,16 @@ int otr_manifest_add_file(otr_manifest_set *set, const char *file, const char *d
                           otr_diags *diags, otr_error *err)
 {
     file_ctx fc = {.set = set, .diags = diags, .file = file, .order = set->files};
-    char **names = realloc(set->file_names, (set->files + 1) * sizeof(char *));
-    if (!names || !(names[set->files] = strdup(file))) {
-        if (names)
-            set->file_names = names;
-        return otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
+    if (set->files == set->file_names_alloc) { /* doubling: 100k files are not 100k copies */
+        size_t n = set->file_names_alloc ? set->file_names_alloc * 2 : 64;
+        char **names = realloc(set->file_names, n * sizeof(char *));
+        if (!names)
+            return otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
+        set->file_names = names;
+        set->file_names_alloc = n;
     }
-    set->file_names = names;
+    if (!(set->file_names[set->files] = strdup(file)))
+        return otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
     set->files++;
 
     if (len > OTR_MANIFEST_MAX_FILE_SIZE) {
