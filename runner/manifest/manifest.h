@@ -46,7 +46,7 @@ typedef struct otr_manifest_set {
     size_t alloc;
     size_t documents; /* manifests seen, valid or not */
     size_t files;
-    char **file_names;   /* by order index, for messages */
+    char **file_names; /* by order index, for messages */
     size_t file_names_alloc;
     otr_name_ref *names; /* every metadata.name seen, for the duplicate check */
     size_t nnames, names_alloc;
