@@ -47,20 +47,6 @@ typedef struct run {
     int64_t started_ms;
 } run;
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static char *now_iso(void)
-{
-    char buf[21];
-    otr_time_format_iso8601(buf, time(NULL));
-    return strdup(buf);
-}
-
 static void add_failure(run *rn, const char *name, const char *description)
 {
     otr_apply_result *r = rn->r;
@@ -115,7 +101,7 @@ static void finish_job(job *j, int ok)
             if (j->steps[i].a != last)
                 count(st, (last = j->steps[i].a)->kind);
     }
-    st->elapsed_ms = mono_ms() - rn->started_ms;
+    st->elapsed_ms = otr_time_monotonic_ms() - rn->started_ms;
     otr_aws_call_free(j->call);
     j->call = NULL;
     otr_record_clear(&j->work);
@@ -284,7 +270,7 @@ static void on_call_done(otr_aws_call *call, void *ctx)
         j->work.task_arn = arn;
         set_task_id(j, id);
         free(j->work.created_at);
-        j->work.created_at = now_iso();
+        j->work.created_at = otr_time_now_iso8601();
         free(j->work.phase);
         j->work.phase = strdup("created");
         settle(j, OTR_OP_CREATE, 1, NULL);
@@ -299,7 +285,7 @@ static void on_call_done(otr_aws_call *call, void *ctx)
             return;
         }
         free(j->work.updated_at);
-        j->work.updated_at = now_iso();
+        j->work.updated_at = otr_time_now_iso8601();
         settle(j, OTR_OP_UPDATE, 1, NULL);
         {
             next_step_or_finish(j, 1);
@@ -421,7 +407,7 @@ static void start_next_jobs(run *rn)
 int otr_apply_run(otr_aws_client *c, otr_state *s, const otr_plan *p, const otr_apply_options *o,
                   otr_apply_result *r, otr_error *err)
 {
-    run rn = {c, s, o, r, NULL, 0, 0, 0, mono_ms()};
+    run rn = {c, s, o, r, NULL, 0, 0, 0, otr_time_monotonic_ms()};
     memset(r, 0, sizeof(*r));
     rn.jobs = calloc(p->count ? p->count : 1, sizeof(*rn.jobs));
     if (!rn.jobs)
@@ -451,7 +437,7 @@ int otr_apply_run(otr_aws_client *c, otr_state *s, const otr_plan *p, const otr_
         free(rn.jobs[i].task_id);
     }
     free(rn.jobs);
-    r->stats.elapsed_ms = mono_ms() - rn.started_ms;
+    r->stats.elapsed_ms = otr_time_monotonic_ms() - rn.started_ms;
     return rc;
 }
 

@@ -10,6 +10,7 @@
 #include "aws/retry.h"
 #include "aws/sigv4.h"
 #include "util/log.h"
+#include "util/time.h"
 
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
@@ -52,11 +53,7 @@ struct otr_aws_client {
 
 static int64_t now_ms(const otr_aws_client *c)
 {
-    if (c->o.now_ms)
-        return c->o.now_ms(c->o.hook_ctx);
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return c->o.now_ms ? c->o.now_ms(c->o.hook_ctx) : otr_time_monotonic_ms();
 }
 
 static double draw(const otr_aws_client *c)

@@ -9,6 +9,7 @@
 #include "aws/endpoint.h"
 #include "aws/profile.h"
 #include "util/buf.h"
+#include "util/file.h"
 #include "util/log.h"
 #include "util/time.h"
 
@@ -63,23 +64,13 @@ static int set_creds(otr_credentials *c, const char *akid, const char *secret, c
     return c->access_key_id && c->secret_access_key && c->source ? 0 : -1;
 }
 
+/* A token file's content without its trailing newline; NULL when unreadable. */
 static char *read_small_file(const char *path)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
     otr_buf b = OTR_BUF_INIT;
-    b.cap = 1 << 20;
-    char chunk[4096];
-    size_t n;
-    int ok = 1;
-    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-        if (otr_buf_append(&b, chunk, n) < 0) {
-            ok = 0;
-            break;
-        }
-    fclose(f);
-    if (!ok) {
+    otr_error err = OTR_ERROR_INIT;
+    if (otr_file_read(path, 1 << 20, &b, &err) < 0) {
+        otr_error_clear(&err);
         otr_buf_free(&b);
         return NULL;
     }
@@ -222,7 +213,6 @@ static int assume_role_with_web_identity(otr_creds_provider *p, const char *toke
                                          const char *desc, otr_error *err)
 {
     char *token = read_small_file(token_file);
-    char *endpoint = NULL;
     otr_buf body = OTR_BUF_INIT, answer = OTR_BUF_INIT, url = OTR_BUF_INIT;
     struct curl_slist *h = NULL;
     long status = 0;
@@ -290,7 +280,6 @@ done:
     if (stoken)
         memset(stoken, 0, strlen(stoken));
     free(token);
-    free(endpoint);
     free(akid);
     free(secret);
     free(stoken);

@@ -4,6 +4,7 @@
 #include "cli/planning.h"
 #include "cli/render_plan.h"
 #include "util/file.h"
+#include "util/time.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,18 +18,11 @@ typedef struct progress {
     int shown;
 } progress;
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* A progress line on stderr, on a terminal only, at most ten times a second. */
 static void on_progress(const otr_apply_stats *st, void *ctx)
 {
     progress *pr = ctx;
-    int64_t now = mono_ms();
+    int64_t now = otr_time_monotonic_ms();
     if (!pr->tty || (now - pr->last_ms < 100 && st->done < st->total))
         return;
     pr->last_ms = now;

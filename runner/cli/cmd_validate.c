@@ -1,6 +1,7 @@
 /* ota-runner validate: every problem of every manifest, then a summary. */
 #include "cli/commands.h"
 #include "cli/load.h"
+#include "cli/render_plan.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -57,48 +58,31 @@ static void print_json(const otr_loaded *l)
     cJSON_Delete(root);
 }
 
-/* GitHub workflow commands: '%', CR and LF must be escaped in the message,
- * and also ',' and ':' in properties. */
-static void gh_escape(const char *s, int property)
-{
-    for (; *s; s++) {
-        if (*s == '%')
-            fputs("%25", stdout);
-        else if (*s == '\r')
-            fputs("%0D", stdout);
-        else if (*s == '\n')
-            fputs("%0A", stdout);
-        else if (property && *s == ':')
-            fputs("%3A", stdout);
-        else if (property && *s == ',')
-            fputs("%2C", stdout);
-        else
-            putchar(*s);
-    }
-}
-
 static void print_github(const otr_loaded *l)
 {
+    otr_buf out = OTR_BUF_INIT;
     for (size_t i = 0; i < l->diags.count; i++) {
         const otr_diag *d = &l->diags.items[i];
-        printf("::%s ", d->severity == OTR_SEV_ERROR ? "error" : "warning");
+        otr_buf_printf(&out, "::%s ", d->severity == OTR_SEV_ERROR ? "error" : "warning");
         if (d->file) {
-            printf("file=");
-            gh_escape(d->file, 1);
+            otr_buf_puts(&out, "file=");
+            otr_github_escape(&out, d->file, 1);
             if (d->line)
-                printf(",line=%u", d->line);
+                otr_buf_printf(&out, ",line=%u", d->line);
             if (d->col)
-                printf(",col=%u", d->col);
-            printf(",");
+                otr_buf_printf(&out, ",col=%u", d->col);
+            otr_buf_putc(&out, ',');
         }
-        printf("title=ota-runner validate::");
+        otr_buf_puts(&out, "title=ota-runner validate::");
         if (d->field) {
-            gh_escape(d->field, 0);
-            printf(": ");
+            otr_github_escape(&out, d->field, 0);
+            otr_buf_puts(&out, ": ");
         }
-        gh_escape(d->message, 0);
-        putchar('\n');
+        otr_github_escape(&out, d->message, 0);
+        otr_buf_putc(&out, '\n');
     }
+    fputs(otr_buf_cstr(&out), stdout);
+    otr_buf_free(&out);
 }
 
 int otr_cmd_validate(const otr_options *o)

@@ -167,7 +167,7 @@ void otr_render_plan_markdown(const otr_plan *p, otr_buf *out)
     }
 }
 
-static void gh_escape(otr_buf *out, const char *s, int property)
+void otr_github_escape(otr_buf *out, const char *s, int property)
 {
     for (; s && *s; s++) {
         if (*s == '%')
@@ -198,7 +198,7 @@ void otr_render_plan_github(const otr_plan *p, otr_buf *out)
                            : "notice");
         if (file_of(a)) {
             otr_buf_puts(out, "file=");
-            gh_escape(out, file_of(a), 1);
+            otr_github_escape(out, file_of(a), 1);
             if (a->line)
                 otr_buf_printf(out, ",line=%u", a->line);
             otr_buf_putc(out, ',');
@@ -211,7 +211,7 @@ void otr_render_plan_github(const otr_plan *p, otr_buf *out)
             otr_buf_putc(out, ')');
         if (a->reason) {
             otr_buf_puts(out, ": ");
-            gh_escape(out, a->reason, 0);
+            otr_github_escape(out, a->reason, 0);
         }
         otr_buf_putc(out, '\n');
     }

@@ -10,6 +10,10 @@
 void otr_render_plan_text(const otr_plan *p, otr_buf *out, int color);
 void otr_render_plan_markdown(const otr_plan *p, otr_buf *out);
 void otr_render_plan_github(const otr_plan *p, otr_buf *out);
+/* Escapes s for a GitHub workflow command: '%', CR and LF always, and ','
+ * and ':' in a property (file=..., title=...). */
+void otr_github_escape(otr_buf *out, const char *s, int property);
+
 /* The one-line summary: "Plan: 1 to create, ..." or "No changes. ..." */
 void otr_render_plan_summary(const otr_plan *p, otr_buf *out);
 

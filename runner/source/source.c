@@ -6,6 +6,7 @@
 #include "source/source.h"
 
 #include "util/buf.h"
+#include "util/file.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -586,22 +587,7 @@ static int read_worktree_file(otr_source *s, const entry *e, otr_buf *out, otr_e
 {
     otr_buf path = OTR_BUF_INIT;
     otr_buf_printf(&path, "%s%s", git_repository_workdir(s->repo), e->path);
-    FILE *f = fopen(otr_buf_cstr(&path), "rb");
-    int rc = 0;
-    if (!f) {
-        rc = otr_error_set(err, OTR_ERR_IO, "cannot read: %s", strerror(errno));
-    } else {
-        char chunk[65536];
-        size_t n;
-        while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-            if (otr_buf_append(out, chunk, n) < 0) {
-                rc = otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
-                break;
-            }
-        if (rc == 0 && ferror(f))
-            rc = otr_error_set(err, OTR_ERR_IO, "cannot read: %s", strerror(errno));
-        fclose(f);
-    }
+    int rc = otr_file_read(otr_buf_cstr(&path), SIZE_MAX, out, err);
     otr_buf_free(&path);
     return rc;
 }

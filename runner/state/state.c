@@ -282,13 +282,6 @@ static void new_lineage(char out[40])
              r[14], r[15]);
 }
 
-static char *now_iso(void)
-{
-    char buf[21];
-    otr_time_format_iso8601(buf, time(NULL));
-    return strdup(buf);
-}
-
 /* ---- loading --------------------------------------------------------------------- */
 
 static int refuse(otr_error *err, const char *path, const char *what)
@@ -625,7 +618,7 @@ int otr_state_lock(otr_state *s, const char *command, otr_error *err)
     }
     char host[256] = "unknown";
     gethostname(host, sizeof(host) - 1);
-    char *now = now_iso();
+    char *now = otr_time_now_iso8601();
     cJSON *h = cJSON_CreateObject();
     cJSON_AddNumberToObject(h, "pid", (double)getpid());
     cJSON_AddStringToObject(h, "host", host);
@@ -697,7 +690,7 @@ int otr_state_journal_result(otr_state *s, otr_op op, const otr_record *rec, int
                              const char *error, otr_error *err)
 {
     cJSON *e = cJSON_CreateObject();
-    char *now = now_iso();
+    char *now = otr_time_now_iso8601();
     cJSON_AddStringToObject(e, "type", "result");
     cJSON_AddStringToObject(e, "op", otr_op_name(op));
     cJSON_AddStringToObject(e, "name", rec->name);
@@ -793,7 +786,7 @@ int otr_state_save(otr_state *s, const cJSON *source, const cJSON *service, otr_
     int rc = -1;
     s->serial++;
     free(s->updated_at);
-    s->updated_at = now_iso();
+    s->updated_at = otr_time_now_iso8601();
     if (source) {
         cJSON_Delete(s->source);
         s->source = cJSON_Duplicate(source, 1);

@@ -69,6 +69,20 @@ int otr_time_parse_iso8601(const char *s, int64_t *out)
     return 0;
 }
 
+char *otr_time_now_iso8601(void)
+{
+    char buf[21];
+    otr_time_format_iso8601(buf, time(NULL));
+    return strdup(buf);
+}
+
+int64_t otr_time_monotonic_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 void otr_time_format_iso8601(char out[21], time_t t)
 {
     struct tm tm;

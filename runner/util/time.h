@@ -18,4 +18,10 @@ int otr_time_parse_iso8601(const char *s, int64_t *out);
 /* "2026-11-28T18:00:00Z" of t; out holds 21 bytes. */
 void otr_time_format_iso8601(char out[21], time_t t);
 
+/* The current time as otr_time_format_iso8601 writes it; free() the result. */
+char *otr_time_now_iso8601(void);
+
+/* Milliseconds of a clock that never goes back (for durations and timers). */
+int64_t otr_time_monotonic_ms(void);
+
 #endif
