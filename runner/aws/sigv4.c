@@ -27,22 +27,12 @@ void otr_credentials_clear(otr_credentials *c)
     memset(c, 0, sizeof(*c));
 }
 
-static void hex(char *out, const unsigned char *in, size_t len)
-{
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < len; i++) {
-        out[2 * i] = digits[in[i] >> 4];
-        out[2 * i + 1] = digits[in[i] & 15];
-    }
-    out[2 * len] = '\0';
-}
-
 void otr_sha256_hex(char out[65], const void *data, size_t len)
 {
     unsigned char md[32];
     unsigned int n = 0;
     EVP_Digest(data, len, md, &n, EVP_sha256(), NULL);
-    hex(out, md, sizeof(md));
+    otr_hex(out, md, sizeof(md));
 }
 
 void otr_sigv4_amz_date(char out[17], time_t t)
@@ -384,7 +374,7 @@ int otr_sigv4_signature(char out[65], const char *secret, const otr_sigv4_reques
     memset(k4, 0, sizeof(k4));
     if (rc)
         return -1;
-    hex(out, sig, 32);
+    otr_hex(out, sig, 32);
     return 0;
 }
 

@@ -3,6 +3,7 @@
 #include "cli/planning.h"
 #include "cli/render_plan.h"
 #include "util/file.h"
+#include "util/teardown.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -75,6 +76,6 @@ int otr_cmd_plan(const otr_options *o)
     rc = o->detailed_exitcode && otr_plan_changes(p) ? OTR_EXIT_CHANGES : OTR_EXIT_OK;
 done:
     otr_buf_free(&out);
-    otr_planning_free(&pl);
+    OTR_FREE_BEFORE_EXIT(otr_planning_free(&pl));
     return rc;
 }

@@ -1,6 +1,7 @@
 /* ota-runner tokens: name, ClientToken and file:line of every manifest. */
 #include "cli/commands.h"
 #include "cli/load.h"
+#include "util/teardown.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -61,6 +62,6 @@ int otr_cmd_tokens(const otr_options *o)
         print_text(&l.set);
     rc = OTR_EXIT_OK;
 done:
-    otr_loaded_free(&l);
+    OTR_FREE_BEFORE_EXIT(otr_loaded_free(&l));
     return rc;
 }

@@ -2,6 +2,7 @@
 #include "cli/commands.h"
 #include "cli/load.h"
 #include "cli/render_plan.h"
+#include "util/teardown.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -112,6 +113,6 @@ int otr_cmd_validate(const otr_options *o)
                    otr_source_path(l.source));
     }
     int rc = l.diags.errors ? OTR_EXIT_ERROR : OTR_EXIT_OK;
-    otr_loaded_free(&l);
+    OTR_FREE_BEFORE_EXIT(otr_loaded_free(&l));
     return rc;
 }

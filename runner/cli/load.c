@@ -11,10 +11,10 @@ typedef struct add_ctx {
     otr_error err;
 } add_ctx;
 
-static int add_file(const char *path, const char *data, size_t len, void *ctx)
+static int add_file(size_t order, const char *path, const char *data, size_t len, void *ctx)
 {
     add_ctx *a = ctx;
-    return otr_manifest_add_file(&a->l->set, path, data, len, &a->l->diags, &a->err);
+    return otr_manifest_add_file(&a->l->set, order, path, data, len, &a->l->diags, &a->err);
 }
 
 void otr_print_error(const otr_error *err)

@@ -101,6 +101,7 @@ static otr_manifest *make_manifest(file_ctx *fc, const otr_ynode *root, cJSON *v
     m->labels = cJSON_DetachItemFromObjectCaseSensitive(meta, "labels");
     m->spec = cJSON_DetachItemFromObjectCaseSensitive(value, "spec");
     m->file = strdup(fc->file);
+    m->file_order = fc->order;
     m->line = root->line;
     m->col = root->col;
     if (m->labels)
@@ -177,19 +178,34 @@ done:
     return fc->stop || fc->nomem;
 }
 
-int otr_manifest_add_file(otr_manifest_set *set, const char *file, const char *data, size_t len,
-                          otr_diags *diags, otr_error *err)
+/* The file-name table grows by doubling (100k files are not 100k copies);
+ * slots of files not added yet stay NULL. */
+static int reserve_file_name(otr_manifest_set *set, size_t order)
 {
-    file_ctx fc = {.set = set, .diags = diags, .file = file, .order = set->files};
-    if (set->files == set->file_names_alloc) { /* doubling: 100k files are not 100k copies */
-        size_t n = set->file_names_alloc ? set->file_names_alloc * 2 : 64;
-        char **names = realloc(set->file_names, n * sizeof(char *));
-        if (!names)
-            return otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
-        set->file_names = names;
-        set->file_names_alloc = n;
-    }
-    if (!(set->file_names[set->files] = strdup(file)))
+    if (order < set->file_names_alloc)
+        return 0;
+    size_t n = set->file_names_alloc ? set->file_names_alloc : 64;
+    while (n <= order)
+        n *= 2;
+    char **names = realloc(set->file_names, n * sizeof(char *));
+    if (!names)
+        return -1;
+    memset(names + set->file_names_alloc, 0, (n - set->file_names_alloc) * sizeof(char *));
+    set->file_names = names;
+    set->file_names_alloc = n;
+    return 0;
+}
+
+int otr_manifest_add_file(otr_manifest_set *set, size_t order, const char *file, const char *data,
+                          size_t len, otr_diags *diags, otr_error *err)
+{
+    file_ctx fc = {.set = set, .diags = diags, .file = file, .order = order};
+    if (reserve_file_name(set, order) < 0)
+        return otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
+    if (set->file_names[order])
+        return otr_error_set(err, OTR_ERR_GENERIC, "file order %zu given twice (%s and %s)", order,
+                             set->file_names[order], file);
+    if (!(set->file_names[order] = strdup(file)))
         return otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
     set->files++;
 
@@ -219,11 +235,26 @@ static int name_cmp(const void *a, const void *b)
     int c = strcmp(x->name, y->name);
     if (c)
         return c;
+    if (x->file_index != y->file_index)
+        return x->file_index < y->file_index ? -1 : 1;
     return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* Path order, then place in the file: files may arrive in any order. */
+static int manifest_cmp(const void *a, const void *b)
+{
+    const otr_manifest *x = *(otr_manifest *const *)a, *y = *(otr_manifest *const *)b;
+    if (x->file_order != y->file_order)
+        return x->file_order < y->file_order ? -1 : 1;
+    if (x->line != y->line)
+        return x->line < y->line ? -1 : 1;
+    return x->col < y->col ? -1 : x->col > y->col;
 }
 
 void otr_manifest_set_finish(otr_manifest_set *set, otr_diags *diags)
 {
+    if (set->count > 1)
+        qsort(set->items, set->count, sizeof(*set->items), manifest_cmp);
     if (set->nnames > 1)
         qsort(set->names, set->nnames, sizeof(*set->names), name_cmp);
     for (size_t i = 1; i < set->nnames; i++) {
@@ -262,7 +293,7 @@ void otr_manifest_set_free(otr_manifest_set *set)
     for (size_t i = 0; i < set->count; i++)
         otr_manifest_free(set->items[i]);
     free(set->items);
-    for (size_t i = 0; i < set->files; i++)
+    for (size_t i = 0; i < set->file_names_alloc; i++)
         free(set->file_names[i]);
     free(set->file_names);
     for (size_t i = 0; i < set->nnames; i++)

@@ -29,7 +29,8 @@ typedef struct otr_manifest {
     char client_token[44];
     char spec_digest[72]; /* "sha256:" + 64 hex digits */
     char *file;
-    unsigned line; /* where the document's mapping starts */
+    size_t file_order; /* the file's place in path order */
+    unsigned line;     /* where the document's mapping starts */
     unsigned col;
 } otr_manifest;
 
@@ -44,9 +45,9 @@ typedef struct otr_manifest_set {
     otr_manifest **items;
     size_t count;
     size_t alloc;
-    size_t documents; /* manifests seen, valid or not */
-    size_t files;
-    char **file_names; /* by order index, for messages */
+    size_t documents;  /* manifests seen, valid or not */
+    size_t files;      /* files added */
+    char **file_names; /* by file order, for messages; NULL where none was added */
     size_t file_names_alloc;
     otr_name_ref *names; /* every metadata.name seen, for the duplicate check */
     size_t nnames, names_alloc;
@@ -59,15 +60,16 @@ typedef struct otr_manifest_set {
     }
 
 /*
- * Parses and validates every document of one file. file is the path shown in
- * messages; files must be added in their sorted order. Returns -1 only when
- * memory runs out.
+ * Parses and validates every document of one file. order is the file's place
+ * in path order (files may be added in any order, each order once); file is
+ * the path shown in messages. Returns -1 only when memory runs out (or when an
+ * order comes twice).
  */
-int otr_manifest_add_file(otr_manifest_set *set, const char *file, const char *data, size_t len,
-                          otr_diags *diags, otr_error *err);
+int otr_manifest_add_file(otr_manifest_set *set, size_t order, const char *file, const char *data,
+                          size_t len, otr_diags *diags, otr_error *err);
 
 /* Checks what needs every file: names unique across the set. Call once after
- * the last file; it also sorts diags in file order. */
+ * the last file; it also sorts the manifests and diags in file order. */
 void otr_manifest_set_finish(otr_manifest_set *set, otr_diags *diags);
 
 void otr_manifest_set_free(otr_manifest_set *set);

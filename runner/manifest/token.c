@@ -1,6 +1,8 @@
 /* Canonical JSON, ClientToken and spec digest (DESIGN section 5). */
 #include "manifest/token.h"
 
+#include "util/buf.h"
+
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -96,7 +98,6 @@ int otr_spec_digest(char out[72], const char *canonical)
     if (!EVP_Digest(canonical, strlen(canonical), md, &mdlen, EVP_sha256(), NULL))
         return -1;
     memcpy(out, "sha256:", 7);
-    for (size_t i = 0; i < 32; i++)
-        snprintf(out + 7 + 2 * i, 3, "%02x", md[i]);
+    otr_hex(out + 7, md, sizeof(md));
     return 0;
 }

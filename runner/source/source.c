@@ -592,69 +592,168 @@ static int read_worktree_file(otr_source *s, const entry *e, otr_buf *out, otr_e
     return rc;
 }
 
+/*
+ * The order to read blobs in: backwards through the object store.
+ * git_odb_foreach lists a pack's objects by offset, and a delta's base lies
+ * before it. libgit2 caches the bases it inflates on the way down a delta
+ * chain, so the first read of a chain from its end caches the objects before
+ * it, and the next reads find theirs in the cache. Path order jumps from chain
+ * to chain, and once the chains outgrow libgit2's delta-base cache (16 MiB,
+ * fixed in 1.5) every read inflates its chain again: 100k manifests written
+ * by git fast-import took 43x the time of 10k in path order, 10x backwards.
+ */
+typedef struct wanted {
+    git_oid oid;
+    size_t entry;
+} wanted;
+
+typedef struct rank_ctx {
+    const wanted *w; /* sorted by oid */
+    size_t n;
+    size_t *rank; /* by entry; SIZE_MAX until found */
+    size_t next;
+    size_t left;
+} rank_ctx;
+
+static int wanted_cmp(const void *a, const void *b)
+{
+    return git_oid_cmp(&((const wanted *)a)->oid, &((const wanted *)b)->oid);
+}
+
+static int rank_object(const git_oid *id, void *payload)
+{
+    rank_ctx *c = payload;
+    size_t lo = 0, hi = c->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (git_oid_cmp(&c->w[mid].oid, id) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    size_t r = c->next++;
+    for (; lo < c->n && git_oid_equal(&c->w[lo].oid, id); lo++) {
+        if (c->rank[c->w[lo].entry] == SIZE_MAX) {
+            c->rank[c->w[lo].entry] = r;
+            c->left--;
+        }
+    }
+    return c->left == 0; /* stop once every blob has its place */
+}
+
+typedef struct ranked {
+    size_t rank, entry;
+} ranked;
+
+/* Listed last first; what was not listed after, in path order. */
+static int ranked_cmp(const void *a, const void *b)
+{
+    const ranked *x = a, *y = b;
+    if (x->rank != y->rank) {
+        if (x->rank == SIZE_MAX || y->rank == SIZE_MAX)
+            return x->rank == SIZE_MAX ? 1 : -1;
+        return x->rank > y->rank ? -1 : 1;
+    }
+    return x->entry < y->entry ? -1 : x->entry > y->entry;
+}
+
+/* Entry indexes in reading order (path order for a working tree, or when
+ * the object store cannot be listed); free() the result. */
+static size_t *read_order(otr_source *s)
+{
+    size_t *rank = malloc((s->count ? s->count : 1) * sizeof(*rank));
+    wanted *w = malloc((s->count ? s->count : 1) * sizeof(*w));
+    ranked *r = malloc((s->count ? s->count : 1) * sizeof(*r));
+    size_t *order = NULL;
+    git_odb *odb = NULL;
+    if (!rank || !w || !r)
+        goto done;
+    size_t n = 0;
+    for (size_t i = 0; i < s->count; i++) {
+        rank[i] = SIZE_MAX;
+        if (!s->worktree && s->entries[i].kind == ENTRY_FILE) {
+            git_oid_cpy(&w[n].oid, &s->entries[i].oid);
+            w[n++].entry = i;
+        }
+    }
+    if (n > 1 && git_repository_odb(&odb, s->repo) == 0) {
+        qsort(w, n, sizeof(*w), wanted_cmp);
+        rank_ctx c = {w, n, rank, 0, n};
+        git_odb_foreach(odb, rank_object, &c); /* on failure, unranked entries keep path order */
+    }
+    for (size_t i = 0; i < s->count; i++)
+        r[i] = (ranked){rank[i], i};
+    qsort(r, s->count, sizeof(*r), ranked_cmp);
+    if ((order = malloc((s->count ? s->count : 1) * sizeof(*order))))
+        for (size_t i = 0; i < s->count; i++)
+            order[i] = r[i].entry;
+done:
+    git_odb_free(odb);
+    free(rank);
+    free(w);
+    free(r);
+    return order;
+}
+
+/* Hands one entry to fn, or reports why it cannot. Returns fn's answer. */
+static int hand_entry(otr_source *s, size_t order, otr_diags *diags, otr_source_file_fn fn,
+                      void *ctx)
+{
+    const entry *e = &s->entries[order];
+    if (e->kind != ENTRY_FILE) {
+        otr_diags_add(diags, OTR_SEV_ERROR, order, e->path, 0, 0, NULL,
+                      "%s under --path %s is not followed; keep manifests as regular files",
+                      e->kind == ENTRY_SYMLINK ? "symbolic link" : "submodule", otr_source_path(s));
+        return 0;
+    }
+    if (s->worktree) {
+        otr_buf data = OTR_BUF_INIT;
+        otr_error ferr = OTR_ERROR_INIT;
+        int stop = 0;
+        if (s->max_file_size && e->size > s->max_file_size)
+            otr_diags_add(diags, OTR_SEV_ERROR, order, e->path, 0, 0, NULL,
+                          "file is %zu bytes; a manifest file may be at most %zu bytes", e->size,
+                          s->max_file_size);
+        else if (read_worktree_file(s, e, &data, &ferr) < 0)
+            otr_diags_add(diags, OTR_SEV_ERROR, order, e->path, 0, 0, NULL, "%s",
+                          otr_error_message(&ferr));
+        else
+            stop = fn(order, e->path, otr_buf_cstr(&data), data.len, ctx);
+        otr_error_clear(&ferr);
+        otr_buf_free(&data);
+        return stop;
+    }
+    git_blob *blob = NULL;
+    if (git_blob_lookup(&blob, s->repo, &e->oid) < 0) {
+        char id[GIT_OID_HEXSZ + 1];
+        git_oid_tostr(id, sizeof(id), &e->oid);
+        otr_diags_add(diags, OTR_SEV_ERROR, order, e->path, 0, 0, NULL, "cannot read blob %s: %s",
+                      id, git_error_last() ? git_error_last()->message : "unknown error");
+        return 0;
+    }
+    size_t size = (size_t)git_blob_rawsize(blob);
+    int stop = 0;
+    if (s->max_file_size && size > s->max_file_size)
+        otr_diags_add(diags, OTR_SEV_ERROR, order, e->path, 0, 0, NULL,
+                      "file is %zu bytes; a manifest file may be at most %zu bytes", size,
+                      s->max_file_size);
+    else
+        stop = fn(order, e->path, git_blob_rawcontent(blob), size, ctx);
+    git_blob_free(blob);
+    return stop;
+}
+
 int otr_source_each_file(otr_source *s, otr_diags *diags, otr_source_file_fn fn, void *ctx,
                          otr_error *err)
 {
-    /* Problems found here sort before the diagnostics of the next file handed
-     * to fn, which are keyed by how many files came before it. */
-    size_t handed = 0;
-    for (size_t i = 0; i < s->count; i++) {
-        const entry *e = &s->entries[i];
-        if (e->kind != ENTRY_FILE) {
-            otr_diags_add(diags, OTR_SEV_ERROR, handed, e->path, 0, 0, NULL,
-                          "%s under --path %s is not followed; keep manifests as regular files",
-                          e->kind == ENTRY_SYMLINK ? "symbolic link" : "submodule",
-                          otr_source_path(s));
-            continue;
-        }
-        if (s->worktree) {
-            otr_buf data = OTR_BUF_INIT;
-            otr_error ferr = OTR_ERROR_INIT;
-            if (s->max_file_size && e->size > s->max_file_size) {
-                otr_diags_add(diags, OTR_SEV_ERROR, handed, e->path, 0, 0, NULL,
-                              "file is %zu bytes; a manifest file may be at most %zu bytes",
-                              e->size, s->max_file_size);
-                continue;
-            }
-            if (read_worktree_file(s, e, &data, &ferr) < 0) {
-                otr_diags_add(diags, OTR_SEV_ERROR, handed, e->path, 0, 0, NULL, "%s",
-                              otr_error_message(&ferr));
-                otr_error_clear(&ferr);
-                otr_buf_free(&data);
-                continue;
-            }
-            handed++;
-            int stop = fn(e->path, otr_buf_cstr(&data), data.len, ctx);
-            otr_buf_free(&data);
-            if (stop)
-                return -1;
-            continue;
-        }
-        git_blob *blob = NULL;
-        if (git_blob_lookup(&blob, s->repo, &e->oid) < 0) {
-            char id[GIT_OID_HEXSZ + 1];
-            git_oid_tostr(id, sizeof(id), &e->oid);
-            otr_diags_add(diags, OTR_SEV_ERROR, handed, e->path, 0, 0, NULL,
-                          "cannot read blob %s: %s", id,
-                          git_error_last() ? git_error_last()->message : "unknown error");
-            continue;
-        }
-        size_t size = (size_t)git_blob_rawsize(blob);
-        int stop = 0;
-        if (s->max_file_size && size > s->max_file_size) {
-            otr_diags_add(diags, OTR_SEV_ERROR, handed, e->path, 0, 0, NULL,
-                          "file is %zu bytes; a manifest file may be at most %zu bytes", size,
-                          s->max_file_size);
-        } else {
-            handed++;
-            stop = fn(e->path, git_blob_rawcontent(blob), size, ctx);
-        }
-        git_blob_free(blob);
-        if (stop)
-            return -1;
-    }
-    (void)err;
-    return 0;
+    size_t *order = read_order(s);
+    if (!order)
+        return otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
+    int stop = 0;
+    for (size_t i = 0; i < s->count && !stop; i++)
+        stop = hand_entry(s, order[i], diags, fn, ctx);
+    free(order);
+    return stop ? -1 : 0;
 }
 
 void otr_source_free(otr_source *s)

@@ -37,15 +37,18 @@ const char *otr_source_repo(const otr_source *s);
 const char *otr_source_path(const otr_source *s);
 size_t otr_source_file_count(const otr_source *s);
 
-/* Called for every manifest file in sorted path order, with the path relative
- * to the repository root and the file's bytes (valid during the call). */
-typedef int (*otr_source_file_fn)(const char *path, const char *data, size_t len, void *ctx);
+/* Called for every manifest file with its place in path order (0, 1, ...; keys
+ * for whatever the caller keeps), the path relative to the repository root and
+ * the file's bytes (valid during the call). Files come in the order that reads
+ * fastest (where the object store keeps them), not in path order. */
+typedef int (*otr_source_file_fn)(size_t order, const char *path, const char *data, size_t len,
+                                  void *ctx);
 
 /*
  * Reads every file. Symlinks, submodules, files over max_file_size and
- * unreadable files are reported in diags (order = the number of files handed
- * to fn before, so they sort in path order), not followed. Stops and returns -1 when fn returns
- * non-zero (err is then the caller's) or when git fails.
+ * unreadable files are reported in diags (keyed by their place in path order),
+ * not followed. Stops and returns -1 when fn returns non-zero (err is then the
+ * caller's) or when memory runs out.
  */
 int otr_source_each_file(otr_source *s, otr_diags *diags, otr_source_file_fn fn, void *ctx,
                          otr_error *err);

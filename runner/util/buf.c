@@ -98,3 +98,13 @@ void otr_buf_free(otr_buf *b)
     b->ptr = NULL;
     b->len = b->size = 0;
 }
+
+void otr_hex(char *out, const unsigned char *in, size_t len)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < len; i++) {
+        out[2 * i] = digits[in[i] >> 4];
+        out[2 * i + 1] = digits[in[i] & 15];
+    }
+    out[2 * len] = '\0';
+}

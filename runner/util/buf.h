@@ -40,4 +40,7 @@ char *otr_buf_detach(otr_buf *b);
 void otr_buf_clear(otr_buf *b);
 void otr_buf_free(otr_buf *b);
 
+/* Lower-case hex of len bytes: 2 * len digits and a NUL into out. */
+void otr_hex(char *out, const unsigned char *in, size_t len);
+
 #endif

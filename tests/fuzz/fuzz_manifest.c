@@ -9,9 +9,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     otr_manifest_set set = OTR_MANIFEST_SET_INIT;
     otr_diags d = OTR_DIAGS_INIT;
     otr_error err = OTR_ERROR_INIT;
-    /* the same bytes as two files, so the cross-file name check runs too */
-    otr_manifest_add_file(&set, "a.yaml", (const char *)data, size, &d, &err);
-    otr_manifest_add_file(&set, "b.yaml", (const char *)data, size, &d, &err);
+    /* the same bytes as two files, so the cross-file name check runs too;
+     * out of path order, as files come from a pack */
+    otr_manifest_add_file(&set, 1, "b.yaml", (const char *)data, size, &d, &err);
+    otr_manifest_add_file(&set, 0, "a.yaml", (const char *)data, size, &d, &err);
     otr_manifest_set_finish(&set, &d);
     otr_buf out = OTR_BUF_INIT;
     for (size_t i = 0; i < d.count; i++)

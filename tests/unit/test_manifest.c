@@ -33,7 +33,7 @@ static char *diagnose(const char *yaml, size_t len, size_t *errors, otr_manifest
     otr_manifest_set set = OTR_MANIFEST_SET_INIT;
     otr_diags d = OTR_DIAGS_INIT;
     otr_error err = OTR_ERROR_INIT;
-    assert_int_equal(otr_manifest_add_file(&set, "m.yaml", yaml, len, &d, &err), 0);
+    assert_int_equal(otr_manifest_add_file(&set, 0, "m.yaml", yaml, len, &d, &err), 0);
     otr_manifest_set_finish(&set, &d);
     otr_buf out = OTR_BUF_INIT;
     for (size_t i = 0; i < d.count; i++) {
@@ -621,7 +621,8 @@ static void test_manifest_count_limit(void **state)
                            n);
         char name[32];
         snprintf(name, sizeof(name), "f%02d.yaml", file);
-        assert_int_equal(otr_manifest_add_file(&set, name, b.ptr, b.len, &d, &err), 0);
+        assert_int_equal(otr_manifest_add_file(&set, (size_t)file, name, b.ptr, b.len, &d, &err),
+                         0);
     }
     otr_manifest_set_finish(&set, &d);
     assert_int_equal(d.errors, 1);
@@ -636,26 +637,52 @@ static void test_manifest_count_limit(void **state)
     otr_manifest_set_free(&set);
 }
 
-static void test_duplicate_names_across_files(void **state)
+/* Files come in the order the object store keeps them; the set answers in path
+ * order whatever that is. */
+static void test_files_in_any_order(void **state)
 {
     (void)state;
-    otr_manifest_set set = OTR_MANIFEST_SET_INIT;
-    otr_diags d = OTR_DIAGS_INIT;
-    otr_error err = OTR_ERROR_INIT;
     const char *a = BASE;
     const char *b = "# second\n" BASE;
-    assert_int_equal(otr_manifest_add_file(&set, "a.yaml", a, strlen(a), &d, &err), 0);
-    assert_int_equal(otr_manifest_add_file(&set, "b.yaml", b, strlen(b), &d, &err), 0);
-    otr_manifest_set_finish(&set, &d);
-    assert_int_equal(d.errors, 1);
-    otr_buf out = OTR_BUF_INIT;
-    otr_diag_format(&d.items[0], &out);
-    assert_string_equal(out.ptr,
-                        "b.yaml:5:9: error: metadata.name: duplicate name \"t\": also "
-                        "defined at a.yaml:4:9; names must be unique across all manifests");
-    otr_buf_free(&out);
-    otr_diags_free(&d);
-    otr_manifest_set_free(&set);
+    const char *c = "apiVersion: ota-runner/v1\nkind: OtaTask\nmetadata: {name: c}\n"
+                    "spec: {S3Url: s3://b/k, OtaType: ONE_TIME}\n";
+    const struct {
+        size_t order;
+        const char *file, *text;
+    } files[] = {{0, "a.yaml", a}, {1, "b.yaml", b}, {2, "c.yaml", c}};
+    const size_t arrivals[][3] = {{0, 1, 2}, {2, 1, 0}, {1, 2, 0}};
+    for (size_t k = 0; k < 3; k++) {
+        otr_manifest_set set = OTR_MANIFEST_SET_INIT;
+        otr_diags d = OTR_DIAGS_INIT;
+        otr_error err = OTR_ERROR_INIT;
+        for (size_t i = 0; i < 3; i++) {
+            size_t f = arrivals[k][i];
+            assert_int_equal(otr_manifest_add_file(&set, files[f].order, files[f].file,
+                                                   files[f].text, strlen(files[f].text), &d, &err),
+                             0);
+        }
+        otr_manifest_set_finish(&set, &d);
+        /* the first in path order is the original, whichever came first */
+        assert_int_equal(d.errors, 1);
+        otr_buf out = OTR_BUF_INIT;
+        otr_diag_format(&d.items[0], &out);
+        assert_string_equal(out.ptr,
+                            "b.yaml:5:9: error: metadata.name: duplicate name \"t\": also "
+                            "defined at a.yaml:4:9; names must be unique across all manifests");
+        assert_int_equal(set.files, 3);
+        assert_int_equal(set.count, 3);
+        assert_string_equal(set.items[0]->file, "a.yaml");
+        assert_string_equal(set.items[1]->file, "b.yaml");
+        assert_string_equal(set.items[2]->file, "c.yaml");
+        /* a place in path order is given once */
+        assert_int_equal(otr_manifest_add_file(&set, 1, "x.yaml", c, strlen(c), &d, &err), -1);
+        assert_string_equal(otr_error_message(&err),
+                            "file order 1 given twice (b.yaml and x.yaml)");
+        otr_error_clear(&err);
+        otr_buf_free(&out);
+        otr_diags_free(&d);
+        otr_manifest_set_free(&set);
+    }
 }
 
 static void test_model_values(void **state)
@@ -698,7 +725,7 @@ int main(void)
         cmocka_unit_test(test_anchors_and_budget),
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_manifest_count_limit),
-        cmocka_unit_test(test_duplicate_names_across_files),
+        cmocka_unit_test(test_files_in_any_order),
         cmocka_unit_test(test_model_values),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

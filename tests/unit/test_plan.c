@@ -26,7 +26,7 @@ static void load(otr_manifest_set *set, const char *yaml)
     otr_diags d = OTR_DIAGS_INIT;
     otr_error err = OTR_ERROR_INIT;
     memset(set, 0, sizeof(*set));
-    assert_int_equal(otr_manifest_add_file(set, "m.yaml", yaml, strlen(yaml), &d, &err), 0);
+    assert_int_equal(otr_manifest_add_file(set, 0, "m.yaml", yaml, strlen(yaml), &d, &err), 0);
     otr_manifest_set_finish(set, &d);
     if (d.errors) {
         otr_buf b = OTR_BUF_INIT;

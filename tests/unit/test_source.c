@@ -25,27 +25,52 @@ typedef struct fixture {
     char *first, *second; /* commit ids */
 } fixture;
 
-/* "path=content|path=content|..." of every file the source hands out. */
-static int collect(const char *path, const char *data, size_t len, void *ctx)
+/* What the source hands out, placed by each file's place in path order (files
+ * arrive in the order the object store keeps them). */
+#define MAX_FILES 16
+typedef struct handed {
+    char *slot[MAX_FILES]; /* "path=content" */
+    size_t arrival[MAX_FILES];
+    size_t count;
+    int first_line_only;
+} handed;
+
+static int collect(size_t order, const char *path, const char *data, size_t len, void *ctx)
 {
-    otr_buf *b = ctx;
-    otr_buf_printf(b, "%s%s=%.*s", b->len ? "|" : "", path, (int)len, data);
-    /* keep the listing short: first line only */
-    char *nl = memchr(b->ptr + b->len - len, '\n', len);
-    if (nl)
-        b->len = (size_t)(nl - b->ptr), b->ptr[b->len] = '\0';
+    handed *h = ctx;
+    assert_true(order < MAX_FILES);
+    assert_null(h->slot[order]); /* each place once */
+    const char *nl = h->first_line_only ? memchr(data, '\n', len) : NULL;
+    otr_buf b = OTR_BUF_INIT;
+    otr_buf_printf(&b, "%s=%.*s", path, (int)(nl ? (size_t)(nl - data) : len), data);
+    h->slot[order] = otr_buf_detach(&b);
+    h->arrival[h->count++] = order;
     return 0;
 }
 
+/* The files in path order, joined by sep; frees the slots. */
+static void join_handed(handed *h, otr_buf *out, const char *sep)
+{
+    for (size_t i = 0; i < MAX_FILES; i++) {
+        if (h->slot[i])
+            otr_buf_printf(out, "%s%s", out->len ? sep : "", h->slot[i]);
+        free(h->slot[i]);
+        h->slot[i] = NULL;
+    }
+}
+
+/* "path=first line|...|!diagnostic|..." of everything the source reports. */
 static char *list(const otr_source_opts *o, char *commit_out)
 {
     otr_source *s = NULL;
     otr_error err = OTR_ERROR_INIT;
     otr_diags d = OTR_DIAGS_INIT;
     otr_buf b = OTR_BUF_INIT;
+    handed h = {.first_line_only = 1};
     if (otr_source_open(&s, o, &err) < 0)
         fail_msg("open failed: %s", otr_error_message(&err));
-    assert_int_equal(otr_source_each_file(s, &d, collect, &b, &err), 0);
+    assert_int_equal(otr_source_each_file(s, &d, collect, &h, &err), 0);
+    join_handed(&h, &b, "|");
     for (size_t i = 0; i < d.count; i++) {
         otr_buf line = OTR_BUF_INIT;
         otr_diag_format(&d.items[i], &line);
@@ -165,22 +190,18 @@ static void test_refs(void **state)
     assert_string_equal(commit, f->first);
 }
 
-static int collect_all(const char *path, const char *data, size_t len, void *ctx)
-{
-    otr_buf *b = ctx;
-    otr_buf_printf(b, "[%s]%.*s", path, (int)len, data);
-    return 0;
-}
-
+/* "path=content\npath=content..." of every file, whole. */
 static char *contents(const otr_source_opts *o)
 {
     otr_source *s = NULL;
     otr_error err = OTR_ERROR_INIT;
     otr_diags d = OTR_DIAGS_INIT;
     otr_buf b = OTR_BUF_INIT;
+    handed h = {0};
     if (otr_source_open(&s, o, &err) < 0)
         fail_msg("open failed: %s", otr_error_message(&err));
-    assert_int_equal(otr_source_each_file(s, &d, collect_all, &b, &err), 0);
+    assert_int_equal(otr_source_each_file(s, &d, collect, &h, &err), 0);
+    join_handed(&h, &b, "\n");
     otr_diags_free(&d);
     otr_source_free(s);
     return otr_buf_detach(&b);
@@ -202,13 +223,13 @@ static void test_commit_not_worktree(void **state)
     char *got = contents(&c);
     assert_non_null(strstr(got, "second\n"));
     assert_null(strstr(got, "edited"));
-    assert_null(strstr(got, "[manifests/new.yaml]"));
+    assert_null(strstr(got, "manifests/new.yaml="));
     free(got);
 
     otr_source_opts w = {.repo = f->repo, .worktree = 1};
     got = contents(&w);
-    assert_non_null(strstr(got, "[manifests/b.yaml]" MANIFEST("b") "edited, not committed\n"));
-    assert_non_null(strstr(got, "[manifests/new.yaml]"));
+    assert_non_null(strstr(got, "manifests/b.yaml=" MANIFEST("b") "edited, not committed\n"));
+    assert_non_null(strstr(got, "manifests/new.yaml="));
     free(got);
     otr_test_sh(f->repo, "git checkout -q -- . && rm manifests/new.yaml");
 }
@@ -229,7 +250,7 @@ static void test_found_from_a_subfolder_and_bare(void **state)
     otr_buf_printf(&bare, "%s/fleet.git", f->dir);
     otr_source_opts b = {.repo = bare.ptr, .ref = "feature", .path = "manifests"};
     char *got = contents(&b);
-    assert_non_null(strstr(got, "[manifests/b.yaml]" MANIFEST("b") "feature\n"));
+    assert_non_null(strstr(got, "manifests/b.yaml=" MANIFEST("b") "feature\n"));
     free(got);
     otr_source_opts bw = {.repo = bare.ptr, .worktree = 1};
     char *msg = open_error(&bw);
@@ -332,6 +353,60 @@ static void test_symlinks_and_submodules_are_reported(void **state)
                 "git checkout -q main 2>/dev/null; rm -rf manifests/sub manifests/link.yaml");
 }
 
+/* Blobs are read backwards through the pack (so each delta chain is inflated
+ * once) and handed out with their place in path order. */
+static void test_read_backwards_through_the_pack(void **state)
+{
+    fixture *f = *state;
+    /* git fast-import packs blobs in stream order */
+    otr_test_sh(
+        f->dir,
+        "git init -q -b main packed && cd packed && "
+        "{ printf 'commit refs/heads/main\\ncommitter T <t@example.com> 0 +0000\\ndata 0\\n'; "
+        "for i in 3 7 1 9 0 5 2 8 4 6; do t=\"apiVersion: ota-runner/v1 # f$i\"; "
+        "printf 'M 100644 inline m/f%%s.yaml\\ndata %%d\\n%%s\\n' $i ${#t} \"$t\"; done; } "
+        "| git -c fastimport.unpackLimit=1 fast-import --quiet");
+    otr_buf repo = OTR_BUF_INIT;
+    otr_buf_printf(&repo, "%s/packed", f->dir);
+    /* the pack's order, last first, from git itself */
+    char *want =
+        otr_test_sh_out(repo.ptr, "cat .git/objects/pack/*.idx | git show-index | sort -rn | "
+                                  "while read off oid crc; do "
+                                  "git ls-tree -r HEAD | grep $oid | cut -f2; done | "
+                                  "paste -sd ' ' -");
+    assert_string_equal(want, "m/f6.yaml m/f4.yaml m/f8.yaml m/f2.yaml m/f5.yaml m/f0.yaml "
+                              "m/f9.yaml m/f1.yaml m/f7.yaml m/f3.yaml");
+
+    otr_source_opts o = {.repo = repo.ptr, .path = "m"};
+    otr_source *s = NULL;
+    otr_error err = OTR_ERROR_INIT;
+    otr_diags d = OTR_DIAGS_INIT;
+    handed h = {0};
+    assert_int_equal(otr_source_open(&s, &o, &err), 0);
+    assert_int_equal(otr_source_each_file(s, &d, collect, &h, &err), 0);
+    assert_int_equal(h.count, 10);
+    otr_buf arrived = OTR_BUF_INIT;
+    for (size_t i = 0; i < h.count; i++) {
+        const char *slot = h.slot[h.arrival[i]];
+        otr_buf_printf(&arrived, "%s%.*s", i ? " " : "", (int)(strchr(slot, '=') - slot), slot);
+    }
+    assert_string_equal(arrived.ptr, want);
+    /* each place in path order holds its own file */
+    for (size_t i = 0; i < 10; i++) {
+        char expect[64];
+        snprintf(expect, sizeof(expect), "m/f%zu.yaml=apiVersion: ota-runner/v1 # f%zu", i, i);
+        assert_string_equal(h.slot[i], expect);
+    }
+    otr_buf joined = OTR_BUF_INIT;
+    join_handed(&h, &joined, "|");
+    otr_buf_free(&joined);
+    otr_buf_free(&arrived);
+    otr_diags_free(&d);
+    otr_source_free(s);
+    free(want);
+    otr_buf_free(&repo);
+}
+
 static void test_url_cached_and_fetched_again(void **state)
 {
     fixture *f = *state;
@@ -418,6 +493,7 @@ int main(void)
         cmocka_unit_test(test_errors_name_what_was_asked),
         cmocka_unit_test(test_unreadable_blob),
         cmocka_unit_test(test_symlinks_and_submodules_are_reported),
+        cmocka_unit_test(test_read_backwards_through_the_pack),
         cmocka_unit_test(test_url_cached_and_fetched_again),
         cmocka_unit_test(test_cache_paths),
     };

@@ -40,7 +40,7 @@ static void load(otr_manifest_set *set, const char *rel)
     otr_diags d = OTR_DIAGS_INIT;
     otr_error err = OTR_ERROR_INIT;
     memset(set, 0, sizeof(*set));
-    assert_int_equal(otr_manifest_add_file(set, rel, data, len, &d, &err), 0);
+    assert_int_equal(otr_manifest_add_file(set, 0, rel, data, len, &d, &err), 0);
     otr_manifest_set_finish(set, &d);
     if (d.errors) {
         otr_buf out = OTR_BUF_INIT;
@@ -115,7 +115,7 @@ static char *token_of(const char *yaml)
     otr_manifest_set set = OTR_MANIFEST_SET_INIT;
     otr_diags d = OTR_DIAGS_INIT;
     otr_error err = OTR_ERROR_INIT;
-    assert_int_equal(otr_manifest_add_file(&set, "m.yaml", yaml, strlen(yaml), &d, &err), 0);
+    assert_int_equal(otr_manifest_add_file(&set, 0, "m.yaml", yaml, strlen(yaml), &d, &err), 0);
     assert_int_equal(d.errors, 0);
     assert_int_equal(set.count, 1);
     char *t = strdup(set.items[0]->client_token);
