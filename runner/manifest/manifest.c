@@ -106,13 +106,15 @@ static otr_manifest *make_manifest(file_ctx *fc, const otr_ynode *root, cJSON *v
     m->col = root->col;
     if (m->labels)
         otr_canonical_sort(m->labels);
-    m->canonical = m->spec ? otr_canonical_json(m->spec) : NULL;
-    if (!m->name || !m->file || !m->canonical ||
-        otr_client_token(m->client_token, m->name, m->revision, m->canonical) < 0 ||
-        otr_spec_digest(m->spec_digest, m->canonical) < 0) {
+    char *canonical = m->spec ? otr_canonical_json(m->spec) : NULL;
+    if (!m->name || !m->file || !canonical ||
+        otr_client_token(m->client_token, m->name, m->revision, canonical) < 0 ||
+        otr_spec_digest(m->spec_digest, canonical) < 0) {
+        free(canonical);
         otr_manifest_free(m);
         return NULL;
     }
+    free(canonical);
     return m;
 }
 
@@ -281,7 +283,6 @@ void otr_manifest_free(otr_manifest *m)
     free(m->name);
     cJSON_Delete(m->labels);
     cJSON_Delete(m->spec);
-    free(m->canonical);
     free(m->file);
     free(m);
 }

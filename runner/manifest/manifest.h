@@ -25,7 +25,6 @@ typedef struct otr_manifest {
     long revision;   /* 1 when not written */
     cJSON *labels;   /* object, may be NULL */
     cJSON *spec;     /* CreateOtaTask input without ClientToken, keys sorted */
-    char *canonical; /* canonical JSON of spec */
     char client_token[44];
     char spec_digest[72]; /* "sha256:" + 64 hex digits */
     char *file;
