@@ -601,7 +601,13 @@ static int read_worktree_file(otr_source *s, const entry *e, otr_buf *out, otr_e
  * to chain, and once the chains outgrow libgit2's delta-base cache (16 MiB,
  * fixed in 1.5) every read inflates its chain again: 100k manifests written
  * by git fast-import took 43x the time of 10k in path order, 10x backwards.
+ *
+ * Listing costs time in proportion to every object in the repository, so a
+ * few manifests in a large repository keep path order: below PACK_ORDER_MIN
+ * files (a few MiB of manifests) the delta-base cache holds their chains.
  */
+#define PACK_ORDER_MIN 4096
+
 typedef struct wanted {
     git_oid oid;
     size_t entry;
@@ -657,8 +663,9 @@ static int ranked_cmp(const void *a, const void *b)
     return x->entry < y->entry ? -1 : x->entry > y->entry;
 }
 
-/* Entry indexes in reading order (path order for a working tree, or when
- * the object store cannot be listed); free() the result. */
+/* Entry indexes in reading order (path order for a working tree, for fewer
+ * than PACK_ORDER_MIN files, or when the object store cannot be listed);
+ * free() the result. */
 static size_t *read_order(otr_source *s)
 {
     size_t *rank = malloc((s->count ? s->count : 1) * sizeof(*rank));
@@ -676,7 +683,7 @@ static size_t *read_order(otr_source *s)
             w[n++].entry = i;
         }
     }
-    if (n > 1 && git_repository_odb(&odb, s->repo) == 0) {
+    if (n >= PACK_ORDER_MIN && git_repository_odb(&odb, s->repo) == 0) {
         qsort(w, n, sizeof(*w), wanted_cmp);
         rank_ctx c = {w, n, rank, 0, n};
         git_odb_foreach(odb, rank_object, &c); /* on failure, unranked entries keep path order */

@@ -353,58 +353,91 @@ static void test_symlinks_and_submodules_are_reported(void **state)
                 "git checkout -q main 2>/dev/null; rm -rf manifests/sub manifests/link.yaml");
 }
 
-/* Blobs are read backwards through the pack (so each delta chain is inflated
- * once) and handed out with their place in path order. */
-static void test_read_backwards_through_the_pack(void **state)
+/* Writes a repository "name" of n files m/fNNNN.yaml (each holding its own
+ * name) with git fast-import, which packs blobs in the order they come: here
+ * (k * 7919) mod n, far from path order. */
+static char *scattered_repo(const fixture *f, const char *name, int n)
 {
-    fixture *f = *state;
-    /* git fast-import packs blobs in stream order */
-    otr_test_sh(
-        f->dir,
-        "git init -q -b main packed && cd packed && "
-        "{ printf 'commit refs/heads/main\\ncommitter T <t@example.com> 0 +0000\\ndata 0\\n'; "
-        "for i in 3 7 1 9 0 5 2 8 4 6; do t=\"apiVersion: ota-runner/v1 # f$i\"; "
-        "printf 'M 100644 inline m/f%%s.yaml\\ndata %%d\\n%%s\\n' $i ${#t} \"$t\"; done; } "
-        "| git -c fastimport.unpackLimit=1 fast-import --quiet");
+    otr_test_write(
+        f->dir, "scatter.awk",
+        "BEGIN { printf \"commit refs/heads/main\\ncommitter T <t@example.com> 0 "
+        "+0000\\ndata 0\\n\";\n"
+        "  for (k = 0; k < n; k++) { i = (k * 7919) % n;\n"
+        "    t = sprintf(\"apiVersion: ota-runner/v1 # f%04d\", i);\n"
+        "    printf \"M 100644 inline m/f%04d.yaml\\ndata %d\\n%s\\n\", i, length(t), t } }\n");
+    otr_test_sh(f->dir,
+                "git init -q -b main %s && awk -v n=%d -f scatter.awk | "
+                "git -C %s -c fastimport.unpackLimit=1 fast-import --quiet",
+                name, n, name);
     otr_buf repo = OTR_BUF_INIT;
-    otr_buf_printf(&repo, "%s/packed", f->dir);
-    /* the pack's order, last first, from git itself */
-    char *want =
-        otr_test_sh_out(repo.ptr, "cat .git/objects/pack/*.idx | git show-index | sort -rn | "
-                                  "while read off oid crc; do "
-                                  "git ls-tree -r HEAD | grep $oid | cut -f2; done | "
-                                  "paste -sd ' ' -");
-    assert_string_equal(want, "m/f6.yaml m/f4.yaml m/f8.yaml m/f2.yaml m/f5.yaml m/f0.yaml "
-                              "m/f9.yaml m/f1.yaml m/f7.yaml m/f3.yaml");
+    otr_buf_printf(&repo, "%s/%s", f->dir, name);
+    return otr_buf_detach(&repo);
+}
 
-    otr_source_opts o = {.repo = repo.ptr, .path = "m"};
+/* The paths in the order the source handed them out; counts files handed
+ * with a place in path order that is not their own. */
+typedef struct arrivals {
+    otr_buf paths;
+    size_t count;
+    size_t misplaced;
+} arrivals;
+
+static int note_arrival(size_t order, const char *path, const char *data, size_t len, void *ctx)
+{
+    arrivals *a = ctx;
+    char own[32];
+    snprintf(own, sizeof(own), "# f%04zu", order);
+    otr_buf_printf(&a->paths, "%s%s", a->count++ ? " " : "", path);
+    size_t n = strlen(own);
+    a->misplaced += len < n || memcmp(data + len - n, own, n) != 0;
+    return 0;
+}
+
+static char *arrival_order(const char *repo, size_t *count)
+{
+    otr_source_opts o = {.repo = repo, .path = "m"};
     otr_source *s = NULL;
     otr_error err = OTR_ERROR_INIT;
     otr_diags d = OTR_DIAGS_INIT;
-    handed h = {0};
+    arrivals a = {OTR_BUF_INIT, 0, 0};
     assert_int_equal(otr_source_open(&s, &o, &err), 0);
-    assert_int_equal(otr_source_each_file(s, &d, collect, &h, &err), 0);
-    assert_int_equal(h.count, 10);
-    otr_buf arrived = OTR_BUF_INIT;
-    for (size_t i = 0; i < h.count; i++) {
-        const char *slot = h.slot[h.arrival[i]];
-        otr_buf_printf(&arrived, "%s%.*s", i ? " " : "", (int)(strchr(slot, '=') - slot), slot);
-    }
-    assert_string_equal(arrived.ptr, want);
-    /* each place in path order holds its own file */
-    for (size_t i = 0; i < 10; i++) {
-        char expect[64];
-        snprintf(expect, sizeof(expect), "m/f%zu.yaml=apiVersion: ota-runner/v1 # f%zu", i, i);
-        assert_string_equal(h.slot[i], expect);
-    }
-    otr_buf joined = OTR_BUF_INIT;
-    join_handed(&h, &joined, "|");
-    otr_buf_free(&joined);
-    otr_buf_free(&arrived);
+    assert_int_equal(otr_source_each_file(s, &d, note_arrival, &a, &err), 0);
+    assert_int_equal(d.count, 0);
+    assert_int_equal(a.misplaced, 0);
     otr_diags_free(&d);
     otr_source_free(s);
+    *count = a.count;
+    return otr_buf_detach(&a.paths);
+}
+
+/* Many files are read backwards through the pack (each delta chain inflated
+ * once), a few in path order; each comes with its place in path order. */
+static void test_read_order(void **state)
+{
+    fixture *f = *state;
+    size_t count;
+    char *few = scattered_repo(f, "few", 10);
+    char *got = arrival_order(few, &count);
+    assert_int_equal(count, 10);
+    assert_string_equal(got, "m/f0000.yaml m/f0001.yaml m/f0002.yaml m/f0003.yaml m/f0004.yaml "
+                             "m/f0005.yaml m/f0006.yaml m/f0007.yaml m/f0008.yaml m/f0009.yaml");
+    free(got);
+
+    char *many = scattered_repo(f, "many", 5000);
+    /* the pack's order, last first, from git itself */
+    char *want = otr_test_sh_out(
+        many, "git ls-tree -r HEAD m > ../tree.txt && cat .git/objects/pack/*.idx | "
+              "git show-index | sort -rn | awk 'NR == FNR { split($0, a, \"\\t\"); "
+              "split(a[1], b, \" \"); path[b[3]] = a[2]; next } ($2 in path) { print path[$2] }' "
+              "../tree.txt - | paste -sd ' ' -");
+    assert_int_equal(strncmp(want, "m/f2081.yaml m/f4162.yaml m/f1243.yaml ", 39), 0);
+    got = arrival_order(many, &count);
+    assert_int_equal(count, 5000);
+    assert_string_equal(got, want);
+    free(got);
     free(want);
-    otr_buf_free(&repo);
+    free(many);
+    free(few);
 }
 
 static void test_url_cached_and_fetched_again(void **state)
@@ -493,7 +526,7 @@ int main(void)
         cmocka_unit_test(test_errors_name_what_was_asked),
         cmocka_unit_test(test_unreadable_blob),
         cmocka_unit_test(test_symlinks_and_submodules_are_reported),
-        cmocka_unit_test(test_read_backwards_through_the_pack),
+        cmocka_unit_test(test_read_order),
         cmocka_unit_test(test_url_cached_and_fetched_again),
         cmocka_unit_test(test_cache_paths),
     };
