@@ -13,6 +13,8 @@
   strace), for 10 and for 100 actions over a 1,000-task state.
 
 Usage: bench.py RUNNER OUT.md [--quick]
+A full run writes OUT.md and the README's Performance table (between its
+bench-results markers); a quick run (no 100k repository) only prints.
 """
 import json
 import os
@@ -327,6 +329,14 @@ report = ["| target | measured | goal | |", "|---|---|---|---|"]
 report += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]
 text = ("Measured by `ci/bench` on " + time.strftime("%Y-%m-%d") + f" ({os.cpu_count()} cores); medians of 3 to 5 runs.\n\n"
         + "\n".join(report) + "\n\n" + "\n".join(lines) + "\n")
-open(OUT, "w").write(text)
 print()
 print(text)
+if not QUICK:
+    open(OUT, "w").write(text)
+    readme_path = os.path.join(HERE, "..", "..", "README.md")
+    readme = open(readme_path).read()
+    start, end = "<!-- bench-results -->\n", "<!-- /bench-results -->"
+    if start in readme and end in readme:
+        head, rest = readme.split(start, 1)
+        open(readme_path, "w").write(head + start + text + end + rest.split(end, 1)[1])
+        log(f"wrote {OUT} and the README's Performance table")
