@@ -663,42 +663,49 @@ static int ranked_cmp(const void *a, const void *b)
     return x->entry < y->entry ? -1 : x->entry > y->entry;
 }
 
-/* Entry indexes in reading order (path order for a working tree, for fewer
- * than PACK_ORDER_MIN files, or when the object store cannot be listed);
- * free() the result. */
-static size_t *read_order(otr_source *s)
+/* Reorders order (entry indexes) to read backwards through the object store;
+ * leaves path order where that cannot be done. */
+static void order_by_pack(otr_source *s, size_t *order)
 {
-    size_t *rank = malloc((s->count ? s->count : 1) * sizeof(*rank));
-    wanted *w = malloc((s->count ? s->count : 1) * sizeof(*w));
-    ranked *r = malloc((s->count ? s->count : 1) * sizeof(*r));
-    size_t *order = NULL;
+    size_t *rank = malloc(s->count * sizeof(*rank));
+    wanted *w = malloc(s->count * sizeof(*w));
+    ranked *r = malloc(s->count * sizeof(*r));
     git_odb *odb = NULL;
-    if (!rank || !w || !r)
+    if (!rank || !w || !r || git_repository_odb(&odb, s->repo) < 0)
         goto done;
     size_t n = 0;
     for (size_t i = 0; i < s->count; i++) {
         rank[i] = SIZE_MAX;
-        if (!s->worktree && s->entries[i].kind == ENTRY_FILE) {
+        if (s->entries[i].kind == ENTRY_FILE) {
             git_oid_cpy(&w[n].oid, &s->entries[i].oid);
             w[n++].entry = i;
         }
     }
-    if (n >= PACK_ORDER_MIN && git_repository_odb(&odb, s->repo) == 0) {
-        qsort(w, n, sizeof(*w), wanted_cmp);
-        rank_ctx c = {w, n, rank, 0, n};
-        git_odb_foreach(odb, rank_object, &c); /* on failure, unranked entries keep path order */
-    }
+    qsort(w, n, sizeof(*w), wanted_cmp);
+    rank_ctx c = {w, n, rank, 0, n};
+    git_odb_foreach(odb, rank_object, &c); /* on failure, what is not ranked keeps path order */
     for (size_t i = 0; i < s->count; i++)
         r[i] = (ranked){rank[i], i};
     qsort(r, s->count, sizeof(*r), ranked_cmp);
-    if ((order = malloc((s->count ? s->count : 1) * sizeof(*order))))
-        for (size_t i = 0; i < s->count; i++)
-            order[i] = r[i].entry;
+    for (size_t i = 0; i < s->count; i++)
+        order[i] = r[i].entry;
 done:
     git_odb_free(odb);
     free(rank);
     free(w);
     free(r);
+}
+
+/* Entry indexes in reading order; free() the result. */
+static size_t *read_order(otr_source *s)
+{
+    size_t *order = malloc((s->count ? s->count : 1) * sizeof(*order));
+    if (!order)
+        return NULL;
+    for (size_t i = 0; i < s->count; i++)
+        order[i] = i;
+    if (!s->worktree && otr_source_file_count(s) >= PACK_ORDER_MIN)
+        order_by_pack(s, order);
     return order;
 }
 

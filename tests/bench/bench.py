@@ -5,7 +5,8 @@
   nested folders, every field in use somewhere), committed with git fast-import;
 - validate, tokens, plan --refresh none (empty state: all creates; a full
   state: all noops), against the floor of reading the same blobs with
-  `git cat-file --batch`; wall time and peak RSS from /usr/bin/time;
+  `git cat-file --batch`, run in turn round after round (the 100k plan with
+  the 10k plan); median wall time, and peak RSS from /usr/bin/time;
 - apply of 1,000 creates against the emulator with 50 ms latency, at
   parallelism 1, 8 and 32, and a loop of `aws iot-managed-integrations
   create-ota-task` calls (a sample, scaled);
@@ -147,20 +148,29 @@ def state_for(specs, path):
 
 # ---- measuring ----------------------------------------------------------------------
 
-def measure(cmd, runs, cwd=None, env=None, stdin=None):
-    """Median wall time (s) and peak RSS (MiB) of runs of cmd."""
-    times, rss = [], []
+def run_once(cmd, env=None, stdin=None):
+    """Wall time (s) and peak RSS (MiB) of one run of cmd."""
+    tf = os.path.join(tmp, "time.out")
+    with open(stdin, "rb") if stdin else open(os.devnull, "rb") as fin:
+        t0 = time.perf_counter()  # /usr/bin/time's own clock counts in 10 ms steps
+        p = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", tf, *cmd], env=env,
+                           stdin=fin, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        wall = time.perf_counter() - t0
+    if p.returncode not in (0, 2):
+        raise SystemExit(f"{' '.join(cmd)} failed: {p.stderr.decode()[-500:]}")
+    return wall, int(open(tf).read().split()[-1]) / 1024
+
+
+def side_by_side(cmds, runs):
+    """Medians of wall time and peak RSS for each of cmds ({key: (cmd, env,
+    stdin)}), run in turn, round after round: a machine that gets busier for a
+    while slows every command of a round, not one of them."""
+    samples = {k: [] for k in cmds}
     for _ in range(runs):
-        tf = os.path.join(tmp, "time.out")
-        with open(stdin, "rb") if stdin else open(os.devnull, "rb") as fin:
-            p = subprocess.run(["/usr/bin/time", "-f", "%e %M", "-o", tf, *cmd], cwd=cwd, env=env,
-                               stdin=fin, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        if p.returncode not in (0, 2):
-            raise SystemExit(f"{' '.join(cmd)} failed: {p.stderr.decode()[-500:]}")
-        e, m = open(tf).read().split()[-2:]
-        times.append(float(e))
-        rss.append(int(m) / 1024)
-    return statistics.median(times), statistics.median(rss)
+        for k, (cmd, env, stdin) in cmds.items():
+            samples[k].append(run_once(cmd, env, stdin))
+    return {k: (statistics.median(t for t, _ in v), statistics.median(m for _, m in v))
+            for k, v in samples.items()}
 
 
 def env_for(state, emu=None):
@@ -178,39 +188,45 @@ def verdict(ok):
 
 
 results = {}
+repos = {}
 try:
     log(f"benchmarks in {tmp} ({'quick' if QUICK else 'full'})")
     for n in SIZES:
         t0 = time.time()
         repo, specs, size = make_repo(n)
+        repos[n] = repo
         log(f"  generated {n} manifests ({size / n:.0f} bytes each) in {time.time() - t0:.1f} s")
-        runs = 5 if n <= 1000 else 3
+        runs = 5 if n <= 10000 else 3
         ids = os.path.join(tmp, f"ids-{n}")
         with open(ids, "w") as f:
             subprocess.run(["git", "-C", repo, "ls-tree", "-r", "--format=%(objectname)", "HEAD", "manifests"],
                            stdout=f, check=True)
-        floor = measure(["git", "-C", repo, "cat-file", "--batch"], runs, stdin=ids)
         empty = os.path.join(tmp, f"empty-{n}.json")
-        r = {"floor": floor,
-             "validate": measure([RUNNER, "validate", "--repo", repo], runs),
-             "tokens": measure([RUNNER, "tokens", "--repo", repo, "--output", "json"], runs),
-             "plan-create": measure([RUNNER, "plan", "--repo", repo, "--refresh", "none"], runs,
-                                    env=env_for(empty))}
+        plan = [RUNNER, "plan", "--repo", repo, "--refresh", "none"]
+        cmds = {"floor": (["git", "-C", repo, "cat-file", "--batch"], None, ids),
+                "validate": ([RUNNER, "validate", "--repo", repo], None, None),
+                "tokens": ([RUNNER, "tokens", "--repo", repo, "--output", "json"], None, None),
+                "plan-create": (plan, env_for(empty), None)}
         if n == 10000:
             full = os.path.join(tmp, f"full-{n}.json")
             state_for(specs, full)
-            r["plan-noop"] = measure([RUNNER, "plan", "--repo", repo, "--refresh", "none", "--detailed-exitcode"],
-                                     runs, env=env_for(full))
+            cmds["plan-noop"] = (plan + ["--detailed-exitcode"], env_for(full), None)
         if n == 100000:
-            # the same blobs without delta chains: libgit2 1.5's delta-base cache is small
-            # (16 MiB, fixed), and a deeply deltified 100k pack makes it re-inflate chains
+            # the 10k plan again, in the same rounds, for the 100k/10k ratios
+            cmds["plan-create-10k"] = ([RUNNER, "plan", "--repo", repos[10000], "--refresh", "none"],
+                                       env_for(os.path.join(tmp, "empty-10k-again.json")), None)
+        r = side_by_side(cmds, runs)
+        if n == 100000:
+            # the same blobs without delta chains (libgit2 1.5's delta-base cache is 16 MiB)
             subprocess.run(["git", "-C", repo, "repack", "-a", "-d", "-f", "-q", "--window=0", "--depth=0"],
                            check=True)
-            r["plan-create-nodelta"] = measure([RUNNER, "plan", "--repo", repo, "--refresh", "none"], runs,
-                                               env=env_for(empty))
+            nd = side_by_side({"plan-create-nodelta": (plan, env_for(empty), None),
+                               "plan-create-10k-b": cmds["plan-create-10k"]}, runs)
+            r.update(nd)
         results[n] = r
         for k, (t, m) in r.items():
-            log(f"  {n:>6} {k:<12} {t:7.2f} s {m:7.1f} MiB")
+            log(f"  {n:>6} {k:<20} {t:7.2f} s {m:7.1f} MiB")
+    for n, repo in repos.items():
         if n != 1000:
             shutil.rmtree(repo)
 
@@ -232,10 +248,10 @@ try:
                  verdict(r10["plan-create"][1] <= 100)))
     if 100000 in results:
         r100 = results[100000]
-        tr = r100["plan-create"][0] / r10["plan-create"][0]
-        mr = r100["plan-create"][1] / r10["plan-create"][1]
+        tr = r100["plan-create"][0] / r100["plan-create-10k"][0]
+        mr = r100["plan-create"][1] / r100["plan-create-10k"][1]
         rows.append(("plan, 100k vs 10k: time", f"{tr:.1f}×", "≤ 12×", verdict(tr <= 12)))
-        tn = r100["plan-create-nodelta"][0] / r10["plan-create"][0]
+        tn = r100["plan-create-nodelta"][0] / r100["plan-create-10k-b"][0]
         rows.append(("plan, 100k (repacked without deltas) vs 10k: time", f"{tn:.1f}×", "≤ 12×",
                      verdict(tn <= 12)))
         rows.append(("plan, 100k vs 10k: memory", f"{mr:.1f}×", "≤ 12×", verdict(mr <= 12)))
