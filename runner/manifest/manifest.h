@@ -22,9 +22,9 @@ typedef enum otr_kind { OTR_KIND_OTA_TASK } otr_kind;
 typedef struct otr_manifest {
     otr_kind kind;
     char *name;
-    long revision;   /* 1 when not written */
-    cJSON *labels;   /* object, may be NULL */
-    cJSON *spec;     /* CreateOtaTask input without ClientToken, keys sorted */
+    long revision; /* 1 when not written */
+    cJSON *labels; /* object, may be NULL */
+    cJSON *spec;   /* CreateOtaTask input without ClientToken, keys sorted */
     char client_token[44];
     char spec_digest[72]; /* "sha256:" + 64 hex digits */
     char *file;
