@@ -699,7 +699,7 @@ done:
 /* Entry indexes in reading order; free() the result. */
 static size_t *read_order(otr_source *s)
 {
-    size_t *order = malloc((s->count ? s->count : 1) * sizeof(*order));
+    size_t *order = calloc(s->count ? s->count : 1, sizeof(*order));
     if (!order)
         return NULL;
     for (size_t i = 0; i < s->count; i++)
