@@ -217,10 +217,10 @@ try:
                                        env_for(os.path.join(tmp, "empty-10k-again.json")), None)
         r = side_by_side(cmds, runs)
         if n == 100000:
-            # the same blobs without delta chains (libgit2 1.5's delta-base cache is 16 MiB)
-            subprocess.run(["git", "-C", repo, "repack", "-a", "-d", "-f", "-q", "--window=0", "--depth=0"],
-                           check=True)
-            nd = side_by_side({"plan-create-nodelta": (plan, env_for(empty), None),
+            # the same blobs as git itself packs them (as a clone gets them): fast-import
+            # chains each blob to the one before it in the stream, git repack by similarity
+            subprocess.run(["git", "-C", repo, "repack", "-a", "-d", "-f", "-q"], check=True)
+            nd = side_by_side({"plan-create-repacked": (plan, env_for(empty), None),
                                "plan-create-10k-b": cmds["plan-create-10k"]}, runs)
             r.update(nd)
         results[n] = r
@@ -251,8 +251,8 @@ try:
         tr = r100["plan-create"][0] / r100["plan-create-10k"][0]
         mr = r100["plan-create"][1] / r100["plan-create-10k"][1]
         rows.append(("plan, 100k vs 10k: time", f"{tr:.1f}×", "≤ 12×", verdict(tr <= 12)))
-        tn = r100["plan-create-nodelta"][0] / r100["plan-create-10k-b"][0]
-        rows.append(("plan, 100k (repacked without deltas) vs 10k: time", f"{tn:.1f}×", "≤ 12×",
+        tn = r100["plan-create-repacked"][0] / r100["plan-create-10k-b"][0]
+        rows.append(("plan, 100k (packed again by git repack -adf) vs 10k: time", f"{tn:.1f}×", "≤ 12×",
                      verdict(tn <= 12)))
         rows.append(("plan, 100k vs 10k: memory", f"{mr:.1f}×", "≤ 12×", verdict(mr <= 12)))
     nr = r10["plan-noop"][0] / r10["plan-create"][0]
