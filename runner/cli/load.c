@@ -40,6 +40,7 @@ int otr_load(otr_loaded *l, const otr_options *o)
         otr_error_clear(&a.err);
         return -1;
     }
+    otr_source_close_repository(l->source);
     otr_manifest_set_finish(&l->set, &l->diags);
     return 0;
 }

@@ -763,6 +763,8 @@ static int hand_entry(otr_source *s, size_t order, otr_diags *diags, otr_source_
 int otr_source_each_file(otr_source *s, otr_diags *diags, otr_source_file_fn fn, void *ctx,
                          otr_error *err)
 {
+    if (!s->repo)
+        return otr_error_set(err, OTR_ERR_GENERIC, "the repository is closed: the files were read");
     size_t *order = read_order(s);
     if (!order)
         return otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
@@ -771,6 +773,12 @@ int otr_source_each_file(otr_source *s, otr_diags *diags, otr_source_file_fn fn,
         stop = hand_entry(s, order[i], diags, fn, ctx);
     free(order);
     return stop ? -1 : 0;
+}
+
+void otr_source_close_repository(otr_source *s)
+{
+    git_repository_free(s->repo);
+    s->repo = NULL;
 }
 
 void otr_source_free(otr_source *s)

@@ -53,6 +53,11 @@ typedef int (*otr_source_file_fn)(size_t order, const char *path, const char *da
 int otr_source_each_file(otr_source *s, otr_diags *diags, otr_source_file_fn fn, void *ctx,
                          otr_error *err);
 
+/* Closes the repository once the files are read: libgit2's caches (up to
+ * 16 MiB of delta bases, the pack windows) go with it. The commit, the path
+ * and the names stay; otr_source_each_file then fails. */
+void otr_source_close_repository(otr_source *s);
+
 void otr_source_free(otr_source *s);
 
 /* True when repo names a URL rather than a local path. */

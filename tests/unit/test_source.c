@@ -155,6 +155,26 @@ static void test_refs(void **state)
     assert_string_equal(commit, f->second);
     free(got);
 
+    /* closed once read (libgit2's caches go): what was learnt stays */
+    otr_source *s = NULL;
+    otr_error err = OTR_ERROR_INIT;
+    otr_diags d = OTR_DIAGS_INIT;
+    handed h = {0};
+    assert_int_equal(otr_source_open(&s, &o, &err), 0);
+    assert_int_equal(otr_source_each_file(s, &d, collect, &h, &err), 0);
+    otr_source_close_repository(s);
+    assert_string_equal(otr_source_commit(s), f->second);
+    assert_string_equal(otr_source_path(s), "manifests");
+    assert_int_equal(otr_source_file_count(s), 4);
+    assert_int_equal(otr_source_each_file(s, &d, collect, &h, &err), -1);
+    assert_string_equal(otr_error_message(&err), "the repository is closed: the files were read");
+    otr_error_clear(&err);
+    otr_buf joined = OTR_BUF_INIT;
+    join_handed(&h, &joined, "|");
+    otr_buf_free(&joined);
+    otr_diags_free(&d);
+    otr_source_free(s);
+
     struct {
         const char *ref;
         const char *commit; /* NULL: the feature branch */
