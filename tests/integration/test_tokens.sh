@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `ota-runner tokens` against the independent Python implementation, on the
 # sample fleet and on one manifest written in six YAML styles; a new token
-# after an edit or a revision bump, the same token after a reformat.
+# after an edit or a revision bump, the same token after a reformat; a fleet
+# of 5,000 answers from its pack exactly as from its work tree.
 source "$(dirname "$0")/lib.sh"
 
 compare() { # compare REPO FILES...: binary's tokens == Python's, by name
@@ -76,6 +77,47 @@ sed -i 's/  name: smart-plug-5-1-0/  name: smart-plug-5-1-0\n  revision: 2/' "$f
 bumped=$(token_of "$repo" smart-plug-5-1-0)
 check "a revision bump changes the token" test "$bumped" != "$edited" -a "$bumped" != "$before"
 check "after edits: tokens equal Python's" compare "$repo" $(cd "$repo" && find manifests -name '*.y*ml' | sort)
+
+# A large fleet (read in pack order, see runner/source/source.c) answers in path
+# order, exactly as its working tree (read in path order) does: tokens, and
+# validate's problems once some files are broken.
+large="$WORK/large"
+new_repo "$large"
+python3 - <<'PY' | git -C "$large" -c fastimport.unpackLimit=1 fast-import --quiet
+import sys
+n = 5000
+out = [b"commit refs/heads/main\ncommitter T <t@example.com> 0 +0000\ndata 5\nlarge\n"]
+for k in range(n):
+    i = (k * 7919) % n  # the stream (and so the pack) far from path order
+    text = (f"apiVersion: ota-runner/v1\nkind: OtaTask\nmetadata: {{name: m{i:05d}}}\n"
+            f"spec: {{S3Url: 's3://b/{i}.json', OtaType: ONE_TIME}}\n").encode()
+    out.append(f"M 100644 inline manifests/g{i % 50:02d}/m{i:05d}.yaml\ndata {len(text)}\n".encode() + text + b"\n")
+sys.stdout.buffer.write(b"".join(out))
+PY
+git -C "$large" reset -q --hard
+"$OTA_RUNNER" tokens --repo "$large" --output json > "$WORK/large-commit.json"
+"$OTA_RUNNER" tokens --repo "$large" --worktree --output json > "$WORK/large-worktree.json"
+check "5,000 manifests: the same tokens, in the same order, from the pack as from the work tree" \
+  cmp -s "$WORK/large-commit.json" "$WORK/large-worktree.json"
+check "5,000 manifests: listed in path order" python3 -c "
+import json, sys
+files = [d['file'] for d in json.load(open('$WORK/large-commit.json'))]
+sys.exit(not (len(files) == 5000 and files == sorted(files)))"
+sed -i 's/name: m04321/name: m00007/' "$large/manifests/g21/m04321.yaml"
+sed -i 's/OtaType: ONE_TIME/OtaType: NEVER/' "$large/manifests/g13/m00013.yaml"
+commit_all "$large" broken
+set +e
+"$OTA_RUNNER" validate --repo "$large" > "$WORK/large-commit.txt" 2>&1
+"$OTA_RUNNER" validate --repo "$large" --worktree > "$WORK/large-worktree.txt" 2>&1
+set -e
+check "5,000 manifests: validate reports the same problems in the same order" \
+  cmp -s <(sed '$d' "$WORK/large-commit.txt") <(sed '$d' "$WORK/large-worktree.txt")
+check "5,000 manifests: the duplicate is reported where it comes second in path order" \
+  grep -q '^manifests/g21/m04321.yaml:3:.*duplicate name "m00007": also defined at manifests/g07/m00007.yaml:3:' \
+  "$WORK/large-commit.txt"
+check "5,000 manifests: problems in path order" test \
+  "$(grep -n 'm00013.yaml' "$WORK/large-commit.txt" | cut -d: -f1)" -lt \
+  "$(grep -n 'm04321.yaml' "$WORK/large-commit.txt" | cut -d: -f1)"
 
 # Invalid manifests: no tokens, exit 1.
 sed -i 's/OtaType: .ONE_TIME./OtaType: NEVER/' "$f"; commit_all "$repo" break
