@@ -30,8 +30,6 @@ typedef struct fixture {
 #define MAX_FILES 16
 typedef struct handed {
     char *slot[MAX_FILES]; /* "path=content" */
-    size_t arrival[MAX_FILES];
-    size_t count;
     int first_line_only;
 } handed;
 
@@ -44,7 +42,6 @@ static int collect(size_t order, const char *path, const char *data, size_t len,
     otr_buf b = OTR_BUF_INIT;
     otr_buf_printf(&b, "%s=%.*s", path, (int)(nl ? (size_t)(nl - data) : len), data);
     h->slot[order] = otr_buf_detach(&b);
-    h->arrival[h->count++] = order;
     return 0;
 }
 
