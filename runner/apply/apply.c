@@ -261,10 +261,8 @@ static void on_call_done(otr_aws_call *call, void *ctx)
             settle(j, OTR_OP_CREATE, 0, otr_error_message(&err));
             add_failure(j->run, a->name, otr_error_message(&err));
             otr_error_clear(&err);
-            {
-                next_step_or_finish(j, 0);
-                return;
-            }
+            next_step_or_finish(j, 0);
+            return;
         }
         j->work.task_id = id;
         j->work.task_arn = arn;
@@ -274,10 +272,8 @@ static void on_call_done(otr_aws_call *call, void *ctx)
         free(j->work.phase);
         j->work.phase = strdup("created");
         settle(j, OTR_OP_CREATE, 1, NULL);
-        {
-            next_step_or_finish(j, 1);
-            return;
-        }
+        next_step_or_finish(j, 1);
+        return;
     }
     case STEP_UPDATE:
         if (!call->ok) {
@@ -287,31 +283,24 @@ static void on_call_done(otr_aws_call *call, void *ctx)
         free(j->work.updated_at);
         j->work.updated_at = otr_time_now_iso8601();
         settle(j, OTR_OP_UPDATE, 1, NULL);
-        {
-            next_step_or_finish(j, 1);
-            return;
-        }
+        next_step_or_finish(j, 1);
+        return;
     case STEP_DELETE:
-        if (!call->ok && !is_not_found(call)) /* already gone is deleted */
-        {
+        if (!call->ok && !is_not_found(call)) { /* already gone is deleted */
             fail_step(j, OTR_OP_DELETE, call, 1);
             return;
         }
         set_task_id(j, NULL);
         settle(j, OTR_OP_DELETE, 1, NULL);
-        {
-            next_step_or_finish(j, 1);
-            return;
-        }
+        next_step_or_finish(j, 1);
+        return;
     case STEP_CHECK_DELETE:
         if (!call->ok && is_not_found(call)) {
             j->work.name = strdup(a->name);
             set_task_id(j, NULL);
             settle(j, OTR_OP_DELETE, 1, NULL);
-            {
-                next_step_or_finish(j, 1);
-                return;
-            }
+            next_step_or_finish(j, 1);
+            return;
         }
         if (!call->ok) {
             fail_step(j, OTR_OP_DELETE, call, 0);
@@ -325,10 +314,8 @@ static void on_call_done(otr_aws_call *call, void *ctx)
         otr_ota_task t;
         if (!call->ok || otr_ota_parse_get_task(call, &t, &err) < 0) {
             otr_error_clear(&err);
-            {
-                fail_step(j, OTR_OP_UPDATE, call, 0);
-                return;
-            }
+            fail_step(j, OTR_OP_UPDATE, call, 0);
+            return;
         }
         int done = 1;
         static const char *const fields[] = {"Description", "TaskConfigurationId"};
@@ -346,10 +333,8 @@ static void on_call_done(otr_aws_call *call, void *ctx)
             j->call = NULL;
             otr_record_copy(&j->work, &a->desired);
             settle(j, OTR_OP_UPDATE, 1, NULL);
-            {
-                next_step_or_finish(j, 1);
-                return;
-            }
+            next_step_or_finish(j, 1);
+            return;
         }
         restart_step(j);
         return;

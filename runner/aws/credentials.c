@@ -21,6 +21,8 @@
 #include <strings.h>
 #include <sys/wait.h>
 
+/* Where credentials come from. SRC_ENV to SRC_IMDS are the chain, in
+ * botocore's order: resolve tries them in the order they are listed here. */
 typedef enum source {
     SRC_NONE,
     SRC_STATIC,
@@ -551,14 +553,6 @@ static outcome run_source(otr_creds_provider *p, source s, otr_buf *tried, otr_e
 
 static int resolve(otr_creds_provider *p, otr_error *err)
 {
-    static const source chain[] = {SRC_ENV,
-                                   SRC_WEB_IDENTITY,
-                                   SRC_PROFILE_WEB_IDENTITY,
-                                   SRC_CREDENTIALS_FILE,
-                                   SRC_PROCESS,
-                                   SRC_CONFIG_FILE,
-                                   SRC_CONTAINER,
-                                   SRC_IMDS};
     otr_buf tried = OTR_BUF_INIT;
     if (p->explicit_profile && !otr_profile_exists(OTR_AWS_CONFIG_FILE, p->profile) &&
         !otr_profile_exists(OTR_AWS_CREDENTIALS_FILE, p->profile)) {
@@ -570,11 +564,11 @@ static int resolve(otr_creds_provider *p, otr_error *err)
         free(k);
         return -1;
     }
-    for (size_t i = 0; i < sizeof(chain) / sizeof(chain[0]); i++) {
+    for (source src = SRC_ENV; src <= SRC_IMDS; src++) {
         size_t before = tried.len;
-        outcome o = run_source(p, chain[i], &tried, err);
+        outcome o = run_source(p, src, &tried, err);
         if (o == FOUND) {
-            p->src = chain[i];
+            p->src = src;
             p->fetches++;
             otr_buf_free(&tried);
             otr_log(OTR_LOG_VERBOSE, "credentials: %s (access key %s)", p->creds.source,

@@ -120,9 +120,9 @@ cJSON *otr_record_to_json(const otr_record *r)
     return o;
 }
 
-/* Reads a record; what is missing or of the wrong type is named in why. */
-/* Reads a record. A snapshot's records all have a task id; an intent to
- * create one does not have it yet (in_journal). */
+/* Reads a record; what is missing or of the wrong type is named in why. A
+ * snapshot's records all have a task id; an intent to create one does not
+ * have it yet (in_journal). The spec is taken out of o, not copied. */
 int otr_record_from_json(otr_record *r, const char *name, cJSON *o, int in_journal, otr_buf *why)
 {
     memset(r, 0, sizeof(*r));
