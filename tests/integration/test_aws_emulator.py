@@ -12,14 +12,10 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "emulator"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from checks import check, finish  # noqa: E402
+from checks import check, finish, program  # noqa: E402
 from harness import ACCESS_KEY_ID, SECRET_ACCESS_KEY, Emulator  # noqa: E402
 
-DRIVER = os.environ.get("OTR_OTA_DRIVER")
-if not DRIVER:
-    print("SKIP: OTR_OTA_DRIVER is not set (run under ctest)")
-    sys.exit(77)
-
+DRIVER = program("OTR_OTA_DRIVER")
 
 
 def env(**extra):

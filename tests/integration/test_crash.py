@@ -21,13 +21,10 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "emulator"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from checks import check, finish  # noqa: E402
+from checks import check, finish, program  # noqa: E402
 from harness import ACCESS_KEY_ID, SECRET_ACCESS_KEY, Emulator  # noqa: E402
 
-RUNNER = os.environ.get("OTA_RUNNER")
-if not RUNNER:
-    print("SKIP: OTA_RUNNER is not set (run under ctest)")
-    sys.exit(77)
+RUNNER = program("OTA_RUNNER")
 
 N = 24
 TRIALS = 25
@@ -36,8 +33,6 @@ repo = os.path.join(tmp, "fleet")
 state = os.path.join(tmp, "state.json")
 GIT_ENV = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@e", "GIT_COMMITTER_NAME": "t",
            "GIT_COMMITTER_EMAIL": "t@e", "GIT_CONFIG_NOSYSTEM": "1"}
-
-
 
 
 def write_fleet(target_suffix):

@@ -29,7 +29,6 @@ if not shutil.which("aws"):
     sys.exit(77)
 
 
-
 def aws(emu, *args, secret=SECRET_ACCESS_KEY):
     cmd = ["aws", "iot-managed-integrations", *args, "--endpoint-url", emu.url, "--output", "json"]
     p = subprocess.run(cmd, capture_output=True, text=True, env=aws_env(secret), timeout=120)

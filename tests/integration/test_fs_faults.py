@@ -20,20 +20,14 @@ import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "emulator"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from checks import check, finish  # noqa: E402
+from checks import SRC, check, finish, program  # noqa: E402
 from harness import ACCESS_KEY_ID, SECRET_ACCESS_KEY, Emulator  # noqa: E402
 
-RUNNER = os.environ.get("OTA_RUNNER")
-SRC = os.environ.get("OTR_SOURCE_DIR") or os.path.join(os.path.dirname(__file__), "..", "..")
-if not RUNNER:
-    print("SKIP: OTA_RUNNER is not set (run under ctest)")
-    sys.exit(77)
+RUNNER = program("OTA_RUNNER")
 
 tmp = tempfile.mkdtemp()
 os.chmod(tmp, 0o755)
 repo = os.path.join(tmp, "fleet")
-
-
 
 
 def run(emu, state, *args, user=None):

@@ -20,18 +20,12 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from checks import check, finish  # noqa: E402
+from checks import SRC, check, finish, program  # noqa: E402
 
-RUNNER = os.environ.get("OTA_RUNNER")
-SRC = os.environ.get("OTR_SOURCE_DIR") or os.path.join(os.path.dirname(__file__), "..", "..")
-if not RUNNER:
-    print("SKIP: OTA_RUNNER is not set (run under ctest)")
-    sys.exit(77)
+RUNNER = program("OTA_RUNNER")
 
 mode = {"name": "ok"}
 other_hits = []
-
-
 
 
 class Hostile(BaseHTTPRequestHandler):

@@ -15,9 +15,8 @@ import jsonschema
 import yaml
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from checks import check, finish  # noqa: E402
+from checks import SRC, check, finish  # noqa: E402
 
-SRC = os.environ.get("OTR_SOURCE_DIR") or os.path.join(os.path.dirname(__file__), "..", "..")
 SHARED = os.environ.get("OTR_SHARED_DIR") or os.path.join(SRC, "..", "shared")
 
 

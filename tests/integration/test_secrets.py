@@ -19,14 +19,10 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "emulator"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from checks import check, finish  # noqa: E402
+from checks import SRC, check, finish, program  # noqa: E402
 from harness import Emulator  # noqa: E402
 
-RUNNER = os.environ.get("OTA_RUNNER")
-SRC = os.environ.get("OTR_SOURCE_DIR") or os.path.join(os.path.dirname(__file__), "..", "..")
-if not RUNNER:
-    print("SKIP: OTA_RUNNER is not set (run under ctest)")
-    sys.exit(77)
+RUNNER = program("OTA_RUNNER")
 
 KEY_ID = "AKIDSECRETSTEST"
 SECRET = "FAKE-SECRET-KEY-d41d8cd98f00b204e9800998ecf8427e"
@@ -38,8 +34,6 @@ tmp = tempfile.mkdtemp()
 repo = os.path.join(tmp, "fleet")
 state = os.path.join(tmp, "state.json")
 written = []
-
-
 
 
 def scan(label, text):
