@@ -1,7 +1,9 @@
 """What every Python integration test shares: the source tree, the program
-under test (or a skip), counted checks and the closing line ("N passed, N
-failed") that CTest's log shows."""
+under test (or a skip), the sample fleet as a git repository, counted checks
+and the closing line ("N passed, N failed") that CTest's log shows."""
 import os
+import shutil
+import subprocess
 import sys
 
 SRC = os.environ.get("OTR_SOURCE_DIR") or os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
@@ -18,6 +20,17 @@ def program(var):
         print(f"SKIP: {var} is not set (run under ctest)")
         sys.exit(77)
     return path
+
+
+def sample_fleet(repo):
+    """A new git repository at repo holding the project's sample manifests,
+    committed."""
+    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@e", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@e"}
+    subprocess.run(["git", "init", "-q", "-b", "main", repo], check=True)
+    shutil.copytree(os.path.join(SRC, "manifests"), os.path.join(repo, "manifests"))
+    subprocess.run(["git", "-C", repo, "add", "-A"], check=True, env=env)
+    subprocess.run(["git", "-C", repo, "commit", "-qm", "x"], check=True, env=env)
 
 
 def check(ok, what, detail=""):

@@ -23,7 +23,7 @@ import yaml
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "emulator"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from checks import SRC, check, finish, program  # noqa: E402
+from checks import SRC, check, finish, program, sample_fleet  # noqa: E402
 from harness import ACCESS_KEY_ID, SECRET_ACCESS_KEY, Emulator  # noqa: E402
 
 RUNNER = program("OTA_RUNNER")
@@ -86,12 +86,7 @@ def localize(args, repo, state, cache):
 
 tmp = tempfile.mkdtemp()
 repo = os.path.join(tmp, "fleet")
-genv = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@e", "GIT_COMMITTER_NAME": "t",
-        "GIT_COMMITTER_EMAIL": "t@e"}
-subprocess.run(["git", "init", "-q", "-b", "main", repo], check=True)
-shutil.copytree(os.path.join(SRC, "manifests"), os.path.join(repo, "manifests"))
-subprocess.run(["git", "-C", repo, "add", "-A"], check=True, env=genv)
-subprocess.run(["git", "-C", repo, "commit", "-qm", "x"], check=True, env=genv)
+sample_fleet(repo)
 
 lines = command_lines()
 check(len(lines) >= 8, "found the ota-runner command lines in the examples", str(len(lines)))

@@ -20,7 +20,7 @@ import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "emulator"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from checks import SRC, check, finish, program  # noqa: E402
+from checks import check, finish, program, sample_fleet  # noqa: E402
 from harness import ACCESS_KEY_ID, SECRET_ACCESS_KEY, Emulator  # noqa: E402
 
 RUNNER = program("OTA_RUNNER")
@@ -46,12 +46,7 @@ def mutations(emu):
     return [e for e in emu.log() if e["op"] in ("CreateOtaTask", "UpdateOtaTask", "DeleteOtaTask")]
 
 
-genv = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@e", "GIT_COMMITTER_NAME": "t",
-        "GIT_COMMITTER_EMAIL": "t@e"}
-subprocess.run(["git", "init", "-q", "-b", "main", repo], check=True)
-shutil.copytree(os.path.join(SRC, "manifests"), os.path.join(repo, "manifests"))
-subprocess.run(["git", "-C", repo, "add", "-A"], check=True, env=genv)
-subprocess.run(["git", "-C", repo, "commit", "-qm", "x"], check=True, env=genv)
+sample_fleet(repo)
 subprocess.run(["chmod", "-R", "a+rX", tmp], check=True)
 
 try:

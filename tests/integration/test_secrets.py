@@ -19,7 +19,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "emulator"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from checks import SRC, check, finish, program  # noqa: E402
+from checks import check, finish, program, sample_fleet  # noqa: E402
 from harness import Emulator  # noqa: E402
 
 RUNNER = program("OTA_RUNNER")
@@ -52,12 +52,7 @@ def run(emu_url, *args, extra=None):
     return p.returncode, p.stdout + p.stderr
 
 
-genv = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@e", "GIT_COMMITTER_NAME": "t",
-        "GIT_COMMITTER_EMAIL": "t@e"}
-subprocess.run(["git", "init", "-q", "-b", "main", repo], check=True)
-shutil.copytree(os.path.join(SRC, "manifests"), os.path.join(repo, "manifests"))
-subprocess.run(["git", "-C", repo, "add", "-A"], check=True, env=genv)
-subprocess.run(["git", "-C", repo, "commit", "-qm", "x"], check=True, env=genv)
+sample_fleet(repo)
 plan_file = os.path.join(tmp, "saved-plan.json")
 
 try:
