@@ -3,8 +3,10 @@
 
 #include "ota/ota.h"
 #include "util/buf.h"
+#include "util/signals.h"
 #include "util/time.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -31,7 +33,9 @@ typedef struct job {
     jstep steps[4];
     int nsteps, cur;
     int journaled;   /* the current step's intent is in the journal */
+    int reported;    /* its failure is in the result */
     char *task_id;   /* the name's task as the steps go */
+    char *deleted;   /* the task a delete step of this chain removed */
     otr_record work; /* what the current step records when it succeeds */
     otr_aws_call *call;
     struct run *run;
@@ -47,15 +51,64 @@ typedef struct run {
     int64_t started_ms;
 } run;
 
-static void add_failure(run *rn, const char *name, const char *description)
+/* Where a failed chain stopped, and what the next run does about it. */
+static void chain_note(const job *j, otr_buf *out)
 {
-    otr_apply_result *r = rn->r;
+    step st = j->steps[j->cur].kind;
+    const otr_action *a = j->steps[j->cur].a;
+    switch (st) {
+    case STEP_CREATE:
+        if (j->deleted)
+            otr_buf_printf(out, "its old task %s was deleted and the new one is not created yet: "
+                                "the next apply creates it",
+                           j->deleted);
+        else
+            otr_buf_puts(out, "no task was created: the next apply tries again");
+        break;
+    case STEP_DELETE:
+        if (a->kind == OTR_ACT_REPLACE)
+            otr_buf_printf(out, "task %s is still in place and nothing was created: the next "
+                                "apply tries the replace again",
+                           j->task_id ? j->task_id : "?");
+        else
+            otr_buf_printf(out, "task %s is still in place: the next apply tries again",
+                           j->task_id ? j->task_id : "?");
+        break;
+    case STEP_UPDATE:
+        otr_buf_printf(out, "task %s keeps its old fields: the next apply tries again",
+                       j->task_id ? j->task_id : "?");
+        break;
+    case STEP_CHECK_UPDATE:
+    case STEP_CHECK_DELETE:
+        otr_buf_puts(out, "the interrupted call is still unfinished: the next apply tries again");
+        break;
+    }
+}
+
+/* The failure of the job's current step: what failed, and where its chain
+ * stopped. One per job. */
+static void add_failure(job *j, const char *what)
+{
+    otr_apply_result *r = j->run->r;
+    if (j->reported)
+        return;
+    j->reported = 1;
     otr_apply_failure *f = realloc(r->failures, (r->nfailures + 1) * sizeof(*f));
     if (!f)
         return;
     r->failures = f;
-    f[r->nfailures].name = strdup(name);
-    f[r->nfailures].description = strdup(description);
+    otr_buf msg = OTR_BUF_INIT, subject = OTR_BUF_INIT;
+    otr_buf_printf(&subject, "(%s)", j->name);
+    /* a call's description names its manifest; anything else gets the name */
+    if (!strstr(what, otr_buf_cstr(&subject)))
+        otr_buf_printf(&msg, "%s: ", j->name);
+    otr_buf_free(&subject);
+    otr_buf_printf(&msg, "%s; ", what);
+    chain_note(j, &msg);
+    f[r->nfailures].name = strdup(j->name);
+    f[r->nfailures].description = otr_buf_detach(&msg);
+    if (!f[r->nfailures].description)
+        f[r->nfailures].description = strdup(what);
     r->nfailures++;
 }
 
@@ -93,6 +146,7 @@ static void finish_job(job *j, int ok)
     st->done++;
     if (!ok) {
         st->failed++;
+        add_failure(j, "failed"); /* every failed name is listed, whatever failed */
         if (rn->o->fail_fast)
             stop(rn, "--fail-fast: stopped after the first failure");
     } else {
@@ -106,6 +160,8 @@ static void finish_job(job *j, int ok)
     j->call = NULL;
     otr_record_clear(&j->work);
     set_task_id(j, NULL);
+    free(j->deleted);
+    j->deleted = NULL;
     rn->active--;
     if (rn->o->progress)
         rn->o->progress(st, rn->o->progress_ctx);
@@ -128,8 +184,8 @@ static int start_step(job *j)
                                     : OTR_OP_DELETE;
     const char *task_id = j->task_id;
 
-    if (rn->r->stopped)
-        return -1;
+    /* no check of rn->r->stopped here: a chain that has started is carried
+     * to its end (start_next_jobs starts no new one) */
     if (st == STEP_DELETE && !task_id) { /* nothing to delete: a create never made it */
         if (++j->cur >= j->nsteps)
             return 1;
@@ -138,7 +194,8 @@ static int start_step(job *j)
     otr_record_clear(&j->work);
     switch (st) {
     case STEP_CREATE:
-        otr_record_copy(&j->work, &a->desired);
+        if (otr_record_copy(&j->work, &a->desired) < 0)
+            break;
         free(j->work.task_id);
         free(j->work.task_arn);
         j->work.task_id = j->work.task_arn = NULL;
@@ -146,7 +203,8 @@ static int start_step(job *j)
         break;
     case STEP_UPDATE: {
         /* the recorded task, with the manifest's spec */
-        otr_record_copy(&j->work, a->old.name ? &a->old : &a->desired);
+        if (otr_record_copy(&j->work, a->old.name ? &a->old : &a->desired) < 0)
+            break;
         cJSON_Delete(j->work.spec);
         free(j->work.spec_digest);
         free(j->work.file);
@@ -176,12 +234,13 @@ static int start_step(job *j)
     }
     if (!j->call) {
         stop(rn, "out of memory");
+        add_failure(j, "out of memory");
         return -1;
     }
     if (!j->journaled && st != STEP_CHECK_UPDATE && st != STEP_CHECK_DELETE) {
         if (otr_state_journal_intent(rn->s, op, &j->work, &err) < 0) {
             stop(rn, otr_error_message(&err));
-            add_failure(rn, a->name, otr_error_message(&err));
+            add_failure(j, otr_error_message(&err));
             otr_error_clear(&err);
             return -1;
         }
@@ -238,7 +297,7 @@ static void fail_step(job *j, otr_op op, const otr_aws_call *call, int journal)
     otr_aws_call_describe(call, &msg);
     if (journal)
         settle(j, op, 0, msg.ptr);
-    add_failure(j->run, j->name, msg.ptr);
+    add_failure(j, msg.ptr);
     otr_buf_free(&msg);
     next_step_or_finish(j, 0);
 }
@@ -259,7 +318,7 @@ static void on_call_done(otr_aws_call *call, void *ctx)
         }
         if (otr_ota_parse_create_task(call, &id, &arn, &err) < 0) {
             settle(j, OTR_OP_CREATE, 0, otr_error_message(&err));
-            add_failure(j->run, a->name, otr_error_message(&err));
+            add_failure(j, otr_error_message(&err));
             otr_error_clear(&err);
             next_step_or_finish(j, 0);
             return;
@@ -290,14 +349,18 @@ static void on_call_done(otr_aws_call *call, void *ctx)
             fail_step(j, OTR_OP_DELETE, call, 1);
             return;
         }
-        set_task_id(j, NULL);
+        free(j->deleted);
+        j->deleted = j->task_id;
+        j->task_id = NULL;
         settle(j, OTR_OP_DELETE, 1, NULL);
         next_step_or_finish(j, 1);
         return;
     case STEP_CHECK_DELETE:
         if (!call->ok && is_not_found(call)) {
             j->work.name = strdup(a->name);
-            set_task_id(j, NULL);
+            free(j->deleted);
+            j->deleted = j->task_id;
+            j->task_id = NULL;
             settle(j, OTR_OP_DELETE, 1, NULL);
             next_step_or_finish(j, 1);
             return;
@@ -331,7 +394,13 @@ static void on_call_done(otr_aws_call *call, void *ctx)
         if (done) { /* the update had reached the service: settle it */
             otr_aws_call_free(j->call);
             j->call = NULL;
-            otr_record_copy(&j->work, &a->desired);
+            otr_record_clear(&j->work);
+            if (otr_record_copy(&j->work, &a->desired) < 0) {
+                stop(j->run, "out of memory");
+                add_failure(j, "out of memory");
+                next_step_or_finish(j, 0);
+                return;
+            }
             settle(j, OTR_OP_UPDATE, 1, NULL);
             next_step_or_finish(j, 1);
             return;
@@ -380,6 +449,13 @@ static void plan_steps(job *j, const otr_action *a)
 static void start_next_jobs(run *rn)
 {
     int limit = rn->o->parallelism > 0 ? rn->o->parallelism : 8;
+    int sig = rn->o->interrupted ? rn->o->interrupted(rn->o->interrupted_ctx) : 0;
+    if (sig && !rn->r->signal) {
+        char why[64];
+        snprintf(why, sizeof(why), "interrupted by %s", otr_signal_name(sig));
+        rn->r->signal = sig;
+        stop(rn, why);
+    }
     while (!rn->r->stopped && rn->next < rn->njobs && rn->active < (size_t)limit) {
         job *j = &rn->jobs[rn->next++];
         rn->active++;
@@ -387,6 +463,19 @@ static void start_next_jobs(run *rn)
         if (rc != 0)
             finish_job(j, rc > 0);
     }
+}
+
+/* The names a stop left for the next run. */
+static void record_not_started(run *rn)
+{
+    otr_apply_result *r = rn->r;
+    size_t n = rn->njobs - rn->next;
+    r->stats.not_started = n;
+    if (!n || !(r->not_started = calloc(n, sizeof(char *))))
+        return;
+    for (size_t i = rn->next; i < rn->njobs; i++)
+        if ((r->not_started[r->nnot_started] = strdup(rn->jobs[i].name)))
+            r->nnot_started++;
 }
 
 int otr_apply_run(otr_aws_client *c, otr_state *s, const otr_plan *p, const otr_apply_options *o,
@@ -416,10 +505,12 @@ int otr_apply_run(otr_aws_client *c, otr_state *s, const otr_plan *p, const otr_
     r->stats.total = rn.njobs;
     start_next_jobs(&rn);
     int rc = otr_aws_client_run(c, err);
+    record_not_started(&rn);
     for (size_t i = 0; i < rn.njobs; i++) {
         otr_aws_call_free(rn.jobs[i].call);
         otr_record_clear(&rn.jobs[i].work);
         free(rn.jobs[i].task_id);
+        free(rn.jobs[i].deleted);
     }
     free(rn.jobs);
     r->stats.elapsed_ms = otr_time_monotonic_ms() - rn.started_ms;
@@ -433,6 +524,9 @@ void otr_apply_result_clear(otr_apply_result *r)
         free(r->failures[i].description);
     }
     free(r->failures);
+    for (size_t i = 0; i < r->nnot_started; i++)
+        free(r->not_started[i]);
+    free(r->not_started);
     free(r->stopped);
     memset(r, 0, sizeof(*r));
 }

@@ -4,7 +4,12 @@
  * GetOtaTask), every mutating call journaled before it is sent and after it
  * answers. Names run concurrently, at most `parallelism` at a time; one name's
  * calls stay in order. A failure does not stop the others unless fail_fast.
- * The caller saves the state's snapshot afterwards.
+ *
+ * A stop (--fail-fast, a signal, a journal that cannot be written) starts no
+ * new name, but a name whose chain has started is carried to its end or to a
+ * failure that says where it stopped: a replace never stops between its
+ * delete and its create by choice. The caller saves the state's snapshot
+ * afterwards.
  */
 #ifndef OTR_APPLY_APPLY_H
 #define OTR_APPLY_APPLY_H
@@ -19,30 +24,43 @@ typedef struct otr_apply_failure {
 } otr_apply_failure;
 
 typedef struct otr_apply_stats {
-    size_t total, done, failed;
+    size_t total, done, failed, not_started;
     size_t created, updated, replaced, deleted, resumed;
     int64_t elapsed_ms;
 } otr_apply_stats;
 
 typedef void (*otr_apply_progress_fn)(const otr_apply_stats *st, void *ctx);
 
+/* Nonzero (a signal number) once the run is asked to stop. */
+typedef int (*otr_apply_interrupted_fn)(void *ctx);
+
 typedef struct otr_apply_options {
     int parallelism; /* 0: 8 */
     int fail_fast;
     otr_apply_progress_fn progress;
     void *progress_ctx;
+    otr_apply_interrupted_fn interrupted; /* NULL: never */
+    void *interrupted_ctx;
 } otr_apply_options;
+
+#define OTR_APPLY_OPTIONS_INIT                                                                     \
+    {                                                                                              \
+        0, 0, NULL, NULL, NULL, NULL                                                               \
+    }
 
 typedef struct otr_apply_result {
     otr_apply_stats stats;
-    otr_apply_failure *failures;
+    otr_apply_failure *failures; /* one per failed name, saying where its chain stopped */
     size_t nfailures;
-    char *stopped; /* why the run stopped early (journal failure, --fail-fast), or NULL */
+    char **not_started; /* names left for the next run by a stop */
+    size_t nnot_started;
+    char *stopped; /* why the run stopped early (journal failure, --fail-fast, a signal), or NULL */
+    int signal;    /* the signal that stopped it, or 0 */
 } otr_apply_result;
 
 /* Runs every change of the plan. Returns -1 only when the run could not be
  * carried out at all; failed actions are in r. */
-int otr_apply_run(otr_aws_client *c, otr_state *s, const otr_plan *p, const otr_apply_options *o,
+OTR_MUST_USE int otr_apply_run(otr_aws_client *c, otr_state *s, const otr_plan *p, const otr_apply_options *o,
                   otr_apply_result *r, otr_error *err);
 
 void otr_apply_result_clear(otr_apply_result *r);

@@ -4,6 +4,7 @@
 #include "cli/planning.h"
 #include "cli/render_plan.h"
 #include "util/file.h"
+#include "util/signals.h"
 #include "util/time.h"
 
 #include <stdio.h>
@@ -99,6 +100,36 @@ static int load_saved_plan(otr_planning *pl, const otr_options *o, const char *p
     return check_saved_plan(pl->plan, pl->state, o);
 }
 
+/* Records the files that manifests moved to (git mv), without a call. */
+static size_t apply_relocations(otr_state *s, const otr_plan *p)
+{
+    size_t done = 0;
+    for (size_t i = 0; i < p->nrelocations; i++) {
+        const otr_relocation *m = &p->relocations[i];
+        otr_record *r = otr_state_find(s, m->name);
+        char *file = strdup(m->file), *commit = m->commit ? strdup(m->commit) : NULL;
+        if (!r || !file || (m->commit && !commit)) {
+            free(file);
+            free(commit);
+            continue;
+        }
+        free(r->file);
+        r->file = file;
+        if (commit) {
+            free(r->commit);
+            r->commit = commit;
+        }
+        done++;
+    }
+    return done;
+}
+
+static int interrupted(void *ctx)
+{
+    (void)ctx;
+    return otr_signals_received();
+}
+
 static void print_json(const otr_apply_result *r, int saved)
 {
     cJSON *root = cJSON_CreateObject();
@@ -111,10 +142,16 @@ static void print_json(const otr_apply_result *r, int saved)
     cJSON_AddNumberToObject(s, "deleted", (double)r->stats.deleted);
     cJSON_AddNumberToObject(s, "resumed", (double)r->stats.resumed);
     cJSON_AddNumberToObject(s, "failed", (double)r->stats.failed);
+    cJSON_AddNumberToObject(s, "notStarted", (double)r->stats.not_started);
     cJSON_AddNumberToObject(s, "elapsedMs", (double)r->stats.elapsed_ms);
     cJSON_AddBoolToObject(root, "stateSaved", saved);
     if (r->stopped)
         cJSON_AddStringToObject(root, "stopped", r->stopped);
+    if (r->signal)
+        cJSON_AddStringToObject(root, "signal", otr_signal_name(r->signal));
+    cJSON *left = cJSON_AddArrayToObject(root, "notStarted");
+    for (size_t i = 0; i < r->nnot_started; i++)
+        cJSON_AddItemToArray(left, cJSON_CreateString(r->not_started[i]));
     cJSON *f = cJSON_AddArrayToObject(root, "failures");
     for (size_t i = 0; i < r->nfailures; i++) {
         cJSON *x = cJSON_CreateObject();
@@ -126,6 +163,77 @@ static void print_json(const otr_apply_result *r, int saved)
     printf("%s\n", text);
     free(text);
     cJSON_Delete(root);
+}
+
+/* Saves the snapshot: what was done is recorded, whatever else happened.
+ * Returns 1 when saved. */
+static int save_state(otr_planning *pl, const otr_options *o)
+{
+    otr_error err = OTR_ERROR_INIT;
+    cJSON *source = otr_planning_source_json(pl->plan);
+    cJSON *service = pl->service_open ? otr_service_json(&pl->service) : NULL;
+    int saved = otr_state_save(pl->state, source, service, &err) == 0;
+    if (!saved) {
+        otr_error_prefix(&err,
+                         "the journal %s.journal still holds what was done; fix this, then "
+                         "run again",
+                         otr_options_state_path(o));
+        otr_print_error(&err);
+        otr_error_clear(&err);
+    }
+    cJSON_Delete(source);
+    cJSON_Delete(service);
+    return saved;
+}
+
+/* What apply refuses to do without being told; returns an exit code. */
+static int check_guards(const otr_plan *p, const otr_options *o)
+{
+    otr_plan_guards g = otr_planning_guards(o);
+    otr_buf why = OTR_BUF_INIT;
+    if (otr_plan_check_guards(p, &g, &why) == 0)
+        return OTR_EXIT_OK;
+    if (o->output != OTR_OUT_JSON) {
+        otr_buf text = OTR_BUF_INIT;
+        otr_render_plan_text(p, NULL, &text, 0);
+        fputs(otr_buf_cstr(&text), stdout);
+        otr_buf_free(&text);
+        fflush(stdout);
+    }
+    for (const char *line = why.ptr; line && *line;) {
+        const char *nl = strchr(line, '\n');
+        size_t len = nl ? (size_t)(nl - line) : strlen(line);
+        fprintf(stderr, "ota-runner: error: %.*s\n", (int)len, line);
+        line += len + (nl != NULL);
+    }
+    fprintf(stderr, "ota-runner: error: nothing was changed\n");
+    otr_buf_free(&why);
+    return OTR_EXIT_ERROR;
+}
+
+static void print_report(const otr_apply_result *r, const otr_state *s)
+{
+    for (size_t i = 0; i < r->nfailures; i++)
+        fprintf(stderr, "ota-runner: error: %s\n", r->failures[i].description);
+    if (r->stopped)
+        fprintf(stderr, "ota-runner: error: stopped early: %s\n", r->stopped);
+    if (r->nnot_started) {
+        fprintf(stderr, "ota-runner: %zu name%s not started (the next apply does them):",
+                r->nnot_started, r->nnot_started == 1 ? "" : "s");
+        for (size_t i = 0; i < r->nnot_started; i++)
+            fprintf(stderr, "%s %s", i ? "," : "", r->not_started[i]);
+        fputc('\n', stderr);
+    }
+    const char *how = r->signal                 ? "interrupted"
+                      : r->stats.failed || r->stopped ? "incomplete"
+                                                      : "complete";
+    printf("Apply %s: %zu created, %zu updated, %zu replaced, %zu deleted, %zu resumed; "
+           "%zu failed",
+           how, r->stats.created, r->stats.updated, r->stats.replaced, r->stats.deleted,
+           r->stats.resumed, r->stats.failed);
+    if (r->stats.not_started)
+        printf(", %zu not started", r->stats.not_started);
+    printf(" (%.1f s). State serial %ld.\n", r->stats.elapsed_ms / 1000.0, s->serial);
 }
 
 int otr_cmd_apply(const otr_options *o)
@@ -140,17 +248,21 @@ int otr_cmd_apply(const otr_options *o)
                 "ota-runner apply: one plan file at most (see 'ota-runner apply --help')\n");
         return OTR_EXIT_ERROR;
     }
+    /* from here on a CI system's cancel (SIGINT / SIGTERM) is a stop, not a kill */
+    otr_signals_graceful("apply");
     rc = o->nargs ? load_saved_plan(&pl, o, o->args[0]) : otr_planning_prepare(&pl, o, "apply");
-    if (rc)
+    if (rc || (rc = check_guards(pl.plan, o)) != 0)
         goto done;
     if (otr_plan_changes(pl.plan) == 0) {
         otr_buf text = OTR_BUF_INIT;
         if (pl.plan->counts[OTR_ACT_ORPHAN] || pl.plan->nnotes)
-            otr_render_plan_text(pl.plan, &text, 0);
+            otr_render_plan_text(pl.plan, NULL, &text, 0);
         else
             otr_render_plan_summary(pl.plan, &text);
+        if (apply_relocations(pl.state, pl.plan))
+            saved = save_state(&pl, o);
         if (o->output == OTR_OUT_JSON)
-            print_json(&r, 0);
+            print_json(&r, saved);
         else
             printf("%s%sNothing to apply.\n", text.ptr, text.ptr[text.len - 1] == '\n' ? "" : " ");
         otr_buf_free(&text);
@@ -158,7 +270,7 @@ int otr_cmd_apply(const otr_options *o)
     }
     if (o->output != OTR_OUT_JSON) {
         otr_buf text = OTR_BUF_INIT;
-        otr_render_plan_text(pl.plan, &text, 0);
+        otr_render_plan_text(pl.plan, NULL, &text, 0);
         fputs(text.ptr, stdout);
         otr_buf_free(&text);
         fflush(stdout);
@@ -166,7 +278,12 @@ int otr_cmd_apply(const otr_options *o)
     if ((rc = otr_planning_open_service(&pl, o)) != 0)
         goto done;
     progress pr = {isatty(STDERR_FILENO), 0, 0};
-    otr_apply_options ao = {o->parallelism, o->fail_fast, on_progress, &pr};
+    otr_apply_options ao = OTR_APPLY_OPTIONS_INIT;
+    ao.parallelism = o->parallelism;
+    ao.fail_fast = o->fail_fast;
+    ao.progress = on_progress;
+    ao.progress_ctx = &pr;
+    ao.interrupted = interrupted;
     if (otr_apply_run(pl.service.client, pl.state, pl.plan, &ao, &r, &err) < 0) {
         otr_print_error(&err);
         otr_error_clear(&err);
@@ -174,37 +291,24 @@ int otr_cmd_apply(const otr_options *o)
     }
     if (pr.shown)
         fputc('\n', stderr);
-    /* what was done is recorded, whatever else happened */
-    cJSON *source = otr_planning_source_json(pl.plan);
-    cJSON *service = otr_service_json(&pl.service);
-    if (otr_state_save(pl.state, source, service, &err) < 0) {
-        otr_error_prefix(&err,
-                         "the journal %s.journal still holds what was done; fix this, then "
-                         "run again",
-                         otr_options_state_path(o));
-        otr_print_error(&err);
-        otr_error_clear(&err);
+    apply_relocations(pl.state, pl.plan);
+    saved = save_state(&pl, o);
+    if (!saved)
         rc = OTR_EXIT_ERROR;
-    } else {
-        saved = 1;
-    }
-    cJSON_Delete(source);
-    cJSON_Delete(service);
-    for (size_t i = 0; i < r.nfailures; i++)
-        fprintf(stderr, "ota-runner: error: %s\n", r.failures[i].description);
-    if (r.stopped)
-        fprintf(stderr, "ota-runner: error: stopped early: %s\n", r.stopped);
-    if (o->output == OTR_OUT_JSON)
+    if (o->output == OTR_OUT_JSON) {
+        for (size_t i = 0; i < r.nfailures; i++)
+            fprintf(stderr, "ota-runner: error: %s\n", r.failures[i].description);
         print_json(&r, saved);
-    else
-        printf("Apply %s: %zu created, %zu updated, %zu replaced, %zu deleted, %zu resumed; "
-               "%zu failed (%.1f s). State serial %ld.\n",
-               r.stats.failed || r.stopped ? "incomplete" : "complete", r.stats.created,
-               r.stats.updated, r.stats.replaced, r.stats.deleted, r.stats.resumed, r.stats.failed,
-               r.stats.elapsed_ms / 1000.0, pl.state->serial);
+    } else {
+        print_report(&r, pl.state);
+    }
     if (r.stats.failed || r.stopped)
         rc = OTR_EXIT_ERROR;
+    if (r.signal)
+        rc = OTR_EXIT_SIGNAL_BASE + r.signal;
 done:
+    if (!rc && otr_signals_received())
+        rc = OTR_EXIT_SIGNAL_BASE + otr_signals_received();
     otr_apply_result_clear(&r);
     otr_planning_free(&pl);
     return rc;

@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 /* Appends the markdown plan to $GITHUB_STEP_SUMMARY, when it is set. */
-static void write_step_summary(const otr_plan *p)
+static void write_step_summary(const otr_plan *p, const char *warnings)
 {
     const char *path = getenv("GITHUB_STEP_SUMMARY");
     if (!path || !*path)
@@ -22,7 +22,7 @@ static void write_step_summary(const otr_plan *p)
         return;
     }
     otr_buf md = OTR_BUF_INIT;
-    otr_render_plan_markdown(p, &md);
+    otr_render_plan_markdown(p, warnings, &md);
     fputs(otr_buf_cstr(&md), f);
     fclose(f);
     otr_buf_free(&md);
@@ -31,11 +31,13 @@ static void write_step_summary(const otr_plan *p)
 int otr_cmd_plan(const otr_options *o)
 {
     otr_planning pl;
-    int rc = otr_planning_prepare(&pl, o, "plan");
-    otr_buf out = OTR_BUF_INIT;
+    int rc = otr_planning_prepare(&pl, o, NULL); /* a plan reads without the lock */
+    otr_buf out = OTR_BUF_INIT, warnings = OTR_BUF_INIT;
     if (rc)
         goto done;
     const otr_plan *p = pl.plan;
+    otr_plan_guards guards = otr_planning_guards(o);
+    otr_plan_check_guards(p, &guards, &warnings);
     if (o->out) {
         otr_error err = OTR_ERROR_INIT;
         cJSON *j = otr_plan_to_json(p);
@@ -53,20 +55,29 @@ int otr_cmd_plan(const otr_options *o)
     switch (o->output) {
     case OTR_OUT_JSON: {
         cJSON *j = otr_plan_to_json(p);
+        cJSON *w = cJSON_AddArrayToObject(j, "warnings");
+        for (const char *line = warnings.ptr; line && *line;) {
+            const char *nl = strchr(line, '\n');
+            char *one = strndup(line, nl ? (size_t)(nl - line) : strlen(line));
+            cJSON_AddItemToArray(w, cJSON_CreateString(one ? one : ""));
+            free(one);
+            line = nl ? nl + 1 : line + strlen(line);
+        }
         char *text = cJSON_Print(j);
         otr_buf_printf(&out, "%s\n", text ? text : "null");
         free(text);
         cJSON_Delete(j);
         break;
     }
-    case OTR_OUT_MARKDOWN: otr_render_plan_markdown(p, &out); break;
+    case OTR_OUT_MARKDOWN: otr_render_plan_markdown(p, warnings.ptr, &out); break;
     case OTR_OUT_GITHUB:
-        otr_render_plan_github(p, &out);
-        write_step_summary(p);
+        otr_render_plan_github(p, warnings.ptr, &out);
+        write_step_summary(p, warnings.ptr);
         break;
     default: {
         const char *nc = getenv("NO_COLOR");
-        otr_render_plan_text(p, &out, !o->no_color && !(nc && *nc) && isatty(STDOUT_FILENO));
+        otr_render_plan_text(p, warnings.ptr, &out,
+                             !o->no_color && !(nc && *nc) && isatty(STDOUT_FILENO));
         if (o->out)
             otr_buf_printf(&out, "Saved the plan to %s; apply it with: ota-runner apply %s\n",
                            o->out, o->out);
@@ -76,6 +87,7 @@ int otr_cmd_plan(const otr_options *o)
     rc = o->detailed_exitcode && otr_plan_changes(p) ? OTR_EXIT_CHANGES : OTR_EXIT_OK;
 done:
     otr_buf_free(&out);
+    otr_buf_free(&warnings);
     OTR_FREE_BEFORE_EXIT(otr_planning_free(&pl));
     return rc;
 }

@@ -24,6 +24,12 @@ static int fail(otr_error *err)
     return rc;
 }
 
+static int fail_nomem(otr_error *err)
+{
+    otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
+    return fail(err);
+}
+
 static int cmd_list(otr_state *s, const otr_options *o)
 {
     if (o->output == OTR_OUT_JSON) {
@@ -48,8 +54,16 @@ static int cmd_list(otr_state *s, const otr_options *o)
         const otr_record *r = &s->records[i];
         printf("%-*s  %-22s %-9s %s\n", w, r->name, r->task_id, r->phase, r->file ? r->file : "-");
     }
-    printf("%zu task%s; state %s serial %ld%s\n", s->count, s->count == 1 ? "" : "s", s->lineage,
-           s->serial, s->npending ? " (an interrupted run left work: run apply)" : "");
+    printf("%zu task%s; state %s serial %ld", s->count, s->count == 1 ? "" : "s", s->lineage,
+           s->serial);
+    otr_buf holder = OTR_BUF_INIT;
+    if (otr_state_lock_holder(s->path, &holder))
+        printf(" (a run is in progress: %s%s)", otr_buf_cstr(&holder),
+               s->npending ? "; its calls in flight are in the journal" : "");
+    else if (s->npending)
+        printf(" (an interrupted run left work: run apply)");
+    printf("\n");
+    otr_buf_free(&holder);
     return OTR_EXIT_OK;
 }
 
@@ -118,6 +132,17 @@ static int cmd_import(otr_planning *pl, const otr_options *o, const char *name, 
                 name, otr_state_find(pl->state, name)->task_id, name);
         return OTR_EXIT_ERROR;
     }
+    for (size_t i = 0; i < pl->state->count; i++) {
+        const otr_record *owner = &pl->state->records[i];
+        if (owner->task_id && !strcmp(owner->task_id, id)) {
+            fprintf(stderr,
+                    "ota-runner: error: task %s is already recorded as %s; one task belongs to "
+                    "one manifest, so it cannot be imported as %s too (a plan for %s could "
+                    "delete %s's task)\n",
+                    id, owner->name, name, name, owner->name);
+            return OTR_EXIT_ERROR;
+        }
+    }
     if ((rc = otr_planning_open_service(pl, o)) != 0)
         return rc;
     otr_aws_call *call = otr_ota_get_task(id, name);
@@ -147,9 +172,13 @@ static int cmd_import(otr_planning *pl, const otr_options *o, const char *name, 
     r.remote_status = t.status ? strdup(t.status) : NULL;
     r.remote_checked_at = strdup(now);
     otr_ota_task_clear(&t);
-    rc = otr_state_put(pl->state, &r) < 0 || otr_state_save(pl->state, NULL, NULL, &err) < 0
-             ? fail(&err)
-             : OTR_EXIT_OK;
+    /* the service the task was checked with is the state's, from now on */
+    cJSON *service = otr_service_json(&pl->service);
+    if (otr_state_put(pl->state, &r) < 0)
+        rc = fail_nomem(&err);
+    else
+        rc = otr_state_save(pl->state, NULL, service, &err) < 0 ? fail(&err) : OTR_EXIT_OK;
+    cJSON_Delete(service);
     if (rc == OTR_EXIT_OK)
         printf("Imported task %s as %s (state serial %ld). Run ota-runner plan to compare it with "
                "the manifest.\n",
@@ -175,11 +204,11 @@ int otr_cmd_state(const otr_options *o)
         return usage("unknown subcommand; use list, show NAME, rm NAME or import NAME TASK_ID");
     if (o->nargs != want)
         return usage("wrong number of arguments");
-    int mutating = !strcmp(sub, "rm") || !strcmp(sub, "import");
-    if (mutating) {
-        if ((rc = otr_planning_open_state(&pl, o, sub)) != 0)
-            goto done;
-    } else if (otr_state_load(&pl.state, otr_options_state_path(o), &err) < 0) {
+    /* rm and import change the state: under the lock; list, show and rm
+     * accept a state that records one task twice, to mend it */
+    const char *lock_for = !strcmp(sub, "rm") || !strcmp(sub, "import") ? sub : NULL;
+    int repair = strcmp(sub, "import") != 0;
+    if (otr_state_open(&pl.state, otr_options_state_path(o), lock_for, repair, &err) < 0) {
         rc = fail(&err);
         goto done;
     }

@@ -3,6 +3,7 @@
 
 #include "cli/commands.h"
 #include "manifest/schema.h"
+#include "plan/plan.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,6 +41,9 @@ static const otr_command commands[] = {
      "(and, with --refresh, with what the service reports) and prints the actions:\n"
      "create, update (Description / TaskConfigurationId only), replace (delete, then\n"
      "create), delete (--prune), orphan, and resume (finish an interrupted run).\n"
+     "The whole plan is shown even when apply would refuse it (--max-deletes,\n"
+     "--allow-cancel, --allow-empty); the refusal is shown as a warning. plan takes no\n"
+     "lock: it works while an apply runs.\n"
      "With --detailed-exitcode: exit 0 when there are no changes, 2 when there are.\n",
      OUT(OTR_OUT_TEXT) | OUT(OTR_OUT_JSON) | OUT(OTR_OUT_MARKDOWN) | OUT(OTR_OUT_GITHUB),
      otr_cmd_plan},
@@ -49,6 +53,11 @@ static const otr_command commands[] = {
      "state and the source commit are unchanged since) and carries it out. Every\n"
      "mutating call is journaled before it is sent, with a ClientToken derived from the\n"
      "manifest, so a retry, a crash or a second run never creates a duplicate task.\n"
+     "Refuses, before any call, a plan that deletes more than --max-deletes tasks,\n"
+     "deletes a task the service reports running (without --allow-cancel), or prunes\n"
+     "every task because no manifest is left (without --allow-empty).\n"
+     "SIGINT / SIGTERM: starts nothing new, finishes the calls in flight, records them\n"
+     "and exits 130 / 143; a second signal stops at once (the journal covers it).\n"
      "Exit 1 when any action failed (what succeeded is recorded), 3 when another run\n"
      "holds the state lock.\n",
      OUT(OTR_OUT_TEXT) | OUT(OTR_OUT_JSON), otr_cmd_apply},
@@ -99,6 +108,9 @@ typedef enum opt_id {
     O_OUT,
     O_DETAILED_EXITCODE,
     O_FAIL_FAST,
+    O_ALLOW_CANCEL,
+    O_ALLOW_EMPTY,
+    O_MIGRATE_ENDPOINT,
 } opt_id;
 
 typedef struct option_spec {
@@ -146,6 +158,13 @@ static const option_spec options[] = {
     {O_PRUNE, "prune", 0, OPT_PLAN, NULL, "delete tasks whose manifest is gone"},
     {O_MAX_DELETES, "max-deletes", 0, OPT_PLAN, "N",
      "refuse a run that would delete more than N tasks,\nreplacements included (default 10)"},
+    {O_ALLOW_CANCEL, "allow-cancel", 0, OPT_PLAN, NULL,
+     "replace or delete tasks the service reports SCHEDULED or\nIN_PROGRESS (their devices' "
+     "executions are cancelled)"},
+    {O_ALLOW_EMPTY, "allow-empty", 0, OPT_PLAN, NULL,
+     "let --prune delete every task when no manifest is left"},
+    {O_MIGRATE_ENDPOINT, "migrate-endpoint", 0, OPT_PLAN, NULL,
+     "use a state made for another endpoint or region here\n(its tasks are created anew)"},
     {O_TARGET, "target", 0, OPT_PLAN, "NAME", "only this manifest (repeatable)"},
     {O_REFRESH, "refresh", 0, OPT_PLAN, "MODE",
      "none, list (default: one ListOtaTasks), or full\n(also GetOtaTask per recorded task: drift)"},
@@ -345,6 +364,9 @@ static int apply_option(otr_options *o, const option_spec *opt, const char *valu
     case O_OUT: o->out = value; break;
     case O_DETAILED_EXITCODE: o->detailed_exitcode = 1; break;
     case O_FAIL_FAST: o->fail_fast = 1; break;
+    case O_ALLOW_CANCEL: o->allow_cancel = 1; break;
+    case O_ALLOW_EMPTY: o->allow_empty = 1; break;
+    case O_MIGRATE_ENDPOINT: o->migrate_endpoint = 1; break;
     }
     return 0;
 }
@@ -355,7 +377,7 @@ static int apply_option(otr_options *o, const option_spec *opt, const char *valu
 int otr_options_parse(otr_options *o, int argc, char **argv)
 {
     memset(o, 0, sizeof(*o));
-    o->max_deletes = 10;
+    o->max_deletes = OTR_PLAN_DEFAULT_MAX_DELETES;
     o->args = calloc((size_t)argc + 1, sizeof(char *));
     const char *output_value = NULL;
     if (!o->args)
@@ -464,7 +486,8 @@ void otr_options_print_help(const otr_command *cmd)
         print_options(OPT_GLOBAL);
         printf("\nRun 'ota-runner <command> --help' for a command's options.\n"
                "Exit codes: 0 success, 1 error, 2 plan has changes (--detailed-exitcode),\n"
-               "3 another run holds the state lock.\n");
+               "3 another run holds the state lock, 130 / 143 apply stopped by SIGINT /\n"
+               "SIGTERM (what was done is recorded).\n");
         return;
     }
     printf("Usage: ota-runner %s [options]%s%s\n\n%s.\n\n%s", cmd->name, cmd->args[0] ? " " : "",

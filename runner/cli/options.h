@@ -16,6 +16,8 @@ enum {
     OTR_EXIT_ERROR = 1,   /* an error, invalid input, or a partial failure */
     OTR_EXIT_CHANGES = 2, /* plan --detailed-exitcode: there are changes */
     OTR_EXIT_LOCKED = 3,  /* another run holds the state lock */
+    /* apply stopped by SIGINT / SIGTERM: 128 + the signal (130, 143) */
+    OTR_EXIT_SIGNAL_BASE = 128,
 };
 
 typedef enum otr_output { OTR_OUT_TEXT, OTR_OUT_JSON, OTR_OUT_MARKDOWN, OTR_OUT_GITHUB } otr_output;
@@ -51,7 +53,10 @@ typedef struct otr_options {
     const char *state_path; /* NULL: OTA_RUNNER_STATE, else ota-runner.state.json */
     /* plan and apply */
     int prune;
-    int max_deletes;      /* default 10 */
+    int max_deletes; /* default OTR_PLAN_DEFAULT_MAX_DELETES */
+    int allow_cancel;
+    int allow_empty;
+    int migrate_endpoint;
     const char **targets; /* NULL-terminated */
     size_t ntargets;
     otr_refresh refresh;

@@ -21,13 +21,54 @@ static int fail(otr_error *err)
     return rc;
 }
 
-int otr_planning_open_state(otr_planning *pl, const otr_options *o, const char *command)
+int otr_planning_open_state(otr_planning *pl, const otr_options *o, const char *lock_for)
 {
     otr_error err = OTR_ERROR_INIT;
-    if (otr_state_load(&pl->state, otr_options_state_path(o), &err) < 0 ||
-        otr_state_lock(pl->state, command, &err) < 0)
+    if (otr_state_open(&pl->state, otr_options_state_path(o), lock_for, 0, &err) < 0)
         return fail(&err);
     return 0;
+}
+
+/* A state made for one endpoint and region is not used with another
+ * silently: every task would look gone, and apply would create the fleet
+ * again there. */
+static int check_service(const otr_planning *pl, const otr_options *o, const char *region,
+                         const char *endpoint)
+{
+    const otr_state *s = pl->state;
+    const char *was_endpoint =
+        cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(s->service, "endpoint"));
+    const char *was_region =
+        cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(s->service, "region"));
+    if (!was_endpoint || !was_region || (s->count == 0 && s->npending == 0) ||
+        o->migrate_endpoint)
+        return 0;
+    if (!strcmp(was_endpoint, endpoint) && !strcmp(was_region, region))
+        return 0;
+    fprintf(stderr,
+            "ota-runner: error: state %s was made for %s (region %s), and this run would use %s "
+            "(region %s); its %zu task%s live there. Use the endpoint and region it was made "
+            "with (--endpoint-url, --region), or give --migrate-endpoint to start the fleet anew "
+            "at %s (the tasks at %s are left alone)\n",
+            s->path, was_endpoint, was_region, endpoint, region, s->count,
+            s->count == 1 ? "" : "s", endpoint, was_endpoint);
+    return OTR_EXIT_ERROR;
+}
+
+int otr_planning_check_service(const otr_planning *pl, const otr_options *o)
+{
+    otr_error err = OTR_ERROR_INIT;
+    char *region = NULL, *endpoint = NULL;
+    if (!pl->state)
+        return 0;
+    if (pl->service_open)
+        return check_service(pl, o, pl->service.region, pl->service.endpoint);
+    if (otr_service_resolve(&region, &endpoint, o, &err) < 0)
+        return fail(&err);
+    int rc = check_service(pl, o, region, endpoint);
+    free(region);
+    free(endpoint);
+    return rc;
 }
 
 int otr_planning_open_service(otr_planning *pl, const otr_options *o)
@@ -38,7 +79,7 @@ int otr_planning_open_service(otr_planning *pl, const otr_options *o)
     if (otr_service_open(&pl->service, o, &err) < 0)
         return fail(&err);
     pl->service_open = 1;
-    return 0;
+    return otr_planning_check_service(pl, o);
 }
 
 typedef struct full_refresh {
@@ -145,7 +186,7 @@ static void remember_statuses(otr_state *s, const otr_remote_view *view)
     }
 }
 
-int otr_planning_prepare(otr_planning *pl, const otr_options *o, const char *command)
+int otr_planning_prepare(otr_planning *pl, const otr_options *o, const char *lock_for)
 {
     otr_error err = OTR_ERROR_INIT;
     otr_remote_view view = {NULL, 0};
@@ -166,20 +207,19 @@ int otr_planning_prepare(otr_planning *pl, const otr_options *o, const char *com
                 otr_loaded_commit_label(&pl->loaded, commit, sizeof(commit)));
         return OTR_EXIT_ERROR;
     }
-    if ((rc = otr_planning_open_state(pl, o, command)) != 0)
+    if ((rc = otr_planning_open_state(pl, o, lock_for)) != 0 ||
+        (rc = otr_planning_check_service(pl, o)) != 0)
         return rc;
     if (o->refresh != OTR_REFRESH_NONE && (rc = refresh(pl, o, &view, &fr)) != 0)
         goto done;
-    otr_plan_options po = {
-        .prune = o->prune,
-        .max_deletes = o->max_deletes,
-        .targets = o->targets,
-        .remote = o->refresh != OTR_REFRESH_NONE ? &view : NULL,
-        .repo = o->repo ? o->repo : ".",
-        .ref = o->ref ? o->ref : "HEAD",
-        .commit = otr_source_commit(pl->loaded.source),
-        .path = otr_source_path(pl->loaded.source),
-    };
+    otr_plan_options po = OTR_PLAN_OPTIONS_INIT;
+    po.prune = o->prune;
+    po.targets = o->targets;
+    po.remote = o->refresh != OTR_REFRESH_NONE ? &view : NULL;
+    po.repo = o->repo ? o->repo : ".";
+    po.ref = o->ref ? o->ref : "HEAD";
+    po.commit = otr_source_commit(pl->loaded.source);
+    po.path = otr_source_path(pl->loaded.source);
     if (otr_plan_make(&pl->plan, pl->state, &pl->loaded.set, &po, &err) < 0)
         rc = fail(&err);
     else if (po.remote)
@@ -191,6 +231,15 @@ done:
     free(fr.remote);
     otr_buf_free(&fr.errors);
     return rc;
+}
+
+otr_plan_guards otr_planning_guards(const otr_options *o)
+{
+    otr_plan_guards g = OTR_PLAN_GUARDS_INIT;
+    g.max_deletes = o->max_deletes;
+    g.allow_cancel = o->allow_cancel;
+    g.allow_empty = o->allow_empty;
+    return g;
 }
 
 cJSON *otr_planning_source_json(const otr_plan *p)

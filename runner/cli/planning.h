@@ -25,12 +25,21 @@ typedef struct otr_planning {
     otr_plan *plan;
 } otr_planning;
 
-/* Loads the state and locks it; returns an exit code (0 when all is well). */
-int otr_planning_open_state(otr_planning *pl, const otr_options *o, const char *command);
-/* Opens the service (once); returns an exit code. */
+/* Loads the state and, when lock_for names the command ("apply"), locks it
+ * for the run; NULL reads it without the lock. Returns an exit code (0 when
+ * all is well). */
+int otr_planning_open_state(otr_planning *pl, const otr_options *o, const char *lock_for);
+/* Opens the service (once), and refuses a state made for another endpoint
+ * or region (otr_planning_check_service); returns an exit code. */
 int otr_planning_open_service(otr_planning *pl, const otr_options *o);
-/* Everything up to the plan; returns an exit code. */
-int otr_planning_prepare(otr_planning *pl, const otr_options *o, const char *command);
+/* Refuses, unless --migrate-endpoint, a state whose tasks were made at
+ * another endpoint or region than the options name; returns an exit code. */
+int otr_planning_check_service(const otr_planning *pl, const otr_options *o);
+/* Everything up to the plan; the state is locked for lock_for (NULL: read
+ * without the lock, as plan does). Returns an exit code. */
+int otr_planning_prepare(otr_planning *pl, const otr_options *o, const char *lock_for);
+/* The guards apply enforces and plan warns of, from the options. */
+otr_plan_guards otr_planning_guards(const otr_options *o);
 /* {"repo", "ref", "commit", "path"} of the source, for the state file. */
 cJSON *otr_planning_source_json(const otr_plan *p);
 void otr_planning_free(otr_planning *pl);

@@ -50,7 +50,25 @@ void otr_render_plan_summary(const otr_plan *p, otr_buf *out)
     otr_buf_puts(out, ".");
 }
 
-void otr_render_plan_text(const otr_plan *p, otr_buf *out, int color)
+/* "task X is IN_PROGRESS: deleting it cancels its devices' executions" */
+static void cancel_text(otr_buf *out, const otr_action *a)
+{
+    otr_buf_printf(out, "task %s is %s: deleting it cancels its devices' executions",
+                   a->old.task_id, otr_action_cancels(a));
+}
+
+/* Each line of the guards' text, with a prefix. */
+static void guard_lines(otr_buf *out, const char *warnings, const char *prefix, const char *suffix)
+{
+    for (const char *p = warnings; p && *p;) {
+        const char *nl = strchr(p, '\n');
+        size_t len = nl ? (size_t)(nl - p) : strlen(p);
+        otr_buf_printf(out, "%s%.*s%s", prefix, (int)len, p, suffix);
+        p += len + (nl != NULL);
+    }
+}
+
+void otr_render_plan_text(const otr_plan *p, const char *warnings, otr_buf *out, int color)
 {
     otr_buf_printf(out, "Plan for %s at %.12s (state serial %ld)\n\n",
                    p->path ? p->path : "manifests", p->commit ? p->commit : "?", p->serial);
@@ -78,6 +96,11 @@ void otr_render_plan_text(const otr_plan *p, otr_buf *out, int color)
                 otr_buf_printf(out, ":%u", a->line);
         }
         otr_buf_putc(out, '\n');
+        if (otr_action_cancels(a)) {
+            otr_buf_puts(out, color ? "        \033[1;33mwarning:\033[0m " : "        warning: ");
+            cancel_text(out, a);
+            otr_buf_putc(out, '\n');
+        }
         if (a->reason)
             otr_buf_printf(out, "        %s\n", a->reason);
         for (size_t c = 0; c < a->nchanges; c++) {
@@ -94,6 +117,13 @@ void otr_render_plan_text(const otr_plan *p, otr_buf *out, int color)
         otr_buf_putc(out, '\n');
     otr_render_plan_summary(p, out);
     otr_buf_putc(out, '\n');
+    if (warnings && *warnings) {
+        otr_buf_putc(out, '\n');
+        guard_lines(out, warnings,
+                    color ? "\033[1;33mWarning:\033[0m apply would refuse: "
+                          : "Warning: apply would refuse: ",
+                    "\n");
+    }
 }
 
 /* Markdown table cells may not hold '|' or newlines. */
@@ -111,7 +141,7 @@ static void md_cell(otr_buf *out, const char *s)
     }
 }
 
-void otr_render_plan_markdown(const otr_plan *p, otr_buf *out)
+void otr_render_plan_markdown(const otr_plan *p, const char *warnings, otr_buf *out)
 {
     otr_buf summary = OTR_BUF_INIT;
     otr_render_plan_summary(p, &summary);
@@ -119,6 +149,7 @@ void otr_render_plan_markdown(const otr_plan *p, otr_buf *out)
                    p->path ? p->path : "manifests", p->commit ? p->commit : "?", p->serial,
                    summary.ptr);
     otr_buf_free(&summary);
+    guard_lines(out, warnings, "> [!WARNING]\n> apply would refuse: ", "\n\n");
     if (otr_plan_changes(p) || p->counts[OTR_ACT_ORPHAN]) {
         otr_buf_puts(out, "| | Action | Manifest | File | Changes |\n|---|---|---|---|---|\n");
         for (size_t i = 0; i < p->count; i++) {
@@ -134,6 +165,11 @@ void otr_render_plan_markdown(const otr_plan *p, otr_buf *out)
                     otr_buf_printf(out, ":%u", a->line);
             }
             otr_buf_puts(out, " | ");
+            if (otr_action_cancels(a)) {
+                otr_buf_puts(out, "**warning:** ");
+                cancel_text(out, a);
+                otr_buf_puts(out, a->nchanges || a->reason ? " — " : "");
+            }
             for (size_t c = 0; c < a->nchanges; c++)
                 otr_buf_printf(out, "%s`%s`", c ? ", " : "", a->changes[c].field);
             if (a->reason) {
@@ -185,7 +221,7 @@ void otr_github_escape(otr_buf *out, const char *s, int property)
     }
 }
 
-void otr_render_plan_github(const otr_plan *p, otr_buf *out)
+void otr_render_plan_github(const otr_plan *p, const char *warnings, otr_buf *out)
 {
     for (size_t i = 0; i < p->count; i++) {
         const otr_action *a = &p->actions[i];
@@ -213,7 +249,24 @@ void otr_render_plan_github(const otr_plan *p, otr_buf *out)
             otr_buf_puts(out, ": ");
             otr_github_escape(out, a->reason, 0);
         }
+        if (otr_action_cancels(a)) {
+            otr_buf b = OTR_BUF_INIT;
+            otr_buf_puts(&b, "; ");
+            cancel_text(&b, a);
+            otr_github_escape(out, otr_buf_cstr(&b), 0);
+            otr_buf_free(&b);
+        }
         otr_buf_putc(out, '\n');
+    }
+    for (const char *w = warnings; w && *w;) {
+        const char *nl = strchr(w, '\n');
+        size_t len = nl ? (size_t)(nl - w) : strlen(w);
+        char *line = strndup(w, len);
+        otr_buf_puts(out, "::warning title=ota-runner plan: apply would refuse::");
+        otr_github_escape(out, line, 0);
+        otr_buf_putc(out, '\n');
+        free(line);
+        w += len + (nl != NULL);
     }
     otr_render_plan_summary(p, out);
     otr_buf_putc(out, '\n');

@@ -7,9 +7,10 @@
 #include "plan/plan.h"
 #include "util/buf.h"
 
-void otr_render_plan_text(const otr_plan *p, otr_buf *out, int color);
-void otr_render_plan_markdown(const otr_plan *p, otr_buf *out);
-void otr_render_plan_github(const otr_plan *p, otr_buf *out);
+/* warnings: what apply would refuse (otr_plan_check_guards' lines), or NULL. */
+void otr_render_plan_text(const otr_plan *p, const char *warnings, otr_buf *out, int color);
+void otr_render_plan_markdown(const otr_plan *p, const char *warnings, otr_buf *out);
+void otr_render_plan_github(const otr_plan *p, const char *warnings, otr_buf *out);
 /* Escapes s for a GitHub workflow command: '%', CR and LF always, and ','
  * and ':' in a property (file=..., title=...). */
 void otr_github_escape(otr_buf *out, const char *s, int property);

@@ -7,14 +7,30 @@
 #include <stdlib.h>
 #include <string.h>
 
+int otr_service_resolve(char **region, char **endpoint, const otr_options *o, otr_error *err)
+{
+    *endpoint = NULL;
+    *region = otr_region_resolve(o->region, o->profile);
+    if (otr_endpoint_resolve(endpoint, o->endpoint_url, *region, err) < 0) {
+        free(*region);
+        *region = NULL;
+        return -1;
+    }
+    if (!*region)
+        *region = strdup("us-east-1"); /* an explicit endpoint needs no region; signing does */
+    if (!*region) {
+        free(*endpoint);
+        *endpoint = NULL;
+        return otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
+    }
+    return 0;
+}
+
 int otr_service_open(otr_service *s, const otr_options *o, otr_error *err)
 {
     memset(s, 0, sizeof(*s));
-    s->region = otr_region_resolve(o->region, o->profile);
-    if (otr_endpoint_resolve(&s->endpoint, o->endpoint_url, s->region, err) < 0)
+    if (otr_service_resolve(&s->region, &s->endpoint, o, err) < 0)
         goto fail;
-    if (!s->region)
-        s->region = strdup("us-east-1"); /* an explicit endpoint needs no region; signing does */
     otr_creds_options co = {o->profile, s->region, NULL, NULL};
     if (otr_creds_provider_new(&s->creds, &co, err) < 0)
         goto fail;

@@ -18,7 +18,11 @@ typedef struct otr_service {
     otr_aws_client *client;
 } otr_service;
 
-int otr_service_open(otr_service *s, const otr_options *o, otr_error *err);
+/* The region and endpoint the options name, without credentials or a
+ * connection; the caller frees both. */
+OTR_MUST_USE int otr_service_resolve(char **region, char **endpoint, const otr_options *o,
+                                     otr_error *err);
+OTR_MUST_USE int otr_service_open(otr_service *s, const otr_options *o, otr_error *err);
 void otr_service_close(otr_service *s);
 
 /* {"region", "endpoint"} for the state file. */

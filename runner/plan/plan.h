@@ -14,6 +14,11 @@
  * Actions are sorted by kind in that order, then by name. The plan owns
  * copies of everything it refers to, so it can be saved, loaded and applied
  * later; free it with otr_plan_free.
+ *
+ * The plan is always made whole; the guards (otr_plan_check_guards) say what
+ * apply refuses to do without being told (too many deletes, cancelling a
+ * running task, pruning an empty manifest set), so a plan shows them as
+ * warnings and apply as errors.
  */
 #ifndef OTR_PLAN_PLAN_H
 #define OTR_PLAN_PLAN_H
@@ -56,6 +61,14 @@ typedef struct otr_action {
     size_t nchanges;
 } otr_action;
 
+/* A manifest whose file moved (git mv) with nothing else changed: apply
+ * records the new file and commit without a call. */
+typedef struct otr_relocation {
+    char *name;
+    char *file;
+    char *commit;
+} otr_relocation;
+
 typedef struct otr_plan {
     otr_action *actions;
     size_t count;
@@ -66,6 +79,9 @@ typedef struct otr_plan {
     char *repo, *ref, *commit, *path;
     char **notes; /* status changes and other observations, sorted */
     size_t nnotes;
+    otr_relocation *relocations;
+    size_t nrelocations;
+    long manifests; /* manifests read; -1 when not known (an older saved plan) */
 } otr_plan;
 
 /* What the service said, when the plan was refreshed. */
@@ -82,15 +98,42 @@ typedef struct otr_remote_view {
 
 typedef struct otr_plan_options {
     int prune;
-    int max_deletes;               /* negative: no limit */
     const char *const *targets;    /* NULL-terminated, or NULL: every name */
     const otr_remote_view *remote; /* NULL: --refresh none */
     const char *repo, *ref, *commit, *path;
 } otr_plan_options;
 
+#define OTR_PLAN_OPTIONS_INIT                                                                      \
+    {                                                                                              \
+        0, NULL, NULL, NULL, NULL, NULL, NULL                                                      \
+    }
+
+#define OTR_PLAN_DEFAULT_MAX_DELETES 10
+
+/* What apply does only when told to. */
+typedef struct otr_plan_guards {
+    int max_deletes;  /* task deletes, replacements included; negative: no limit */
+    int allow_cancel; /* replace or delete a task the service reports running */
+    int allow_empty;  /* prune when no manifest is left */
+} otr_plan_guards;
+
+#define OTR_PLAN_GUARDS_INIT                                                                       \
+    {                                                                                              \
+        OTR_PLAN_DEFAULT_MAX_DELETES, 0, 0                                                         \
+    }
+
+/* Appends one line per guard the plan trips (each says what to do) to out;
+ * returns how many it trips. */
+size_t otr_plan_check_guards(const otr_plan *p, const otr_plan_guards *g, otr_buf *out);
+
+/* The status of the task an action would delete (a delete, or a replace)
+ * when the service last reported it SCHEDULED or IN_PROGRESS: its devices'
+ * executions are cancelled by the delete. NULL otherwise. */
+const char *otr_action_cancels(const otr_action *a);
+
 /* The plan takes the specs of the manifests it acts on (they are left NULL in
- * set): a plan of 100k creates holds each spec once. */
-int otr_plan_make(otr_plan **out, otr_state *state, otr_manifest_set *set,
+ * set): a plan of 100k creates holds each spec once. On failure *out is NULL. */
+OTR_MUST_USE int otr_plan_make(otr_plan **out, otr_state *state, otr_manifest_set *set,
                   const otr_plan_options *o, otr_error *err);
 
 /* Changes: resume + delete + replace + update + create. */
@@ -100,14 +143,15 @@ const char *otr_action_kind_name(otr_action_kind k);
 
 /* The plan as JSON (the documented, versioned schema: README "Plan JSON"). */
 cJSON *otr_plan_to_json(const otr_plan *p);
-/* A plan saved with plan --out. */
-int otr_plan_from_json(otr_plan **out, const cJSON *j, otr_error *err);
+/* A plan saved with plan --out. On failure *out is NULL. */
+OTR_MUST_USE int otr_plan_from_json(otr_plan **out, const cJSON *j, otr_error *err);
 
 void otr_plan_free(otr_plan *p);
 
 /* The record a manifest asks for (commit: where it was read). The spec is
  * copied, or taken from m with otr_record_take_manifest. */
-int otr_record_from_manifest(otr_record *r, const otr_manifest *m, const char *commit);
-int otr_record_take_manifest(otr_record *r, otr_manifest *m, const char *commit);
+OTR_MUST_USE int otr_record_from_manifest(otr_record *r, const otr_manifest *m,
+                                          const char *commit);
+OTR_MUST_USE int otr_record_take_manifest(otr_record *r, otr_manifest *m, const char *commit);
 
 #endif

@@ -198,6 +198,18 @@ static int credentials(git_credential **out, const char *url, const char *user_f
     return GIT_PASSTHROUGH;
 }
 
+/* A file:// URL to a shallow clone cannot be fetched whole (libgit2 says
+ * only "object not found"): say what it is and what to do. */
+static int is_shallow_local(const char *url)
+{
+    git_repository *r = NULL;
+    if (strncmp(url, "file://", 7) != 0 || git_repository_open(&r, url + 7) < 0)
+        return 0;
+    int shallow = git_repository_is_shallow(r) == 1;
+    git_repository_free(r);
+    return shallow;
+}
+
 /* Brings the mirror up to date: every branch and tag of the remote, as its
  * own local branch and tag, and HEAD at the remote's default branch. */
 static int sync_mirror(git_repository *repo, const char *url, otr_error *err)
@@ -237,6 +249,13 @@ static int sync_mirror(git_repository *repo, const char *url, otr_error *err)
         git_remote_update_tips(remote, &cb, 0, GIT_REMOTE_DOWNLOAD_TAGS_ALL, NULL) < 0 ||
         (fo.prune == GIT_FETCH_PRUNE && git_remote_prune(remote, &cb) < 0)) {
         git_fail(err, OTR_ERR_IO, "fetch failed");
+        if (is_shallow_local(url))
+            otr_error_set(err, OTR_ERR_IO,
+                          "fetch failed: %s is a shallow clone (made with --depth), which cannot "
+                          "be mirrored; give its folder itself as --repo %s (a shallow clone is "
+                          "read in place), or fetch its whole history first (git fetch "
+                          "--unshallow)",
+                          url + 7, url + 7);
         goto done;
     }
     if (have_head && git_repository_set_head(repo, head.ptr) < 0) {

@@ -7,6 +7,7 @@
  */
 #include "state/state.h"
 
+#include "manifest/schema.h"
 #include "manifest/token.h"
 #include "util/buf.h"
 #include "util/file.h"
@@ -25,6 +26,10 @@
 #include <unistd.h>
 
 #define MAX_STATE_BYTES ((size_t)1 << 30)
+/* Reads of a snapshot that another run keeps replacing, before giving up. */
+#define OTR_STATE_MAX_READ_ATTEMPTS 20
+/* The lock file names its holder in a line of JSON. */
+#define OTR_STATE_MAX_LOCK_BYTES 4096
 
 static const char *const op_names[] = {"create", "update", "delete"};
 
@@ -70,25 +75,35 @@ void otr_record_clear(otr_record *r)
     memset(r, 0, sizeof(*r));
 }
 
+/* Copies one optional string; 0, or -1 when memory runs out. */
+static int copy_str(char **dst, const char *src)
+{
+    *dst = src ? strdup(src) : NULL;
+    return src && !*dst ? -1 : 0;
+}
+
 int otr_record_copy(otr_record *dst, const otr_record *src)
 {
     memset(dst, 0, sizeof(*dst));
-    dst->name = dup_or_null(src->name);
-    dst->phase = dup_or_null(src->phase);
-    dst->client_token = dup_or_null(src->client_token);
     dst->revision = src->revision;
-    dst->spec = src->spec ? cJSON_Duplicate(src->spec, 1) : NULL;
-    dst->spec_digest = dup_or_null(src->spec_digest);
-    dst->task_id = dup_or_null(src->task_id);
-    dst->task_arn = dup_or_null(src->task_arn);
-    dst->file = dup_or_null(src->file);
-    dst->commit = dup_or_null(src->commit);
-    dst->created_at = dup_or_null(src->created_at);
-    dst->updated_at = dup_or_null(src->updated_at);
-    dst->remote_status = dup_or_null(src->remote_status);
-    dst->remote_checked_at = dup_or_null(src->remote_checked_at);
+    if (src->spec && !(dst->spec = cJSON_Duplicate(src->spec, 1)))
+        goto nomem;
+    if (copy_str(&dst->name, src->name) < 0 || copy_str(&dst->phase, src->phase) < 0 ||
+        copy_str(&dst->client_token, src->client_token) < 0 ||
+        copy_str(&dst->spec_digest, src->spec_digest) < 0 ||
+        copy_str(&dst->task_id, src->task_id) < 0 || copy_str(&dst->task_arn, src->task_arn) < 0 ||
+        copy_str(&dst->file, src->file) < 0 || copy_str(&dst->commit, src->commit) < 0 ||
+        copy_str(&dst->created_at, src->created_at) < 0 ||
+        copy_str(&dst->updated_at, src->updated_at) < 0 ||
+        copy_str(&dst->remote_status, src->remote_status) < 0 ||
+        copy_str(&dst->remote_checked_at, src->remote_checked_at) < 0)
+        goto nomem;
     return 0;
+nomem:
+    otr_record_clear(dst);
+    return -1;
 }
+
 
 static void add_str(cJSON *o, const char *k, const char *v)
 {
@@ -147,6 +162,20 @@ int otr_record_from_json(otr_record *r, const char *name, cJSON *o, int in_journ
             return -1;
         }
     }
+    const char *phase = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "phase"));
+    if (strcmp(phase, "created") != 0 && strcmp(phase, "imported") != 0) {
+        otr_buf_printf(why, "tasks.%s.phase is \"%s\", not \"created\" or \"imported\"", name,
+                       phase);
+        return -1;
+    }
+    otr_buf name_why = OTR_BUF_INIT;
+    int name_ok = otr_schema_check_name_value(name, &name_why);
+    if (!name_ok)
+        otr_buf_printf(why, "tasks.\"%s\" is not a manifest name (%s)", name,
+                       otr_buf_cstr(&name_why));
+    otr_buf_free(&name_why);
+    if (!name_ok)
+        return -1;
     const cJSON *spec = cJSON_GetObjectItemCaseSensitive(o, "spec");
     if (!cJSON_IsObject(spec)) {
         otr_buf_printf(why, "tasks.%s.spec is missing or not an object", name);
@@ -389,7 +418,8 @@ static int push_pending(otr_state *s, otr_op op, const otr_record *rec)
         return -1;
     s->pending = p;
     p[s->npending].op = op;
-    otr_record_copy(&p[s->npending].rec, rec);
+    if (otr_record_copy(&p[s->npending].rec, rec) < 0)
+        return -1;
     s->npending++;
     return 0;
 }
@@ -488,7 +518,11 @@ static int replay_line(otr_state *s, const char *line, size_t lineno, const char
                 free(in.rec.task_arn);
                 in.rec.task_arn = strdup(arn);
             }
-            otr_state_apply_result(s, op, &in.rec);
+            if (otr_state_apply_result(s, op, &in.rec) < 0) {
+                otr_record_clear(&in.rec);
+                otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
+                goto done;
+            }
         }
         otr_record_clear(&in.rec);
         rc = 0;
@@ -555,7 +589,45 @@ static int replay_journal(otr_state *s, otr_error *err)
     return rc;
 }
 
-int otr_state_load(otr_state **out, const char *path, otr_error *err)
+typedef struct id_ref {
+    const char *task_id;
+    const char *name;
+} id_ref;
+
+static int id_ref_cmp(const void *a, const void *b)
+{
+    const id_ref *x = a, *y = b;
+    int c = strcmp(x->task_id, y->task_id);
+    return c ? c : strcmp(x->name, y->name);
+}
+
+/* One task belongs to one name: a state where two names record the same task
+ * would let a plan for one of them delete the other's running task. */
+static int check_unique_task_ids(const otr_state *s, otr_error *err)
+{
+    id_ref *refs = malloc((s->count + 1) * sizeof(*refs));
+    size_t n = 0;
+    int rc = 0;
+    if (!refs)
+        return otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < s->count; i++)
+        if (s->records[i].task_id)
+            refs[n++] = (id_ref){s->records[i].task_id, s->records[i].name};
+    if (n > 1)
+        qsort(refs, n, sizeof(*refs), id_ref_cmp);
+    for (size_t i = 1; i < n && rc == 0; i++)
+        if (!strcmp(refs[i - 1].task_id, refs[i].task_id))
+            rc = otr_error_set(err, OTR_ERR_INVALID,
+                               "state file %s records task %s under two names, %s and %s; one "
+                               "task belongs to one manifest, so the state was left as it is. "
+                               "Remove the wrong one with 'ota-runner state rm NAME'",
+                               s->path, refs[i].task_id, refs[i - 1].name, refs[i].name);
+    free(refs);
+    return rc;
+}
+
+/* Reads the snapshot, then replays the journal over it. */
+static int load_once(otr_state **out, const char *path, otr_error *err)
 {
     otr_state *s = calloc(1, sizeof(*s));
     otr_buf text = OTR_BUF_INIT;
@@ -565,6 +637,10 @@ int otr_state_load(otr_state **out, const char *path, otr_error *err)
         return otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
     s->lock_fd = s->journal_fd = -1;
     s->path = strdup(path);
+    if (!s->path) {
+        otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
+        goto fail;
+    }
     if (otr_file_read(path, MAX_STATE_BYTES, &text, &ferr) < 0) {
         if (ferr.code != OTR_ERR_NOTFOUND) {
             otr_error_set(err, ferr.code, "state file %s: %s", path, otr_error_message(&ferr));
@@ -590,36 +666,109 @@ fail:
     return -1;
 }
 
+/* The snapshot file's identity: a save renames a new file into place. */
+static int same_file(int had, const struct stat *a, int has, const struct stat *b)
+{
+    if (had != has)
+        return 0;
+    return !had || (a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
+                    a->st_mtim.tv_sec == b->st_mtim.tv_sec &&
+                    a->st_mtim.tv_nsec == b->st_mtim.tv_nsec);
+}
+
+/* Without the lock, a run may save its snapshot (and empty its journal)
+ * while this one reads them: when the snapshot changed under the read, read
+ * both again, so the pair read is always one run's. */
+static int load_consistent(otr_state **out, const char *path, int repair, otr_error *err)
+{
+    for (int attempt = 1;; attempt++) {
+        struct stat before, after;
+        otr_error e = OTR_ERROR_INIT;
+        int had = stat(path, &before) == 0;
+        int rc = load_once(out, path, &e);
+        if (rc == 0 && !repair)
+            rc = check_unique_task_ids(*out, &e);
+        int has = stat(path, &after) == 0;
+        if (same_file(had, &before, has, &after) || attempt == OTR_STATE_MAX_READ_ATTEMPTS) {
+            if (rc < 0) {
+                otr_state_free(*out);
+                *out = NULL;
+                otr_error_set(err, e.code, "%s", otr_error_message(&e));
+            }
+            otr_error_clear(&e);
+            return rc;
+        }
+        otr_state_free(*out);
+        *out = NULL;
+        otr_error_clear(&e);
+    }
+}
+
+int otr_state_load(otr_state **out, const char *path, otr_error *err)
+{
+    return load_consistent(out, path, 0, err);
+}
+
+
 /* ---- the lock ----------------------------------------------------------------------- */
 
-int otr_state_lock(otr_state *s, const char *command, otr_error *err)
+/* "pid 4242 on ci-7 since ... (ota-runner apply)", from the lock file. */
+static void describe_holder(const char *lpath, otr_buf *out)
 {
-    char *lpath = with_suffix(s->path, ".lock");
-    int fd = open(lpath, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    otr_buf holder = OTR_BUF_INIT;
+    otr_error ignored = OTR_ERROR_INIT;
+    otr_file_read(lpath, OTR_STATE_MAX_LOCK_BYTES, &holder, &ignored);
+    otr_error_clear(&ignored);
+    cJSON *h = cJSON_Parse(otr_buf_cstr(&holder));
+    long long pid =
+        otr_json_integer_or(cJSON_GetObjectItemCaseSensitive(h, "pid"), 0, 1LL << 31, -1);
+    const char *host = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(h, "host"));
+    const char *since = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(h, "startedAt"));
+    const char *cmd = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(h, "command"));
+    otr_buf_printf(out, "pid %lld on %s since %s (ota-runner %s)", pid, host ? host : "?",
+                   since ? since : "?", cmd ? cmd : "?");
+    cJSON_Delete(h);
+    otr_buf_free(&holder);
+}
+
+int otr_state_lock_holder(const char *path, otr_buf *holder)
+{
+    char *lpath = with_suffix(path, ".lock");
+    int fd = lpath ? open(lpath, O_RDONLY | O_CLOEXEC) : -1;
+    int held = 0;
+    /* a shared lock is refused only while a run holds the exclusive one; it
+     * is let go at once */
+    if (fd >= 0 && flock(fd, LOCK_SH | LOCK_NB) < 0 && errno == EWOULDBLOCK) {
+        held = 1;
+        describe_holder(lpath, holder);
+    }
+    if (fd >= 0)
+        close(fd);
+    free(lpath);
+    return held;
+}
+
+/* Takes FILE.lock (flock, released by the kernel when the process dies) and
+ * writes its holder into it; *fd holds it. */
+static int lock_file(const char *path, const char *command, int *fd_out, otr_error *err)
+{
+    char *lpath = with_suffix(path, ".lock");
+    int fd = lpath ? open(lpath, O_RDWR | O_CREAT | O_CLOEXEC, 0644) : -1;
     int rc = -1;
+    *fd_out = -1;
     if (fd < 0) {
         otr_error_set(err, OTR_ERR_IO,
                       "cannot open the lock file %s: %s; check the folder's "
                       "permissions and owner",
-                      lpath, strerror(errno));
+                      lpath ? lpath : path, strerror(errno));
         goto done;
     }
     if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
         otr_buf holder = OTR_BUF_INIT;
-        otr_error ignored = OTR_ERROR_INIT;
-        otr_file_read(lpath, 4096, &holder, &ignored);
-        otr_error_clear(&ignored);
-        cJSON *h = cJSON_Parse(otr_buf_cstr(&holder));
-        long long pid =
-            otr_json_integer_or(cJSON_GetObjectItemCaseSensitive(h, "pid"), 0, 1LL << 31, -1);
-        const char *host = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(h, "host"));
-        const char *since = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(h, "startedAt"));
-        const char *cmd = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(h, "command"));
+        describe_holder(lpath, &holder);
         otr_error_set(err, OTR_ERR_LOCKED,
-                      "state %s is locked by another run: pid %lld on %s since %s (ota-runner %s); "
-                      "try again when it has finished",
-                      s->path, pid, host ? host : "?", since ? since : "?", cmd ? cmd : "?");
-        cJSON_Delete(h);
+                      "state %s is locked by another run: %s; try again when it has finished",
+                      path, otr_buf_cstr(&holder));
         otr_buf_free(&holder);
         close(fd);
         goto done;
@@ -638,11 +787,27 @@ int otr_state_lock(otr_state *s, const char *command, otr_error *err)
     free(text);
     free(now);
     cJSON_Delete(h);
-    s->lock_fd = fd;
+    *fd_out = fd;
     rc = 0;
 done:
     free(lpath);
     return rc;
+}
+
+int otr_state_open(otr_state **out, const char *path, const char *lock_for, int repair,
+                   otr_error *err)
+{
+    int fd = -1;
+    *out = NULL;
+    if (lock_for && lock_file(path, lock_for, &fd, err) < 0)
+        return -1;
+    if (load_consistent(out, path, repair, err) < 0) {
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    (*out)->lock_fd = fd;
+    return 0;
 }
 
 /* ---- the journal ------------------------------------------------------------------- */
@@ -715,8 +880,9 @@ int otr_state_journal_result(otr_state *s, otr_op op, const otr_record *rec, int
     otr_intent in;
     if (take_pending(s, op, rec->name, &in) == 0)
         otr_record_clear(&in.rec);
-    if (ok)
-        otr_state_apply_result(s, op, rec);
+    if (ok && otr_state_apply_result(s, op, rec) < 0 && rc == 0)
+        rc = otr_error_set(err, OTR_ERR_NOMEM,
+                           "out of memory while recording %s; the journal holds it", rec->name);
     return rc;
 }
 
@@ -865,7 +1031,8 @@ int otr_state_from_text(otr_state **out, const char *path, const char *snapshot,
     } else {
         new_lineage(s->lineage);
     }
-    if (journal && replay_text(s, journal, jlen, "(journal)", err) < 0) {
+    if ((journal && replay_text(s, journal, jlen, "(journal)", err) < 0) ||
+        check_unique_task_ids(s, err) < 0) {
         otr_state_free(s);
         return -1;
     }

@@ -9,8 +9,12 @@
 static int grow(otr_buf *b, size_t extra)
 {
     size_t cap = b->cap ? b->cap : OTR_BUF_DEFAULT_CAP;
-    if (extra > cap || b->len > cap - extra)
+    if (b->failed)
         return -1;
+    if (extra > cap || b->len > cap - extra) {
+        b->failed = 1;
+        return -1;
+    }
     size_t need = b->len + extra + 1;
     if (need <= b->size)
         return 0;
@@ -18,8 +22,10 @@ static int grow(otr_buf *b, size_t extra)
     while (size < need)
         size = size > SIZE_MAX / 2 ? need : size * 2;
     char *p = realloc(b->ptr, size);
-    if (!p)
+    if (!p) {
+        b->failed = 1;
         return -1;
+    }
     b->ptr = p;
     b->size = size;
     return 0;
@@ -52,6 +58,8 @@ int otr_buf_vprintf(otr_buf *b, const char *fmt, va_list ap)
     va_copy(ap2, ap);
     int n = vsnprintf(NULL, 0, fmt, ap2);
     va_end(ap2);
+    if (n < 0)
+        b->failed = 1;
     if (n < 0 || grow(b, (size_t)n) < 0)
         return -1;
     vsnprintf(b->ptr + b->len, (size_t)n + 1, fmt, ap);
@@ -68,6 +76,11 @@ int otr_buf_printf(otr_buf *b, const char *fmt, ...)
     return rc;
 }
 
+int otr_buf_failed(const otr_buf *b)
+{
+    return b->failed;
+}
+
 const char *otr_buf_cstr(const otr_buf *b)
 {
     return b->ptr ? b->ptr : "";
@@ -75,6 +88,10 @@ const char *otr_buf_cstr(const otr_buf *b)
 
 char *otr_buf_detach(otr_buf *b)
 {
+    if (b->failed) {
+        otr_buf_free(b);
+        return NULL;
+    }
     char *p = b->ptr;
     if (!p)
         p = calloc(1, 1);
@@ -86,6 +103,7 @@ char *otr_buf_detach(otr_buf *b)
 void otr_buf_clear(otr_buf *b)
 {
     b->len = 0;
+    b->failed = 0;
     if (b->ptr)
         b->ptr[0] = '\0';
 }
@@ -97,6 +115,7 @@ void otr_buf_free(otr_buf *b)
     free(b->ptr);
     b->ptr = NULL;
     b->len = b->size = 0;
+    b->failed = 0;
 }
 
 void otr_hex(char *out, const unsigned char *in, size_t len)

@@ -2,6 +2,13 @@
  * otr_buf: a growable byte buffer, always NUL-terminated, with a size cap.
  * The buffer owns its memory; release it with otr_buf_free. A zeroed otr_buf
  * (OTR_BUF_INIT) is an empty, valid buffer with the default cap.
+ *
+ * Invariants: ptr is NULL or holds len bytes and a NUL; len < size <= cap.
+ * The failure is sticky (libgit2's git_str): after one append fails (no
+ * memory, or the cap would be passed) every later append does nothing and
+ * returns -1, so a sequence of appends is checked once, with otr_buf_failed,
+ * and a message is never silently cut short. otr_buf_clear and otr_buf_free
+ * reset it.
  */
 #ifndef OTR_UTIL_BUF_H
 #define OTR_UTIL_BUF_H
@@ -11,30 +18,38 @@
 
 #define OTR_BUF_DEFAULT_CAP ((size_t)256 * 1024 * 1024)
 
+/* A result the caller must look at (curl's WARN_UNUSED_RESULT). */
+#define OTR_MUST_USE __attribute__((warn_unused_result))
+
 typedef struct otr_buf {
     char *ptr;
     size_t len;
     size_t size;
     size_t cap; /* 0 means OTR_BUF_DEFAULT_CAP */
+    int failed; /* an append failed: see the invariants above */
 } otr_buf;
 
 #define OTR_BUF_INIT                                                                               \
     {                                                                                              \
-        NULL, 0, 0, 0                                                                              \
+        NULL, 0, 0, 0, 0                                                                           \
     }
 
-/* Appends; returns 0, or -1 when memory runs out or the cap would be passed
- * (the buffer is then unchanged). */
+/* Appends; returns 0, or -1 when memory runs out, the cap would be passed or
+ * an earlier append failed (the contents are then unchanged). */
 int otr_buf_append(otr_buf *b, const void *data, size_t len);
 int otr_buf_puts(otr_buf *b, const char *s);
 int otr_buf_putc(otr_buf *b, char c);
 int otr_buf_printf(otr_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int otr_buf_vprintf(otr_buf *b, const char *fmt, va_list ap);
 
+/* Did an append fail since the last clear? */
+int otr_buf_failed(const otr_buf *b);
+
 /* Returns the NUL-terminated contents ("" for an empty buffer); never NULL. */
 const char *otr_buf_cstr(const otr_buf *b);
 
-/* Hands the memory to the caller (free() it) and resets the buffer. */
+/* Hands the memory to the caller (free() it) and resets the buffer; NULL
+ * when an append failed (the buffer is freed) or memory runs out. */
 char *otr_buf_detach(otr_buf *b);
 
 void otr_buf_clear(otr_buf *b);

@@ -132,6 +132,7 @@ try:
             write_fleet("")
 
     with Emulator("--tick", "0", "--drop-rate", "0.4", "--seed", "11") as emu:
+        reset(emu)  # a new emulator is a new endpoint: a new state
         rc, out, err = apply(emu, "--max-attempts", "10")
         drops = [e for e in emu.log() if e["fault"] == "drop"]
         check(rc == 0 and len(drops) >= 5, "lost responses: the apply succeeds", f"drops={len(drops)} {out}{err}")

@@ -59,4 +59,17 @@ set -e
 check "unreachable repository: exit 1" test $rc -eq 1
 check "unreachable repository: names the URL" grep -q "repository git://127.0.0.1:$port/missing.git: " "$WORK/err"
 
+# a file:// URL to a shallow clone: say what it is and what to do; the folder
+# itself works
+git clone -q --depth 1 "file://$src" "$WORK/shallow"
+set +e
+"$OTA_RUNNER" validate --repo "file://$WORK/shallow" --cache-dir "$cache" 2>"$WORK/err"
+rc=$?
+set -e
+check "shallow clone by URL: exit 1" test $rc -eq 1
+check "shallow clone by URL: says it is shallow and what to do" \
+  grep -q "is a shallow clone (made with --depth), which cannot be mirrored; give its folder itself as --repo $WORK/shallow" "$WORK/err"
+"$OTA_RUNNER" validate --repo "$WORK/shallow" > "$WORK/out"
+check "shallow clone as a folder: read in place" grep -q "^valid: 5 manifests" "$WORK/out"
+
 finish

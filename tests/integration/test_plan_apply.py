@@ -142,6 +142,11 @@ try:
               and acts[0]["line"] == 3, "plan json: the replace with field, old and new", out)
         n = len(emu.log())
         rc, out, err = run(emu, "apply", "--repo", repo)
+        check(rc == 1 and "would delete 1 running task, cancelling their devices' executions: "
+              "smart-plug-5-1-0 (replace task %s, " % old_id in err and "give --allow-cancel" in err
+              and mutations(emu, n) == [] and "warning: task %s is " % old_id in out,
+              "replacing a running task is refused without --allow-cancel, naming it", out + err)
+        rc, out, err = run(emu, "apply", "--repo", repo, "--allow-cancel")
         m = mutations(emu, n)
         new_id = state_json()["tasks"]["smart-plug-5-1-0"]["taskId"]
         check(rc == 0 and [e["op"] for e in m] == ["DeleteOtaTask", "CreateOtaTask"] and new_id != old_id
@@ -152,7 +157,7 @@ try:
         commit("thermostat revision")
         rc, out, err = run(emu, "plan", "--repo", repo)
         check("-/+ replace thermostat-2-4-1" in out and "metadata.revision 1 -> 2" in out, "revision bump: replace", out)
-        rc, out, err = run(emu, "apply", "--repo", repo)
+        rc, out, err = run(emu, "apply", "--repo", repo, "--allow-cancel")
         check(rc == 0 and "1 replaced" in out, "revision bump applied", out + err)
 
         # ---- a removed manifest: orphaned, deleted only with --prune; --max-deletes
@@ -164,10 +169,15 @@ try:
         check(rc == 0 and "!   orphan  hub-7-0-0" in out and "run with --prune to delete the task" in out
               and mutations(emu, n) == [] and "hub-7-0-0" in state_json()["tasks"],
               "without --prune the task is orphaned, not deleted", out + err)
-        rc, out, err = run(emu, "plan", "--repo", repo, "--prune", "--max-deletes", "0")
-        check(rc == 1 and "would delete 1 task (1 pruned, 0 replaced) and --max-deletes is 0" in err,
-              "--max-deletes refuses", out + err)
-        rc, out, err = run(emu, "apply", "--repo", repo, "--prune")
+        rc, out, err = run(emu, "plan", "--repo", repo, "--prune", "--max-deletes", "0", "--allow-cancel",
+                           "--detailed-exitcode")
+        check(rc == 2 and "-   delete  hub-7-0-0" in out and
+              "Warning: apply would refuse: this plan would delete 1 task (1 pruned, 0 replaced) and "
+              "--max-deletes is 0" in out, "plan shows the whole plan with the --max-deletes warning", out + err)
+        rc, out, err = run(emu, "apply", "--repo", repo, "--prune", "--max-deletes", "0", "--allow-cancel")
+        check(rc == 1 and "error: this plan would delete 1 task (1 pruned, 0 replaced) and --max-deletes is 0"
+              in err and mutations(emu, n) == [], "apply refuses past --max-deletes", out + err)
+        rc, out, err = run(emu, "apply", "--repo", repo, "--prune", "--allow-cancel")
         m = mutations(emu, n)
         check(rc == 0 and [e["op"] for e in m] == ["DeleteOtaTask"] and m[0]["path"].endswith(gone_id)
               and "hub-7-0-0" not in state_json()["tasks"], "--prune deletes it", out + err)

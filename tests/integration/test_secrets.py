@@ -76,7 +76,15 @@ try:
               "--debug shows where the secrets would be, redacted", out[:500])
         check(KEY_ID in out, "the access key id (not a secret) is shown to help", out[:300])
 
-    # web identity: the token file's content never appears (STS answers through moto)
+    # everything the runs wrote is searched too
+    for path in glob.glob(os.path.join(tmp, "state.json*")) + [plan_file]:
+        scan(os.path.basename(path), open(path, errors="replace").read())
+    check(os.path.exists(state + ".bak") and os.path.exists(plan_file), "the files searched exist")
+
+    # web identity: the token file's content never appears (STS answers through moto);
+    # a new emulator is a new endpoint, so a new state
+    for path in glob.glob(os.path.join(tmp, "state.json*")):
+        os.unlink(path)
     port = socket.socket()
     port.bind(("127.0.0.1", 0))
     p = port.getsockname()[1]
@@ -157,9 +165,8 @@ try:
             except (ProcessLookupError, ValueError):
                 pass
 
-    for path in glob.glob(os.path.join(tmp, "state.json*")) + [plan_file]:
+    for path in glob.glob(os.path.join(tmp, "state.json*")):
         scan(os.path.basename(path), open(path, errors="replace").read())
-    check(os.path.exists(state + ".bak") and os.path.exists(plan_file), "the files searched exist")
 finally:
     shutil.rmtree(tmp)
 

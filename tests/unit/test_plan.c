@@ -21,12 +21,12 @@
     "}\nspec: " spec "\n"
 #define BASE "{S3Url: s3://b/k, OtaType: ONE_TIME, Description: First, Target: [a]}"
 
-static void load(otr_manifest_set *set, const char *yaml)
+static void load_file(otr_manifest_set *set, const char *file, const char *yaml)
 {
     otr_diags d = OTR_DIAGS_INIT;
     otr_error err = OTR_ERROR_INIT;
     memset(set, 0, sizeof(*set));
-    assert_int_equal(otr_manifest_add_file(set, 0, "m.yaml", yaml, strlen(yaml), &d, &err), 0);
+    assert_int_equal(otr_manifest_add_file(set, 0, file, yaml, strlen(yaml), &d, &err), 0);
     otr_manifest_set_finish(set, &d);
     if (d.errors) {
         otr_buf b = OTR_BUF_INIT;
@@ -34,6 +34,11 @@ static void load(otr_manifest_set *set, const char *yaml)
         fail_msg("%s", b.ptr);
     }
     otr_diags_free(&d);
+}
+
+static void load(otr_manifest_set *set, const char *yaml)
+{
+    load_file(set, "m.yaml", yaml);
 }
 
 /* A state in which every manifest of yaml was created, task id "T" + name. */
@@ -47,7 +52,7 @@ static otr_state *recorded(const char *yaml)
     s->serial = 4;
     for (size_t i = 0; i < set.count; i++) {
         otr_record r;
-        otr_record_from_manifest(&r, set.items[i], "c0ffee");
+        assert_int_equal(otr_record_from_manifest(&r, set.items[i], "c0ffee"), 0);
         char id[64];
         snprintf(id, sizeof(id), "T%s", r.name);
         for (char *p = id; *p; p++)
@@ -55,7 +60,7 @@ static otr_state *recorded(const char *yaml)
                 *p = 'x';
         r.task_id = strdup(id);
         r.remote_status = strdup("SCHEDULED");
-        otr_state_put(s, &r);
+        assert_int_equal(otr_state_put(s, &r), 0);
         otr_record_clear(&r);
     }
     otr_manifest_set_free(&set);
@@ -87,10 +92,17 @@ static char *summary(const otr_plan *p)
 
 static otr_plan_options opts(void)
 {
-    otr_plan_options o = {0};
-    o.max_deletes = 10;
+    otr_plan_options o = OTR_PLAN_OPTIONS_INIT;
     o.commit = "beef";
     return o;
+}
+
+/* The guards' text for a plan (empty when none trips). */
+static char *guards_of(const otr_plan *p, const otr_plan_guards *g, size_t *tripped)
+{
+    otr_buf b = OTR_BUF_INIT;
+    *tripped = otr_plan_check_guards(p, g, &b);
+    return otr_buf_detach(&b);
 }
 
 static void expect(otr_state *s, const char *yaml, const otr_plan_options *o, const char *want)
@@ -152,18 +164,25 @@ static void test_rules(void **state)
     expect(s, M("a", "1", BASE), &o, "orphan b");
     o.prune = 1;
     expect(s, M("a", "1", BASE), &o, "delete b");
-    /* the deletion guard counts replacements too */
-    otr_manifest_set set;
-    load(&set, M("a", "1", "{S3Url: s3://other, OtaType: ONE_TIME}"));
-    otr_error err = OTR_ERROR_INIT;
-    o.max_deletes = 1;
-    assert_int_equal(otr_plan_make(&p, s, &set, &o, &err), -1);
-    assert_string_equal(otr_error_message(&err),
-                        "this plan would delete 2 tasks (1 pruned, 1 replaced) and --max-deletes "
-                        "is 1; look at the plan, then raise --max-deletes to go ahead");
-    otr_error_clear(&err);
-    otr_manifest_set_free(&set);
-    o.max_deletes = 10;
+    /* the deletion guard counts replacements too; the plan itself is whole */
+    otr_plan_guards g = OTR_PLAN_GUARDS_INIT;
+    size_t tripped;
+    g.allow_cancel = 1; /* the records say SCHEDULED: test_guards covers that */
+    p = plan_with(s, M("a", "1", "{S3Url: s3://other, OtaType: ONE_TIME}"), &o);
+    assert_int_equal(p->count, 2);
+    g.max_deletes = 1;
+    char *why = guards_of(p, &g, &tripped);
+    assert_int_equal(tripped, 1);
+    assert_string_equal(why, "this plan would delete 2 tasks (1 pruned, 1 replaced) and "
+                             "--max-deletes is 1; look at the plan, then raise --max-deletes to "
+                             "go ahead\n");
+    free(why);
+    g.max_deletes = 2;
+    why = guards_of(p, &g, &tripped);
+    assert_int_equal(tripped, 0);
+    assert_string_equal(why, "");
+    free(why);
+    otr_plan_free(p);
     o.prune = 0;
     /* --target */
     const char *targets[] = {"b", NULL};
@@ -240,7 +259,7 @@ static void test_resume_and_projection(void **state)
     load(&set, M("b", "1", BASE));
     s->pending = calloc(2, sizeof(*s->pending));
     s->pending[0].op = OTR_OP_CREATE;
-    otr_record_from_manifest(&s->pending[0].rec, set.items[0], "c0ffee");
+    assert_int_equal(otr_record_from_manifest(&s->pending[0].rec, set.items[0], "c0ffee"), 0);
     s->pending[1].op = OTR_OP_DELETE;
     s->pending[1].rec.name = strdup("a");
     s->pending[1].rec.task_id = strdup("Ta");
@@ -249,9 +268,107 @@ static void test_resume_and_projection(void **state)
     /* the manifests still want a and b: resume both, and a (deleted by the
      * resume) is created again in the same run */
     expect(s, M("a", "1", BASE) M("b", "1", BASE), &o, "resume a,resume b,create a");
+    /* a resumed name is not also counted unchanged (b's manifest is what
+     * its resumed create records) */
+    otr_plan *p = plan_with(s, M("a", "1", BASE) M("b", "1", BASE), &o);
+    assert_int_equal(p->counts[OTR_ACT_NOOP], 0);
+    assert_int_equal(p->counts[OTR_ACT_RESUME], 2);
+    otr_plan_free(p);
     /* b's manifest changed since: resume the create, then replace it */
     expect(s, M("a", "1", BASE) M("b", "1", "{S3Url: s3://new, OtaType: ONE_TIME}"), &o,
            "resume a,resume b,replace b,create a");
+    otr_state_free(s);
+}
+
+/* apply refuses, unless told, to delete a task the service reports running,
+ * and to prune every task when no manifest is left */
+static void test_guards(void **state)
+{
+    (void)state;
+    otr_plan_options o = opts();
+    otr_plan_guards g = OTR_PLAN_GUARDS_INIT;
+    size_t tripped;
+    otr_state *s = recorded(M("a", "1", BASE) M("b", "1", BASE));
+    const char *target_changed =
+        M("a", "1", "{S3Url: s3://b/k, OtaType: ONE_TIME, Description: First, Target: [z]}")
+            M("b", "1", BASE);
+    /* recorded SCHEDULED: a replace cancels it */
+    otr_plan *p = plan_with(s, target_changed, &o);
+    assert_string_equal(otr_action_cancels(&p->actions[0]), "SCHEDULED");
+    char *why = guards_of(p, &g, &tripped);
+    assert_int_equal(tripped, 1);
+    assert_string_equal(why, "this plan would delete 1 running task, cancelling their devices' "
+                             "executions: a (replace task Ta, SCHEDULED); give --allow-cancel "
+                             "to go ahead\n");
+    free(why);
+    g.allow_cancel = 1;
+    why = guards_of(p, &g, &tripped);
+    assert_int_equal(tripped, 0);
+    free(why);
+    g.allow_cancel = 0;
+    otr_plan_free(p);
+    /* the refresh's word wins over the recorded one: COMPLETED is not running */
+    otr_remote_task tasks[] = {{"Ta", "COMPLETED", NULL}, {"Tb", "IN_PROGRESS", NULL}};
+    otr_remote_view view = {tasks, 2};
+    o.remote = &view;
+    p = plan_with(s, target_changed, &o);
+    assert_null(otr_action_cancels(&p->actions[0]));
+    assert_string_equal(p->actions[0].old.remote_status, "COMPLETED");
+    why = guards_of(p, &g, &tripped);
+    assert_int_equal(tripped, 0);
+    free(why);
+    otr_plan_free(p);
+    /* a prune of a running task trips it too; a prune of everything with no
+     * manifest left trips the empty guard as well */
+    o.prune = 1;
+    otr_manifest_set none = OTR_MANIFEST_SET_INIT;
+    otr_error err = OTR_ERROR_INIT;
+    assert_int_equal(otr_plan_make(&p, s, &none, &o, &err), 0);
+    assert_int_equal(p->counts[OTR_ACT_DELETE], 2);
+    why = guards_of(p, &g, &tripped);
+    assert_int_equal(tripped, 2);
+    assert_non_null(strstr(why, "b (delete task Tb, IN_PROGRESS)"));
+    assert_non_null(strstr(why, "no manifest was found under"));
+    free(why);
+    g.allow_cancel = g.allow_empty = 1;
+    why = guards_of(p, &g, &tripped);
+    assert_int_equal(tripped, 0);
+    free(why);
+    otr_plan_free(p);
+    otr_state_free(s);
+}
+
+/* a manifest moved to another file (git mv) is a noop that records the new
+ * file, without a call */
+static void test_relocation(void **state)
+{
+    (void)state;
+    otr_plan_options o = opts();
+    otr_state *s = recorded(M("a", "1", BASE));
+    otr_manifest_set set;
+    otr_error err = OTR_ERROR_INIT;
+    otr_plan *p = NULL;
+    load_file(&set, "moved/a.yaml", M("a", "1", BASE));
+    assert_int_equal(otr_plan_make(&p, s, &set, &o, &err), 0);
+    assert_int_equal(otr_plan_changes(p), 0);
+    assert_int_equal(p->counts[OTR_ACT_NOOP], 1);
+    assert_int_equal(p->nrelocations, 1);
+    assert_string_equal(p->relocations[0].file, "moved/a.yaml");
+    assert_string_equal(p->relocations[0].commit, "beef");
+    assert_string_equal(p->notes[0],
+                        "a: its manifest moved from m.yaml to moved/a.yaml; apply records that, "
+                        "without a call");
+    /* it survives a saved plan */
+    cJSON *j = otr_plan_to_json(p);
+    otr_plan *q = NULL;
+    assert_int_equal(otr_plan_from_json(&q, j, &err), 0);
+    assert_int_equal(q->nrelocations, 1);
+    assert_string_equal(q->relocations[0].name, "a");
+    assert_int_equal(q->manifests, 1);
+    cJSON_Delete(j);
+    otr_plan_free(q);
+    otr_plan_free(p);
+    otr_manifest_set_free(&set);
     otr_state_free(s);
 }
 
@@ -308,6 +425,8 @@ int main(void)
         cmocka_unit_test(test_order),
         cmocka_unit_test(test_refresh_drift),
         cmocka_unit_test(test_resume_and_projection),
+        cmocka_unit_test(test_guards),
+        cmocka_unit_test(test_relocation),
         cmocka_unit_test(test_saved_plan_round_trip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

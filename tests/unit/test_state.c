@@ -81,10 +81,10 @@ static void test_new_state_and_snapshots(void **state)
     strcpy(lineage, s->lineage);
     otr_record r;
     make_record(&r, "zeta", "T2");
-    otr_state_put(s, &r);
+    assert_int_equal(otr_state_put(s, &r), 0);
     otr_record_clear(&r);
     make_record(&r, "alpha", "T1");
-    otr_state_put(s, &r);
+    assert_int_equal(otr_state_put(s, &r), 0);
     otr_record_clear(&r);
     otr_error err = OTR_ERROR_INIT;
     assert_int_equal(otr_state_save(s, NULL, NULL, &err), 0);
@@ -319,6 +319,15 @@ static void test_refused_files(void **state)
         {"{\"format\":\"ota-runner-state\",\"version\":1,\"lineage\":\"short\",\"serial\":1,"
          "\"tasks\":{}}",
          "has no valid lineage"},
+        /* an unknown phase, a name no manifest can have */
+        {"{\"format\":\"ota-runner-state\",\"version\":1,\"lineage\":\"123e4567-e89b-42d3-a456-"
+         "426614174000\",\"serial\":1,\"tasks\":{\"a\":{\"phase\":\"creatd\",\"specDigest\":"
+         "\"x\",\"taskId\":\"T\",\"spec\":{}}}}",
+         "has a bad record: tasks.a.phase is \"creatd\", not \"created\" or \"imported\""},
+        {"{\"format\":\"ota-runner-state\",\"version\":1,\"lineage\":\"123e4567-e89b-42d3-a456-"
+         "426614174000\",\"serial\":1,\"tasks\":{\"Bad_Name\":{\"phase\":\"created\","
+         "\"specDigest\":\"x\",\"taskId\":\"T\",\"spec\":{}}}}",
+         "has a bad record: tasks.\"Bad_Name\" is not a manifest name"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         FILE *f = fopen(path, "wb");
@@ -337,24 +346,68 @@ static void test_refused_files(void **state)
     free(dir);
 }
 
+/* One task belongs to one name: two records of one task are refused on load
+ * (naming both), but accepted for repair. */
+static void test_one_task_one_name(void **state)
+{
+    (void)state;
+    char *dir = otr_test_mkdtemp();
+    char *path = path_in(dir, "s.json");
+    otr_error err = OTR_ERROR_INIT;
+    otr_state *s = load_ok(path);
+    otr_record r;
+    make_record(&r, "camera", "T1");
+    assert_int_equal(otr_state_put_move(s, &r), 0);
+    make_record(&r, "hub", "T1");
+    assert_int_equal(otr_state_put_move(s, &r), 0);
+    assert_int_equal(otr_state_save(s, NULL, NULL, &err), 0);
+    otr_state_free(s);
+    char *before = slurp(path);
+    char *msg = load_error(path);
+    assert_non_null(strstr(msg, "records task T1 under two names, camera and hub"));
+    assert_non_null(strstr(msg, "was left as it is"));
+    free(msg);
+    char *after = slurp(path);
+    assert_string_equal(before, after);
+    assert_int_equal(otr_state_open(&s, path, NULL, 1, &err), 0);
+    assert_int_equal(s->count, 2);
+    otr_state_free(s);
+    free(before);
+    free(after);
+    free(path);
+    otr_test_rmdir(dir);
+    free(dir);
+}
+
 static void test_lock(void **state)
 {
     (void)state;
     char *dir = otr_test_mkdtemp();
     char *path = path_in(dir, "s.json");
     otr_error err = OTR_ERROR_INIT;
-    otr_state *a = load_ok(path), *b = load_ok(path);
-    assert_int_equal(otr_state_lock(a, "apply", &err), 0);
+    otr_state *a = NULL, *b = NULL;
+    otr_buf holder = OTR_BUF_INIT;
+    assert_int_equal(otr_state_lock_holder(path, &holder), 0);
+    assert_int_equal(otr_state_open(&a, path, "apply", 0, &err), 0);
     /* flock is per open file: a second open in the same process conflicts too */
-    assert_int_equal(otr_state_lock(b, "plan", &err), -1);
+    assert_int_equal(otr_state_open(&b, path, "plan", 0, &err), -1);
+    assert_null(b);
     assert_int_equal(err.code, OTR_ERR_LOCKED);
     char want[64];
     snprintf(want, sizeof(want), "locked by another run: pid %d on ", (int)getpid());
     assert_non_null(strstr(otr_error_message(&err), want));
     assert_non_null(strstr(otr_error_message(&err), "(ota-runner apply)"));
     otr_error_clear(&err);
+    /* the probe sees the holder, and takes nothing a run could trip over */
+    assert_int_equal(otr_state_lock_holder(path, &holder), 1);
+    assert_non_null(strstr(otr_buf_cstr(&holder), want + strlen("locked by another run: ")));
+    otr_buf_free(&holder);
+    /* a read without the lock works while it is held */
+    b = load_ok(path);
+    otr_state_free(b);
     otr_state_free(a); /* releases it */
-    assert_int_equal(otr_state_lock(b, "plan", &err), 0);
+    assert_int_equal(otr_state_lock_holder(path, &holder), 0);
+    assert_int_equal(otr_state_open(&b, path, "plan", 0, &err), 0);
     otr_state_free(b);
     free(path);
     otr_test_rmdir(dir);
@@ -369,6 +422,7 @@ int main(void)
         cmocka_unit_test(test_journal_damage),
         cmocka_unit_test(test_journal_numbers_that_are_not_integers),
         cmocka_unit_test(test_refused_files),
+        cmocka_unit_test(test_one_task_one_name),
         cmocka_unit_test(test_lock),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
