@@ -110,6 +110,37 @@ try:
 finally:
     shutil.rmtree(tmp)
 
+# ---- the state is committed after a cancelled first run too: only the journal
+# exists then (the GitHub step and the GitLab after_script, run in a scratch
+# repository with the push left out)
+def run_state_commit(script, where):
+    script = script.replace("git push origin ota-runner-state", "true")
+    return subprocess.run(["bash", "-e", "-c", script], cwd=where, capture_output=True, text=True,
+                          env={**os.environ, "GIT_CONFIG_NOSYSTEM": "1"})
+
+
+apply_wf = yaml.safe_load(open(os.path.join(EX, "github-actions", "ota-apply.yml")))
+commit_step = [st for st in apply_wf["jobs"]["apply"]["steps"] if st.get("name", "").startswith("Commit the state")]
+check(len(commit_step) == 1 and commit_step[0].get("if") == "always()", "the apply workflow commits the state always()")
+gitlab = yaml.safe_load(open(os.path.join(EX, "gitlab-ci", ".gitlab-ci.yml")))
+after = "\n".join(gitlab["ota-apply"]["after_script"])
+for what, make, script in (
+        ("github", True, commit_step[0]["run"].replace("${{ github.sha }}", "abc")),
+        ("gitlab", False, after.replace("$CI_COMMIT_SHA", "abc").split("\n- git push")[0]
+         .replace("git push -f", "true"))):
+    scratch = tempfile.mkdtemp()
+    where = os.path.join(scratch, ".state") if not make else scratch
+    os.makedirs(where, exist_ok=True)
+    if make:
+        subprocess.run(["git", "init", "-q", "-b", "ota-runner-state", where], check=True)
+    open(os.path.join(where, "ota-runner.state.json.journal"), "w").write('{"type":"intent"}\n')
+    open(os.path.join(where, "ota-runner.state.json.lock"), "w").write("{}")
+    p = run_state_commit(script, scratch)
+    files = subprocess.run(["git", "-C", where, "ls-files"], capture_output=True, text=True).stdout.split()
+    check(p.returncode == 0 and files == ["ota-runner.state.json.journal"],
+          f"{what}: a cancelled first run's journal is committed (and not the lock)", p.stdout + p.stderr + str(files))
+    shutil.rmtree(scratch)
+
 # ---- actionlint on the GitHub workflows
 workflows = sorted(glob.glob(os.path.join(EX, "github-actions", "*.yml")))
 lint_dir = os.path.join(tempfile.gettempdir(), "otr-actionlint")
