@@ -126,8 +126,7 @@ gitlab = yaml.safe_load(open(os.path.join(EX, "gitlab-ci", ".gitlab-ci.yml")))
 after = "\n".join(gitlab["ota-apply"]["after_script"])
 for what, make, script in (
         ("github", True, commit_step[0]["run"].replace("${{ github.sha }}", "abc")),
-        ("gitlab", False, after.replace("$CI_COMMIT_SHA", "abc").split("\n- git push")[0]
-         .replace("git push -f", "true"))):
+        ("gitlab", False, after.replace("$CI_COMMIT_SHA", "abc").replace("git push -f", "true"))):
     scratch = tempfile.mkdtemp()
     where = os.path.join(scratch, ".state") if not make else scratch
     os.makedirs(where, exist_ok=True)
