@@ -1,7 +1,13 @@
-/* Plan execution: per-name step sequences, journaled, run concurrently. */
+/*
+ * Plan execution as a graph: one node per address (a resume and the planned
+ * action of the same address share one), each a short chain of steps, each
+ * waiting for the nodes its actions depend on (plan.h). Every mutating step
+ * is journaled before its call and after its answer. Ready nodes run
+ * concurrently, at most `parallelism` at a time.
+ */
 #include "apply/apply.h"
 
-#include "ota/ota.h"
+#include "manifest/token.h"
 #include "util/buf.h"
 #include "util/signals.h"
 #include "util/time.h"
@@ -9,15 +15,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 typedef enum step {
     STEP_CREATE,
     STEP_UPDATE,
     STEP_DELETE,
-    STEP_CHECK_UPDATE, /* resume: GetOtaTask, then update only if still needed */
-    STEP_CHECK_DELETE, /* resume: GetOtaTask, then delete only if still there */
+    STEP_CHECK_UPDATE, /* resume: the get, then the update only if still needed */
+    STEP_CHECK_DELETE, /* resume: the get, then the delete only if still there */
 } step;
+
+typedef enum node_state { WAITING, READY, RUNNING, SUCCEEDED, FAILED, SKIPPED } node_state;
 
 struct run;
 
@@ -26,90 +33,44 @@ typedef struct jstep {
     const otr_action *a; /* the action the step carries out */
 } jstep;
 
-/* One name's work: a resume, if an interrupted run left one, then the
- * planned action; the task id travels from step to step. */
-typedef struct job {
-    const char *name;
+typedef struct node {
+    const otr_action *first; /* its first action: kind, name, retired */
     jstep steps[4];
     int nsteps, cur;
+    node_state state;
+    size_t waiting;     /* nodes it waits for, not finished yet */
+    size_t *dependents; /* nodes waiting for it */
+    size_t ndependents;
     int journaled;   /* the current step's intent is in the journal */
     int reported;    /* its failure is in the result */
-    char *task_id;   /* the name's task as the steps go */
-    char *deleted;   /* the task a delete step of this chain removed */
-    otr_record work; /* what the current step records when it succeeds */
+    char *id;        /* the resource's id as the steps go */
+    char *deleted;   /* the id a delete step of this chain removed */
+    otr_intent work; /* the current step's intent; its record is what success records */
     otr_aws_call *call;
     struct run *run;
-} job;
+} node;
 
 typedef struct run {
     otr_aws_client *c;
     otr_state *s;
+    const otr_plan *p;
     const otr_apply_options *o;
     otr_apply_result *r;
-    job *jobs;
-    size_t njobs, next, active;
+    node *nodes;
+    size_t nnodes, active;
+    size_t *ready; /* a queue of nodes to start, in plan order */
+    size_t nready, ready_head;
     int64_t started_ms;
 } run;
 
-/* Where a failed chain stopped, and what the next run does about it. */
-static void chain_note(const job *j, otr_buf *out)
-{
-    step st = j->steps[j->cur].kind;
-    const otr_action *a = j->steps[j->cur].a;
-    switch (st) {
-    case STEP_CREATE:
-        if (j->deleted)
-            otr_buf_printf(out, "its old task %s was deleted and the new one is not created yet: "
-                                "the next apply creates it",
-                           j->deleted);
-        else
-            otr_buf_puts(out, "no task was created: the next apply tries again");
-        break;
-    case STEP_DELETE:
-        if (a->kind == OTR_ACT_REPLACE)
-            otr_buf_printf(out, "task %s is still in place and nothing was created: the next "
-                                "apply tries the replace again",
-                           j->task_id ? j->task_id : "?");
-        else
-            otr_buf_printf(out, "task %s is still in place: the next apply tries again",
-                           j->task_id ? j->task_id : "?");
-        break;
-    case STEP_UPDATE:
-        otr_buf_printf(out, "task %s keeps its old fields: the next apply tries again",
-                       j->task_id ? j->task_id : "?");
-        break;
-    case STEP_CHECK_UPDATE:
-    case STEP_CHECK_DELETE:
-        otr_buf_puts(out, "the interrupted call is still unfinished: the next apply tries again");
-        break;
-    }
-}
+static void start_ready(run *rn);
+static void on_call_done(otr_aws_call *call, void *ctx);
 
-/* The failure of the job's current step: what failed, and where its chain
- * stopped. One per job. */
-static void add_failure(job *j, const char *what)
+/* ---- reporting ----------------------------------------------------------- */
+
+static void address(otr_buf *out, const node *n)
 {
-    otr_apply_result *r = j->run->r;
-    if (j->reported)
-        return;
-    j->reported = 1;
-    otr_apply_failure *f = realloc(r->failures, (r->nfailures + 1) * sizeof(*f));
-    if (!f)
-        return;
-    r->failures = f;
-    otr_buf msg = OTR_BUF_INIT, subject = OTR_BUF_INIT;
-    otr_buf_printf(&subject, "(%s)", j->name);
-    /* a call's description names its manifest; anything else gets the name */
-    if (!strstr(what, otr_buf_cstr(&subject)))
-        otr_buf_printf(&msg, "%s: ", j->name);
-    otr_buf_free(&subject);
-    otr_buf_printf(&msg, "%s; ", what);
-    chain_note(j, &msg);
-    f[r->nfailures].name = strdup(j->name);
-    f[r->nfailures].description = otr_buf_detach(&msg);
-    if (!f[r->nfailures].description)
-        f[r->nfailures].description = strdup(what);
-    r->nfailures++;
+    otr_address_short(out, n->first->resource, n->first->name);
 }
 
 static void stop(run *rn, const char *why)
@@ -118,11 +79,88 @@ static void stop(run *rn, const char *why)
         rn->r->stopped = strdup(why);
 }
 
-static void start_next_jobs(run *rn);
-
-static void count(otr_apply_stats *st, otr_action_kind kind)
+static void add_note(run *rn, const char *text)
 {
-    switch (kind) {
+    char **x = realloc(rn->r->notes, (rn->r->nnotes + 1) * sizeof(*x));
+    if (!x)
+        return;
+    rn->r->notes = x;
+    if ((x[rn->r->nnotes] = strdup(text)))
+        rn->r->nnotes++;
+}
+
+/* Where a failed chain stopped, and what the next run does about it. */
+static void chain_note(const node *n, otr_buf *out)
+{
+    const jstep *st = &n->steps[n->cur];
+    const otr_kind *k = st->a->resource;
+    switch (st->kind) {
+    case STEP_CREATE:
+        if (n->deleted)
+            otr_buf_printf(out,
+                           "its old %s %s was deleted and the new one is not created yet: the "
+                           "next apply creates it",
+                           k->noun, n->deleted);
+        else
+            otr_buf_printf(out, "no %s was created: the next apply tries again", k->noun);
+        break;
+    case STEP_DELETE:
+        if (st->a->kind == OTR_ACT_REPLACE)
+            otr_buf_printf(out,
+                           "%s %s is still in place and nothing was created: the next apply "
+                           "tries the replace again",
+                           k->noun, n->id ? n->id : "?");
+        else
+            otr_buf_printf(out, "%s %s is still in place: the next apply tries again", k->noun,
+                           n->id ? n->id : "?");
+        break;
+    case STEP_UPDATE:
+        otr_buf_printf(out, "%s %s keeps its old fields: the next apply tries again", k->noun,
+                       n->id ? n->id : "?");
+        break;
+    case STEP_CHECK_UPDATE:
+    case STEP_CHECK_DELETE:
+        otr_buf_puts(out, "the interrupted call is still unfinished: the next apply tries again");
+        break;
+    }
+}
+
+/* The failure of a node: what failed, and where its chain stopped. One per
+ * node; a call's description names its address, anything else gets it. */
+static void add_failure(node *n, const char *what, int with_note)
+{
+    otr_apply_result *r = n->run->r;
+    if (n->reported)
+        return;
+    n->reported = 1;
+    otr_apply_failure *f = realloc(r->failures, (r->nfailures + 1) * sizeof(*f));
+    if (!f)
+        return;
+    r->failures = f;
+    otr_buf msg = OTR_BUF_INIT, subject = OTR_BUF_INIT, name = OTR_BUF_INIT;
+    address(&name, n);
+    otr_buf_printf(&subject, "(%s)", otr_buf_cstr(&name));
+    if (!strstr(what, otr_buf_cstr(&subject)))
+        otr_buf_printf(&msg, "%s: ", otr_buf_cstr(&name));
+    otr_buf_puts(&msg, what);
+    if (with_note) {
+        otr_buf_puts(&msg, "; ");
+        chain_note(n, &msg);
+    }
+    f[r->nfailures].name = otr_buf_detach(&name);
+    f[r->nfailures].description = otr_buf_detach(&msg);
+    if (f[r->nfailures].name && f[r->nfailures].description)
+        r->nfailures++;
+    else {
+        free(f[r->nfailures].name);
+        free(f[r->nfailures].description);
+    }
+    otr_buf_free(&subject);
+}
+
+static void count(otr_apply_stats *st, const otr_action *a)
+{
+    switch (a->kind) {
     case OTR_ACT_CREATE: st->created++; break;
     case OTR_ACT_UPDATE: st->updated++; break;
     case OTR_ACT_REPLACE: st->replaced++; break;
@@ -132,134 +170,276 @@ static void count(otr_apply_stats *st, otr_action_kind kind)
     }
 }
 
-static void set_task_id(job *j, const char *id)
+/* ---- the graph --------------------------------------------------------------- */
+
+static void push_ready(run *rn, size_t i)
 {
-    char *copy = id ? strdup(id) : NULL;
-    free(j->task_id);
-    j->task_id = copy;
+    rn->nodes[i].state = READY;
+    rn->ready[rn->nready++] = i;
 }
 
-static void finish_job(job *j, int ok)
+static void skip_dependents(node *n);
+
+/* A node is done: its dependents may start, or are skipped when it failed. */
+static void finish_node(node *n, int ok)
 {
-    run *rn = j->run;
+    run *rn = n->run;
     otr_apply_stats *st = &rn->r->stats;
+    n->state = ok ? SUCCEEDED : FAILED;
     st->done++;
     if (!ok) {
         st->failed++;
-        add_failure(j, "failed"); /* every failed name is listed, whatever failed */
+        add_failure(n, "failed", 1); /* every failed node is listed, whatever failed */
         if (rn->o->fail_fast)
             stop(rn, "--fail-fast: stopped after the first failure");
+        skip_dependents(n);
     } else {
         const otr_action *last = NULL;
-        for (int i = 0; i < j->nsteps; i++)
-            if (j->steps[i].a != last)
-                count(st, (last = j->steps[i].a)->kind);
+        for (int i = 0; i < n->nsteps; i++)
+            if (n->steps[i].a != last)
+                count(st, (last = n->steps[i].a));
+        for (size_t d = 0; d < n->ndependents; d++) {
+            node *dep = &rn->nodes[n->dependents[d]];
+            if (dep->state == WAITING && --dep->waiting == 0)
+                push_ready(rn, n->dependents[d]);
+        }
     }
     st->elapsed_ms = otr_time_monotonic_ms() - rn->started_ms;
-    otr_aws_call_free(j->call);
-    j->call = NULL;
-    otr_record_clear(&j->work);
-    set_task_id(j, NULL);
-    free(j->deleted);
-    j->deleted = NULL;
+    otr_aws_call_free(n->call);
+    n->call = NULL;
+    otr_intent_clear(&n->work);
     rn->active--;
     if (rn->o->progress)
         rn->o->progress(st, rn->o->progress_ctx);
-    start_next_jobs(rn);
+    start_ready(rn);
 }
 
-static void on_call_done(otr_aws_call *call, void *ctx);
+/* What waits for a failed node is not started: it says why. */
+static void skip_dependents(node *n)
+{
+    run *rn = n->run;
+    for (size_t d = 0; d < n->ndependents; d++) {
+        node *dep = &rn->nodes[n->dependents[d]];
+        if (dep->state != WAITING && dep->state != READY)
+            continue;
+        otr_buf why = OTR_BUF_INIT;
+        otr_buf_puts(&why, "not started: it waits for ");
+        address(&why, n);
+        otr_buf_puts(&why, ", which failed; the next apply tries again");
+        dep->state = SKIPPED;
+        rn->r->stats.failed++;
+        rn->r->stats.done++;
+        add_failure(dep, otr_buf_cstr(&why), 0);
+        otr_buf_free(&why);
+        skip_dependents(dep);
+    }
+}
+
+/* ---- steps ------------------------------------------------------------------- */
+
+static void set_str(char **slot, const char *value)
+{
+    char *copy = value ? strdup(value) : NULL;
+    free(*slot);
+    *slot = copy;
+}
+
+/* The body the service gets: each reference by name replaced by the id the
+ * state now records for what it names (its node ran first). */
+static cJSON *resolve(const run *rn, const otr_kind *k, const cJSON *spec, otr_buf *why)
+{
+    cJSON *body = cJSON_Duplicate(spec, 1);
+    for (size_t i = 0; body && i < k->nrefs; i++) {
+        const otr_kind_ref *ref = &k->refs[i];
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(body, ref->field);
+        if (!cJSON_IsString(v))
+            continue;
+        const otr_record *target =
+            otr_state_find(rn->s, otr_kind_find(ref->kind), v->valuestring);
+        if (!target || !target->id) {
+            otr_buf_printf(why, "%s/%s has no id yet (it was not created)", ref->kind,
+                           v->valuestring);
+            cJSON_Delete(body);
+            return NULL;
+        }
+        cJSON *id = cJSON_CreateString(target->id);
+        cJSON_DeleteItemFromObjectCaseSensitive(body, ref->field);
+        if (!id || !cJSON_AddItemToObject(body, ref->id_field, id)) {
+            cJSON_Delete(id);
+            cJSON_Delete(body);
+            return NULL;
+        }
+    }
+    if (body)
+        otr_canonical_sort(body);
+    return body;
+}
+
+/* What the interrupted create of a resumed action replaces, as its
+ * journaled intent says. */
+static const char *pending_replaces(const otr_state *s, const otr_action *a)
+{
+    for (size_t i = 0; i < s->npending; i++) {
+        const otr_intent *in = &s->pending[i];
+        if (in->op == OTR_OP_CREATE && in->rec.kind == a->resource && !strcmp(in->rec.name, a->name))
+            return in->replaces;
+    }
+    return NULL;
+}
+
+/* The intent of the current step, in n->work. Returns 0, or -1 with why. */
+static int make_intent(node *n, otr_buf *why)
+{
+    const jstep *st = &n->steps[n->cur];
+    const otr_action *a = st->a;
+    otr_intent *w = &n->work;
+    otr_intent_clear(w);
+    w->rec.kind = a->resource;
+    switch (st->kind) {
+    case STEP_CREATE:
+    case STEP_UPDATE: {
+        /* create: the record wanted; update: the recorded one, with the new
+         * spec (the token it was created with stays) */
+        const otr_record *base = st->kind == STEP_UPDATE && a->old.name ? &a->old : &a->desired;
+        cJSON *body = resolve(n->run, a->resource, a->desired.spec, why);
+        if (!body || otr_record_copy(&w->rec, base) < 0) {
+            cJSON_Delete(body);
+            return -1;
+        }
+        cJSON_Delete(w->rec.spec);
+        w->rec.spec = body;
+        set_str(&w->rec.spec_digest, a->desired.spec_digest);
+        set_str(&w->rec.file, a->desired.file);
+        set_str(&w->rec.commit, a->desired.commit);
+        if (st->kind == STEP_CREATE) {
+            set_str(&w->rec.id, NULL);
+            set_str(&w->rec.arn, NULL);
+            const char *old = a->kind == OTR_ACT_RESUME ? pending_replaces(n->run->s, a)
+                                                        : otr_action_replaces(a);
+            w->replaces = old ? strdup(old) : NULL;
+        } else if (!w->rec.id) {
+            set_str(&w->rec.id, n->id);
+        }
+        return 0;
+    }
+    case STEP_CHECK_UPDATE: /* the record the interrupted update was to write */
+        w->op = OTR_OP_UPDATE;
+        return otr_record_copy(&w->rec, &a->desired);
+    case STEP_DELETE:
+    case STEP_CHECK_DELETE:
+        w->op = OTR_OP_DELETE;
+        w->retired = a->retired;
+        w->rec.name = strdup(a->name);
+        w->rec.id = n->id ? strdup(n->id) : NULL;
+        return w->rec.name && (w->rec.id || !n->id) ? 0 : -1;
+    }
+    return -1;
+}
+
+static otr_aws_call *call_of(const node *n)
+{
+    const jstep *st = &n->steps[n->cur];
+    const otr_kind *k = st->a->resource;
+    const otr_record *rec = &n->work.rec;
+    otr_buf subject = OTR_BUF_INIT;
+    otr_aws_call *call = NULL;
+    address(&subject, n);
+    switch (st->kind) {
+    case STEP_CREATE:
+        call = k->create_call(rec->spec, rec->client_token, otr_buf_cstr(&subject));
+        break;
+    case STEP_UPDATE: call = k->update_call(rec->id, rec->spec, otr_buf_cstr(&subject)); break;
+    case STEP_DELETE: call = k->delete_call(rec->id, otr_buf_cstr(&subject)); break;
+    case STEP_CHECK_UPDATE:
+    case STEP_CHECK_DELETE: call = k->get_call(n->id, otr_buf_cstr(&subject)); break;
+    }
+    otr_buf_free(&subject);
+    return call;
+}
 
 /* Journals the intent of the current step (unless a resumed intent already
  * is there) and sends its call. Returns 0 when a call is on its way, 1 when
- * nothing is left to do, -1 on failure. */
-static int start_step(job *j)
+ * nothing is left to do, -1 on failure (reported). */
+static int start_step(node *n)
 {
-    run *rn = j->run;
-    const otr_action *a = j->steps[j->cur].a;
+    run *rn = n->run;
+    step st = n->steps[n->cur].kind;
     otr_error err = OTR_ERROR_INIT;
-    step st = j->steps[j->cur].kind;
-    otr_op op = st == STEP_CREATE   ? OTR_OP_CREATE
-                : st == STEP_UPDATE ? OTR_OP_UPDATE
-                                    : OTR_OP_DELETE;
-    const char *task_id = j->task_id;
-
-    /* no check of rn->r->stopped here: a chain that has started is carried
-     * to its end (start_next_jobs starts no new one) */
-    if (st == STEP_DELETE && !task_id) { /* nothing to delete: a create never made it */
-        if (++j->cur >= j->nsteps)
+    otr_buf why = OTR_BUF_INIT;
+    /* no check of a stop here: a chain that has started is carried to its
+     * end (start_ready starts no new one) */
+    if (st == STEP_DELETE && !n->id) { /* nothing to delete: a create never made it */
+        if (++n->cur >= n->nsteps)
             return 1;
-        return start_step(j);
+        return start_step(n);
     }
-    otr_record_clear(&j->work);
-    switch (st) {
-    case STEP_CREATE:
-        if (otr_record_copy(&j->work, &a->desired) < 0)
-            break;
-        free(j->work.task_id);
-        free(j->work.task_arn);
-        j->work.task_id = j->work.task_arn = NULL;
-        j->call = otr_ota_create_task(a->desired.spec, a->desired.client_token, a->name);
-        break;
-    case STEP_UPDATE: {
-        /* the recorded task, with the manifest's spec */
-        if (otr_record_copy(&j->work, a->old.name ? &a->old : &a->desired) < 0)
-            break;
-        cJSON_Delete(j->work.spec);
-        free(j->work.spec_digest);
-        free(j->work.file);
-        free(j->work.commit);
-        j->work.spec = cJSON_Duplicate(a->desired.spec, 1);
-        j->work.spec_digest = a->desired.spec_digest ? strdup(a->desired.spec_digest) : NULL;
-        j->work.file = a->desired.file ? strdup(a->desired.file) : NULL;
-        j->work.commit = a->desired.commit ? strdup(a->desired.commit) : NULL;
-        if (!j->work.task_id && task_id)
-            j->work.task_id = strdup(task_id);
-        const cJSON *d = cJSON_GetObjectItemCaseSensitive(a->desired.spec, "Description");
-        const cJSON *t = cJSON_GetObjectItemCaseSensitive(a->desired.spec, "TaskConfigurationId");
-        j->call = otr_ota_update_task(j->work.task_id, cJSON_GetStringValue(d),
-                                      cJSON_GetStringValue(t), a->name);
-        break;
-    }
-    case STEP_DELETE:
-        j->work.name = strdup(a->name);
-        j->work.task_id = task_id ? strdup(task_id) : NULL;
-        j->call = otr_ota_delete_task(task_id, a->name);
-        break;
-    case STEP_CHECK_UPDATE:
-    case STEP_CHECK_DELETE:
-        j->call = otr_ota_get_task(task_id, a->name);
-        j->journaled = 1;
-        break;
-    }
-    if (!j->call) {
-        stop(rn, "out of memory");
-        add_failure(j, "out of memory");
+    if (make_intent(n, &why) < 0 || !(n->call = call_of(n))) {
+        if (!why.len)
+            otr_buf_puts(&why, "out of memory");
+        add_failure(n, otr_buf_cstr(&why), 1);
+        otr_buf_free(&why);
         return -1;
     }
-    if (!j->journaled && st != STEP_CHECK_UPDATE && st != STEP_CHECK_DELETE) {
-        if (otr_state_journal_intent(rn->s, op, &j->work, &err) < 0) {
+    if (st == STEP_CREATE || st == STEP_UPDATE || st == STEP_DELETE) {
+        n->work.op = st == STEP_CREATE ? OTR_OP_CREATE : st == STEP_UPDATE ? OTR_OP_UPDATE
+                                                                          : OTR_OP_DELETE;
+        if (!n->journaled && otr_state_journal_intent(rn->s, &n->work, &err) < 0) {
             stop(rn, otr_error_message(&err));
-            add_failure(j, otr_error_message(&err));
+            add_failure(n, otr_error_message(&err), 1);
             otr_error_clear(&err);
             return -1;
         }
     }
-    j->journaled = 0;
-    j->call->done = on_call_done;
-    j->call->ctx = j;
-    otr_aws_client_submit(rn->c, j->call);
+    n->journaled = 0;
+    n->call->done = on_call_done;
+    n->call->ctx = n;
+    otr_aws_client_submit(rn->c, n->call);
     return 0;
 }
 
 /* Writes the step's result to the journal (and the state in memory). */
-static void settle(job *j, otr_op op, int ok, const char *error)
+static void settle(node *n, int ok, int conflict, const char *error)
 {
     otr_error err = OTR_ERROR_INIT;
-    if (otr_state_journal_result(j->run->s, op, &j->work, ok, error, &err) < 0) {
-        stop(j->run, otr_error_message(&err));
+    if (otr_state_journal_result(n->run->s, &n->work, &n->work.rec, ok, conflict, error, &err) <
+        0) {
+        stop(n->run, otr_error_message(&err));
         otr_error_clear(&err);
     }
+}
+
+static void next_step_or_finish(node *n, int ok)
+{
+    otr_aws_call_free(n->call);
+    n->call = NULL;
+    if (ok && ++n->cur < n->nsteps) {
+        int rc = start_step(n);
+        if (rc == 0)
+            return;
+        ok = rc > 0;
+    }
+    finish_node(n, ok);
+}
+
+/* Starts the step again after it changed kind (a resume check found work). */
+static void restart_step(node *n)
+{
+    otr_aws_call_free(n->call);
+    n->call = NULL;
+    int rc = start_step(n);
+    if (rc != 0)
+        finish_node(n, rc > 0);
+}
+
+static void fail_step(node *n, const otr_aws_call *call, int journal)
+{
+    otr_buf msg = OTR_BUF_INIT;
+    otr_aws_call_describe(call, &msg);
+    if (journal)
+        settle(n, 0, 0, msg.ptr);
+    add_failure(n, otr_buf_cstr(&msg), 1);
+    otr_buf_free(&msg);
+    next_step_or_finish(n, 0);
 }
 
 static int is_not_found(const otr_aws_call *call)
@@ -268,175 +448,176 @@ static int is_not_found(const otr_aws_call *call)
            (call->error_type && !strcmp(call->error_type, "ResourceNotFoundException"));
 }
 
-static void next_step_or_finish(job *j, int ok)
+static int is_conflict(const otr_aws_call *call)
 {
-    otr_aws_call_free(j->call);
-    j->call = NULL;
-    if (ok && ++j->cur < j->nsteps) {
-        int rc = start_step(j);
-        if (rc == 0)
-            return;
-        ok = rc > 0;
+    return call->status == 409 ||
+           (call->error_type && !strcmp(call->error_type, "ConflictException"));
+}
+
+static void on_created(node *n, const otr_aws_call *call)
+{
+    const otr_kind *k = n->steps[n->cur].a->resource;
+    otr_error err = OTR_ERROR_INIT;
+    char *id = NULL, *arn = NULL;
+    if (!call->ok) {
+        fail_step(n, call, 1);
+        return;
     }
-    finish_job(j, ok);
+    if (k->parse_create(call, &id, &arn, &err) < 0) {
+        settle(n, 0, 0, otr_error_message(&err));
+        add_failure(n, otr_error_message(&err), 1);
+        otr_error_clear(&err);
+        next_step_or_finish(n, 0);
+        return;
+    }
+    n->work.rec.id = id;
+    n->work.rec.arn = arn;
+    set_str(&n->id, id);
+    free(n->work.rec.created_at);
+    n->work.rec.created_at = otr_time_now_iso8601();
+    set_str(&n->work.rec.phase, "created");
+    settle(n, 1, 0, NULL);
+    next_step_or_finish(n, 1);
 }
 
-/* Starts the step again after it changed kind (a resume check found work). */
-static void restart_step(job *j)
+/* A delete the service refused because the resource is still in use: for a
+ * kind that retires it, not a failure (it is kept as retired, and a later
+ * run deletes it). */
+static void on_delete_conflict(node *n, const otr_aws_call *call)
 {
-    otr_aws_call_free(j->call);
-    j->call = NULL;
-    int rc = start_step(j);
-    if (rc != 0)
-        finish_job(j, rc > 0);
-}
-
-static void fail_step(job *j, otr_op op, const otr_aws_call *call, int journal)
-{
-    otr_buf msg = OTR_BUF_INIT;
+    otr_buf msg = OTR_BUF_INIT, note = OTR_BUF_INIT;
+    const otr_kind *k = n->steps[n->cur].a->resource;
     otr_aws_call_describe(call, &msg);
-    if (journal)
-        settle(j, op, 0, msg.ptr);
-    add_failure(j, msg.ptr);
+    settle(n, 0, 1, otr_buf_cstr(&msg));
+    address(&note, n);
+    otr_buf_printf(&note, ": the %s %s is still in use (%s): kept as retired; a later apply "
+                          "deletes it",
+                   k->noun, n->id ? n->id : "?", otr_buf_cstr(&msg));
+    add_note(n->run, otr_buf_cstr(&note));
     otr_buf_free(&msg);
-    next_step_or_finish(j, 0);
+    otr_buf_free(&note);
+    next_step_or_finish(n, 1);
+}
+
+static void on_deleted(node *n, const otr_aws_call *call)
+{
+    const otr_kind *k = n->steps[n->cur].a->resource;
+    if (!call->ok && is_conflict(call) && k->conflict_retires) {
+        on_delete_conflict(n, call);
+        return;
+    }
+    if (!call->ok && !is_not_found(call)) { /* already gone is deleted */
+        fail_step(n, call, 1);
+        return;
+    }
+    set_str(&n->deleted, n->id);
+    set_str(&n->id, NULL);
+    settle(n, 1, 0, NULL);
+    next_step_or_finish(n, 1);
+}
+
+/* A resumed update: done when the service already holds what it set. */
+static void on_checked_update(node *n, const otr_aws_call *call)
+{
+    const otr_kind *k = n->steps[n->cur].a->resource;
+    otr_error err = OTR_ERROR_INIT;
+    otr_remote got;
+    if (!call->ok || k->parse_get(call, &got, &err) < 0) {
+        otr_error_clear(&err);
+        fail_step(n, call, 0);
+        return;
+    }
+    int done = 1;
+    for (size_t i = 0; k->updatable && k->updatable[i]; i++) {
+        const cJSON *want = cJSON_GetObjectItemCaseSensitive(n->work.rec.spec, k->updatable[i]);
+        const cJSON *have = cJSON_GetObjectItemCaseSensitive(got.fields, k->updatable[i]);
+        if (want && (!have || !cJSON_Compare(want, have, 1)))
+            done = 0;
+    }
+    otr_remote_clear(&got);
+    n->steps[n->cur].kind = STEP_UPDATE;
+    n->journaled = 1;
+    if (done) { /* the update had reached the service: settle it */
+        otr_aws_call_free(n->call);
+        n->call = NULL;
+        n->work.op = OTR_OP_UPDATE;
+        settle(n, 1, 0, NULL);
+        next_step_or_finish(n, 1);
+        return;
+    }
+    restart_step(n);
+}
+
+static void on_checked_delete(node *n, const otr_aws_call *call)
+{
+    if (!call->ok && is_not_found(call)) {
+        set_str(&n->deleted, n->id);
+        set_str(&n->id, NULL);
+        settle(n, 1, 0, NULL);
+        next_step_or_finish(n, 1);
+        return;
+    }
+    if (!call->ok) {
+        fail_step(n, call, 0);
+        return;
+    }
+    n->steps[n->cur].kind = STEP_DELETE; /* still there: delete it (the intent is journaled) */
+    n->journaled = 1;
+    restart_step(n);
 }
 
 static void on_call_done(otr_aws_call *call, void *ctx)
 {
-    job *j = ctx;
-    const otr_action *a = j->steps[j->cur].a;
-    otr_error err = OTR_ERROR_INIT;
-    step st = j->steps[j->cur].kind;
-
-    switch (st) {
-    case STEP_CREATE: {
-        char *id = NULL, *arn = NULL;
-        if (!call->ok) {
-            fail_step(j, OTR_OP_CREATE, call, 1);
-            return;
-        }
-        if (otr_ota_parse_create_task(call, &id, &arn, &err) < 0) {
-            settle(j, OTR_OP_CREATE, 0, otr_error_message(&err));
-            add_failure(j, otr_error_message(&err));
-            otr_error_clear(&err);
-            next_step_or_finish(j, 0);
-            return;
-        }
-        j->work.task_id = id;
-        j->work.task_arn = arn;
-        set_task_id(j, id);
-        free(j->work.created_at);
-        j->work.created_at = otr_time_now_iso8601();
-        free(j->work.phase);
-        j->work.phase = strdup("created");
-        settle(j, OTR_OP_CREATE, 1, NULL);
-        next_step_or_finish(j, 1);
-        return;
-    }
+    node *n = ctx;
+    switch (n->steps[n->cur].kind) {
+    case STEP_CREATE: on_created(n, call); return;
     case STEP_UPDATE:
         if (!call->ok) {
-            fail_step(j, OTR_OP_UPDATE, call, 1);
+            fail_step(n, call, 1);
             return;
         }
-        free(j->work.updated_at);
-        j->work.updated_at = otr_time_now_iso8601();
-        settle(j, OTR_OP_UPDATE, 1, NULL);
-        next_step_or_finish(j, 1);
+        free(n->work.rec.updated_at);
+        n->work.rec.updated_at = otr_time_now_iso8601();
+        settle(n, 1, 0, NULL);
+        next_step_or_finish(n, 1);
         return;
-    case STEP_DELETE:
-        if (!call->ok && !is_not_found(call)) { /* already gone is deleted */
-            fail_step(j, OTR_OP_DELETE, call, 1);
-            return;
-        }
-        free(j->deleted);
-        j->deleted = j->task_id;
-        j->task_id = NULL;
-        settle(j, OTR_OP_DELETE, 1, NULL);
-        next_step_or_finish(j, 1);
-        return;
-    case STEP_CHECK_DELETE:
-        if (!call->ok && is_not_found(call)) {
-            j->work.name = strdup(a->name);
-            free(j->deleted);
-            j->deleted = j->task_id;
-            j->task_id = NULL;
-            settle(j, OTR_OP_DELETE, 1, NULL);
-            next_step_or_finish(j, 1);
-            return;
-        }
-        if (!call->ok) {
-            fail_step(j, OTR_OP_DELETE, call, 0);
-            return;
-        }
-        j->steps[j->cur].kind = STEP_DELETE; /* still there: delete it (the intent is journaled) */
-        j->journaled = 1;
-        restart_step(j);
-        return;
-    case STEP_CHECK_UPDATE: {
-        otr_ota_task t;
-        if (!call->ok || otr_ota_parse_get_task(call, &t, &err) < 0) {
-            otr_error_clear(&err);
-            fail_step(j, OTR_OP_UPDATE, call, 0);
-            return;
-        }
-        int done = 1;
-        static const char *const fields[] = {"Description", "TaskConfigurationId"};
-        for (int i = 0; i < 2; i++) {
-            const cJSON *want = cJSON_GetObjectItemCaseSensitive(a->desired.spec, fields[i]);
-            const cJSON *have = cJSON_GetObjectItemCaseSensitive(t.fields, fields[i]);
-            if (want && (!have || !cJSON_Compare(want, have, 1)))
-                done = 0;
-        }
-        otr_ota_task_clear(&t);
-        j->steps[j->cur].kind = STEP_UPDATE;
-        j->journaled = 1;
-        if (done) { /* the update had reached the service: settle it */
-            otr_aws_call_free(j->call);
-            j->call = NULL;
-            otr_record_clear(&j->work);
-            if (otr_record_copy(&j->work, &a->desired) < 0) {
-                stop(j->run, "out of memory");
-                add_failure(j, "out of memory");
-                next_step_or_finish(j, 0);
-                return;
-            }
-            settle(j, OTR_OP_UPDATE, 1, NULL);
-            next_step_or_finish(j, 1);
-            return;
-        }
-        restart_step(j);
-        return;
-    }
+    case STEP_DELETE: on_deleted(n, call); return;
+    case STEP_CHECK_DELETE: on_checked_delete(n, call); return;
+    case STEP_CHECK_UPDATE: on_checked_update(n, call); return;
     }
 }
 
-static void add_step(job *j, step kind, const otr_action *a)
+/* ---- building the graph --------------------------------------------------------- */
+
+static void add_step(node *n, step kind, const otr_action *a)
 {
-    j->steps[j->nsteps].kind = kind;
-    j->steps[j->nsteps].a = a;
-    j->nsteps++;
+    n->steps[n->nsteps].kind = kind;
+    n->steps[n->nsteps].a = a;
+    n->nsteps++;
 }
 
-/* Appends the steps of an action to its name's job. */
-static void plan_steps(job *j, const otr_action *a)
+/* Appends the steps of an action to its node's chain. */
+static void plan_steps(node *n, const otr_action *a)
 {
-    if (!j->name) {
-        j->name = a->name;
-        set_task_id(j, a->old.task_id ? a->old.task_id : a->desired.task_id);
+    if (!n->first) {
+        n->first = a;
+        set_str(&n->id, a->old.id ? a->old.id : a->desired.id);
     }
     switch (a->kind) {
-    case OTR_ACT_CREATE: add_step(j, STEP_CREATE, a); break;
-    case OTR_ACT_UPDATE: add_step(j, STEP_UPDATE, a); break;
+    case OTR_ACT_CREATE: add_step(n, STEP_CREATE, a); break;
+    case OTR_ACT_UPDATE: add_step(n, STEP_UPDATE, a); break;
     case OTR_ACT_REPLACE:
-        add_step(j, STEP_DELETE, a); /* skipped at run time when there is no task */
-        add_step(j, STEP_CREATE, a);
+        /* a create-first kind's old resource is retired when the new one is
+         * made, and deleted by an action of its own */
+        if (a->resource->replace_order == OTR_REPLACE_DELETE_FIRST)
+            add_step(n, STEP_DELETE, a); /* skipped at run time when there is no resource */
+        add_step(n, STEP_CREATE, a);
         break;
-    case OTR_ACT_DELETE: add_step(j, STEP_DELETE, a); break;
+    case OTR_ACT_DELETE: add_step(n, STEP_DELETE, a); break;
     case OTR_ACT_RESUME:
         /* the intent is already in the journal: finish it with the same request */
-        j->journaled = 1;
-        add_step(j,
+        n->journaled = 1;
+        add_step(n,
                  a->resume_op == OTR_OP_CREATE   ? STEP_CREATE
                  : a->resume_op == OTR_OP_UPDATE ? STEP_CHECK_UPDATE
                                                  : STEP_CHECK_DELETE,
@@ -446,7 +627,68 @@ static void plan_steps(job *j, const otr_action *a)
     }
 }
 
-static void start_next_jobs(run *rn)
+/* The node of an action: a resume's, when the same address has one. */
+static size_t node_for(run *rn, const otr_action *a)
+{
+    for (size_t k = 0; k < rn->nnodes && a->kind != OTR_ACT_RESUME; k++) {
+        const otr_action *f = rn->nodes[k].first;
+        if (f->kind == OTR_ACT_RESUME && f->resource == a->resource && f->retired == a->retired &&
+            !strcmp(f->name, a->name) && (!a->retired || !strcmp(f->old.id, a->old.id)))
+            return k;
+    }
+    rn->nodes[rn->nnodes].run = rn;
+    return rn->nnodes++;
+}
+
+static int add_dependent(node *on, size_t who)
+{
+    for (size_t i = 0; i < on->ndependents; i++)
+        if (on->dependents[i] == who)
+            return 0;
+    size_t *d = realloc(on->dependents, (on->ndependents + 1) * sizeof(*d));
+    if (!d)
+        return -1;
+    on->dependents = d;
+    on->dependents[on->ndependents++] = who;
+    return 0;
+}
+
+/* One node per address, its chain, and the edges between nodes. */
+static int build(run *rn)
+{
+    const otr_plan *p = rn->p;
+    size_t *node_of = calloc(p->count + 1, sizeof(*node_of));
+    if (!node_of)
+        return -1;
+    for (size_t i = 0; i < p->count; i++) {
+        const otr_action *a = &p->actions[i];
+        node_of[i] = (size_t)-1;
+        if (a->kind == OTR_ACT_NOOP || a->kind == OTR_ACT_ORPHAN)
+            continue;
+        node_of[i] = node_for(rn, a);
+        plan_steps(&rn->nodes[node_of[i]], a);
+    }
+    int rc = 0;
+    for (size_t i = 0; i < p->count && rc == 0; i++)
+        for (size_t d = 0; d < p->actions[i].ndeps && rc == 0; d++) {
+            size_t who = node_of[i], on = node_of[p->actions[i].deps[d]];
+            if (who == (size_t)-1 || on == (size_t)-1 || who == on)
+                continue;
+            size_t before = rn->nodes[on].ndependents;
+            rc = add_dependent(&rn->nodes[on], who);
+            if (rc == 0 && rn->nodes[on].ndependents > before)
+                rn->nodes[who].waiting++;
+        }
+    for (size_t i = 0; i < rn->nnodes; i++)
+        if (rn->nodes[i].waiting == 0)
+            push_ready(rn, i);
+    free(node_of);
+    return rc;
+}
+
+/* ---- running ------------------------------------------------------------------- */
+
+static void start_ready(run *rn)
 {
     int limit = rn->o->parallelism > 0 ? rn->o->parallelism : 8;
     int sig = rn->o->interrupted ? rn->o->interrupted(rn->o->interrupted_ctx) : 0;
@@ -456,63 +698,64 @@ static void start_next_jobs(run *rn)
         rn->r->signal = sig;
         stop(rn, why);
     }
-    while (!rn->r->stopped && rn->next < rn->njobs && rn->active < (size_t)limit) {
-        job *j = &rn->jobs[rn->next++];
+    while (!rn->r->stopped && rn->ready_head < rn->nready && rn->active < (size_t)limit) {
+        node *n = &rn->nodes[rn->ready[rn->ready_head++]];
+        if (n->state != READY)
+            continue;
+        n->state = RUNNING;
         rn->active++;
-        int rc = start_step(j);
+        int rc = start_step(n);
         if (rc != 0)
-            finish_job(j, rc > 0);
+            finish_node(n, rc > 0);
     }
 }
 
-/* The names a stop left for the next run. */
+/* The nodes a stop left for the next run. */
 static void record_not_started(run *rn)
 {
     otr_apply_result *r = rn->r;
-    size_t n = rn->njobs - rn->next;
+    size_t n = 0;
+    for (size_t i = 0; i < rn->nnodes; i++)
+        n += rn->nodes[i].state == WAITING || rn->nodes[i].state == READY;
     r->stats.not_started = n;
     if (!n || !(r->not_started = calloc(n, sizeof(char *))))
         return;
-    for (size_t i = rn->next; i < rn->njobs; i++)
-        if ((r->not_started[r->nnot_started] = strdup(rn->jobs[i].name)))
+    for (size_t i = 0; i < rn->nnodes; i++) {
+        if (rn->nodes[i].state != WAITING && rn->nodes[i].state != READY)
+            continue;
+        otr_buf b = OTR_BUF_INIT;
+        address(&b, &rn->nodes[i]);
+        if ((r->not_started[r->nnot_started] = otr_buf_detach(&b)))
             r->nnot_started++;
+    }
 }
 
 int otr_apply_run(otr_aws_client *c, otr_state *s, const otr_plan *p, const otr_apply_options *o,
                   otr_apply_result *r, otr_error *err)
 {
-    run rn = {c, s, o, r, NULL, 0, 0, 0, otr_time_monotonic_ms()};
+    run rn = {.c = c, .s = s, .p = p, .o = o, .r = r, .started_ms = otr_time_monotonic_ms()};
+    int rc = -1;
     memset(r, 0, sizeof(*r));
-    rn.jobs = calloc(p->count ? p->count : 1, sizeof(*rn.jobs));
-    if (!rn.jobs)
-        return otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
-    /* resumes come first in the plan; a later action of the same name joins
-     * its job, so one name's calls stay in order */
-    for (size_t i = 0; i < p->count; i++) {
-        const otr_action *a = &p->actions[i];
-        if (a->kind == OTR_ACT_NOOP || a->kind == OTR_ACT_ORPHAN)
-            continue;
-        job *j = NULL;
-        for (size_t k = 0; k < rn.njobs && a->kind != OTR_ACT_RESUME; k++)
-            if (rn.jobs[k].steps[0].a->kind == OTR_ACT_RESUME && !strcmp(rn.jobs[k].name, a->name))
-                j = &rn.jobs[k];
-        if (!j) {
-            j = &rn.jobs[rn.njobs++];
-            j->run = &rn;
-        }
-        plan_steps(j, a);
+    rn.nodes = calloc(p->count + 1, sizeof(*rn.nodes));
+    rn.ready = calloc(p->count + 1, sizeof(*rn.ready));
+    if (!rn.nodes || !rn.ready || build(&rn) < 0) {
+        otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
+        goto done;
     }
-    r->stats.total = rn.njobs;
-    start_next_jobs(&rn);
-    int rc = otr_aws_client_run(c, err);
+    r->stats.total = rn.nnodes;
+    start_ready(&rn);
+    rc = otr_aws_client_run(c, err);
     record_not_started(&rn);
-    for (size_t i = 0; i < rn.njobs; i++) {
-        otr_aws_call_free(rn.jobs[i].call);
-        otr_record_clear(&rn.jobs[i].work);
-        free(rn.jobs[i].task_id);
-        free(rn.jobs[i].deleted);
+done:
+    for (size_t i = 0; rn.nodes && i < rn.nnodes; i++) {
+        otr_aws_call_free(rn.nodes[i].call);
+        otr_intent_clear(&rn.nodes[i].work);
+        free(rn.nodes[i].id);
+        free(rn.nodes[i].deleted);
+        free(rn.nodes[i].dependents);
     }
-    free(rn.jobs);
+    free(rn.nodes);
+    free(rn.ready);
     r->stats.elapsed_ms = otr_time_monotonic_ms() - rn.started_ms;
     return rc;
 }
@@ -527,6 +770,9 @@ void otr_apply_result_clear(otr_apply_result *r)
     for (size_t i = 0; i < r->nnot_started; i++)
         free(r->not_started[i]);
     free(r->not_started);
+    for (size_t i = 0; i < r->nnotes; i++)
+        free(r->notes[i]);
+    free(r->notes);
     free(r->stopped);
     memset(r, 0, sizeof(*r));
 }

@@ -1,9 +1,13 @@
 /*
- * Executing a plan: each action becomes a short sequence of calls (a replace
- * is DeleteOtaTask then CreateOtaTask; a resumed update or delete first asks
- * GetOtaTask), every mutating call journaled before it is sent and after it
- * answers. Names run concurrently, at most `parallelism` at a time; one name's
- * calls stay in order. A failure does not stop the others unless fail_fast.
+ * Executing a plan: each address becomes a node with a short chain of calls
+ * (a task's replace is DeleteOtaTask then CreateOtaTask; a resumed update or
+ * delete first asks the service with a get), every mutating call journaled
+ * before it is sent and after it answers, with the calls of its kind
+ * (kinds/kind.h). A node waits for the nodes its actions depend on (a
+ * configuration before the tasks that refer to it; an old configuration's
+ * delete after the tasks moved away); the others run concurrently, at most
+ * `parallelism` at a time. A failure does not stop the others unless
+ * fail_fast; what waits for a failed node is not started, and says why.
  *
  * A stop (--fail-fast, a signal, a journal that cannot be written) starts no
  * new name, but a name whose chain has started is carried to its end or to a
@@ -19,7 +23,7 @@
 #include "state/state.h"
 
 typedef struct otr_apply_failure {
-    char *name;
+    char *name; /* the address, for people */
     char *description; /* "CreateOtaTask (x): HTTP 400 ValidationException: ..." */
 } otr_apply_failure;
 
@@ -52,8 +56,11 @@ typedef struct otr_apply_result {
     otr_apply_stats stats;
     otr_apply_failure *failures; /* one per failed name, saying where its chain stopped */
     size_t nfailures;
-    char **not_started; /* names left for the next run by a stop */
+    char **not_started; /* addresses left for the next run by a stop */
     size_t nnot_started;
+    char **notes; /* what went otherwise than planned but is no failure (an old
+                     configuration still in use, kept retired) */
+    size_t nnotes;
     char *stopped; /* why the run stopped early (journal failure, --fail-fast, a signal), or NULL */
     int signal;    /* the signal that stopped it, or 0 */
 } otr_apply_result;

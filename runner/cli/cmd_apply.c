@@ -100,21 +100,26 @@ static int load_saved_plan(otr_planning *pl, const otr_options *o, const char *p
     return check_saved_plan(pl->plan, pl->state, o);
 }
 
-/* Records the files that manifests moved to (git mv), without a call. */
-static size_t apply_relocations(otr_state *s, const otr_plan *p)
+/* Writes the records the plan says to write without a call (a manifest
+ * moved by git mv, an imported resource that already is as its manifest). */
+static size_t apply_rewrites(otr_state *s, const otr_plan *p)
 {
     size_t done = 0;
-    for (size_t i = 0; i < p->nrelocations; i++) {
-        const otr_relocation *m = &p->relocations[i];
-        otr_record *r = otr_state_find(s, m->name);
-        char *file = strdup(m->file), *commit = m->commit ? strdup(m->commit) : NULL;
-        if (!r || !file || (m->commit && !commit)) {
+    for (size_t i = 0; i < p->nrewrites; i++) {
+        const otr_rewrite *w = &p->rewrites[i];
+        otr_record *r = otr_state_find(s, w->kind, w->name);
+        char *file = strdup(w->file), *digest = strdup(w->spec_digest);
+        char *commit = w->commit ? strdup(w->commit) : NULL;
+        if (!r || !file || !digest || (w->commit && !commit)) {
             free(file);
+            free(digest);
             free(commit);
             continue;
         }
         free(r->file);
         r->file = file;
+        free(r->spec_digest);
+        r->spec_digest = digest;
         if (commit) {
             free(r->commit);
             r->commit = commit;
@@ -152,6 +157,9 @@ static void print_json(const otr_apply_result *r, int saved)
     cJSON *left = cJSON_AddArrayToObject(root, "notStarted");
     for (size_t i = 0; i < r->nnot_started; i++)
         cJSON_AddItemToArray(left, cJSON_CreateString(r->not_started[i]));
+    cJSON *notes = cJSON_AddArrayToObject(root, "notes");
+    for (size_t i = 0; i < r->nnotes; i++)
+        cJSON_AddItemToArray(notes, cJSON_CreateString(r->notes[i]));
     cJSON *f = cJSON_AddArrayToObject(root, "failures");
     for (size_t i = 0; i < r->nfailures; i++) {
         cJSON *x = cJSON_CreateObject();
@@ -213,12 +221,14 @@ static int check_guards(const otr_plan *p, const otr_options *o)
 
 static void print_report(const otr_apply_result *r, const otr_state *s)
 {
+    for (size_t i = 0; i < r->nnotes; i++)
+        fprintf(stderr, "ota-runner: note: %s\n", r->notes[i]);
     for (size_t i = 0; i < r->nfailures; i++)
         fprintf(stderr, "ota-runner: error: %s\n", r->failures[i].description);
     if (r->stopped)
         fprintf(stderr, "ota-runner: error: stopped early: %s\n", r->stopped);
     if (r->nnot_started) {
-        fprintf(stderr, "ota-runner: %zu name%s not started (the next apply does them):",
+        fprintf(stderr, "ota-runner: %zu action%s not started (the next apply does them):",
                 r->nnot_started, r->nnot_started == 1 ? "" : "s");
         for (size_t i = 0; i < r->nnot_started; i++)
             fprintf(stderr, "%s %s", i ? "," : "", r->not_started[i]);
@@ -259,7 +269,7 @@ int otr_cmd_apply(const otr_options *o)
             otr_render_plan_text(pl.plan, NULL, &text, 0);
         else
             otr_render_plan_summary(pl.plan, &text);
-        if (apply_relocations(pl.state, pl.plan))
+        if (apply_rewrites(pl.state, pl.plan))
             saved = save_state(&pl, o);
         if (o->output == OTR_OUT_JSON)
             print_json(&r, saved);
@@ -291,7 +301,7 @@ int otr_cmd_apply(const otr_options *o)
     }
     if (pr.shown)
         fputc('\n', stderr);
-    apply_relocations(pl.state, pl.plan);
+    apply_rewrites(pl.state, pl.plan);
     saved = save_state(&pl, o);
     if (!saved)
         rc = OTR_EXIT_ERROR;

@@ -1,6 +1,7 @@
-/* ota-runner state list | show NAME | rm NAME | import NAME TASK_ID */
+/* ota-runner state list | show ADDRESS | rm ADDRESS | import ADDRESS ID */
 #include "cli/commands.h"
 #include "cli/planning.h"
+#include "cli/render_state.h"
 #include "manifest/schema.h"
 #include "manifest/token.h"
 #include "util/time.h"
@@ -24,38 +25,74 @@ static int fail(otr_error *err)
     return rc;
 }
 
-static int fail_nomem(otr_error *err)
+/* KIND/NAME or a task's NAME; prints why not and returns -1. */
+static int parse_address(const char *address, const otr_kind **kind, const char **name)
 {
-    otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
-    return fail(err);
+    otr_buf why = OTR_BUF_INIT;
+    int rc = otr_address_parse(address, kind, name, &why);
+    if (rc < 0)
+        fprintf(stderr, "ota-runner: error: %s: %s\n", address, otr_buf_cstr(&why));
+    otr_buf_free(&why);
+    return rc;
+}
+
+static void print_json(cJSON *j)
+{
+    char *text = cJSON_Print(j);
+    printf("%s\n", text ? text : "null");
+    free(text);
+    cJSON_Delete(j);
+}
+
+static cJSON *record_json(const otr_record *r)
+{
+    cJSON *x = otr_record_to_json(r);
+    otr_buf address = OTR_BUF_INIT;
+    otr_address_full(&address, r->kind, r->name);
+    cJSON_AddStringToObject(x, "name", r->name);
+    cJSON_AddStringToObject(x, "kind", r->kind->name);
+    cJSON_AddStringToObject(x, "address", otr_buf_cstr(&address));
+    otr_buf_free(&address);
+    otr_canonical_sort(x);
+    return x;
 }
 
 static int cmd_list(otr_state *s, const otr_options *o)
 {
+    otr_buf a = OTR_BUF_INIT;
     if (o->output == OTR_OUT_JSON) {
         cJSON *arr = cJSON_CreateArray();
-        for (size_t i = 0; i < s->count; i++) {
-            cJSON *x = otr_record_to_json(&s->records[i]);
-            cJSON_AddStringToObject(x, "name", s->records[i].name);
-            cJSON_AddItemToArray(arr, x);
-        }
-        char *text = cJSON_Print(arr);
-        printf("%s\n", text);
-        free(text);
-        cJSON_Delete(arr);
+        for (size_t i = 0; i < s->count; i++)
+            cJSON_AddItemToArray(arr, record_json(&s->records[i]));
+        print_json(arr);
         return OTR_EXIT_OK;
     }
     int w = 4;
-    for (size_t i = 0; i < s->count; i++)
-        if ((int)strlen(s->records[i].name) > w)
-            w = (int)strlen(s->records[i].name);
-    printf("%-*s  %-22s %-9s %s\n", w, "NAME", "TASK", "PHASE", "FILE");
+    for (size_t i = 0; i < s->count; i++) {
+        otr_buf_clear(&a);
+        otr_address_short(&a, s->records[i].kind, s->records[i].name);
+        if ((int)a.len > w)
+            w = (int)a.len;
+    }
+    printf("%-*s  %-22s %-9s %s\n", w, "NAME", "ID", "PHASE", "FILE");
     for (size_t i = 0; i < s->count; i++) {
         const otr_record *r = &s->records[i];
-        printf("%-*s  %-22s %-9s %s\n", w, r->name, r->task_id, r->phase, r->file ? r->file : "-");
+        otr_buf_clear(&a);
+        otr_address_short(&a, r->kind, r->name);
+        printf("%-*s  %-22s %-9s %s\n", w, otr_buf_cstr(&a), r->id ? r->id : "-", r->phase,
+               r->file ? r->file : "-");
     }
-    printf("%zu task%s; state %s serial %ld", s->count, s->count == 1 ? "" : "s", s->lineage,
-           s->serial);
+    for (size_t i = 0; i < s->nretired; i++) {
+        const otr_retired *r = &s->retired[i];
+        otr_buf_clear(&a);
+        otr_address_short(&a, r->kind, r->name);
+        printf("%-*s  %-22s %-9s %s\n", w, otr_buf_cstr(&a), r->id, "retired",
+               r->last_error ? r->last_error : "to delete once nothing uses it");
+    }
+    otr_buf_clear(&a);
+    otr_render_state_counts(s, &a);
+    printf("%s; state %s serial %ld", otr_buf_cstr(&a), s->lineage, s->serial);
+    otr_buf_free(&a);
     otr_buf holder = OTR_BUF_INIT;
     if (otr_state_lock_holder(s->path, &holder))
         printf(" (a run is in progress: %s%s)", otr_buf_cstr(&holder),
@@ -67,57 +104,100 @@ static int cmd_list(otr_state *s, const otr_options *o)
     return OTR_EXIT_OK;
 }
 
-static int cmd_show(otr_state *s, const char *name)
+static int cmd_show(otr_state *s, const char *address)
 {
-    const otr_record *r = otr_state_find(s, name);
+    const otr_kind *k;
+    const char *name;
+    if (parse_address(address, &k, &name) < 0)
+        return OTR_EXIT_ERROR;
+    const otr_record *r = otr_state_find(s, k, name);
     if (!r) {
         fprintf(stderr,
-                "ota-runner: error: no task named %s in the state (ota-runner state list "
-                "shows them)\n",
-                name);
+                "ota-runner: error: nothing named %s in the state (ota-runner state list "
+                "shows what is)\n",
+                address);
         return OTR_EXIT_ERROR;
     }
-    cJSON *x = otr_record_to_json(r);
-    cJSON_AddStringToObject(x, "name", r->name);
-    otr_canonical_sort(x);
-    char *text = cJSON_Print(x);
-    printf("%s\n", text);
-    free(text);
-    cJSON_Delete(x);
+    print_json(record_json(r));
     return OTR_EXIT_OK;
 }
 
-/* The CreateOtaTask fields of a GetOtaTask answer: what the task was made of. */
-static cJSON *create_fields(const cJSON *got)
+static int cmd_rm(otr_state *s, const char *address)
 {
-    static const char *const fields[] = {"Description",
-                                         "OtaMechanism",
-                                         "OtaSchedulingConfig",
-                                         "OtaTargetQueryString",
-                                         "OtaTaskExecutionRetryConfig",
-                                         "OtaType",
-                                         "Protocol",
-                                         "S3Url",
-                                         "Tags",
-                                         "Target",
-                                         "TaskConfigurationId",
-                                         NULL};
-    cJSON *spec = cJSON_CreateObject();
-    for (size_t i = 0; fields[i]; i++) {
-        const cJSON *v = cJSON_GetObjectItemCaseSensitive(got, fields[i]);
-        if (v && !cJSON_IsNull(v))
-            cJSON_AddItemToObject(spec, fields[i], cJSON_Duplicate(v, 1));
+    otr_error err = OTR_ERROR_INIT;
+    const otr_kind *k;
+    const char *name;
+    if (parse_address(address, &k, &name) < 0)
+        return OTR_EXIT_ERROR;
+    const otr_record *r = otr_state_find(s, k, name);
+    if (!r) {
+        fprintf(stderr, "ota-runner: error: nothing named %s in the state\n", address);
+        return OTR_EXIT_ERROR;
     }
-    otr_canonical_sort(spec);
-    return spec;
+    char *id = r->id ? strdup(r->id) : NULL;
+    otr_state_remove(s, k, name);
+    int rc = otr_state_save(s, NULL, NULL, &err) < 0 ? fail(&err) : OTR_EXIT_OK;
+    if (rc == OTR_EXIT_OK)
+        printf("Removed %s from the state; %s %s is left in the service (state serial %ld).\n",
+               address, k->noun, id ? id : "-", s->serial);
+    free(id);
+    return rc;
 }
 
-static int cmd_import(otr_planning *pl, const otr_options *o, const char *name, const char *id)
+/* The one record that may keep id: refuses another name's resource. */
+static int check_unowned(otr_state *s, const otr_kind *k, const char *name, const char *id)
+{
+    const otr_record *owner = otr_state_find_id(s, k, id);
+    if (!owner)
+        return 0;
+    otr_buf a = OTR_BUF_INIT, b = OTR_BUF_INIT;
+    otr_address_short(&a, k, owner->name);
+    otr_address_short(&b, k, name);
+    fprintf(stderr,
+            "ota-runner: error: %s %s is already recorded as %s; one %s belongs to one manifest, "
+            "so it cannot be imported as %s too (a plan for %s could delete %s's %s)\n",
+            k->noun, id, otr_buf_cstr(&a), k->noun, otr_buf_cstr(&b), otr_buf_cstr(&b),
+            otr_buf_cstr(&a), k->noun);
+    otr_buf_free(&a);
+    otr_buf_free(&b);
+    return -1;
+}
+
+/* The record of an imported resource, from the service's answer. */
+static int imported_record(otr_record *r, const otr_kind *k, const char *name,
+                           const otr_remote *got)
+{
+    char now[21], digest[72];
+    otr_time_format_iso8601(now, time(NULL));
+    memset(r, 0, sizeof(*r));
+    r->kind = k;
+    r->name = strdup(name);
+    r->phase = strdup("imported");
+    r->client_token = strdup("");
+    r->revision = 1;
+    r->spec = otr_kind_spec_of(k, got->fields);
+    char *canonical = r->spec ? otr_canonical_json(r->spec) : NULL;
+    int ok = canonical && otr_spec_digest(digest, canonical) == 0;
+    free(canonical);
+    r->spec_digest = ok ? strdup(digest) : NULL;
+    r->id = strdup(got->id);
+    r->arn = got->arn ? strdup(got->arn) : NULL;
+    r->created_at = strdup(now);
+    r->remote_status = got->status ? strdup(got->status) : NULL;
+    r->remote_checked_at = got->status ? strdup(now) : NULL;
+    return r->name && r->phase && r->client_token && r->spec_digest && r->id ? 0 : -1;
+}
+
+static int cmd_import(otr_planning *pl, const otr_options *o, const char *address, const char *id)
 {
     otr_error err = OTR_ERROR_INIT;
     otr_buf why = OTR_BUF_INIT;
-    otr_ota_task t;
+    const otr_kind *k;
+    const char *name;
+    otr_remote got;
     int rc;
+    if (parse_address(address, &k, &name) < 0)
+        return OTR_EXIT_ERROR;
     if (otr_schema_check_name_value(name, &why) == 0) {
         fprintf(stderr, "ota-runner: error: %s is not a manifest name: %s\n", name,
                 otr_buf_cstr(&why));
@@ -125,64 +205,44 @@ static int cmd_import(otr_planning *pl, const otr_options *o, const char *name, 
         return OTR_EXIT_ERROR;
     }
     otr_buf_free(&why);
-    if (otr_state_find(pl->state, name)) {
+    const otr_record *had = otr_state_find(pl->state, k, name);
+    if (had) {
         fprintf(stderr,
-                "ota-runner: error: %s is already in the state (task %s); 'ota-runner "
+                "ota-runner: error: %s is already in the state (%s %s); 'ota-runner "
                 "state rm %s' first\n",
-                name, otr_state_find(pl->state, name)->task_id, name);
+                address, k->noun, had->id ? had->id : "-", address);
         return OTR_EXIT_ERROR;
     }
-    for (size_t i = 0; i < pl->state->count; i++) {
-        const otr_record *owner = &pl->state->records[i];
-        if (owner->task_id && !strcmp(owner->task_id, id)) {
-            fprintf(stderr,
-                    "ota-runner: error: task %s is already recorded as %s; one task belongs to "
-                    "one manifest, so it cannot be imported as %s too (a plan for %s could "
-                    "delete %s's task)\n",
-                    id, owner->name, name, name, owner->name);
-            return OTR_EXIT_ERROR;
-        }
-    }
+    if (check_unowned(pl->state, k, name, id) < 0)
+        return OTR_EXIT_ERROR;
     if ((rc = otr_planning_open_service(pl, o)) != 0)
         return rc;
-    otr_aws_call *call = otr_ota_get_task(id, name);
-    if (otr_aws_client_call(pl->service.client, call, &err) < 0 ||
-        otr_ota_parse_get_task(call, &t, &err) < 0) {
+    otr_aws_call *call = k->get_call(id, address);
+    if (!call || otr_aws_client_call(pl->service.client, call, &err) < 0 ||
+        k->parse_get(call, &got, &err) < 0) {
+        if (!call)
+            otr_error_set(&err, OTR_ERR_NOMEM, "out of memory");
         otr_aws_call_free(call);
         otr_error_prefix(&err, "cannot import %s", id);
         return fail(&err);
     }
     otr_aws_call_free(call);
-    otr_record r = {0};
-    char now[21];
-    otr_time_format_iso8601(now, time(NULL));
-    r.name = strdup(name);
-    r.phase = strdup("imported");
-    r.client_token = strdup("");
-    r.revision = 1;
-    r.spec = create_fields(t.fields);
-    char *canonical = otr_canonical_json(r.spec);
-    char digest[72];
-    otr_spec_digest(digest, canonical ? canonical : "{}");
-    free(canonical);
-    r.spec_digest = strdup(digest);
-    r.task_id = strdup(t.task_id);
-    r.task_arn = t.task_arn ? strdup(t.task_arn) : NULL;
-    r.created_at = strdup(now);
-    r.remote_status = t.status ? strdup(t.status) : NULL;
-    r.remote_checked_at = strdup(now);
-    otr_ota_task_clear(&t);
-    /* the service the task was checked with is the state's, from now on */
+    otr_record r;
+    int made = imported_record(&r, k, name, &got);
+    otr_remote_clear(&got);
+    /* the service the resource was checked with is the state's, from now on */
     cJSON *service = otr_service_json(&pl->service);
-    if (otr_state_put(pl->state, &r) < 0)
-        rc = fail_nomem(&err);
-    else
+    if (made < 0 || otr_state_put(pl->state, &r) < 0) {
+        otr_error_set(&err, OTR_ERR_NOMEM, "out of memory");
+        rc = fail(&err);
+    } else {
         rc = otr_state_save(pl->state, NULL, service, &err) < 0 ? fail(&err) : OTR_EXIT_OK;
+    }
     cJSON_Delete(service);
     if (rc == OTR_EXIT_OK)
-        printf("Imported task %s as %s (state serial %ld). Run ota-runner plan to compare it with "
+        printf("Imported %s %s as %s (state serial %ld). Run ota-runner plan to compare it with "
                "the manifest.\n",
-               r.task_id, name, pl->state->serial);
+               k->noun, r.id, address, pl->state->serial);
     otr_record_clear(&r);
     return rc;
 }
@@ -194,46 +254,34 @@ int otr_cmd_state(const otr_options *o)
     int rc;
     memset(&pl, 0, sizeof(pl));
     if (o->nargs == 0)
-        return usage("a subcommand is needed: list, show NAME, rm NAME or import NAME TASK_ID");
+        return usage("a subcommand is needed: list, show ADDRESS, rm ADDRESS or import ADDRESS "
+                     "ID");
     const char *sub = o->args[0];
     size_t want = !strcmp(sub, "list")                         ? 1
                   : !strcmp(sub, "show") || !strcmp(sub, "rm") ? 2
                   : !strcmp(sub, "import")                     ? 3
                                                                : 0;
     if (!want)
-        return usage("unknown subcommand; use list, show NAME, rm NAME or import NAME TASK_ID");
+        return usage("unknown subcommand; use list, show ADDRESS, rm ADDRESS or import ADDRESS "
+                     "ID");
     if (o->nargs != want)
         return usage("wrong number of arguments");
     /* rm and import change the state: under the lock; list, show and rm
-     * accept a state that records one task twice, to mend it */
+     * accept a state that records one resource twice, to mend it */
     const char *lock_for = !strcmp(sub, "rm") || !strcmp(sub, "import") ? sub : NULL;
     int repair = strcmp(sub, "import") != 0;
     if (otr_state_open(&pl.state, otr_options_state_path(o), lock_for, repair, &err) < 0) {
         rc = fail(&err);
         goto done;
     }
-    if (!strcmp(sub, "list")) {
+    if (!strcmp(sub, "list"))
         rc = cmd_list(pl.state, o);
-    } else if (!strcmp(sub, "show")) {
+    else if (!strcmp(sub, "show"))
         rc = cmd_show(pl.state, o->args[1]);
-    } else if (!strcmp(sub, "rm")) {
-        const otr_record *r = otr_state_find(pl.state, o->args[1]);
-        if (!r) {
-            fprintf(stderr, "ota-runner: error: no task named %s in the state\n", o->args[1]);
-            rc = OTR_EXIT_ERROR;
-            goto done;
-        }
-        char *task = strdup(r->task_id);
-        otr_state_remove(pl.state, o->args[1]);
-        rc = otr_state_save(pl.state, NULL, NULL, &err) < 0 ? fail(&err) : OTR_EXIT_OK;
-        if (rc == OTR_EXIT_OK)
-            printf("Removed %s from the state; task %s is left in the service (state serial "
-                   "%ld).\n",
-                   o->args[1], task, pl.state->serial);
-        free(task);
-    } else {
+    else if (!strcmp(sub, "rm"))
+        rc = cmd_rm(pl.state, o->args[1]);
+    else
         rc = cmd_import(&pl, o, o->args[1], o->args[2]);
-    }
 done:
     otr_planning_free(&pl);
     return rc;

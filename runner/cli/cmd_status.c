@@ -1,6 +1,7 @@
-/* ota-runner status: every recorded task with its live status. */
+/* ota-runner status: every recorded resource with what the service says of it. */
 #include "cli/commands.h"
 #include "cli/planning.h"
+#include "cli/render_state.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,7 +9,7 @@
 
 typedef struct row {
     const otr_record *rec;
-    otr_ota_task task;
+    otr_remote got;
     int missing;
     char *error;
     otr_aws_call *call;
@@ -22,9 +23,85 @@ static void on_get(otr_aws_call *call, void *ctx)
         r->missing = 1;
         return;
     }
-    if (otr_ota_parse_get_task(call, &r->task, &err) < 0)
+    if (r->rec->kind->parse_get(call, &r->got, &err) < 0)
         r->error = strdup(otr_error_message(&err));
     otr_error_clear(&err);
+}
+
+/* MISSING, ERROR, the status the service reports, or "exists" for a kind
+ * without one. */
+static const char *status_of(const row *r)
+{
+    return r->missing ? "MISSING"
+           : r->error ? "ERROR"
+           : r->got.status
+               ? r->got.status
+               : (r->got.id ? "EXISTS" : "UNKNOWN");
+}
+
+static void print_json(const row *rows, size_t n)
+{
+    cJSON *arr = cJSON_CreateArray();
+    for (size_t i = 0; i < n; i++) {
+        cJSON *x = cJSON_CreateObject();
+        const otr_record *rec = rows[i].rec;
+        const otr_ota_counts *c = &rows[i].got.counts;
+        otr_buf a = OTR_BUF_INIT;
+        otr_address_full(&a, rec->kind, rec->name);
+        cJSON_AddStringToObject(x, "name", rec->name);
+        cJSON_AddStringToObject(x, "kind", rec->kind->name);
+        cJSON_AddStringToObject(x, "address", otr_buf_cstr(&a));
+        otr_buf_free(&a);
+        cJSON_AddStringToObject(x, rec->kind->id_key, rec->id ? rec->id : "");
+        cJSON_AddStringToObject(x, "status", status_of(&rows[i]));
+        if (rows[i].error)
+            cJSON_AddStringToObject(x, "error", rows[i].error);
+        if (c->present) {
+            cJSON *k = cJSON_AddObjectToObject(x, "counts");
+            cJSON_AddNumberToObject(k, "queued", (double)c->queued);
+            cJSON_AddNumberToObject(k, "inProgress", (double)c->in_progress);
+            cJSON_AddNumberToObject(k, "succeeded", (double)c->succeeded);
+            cJSON_AddNumberToObject(k, "failed", (double)c->failed);
+            cJSON_AddNumberToObject(k, "timedOut", (double)c->timed_out);
+            cJSON_AddNumberToObject(k, "canceled", (double)c->canceled);
+            cJSON_AddNumberToObject(k, "rejected", (double)c->rejected);
+            cJSON_AddNumberToObject(k, "removed", (double)c->removed);
+        }
+        cJSON_AddItemToArray(arr, x);
+    }
+    char *text = cJSON_Print(arr);
+    printf("%s\n", text ? text : "[]");
+    free(text);
+    cJSON_Delete(arr);
+}
+
+static void print_text(const row *rows, size_t n, const otr_state *s, const char *path)
+{
+    int w = 4;
+    otr_buf a = OTR_BUF_INIT;
+    for (size_t i = 0; i < n; i++) {
+        otr_buf_clear(&a);
+        otr_address_short(&a, rows[i].rec->kind, rows[i].rec->name);
+        if ((int)a.len > w)
+            w = (int)a.len;
+    }
+    printf("%-*s  %-22s %-12s %9s %9s %9s %9s\n", w, "NAME", "ID", "STATUS", "SUCCEEDED", "FAILED",
+           "RUNNING", "QUEUED");
+    for (size_t i = 0; i < n; i++) {
+        const otr_ota_counts *c = &rows[i].got.counts;
+        otr_buf_clear(&a);
+        otr_address_short(&a, rows[i].rec->kind, rows[i].rec->name);
+        printf("%-*s  %-22s %-12s", w, otr_buf_cstr(&a), rows[i].rec->id ? rows[i].rec->id : "-",
+               status_of(&rows[i]));
+        if (c->present)
+            printf(" %9ld %9ld %9ld %9ld", c->succeeded, c->failed + c->timed_out + c->rejected,
+                   c->in_progress, c->queued);
+        printf("\n");
+    }
+    otr_buf_clear(&a);
+    otr_render_state_counts(s, &a);
+    printf("%s in %s\n", otr_buf_cstr(&a), path);
+    otr_buf_free(&a);
 }
 
 int otr_cmd_status(const otr_options *o)
@@ -40,11 +117,23 @@ int otr_cmd_status(const otr_options *o)
     }
     size_t n = pl.state->count;
     row *rows = calloc(n + 1, sizeof(*rows));
+    if (!rows) {
+        rc = OTR_EXIT_ERROR;
+        goto done;
+    }
     if (n && (rc = otr_planning_open_service(&pl, o)) != 0)
         goto done;
     for (size_t i = 0; i < n; i++) {
-        rows[i].rec = &pl.state->records[i];
-        rows[i].call = otr_ota_get_task(rows[i].rec->task_id, rows[i].rec->name);
+        const otr_record *rec = &pl.state->records[i];
+        otr_buf subject = OTR_BUF_INIT;
+        otr_address_short(&subject, rec->kind, rec->name);
+        rows[i].rec = rec;
+        rows[i].call = rec->id ? rec->kind->get_call(rec->id, otr_buf_cstr(&subject)) : NULL;
+        otr_buf_free(&subject);
+        if (!rows[i].call) {
+            rows[i].error = strdup(rec->id ? "out of memory" : "no id recorded yet");
+            continue;
+        }
         rows[i].call->done = on_get;
         rows[i].call->ctx = &rows[i];
         otr_aws_client_submit(pl.service.client, rows[i].call);
@@ -55,70 +144,26 @@ int otr_cmd_status(const otr_options *o)
         rc = OTR_EXIT_ERROR;
         goto done;
     }
-    if (o->output == OTR_OUT_JSON) {
-        cJSON *arr = cJSON_CreateArray();
-        for (size_t i = 0; i < n; i++) {
-            cJSON *x = cJSON_CreateObject();
-            const otr_ota_counts *c = &rows[i].task.counts;
-            cJSON_AddStringToObject(x, "name", rows[i].rec->name);
-            cJSON_AddStringToObject(x, "taskId", rows[i].rec->task_id);
-            cJSON_AddStringToObject(x, "status",
-                                    rows[i].missing       ? "MISSING"
-                                    : rows[i].task.status ? rows[i].task.status
-                                                          : "UNKNOWN");
-            if (rows[i].error)
-                cJSON_AddStringToObject(x, "error", rows[i].error);
-            if (c->present) {
-                cJSON *k = cJSON_AddObjectToObject(x, "counts");
-                cJSON_AddNumberToObject(k, "queued", (double)c->queued);
-                cJSON_AddNumberToObject(k, "inProgress", (double)c->in_progress);
-                cJSON_AddNumberToObject(k, "succeeded", (double)c->succeeded);
-                cJSON_AddNumberToObject(k, "failed", (double)c->failed);
-                cJSON_AddNumberToObject(k, "timedOut", (double)c->timed_out);
-                cJSON_AddNumberToObject(k, "canceled", (double)c->canceled);
-                cJSON_AddNumberToObject(k, "rejected", (double)c->rejected);
-                cJSON_AddNumberToObject(k, "removed", (double)c->removed);
-            }
-            cJSON_AddItemToArray(arr, x);
-        }
-        char *text = cJSON_Print(arr);
-        printf("%s\n", text);
-        free(text);
-        cJSON_Delete(arr);
-    } else {
-        int w = 4;
-        for (size_t i = 0; i < n; i++)
-            if ((int)strlen(rows[i].rec->name) > w)
-                w = (int)strlen(rows[i].rec->name);
-        printf("%-*s  %-22s %-12s %9s %9s %9s %9s\n", w, "NAME", "TASK", "STATUS", "SUCCEEDED",
-               "FAILED", "RUNNING", "QUEUED");
-        for (size_t i = 0; i < n; i++) {
-            const otr_ota_counts *c = &rows[i].task.counts;
-            const char *status = rows[i].missing       ? "MISSING"
-                                 : rows[i].error       ? "ERROR"
-                                 : rows[i].task.status ? rows[i].task.status
-                                                       : "?";
-            printf("%-*s  %-22s %-12s", w, rows[i].rec->name, rows[i].rec->task_id, status);
-            if (c->present)
-                printf(" %9ld %9ld %9ld %9ld", c->succeeded, c->failed + c->timed_out + c->rejected,
-                       c->in_progress, c->queued);
-            printf("\n");
-        }
-        printf("%zu task%s in %s\n", n, n == 1 ? "" : "s", otr_options_state_path(o));
-    }
+    if (o->output == OTR_OUT_JSON)
+        print_json(rows, n);
+    else
+        print_text(rows, n, pl.state, otr_options_state_path(o));
     for (size_t i = 0; i < n; i++)
         if (rows[i].error) {
             fprintf(stderr, "ota-runner: error: %s\n", rows[i].error);
             rc = OTR_EXIT_ERROR;
         } else if (rows[i].missing) {
+            otr_buf a = OTR_BUF_INIT;
+            otr_address_short(&a, rows[i].rec->kind, rows[i].rec->name);
             fprintf(stderr,
-                    "ota-runner: warning: %s: task %s no longer exists in the service; "
-                    "the next plan recreates it\n",
-                    rows[i].rec->name, rows[i].rec->task_id);
+                    "ota-runner: warning: %s: %s %s no longer exists in the service; the next "
+                    "plan recreates it\n",
+                    otr_buf_cstr(&a), rows[i].rec->kind->noun, rows[i].rec->id);
+            otr_buf_free(&a);
         }
 done:
-    for (size_t i = 0; i < n; i++) {
-        otr_ota_task_clear(&rows[i].task);
+    for (size_t i = 0; rows && i < n; i++) {
+        otr_remote_clear(&rows[i].got);
         free(rows[i].error);
         otr_aws_call_free(rows[i].call);
     }

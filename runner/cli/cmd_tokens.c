@@ -1,6 +1,7 @@
 /* ota-runner tokens: name, ClientToken and file:line of every manifest. */
 #include "cli/commands.h"
 #include "cli/load.h"
+#include "kinds/kind.h"
 #include "util/teardown.h"
 
 #include <cjson/cJSON.h>
@@ -13,7 +14,12 @@ static void print_json(const otr_manifest_set *set)
     for (size_t i = 0; i < set->count; i++) {
         const otr_manifest *m = set->items[i];
         cJSON *o = cJSON_CreateObject();
+        otr_buf address = OTR_BUF_INIT;
+        otr_address_full(&address, m->kind, m->name);
         cJSON_AddStringToObject(o, "name", m->name);
+        cJSON_AddStringToObject(o, "kind", m->kind->name);
+        cJSON_AddStringToObject(o, "address", otr_buf_cstr(&address));
+        otr_buf_free(&address);
         cJSON_AddStringToObject(o, "file", m->file);
         cJSON_AddNumberToObject(o, "line", m->line);
         cJSON_AddStringToObject(o, "clientToken", m->client_token);
@@ -30,16 +36,22 @@ static void print_json(const otr_manifest_set *set)
 static void print_text(const otr_manifest_set *set)
 {
     int width = 4;
+    otr_buf address = OTR_BUF_INIT;
     for (size_t i = 0; i < set->count; i++) {
-        int n = (int)strlen(set->items[i]->name);
-        if (n > width)
-            width = n;
+        otr_buf_clear(&address);
+        otr_address_short(&address, set->items[i]->kind, set->items[i]->name);
+        if ((int)address.len > width)
+            width = (int)address.len;
     }
     printf("%-*s  %-43s  %s\n", width, "NAME", "CLIENT TOKEN", "FILE");
     for (size_t i = 0; i < set->count; i++) {
         const otr_manifest *m = set->items[i];
-        printf("%-*s  %s  %s:%u\n", width, m->name, m->client_token, m->file, m->line);
+        otr_buf_clear(&address);
+        otr_address_short(&address, m->kind, m->name);
+        printf("%-*s  %s  %s:%u\n", width, otr_buf_cstr(&address), m->client_token, m->file,
+               m->line);
     }
+    otr_buf_free(&address);
 }
 
 int otr_cmd_tokens(const otr_options *o)

@@ -41,7 +41,10 @@ int otr_load(otr_loaded *l, const otr_options *o)
         return -1;
     }
     otr_source_close_repository(l->source);
-    otr_manifest_set_finish(&l->set, &l->diags);
+    if (otr_manifest_set_finish(&l->set, &l->diags) < 0) {
+        fprintf(stderr, "ota-runner: error: out of memory\n");
+        return -1;
+    }
     return 0;
 }
 

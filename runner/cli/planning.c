@@ -82,115 +82,25 @@ int otr_planning_open_service(otr_planning *pl, const otr_options *o)
     return otr_planning_check_service(pl, o);
 }
 
-typedef struct full_refresh {
-    otr_remote_task *remote;
-    size_t n;
-    otr_ota_task *got; /* one per remote entry */
-    int failed;
-    otr_buf errors;
-} full_refresh;
-
-static int remote_cmp(const void *a, const void *b)
-{
-    return strcmp(((const otr_remote_task *)a)->task_id, ((const otr_remote_task *)b)->task_id);
-}
-
-static void on_get(otr_aws_call *call, void *ctx)
-{
-    full_refresh *fr = ctx;
-    otr_remote_task key = {call->subject, NULL, NULL};
-    otr_remote_task *hit = bsearch(&key, fr->remote, fr->n, sizeof(key), remote_cmp);
-    otr_error err = OTR_ERROR_INIT;
-    if (!hit)
-        return;
-    size_t i = (size_t)(hit - fr->remote);
-    if (otr_ota_parse_get_task(call, &fr->got[i], &err) == 0) {
-        fr->remote[i].fields = fr->got[i].fields;
-    } else if (call->status != 404) {
-        fr->failed = 1;
-        otr_buf_printf(&fr->errors, "%s\n", otr_error_message(&err));
-    }
-    otr_error_clear(&err);
-}
-
-/* --refresh list: one paginated ListOtaTasks; full: also GetOtaTask for each
- * recorded task that the list shows. */
-static int refresh(otr_planning *pl, const otr_options *o, otr_remote_view *view, full_refresh *fr)
+/* --refresh list / full, from the service; returns an exit code. */
+static int refresh(otr_planning *pl, const otr_options *o)
 {
     otr_error err = OTR_ERROR_INIT;
     int rc = otr_planning_open_service(pl, o);
     if (rc)
         return rc;
-    if (otr_ota_list_all_tasks(pl->service.client, &pl->tasks, &pl->ntasks, &err) < 0) {
+    if (otr_refresh_read(&pl->refresh, pl->service.client, pl->state,
+                         o->refresh == OTR_REFRESH_FULL, &err) < 0) {
         otr_error_prefix(&err, "refresh (use --refresh none to plan without the service)");
         return fail(&err);
     }
-    fr->remote = calloc(pl->ntasks + 1, sizeof(*fr->remote));
-    fr->got = calloc(pl->ntasks + 1, sizeof(*fr->got));
-    if (!fr->remote || !fr->got)
-        return OTR_EXIT_ERROR;
-    for (size_t i = 0; i < pl->ntasks; i++) {
-        fr->remote[i].task_id = pl->tasks[i].task_id;
-        fr->remote[i].status = pl->tasks[i].status;
-    }
-    fr->n = pl->ntasks;
-    if (fr->n > 1)
-        qsort(fr->remote, fr->n, sizeof(*fr->remote), remote_cmp);
-    view->tasks = fr->remote;
-    view->count = fr->n;
-    if (o->refresh != OTR_REFRESH_FULL)
-        return 0;
-    otr_aws_call **calls = calloc(pl->state->count + 1, sizeof(*calls));
-    size_t ncalls = 0;
-    for (size_t i = 0; i < pl->state->count; i++) {
-        const otr_record *r = &pl->state->records[i];
-        otr_remote_task key = {r->task_id, NULL, NULL};
-        if (!r->task_id || !bsearch(&key, fr->remote, fr->n, sizeof(key), remote_cmp))
-            continue;
-        otr_aws_call *c = otr_ota_get_task(r->task_id, r->task_id);
-        if (!c)
-            continue;
-        c->done = on_get;
-        c->ctx = fr;
-        calls[ncalls++] = c;
-        otr_aws_client_submit(pl->service.client, c);
-    }
-    rc = otr_aws_client_run(pl->service.client, &err) < 0 ? fail(&err) : 0;
-    for (size_t i = 0; i < ncalls; i++)
-        otr_aws_call_free(calls[i]);
-    free(calls);
-    if (rc == 0 && fr->failed) {
-        fprintf(stderr, "ota-runner: error: refresh: %s", otr_buf_cstr(&fr->errors));
-        rc = OTR_EXIT_ERROR;
-    }
-    return rc;
-}
-
-/* The statuses the refresh saw go into the records, so the state file (when
- * apply saves it) tells what the service said last. */
-static void remember_statuses(otr_state *s, const otr_remote_view *view)
-{
-    char now[21];
-    otr_time_format_iso8601(now, time(NULL));
-    for (size_t i = 0; i < s->count; i++) {
-        otr_record *r = &s->records[i];
-        otr_remote_task key = {r->task_id, NULL, NULL};
-        const otr_remote_task *t =
-            r->task_id ? bsearch(&key, view->tasks, view->count, sizeof(key), remote_cmp) : NULL;
-        if (!t || !t->status)
-            continue;
-        free(r->remote_status);
-        free(r->remote_checked_at);
-        r->remote_status = strdup(t->status);
-        r->remote_checked_at = strdup(now);
-    }
+    pl->refreshed = 1;
+    return 0;
 }
 
 int otr_planning_prepare(otr_planning *pl, const otr_options *o, const char *lock_for)
 {
     otr_error err = OTR_ERROR_INIT;
-    otr_remote_view view = {NULL, 0};
-    full_refresh fr = {NULL, 0, NULL, 0, OTR_BUF_INIT};
     char commit[64];
     int rc;
 
@@ -210,27 +120,21 @@ int otr_planning_prepare(otr_planning *pl, const otr_options *o, const char *loc
     if ((rc = otr_planning_open_state(pl, o, lock_for)) != 0 ||
         (rc = otr_planning_check_service(pl, o)) != 0)
         return rc;
-    if (o->refresh != OTR_REFRESH_NONE && (rc = refresh(pl, o, &view, &fr)) != 0)
-        goto done;
+    if (o->refresh != OTR_REFRESH_NONE && (rc = refresh(pl, o)) != 0)
+        return rc;
     otr_plan_options po = OTR_PLAN_OPTIONS_INIT;
     po.prune = o->prune;
     po.targets = o->targets;
-    po.remote = o->refresh != OTR_REFRESH_NONE ? &view : NULL;
+    po.remote = pl->refreshed ? pl->refresh.views : NULL;
     po.repo = o->repo ? o->repo : ".";
     po.ref = o->ref ? o->ref : "HEAD";
     po.commit = otr_source_commit(pl->loaded.source);
     po.path = otr_source_path(pl->loaded.source);
     if (otr_plan_make(&pl->plan, pl->state, &pl->loaded.set, &po, &err) < 0)
-        rc = fail(&err);
-    else if (po.remote)
-        remember_statuses(pl->state, &view);
-done:
-    for (size_t i = 0; i < fr.n; i++)
-        otr_ota_task_clear(&fr.got[i]);
-    free(fr.got);
-    free(fr.remote);
-    otr_buf_free(&fr.errors);
-    return rc;
+        return fail(&err);
+    if (pl->refreshed)
+        otr_refresh_remember(&pl->refresh, pl->state);
+    return 0;
 }
 
 otr_plan_guards otr_planning_guards(const otr_options *o)
@@ -257,7 +161,7 @@ void otr_planning_free(otr_planning *pl)
     if (pl->loaded_ok)
         otr_loaded_free(&pl->loaded);
     otr_plan_free(pl->plan);
-    otr_ota_tasks_free(pl->tasks, pl->ntasks);
+    otr_refresh_free(&pl->refresh);
     otr_state_free(pl->state);
     if (pl->service_open)
         otr_service_close(&pl->service);

@@ -9,6 +9,7 @@
 
 #include "cli/load.h"
 #include "cli/options.h"
+#include "cli/refresh.h"
 #include "cli/service.h"
 #include "ota/ota.h"
 #include "plan/plan.h"
@@ -20,8 +21,8 @@ typedef struct otr_planning {
     otr_state *state;
     otr_service service;
     int service_open;
-    otr_ota_task *tasks; /* ListOtaTasks, for --refresh */
-    size_t ntasks;
+    otr_refresh_result refresh; /* what the service holds, for --refresh */
+    int refreshed;
     otr_plan *plan;
 } otr_planning;
 

@@ -1,4 +1,8 @@
-/* Plan renderers: text, markdown, GitHub annotations. */
+/*
+ * Plan renderers: text, markdown, GitHub annotations. A create-first replace
+ * (a configuration) is shown as one unit: the replace, then under it the
+ * actions that wait for it (the tasks it moves, the old one's delete).
+ */
 #include "cli/render_plan.h"
 
 #include <cjson/cJSON.h>
@@ -29,19 +33,65 @@ static const char *file_of(const otr_action *a)
     return a->desired.file ? a->desired.file : a->old.file;
 }
 
+/* ---- units ------------------------------------------------------------------ */
+
+/* The unit an action is shown in: the index of the create-first replace it
+ * waits for, or its own index. */
+static size_t unit_of(const otr_plan *p, size_t i)
+{
+    const otr_action *a = &p->actions[i];
+    for (size_t d = 0; d < a->ndeps; d++)
+        if (otr_action_replaces(&p->actions[a->deps[d]]))
+            return a->deps[d];
+    return i;
+}
+
+/* How many actions a unit's head leads (not counting itself). */
+static size_t unit_members(const otr_plan *p, size_t head)
+{
+    size_t n = 0;
+    for (size_t j = 0; j < p->count; j++)
+        n += j != head && unit_of(p, j) == head;
+    return n;
+}
+
+/* ---- summary ------------------------------------------------------------------ */
+
+/* "6 tasks" or "1 configuration and 6 tasks": the noops per kind. */
+static void unchanged_text(const otr_plan *p, otr_buf *out)
+{
+    size_t shown = 0, total = 0;
+    for (size_t k = 0; otr_kinds[k]; k++) {
+        size_t n = 0;
+        for (size_t i = 0; i < p->count; i++)
+            n += p->actions[i].kind == OTR_ACT_NOOP && p->actions[i].resource == otr_kinds[k];
+        total += n;
+        if (!n)
+            continue;
+        otr_buf_printf(out, "%s%zu %s%s", shown++ ? " and " : "", n, otr_kinds[k]->noun,
+                       n == 1 ? "" : "s");
+    }
+    if (!total)
+        otr_buf_puts(out, "0 tasks");
+}
+
 void otr_render_plan_summary(const otr_plan *p, otr_buf *out)
 {
     const size_t *c = p->counts;
     if (otr_plan_changes(p) == 0) {
-        otr_buf_printf(out, "No changes. %zu task%s match the manifests", c[OTR_ACT_NOOP],
-                       c[OTR_ACT_NOOP] == 1 ? "" : "s");
+        otr_buf_puts(out, "No changes. ");
+        unchanged_text(p, out);
+        otr_buf_puts(out, " match the manifests");
         if (c[OTR_ACT_ORPHAN])
             otr_buf_printf(out, "; %zu orphaned", c[OTR_ACT_ORPHAN]);
         otr_buf_puts(out, ".");
         return;
     }
     otr_buf_printf(out, "Plan: %zu to create, %zu to update, %zu to replace, %zu to delete",
-                   c[OTR_ACT_CREATE], c[OTR_ACT_UPDATE], c[OTR_ACT_REPLACE], c[OTR_ACT_DELETE]);
+                   c[OTR_ACT_CREATE], c[OTR_ACT_UPDATE], c[OTR_ACT_REPLACE],
+                   c[OTR_ACT_DELETE] - p->retired_deletes);
+    if (p->retired_deletes)
+        otr_buf_printf(out, ", %zu old to clean up", p->retired_deletes);
     if (c[OTR_ACT_RESUME])
         otr_buf_printf(out, ", %zu to resume", c[OTR_ACT_RESUME]);
     otr_buf_printf(out, "; %zu unchanged", c[OTR_ACT_NOOP]);
@@ -53,8 +103,21 @@ void otr_render_plan_summary(const otr_plan *p, otr_buf *out)
 /* "task X is IN_PROGRESS: deleting it cancels its devices' executions" */
 static void cancel_text(otr_buf *out, const otr_action *a)
 {
-    otr_buf_printf(out, "task %s is %s: deleting it cancels its devices' executions",
-                   a->old.task_id, otr_action_cancels(a));
+    otr_buf_printf(out, "%s %s is %s: deleting it cancels its devices' executions",
+                   a->resource->noun, a->old.id, otr_action_cancels(a));
+}
+
+/* What the unit's head will do, in words. */
+static void unit_text(const otr_plan *p, size_t head, otr_buf *out)
+{
+    const otr_action *a = &p->actions[head];
+    size_t moves = 0;
+    for (size_t j = 0; j < p->count; j++)
+        moves += j != head && unit_of(p, j) == head && !p->actions[j].retired;
+    otr_buf_printf(out, "creates the new %s first", a->resource->noun);
+    if (moves)
+        otr_buf_printf(out, ", moves %zu to it", moves);
+    otr_buf_printf(out, ", then deletes the old one (%s) once nothing refers to it", a->old.id);
 }
 
 /* Each line of the guards' text, with a prefix. */
@@ -68,48 +131,75 @@ static void guard_lines(otr_buf *out, const char *warnings, const char *prefix, 
     }
 }
 
+/* ---- text ------------------------------------------------------------------------ */
+
+static void text_action(const otr_plan *p, size_t i, const char *indent, int w, otr_buf *out,
+                        int color)
+{
+    const otr_action *a = &p->actions[i];
+    otr_buf name = OTR_BUF_INIT;
+    otr_address_short(&name, a->resource, a->name);
+    if (color)
+        otr_buf_printf(out, "%s  \033[%sm%-3s %-7s\033[0m %-*s", indent, colors[a->kind],
+                       symbols[a->kind], otr_action_kind_name(a->kind), w, otr_buf_cstr(&name));
+    else
+        otr_buf_printf(out, "%s  %-3s %-7s %-*s", indent, symbols[a->kind],
+                       otr_action_kind_name(a->kind), w, otr_buf_cstr(&name));
+    otr_buf_free(&name);
+    if (a->kind == OTR_ACT_RESUME)
+        otr_buf_printf(out, " (%s)", otr_op_name(a->resume_op));
+    if (a->old.id)
+        otr_buf_printf(out, " (%s%s %s)", a->retired ? "old " : "", a->resource->noun, a->old.id);
+    if (file_of(a)) {
+        otr_buf_printf(out, "  %s", file_of(a));
+        if (a->line)
+            otr_buf_printf(out, ":%u", a->line);
+    }
+    otr_buf_putc(out, '\n');
+    if (otr_action_cancels(a)) {
+        otr_buf_printf(out, "%s        %s", indent,
+                       color ? "\033[1;33mwarning:\033[0m " : "warning: ");
+        cancel_text(out, a);
+        otr_buf_putc(out, '\n');
+    }
+    if (otr_action_replaces(a)) {
+        otr_buf_printf(out, "%s        ", indent);
+        unit_text(p, i, out);
+        otr_buf_putc(out, '\n');
+    }
+    if (a->reason)
+        otr_buf_printf(out, "%s        %s\n", indent, a->reason);
+    for (size_t c = 0; c < a->nchanges; c++) {
+        otr_buf_printf(out, "%s        %s: ", indent, a->changes[c].field);
+        value_text(out, a->changes[c].old_value);
+        otr_buf_puts(out, " -> ");
+        value_text(out, a->changes[c].new_value);
+        otr_buf_putc(out, '\n');
+    }
+}
+
 void otr_render_plan_text(const otr_plan *p, const char *warnings, otr_buf *out, int color)
 {
     otr_buf_printf(out, "Plan for %s at %.12s (state serial %ld)\n\n",
                    p->path ? p->path : "manifests", p->commit ? p->commit : "?", p->serial);
     int w = 4;
-    for (size_t i = 0; i < p->count; i++)
-        if (p->actions[i].kind != OTR_ACT_NOOP && (int)strlen(p->actions[i].name) > w)
-            w = (int)strlen(p->actions[i].name);
+    otr_buf name = OTR_BUF_INIT;
     for (size_t i = 0; i < p->count; i++) {
-        const otr_action *a = &p->actions[i];
-        if (a->kind == OTR_ACT_NOOP)
+        if (p->actions[i].kind == OTR_ACT_NOOP)
             continue;
-        if (color)
-            otr_buf_printf(out, "  \033[%sm%-3s %-7s\033[0m %-*s", colors[a->kind],
-                           symbols[a->kind], otr_action_kind_name(a->kind), w, a->name);
-        else
-            otr_buf_printf(out, "  %-3s %-7s %-*s", symbols[a->kind], otr_action_kind_name(a->kind),
-                           w, a->name);
-        if (a->kind == OTR_ACT_RESUME)
-            otr_buf_printf(out, " (%s)", otr_op_name(a->resume_op));
-        if (a->old.task_id)
-            otr_buf_printf(out, " (task %s)", a->old.task_id);
-        if (file_of(a)) {
-            otr_buf_printf(out, "  %s", file_of(a));
-            if (a->line)
-                otr_buf_printf(out, ":%u", a->line);
-        }
-        otr_buf_putc(out, '\n');
-        if (otr_action_cancels(a)) {
-            otr_buf_puts(out, color ? "        \033[1;33mwarning:\033[0m " : "        warning: ");
-            cancel_text(out, a);
-            otr_buf_putc(out, '\n');
-        }
-        if (a->reason)
-            otr_buf_printf(out, "        %s\n", a->reason);
-        for (size_t c = 0; c < a->nchanges; c++) {
-            otr_buf_printf(out, "        %s: ", a->changes[c].field);
-            value_text(out, a->changes[c].old_value);
-            otr_buf_puts(out, " -> ");
-            value_text(out, a->changes[c].new_value);
-            otr_buf_putc(out, '\n');
-        }
+        otr_buf_clear(&name);
+        otr_address_short(&name, p->actions[i].resource, p->actions[i].name);
+        if ((int)name.len > w)
+            w = (int)name.len;
+    }
+    otr_buf_free(&name);
+    for (size_t i = 0; i < p->count; i++) {
+        if (p->actions[i].kind == OTR_ACT_NOOP || unit_of(p, i) != i)
+            continue;
+        text_action(p, i, "", w, out, color);
+        for (size_t j = 0; unit_members(p, i) && j < p->count; j++)
+            if (j != i && unit_of(p, j) == i)
+                text_action(p, j, "    ", w, out, color);
     }
     for (size_t i = 0; i < p->nnotes; i++)
         otr_buf_printf(out, "  note: %s\n", p->notes[i]);
@@ -126,6 +216,8 @@ void otr_render_plan_text(const otr_plan *p, const char *warnings, otr_buf *out,
     }
 }
 
+/* ---- markdown -------------------------------------------------------------------- */
+
 /* Markdown table cells may not hold '|' or newlines. */
 static void md_cell(otr_buf *out, const char *s)
 {
@@ -141,6 +233,49 @@ static void md_cell(otr_buf *out, const char *s)
     }
 }
 
+static void md_row(const otr_plan *p, size_t i, int member, otr_buf *out)
+{
+    const otr_action *a = &p->actions[i];
+    otr_buf name = OTR_BUF_INIT;
+    otr_address_short(&name, a->resource, a->name);
+    otr_buf_printf(out, "| %s`%s` | %s | `", member ? "↳ " : "", symbols[a->kind],
+                   otr_action_kind_name(a->kind));
+    md_cell(out, otr_buf_cstr(&name));
+    otr_buf_free(&name);
+    otr_buf_puts(out, "` | ");
+    if (file_of(a)) {
+        md_cell(out, file_of(a));
+        if (a->line)
+            otr_buf_printf(out, ":%u", a->line);
+    }
+    otr_buf_puts(out, " | ");
+    const char *sep = "";
+    if (otr_action_cancels(a)) {
+        otr_buf_puts(out, "**warning:** ");
+        cancel_text(out, a);
+        sep = " — ";
+    }
+    if (otr_action_replaces(a)) {
+        otr_buf_puts(out, sep);
+        otr_buf u = OTR_BUF_INIT;
+        unit_text(p, i, &u);
+        md_cell(out, otr_buf_cstr(&u));
+        otr_buf_free(&u);
+        sep = " — ";
+    }
+    if (a->nchanges)
+        otr_buf_puts(out, sep);
+    for (size_t c = 0; c < a->nchanges; c++)
+        otr_buf_printf(out, "%s`%s`", c ? ", " : "", a->changes[c].field);
+    if (a->nchanges)
+        sep = " — ";
+    if (a->reason) {
+        otr_buf_puts(out, sep);
+        md_cell(out, a->reason);
+    }
+    otr_buf_puts(out, " |\n");
+}
+
 void otr_render_plan_markdown(const otr_plan *p, const char *warnings, otr_buf *out)
 {
     otr_buf summary = OTR_BUF_INIT;
@@ -153,38 +288,23 @@ void otr_render_plan_markdown(const otr_plan *p, const char *warnings, otr_buf *
     if (otr_plan_changes(p) || p->counts[OTR_ACT_ORPHAN]) {
         otr_buf_puts(out, "| | Action | Manifest | File | Changes |\n|---|---|---|---|---|\n");
         for (size_t i = 0; i < p->count; i++) {
-            const otr_action *a = &p->actions[i];
-            if (a->kind == OTR_ACT_NOOP)
+            if (p->actions[i].kind == OTR_ACT_NOOP || unit_of(p, i) != i)
                 continue;
-            otr_buf_printf(out, "| `%s` | %s | `", symbols[a->kind], otr_action_kind_name(a->kind));
-            md_cell(out, a->name);
-            otr_buf_puts(out, "` | ");
-            if (file_of(a)) {
-                md_cell(out, file_of(a));
-                if (a->line)
-                    otr_buf_printf(out, ":%u", a->line);
-            }
-            otr_buf_puts(out, " | ");
-            if (otr_action_cancels(a)) {
-                otr_buf_puts(out, "**warning:** ");
-                cancel_text(out, a);
-                otr_buf_puts(out, a->nchanges || a->reason ? " — " : "");
-            }
-            for (size_t c = 0; c < a->nchanges; c++)
-                otr_buf_printf(out, "%s`%s`", c ? ", " : "", a->changes[c].field);
-            if (a->reason) {
-                otr_buf_puts(out, a->nchanges ? " — " : "");
-                md_cell(out, a->reason);
-            }
-            otr_buf_puts(out, " |\n");
+            md_row(p, i, 0, out);
+            for (size_t j = 0; unit_members(p, i) && j < p->count; j++)
+                if (j != i && unit_of(p, j) == i)
+                    md_row(p, j, 1, out);
         }
         otr_buf_puts(out, "\n");
         for (size_t i = 0; i < p->count; i++) {
             const otr_action *a = &p->actions[i];
             if (!a->nchanges)
                 continue;
+            otr_buf name = OTR_BUF_INIT;
+            otr_address_short(&name, a->resource, a->name);
             otr_buf_printf(out, "<details><summary>%s <code>", otr_action_kind_name(a->kind));
-            md_cell(out, a->name);
+            md_cell(out, otr_buf_cstr(&name));
+            otr_buf_free(&name);
             otr_buf_puts(out, "</code></summary>\n\n```diff\n");
             for (size_t c = 0; c < a->nchanges; c++) {
                 otr_buf_printf(out, "- %s: ", a->changes[c].field);
@@ -202,6 +322,8 @@ void otr_render_plan_markdown(const otr_plan *p, const char *warnings, otr_buf *
         otr_buf_puts(out, "\n");
     }
 }
+
+/* ---- GitHub -------------------------------------------------------------------------- */
 
 void otr_github_escape(otr_buf *out, const char *s, int property)
 {
@@ -239,33 +361,37 @@ void otr_render_plan_github(const otr_plan *p, const char *warnings, otr_buf *ou
                 otr_buf_printf(out, ",line=%u", a->line);
             otr_buf_putc(out, ',');
         }
-        otr_buf_printf(out, "title=ota-runner plan: %s::%s %s", otr_action_kind_name(a->kind),
-                       otr_action_kind_name(a->kind), a->name);
+        otr_buf text = OTR_BUF_INIT;
+        otr_buf_printf(&text, "%s ", otr_action_kind_name(a->kind));
+        otr_address_short(&text, a->resource, a->name);
         for (size_t c = 0; c < a->nchanges; c++)
-            otr_buf_printf(out, "%s%s", c ? ", " : " (", a->changes[c].field);
+            otr_buf_printf(&text, "%s%s", c ? ", " : " (", a->changes[c].field);
         if (a->nchanges)
-            otr_buf_putc(out, ')');
-        if (a->reason) {
-            otr_buf_puts(out, ": ");
-            otr_github_escape(out, a->reason, 0);
+            otr_buf_putc(&text, ')');
+        if (a->reason)
+            otr_buf_printf(&text, ": %s", a->reason);
+        if (otr_action_replaces(a)) {
+            otr_buf_puts(&text, "; ");
+            unit_text(p, i, &text);
         }
         if (otr_action_cancels(a)) {
-            otr_buf b = OTR_BUF_INIT;
-            otr_buf_puts(&b, "; ");
-            cancel_text(&b, a);
-            otr_github_escape(out, otr_buf_cstr(&b), 0);
-            otr_buf_free(&b);
+            otr_buf_puts(&text, "; ");
+            cancel_text(&text, a);
         }
+        otr_buf_printf(out, "title=ota-runner plan: %s::", otr_action_kind_name(a->kind));
+        otr_github_escape(out, otr_buf_cstr(&text), 0);
         otr_buf_putc(out, '\n');
+        otr_buf_free(&text);
     }
     for (const char *w = warnings; w && *w;) {
         const char *nl = strchr(w, '\n');
         size_t len = nl ? (size_t)(nl - w) : strlen(w);
-        char *line = strndup(w, len);
+        otr_buf line = OTR_BUF_INIT;
+        otr_buf_append(&line, w, len);
         otr_buf_puts(out, "::warning title=ota-runner plan: apply would refuse::");
-        otr_github_escape(out, line, 0);
+        otr_github_escape(out, otr_buf_cstr(&line), 0);
         otr_buf_putc(out, '\n');
-        free(line);
+        otr_buf_free(&line);
         w += len + (nl != NULL);
     }
     otr_render_plan_summary(p, out);

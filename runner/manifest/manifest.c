@@ -5,11 +5,14 @@
  */
 #include "manifest/manifest.h"
 
+#include "kinds/kind.h"
 #include "manifest/schema.h"
 #include "manifest/token.h"
 #include "manifest/validate.h"
 #include "manifest/yaml.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -33,25 +36,47 @@ static const otr_ynode *ymap_get(const otr_ynode *map, const char *key)
     return NULL;
 }
 
-/* EndTime must be later than StartTime: a rule across two fields. */
-static void check_schedule(file_ctx *fc, const otr_ynode *root, const cJSON *spec)
+/* The node at a dotted field path ("spec.OtaSchedulingConfig.EndTime"), or
+ * the deepest one found on the way. */
+static const otr_ynode *node_at(const otr_ynode *root, const char *path)
 {
-    const cJSON *sc = cJSON_GetObjectItemCaseSensitive(spec, "OtaSchedulingConfig");
-    const cJSON *st = cJSON_GetObjectItemCaseSensitive(sc, "StartTime");
-    const cJSON *et = cJSON_GetObjectItemCaseSensitive(sc, "EndTime");
-    if (!cJSON_IsString(st) || !cJSON_IsString(et))
-        return;
-    if (otr_schema_datetime_epoch(et->valuestring) > otr_schema_datetime_epoch(st->valuestring))
-        return;
-    const otr_ynode *n =
-        ymap_get(ymap_get(ymap_get(root, "spec"), "OtaSchedulingConfig"), "EndTime");
-    otr_diags_add(fc->diags, OTR_SEV_ERROR, fc->order, fc->file, n ? n->line : root->line,
-                  n ? n->col : root->col, "spec.OtaSchedulingConfig.EndTime",
-                  "must be later than StartTime (%s), got \"%s\"", st->valuestring,
-                  et->valuestring);
+    const otr_ynode *n = root;
+    char part[128];
+    for (const char *p = path; n && *p;) {
+        size_t len = strcspn(p, ".");
+        snprintf(part, sizeof(part), "%.*s", (int)(len < sizeof(part) - 1 ? len : sizeof(part) - 1),
+                 p);
+        const otr_ynode *next = ymap_get(n, part);
+        if (!next)
+            break;
+        n = next;
+        p += len + (p[len] == '.');
+    }
+    return n ? n : root;
 }
 
-static int remember_name(otr_manifest_set *set, const char *name, size_t order, const otr_ynode *at)
+typedef struct check_ctx {
+    file_ctx *fc;
+    const otr_ynode *root;
+} check_ctx;
+
+/* A kind's rule across fields reports here; the place is the field's node. */
+static void report_check(void *ctx, const char *field, const char *fmt, ...)
+{
+    check_ctx *c = ctx;
+    const otr_ynode *n = node_at(c->root, field);
+    otr_buf msg = OTR_BUF_INIT;
+    va_list ap;
+    va_start(ap, fmt);
+    otr_buf_vprintf(&msg, fmt, ap);
+    va_end(ap);
+    otr_diags_add(c->fc->diags, OTR_SEV_ERROR, c->fc->order, c->fc->file, n->line, n->col, field,
+                  "%s", otr_buf_cstr(&msg));
+    otr_buf_free(&msg);
+}
+
+static int remember_name(otr_manifest_set *set, const otr_kind *kind, const char *name,
+                         size_t order, const otr_ynode *at)
 {
     if (set->nnames == set->names_alloc) {
         size_t n = set->names_alloc ? set->names_alloc * 2 : 64;
@@ -65,6 +90,8 @@ static int remember_name(otr_manifest_set *set, const char *name, size_t order, 
     if (!copy)
         return -1;
     otr_name_ref *r = &set->names[set->nnames];
+    r->kind = kind;
+    r->valid = 0;
     r->name = copy;
     r->file_index = order;
     r->line = at->line;
@@ -87,15 +114,68 @@ static int push_manifest(otr_manifest_set *set, otr_manifest *m)
     return 0;
 }
 
+/* The spec's references, with where each is written. */
+static int collect_refs(otr_manifest *m, const otr_ynode *root)
+{
+    const otr_kind *k = m->kind;
+    for (size_t i = 0; i < k->nrefs; i++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(m->spec, k->refs[i].field);
+        if (!cJSON_IsString(v))
+            continue;
+        otr_manifest_ref *r = realloc(m->refs, (m->nrefs + 1) * sizeof(*r));
+        if (!r)
+            return -1;
+        m->refs = r;
+        r = &m->refs[m->nrefs++];
+        const otr_ynode *at = ymap_get(ymap_get(root, "spec"), k->refs[i].field);
+        r->field = k->refs[i].field;
+        r->kind = otr_kind_find(k->refs[i].kind);
+        r->target = strdup(v->valuestring);
+        r->line = at ? at->line : root->line;
+        r->col = at ? at->col : root->col;
+        if (!r->target)
+            return -1;
+    }
+    return 0;
+}
+
+/* The token and digest of m, over its spec with each reference replaced by
+ * replacement[i] (NULL: as written). */
+static int compute_token(otr_manifest *m, const char *const *replacement)
+{
+    cJSON *spec = m->spec;
+    cJSON *copy = NULL;
+    if (m->nrefs && replacement) {
+        if (!(copy = cJSON_Duplicate(m->spec, 1)))
+            return -1;
+        for (size_t i = 0; i < m->nrefs; i++)
+            if (!cJSON_ReplaceItemInObjectCaseSensitive(copy, m->refs[i].field,
+                                                        cJSON_CreateString(replacement[i]))) {
+                cJSON_Delete(copy);
+                return -1;
+            }
+        spec = copy;
+    }
+    char *canonical = otr_canonical_json(spec);
+    int rc = canonical && otr_client_token(m->client_token, m->name, m->revision, canonical) == 0 &&
+                     otr_spec_digest(m->spec_digest, canonical) == 0
+                 ? 0
+                 : -1;
+    free(canonical);
+    cJSON_Delete(copy);
+    return rc;
+}
+
 /* Builds the manifest record of a document that passed validation. */
-static otr_manifest *make_manifest(file_ctx *fc, const otr_ynode *root, cJSON *value)
+static otr_manifest *make_manifest(file_ctx *fc, const otr_kind *kind, const otr_ynode *root,
+                                   cJSON *value)
 {
     otr_manifest *m = calloc(1, sizeof(*m));
     if (!m)
         return NULL;
     cJSON *meta = cJSON_GetObjectItemCaseSensitive(value, "metadata");
     const cJSON *rev = cJSON_GetObjectItemCaseSensitive(meta, "revision");
-    m->kind = OTR_KIND_OTA_TASK;
+    m->kind = kind;
     m->name = strdup(cJSON_GetObjectItemCaseSensitive(meta, "name")->valuestring);
     m->revision = cJSON_IsNumber(rev) ? (long)rev->valuedouble : 1;
     m->labels = cJSON_DetachItemFromObjectCaseSensitive(meta, "labels");
@@ -106,16 +186,23 @@ static otr_manifest *make_manifest(file_ctx *fc, const otr_ynode *root, cJSON *v
     m->col = root->col;
     if (m->labels)
         otr_canonical_sort(m->labels);
-    char *canonical = m->spec ? otr_canonical_json(m->spec) : NULL;
-    if (!m->name || !m->file || !canonical ||
-        otr_client_token(m->client_token, m->name, m->revision, canonical) < 0 ||
-        otr_spec_digest(m->spec_digest, canonical) < 0) {
-        free(canonical);
+    if (m->spec)
+        otr_canonical_sort(m->spec);
+    /* a manifest with references gets its token once the set is whole */
+    if (!m->name || !m->file || !m->spec || collect_refs(m, root) < 0 ||
+        (!m->nrefs && compute_token(m, NULL) < 0)) {
         otr_manifest_free(m);
         return NULL;
     }
-    free(canonical);
     return m;
+}
+
+/* The schema a document is checked against: its kind's, or the envelope's
+ * alone when its kind is missing or unknown (which the envelope reports). */
+static const otr_kind *kind_of(const otr_ynode *root)
+{
+    const otr_ynode *k = ymap_get(root, "kind");
+    return k && k->type == OTR_YSCALAR ? otr_kind_find(k->value) : NULL;
 }
 
 static int on_document(otr_ydoc *doc, void *ctx)
@@ -150,27 +237,32 @@ static int on_document(otr_ydoc *doc, void *ctx)
     size_t errors_before = fc->diags->errors;
     otr_vctx v;
     otr_vctx_init(&v, fc->diags, fc->file, fc->order);
-    value = otr_validate_node(&v, &otr_schema_ota_task, root, &path);
+    const otr_kind *kind = kind_of(root);
+    value = otr_validate_node(&v, kind ? kind->schema : &otr_schema_envelope, root, &path);
     if (v.nomem) {
         fc->nomem = 1;
         goto done;
     }
     const cJSON *name = cJSON_GetObjectItemCaseSensitive(
         cJSON_GetObjectItemCaseSensitive(value, "metadata"), "name");
-    if (cJSON_IsString(name)) {
+    if (kind && cJSON_IsString(name)) {
         const otr_ynode *at = ymap_get(ymap_get(root, "metadata"), "name");
-        if (remember_name(fc->set, name->valuestring, fc->order, at) < 0) {
+        if (remember_name(fc->set, kind, name->valuestring, fc->order, at) < 0) {
             fc->nomem = 1;
             goto done;
         }
     }
-    if (fc->diags->errors == errors_before)
-        check_schedule(fc, root, cJSON_GetObjectItemCaseSensitive(value, "spec"));
-    if (fc->diags->errors == errors_before) {
-        otr_manifest *m = make_manifest(fc, root, value);
+    if (kind && kind->check && fc->diags->errors == errors_before) {
+        check_ctx c = {fc, root};
+        kind->check(cJSON_GetObjectItemCaseSensitive(value, "spec"), report_check, &c);
+    }
+    if (kind && fc->diags->errors == errors_before) {
+        otr_manifest *m = make_manifest(fc, kind, root, value);
         if (!m || push_manifest(fc->set, m) < 0) {
             otr_manifest_free(m);
             fc->nomem = 1;
+        } else {
+            fc->set->names[fc->set->nnames - 1].valid = 1;
         }
     }
 done:
@@ -234,6 +326,9 @@ int otr_manifest_add_file(otr_manifest_set *set, size_t order, const char *file,
 static int name_cmp(const void *a, const void *b)
 {
     const otr_name_ref *x = a, *y = b;
+    size_t kx = otr_kind_index(x->kind), ky = otr_kind_index(y->kind);
+    if (kx != ky)
+        return kx < ky ? -1 : 1;
     int c = strcmp(x->name, y->name);
     if (c)
         return c;
@@ -253,27 +348,146 @@ static int manifest_cmp(const void *a, const void *b)
     return x->col < y->col ? -1 : x->col > y->col;
 }
 
-void otr_manifest_set_finish(otr_manifest_set *set, otr_diags *diags)
+static int by_name_cmp(const void *a, const void *b)
 {
-    if (set->count > 1)
-        qsort(set->items, set->count, sizeof(*set->items), manifest_cmp);
+    const otr_manifest *x = *(otr_manifest *const *)a, *y = *(otr_manifest *const *)b;
+    size_t kx = otr_kind_index(x->kind), ky = otr_kind_index(y->kind);
+    if (kx != ky)
+        return kx < ky ? -1 : 1;
+    return strcmp(x->name, y->name);
+}
+
+otr_manifest *otr_manifest_set_find(const otr_manifest_set *set, const otr_kind *kind,
+                                    const char *name)
+{
+    size_t lo = 0, hi = set->by_name ? set->count : 0;
+    otr_manifest key = {.kind = kind, .name = (char *)name};
+    const otr_manifest *kp = &key;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = by_name_cmp(&set->by_name[mid], &kp);
+        if (c == 0)
+            return set->by_name[mid];
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+static void report_duplicates(otr_manifest_set *set, otr_diags *diags)
+{
     if (set->nnames > 1)
         qsort(set->names, set->nnames, sizeof(*set->names), name_cmp);
     for (size_t i = 1; i < set->nnames; i++) {
         const otr_name_ref *cur = &set->names[i];
         size_t first = i - 1;
-        if (strcmp(set->names[first].name, cur->name) != 0)
+        if (set->names[first].kind != cur->kind || strcmp(set->names[first].name, cur->name) != 0)
             continue;
-        while (first > 0 && !strcmp(set->names[first - 1].name, cur->name))
+        while (first > 0 && set->names[first - 1].kind == cur->kind &&
+               !strcmp(set->names[first - 1].name, cur->name))
             first--;
         const otr_name_ref *f = &set->names[first];
         otr_diags_add(diags, OTR_SEV_ERROR, cur->file_index, set->file_names[cur->file_index],
                       cur->line, cur->col, "metadata.name",
                       "duplicate name \"%s\": also defined at %s:%u:%u; names must be unique "
-                      "across all manifests",
-                      cur->name, set->file_names[f->file_index], f->line, f->col);
+                      "among the %s manifests",
+                      cur->name, set->file_names[f->file_index], f->line, f->col, cur->kind->name);
     }
+}
+
+/* A reference to a name no manifest of that kind has: an error at the
+ * reference, with did-you-mean, or saying the manifest it names is invalid. */
+static void report_dangling(const otr_manifest_set *set, const otr_manifest *m,
+                            const otr_manifest_ref *r, otr_diags *diags)
+{
+    const char **words = calloc(set->nnames + 1, sizeof(*words));
+    size_t n = 0;
+    int invalid = 0;
+    for (size_t i = 0; i < set->nnames; i++) {
+        if (set->names[i].kind != r->kind)
+            continue;
+        if (!strcmp(set->names[i].name, r->target))
+            invalid = 1; /* it exists, with errors */
+        else if (words && set->names[i].valid)
+            words[n++] = set->names[i].name;
+    }
+    const char *near = words ? otr_schema_suggest_word(words, r->target) : NULL;
+    char field[96];
+    snprintf(field, sizeof(field), "spec.%s", r->field);
+    if (invalid)
+        otr_diags_add(diags, OTR_SEV_ERROR, m->file_order, m->file, r->line, r->col, field,
+                      "%s \"%s\" has errors (see them above); fix it first", r->kind->name,
+                      r->target);
+    else if (near)
+        otr_diags_add(diags, OTR_SEV_ERROR, m->file_order, m->file, r->line, r->col, field,
+                      "no %s named \"%s\" in this commit; did you mean %s?", r->kind->name,
+                      r->target, near);
+    else
+        otr_diags_add(diags, OTR_SEV_ERROR, m->file_order, m->file, r->line, r->col, field,
+                      "no %s named \"%s\" in this commit (a reference names the metadata.name "
+                      "of a manifest of that kind)",
+                      r->kind->name, r->target);
+    free(words);
+}
+
+/* Resolves m's references against the set: each names a manifest whose
+ * token goes into m's token. Returns 1 when one dangles (reported), 0 when
+ * all resolve, -1 without memory. */
+static int resolve_refs(otr_manifest_set *set, otr_manifest *m, otr_diags *diags)
+{
+    const char *tokens[8];
+    int dangling = 0;
+    for (size_t i = 0; i < m->nrefs && i < 8; i++) {
+        const otr_manifest *target = otr_manifest_set_find(set, m->refs[i].kind, m->refs[i].target);
+        if (!target) {
+            report_dangling(set, m, &m->refs[i], diags);
+            dangling = 1;
+            continue;
+        }
+        tokens[i] = target->client_token;
+    }
+    if (dangling)
+        return 1;
+    return compute_token(m, tokens) < 0 ? -1 : 0;
+}
+
+int otr_manifest_set_finish(otr_manifest_set *set, otr_diags *diags)
+{
+    int rc = 0;
+    report_duplicates(set, diags);
+    free(set->by_name);
+    set->by_name = malloc((set->count + 1) * sizeof(*set->by_name));
+    if (!set->by_name)
+        return -1;
+    memcpy(set->by_name, set->items, set->count * sizeof(*set->items));
+    if (set->count > 1)
+        qsort(set->by_name, set->count, sizeof(*set->by_name), by_name_cmp);
+    /* references are one level deep (the kinds they name have none), so
+     * the tokens they use are final here */
+    size_t kept = 0;
+    for (size_t i = 0; i < set->count; i++) {
+        otr_manifest *m = set->items[i];
+        int r = m->nrefs ? resolve_refs(set, m, diags) : 0;
+        if (r < 0)
+            rc = -1;
+        if (r != 0) {
+            otr_manifest_free(m);
+            continue;
+        }
+        set->items[kept++] = m;
+    }
+    if (kept != set->count) {
+        set->count = kept;
+        memcpy(set->by_name, set->items, set->count * sizeof(*set->items));
+        if (set->count > 1)
+            qsort(set->by_name, set->count, sizeof(*set->by_name), by_name_cmp);
+    }
+    if (set->count > 1)
+        qsort(set->items, set->count, sizeof(*set->items), manifest_cmp);
     otr_diags_sort(diags);
+    return rc;
 }
 
 void otr_manifest_free(otr_manifest *m)
@@ -284,6 +498,9 @@ void otr_manifest_free(otr_manifest *m)
     cJSON_Delete(m->labels);
     cJSON_Delete(m->spec);
     free(m->file);
+    for (size_t i = 0; i < m->nrefs; i++)
+        free(m->refs[i].target);
+    free(m->refs);
     free(m);
 }
 
@@ -300,5 +517,6 @@ void otr_manifest_set_free(otr_manifest_set *set)
     for (size_t i = 0; i < set->nnames; i++)
         free((char *)set->names[i].name);
     free(set->names);
+    free(set->by_name);
     memset(set, 0, sizeof(*set));
 }

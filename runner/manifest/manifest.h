@@ -17,16 +17,27 @@
 #define OTR_MANIFEST_MAX_COUNT 100000
 #define OTR_API_VERSION "ota-runner/v1"
 
-typedef enum otr_kind { OTR_KIND_OTA_TASK } otr_kind;
+typedef struct otr_kind otr_kind; /* kinds/kind.h */
+
+/* A field of the spec that names another manifest (TaskConfigurationRef). */
+typedef struct otr_manifest_ref {
+    const char *field; /* the kind's ref field */
+    const otr_kind *kind;
+    char *target; /* the name it gives */
+    unsigned line, col;
+} otr_manifest_ref;
 
 typedef struct otr_manifest {
-    otr_kind kind;
+    const otr_kind *kind;
     char *name;
     long revision; /* 1 when not written */
     cJSON *labels; /* object, may be NULL */
-    cJSON *spec;   /* CreateOtaTask input without ClientToken, keys sorted */
-    char client_token[44];
-    char spec_digest[72]; /* "sha256:" + 64 hex digits */
+    cJSON *spec;   /* the kind's spec as written (references by name), keys sorted */
+    char client_token[44]; /* over the spec with each reference replaced by the token of
+                              the manifest it names, so the token covers what is sent */
+    char spec_digest[72];  /* "sha256:" + 64 hex digits, of the same */
+    otr_manifest_ref *refs;
+    size_t nrefs;
     char *file;
     size_t file_order; /* the file's place in path order */
     unsigned line;     /* where the document's mapping starts */
@@ -34,7 +45,9 @@ typedef struct otr_manifest {
 } otr_manifest;
 
 typedef struct otr_name_ref {
-    const char *name; /* borrowed from names_pool */
+    const otr_kind *kind;
+    const char *name; /* owned */
+    int valid;        /* its manifest was added to the set */
     size_t file_index;
     unsigned line, col;
     size_t seq;
@@ -51,6 +64,7 @@ typedef struct otr_manifest_set {
     otr_name_ref *names; /* every metadata.name seen, for the duplicate check */
     size_t nnames, names_alloc;
     int limit_reported;
+    otr_manifest **by_name; /* after finish: sorted by kind and name, for look-ups */
 } otr_manifest_set;
 
 #define OTR_MANIFEST_SET_INIT                                                                      \
@@ -67,11 +81,18 @@ typedef struct otr_manifest_set {
 int otr_manifest_add_file(otr_manifest_set *set, size_t order, const char *file, const char *data,
                           size_t len, otr_diags *diags, otr_error *err);
 
-/* Checks what needs every file: names unique across the set. Call once after
- * the last file; it also sorts the manifests and diags in file order. */
-void otr_manifest_set_finish(otr_manifest_set *set, otr_diags *diags);
+/* Checks what needs every file: names unique within a kind, references
+ * that name a manifest of the set (a manifest whose reference does not is
+ * taken out, with an error at the reference); then computes the tokens of
+ * manifests with references. Call once after the last file; it also sorts
+ * the manifests and diags in file order. */
+OTR_MUST_USE int otr_manifest_set_finish(otr_manifest_set *set, otr_diags *diags);
 
 void otr_manifest_set_free(otr_manifest_set *set);
+
+/* The manifest of kind called name, or NULL (after otr_manifest_set_finish). */
+otr_manifest *otr_manifest_set_find(const otr_manifest_set *set, const otr_kind *kind,
+                                    const char *name);
 void otr_manifest_free(otr_manifest *m);
 
 #endif

@@ -9,6 +9,7 @@
 #include "util/time.h"
 
 #include <ctype.h>
+#include <math.h>
 #include <string.h>
 #include <strings.h>
 
@@ -131,6 +132,55 @@ int otr_schema_check_cron(const char *s, size_t len, otr_buf *why)
     return 1;
 }
 
+/* ---- the tables ------------------------------------------------------------
+ * Designated initializers: a field says only what it has. */
+
+#define NO_DOUBLE_LIMIT .dmin = NAN, .dmax = NAN
+#define STR(n, req, lo, hi)                                                                        \
+    {                                                                                              \
+        .name = n, .type = OTR_F_STRING, .required = req, .min = lo, .max = hi, NO_DOUBLE_LIMIT    \
+    }
+#define ENUM(n, e)                                                                                 \
+    {                                                                                              \
+        .name = n, .type = OTR_F_STRING, .min = OTR_NO_LIMIT, .max = OTR_NO_LIMIT, .enums = e,     \
+        NO_DOUBLE_LIMIT                                                                            \
+    }
+#define CHECKED(n, req, lo, hi, fn, desc)                                                          \
+    {                                                                                              \
+        .name = n, .type = OTR_F_STRING, .required = req, .min = lo, .max = hi, .check = fn,       \
+        .check_desc = desc, NO_DOUBLE_LIMIT                                                        \
+    }
+#define INT(n, lo, hi)                                                                             \
+    {                                                                                              \
+        .name = n, .type = OTR_F_INT, .min = lo, .max = hi, NO_DOUBLE_LIMIT                        \
+    }
+#define DOUBLE(n, lo, hi)                                                                          \
+    {                                                                                              \
+        .name = n, .type = OTR_F_DOUBLE, .min = OTR_NO_LIMIT, .max = OTR_NO_LIMIT, .dmin = lo,     \
+        .dmax = hi                                                                                 \
+    }
+#define STRUCT_OF(n, req, m)                                                                       \
+    {                                                                                              \
+        .name = n, .type = OTR_F_STRUCT, .required = req, .min = OTR_NO_LIMIT,                     \
+        .max = OTR_NO_LIMIT, .members = m, .nmembers = sizeof(m) / sizeof(m[0]), NO_DOUBLE_LIMIT   \
+    }
+#define STRUCT(n, m) STRUCT_OF(n, 0, m)
+#define LIST(n, e)                                                                                 \
+    {                                                                                              \
+        .name = n, .type = OTR_F_LIST, .min = OTR_NO_LIMIT, .max = OTR_NO_LIMIT, .elem = e,        \
+        NO_DOUBLE_LIMIT                                                                            \
+    }
+#define MAP(n, lo, hi, k, v)                                                                       \
+    {                                                                                              \
+        .name = n, .type = OTR_F_MAP, .min = lo, .max = hi, .elem = v, .key = k, NO_DOUBLE_LIMIT   \
+    }
+#define SPEC(m)                                                                                    \
+    {                                                                                              \
+        .name = "spec", .type = OTR_F_STRUCT, .required = 1, .min = OTR_NO_LIMIT,                  \
+        .max = OTR_NO_LIMIT, .members = m, .nmembers = sizeof(m) / sizeof(m[0]),                   \
+        .spec_root = 1, NO_DOUBLE_LIMIT                                                            \
+    }
+
 /* ---- CreateOtaTask ------------------------------------------------------- */
 
 static const char *const ota_type_enum[] = {"ONE_TIME", "CONTINUOUS", NULL};
@@ -139,44 +189,19 @@ static const char *const mechanism_enum[] = {"PUSH", NULL};
 static const char *const end_behavior_enum[] = {"STOP_ROLLOUT", "CANCEL", "FORCE_CANCEL", NULL};
 static const char *const failure_type_enum[] = {"FAILED", "TIMED_OUT", "ALL", NULL};
 
-#define STR(n, req, lo, hi)                                                                        \
-    {                                                                                              \
-        n, OTR_F_STRING, req, lo, hi, NULL, NULL, NULL, NULL, 0, NULL, NULL                        \
-    }
-#define ENUM(n, e)                                                                                 \
-    {                                                                                              \
-        n, OTR_F_STRING, 0, OTR_NO_LIMIT, OTR_NO_LIMIT, e, NULL, NULL, NULL, 0, NULL, NULL         \
-    }
-#define INT(n, lo, hi)                                                                             \
-    {                                                                                              \
-        n, OTR_F_INT, 0, lo, hi, NULL, NULL, NULL, NULL, 0, NULL, NULL                             \
-    }
-#define STRUCT(n, m)                                                                               \
-    {                                                                                              \
-        n, OTR_F_STRUCT, 0, OTR_NO_LIMIT, OTR_NO_LIMIT, NULL, NULL, NULL, m,                       \
-            sizeof(m) / sizeof(m[0]), NULL, NULL                                                   \
-    }
-#define LIST(n, e)                                                                                 \
-    {                                                                                              \
-        n, OTR_F_LIST, 0, OTR_NO_LIMIT, OTR_NO_LIMIT, NULL, NULL, NULL, NULL, 0, e, NULL           \
-    }
-
 static const otr_field any_string = STR("", 0, OTR_NO_LIMIT, OTR_NO_LIMIT);
 
 static const otr_field window_members[] = {
     INT("DurationInMinutes", 1, 1430),
-    {"StartTime", OTR_F_STRING, 0, OTR_NO_LIMIT, OTR_NO_LIMIT, NULL, otr_schema_check_cron, NULL,
-     NULL, 0, NULL, NULL},
+    CHECKED("StartTime", 0, OTR_NO_LIMIT, OTR_NO_LIMIT, otr_schema_check_cron, NULL),
 };
 static const otr_field window = STRUCT("", window_members);
 
 static const otr_field scheduling_members[] = {
     ENUM("EndBehavior", end_behavior_enum),
-    {"EndTime", OTR_F_STRING, 0, OTR_NO_LIMIT, OTR_NO_LIMIT, NULL, otr_schema_check_datetime, NULL,
-     NULL, 0, NULL, NULL},
+    CHECKED("EndTime", 0, OTR_NO_LIMIT, OTR_NO_LIMIT, otr_schema_check_datetime, NULL),
     LIST("MaintenanceWindows", &window),
-    {"StartTime", OTR_F_STRING, 0, OTR_NO_LIMIT, OTR_NO_LIMIT, NULL, otr_schema_check_datetime,
-     NULL, NULL, 0, NULL, NULL},
+    CHECKED("StartTime", 0, OTR_NO_LIMIT, OTR_NO_LIMIT, otr_schema_check_datetime, NULL),
 };
 
 static const otr_field retry_criteria_members[] = {
@@ -192,66 +217,144 @@ static const otr_field retry_members[] = {
 static const otr_field tag_key = STR("", 0, 1, 128);
 static const otr_field tag_value = STR("", 0, 0, 256);
 
+#define DESCRIPTION                                                                                \
+    CHECKED("Description", 0, 1, 256, check_description, "letters, digits, '_', '-' and spaces")
+
 static const otr_field spec_members[] = {
-    {"Description", OTR_F_STRING, 0, 1, 256, NULL, check_description,
-     "letters, digits, '_', '-' and spaces", NULL, 0, NULL, NULL},
+    DESCRIPTION,
     ENUM("OtaMechanism", mechanism_enum),
     STRUCT("OtaSchedulingConfig", scheduling_members),
     STR("OtaTargetQueryString", 0, OTR_NO_LIMIT, OTR_NO_LIMIT),
     STRUCT("OtaTaskExecutionRetryConfig", retry_members),
-    {"OtaType", OTR_F_STRING, 1, OTR_NO_LIMIT, OTR_NO_LIMIT, ota_type_enum, NULL, NULL, NULL, 0,
-     NULL, NULL},
+    {.name = "OtaType",
+     .type = OTR_F_STRING,
+     .required = 1,
+     .min = OTR_NO_LIMIT,
+     .max = OTR_NO_LIMIT,
+     .enums = ota_type_enum,
+     NO_DOUBLE_LIMIT},
     ENUM("Protocol", protocol_enum),
     STR("S3Url", 1, 1, 1000),
-    {"Tags", OTR_F_MAP, 0, 1, 50, NULL, NULL, NULL, NULL, 0, &tag_value, &tag_key},
+    MAP("Tags", 1, 50, &tag_key, &tag_value),
     LIST("Target", &any_string),
-    {"TaskConfigurationId", OTR_F_STRING, 0, 1, 64, NULL, check_alnum, "letters and digits", NULL,
-     0, NULL, NULL},
+    CHECKED("TaskConfigurationId", 0, 1, 64, check_alnum, "letters and digits"),
+    /* ota-runner's own: the metadata.name of an OtaTaskConfiguration in the
+     * same commit, sent as its TaskConfigurationId */
+    CHECKED("TaskConfigurationRef", 0, 1, 63, check_name, "lowercase letters, digits and '-'"),
 };
 
-const otr_field otr_schema_ota_task_spec = STRUCT("spec", spec_members);
+const otr_field otr_schema_ota_task_spec = SPEC(spec_members);
+
+/* ---- CreateOtaTaskConfiguration ------------------------------------------- */
+
+static const char *const abort_action_enum[] = {"CANCEL", NULL};
+static const char *const abort_failure_enum[] = {"FAILED", "REJECTED", "TIMED_OUT", "ALL", NULL};
+
+/* OtaTaskConfigurationName: [A-Za-z0-9-_ ]+ */
+static int config_name_char(unsigned char c)
+{
+    return isalnum(c) || c == '-' || c == '_' || c == ' ';
+}
+
+static int check_config_name(const char *s, size_t len, otr_buf *why)
+{
+    return check_charset(s, len, why, config_name_char);
+}
+
+static const otr_field abort_criteria_members[] = {
+    ENUM("Action", abort_action_enum),
+    ENUM("FailureType", abort_failure_enum),
+    INT("MinNumberOfExecutedThings", 1, 100),
+    DOUBLE("ThresholdPercentage", NAN, 100),
+};
+static const otr_field abort_criteria = STRUCT("", abort_criteria_members);
+static const otr_field abort_members[] = {
+    LIST("AbortConfigCriteriaList", &abort_criteria),
+};
+
+/* the model spells these two with a lower-case first letter */
+static const otr_field rate_increase_members[] = {
+    INT("numberOfNotifiedThings", 1, 100),
+    INT("numberOfSucceededThings", 1, 100),
+};
+static const otr_field exponential_members[] = {
+    INT("BaseRatePerMinute", 1, 100),
+    DOUBLE("IncrementFactor", 1.1, 5),
+    STRUCT("RateIncreaseCriteria", rate_increase_members),
+};
+static const otr_field rollout_members[] = {
+    STRUCT("ExponentialRolloutRate", exponential_members),
+    INT("MaximumPerMinute", 1, OTR_NO_LIMIT),
+};
+static const otr_field timeout_members[] = {
+    INT("InProgressTimeoutInMinutes", 1, 10080),
+};
+static const otr_field push_members[] = {
+    STRUCT("AbortConfig", abort_members),
+    STRUCT("RolloutConfig", rollout_members),
+    STRUCT("TimeoutConfig", timeout_members),
+};
+
+static const otr_field config_spec_members[] = {
+    DESCRIPTION,
+    CHECKED("Name", 0, 1, 128, check_config_name, "letters, digits, '-', '_' and spaces"),
+    STRUCT("PushConfig", push_members),
+};
+
+const otr_field otr_schema_ota_task_configuration_spec = SPEC(config_spec_members);
 
 /* ---- metadata -------------------------------------------------------------- */
 
-static const otr_field label_key = {"",
-                                    OTR_F_STRING,
-                                    0,
-                                    1,
-                                    63,
-                                    NULL,
-                                    check_label_key,
-                                    "letters, digits, '-', '_', '.' and '/'",
-                                    NULL,
-                                    0,
-                                    NULL,
-                                    NULL};
+static const otr_field label_key =
+    CHECKED("", 0, 1, 63, check_label_key, "letters, digits, '-', '_', '.' and '/'");
 static const otr_field label_value = STR("", 0, 0, 256);
 
 static const otr_field metadata_members[] = {
-    {"labels", OTR_F_MAP, 0, 0, 64, NULL, NULL, NULL, NULL, 0, &label_value, &label_key},
-    {"name", OTR_F_STRING, 1, 1, 63, NULL, check_name, "lowercase letters, digits and '-'", NULL, 0,
-     NULL, NULL},
+    MAP("labels", 0, 64, &label_key, &label_value),
+    CHECKED("name", 1, 1, 63, check_name, "lowercase letters, digits and '-'"),
     INT("revision", 1, 2147483647L),
 };
 
 /* ---- the whole manifest ---------------------------------------------------
- * One envelope per kind; later kinds (OtaTaskConfiguration, OtaRollout) get a
- * table of their own and an entry in kinds[]. */
+ * One envelope per kind, the same but for its spec. */
 
 static const char *const api_versions[] = {"ota-runner/v1", NULL};
-static const char *const kinds[] = {"OtaTask", NULL};
+static const char *const kinds[] = {"OtaTask", "OtaTaskConfiguration", NULL};
 
-static const otr_field ota_task_members[] = {
-    {"apiVersion", OTR_F_STRING, 1, OTR_NO_LIMIT, OTR_NO_LIMIT, api_versions, NULL, NULL, NULL, 0,
-     NULL, NULL},
-    {"kind", OTR_F_STRING, 1, OTR_NO_LIMIT, OTR_NO_LIMIT, kinds, NULL, NULL, NULL, 0, NULL, NULL},
-    {"metadata", OTR_F_STRUCT, 1, OTR_NO_LIMIT, OTR_NO_LIMIT, NULL, NULL, NULL, metadata_members,
-     sizeof(metadata_members) / sizeof(metadata_members[0]), NULL, NULL},
-    {"spec", OTR_F_STRUCT, 1, OTR_NO_LIMIT, OTR_NO_LIMIT, NULL, NULL, NULL, spec_members,
-     sizeof(spec_members) / sizeof(spec_members[0]), NULL, NULL},
-};
+#define ENVELOPE(spec_field)                                                                       \
+    {                                                                                              \
+        {.name = "apiVersion",                                                                     \
+         .type = OTR_F_STRING,                                                                     \
+         .required = 1,                                                                            \
+         .min = OTR_NO_LIMIT,                                                                      \
+         .max = OTR_NO_LIMIT,                                                                      \
+         .enums = api_versions,                                                                    \
+         NO_DOUBLE_LIMIT},                                                                         \
+            {.name = "kind",                                                                       \
+             .type = OTR_F_STRING,                                                                 \
+             .required = 1,                                                                        \
+             .min = OTR_NO_LIMIT,                                                                  \
+             .max = OTR_NO_LIMIT,                                                                  \
+             .enums = kinds,                                                                       \
+             NO_DOUBLE_LIMIT},                                                                     \
+            STRUCT_OF("metadata", 1, metadata_members), spec_field,                                \
+    }
 
+static const otr_field ota_task_members[] = ENVELOPE(SPEC(spec_members));
 const otr_field otr_schema_ota_task = STRUCT("", ota_task_members);
+
+static const otr_field ota_task_configuration_members[] = ENVELOPE(SPEC(config_spec_members));
+const otr_field otr_schema_ota_task_configuration = STRUCT("", ota_task_configuration_members);
+
+/* the envelope alone: spec is required, and checked by the kind's own table */
+static const otr_field any_spec = {.name = "spec",
+                                   .type = OTR_F_ANY,
+                                   .required = 1,
+                                   .min = OTR_NO_LIMIT,
+                                   .max = OTR_NO_LIMIT,
+                                   NO_DOUBLE_LIMIT};
+static const otr_field envelope_members[] = ENVELOPE(any_spec);
+const otr_field otr_schema_envelope = STRUCT("", envelope_members);
 
 /* ---- lookups ------------------------------------------------------------------ */
 

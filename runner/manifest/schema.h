@@ -1,9 +1,10 @@
 /*
  * The shapes ota-runner validates, written down as data: each field's type,
  * whether it is required, its length / count / value range, enum, and a
- * pattern or format check. The CreateOtaTask tables mirror the service model
- * (shared/api/iot-managed-integrations-ota.json) field by field; the manifest
- * envelope (apiVersion, kind, metadata) is ota-runner's own.
+ * pattern or format check. The CreateOtaTask and CreateOtaTaskConfiguration
+ * tables mirror the service model (shared/api/iot-managed-integrations-ota.json)
+ * field by field; the manifest envelope (apiVersion, kind, metadata) and the
+ * references between manifests (TaskConfigurationRef) are ota-runner's own.
  *
  * Everything here is static and read-only.
  */
@@ -17,9 +18,11 @@
 typedef enum otr_ftype {
     OTR_F_STRING,
     OTR_F_INT,
+    OTR_F_DOUBLE, /* a number: 10, 10.0 and 1e1 are the same value */
     OTR_F_LIST,
     OTR_F_MAP,    /* string keys -> values */
     OTR_F_STRUCT, /* fixed member names */
+    OTR_F_ANY,    /* not checked here (the envelope's spec: the kind's table checks it) */
 } otr_ftype;
 
 #define OTR_NO_LIMIT (-1L)
@@ -40,12 +43,21 @@ typedef struct otr_field {
     size_t nmembers;
     const struct otr_field *elem; /* LIST element, MAP value */
     const struct otr_field *key;  /* MAP key */
+    double dmin, dmax;            /* DOUBLE: the range; NAN: no limit on that side */
+    int spec_root;                /* a kind's spec: ClientToken is named in its errors */
 } otr_field;
 
 /* A whole OtaTask manifest: apiVersion, kind, metadata and spec. */
 extern const otr_field otr_schema_ota_task;
-/* Its spec: CreateOtaTask's input without ClientToken. */
+/* Its spec: CreateOtaTask's input without ClientToken, plus TaskConfigurationRef. */
 extern const otr_field otr_schema_ota_task_spec;
+/* A whole OtaTaskConfiguration manifest, and its spec: CreateOtaTaskConfiguration's
+ * input without ClientToken. */
+extern const otr_field otr_schema_ota_task_configuration;
+extern const otr_field otr_schema_ota_task_configuration_spec;
+/* Any manifest's envelope (apiVersion, kind, metadata; spec unchecked): read
+ * first, to know which kind's table to check a document against. */
+extern const otr_field otr_schema_envelope;
 
 const otr_field *otr_schema_member(const otr_field *st, const char *name);
 

@@ -3,6 +3,7 @@
 
 #include "util/buf.h"
 
+#include <math.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,12 +41,137 @@ void otr_canonical_sort(cJSON *v)
     free(items);
 }
 
+/* The shortest decimal digits that read back as x (x > 0, finite), and the
+ * exponent n such that x = 0.DIGITS * 10^n. */
+static void shortest_digits(double x, char digits[24], int *n)
+{
+    char text[40];
+    for (int precision = 1; precision <= 17; precision++) {
+        snprintf(text, sizeof(text), "%.*e", precision - 1, x);
+        if (strtod(text, NULL) == x)
+            break;
+    }
+    /* text is "d.ddde[+-]XX" or "de[+-]XX" */
+    size_t k = 0;
+    const char *p = text;
+    for (; *p && *p != 'e'; p++)
+        if (*p != '.')
+            digits[k++] = *p;
+    while (k > 1 && digits[k - 1] == '0')
+        k--;
+    digits[k] = '\0';
+    *n = atoi(p + 1) + 1;
+}
+
+int otr_canonical_number(otr_buf *b, double x)
+{
+    char digits[24];
+    int n;
+    if (!isfinite(x))
+        return -1;
+    if (x == 0)
+        return otr_buf_putc(b, '0');
+    if (x < 0)
+        otr_buf_putc(b, '-');
+    shortest_digits(fabs(x), digits, &n);
+    int k = (int)strlen(digits);
+    /* ECMAScript's Number::toString, as RFC 8785 section 3.2.2.3 asks */
+    if (k <= n && n <= 21) {
+        otr_buf_puts(b, digits);
+        for (int i = 0; i < n - k; i++)
+            otr_buf_putc(b, '0');
+    } else if (0 < n && n <= 21) {
+        otr_buf_printf(b, "%.*s.%s", n, digits, digits + n);
+    } else if (-6 < n && n <= 0) {
+        otr_buf_puts(b, "0.");
+        for (int i = 0; i < -n; i++)
+            otr_buf_putc(b, '0');
+        otr_buf_puts(b, digits);
+    } else {
+        otr_buf_printf(b, "%c%s%s", digits[0], k > 1 ? "." : "", digits + 1);
+        otr_buf_printf(b, "e%c%d", n - 1 >= 0 ? '+' : '-', abs(n - 1));
+    }
+    return otr_buf_failed(b) ? -1 : 0;
+}
+
+/* '"', '\\' and control characters escaped (the short forms where JSON has
+ * them, else \u00xx); everything else as it is, UTF-8. */
+static void write_string(otr_buf *b, const char *s)
+{
+    otr_buf_putc(b, '"');
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        switch (*p) {
+        case '"': otr_buf_puts(b, "\\\""); break;
+        case '\\': otr_buf_puts(b, "\\\\"); break;
+        case '\b': otr_buf_puts(b, "\\b"); break;
+        case '\f': otr_buf_puts(b, "\\f"); break;
+        case '\n': otr_buf_puts(b, "\\n"); break;
+        case '\r': otr_buf_puts(b, "\\r"); break;
+        case '\t': otr_buf_puts(b, "\\t"); break;
+        default:
+            if (*p < 0x20)
+                otr_buf_printf(b, "\\u%04x", *p);
+            else
+                otr_buf_putc(b, (char)*p);
+        }
+    }
+    otr_buf_putc(b, '"');
+}
+
+static int write_value(otr_buf *b, const cJSON *v)
+{
+    const cJSON *c;
+    int first = 1;
+    if (cJSON_IsString(v)) {
+        write_string(b, v->valuestring);
+    } else if (cJSON_IsNumber(v)) {
+        if (otr_canonical_number(b, v->valuedouble) < 0)
+            return -1;
+    } else if (cJSON_IsTrue(v)) {
+        otr_buf_puts(b, "true");
+    } else if (cJSON_IsFalse(v)) {
+        otr_buf_puts(b, "false");
+    } else if (cJSON_IsNull(v)) {
+        otr_buf_puts(b, "null");
+    } else if (cJSON_IsArray(v)) {
+        otr_buf_putc(b, '[');
+        cJSON_ArrayForEach(c, v)
+        {
+            if (!first)
+                otr_buf_putc(b, ',');
+            first = 0;
+            if (write_value(b, c) < 0)
+                return -1;
+        }
+        otr_buf_putc(b, ']');
+    } else if (cJSON_IsObject(v)) {
+        otr_buf_putc(b, '{');
+        cJSON_ArrayForEach(c, v)
+        {
+            if (!first)
+                otr_buf_putc(b, ',');
+            first = 0;
+            write_string(b, c->string);
+            otr_buf_putc(b, ':');
+            if (write_value(b, c) < 0)
+                return -1;
+        }
+        otr_buf_putc(b, '}');
+    } else {
+        return -1;
+    }
+    return otr_buf_failed(b) ? -1 : 0;
+}
+
 char *otr_canonical_json(cJSON *v)
 {
+    otr_buf b = OTR_BUF_INIT;
     otr_canonical_sort(v);
-    /* cJSON prints integral numbers in plain decimal, escapes only '"', '\\'
-     * and control characters, and adds no whitespace when unformatted. */
-    return cJSON_PrintUnformatted(v);
+    if (write_value(&b, v) < 0) {
+        otr_buf_free(&b);
+        return NULL;
+    }
+    return otr_buf_detach(&b);
 }
 
 void otr_base64url(char *out, const unsigned char *in, size_t len)

@@ -2,12 +2,16 @@
  * The canonical request body and the ClientToken (DESIGN section 5).
  *
  * canonical: object keys sorted bytewise at every level, no insignificant
- * whitespace, minimal string escaping, integers in plain decimal.
+ * whitespace, minimal string escaping, numbers as RFC 8785 (the JSON
+ * Canonicalization Scheme) writes them: ECMAScript's shortest round trip, so
+ * 10, 10.0 and 1e1 are all "10", and integers are plain decimal.
  * ClientToken = base64url_nopad(SHA-256("ota-runner/v1\0" name "\0" revision
  *               "\0" canonical)), 43 characters.
  */
 #ifndef OTR_MANIFEST_TOKEN_H
 #define OTR_MANIFEST_TOKEN_H
+
+#include "util/buf.h"
 
 #include <cjson/cJSON.h>
 #include <stddef.h>
@@ -16,8 +20,11 @@
 void otr_canonical_sort(cJSON *v);
 
 /* Canonical JSON of v (sorting it first); free() the result. NULL without
- * memory. */
+ * memory, or for a number that is not finite. */
 char *otr_canonical_json(cJSON *v);
+
+/* Appends x as RFC 8785 writes a number; -1 when x is not finite. */
+int otr_canonical_number(otr_buf *b, double x);
 
 /* out must hold 44 bytes (43 characters and a NUL). */
 int otr_client_token(char out[44], const char *name, long revision, const char *canonical);

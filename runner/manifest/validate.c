@@ -2,6 +2,7 @@
 #include "manifest/validate.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -215,6 +216,70 @@ static cJSON *validate_int(otr_vctx *v, const otr_field *f, const otr_ynode *n, 
     return cJSON_CreateNumber((double)x);
 }
 
+/* A decimal number as YAML 1.2 writes one: [-+]?(0|[1-9][0-9]*)?(\.[0-9]*)?([eE][-+]?[0-9]+)?
+ * with at least one digit before the exponent. Leading zeros are refused
+ * (YAML 1.1 reads 010 as octal). */
+static int is_decimal_number(const char *s)
+{
+    size_t digits = 0;
+    if (*s == '-' || *s == '+')
+        s++;
+    if (s[0] == '0' && s[1] >= '0' && s[1] <= '9')
+        return 0;
+    for (; *s >= '0' && *s <= '9'; s++)
+        digits++;
+    if (*s == '.')
+        for (s++; *s >= '0' && *s <= '9'; s++)
+            digits++;
+    if (!digits)
+        return 0;
+    if (*s == 'e' || *s == 'E') {
+        s++;
+        if (*s == '-' || *s == '+')
+            s++;
+        if (!(*s >= '0' && *s <= '9'))
+            return 0;
+        while (*s >= '0' && *s <= '9')
+            s++;
+    }
+    return *s == '\0';
+}
+
+static cJSON *validate_double(otr_vctx *v, const otr_field *f, const otr_ynode *n, otr_buf *path)
+{
+    char tmp[96];
+    if (check_scalar(v, n, path, "a number") < 0)
+        return NULL;
+    if (n->style != OTR_YPLAIN || !is_decimal_number(n->value)) {
+        if (n->style == OTR_YPLAIN)
+            REPORT(v, n, path, "must be a decimal number such as 2.5, 10 or 1e1, got %s",
+                   shown(n, tmp, sizeof(tmp)));
+        else
+            REPORT(v, n, path, "must be a number, got %s %s (remove the quotes)",
+                   otr_ynode_describe(n), shown(n, tmp, sizeof(tmp)));
+        return NULL;
+    }
+    errno = 0;
+    double x = strtod(n->value, NULL);
+    if (errno == ERANGE && (x == HUGE_VAL || x == -HUGE_VAL)) {
+        REPORT(v, n, path, "is too large to be a number, got %s", n->value);
+        return NULL;
+    }
+    if (x == 0)
+        x = 0; /* -0 is 0 */
+    int low = !isnan(f->dmin) && x < f->dmin, high = !isnan(f->dmax) && x > f->dmax;
+    if (low || high) {
+        if (isnan(f->dmax))
+            REPORT(v, n, path, "must be at least %g, got %s", f->dmin, n->value);
+        else if (isnan(f->dmin))
+            REPORT(v, n, path, "must be at most %g, got %s", f->dmax, n->value);
+        else
+            REPORT(v, n, path, "must be between %g and %g, got %s", f->dmin, f->dmax, n->value);
+        return NULL;
+    }
+    return cJSON_CreateNumber(x);
+}
+
 static cJSON *validate_list(otr_vctx *v, const otr_field *f, const otr_ynode *n, otr_buf *path)
 {
     if (n->type != OTR_YSEQ) {
@@ -329,7 +394,7 @@ static cJSON *validate_map(otr_vctx *v, const otr_field *f, const otr_ynode *n, 
 
 static void report_unknown(otr_vctx *v, const otr_field *f, const otr_ynode *k, otr_buf *path)
 {
-    if (!strcmp(k->value, "ClientToken") && f->members == otr_schema_ota_task_spec.members) {
+    if (!strcmp(k->value, "ClientToken") && f->spec_root) {
         REPORT(v, k, path,
                "ClientToken must not be set: ota-runner derives it from the manifest "
                "(bump metadata.revision to get a fresh one)");
@@ -403,6 +468,8 @@ cJSON *otr_validate_node(otr_vctx *v, const otr_field *f, const otr_ynode *n, ot
     switch (f->type) {
     case OTR_F_STRING: return validate_string(v, f, n, path);
     case OTR_F_INT: return validate_int(v, f, n, path);
+    case OTR_F_DOUBLE: return validate_double(v, f, n, path);
+    case OTR_F_ANY: return NULL;
     case OTR_F_LIST: return validate_list(v, f, n, path);
     case OTR_F_MAP: return validate_map(v, f, n, path);
     case OTR_F_STRUCT: return validate_struct(v, f, n, path);

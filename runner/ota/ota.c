@@ -87,20 +87,21 @@ otr_aws_call *otr_ota_get_task(const char *task_id, const char *subject)
     return call_on("GetOtaTask", "GET", NULL, "/ota-tasks", task_id, NULL, subject);
 }
 
-otr_aws_call *otr_ota_list_tasks(const char *next_token, int max_results)
+otr_aws_call *otr_ota_list_tasks(const char *next_token)
 {
-    return list_call("ListOtaTasks", "/ota-tasks", next_token, max_results);
+    return list_call("ListOtaTasks", "/ota-tasks", next_token, OTR_OTA_MAX_PAGE);
 }
 
-otr_aws_call *otr_ota_update_task(const char *task_id, const char *description,
-                                  const char *task_configuration_id, const char *subject)
+otr_aws_call *otr_ota_update_task(const char *task_id, const cJSON *spec, const char *subject)
 {
+    static const char *const fields[] = {"Description", "TaskConfigurationId"};
     cJSON *b = cJSON_CreateObject();
-    if (description)
-        cJSON_AddStringToObject(b, "Description", description);
-    if (task_configuration_id)
-        cJSON_AddStringToObject(b, "TaskConfigurationId", task_configuration_id);
-    char *body = otr_canonical_json(b);
+    for (size_t i = 0; b && i < sizeof(fields) / sizeof(fields[0]); i++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(spec, fields[i]);
+        if (cJSON_IsString(v))
+            cJSON_AddStringToObject(b, fields[i], v->valuestring);
+    }
+    char *body = b ? otr_canonical_json(b) : NULL;
     cJSON_Delete(b);
     otr_aws_call *call =
         body ? call_on("UpdateOtaTask", "PUT", body, "/ota-tasks", task_id, NULL, subject) : NULL;
@@ -140,22 +141,22 @@ otr_aws_call *otr_ota_create_task_configuration(const cJSON *request, const char
     return call;
 }
 
-otr_aws_call *otr_ota_get_task_configuration(const char *id)
+otr_aws_call *otr_ota_get_task_configuration(const char *id, const char *subject)
 {
     return call_on("GetOtaTaskConfiguration", "GET", NULL, "/ota-task-configurations", id, NULL,
-                   NULL);
+                   subject);
 }
 
-otr_aws_call *otr_ota_list_task_configurations(const char *next_token, int max_results)
+otr_aws_call *otr_ota_list_task_configurations(const char *next_token)
 {
     return list_call("ListOtaTaskConfigurations", "/ota-task-configurations", next_token,
-                     max_results);
+                     OTR_OTA_MAX_PAGE);
 }
 
-otr_aws_call *otr_ota_delete_task_configuration(const char *id)
+otr_aws_call *otr_ota_delete_task_configuration(const char *id, const char *subject)
 {
     return call_on("DeleteOtaTaskConfiguration", "DELETE", NULL, "/ota-task-configurations", id,
-                   NULL, NULL);
+                   NULL, subject);
 }
 
 /* ---- parsing ---------------------------------------------------------------- */
@@ -233,17 +234,16 @@ int otr_ota_parse_create_task(const otr_aws_call *call, char **task_id, char **t
     return rc;
 }
 
-static int parse_task(const otr_aws_call *call, const cJSON *o, otr_ota_task *t, otr_error *err)
+static int parse_task(const otr_aws_call *call, const cJSON *o, otr_remote *t, otr_error *err)
 {
     memset(t, 0, sizeof(*t));
     if (!cJSON_IsObject(o))
         return otr_error_set(err, OTR_ERR_INVALID, "%s: a task in the answer is not an object",
                              call->operation);
-    if (get_str(call, o, "TaskId", 1, 1, &t->task_id, err) < 0 ||
-        get_str(call, o, "TaskArn", 0, 0, &t->task_arn, err) < 0 ||
-        get_str(call, o, "Status", 0, 0, &t->status, err) < 0 ||
-        get_str(call, o, "TaskConfigurationId", 0, 0, &t->task_configuration_id, err) < 0) {
-        otr_ota_task_clear(t);
+    if (get_str(call, o, "TaskId", 1, 1, &t->id, err) < 0 ||
+        get_str(call, o, "TaskArn", 0, 0, &t->arn, err) < 0 ||
+        get_str(call, o, "Status", 0, 0, &t->status, err) < 0) {
+        otr_remote_clear(t);
         return -1;
     }
     t->created_at = get_time(o, "CreatedAt");
@@ -264,13 +264,34 @@ static int parse_task(const otr_aws_call *call, const cJSON *o, otr_ota_task *t,
     return 0;
 }
 
-int otr_ota_parse_get_task(const otr_aws_call *call, otr_ota_task *out, otr_error *err)
+static int parse_configuration(const otr_aws_call *call, const cJSON *o, otr_remote *t,
+                               otr_error *err)
+{
+    memset(t, 0, sizeof(*t));
+    if (!cJSON_IsObject(o))
+        return otr_error_set(err, OTR_ERR_INVALID,
+                             "%s: a configuration in the answer is not an object", call->operation);
+    if (get_str(call, o, "TaskConfigurationId", 1, 1, &t->id, err) < 0 ||
+        get_str(call, o, "Name", 0, 0, &t->name, err) < 0) {
+        otr_remote_clear(t);
+        return -1;
+    }
+    t->created_at = get_time(o, "CreatedAt");
+    return 0;
+}
+
+typedef int (*parse_item_fn)(const otr_aws_call *call, const cJSON *o, otr_remote *t,
+                             otr_error *err);
+
+/* A get: the item, with the whole answer kept in fields. */
+static int parse_get(const otr_aws_call *call, parse_item_fn parse, otr_remote *out,
+                     otr_error *err)
 {
     cJSON *j = answer(call, err);
     memset(out, 0, sizeof(*out));
     if (!j)
         return -1;
-    if (parse_task(call, j, out, err) < 0) {
+    if (parse(call, j, out, err) < 0) {
         cJSON_Delete(j);
         return -1;
     }
@@ -278,43 +299,58 @@ int otr_ota_parse_get_task(const otr_aws_call *call, otr_ota_task *out, otr_erro
     return 0;
 }
 
+int otr_ota_parse_get_task(const otr_aws_call *call, otr_remote *out, otr_error *err)
+{
+    return parse_get(call, parse_task, out, err);
+}
+
+int otr_ota_parse_get_task_configuration(const otr_aws_call *call, otr_remote *out,
+                                         otr_error *err)
+{
+    return parse_get(call, parse_configuration, out, err);
+}
+
 static int get_next_token(const otr_aws_call *call, const cJSON *j, char **next, otr_error *err)
 {
     return get_str(call, j, "NextToken", 0, 0, next, err);
 }
 
-int otr_ota_parse_list_tasks(const otr_aws_call *call, otr_ota_task **tasks, size_t *n,
-                             char **next_token, otr_error *err)
+/* A page of a list: the items of member, and the next token. */
+static int parse_page(const otr_aws_call *call, const char *member, parse_item_fn parse,
+                      otr_remote **items, size_t *n, char **next_token, otr_error *err)
 {
     cJSON *j = answer(call, err);
-    *tasks = NULL;
+    *items = NULL;
     *n = 0;
     *next_token = NULL;
     if (!j)
         return -1;
-    const cJSON *list = cJSON_GetObjectItemCaseSensitive(j, "Tasks");
+    const cJSON *list = cJSON_GetObjectItemCaseSensitive(j, member);
     int rc = 0;
     if (list && !cJSON_IsArray(list)) {
-        rc = otr_error_set(err, OTR_ERR_INVALID, "ListOtaTasks: Tasks in the answer is not a list");
+        rc = otr_error_set(err, OTR_ERR_INVALID, "%s: %s in the answer is not a list",
+                           call->operation, member);
     } else if (get_next_token(call, j, next_token, err) < 0) {
         rc = -1;
     } else {
         size_t count = (size_t)cJSON_GetArraySize(list);
-        *tasks = calloc(count ? count : 1, sizeof(**tasks));
+        *items = calloc(count ? count : 1, sizeof(**items));
         const cJSON *item;
+        if (!*items)
+            rc = otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
         cJSON_ArrayForEach(item, list)
         {
-            if (!*tasks || parse_task(call, item, &(*tasks)[*n], err) < 0) {
-                rc = *tasks ? -1 : otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
+            if (rc < 0 || parse(call, item, &(*items)[*n], err) < 0) {
+                rc = -1;
                 break;
             }
             (*n)++;
         }
     }
     if (rc < 0) {
-        otr_ota_tasks_free(*tasks, *n);
+        otr_remotes_free(*items, *n);
         free(*next_token);
-        *tasks = NULL;
+        *items = NULL;
         *n = 0;
         *next_token = NULL;
     }
@@ -322,66 +358,16 @@ int otr_ota_parse_list_tasks(const otr_aws_call *call, otr_ota_task **tasks, siz
     return rc;
 }
 
-int otr_ota_list_all_tasks(otr_aws_client *c, otr_ota_task **tasks, size_t *n, otr_error *err)
+int otr_ota_parse_list_tasks(const otr_aws_call *call, otr_remote **tasks, size_t *n,
+                             char **next_token, otr_error *err)
 {
-    char *token = NULL;
-    char **seen = NULL;
-    size_t nseen = 0;
-    int rc = 0;
-    *tasks = NULL;
-    *n = 0;
-    do {
-        otr_aws_call *call = otr_ota_list_tasks(token, 100);
-        otr_ota_task *page = NULL;
-        size_t np = 0;
-        char *next = NULL;
-        if (!call) {
-            rc = otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
-        } else if (otr_aws_client_call(c, call, err) < 0 ||
-                   otr_ota_parse_list_tasks(call, &page, &np, &next, err) < 0) {
-            rc = -1;
-        }
-        otr_aws_call_free(call);
-        if (rc == 0 && np) {
-            otr_ota_task *all = realloc(*tasks, (*n + np) * sizeof(*all));
-            if (!all) {
-                rc = otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
-                otr_ota_tasks_free(page, np);
-            } else {
-                memcpy(all + *n, page, np * sizeof(*page));
-                *tasks = all;
-                *n += np;
-                free(page);
-            }
-        } else {
-            free(page);
-        }
-        free(token);
-        token = next;
-        for (size_t i = 0; rc == 0 && token && i < nseen; i++)
-            if (!strcmp(seen[i], token))
-                rc = otr_error_set(err, OTR_ERR_INVALID,
-                                   "ListOtaTasks: the service sent the same NextToken twice "
-                                   "(after %zu tasks); stopping instead of looping",
-                                   *n);
-        if (rc == 0 && token) {
-            char **s = realloc(seen, (nseen + 1) * sizeof(*s));
-            if (s) {
-                seen = s;
-                seen[nseen++] = strdup(token);
-            }
-        }
-    } while (rc == 0 && token);
-    free(token);
-    for (size_t i = 0; i < nseen; i++)
-        free(seen[i]);
-    free(seen);
-    if (rc < 0) {
-        otr_ota_tasks_free(*tasks, *n);
-        *tasks = NULL;
-        *n = 0;
-    }
-    return rc;
+    return parse_page(call, "Tasks", parse_task, tasks, n, next_token, err);
+}
+
+int otr_ota_parse_list_task_configurations(const otr_aws_call *call, otr_remote **items,
+                                           size_t *n, char **next_token, otr_error *err)
+{
+    return parse_page(call, "Items", parse_configuration, items, n, next_token, err);
 }
 
 int otr_ota_parse_list_task_executions(const otr_aws_call *call, otr_ota_execution **items,
@@ -430,10 +416,13 @@ int otr_ota_parse_list_task_executions(const otr_aws_call *call, otr_ota_executi
     return rc;
 }
 
-int otr_ota_parse_create_task_configuration(const otr_aws_call *call, char **id, otr_error *err)
+int otr_ota_parse_create_task_configuration(const otr_aws_call *call, char **id, char **arn,
+                                            otr_error *err)
 {
     cJSON *j = answer(call, err);
     *id = NULL;
+    if (arn)
+        *arn = NULL;
     if (!j)
         return -1;
     int rc = get_str(call, j, "TaskConfigurationId", 1, 1, id, err);
@@ -441,60 +430,23 @@ int otr_ota_parse_create_task_configuration(const otr_aws_call *call, char **id,
     return rc;
 }
 
-int otr_ota_parse_get_task_configuration(const otr_aws_call *call, cJSON **out, otr_error *err)
+void otr_remote_clear(otr_remote *r)
 {
-    char *id = NULL;
-    *out = answer(call, err);
-    if (!*out)
-        return -1;
-    if (get_str(call, *out, "TaskConfigurationId", 1, 1, &id, err) < 0) {
-        cJSON_Delete(*out);
-        *out = NULL;
-        return -1;
-    }
-    free(id);
-    return 0;
-}
-
-int otr_ota_parse_list_task_configurations(const otr_aws_call *call, cJSON **items,
-                                           char **next_token, otr_error *err)
-{
-    cJSON *j = answer(call, err);
-    *items = NULL;
-    *next_token = NULL;
-    if (!j)
-        return -1;
-    cJSON *list = cJSON_DetachItemFromObjectCaseSensitive(j, "Items");
-    int rc = 0;
-    if (list && !cJSON_IsArray(list))
-        rc = otr_error_set(err, OTR_ERR_INVALID, "ListOtaTaskConfigurations: Items is not a list");
-    else
-        rc = get_next_token(call, j, next_token, err);
-    if (rc == 0)
-        *items = list ? list : cJSON_CreateArray();
-    else
-        cJSON_Delete(list);
-    cJSON_Delete(j);
-    return rc;
-}
-
-void otr_ota_task_clear(otr_ota_task *t)
-{
-    if (!t)
+    if (!r)
         return;
-    free(t->task_id);
-    free(t->task_arn);
-    free(t->status);
-    free(t->task_configuration_id);
-    cJSON_Delete(t->fields);
-    memset(t, 0, sizeof(*t));
+    free(r->id);
+    free(r->arn);
+    free(r->name);
+    free(r->status);
+    cJSON_Delete(r->fields);
+    memset(r, 0, sizeof(*r));
 }
 
-void otr_ota_tasks_free(otr_ota_task *tasks, size_t n)
+void otr_remotes_free(otr_remote *r, size_t n)
 {
-    for (size_t i = 0; tasks && i < n; i++)
-        otr_ota_task_clear(&tasks[i]);
-    free(tasks);
+    for (size_t i = 0; r && i < n; i++)
+        otr_remote_clear(&r[i]);
+    free(r);
 }
 
 void otr_ota_executions_free(otr_ota_execution *e, size_t n)

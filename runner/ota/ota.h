@@ -20,19 +20,25 @@ typedef struct otr_ota_counts {
     long queued, in_progress, succeeded, failed, timed_out, canceled, rejected, removed;
 } otr_ota_counts;
 
-typedef struct otr_ota_task {
-    char *task_id;
-    char *task_arn;
-    char *status; /* IN_PROGRESS, CANCELED, COMPLETED, DELETION_IN_PROGRESS, SCHEDULED */
-    char *task_configuration_id;
+/* What the service says of one task or configuration, from a list or a get.
+ * Owns its strings; clear it with otr_remote_clear. */
+typedef struct otr_remote {
+    char *id;     /* TaskId / TaskConfigurationId */
+    char *arn;    /* TaskArn, or NULL */
+    char *name;   /* a configuration's Name, or NULL */
+    char *status; /* a task's: IN_PROGRESS, CANCELED, COMPLETED, DELETION_IN_PROGRESS,
+                     SCHEDULED; NULL for a configuration */
     double created_at; /* seconds since 1970; 0 when absent */
     double last_updated_at;
     otr_ota_counts counts;
-    cJSON *fields; /* GetOtaTask: the whole answer (for drift); NULL from a list */
-} otr_ota_task;
+    cJSON *fields; /* a get: the whole answer (for drift and import); NULL from a list */
+} otr_remote;
 
-void otr_ota_task_clear(otr_ota_task *t);
-void otr_ota_tasks_free(otr_ota_task *tasks, size_t n);
+void otr_remote_clear(otr_remote *r);
+void otr_remotes_free(otr_remote *r, size_t n);
+
+/* The largest page the model allows for the list operations. */
+#define OTR_OTA_MAX_PAGE 1000
 
 typedef struct otr_ota_execution {
     char *managed_thing_id;
@@ -46,23 +52,22 @@ void otr_ota_executions_free(otr_ota_execution *e, size_t n);
 /* CreateOtaTask: POST /ota-tasks -> 201. The body is spec (CreateOtaTask's
  * fields, without ClientToken) plus ClientToken, in canonical form. */
 otr_aws_call *otr_ota_create_task(const cJSON *spec, const char *client_token, const char *subject);
-int otr_ota_parse_create_task(const otr_aws_call *call, char **task_id, char **task_arn,
-                              otr_error *err);
+OTR_MUST_USE int otr_ota_parse_create_task(const otr_aws_call *call, char **task_id,
+                                           char **task_arn, otr_error *err);
 
 /* GetOtaTask: GET /ota-tasks/{Identifier} -> 200. */
 otr_aws_call *otr_ota_get_task(const char *task_id, const char *subject);
-int otr_ota_parse_get_task(const otr_aws_call *call, otr_ota_task *out, otr_error *err);
+OTR_MUST_USE int otr_ota_parse_get_task(const otr_aws_call *call, otr_remote *out, otr_error *err);
 
-/* ListOtaTasks: GET /ota-tasks?MaxResults&NextToken -> 200. */
-otr_aws_call *otr_ota_list_tasks(const char *next_token, int max_results);
-int otr_ota_parse_list_tasks(const otr_aws_call *call, otr_ota_task **tasks, size_t *n,
-                             char **next_token, otr_error *err);
-/* Every page, in order; an answer that repeats a NextToken is an error. */
-int otr_ota_list_all_tasks(otr_aws_client *c, otr_ota_task **tasks, size_t *n, otr_error *err);
+/* ListOtaTasks: GET /ota-tasks?MaxResults&NextToken -> 200, pages of
+ * OTR_OTA_MAX_PAGE. */
+otr_aws_call *otr_ota_list_tasks(const char *next_token);
+OTR_MUST_USE int otr_ota_parse_list_tasks(const otr_aws_call *call, otr_remote **tasks, size_t *n,
+                                          char **next_token, otr_error *err);
 
-/* UpdateOtaTask: PUT /ota-tasks/{Identifier} -> 204. NULL fields are left out. */
-otr_aws_call *otr_ota_update_task(const char *task_id, const char *description,
-                                  const char *task_configuration_id, const char *subject);
+/* UpdateOtaTask: PUT /ota-tasks/{Identifier} -> 204, with the Description
+ * and TaskConfigurationId of spec (those it has). */
+otr_aws_call *otr_ota_update_task(const char *task_id, const cJSON *spec, const char *subject);
 
 /* DeleteOtaTask: DELETE /ota-tasks/{Identifier} -> 200. */
 otr_aws_call *otr_ota_delete_task(const char *task_id, const char *subject);
@@ -70,24 +75,27 @@ otr_aws_call *otr_ota_delete_task(const char *task_id, const char *subject);
 /* ListOtaTaskExecutions: GET /ota-tasks/{Identifier}/devices -> 200. */
 otr_aws_call *otr_ota_list_task_executions(const char *task_id, const char *next_token,
                                            int max_results);
-int otr_ota_parse_list_task_executions(const otr_aws_call *call, otr_ota_execution **items,
-                                       size_t *n, char **next_token, otr_error *err);
+OTR_MUST_USE int otr_ota_parse_list_task_executions(const otr_aws_call *call,
+                                                    otr_ota_execution **items, size_t *n,
+                                                    char **next_token, otr_error *err);
 
 /* CreateOtaTaskConfiguration: POST /ota-task-configurations -> 201. request
- * holds Name, Description, PushConfig. */
+ * holds Name, Description, PushConfig. arn is always NULL (configurations
+ * have none). */
 otr_aws_call *otr_ota_create_task_configuration(const cJSON *request, const char *client_token,
                                                 const char *subject);
-int otr_ota_parse_create_task_configuration(const otr_aws_call *call, char **id, otr_error *err);
+OTR_MUST_USE int otr_ota_parse_create_task_configuration(const otr_aws_call *call, char **id,
+                                                         char **arn, otr_error *err);
 /* GetOtaTaskConfiguration: GET /ota-task-configurations/{Identifier} -> 200. */
-otr_aws_call *otr_ota_get_task_configuration(const char *id);
-/* The answer's JSON object (cJSON_Delete it). */
-int otr_ota_parse_get_task_configuration(const otr_aws_call *call, cJSON **out, otr_error *err);
+otr_aws_call *otr_ota_get_task_configuration(const char *id, const char *subject);
+OTR_MUST_USE int otr_ota_parse_get_task_configuration(const otr_aws_call *call, otr_remote *out,
+                                                      otr_error *err);
 /* ListOtaTaskConfigurations: GET /ota-task-configurations -> 200. */
-otr_aws_call *otr_ota_list_task_configurations(const char *next_token, int max_results);
-/* The Items array (cJSON_Delete it) and the next token. */
-int otr_ota_parse_list_task_configurations(const otr_aws_call *call, cJSON **items,
-                                           char **next_token, otr_error *err);
+otr_aws_call *otr_ota_list_task_configurations(const char *next_token);
+OTR_MUST_USE int otr_ota_parse_list_task_configurations(const otr_aws_call *call,
+                                                        otr_remote **items, size_t *n,
+                                                        char **next_token, otr_error *err);
 /* DeleteOtaTaskConfiguration: DELETE /ota-task-configurations/{Identifier} -> 204. */
-otr_aws_call *otr_ota_delete_task_configuration(const char *id);
+otr_aws_call *otr_ota_delete_task_configuration(const char *id, const char *subject);
 
 #endif

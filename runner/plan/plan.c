@@ -1,14 +1,15 @@
-/* Desired vs recorded (vs remote) -> ordered actions; and the plan's JSON. */
+/* Desired vs recorded (vs remote) -> actions and their order, for every kind
+ * from its description; and the plan's JSON. */
 #include "plan/plan.h"
 
+#include "manifest/token.h"
+#include "state/internal.h"
 #include "util/buf.h"
 #include "util/json.h"
-#include "util/time.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 static const char *const kind_names[OTR_ACT_KINDS] = {"resume", "delete", "replace", "update",
                                                       "create", "orphan", "noop"};
@@ -42,6 +43,7 @@ int otr_record_take_manifest(otr_record *r, otr_manifest *m, const char *commit)
 int otr_record_from_manifest(otr_record *r, const otr_manifest *m, const char *commit)
 {
     memset(r, 0, sizeof(*r));
+    r->kind = m->kind;
     r->name = strdup(m->name);
     r->phase = strdup("created");
     r->client_token = strdup(m->client_token);
@@ -50,7 +52,32 @@ int otr_record_from_manifest(otr_record *r, const otr_manifest *m, const char *c
     r->spec_digest = strdup(m->spec_digest);
     r->file = strdup(m->file);
     r->commit = dup_or_null(commit);
-    return r->name && r->phase && r->client_token && r->spec_digest && r->file ? 0 : -1;
+    return r->name && r->phase && r->client_token && r->spec_digest && r->file &&
+                   (r->commit || !commit)
+               ? 0
+               : -1;
+}
+
+const char *otr_action_replaces(const otr_action *a)
+{
+    return a->kind == OTR_ACT_REPLACE && a->resource->replace_order == OTR_REPLACE_CREATE_FIRST
+               ? a->old.id
+               : NULL;
+}
+
+const char *otr_action_cancels(const otr_action *a)
+{
+    const char *st = a->old.remote_status;
+    int deletes = a->kind == OTR_ACT_DELETE ||
+                  (a->kind == OTR_ACT_REPLACE &&
+                   a->resource->replace_order == OTR_REPLACE_DELETE_FIRST);
+    return deletes && !a->retired && a->old.id && otr_kind_running(a->resource, st) ? st : NULL;
+}
+
+int otr_action_deletes_task(const otr_action *a)
+{
+    return a->resource->guarded_deletes && !a->retired &&
+           (a->kind == OTR_ACT_DELETE || a->kind == OTR_ACT_REPLACE);
 }
 
 /* ---- building ------------------------------------------------------------ */
@@ -58,14 +85,14 @@ int otr_record_from_manifest(otr_record *r, const otr_manifest *m, const char *c
 typedef struct builder {
     otr_plan *p;
     const otr_plan_options *o;
+    otr_state *view; /* the records as they will be once pending intents are finished */
     size_t alloc;
     size_t nalloc;
     size_t ralloc;
-    const char **resumed; /* names with a resume action, sorted */
-    size_t nresumed;
 } builder;
 
-static otr_action *add_action(builder *b, otr_action_kind kind, const char *name)
+static otr_action *add_action(builder *b, otr_action_kind kind, const otr_kind *resource,
+                              const char *name)
 {
     otr_plan *p = b->p;
     if (p->count == b->alloc) {
@@ -79,6 +106,7 @@ static otr_action *add_action(builder *b, otr_action_kind kind, const char *name
     otr_action *a = &p->actions[p->count];
     memset(a, 0, sizeof(*a));
     a->kind = kind;
+    a->resource = resource;
     a->name = strdup(name);
     if (!a->name)
         return NULL;
@@ -87,9 +115,11 @@ static otr_action *add_action(builder *b, otr_action_kind kind, const char *name
     return a;
 }
 
-static int add_note(builder *b, const char *text)
+static int add_note(builder *b, const otr_buf *text)
 {
     otr_plan *p = b->p;
+    if (otr_buf_failed(text))
+        return -1;
     if (p->nnotes == b->nalloc) {
         size_t n = b->nalloc ? b->nalloc * 2 : 8;
         char **x = realloc(p->notes, n * sizeof(*x));
@@ -98,29 +128,36 @@ static int add_note(builder *b, const char *text)
         p->notes = x;
         b->nalloc = n;
     }
-    if (!(p->notes[p->nnotes] = strdup(text)))
+    if (!(p->notes[p->nnotes] = strdup(otr_buf_cstr(text))))
         return -1;
     p->nnotes++;
     return 0;
 }
 
-static int add_relocation(builder *b, const char *name, const char *file, const char *commit)
+static int push_rewrite(otr_plan *p, size_t *alloc, const otr_kind *kind, const char *name,
+                        const char *file, const char *commit, const char *digest)
 {
-    otr_plan *p = b->p;
-    if (p->nrelocations == b->ralloc) {
-        size_t n = b->ralloc ? b->ralloc * 2 : 8;
-        otr_relocation *x = realloc(p->relocations, n * sizeof(*x));
+    if (p->nrewrites == *alloc) {
+        size_t n = *alloc ? *alloc * 2 : 8;
+        otr_rewrite *x = realloc(p->rewrites, n * sizeof(*x));
         if (!x)
             return -1;
-        p->relocations = x;
-        b->ralloc = n;
+        p->rewrites = x;
+        *alloc = n;
     }
-    otr_relocation *r = &p->relocations[p->nrelocations];
+    otr_rewrite *r = &p->rewrites[p->nrewrites];
+    r->kind = kind;
     r->name = strdup(name);
     r->file = strdup(file);
     r->commit = dup_or_null(commit);
-    p->nrelocations++;
-    return r->name && r->file && (r->commit || !commit) ? 0 : -1;
+    r->spec_digest = strdup(digest);
+    p->nrewrites++;
+    return r->name && r->file && r->spec_digest && (r->commit || !commit) ? 0 : -1;
+}
+
+static int add_rewrite(otr_plan *p, size_t *alloc, const otr_manifest *m, const char *commit)
+{
+    return push_rewrite(p, alloc, m->kind, m->name, m->file, commit, m->spec_digest);
 }
 
 static int add_change(otr_action *a, const char *field, const cJSON *old_v, const cJSON *new_v)
@@ -151,16 +188,11 @@ static int key_cmp(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-/* The fields UpdateOtaTask sets; it cannot unset them. */
-static int updatable_field(const char *field)
-{
-    return !strcmp(field, "Description") || !strcmp(field, "TaskConfigurationId");
-}
-
 /* Field-level differences between two specs (top-level members), appended
- * to a. Returns 1 when every difference can be made by UpdateOtaTask, 0 when
+ * to a. Returns 1 when the kind can make every difference in place, 0 when
  * not, -1 without memory. */
-static int diff_specs(otr_action *a, const cJSON *old_spec, const cJSON *new_spec)
+static int diff_specs(otr_action *a, const otr_kind *k, const cJSON *old_spec,
+                      const cJSON *new_spec)
 {
     const char *keys[64];
     size_t n = 0;
@@ -180,20 +212,29 @@ static int diff_specs(otr_action *a, const cJSON *old_spec, const cJSON *new_spe
             continue;
         if (add_change(a, keys[i], o, w) < 0)
             return -1;
-        if (!updatable_field(keys[i]) || !w)
+        /* an update sets a field; it cannot unset one */
+        if (!otr_kind_updatable(k, keys[i]) || !w)
             updatable = 0;
     }
     return updatable;
 }
 
-static const otr_remote_task *remote_find(const otr_remote_view *v, const char *task_id)
+static const otr_remote_view *view_of(const otr_plan_options *o, const otr_kind *k)
 {
-    size_t lo = 0, hi = v->count;
+    for (const otr_remote_view *v = o->remote; v && v->kind; v++)
+        if (v->kind == k)
+            return v;
+    return NULL;
+}
+
+static const otr_remote_item *remote_find(const otr_remote_view *v, const char *id)
+{
+    size_t lo = 0, hi = v ? v->count : 0;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        int c = strcmp(v->tasks[mid].task_id, task_id);
+        int c = strcmp(v->items[mid].id, id);
         if (c == 0)
-            return &v->tasks[mid];
+            return &v->items[mid];
         if (c < 0)
             lo = mid + 1;
         else
@@ -202,31 +243,79 @@ static const otr_remote_task *remote_find(const otr_remote_view *v, const char *
     return NULL;
 }
 
-static int targeted(const otr_plan_options *o, const char *name)
+static int targeted(const otr_plan_options *o, const otr_kind *k, const char *name)
 {
     if (!o->targets)
         return 1;
-    for (size_t i = 0; o->targets[i]; i++)
-        if (!strcmp(o->targets[i], name))
+    for (size_t i = 0; o->targets[i]; i++) {
+        const otr_kind *tk;
+        const char *tn;
+        otr_buf why = OTR_BUF_INIT;
+        int ok = otr_address_parse(o->targets[i], &tk, &tn, &why) == 0;
+        otr_buf_free(&why);
+        if (ok && tk == k && !strcmp(tn, name))
             return 1;
+    }
     return 0;
 }
 
-static int manifest_cmp(const void *a, const void *b)
+/* The action on an address planned so far, or NULL. */
+static otr_action *planned(const builder *b, const otr_kind *k, const char *name)
 {
-    const otr_manifest *const *x = a, *const *y = b;
-    return strcmp((*x)->name, (*y)->name);
+    for (size_t i = b->p->count; i-- > 0;)
+        if (b->p->actions[i].resource == k && !strcmp(b->p->actions[i].name, name))
+            return &b->p->actions[i];
+    return NULL;
 }
 
-static int resumed(const builder *b, const char *name)
+/* Will the resource at this address get a new id in this run? */
+static int gets_new_id(const builder *b, const otr_kind *k, const char *name)
 {
-    return b->nresumed &&
-           bsearch(&name, b->resumed, b->nresumed, sizeof(*b->resumed), key_cmp) != NULL;
+    for (size_t i = 0; i < b->p->count; i++) {
+        const otr_action *a = &b->p->actions[i];
+        if (a->resource == k && !strcmp(a->name, name) &&
+            (a->kind == OTR_ACT_CREATE || a->kind == OTR_ACT_REPLACE ||
+             (a->kind == OTR_ACT_RESUME && a->resume_op == OTR_OP_CREATE)))
+            return 1;
+    }
+    return 0;
 }
 
-/* The recorded task as the action keeps it, with the status the refresh
+/* The spec as the service would hold it: each reference by name replaced by
+ * the id of the resource it names, or, when that resource is (re)created in
+ * this run, by a placeholder that names it. */
+static cJSON *resolved(builder *b, const otr_kind *k, const cJSON *spec)
+{
+    cJSON *out = cJSON_Duplicate(spec, 1);
+    for (size_t i = 0; out && i < k->nrefs; i++) {
+        const otr_kind_ref *ref = &k->refs[i];
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(out, ref->field);
+        if (!cJSON_IsString(v))
+            continue;
+        const otr_kind *tk = otr_kind_find(ref->kind);
+        const otr_record *target = otr_state_find(b->view, tk, v->valuestring);
+        otr_buf id = OTR_BUF_INIT;
+        if (target && target->id && !gets_new_id(b, tk, v->valuestring))
+            otr_buf_puts(&id, target->id);
+        else
+            otr_buf_printf(&id, "(the new id of %s/%s)", ref->kind, v->valuestring);
+        cJSON *value = otr_buf_failed(&id) ? NULL : cJSON_CreateString(id.ptr);
+        otr_buf_free(&id);
+        cJSON_DeleteItemFromObjectCaseSensitive(out, ref->field);
+        if (!value || !cJSON_AddItemToObject(out, ref->id_field, value)) {
+            cJSON_Delete(value);
+            cJSON_Delete(out);
+            return NULL;
+        }
+    }
+    if (out)
+        otr_canonical_sort(out);
+    return out;
+}
+
+/* The recorded resource as the action keeps it, with the status the refresh
  * saw (so the guards and the outputs judge by the newest word). */
-static int keep_old(otr_action *a, const otr_record *rec, const otr_remote_task *remote)
+static int keep_old(otr_action *a, const otr_record *rec, const otr_remote_item *remote)
 {
     if (otr_record_copy(&a->old, rec) < 0)
         return -1;
@@ -238,10 +327,10 @@ static int keep_old(otr_action *a, const otr_record *rec, const otr_remote_task 
     return 0;
 }
 
-/* A manifest with no task (or whose task the service no longer has). */
+/* A manifest with no resource (or whose resource the service no longer has). */
 static int plan_create(builder *b, otr_manifest *m, const otr_record *rec, const char *reason)
 {
-    otr_action *a = add_action(b, OTR_ACT_CREATE, m->name);
+    otr_action *a = add_action(b, OTR_ACT_CREATE, m->kind, m->name);
     if (!a)
         return -1;
     a->line = m->line;
@@ -252,23 +341,29 @@ static int plan_create(builder *b, otr_manifest *m, const otr_record *rec, const
     return otr_record_take_manifest(&a->desired, m, b->o->commit);
 }
 
-/* A recorded task whose manifest is gone: deleted with --prune, else orphaned. */
-static int plan_gone(builder *b, const otr_record *rec, const otr_remote_task *remote)
+/* A recorded resource whose manifest is gone: deleted with --prune, else
+ * orphaned. */
+static int plan_gone(builder *b, const otr_record *rec, const otr_remote_item *remote)
 {
-    otr_action *a = add_action(b, b->o->prune ? OTR_ACT_DELETE : OTR_ACT_ORPHAN, rec->name);
+    otr_action *a =
+        add_action(b, b->o->prune ? OTR_ACT_DELETE : OTR_ACT_ORPHAN, rec->kind, rec->name);
     if (!a || keep_old(a, rec, remote) < 0)
         return -1;
-    if (!b->o->prune &&
-        !(a->reason = strdup("its manifest is gone; run with --prune to delete the task")))
-        return -1;
+    if (!b->o->prune) {
+        otr_buf why = OTR_BUF_INIT;
+        otr_buf_printf(&why, "its manifest is gone; run with --prune to delete the %s",
+                       rec->kind->noun);
+        if (!(a->reason = otr_buf_detach(&why)))
+            return -1;
+    }
     return 0;
 }
 
 /* --refresh full: what the service holds vs the manifest. Adds the drifted
  * fields to probe and their names to why; returns 1 when there is drift
- * (*updatable says whether UpdateOtaTask can mend it), 0 when none, -1
+ * (*updatable says whether the kind can mend it in place), 0 when none, -1
  * without memory. */
-static int plan_drift(otr_action *probe, const otr_record *rec, const otr_manifest *m,
+static int plan_drift(otr_action *probe, const otr_record *rec, const cJSON *want,
                       const cJSON *fields, int *updatable, otr_buf *why)
 {
     otr_action drift = {0};
@@ -286,15 +381,17 @@ static int plan_drift(otr_action *probe, const otr_record *rec, const otr_manife
     cJSON_ArrayForEach(f, fields)
     {
         if (!cJSON_GetObjectItemCaseSensitive(live, f->string) &&
-            !cJSON_GetObjectItemCaseSensitive(m->spec, f->string) && updatable_field(f->string))
+            !cJSON_GetObjectItemCaseSensitive(want, f->string) &&
+            otr_kind_updatable(rec->kind, f->string))
             cJSON_AddItemToObject(live, f->string, cJSON_Duplicate(f, 1));
     }
-    int up = diff_specs(&drift, live, m->spec);
+    int up = diff_specs(&drift, rec->kind, live, want);
     if (up < 0)
         goto done;
     *updatable = up;
     if (drift.nchanges) {
-        otr_buf_puts(why, "drift: the service's task differs from the manifest in");
+        otr_buf_printf(why, "drift: the service's %s differs from the manifest in",
+                       rec->kind->noun);
         for (size_t i = 0; i < drift.nchanges; i++) {
             otr_buf_printf(why, "%s %s", i ? "," : "", drift.changes[i].field);
             if (add_change(probe, drift.changes[i].field, drift.changes[i].old_value,
@@ -309,65 +406,96 @@ done:
     return rc;
 }
 
-/* A noop: nothing to carry out, so no copies (10k noops stay cheap), but a
- * manifest that moved to another file has it recorded. */
+/* A noop: nothing to carry out, so no copies (10k noops stay cheap); but a
+ * manifest that moved to another file (git mv), or whose digest differs with
+ * nothing to send (an imported resource), is recorded anew, without a call. */
 static int plan_noop(builder *b, const otr_record *rec, const otr_manifest *m)
 {
-    if (resumed(b, m->name))
+    if (planned(b, m->kind, m->name))
         return 0; /* its resume is its action: not "unchanged" too */
-    otr_action *a = add_action(b, OTR_ACT_NOOP, m->name);
+    otr_action *a = add_action(b, OTR_ACT_NOOP, m->kind, m->name);
     if (!a)
         return -1;
     a->line = m->line;
-    if (!rec->file || !strcmp(rec->file, m->file))
+    int moved = rec->file && strcmp(rec->file, m->file);
+    int digest = !rec->spec_digest || strcmp(rec->spec_digest, m->spec_digest);
+    if (!moved && !digest)
         return 0;
     otr_buf note = OTR_BUF_INIT;
-    otr_buf_printf(&note, "%s: its manifest moved from %s to %s; apply records that, without a call",
-                   m->name, rec->file, m->file);
-    int rc = otr_buf_failed(&note) || add_note(b, note.ptr) < 0 ||
-                     add_relocation(b, m->name, m->file, b->o->commit) < 0
-                 ? -1
-                 : 0;
+    otr_address_short(&note, m->kind, m->name);
+    if (moved)
+        otr_buf_printf(&note, ": its manifest moved from %s to %s", rec->file, m->file);
+    else
+        otr_buf_printf(&note, ": the %s already is as the manifest says", m->kind->noun);
+    otr_buf_puts(&note, "; apply records that, without a call");
+    int rc = add_note(b, &note) < 0 || add_rewrite(b->p, &b->ralloc, m, b->o->commit) < 0 ? -1 : 0;
     otr_buf_free(&note);
     return rc;
 }
 
-/* A recorded task and the manifest that wants it. */
-static int plan_existing(builder *b, const otr_record *rec, otr_manifest *m,
-                         const otr_remote_task *remote)
+/* How a recorded resource must change to become what its manifest wants:
+ * into probe (and why), the action kind; -1 without memory. */
+static int judge(builder *b, const otr_record *rec, const otr_manifest *m,
+                 const otr_remote_item *remote, otr_action *probe, otr_buf *why)
 {
-    otr_action probe = {0};
-    otr_buf why = OTR_BUF_INIT;
-    otr_action_kind kind = OTR_ACT_NOOP;
-    int rc = -1;
-    int same_spec = rec->spec_digest && !strcmp(rec->spec_digest, m->spec_digest);
+    const otr_kind *k = m->kind;
+    int same_digest = rec->spec_digest && !strcmp(rec->spec_digest, m->spec_digest);
+    /* a new revision asks for a fresh ClientToken, so a new resource, whatever
+     * else changed (an imported one has no token of ours to renew) */
     int imported = rec->phase && !strcmp(rec->phase, "imported");
-    if (!same_spec) {
-        int up = diff_specs(&probe, rec->spec, m->spec);
+    int new_revision = !imported && rec->revision != m->revision;
+    int drift = remote && remote->fields;
+    /* the same manifest, referring to nothing: nothing to look at (10k noops
+     * stay cheap); one with references still moves when what it refers to
+     * got a new id */
+    if (same_digest && !m->nrefs && !new_revision && !drift)
+        return OTR_ACT_NOOP;
+    otr_action_kind kind = OTR_ACT_NOOP;
+    cJSON *want = resolved(b, k, m->spec);
+    int rc = -1;
+    if (!want)
+        return -1;
+    if (!same_digest || m->nrefs) {
+        int up = diff_specs(probe, k, rec->spec, want);
         if (up < 0)
             goto done;
-        kind = up ? OTR_ACT_UPDATE : OTR_ACT_REPLACE;
+        if (probe->nchanges)
+            kind = up ? OTR_ACT_UPDATE : OTR_ACT_REPLACE;
     }
-    /* a new revision asks for a fresh ClientToken, so a new task, whatever
-     * else changed (an imported task has no token of ours to renew) */
-    if (!imported && rec->revision != m->revision) {
+    if (new_revision) {
         kind = OTR_ACT_REPLACE;
-        otr_buf_printf(&why, "metadata.revision %ld -> %ld: a fresh ClientToken, so a new task",
-                       rec->revision, m->revision);
+        otr_buf_printf(why, "metadata.revision %ld -> %ld: a fresh ClientToken, so a new %s",
+                       rec->revision, m->revision, k->noun);
     }
-    if (kind == OTR_ACT_NOOP && remote && remote->fields) {
+    if (kind == OTR_ACT_NOOP && drift) {
         int updatable = 1;
-        int drifted = plan_drift(&probe, rec, m, remote->fields, &updatable, &why);
+        int drifted = plan_drift(probe, rec, want, remote->fields, &updatable, why);
         if (drifted < 0)
             goto done;
         if (drifted)
             kind = updatable ? OTR_ACT_UPDATE : OTR_ACT_REPLACE;
     }
+    rc = (int)kind;
+done:
+    cJSON_Delete(want);
+    return rc;
+}
+
+/* A recorded resource and the manifest that wants it. */
+static int plan_existing(builder *b, const otr_record *rec, otr_manifest *m,
+                         const otr_remote_item *remote)
+{
+    otr_action probe = {0};
+    otr_buf why = OTR_BUF_INIT;
+    int rc = -1;
+    int kind = judge(b, rec, m, remote, &probe, &why);
+    if (kind < 0)
+        goto done;
     if (kind == OTR_ACT_NOOP) {
         rc = plan_noop(b, rec, m);
         goto done;
     }
-    otr_action *a = add_action(b, kind, m->name);
+    otr_action *a = add_action(b, (otr_action_kind)kind, m->kind, m->name);
     if (!a)
         goto done;
     a->line = m->line;
@@ -386,21 +514,22 @@ done:
     return rc;
 }
 
-/* One name: its recorded task (or none) and its manifest (or none). */
+/* One address: its recorded resource (or none) and its manifest (or none). */
 static int plan_name(builder *b, const otr_record *rec, otr_manifest *m)
 {
     const otr_plan_options *o = b->o;
-    const otr_remote_task *remote = NULL;
+    const otr_remote_item *remote = NULL;
     if (m && !rec)
         return plan_create(b, m, NULL, NULL);
-    if (o->remote && rec->task_id)
-        remote = remote_find(o->remote, rec->task_id);
+    const otr_remote_view *v = view_of(o, rec->kind);
+    if (v && rec->id)
+        remote = remote_find(v, rec->id);
     if (!m)
         return plan_gone(b, rec, remote);
-    if (o->remote && rec->task_id && !remote) {
+    if (v && rec->id && !remote) {
         otr_buf why = OTR_BUF_INIT;
-        otr_buf_printf(&why, "drift: the recorded task %s no longer exists in the service",
-                       rec->task_id);
+        otr_buf_printf(&why, "drift: the recorded %s %s no longer exists in the service",
+                       rec->kind->noun, rec->id);
         int rc = otr_buf_failed(&why) ? -1 : plan_create(b, m, rec, why.ptr);
         otr_buf_free(&why);
         return rc;
@@ -408,8 +537,9 @@ static int plan_name(builder *b, const otr_record *rec, otr_manifest *m)
     if (remote && remote->status && rec->remote_status &&
         strcmp(remote->status, rec->remote_status)) {
         otr_buf note = OTR_BUF_INIT;
-        otr_buf_printf(&note, "%s: status %s -> %s", rec->name, rec->remote_status, remote->status);
-        int rc = otr_buf_failed(&note) ? -1 : add_note(b, note.ptr);
+        otr_address_short(&note, rec->kind, rec->name);
+        otr_buf_printf(&note, ": status %s -> %s", rec->remote_status, remote->status);
+        int rc = add_note(b, &note);
         otr_buf_free(&note);
         if (rc < 0)
             return -1;
@@ -417,88 +547,255 @@ static int plan_name(builder *b, const otr_record *rec, otr_manifest *m)
     return plan_existing(b, rec, m, remote);
 }
 
-static int action_cmp(const void *x, const void *y)
-{
-    const otr_action *a = x, *b = y;
-    if (a->kind != b->kind)
-        return a->kind < b->kind ? -1 : 1;
-    return strcmp(a->name, b->name);
-}
-
 /* Intents left by an interrupted run are finished first; the rest of the
- * plan is made as if they succeed, on a copy of the records (*view), made
- * only when there is something to finish. */
-static int plan_resumes(builder *b, otr_state *state, otr_state **projected)
+ * plan is made as if they succeed, on a copy of the records (b->view). */
+static int plan_resumes(builder *b, otr_state *state)
 {
-    if (!state->npending)
-        return 0;
-    otr_state *view = calloc(1, sizeof(*view));
-    if (!view)
-        return -1;
-    *projected = view;
-    view->lock_fd = view->journal_fd = -1;
-    b->resumed = calloc(state->npending, sizeof(*b->resumed));
-    if (!b->resumed)
-        return -1;
-    for (size_t i = 0; i < state->count; i++)
-        if (otr_state_put(view, &state->records[i]) < 0)
-            return -1;
     for (size_t i = 0; i < state->npending; i++) {
         const otr_intent *in = &state->pending[i];
-        if (!targeted(b->o, in->rec.name))
+        if (!targeted(b->o, in->rec.kind, in->rec.name))
             continue;
-        otr_action *a = add_action(b, OTR_ACT_RESUME, in->rec.name);
+        otr_action *a = add_action(b, OTR_ACT_RESUME, in->rec.kind, in->rec.name);
         if (!a)
             return -1;
-        b->resumed[b->nresumed++] = in->rec.name;
         a->resume_op = in->op;
+        a->retired = in->retired;
         otr_buf why = OTR_BUF_INIT;
-        otr_buf_printf(&why, "finish the %s left unfinished by an interrupted run",
-                       otr_op_name(in->op));
+        otr_buf_printf(&why, "finish the %s%s left unfinished by an interrupted run",
+                       in->retired ? "delete of the retired " : otr_op_name(in->op),
+                       in->retired ? in->rec.kind->noun : "");
         if (!(a->reason = otr_buf_detach(&why)))
             return -1;
-        const otr_record *cur = otr_state_find(state, in->rec.name);
-        if ((cur && otr_record_copy(&a->old, cur) < 0) ||
-            otr_record_copy(&a->desired, &in->rec) < 0)
+        const otr_record *cur = otr_state_find(state, in->rec.kind, in->rec.name);
+        if (in->retired) {
+            if (otr_record_copy(&a->old, &in->rec) < 0)
+                return -1;
+        } else if ((cur && otr_record_copy(&a->old, cur) < 0) ||
+                   otr_record_copy(&a->desired, &in->rec) < 0) {
             return -1;
-        if (in->op == OTR_OP_DELETE)
-            otr_state_remove(view, in->rec.name);
-        else if (otr_state_put(view, &in->rec) < 0)
+        }
+        if (in->op == OTR_OP_CREATE && in->replaces) {
+            free(a->old.id);
+            if (!(a->old.id = strdup(in->replaces)))
+                return -1;
+        }
+        if (otr_state_add_pending(b->view, in) < 0 ||
+            otr_state_settle(b->view, in, &in->rec, 1, 0, NULL) < 0)
             return -1;
     }
-    if (b->nresumed > 1)
-        qsort(b->resumed, b->nresumed, sizeof(*b->resumed), key_cmp);
     return 0;
 }
 
-/* Merge-joins the manifests (sorted by name) with the records. */
-static int plan_names(builder *b, const otr_state *view, otr_manifest_set *set)
+/* A copy of the records and retired resources, for plan_resumes to project. */
+static otr_state *copy_view(const otr_state *state)
 {
-    otr_manifest **ms = malloc((set->count + 1) * sizeof(*ms));
-    int rc = 0;
-    if (!ms)
-        return -1;
-    for (size_t i = 0; i < set->count; i++)
-        ms[i] = set->items[i];
-    if (set->count > 1)
-        qsort(ms, set->count, sizeof(*ms), manifest_cmp);
+    otr_state *view = otr_state_new(state->path);
+    for (size_t i = 0; view && i < state->count; i++)
+        if (otr_state_put(view, &state->records[i]) < 0)
+            goto fail;
+    for (size_t i = 0; view && i < state->nretired; i++) {
+        const otr_retired *r = &state->retired[i];
+        if (otr_state_retire(view, r->kind, r->name, r->id, r->retired_at, r->last_error) < 0)
+            goto fail;
+    }
+    return view;
+fail:
+    otr_state_free(view);
+    return NULL;
+}
+
+/* Merge-joins the manifests (sorted by address) with the records. */
+static int plan_names(builder *b, otr_manifest_set *set)
+{
+    const otr_state *view = b->view;
     size_t i = 0, j = 0;
-    while (rc == 0 && (i < set->count || j < view->count)) {
-        int c = i >= set->count    ? 1
-                : j >= view->count ? -1
-                                   : strcmp(ms[i]->name, view->records[j].name);
-        otr_manifest *m = c <= 0 ? ms[i] : NULL;
-        const otr_record *r = c >= 0 ? &view->records[j] : NULL;
+    while (i < set->count || j < view->count) {
+        otr_manifest *mi = i < set->count ? set->by_name[i] : NULL;
+        const otr_record *rj = j < view->count ? &view->records[j] : NULL;
+        int c = !mi   ? 1
+                : !rj ? -1
+                      : (otr_kind_index(mi->kind) != otr_kind_index(rj->kind)
+                             ? (otr_kind_index(mi->kind) < otr_kind_index(rj->kind) ? -1 : 1)
+                             : strcmp(mi->name, rj->name));
+        otr_manifest *m = c <= 0 ? mi : NULL;
+        const otr_record *r = c >= 0 ? rj : NULL;
+        const otr_kind *k = m ? m->kind : r->kind;
         const char *name = m ? m->name : r->name;
         if (c <= 0)
             i++;
         if (c >= 0)
             j++;
-        if (targeted(b->o, name))
-            rc = plan_name(b, r, m);
+        if (targeted(b->o, k, name) && plan_name(b, r, m) < 0)
+            return -1;
     }
-    free(ms);
-    return rc;
+    return 0;
+}
+
+/* Is a resource of kind k with id still referred to by a record that no
+ * action of this plan moves away? Names the first such in who. */
+static int still_used(const builder *b, const otr_kind *k, const char *id, otr_buf *who)
+{
+    for (size_t i = 0; i < b->view->count; i++) {
+        const otr_record *r = &b->view->records[i];
+        for (size_t f = 0; f < r->kind->nrefs; f++) {
+            if (otr_kind_find(r->kind->refs[f].kind) != k)
+                continue;
+            const char *uses = cJSON_GetStringValue(
+                cJSON_GetObjectItemCaseSensitive(r->spec, r->kind->refs[f].id_field));
+            const otr_action *a = planned(b, r->kind, r->name);
+            int moves = a && a->kind != OTR_ACT_NOOP && a->kind != OTR_ACT_ORPHAN;
+            if (uses && !strcmp(uses, id) && !moves) {
+                otr_address_short(who, r->kind, r->name);
+                return 1;
+            }
+        }
+    }
+    return 0;
+}
+
+/* A delete of the retired resource id of address (kind, name), unless a
+ * record nothing moves still uses it (then a note says so). */
+static int plan_retired_delete(builder *b, const otr_kind *k, const char *name, const char *id,
+                               const char *reason)
+{
+    otr_buf who = OTR_BUF_INIT;
+    if (still_used(b, k, id, &who)) {
+        otr_buf note = OTR_BUF_INIT;
+        otr_address_short(&note, k, name);
+        otr_buf_printf(&note, ": the old %s %s stays (retired) while %s uses it", k->noun, id,
+                       otr_buf_cstr(&who));
+        int rc = add_note(b, &note);
+        otr_buf_free(&note);
+        otr_buf_free(&who);
+        return rc;
+    }
+    otr_buf_free(&who);
+    otr_action *a = add_action(b, OTR_ACT_DELETE, k, name);
+    if (!a)
+        return -1;
+    a->retired = 1;
+    b->p->retired_deletes++;
+    a->old.kind = k;
+    if (!(a->old.name = strdup(name)) || !(a->old.id = strdup(id)) ||
+        (reason && !(a->reason = strdup(reason))))
+        return -1;
+    return 0;
+}
+
+/* The old resources to delete: those a create-first replace of this run
+ * retires, and those already retired; each once nothing refers to it. */
+static int plan_retired(builder *b)
+{
+    size_t n = b->p->count;
+    for (size_t i = 0; i < n; i++) {
+        const otr_action *r = &b->p->actions[i];
+        const char *id = otr_action_replaces(r);
+        if (id && plan_retired_delete(b, r->resource, r->name, id, NULL) < 0)
+            return -1;
+    }
+    for (size_t i = 0; i < b->view->nretired; i++) {
+        const otr_retired *r = &b->view->retired[i];
+        otr_buf why = OTR_BUF_INIT;
+        if (!targeted(b->o, r->kind, r->name))
+            continue;
+        if (r->last_error)
+            otr_buf_printf(&why, "retired %s; its last delete was refused: %s",
+                           r->retired_at ? r->retired_at : "", r->last_error);
+        int rc = otr_buf_failed(&why) ? -1
+                                      : plan_retired_delete(b, r->kind, r->name, r->id,
+                                                            why.len ? why.ptr : NULL);
+        otr_buf_free(&why);
+        if (rc < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* ---- order ------------------------------------------------------------------- */
+
+static int action_cmp(const void *x, const void *y)
+{
+    const otr_action *a = x, *b = y;
+    if (a->kind != b->kind)
+        return a->kind < b->kind ? -1 : 1;
+    size_t ka = otr_kind_index(a->resource), kb = otr_kind_index(b->resource);
+    if (ka != kb)
+        return ka < kb ? -1 : 1;
+    int c = strcmp(a->name, b->name);
+    if (c)
+        return c;
+    return a->retired - b->retired;
+}
+
+static int add_dep(otr_action *a, size_t on)
+{
+    for (size_t i = 0; i < a->ndeps; i++)
+        if (a->deps[i] == on)
+            return 0;
+    size_t *d = realloc(a->deps, (a->ndeps + 1) * sizeof(*d));
+    if (!d)
+        return -1;
+    a->deps = d;
+    a->deps[a->ndeps++] = on;
+    return 0;
+}
+
+static int creates(const otr_action *a)
+{
+    return (a->kind == OTR_ACT_CREATE || a->kind == OTR_ACT_REPLACE ||
+            (a->kind == OTR_ACT_RESUME && a->resume_op == OTR_OP_CREATE)) &&
+           !a->retired;
+}
+
+/* Does a move away from (or delete) what refers to kind k's id? */
+static int moves_off(const otr_action *a, const otr_kind *k, const char *id)
+{
+    if (a->kind == OTR_ACT_NOOP || a->kind == OTR_ACT_ORPHAN || a->kind == OTR_ACT_CREATE)
+        return 0;
+    for (size_t f = 0; f < a->resource->nrefs; f++) {
+        if (otr_kind_find(a->resource->refs[f].kind) != k)
+            continue;
+        const char *uses = cJSON_GetStringValue(
+            cJSON_GetObjectItemCaseSensitive(a->old.spec, a->resource->refs[f].id_field));
+        if (uses && !strcmp(uses, id))
+            return 1;
+    }
+    return 0;
+}
+
+/* Links each action to those it waits for: what it refers to is created
+ * first; what referred to a resource moves away before it is deleted; a
+ * retired resource is deleted after the replace that retires it. */
+static int link_actions(otr_plan *p)
+{
+    for (size_t i = 0; i < p->count; i++) {
+        otr_action *a = &p->actions[i];
+        for (size_t j = 0; j < p->count; j++) {
+            const otr_action *d = &p->actions[j];
+            int wait = 0;
+            if (i == j)
+                continue;
+            /* a reference to something (re)created in this run */
+            for (size_t f = 0; f < a->resource->nrefs && !wait; f++) {
+                const char *target = cJSON_GetStringValue(
+                    cJSON_GetObjectItemCaseSensitive(a->desired.spec, a->resource->refs[f].field));
+                wait = target && creates(d) &&
+                       d->resource == otr_kind_find(a->resource->refs[f].kind) &&
+                       !strcmp(d->name, target);
+            }
+            /* a delete waits for those that used the resource to move away */
+            if (!wait && a->kind == OTR_ACT_DELETE && a->old.id)
+                wait = moves_off(d, a->resource, a->old.id);
+            /* a retired delete waits for the replace that retires it */
+            if (!wait && a->retired && a->kind == OTR_ACT_DELETE)
+                wait = d->kind == OTR_ACT_REPLACE && d->resource == a->resource &&
+                       !strcmp(d->name, a->name) && otr_action_replaces(d) &&
+                       !strcmp(otr_action_replaces(d), a->old.id);
+            if (wait && add_dep(a, j) < 0)
+                return -1;
+        }
+    }
+    return 0;
 }
 
 int otr_plan_make(otr_plan **out, otr_state *state, otr_manifest_set *set,
@@ -506,7 +803,6 @@ int otr_plan_make(otr_plan **out, otr_state *state, otr_manifest_set *set,
 {
     otr_plan *p = calloc(1, sizeof(*p));
     builder b = {.p = p, .o = o};
-    otr_state *projected = NULL;
     int rc = -1;
     *out = NULL;
     if (!p)
@@ -519,8 +815,8 @@ int otr_plan_make(otr_plan **out, otr_state *state, otr_manifest_set *set,
     p->ref = dup_or_null(o->ref);
     p->commit = dup_or_null(o->commit);
     p->path = dup_or_null(o->path);
-    if (plan_resumes(&b, state, &projected) < 0 ||
-        plan_names(&b, projected ? projected : state, set) < 0) {
+    if (!(b.view = copy_view(state)) || plan_resumes(&b, state) < 0 || plan_names(&b, set) < 0 ||
+        plan_retired(&b) < 0) {
         otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
         otr_plan_free(p);
         goto done;
@@ -529,64 +825,67 @@ int otr_plan_make(otr_plan **out, otr_state *state, otr_manifest_set *set,
         qsort(p->actions, p->count, sizeof(*p->actions), action_cmp);
     if (p->nnotes > 1)
         qsort(p->notes, p->nnotes, sizeof(*p->notes), key_cmp);
+    if (link_actions(p) < 0) {
+        otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
+        otr_plan_free(p);
+        goto done;
+    }
     *out = p;
     rc = 0;
 done:
-    free(b.resumed);
-    otr_state_free(projected);
+    otr_state_free(b.view);
     return rc;
 }
 
 /* ---- guards ---------------------------------------------------------------------- */
 
-const char *otr_action_cancels(const otr_action *a)
-{
-    const char *st = a->old.remote_status;
-    if ((a->kind != OTR_ACT_DELETE && a->kind != OTR_ACT_REPLACE) || !a->old.task_id || !st)
-        return NULL;
-    return !strcmp(st, "SCHEDULED") || !strcmp(st, "IN_PROGRESS") ? st : NULL;
-}
-
 size_t otr_plan_check_guards(const otr_plan *p, const otr_plan_guards *g, otr_buf *out)
 {
-    size_t tripped = 0;
-    size_t deletes = p->counts[OTR_ACT_DELETE] + p->counts[OTR_ACT_REPLACE];
+    size_t tripped = 0, deletes = 0, pruned = 0, replaced = 0;
+    for (size_t i = 0; i < p->count; i++)
+        if (otr_action_deletes_task(&p->actions[i])) {
+            deletes++;
+            pruned += p->actions[i].kind == OTR_ACT_DELETE;
+            replaced += p->actions[i].kind == OTR_ACT_REPLACE;
+        }
     if (g->max_deletes >= 0 && deletes > (size_t)g->max_deletes) {
         tripped++;
         otr_buf_printf(out,
                        "this plan would delete %zu task%s (%zu pruned, %zu replaced) and "
                        "--max-deletes is %d; look at the plan, then raise --max-deletes to go "
                        "ahead\n",
-                       deletes, deletes == 1 ? "" : "s", p->counts[OTR_ACT_DELETE],
-                       p->counts[OTR_ACT_REPLACE], g->max_deletes);
+                       deletes, deletes == 1 ? "" : "s", pruned, replaced, g->max_deletes);
     }
     if (!g->allow_cancel) {
-        size_t n = 0;
+        size_t n = 0, shown = 0;
         for (size_t i = 0; i < p->count; i++)
             n += otr_action_cancels(&p->actions[i]) != NULL;
         if (n) {
             tripped++;
-            otr_buf_printf(out, "this plan would delete %zu running task%s, cancelling their "
-                                "devices' executions:", n, n == 1 ? "" : "s");
-            size_t shown = 0;
+            otr_buf_printf(out,
+                           "this plan would delete %zu running task%s, cancelling their "
+                           "devices' executions:",
+                           n, n == 1 ? "" : "s");
             for (size_t i = 0; i < p->count; i++) {
                 const otr_action *a = &p->actions[i];
-                if (otr_action_cancels(a))
-                    otr_buf_printf(out, "%s %s (%s task %s, %s)", shown++ ? "," : "", a->name,
-                                   otr_action_kind_name(a->kind), a->old.task_id,
-                                   a->old.remote_status);
+                if (!otr_action_cancels(a))
+                    continue;
+                otr_buf_puts(out, shown++ ? ", " : " ");
+                otr_address_short(out, a->resource, a->name);
+                otr_buf_printf(out, " (%s %s %s, %s)", otr_action_kind_name(a->kind),
+                               a->resource->noun, a->old.id, a->old.remote_status);
             }
             otr_buf_puts(out, "; give --allow-cancel to go ahead\n");
         }
     }
-    if (!g->allow_empty && p->manifests == 0 && p->counts[OTR_ACT_DELETE]) {
+    size_t prunes = p->counts[OTR_ACT_DELETE] - p->retired_deletes;
+    if (!g->allow_empty && p->manifests == 0 && prunes) {
         tripped++;
         otr_buf_printf(out,
                        "no manifest was found under %s at %.12s, and --prune would delete every "
-                       "recorded task (%zu); check --path and --ref, or give --allow-empty if the "
-                       "fleet is really to go\n",
-                       p->path ? p->path : "manifests", p->commit ? p->commit : "?",
-                       p->counts[OTR_ACT_DELETE]);
+                       "recorded resource (%zu); check --path and --ref, or give --allow-empty "
+                       "if the fleet is really to go\n",
+                       p->path ? p->path : "manifests", p->commit ? p->commit : "?", prunes);
     }
     return tripped;
 }
@@ -599,6 +898,71 @@ static cJSON *record_json(const otr_record *r)
         return cJSON_CreateNull();
     cJSON *o = otr_record_to_json(r);
     cJSON_AddStringToObject(o, "name", r->name);
+    return o;
+}
+
+static void add_address(cJSON *o, const char *key, const otr_kind *k, const char *name)
+{
+    otr_buf b = OTR_BUF_INIT;
+    otr_address_full(&b, k, name);
+    cJSON_AddStringToObject(o, key, otr_buf_cstr(&b));
+    otr_buf_free(&b);
+}
+
+static cJSON *changes_json(const otr_action *a)
+{
+    cJSON *changes = cJSON_CreateArray();
+    for (size_t c = 0; c < a->nchanges; c++) {
+        cJSON *ch = cJSON_CreateObject();
+        cJSON_AddStringToObject(ch, "field", a->changes[c].field);
+        cJSON_AddItemToObject(ch, "old",
+                              a->changes[c].old_value ? cJSON_Duplicate(a->changes[c].old_value, 1)
+                                                      : cJSON_CreateNull());
+        cJSON_AddItemToObject(ch, "new",
+                              a->changes[c].new_value ? cJSON_Duplicate(a->changes[c].new_value, 1)
+                                                      : cJSON_CreateNull());
+        cJSON_AddItemToArray(changes, ch);
+    }
+    return changes;
+}
+
+static cJSON *action_json(const otr_plan *p, const otr_action *a)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "kind", kind_names[a->kind]);
+    cJSON_AddStringToObject(o, "name", a->name);
+    cJSON_AddStringToObject(o, "resource", a->resource->name);
+    add_address(o, "address", a->resource, a->name);
+    if (a->kind == OTR_ACT_RESUME)
+        cJSON_AddStringToObject(o, "resumeOp", otr_op_name(a->resume_op));
+    if (a->retired)
+        cJSON_AddBoolToObject(o, "retired", 1);
+    if (a->reason)
+        cJSON_AddStringToObject(o, "reason", a->reason);
+    const char *file = a->desired.file ? a->desired.file : a->old.file;
+    if (file)
+        cJSON_AddStringToObject(o, "file", file);
+    if (a->line)
+        cJSON_AddNumberToObject(o, "line", a->line);
+    if (a->desired.client_token)
+        cJSON_AddStringToObject(o, "clientToken", a->desired.client_token);
+    if (a->old.id)
+        cJSON_AddStringToObject(o, a->resource->id_key, a->old.id);
+    if (otr_action_cancels(a))
+        cJSON_AddStringToObject(o, "cancelsRunning", otr_action_cancels(a));
+    if (otr_action_replaces(a))
+        cJSON_AddStringToObject(o, "retires", otr_action_replaces(a));
+    cJSON *deps = cJSON_AddArrayToObject(o, "dependsOn");
+    for (size_t d = 0; d < a->ndeps; d++) {
+        const otr_action *on = &p->actions[a->deps[d]];
+        otr_buf b = OTR_BUF_INIT;
+        otr_buf_printf(&b, "%s %s/%s", kind_names[on->kind], on->resource->name, on->name);
+        cJSON_AddItemToArray(deps, cJSON_CreateString(otr_buf_cstr(&b)));
+        otr_buf_free(&b);
+    }
+    cJSON_AddItemToObject(o, "changes", changes_json(a));
+    cJSON_AddItemToObject(o, "old", record_json(&a->old));
+    cJSON_AddItemToObject(o, "new", record_json(&a->desired));
     return o;
 }
 
@@ -624,75 +988,82 @@ cJSON *otr_plan_to_json(const otr_plan *p)
     for (int k = 0; k < OTR_ACT_KINDS; k++)
         cJSON_AddNumberToObject(sum, kind_names[k], (double)p->counts[k]);
     cJSON_AddNumberToObject(sum, "changes", (double)otr_plan_changes(p));
+    cJSON_AddNumberToObject(sum, "retiredDeletes", (double)p->retired_deletes);
     cJSON *actions = cJSON_AddArrayToObject(root, "actions");
-    for (size_t i = 0; i < p->count; i++) {
-        const otr_action *a = &p->actions[i];
-        if (a->kind == OTR_ACT_NOOP)
-            continue;
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "kind", kind_names[a->kind]);
-        cJSON_AddStringToObject(o, "name", a->name);
-        if (a->kind == OTR_ACT_RESUME)
-            cJSON_AddStringToObject(o, "resumeOp", otr_op_name(a->resume_op));
-        if (a->reason)
-            cJSON_AddStringToObject(o, "reason", a->reason);
-        const char *file = a->desired.file ? a->desired.file : a->old.file;
-        if (file)
-            cJSON_AddStringToObject(o, "file", file);
-        if (a->line)
-            cJSON_AddNumberToObject(o, "line", a->line);
-        if (a->desired.client_token)
-            cJSON_AddStringToObject(o, "clientToken", a->desired.client_token);
-        if (a->old.task_id)
-            cJSON_AddStringToObject(o, "taskId", a->old.task_id);
-        if (otr_action_cancels(a))
-            cJSON_AddStringToObject(o, "cancelsRunning", otr_action_cancels(a));
-        cJSON *changes = cJSON_AddArrayToObject(o, "changes");
-        for (size_t c = 0; c < a->nchanges; c++) {
-            cJSON *ch = cJSON_CreateObject();
-            cJSON_AddStringToObject(ch, "field", a->changes[c].field);
-            cJSON_AddItemToObject(ch, "old",
-                                  a->changes[c].old_value
-                                      ? cJSON_Duplicate(a->changes[c].old_value, 1)
-                                      : cJSON_CreateNull());
-            cJSON_AddItemToObject(ch, "new",
-                                  a->changes[c].new_value
-                                      ? cJSON_Duplicate(a->changes[c].new_value, 1)
-                                      : cJSON_CreateNull());
-            cJSON_AddItemToArray(changes, ch);
-        }
-        cJSON_AddItemToObject(o, "old", record_json(&a->old));
-        cJSON_AddItemToObject(o, "new", record_json(&a->desired));
-        cJSON_AddItemToArray(actions, o);
-    }
+    for (size_t i = 0; i < p->count; i++)
+        if (p->actions[i].kind != OTR_ACT_NOOP)
+            cJSON_AddItemToArray(actions, action_json(p, &p->actions[i]));
     cJSON *notes = cJSON_AddArrayToObject(root, "notes");
     for (size_t i = 0; i < p->nnotes; i++)
         cJSON_AddItemToArray(notes, cJSON_CreateString(p->notes[i]));
-    cJSON *moved = cJSON_AddArrayToObject(root, "relocations");
-    for (size_t i = 0; i < p->nrelocations; i++) {
+    cJSON *rewrites = cJSON_AddArrayToObject(root, "rewrites");
+    for (size_t i = 0; i < p->nrewrites; i++) {
+        const otr_rewrite *w = &p->rewrites[i];
         cJSON *r = cJSON_CreateObject();
-        cJSON_AddStringToObject(r, "name", p->relocations[i].name);
-        cJSON_AddStringToObject(r, "file", p->relocations[i].file);
-        if (p->relocations[i].commit)
-            cJSON_AddStringToObject(r, "commit", p->relocations[i].commit);
-        cJSON_AddItemToArray(moved, r);
+        cJSON_AddStringToObject(r, "name", w->name);
+        add_address(r, "address", w->kind, w->name);
+        cJSON_AddStringToObject(r, "file", w->file);
+        if (w->commit)
+            cJSON_AddStringToObject(r, "commit", w->commit);
+        cJSON_AddStringToObject(r, "specDigest", w->spec_digest);
+        cJSON_AddItemToArray(rewrites, r);
     }
     return root;
 }
 
 /* A record of a saved plan ("old" or "new": null when there is none). */
-static int record_back(otr_record *r, const cJSON *j)
+static int record_back(otr_record *r, const otr_kind *k, const cJSON *j, int retired)
 {
     memset(r, 0, sizeof(*r));
     if (!cJSON_IsObject(j))
         return 0;
     const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "name"));
+    if (retired) { /* only its kind, name and id */
+        const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, k->id_key));
+        r->kind = k;
+        r->name = dup_or_null(name);
+        r->id = dup_or_null(id);
+        return r->name && r->id ? 0 : -1;
+    }
     cJSON *copy = cJSON_Duplicate(j, 1);
     otr_buf why = OTR_BUF_INIT;
-    int rc = name && copy ? otr_record_from_json(r, name, copy, 1, &why) : -1;
+    int rc = name && copy ? otr_record_from_json(r, k, name, copy, 1, &why) : -1;
     otr_buf_free(&why);
     cJSON_Delete(copy);
     return rc;
+}
+
+static int action_back(builder *b, const cJSON *a, otr_error *err)
+{
+    const char *kind = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(a, "kind"));
+    const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(a, "name"));
+    const char *res = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(a, "resource"));
+    const otr_kind *rk = res ? otr_kind_find(res) : &otr_kind_ota_task;
+    int k = 0;
+    while (k < OTR_ACT_KINDS && (!kind || strcmp(kind_names[k], kind)))
+        k++;
+    if (k == OTR_ACT_KINDS || !name || !rk)
+        return otr_error_set(err, OTR_ERR_INVALID,
+                             "the saved plan has an action without a known kind, resource and "
+                             "name");
+    otr_action *act = add_action(b, (otr_action_kind)k, rk, name);
+    if (!act)
+        return otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
+    const char *op = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(a, "resumeOp"));
+    act->resume_op = op && !strcmp(op, "update")   ? OTR_OP_UPDATE
+                     : op && !strcmp(op, "delete") ? OTR_OP_DELETE
+                                                   : OTR_OP_CREATE;
+    act->retired = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(a, "retired"));
+    if (act->retired && act->kind == OTR_ACT_DELETE)
+        b->p->retired_deletes++;
+    act->reason = dup_or_null(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(a, "reason")));
+    act->line = (unsigned)otr_json_integer_or(cJSON_GetObjectItemCaseSensitive(a, "line"), 0,
+                                              1000000000LL, 0);
+    if (record_back(&act->old, rk, cJSON_GetObjectItemCaseSensitive(a, "old"), act->retired) < 0 ||
+        record_back(&act->desired, rk, cJSON_GetObjectItemCaseSensitive(a, "new"), 0) < 0)
+        return otr_error_set(err, OTR_ERR_INVALID, "the saved plan has a damaged action (%s)",
+                             name);
+    return 0;
 }
 
 int otr_plan_from_json(otr_plan **out, const cJSON *j, otr_error *err)
@@ -728,47 +1099,33 @@ int otr_plan_from_json(otr_plan **out, const cJSON *j, otr_error *err)
     const cJSON *a;
     cJSON_ArrayForEach(a, actions)
     {
-        const char *kind = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(a, "kind"));
-        const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(a, "name"));
-        int k = 0;
-        while (k < OTR_ACT_KINDS && (!kind || strcmp(kind_names[k], kind)))
-            k++;
-        if (k == OTR_ACT_KINDS || !name) {
+        if (action_back(&b, a, err) < 0) {
             otr_plan_free(p);
-            return otr_error_set(err, OTR_ERR_INVALID,
-                                 "the saved plan has an action without "
-                                 "a known kind and a name");
-        }
-        otr_action *act = add_action(&b, (otr_action_kind)k, name);
-        if (!act) {
-            otr_plan_free(p);
-            return otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
-        }
-        const char *op = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(a, "resumeOp"));
-        act->resume_op = op && !strcmp(op, "update")   ? OTR_OP_UPDATE
-                         : op && !strcmp(op, "delete") ? OTR_OP_DELETE
-                                                       : OTR_OP_CREATE;
-        act->reason =
-            dup_or_null(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(a, "reason")));
-        act->line = (unsigned)otr_json_integer_or(cJSON_GetObjectItemCaseSensitive(a, "line"), 0,
-                                                  1000000000LL, 0);
-        if (record_back(&act->old, cJSON_GetObjectItemCaseSensitive(a, "old")) < 0 ||
-            record_back(&act->desired, cJSON_GetObjectItemCaseSensitive(a, "new")) < 0) {
-            otr_plan_free(p);
-            return otr_error_set(err, OTR_ERR_INVALID, "the saved plan has a damaged action (%s)",
-                                 name);
+            return -1;
         }
     }
     const cJSON *r;
-    cJSON_ArrayForEach(r, cJSON_GetObjectItemCaseSensitive(j, "relocations"))
+    cJSON_ArrayForEach(r, cJSON_GetObjectItemCaseSensitive(j, "rewrites"))
     {
         const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(r, "name"));
         const char *file = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(r, "file"));
         const char *commit = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(r, "commit"));
-        if (!name || !file || add_relocation(&b, name, file, commit) < 0) {
+        const char *digest = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(r, "specDigest"));
+        const char *address = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(r, "address"));
+        const otr_kind *k = &otr_kind_ota_task;
+        const char *ignored;
+        otr_buf why = OTR_BUF_INIT;
+        int bad = address && otr_address_parse(address, &k, &ignored, &why) < 0;
+        otr_buf_free(&why);
+        if (bad || !name || !file || !digest ||
+            push_rewrite(p, &b.ralloc, k, name, file, commit, digest) < 0) {
             otr_plan_free(p);
-            return otr_error_set(err, OTR_ERR_INVALID, "the saved plan has a damaged relocation");
+            return otr_error_set(err, OTR_ERR_INVALID, "the saved plan has a damaged rewrite");
         }
+    }
+    if (link_actions(p) < 0) {
+        otr_plan_free(p);
+        return otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
     }
     *out = p;
     return 0;
@@ -785,14 +1142,16 @@ void otr_plan_free(otr_plan *p)
         otr_record_clear(&a->old);
         otr_record_clear(&a->desired);
         free_changes(a->changes, a->nchanges);
+        free(a->deps);
     }
     free(p->actions);
-    for (size_t i = 0; i < p->nrelocations; i++) {
-        free(p->relocations[i].name);
-        free(p->relocations[i].file);
-        free(p->relocations[i].commit);
+    for (size_t i = 0; i < p->nrewrites; i++) {
+        free(p->rewrites[i].name);
+        free(p->rewrites[i].file);
+        free(p->rewrites[i].commit);
+        free(p->rewrites[i].spec_digest);
     }
-    free(p->relocations);
+    free(p->rewrites);
     for (size_t i = 0; i < p->nnotes; i++)
         free(p->notes[i]);
     free(p->notes);

@@ -1,19 +1,28 @@
 /*
- * The plan (DESIGN section 7): desired manifests vs recorded tasks (vs what
- * the service reports) -> an ordered list of actions.
+ * The plan (DESIGN section 7): desired manifests vs recorded resources (vs
+ * what the service reports) -> actions, for every kind alike, from the kind
+ * descriptions (kinds/kind.h).
  *
  *   resume   an intent left in the journal by an interrupted run
- *   delete   a recorded task whose manifest is gone (with --prune)
- *   replace  any field but Description / TaskConfigurationId changed, or the
- *            revision was bumped: DeleteOtaTask, then CreateOtaTask
- *   update   only Description and/or TaskConfigurationId changed: UpdateOtaTask
- *   create   a manifest with no task (or whose task the service no longer has)
- *   orphan   a recorded task whose manifest is gone (without --prune): reported
+ *   delete   a recorded resource whose manifest is gone (with --prune), or a
+ *            retired one (the old resource of a create-first replace, once
+ *            nothing refers to it)
+ *   replace  a change the kind cannot make in place, or a revision bump: for a
+ *            task DeleteOtaTask then CreateOtaTask; for a configuration the
+ *            new one first, the tasks moved to it, then the old one deleted
+ *   update   only fields the kind updates in place changed (a task's
+ *            Description / TaskConfigurationId)
+ *   create   a manifest with no resource (or whose resource the service no
+ *            longer has)
+ *   orphan   a recorded resource whose manifest is gone (without --prune)
  *   noop     nothing to do
  *
- * Actions are sorted by kind in that order, then by name. The plan owns
- * copies of everything it refers to, so it can be saved, loaded and applied
- * later; free it with otr_plan_free.
+ * Actions are sorted by kind in that order, then by address (configurations
+ * before tasks). Each action names the actions it waits for (deps): a
+ * resource is created before those that refer to it, and deleted after
+ * those that referred to it have moved away or gone; otherwise actions are
+ * independent. The plan owns copies of everything it refers to, so it can be
+ * saved, loaded and applied later; free it with otr_plan_free.
  *
  * The plan is always made whole; the guards (otr_plan_check_guards) say what
  * apply refuses to do without being told (too many deletes, cancelling a
@@ -23,6 +32,7 @@
 #ifndef OTR_PLAN_PLAN_H
 #define OTR_PLAN_PLAN_H
 
+#include "kinds/kind.h"
 #include "manifest/manifest.h"
 #include "state/state.h"
 #include "util/error.h"
@@ -51,55 +61,67 @@ typedef struct otr_change {
 
 typedef struct otr_action {
     otr_action_kind kind;
+    const otr_kind *resource; /* the kind of what it acts on */
     char *name;
     char *reason;       /* why, when it is not plain ("drift: ...", "revision 1 -> 2") */
     otr_op resume_op;   /* resume: what is being finished */
-    otr_record old;     /* the recorded task (name NULL when there is none) */
-    otr_record desired; /* the record wanted (name NULL for delete / orphan) */
+    int retired;        /* delete (or a resumed delete): of a retired resource, old.id */
+    otr_record old;     /* the recorded resource (name NULL when there is none) */
+    otr_record desired; /* the record wanted (name NULL for delete / orphan); its spec is
+                           the manifest's, references by name: apply resolves them */
     unsigned line;      /* of the manifest, 0 when none */
     otr_change *changes;
     size_t nchanges;
+    size_t *deps; /* the actions it waits for (indexes into the plan) */
+    size_t ndeps;
 } otr_action;
 
-/* A manifest whose file moved (git mv) with nothing else changed: apply
- * records the new file and commit without a call. */
-typedef struct otr_relocation {
+/* A record to write anew without a call: its manifest moved to another file
+ * (git mv), or its digest changed with nothing to send (an imported
+ * resource that already is as the manifest says). */
+typedef struct otr_rewrite {
+    const otr_kind *kind;
     char *name;
     char *file;
     char *commit;
-} otr_relocation;
+    char *spec_digest;
+} otr_rewrite;
 
 typedef struct otr_plan {
     otr_action *actions;
     size_t count;
     size_t counts[OTR_ACT_KINDS];
+    size_t retired_deletes; /* deletes of retired resources (also in counts[DELETE]) */
     char lineage[40];
     long serial;
     size_t journal_entries;
     char *repo, *ref, *commit, *path;
     char **notes; /* status changes and other observations, sorted */
     size_t nnotes;
-    otr_relocation *relocations;
-    size_t nrelocations;
+    otr_rewrite *rewrites;
+    size_t nrewrites;
     long manifests; /* manifests read; -1 when not known (an older saved plan) */
 } otr_plan;
 
-/* What the service said, when the plan was refreshed. */
-typedef struct otr_remote_task {
-    const char *task_id;
+/* What the service said of one resource, when the plan was refreshed. */
+typedef struct otr_remote_item {
+    const char *id;
     const char *status;
-    const cJSON *fields; /* GetOtaTask's answer with --refresh full, else NULL */
-} otr_remote_task;
+    const cJSON *fields; /* the get's answer with --refresh full, else NULL */
+} otr_remote_item;
 
+/* One kind's resources in the service, sorted by id. */
 typedef struct otr_remote_view {
-    const otr_remote_task *tasks; /* sorted by task_id */
+    const otr_kind *kind;
+    const otr_remote_item *items;
     size_t count;
 } otr_remote_view;
 
 typedef struct otr_plan_options {
     int prune;
-    const char *const *targets;    /* NULL-terminated, or NULL: every name */
-    const otr_remote_view *remote; /* NULL: --refresh none */
+    const char *const *targets;    /* addresses (KIND/NAME or a task's NAME), NULL-ended;
+                                      NULL: every one */
+    const otr_remote_view *remote; /* one per kind, ended by kind NULL; NULL: --refresh none */
     const char *repo, *ref, *commit, *path;
 } otr_plan_options;
 
@@ -122,24 +144,31 @@ typedef struct otr_plan_guards {
         OTR_PLAN_DEFAULT_MAX_DELETES, 0, 0                                                         \
     }
 
-/* Appends one line per guard the plan trips (each says what to do) to out;
- * returns how many it trips. */
-size_t otr_plan_check_guards(const otr_plan *p, const otr_plan_guards *g, otr_buf *out);
-
-/* The status of the task an action would delete (a delete, or a replace)
- * when the service last reported it SCHEDULED or IN_PROGRESS: its devices'
- * executions are cancelled by the delete. NULL otherwise. */
-const char *otr_action_cancels(const otr_action *a);
-
 /* The plan takes the specs of the manifests it acts on (they are left NULL in
  * set): a plan of 100k creates holds each spec once. On failure *out is NULL. */
 OTR_MUST_USE int otr_plan_make(otr_plan **out, otr_state *state, otr_manifest_set *set,
-                  const otr_plan_options *o, otr_error *err);
+                               const otr_plan_options *o, otr_error *err);
 
 /* Changes: resume + delete + replace + update + create. */
 size_t otr_plan_changes(const otr_plan *p);
 
 const char *otr_action_kind_name(otr_action_kind k);
+
+/* Appends one line per guard the plan trips (each says what to do) to out;
+ * returns how many it trips. */
+size_t otr_plan_check_guards(const otr_plan *p, const otr_plan_guards *g, otr_buf *out);
+
+/* The status of the resource an action would delete (a delete, or a
+ * delete-first replace) when the service last reported it in one of its
+ * kind's running statuses: its devices' executions are cancelled by the
+ * delete. NULL otherwise. */
+const char *otr_action_cancels(const otr_action *a);
+
+/* Does the action delete a resource whose deletes --max-deletes counts? */
+int otr_action_deletes_task(const otr_action *a);
+
+/* The id a create-first replace retires (the old resource), or NULL. */
+const char *otr_action_replaces(const otr_action *a);
 
 /* The plan as JSON (the documented, versioned schema: README "Plan JSON"). */
 cJSON *otr_plan_to_json(const otr_plan *p);

@@ -4,11 +4,17 @@
  * since that document was written.
  *
  *   FILE          the snapshot: {"format", "version", "lineage", "serial",
- *                 "updatedAt", "source", "service", "tasks": {name: record}}
+ *                 "updatedAt", "source", "service", and per kind its records
+ *                 ("tasks": {name: record}, "configurations": {...}), and
+ *                 "retired": the old resources a replace left to delete}
  *   FILE.journal  JSON lines, appended and fsync'd before each mutating call
  *                 (an intent) and after it (a result); replayed on load
  *   FILE.lock     held with flock for a whole run; names its holder
  *   FILE.bak      the previous snapshot
+ *
+ * Version 2 added the kinds and "retired"; a version-1 file is read (its
+ * "tasks" are OtaTasks) and written as version 2 by the next save, its .bak
+ * keeping the version-1 text; a version-1 journal replays the same way.
  *
  * A file with an unknown version, a wrong shape or a truncated body is
  * refused and never overwritten. otr_state owns its records and the open
@@ -17,25 +23,28 @@
 #ifndef OTR_STATE_STATE_H
 #define OTR_STATE_STATE_H
 
+#include "kinds/kind.h"
 #include "util/error.h"
 
 #include <cjson/cJSON.h>
 #include <stddef.h>
 
 #define OTR_STATE_FORMAT "ota-runner-state"
-#define OTR_STATE_VERSION 1
+#define OTR_STATE_VERSION 2
 #define OTR_STATE_DEFAULT_PATH "ota-runner.state.json"
 
-/* One task ota-runner created (or adopted) for a manifest. */
+/* One resource ota-runner created (or adopted) for a manifest. */
 typedef struct otr_record {
+    const otr_kind *kind;
     char *name;
     char *phase;        /* "created" or "imported" */
-    char *client_token; /* the token the task was created with ("" when imported) */
+    char *client_token; /* the token it was created with ("" when imported) */
     long revision;
-    cJSON *spec; /* the CreateOtaTask fields it was created or last updated with */
-    char *spec_digest;
-    char *task_id;
-    char *task_arn;
+    cJSON *spec;       /* what the service holds: the body it was created or last updated
+                          with, references resolved (TaskConfigurationId, not ...Ref) */
+    char *spec_digest; /* the manifest's digest when it was */
+    char *id;          /* the kind's id_key in the file: taskId, taskConfigurationId */
+    char *arn;
     char *file;   /* the manifest's file, when known */
     char *commit; /* the commit the spec came from */
     char *created_at;
@@ -44,23 +53,38 @@ typedef struct otr_record {
     char *remote_checked_at;
 } otr_record;
 
+/* An old resource a create-first replace left behind, deleted once nothing
+ * refers to it (and kept while the service refuses). */
+typedef struct otr_retired {
+    const otr_kind *kind;
+    char *name; /* the manifest it served */
+    char *id;
+    char *retired_at;
+    char *last_error; /* why the last delete did not go through, or NULL */
+} otr_retired;
+
 /* A mutating call whose intent is in the journal but whose result is not. */
 typedef enum otr_op { OTR_OP_CREATE, OTR_OP_UPDATE, OTR_OP_DELETE } otr_op;
 
 typedef struct otr_intent {
     otr_op op;
-    otr_record rec; /* create/update: the record as it will be; delete: name, task_id */
+    otr_record rec; /* create/update: the record as it will be; delete: kind, name, id */
+    char *replaces; /* create: the id it replaces (retired when it succeeds), or NULL */
+    int retired;    /* delete: of a retired resource (rec.id), not of the record */
 } otr_intent;
 
 typedef struct otr_state {
     char *path;
     char lineage[40];
     long serial;
+    int version_read; /* the file's version (1 or 2), 0 when new */
     char *updated_at;
     cJSON *source;       /* {"repo", "ref", "commit", "path"} of the last apply */
     cJSON *service;      /* {"region", "endpoint"} */
-    otr_record *records; /* sorted by name */
+    otr_record *records; /* sorted by kind (otr_kinds order), then name */
     size_t count, alloc;
+    otr_retired *retired;
+    size_t nretired;
     otr_intent *pending; /* intents left by an interrupted run, in journal order */
     size_t npending;
     size_t journal_entries; /* lines replayed (a saved plan records this) */
@@ -75,14 +99,15 @@ typedef struct otr_state {
  * replays FILE.journal. Nothing is written, and no lock is needed: when
  * another run saves its snapshot during the read, the read starts again, so
  * the snapshot and journal read belong together. A state that records one
- * task under two names is refused. On failure *out is NULL. */
+ * resource under two names is refused. On failure *out is NULL. */
 OTR_MUST_USE int otr_state_load(otr_state **out, const char *path, otr_error *err);
+
 /* Takes FILE.lock for the rest of the run (when lock_for names the command,
  * "apply"; NULL: no lock), then loads the state: loaded under the lock, it
  * cannot change before the run saves it. repair accepts a state that records
- * one task under two names, so that 'state list / show / rm' can mend it.
- * When another run holds the lock, fails at once with OTR_ERR_LOCKED and a
- * message naming the holder. On failure *out is NULL and no lock is held. */
+ * one resource under two names, so that 'state list / show / rm' can mend
+ * it. When another run holds the lock, fails at once with OTR_ERR_LOCKED and
+ * a message naming the holder. On failure *out is NULL and no lock is held. */
 OTR_MUST_USE int otr_state_open(otr_state **out, const char *path, const char *lock_for,
                                 int repair, otr_error *err);
 
@@ -93,49 +118,58 @@ int otr_state_lock_holder(const char *path, otr_buf *holder);
 
 /* The same from memory (journal may be NULL): for tests and fuzzing. path
  * only names the state in messages. */
-OTR_MUST_USE int otr_state_from_text(otr_state **out, const char *path, const char *snapshot, size_t slen,
-                        const char *journal, size_t jlen, otr_error *err);
-
+OTR_MUST_USE int otr_state_from_text(otr_state **out, const char *path, const char *snapshot,
+                                     size_t slen, const char *journal, size_t jlen,
+                                     otr_error *err);
 
 /* Looks up a record; NULL when there is none. */
-otr_record *otr_state_find(otr_state *s, const char *name);
+otr_record *otr_state_find(otr_state *s, const otr_kind *kind, const char *name);
+/* The record of kind whose id is id, or NULL. */
+otr_record *otr_state_find_id(otr_state *s, const otr_kind *kind, const char *id);
 
 /* The journal. An intent is appended and fsync'd before the call it
  * announces; the result after the call. */
-OTR_MUST_USE int otr_state_journal_intent(otr_state *s, otr_op op, const otr_record *rec, otr_error *err);
-/* Records the outcome: ok with rec (create: the new record with task id;
- * update: the updated record; delete: name) applied to the state; or not ok
- * (nothing changed, the intent is settled). */
-OTR_MUST_USE int otr_state_journal_result(otr_state *s, otr_op op, const otr_record *rec, int ok,
-                             const char *error, otr_error *err);
-
-/* Applies a settled result to the records in memory (also used by replay). */
-OTR_MUST_USE int otr_state_apply_result(otr_state *s, otr_op op, const otr_record *rec);
+OTR_MUST_USE int otr_state_journal_intent(otr_state *s, const otr_intent *in, otr_error *err);
+/* Records the outcome of the intent in (same op, address, retired flag): ok
+ * with rec (create: the new record with its id; update: the updated record;
+ * delete: kind, name, id) applied to the state; or not ok (nothing changed,
+ * the intent is settled). conflict: a delete the service refused because
+ * the resource is in use; a kind that retires on conflict keeps it retired.
+ * error is recorded with a failure. */
+OTR_MUST_USE int otr_state_journal_result(otr_state *s, const otr_intent *in,
+                                          const otr_record *rec, int ok, int conflict,
+                                          const char *error, otr_error *err);
 
 /* Writes the snapshot: serial + 1, FILE.tmp, fsync, FILE -> FILE.bak, rename,
  * fsync of the folder; then empties the journal. source and service may be
  * NULL (kept as they were). */
-OTR_MUST_USE int otr_state_save(otr_state *s, const cJSON *source, const cJSON *service, otr_error *err);
+OTR_MUST_USE int otr_state_save(otr_state *s, const cJSON *source, const cJSON *service,
+                                otr_error *err);
 
 /* Removes a record (state rm); 0 when it existed. */
-int otr_state_remove(otr_state *s, const char *name);
+int otr_state_remove(otr_state *s, const otr_kind *kind, const char *name);
 /* Adds or replaces a record; rec is copied (put) or taken, leaving it empty
  * (put_move). On failure the state is unchanged and rec is still the
  * caller's. */
 OTR_MUST_USE int otr_state_put(otr_state *s, const otr_record *rec);
 OTR_MUST_USE int otr_state_put_move(otr_state *s, otr_record *rec);
 
+/* The retired resource of kind with id, or NULL. */
+otr_retired *otr_state_find_retired(otr_state *s, const otr_kind *kind, const char *id);
+
 void otr_state_free(otr_state *s);
 
 void otr_record_clear(otr_record *r);
 /* On failure dst is left empty (nothing to free) and src is untouched. */
 OTR_MUST_USE int otr_record_copy(otr_record *dst, const otr_record *src);
+void otr_intent_clear(otr_intent *in);
+
 /* The record as the snapshot stores it (without the name), and back; the
- * spec is taken out of o. task_id_optional: a record not created yet. On
+ * spec is taken out of o. in_journal: a record not created yet (no id). On
  * failure why says what is wrong. */
 cJSON *otr_record_to_json(const otr_record *r);
-OTR_MUST_USE int otr_record_from_json(otr_record *r, const char *name, cJSON *o, int task_id_optional,
-                         otr_buf *why);
+OTR_MUST_USE int otr_record_from_json(otr_record *r, const otr_kind *kind, const char *name,
+                                      cJSON *o, int in_journal, otr_buf *why);
 
 const char *otr_op_name(otr_op op);
 

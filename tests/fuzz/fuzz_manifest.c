@@ -3,6 +3,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -13,7 +14,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
      * out of path order, as files come from a pack */
     otr_manifest_add_file(&set, 1, "b.yaml", (const char *)data, size, &d, &err);
     otr_manifest_add_file(&set, 0, "a.yaml", (const char *)data, size, &d, &err);
-    otr_manifest_set_finish(&set, &d);
+    if (otr_manifest_set_finish(&set, &d) < 0)
+        abort(); /* only without memory */
     otr_buf out = OTR_BUF_INIT;
     for (size_t i = 0; i < d.count; i++)
         otr_diag_format(&d.items[i], &out);

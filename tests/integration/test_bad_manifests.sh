@@ -59,9 +59,9 @@ set -e
 check "several files: exit 1" test $rc -eq 1
 check "several files: errors in path order" diff -u - "$WORK/err" <<'EXPECTED'
 manifests/a/c.yaml:9:13: error: spec.Protocol: must be HTTP, got "MQTT"
-manifests/b.yaml:5:9: error: metadata.name: duplicate name "bad": also defined at manifests/a/c.yaml:5:9; names must be unique across all manifests
+manifests/b.yaml:5:9: error: metadata.name: duplicate name "bad": also defined at manifests/a/c.yaml:5:9; names must be unique among the OtaTask manifests
 manifests/b.yaml:8:12: error: spec.OtaType: must be ONE_TIME or CONTINUOUS, got "ONETIME"; did you mean ONE_TIME?
-manifests/dup.yaml:3:18: error: metadata.name: duplicate name "bad": also defined at manifests/a/c.yaml:5:9; names must be unique across all manifests
+manifests/dup.yaml:3:18: error: metadata.name: duplicate name "bad": also defined at manifests/a/c.yaml:5:9; names must be unique among the OtaTask manifests
 EXPECTED
 check "several files: summary" grep -qE '^invalid: 4 errors in 3 of 4 files \(4 manifests\) at [0-9a-f]{12}, path manifests$' "$WORK/out"
 

@@ -14,6 +14,7 @@
 #include "aws/client.h"
 #include "aws/endpoint.h"
 #include "aws/profile.h"
+#include "kinds/kind.h"
 #include "ota/ota.h"
 #include "util/log.h"
 
@@ -116,26 +117,33 @@ static int run(otr_aws_client *c, otr_creds_provider *creds, int argc, char **ar
         cJSON_Delete(spec);
     } else if (!strcmp(op, "get") && argc == 2) {
         call = otr_ota_get_task(argv[1], NULL);
-    } else if (!strcmp(op, "list") && argc == 1) {
-        otr_ota_task *tasks;
+    } else if ((!strcmp(op, "list") || !strcmp(op, "list-configs")) && argc == 1) {
+        int tasks = !strcmp(op, "list");
+        const otr_kind *k = tasks ? &otr_kind_ota_task : &otr_kind_ota_task_configuration;
+        otr_remote *items;
         size_t n;
-        if (otr_ota_list_all_tasks(c, &tasks, &n, &err) < 0) {
+        if (otr_kind_list_all(k, c, &items, &n, &err) < 0) {
             cJSON_Delete(out);
             return fail(&err);
         }
-        cJSON *arr = cJSON_AddArrayToObject(out, "Tasks");
+        cJSON *arr = cJSON_AddArrayToObject(out, tasks ? "Tasks" : "Items");
         for (size_t i = 0; i < n; i++) {
             cJSON *t = cJSON_CreateObject();
-            cJSON_AddStringToObject(t, "TaskId", tasks[i].task_id);
-            if (tasks[i].status)
-                cJSON_AddStringToObject(t, "Status", tasks[i].status);
+            cJSON_AddStringToObject(t, tasks ? "TaskId" : "TaskConfigurationId", items[i].id);
+            if (items[i].status)
+                cJSON_AddStringToObject(t, "Status", items[i].status);
+            if (items[i].name)
+                cJSON_AddStringToObject(t, "Name", items[i].name);
             cJSON_AddItemToArray(arr, t);
         }
-        otr_ota_tasks_free(tasks, n);
+        otr_remotes_free(items, n);
         print_json(out);
         return 0;
     } else if (!strcmp(op, "update") && argc == 3) {
-        call = otr_ota_update_task(argv[1], argv[2], NULL, NULL);
+        cJSON *spec = cJSON_CreateObject();
+        cJSON_AddStringToObject(spec, "Description", argv[2]);
+        call = otr_ota_update_task(argv[1], spec, NULL);
+        cJSON_Delete(spec);
     } else if (!strcmp(op, "delete") && argc == 2) {
         call = otr_ota_delete_task(argv[1], NULL);
     } else if (!strcmp(op, "executions") && argc == 2) {
@@ -146,11 +154,9 @@ static int run(otr_aws_client *c, otr_creds_provider *creds, int argc, char **ar
         call = otr_ota_create_task_configuration(req, argv[2], argv[1]);
         cJSON_Delete(req);
     } else if (!strcmp(op, "get-config") && argc == 2) {
-        call = otr_ota_get_task_configuration(argv[1]);
-    } else if (!strcmp(op, "list-configs") && argc == 1) {
-        call = otr_ota_list_task_configurations(NULL, 0);
+        call = otr_ota_get_task_configuration(argv[1], NULL);
     } else if (!strcmp(op, "delete-config") && argc == 2) {
-        call = otr_ota_delete_task_configuration(argv[1]);
+        call = otr_ota_delete_task_configuration(argv[1], NULL);
     } else {
         fprintf(stderr, "ota_driver: unknown operation or wrong arguments: %s\n", op);
         cJSON_Delete(out);
@@ -175,15 +181,15 @@ static int run(otr_aws_client *c, otr_creds_provider *creds, int argc, char **ar
             free(arn);
         }
     } else if (!strcmp(op, "get")) {
-        otr_ota_task t;
+        otr_remote t;
         if (otr_ota_parse_get_task(call, &t, &err) < 0) {
             rc = fail(&err);
         } else {
-            cJSON_AddStringToObject(out, "TaskId", t.task_id);
+            cJSON_AddStringToObject(out, "TaskId", t.id);
             cJSON_AddStringToObject(out, "Status", t.status ? t.status : "");
             cJSON_AddNumberToObject(out, "succeeded", (double)t.counts.succeeded);
             cJSON_AddItemToObject(out, "fields", cJSON_Duplicate(t.fields, 1));
-            otr_ota_task_clear(&t);
+            otr_remote_clear(&t);
         }
     } else if (!strcmp(op, "executions")) {
         otr_ota_execution *e;
@@ -200,26 +206,19 @@ static int run(otr_aws_client *c, otr_creds_provider *creds, int argc, char **ar
         }
     } else if (!strcmp(op, "create-config")) {
         char *id;
-        if (otr_ota_parse_create_task_configuration(call, &id, &err) < 0) {
+        if (otr_ota_parse_create_task_configuration(call, &id, NULL, &err) < 0) {
             rc = fail(&err);
         } else {
             cJSON_AddStringToObject(out, "TaskConfigurationId", id);
             free(id);
         }
     } else if (!strcmp(op, "get-config")) {
-        cJSON *cfg;
-        if (otr_ota_parse_get_task_configuration(call, &cfg, &err) < 0)
+        otr_remote cfg;
+        if (otr_ota_parse_get_task_configuration(call, &cfg, &err) < 0) {
             rc = fail(&err);
-        else
-            cJSON_AddItemToObject(out, "Configuration", cfg);
-    } else if (!strcmp(op, "list-configs")) {
-        cJSON *items;
-        char *next;
-        if (otr_ota_parse_list_task_configurations(call, &items, &next, &err) < 0)
-            rc = fail(&err);
-        else {
-            cJSON_AddItemToObject(out, "Items", items);
-            free(next);
+        } else {
+            cJSON_AddItemToObject(out, "Configuration", cJSON_Duplicate(cfg.fields, 1));
+            otr_remote_clear(&cfg);
         }
     }
     otr_aws_call_free(call);

@@ -35,7 +35,7 @@ static char *diagnose(const char *yaml, size_t len, size_t *errors, otr_manifest
     otr_diags d = OTR_DIAGS_INIT;
     otr_error err = OTR_ERROR_INIT;
     assert_int_equal(otr_manifest_add_file(&set, 0, "m.yaml", yaml, len, &d, &err), 0);
-    otr_manifest_set_finish(&set, &d);
+    assert_int_equal(otr_manifest_set_finish(&set, &d), 0);
     otr_buf out = OTR_BUF_INIT;
     for (size_t i = 0; i < d.count; i++) {
         otr_diag_format(&d.items[i], &out);
@@ -338,7 +338,7 @@ static void test_keys(void **state)
         {BASE "  Firmware: x\n",
          "8:3: error: spec.Firmware: unknown field (expected one of: Description, OtaMechanism, "
          "OtaSchedulingConfig, OtaTargetQueryString, OtaTaskExecutionRetryConfig, OtaType, "
-         "Protocol, S3Url, Tags, Target, TaskConfigurationId)",
+         "Protocol, S3Url, Tags, Target, TaskConfigurationId, TaskConfigurationRef)",
          0},
         {BASE "  OtaType: CONTINUOUS\n",
          "8:3: error: spec.OtaType: duplicate key (first at line 7, column 3)", 0},
@@ -368,7 +368,7 @@ static void test_envelope(void **state)
          0},
         {"apiVersion: ota-runner/v1\nkind: OtaRollout\nmetadata: {name: t}\nspec: {S3Url: x, "
          "OtaType: ONE_TIME}\n",
-         "2:7: error: kind: must be OtaTask, got \"OtaRollout\"", 0},
+         "2:7: error: kind: must be OtaTask or OtaTaskConfiguration, got \"OtaRollout\"", 0},
         {"apiVersion: ota-runner/v1\nkind: OtaTask\nspec: {S3Url: x, OtaType: ONE_TIME}\n",
          "1:1: error: metadata: required field is missing", 0},
         {"apiVersion: ota-runner/v1\nkind: OtaTask\nmetadata: {name: t}\n",
@@ -484,11 +484,11 @@ static void test_yaml_problems(void **state)
 }
 
 /* A test-only shape: lists of lists of ... strings, 8 deep. */
-static const otr_field str_field = {"",   OTR_F_STRING, 0, OTR_NO_LIMIT, OTR_NO_LIMIT, NULL, NULL,
-                                    NULL, NULL,         0, NULL,         NULL};
-#define NEST(name, inner)                                                                          \
-    static const otr_field name = {"",   OTR_F_LIST, 0, OTR_NO_LIMIT, OTR_NO_LIMIT, NULL, NULL,    \
-                                   NULL, NULL,       0, &inner,       NULL}
+static const otr_field str_field = {
+    .name = "", .type = OTR_F_STRING, .min = OTR_NO_LIMIT, .max = OTR_NO_LIMIT};
+#define NEST(id, inner)                                                                            \
+    static const otr_field id = {                                                                  \
+        .name = "", .type = OTR_F_LIST, .min = OTR_NO_LIMIT, .max = OTR_NO_LIMIT, .elem = &inner}
 NEST(n1, str_field);
 NEST(n2, n1);
 NEST(n3, n2);
@@ -625,7 +625,7 @@ static void test_manifest_count_limit(void **state)
         assert_int_equal(otr_manifest_add_file(&set, (size_t)file, name, b.ptr, b.len, &d, &err),
                          0);
     }
-    otr_manifest_set_finish(&set, &d);
+    assert_int_equal(otr_manifest_set_finish(&set, &d), 0);
     assert_int_equal(d.errors, 1);
     assert_int_equal(set.count, OTR_MANIFEST_MAX_COUNT);
     otr_buf_clear(&b);
@@ -662,14 +662,14 @@ static void test_files_in_any_order(void **state)
                                                    files[f].text, strlen(files[f].text), &d, &err),
                              0);
         }
-        otr_manifest_set_finish(&set, &d);
+        assert_int_equal(otr_manifest_set_finish(&set, &d), 0);
         /* the first in path order is the original, whichever came first */
         assert_int_equal(d.errors, 1);
         otr_buf out = OTR_BUF_INIT;
         otr_diag_format(&d.items[0], &out);
         assert_string_equal(out.ptr,
                             "b.yaml:5:9: error: metadata.name: duplicate name \"t\": also "
-                            "defined at a.yaml:4:9; names must be unique across all manifests");
+                            "defined at a.yaml:4:9; names must be unique among the OtaTask manifests");
         assert_int_equal(set.files, 3);
         assert_int_equal(set.count, 3);
         assert_string_equal(set.items[0]->file, "a.yaml");

@@ -6,6 +6,7 @@
  * saved plan's round trip.
  */
 #include "plan/plan.h"
+#include "state/internal.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -27,7 +28,7 @@ static void load_file(otr_manifest_set *set, const char *file, const char *yaml)
     otr_error err = OTR_ERROR_INIT;
     memset(set, 0, sizeof(*set));
     assert_int_equal(otr_manifest_add_file(set, 0, file, yaml, strlen(yaml), &d, &err), 0);
-    otr_manifest_set_finish(set, &d);
+    assert_int_equal(otr_manifest_set_finish(set, &d), 0);
     if (d.errors) {
         otr_buf b = OTR_BUF_INIT;
         otr_diag_format(&d.items[0], &b);
@@ -46,8 +47,7 @@ static otr_state *recorded(const char *yaml)
 {
     otr_manifest_set set;
     load(&set, yaml);
-    otr_state *s = calloc(1, sizeof(*s));
-    s->lock_fd = s->journal_fd = -1;
+    otr_state *s = otr_state_new("s.json");
     strcpy(s->lineage, "123e4567-e89b-42d3-a456-426614174000");
     s->serial = 4;
     for (size_t i = 0; i < set.count; i++) {
@@ -58,7 +58,7 @@ static otr_state *recorded(const char *yaml)
         for (char *p = id; *p; p++)
             if (*p == '-')
                 *p = 'x';
-        r.task_id = strdup(id);
+        r.id = strdup(id);
         r.remote_status = strdup("SCHEDULED");
         assert_int_equal(otr_state_put(s, &r), 0);
         otr_record_clear(&r);
@@ -121,10 +121,10 @@ static void test_rules(void **state)
     otr_plan_options o = opts();
     const char *fleet = M("a", "1", BASE) M("b", "1", BASE);
     otr_state *s = recorded(fleet);
-    otr_state empty = {0};
-    empty.lock_fd = empty.journal_fd = -1;
+    otr_state *empty = otr_state_new("empty.json");
 
-    expect(&empty, fleet, &o, "create a,create b");
+    expect(empty, fleet, &o, "create a,create b");
+    otr_state_free(empty);
     expect(s, fleet, &o, ""); /* all noop */
     /* Description only: update, with the field's old and new values */
     const char *desc =
@@ -217,9 +217,9 @@ static void test_refresh_drift(void **state)
     const char *fleet = M("a", "1", BASE) M("b", "1", BASE);
     otr_state *s = recorded(fleet);
     /* the service no longer has b's task; a's status moved on */
-    otr_remote_task tasks[] = {{"Ta", "IN_PROGRESS", NULL}};
-    otr_remote_view view = {tasks, 1};
-    o.remote = &view;
+    otr_remote_item tasks[] = {{"Ta", "IN_PROGRESS", NULL}};
+    otr_remote_view view[] = {{&otr_kind_ota_task, tasks, 1}, {NULL, NULL, 0}};
+    o.remote = view;
     otr_plan *p = plan_with(s, fleet, &o);
     char *got = summary(p);
     assert_string_equal(got, "create b");
@@ -234,9 +234,9 @@ static void test_refresh_drift(void **state)
     cJSON *fields =
         cJSON_Parse("{\"TaskId\":\"Ta\",\"S3Url\":\"s3://b/k\",\"OtaType\":\"ONE_TIME\","
                     "\"Description\":\"Edited by hand\",\"Target\":[\"a\"]}");
-    otr_remote_task full[] = {{"Ta", "SCHEDULED", fields}, {"Tb", "SCHEDULED", NULL}};
-    otr_remote_view fview = {full, 2};
-    o.remote = &fview;
+    otr_remote_item full[] = {{"Ta", "SCHEDULED", fields}, {"Tb", "SCHEDULED", NULL}};
+    otr_remote_view fview[] = {{&otr_kind_ota_task, full, 2}, {NULL, NULL, 0}};
+    o.remote = fview;
     p = plan_with(s, fleet, &o);
     got = summary(p);
     assert_string_equal(got, "update a");
@@ -261,8 +261,9 @@ static void test_resume_and_projection(void **state)
     s->pending[0].op = OTR_OP_CREATE;
     assert_int_equal(otr_record_from_manifest(&s->pending[0].rec, set.items[0], "c0ffee"), 0);
     s->pending[1].op = OTR_OP_DELETE;
+    s->pending[1].rec.kind = &otr_kind_ota_task;
     s->pending[1].rec.name = strdup("a");
-    s->pending[1].rec.task_id = strdup("Ta");
+    s->pending[1].rec.id = strdup("Ta");
     s->npending = 2;
     otr_manifest_set_free(&set);
     /* the manifests still want a and b: resume both, and a (deleted by the
@@ -308,9 +309,9 @@ static void test_guards(void **state)
     g.allow_cancel = 0;
     otr_plan_free(p);
     /* the refresh's word wins over the recorded one: COMPLETED is not running */
-    otr_remote_task tasks[] = {{"Ta", "COMPLETED", NULL}, {"Tb", "IN_PROGRESS", NULL}};
-    otr_remote_view view = {tasks, 2};
-    o.remote = &view;
+    otr_remote_item tasks[] = {{"Ta", "COMPLETED", NULL}, {"Tb", "IN_PROGRESS", NULL}};
+    otr_remote_view view[] = {{&otr_kind_ota_task, tasks, 2}, {NULL, NULL, 0}};
+    o.remote = view;
     p = plan_with(s, target_changed, &o);
     assert_null(otr_action_cancels(&p->actions[0]));
     assert_string_equal(p->actions[0].old.remote_status, "COMPLETED");
@@ -352,9 +353,9 @@ static void test_relocation(void **state)
     assert_int_equal(otr_plan_make(&p, s, &set, &o, &err), 0);
     assert_int_equal(otr_plan_changes(p), 0);
     assert_int_equal(p->counts[OTR_ACT_NOOP], 1);
-    assert_int_equal(p->nrelocations, 1);
-    assert_string_equal(p->relocations[0].file, "moved/a.yaml");
-    assert_string_equal(p->relocations[0].commit, "beef");
+    assert_int_equal(p->nrewrites, 1);
+    assert_string_equal(p->rewrites[0].file, "moved/a.yaml");
+    assert_string_equal(p->rewrites[0].commit, "beef");
     assert_string_equal(p->notes[0],
                         "a: its manifest moved from m.yaml to moved/a.yaml; apply records that, "
                         "without a call");
@@ -362,8 +363,8 @@ static void test_relocation(void **state)
     cJSON *j = otr_plan_to_json(p);
     otr_plan *q = NULL;
     assert_int_equal(otr_plan_from_json(&q, j, &err), 0);
-    assert_int_equal(q->nrelocations, 1);
-    assert_string_equal(q->relocations[0].name, "a");
+    assert_int_equal(q->nrewrites, 1);
+    assert_string_equal(q->rewrites[0].name, "a");
     assert_int_equal(q->manifests, 1);
     cJSON_Delete(j);
     otr_plan_free(q);
@@ -397,7 +398,7 @@ static void test_saved_plan_round_trip(void **state)
     assert_string_equal(q->repo, "/srv/fleet");
     assert_int_equal(q->count, 2);
     assert_int_equal(q->actions[0].kind, OTR_ACT_UPDATE);
-    assert_string_equal(q->actions[0].old.task_id, "Ta");
+    assert_string_equal(q->actions[0].old.id, "Ta");
     assert_string_equal(cJSON_GetObjectItem(q->actions[0].desired.spec, "Description")->valuestring,
                         "New");
     assert_int_equal(q->actions[1].kind, OTR_ACT_CREATE);

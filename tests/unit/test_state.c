@@ -4,6 +4,7 @@
  * foreign or stale journal), the lock, and files that are refused untouched.
  */
 #include "helpers.h"
+#include "state/internal.h"
 #include "state/state.h"
 #include "util/buf.h"
 #include "util/file.h"
@@ -40,13 +41,37 @@ static char *slurp(const char *path)
 static void make_record(otr_record *r, const char *name, const char *task_id)
 {
     memset(r, 0, sizeof(*r));
+    r->kind = &otr_kind_ota_task;
     r->name = strdup(name);
     r->phase = strdup("created");
     r->client_token = strdup("tok");
     r->revision = 1;
     r->spec = cJSON_Parse("{\"S3Url\":\"s3://b/k\",\"OtaType\":\"ONE_TIME\"}");
     r->spec_digest = strdup("sha256:00");
-    r->task_id = task_id ? strdup(task_id) : NULL;
+    r->id = task_id ? strdup(task_id) : NULL;
+}
+
+/* An intent of op for rec (borrowed: the intent is not cleared). */
+static otr_intent intent_of(otr_op op, const otr_record *rec)
+{
+    otr_intent in;
+    memset(&in, 0, sizeof(in));
+    in.op = op;
+    in.rec = *rec;
+    return in;
+}
+
+static int intend(otr_state *s, otr_op op, const otr_record *rec, otr_error *err)
+{
+    otr_intent in = intent_of(op, rec);
+    return otr_state_journal_intent(s, &in, err);
+}
+
+static int result(otr_state *s, otr_op op, const otr_record *rec, int ok, const char *error,
+                  otr_error *err)
+{
+    otr_intent in = intent_of(op, rec);
+    return otr_state_journal_result(s, &in, rec, ok, 0, error, err);
 }
 
 static otr_state *load_ok(const char *path)
@@ -100,9 +125,9 @@ static void test_new_state_and_snapshots(void **state)
     s = load_ok(path);
     assert_string_equal(s->lineage, lineage);
     assert_int_equal(s->count, 2);
-    assert_string_equal(otr_state_find(s, "alpha")->task_id, "T1");
-    assert_null(otr_state_find(s, "beta"));
-    assert_int_equal(otr_state_remove(s, "zeta"), 0);
+    assert_string_equal(otr_state_find(s, &otr_kind_ota_task, "alpha")->id, "T1");
+    assert_null(otr_state_find(s, &otr_kind_ota_task, "beta"));
+    assert_int_equal(otr_state_remove(s, &otr_kind_ota_task, "zeta"), 0);
     assert_int_equal(otr_state_save(s, NULL, NULL, &err), 0);
     otr_state_free(s);
     char *bak = path_in(dir, "s.json.bak");
@@ -129,27 +154,27 @@ static void test_journal_replay(void **state)
     otr_record a, b, d;
     make_record(&a, "a", NULL);
     make_record(&b, "b", NULL);
-    assert_int_equal(otr_state_journal_intent(s, OTR_OP_CREATE, &a, &err), 0);
-    assert_int_equal(otr_state_journal_intent(s, OTR_OP_CREATE, &b, &err), 0);
-    a.task_id = strdup("TA");
-    assert_int_equal(otr_state_journal_result(s, OTR_OP_CREATE, &a, 1, NULL, &err), 0);
+    assert_int_equal(intend(s, OTR_OP_CREATE, &a, &err), 0);
+    assert_int_equal(intend(s, OTR_OP_CREATE, &b, &err), 0);
+    a.id = strdup("TA");
+    assert_int_equal(result(s, OTR_OP_CREATE, &a, 1, NULL, &err), 0);
     assert_int_equal(s->npending, 1); /* b is in flight */
     otr_state_free(s);                /* "killed" here: no snapshot */
 
     /* the next run: no snapshot yet, the journal's lineage is adopted */
     s = load_ok(path);
     assert_int_equal(s->count, 1);
-    assert_string_equal(otr_state_find(s, "a")->task_id, "TA");
+    assert_string_equal(otr_state_find(s, &otr_kind_ota_task, "a")->id, "TA");
     assert_int_equal(s->npending, 1);
     assert_string_equal(s->pending[0].rec.name, "b");
     assert_int_equal(s->pending[0].op, OTR_OP_CREATE);
     assert_int_equal(s->journal_entries, 3);
     /* finish b, delete a */
-    b.task_id = strdup("TB");
-    assert_int_equal(otr_state_journal_result(s, OTR_OP_CREATE, &b, 1, NULL, &err), 0);
+    b.id = strdup("TB");
+    assert_int_equal(result(s, OTR_OP_CREATE, &b, 1, NULL, &err), 0);
     make_record(&d, "a", "TA");
-    assert_int_equal(otr_state_journal_intent(s, OTR_OP_DELETE, &d, &err), 0);
-    assert_int_equal(otr_state_journal_result(s, OTR_OP_DELETE, &d, 1, NULL, &err), 0);
+    assert_int_equal(intend(s, OTR_OP_DELETE, &d, &err), 0);
+    assert_int_equal(result(s, OTR_OP_DELETE, &d, 1, NULL, &err), 0);
     otr_state_free(s);
     s = load_ok(path);
     assert_int_equal(s->count, 1);
@@ -167,8 +192,8 @@ static void test_journal_replay(void **state)
     /* a failed call settles its intent and changes nothing */
     otr_record c;
     make_record(&c, "c", NULL);
-    assert_int_equal(otr_state_journal_intent(s, OTR_OP_CREATE, &c, &err), 0);
-    assert_int_equal(otr_state_journal_result(s, OTR_OP_CREATE, &c, 0, "HTTP 400", &err), 0);
+    assert_int_equal(intend(s, OTR_OP_CREATE, &c, &err), 0);
+    assert_int_equal(result(s, OTR_OP_CREATE, &c, 0, "HTTP 400", &err), 0);
     otr_state_free(s);
     s = load_ok(path);
     assert_int_equal(s->count, 1);
@@ -202,7 +227,7 @@ static void test_journal_damage(void **state)
     assert_int_equal(otr_state_save(s, NULL, NULL, &err), 0);
     otr_record a;
     make_record(&a, "a", NULL);
-    assert_int_equal(otr_state_journal_intent(s, OTR_OP_CREATE, &a, &err), 0);
+    assert_int_equal(intend(s, OTR_OP_CREATE, &a, &err), 0);
     char lineage[40];
     strcpy(lineage, s->lineage);
     otr_state_free(s);
@@ -302,10 +327,10 @@ static void test_refused_files(void **state)
         const char *text;
         const char *why;
     } cases[] = {
-        {"{\"format\":\"ota-runner-state\",\"version\":2,\"lineage\":\"x\",\"serial\":1,\"tasks\":{"
+        {"{\"format\":\"ota-runner-state\",\"version\":3,\"lineage\":\"x\",\"serial\":1,\"tasks\":{"
          "}}",
-         "has version 2, and this ota-runner reads version 1 (written by a newer ota-runner: "
-         "upgrade)"},
+         "has version 3, and this ota-runner reads versions 1 to 2 (written by a newer "
+         "ota-runner: upgrade)"},
         {"{\"format\":\"ota-runner-state\",\"version\":1,\"lineage\":\"123e4567-e89b-42d3-a456-"
          "426614174000\",\"ser",
          "is not valid JSON"},

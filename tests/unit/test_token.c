@@ -41,7 +41,7 @@ static void load(otr_manifest_set *set, const char *rel)
     otr_error err = OTR_ERROR_INIT;
     memset(set, 0, sizeof(*set));
     assert_int_equal(otr_manifest_add_file(set, 0, rel, data, len, &d, &err), 0);
-    otr_manifest_set_finish(set, &d);
+    assert_int_equal(otr_manifest_set_finish(set, &d), 0);
     if (d.errors) {
         otr_buf out = OTR_BUF_INIT;
         otr_diag_format(&d.items[0], &out);

@@ -1,0 +1,149 @@
+/* --refresh for every kind (see refresh.h). */
+#include "cli/refresh.h"
+
+#include "util/time.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static int item_cmp(const void *a, const void *b)
+{
+    return strcmp(((const otr_remote_item *)a)->id, ((const otr_remote_item *)b)->id);
+}
+
+static const otr_remote_item *find_item(const otr_refresh_kind *rk, const char *id)
+{
+    otr_remote_item key = {id, NULL, NULL};
+    return id ? bsearch(&key, rk->items, rk->n, sizeof(key), item_cmp) : NULL;
+}
+
+typedef struct get_ctx {
+    otr_refresh_kind *rk;
+    size_t index;
+    otr_buf *errors;
+} get_ctx;
+
+static void on_get(otr_aws_call *call, void *ctx)
+{
+    get_ctx *g = ctx;
+    otr_error err = OTR_ERROR_INIT;
+    otr_remote *got = &g->rk->got[g->index];
+    if (g->rk->kind->parse_get(call, got, &err) == 0)
+        g->rk->items[g->index].fields = got->fields;
+    else if (call->status != 404) /* gone since the list: the plan re-creates it */
+        otr_buf_printf(g->errors, "%s\n", otr_error_message(&err));
+    otr_error_clear(&err);
+}
+
+/* One kind's list, as the plan's view. */
+static int read_kind(otr_refresh_kind *rk, const otr_kind *k, otr_aws_client *c, otr_error *err)
+{
+    rk->kind = k;
+    if (otr_kind_list_all(k, c, &rk->listed, &rk->n, err) < 0)
+        return -1;
+    rk->items = calloc(rk->n + 1, sizeof(*rk->items));
+    rk->got = calloc(rk->n + 1, sizeof(*rk->got));
+    if (!rk->items || !rk->got)
+        return otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < rk->n; i++) {
+        rk->items[i].id = rk->listed[i].id;
+        rk->items[i].status = rk->listed[i].status;
+    }
+    if (rk->n > 1)
+        qsort(rk->items, rk->n, sizeof(*rk->items), item_cmp);
+    return 0;
+}
+
+/* full: a get per recorded resource the lists show, all in flight at once. */
+static int read_full(otr_refresh_result *r, otr_aws_client *c, const otr_state *s, otr_error *err)
+{
+    otr_aws_call **calls = calloc(s->count + 1, sizeof(*calls));
+    get_ctx *ctxs = calloc(s->count + 1, sizeof(*ctxs));
+    otr_buf errors = OTR_BUF_INIT;
+    size_t ncalls = 0;
+    int rc = 0;
+    if (!calls || !ctxs)
+        rc = otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; rc == 0 && i < s->count; i++) {
+        const otr_record *rec = &s->records[i];
+        otr_refresh_kind *rk = NULL;
+        for (size_t k = 0; k < r->nkinds; k++)
+            if (r->kinds[k].kind == rec->kind)
+                rk = &r->kinds[k];
+        const otr_remote_item *item = rk ? find_item(rk, rec->id) : NULL;
+        if (!item)
+            continue;
+        otr_buf subject = OTR_BUF_INIT;
+        otr_address_short(&subject, rec->kind, rec->name);
+        otr_aws_call *call = rec->kind->get_call(rec->id, otr_buf_cstr(&subject));
+        otr_buf_free(&subject);
+        if (!call) {
+            rc = otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
+            break;
+        }
+        ctxs[ncalls] = (get_ctx){rk, (size_t)(item - rk->items), &errors};
+        call->done = on_get;
+        call->ctx = &ctxs[ncalls];
+        calls[ncalls++] = call;
+        otr_aws_client_submit(c, call);
+    }
+    if (rc == 0 && otr_aws_client_run(c, err) < 0)
+        rc = -1;
+    if (rc == 0 && errors.len)
+        rc = otr_error_set(err, OTR_ERR_GENERIC, "refresh: %s", otr_buf_cstr(&errors));
+    for (size_t i = 0; i < ncalls; i++)
+        otr_aws_call_free(calls[i]);
+    free(calls);
+    free(ctxs);
+    otr_buf_free(&errors);
+    return rc;
+}
+
+int otr_refresh_read(otr_refresh_result *r, otr_aws_client *c, const otr_state *s, int full,
+                     otr_error *err)
+{
+    memset(r, 0, sizeof(*r));
+    for (size_t k = 0; otr_kinds[k] && k < OTR_REFRESH_MAX_KINDS; k++) {
+        if (read_kind(&r->kinds[k], otr_kinds[k], c, err) < 0)
+            return -1;
+        r->nkinds++;
+        r->views[k] = (otr_remote_view){otr_kinds[k], r->kinds[k].items, r->kinds[k].n};
+    }
+    return full ? read_full(r, c, s, err) : 0;
+}
+
+void otr_refresh_remember(const otr_refresh_result *r, otr_state *s)
+{
+    char now[21];
+    otr_time_format_iso8601(now, time(NULL));
+    for (size_t i = 0; i < s->count; i++) {
+        otr_record *rec = &s->records[i];
+        const otr_remote_item *t = NULL;
+        for (size_t k = 0; k < r->nkinds && !t; k++)
+            if (r->kinds[k].kind == rec->kind)
+                t = find_item(&r->kinds[k], rec->id);
+        char *status = t && t->status ? strdup(t->status) : NULL;
+        char *at = status ? strdup(now) : NULL;
+        if (!status || !at) {
+            free(status);
+            free(at);
+            continue;
+        }
+        free(rec->remote_status);
+        free(rec->remote_checked_at);
+        rec->remote_status = status;
+        rec->remote_checked_at = at;
+    }
+}
+
+void otr_refresh_free(otr_refresh_result *r)
+{
+    for (size_t k = 0; k < r->nkinds; k++) {
+        otr_refresh_kind *rk = &r->kinds[k];
+        otr_remotes_free(rk->listed, rk->n);
+        otr_remotes_free(rk->got, rk->n);
+        free(rk->items);
+    }
+    memset(r, 0, sizeof(*r));
+}

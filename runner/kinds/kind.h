@@ -1,0 +1,116 @@
+/*
+ * Kinds: one description per kind of manifest (OtaTask, OtaTaskConfiguration),
+ * and everything that works across kinds works from it: validation and
+ * tokens (the schema, the cross-field checks, the references), the state
+ * (where its records live and which ids they keep), the plan (which fields
+ * update in place, the replace order, what a delete would cancel), apply (the
+ * calls, their parsers, the check a resumed step makes), refresh, status and
+ * import (the fields a GetX answer holds). Adding a kind is adding a
+ * description and its tests: plan and apply have no branch per kind.
+ *
+ * Addresses name a resource across kinds: "KIND/NAME"
+ * ("OtaTaskConfiguration/staged-push"); a bare NAME means OtaTask/NAME, so
+ * command lines written before there were kinds keep working.
+ *
+ * Every description is static and read-only.
+ */
+#ifndef OTR_KINDS_KIND_H
+#define OTR_KINDS_KIND_H
+
+#include "aws/client.h"
+#include "manifest/schema.h"
+#include "ota/ota.h"
+#include "util/buf.h"
+#include "util/error.h"
+
+#include <cjson/cJSON.h>
+#include <stddef.h>
+
+/* A field of a manifest's spec that names another manifest, and the
+ * service's field it becomes once that one exists. */
+typedef struct otr_kind_ref {
+    const char *field;    /* "TaskConfigurationRef" */
+    const char *kind;     /* "OtaTaskConfiguration" */
+    const char *id_field; /* "TaskConfigurationId" */
+} otr_kind_ref;
+
+/* Which comes first when a change needs a new resource. */
+typedef enum otr_replace_order {
+    OTR_REPLACE_DELETE_FIRST, /* tasks: the old one goes, then the new one comes */
+    OTR_REPLACE_CREATE_FIRST, /* configurations: the new one comes, the tasks move
+                                 to it, then the old one goes */
+} otr_replace_order;
+
+/* A manifest's own checks across fields; problems go to report(ctx, field
+ * path, message). */
+typedef void (*otr_kind_report_fn)(void *ctx, const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+typedef void (*otr_kind_check_fn)(const cJSON *spec, otr_kind_report_fn report, void *ctx);
+
+typedef struct otr_kind {
+    const char *name;         /* "OtaTask": the manifest's kind, and addresses' prefix */
+    const char *noun;         /* "task": in messages */
+    const char *state_key;    /* "tasks": where its records live in the state */
+    const char *id_key;       /* "taskId": a record's id in the state and the plan */
+    const char *arn_key;      /* "taskArn", or NULL */
+    const otr_field *schema;  /* the whole manifest */
+    otr_kind_check_fn check;  /* rules across fields, or NULL */
+    const otr_kind_ref *refs; /* what its spec may refer to */
+    size_t nrefs;
+    const char *const *updatable; /* fields its update call sets in place (it cannot unset
+                                     them); NULL: no update call, any change replaces */
+    otr_replace_order replace_order;
+    const char *const *running; /* statuses in which a delete cancels work on devices */
+    const char *const *import_fields; /* the fields of a GetX answer that are its spec */
+    int conflict_retires; /* a delete refused with 409 (still in use) leaves the old
+                             resource retired, to be deleted by a later run */
+    int guarded_deletes;  /* --max-deletes counts its deletes */
+    /* the calls, and their parsers */
+    otr_aws_call *(*create_call)(const cJSON *body, const char *token, const char *subject);
+    int (*parse_create)(const otr_aws_call *call, char **id, char **arn, otr_error *err);
+    otr_aws_call *(*update_call)(const char *id, const cJSON *spec, const char *subject);
+    otr_aws_call *(*get_call)(const char *id, const char *subject);
+    int (*parse_get)(const otr_aws_call *call, otr_remote *out, otr_error *err);
+    otr_aws_call *(*delete_call)(const char *id, const char *subject);
+    otr_aws_call *(*list_call)(const char *next_token);
+    int (*parse_list)(const otr_aws_call *call, otr_remote **items, size_t *n, char **next_token,
+                      otr_error *err);
+} otr_kind;
+
+extern const otr_kind otr_kind_ota_task;
+extern const otr_kind otr_kind_ota_task_configuration;
+
+/* Every kind, those that others refer to first; NULL-ended. */
+extern const otr_kind *const otr_kinds[];
+
+/* The kind called name, or NULL. */
+const otr_kind *otr_kind_find(const char *name);
+/* The kind's place in otr_kinds (for sorting). */
+size_t otr_kind_index(const otr_kind *k);
+
+/* "KIND/NAME" or a bare NAME (an OtaTask) -> the kind and a pointer to the
+ * name inside address. On failure why says what is wrong (an unknown kind,
+ * with did-you-mean). */
+OTR_MUST_USE int otr_address_parse(const char *address, const otr_kind **kind, const char **name,
+                                   otr_buf *why);
+/* The address for people: a bare name for an OtaTask, else KIND/NAME. */
+void otr_address_short(otr_buf *out, const otr_kind *kind, const char *name);
+/* The full address, KIND/NAME, for JSON. */
+void otr_address_full(otr_buf *out, const otr_kind *kind, const char *name);
+
+/* Is field one its update call sets? */
+int otr_kind_updatable(const otr_kind *k, const char *field);
+/* Is status one in which a delete cancels work on devices? */
+int otr_kind_running(const otr_kind *k, const char *status);
+/* The reference its spec makes through field, or NULL. */
+const otr_kind_ref *otr_kind_ref_of(const otr_kind *k, const char *field);
+
+/* Every page of the kind's list call, in order; an answer that repeats a
+ * NextToken is an error. */
+OTR_MUST_USE int otr_kind_list_all(const otr_kind *k, otr_aws_client *c, otr_remote **items,
+                                   size_t *n, otr_error *err);
+
+/* The spec a GetX answer describes: its import_fields, keys sorted. */
+cJSON *otr_kind_spec_of(const otr_kind *k, const cJSON *fields);
+
+#endif

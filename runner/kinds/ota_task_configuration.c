@@ -1,0 +1,35 @@
+/* The OtaTaskConfiguration kind: a task configuration
+ * (CreateOtaTaskConfiguration). The service cannot update one, so any change
+ * is a replace, new first: the new configuration is created, the tasks that
+ * refer to it are moved to it with UpdateOtaTask, and the old one is deleted
+ * once no recorded task refers to it (a delete the service refuses with 409,
+ * still in use, leaves it retired for a later run). */
+#include "kinds/kind.h"
+
+static const char *const configuration_fields[] = {"Description", "Name", "PushConfig", NULL};
+
+const otr_kind otr_kind_ota_task_configuration = {
+    .name = "OtaTaskConfiguration",
+    .noun = "configuration",
+    .state_key = "configurations",
+    .id_key = "taskConfigurationId",
+    .arn_key = NULL,
+    .schema = &otr_schema_ota_task_configuration,
+    .check = NULL,
+    .refs = NULL,
+    .nrefs = 0,
+    .updatable = NULL,
+    .replace_order = OTR_REPLACE_CREATE_FIRST,
+    .running = NULL,
+    .import_fields = configuration_fields,
+    .conflict_retires = 1,
+    .guarded_deletes = 0,
+    .create_call = otr_ota_create_task_configuration,
+    .parse_create = otr_ota_parse_create_task_configuration,
+    .update_call = NULL,
+    .get_call = otr_ota_get_task_configuration,
+    .parse_get = otr_ota_parse_get_task_configuration,
+    .delete_call = otr_ota_delete_task_configuration,
+    .list_call = otr_ota_list_task_configurations,
+    .parse_list = otr_ota_parse_list_task_configurations,
+};

@@ -1,0 +1,45 @@
+/*
+ * Between the state's model (state.c: records, the snapshot's and journal's
+ * text, replay, results) and where it is kept (local.c: the files, the lock,
+ * fsync). Not for use outside runner/state/.
+ */
+#ifndef OTR_STATE_INTERNAL_H
+#define OTR_STATE_INTERNAL_H
+
+#include "state/state.h"
+
+/* The largest state file or journal read. */
+#define OTR_STATE_MAX_BYTES ((size_t)1 << 30)
+
+/* An empty state named path (for messages), with a new lineage; NULL
+ * without memory. */
+otr_state *otr_state_new(const char *path);
+
+/* Reads a snapshot into an empty state; takes text (NUL-terminated, freed
+ * once parsed: a 10k-task state is 9 MB of text and more of tree). */
+int otr_state_parse_snapshot(otr_state *s, char *text, size_t len, otr_error *err);
+/* Replays journal lines over the snapshot; jpath names the journal in
+ * messages. */
+int otr_state_replay(otr_state *s, const char *text, size_t len, const char *jpath,
+                     otr_error *err);
+/* One resource under two names is refused. */
+int otr_state_check_ids(const otr_state *s, otr_error *err);
+
+/* The snapshot's text (version 2, sorted keys), without a newline. */
+char *otr_state_snapshot_text(const otr_state *s);
+/* A journal line (with its newline) for an intent, or for the result of one;
+ * seq numbers it. */
+char *otr_state_intent_line(const otr_state *s, const otr_intent *in, long seq);
+char *otr_state_result_line(const otr_state *s, const otr_intent *in, const otr_record *rec,
+                            int ok, int conflict, const char *error, long seq);
+
+/* Notes an intent as pending, and settles one: applies the outcome to the
+ * records (as a run does, and as replay does). */
+int otr_state_add_pending(otr_state *s, const otr_intent *in);
+/* Adds a retired resource (at: when, NULL: now; error may be NULL). */
+int otr_state_retire(otr_state *s, const otr_kind *kind, const char *name, const char *id,
+                     const char *at, const char *error);
+int otr_state_settle(otr_state *s, const otr_intent *in, const otr_record *rec, int ok,
+                     int conflict, const char *error);
+
+#endif

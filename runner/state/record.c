@@ -1,0 +1,200 @@
+/* Records and intents: copies, and their JSON in the snapshot and journal. */
+#include "state/state.h"
+
+#include "manifest/schema.h"
+#include "util/json.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const op_names[] = {"create", "update", "delete"};
+
+const char *otr_op_name(otr_op op)
+{
+    return op_names[op];
+}
+
+void otr_record_clear(otr_record *r)
+{
+    if (!r)
+        return;
+    free(r->name);
+    free(r->phase);
+    free(r->client_token);
+    cJSON_Delete(r->spec);
+    free(r->spec_digest);
+    free(r->id);
+    free(r->arn);
+    free(r->file);
+    free(r->commit);
+    free(r->created_at);
+    free(r->updated_at);
+    free(r->remote_status);
+    free(r->remote_checked_at);
+    memset(r, 0, sizeof(*r));
+}
+
+void otr_intent_clear(otr_intent *in)
+{
+    if (!in)
+        return;
+    otr_record_clear(&in->rec);
+    free(in->replaces);
+    memset(in, 0, sizeof(*in));
+}
+
+/* Copies one optional string; 0, or -1 when memory runs out. */
+static int copy_str(char **dst, const char *src)
+{
+    *dst = src ? strdup(src) : NULL;
+    return src && !*dst ? -1 : 0;
+}
+
+int otr_record_copy(otr_record *dst, const otr_record *src)
+{
+    memset(dst, 0, sizeof(*dst));
+    dst->kind = src->kind;
+    dst->revision = src->revision;
+    if (src->spec && !(dst->spec = cJSON_Duplicate(src->spec, 1)))
+        goto nomem;
+    if (copy_str(&dst->name, src->name) < 0 || copy_str(&dst->phase, src->phase) < 0 ||
+        copy_str(&dst->client_token, src->client_token) < 0 ||
+        copy_str(&dst->spec_digest, src->spec_digest) < 0 || copy_str(&dst->id, src->id) < 0 ||
+        copy_str(&dst->arn, src->arn) < 0 || copy_str(&dst->file, src->file) < 0 ||
+        copy_str(&dst->commit, src->commit) < 0 ||
+        copy_str(&dst->created_at, src->created_at) < 0 ||
+        copy_str(&dst->updated_at, src->updated_at) < 0 ||
+        copy_str(&dst->remote_status, src->remote_status) < 0 ||
+        copy_str(&dst->remote_checked_at, src->remote_checked_at) < 0)
+        goto nomem;
+    return 0;
+nomem:
+    otr_record_clear(dst);
+    return -1;
+}
+
+static void add_str(cJSON *o, const char *k, const char *v)
+{
+    if (v)
+        cJSON_AddStringToObject(o, k, v);
+}
+
+cJSON *otr_record_to_json(const otr_record *r)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (!o)
+        return NULL;
+    add_str(o, "phase", r->phase);
+    add_str(o, "clientToken", r->client_token);
+    if (r->revision)
+        cJSON_AddNumberToObject(o, "revision", (double)r->revision);
+    if (r->spec)
+        cJSON_AddItemToObject(o, "spec", cJSON_Duplicate(r->spec, 1));
+    add_str(o, "specDigest", r->spec_digest);
+    add_str(o, r->kind->id_key, r->id);
+    if (r->kind->arn_key)
+        add_str(o, r->kind->arn_key, r->arn);
+    add_str(o, "file", r->file);
+    add_str(o, "commit", r->commit);
+    add_str(o, "createdAt", r->created_at);
+    add_str(o, "updatedAt", r->updated_at);
+    if (r->remote_status) {
+        cJSON *remote = cJSON_AddObjectToObject(o, "remote");
+        add_str(remote, "status", r->remote_status);
+        add_str(remote, "checkedAt", r->remote_checked_at);
+    }
+    return o;
+}
+
+static char *get_dup(const cJSON *o, const char *key)
+{
+    const char *v = key ? cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, key)) : NULL;
+    return v ? strdup(v) : NULL;
+}
+
+/* What a record must have, with the right types; the failure in why. */
+static int check_members(const otr_kind *kind, const char *name, const cJSON *o, int in_journal,
+                         otr_buf *why)
+{
+    const char *required[] = {"phase", "specDigest", kind->id_key, NULL};
+    const char *optional[] = {"clientToken", kind->id_key, "file",      "commit",
+                              "createdAt",   "updatedAt",  kind->arn_key, NULL};
+    for (size_t i = 0; required[i]; i++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, required[i]);
+        int may_lack = in_journal && required[i] == kind->id_key && !v;
+        if (!cJSON_IsString(v) && !may_lack) {
+            otr_buf_printf(why, "%s.%s.%s is missing or not a string", kind->state_key, name,
+                           required[i]);
+            return -1;
+        }
+    }
+    for (size_t i = 0; optional[i]; i++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, optional[i]);
+        if (v && !cJSON_IsString(v)) {
+            otr_buf_printf(why, "%s.%s.%s is not a string", kind->state_key, name, optional[i]);
+            return -1;
+        }
+    }
+    const char *phase = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "phase"));
+    if (strcmp(phase, "created") != 0 && strcmp(phase, "imported") != 0) {
+        otr_buf_printf(why, "%s.%s.phase is \"%s\", not \"created\" or \"imported\"",
+                       kind->state_key, name, phase);
+        return -1;
+    }
+    otr_buf name_why = OTR_BUF_INIT;
+    int name_ok = otr_schema_check_name_value(name, &name_why);
+    if (!name_ok)
+        otr_buf_printf(why, "%s.\"%s\" is not a manifest name (%s)", kind->state_key, name,
+                       otr_buf_cstr(&name_why));
+    otr_buf_free(&name_why);
+    if (!name_ok)
+        return -1;
+    if (!cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(o, "spec"))) {
+        otr_buf_printf(why, "%s.%s.spec is missing or not an object", kind->state_key, name);
+        return -1;
+    }
+    return 0;
+}
+
+int otr_record_from_json(otr_record *r, const otr_kind *kind, const char *name, cJSON *o,
+                         int in_journal, otr_buf *why)
+{
+    memset(r, 0, sizeof(*r));
+    if (!cJSON_IsObject(o)) {
+        otr_buf_printf(why, "%s.%s is not an object", kind->state_key, name);
+        return -1;
+    }
+    if (check_members(kind, name, o, in_journal, why) < 0)
+        return -1;
+    const cJSON *rev = cJSON_GetObjectItemCaseSensitive(o, "revision");
+    long long revision = 1;
+    if (rev && otr_json_integer(rev, 1, 2147483647LL, &revision) < 0) {
+        otr_buf_printf(why, "%s.%s.revision is not an integer from 1 to 2147483647",
+                       kind->state_key, name);
+        return -1;
+    }
+    r->kind = kind;
+    r->name = strdup(name);
+    r->phase = get_dup(o, "phase");
+    r->client_token = get_dup(o, "clientToken");
+    r->revision = (long)revision;
+    r->spec = cJSON_DetachItemFromObjectCaseSensitive(o, "spec"); /* taken, not copied */
+    r->spec_digest = get_dup(o, "specDigest");
+    r->id = get_dup(o, kind->id_key);
+    r->arn = get_dup(o, kind->arn_key);
+    r->file = get_dup(o, "file");
+    r->commit = get_dup(o, "commit");
+    r->created_at = get_dup(o, "createdAt");
+    r->updated_at = get_dup(o, "updatedAt");
+    const cJSON *remote = cJSON_GetObjectItemCaseSensitive(o, "remote");
+    if (cJSON_IsObject(remote)) {
+        r->remote_status = get_dup(remote, "status");
+        r->remote_checked_at = get_dup(remote, "checkedAt");
+    }
+    if (!r->name || !r->phase || !r->spec_digest) {
+        otr_record_clear(r);
+        otr_buf_puts(why, "out of memory");
+        return -1;
+    }
+    return 0;
+}
