@@ -323,6 +323,9 @@ class Store:
 
 # ---- the operations ------------------------------------------------------------
 
+MAX_PAGE = [1000]  # the model's largest MaxResults; --max-page lowers it
+
+
 def page(items, data, default=100):
     start = 0
     token = data.get("NextToken")
@@ -331,7 +334,7 @@ def page(items, data, default=100):
             start = int(base64.b64decode(token).decode())
         except ValueError:
             raise ServiceError(400, "ValidationException", "The pagination token is invalid")
-    size = data.get("MaxResults") or default
+    size = min(data.get("MaxResults") or default, MAX_PAGE[0])
     chunk = items[start:start + size]
     nxt = base64.b64encode(str(start + size).encode()).decode() if start + size < len(items) else None
     return chunk, nxt
@@ -681,8 +684,12 @@ def main(argv=None):
     p.add_argument("--drop-rate", type=float, default=0,
                    help="share of mutating calls committed, then the connection dropped")
     p.add_argument("--seed", type=int, default=1, help="seed of the fault dice")
+    p.add_argument("--max-page", type=int, default=1000,
+                   help="at most this many items a page, whatever MaxResults asks (a service may "
+                        "answer fewer)")
     p.add_argument("--verbose", action="store_true")
     cfg = p.parse_args(argv)
+    MAX_PAGE[0] = cfg.max_page
 
     srv = Server(cfg)
     stop = threading.Event()

@@ -37,7 +37,7 @@ def drive(emu, *args, flags=(), **extra):
 SPEC = json.dumps({"S3Url": "s3://fw/a.json", "OtaType": "ONE_TIME", "Description": "A task",
                    "Target": ["arn:aws:iotmanagedintegrations:us-east-1:123456789012:managed-thing/x1"]})
 
-with Emulator("--tick", "0.2") as emu:
+with Emulator("--tick", "0.2", "--max-page", "100") as emu:
     rc, c1, err = drive(emu, "create", "thermostat", "tok-a", SPEC)
     check(rc == 0 and c1["status"] == 201 and c1["TaskId"], "create", err)
     rc, c2, err = drive(emu, "create", "thermostat", "tok-a", SPEC)
@@ -69,7 +69,7 @@ with Emulator("--tick", "0.2") as emu:
     check(rc == 0 and len(lst["Tasks"]) == 131, "list follows NextToken past one page",
           f"{len(lst['Tasks']) if lst else None} {err}")
     pages = [e for e in emu.log() if e["op"] == "ListOtaTasks"]
-    check(len(pages) == 2, "two pages of 100", str(len(pages)))
+    check(len(pages) == 2, "two pages of 100 (the emulator's --max-page)", str(len(pages)))
 
     rc, d, err = drive(emu, "delete", c1["TaskId"])
     check(rc == 0 and d["status"] == 200, "delete: 200", err)

@@ -47,6 +47,13 @@ class Hostile(BaseHTTPRequestHandler):
         if length:
             self.rfile.read(length)
         m = mode["name"]
+        if self.path.startswith("/ota-task-configurations"):
+            # configurations answer well, unless they are the subject
+            if m == "items-not-list":
+                return self.reply(200, b'{"Items": {"TaskConfigurationId": "x"}}')
+            if m == "config-invalid-json":
+                return self.reply(200, b'{"Items": [')
+            return self.reply(200, b'{"Items": []}')
         listing = self.command == "GET" and self.path.startswith("/ota-tasks") and self.path.count("/") == 1
         if m == "too-large":
             body = b'{"Tasks": [' + b'{"TaskId": "a"},' * 600000 + b'{"TaskId": "b"}]}'
@@ -150,6 +157,8 @@ cases_all = [
     ("invalid-json", ["plan", "--repo", repo], "ListOtaTasks: the answer is not a JSON object"),
     ("tasks-not-list", ["plan", "--repo", repo], "ListOtaTasks: Tasks in the answer is not a list"),
     ("token-loop", ["plan", "--repo", repo], "the service sent the same NextToken twice"),
+    ("items-not-list", ["plan", "--repo", repo], "ListOtaTaskConfigurations: Items in the answer is not a list"),
+    ("config-invalid-json", ["plan", "--repo", repo], "ListOtaTaskConfigurations: the answer is not a JSON object"),
     ("invalid-json", ["apply", "--repo", repo, "--refresh", "none"], "CreateOtaTask: the answer is not a JSON object"),
     ("taskid-number", ["apply", "--repo", repo, "--refresh", "none"], "CreateOtaTask: TaskId in the answer is not a valid string"),
     ("no-taskid", ["apply", "--repo", repo, "--refresh", "none"], "CreateOtaTask: the answer has no TaskId"),

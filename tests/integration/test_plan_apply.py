@@ -262,7 +262,7 @@ try:
         good = open(state, "rb").read()
         cases = {
             "truncated": good[: len(good) // 2],
-            "future version": good.replace(b'"version":\t1', b'"version":\t2'),
+            "future version": good.replace(b'"version":\t2', b'"version":\t3'),
             "not a state": b'{"hello": "world"}\n',
             "garbage": b"\x00\x01not json at all",
             "bad record": good.replace(b'"taskId":', b'"taskIdX":', 1),
@@ -303,7 +303,7 @@ try:
             if os.path.exists(state + suffix):
                 os.unlink(state + suffix)
         rc, out, err = run(emu, "apply", "--repo", repo, "--refresh", "list", "--max-attempts", "1")
-        check(rc == 1 and "refresh (use --refresh none to plan without the service): ListOtaTasks: HTTP 500"
+        check(rc == 1 and "refresh (use --refresh none to plan without the service): ListOtaTaskConfigurations: HTTP 500"
               in err and not os.path.exists(state), "a failing refresh stops before any change", err)
         rc, out, err = run(emu, "apply", "--repo", repo, "--refresh", "none", "--max-attempts", "1",
                            "--parallelism", "1")

@@ -17,7 +17,7 @@ for n in b:
     assert b[n]["clientToken"] == p[n]["clientToken"], (n, b[n], p[n])
     assert b[n]["specDigest"] == p[n]["specDigest"], (n, b[n], p[n])
     assert len(b[n]["clientToken"]) == 43
-    assert set(b[n]) == {"name", "file", "line", "clientToken", "specDigest"}, b[n]
+    assert set(b[n]) == {"name", "kind", "address", "file", "line", "clientToken", "specDigest"}, b[n]
 PY
 }
 
