@@ -111,12 +111,16 @@ static void cancel_text(otr_buf *out, const otr_action *a)
 static void unit_text(const otr_plan *p, size_t head, otr_buf *out)
 {
     const otr_action *a = &p->actions[head];
+    const char *noun = "resource";
     size_t moves = 0;
     for (size_t j = 0; j < p->count; j++)
-        moves += j != head && unit_of(p, j) == head && !p->actions[j].retired;
+        if (j != head && unit_of(p, j) == head && !p->actions[j].retired) {
+            moves++;
+            noun = p->actions[j].resource->noun;
+        }
     otr_buf_printf(out, "creates the new %s first", a->resource->noun);
     if (moves)
-        otr_buf_printf(out, ", moves %zu to it", moves);
+        otr_buf_printf(out, ", moves %zu %s%s to it", moves, noun, moves == 1 ? "" : "s");
     otr_buf_printf(out, ", then deletes the old one (%s) once nothing refers to it", a->old.id);
 }
 
@@ -197,9 +201,10 @@ void otr_render_plan_text(const otr_plan *p, const char *warnings, otr_buf *out,
         if (p->actions[i].kind == OTR_ACT_NOOP || unit_of(p, i) != i)
             continue;
         text_action(p, i, "", w, out, color);
-        for (size_t j = 0; unit_members(p, i) && j < p->count; j++)
-            if (j != i && unit_of(p, j) == i)
-                text_action(p, j, "    ", w, out, color);
+        for (int retired = 0; retired < 2 && unit_members(p, i); retired++)
+            for (size_t j = 0; j < p->count; j++)
+                if (j != i && unit_of(p, j) == i && p->actions[j].retired == retired)
+                    text_action(p, j, "    ", w, out, color);
     }
     for (size_t i = 0; i < p->nnotes; i++)
         otr_buf_printf(out, "  note: %s\n", p->notes[i]);
@@ -291,9 +296,10 @@ void otr_render_plan_markdown(const otr_plan *p, const char *warnings, otr_buf *
             if (p->actions[i].kind == OTR_ACT_NOOP || unit_of(p, i) != i)
                 continue;
             md_row(p, i, 0, out);
-            for (size_t j = 0; unit_members(p, i) && j < p->count; j++)
-                if (j != i && unit_of(p, j) == i)
-                    md_row(p, j, 1, out);
+            for (int retired = 0; retired < 2 && unit_members(p, i); retired++)
+                for (size_t j = 0; j < p->count; j++)
+                    if (j != i && unit_of(p, j) == i && p->actions[j].retired == retired)
+                        md_row(p, j, 1, out);
         }
         otr_buf_puts(out, "\n");
         for (size_t i = 0; i < p->count; i++) {

@@ -188,9 +188,41 @@ static int key_cmp(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-/* Field-level differences between two specs (top-level members), appended
- * to a. Returns 1 when the kind can make every difference in place, 0 when
- * not, -1 without memory. */
+/* The differences between two values at path, appended to a: objects
+ * member by member (so a change deep in a configuration is named where it
+ * is), anything else whole. -1 without memory. */
+static int diff_value(otr_action *a, otr_buf *path, const cJSON *o, const cJSON *w)
+{
+    if (o && w && cJSON_Compare(o, w, 1))
+        return 0;
+    if (!cJSON_IsObject(o) || !cJSON_IsObject(w))
+        return otr_buf_failed(path) ? -1 : add_change(a, path->ptr, o, w);
+    const char *keys[64];
+    size_t n = 0, base = path->len;
+    const cJSON *c;
+    cJSON_ArrayForEach(c, o) if (n < 64) keys[n++] = c->string;
+    cJSON_ArrayForEach(c, w)
+    {
+        if (n < 64 && !cJSON_GetObjectItemCaseSensitive(o, c->string))
+            keys[n++] = c->string;
+    }
+    qsort(keys, n, sizeof(*keys), key_cmp);
+    for (size_t i = 0; i < n; i++) {
+        otr_buf_printf(path, ".%s", keys[i]);
+        int rc = diff_value(a, path, cJSON_GetObjectItemCaseSensitive(o, keys[i]),
+                            cJSON_GetObjectItemCaseSensitive(w, keys[i]));
+        path->len = base;
+        path->ptr[base] = '\0';
+        if (rc < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* Field-level differences between two specs, appended to a (nested objects
+ * down to the member that changed). Returns 1 when the kind can make every
+ * difference in place (judged by the top-level field), 0 when not, -1
+ * without memory. */
 static int diff_specs(otr_action *a, const otr_kind *k, const cJSON *old_spec,
                       const cJSON *new_spec)
 {
@@ -210,7 +242,11 @@ static int diff_specs(otr_action *a, const otr_kind *k, const cJSON *old_spec,
         const cJSON *w = cJSON_GetObjectItemCaseSensitive(new_spec, keys[i]);
         if (o && w && cJSON_Compare(o, w, 1))
             continue;
-        if (add_change(a, keys[i], o, w) < 0)
+        otr_buf path = OTR_BUF_INIT;
+        otr_buf_puts(&path, keys[i]);
+        int rc = diff_value(a, &path, o, w);
+        otr_buf_free(&path);
+        if (rc < 0)
             return -1;
         /* an update sets a field; it cannot unset one */
         if (!otr_kind_updatable(k, keys[i]) || !w)

@@ -14,8 +14,9 @@ Control endpoint (unsigned, under a path the service does not use):
     GET  /_emulator/health        200 "ok"
     GET  /_emulator/log           every request: op, status, ClientToken, fault
     GET  /_emulator/tasks         every task, deleted ones included
+    GET  /_emulator/configurations  every task configuration
     POST /_emulator/faults        {"latency_ms", "throttle_rate", "error_rate",
-                                   "drop_rate", "seed"}; rates are 0..1
+                                   "drop_rate", "seed", "conflict_in_use"}; rates are 0..1
     POST /_emulator/reset         forget every task, configuration and log entry
 """
 import argparse
@@ -83,9 +84,10 @@ class Model:
         shape = self.shapes[shape_name]
         t = shape["type"]
         ok_types = {"string": str, "integer": int, "long": int, "boolean": bool,
-                    "structure": dict, "map": dict, "list": list}
+                    "structure": dict, "map": dict, "list": list, "double": (int, float),
+                    "float": (int, float)}
         if t in ok_types and (not isinstance(value, ok_types[t]) or
-                              (t in ("integer", "long") and isinstance(value, bool))):
+                              (t in ("integer", "long", "double", "float") and isinstance(value, bool))):
             errors.append(f"Value at '{where}' failed to satisfy constraint: Member must be of type {t}")
             return
         if t == "timestamp" and not isinstance(value, (int, float, str)):
@@ -104,7 +106,7 @@ class Model:
             if "pattern" in shape and not re.fullmatch(shape["pattern"], value):
                 errors.append(f"Value '{value}' at '{where}' failed to satisfy constraint: Member must "
                               f"satisfy regular expression pattern: {shape['pattern']}")
-        elif t in ("integer", "long"):
+        elif t in ("integer", "long", "double", "float"):
             if "min" in shape and value < shape["min"]:
                 errors.append(f"Value '{value}' at '{where}' failed to satisfy constraint: Member must "
                               f"have value greater than or equal to {shape['min']}")
@@ -279,6 +281,7 @@ class Store:
         self.lock = threading.RLock()
         self.tasks, self.configs, self.tokens, self.log = {}, {}, {}, []
         self.seq = 0
+        self.conflict_in_use = False  # DeleteOtaTaskConfiguration: 409 while a task uses it
         if path and os.path.exists(path):
             with open(path, encoding="utf-8") as f:
                 d = json.load(f)
@@ -484,9 +487,15 @@ def op_list_ota_task_configurations(cfg, store, data):
 
 
 def op_delete_ota_task_configuration(cfg, store, data):
+    cid = data["Identifier"]
     with store.lock:
-        live_config(store, data["Identifier"])
-        del store.configs[data["Identifier"]]
+        live_config(store, cid)
+        users = [t["TaskId"] for t in store.tasks.values()
+                 if not t.get("Deleted") and t.get("TaskConfigurationId") == cid]
+        if users and store.conflict_in_use:
+            raise ServiceError(409, "ConflictException",
+                               f"OTA task configuration {cid} is in use by {len(users)} task(s): {users[0]}")
+        del store.configs[cid]
         store.save()
     return 204, None
 
@@ -621,9 +630,15 @@ class Handler(BaseHTTPRequestHandler):
         if path == "/_emulator/tasks":
             with srv.store.lock:
                 return self.send_json(200, list(srv.store.tasks.values()))
+        if path == "/_emulator/configurations":
+            with srv.store.lock:
+                return self.send_json(200, list(srv.store.configs.values()))
         if path == "/_emulator/faults" and self.command == "POST":
-            srv.faults.set(json.loads(body or b"{}"))
-            return self.send_json(200, srv.faults.as_dict())
+            d = json.loads(body or b"{}")
+            srv.faults.set(d)
+            if "conflict_in_use" in d:
+                srv.store.conflict_in_use = bool(d["conflict_in_use"])
+            return self.send_json(200, {**srv.faults.as_dict(), "conflict_in_use": srv.store.conflict_in_use})
         if path == "/_emulator/reset" and self.command == "POST":
             with srv.store.lock:
                 srv.store.tasks.clear()
@@ -684,6 +699,8 @@ def main(argv=None):
     p.add_argument("--drop-rate", type=float, default=0,
                    help="share of mutating calls committed, then the connection dropped")
     p.add_argument("--seed", type=int, default=1, help="seed of the fault dice")
+    p.add_argument("--conflict-in-use", action="store_true",
+                   help="DeleteOtaTaskConfiguration answers 409 ConflictException while a task uses it")
     p.add_argument("--max-page", type=int, default=1000,
                    help="at most this many items a page, whatever MaxResults asks (a service may "
                         "answer fewer)")
@@ -692,6 +709,7 @@ def main(argv=None):
     MAX_PAGE[0] = cfg.max_page
 
     srv = Server(cfg)
+    srv.store.conflict_in_use = cfg.conflict_in_use
     stop = threading.Event()
 
     def on_signal(signum, frame):

@@ -29,15 +29,22 @@ if not shutil.which("aws"):
     sys.exit(77)
 
 
-def aws(emu, *args, secret=SECRET_ACCESS_KEY):
+def aws(emu, *args, secret=SECRET_ACCESS_KEY, validate=True):
+    """The AWS CLI; validate=False turns off its own checks of the input
+    (it checks minimums before sending), so the emulator's are reached."""
     cmd = ["aws", "iot-managed-integrations", *args, "--endpoint-url", emu.url, "--output", "json"]
-    p = subprocess.run(cmd, capture_output=True, text=True, env=aws_env(secret), timeout=120)
+    env = aws_env(secret)
+    if not validate:
+        env["AWS_CONFIG_FILE"] = NO_VALIDATION
+    p = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
     out = json.loads(p.stdout) if p.stdout.strip() else None
     return p.returncode, out, p.stderr
 
 
 tmp = tempfile.mkdtemp()
 state = os.path.join(tmp, "emulator.json")
+NO_VALIDATION = os.path.join(tmp, "aws-config")
+open(NO_VALIDATION, "w").write("[default]\nparameter_validation = false\n")
 try:
     with Emulator("--tick", "1.5", state=state) as emu:
         rc, t1, err = aws(emu, "create-ota-task", "--s3-url", "s3://fw/a.json", "--ota-type", "ONE_TIME",
@@ -105,6 +112,64 @@ try:
         check(rc == 0 and g["Name"] == "canary", "get configuration", err)
         rc, _, err = aws(emu, "delete-ota-task-configuration", "--identifier", c["TaskConfigurationId"])
         check(rc == 0, "delete configuration", err)
+        # every kind of constraint of the model: doubles are type- and range-checked too
+        push = {"RolloutConfig": {"ExponentialRolloutRate": {"BaseRatePerMinute": 10, "IncrementFactor": 9.0}}}
+        rc, _, err = aws(emu, "create-ota-task-configuration", "--name", "fast", "--push-config", json.dumps(push))
+        check(rc != 0 and "ValidationException" in err and "IncrementFactor" in err and
+              "less than or equal to 5" in err, "a double above its max: 400", err)
+        push["RolloutConfig"]["ExponentialRolloutRate"]["IncrementFactor"] = 1.0
+        rc, _, err = aws(emu, "create-ota-task-configuration", "--name", "slow", "--push-config", json.dumps(push),
+                         validate=False)
+        check(rc != 0 and "ValidationException" in err and "greater than or equal to 1.1" in err,
+              "a double below its min: 400", err)
+        # (the CLI will not send a string for a double at all: the model's check, directly)
+        import emulator
+        model = emulator.Model(os.path.join(os.path.dirname(emulator.__file__), "model.json"))
+        errors = []
+        model.validate("ExponentialRolloutRate", {"IncrementFactor": "fast"}, "RolloutRate", errors)
+        model.validate("ExponentialRolloutRate", {"IncrementFactor": True}, "RolloutRate", errors)
+        model.validate("ExponentialRolloutRate", {"IncrementFactor": 2}, "RolloutRate", errors)
+        check(len(errors) == 2 and all("Member must be of type double" in e for e in errors),
+              "a double that is not a number is refused; an integer is a number", str(errors))
+        push["RolloutConfig"]["ExponentialRolloutRate"] = {"BaseRatePerMinute": 101}
+        rc, _, err = aws(emu, "create-ota-task-configuration", "--name", "rate", "--push-config", json.dumps(push))
+        check(rc != 0 and "BaseRatePerMinute" in err and "less than or equal to 100" in err,
+              "an integer out of range: 400", err)
+        abort = {"AbortConfig": {"AbortConfigCriteriaList": [{"Action": "STOP", "ThresholdPercentage": 150.5}]}}
+        rc, _, err = aws(emu, "create-ota-task-configuration", "--name", "abort", "--push-config", json.dumps(abort))
+        check(rc != 0 and "enum value set: [CANCEL]" in err and "ThresholdPercentage" in err,
+              "an enum and a double in a list: 400, both named", err)
+        rc, _, err = aws(emu, "create-ota-task-configuration", "--name", "bad name!")
+        check(rc != 0 and "pattern" in err, "the configuration name's pattern", err)
+        rc, _, err = aws(emu, "create-ota-task-configuration", "--name", "x" * 129)
+        check(rc != 0 and "length less than or equal to 128" in err, "the configuration name's length", err)
+        rc, _, err = aws(emu, "create-ota-task-configuration", "--name", "", validate=False)
+        check(rc != 0 and "ValidationException" in err and "length greater than or equal to 1" in err,
+              "the configuration name's minimum length", err)
+        rc, ok, err = aws(emu, "create-ota-task-configuration", "--name", "good", "--client-token", "cfg-2",
+                          "--push-config", json.dumps({"RolloutConfig": {"ExponentialRolloutRate": {
+                              "BaseRatePerMinute": 10, "IncrementFactor": 2.5,
+                              "RateIncreaseCriteria": {"numberOfSucceededThings": 50}}}}))
+        check(rc == 0 and ok["TaskConfigurationId"], "a valid configuration with a double", err)
+        rc, again, err = aws(emu, "create-ota-task-configuration", "--name", "good", "--client-token", "cfg-2",
+                             "--push-config", json.dumps({"RolloutConfig": {"ExponentialRolloutRate": {
+                                 "BaseRatePerMinute": 10, "IncrementFactor": 2.5,
+                                 "RateIncreaseCriteria": {"numberOfSucceededThings": 50}}}}))
+        check(rc == 0 and again["TaskConfigurationId"] == ok["TaskConfigurationId"],
+              "configuration: same token and body, the same configuration", err)
+        rc, _, err = aws(emu, "create-ota-task-configuration", "--name", "other", "--client-token", "cfg-2")
+        check(rc != 0 and "ConflictException" in err, "configuration: same token, other body: 409", err)
+        # in use: with the fault, the delete is refused while a task refers to it
+        cid = ok["TaskConfigurationId"]
+        rc, user, err = aws(emu, "create-ota-task", "--s3-url", "s3://fw/u.json", "--ota-type", "ONE_TIME",
+                            "--task-configuration-id", cid)
+        emu.control("faults", {"conflict_in_use": True})
+        rc, _, err = aws(emu, "delete-ota-task-configuration", "--identifier", cid)
+        check(rc != 0 and "ConflictException" in err and "in use" in err, "in use: 409 with the fault", err)
+        emu.control("faults", {"conflict_in_use": False})
+        rc, _, err = aws(emu, "delete-ota-task-configuration", "--identifier", cid)
+        check(rc == 0, "without the fault the delete goes through", err)
+        aws(emu, "delete-ota-task", "--identifier", user["TaskId"])
 
         # a request signed five minutes and more ago is refused
         from botocore.auth import SigV4Auth

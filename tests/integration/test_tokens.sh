@@ -10,8 +10,8 @@ compare() { # compare REPO FILES...: binary's tokens == Python's, by name
   (cd "$1" && python3 "$OTR_SOURCE_DIR/tests/tools/tokens.py" "${@:2}") > "$WORK/py.json"
   python3 - "$WORK/bin.json" "$WORK/py.json" <<'PY'
 import json, sys
-b = {d["name"]: d for d in json.load(open(sys.argv[1]))}
-p = {d["name"]: d for d in json.load(open(sys.argv[2]))}
+b = {(d["kind"], d["name"]): d for d in json.load(open(sys.argv[1]))}
+p = {(d["kind"], d["name"]): d for d in json.load(open(sys.argv[2]))}
 assert set(b) == set(p), (sorted(b), sorted(p))
 for n in b:
     assert b[n]["clientToken"] == p[n]["clientToken"], (n, b[n], p[n])
@@ -32,6 +32,16 @@ check "sample fleet: tokens equal Python's" compare "$repo" $(cd "$repo" && find
 "$OTA_RUNNER" tokens --repo "$repo" > "$WORK/text"
 check "text output has a header" grep -q '^NAME  *CLIENT TOKEN  *FILE$' "$WORK/text"
 check "text output: name, token, file:line" grep -qE '^thermostat-2-4-1 +[A-Za-z0-9_-]{43}  manifests/hvac/thermostat.yaml:3$' "$WORK/text"
+
+# Task configurations, their doubles written five ways (one digest), and a task
+# that refers to one: the binary and Python agree on every token.
+r="$WORK/doubles"
+new_repo "$r"; mkdir -p "$r/manifests"; cp "$OTR_SOURCE_DIR/tests/data/tokens/doubles.yaml" "$r/manifests/"
+commit_all "$r" doubles
+check "doubles written five ways, and a reference: tokens equal Python's" compare "$r" manifests/doubles.yaml
+check "doubles written five ways: one spec digest" test "$("$OTA_RUNNER" tokens --repo "$r" --output json | python3 -c "
+import json, sys
+print(len({d['specDigest'] for d in json.load(sys.stdin) if d['name'].startswith('doubles-') and d['name'] not in ('doubles-care', 'doubles-user')}))")" -eq 1
 
 # The same manifest in six styles, one repository each: one token.
 tokens=()

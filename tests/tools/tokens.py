@@ -4,46 +4,109 @@
 Reads manifests with PyYAML (not libyaml's event API as the runner does) and
 computes, from the documented preimage only:
 
-    canonical   = JSON of spec, keys sorted, no whitespace, minimal escaping
+    canonical   = JSON of spec, keys sorted, no whitespace, minimal escaping,
+                  numbers as RFC 8785 writes them (ECMAScript's shortest form)
     ClientToken = base64url_nopad(SHA-256("ota-runner/v1\\0" name "\\0" revision "\\0" canonical))
 
+A reference to another manifest (a task's TaskConfigurationRef) is replaced
+in the canonical input by the ClientToken of the manifest it names. Fields the
+service model types as double are numbers whatever YAML 1.1 made of them
+(PyYAML reads 1e1 as a string).
+
 Usage: tokens.py FILE... -> a JSON array like `ota-runner tokens --output json`
-(name, clientToken, specDigest), in the order the documents appear.
+(name, kind, file, clientToken, specDigest), in the order the documents appear.
 """
 import base64
 import hashlib
 import json
+import os
 import sys
 
 import yaml
 
+MODEL = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "emulator", "model.json")
+SPEC_SHAPES = {"OtaTask": "CreateOtaTaskRequest", "OtaTaskConfiguration": "CreateOtaTaskConfigurationRequest"}
+REFS = {"OtaTask": {"TaskConfigurationRef": "OtaTaskConfiguration"}}
 
-def canonical(spec):
-    return json.dumps(spec, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+def es_number(x):
+    """ECMAScript's Number::toString, as RFC 8785 section 3.2.2.3 asks."""
+    if isinstance(x, int):
+        return str(x)
+    if x == 0:
+        return "0"
+    if x < 0:
+        return "-" + es_number(-x)
+    mantissa, _, exp = repr(x).partition("e")
+    whole, _, frac = mantissa.partition(".")
+    digits = (whole + frac).lstrip("0")
+    n = len(whole) - (len(whole + frac) - len(digits)) + int(exp or 0)  # x = 0.DIGITS * 10^n
+    digits = digits.rstrip("0")
+    k = len(digits)
+    if k <= n <= 21:
+        return digits + "0" * (n - k)
+    if 0 < n <= 21:
+        return digits[:n] + "." + digits[n:]
+    if -6 < n <= 0:
+        return "0." + "0" * -n + digits
+    e = n - 1
+    return digits[0] + ("." + digits[1:] if k > 1 else "") + "e" + ("+" if e >= 0 else "-") + str(abs(e))
 
 
-def token(name, revision, spec):
-    pre = b"ota-runner/v1\0" + name.encode() + b"\0" + str(revision).encode() + b"\0"
-    pre += canonical(spec).encode()
+def canonical(v):
+    if isinstance(v, dict):
+        return "{" + ",".join(json.dumps(k, ensure_ascii=False) + ":" + canonical(v[k]) for k in sorted(v)) + "}"
+    if isinstance(v, list):
+        return "[" + ",".join(canonical(x) for x in v) + "]"
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return es_number(v)
+    return json.dumps(v, ensure_ascii=False)
+
+
+def doubles_as_numbers(value, shape, shapes):
+    """The value with every field of a double shape made a float."""
+    s = shapes[shape]
+    if s["type"] == "double":
+        return float(value)
+    if s["type"] == "structure" and isinstance(value, dict):
+        return {k: doubles_as_numbers(v, s["members"][k]["shape"], shapes) if k in s["members"] else v
+                for k, v in value.items()}
+    if s["type"] == "list" and isinstance(value, list):
+        return [doubles_as_numbers(x, s["member"]["shape"], shapes) for x in value]
+    return value
+
+
+def token(name, revision, text):
+    pre = b"ota-runner/v1\0" + name.encode() + b"\0" + str(revision).encode() + b"\0" + text.encode()
     return base64.urlsafe_b64encode(hashlib.sha256(pre).digest()).rstrip(b"=").decode()
 
 
-def digest(spec):
-    return "sha256:" + hashlib.sha256(canonical(spec).encode()).hexdigest()
-
-
 def main(paths):
-    out = []
+    shapes = json.load(open(MODEL))["shapes"]
+    docs, files = [], []
     for path in paths:
         with open(path, encoding="utf-8") as f:
-            for doc in yaml.safe_load_all(f):
-                if doc is None:
-                    continue
-                meta = doc["metadata"]
-                rev = meta.get("revision", 1)
-                out.append({"name": meta["name"], "clientToken": token(meta["name"], rev, doc["spec"]),
-                            "specDigest": digest(doc["spec"])})
-    json.dump(out, sys.stdout, indent=2)
+            for d in yaml.safe_load_all(f):
+                if d is not None:
+                    docs.append(d)
+                    files.append(path)
+    tokens = {}
+    out = []
+    # the kinds others refer to first: their tokens go into the others'
+    for i, d in sorted(enumerate(docs), key=lambda x: x[1]["kind"] in REFS):
+        kind, meta = d["kind"], d["metadata"]
+        spec = doubles_as_numbers(d["spec"], SPEC_SHAPES[kind], shapes)
+        for field, target in REFS.get(kind, {}).items():
+            if field in spec:
+                spec = {**spec, field: tokens[(target, spec[field])]}
+        text = canonical(spec)
+        tok = token(meta["name"], meta.get("revision", 1), text)
+        tokens[(kind, meta["name"])] = tok
+        out.append((i, {"name": meta["name"], "kind": kind, "file": files[i], "clientToken": tok,
+                                    "specDigest": "sha256:" + hashlib.sha256(text.encode()).hexdigest()}))
+    json.dump([r for _, r in sorted(out, key=lambda x: x[0])], sys.stdout, indent=2, ensure_ascii=False)
     print()
 
 

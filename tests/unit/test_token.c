@@ -30,17 +30,27 @@ static char *read_file(const char *path, size_t *len)
     return otr_buf_detach(&b);
 }
 
-/* Loads one file (path relative to the source tree) into a fresh set. */
-static void load(otr_manifest_set *set, const char *rel)
+/* Adds one file (path relative to the source tree) to a set. */
+static void add(otr_manifest_set *set, size_t order, const char *rel, otr_diags *d)
 {
     char path[512];
     size_t len;
+    otr_error err = OTR_ERROR_INIT;
     snprintf(path, sizeof(path), "%s/../../%s", OTR_TEST_DATA, rel);
     char *data = read_file(path, &len);
+    assert_int_equal(otr_manifest_add_file(set, order, rel, data, len, d, &err), 0);
+    free(data);
+}
+
+/* Loads a file, and those it is read with (NULL-ended, or NULL), into a
+ * fresh set. */
+static void load_with(otr_manifest_set *set, const char *rel, const char *const *with)
+{
     otr_diags d = OTR_DIAGS_INIT;
-    otr_error err = OTR_ERROR_INIT;
     memset(set, 0, sizeof(*set));
-    assert_int_equal(otr_manifest_add_file(set, 0, rel, data, len, &d, &err), 0);
+    add(set, 0, rel, &d);
+    for (size_t i = 0; with && with[i]; i++)
+        add(set, i + 1, with[i], &d);
     assert_int_equal(otr_manifest_set_finish(set, &d), 0);
     if (d.errors) {
         otr_buf out = OTR_BUF_INIT;
@@ -48,7 +58,11 @@ static void load(otr_manifest_set *set, const char *rel)
         fail_msg("%s: %s", rel, out.ptr);
     }
     otr_diags_free(&d);
-    free(data);
+}
+
+static void load(otr_manifest_set *set, const char *rel)
+{
+    load_with(set, rel, NULL);
 }
 
 static const otr_manifest *find(const otr_manifest_set *set, const char *name)
@@ -67,14 +81,18 @@ static void test_known_answers_from_python(void **state)
     char *text = read_file(OTR_TEST_DATA "/tokens/vectors.json", &len);
     cJSON *vectors = cJSON_Parse(text);
     assert_non_null(vectors);
-    assert_true(cJSON_GetArraySize(vectors) >= 15);
+    assert_true(cJSON_GetArraySize(vectors) >= 23);
     const cJSON *v;
     cJSON_ArrayForEach(v, vectors)
     {
         const char *file = cJSON_GetObjectItem(v, "file")->valuestring;
         const char *name = cJSON_GetObjectItem(v, "name")->valuestring;
+        const char *with[16] = {NULL};
+        size_t n = 0;
+        const cJSON *w;
+        cJSON_ArrayForEach(w, cJSON_GetObjectItem(v, "with")) if (n < 15) with[n++] = w->valuestring;
         otr_manifest_set set;
-        load(&set, file);
+        load_with(&set, file, with);
         const otr_manifest *m = find(&set, name);
         if (strcmp(m->client_token, cJSON_GetObjectItem(v, "clientToken")->valuestring) != 0)
             fail_msg("%s %s: token %s, Python says %s (canonical %s)", file, name, m->client_token,
@@ -177,6 +195,86 @@ static void test_canonical_form(void **state)
     cJSON_Delete(v);
 }
 
+/* RFC 8785 section 3.2.2.3 (ECMAScript's Number::toString): the one way
+ * numbers are written, whatever YAML spelled; cases from the RFC's appendix
+ * and its edges. */
+static void test_numbers_as_rfc8785(void **state)
+{
+    (void)state;
+    static const struct {
+        double x;
+        const char *want;
+    } cases[] = {
+        {0, "0"},
+        {-0.0, "0"},
+        {10, "10"},
+        {1e1, "10"},
+        {2.5, "2.5"},
+        {0.1, "0.1"},
+        {1.1, "1.1"},
+        {100, "100"},
+        {-0.5, "-0.5"},
+        {1e21, "1e+21"},
+        {1e20, "100000000000000000000"},
+        {123456789012345680000.0, "123456789012345680000"},
+        {1e-6, "0.000001"},
+        {1e-7, "1e-7"},
+        {4.5e-7, "4.5e-7"},
+        {2147483647, "2147483647"},
+        {9007199254740992.0, "9007199254740992"},
+        {5e-324, "5e-324"},
+        {1.7976931348623157e308, "1.7976931348623157e+308"},
+        {333333333.33333329, "333333333.3333333"},
+        {1e23, "1e+23"},
+        {0.000001234, "0.000001234"},
+        {99.99999999999999, "99.99999999999999"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        otr_buf b = OTR_BUF_INIT;
+        assert_int_equal(otr_canonical_number(&b, cases[i].x), 0);
+        if (strcmp(b.ptr, cases[i].want) != 0)
+            fail_msg("%.17g: got %s, want %s", cases[i].x, b.ptr, cases[i].want);
+        otr_buf_free(&b);
+    }
+    otr_buf b = OTR_BUF_INIT;
+    assert_int_equal(otr_canonical_number(&b, 1.0 / 0.0), -1); /* not finite: refused */
+    otr_buf_free(&b);
+}
+
+/* The same configuration with its doubles written five ways: one digest;
+ * and a task's token covers the configuration it refers to. */
+static void test_doubles_and_references(void **state)
+{
+    (void)state;
+    otr_manifest_set set;
+    load(&set, "tests/data/tokens/doubles.yaml");
+    static const char *const five[] = {"doubles-plain", "doubles-trailing-zeros",
+                                       "doubles-exponent", "doubles-big-e", "doubles-signed"};
+    for (size_t i = 1; i < 5; i++)
+        assert_string_equal(find(&set, five[i])->spec_digest, find(&set, five[0])->spec_digest);
+    char *canonical = otr_canonical_json(find(&set, "doubles-care")->spec);
+    assert_non_null(strstr(canonical, "\"ThresholdPercentage\":0.1}"));
+    assert_non_null(strstr(canonical, "\"ThresholdPercentage\":0.000001}"));
+    assert_non_null(strstr(canonical, "\"ThresholdPercentage\":0}"));
+    assert_non_null(strstr(canonical, "\"IncrementFactor\":1.1"));
+    free(canonical);
+    /* the task keeps the reference by name in its spec ... */
+    const otr_manifest *user = find(&set, "doubles-user");
+    assert_string_equal(
+        cJSON_GetObjectItem(user->spec, "TaskConfigurationRef")->valuestring, "doubles-exponent");
+    /* ... and its token is over the configuration's token in its place */
+    cJSON *pre = cJSON_Duplicate(user->spec, 1);
+    cJSON_ReplaceItemInObject(pre, "TaskConfigurationRef",
+                              cJSON_CreateString(find(&set, "doubles-exponent")->client_token));
+    char *text = otr_canonical_json(pre);
+    char token[44];
+    assert_int_equal(otr_client_token(token, "doubles-user", 1, text), 0);
+    assert_string_equal(token, user->client_token);
+    free(text);
+    cJSON_Delete(pre);
+    otr_manifest_set_free(&set);
+}
+
 static void test_token_shape_and_preimage(void **state)
 {
     (void)state;
@@ -204,6 +302,8 @@ int main(void)
         cmocka_unit_test(test_any_change_gives_a_new_token),
         cmocka_unit_test(test_canonical_form),
         cmocka_unit_test(test_token_shape_and_preimage),
+        cmocka_unit_test(test_numbers_as_rfc8785),
+        cmocka_unit_test(test_doubles_and_references),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
