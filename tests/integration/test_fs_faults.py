@@ -107,7 +107,8 @@ try:
         if os.path.lexists(state + ".tmp"):
             os.unlink(state + ".tmp")
         rc, out, err = run(emu, state, "plan", "--repo", repo, "--refresh", "none", "--detailed-exitcode")
-        check(rc == 0 and "No changes. 6 tasks match" in out, "nothing that was done is forgotten", out + err)
+        check(rc == 0 and "No changes. 1 configuration and 6 tasks match" in out, "nothing that was done is forgotten",
+              out + err)
         rc, out, err = run(emu, state, "apply", "--repo", repo)
         check(rc == 0 and len(mutations(emu)) == created, "and nothing is done twice", out + err)
         emu.control("reset", {})

@@ -86,17 +86,17 @@ try:
     with Emulator("--tick", "0.5") as emu:
         # ---- first plan and apply
         rc, out, err = run(emu, "plan", "--repo", repo, "--detailed-exitcode")
-        check(rc == 2 and "Plan: 6 to create, 0 to update, 0 to replace, 0 to delete; 0 unchanged." in out,
+        check(rc == 2 and "Plan: 7 to create, 0 to update, 0 to replace, 0 to delete; 0 unchanged." in out,
               "first plan: 6 creates, exit 2", out + err)
         check(mutations(emu) == [], "plan sends nothing mutating")
         rc, out, err = run(emu, "apply", "--repo", repo)
         creates = [e for e in mutations(emu) if e["op"] == "CreateOtaTask"]
-        check(rc == 0 and "Apply complete: 6 created" in out and len(creates) == 6 and len(live_tasks(emu)) == 6,
+        check(rc == 0 and "Apply complete: 7 created" in out and len(creates) == 6 and len(live_tasks(emu)) == 6,
               "first apply: one CreateOtaTask per manifest", out + err)
         s = state_json()
         check(s["serial"] == 1 and sorted(s["tasks"]) == sorted(t["name"] for t in json.loads(
             subprocess.run([RUNNER, "tokens", "--repo", repo, "--output", "json"], capture_output=True,
-                           text=True).stdout)), "the state records every manifest")
+                           text=True).stdout) if t["kind"] == "OtaTask"), "the state records every manifest")
         ids = {t["TaskId"] for t in live_tasks(emu)}
         check({r["taskId"] for r in s["tasks"].values()} == ids, "the state's task ids are the service's")
         toks = {e["clientToken"] for e in creates}
@@ -109,7 +109,7 @@ try:
         check(rc == 0 and "No changes." in out and mutations(emu, n) == [], "second apply sends nothing mutating",
               out + err)
         rc, out, err = run(emu, "plan", "--repo", repo, "--detailed-exitcode")
-        check(rc == 0 and "No changes. 6 tasks match the manifests." in out, "plan: no changes, exit 0", out + err)
+        check(rc == 0 and "No changes. 1 configuration and 6 tasks match the manifests." in out, "plan: no changes, exit 0", out + err)
 
         # ---- a Description edit: exactly one UpdateOtaTask
         edit("manifests/security/door-lock.yaml", "Door lock firmware 1-9-0 with BLE fixes",
@@ -223,11 +223,11 @@ try:
         rc, out, err = run(emu, "status")
         check(rc == 0 and "door-lock-1-9-0" in out and "5 tasks in" in out, "status", out + err)
         rc, out, err = run(emu, "status", "--output", "json")
-        st = json.loads(out)
+        st = [x for x in json.loads(out) if x["kind"] == "OtaTask"]
         check(rc == 0 and len(st) == 5 and all(x["status"] in ("SCHEDULED", "IN_PROGRESS", "COMPLETED") and "counts" in x
                                               for x in st), "status json with counts", out)
         rc, out, err = run(emu, "state", "list")
-        check(rc == 0 and "camera-indoor-3-0-2" in out and "5 tasks; state" in out, "state list", out)
+        check(rc == 0 and "camera-indoor-3-0-2" in out and "1 configuration, 5 tasks; state" in out, "state list", out)
         rc, out, err = run(emu, "state", "show", "door-lock-1-9-0")
         check(rc == 0 and json.loads(out)["taskId"] == state_json()["tasks"]["door-lock-1-9-0"]["taskId"],
               "state show", out)
@@ -308,15 +308,20 @@ try:
         rc, out, err = run(emu, "apply", "--repo", repo, "--refresh", "none", "--max-attempts", "1",
                            "--parallelism", "1")
         creates = [e for e in emu.log() if e["op"] == "CreateOtaTask"]
-        check(rc == 1 and len(creates) == 5 and err.count("ota-runner: error: CreateOtaTask (") == 5
+        check(rc == 1 and len(creates) == 4 and err.count("ota-runner: error: CreateOtaTask (") == 4
+              and err.count("ota-runner: error: CreateOtaTaskConfiguration (") == 1
               and "HTTP 500 InternalServerException" in err and "Apply incomplete: 0 created" in out
-              and "5 failed" in out, "failures: all tried, all listed, exit 1", out + err)
+              and "6 failed" in out, "failures: all tried, all listed, exit 1", out + err)
+        check("ota-runner: error: thermostat-2-4-1: not started: it waits for OtaTaskConfiguration/staged-push, "
+              "which failed; the next apply tries again" in err and
+              not [e for e in emu.log() if e["op"] == "CreateOtaTask" and "thermostat" in json.dumps(e)],
+              "what refers to a configuration that failed is not started, and says why", err)
         check(state_json()["tasks"] == {} and os.path.getsize(state + ".journal") == 0,
               "nothing recorded for failed calls, and the journal settled", json.dumps(state_json())[:200])
         emu.control("reset", {})
         rc, out, err = run(emu, "apply", "--repo", repo, "--refresh", "none", "--max-attempts", "1",
                            "--parallelism", "1", "--fail-fast")
-        creates = [e for e in emu.log() if e["op"] == "CreateOtaTask"]
+        creates = [e for e in emu.log() if e["op"] in ("CreateOtaTask", "CreateOtaTaskConfiguration")]
         check(rc == 1 and len(creates) == 1 and "stopped early: --fail-fast" in err, "--fail-fast stops",
               out + err)
 

@@ -9,6 +9,7 @@
 import glob
 import json
 import os
+import re
 import sys
 
 import jsonschema
@@ -20,9 +21,19 @@ from checks import SRC, check, finish  # noqa: E402
 SHARED = os.environ.get("OTR_SHARED_DIR") or os.path.join(SRC, "..", "shared")
 
 
+class Yaml12Numbers(yaml.SafeLoader):
+    """PyYAML reads YAML 1.1, where 1e1 is a string; editors' language servers
+    (and ota-runner, for a number field) read YAML 1.2's numbers."""
+
+
+Yaml12Numbers.add_implicit_resolver(
+    "tag:yaml.org,2002:float", re.compile(r"^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$"),
+    list("-+0123456789."))
+
+
 def docs(path):
     with open(path, encoding="utf-8-sig") as f:
-        return [d for d in yaml.safe_load_all(f) if d is not None]
+        return [d for d in yaml.load_all(f, Loader=Yaml12Numbers) if d is not None]
 
 
 schema = json.load(open(os.path.join(SRC, "manifests/schema/ota-runner-v1.schema.json")))
@@ -59,9 +70,10 @@ if os.path.exists(model_path):
     model = json.load(open(model_path))
     shapes = model["shapes"]
     req = shapes["CreateOtaTaskRequest"]
-    spec = schema["properties"]["spec"]
+    spec = schema["$defs"]["OtaTaskSpec"]
     members = set(req["members"]) - {"ClientToken"}
-    check(set(spec["properties"]) == members, "spec fields are CreateOtaTask's without ClientToken")
+    check(set(spec["properties"]) - {"TaskConfigurationRef"} == members,
+          "OtaTask: spec fields are CreateOtaTask's without ClientToken (and the reference)")
     check(set(spec["required"]) == set(req["required"]), "required fields match the model")
     for name, m in req["members"].items():
         if name == "ClientToken":
@@ -82,6 +94,37 @@ if os.path.exists(model_path):
     props = spec["properties"]["OtaSchedulingConfig"]["properties"]["MaintenanceWindows"]["items"]["properties"]
     check(props["DurationInMinutes"]["minimum"] == shapes[window]["min"] and
           props["DurationInMinutes"]["maximum"] == shapes[window]["max"], "DurationInMinutes range")
+
+    def same_as_model(prop, shape_name, where):
+        """The schema's property matches the model's shape, all the way down."""
+        shape = shapes[shape_name]
+        t = shape["type"]
+        if "enum" in shape:
+            check(prop.get("enum") == shape["enum"], f"{where}: enum matches the model")
+        if t == "string":
+            check(prop.get("minLength") == shape.get("min") and prop.get("maxLength") == shape.get("max"),
+                  f"{where}: length matches the model")
+        elif t in ("integer", "long", "double"):
+            check(prop.get("type") == ("number" if t == "double" else "integer"), f"{where}: type {t}")
+            check(prop.get("minimum") == shape.get("min") and prop.get("maximum") == shape.get("max"),
+                  f"{where}: range matches the model ({shape.get('min')}..{shape.get('max')})")
+        elif t == "list":
+            same_as_model(prop["items"], shape["member"]["shape"], where + "[]")
+        elif t == "structure":
+            check(set(prop["properties"]) == set(shape["members"]) - {"ClientToken"},
+                  f"{where}: members match the model")
+            for k, m in shape["members"].items():
+                if k != "ClientToken":
+                    same_as_model(prop["properties"][k], m["shape"], f"{where}.{k}")
+
+    same_as_model(schema["$defs"]["OtaTaskConfigurationSpec"], "CreateOtaTaskConfigurationRequest",
+                  "OtaTaskConfiguration.spec")
+    ok = {"apiVersion": "ota-runner/v1", "kind": "OtaTask", "metadata": {"name": "t"},
+          "spec": {"S3Url": "s3://x", "OtaType": "ONE_TIME", "TaskConfigurationRef": "c", "TaskConfigurationId": "a"}}
+    check(list(validator.iter_errors(ok)), "a reference beside an id is refused by the schema")
+    wrong_kind = {"apiVersion": "ota-runner/v1", "kind": "OtaTaskConfiguration", "metadata": {"name": "c"},
+                  "spec": {"S3Url": "s3://x", "OtaType": "ONE_TIME"}}
+    check(list(validator.iter_errors(wrong_kind)), "a task's spec under kind OtaTaskConfiguration is refused")
 else:
     print(f"skipping the model comparison: {model_path} is absent", file=sys.stderr)
 

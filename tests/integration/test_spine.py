@@ -174,7 +174,7 @@ try:
         rc, out, err = run(other, "plan", "--repo", fleet, "--region", "eu-west-1")
         check(rc == 1 and "(region eu-west-1)" in err, "another region is another place too", err)
         rc, out, err = run(other, "apply", "--repo", fleet, "--migrate-endpoint")
-        check(rc == 0 and "6 created" in out and state_json()["service"]["endpoint"] == other.url,
+        check(rc == 0 and "7 created" in out and state_json()["service"]["endpoint"] == other.url,
               "--migrate-endpoint: the fleet is created there and the state moves", out + err)
 
     # ---- 8. an empty manifest folder and --prune
@@ -233,7 +233,7 @@ try:
                                    "command": "apply"}))
             lock.flush()
             rc, out, err = run(emu, "plan", "--repo", fleet, "--detailed-exitcode")
-            check(rc == 2 and "6 to create" in out, "plan works while another run holds the lock", out + err)
+            check(rc == 2 and "7 to create" in out, "plan works while another run holds the lock", out + err)
             rc, out, err = run(emu, "state", "list")
             check(rc == 0 and "(a run is in progress: pid 4242 on ci-7 since 2026-11-30T10:00:00Z (ota-runner apply))"
                   in out, "state list names the run in progress", out)
