@@ -4,8 +4,11 @@ state file tells the truth.
 
 - SIGKILL at random moments during apply (25 trials, fixed seed, the emulator
   adding latency so the kills land mid-run), then plain re-runs: exactly one
-  live task per manifest, and the state's task ids equal the service's;
+  live task per manifest, and the state's task ids equal the service's; the
+  fleet has a task configuration half the tasks refer to: exactly one
+  configuration, every task pointing at it, no retired one left;
 - the same for a run of replaces (a Target edit on every manifest);
+- the same for a configuration replace (create, move the tasks, delete);
 - lost responses (the emulator drops the connection after committing): one task each;
 - a 50% throttling storm: every task created, none twice.
 """
@@ -35,13 +38,19 @@ GIT_ENV = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@e", "GIT
            "GIT_COMMITTER_EMAIL": "t@e", "GIT_CONFIG_NOSYSTEM": "1"}
 
 
-def write_fleet(target_suffix):
+def write_fleet(target_suffix, rate=10):
     os.makedirs(os.path.join(repo, "manifests"), exist_ok=True)
+    with open(os.path.join(repo, "manifests", "push.yaml"), "w") as f:
+        f.write("apiVersion: ota-runner/v1\nkind: OtaTaskConfiguration\nmetadata: {name: push}\n"
+                f"spec:\n  Name: Push\n  PushConfig:\n    RolloutConfig:\n      ExponentialRolloutRate:\n"
+                f"        {{BaseRatePerMinute: {rate}, IncrementFactor: 1.5}}\n")
     for i in range(N):
+        ref = "  TaskConfigurationRef: push\n" if i % 2 else ""
         with open(os.path.join(repo, "manifests", f"r{i:02d}.yaml"), "w") as f:
             f.write(f"apiVersion: ota-runner/v1\nkind: OtaTask\nmetadata: {{name: rollout-{i:02d}}}\n"
                     f"spec:\n  S3Url: s3://fw/{i:02d}.json\n  OtaType: ONE_TIME\n  Description: Rollout {i}\n"
-                    f"  Target: [arn:aws:iotmanagedintegrations:us-east-1:123456789012:managed-thing/t{i}{target_suffix}]\n")
+                    f"  Target: [arn:aws:iotmanagedintegrations:us-east-1:123456789012:managed-thing/t{i}{target_suffix}]\n"
+                    + ref)
     subprocess.run(["git", "-C", repo, "add", "-A"], check=True, env=GIT_ENV)
     subprocess.run(["git", "-C", repo, "commit", "-qm", f"fleet {target_suffix}"], check=True, env=GIT_ENV)
 
@@ -83,6 +92,15 @@ def verify(emu, suffix, what):
           f"{what}: exactly one task per manifest, and the state's ids are the service's",
           f"live={len(live)} dup={[k for k, v in by_url.items() if len(v) > 1]} "
           f"target_ok={ok_target} state={len(state_ids)} same_ids={state_ids == live_ids}")
+    cfgs = [c["TaskConfigurationId"] for c in emu.control("configurations")]
+    cid = s.get("configurations", {}).get("push", {}).get("taskConfigurationId")
+    using = {t.get("TaskConfigurationId") for t in live if t["S3Url"] in
+             {f"s3://fw/{i:02d}.json" for i in range(1, N, 2)}}
+    others = {t.get("TaskConfigurationId") for t in live if t["S3Url"] in
+              {f"s3://fw/{i:02d}.json" for i in range(0, N, 2)}}
+    check(cfgs == [cid] and using == {cid} and others == {None} and s.get("retired") == [],
+          f"{what}: one configuration, every task that refers to it on it, no retired one left",
+          f"configs={cfgs} recorded={cid} using={using} others={others} retired={s.get('retired')}")
     return s
 
 
@@ -130,6 +148,31 @@ try:
             check(rc == 0, f"replace trial {trial}: the re-run succeeds", out + err)
             verify(emu, f"-v{trial}", f"replace kill trial {trial}")
             write_fleet("")
+
+        # kills during a configuration replace (create the new one, move 12 tasks, delete the old)
+        mid_cascade = 0
+        for trial in range(5):
+            reset(emu)
+            rc, out, err = apply(emu)
+            check(rc == 0, "baseline apply", out + err)
+            write_fleet("", rate=20 + trial)
+            p = subprocess.Popen([RUNNER, "apply", "--repo", repo, "--parallelism", "4"],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env(emu))
+            time.sleep(rng.uniform(0.02, 0.3))
+            p.send_signal(signal.SIGKILL)
+            p.wait()
+            plan = subprocess.run([RUNNER, "plan", "--repo", repo, "--output", "json"], capture_output=True,
+                                  text=True, env=env(emu)).stdout
+            kinds = {(a["kind"], a["resource"]) for a in json.loads(plan)["actions"]} if plan else set()
+            # killed after the new configuration, before the cascade's end
+            mid_cascade += ("replace", "OtaTaskConfiguration") not in kinds and \
+                ("create", "OtaTaskConfiguration") not in kinds and len(kinds) > 0
+            rc, out, err = converge(emu)
+            check(rc == 0, f"configuration trial {trial}: the re-run succeeds", out + err)
+            verify(emu, "", f"configuration kill trial {trial}")
+            write_fleet("")
+        print(f"5 configuration trials; {mid_cascade} killed between the new configuration and the old one's delete")
+        check(mid_cascade > 0, "some kills landed inside the cascade")
 
     with Emulator("--tick", "0", "--drop-rate", "0.4", "--seed", "11") as emu:
         reset(emu)  # a new emulator is a new endpoint: a new state
