@@ -51,7 +51,7 @@ typedef struct node {
 } node;
 
 typedef struct run {
-    otr_aws_client *c;
+    const otr_apply_transport *t;
     otr_state *s;
     const otr_plan *p;
     const otr_apply_options *o;
@@ -393,7 +393,7 @@ static int start_step(node *n)
     n->journaled = 0;
     n->call->done = on_call_done;
     n->call->ctx = n;
-    otr_aws_client_submit(rn->c, n->call);
+    rn->t->submit(rn->t->ctx, n->call);
     return 0;
 }
 
@@ -730,10 +730,27 @@ static void record_not_started(run *rn)
     }
 }
 
+static void client_submit(void *ctx, otr_aws_call *call)
+{
+    otr_aws_client_submit(ctx, call);
+}
+
+static int client_run(void *ctx, otr_error *err)
+{
+    return otr_aws_client_run(ctx, err);
+}
+
 int otr_apply_run(otr_aws_client *c, otr_state *s, const otr_plan *p, const otr_apply_options *o,
                   otr_apply_result *r, otr_error *err)
 {
-    run rn = {.c = c, .s = s, .p = p, .o = o, .r = r, .started_ms = otr_time_monotonic_ms()};
+    otr_apply_transport t = {client_submit, client_run, c};
+    return otr_apply_run_on(&t, s, p, o, r, err);
+}
+
+int otr_apply_run_on(const otr_apply_transport *t, otr_state *s, const otr_plan *p,
+                     const otr_apply_options *o, otr_apply_result *r, otr_error *err)
+{
+    run rn = {.t = t, .s = s, .p = p, .o = o, .r = r, .started_ms = otr_time_monotonic_ms()};
     int rc = -1;
     memset(r, 0, sizeof(*r));
     rn.nodes = calloc(p->count + 1, sizeof(*rn.nodes));
@@ -744,7 +761,7 @@ int otr_apply_run(otr_aws_client *c, otr_state *s, const otr_plan *p, const otr_
     }
     r->stats.total = rn.nnodes;
     start_ready(&rn);
-    rc = otr_aws_client_run(c, err);
+    rc = t->run(t->ctx, err);
     record_not_started(&rn);
 done:
     for (size_t i = 0; rn.nodes && i < rn.nnodes; i++) {

@@ -65,10 +65,22 @@ typedef struct otr_apply_result {
     int signal;    /* the signal that stopped it, or 0 */
 } otr_apply_result;
 
+/* Where apply's calls go: the AWS client (otr_apply_run), or a stand-in
+ * that answers them (the unit tests). submit queues a call; run answers every
+ * queued call, and those their callbacks queue, calling each one's done. */
+typedef struct otr_apply_transport {
+    void (*submit)(void *ctx, otr_aws_call *call);
+    int (*run)(void *ctx, otr_error *err);
+    void *ctx;
+} otr_apply_transport;
+
 /* Runs every change of the plan. Returns -1 only when the run could not be
  * carried out at all; failed actions are in r. */
-OTR_MUST_USE int otr_apply_run(otr_aws_client *c, otr_state *s, const otr_plan *p, const otr_apply_options *o,
-                  otr_apply_result *r, otr_error *err);
+OTR_MUST_USE int otr_apply_run(otr_aws_client *c, otr_state *s, const otr_plan *p,
+                               const otr_apply_options *o, otr_apply_result *r, otr_error *err);
+/* The same through another transport. */
+OTR_MUST_USE int otr_apply_run_on(const otr_apply_transport *t, otr_state *s, const otr_plan *p,
+                                  const otr_apply_options *o, otr_apply_result *r, otr_error *err);
 
 void otr_apply_result_clear(otr_apply_result *r);
 

@@ -713,6 +713,118 @@ static void test_model_values(void **state)
     otr_manifest_set_free(&set);
 }
 
+/* Lines 1-5 of a task configuration; its spec's members start at line 6. */
+#define CFG_HEAD                                                                                   \
+    "apiVersion: ota-runner/v1\nkind: OtaTaskConfiguration\nmetadata:\n  name: push\nspec:\n"
+#define RATE(inc) CFG_HEAD "  PushConfig:\n    RolloutConfig:\n      ExponentialRolloutRate:\n" \
+                  "        IncrementFactor: " inc "\n"
+
+/* Doubles arrive with task configurations: any decimal number, in range; an
+ * integer field still refuses 10.0. */
+static void test_configurations_and_doubles(void **state)
+{
+    (void)state;
+    static const vcase cases[] = {
+        {CFG_HEAD "  Name: Staged push\n  Description: For HVAC\n", NULL, 0},
+        {RATE("2.5"), NULL, 0},
+        {RATE("2"), NULL, 0},       /* a double field accepts 2 */
+        {RATE("25e-1"), NULL, 0},   /* and 25e-1, which YAML 1.1 reads as a string */
+        {RATE("+1.1"), NULL, 0},
+        {RATE("9.0"),
+         "9:26: error: spec.PushConfig.RolloutConfig.ExponentialRolloutRate.IncrementFactor: must "
+         "be between 1.1 and 5, got 9.0",
+         0},
+        {RATE("1.09"),
+         "9:26: error: spec.PushConfig.RolloutConfig.ExponentialRolloutRate.IncrementFactor: must "
+         "be between 1.1 and 5, got 1.09",
+         0},
+        {RATE("\"2.5\""),
+         "9:26: error: spec.PushConfig.RolloutConfig.ExponentialRolloutRate.IncrementFactor: must "
+         "be a number, got a quoted string \"2.5\" (remove the quotes)",
+         0},
+        {RATE(".inf"),
+         "9:26: error: spec.PushConfig.RolloutConfig.ExponentialRolloutRate.IncrementFactor: must "
+         "be a decimal number such as 2.5, 10 or 1e1, got \".inf\"",
+         0},
+        {RATE("02.5"),
+         "9:26: error: spec.PushConfig.RolloutConfig.ExponentialRolloutRate.IncrementFactor: must "
+         "be a decimal number such as 2.5, 10 or 1e1, got \"02.5\"",
+         0},
+        {RATE("1e400"),
+         "9:26: error: spec.PushConfig.RolloutConfig.ExponentialRolloutRate.IncrementFactor: is "
+         "too large to be a number, got 1e400",
+         0},
+        {CFG_HEAD "  PushConfig:\n    AbortConfig:\n      AbortConfigCriteriaList:\n"
+                  "        - {Action: CANCEL, ThresholdPercentage: 100.5}\n",
+         "9:49: error: spec.PushConfig.AbortConfig.AbortConfigCriteriaList[0].ThresholdPercentage: "
+         "must be at most 100, got 100.5",
+         0},
+        {CFG_HEAD "  PushConfig:\n    TimeoutConfig: {InProgressTimeoutInMinutes: 10.0}\n",
+         "7:49: error: spec.PushConfig.TimeoutConfig.InProgressTimeoutInMinutes: must be an "
+         "integer, got a float \"10.0\"",
+         0},
+        /* the model's own lower-case spelling, with did-you-mean */
+        {CFG_HEAD "  PushConfig:\n    RolloutConfig:\n      ExponentialRolloutRate:\n"
+                  "        RateIncreaseCriteria: {NumberOfSucceededThings: 5}\n",
+         "9:32: error: spec.PushConfig.RolloutConfig.ExponentialRolloutRate.RateIncreaseCriteria."
+         "NumberOfSucceededThings: unknown field; did you mean numberOfSucceededThings?",
+         0},
+        {CFG_HEAD "  Name: Staged push!\n",
+         "6:9: error: spec.Name: must contain only letters, digits, '-', '_' and spaces, got "
+         "\"Staged push!\" ('!' at position 12 is not allowed)",
+         0},
+        {CFG_HEAD "  ClientToken: abc\n",
+         "6:3: error: spec.ClientToken: ClientToken must not be set: ota-runner derives it from the "
+         "manifest (bump metadata.revision to get a fresh one)",
+         0},
+    };
+    RUN(cases);
+}
+
+/* A task names a configuration of the same commit; a name no configuration
+ * has is refused at the reference, with did-you-mean. */
+static void test_references(void **state)
+{
+    (void)state;
+    static const vcase cases[] = {
+        {CFG_HEAD "  Name: P\n---\n" BASE "  TaskConfigurationRef: push\n", NULL, 0},
+        /* the same name in two kinds is fine: names are unique within a kind */
+        {"apiVersion: ota-runner/v1\nkind: OtaTaskConfiguration\nmetadata:\n  name: t\nspec: {}\n"
+         "---\n" BASE,
+         NULL, 0},
+        {CFG_HEAD "  Name: P\n---\n" BASE "  TaskConfigurationRef: psh\n",
+         "15:25: error: spec.TaskConfigurationRef: no OtaTaskConfiguration named \"psh\" in this "
+         "commit; did you mean push?",
+         0},
+        {BASE "  TaskConfigurationRef: elsewhere\n",
+         "8:25: error: spec.TaskConfigurationRef: no OtaTaskConfiguration named \"elsewhere\" in "
+         "this commit (a reference names the metadata.name of a manifest of that kind)",
+         0},
+        {CFG_HEAD "  Name: Bad!\n---\n" BASE "  TaskConfigurationRef: push\n",
+         "6:9: error: spec.Name: must contain only letters, digits, '-', '_' and spaces, got "
+         "\"Bad!\" ('!' at position 4 is not allowed)",
+         2},
+        {CFG_HEAD "  Name: P\n---\n" BASE
+                  "  TaskConfigurationRef: push\n  TaskConfigurationId: abc\n",
+         "15:25: error: spec.TaskConfigurationRef: give TaskConfigurationRef (a configuration in "
+         "this repository) or TaskConfigurationId (one made elsewhere), not both",
+         0},
+        {BASE "  TaskConfigurationRef: Push_1\n",
+         "8:25: error: spec.TaskConfigurationRef: must contain only lowercase letters, digits and "
+         "'-', got \"Push_1\" ('P' at position 1 is not allowed)",
+         0},
+    };
+    RUN(cases);
+    /* the configuration with errors is named as such at the reference */
+    size_t errors;
+    const char *yaml = CFG_HEAD "  Name: Bad!\n---\n" BASE "  TaskConfigurationRef: push\n";
+    char *got = diagnose(yaml, strlen(yaml), &errors, NULL);
+    assert_non_null(strstr(got, "m.yaml:15:25: error: spec.TaskConfigurationRef: "
+                                "OtaTaskConfiguration \"push\" has errors (see them above); fix "
+                                "it first"));
+    free(got);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -730,6 +842,8 @@ int main(void)
         cmocka_unit_test(test_manifest_count_limit),
         cmocka_unit_test(test_files_in_any_order),
         cmocka_unit_test(test_model_values),
+        cmocka_unit_test(test_configurations_and_doubles),
+        cmocka_unit_test(test_references),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
