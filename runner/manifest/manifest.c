@@ -461,7 +461,8 @@ int otr_manifest_set_finish(otr_manifest_set *set, otr_diags *diags)
     set->by_name = malloc((set->count + 1) * sizeof(*set->by_name));
     if (!set->by_name)
         return -1;
-    memcpy(set->by_name, set->items, set->count * sizeof(*set->items));
+    if (set->count)
+        memcpy(set->by_name, set->items, set->count * sizeof(*set->items));
     if (set->count > 1)
         qsort(set->by_name, set->count, sizeof(*set->by_name), by_name_cmp);
     /* references are one level deep (the kinds they name have none), so
@@ -480,7 +481,8 @@ int otr_manifest_set_finish(otr_manifest_set *set, otr_diags *diags)
     }
     if (kept != set->count) {
         set->count = kept;
-        memcpy(set->by_name, set->items, set->count * sizeof(*set->items));
+        if (kept)
+            memcpy(set->by_name, set->items, set->count * sizeof(*set->items));
         if (set->count > 1)
             qsort(set->by_name, set->count, sizeof(*set->by_name), by_name_cmp);
     }

@@ -347,13 +347,12 @@ static const otr_field ota_task_configuration_members[] = ENVELOPE(SPEC(config_s
 const otr_field otr_schema_ota_task_configuration = STRUCT("", ota_task_configuration_members);
 
 /* the envelope alone: spec is required, and checked by the kind's own table */
-static const otr_field any_spec = {.name = "spec",
-                                   .type = OTR_F_ANY,
-                                   .required = 1,
-                                   .min = OTR_NO_LIMIT,
-                                   .max = OTR_NO_LIMIT,
-                                   NO_DOUBLE_LIMIT};
-static const otr_field envelope_members[] = ENVELOPE(any_spec);
+#define ANY_SPEC                                                                                   \
+    {                                                                                              \
+        .name = "spec", .type = OTR_F_ANY, .required = 1, .min = OTR_NO_LIMIT,                     \
+        .max = OTR_NO_LIMIT, NO_DOUBLE_LIMIT                                                       \
+    }
+static const otr_field envelope_members[] = ENVELOPE(ANY_SPEC);
 const otr_field otr_schema_envelope = STRUCT("", envelope_members);
 
 /* ---- lookups ------------------------------------------------------------------ */

@@ -6,10 +6,13 @@
 #include <string.h>
 
 static const char snapshot[] =
-    "{\"format\":\"ota-runner-state\",\"version\":1,\"lineage\":"
+    "{\"format\":\"ota-runner-state\",\"version\":2,\"lineage\":"
     "\"123e4567-e89b-42d3-a456-426614174000\",\"serial\":3,\"tasks\":{\"a\":{\"phase\":\"created\","
-    "\"clientToken\":\"t\",\"spec\":{\"S3Url\":\"s3://b/k\",\"OtaType\":\"ONE_TIME\"},"
-    "\"specDigest\":\"sha256:00\",\"taskId\":\"T1\"}}}";
+    "\"clientToken\":\"t\",\"spec\":{\"S3Url\":\"s3://b/k\",\"OtaType\":\"ONE_TIME\","
+    "\"TaskConfigurationId\":\"C1\"},\"specDigest\":\"sha256:00\",\"taskId\":\"T1\"}},"
+    "\"configurations\":{\"c\":{\"phase\":\"created\",\"spec\":{\"Name\":\"N\"},"
+    "\"specDigest\":\"sha256:01\",\"taskConfigurationId\":\"C1\"}},"
+    "\"retired\":[{\"kind\":\"OtaTaskConfiguration\",\"name\":\"c\",\"id\":\"C0\"}]}";
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -18,7 +21,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (otr_state_from_text(&s, "fuzz.json", snapshot, strlen(snapshot), (const char *)data, size,
                             &err) == 0) {
         for (size_t i = 0; i < s->npending; i++)
-            otr_state_find(s, s->pending[i].rec.name);
+            otr_state_find(s, s->pending[i].rec.kind, s->pending[i].rec.name);
     }
     otr_error_clear(&err);
     otr_state_free(s);

@@ -39,14 +39,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         free(arn);
     }
     otr_error_clear(&err);
-    otr_ota_task t;
-    if (otr_ota_parse_get_task(call, &t, &err) == 0)
-        otr_ota_task_clear(&t);
+    if (otr_ota_parse_create_task_configuration(call, &id, &arn, &err) == 0)
+        free(id);
     otr_error_clear(&err);
-    otr_ota_task *tasks;
+    otr_remote r;
+    if (otr_ota_parse_get_task(call, &r, &err) == 0)
+        otr_remote_clear(&r);
+    otr_error_clear(&err);
+    if (otr_ota_parse_get_task_configuration(call, &r, &err) == 0)
+        otr_remote_clear(&r);
+    otr_error_clear(&err);
+    otr_remote *items;
     size_t n;
-    if (otr_ota_parse_list_tasks(call, &tasks, &n, &next, &err) == 0) {
-        otr_ota_tasks_free(tasks, n);
+    if (otr_ota_parse_list_tasks(call, &items, &n, &next, &err) == 0) {
+        otr_remotes_free(items, n);
+        free(next);
+    }
+    otr_error_clear(&err);
+    if (otr_ota_parse_list_task_configurations(call, &items, &n, &next, &err) == 0) {
+        otr_remotes_free(items, n);
         free(next);
     }
     otr_error_clear(&err);
@@ -55,18 +66,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         otr_ota_executions_free(e, n);
         free(next);
     }
-    otr_error_clear(&err);
-    cJSON *j;
-    if (otr_ota_parse_get_task_configuration(call, &j, &err) == 0)
-        cJSON_Delete(j);
-    otr_error_clear(&err);
-    if (otr_ota_parse_list_task_configurations(call, &j, &next, &err) == 0) {
-        cJSON_Delete(j);
-        free(next);
-    }
-    otr_error_clear(&err);
-    if (otr_ota_parse_create_task_configuration(call, &id, &err) == 0)
-        free(id);
     otr_error_clear(&err);
     otr_buf desc = OTR_BUF_INIT;
     otr_aws_call_describe(call, &desc);
