@@ -254,8 +254,7 @@ static cJSON *resolve(const run *rn, const otr_kind *k, const cJSON *spec, otr_b
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(body, ref->field);
         if (!cJSON_IsString(v))
             continue;
-        const otr_record *target =
-            otr_state_find(rn->s, otr_kind_find(ref->kind), v->valuestring);
+        const otr_record *target = otr_state_find(rn->s, otr_kind_find(ref->kind), v->valuestring);
         if (!target || !target->id) {
             otr_buf_printf(why, "%s/%s has no id yet (it was not created)", ref->kind,
                            v->valuestring);
@@ -281,7 +280,8 @@ static const char *pending_replaces(const otr_state *s, const otr_action *a)
 {
     for (size_t i = 0; i < s->npending; i++) {
         const otr_intent *in = &s->pending[i];
-        if (in->op == OTR_OP_CREATE && in->rec.kind == a->resource && !strcmp(in->rec.name, a->name))
+        if (in->op == OTR_OP_CREATE && in->rec.kind == a->resource &&
+            !strcmp(in->rec.name, a->name))
             return in->replaces;
     }
     return NULL;
@@ -314,8 +314,8 @@ static int make_intent(node *n, otr_buf *why)
         if (st->kind == STEP_CREATE) {
             set_str(&w->rec.id, NULL);
             set_str(&w->rec.arn, NULL);
-            const char *old = a->kind == OTR_ACT_RESUME ? pending_replaces(n->run->s, a)
-                                                        : otr_action_replaces(a);
+            const char *old =
+                a->kind == OTR_ACT_RESUME ? pending_replaces(n->run->s, a) : otr_action_replaces(a);
             w->replaces = old ? strdup(old) : NULL;
         } else if (!w->rec.id) {
             set_str(&w->rec.id, n->id);
@@ -381,8 +381,9 @@ static int start_step(node *n)
         return -1;
     }
     if (st == STEP_CREATE || st == STEP_UPDATE || st == STEP_DELETE) {
-        n->work.op = st == STEP_CREATE ? OTR_OP_CREATE : st == STEP_UPDATE ? OTR_OP_UPDATE
-                                                                          : OTR_OP_DELETE;
+        n->work.op = st == STEP_CREATE   ? OTR_OP_CREATE
+                     : st == STEP_UPDATE ? OTR_OP_UPDATE
+                                         : OTR_OP_DELETE;
         if (!n->journaled && otr_state_journal_intent(rn->s, &n->work, &err) < 0) {
             stop(rn, otr_error_message(&err));
             add_failure(n, otr_error_message(&err), 1);
@@ -490,8 +491,9 @@ static void on_delete_conflict(node *n, const otr_aws_call *call)
     otr_aws_call_describe(call, &msg);
     settle(n, 0, 1, otr_buf_cstr(&msg));
     address(&note, n);
-    otr_buf_printf(&note, ": the %s %s is still in use (%s): kept as retired; a later apply "
-                          "deletes it",
+    otr_buf_printf(&note,
+                   ": the %s %s is still in use (%s): kept as retired; a later apply "
+                   "deletes it",
                    k->noun, n->id ? n->id : "?", otr_buf_cstr(&msg));
     add_note(n->run, otr_buf_cstr(&note));
     otr_buf_free(&msg);

@@ -23,7 +23,7 @@
 #include "state/state.h"
 
 typedef struct otr_apply_failure {
-    char *name; /* the address, for people */
+    char *name;        /* the address, for people */
     char *description; /* "CreateOtaTask (x): HTTP 400 ValidationException: ..." */
 } otr_apply_failure;
 

@@ -228,13 +228,14 @@ static void print_report(const otr_apply_result *r, const otr_state *s)
     if (r->stopped)
         fprintf(stderr, "ota-runner: error: stopped early: %s\n", r->stopped);
     if (r->nnot_started) {
-        fprintf(stderr, "ota-runner: %zu action%s not started (the next apply does them):",
-                r->nnot_started, r->nnot_started == 1 ? "" : "s");
+        fprintf(stderr,
+                "ota-runner: %zu action%s not started (the next apply does them):", r->nnot_started,
+                r->nnot_started == 1 ? "" : "s");
         for (size_t i = 0; i < r->nnot_started; i++)
             fprintf(stderr, "%s %s", i ? "," : "", r->not_started[i]);
         fputc('\n', stderr);
     }
-    const char *how = r->signal                 ? "interrupted"
+    const char *how = r->signal                       ? "interrupted"
                       : r->stats.failed || r->stopped ? "incomplete"
                                                       : "complete";
     printf("Apply %s: %zu created, %zu updated, %zu replaced, %zu deleted, %zu resumed; "

@@ -32,11 +32,10 @@ static void on_get(otr_aws_call *call, void *ctx)
  * without one. */
 static const char *status_of(const row *r)
 {
-    return r->missing ? "MISSING"
-           : r->error ? "ERROR"
-           : r->got.status
-               ? r->got.status
-               : (r->got.id ? "EXISTS" : "UNKNOWN");
+    return r->missing      ? "MISSING"
+           : r->error      ? "ERROR"
+           : r->got.status ? r->got.status
+                           : (r->got.id ? "EXISTS" : "UNKNOWN");
 }
 
 static void print_json(const row *rows, size_t n)

@@ -30,17 +30,20 @@ static const otr_command commands[] = {
      "file:line:col: error: field: message. Exits 0 when all are valid, 1 otherwise.\n",
      OUT(OTR_OUT_TEXT) | OUT(OTR_OUT_JSON) | OUT(OTR_OUT_GITHUB), otr_cmd_validate},
     {"tokens", OPT_SOURCE | OPT_OUTPUT, "",
-     "print name, ClientToken and file:line of every manifest (no network)",
+     "print address, ClientToken and file:line of every manifest (no network)",
      "The ClientToken is derived from the manifest's name, revision and canonical\n"
-     "spec: the same manifest gives the same token on every machine and every run;\n"
-     "any change to the spec, the name or metadata.revision gives a new one.\n",
+     "spec (a reference replaced by the token of the manifest it names): the same\n"
+     "manifest gives the same token on every machine and every run; any change to the\n"
+     "spec, the name, metadata.revision or what it refers to gives a new one.\n",
      OUT(OTR_OUT_TEXT) | OUT(OTR_OUT_JSON), otr_cmd_tokens},
     {"plan", OPT_SOURCE | OPT_OUTPUT | OPT_SERVICE | OPT_STATE | OPT_PLAN | OPT_PLAN_ONLY, "",
      "show what apply would do",
-     "Compares the manifests of one commit with the tasks recorded in the state file\n"
-     "(and, with --refresh, with what the service reports) and prints the actions:\n"
-     "create, update (Description / TaskConfigurationId only), replace (delete, then\n"
-     "create), delete (--prune), orphan, and resume (finish an interrupted run).\n"
+     "Compares the manifests of one commit with the tasks and task configurations\n"
+     "recorded in the state file (and, with --refresh, with what the service reports)\n"
+     "and prints the actions: create, update (a task's Description /\n"
+     "TaskConfigurationId only), replace (a task: delete, then create; a\n"
+     "configuration: the new one, its tasks moved, the old one deleted), delete\n"
+     "(--prune), orphan, and resume (finish an interrupted run).\n"
      "The whole plan is shown even when apply would refuse it (--max-deletes,\n"
      "--allow-cancel, --allow-empty); the refusal is shown as a warning. plan takes no\n"
      "lock: it works while an apply runs.\n"
@@ -50,9 +53,10 @@ static const otr_command commands[] = {
     {"apply", OPT_SOURCE | OPT_OUTPUT | OPT_SERVICE | OPT_STATE | OPT_PLAN | OPT_APPLY_ONLY,
      "[PLANFILE]", "create, update, replace and delete tasks, and record them in the state",
      "Makes the plan (or reads one saved with plan --out, which is applied only if the\n"
-     "state and the source commit are unchanged since) and carries it out. Every\n"
-     "mutating call is journaled before it is sent, with a ClientToken derived from the\n"
-     "manifest, so a retry, a crash or a second run never creates a duplicate task.\n"
+     "state and the source commit are unchanged since) and carries it out, each action\n"
+     "after those it depends on (a configuration before its tasks). Every mutating call\n"
+     "is journaled before it is sent, with a ClientToken derived from the manifest, so a\n"
+     "retry, a crash or a second run never creates a duplicate.\n"
      "Refuses, before any call, a plan that deletes more than --max-deletes tasks,\n"
      "deletes a task the service reports running (without --allow-cancel), or prunes\n"
      "every task because no manifest is left (without --allow-empty).\n"
@@ -62,18 +66,20 @@ static const otr_command commands[] = {
      "holds the state lock.\n",
      OUT(OTR_OUT_TEXT) | OUT(OTR_OUT_JSON), otr_cmd_apply},
     {"status", OPT_OUTPUT | OPT_SERVICE | OPT_STATE, "",
-     "recorded tasks with their live status from the service",
-     "Asks the service (GetOtaTask) about every task in the state file and prints its\n"
-     "status and TaskProcessingDetails counts.\n",
+     "recorded tasks and configurations with their live status",
+     "Asks the service (GetOtaTask, GetOtaTaskConfiguration) about every task and\n"
+     "configuration in the state file and prints its status and, for a task, its\n"
+     "TaskProcessingDetails counts.\n",
      OUT(OTR_OUT_TEXT) | OUT(OTR_OUT_JSON), otr_cmd_status},
     {"state", OPT_OUTPUT | OPT_SERVICE | OPT_STATE,
-     "list | show NAME | rm NAME | import NAME TASK_ID", "read or change the state file",
-     "list            every recorded task\n"
-     "show NAME       one record, as JSON\n"
-     "rm NAME         forget a task (the task itself is left in the service)\n"
-     "import NAME TASK_ID\n"
-     "                adopt an existing task for manifest NAME, after checking it with\n"
-     "                GetOtaTask; the next plan shows whether it matches the manifest\n",
+     "list | show ADDRESS | rm ADDRESS | import ADDRESS ID", "read or change the state file",
+     "An ADDRESS is KIND/NAME (OtaTaskConfiguration/staged-push) or a task's NAME.\n"
+     "list              every recorded task and configuration, and the retired ones\n"
+     "show ADDRESS      one record, as JSON\n"
+     "rm ADDRESS        forget it (the resource itself is left in the service)\n"
+     "import ADDRESS ID\n"
+     "                  adopt an existing task or configuration for that manifest, after\n"
+     "                  checking it with a get; the next plan shows whether it matches\n",
      OUT(OTR_OUT_TEXT) | OUT(OTR_OUT_JSON), otr_cmd_state},
     {"version", 0, "", "print the version of ota-runner and of the libraries it runs with", "",
      OUT(OTR_OUT_TEXT), otr_cmd_version},
@@ -165,9 +171,11 @@ static const option_spec options[] = {
      "let --prune delete every task when no manifest is left"},
     {O_MIGRATE_ENDPOINT, "migrate-endpoint", 0, OPT_PLAN, NULL,
      "use a state made for another endpoint or region here\n(its tasks are created anew)"},
-    {O_TARGET, "target", 0, OPT_PLAN, "NAME", "only this manifest (repeatable)"},
+    {O_TARGET, "target", 0, OPT_PLAN, "ADDRESS",
+     "only this manifest (repeatable): KIND/NAME, or a task's NAME"},
     {O_REFRESH, "refresh", 0, OPT_PLAN, "MODE",
-     "none, list (default: one ListOtaTasks), or full\n(also GetOtaTask per recorded task: drift)"},
+     "none, list (default: one list call per kind), or full\n(also a get per recorded resource: "
+     "drift)"},
     {O_OUT, "out", 0, OPT_PLAN_ONLY, "FILE", "save the plan for apply FILE"},
     {O_DETAILED_EXITCODE, "detailed-exitcode", 0, OPT_PLAN_ONLY, NULL,
      "exit 0: no changes, 2: changes, 1: error"},

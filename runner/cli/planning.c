@@ -40,8 +40,7 @@ static int check_service(const otr_planning *pl, const otr_options *o, const cha
         cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(s->service, "endpoint"));
     const char *was_region =
         cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(s->service, "region"));
-    if (!was_endpoint || !was_region || (s->count == 0 && s->npending == 0) ||
-        o->migrate_endpoint)
+    if (!was_endpoint || !was_region || (s->count == 0 && s->npending == 0) || o->migrate_endpoint)
         return 0;
     if (!strcmp(was_endpoint, endpoint) && !strcmp(was_region, region))
         return 0;
@@ -50,8 +49,8 @@ static int check_service(const otr_planning *pl, const otr_options *o, const cha
             "(region %s); its %zu task%s live there. Use the endpoint and region it was made "
             "with (--endpoint-url, --region), or give --migrate-endpoint to start the fleet anew "
             "at %s (the tasks at %s are left alone)\n",
-            s->path, was_endpoint, was_region, endpoint, region, s->count,
-            s->count == 1 ? "" : "s", endpoint, was_endpoint);
+            s->path, was_endpoint, was_region, endpoint, region, s->count, s->count == 1 ? "" : "s",
+            endpoint, was_endpoint);
     return OTR_EXIT_ERROR;
 }
 

@@ -30,8 +30,8 @@ typedef struct otr_refresh_result {
 
 /* Reads what the service holds of every kind (full: with a get for each
  * recorded resource it lists). On failure err says which call failed. */
-OTR_MUST_USE int otr_refresh_read(otr_refresh_result *r, otr_aws_client *c, const otr_state *s, int full,
-                                  otr_error *err);
+OTR_MUST_USE int otr_refresh_read(otr_refresh_result *r, otr_aws_client *c, const otr_state *s,
+                                  int full, otr_error *err);
 
 /* The statuses the refresh saw go into the records, so the state file (when
  * apply saves it) tells what the service said last. */

@@ -99,11 +99,14 @@ const otr_kind_ref *otr_kind_ref_of(const otr_kind *k, const char *field)
 
 cJSON *otr_kind_spec_of(const otr_kind *k, const cJSON *fields)
 {
+    /* the spec's fields are the schema's, but for ota-runner's own references */
+    const otr_field *spec_field = otr_schema_member(k->schema, "spec");
     cJSON *spec = cJSON_CreateObject();
-    for (size_t i = 0; spec && k->import_fields[i]; i++) {
-        const cJSON *v = cJSON_GetObjectItemCaseSensitive(fields, k->import_fields[i]);
-        if (v && !cJSON_IsNull(v))
-            cJSON_AddItemToObject(spec, k->import_fields[i], cJSON_Duplicate(v, 1));
+    for (size_t i = 0; spec && spec_field && i < spec_field->nmembers; i++) {
+        const char *name = spec_field->members[i].name;
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(fields, name);
+        if (v && !cJSON_IsNull(v) && !otr_kind_ref_of(k, name))
+            cJSON_AddItemToObject(spec, name, cJSON_Duplicate(v, 1));
     }
     return spec;
 }

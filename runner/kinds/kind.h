@@ -60,11 +60,10 @@ typedef struct otr_kind {
     const char *const *updatable; /* fields its update call sets in place (it cannot unset
                                      them); NULL: no update call, any change replaces */
     otr_replace_order replace_order;
-    const char *const *running; /* statuses in which a delete cancels work on devices */
-    const char *const *import_fields; /* the fields of a GetX answer that are its spec */
-    int conflict_retires; /* a delete refused with 409 (still in use) leaves the old
-                             resource retired, to be deleted by a later run */
-    int guarded_deletes;  /* --max-deletes counts its deletes */
+    const char *const *running;       /* statuses in which a delete cancels work on devices */
+    int conflict_retires;             /* a delete refused with 409 (still in use) leaves the old
+                                         resource retired, to be deleted by a later run */
+    int guarded_deletes;              /* --max-deletes counts its deletes */
     /* the calls, and their parsers */
     otr_aws_call *(*create_call)(const cJSON *body, const char *token, const char *subject);
     int (*parse_create)(const otr_aws_call *call, char **id, char **arn, otr_error *err);
@@ -110,7 +109,8 @@ const otr_kind_ref *otr_kind_ref_of(const otr_kind *k, const char *field);
 OTR_MUST_USE int otr_kind_list_all(const otr_kind *k, otr_aws_client *c, otr_remote **items,
                                    size_t *n, otr_error *err);
 
-/* The spec a GetX answer describes: its import_fields, keys sorted. */
+/* The spec a get's answer describes (state import): the fields of the
+ * kind's spec schema, but for references, in the schema's (sorted) order. */
 cJSON *otr_kind_spec_of(const otr_kind *k, const cJSON *fields);
 
 #endif

@@ -28,19 +28,6 @@ static const otr_kind_ref task_refs[] = {
 };
 static const char *const task_updatable[] = {"Description", "TaskConfigurationId", NULL};
 static const char *const task_running[] = {"SCHEDULED", "IN_PROGRESS", NULL};
-static const char *const task_fields[] = {"Description",
-                                          "OtaMechanism",
-                                          "OtaSchedulingConfig",
-                                          "OtaTargetQueryString",
-                                          "OtaTaskExecutionRetryConfig",
-                                          "OtaType",
-                                          "Protocol",
-                                          "S3Url",
-                                          "Tags",
-                                          "Target",
-                                          "TaskConfigurationId",
-                                          NULL};
-
 const otr_kind otr_kind_ota_task = {
     .name = "OtaTask",
     .noun = "task",
@@ -54,7 +41,6 @@ const otr_kind otr_kind_ota_task = {
     .updatable = task_updatable,
     .replace_order = OTR_REPLACE_DELETE_FIRST,
     .running = task_running,
-    .import_fields = task_fields,
     .conflict_retires = 0,
     .guarded_deletes = 1,
     .create_call = otr_ota_create_task,

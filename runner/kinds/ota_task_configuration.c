@@ -6,8 +6,6 @@
  * still in use, leaves it retired for a later run). */
 #include "kinds/kind.h"
 
-static const char *const configuration_fields[] = {"Description", "Name", "PushConfig", NULL};
-
 const otr_kind otr_kind_ota_task_configuration = {
     .name = "OtaTaskConfiguration",
     .noun = "configuration",
@@ -21,7 +19,6 @@ const otr_kind otr_kind_ota_task_configuration = {
     .updatable = NULL,
     .replace_order = OTR_REPLACE_CREATE_FIRST,
     .running = NULL,
-    .import_fields = configuration_fields,
     .conflict_retires = 1,
     .guarded_deletes = 0,
     .create_call = otr_ota_create_task_configuration,

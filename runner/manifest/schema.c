@@ -177,8 +177,8 @@ int otr_schema_check_cron(const char *s, size_t len, otr_buf *why)
 #define SPEC(m)                                                                                    \
     {                                                                                              \
         .name = "spec", .type = OTR_F_STRUCT, .required = 1, .min = OTR_NO_LIMIT,                  \
-        .max = OTR_NO_LIMIT, .members = m, .nmembers = sizeof(m) / sizeof(m[0]),                   \
-        .spec_root = 1, NO_DOUBLE_LIMIT                                                            \
+        .max = OTR_NO_LIMIT, .members = m, .nmembers = sizeof(m) / sizeof(m[0]), .spec_root = 1,   \
+        NO_DOUBLE_LIMIT                                                                            \
     }
 
 /* ---- CreateOtaTask ------------------------------------------------------- */

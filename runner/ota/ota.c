@@ -284,8 +284,7 @@ typedef int (*parse_item_fn)(const otr_aws_call *call, const cJSON *o, otr_remot
                              otr_error *err);
 
 /* A get: the item, with the whole answer kept in fields. */
-static int parse_get(const otr_aws_call *call, parse_item_fn parse, otr_remote *out,
-                     otr_error *err)
+static int parse_get(const otr_aws_call *call, parse_item_fn parse, otr_remote *out, otr_error *err)
 {
     cJSON *j = answer(call, err);
     memset(out, 0, sizeof(*out));
@@ -304,8 +303,7 @@ int otr_ota_parse_get_task(const otr_aws_call *call, otr_remote *out, otr_error 
     return parse_get(call, parse_task, out, err);
 }
 
-int otr_ota_parse_get_task_configuration(const otr_aws_call *call, otr_remote *out,
-                                         otr_error *err)
+int otr_ota_parse_get_task_configuration(const otr_aws_call *call, otr_remote *out, otr_error *err)
 {
     return parse_get(call, parse_configuration, out, err);
 }
@@ -364,8 +362,8 @@ int otr_ota_parse_list_tasks(const otr_aws_call *call, otr_remote **tasks, size_
     return parse_page(call, "Tasks", parse_task, tasks, n, next_token, err);
 }
 
-int otr_ota_parse_list_task_configurations(const otr_aws_call *call, otr_remote **items,
-                                           size_t *n, char **next_token, otr_error *err)
+int otr_ota_parse_list_task_configurations(const otr_aws_call *call, otr_remote **items, size_t *n,
+                                           char **next_token, otr_error *err)
 {
     return parse_page(call, "Items", parse_configuration, items, n, next_token, err);
 }

@@ -23,11 +23,11 @@ typedef struct otr_ota_counts {
 /* What the service says of one task or configuration, from a list or a get.
  * Owns its strings; clear it with otr_remote_clear. */
 typedef struct otr_remote {
-    char *id;     /* TaskId / TaskConfigurationId */
-    char *arn;    /* TaskArn, or NULL */
-    char *name;   /* a configuration's Name, or NULL */
-    char *status; /* a task's: IN_PROGRESS, CANCELED, COMPLETED, DELETION_IN_PROGRESS,
-                     SCHEDULED; NULL for a configuration */
+    char *id;          /* TaskId / TaskConfigurationId */
+    char *arn;         /* TaskArn, or NULL */
+    char *name;        /* a configuration's Name, or NULL */
+    char *status;      /* a task's: IN_PROGRESS, CANCELED, COMPLETED, DELETION_IN_PROGRESS,
+                          SCHEDULED; NULL for a configuration */
     double created_at; /* seconds since 1970; 0 when absent */
     double last_updated_at;
     otr_ota_counts counts;

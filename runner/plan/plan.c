@@ -68,9 +68,9 @@ const char *otr_action_replaces(const otr_action *a)
 const char *otr_action_cancels(const otr_action *a)
 {
     const char *st = a->old.remote_status;
-    int deletes = a->kind == OTR_ACT_DELETE ||
-                  (a->kind == OTR_ACT_REPLACE &&
-                   a->resource->replace_order == OTR_REPLACE_DELETE_FIRST);
+    int deletes =
+        a->kind == OTR_ACT_DELETE ||
+        (a->kind == OTR_ACT_REPLACE && a->resource->replace_order == OTR_REPLACE_DELETE_FIRST);
     return deletes && !a->retired && a->old.id && otr_kind_running(a->resource, st) ? st : NULL;
 }
 
@@ -737,9 +737,9 @@ static int plan_retired(builder *b)
         if (r->last_error)
             otr_buf_printf(&why, "retired %s; its last delete was refused: %s",
                            r->retired_at ? r->retired_at : "", r->last_error);
-        int rc = otr_buf_failed(&why) ? -1
-                                      : plan_retired_delete(b, r->kind, r->name, r->id,
-                                                            why.len ? why.ptr : NULL);
+        int rc = otr_buf_failed(&why)
+                     ? -1
+                     : plan_retired_delete(b, r->kind, r->name, r->id, why.len ? why.ptr : NULL);
         otr_buf_free(&why);
         if (rc < 0)
             return -1;
@@ -1146,7 +1146,8 @@ int otr_plan_from_json(otr_plan **out, const cJSON *j, otr_error *err)
         const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(r, "name"));
         const char *file = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(r, "file"));
         const char *commit = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(r, "commit"));
-        const char *digest = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(r, "specDigest"));
+        const char *digest =
+            cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(r, "specDigest"));
         const char *address = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(r, "address"));
         const otr_kind *k = &otr_kind_ota_task;
         const char *ignored;

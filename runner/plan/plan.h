@@ -179,8 +179,7 @@ void otr_plan_free(otr_plan *p);
 
 /* The record a manifest asks for (commit: where it was read). The spec is
  * copied, or taken from m with otr_record_take_manifest. */
-OTR_MUST_USE int otr_record_from_manifest(otr_record *r, const otr_manifest *m,
-                                          const char *commit);
+OTR_MUST_USE int otr_record_from_manifest(otr_record *r, const otr_manifest *m, const char *commit);
 OTR_MUST_USE int otr_record_take_manifest(otr_record *r, otr_manifest *m, const char *commit);
 
 #endif

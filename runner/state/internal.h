@@ -20,8 +20,7 @@ otr_state *otr_state_new(const char *path);
 int otr_state_parse_snapshot(otr_state *s, char *text, size_t len, otr_error *err);
 /* Replays journal lines over the snapshot; jpath names the journal in
  * messages. */
-int otr_state_replay(otr_state *s, const char *text, size_t len, const char *jpath,
-                     otr_error *err);
+int otr_state_replay(otr_state *s, const char *text, size_t len, const char *jpath, otr_error *err);
 /* One resource under two names is refused. */
 int otr_state_check_ids(const otr_state *s, otr_error *err);
 
@@ -30,8 +29,8 @@ char *otr_state_snapshot_text(const otr_state *s);
 /* A journal line (with its newline) for an intent, or for the result of one;
  * seq numbers it. */
 char *otr_state_intent_line(const otr_state *s, const otr_intent *in, long seq);
-char *otr_state_result_line(const otr_state *s, const otr_intent *in, const otr_record *rec,
-                            int ok, int conflict, const char *error, long seq);
+char *otr_state_result_line(const otr_state *s, const otr_intent *in, const otr_record *rec, int ok,
+                            int conflict, const char *error, long seq);
 
 /* Notes an intent as pending, and settles one: applies the outcome to the
  * records (as a run does, and as replay does). */

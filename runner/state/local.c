@@ -36,35 +36,41 @@ static char *with_suffix(const char *path, const char *suffix)
 
 /* ---- loading --------------------------------------------------------------- */
 
-static int replay_journal(otr_state *s, otr_error *err)
+/* Reads FILE.journal (an absent one is empty). */
+static int read_journal(const char *path, otr_buf *text, otr_error *err)
 {
-    char *jpath = with_suffix(s->path, ".journal");
-    otr_buf text = OTR_BUF_INIT;
-    int rc = 0;
+    char *jpath = with_suffix(path, ".journal");
     otr_error ferr = OTR_ERROR_INIT;
+    int rc = 0;
     if (!jpath)
         return otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
-    if (otr_file_read(jpath, OTR_STATE_MAX_BYTES, &text, &ferr) < 0) {
+    if (otr_file_read(jpath, OTR_STATE_MAX_BYTES, text, &ferr) < 0) {
         if (ferr.code != OTR_ERR_NOTFOUND)
             rc = otr_error_set(err, ferr.code, "%s", otr_error_message(&ferr));
         otr_error_clear(&ferr);
-    } else {
-        rc = otr_state_replay(s, otr_buf_cstr(&text), text.len, jpath, err);
     }
-    otr_buf_free(&text);
     free(jpath);
     return rc;
 }
 
-/* Reads the snapshot, then replays the journal over it. */
+/* Reads the journal, then the snapshot, then replays the one over the
+ * other. In that order a run that saves meanwhile can only make the
+ * snapshot newer than the journal read (whose lines it then holds already),
+ * never older: a save renames the new snapshot in before it empties the
+ * journal. */
 static int load_once(otr_state **out, const char *path, otr_error *err)
 {
     otr_state *s = otr_state_new(path);
-    otr_buf text = OTR_BUF_INIT;
+    otr_buf text = OTR_BUF_INIT, journal = OTR_BUF_INIT;
     otr_error ferr = OTR_ERROR_INIT;
+    char *jpath = with_suffix(path, ".journal");
     *out = NULL;
-    if (!s)
-        return otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
+    if (!s || !jpath) {
+        otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
+        goto fail;
+    }
+    if (read_journal(path, &journal, err) < 0)
+        goto fail;
     if (otr_file_read(path, OTR_STATE_MAX_BYTES, &text, &ferr) < 0) {
         if (ferr.code != OTR_ERR_NOTFOUND) {
             otr_error_set(err, ferr.code, "state file %s: %s", path, otr_error_message(&ferr));
@@ -77,14 +83,16 @@ static int load_once(otr_state **out, const char *path, otr_error *err)
         if (otr_state_parse_snapshot(s, otr_buf_detach(&text), len, err) < 0)
             goto fail;
     }
-    if (replay_journal(s, err) < 0)
+    if (otr_state_replay(s, otr_buf_cstr(&journal), journal.len, jpath, err) < 0)
         goto fail;
     *out = s;
-    return 0;
+    s = NULL;
 fail:
     otr_buf_free(&text);
+    otr_buf_free(&journal);
+    free(jpath);
     otr_state_free(s);
-    return -1;
+    return *out ? 0 : -1;
 }
 
 /* The snapshot file's identity: a save renames a new file into place. */
@@ -92,14 +100,15 @@ static int same_file(int had, const struct stat *a, int has, const struct stat *
 {
     if (had != has)
         return 0;
-    return !had || (a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
-                    a->st_mtim.tv_sec == b->st_mtim.tv_sec &&
-                    a->st_mtim.tv_nsec == b->st_mtim.tv_nsec);
+    return !had ||
+           (a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
+            a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec);
 }
 
 /* Without the lock, a run may save its snapshot (and empty its journal)
  * while this one reads them: when the snapshot changed under the read, read
- * both again, so the pair read is always one run's. */
+ * both again, so the pair read is one run's when a read can be had between
+ * saves (and a consistent one, by load_once's order, when it cannot). */
 static int load_consistent(otr_state **out, const char *path, int repair, otr_error *err)
 {
     for (int attempt = 1;; attempt++) {
@@ -187,8 +196,8 @@ static int lock_file(const char *path, const char *command, int *fd_out, otr_err
         otr_buf holder = OTR_BUF_INIT;
         describe_holder(lpath, &holder);
         otr_error_set(err, OTR_ERR_LOCKED,
-                      "state %s is locked by another run: %s; try again when it has finished",
-                      path, otr_buf_cstr(&holder));
+                      "state %s is locked by another run: %s; try again when it has finished", path,
+                      otr_buf_cstr(&holder));
         otr_buf_free(&holder);
         close(fd);
         goto done;
@@ -251,8 +260,7 @@ static int journal_append(otr_state *s, char *line, otr_error *err)
         }
         free(jpath);
     }
-    if (otr_file_write_all(s->journal_fd, line, strlen(line)) == 0 &&
-        fdatasync(s->journal_fd) == 0)
+    if (otr_file_write_all(s->journal_fd, line, strlen(line)) == 0 && fdatasync(s->journal_fd) == 0)
         rc = 0;
     else
         otr_error_set(err, OTR_ERR_IO,
@@ -277,17 +285,15 @@ int otr_state_journal_intent(otr_state *s, const otr_intent *in, otr_error *err)
 int otr_state_journal_result(otr_state *s, const otr_intent *in, const otr_record *rec, int ok,
                              int conflict, const char *error, otr_error *err)
 {
-    int rc = journal_append(s, otr_state_result_line(s, in, rec, ok, conflict, error,
-                                                     s->journal_seq + 1),
-                            err);
+    int rc = journal_append(
+        s, otr_state_result_line(s, in, rec, ok, conflict, error, s->journal_seq + 1), err);
     if (rc == 0)
         s->journal_seq++;
     /* the outcome is applied in memory even if the journal could not take it:
      * the snapshot at the end of the run will still tell the truth */
     if (otr_state_settle(s, in, rec, ok, conflict, error) < 0 && rc == 0)
         rc = otr_error_set(err, OTR_ERR_NOMEM,
-                           "out of memory while recording %s; the journal holds it",
-                           in->rec.name);
+                           "out of memory while recording %s; the journal holds it", in->rec.name);
     return rc;
 }
 

@@ -117,7 +117,7 @@ static int check_members(const otr_kind *kind, const char *name, const cJSON *o,
                          otr_buf *why)
 {
     const char *required[] = {"phase", "specDigest", kind->id_key, NULL};
-    const char *optional[] = {"clientToken", kind->id_key, "file",      "commit",
+    const char *optional[] = {"clientToken", kind->id_key, "file",        "commit",
                               "createdAt",   "updatedAt",  kind->arn_key, NULL};
     for (size_t i = 0; required[i]; i++) {
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, required[i]);

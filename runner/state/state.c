@@ -125,7 +125,7 @@ static void retired_clear(otr_retired *r)
 }
 
 int otr_state_retire(otr_state *s, const otr_kind *kind, const char *name, const char *id,
-                       const char *at, const char *error)
+                     const char *at, const char *error)
 {
     if (otr_state_find_retired(s, kind, id))
         return 0;
@@ -336,11 +336,12 @@ static int parse_retired(otr_state *s, const cJSON *list, otr_error *err)
         const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(r, "id"));
         const otr_kind *k = kind ? otr_kind_find(kind) : NULL;
         if (!k || !name || !id)
-            return refuse(err, s->path, "has a bad \"retired\" entry (kind, name and id are needed)");
-        if (otr_state_retire(s, k, name, id,
-                        cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(r, "retiredAt")),
-                        cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(r, "lastError"))) <
-            0)
+            return refuse(err, s->path,
+                          "has a bad \"retired\" entry (kind, name and id are needed)");
+        if (otr_state_retire(
+                s, k, name, id,
+                cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(r, "retiredAt")),
+                cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(r, "lastError"))) < 0)
             return otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
     }
     return 0;
@@ -355,7 +356,8 @@ static int parse_header(otr_state *s, const cJSON *root, otr_error *err)
     int rc = -1;
     if (!cJSON_IsObject(root) || !cJSON_IsString(format) ||
         strcmp(format->valuestring, OTR_STATE_FORMAT)) {
-        refuse(err, s->path, "is not an ota-runner state file (no \"format\": \"ota-runner-state\")");
+        refuse(err, s->path,
+               "is not an ota-runner state file (no \"format\": \"ota-runner-state\")");
         goto done;
     }
     if (!cJSON_IsNumber(version)) {
@@ -418,8 +420,7 @@ int otr_state_parse_snapshot(otr_state *s, char *text, size_t len, otr_error *er
     s->service = cJSON_DetachItemFromObjectCaseSensitive(root, "service");
     for (size_t i = 0; otr_kinds[i]; i++)
         if (parse_records(s, otr_kinds[i],
-                          cJSON_GetObjectItemCaseSensitive(root, otr_kinds[i]->state_key),
-                          err) < 0)
+                          cJSON_GetObjectItemCaseSensitive(root, otr_kinds[i]->state_key), err) < 0)
             goto done;
     if (parse_retired(s, cJSON_GetObjectItemCaseSensitive(root, "retired"), err) < 0)
         goto done;
@@ -510,8 +511,8 @@ char *otr_state_intent_line(const otr_state *s, const otr_intent *in, long seq)
     return line_of(s, e, in, seq);
 }
 
-char *otr_state_result_line(const otr_state *s, const otr_intent *in, const otr_record *rec,
-                            int ok, int conflict, const char *error, long seq)
+char *otr_state_result_line(const otr_state *s, const otr_intent *in, const otr_record *rec, int ok,
+                            int conflict, const char *error, long seq)
 {
     cJSON *e = cJSON_CreateObject();
     char *now = otr_time_now_iso8601();
@@ -544,8 +545,7 @@ static int damaged(otr_error *err, const char *jpath, size_t lineno)
 }
 
 /* An intent line's intent (the record taken out of j). */
-static int read_intent(cJSON *j, otr_intent *in, size_t lineno, const char *jpath,
-                       otr_error *err)
+static int read_intent(cJSON *j, otr_intent *in, size_t lineno, const char *jpath, otr_error *err)
 {
     cJSON *r = cJSON_GetObjectItemCaseSensitive(j, "record");
     const char *name = in->rec.name;
@@ -620,8 +620,7 @@ static int read_header(otr_state *s, const cJSON *j, otr_intent *key, const char
             known_op = 1;
         }
     if (!j || !*type || !lineage || !key->rec.name || !key->rec.kind || !known_op ||
-        otr_json_integer(cJSON_GetObjectItemCaseSensitive(j, "serial"), 0, 1LL << 53, &jserial) <
-            0)
+        otr_json_integer(cJSON_GetObjectItemCaseSensitive(j, "serial"), 0, 1LL << 53, &jserial) < 0)
         return damaged(err, jpath, lineno);
     if (!s->exists && s->journal_entries == 0 && strlen(lineage) < sizeof(s->lineage)) {
         /* a run that died before its first snapshot: the journal is all there
@@ -672,10 +671,9 @@ static int replay_line(otr_state *s, const char *text, size_t lineno, const char
     } else if (!strcmp(type, "result")) {
         /* a retired delete is told apart by its id */
         if (key.retired)
-            key.rec.id = cJSON_GetStringValue(
-                cJSON_GetObjectItemCaseSensitive(j, key.rec.kind->id_key));
-        rc = replay_result(s, j, &key) < 0 ? otr_error_set(err, OTR_ERR_NOMEM, "out of memory")
-                                           : 0;
+            key.rec.id =
+                cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, key.rec.kind->id_key));
+        rc = replay_result(s, j, &key) < 0 ? otr_error_set(err, OTR_ERR_NOMEM, "out of memory") : 0;
     } else {
         rc = otr_error_set(err, OTR_ERR_INVALID, "journal %s: line %zu has an unknown type", jpath,
                            lineno);
@@ -688,8 +686,7 @@ static int replay_line(otr_state *s, const char *text, size_t lineno, const char
     return rc;
 }
 
-int otr_state_replay(otr_state *s, const char *text, size_t len, const char *jpath,
-                     otr_error *err)
+int otr_state_replay(otr_state *s, const char *text, size_t len, const char *jpath, otr_error *err)
 {
     otr_buf line = OTR_BUF_INIT;
     size_t lineno = 0;
@@ -708,8 +705,8 @@ int otr_state_replay(otr_state *s, const char *text, size_t len, const char *jpa
             rc = otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
         else if (line.len && memchr(line.ptr, '\0', line.len))
             rc = otr_error_set(err, OTR_ERR_INVALID,
-                               "journal %s: line %zu holds a NUL byte; it was left as it is",
-                               jpath, lineno);
+                               "journal %s: line %zu holds a NUL byte; it was left as it is", jpath,
+                               lineno);
         else if (line.len)
             rc = replay_line(s, line.ptr, lineno, jpath, err);
         p = nl + 1;
@@ -746,8 +743,8 @@ int otr_state_check_ids(const otr_state *s, otr_error *err)
         return otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
     for (size_t i = 0; i < s->count; i++)
         if (s->records[i].id)
-            refs[n++] = (id_ref){otr_kind_index(s->records[i].kind), s->records[i].id,
-                                 s->records[i].name};
+            refs[n++] =
+                (id_ref){otr_kind_index(s->records[i].kind), s->records[i].id, s->records[i].name};
     if (n > 1)
         qsort(refs, n, sizeof(*refs), id_ref_cmp);
     for (size_t i = 1; i < n && rc == 0; i++)

@@ -108,8 +108,8 @@ OTR_MUST_USE int otr_state_load(otr_state **out, const char *path, otr_error *er
  * one resource under two names, so that 'state list / show / rm' can mend
  * it. When another run holds the lock, fails at once with OTR_ERR_LOCKED and
  * a message naming the holder. On failure *out is NULL and no lock is held. */
-OTR_MUST_USE int otr_state_open(otr_state **out, const char *path, const char *lock_for,
-                                int repair, otr_error *err);
+OTR_MUST_USE int otr_state_open(otr_state **out, const char *path, const char *lock_for, int repair,
+                                otr_error *err);
 
 /* 1 when a run holds FILE.lock now, with holder set to "pid N on HOST since
  * T (ota-runner CMD)"; else 0. Takes no lock that a run could trip over for
@@ -119,8 +119,7 @@ int otr_state_lock_holder(const char *path, otr_buf *holder);
 /* The same from memory (journal may be NULL): for tests and fuzzing. path
  * only names the state in messages. */
 OTR_MUST_USE int otr_state_from_text(otr_state **out, const char *path, const char *snapshot,
-                                     size_t slen, const char *journal, size_t jlen,
-                                     otr_error *err);
+                                     size_t slen, const char *journal, size_t jlen, otr_error *err);
 
 /* Looks up a record; NULL when there is none. */
 otr_record *otr_state_find(otr_state *s, const otr_kind *kind, const char *name);
@@ -136,9 +135,8 @@ OTR_MUST_USE int otr_state_journal_intent(otr_state *s, const otr_intent *in, ot
  * the intent is settled). conflict: a delete the service refused because
  * the resource is in use; a kind that retires on conflict keeps it retired.
  * error is recorded with a failure. */
-OTR_MUST_USE int otr_state_journal_result(otr_state *s, const otr_intent *in,
-                                          const otr_record *rec, int ok, int conflict,
-                                          const char *error, otr_error *err);
+OTR_MUST_USE int otr_state_journal_result(otr_state *s, const otr_intent *in, const otr_record *rec,
+                                          int ok, int conflict, const char *error, otr_error *err);
 
 /* Writes the snapshot: serial + 1, FILE.tmp, fsync, FILE -> FILE.bak, rename,
  * fsync of the folder; then empties the journal. source and service may be

@@ -176,7 +176,7 @@ static void expect_log(const fake *f, const char *want)
     "spec: {Name: Push, PushConfig: {RolloutConfig: {ExponentialRolloutRate: "                     \
     "{BaseRatePerMinute: " rate ", IncrementFactor: 2.5}}}}\n"
 #define TASK(name, extra)                                                                          \
-    "---\napiVersion: ota-runner/v1\nkind: OtaTask\nmetadata: {name: " name "}\n"                 \
+    "---\napiVersion: ota-runner/v1\nkind: OtaTask\nmetadata: {name: " name "}\n"                  \
     "spec: {S3Url: s3://fw/" name ", OtaType: ONE_TIME" extra "}\n"
 #define USES_PUSH ", TaskConfigurationRef: push"
 
@@ -359,9 +359,10 @@ static void test_failure_skips_what_waits(void **state)
     for (size_t i = 0; i < r.nfailures; i++)
         if (!strcmp(r.failures[i].name, "a-task")) {
             skipped = 1;
-            assert_string_equal(r.failures[i].description,
-                                "a-task: not started: it waits for OtaTaskConfiguration/push, which "
-                                "failed; the next apply tries again");
+            assert_string_equal(
+                r.failures[i].description,
+                "a-task: not started: it waits for OtaTaskConfiguration/push, which "
+                "failed; the next apply tries again");
         }
     assert_true(skipped);
     assert_null(otr_state_find(w.s, &otr_kind_ota_task, "a-task"));
@@ -388,7 +389,8 @@ static void test_stop_carries_started_chains(void **state)
     apply(&w.f, w.s,
           TASK("a-task", ", Description: Other") TASK("c-task", ", Target: [x]") TASK("d-task", ""),
           &o, &r);
-    expect_log(&w.f, "DeleteOtaTask (c-task); UpdateOtaTask (a-task) failed; CreateOtaTask (c-task)");
+    expect_log(&w.f,
+               "DeleteOtaTask (c-task); UpdateOtaTask (a-task) failed; CreateOtaTask (c-task)");
     assert_string_equal(r.stopped, "--fail-fast: stopped after the first failure");
     assert_int_equal(r.stats.replaced, 1);
     assert_int_equal(r.nnot_started, 1);
@@ -414,8 +416,9 @@ static void test_stop_between_delete_and_create_is_reported(void **state)
     expect_log(&w.f, "DeleteOtaTask (a-task); CreateOtaTask (a-task) failed");
     assert_int_equal(r.nfailures, 1);
     otr_buf want = OTR_BUF_INIT;
-    otr_buf_printf(&want, "its old task %s was deleted and the new one is not created yet: the "
-                          "next apply creates it",
+    otr_buf_printf(&want,
+                   "its old task %s was deleted and the new one is not created yet: the "
+                   "next apply creates it",
                    old);
     assert_non_null(strstr(r.failures[0].description, want.ptr));
     assert_int_equal(r.nnot_started, 1);
@@ -465,10 +468,12 @@ static void test_resume_asks_first(void **state)
      * update reached the service, the delete too */
     otr_intent up = {0}, del = {0};
     up.op = OTR_OP_UPDATE;
-    assert_int_equal(otr_record_copy(&up.rec, otr_state_find(w.s, &otr_kind_ota_task, "a-task")), 0);
+    assert_int_equal(otr_record_copy(&up.rec, otr_state_find(w.s, &otr_kind_ota_task, "a-task")),
+                     0);
     cJSON_ReplaceItemInObject(up.rec.spec, "Description", cJSON_CreateString("Second"));
     del.op = OTR_OP_DELETE;
-    assert_int_equal(otr_record_copy(&del.rec, otr_state_find(w.s, &otr_kind_ota_task, "b-task")), 0);
+    assert_int_equal(otr_record_copy(&del.rec, otr_state_find(w.s, &otr_kind_ota_task, "b-task")),
+                     0);
     assert_int_equal(otr_state_journal_intent(w.s, &up, &err), 0);
     assert_int_equal(otr_state_journal_intent(w.s, &del, &err), 0);
     cJSON_ReplaceItemInObject(cJSON_GetObjectItem(w.f.tasks, up.rec.id), "Description",

@@ -667,9 +667,9 @@ static void test_files_in_any_order(void **state)
         assert_int_equal(d.errors, 1);
         otr_buf out = OTR_BUF_INIT;
         otr_diag_format(&d.items[0], &out);
-        assert_string_equal(out.ptr,
-                            "b.yaml:5:9: error: metadata.name: duplicate name \"t\": also "
-                            "defined at a.yaml:4:9; names must be unique among the OtaTask manifests");
+        assert_string_equal(
+            out.ptr, "b.yaml:5:9: error: metadata.name: duplicate name \"t\": also "
+                     "defined at a.yaml:4:9; names must be unique among the OtaTask manifests");
         assert_int_equal(set.files, 3);
         assert_int_equal(set.count, 3);
         assert_string_equal(set.items[0]->file, "a.yaml");
@@ -716,8 +716,9 @@ static void test_model_values(void **state)
 /* Lines 1-5 of a task configuration; its spec's members start at line 6. */
 #define CFG_HEAD                                                                                   \
     "apiVersion: ota-runner/v1\nkind: OtaTaskConfiguration\nmetadata:\n  name: push\nspec:\n"
-#define RATE(inc) CFG_HEAD "  PushConfig:\n    RolloutConfig:\n      ExponentialRolloutRate:\n" \
-                  "        IncrementFactor: " inc "\n"
+#define RATE(inc)                                                                                  \
+    CFG_HEAD "  PushConfig:\n    RolloutConfig:\n      ExponentialRolloutRate:\n"                  \
+             "        IncrementFactor: " inc "\n"
 
 /* Doubles arrive with task configurations: any decimal number, in range; an
  * integer field still refuses 10.0. */
@@ -727,8 +728,8 @@ static void test_configurations_and_doubles(void **state)
     static const vcase cases[] = {
         {CFG_HEAD "  Name: Staged push\n  Description: For HVAC\n", NULL, 0},
         {RATE("2.5"), NULL, 0},
-        {RATE("2"), NULL, 0},       /* a double field accepts 2 */
-        {RATE("25e-1"), NULL, 0},   /* and 25e-1, which YAML 1.1 reads as a string */
+        {RATE("2"), NULL, 0},     /* a double field accepts 2 */
+        {RATE("25e-1"), NULL, 0}, /* and 25e-1, which YAML 1.1 reads as a string */
         {RATE("+1.1"), NULL, 0},
         {RATE("9.0"),
          "9:26: error: spec.PushConfig.RolloutConfig.ExponentialRolloutRate.IncrementFactor: must "
@@ -774,7 +775,8 @@ static void test_configurations_and_doubles(void **state)
          "\"Staged push!\" ('!' at position 12 is not allowed)",
          0},
         {CFG_HEAD "  ClientToken: abc\n",
-         "6:3: error: spec.ClientToken: ClientToken must not be set: ota-runner derives it from the "
+         "6:3: error: spec.ClientToken: ClientToken must not be set: ota-runner derives it from "
+         "the "
          "manifest (bump metadata.revision to get a fresh one)",
          0},
     };

@@ -90,7 +90,8 @@ static void test_known_answers_from_python(void **state)
         const char *with[16] = {NULL};
         size_t n = 0;
         const cJSON *w;
-        cJSON_ArrayForEach(w, cJSON_GetObjectItem(v, "with")) if (n < 15) with[n++] = w->valuestring;
+        cJSON_ArrayForEach(w, cJSON_GetObjectItem(v, "with")) if (n < 15) with[n++] =
+            w->valuestring;
         otr_manifest_set set;
         load_with(&set, file, with);
         const otr_manifest *m = find(&set, name);
@@ -260,8 +261,8 @@ static void test_doubles_and_references(void **state)
     free(canonical);
     /* the task keeps the reference by name in its spec ... */
     const otr_manifest *user = find(&set, "doubles-user");
-    assert_string_equal(
-        cJSON_GetObjectItem(user->spec, "TaskConfigurationRef")->valuestring, "doubles-exponent");
+    assert_string_equal(cJSON_GetObjectItem(user->spec, "TaskConfigurationRef")->valuestring,
+                        "doubles-exponent");
     /* ... and its token is over the configuration's token in its place */
     cJSON *pre = cJSON_Duplicate(user->spec, 1);
     cJSON_ReplaceItemInObject(pre, "TaskConfigurationRef",
