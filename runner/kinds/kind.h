@@ -60,10 +60,10 @@ typedef struct otr_kind {
     const char *const *updatable; /* fields its update call sets in place (it cannot unset
                                      them); NULL: no update call, any change replaces */
     otr_replace_order replace_order;
-    const char *const *running;       /* statuses in which a delete cancels work on devices */
-    int conflict_retires;             /* a delete refused with 409 (still in use) leaves the old
-                                         resource retired, to be deleted by a later run */
-    int guarded_deletes;              /* --max-deletes counts its deletes */
+    const char *const *running; /* statuses in which a delete cancels work on devices */
+    int conflict_retires;       /* a delete refused with 409 (still in use) leaves the old
+                                   resource retired, to be deleted by a later run */
+    int guarded_deletes;        /* --max-deletes counts its deletes */
     /* the calls, and their parsers */
     otr_aws_call *(*create_call)(const cJSON *body, const char *token, const char *subject);
     int (*parse_create)(const otr_aws_call *call, char **id, char **arn, otr_error *err);

@@ -60,7 +60,7 @@ static void shortest_digits(double x, char digits[24], int *n)
     while (k > 1 && digits[k - 1] == '0')
         k--;
     digits[k] = '\0';
-    *n = atoi(p + 1) + 1;
+    *n = (int)strtol(p + 1, NULL, 10) + 1;
 }
 
 int otr_canonical_number(otr_buf *b, double x)
