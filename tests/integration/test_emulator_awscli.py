@@ -143,7 +143,8 @@ try:
         check(rc != 0 and "pattern" in err, "the configuration name's pattern", err)
         rc, _, err = aws(emu, "create-ota-task-configuration", "--name", "x" * 129)
         check(rc != 0 and "length less than or equal to 128" in err, "the configuration name's length", err)
-        rc, _, err = aws(emu, "create-ota-task", "--s3-url", "s3://fw/x.json", validate=False)
+        rc, _, err = aws(emu, "create-ota-task", "--cli-input-json", json.dumps({"S3Url": "s3://fw/x.json"}),
+                         validate=False)
         check(rc != 0 and "ValidationException" in err and "Value null at 'OtaType'" in err,
               "a required member missing: 400", err)
         tags = {f"k{i}": "v" for i in range(51)}
