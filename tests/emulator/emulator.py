@@ -590,6 +590,10 @@ class Handler(BaseHTTPRequestHandler):
             verify_sigv4(srv.cfg, self.command, raw_path, raw_query, self.headers, body)
             if not op_name:
                 raise ServiceError(404, "UnknownOperationException", f"No operation at {self.command} {raw_path}")
+            try:  # the token of a call a fault answers too, for the log
+                entry["clientToken"] = json.loads(body).get("ClientToken") if body else None
+            except (ValueError, AttributeError):
+                pass
             throttle, error, drop, latency = srv.faults.draw()
             if latency:
                 time.sleep(latency / 1000.0)

@@ -38,6 +38,10 @@ run 1 "$OTA_RUNNER" valdate
 check "unknown command: one line with a hint" diff -u - "$WORK/err" <<'EOF2'
 ota-runner: unknown command 'valdate'; did you mean validate? (see 'ota-runner --help')
 EOF2
+run 1 "$OTA_RUNNER" plna
+check "two letters swapped: did you mean" diff -u - "$WORK/err" <<'EOF2'
+ota-runner: unknown command 'plna'; did you mean plan? (see 'ota-runner --help')
+EOF2
 run 1 "$OTA_RUNNER" validate --rpo x
 check "unknown option: did you mean" diff -u - "$WORK/err" <<'EOF2'
 ota-runner validate: unknown option --rpo; did you mean --repo? (see 'ota-runner validate --help')
