@@ -266,6 +266,8 @@ try:
             "not a state": b'{"hello": "world"}\n',
             "garbage": b"\x00\x01not json at all",
             "bad record": good.replace(b'"taskId":', b'"taskIdX":', 1),
+            "unknown phase": good.replace(b'"phase":\t"created"', b'"phase":\t"creatd"', 1),
+            "a name no manifest can have": good.replace(b'"door-lock-1-9-0":', b'"Door_Lock":', 1),
         }
         for what, data in cases.items():
             open(state, "wb").write(data)
