@@ -31,11 +31,16 @@ struct run;
 typedef struct jstep {
     step kind;
     const otr_action *a; /* the action the step carries out */
+    const char *id;      /* a delete of one of a record's ids (kind->ids_of), or NULL */
 } jstep;
+
+/* A chain: a resume, then the deletes of every id a record holds, then a
+ * create. */
+#define APPLY_MAX_STEPS (OTR_KIND_MAX_IDS + 2)
 
 typedef struct node {
     const otr_action *first; /* its first action: kind, name, retired */
-    jstep steps[4];
+    jstep steps[APPLY_MAX_STEPS];
     int nsteps, cur;
     node_state state;
     size_t waiting;     /* nodes it waits for, not finished yet */
@@ -46,6 +51,8 @@ typedef struct node {
     char *id;        /* the resource's id as the steps go */
     char *deleted;   /* the id a delete step of this chain removed */
     otr_intent work; /* the current step's intent; its record is what success records */
+    cJSON *body;     /* a create of a kind whose record is not its body: what it sends */
+    char token[44];  /* and with which ClientToken */
     otr_aws_call *call;
     struct run *run;
 } node;
@@ -287,6 +294,24 @@ static const char *pending_replaces(const otr_state *s, const otr_action *a)
     return NULL;
 }
 
+/* What a create of a kind whose record is not its body sends (a rollout's
+ * newest wave), references resolved, in n->body and n->token. */
+static int body_of(node *n, const otr_record *desired, otr_buf *why)
+{
+    const otr_kind *k = desired->kind;
+    cJSON *raw = NULL;
+    cJSON_Delete(n->body);
+    n->body = NULL;
+    if (k->body_of(desired, &raw, n->token) < 0) {
+        otr_buf_printf(why, "the record of %s/%s has no body to create", k->name, desired->name);
+        cJSON_Delete(raw);
+        return -1;
+    }
+    n->body = resolve(n->run, k->body_kind, raw, why);
+    cJSON_Delete(raw);
+    return n->body ? 0 : -1;
+}
+
 /* The intent of the current step, in n->work. Returns 0, or -1 with why. */
 static int make_intent(node *n, otr_buf *why)
 {
@@ -301,13 +326,18 @@ static int make_intent(node *n, otr_buf *why)
         /* create: the record wanted; update: the recorded one, with the new
          * spec (the token it was created with stays) */
         const otr_record *base = st->kind == STEP_UPDATE && a->old.name ? &a->old : &a->desired;
-        cJSON *body = resolve(n->run, a->resource, a->desired.spec, why);
-        if (!body || otr_record_copy(&w->rec, base) < 0) {
-            cJSON_Delete(body);
+        if (otr_record_copy(&w->rec, base) < 0)
             return -1;
+        if (a->resource->body_of) {
+            if (body_of(n, &a->desired, why) < 0)
+                return -1;
+        } else {
+            cJSON *body = resolve(n->run, a->resource, a->desired.spec, why);
+            if (!body)
+                return -1;
+            cJSON_Delete(w->rec.spec);
+            w->rec.spec = body;
         }
-        cJSON_Delete(w->rec.spec);
-        w->rec.spec = body;
         set_str(&w->rec.spec_digest, a->desired.spec_digest);
         set_str(&w->rec.file, a->desired.file);
         set_str(&w->rec.commit, a->desired.commit);
@@ -346,7 +376,8 @@ static otr_aws_call *call_of(const node *n)
     address(&subject, n);
     switch (st->kind) {
     case STEP_CREATE:
-        call = k->create_call(rec->spec, rec->client_token, otr_buf_cstr(&subject));
+        call = n->body ? k->create_call(n->body, n->token, otr_buf_cstr(&subject))
+                       : k->create_call(rec->spec, rec->client_token, otr_buf_cstr(&subject));
         break;
     case STEP_UPDATE: call = k->update_call(rec->id, rec->spec, otr_buf_cstr(&subject)); break;
     case STEP_DELETE: call = k->delete_call(rec->id, otr_buf_cstr(&subject)); break;
@@ -368,6 +399,8 @@ static int start_step(node *n)
     otr_buf why = OTR_BUF_INIT;
     /* no check of a stop here: a chain that has started is carried to its
      * end (start_ready starts no new one) */
+    if (n->steps[n->cur].id)
+        set_str(&n->id, n->steps[n->cur].id);
     if (st == STEP_DELETE && !n->id) { /* nothing to delete: a create never made it */
         if (++n->cur >= n->nsteps)
             return 1;
@@ -593,9 +626,25 @@ static void on_call_done(otr_aws_call *call, void *ctx)
 
 static void add_step(node *n, step kind, const otr_action *a)
 {
-    n->steps[n->nsteps].kind = kind;
-    n->steps[n->nsteps].a = a;
+    if (n->nsteps == APPLY_MAX_STEPS)
+        return;
+    n->steps[n->nsteps] = (jstep){kind, a, NULL};
     n->nsteps++;
+}
+
+/* The delete of the recorded resource, or, for a kind whose record holds
+ * several (a rollout's waves), of each, newest first. */
+static void add_deletes(node *n, const otr_action *a)
+{
+    const char *ids[OTR_KIND_MAX_IDS];
+    if (!a->resource->ids_of || a->retired) {
+        add_step(n, STEP_DELETE, a); /* skipped at run time when there is no resource */
+        return;
+    }
+    for (size_t i = a->resource->ids_of(&a->old, ids, OTR_KIND_MAX_IDS); i-- > 0;) {
+        add_step(n, STEP_DELETE, a);
+        n->steps[n->nsteps - 1].id = ids[i];
+    }
 }
 
 /* Appends the steps of an action to its node's chain. */
@@ -612,10 +661,10 @@ static void plan_steps(node *n, const otr_action *a)
         /* a create-first kind's old resource is retired when the new one is
          * made, and deleted by an action of its own */
         if (a->resource->replace_order == OTR_REPLACE_DELETE_FIRST)
-            add_step(n, STEP_DELETE, a); /* skipped at run time when there is no resource */
+            add_deletes(n, a);
         add_step(n, STEP_CREATE, a);
         break;
-    case OTR_ACT_DELETE: add_step(n, STEP_DELETE, a); break;
+    case OTR_ACT_DELETE: add_deletes(n, a); break;
     case OTR_ACT_RESUME:
         /* the intent is already in the journal: finish it with the same request */
         n->journaled = 1;
@@ -769,6 +818,7 @@ done:
     for (size_t i = 0; rn.nodes && i < rn.nnodes; i++) {
         otr_aws_call_free(rn.nodes[i].call);
         otr_intent_clear(&rn.nodes[i].work);
+        cJSON_Delete(rn.nodes[i].body);
         free(rn.nodes[i].id);
         free(rn.nodes[i].deleted);
         free(rn.nodes[i].dependents);

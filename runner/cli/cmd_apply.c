@@ -101,30 +101,15 @@ static int load_saved_plan(otr_planning *pl, const otr_options *o, const char *p
 }
 
 /* Writes the records the plan says to write without a call (a manifest
- * moved by git mv, an imported resource that already is as its manifest). */
+ * moved by git mv, an imported resource that already is as its manifest, a
+ * rollout's wave that passed its gate or halted). */
 static size_t apply_rewrites(otr_state *s, const otr_plan *p)
 {
     size_t done = 0;
     for (size_t i = 0; i < p->nrewrites; i++) {
-        const otr_rewrite *w = &p->rewrites[i];
-        otr_record *r = otr_state_find(s, w->kind, w->name);
-        char *file = strdup(w->file), *digest = strdup(w->spec_digest);
-        char *commit = w->commit ? strdup(w->commit) : NULL;
-        if (!r || !file || !digest || (w->commit && !commit)) {
-            free(file);
-            free(digest);
-            free(commit);
-            continue;
-        }
-        free(r->file);
-        r->file = file;
-        free(r->spec_digest);
-        r->spec_digest = digest;
-        if (commit) {
-            free(r->commit);
-            r->commit = commit;
-        }
-        done++;
+        const otr_record *w = &p->rewrites[i].rec;
+        if (otr_state_find(s, w->kind, w->name) && otr_state_put(s, w) == 0)
+            done++;
     }
     return done;
 }

@@ -123,6 +123,7 @@ int otr_planning_prepare(otr_planning *pl, const otr_options *o, const char *loc
         return rc;
     otr_plan_options po = OTR_PLAN_OPTIONS_INIT;
     po.prune = o->prune;
+    po.now = (int64_t)time(NULL);
     po.targets = o->targets;
     po.remote = pl->refreshed ? pl->refresh.views : NULL;
     po.repo = o->repo ? o->repo : ".";

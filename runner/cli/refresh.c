@@ -14,13 +14,22 @@ static int item_cmp(const void *a, const void *b)
 
 static const otr_remote_item *find_item(const otr_refresh_kind *rk, const char *id)
 {
-    otr_remote_item key = {id, NULL, NULL};
+    otr_remote_item key = {id, NULL, NULL, NULL};
     return id ? bsearch(&key, rk->items, rk->n, sizeof(key), item_cmp) : NULL;
+}
+
+static otr_refresh_kind *kind_of(otr_refresh_result *r, const otr_kind *k)
+{
+    for (size_t i = 0; i < r->nkinds; i++)
+        if (r->kinds[i].kind == k)
+            return &r->kinds[i];
+    return NULL;
 }
 
 typedef struct get_ctx {
     otr_refresh_kind *rk;
     size_t index;
+    int full;
     otr_buf *errors;
 } get_ctx;
 
@@ -29,34 +38,54 @@ static void on_get(otr_aws_call *call, void *ctx)
     get_ctx *g = ctx;
     otr_error err = OTR_ERROR_INIT;
     otr_remote *got = &g->rk->got[g->index];
-    if (g->rk->kind->parse_get(call, got, &err) == 0)
-        g->rk->items[g->index].fields = got->fields;
-    else if (call->status != 404) /* gone since the list: the plan re-creates it */
+    otr_remote_item *item = &g->rk->items[g->index];
+    if (g->rk->kind->parse_get(call, got, &err) == 0) {
+        item->fields = g->full ? got->fields : NULL;
+        item->counts = got->counts.present ? &got->counts : NULL;
+    } else if (call->status != 404) { /* gone since the list: the plan re-creates it */
         otr_buf_printf(g->errors, "%s\n", otr_error_message(&err));
+    }
     otr_error_clear(&err);
 }
 
-/* One kind's list, as the plan's view. */
-static int read_kind(otr_refresh_kind *rk, const otr_kind *k, otr_aws_client *c, otr_error *err)
+/* One kind's list (or the list of the kind its resources are listed as), as
+ * the plan's view. */
+static int read_kind(otr_refresh_result *r, otr_refresh_kind *rk, const otr_kind *k,
+                     otr_aws_client *c, otr_error *err)
 {
+    const otr_refresh_kind *as = k->listed_as ? kind_of(r, k->listed_as) : NULL;
     rk->kind = k;
-    if (otr_kind_list_all(k, c, &rk->listed, &rk->n, err) < 0)
+    if (k->listed_as && !as)
+        return otr_error_set(err, OTR_ERR_GENERIC, "%s: listed as %s, which is not read first",
+                             k->name, k->listed_as->name);
+    if (as)
+        rk->n = as->n;
+    else if (otr_kind_list_all(k, c, &rk->listed, &rk->n, err) < 0)
         return -1;
     rk->items = calloc(rk->n + 1, sizeof(*rk->items));
     rk->got = calloc(rk->n + 1, sizeof(*rk->got));
     if (!rk->items || !rk->got)
         return otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
     for (size_t i = 0; i < rk->n; i++) {
-        rk->items[i].id = rk->listed[i].id;
-        rk->items[i].status = rk->listed[i].status;
+        rk->items[i].id = as ? as->items[i].id : rk->listed[i].id;
+        rk->items[i].status = as ? as->items[i].status : rk->listed[i].status;
     }
-    if (rk->n > 1)
+    if (rk->n > 1 && !as)
         qsort(rk->items, rk->n, sizeof(*rk->items), item_cmp);
     return 0;
 }
 
-/* full: a get per recorded resource the lists show, all in flight at once. */
-static int read_full(otr_refresh_result *r, otr_aws_client *c, const otr_state *s, otr_error *err)
+/* Does the plan need a get of rec's resource: with --refresh full every
+ * one, else those of kinds judged on their counts (a rollout's newest
+ * wave). */
+static int wants_get(const otr_record *rec, int full)
+{
+    return full || rec->kind->needs_counts;
+}
+
+/* The gets, all in flight at once, of the recorded resources the lists show. */
+static int read_gets(otr_refresh_result *r, otr_aws_client *c, const otr_state *s, int full,
+                     otr_error *err)
 {
     otr_aws_call **calls = calloc(s->count + 1, sizeof(*calls));
     get_ctx *ctxs = calloc(s->count + 1, sizeof(*ctxs));
@@ -67,12 +96,9 @@ static int read_full(otr_refresh_result *r, otr_aws_client *c, const otr_state *
         rc = otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
     for (size_t i = 0; rc == 0 && i < s->count; i++) {
         const otr_record *rec = &s->records[i];
-        otr_refresh_kind *rk = NULL;
-        for (size_t k = 0; k < r->nkinds; k++)
-            if (r->kinds[k].kind == rec->kind)
-                rk = &r->kinds[k];
+        otr_refresh_kind *rk = kind_of(r, rec->kind);
         const otr_remote_item *item = rk ? find_item(rk, rec->id) : NULL;
-        if (!item)
+        if (!item || !wants_get(rec, full))
             continue;
         otr_buf subject = OTR_BUF_INIT;
         otr_address_short(&subject, rec->kind, rec->name);
@@ -82,13 +108,13 @@ static int read_full(otr_refresh_result *r, otr_aws_client *c, const otr_state *
             rc = otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
             break;
         }
-        ctxs[ncalls] = (get_ctx){rk, (size_t)(item - rk->items), &errors};
+        ctxs[ncalls] = (get_ctx){rk, (size_t)(item - rk->items), full, &errors};
         call->done = on_get;
         call->ctx = &ctxs[ncalls];
         calls[ncalls++] = call;
         otr_aws_client_submit(c, call);
     }
-    if (rc == 0 && otr_aws_client_run(c, err) < 0)
+    if (rc == 0 && ncalls && otr_aws_client_run(c, err) < 0)
         rc = -1;
     if (rc == 0 && errors.len)
         rc = otr_error_set(err, OTR_ERR_GENERIC, "refresh: %s", otr_buf_cstr(&errors));
@@ -105,12 +131,12 @@ int otr_refresh_read(otr_refresh_result *r, otr_aws_client *c, const otr_state *
 {
     memset(r, 0, sizeof(*r));
     for (size_t k = 0; otr_kinds[k] && k < OTR_REFRESH_MAX_KINDS; k++) {
-        if (read_kind(&r->kinds[k], otr_kinds[k], c, err) < 0)
+        if (read_kind(r, &r->kinds[k], otr_kinds[k], c, err) < 0)
             return -1;
         r->nkinds++;
         r->views[k] = (otr_remote_view){otr_kinds[k], r->kinds[k].items, r->kinds[k].n};
     }
-    return full ? read_full(r, c, s, err) : 0;
+    return read_gets(r, c, s, full, err);
 }
 
 void otr_refresh_remember(const otr_refresh_result *r, otr_state *s)

@@ -6,7 +6,8 @@
 #include <string.h>
 
 /* the kinds others refer to come first, so a plan meets them first */
-const otr_kind *const otr_kinds[] = {&otr_kind_ota_task_configuration, &otr_kind_ota_task, NULL};
+const otr_kind *const otr_kinds[] = {&otr_kind_ota_task_configuration, &otr_kind_ota_task,
+                                     &otr_kind_ota_rollout, NULL};
 
 const otr_kind *otr_kind_find(const char *name)
 {

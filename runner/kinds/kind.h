@@ -29,7 +29,7 @@
 /* A field of a manifest's spec that names another manifest, and the
  * service's field it becomes once that one exists. */
 typedef struct otr_kind_ref {
-    const char *field;    /* "TaskConfigurationRef" */
+    const char *field;    /* "TaskConfigurationRef", or a path ("task.TaskConfigurationRef") */
     const char *kind;     /* "OtaTaskConfiguration" */
     const char *id_field; /* "TaskConfigurationId" */
 } otr_kind_ref;
@@ -40,6 +40,12 @@ typedef enum otr_replace_order {
     OTR_REPLACE_CREATE_FIRST, /* configurations: the new one comes, the tasks move
                                  to it, then the old one goes */
 } otr_replace_order;
+
+struct otr_record;
+struct otr_kind_plan;
+
+/* The most ids one record holds (a rollout: one task per wave). */
+#define OTR_KIND_MAX_IDS OTR_ROLLOUT_MAX_WAVES
 
 /* A manifest's own checks across fields; problems go to report(ctx, field
  * path, message). */
@@ -64,6 +70,19 @@ typedef struct otr_kind {
     int conflict_retires;       /* a delete refused with 409 (still in use) leaves the old
                                    resource retired, to be deleted by a later run */
     int guarded_deletes;        /* --max-deletes counts its deletes */
+    /* A kind whose record is not the body it sends (a rollout: one manifest,
+     * one task per wave) says what a create sends, where the new id goes, and
+     * which ids a delete removes; and it plans itself. NULL for the others:
+     * their record's spec is the body, its id the one. */
+    int (*body_of)(const struct otr_record *rec, cJSON **body, char token[44]);
+    const struct otr_kind *body_kind; /* whose references the body has */
+    int (*created)(struct otr_record *rec);
+    size_t (*ids_of)(const struct otr_record *rec, const char **ids, size_t max);
+    /* after a delete of one of them: forgets id, and says how many are left */
+    size_t (*forget_id)(struct otr_record *rec, const char *id);
+    int (*plan)(struct otr_kind_plan *kp);
+    const struct otr_kind *listed_as; /* its resources are in this kind's listing */
+    int needs_counts; /* a refresh reads its newest resource even without --refresh full */
     /* the calls, and their parsers */
     otr_aws_call *(*create_call)(const cJSON *body, const char *token, const char *subject);
     int (*parse_create)(const otr_aws_call *call, char **id, char **arn, otr_error *err);
@@ -78,6 +97,7 @@ typedef struct otr_kind {
 
 extern const otr_kind otr_kind_ota_task;
 extern const otr_kind otr_kind_ota_task_configuration;
+extern const otr_kind otr_kind_ota_rollout;
 
 /* Every kind, those that others refer to first; NULL-ended. */
 extern const otr_kind *const otr_kinds[];

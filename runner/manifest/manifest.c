@@ -114,12 +114,31 @@ static int push_manifest(otr_manifest_set *set, otr_manifest *m)
     return 0;
 }
 
+/* The member at a dotted path ("task.TaskConfigurationRef") of obj, or NULL;
+ * *parent gets the object that holds it. */
+static cJSON *json_at(cJSON *obj, const char *path, cJSON **parent)
+{
+    char part[128];
+    cJSON *at = obj;
+    *parent = NULL;
+    for (const char *p = path; at && *p;) {
+        size_t len = strcspn(p, ".");
+        snprintf(part, sizeof(part), "%.*s", (int)(len < sizeof(part) - 1 ? len : sizeof(part) - 1),
+                 p);
+        *parent = at;
+        at = cJSON_GetObjectItemCaseSensitive(at, part);
+        p += len + (p[len] == '.');
+    }
+    return at;
+}
+
 /* The spec's references, with where each is written. */
 static int collect_refs(otr_manifest *m, const otr_ynode *root)
 {
     const otr_kind *k = m->kind;
     for (size_t i = 0; i < k->nrefs; i++) {
-        const cJSON *v = cJSON_GetObjectItemCaseSensitive(m->spec, k->refs[i].field);
+        cJSON *parent;
+        const cJSON *v = json_at(m->spec, k->refs[i].field, &parent);
         if (!cJSON_IsString(v))
             continue;
         otr_manifest_ref *r = realloc(m->refs, (m->nrefs + 1) * sizeof(*r));
@@ -127,7 +146,7 @@ static int collect_refs(otr_manifest *m, const otr_ynode *root)
             return -1;
         m->refs = r;
         r = &m->refs[m->nrefs++];
-        const otr_ynode *at = ymap_get(ymap_get(root, "spec"), k->refs[i].field);
+        const otr_ynode *at = node_at(ymap_get(root, "spec"), k->refs[i].field);
         r->field = k->refs[i].field;
         r->kind = otr_kind_find(k->refs[i].kind);
         r->target = strdup(v->valuestring);
@@ -148,12 +167,15 @@ static int compute_token(otr_manifest *m, const char *const *replacement)
     if (m->nrefs && replacement) {
         if (!(copy = cJSON_Duplicate(m->spec, 1)))
             return -1;
-        for (size_t i = 0; i < m->nrefs; i++)
-            if (!cJSON_ReplaceItemInObjectCaseSensitive(copy, m->refs[i].field,
-                                                        cJSON_CreateString(replacement[i]))) {
+        for (size_t i = 0; i < m->nrefs; i++) {
+            cJSON *parent;
+            cJSON *at = json_at(copy, m->refs[i].field, &parent);
+            if (!at || !cJSON_ReplaceItemInObjectCaseSensitive(parent, at->string,
+                                                               cJSON_CreateString(replacement[i]))) {
                 cJSON_Delete(copy);
                 return -1;
             }
+        }
         spec = copy;
     }
     char *canonical = otr_canonical_json(spec);

@@ -220,28 +220,30 @@ static const otr_field tag_value = STR("", 0, 0, 256);
 #define DESCRIPTION                                                                                \
     CHECKED("Description", 0, 1, 256, check_description, "letters, digits, '_', '-' and spaces")
 
-static const otr_field spec_members[] = {
-    DESCRIPTION,
-    ENUM("OtaMechanism", mechanism_enum),
-    STRUCT("OtaSchedulingConfig", scheduling_members),
-    STR("OtaTargetQueryString", 0, OTR_NO_LIMIT, OTR_NO_LIMIT),
-    STRUCT("OtaTaskExecutionRetryConfig", retry_members),
-    {.name = "OtaType",
-     .type = OTR_F_STRING,
-     .required = 1,
-     .min = OTR_NO_LIMIT,
-     .max = OTR_NO_LIMIT,
-     .enums = ota_type_enum,
-     NO_DOUBLE_LIMIT},
-    ENUM("Protocol", protocol_enum),
-    STR("S3Url", 1, 1, 1000),
-    MAP("Tags", 1, 50, &tag_key, &tag_value),
-    LIST("Target", &any_string),
-    CHECKED("TaskConfigurationId", 0, 1, 64, check_alnum, "letters and digits"),
-    /* ota-runner's own: the metadata.name of an OtaTaskConfiguration in the
-     * same commit, sent as its TaskConfigurationId */
-    CHECKED("TaskConfigurationRef", 0, 1, 63, check_name, "lowercase letters, digits and '-'"),
-};
+/* CreateOtaTask's fields but the targets: a task's, and a rollout's task
+ * (whose waves give the targets) */
+#define TASK_MEMBERS_BUT_TARGETS                                                                   \
+    DESCRIPTION, ENUM("OtaMechanism", mechanism_enum),                                             \
+        STRUCT("OtaSchedulingConfig", scheduling_members),                                         \
+        STRUCT("OtaTaskExecutionRetryConfig", retry_members),                                      \
+        {.name = "OtaType",                                                                        \
+         .type = OTR_F_STRING,                                                                     \
+         .required = 1,                                                                            \
+         .min = OTR_NO_LIMIT,                                                                      \
+         .max = OTR_NO_LIMIT,                                                                      \
+         .enums = ota_type_enum,                                                                   \
+         NO_DOUBLE_LIMIT},                                                                         \
+        ENUM("Protocol", protocol_enum), STR("S3Url", 1, 1, 1000),                                 \
+        MAP("Tags", 1, 50, &tag_key, &tag_value),                                                  \
+        CHECKED("TaskConfigurationId", 0, 1, 64, check_alnum, "letters and digits"),               \
+        /* ota-runner's own: the metadata.name of an OtaTaskConfiguration in the same             \
+         * commit, sent as its TaskConfigurationId */                                              \
+        CHECKED("TaskConfigurationRef", 0, 1, 63, check_name, "lowercase letters, digits and '-'")
+
+#define TARGETS                                                                                    \
+    STR("OtaTargetQueryString", 0, OTR_NO_LIMIT, OTR_NO_LIMIT), LIST("Target", &any_string)
+
+static const otr_field spec_members[] = {TASK_MEMBERS_BUT_TARGETS, TARGETS};
 
 const otr_field otr_schema_ota_task_spec = SPEC(spec_members);
 
@@ -303,6 +305,60 @@ static const otr_field config_spec_members[] = {
 
 const otr_field otr_schema_ota_task_configuration_spec = SPEC(config_spec_members);
 
+/* ---- OtaRollout (ota-runner's own) ------------------------------------------ */
+
+int otr_schema_check_duration(const char *s, size_t len, otr_buf *why)
+{
+    int64_t seconds;
+    if (strlen(s) == len && otr_time_parse_duration(s, &seconds) == 0)
+        return 1;
+    otr_buf_puts(why, "must be a duration such as 30s, 15m, 2h, 1d or 1h30m (at most a year)");
+    return 0;
+}
+
+static const otr_field gate_members[] = {
+    CHECKED("deadline", 0, OTR_NO_LIMIT, OTR_NO_LIMIT, otr_schema_check_duration, NULL),
+    DOUBLE("maxFailedPercent", 0, 100),
+    INT("minFinished", 0, 2147483647L),
+    DOUBLE("minSucceededPercent", 0, 100),
+    CHECKED("soak", 0, OTR_NO_LIMIT, OTR_NO_LIMIT, otr_schema_check_duration, NULL),
+};
+const otr_field otr_schema_gate = STRUCT("gate", gate_members);
+
+static const otr_field wave_members[] = {
+    STRUCT("gate", gate_members),
+    CHECKED("name", 1, 1, 63, check_name, "lowercase letters, digits and '-'"),
+    TARGETS,
+};
+static const otr_field wave = STRUCT("", wave_members);
+
+static const otr_field rollout_task_members[] = {TASK_MEMBERS_BUT_TARGETS};
+
+static const otr_field rollout_spec_members[] = {
+    STRUCT("gate", gate_members),
+    CHECKED("holdAfter", 0, 1, 63, check_name, "lowercase letters, digits and '-'"),
+    {.name = "paused", .type = OTR_F_BOOL, .min = OTR_NO_LIMIT, .max = OTR_NO_LIMIT,
+     NO_DOUBLE_LIMIT},
+    {.name = "task",
+     .type = OTR_F_STRUCT,
+     .required = 1,
+     .min = OTR_NO_LIMIT,
+     .max = OTR_NO_LIMIT,
+     .members = rollout_task_members,
+     .nmembers = sizeof(rollout_task_members) / sizeof(rollout_task_members[0]),
+     .spec_root = 1,
+     NO_DOUBLE_LIMIT},
+    {.name = "waves",
+     .type = OTR_F_LIST,
+     .required = 1,
+     .min = 1,
+     .max = OTR_ROLLOUT_MAX_WAVES,
+     .elem = &wave,
+     NO_DOUBLE_LIMIT},
+};
+
+const otr_field otr_schema_ota_rollout_spec = SPEC(rollout_spec_members);
+
 /* ---- metadata -------------------------------------------------------------- */
 
 static const otr_field label_key =
@@ -319,7 +375,7 @@ static const otr_field metadata_members[] = {
  * One envelope per kind, the same but for its spec. */
 
 static const char *const api_versions[] = {"ota-runner/v1", NULL};
-static const char *const kinds[] = {"OtaTask", "OtaTaskConfiguration", NULL};
+static const char *const kinds[] = {"OtaTask", "OtaTaskConfiguration", "OtaRollout", NULL};
 
 #define ENVELOPE(spec_field)                                                                       \
     {                                                                                              \
@@ -345,6 +401,9 @@ const otr_field otr_schema_ota_task = STRUCT("", ota_task_members);
 
 static const otr_field ota_task_configuration_members[] = ENVELOPE(SPEC(config_spec_members));
 const otr_field otr_schema_ota_task_configuration = STRUCT("", ota_task_configuration_members);
+
+static const otr_field ota_rollout_members[] = ENVELOPE(SPEC(rollout_spec_members));
+const otr_field otr_schema_ota_rollout = STRUCT("", ota_rollout_members);
 
 /* the envelope alone: spec is required, and checked by the kind's own table */
 #define ANY_SPEC                                                                                   \

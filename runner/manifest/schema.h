@@ -19,6 +19,7 @@ typedef enum otr_ftype {
     OTR_F_STRING,
     OTR_F_INT,
     OTR_F_DOUBLE, /* a number: 10, 10.0 and 1e1 are the same value */
+    OTR_F_BOOL,   /* true or false */
     OTR_F_LIST,
     OTR_F_MAP,    /* string keys -> values */
     OTR_F_STRUCT, /* fixed member names */
@@ -26,6 +27,9 @@ typedef enum otr_ftype {
 } otr_ftype;
 
 #define OTR_NO_LIMIT (-1L)
+
+/* The most waves a rollout may have. */
+#define OTR_ROLLOUT_MAX_WAVES 20
 
 /* A format check: returns 1 when s is acceptable, else 0 with a reason
  * appended to why ("'.' at position 5 is not allowed"). */
@@ -35,7 +39,7 @@ typedef struct otr_field {
     const char *name;
     otr_ftype type;
     int required;
-    long min, max;                   /* string: characters; list/map: entries; int: value */
+    long min, max; /* string: characters; list/map: entries (NO_LIMIT: any); int: value */
     const char *const *enums;        /* NULL-terminated, or NULL */
     otr_fcheck check;                /* pattern or format, or NULL */
     const char *check_desc;          /* what check wants, for messages */
@@ -55,6 +59,13 @@ extern const otr_field otr_schema_ota_task_spec;
  * input without ClientToken. */
 extern const otr_field otr_schema_ota_task_configuration;
 extern const otr_field otr_schema_ota_task_configuration_spec;
+/* A whole OtaRollout manifest, and its spec: the task every wave is made
+ * of, the gate between waves, the waves. */
+extern const otr_field otr_schema_ota_rollout;
+extern const otr_field otr_schema_ota_rollout_spec;
+/* A rollout's gate (the rollout's, or a wave's override). */
+extern const otr_field otr_schema_gate;
+
 /* Any manifest's envelope (apiVersion, kind, metadata; spec unchecked): read
  * first, to know which kind's table to check a document against. */
 extern const otr_field otr_schema_envelope;
@@ -68,6 +79,9 @@ const char *otr_schema_suggest_word(const char *const *words, const char *name);
 
 /* Is s a valid metadata.name? (1 when yes; else 0 and why) */
 int otr_schema_check_name_value(const char *s, otr_buf *why);
+
+/* A duration: 30s, 15m, 2h, 1d, 1h30m. */
+int otr_schema_check_duration(const char *s, size_t len, otr_buf *why);
 
 /* Exposed for tests: the date-time and cron checks. */
 int otr_schema_check_datetime(const char *s, size_t len, otr_buf *why);

@@ -280,10 +280,30 @@ static cJSON *validate_double(otr_vctx *v, const otr_field *f, const otr_ynode *
     return cJSON_CreateNumber(x);
 }
 
+static cJSON *validate_bool(otr_vctx *v, const otr_ynode *n, otr_buf *path)
+{
+    char tmp[96];
+    if (check_scalar(v, n, path, "true or false") < 0)
+        return NULL;
+    if (n->style != OTR_YPLAIN || (strcmp(n->value, "true") && strcmp(n->value, "false"))) {
+        REPORT(v, n, path, "must be true or false, got %s", shown(n, tmp, sizeof(tmp)));
+        return NULL;
+    }
+    return cJSON_CreateBool(!strcmp(n->value, "true"));
+}
+
 static cJSON *validate_list(otr_vctx *v, const otr_field *f, const otr_ynode *n, otr_buf *path)
 {
     if (n->type != OTR_YSEQ) {
         REPORT(v, n, path, "must be a list, got %s", otr_ynode_describe(n));
+        return NULL;
+    }
+    if ((f->min != OTR_NO_LIMIT && n->count < (size_t)f->min) ||
+        (f->max != OTR_NO_LIMIT && n->count > (size_t)f->max)) {
+        if (f->max == OTR_NO_LIMIT)
+            REPORT(v, n, path, "must have at least %ld entries, got %zu", f->min, n->count);
+        else
+            REPORT(v, n, path, "must have %ld to %ld entries, got %zu", f->min, f->max, n->count);
         return NULL;
     }
     cJSON *arr = cJSON_CreateArray();
@@ -392,6 +412,11 @@ static cJSON *validate_map(otr_vctx *v, const otr_field *f, const otr_ynode *n, 
     return obj;
 }
 
+static int name_cmp(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
 static void report_unknown(otr_vctx *v, const otr_field *f, const otr_ynode *k, otr_buf *path)
 {
     if (!strcmp(k->value, "ClientToken") && f->spec_root) {
@@ -406,8 +431,13 @@ static void report_unknown(otr_vctx *v, const otr_field *f, const otr_ynode *k, 
         return;
     }
     otr_buf names = OTR_BUF_INIT;
-    for (size_t i = 0; i < f->nmembers; i++)
-        otr_buf_printf(&names, "%s%s", i ? ", " : "", f->members[i].name);
+    const char *sorted[64];
+    size_t n = 0;
+    for (size_t i = 0; i < f->nmembers && n < 64; i++)
+        sorted[n++] = f->members[i].name;
+    qsort(sorted, n, sizeof(*sorted), name_cmp);
+    for (size_t i = 0; i < n; i++)
+        otr_buf_printf(&names, "%s%s", i ? ", " : "", sorted[i]);
     REPORT(v, k, path, "unknown field (expected one of: %s)", otr_buf_cstr(&names));
     otr_buf_free(&names);
 }
@@ -469,6 +499,7 @@ cJSON *otr_validate_node(otr_vctx *v, const otr_field *f, const otr_ynode *n, ot
     case OTR_F_STRING: return validate_string(v, f, n, path);
     case OTR_F_INT: return validate_int(v, f, n, path);
     case OTR_F_DOUBLE: return validate_double(v, f, n, path);
+    case OTR_F_BOOL: return validate_bool(v, n, path);
     case OTR_F_ANY: return NULL;
     case OTR_F_LIST: return validate_list(v, f, n, path);
     case OTR_F_MAP: return validate_map(v, f, n, path);

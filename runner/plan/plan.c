@@ -85,6 +85,8 @@ int otr_action_deletes_task(const otr_action *a)
 typedef struct builder {
     otr_plan *p;
     const otr_plan_options *o;
+    otr_buf refusals; /* changes that cannot be made, a line each */
+    const otr_manifest_set *set;
     otr_state *view; /* the records as they will be once pending intents are finished */
     size_t alloc;
     size_t nalloc;
@@ -115,6 +117,12 @@ static otr_action *add_action(builder *b, otr_action_kind kind, const otr_kind *
     return a;
 }
 
+static int add_refusal(builder *b, const otr_buf *text)
+{
+    otr_buf_printf(&b->refusals, "%s%s", b->refusals.len ? "\n" : "", otr_buf_cstr(text));
+    return otr_buf_failed(&b->refusals) || otr_buf_failed(text) ? -1 : 0;
+}
+
 static int add_note(builder *b, const otr_buf *text)
 {
     otr_plan *p = b->p;
@@ -134,8 +142,8 @@ static int add_note(builder *b, const otr_buf *text)
     return 0;
 }
 
-static int push_rewrite(otr_plan *p, size_t *alloc, const otr_kind *kind, const char *name,
-                        const char *file, const char *commit, const char *digest)
+/* Takes rec (left empty) into the plan's rewrites. */
+static int push_rewrite(otr_plan *p, size_t *alloc, otr_record *rec)
 {
     if (p->nrewrites == *alloc) {
         size_t n = *alloc ? *alloc * 2 : 8;
@@ -145,19 +153,43 @@ static int push_rewrite(otr_plan *p, size_t *alloc, const otr_kind *kind, const 
         p->rewrites = x;
         *alloc = n;
     }
-    otr_rewrite *r = &p->rewrites[p->nrewrites];
-    r->kind = kind;
-    r->name = strdup(name);
-    r->file = strdup(file);
-    r->commit = dup_or_null(commit);
-    r->spec_digest = strdup(digest);
-    p->nrewrites++;
-    return r->name && r->file && r->spec_digest && (r->commit || !commit) ? 0 : -1;
+    p->rewrites[p->nrewrites++].rec = *rec;
+    memset(rec, 0, sizeof(*rec));
+    return 0;
 }
 
-static int add_rewrite(otr_plan *p, size_t *alloc, const otr_manifest *m, const char *commit)
+/* The record as its manifest has it now: file, commit, digest. */
+static int add_rewrite(otr_plan *p, size_t *alloc, const otr_record *rec, const otr_manifest *m,
+                       const char *commit)
 {
-    return push_rewrite(p, alloc, m->kind, m->name, m->file, commit, m->spec_digest);
+    otr_record w;
+    if (otr_record_copy(&w, rec) < 0)
+        return -1;
+    free(w.file);
+    free(w.commit);
+    free(w.spec_digest);
+    w.file = strdup(m->file);
+    w.commit = dup_or_null(commit);
+    w.spec_digest = strdup(m->spec_digest);
+    if (!w.file || !w.spec_digest || (commit && !w.commit) || push_rewrite(p, alloc, &w) < 0) {
+        otr_record_clear(&w);
+        return -1;
+    }
+    return 0;
+}
+
+static int add_detail(otr_plan *p, const otr_kind *k, const char *name, cJSON *view)
+{
+    otr_detail *x = realloc(p->details, (p->ndetails + 1) * sizeof(*x));
+    if (!x)
+        return -1;
+    p->details = x;
+    x[p->ndetails].kind = k;
+    x[p->ndetails].view = view;
+    if (!(x[p->ndetails].name = strdup(name)))
+        return -1;
+    p->ndetails++;
+    return 0;
 }
 
 static int add_change(otr_action *a, const char *field, const cJSON *old_v, const cJSON *new_v)
@@ -464,7 +496,8 @@ static int plan_noop(builder *b, const otr_record *rec, const otr_manifest *m)
     else
         otr_buf_printf(&note, ": the %s already is as the manifest says", m->kind->noun);
     otr_buf_puts(&note, "; apply records that, without a call");
-    int rc = add_note(b, &note) < 0 || add_rewrite(b->p, &b->ralloc, m, b->o->commit) < 0 ? -1 : 0;
+    int rc =
+        add_note(b, &note) < 0 || add_rewrite(b->p, &b->ralloc, rec, m, b->o->commit) < 0 ? -1 : 0;
     otr_buf_free(&note);
     return rc;
 }
@@ -550,11 +583,71 @@ done:
     return rc;
 }
 
+/* An address of a kind that plans itself: its own verdict, made into an
+ * action, a rewrite, a detail for the outputs, or a refusal. */
+static int plan_by_kind(builder *b, const otr_record *rec, otr_manifest *m,
+                        const otr_remote_item *remote)
+{
+    const otr_kind *k = m ? m->kind : rec->kind;
+    const char *name = m ? m->name : rec->name;
+    otr_kind_plan kp;
+    int rc = -1;
+    memset(&kp, 0, sizeof(kp));
+    kp.rec = rec;
+    kp.m = m;
+    kp.remote = remote;
+    kp.set = b->set;
+    kp.refreshed = view_of(b->o, k) != NULL;
+    kp.prune = b->o->prune;
+    kp.now = b->o->now;
+    kp.commit = b->o->commit;
+    kp.kind = OTR_ACT_NOOP;
+    if (k->plan(&kp) < 0 || otr_buf_failed(&kp.reason))
+        goto done;
+    if (kp.view && add_detail(b->p, k, name, kp.view) == 0)
+        kp.view = NULL;
+    if (kp.refused.len) {
+        otr_buf msg = OTR_BUF_INIT;
+        otr_address_short(&msg, k, name);
+        otr_buf_printf(&msg, ": %s", otr_buf_cstr(&kp.refused));
+        rc = add_refusal(b, &msg);
+        otr_buf_free(&msg);
+        goto done;
+    }
+    if (kp.kind == OTR_ACT_NOOP) {
+        /* no rewrite where a resume acts: its result is the record */
+        rc = kp.rewrite && !planned(b, k, name) ? push_rewrite(b->p, &b->ralloc, &kp.desired) : 0;
+        if (rc == 0 && !planned(b, k, name))
+            rc = add_action(b, OTR_ACT_NOOP, k, name) ? 0 : -1;
+        goto done;
+    }
+    otr_action *a = add_action(b, kp.kind, k, name);
+    if (!a || (rec && keep_old(a, rec, remote) < 0))
+        goto done;
+    a->line = m ? m->line : 0;
+    a->desired = kp.desired;
+    memset(&kp.desired, 0, sizeof(kp.desired));
+    if (kp.reason.len && !(a->reason = otr_buf_detach(&kp.reason)))
+        goto done;
+    rc = 0;
+done:
+    otr_record_clear(&kp.desired);
+    otr_buf_free(&kp.reason);
+    otr_buf_free(&kp.refused);
+    cJSON_Delete(kp.view);
+    return rc;
+}
+
 /* One address: its recorded resource (or none) and its manifest (or none). */
 static int plan_name(builder *b, const otr_record *rec, otr_manifest *m)
 {
     const otr_plan_options *o = b->o;
     const otr_remote_item *remote = NULL;
+    const otr_kind *k = m ? m->kind : rec->kind;
+    if (k->plan) {
+        const otr_remote_view *v = rec ? view_of(o, rec->kind) : NULL;
+        return plan_by_kind(b, rec, m, v && rec->id ? remote_find(v, rec->id) : NULL);
+    }
     if (m && !rec)
         return plan_create(b, m, NULL, NULL);
     const otr_remote_view *v = view_of(o, rec->kind);
@@ -838,7 +931,7 @@ int otr_plan_make(otr_plan **out, otr_state *state, otr_manifest_set *set,
                   const otr_plan_options *o, otr_error *err)
 {
     otr_plan *p = calloc(1, sizeof(*p));
-    builder b = {.p = p, .o = o};
+    builder b = {.p = p, .o = o, .set = set};
     int rc = -1;
     *out = NULL;
     if (!p)
@@ -857,6 +950,11 @@ int otr_plan_make(otr_plan **out, otr_state *state, otr_manifest_set *set,
         otr_plan_free(p);
         goto done;
     }
+    if (b.refusals.len) {
+        otr_error_set(err, OTR_ERR_INVALID, "%s", otr_buf_cstr(&b.refusals));
+        otr_plan_free(p);
+        goto done;
+    }
     if (p->count > 1)
         qsort(p->actions, p->count, sizeof(*p->actions), action_cmp);
     if (p->nnotes > 1)
@@ -869,6 +967,7 @@ int otr_plan_make(otr_plan **out, otr_state *state, otr_manifest_set *set,
     *out = p;
     rc = 0;
 done:
+    otr_buf_free(&b.refusals);
     otr_state_free(b.view);
     return rc;
 }
@@ -1034,15 +1133,17 @@ cJSON *otr_plan_to_json(const otr_plan *p)
         cJSON_AddItemToArray(notes, cJSON_CreateString(p->notes[i]));
     cJSON *rewrites = cJSON_AddArrayToObject(root, "rewrites");
     for (size_t i = 0; i < p->nrewrites; i++) {
-        const otr_rewrite *w = &p->rewrites[i];
+        const otr_record *w = &p->rewrites[i].rec;
         cJSON *r = cJSON_CreateObject();
-        cJSON_AddStringToObject(r, "name", w->name);
         add_address(r, "address", w->kind, w->name);
-        cJSON_AddStringToObject(r, "file", w->file);
-        if (w->commit)
-            cJSON_AddStringToObject(r, "commit", w->commit);
-        cJSON_AddStringToObject(r, "specDigest", w->spec_digest);
+        cJSON_AddItemToObject(r, "record", record_json(w));
         cJSON_AddItemToArray(rewrites, r);
+    }
+    cJSON *details = cJSON_AddArrayToObject(root, "details");
+    for (size_t i = 0; i < p->ndetails; i++) {
+        cJSON *d = cJSON_Duplicate(p->details[i].view, 1);
+        add_address(d, "address", p->details[i].kind, p->details[i].name);
+        cJSON_AddItemToArray(details, d);
     }
     return root;
 }
@@ -1143,19 +1244,17 @@ int otr_plan_from_json(otr_plan **out, const cJSON *j, otr_error *err)
     const cJSON *r;
     cJSON_ArrayForEach(r, cJSON_GetObjectItemCaseSensitive(j, "rewrites"))
     {
-        const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(r, "name"));
-        const char *file = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(r, "file"));
-        const char *commit = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(r, "commit"));
-        const char *digest =
-            cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(r, "specDigest"));
         const char *address = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(r, "address"));
-        const otr_kind *k = &otr_kind_ota_task;
-        const char *ignored;
+        const otr_kind *k = NULL;
+        const char *name;
+        otr_record rec;
         otr_buf why = OTR_BUF_INIT;
-        int bad = address && otr_address_parse(address, &k, &ignored, &why) < 0;
+        int bad = !address || otr_address_parse(address, &k, &name, &why) < 0;
         otr_buf_free(&why);
-        if (bad || !name || !file || !digest ||
-            push_rewrite(p, &b.ralloc, k, name, file, commit, digest) < 0) {
+        if (bad || record_back(&rec, k, cJSON_GetObjectItemCaseSensitive(r, "record"), 0) < 0 ||
+            !rec.name || strcmp(rec.name, name) || push_rewrite(p, &b.ralloc, &rec) < 0) {
+            if (!bad)
+                otr_record_clear(&rec);
             otr_plan_free(p);
             return otr_error_set(err, OTR_ERR_INVALID, "the saved plan has a damaged rewrite");
         }
@@ -1182,13 +1281,14 @@ void otr_plan_free(otr_plan *p)
         free(a->deps);
     }
     free(p->actions);
-    for (size_t i = 0; i < p->nrewrites; i++) {
-        free(p->rewrites[i].name);
-        free(p->rewrites[i].file);
-        free(p->rewrites[i].commit);
-        free(p->rewrites[i].spec_digest);
-    }
+    for (size_t i = 0; i < p->nrewrites; i++)
+        otr_record_clear(&p->rewrites[i].rec);
     free(p->rewrites);
+    for (size_t i = 0; i < p->ndetails; i++) {
+        free(p->details[i].name);
+        cJSON_Delete(p->details[i].view);
+    }
+    free(p->details);
     for (size_t i = 0; i < p->nnotes; i++)
         free(p->notes[i]);
     free(p->notes);

@@ -77,15 +77,20 @@ typedef struct otr_action {
 } otr_action;
 
 /* A record to write anew without a call: its manifest moved to another file
- * (git mv), or its digest changed with nothing to send (an imported
- * resource that already is as the manifest says). */
+ * (git mv), its digest changed with nothing to send (an imported resource
+ * that already is as the manifest says), or a kind's bookkeeping changed (a
+ * rollout's wave passed its gate, or halted). */
 typedef struct otr_rewrite {
+    otr_record rec;
+} otr_rewrite;
+
+/* How a resource of a kind that plans itself stands (a rollout's waves),
+ * for the outputs. */
+typedef struct otr_detail {
     const otr_kind *kind;
     char *name;
-    char *file;
-    char *commit;
-    char *spec_digest;
-} otr_rewrite;
+    cJSON *view;
+} otr_detail;
 
 typedef struct otr_plan {
     otr_action *actions;
@@ -100,6 +105,8 @@ typedef struct otr_plan {
     size_t nnotes;
     otr_rewrite *rewrites;
     size_t nrewrites;
+    otr_detail *details;
+    size_t ndetails;
     long manifests; /* manifests read; -1 when not known (an older saved plan) */
 } otr_plan;
 
@@ -107,7 +114,8 @@ typedef struct otr_plan {
 typedef struct otr_remote_item {
     const char *id;
     const char *status;
-    const cJSON *fields; /* the get's answer with --refresh full, else NULL */
+    const cJSON *fields;           /* the get's answer with --refresh full, else NULL */
+    const otr_ota_counts *counts;  /* the get's TaskProcessingDetails, else NULL */
 } otr_remote_item;
 
 /* One kind's resources in the service, sorted by id. */
@@ -119,6 +127,7 @@ typedef struct otr_remote_view {
 
 typedef struct otr_plan_options {
     int prune;
+    int64_t now;                   /* the runner's clock (seconds since 1970), for gates */
     const char *const *targets;    /* addresses (KIND/NAME or a task's NAME), NULL-ended;
                                       NULL: every one */
     const otr_remote_view *remote; /* one per kind, ended by kind NULL; NULL: --refresh none */
@@ -127,7 +136,7 @@ typedef struct otr_plan_options {
 
 #define OTR_PLAN_OPTIONS_INIT                                                                      \
     {                                                                                              \
-        0, NULL, NULL, NULL, NULL, NULL, NULL                                                      \
+        0, 0, NULL, NULL, NULL, NULL, NULL, NULL                                                   \
     }
 
 #define OTR_PLAN_DEFAULT_MAX_DELETES 10
@@ -143,6 +152,28 @@ typedef struct otr_plan_guards {
     {                                                                                              \
         OTR_PLAN_DEFAULT_MAX_DELETES, 0, 0                                                         \
     }
+
+/* What a kind that plans itself (kind->plan) is given and gives back, for
+ * one address. */
+typedef struct otr_kind_plan {
+    /* what there is */
+    const otr_record *rec;         /* the recorded resource, or NULL */
+    const otr_manifest *m;         /* its manifest, or NULL when it is gone */
+    const otr_remote_item *remote; /* what the service said of it, or NULL */
+    const otr_manifest_set *set;   /* every manifest (for the tokens references take) */
+    int refreshed;                 /* the service was asked (not --refresh none) */
+    int prune;
+    int64_t now;
+    const char *commit;
+    /* what to do */
+    otr_action_kind kind; /* NOOP: no call */
+    otr_record desired;   /* the record the action leaves (with NOOP and rewrite: the
+                             record to write without a call) */
+    int rewrite;
+    otr_buf reason;
+    cJSON *view;     /* how it stands, for the outputs */
+    otr_buf refused; /* a change that cannot be made: the plan fails with this */
+} otr_kind_plan;
 
 /* The plan takes the specs of the manifests it acts on (they are left NULL in
  * set): a plan of 100k creates holds each spec once. On failure *out is NULL. */

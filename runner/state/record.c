@@ -31,6 +31,7 @@ void otr_record_clear(otr_record *r)
     free(r->updated_at);
     free(r->remote_status);
     free(r->remote_checked_at);
+    cJSON_Delete(r->progress);
     memset(r, 0, sizeof(*r));
 }
 
@@ -56,6 +57,8 @@ int otr_record_copy(otr_record *dst, const otr_record *src)
     dst->kind = src->kind;
     dst->revision = src->revision;
     if (src->spec && !(dst->spec = cJSON_Duplicate(src->spec, 1)))
+        goto nomem;
+    if (src->progress && !(dst->progress = cJSON_Duplicate(src->progress, 1)))
         goto nomem;
     if (copy_str(&dst->name, src->name) < 0 || copy_str(&dst->phase, src->phase) < 0 ||
         copy_str(&dst->client_token, src->client_token) < 0 ||
@@ -103,6 +106,8 @@ cJSON *otr_record_to_json(const otr_record *r)
         add_str(remote, "status", r->remote_status);
         add_str(remote, "checkedAt", r->remote_checked_at);
     }
+    if (r->progress)
+        cJSON_AddItemToObject(o, "progress", cJSON_Duplicate(r->progress, 1));
     return o;
 }
 
@@ -191,6 +196,9 @@ int otr_record_from_json(otr_record *r, const otr_kind *kind, const char *name, 
         r->remote_status = get_dup(remote, "status");
         r->remote_checked_at = get_dup(remote, "checkedAt");
     }
+    cJSON *progress = cJSON_GetObjectItemCaseSensitive(o, "progress");
+    if (cJSON_IsObject(progress))
+        r->progress = cJSON_DetachItemViaPointer(o, progress);
     if (!r->name || !r->phase || !r->spec_digest) {
         otr_record_clear(r);
         otr_buf_puts(why, "out of memory");

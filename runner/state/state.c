@@ -215,6 +215,17 @@ static int take_pending(otr_state *s, const otr_intent *in, otr_intent *out)
     return -1;
 }
 
+/* A delete done: the record goes, unless its kind keeps several ids and
+ * some are left (a rollout's other waves). */
+static int forget_deleted(otr_state *s, const otr_kind *k, const char *name, const char *id)
+{
+    otr_record *cur = otr_state_find(s, k, name);
+    if (cur && k->forget_id && id && k->forget_id(cur, id) > 0)
+        return 0;
+    otr_state_remove(s, k, name);
+    return 0;
+}
+
 int otr_state_settle(otr_state *s, const otr_intent *in, const otr_record *rec, int ok,
                      int conflict, const char *error)
 {
@@ -240,13 +251,21 @@ int otr_state_settle(otr_state *s, const otr_intent *in, const otr_record *rec, 
         }
         return 0;
     }
-    if (in->op == OTR_OP_DELETE) {
-        otr_state_remove(s, k, in->rec.name);
-        return 0;
-    }
+    if (in->op == OTR_OP_DELETE)
+        return forget_deleted(s, k, in->rec.name, in->rec.id);
     if (in->op == OTR_OP_CREATE && in->replaces &&
         otr_state_retire(s, k, in->rec.name, in->replaces, NULL, NULL) < 0)
         return -1;
+    if (in->op == OTR_OP_CREATE && k->created) { /* the new id where the kind keeps it too */
+        otr_record copy;
+        if (otr_record_copy(&copy, rec) < 0)
+            return -1;
+        if (k->created(&copy) < 0 || otr_state_put_move(s, &copy) < 0) {
+            otr_record_clear(&copy);
+            return -1;
+        }
+        return 0;
+    }
     return otr_state_put(s, rec);
 }
 

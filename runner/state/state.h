@@ -51,6 +51,7 @@ typedef struct otr_record {
     char *updated_at;
     char *remote_status; /* the status last seen in the service, or NULL */
     char *remote_checked_at;
+    cJSON *progress; /* a kind's own bookkeeping (a rollout's waves and halt), or NULL */
 } otr_record;
 
 /* An old resource a create-first replace left behind, deleted once nothing

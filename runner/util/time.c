@@ -1,6 +1,8 @@
 /* Calendar arithmetic and ISO 8601, independent of TZ. */
 #include "util/time.h"
 
+#include <stdio.h>
+
 #include <ctype.h>
 #include <string.h>
 
@@ -88,4 +90,57 @@ void otr_time_format_iso8601(char out[21], time_t t)
     struct tm tm;
     gmtime_r(&t, &tm);
     strftime(out, 21, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+int otr_time_parse_duration(const char *s, int64_t *seconds)
+{
+    static const struct {
+        char unit;
+        int64_t size;
+    } units[] = {{'d', 86400}, {'h', 3600}, {'m', 60}, {'s', 1}};
+    size_t next = 0; /* units come in this order, each at most once */
+    int64_t total = 0;
+    if (!s || !*s)
+        return -1;
+    while (*s) {
+        int64_t n = 0;
+        const char *start = s;
+        while (*s >= '0' && *s <= '9') {
+            n = n * 10 + (*s++ - '0');
+            if (n > OTR_TIME_MAX_DURATION)
+                return -1;
+        }
+        if (s == start)
+            return -1;
+        while (next < 4 && units[next].unit != *s)
+            next++;
+        if (next == 4)
+            return -1;
+        total += n * units[next++].size;
+        if (total > OTR_TIME_MAX_DURATION)
+            return -1;
+        s++;
+    }
+    *seconds = total;
+    return 0;
+}
+
+void otr_time_format_duration(char out[32], int64_t seconds)
+{
+    static const struct {
+        char unit;
+        int64_t size;
+    } units[] = {{'d', 86400}, {'h', 3600}, {'m', 60}, {'s', 1}};
+    size_t len = 0;
+    out[0] = '\0';
+    if (seconds <= 0) {
+        snprintf(out, 32, "0s");
+        return;
+    }
+    for (size_t i = 0; i < 4 && len < 31; i++) {
+        int64_t n = seconds / units[i].size;
+        seconds %= units[i].size;
+        if (n)
+            len += (size_t)snprintf(out + len, 32 - len, "%lld%c", (long long)n, units[i].unit);
+    }
 }

@@ -24,4 +24,14 @@ char *otr_time_now_iso8601(void);
 /* Milliseconds of a clock that never goes back (for durations and timers). */
 int64_t otr_time_monotonic_ms(void);
 
+/* The longest duration a manifest may give: a year. */
+#define OTR_TIME_MAX_DURATION ((int64_t)366 * 86400)
+
+/* "30s", "15m", "2h", "1d" and combinations in that order ("1h30m", "1d12h"),
+ * each unit once -> seconds. 0, or -1 when s is not one (or longer than
+ * OTR_TIME_MAX_DURATION). */
+int otr_time_parse_duration(const char *s, int64_t *seconds);
+/* The shortest such text for seconds ("1h30m", "0s"); out holds 32 bytes. */
+void otr_time_format_duration(char out[32], int64_t seconds);
+
 #endif

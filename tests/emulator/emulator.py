@@ -17,7 +17,18 @@ Control endpoint (unsigned, under a path the service does not use):
     GET  /_emulator/configurations  every task configuration
     POST /_emulator/faults        {"latency_ms", "throttle_rate", "error_rate",
                                    "drop_rate", "seed", "conflict_in_use"}; rates are 0..1
+    POST /_emulator/outcomes      how the things of tasks created from now on end:
+                                  {"share": 0..1 (the share that succeed; the rest fail),
+                                   "never": true (no thing ever answers),
+                                   "queries": {QUERY: {"share"|"never"}},  per target query
+                                   "things": {TARGET: "SUCCEEDED" | "FAILED" | "TIMED_OUT" |
+                                              "REJECTED" | "NEVER"}}
+                                  (--outcomes takes the same JSON)
     POST /_emulator/reset         forget every task, configuration and log entry
+
+Things finish one per --tick, in target order (a task with a query string has
+--query-things things); each ends as its outcome says (by default: succeeded),
+and TaskProcessingDetails and ListOtaTaskExecutions count them as they do.
 """
 import argparse
 import base64
@@ -282,6 +293,8 @@ class Store:
         self.tasks, self.configs, self.tokens, self.log = {}, {}, {}, []
         self.seq = 0
         self.conflict_in_use = False  # DeleteOtaTaskConfiguration: 409 while a task uses it
+        self.outcomes = {}  # how things of new tasks end (POST /_emulator/outcomes)
+        self.query_things = 4
         if path and os.path.exists(path):
             with open(path, encoding="utf-8") as f:
                 d = json.load(f)
@@ -303,25 +316,56 @@ class Store:
         self.seq += 1
         return f"{prefix}{self.seq:06d}{uuid.uuid4().hex[:10]}"
 
+    def targets_of(self, task):
+        return task.get("Target") or [f"thing{i}" for i in range(self.query_things)]
+
+    def outcomes_for(self, task):
+        """How each target of a new task ends, frozen when it is created."""
+        rules = self.outcomes
+        query = task.get("OtaTargetQueryString")
+        rule = rules.get("queries", {}).get(query, rules) if query else rules
+        targets = self.targets_of(task)
+        n = len(targets)
+        succeed = n if "share" not in rule else round(float(rule["share"]) * n)
+        out = []
+        for i, target in enumerate(targets):
+            if target in rules.get("things", {}):
+                out.append(rules["things"][target])
+            elif rule.get("never"):
+                out.append("NEVER")
+            else:
+                out.append("SUCCEEDED" if i < succeed else "FAILED")
+        return out
+
     def progress(self, task, now):
-        """Status and counts as time passes: one target finishes per tick."""
-        targets = task.get("Target") or [f"thing{i}" for i in range(4)]
+        """Status and counts as time passes: one target reaches its end per tick."""
+        targets = self.targets_of(task)
+        outcomes = task.get("_outcomes") or ["SUCCEEDED"] * len(targets)
         n = len(targets)
         steps = int((now - task["CreatedAt"]) / self.tick) if self.tick > 0 else n + 1
-        done = max(0, min(n, steps - 1))
+        reached = max(0, min(n, steps - 1))  # targets 0 .. reached-1 are at their end
+        states = []
+        for i in range(n):
+            if i < reached:
+                states.append("IN_PROGRESS" if outcomes[i] == "NEVER" else outcomes[i])
+            elif i == reached and steps >= 1:
+                states.append("IN_PROGRESS")
+            else:
+                states.append("QUEUED")
         if steps < 1:
             status = "SCHEDULED"
-        elif done < n or task["OtaType"] == "CONTINUOUS":
+        elif any(st in ("IN_PROGRESS", "QUEUED") for st in states) or task["OtaType"] == "CONTINUOUS":
             status = "IN_PROGRESS"
         else:
             status = "COMPLETED"
-        running = 1 if status == "IN_PROGRESS" and done < n else 0
-        details = {"NumberOfCanceledThings": 0, "NumberOfFailedThings": 0,
-                   "NumberOfInProgressThings": running,
-                   "numberOfQueuedThings": n - done - running, "numberOfRejectedThings": 0,
-                   "numberOfRemovedThings": 0, "numberOfSucceededThings": done,
-                   "numberOfTimedOutThings": 0, "processingTargets": targets}
-        return status, details, targets, done
+        count = lambda st: sum(1 for x in states if x == st)
+        details = {"NumberOfCanceledThings": 0, "NumberOfFailedThings": count("FAILED"),
+                   "NumberOfInProgressThings": count("IN_PROGRESS"),
+                   "numberOfQueuedThings": count("QUEUED"),
+                   "numberOfRejectedThings": count("REJECTED"),
+                   "numberOfRemovedThings": 0, "numberOfSucceededThings": count("SUCCEEDED"),
+                   "numberOfTimedOutThings": count("TIMED_OUT"), "processingTargets": targets}
+        return status, details, targets, states
 
 
 # ---- the operations ------------------------------------------------------------
@@ -363,6 +407,7 @@ def op_create_ota_task(cfg, store, data):
         task_id = store.new_id("ota")
         now = time.time()
         task = {k: request[k] for k in TASK_FIELDS if k in request}
+        task["_outcomes"] = store.outcomes_for(task)
         task.update({"TaskId": task_id, "CreatedAt": now, "LastUpdatedAt": now,
                      "TaskArn": f"arn:aws:iotmanagedintegrations:{cfg.region}:{ACCOUNT}:ota-task/{task_id}"})
         store.tasks[task_id] = task
@@ -386,6 +431,7 @@ def op_get_ota_task(cfg, store, data):
     with store.lock:
         task = dict(live_task(store, data["Identifier"]))
     status, details, _, _ = store.progress(task, time.time())
+    task = {k: v for k, v in task.items() if not k.startswith("_")}
     task.update({"Status": status, "TaskProcessingDetails": details})
     return 200, task
 
@@ -429,11 +475,11 @@ def op_list_ota_task_executions(cfg, store, data):
     now = time.time()
     with store.lock:
         task = dict(live_task(store, data["Identifier"]))
-    _, _, targets, done = store.progress(task, now)
+    _, _, targets, states = store.progress(task, now)
     rows = []
     for i, target in enumerate(targets):
         thing = re.sub(r"[^a-zA-Z0-9:_-]", "", target.rsplit("/", 1)[-1])[:64] or f"thing{i}"
-        status = "SUCCEEDED" if i < done else ("IN_PROGRESS" if i == done else "QUEUED")
+        status = states[i]
         summary = {"ExecutionNumber": 1, "LastUpdatedAt": now, "QueuedAt": task["CreatedAt"],
                    "RetryAttempt": 0, "Status": status}
         if status != "QUEUED":
@@ -643,6 +689,14 @@ class Handler(BaseHTTPRequestHandler):
             if "conflict_in_use" in d:
                 srv.store.conflict_in_use = bool(d["conflict_in_use"])
             return self.send_json(200, {**srv.faults.as_dict(), "conflict_in_use": srv.store.conflict_in_use})
+        if path == "/_emulator/outcomes" and self.command == "POST":
+            try:
+                d = check_outcomes(json.loads(body or b"{}"))
+            except ValueError as e:
+                return self.send_json(400, {"Message": str(e)})
+            with srv.store.lock:
+                srv.store.outcomes = d
+            return self.send_json(200, srv.store.outcomes)
         if path == "/_emulator/reset" and self.command == "POST":
             with srv.store.lock:
                 srv.store.tasks.clear()
@@ -655,6 +709,28 @@ class Handler(BaseHTTPRequestHandler):
         self.send_json(404, {"Message": "unknown control path"})
 
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = handle_any
+
+
+OUTCOMES = ("SUCCEEDED", "FAILED", "TIMED_OUT", "REJECTED", "NEVER")
+
+
+def check_outcomes(d):
+    """The outcome rules of POST /_emulator/outcomes or --outcomes, checked."""
+    def rule(r):
+        if not isinstance(r, dict) or not set(r) <= {"share", "never"}:
+            raise ValueError(f"an outcome rule is {{\"share\": 0..1}} or {{\"never\": true}}: {r!r}")
+        if "share" in r and not 0 <= float(r["share"]) <= 1:
+            raise ValueError(f"share must be within 0..1: {r['share']!r}")
+        return r
+    if not isinstance(d, dict) or not set(d) <= {"share", "never", "queries", "things"}:
+        raise ValueError(f"outcomes: unknown keys in {d!r}")
+    rule({k: v for k, v in d.items() if k in ("share", "never")})
+    for r in d.get("queries", {}).values():
+        rule(r)
+    for target, o in d.get("things", {}).items():
+        if o not in OUTCOMES:
+            raise ValueError(f"outcome of {target}: {o!r} is not one of {', '.join(OUTCOMES)}")
+    return d
 
 
 class Server(ThreadingHTTPServer):
@@ -708,12 +784,18 @@ def main(argv=None):
     p.add_argument("--max-page", type=int, default=1000,
                    help="at most this many items a page, whatever MaxResults asks (a service may "
                         "answer fewer)")
+    p.add_argument("--outcomes", type=lambda t: check_outcomes(json.loads(t)), default={},
+                   help="how the things of new tasks end (JSON; see POST /_emulator/outcomes)")
+    p.add_argument("--query-things", type=int, default=4,
+                   help="how many things a task with a target query string reaches")
     p.add_argument("--verbose", action="store_true")
     cfg = p.parse_args(argv)
     MAX_PAGE[0] = cfg.max_page
 
     srv = Server(cfg)
     srv.store.conflict_in_use = cfg.conflict_in_use
+    srv.store.outcomes = cfg.outcomes
+    srv.store.query_things = cfg.query_things
     stop = threading.Event()
 
     def on_signal(signum, frame):

@@ -217,7 +217,7 @@ static void test_refresh_drift(void **state)
     const char *fleet = M("a", "1", BASE) M("b", "1", BASE);
     otr_state *s = recorded(fleet);
     /* the service no longer has b's task; a's status moved on */
-    otr_remote_item tasks[] = {{"Ta", "IN_PROGRESS", NULL}};
+    otr_remote_item tasks[] = {{"Ta", "IN_PROGRESS", NULL, NULL}};
     otr_remote_view view[] = {{&otr_kind_ota_task, tasks, 1}, {NULL, NULL, 0}};
     o.remote = view;
     otr_plan *p = plan_with(s, fleet, &o);
@@ -234,7 +234,7 @@ static void test_refresh_drift(void **state)
     cJSON *fields =
         cJSON_Parse("{\"TaskId\":\"Ta\",\"S3Url\":\"s3://b/k\",\"OtaType\":\"ONE_TIME\","
                     "\"Description\":\"Edited by hand\",\"Target\":[\"a\"]}");
-    otr_remote_item full[] = {{"Ta", "SCHEDULED", fields}, {"Tb", "SCHEDULED", NULL}};
+    otr_remote_item full[] = {{"Ta", "SCHEDULED", fields, NULL}, {"Tb", "SCHEDULED", NULL, NULL}};
     otr_remote_view fview[] = {{&otr_kind_ota_task, full, 2}, {NULL, NULL, 0}};
     o.remote = fview;
     p = plan_with(s, fleet, &o);
@@ -309,7 +309,7 @@ static void test_guards(void **state)
     g.allow_cancel = 0;
     otr_plan_free(p);
     /* the refresh's word wins over the recorded one: COMPLETED is not running */
-    otr_remote_item tasks[] = {{"Ta", "COMPLETED", NULL}, {"Tb", "IN_PROGRESS", NULL}};
+    otr_remote_item tasks[] = {{"Ta", "COMPLETED", NULL, NULL}, {"Tb", "IN_PROGRESS", NULL, NULL}};
     otr_remote_view view[] = {{&otr_kind_ota_task, tasks, 2}, {NULL, NULL, 0}};
     o.remote = view;
     p = plan_with(s, target_changed, &o);
@@ -354,8 +354,8 @@ static void test_relocation(void **state)
     assert_int_equal(otr_plan_changes(p), 0);
     assert_int_equal(p->counts[OTR_ACT_NOOP], 1);
     assert_int_equal(p->nrewrites, 1);
-    assert_string_equal(p->rewrites[0].file, "moved/a.yaml");
-    assert_string_equal(p->rewrites[0].commit, "beef");
+    assert_string_equal(p->rewrites[0].rec.file, "moved/a.yaml");
+    assert_string_equal(p->rewrites[0].rec.commit, "beef");
     assert_string_equal(p->notes[0],
                         "a: its manifest moved from m.yaml to moved/a.yaml; apply records that, "
                         "without a call");
@@ -364,7 +364,7 @@ static void test_relocation(void **state)
     otr_plan *q = NULL;
     assert_int_equal(otr_plan_from_json(&q, j, &err), 0);
     assert_int_equal(q->nrewrites, 1);
-    assert_string_equal(q->rewrites[0].name, "a");
+    assert_string_equal(q->rewrites[0].rec.name, "a");
     assert_int_equal(q->manifests, 1);
     cJSON_Delete(j);
     otr_plan_free(q);

@@ -1,0 +1,732 @@
+/*
+ * The OtaRollout kind: a staged rollout. Each wave becomes one OTA task, made
+ * of the rollout's `task` and the wave's targets, with a ClientToken of its
+ * own; one apply creates at most the next wave, once the newest one passed
+ * its gate on the service's own counts and soaked, unless `holdAfter` names
+ * it or the rollout is paused. A wave that fails its gate (or its deadline)
+ * halts the rollout until the manifest changes that wave's gate or the
+ * revision. What has started cannot change under it: an edit to the task, or
+ * to a started wave, is refused.
+ *
+ * The record's spec is the manifest's; its progress keeps the waves started
+ * ({"name", "targets", "clientToken", "taskId", "taskArn", "createdAt",
+ * "passedAt"}), the task's digest when the rollout started, and a halt
+ * ({"wave", "reason", "at", "gate", "counts"}); its id is the newest wave's
+ * task. The gate's arithmetic is in rollout.h.
+ */
+#include "kinds/kind.h"
+#include "kinds/rollout.h"
+#include "manifest/token.h"
+#include "plan/plan.h"
+#include "util/time.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- the gate --------------------------------------------------------------- */
+
+static double number_or(const cJSON *o, const char *key, double fallback)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    return cJSON_IsNumber(v) ? v->valuedouble : fallback;
+}
+
+static int64_t duration_or(const cJSON *o, const char *key, int64_t fallback)
+{
+    int64_t s;
+    const char *v = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, key));
+    return v && otr_time_parse_duration(v, &s) == 0 ? s : fallback;
+}
+
+void otr_rollout_gate(const cJSON *spec_gate, const cJSON *wave_gate, otr_gate *g)
+{
+    g->min_succeeded = OTR_GATE_DEFAULT_MIN_SUCCEEDED;
+    g->max_failed = OTR_GATE_DEFAULT_MAX_FAILED;
+    g->min_finished = OTR_GATE_DEFAULT_MIN_FINISHED;
+    g->soak = OTR_GATE_DEFAULT_SOAK;
+    g->deadline = OTR_GATE_NO_DEADLINE;
+    const cJSON *layers[] = {spec_gate, wave_gate};
+    for (size_t i = 0; i < 2; i++) {
+        g->min_succeeded = number_or(layers[i], "minSucceededPercent", g->min_succeeded);
+        g->max_failed = number_or(layers[i], "maxFailedPercent", g->max_failed);
+        g->min_finished = (long)number_or(layers[i], "minFinished", (double)g->min_finished);
+        g->soak = duration_or(layers[i], "soak", g->soak);
+        g->deadline = duration_or(layers[i], "deadline", g->deadline);
+    }
+}
+
+void otr_rollout_shares(const otr_ota_counts *c, long *things, long *finished, double *succeeded,
+                        double *failed)
+{
+    *finished = c->succeeded + c->failed + c->timed_out + c->rejected + c->canceled;
+    *things = *finished + c->queued + c->in_progress + c->removed;
+    *succeeded = *things ? 100.0 * (double)c->succeeded / (double)*things : 0;
+    *failed = *things ? 100.0 * (double)(c->failed + c->timed_out + c->rejected) / (double)*things
+                      : 0;
+}
+
+otr_verdict otr_rollout_judge(const otr_gate *g, const otr_ota_counts *c, int64_t started,
+                              int64_t now, otr_buf *why)
+{
+    long things, finished;
+    double ok, bad;
+    otr_rollout_shares(c, &things, &finished, &ok, &bad);
+    if (things && finished >= g->min_finished && bad > g->max_failed) {
+        otr_buf_printf(why, "%.4g%% failed of %ld (at most %.4g%%)", bad, things, g->max_failed);
+        return OTR_VERDICT_HALT;
+    }
+    if (things && finished >= g->min_finished && ok >= g->min_succeeded) {
+        otr_buf_printf(why, "%.4g%% succeeded of %ld (at least %.4g%%)", ok, things,
+                       g->min_succeeded);
+        return OTR_VERDICT_PASS;
+    }
+    if (g->deadline != OTR_GATE_NO_DEADLINE && now - started > g->deadline) {
+        char d[32];
+        otr_time_format_duration(d, g->deadline);
+        otr_buf_printf(why, "no pass within its deadline of %s: %.4g%% succeeded, %ld of %ld finished",
+                       d, ok, finished, things);
+        return OTR_VERDICT_HALT;
+    }
+    otr_buf_printf(why, "%.4g%% succeeded, %.4g%% failed, %ld of %ld finished (pass at %.4g%%, %ld "
+                        "finished)",
+                   ok, bad, finished, things, g->min_succeeded, g->min_finished);
+    return OTR_VERDICT_WAIT;
+}
+
+/* ---- waves ------------------------------------------------------------------ */
+
+static const cJSON *waves_of(const cJSON *spec)
+{
+    return cJSON_GetObjectItemCaseSensitive(spec, "waves");
+}
+
+static const cJSON *progress_waves(const otr_record *rec)
+{
+    return cJSON_GetObjectItemCaseSensitive(rec->progress, "waves");
+}
+
+static const char *str_of(const cJSON *o, const char *key)
+{
+    return cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, key));
+}
+
+/* A wave's targets: its Target and OtaTargetQueryString. */
+static cJSON *targets_of(const cJSON *wave)
+{
+    static const char *const keys[] = {"OtaTargetQueryString", "Target"};
+    cJSON *t = cJSON_CreateObject();
+    for (size_t i = 0; t && i < 2; i++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(wave, keys[i]);
+        if (v)
+            cJSON_AddItemToObject(t, keys[i], cJSON_Duplicate(v, 1));
+    }
+    return t;
+}
+
+/* The body of a wave's task: the rollout's task with the wave's targets. */
+static cJSON *wave_body(const cJSON *task, const cJSON *targets)
+{
+    cJSON *body = cJSON_Duplicate(task, 1);
+    const cJSON *t;
+    cJSON_ArrayForEach(t, targets) if (body) cJSON_AddItemToObject(body, t->string,
+                                                                   cJSON_Duplicate(t, 1));
+    if (body)
+        otr_canonical_sort(body);
+    return body;
+}
+
+/* Canonical text of a body with its reference replaced by the token of the
+ * configuration it names (as a task's token is made); free() it. */
+static char *token_input(const otr_kind_plan *kp, const cJSON *body)
+{
+    cJSON *copy = cJSON_Duplicate(body, 1);
+    const char *ref = str_of(copy, "TaskConfigurationRef");
+    if (copy && ref) {
+        const otr_manifest *cfg =
+            otr_manifest_set_find(kp->set, &otr_kind_ota_task_configuration, ref);
+        cJSON_ReplaceItemInObjectCaseSensitive(copy, "TaskConfigurationRef",
+                                               cJSON_CreateString(cfg ? cfg->client_token : ref));
+    }
+    char *text = copy ? otr_canonical_json(copy) : NULL;
+    cJSON_Delete(copy);
+    return text;
+}
+
+/* The digest of the rollout's task, to tell an edit after the start. */
+static int task_digest(const otr_kind_plan *kp, char out[72])
+{
+    char *text = token_input(kp, cJSON_GetObjectItemCaseSensitive(kp->m->spec, "task"));
+    int rc = text ? otr_spec_digest(out, text) : -1;
+    free(text);
+    return rc;
+}
+
+/* The progress entry of wave i of the manifest: its name, targets and token
+ * (over "ROLLOUT/WAVE", the revision and the body). */
+static cJSON *wave_entry(const otr_kind_plan *kp, int i)
+{
+    const cJSON *wave = cJSON_GetArrayItem(waves_of(kp->m->spec), i);
+    cJSON *e = cJSON_CreateObject(), *targets = targets_of(wave);
+    cJSON *body = wave_body(cJSON_GetObjectItemCaseSensitive(kp->m->spec, "task"), targets);
+    char *text = body ? token_input(kp, body) : NULL;
+    char token[44];
+    otr_buf name = OTR_BUF_INIT;
+    otr_buf_printf(&name, "%s/%s", kp->m->name, str_of(wave, "name"));
+    int ok = e && targets && text && !otr_buf_failed(&name) &&
+             otr_client_token(token, name.ptr, kp->m->revision, text) == 0;
+    if (ok) {
+        cJSON_AddStringToObject(e, "name", str_of(wave, "name"));
+        cJSON_AddItemToObject(e, "targets", targets);
+        cJSON_AddStringToObject(e, "clientToken", token);
+        targets = NULL;
+    }
+    cJSON_Delete(targets);
+    cJSON_Delete(body);
+    free(text);
+    otr_buf_free(&name);
+    if (!ok) {
+        cJSON_Delete(e);
+        return NULL;
+    }
+    return e;
+}
+
+/* ---- the hooks apply uses ------------------------------------------------------ */
+
+static int body_of(const otr_record *rec, cJSON **body, char token[44])
+{
+    const cJSON *waves = progress_waves(rec);
+    const cJSON *last = cJSON_GetArrayItem(waves, cJSON_GetArraySize(waves) - 1);
+    const char *tok = str_of(last, "clientToken");
+    *body = NULL;
+    if (!last || !tok || strlen(tok) != 43)
+        return -1;
+    *body = wave_body(cJSON_GetObjectItemCaseSensitive(rec->spec, "task"),
+                      cJSON_GetObjectItemCaseSensitive(last, "targets"));
+    memcpy(token, tok, 44);
+    return *body ? 0 : -1;
+}
+
+static void set_member(cJSON *o, const char *key, const char *value)
+{
+    if (!value)
+        return;
+    cJSON *v = cJSON_CreateString(value);
+    if (cJSON_GetObjectItemCaseSensitive(o, key))
+        cJSON_ReplaceItemInObjectCaseSensitive(o, key, v);
+    else
+        cJSON_AddItemToObject(o, key, v);
+}
+
+static int created(otr_record *rec)
+{
+    cJSON *waves = cJSON_GetObjectItemCaseSensitive(rec->progress, "waves");
+    cJSON *last = cJSON_GetArrayItem(waves, cJSON_GetArraySize(waves) - 1);
+    if (!last)
+        return -1;
+    set_member(last, "taskId", rec->id);
+    set_member(last, "taskArn", rec->arn);
+    set_member(last, "createdAt", rec->created_at);
+    return 0;
+}
+
+static size_t ids_of(const otr_record *rec, const char **ids, size_t max)
+{
+    size_t n = 0;
+    const cJSON *w;
+    cJSON_ArrayForEach(w, progress_waves(rec))
+    {
+        const char *id = str_of(w, "taskId");
+        if (id && n < max)
+            ids[n++] = id;
+    }
+    return n;
+}
+
+/* The newest wave with an id left, as the record's id. */
+static void newest_id(otr_record *rec)
+{
+    const cJSON *w;
+    free(rec->id);
+    free(rec->arn);
+    rec->id = rec->arn = NULL;
+    cJSON_ArrayForEach(w, progress_waves(rec))
+    {
+        if (!str_of(w, "taskId"))
+            continue;
+        free(rec->id);
+        free(rec->arn);
+        rec->id = strdup(str_of(w, "taskId"));
+        rec->arn = str_of(w, "taskArn") ? strdup(str_of(w, "taskArn")) : NULL;
+    }
+}
+
+static size_t forget_id(otr_record *rec, const char *id)
+{
+    const char *ids[OTR_KIND_MAX_IDS];
+    cJSON *w;
+    cJSON_ArrayForEach(w, cJSON_GetObjectItemCaseSensitive(rec->progress, "waves"))
+    {
+        if (str_of(w, "taskId") && !strcmp(str_of(w, "taskId"), id)) {
+            cJSON_DeleteItemFromObjectCaseSensitive(w, "taskId");
+            cJSON_DeleteItemFromObjectCaseSensitive(w, "taskArn");
+            cJSON_AddTrueToObject(w, "deleted");
+        }
+    }
+    newest_id(rec);
+    return ids_of(rec, ids, OTR_KIND_MAX_IDS);
+}
+
+/* ---- planning --------------------------------------------------------------------- */
+
+static int64_t epoch_of(const char *iso)
+{
+    int64_t t = 0;
+    return iso && otr_time_parse_iso8601(iso, &t) == 0 ? t : 0;
+}
+
+static char *iso_of(int64_t t)
+{
+    char out[21];
+    otr_time_format_iso8601(out, (time_t)t);
+    return strdup(out);
+}
+
+/* The record the manifest makes, its progress given. */
+static int record_of(otr_kind_plan *kp, cJSON *progress)
+{
+    otr_record_clear(&kp->desired);
+    if (otr_record_from_manifest(&kp->desired, kp->m, kp->commit) < 0) {
+        cJSON_Delete(progress);
+        return -1;
+    }
+    kp->desired.progress = progress;
+    return progress ? 0 : -1;
+}
+
+/* The manifest's record, keeping what rec recorded (ids, times) and the
+ * progress given. */
+static int record_after(otr_kind_plan *kp, cJSON *progress)
+{
+    if (record_of(kp, progress) < 0)
+        return -1;
+    const otr_record *rec = kp->rec;
+    otr_record *d = &kp->desired;
+    free(d->client_token);
+    d->client_token = rec->client_token ? strdup(rec->client_token) : NULL;
+    d->id = rec->id ? strdup(rec->id) : NULL;
+    d->arn = rec->arn ? strdup(rec->arn) : NULL;
+    d->created_at = rec->created_at ? strdup(rec->created_at) : NULL;
+    return 0;
+}
+
+static cJSON *fresh_progress(otr_kind_plan *kp)
+{
+    char digest[72];
+    cJSON *p = cJSON_CreateObject(), *first = wave_entry(kp, 0);
+    if (!p || !first || task_digest(kp, digest) < 0) {
+        cJSON_Delete(p);
+        cJSON_Delete(first);
+        return NULL;
+    }
+    cJSON_AddStringToObject(p, "taskDigest", digest);
+    cJSON_AddItemToArray(cJSON_AddArrayToObject(p, "waves"), first);
+    return p;
+}
+
+static const char *first_wave(const otr_kind_plan *kp)
+{
+    return str_of(cJSON_GetArrayItem(waves_of(kp->m->spec), 0), "name");
+}
+
+/* No record, or a new revision: the first wave. */
+static int plan_start(otr_kind_plan *kp)
+{
+    if (record_of(kp, fresh_progress(kp)) < 0)
+        return -1;
+    if (!kp->rec) {
+        kp->kind = OTR_ACT_CREATE;
+        otr_buf_printf(&kp->reason, "starts wave %s", first_wave(kp));
+        return 0;
+    }
+    const char *ids[OTR_ROLLOUT_MAX_WAVES];
+    size_t n = ids_of(kp->rec, ids, OTR_ROLLOUT_MAX_WAVES);
+    otr_buf_printf(&kp->reason, "metadata.revision %ld -> %ld: starts over with wave %s; ",
+                   kp->rec->revision, kp->m->revision, first_wave(kp));
+    if (kp->prune) {
+        kp->kind = OTR_ACT_REPLACE; /* the old waves' tasks go first */
+        otr_buf_printf(&kp->reason, "the old waves' %zu task%s are deleted first (--prune)", n,
+                       n == 1 ? "" : "s");
+        return 0;
+    }
+    kp->kind = OTR_ACT_CREATE;
+    otr_buf_puts(&kp->reason, "the old waves' tasks are left alone (--prune deletes them):");
+    for (size_t i = 0; i < n; i++)
+        otr_buf_printf(&kp->reason, " %s", ids[i]);
+    return 0;
+}
+
+/* What has started cannot change: the task, and the started waves (their
+ * names, targets and order). Fills kp->refused. */
+static void refuse_edits(otr_kind_plan *kp)
+{
+    char digest[72];
+    const char *was = str_of(kp->rec->progress, "taskDigest");
+    const cJSON *started = progress_waves(kp->rec), *waves = waves_of(kp->m->spec);
+    if (task_digest(kp, digest) == 0 && was && strcmp(was, digest)) {
+        otr_buf_puts(&kp->refused, "its task changed after it started; bump metadata.revision to "
+                                   "start a new rollout with it, or undo the change");
+        return;
+    }
+    int i = 0;
+    const cJSON *w;
+    cJSON_ArrayForEach(w, started)
+    {
+        const cJSON *now = cJSON_GetArrayItem(waves, i++);
+        cJSON *targets = now ? targets_of(now) : NULL;
+        int same = now && !strcmp(str_of(now, "name") ? str_of(now, "name") : "",
+                                  str_of(w, "name") ? str_of(w, "name") : "") &&
+                   cJSON_Compare(targets, cJSON_GetObjectItemCaseSensitive(w, "targets"), 1);
+        cJSON_Delete(targets);
+        if (!same) {
+            otr_buf_printf(&kp->refused,
+                           "wave %s has started: it stays where it is, with its targets; add a "
+                           "wave after it, or bump metadata.revision to start a new rollout",
+                           str_of(w, "name"));
+            return;
+        }
+    }
+}
+
+/* A wave's view: its state and what it rests on. */
+static cJSON *wave_view(const cJSON *w, const char *state)
+{
+    cJSON *v = cJSON_CreateObject();
+    cJSON_AddStringToObject(v, "name", str_of(w, "name"));
+    cJSON_AddStringToObject(v, "state", state);
+    if (str_of(w, "taskId"))
+        cJSON_AddStringToObject(v, "taskId", str_of(w, "taskId"));
+    if (str_of(w, "passedAt"))
+        cJSON_AddStringToObject(v, "passedAt", str_of(w, "passedAt"));
+    return v;
+}
+
+static void add_counts(cJSON *v, const otr_ota_counts *c)
+{
+    long things, finished;
+    double ok, bad;
+    otr_rollout_shares(c, &things, &finished, &ok, &bad);
+    cJSON *k = cJSON_AddObjectToObject(v, "counts");
+    cJSON_AddNumberToObject(k, "things", (double)things);
+    cJSON_AddNumberToObject(k, "finished", (double)finished);
+    cJSON_AddNumberToObject(k, "succeeded", (double)c->succeeded);
+    cJSON_AddNumberToObject(k, "failed", (double)(c->failed + c->timed_out + c->rejected));
+    cJSON_AddNumberToObject(k, "running", (double)c->in_progress);
+    cJSON_AddNumberToObject(k, "queued", (double)c->queued);
+    cJSON_AddNumberToObject(v, "succeededPercent", ok);
+    cJSON_AddNumberToObject(v, "failedPercent", bad);
+}
+
+/* The view of every wave: those started (the newest as given), then those
+ * to come, waiting. */
+static cJSON *rollout_view(const otr_kind_plan *kp, const cJSON *progress, cJSON *newest)
+{
+    cJSON *view = cJSON_CreateObject(), *list = cJSON_AddArrayToObject(view, "waves");
+    const cJSON *started = cJSON_GetObjectItemCaseSensitive(progress, "waves");
+    int nstarted = cJSON_GetArraySize(started), i = 0;
+    const cJSON *w;
+    cJSON_AddNumberToObject(view, "revision", (double)kp->m->revision);
+    cJSON_ArrayForEach(w, started)
+    {
+        if (i++ == nstarted - 1 && newest)
+            cJSON_AddItemToArray(list, newest), newest = NULL;
+        else
+            cJSON_AddItemToArray(list, wave_view(w, "done"));
+    }
+    i = 0;
+    cJSON_ArrayForEach(w, waves_of(kp->m->spec))
+    {
+        if (i++ < nstarted)
+            continue;
+        cJSON *v = wave_view(w, "waiting");
+        cJSON_AddItemToArray(list, v);
+    }
+    cJSON_Delete(newest);
+    const cJSON *halt = cJSON_GetObjectItemCaseSensitive(progress, "halt");
+    if (halt)
+        cJSON_AddItemToObject(view, "halt", cJSON_Duplicate(halt, 1));
+    return view;
+}
+
+/* A holdAfter moved forward by the manifest: the wave it promotes to. */
+static const char *promotes_to(const otr_kind_plan *kp)
+{
+    const char *was = str_of(kp->rec->spec, "holdAfter"), *now = str_of(kp->m->spec, "holdAfter");
+    if (!was || (now && !strcmp(was, now)))
+        return NULL;
+    const cJSON *waves = waves_of(kp->m->spec), *w;
+    int after = 0;
+    cJSON_ArrayForEach(w, waves)
+    {
+        if (after)
+            return str_of(w, "name");
+        after = !strcmp(str_of(w, "name"), was);
+    }
+    return NULL;
+}
+
+/* The halt of the newest wave, recorded with its reason, counts and gate. */
+static void halt(cJSON *progress, const char *wave, const char *reason, int64_t now,
+                 const char *gate, const otr_ota_counts *c)
+{
+    cJSON *h = cJSON_CreateObject();
+    cJSON_AddStringToObject(h, "wave", wave);
+    cJSON_AddStringToObject(h, "reason", reason);
+    char *at = iso_of(now);
+    if (at)
+        cJSON_AddStringToObject(h, "at", at);
+    free(at);
+    cJSON_AddStringToObject(h, "gate", gate);
+    if (c)
+        add_counts(h, c);
+    cJSON_DeleteItemFromObjectCaseSensitive(progress, "halt");
+    cJSON_AddItemToObject(progress, "halt", h);
+}
+
+/* The digest of a wave's gate as it now is: a halt stands until it changes. */
+static void gate_digest(const otr_gate *g, char out[72])
+{
+    char text[160];
+    snprintf(text, sizeof(text), "%.17g/%.17g/%ld/%lld/%lld", g->min_succeeded, g->max_failed,
+             g->min_finished, (long long)g->soak, (long long)g->deadline);
+    if (otr_spec_digest(out, text) < 0)
+        out[0] = '\0';
+}
+
+typedef struct judged {
+    int changed;       /* the progress changed: write it */
+    const char *state; /* the newest wave's */
+    otr_buf why;
+} judged;
+
+/* The newest wave, judged: its state, and the progress it leaves. Returns
+ * the index of the wave to start next, or -1. */
+static int judge_newest(otr_kind_plan *kp, cJSON *progress, cJSON *newest_view, judged *j)
+{
+    cJSON *started = cJSON_GetObjectItemCaseSensitive(progress, "waves");
+    int idx = cJSON_GetArraySize(started) - 1;
+    cJSON *newest = cJSON_GetArrayItem(started, idx);
+    const cJSON *manifest_wave = cJSON_GetArrayItem(waves_of(kp->m->spec), idx);
+    otr_gate g;
+    char digest[72];
+    otr_rollout_gate(cJSON_GetObjectItemCaseSensitive(kp->m->spec, "gate"),
+                     cJSON_GetObjectItemCaseSensitive(manifest_wave, "gate"), &g);
+    gate_digest(&g, digest);
+    const cJSON *h = cJSON_GetObjectItemCaseSensitive(progress, "halt");
+    if (h && !strcmp(str_of(h, "gate") ? str_of(h, "gate") : "", digest)) {
+        j->state = "halted";
+        otr_buf_printf(&j->why, "%s", str_of(h, "reason"));
+        return -1;
+    }
+    if (h) { /* the gate changed: the halt is lifted, the wave judged again */
+        cJSON_DeleteItemFromObjectCaseSensitive(progress, "halt");
+        j->changed = 1;
+    }
+    if (!kp->refreshed) {
+        j->state = "verdict unknown";
+        otr_buf_puts(&j->why, "the service was not asked (--refresh none)");
+        return -1;
+    }
+    if (!str_of(newest, "taskId")) { /* its create is being resumed */
+        j->state = "starting";
+        otr_buf_puts(&j->why, "its create is being finished");
+        return -1;
+    }
+    if (!kp->remote) {
+        j->state = "halted";
+        otr_buf_printf(&j->why, "its task %s is no longer in the service",
+                       str_of(newest, "taskId") ? str_of(newest, "taskId") : "?");
+        halt(progress, str_of(newest, "name"), j->why.ptr, kp->now, digest, NULL);
+        j->changed = 1;
+        return -1;
+    }
+    /* a task the service counts nothing for yet (no TaskProcessingDetails) */
+    static const otr_ota_counts none;
+    const otr_ota_counts *c = kp->remote->counts ? kp->remote->counts : &none;
+    add_counts(newest_view, c);
+    otr_verdict v =
+        otr_rollout_judge(&g, c, epoch_of(str_of(newest, "createdAt")), kp->now, &j->why);
+    if (v == OTR_VERDICT_HALT) {
+        j->state = "halted";
+        halt(progress, str_of(newest, "name"), j->why.ptr, kp->now, digest, c);
+        j->changed = 1;
+        return -1;
+    }
+    if (v == OTR_VERDICT_WAIT) {
+        j->state = "running";
+        return -1;
+    }
+    if (!str_of(newest, "passedAt")) {
+        char *at = iso_of(kp->now);
+        set_member(newest, "passedAt", at);
+        cJSON_AddStringToObject(newest_view, "passedAt", at ? at : "");
+        free(at);
+        j->changed = 1;
+    }
+    int64_t soaked = epoch_of(str_of(newest, "passedAt")) + g.soak;
+    const char *hold = str_of(kp->m->spec, "holdAfter");
+    if (idx + 1 >= cJSON_GetArraySize(waves_of(kp->m->spec))) {
+        j->state = "done";
+    } else if (hold && !strcmp(hold, str_of(newest, "name"))) {
+        j->state = "passed, held by holdAfter";
+    } else if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(kp->m->spec, "paused"))) {
+        j->state = "passed, paused";
+    } else if (kp->now < soaked) {
+        char *until = iso_of(soaked);
+        j->state = "passed, soaking";
+        cJSON_AddStringToObject(newest_view, "soakUntil", until ? until : "");
+        free(until);
+    } else {
+        j->state = "passed";
+        return idx + 1;
+    }
+    return -1;
+}
+
+static int plan_next(otr_kind_plan *kp)
+{
+    const otr_record *rec = kp->rec;
+    cJSON *progress = cJSON_Duplicate(rec->progress, 1);
+    cJSON *started = cJSON_GetObjectItemCaseSensitive(progress, "waves");
+    cJSON *newest_view =
+        wave_view(cJSON_GetArrayItem(started, cJSON_GetArraySize(started) - 1), "running");
+    judged j = {0, NULL, OTR_BUF_INIT};
+    int next = judge_newest(kp, progress, newest_view, &j);
+    cJSON_ReplaceItemInObjectCaseSensitive(newest_view, "state", cJSON_CreateString(j.state));
+    if (j.why.len)
+        cJSON_AddStringToObject(newest_view, "why", j.why.ptr);
+    if (next >= 0) {
+        cJSON *entry = wave_entry(kp, next);
+        if (!entry)
+            goto nomem;
+        cJSON_AddItemToArray(started, entry);
+        kp->kind = OTR_ACT_CREATE;
+        otr_buf_printf(&kp->reason, "starts wave %s: %s passed (%s)", str_of(entry, "name"),
+                       str_of(cJSON_GetArrayItem(started, next - 1), "name"), j.why.ptr);
+    }
+    kp->view = rollout_view(kp, kp->kind == OTR_ACT_CREATE ? rec->progress : progress, newest_view);
+    newest_view = NULL;
+    const char *to = promotes_to(kp);
+    if (kp->view && to)
+        cJSON_AddStringToObject(kp->view, "promotes", to);
+    if (kp->view && kp->kind == OTR_ACT_CREATE)
+        cJSON_AddStringToObject(kp->view, "next", kp->reason.ptr);
+    int spec_changed = !rec->spec_digest || strcmp(rec->spec_digest, kp->m->spec_digest) ||
+                       (rec->file && strcmp(rec->file, kp->m->file));
+    kp->rewrite = kp->kind == OTR_ACT_NOOP && (j.changed || spec_changed);
+    if (record_after(kp, progress) < 0) {
+        progress = NULL;
+        goto nomem;
+    }
+    otr_buf_free(&j.why);
+    return 0;
+nomem:
+    cJSON_Delete(progress);
+    cJSON_Delete(newest_view);
+    otr_buf_free(&j.why);
+    return -1;
+}
+
+static int plan_rollout(otr_kind_plan *kp)
+{
+    if (!kp->m) {
+        kp->kind = kp->prune ? OTR_ACT_DELETE : OTR_ACT_ORPHAN;
+        otr_buf_puts(&kp->reason, kp->prune ? "its manifest is gone: the waves' tasks are deleted"
+                                            : "its manifest is gone; run with --prune to delete "
+                                              "the waves' tasks");
+        return 0;
+    }
+    if (!kp->rec || kp->rec->revision != kp->m->revision) {
+        if (plan_start(kp) < 0)
+            return -1;
+        kp->view = rollout_view(kp, kp->desired.progress, NULL);
+        return 0;
+    }
+    refuse_edits(kp);
+    if (kp->refused.len)
+        return 0;
+    return plan_next(kp);
+}
+
+/* ---- the manifest -------------------------------------------------------------------- */
+
+/* Wave names unique; holdAfter names a wave; every wave has targets. */
+static void check_rollout(const cJSON *spec, otr_kind_report_fn report, void *ctx)
+{
+    const cJSON *waves = waves_of(spec), *w;
+    const char *hold = str_of(spec, "holdAfter");
+    int i = 0, hold_found = 0;
+    cJSON_ArrayForEach(w, waves)
+    {
+        char field[64];
+        const char *name = str_of(w, "name");
+        const cJSON *v;
+        int j = 0;
+        cJSON_ArrayForEach(v, waves)
+        {
+            if (j++ < i && name && str_of(v, "name") && !strcmp(name, str_of(v, "name"))) {
+                snprintf(field, sizeof(field), "spec.waves.%d.name", i);
+                report(ctx, field, "wave \"%s\" is named twice; wave names are unique", name);
+            }
+        }
+        if (!cJSON_GetObjectItemCaseSensitive(w, "Target") &&
+            !cJSON_GetObjectItemCaseSensitive(w, "OtaTargetQueryString")) {
+            snprintf(field, sizeof(field), "spec.waves.%d", i);
+            report(ctx, field, "wave \"%s\" has no targets: give Target or OtaTargetQueryString",
+                   name ? name : "?");
+        }
+        hold_found |= hold && name && !strcmp(hold, name);
+        i++;
+    }
+    if (hold && !hold_found)
+        report(ctx, "spec.holdAfter", "names no wave of this rollout: \"%s\"", hold);
+}
+
+static const otr_kind_ref rollout_refs[] = {
+    {"task.TaskConfigurationRef", "OtaTaskConfiguration", "TaskConfigurationId"},
+};
+static const char *const rollout_running[] = {"SCHEDULED", "IN_PROGRESS", NULL};
+
+const otr_kind otr_kind_ota_rollout = {
+    .name = "OtaRollout",
+    .noun = "rollout",
+    .state_key = "rollouts",
+    .id_key = "taskId",
+    .arn_key = "taskArn",
+    .schema = &otr_schema_ota_rollout,
+    .check = check_rollout,
+    .refs = rollout_refs,
+    .nrefs = sizeof(rollout_refs) / sizeof(rollout_refs[0]),
+    .updatable = NULL,
+    .replace_order = OTR_REPLACE_DELETE_FIRST,
+    .running = rollout_running,
+    .conflict_retires = 0,
+    .guarded_deletes = 1,
+    .body_of = body_of,
+    .body_kind = &otr_kind_ota_task,
+    .created = created,
+    .ids_of = ids_of,
+    .forget_id = forget_id,
+    .plan = plan_rollout,
+    .listed_as = &otr_kind_ota_task,
+    .needs_counts = 1,
+    .create_call = otr_ota_create_task,
+    .parse_create = otr_ota_parse_create_task,
+    .update_call = NULL,
+    .get_call = otr_ota_get_task,
+    .parse_get = otr_ota_parse_get_task,
+    .delete_call = otr_ota_delete_task,
+    .list_call = otr_ota_list_tasks,
+    .parse_list = otr_ota_parse_list_tasks,
+};
