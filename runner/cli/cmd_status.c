@@ -1,11 +1,14 @@
-/* ota-runner status: every recorded resource with what the service says of it. */
+/* ota-runner status: every recorded resource with what the service says of
+ * it; a staged rollout's waves as the next apply would judge them. */
 #include "cli/commands.h"
 #include "cli/planning.h"
+#include "cli/render_rollout.h"
 #include "cli/render_state.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 typedef struct row {
     const otr_record *rec;
@@ -13,6 +16,7 @@ typedef struct row {
     int missing;
     char *error;
     otr_aws_call *call;
+    cJSON *view; /* a kind with a status view (a rollout's waves), or NULL */
 } row;
 
 static void on_get(otr_aws_call *call, void *ctx)
@@ -36,6 +40,24 @@ static const char *status_of(const row *r)
            : r->error      ? "ERROR"
            : r->got.status ? r->got.status
                            : (r->got.id ? "EXISTS" : "UNKNOWN");
+}
+
+/* The views of the kinds that have one (a rollout's waves, judged on its
+ * newest wave's counts now); returns how many are halted. */
+static size_t judge(row *rows, size_t n)
+{
+    size_t halted = 0;
+    int64_t now = (int64_t)time(NULL);
+    for (size_t i = 0; i < n; i++) {
+        const otr_record *rec = rows[i].rec;
+        if (!rec->kind->status_view || rows[i].error)
+            continue;
+        otr_remote_item item = {rec->id, rows[i].got.status, NULL,
+                                rows[i].got.counts.present ? &rows[i].got.counts : NULL};
+        rows[i].view = rec->kind->status_view(rec, rows[i].missing ? NULL : &item, now);
+        halted += rows[i].view && otr_rollout_view_halted(rows[i].view);
+    }
+    return halted;
 }
 
 static void print_json(const row *rows, size_t n)
@@ -66,6 +88,8 @@ static void print_json(const row *rows, size_t n)
             cJSON_AddNumberToObject(k, "rejected", (double)c->rejected);
             cJSON_AddNumberToObject(k, "removed", (double)c->removed);
         }
+        if (rows[i].view)
+            cJSON_AddItemToObject(x, "rollout", cJSON_Duplicate(rows[i].view, 1));
         cJSON_AddItemToArray(arr, x);
     }
     char *text = cJSON_Print(arr);
@@ -97,6 +121,14 @@ static void print_text(const row *rows, size_t n, const otr_state *s, const char
                    c->in_progress, c->queued);
         printf("\n");
     }
+    otr_buf_clear(&a);
+    for (size_t i = 0; i < n; i++) {
+        if (!rows[i].view)
+            continue;
+        otr_buf_putc(&a, '\n');
+        otr_render_rollout_text(&a, rows[i].rec->name, rows[i].view, "");
+    }
+    fputs(otr_buf_cstr(&a), stdout);
     otr_buf_clear(&a);
     otr_render_state_counts(s, &a);
     printf("%s in %s\n", otr_buf_cstr(&a), path);
@@ -143,6 +175,7 @@ int otr_cmd_status(const otr_options *o)
         rc = OTR_EXIT_ERROR;
         goto done;
     }
+    int halted = judge(rows, n);
     if (o->output == OTR_OUT_JSON)
         print_json(rows, n);
     else
@@ -160,8 +193,11 @@ int otr_cmd_status(const otr_options *o)
                     otr_buf_cstr(&a), rows[i].rec->kind->noun, rows[i].rec->id);
             otr_buf_free(&a);
         }
+    if (halted && o->fail_on_halt && rc == OTR_EXIT_OK)
+        rc = OTR_EXIT_HALTED;
 done:
     for (size_t i = 0; rows && i < n; i++) {
+        cJSON_Delete(rows[i].view);
         otr_remote_clear(&rows[i].got);
         free(rows[i].error);
         otr_aws_call_free(rows[i].call);

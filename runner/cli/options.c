@@ -18,6 +18,7 @@ enum {
     OPT_PLAN = 1u << 5, /* plan and apply */
     OPT_PLAN_ONLY = 1u << 6,
     OPT_APPLY_ONLY = 1u << 7,
+    OPT_STATUS_ONLY = 1u << 8,
 };
 
 #define OUT(x) (1u << (x))
@@ -65,11 +66,14 @@ static const otr_command commands[] = {
      "Exit 1 when any action failed (what succeeded is recorded), 3 when another run\n"
      "holds the state lock.\n",
      OUT(OTR_OUT_TEXT) | OUT(OTR_OUT_JSON), otr_cmd_apply},
-    {"status", OPT_OUTPUT | OPT_SERVICE | OPT_STATE, "",
-     "recorded tasks and configurations with their live status",
-     "Asks the service (GetOtaTask, GetOtaTaskConfiguration) about every task and\n"
-     "configuration in the state file and prints its status and, for a task, its\n"
-     "TaskProcessingDetails counts.\n",
+    {"status", OPT_OUTPUT | OPT_SERVICE | OPT_STATE | OPT_STATUS_ONLY, "",
+     "recorded tasks, configurations and rollouts with their live status",
+     "Asks the service (GetOtaTask, GetOtaTaskConfiguration) about every task,\n"
+     "configuration and rollout's newest wave in the state file and prints its status\n"
+     "and, for a task, its TaskProcessingDetails counts; for a staged rollout, each\n"
+     "wave's state as the next apply would judge it (done, running, passed and\n"
+     "soaking, held, halted and why).\n"
+     "With --fail-on-halt: exit 4 when any rollout is halted.\n",
      OUT(OTR_OUT_TEXT) | OUT(OTR_OUT_JSON), otr_cmd_status},
     {"state", OPT_OUTPUT | OPT_SERVICE | OPT_STATE,
      "list | show ADDRESS | rm ADDRESS | import ADDRESS ID", "read or change the state file",
@@ -117,6 +121,7 @@ typedef enum opt_id {
     O_ALLOW_CANCEL,
     O_ALLOW_EMPTY,
     O_MIGRATE_ENDPOINT,
+    O_FAIL_ON_HALT,
 } opt_id;
 
 typedef struct option_spec {
@@ -180,6 +185,8 @@ static const option_spec options[] = {
     {O_DETAILED_EXITCODE, "detailed-exitcode", 0, OPT_PLAN_ONLY, NULL,
      "exit 0: no changes, 2: changes, 1: error"},
     {O_FAIL_FAST, "fail-fast", 0, OPT_APPLY_ONLY, NULL, "stop at the first failed action"},
+    {O_FAIL_ON_HALT, "fail-on-halt", 0, OPT_STATUS_ONLY, NULL,
+     "exit 4 when a staged rollout is halted"},
 };
 
 #define NOPTIONS (sizeof(options) / sizeof(options[0]))
@@ -372,6 +379,7 @@ static int apply_option(otr_options *o, const option_spec *opt, const char *valu
     case O_OUT: o->out = value; break;
     case O_DETAILED_EXITCODE: o->detailed_exitcode = 1; break;
     case O_FAIL_FAST: o->fail_fast = 1; break;
+    case O_FAIL_ON_HALT: o->fail_on_halt = 1; break;
     case O_ALLOW_CANCEL: o->allow_cancel = 1; break;
     case O_ALLOW_EMPTY: o->allow_empty = 1; break;
     case O_MIGRATE_ENDPOINT: o->migrate_endpoint = 1; break;
@@ -494,8 +502,9 @@ void otr_options_print_help(const otr_command *cmd)
         print_options(OPT_GLOBAL);
         printf("\nRun 'ota-runner <command> --help' for a command's options.\n"
                "Exit codes: 0 success, 1 error, 2 plan has changes (--detailed-exitcode),\n"
-               "3 another run holds the state lock, 130 / 143 apply stopped by SIGINT /\n"
-               "SIGTERM (what was done is recorded).\n");
+               "3 another run holds the state lock, 4 a staged rollout is halted (status\n"
+               "--fail-on-halt), 130 / 143 apply stopped by SIGINT / SIGTERM (what was done\n"
+               "is recorded).\n");
         return;
     }
     printf("Usage: ota-runner %s [options]%s%s\n\n%s.\n\n%s", cmd->name, cmd->args[0] ? " " : "",

@@ -16,6 +16,7 @@ enum {
     OTR_EXIT_ERROR = 1,   /* an error, invalid input, or a partial failure */
     OTR_EXIT_CHANGES = 2, /* plan --detailed-exitcode: there are changes */
     OTR_EXIT_LOCKED = 3,  /* another run holds the state lock */
+    OTR_EXIT_HALTED = 4,  /* status --fail-on-halt: a staged rollout is halted */
     /* apply stopped by SIGINT / SIGTERM: 128 + the signal (130, 143) */
     OTR_EXIT_SIGNAL_BASE = 128,
 };
@@ -63,6 +64,7 @@ typedef struct otr_options {
     const char *out;
     int detailed_exitcode;
     int fail_fast;
+    int fail_on_halt;
     /* positional arguments after the command */
     const char **args;
     size_t nargs;

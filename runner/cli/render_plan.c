@@ -4,6 +4,7 @@
  * actions that wait for it (the tasks it moves, the old one's delete).
  */
 #include "cli/render_plan.h"
+#include "cli/render_rollout.h"
 
 #include <cjson/cJSON.h>
 #include <stdlib.h>
@@ -152,7 +153,7 @@ static void text_action(const otr_plan *p, size_t i, const char *indent, int w, 
     otr_buf_free(&name);
     if (a->kind == OTR_ACT_RESUME)
         otr_buf_printf(out, " (%s)", otr_op_name(a->resume_op));
-    if (a->old.id)
+    if (a->old.id && !a->resource->plan) /* a kind that plans itself says it in its reason */
         otr_buf_printf(out, " (%s%s %s)", a->retired ? "old " : "", a->resource->noun, a->old.id);
     if (file_of(a)) {
         otr_buf_printf(out, "  %s", file_of(a));
@@ -210,6 +211,10 @@ void otr_render_plan_text(const otr_plan *p, const char *warnings, otr_buf *out,
         otr_buf_printf(out, "  note: %s\n", p->notes[i]);
     if (otr_plan_changes(p) || p->counts[OTR_ACT_ORPHAN] || p->nnotes)
         otr_buf_putc(out, '\n');
+    for (size_t i = 0; i < p->ndetails; i++) {
+        otr_render_rollout_text(out, p->details[i].name, p->details[i].view, "");
+        otr_buf_putc(out, '\n');
+    }
     otr_render_plan_summary(p, out);
     otr_buf_putc(out, '\n');
     if (warnings && *warnings) {
@@ -327,6 +332,10 @@ void otr_render_plan_markdown(const otr_plan *p, const char *warnings, otr_buf *
         md_cell(out, p->notes[i]);
         otr_buf_puts(out, "\n");
     }
+    if (p->ndetails)
+        otr_buf_puts(out, p->nnotes ? "\n#### Staged rollouts\n\n" : "#### Staged rollouts\n\n");
+    for (size_t i = 0; i < p->ndetails; i++)
+        otr_render_rollout_markdown(out, p->details[i].name, p->details[i].view);
 }
 
 /* ---- GitHub -------------------------------------------------------------------------- */
@@ -347,6 +356,32 @@ void otr_github_escape(otr_buf *out, const char *s, int property)
         else
             otr_buf_putc(out, *s);
     }
+}
+
+/* A rollout's promotion (a notice) and halt (a warning). */
+static void rollout_github(otr_buf *out, const otr_detail *d)
+{
+    const cJSON *halt = cJSON_GetObjectItemCaseSensitive(d->view, "halt");
+    const char *to = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(d->view, "promotes"));
+    otr_buf text = OTR_BUF_INIT;
+    if (to) {
+        otr_buf_printf(&text, "promotes %s to %s", d->name, to);
+        otr_buf_puts(out, "::notice title=ota-runner plan: rollout::");
+        otr_github_escape(out, otr_buf_cstr(&text), 0);
+        otr_buf_putc(out, '\n');
+        otr_buf_clear(&text);
+    }
+    if (otr_rollout_view_halted(d->view)) {
+        otr_buf_printf(&text, "rollout %s is halted", d->name);
+        if (halt)
+            otr_buf_printf(&text, " at wave %s: %s",
+                           cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(halt, "wave")),
+                           cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(halt, "reason")));
+        otr_buf_puts(out, "::warning title=ota-runner plan: rollout halted::");
+        otr_github_escape(out, otr_buf_cstr(&text), 0);
+        otr_buf_putc(out, '\n');
+    }
+    otr_buf_free(&text);
 }
 
 void otr_render_plan_github(const otr_plan *p, const char *warnings, otr_buf *out)
@@ -389,6 +424,8 @@ void otr_render_plan_github(const otr_plan *p, const char *warnings, otr_buf *ou
         otr_buf_putc(out, '\n');
         otr_buf_free(&text);
     }
+    for (size_t i = 0; i < p->ndetails; i++)
+        rollout_github(out, &p->details[i]);
     for (const char *w = warnings; w && *w;) {
         const char *nl = strchr(w, '\n');
         size_t len = nl ? (size_t)(nl - w) : strlen(w);

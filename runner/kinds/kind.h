@@ -25,6 +25,7 @@
 
 #include <cjson/cJSON.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* A field of a manifest's spec that names another manifest, and the
  * service's field it becomes once that one exists. */
@@ -43,6 +44,7 @@ typedef enum otr_replace_order {
 
 struct otr_record;
 struct otr_kind_plan;
+struct otr_remote_item;
 
 /* The most ids one record holds (a rollout: one task per wave). */
 #define OTR_KIND_MAX_IDS OTR_ROLLOUT_MAX_WAVES
@@ -81,6 +83,10 @@ typedef struct otr_kind {
     /* after a delete of one of them: forgets id, and says how many are left */
     size_t (*forget_id)(struct otr_record *rec, const char *id);
     int (*plan)(struct otr_kind_plan *kp);
+    /* how a record stands, for status: as its plan's view, judged on what
+     * the service said of its resource (remote), at now */
+    cJSON *(*status_view)(const struct otr_record *rec, const struct otr_remote_item *remote,
+                          int64_t now);
     const struct otr_kind *listed_as; /* its resources are in this kind's listing */
     int needs_counts; /* a refresh reads its newest resource even without --refresh full */
     /* the calls, and their parsers */

@@ -142,7 +142,7 @@ static char *token_input(const otr_kind_plan *kp, const cJSON *body)
 {
     cJSON *copy = cJSON_Duplicate(body, 1);
     const char *ref = str_of(copy, "TaskConfigurationRef");
-    if (copy && ref) {
+    if (copy && ref && kp->set) {
         const otr_manifest *cfg =
             otr_manifest_set_find(kp->set, &otr_kind_ota_task_configuration, ref);
         cJSON_ReplaceItemInObjectCaseSensitive(copy, "TaskConfigurationRef",
@@ -606,6 +606,8 @@ static int plan_next(otr_kind_plan *kp)
     cJSON_ReplaceItemInObjectCaseSensitive(newest_view, "state", cJSON_CreateString(j.state));
     if (j.why.len)
         cJSON_AddStringToObject(newest_view, "why", j.why.ptr);
+    kp->view = rollout_view(kp, progress, newest_view);
+    newest_view = NULL;
     if (next >= 0) {
         cJSON *entry = wave_entry(kp, next);
         if (!entry)
@@ -615,8 +617,6 @@ static int plan_next(otr_kind_plan *kp)
         otr_buf_printf(&kp->reason, "starts wave %s: %s passed (%s)", str_of(entry, "name"),
                        str_of(cJSON_GetArrayItem(started, next - 1), "name"), j.why.ptr);
     }
-    kp->view = rollout_view(kp, kp->kind == OTR_ACT_CREATE ? rec->progress : progress, newest_view);
-    newest_view = NULL;
     const char *to = promotes_to(kp);
     if (kp->view && to)
         cJSON_AddStringToObject(kp->view, "promotes", to);
@@ -657,6 +657,35 @@ static int plan_rollout(otr_kind_plan *kp)
     if (kp->refused.len)
         return 0;
     return plan_next(kp);
+}
+
+/* The record judged as its own manifest: a status between plans. */
+static cJSON *status_view(const otr_record *rec, const otr_remote_item *remote, int64_t now)
+{
+    otr_manifest m;
+    otr_kind_plan kp;
+    memset(&m, 0, sizeof(m));
+    memset(&kp, 0, sizeof(kp));
+    m.kind = rec->kind;
+    m.name = rec->name;
+    m.revision = rec->revision;
+    m.spec = rec->spec;
+    m.file = rec->file ? rec->file : "";
+    snprintf(m.client_token, sizeof(m.client_token), "%s", rec->client_token ? rec->client_token : "");
+    snprintf(m.spec_digest, sizeof(m.spec_digest), "%s", rec->spec_digest ? rec->spec_digest : "");
+    kp.rec = rec;
+    kp.m = &m;
+    kp.remote = remote;
+    kp.refreshed = 1;
+    kp.now = now;
+    kp.kind = OTR_ACT_NOOP;
+    cJSON *view = progress_waves(rec) && plan_next(&kp) == 0 ? kp.view : NULL;
+    if (!view)
+        cJSON_Delete(kp.view);
+    otr_record_clear(&kp.desired);
+    otr_buf_free(&kp.reason);
+    otr_buf_free(&kp.refused);
+    return view;
 }
 
 /* ---- the manifest -------------------------------------------------------------------- */
@@ -719,6 +748,7 @@ const otr_kind otr_kind_ota_rollout = {
     .ids_of = ids_of,
     .forget_id = forget_id,
     .plan = plan_rollout,
+    .status_view = status_view,
     .listed_as = &otr_kind_ota_task,
     .needs_counts = 1,
     .create_call = otr_ota_create_task,

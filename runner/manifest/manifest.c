@@ -10,6 +10,7 @@
 #include "manifest/token.h"
 #include "manifest/validate.h"
 #include "manifest/yaml.h"
+#include "util/json.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -114,31 +115,13 @@ static int push_manifest(otr_manifest_set *set, otr_manifest *m)
     return 0;
 }
 
-/* The member at a dotted path ("task.TaskConfigurationRef") of obj, or NULL;
- * *parent gets the object that holds it. */
-static cJSON *json_at(cJSON *obj, const char *path, cJSON **parent)
-{
-    char part[128];
-    cJSON *at = obj;
-    *parent = NULL;
-    for (const char *p = path; at && *p;) {
-        size_t len = strcspn(p, ".");
-        snprintf(part, sizeof(part), "%.*s", (int)(len < sizeof(part) - 1 ? len : sizeof(part) - 1),
-                 p);
-        *parent = at;
-        at = cJSON_GetObjectItemCaseSensitive(at, part);
-        p += len + (p[len] == '.');
-    }
-    return at;
-}
-
 /* The spec's references, with where each is written. */
 static int collect_refs(otr_manifest *m, const otr_ynode *root)
 {
     const otr_kind *k = m->kind;
     for (size_t i = 0; i < k->nrefs; i++) {
         cJSON *parent;
-        const cJSON *v = json_at(m->spec, k->refs[i].field, &parent);
+        const cJSON *v = otr_json_at(m->spec, k->refs[i].field, &parent);
         if (!cJSON_IsString(v))
             continue;
         otr_manifest_ref *r = realloc(m->refs, (m->nrefs + 1) * sizeof(*r));
@@ -169,7 +152,7 @@ static int compute_token(otr_manifest *m, const char *const *replacement)
             return -1;
         for (size_t i = 0; i < m->nrefs; i++) {
             cJSON *parent;
-            cJSON *at = json_at(copy, m->refs[i].field, &parent);
+            cJSON *at = otr_json_at(copy, m->refs[i].field, &parent);
             if (!at || !cJSON_ReplaceItemInObjectCaseSensitive(parent, at->string,
                                                                cJSON_CreateString(replacement[i]))) {
                 cJSON_Delete(copy);

@@ -907,7 +907,7 @@ static int link_actions(otr_plan *p)
             /* a reference to something (re)created in this run */
             for (size_t f = 0; f < a->resource->nrefs && !wait; f++) {
                 const char *target = cJSON_GetStringValue(
-                    cJSON_GetObjectItemCaseSensitive(a->desired.spec, a->resource->refs[f].field));
+                    otr_json_at(a->desired.spec, a->resource->refs[f].field, NULL));
                 wait = target && creates(d) &&
                        d->resource == otr_kind_find(a->resource->refs[f].kind) &&
                        !strcmp(d->name, target);

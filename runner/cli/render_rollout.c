@@ -1,0 +1,139 @@
+/* A staged rollout's waves, for people (see render_rollout.h). */
+#include "cli/render_rollout.h"
+
+#include <string.h>
+
+static const char *str_of(const cJSON *o, const char *key)
+{
+    return cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, key));
+}
+
+/* What a wave's state rests on, in a few words. */
+static void wave_detail(otr_buf *out, const cJSON *w)
+{
+    const char *state = str_of(w, "state"), *why = str_of(w, "why");
+    if (str_of(w, "soakUntil"))
+        otr_buf_printf(out, "soaking until %s; ", str_of(w, "soakUntil"));
+    if (state && !strcmp(state, "done") && str_of(w, "passedAt"))
+        otr_buf_printf(out, "passed %s", str_of(w, "passedAt"));
+    else if (why)
+        otr_buf_puts(out, why);
+}
+
+static int name_width(const cJSON *view)
+{
+    int w = 4;
+    const cJSON *x;
+    cJSON_ArrayForEach(x, cJSON_GetObjectItemCaseSensitive(view, "waves"))
+    {
+        const char *n = str_of(x, "name");
+        if (n && (int)strlen(n) > w)
+            w = (int)strlen(n);
+    }
+    return w;
+}
+
+void otr_render_rollout_text(otr_buf *out, const char *name, const cJSON *view,
+                             const char *indent)
+{
+    const cJSON *w, *halt = cJSON_GetObjectItemCaseSensitive(view, "halt");
+    int width = name_width(view);
+    otr_buf_printf(out, "%sRollout %s (revision %d):\n", indent, name,
+                   cJSON_GetObjectItemCaseSensitive(view, "revision")
+                       ? cJSON_GetObjectItemCaseSensitive(view, "revision")->valueint
+                       : 1);
+    cJSON_ArrayForEach(w, cJSON_GetObjectItemCaseSensitive(view, "waves"))
+    {
+        otr_buf detail = OTR_BUF_INIT;
+        wave_detail(&detail, w);
+        otr_buf line = OTR_BUF_INIT;
+        otr_buf_printf(&line, "%s    %-*s  %-26s %-20s %s", indent, width, str_of(w, "name"),
+                       str_of(w, "state") ? str_of(w, "state") : "?",
+                       str_of(w, "taskId") ? str_of(w, "taskId") : "-", otr_buf_cstr(&detail));
+        while (line.len && line.ptr[line.len - 1] == ' ')
+            line.ptr[--line.len] = '\0';
+        otr_buf_printf(out, "%s\n", otr_buf_cstr(&line));
+        otr_buf_free(&line);
+        otr_buf_free(&detail);
+    }
+    if (halt)
+        otr_buf_printf(out,
+                       "%s    halted at wave %s since %s: %s; change that wave's gate or "
+                       "metadata.revision to go on\n",
+                       indent, str_of(halt, "wave"), str_of(halt, "at") ? str_of(halt, "at") : "?",
+                       str_of(halt, "reason"));
+    if (str_of(view, "next"))
+        otr_buf_printf(out, "%s    next: %s\n", indent, str_of(view, "next"));
+    if (str_of(view, "promotes"))
+        otr_buf_printf(out, "%s    promotes %s to %s (holdAfter moved)\n", indent, name,
+                       str_of(view, "promotes"));
+}
+
+static void md_text(otr_buf *out, const char *s)
+{
+    for (; s && *s; s++) {
+        if (*s == '|')
+            otr_buf_puts(out, "\\|");
+        else if (*s == '<')
+            otr_buf_puts(out, "&lt;");
+        else if (*s != '\n')
+            otr_buf_putc(out, *s);
+    }
+}
+
+void otr_render_rollout_markdown(otr_buf *out, const char *name, const cJSON *view)
+{
+    const cJSON *w, *halt = cJSON_GetObjectItemCaseSensitive(view, "halt");
+    otr_buf_puts(out, "**Rollout `");
+    md_text(out, name);
+    otr_buf_puts(out, "`**");
+    if (str_of(view, "promotes")) {
+        otr_buf_puts(out, ": promotes ");
+        md_text(out, name);
+        otr_buf_puts(out, " to ");
+        md_text(out, str_of(view, "promotes"));
+    }
+    otr_buf_puts(out, "\n\n| Wave | State | Task | |\n|---|---|---|---|\n");
+    cJSON_ArrayForEach(w, cJSON_GetObjectItemCaseSensitive(view, "waves"))
+    {
+        otr_buf detail = OTR_BUF_INIT;
+        wave_detail(&detail, w);
+        otr_buf_puts(out, "| ");
+        md_text(out, str_of(w, "name"));
+        otr_buf_puts(out, " | ");
+        md_text(out, str_of(w, "state"));
+        otr_buf_puts(out, " | ");
+        md_text(out, str_of(w, "taskId") ? str_of(w, "taskId") : "");
+        otr_buf_puts(out, " | ");
+        md_text(out, otr_buf_cstr(&detail));
+        otr_buf_puts(out, " |\n");
+        otr_buf_free(&detail);
+    }
+    otr_buf_putc(out, '\n');
+    if (halt) {
+        otr_buf_puts(out, "> [!CAUTION]\n> halted at wave ");
+        md_text(out, str_of(halt, "wave"));
+        otr_buf_puts(out, ": ");
+        md_text(out, str_of(halt, "reason"));
+        otr_buf_puts(out, "\n\n");
+    }
+    if (str_of(view, "next")) {
+        otr_buf_puts(out, "Next: ");
+        md_text(out, str_of(view, "next"));
+        otr_buf_puts(out, "\n\n");
+    }
+}
+
+int otr_rollout_view_halted(const cJSON *view)
+{
+    const cJSON *w;
+    if (cJSON_GetObjectItemCaseSensitive(view, "halt"))
+        return 1;
+    cJSON_ArrayForEach(w, cJSON_GetObjectItemCaseSensitive(view, "waves"))
+    {
+        const char *state = str_of(w, "state");
+        if (state && !strcmp(state, "halted"))
+            return 1;
+    }
+    return 0;
+}

@@ -1,0 +1,24 @@
+/*
+ * A staged rollout's waves as its kind sees them (the view of
+ * kinds/ota_rollout.c: {"revision", "waves": [{"name", "state", "taskId",
+ * "counts", "succeededPercent", "failedPercent", "passedAt", "soakUntil",
+ * "why"}], "halt", "next", "promotes"}), for plan and status: text and
+ * markdown.
+ */
+#ifndef OTR_CLI_RENDER_ROLLOUT_H
+#define OTR_CLI_RENDER_ROLLOUT_H
+
+#include "util/buf.h"
+
+#include <cjson/cJSON.h>
+
+/* "Rollout NAME (revision N):" and one line per wave, then its halt, the
+ * next action and a promotion; each line starts with indent. */
+void otr_render_rollout_text(otr_buf *out, const char *name, const cJSON *view,
+                             const char *indent);
+/* The same as a markdown table, for a pull-request comment. */
+void otr_render_rollout_markdown(otr_buf *out, const char *name, const cJSON *view);
+/* Is a wave of the view halted? */
+int otr_rollout_view_halted(const cJSON *view);
+
+#endif
