@@ -12,7 +12,7 @@
 #include "plan/plan.h"
 #include "state/state.h"
 
-#define OTR_REFRESH_MAX_KINDS 8
+#define OTR_REFRESH_MAX_KINDS OTR_KIND_LIMIT
 
 typedef struct otr_refresh_kind {
     const otr_kind *kind;

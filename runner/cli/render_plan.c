@@ -58,21 +58,26 @@ static size_t unit_members(const otr_plan *p, size_t head)
 
 /* ---- summary ------------------------------------------------------------------ */
 
-/* "6 tasks" or "1 configuration and 6 tasks": the noops per kind. */
+/* "6 tasks", "1 configuration and 6 tasks" or "1 configuration, 6 tasks and
+ * 1 rollout": the noops per kind. */
 static void unchanged_text(const otr_plan *p, otr_buf *out)
 {
-    size_t shown = 0, total = 0;
-    for (size_t k = 0; otr_kinds[k]; k++) {
-        size_t n = 0;
+    size_t counts[OTR_KIND_LIMIT] = {0}, kinds = 0, shown = 0;
+    for (size_t k = 0; otr_kinds[k] && k < OTR_KIND_LIMIT; k++) {
         for (size_t i = 0; i < p->count; i++)
-            n += p->actions[i].kind == OTR_ACT_NOOP && p->actions[i].resource == otr_kinds[k];
-        total += n;
-        if (!n)
-            continue;
-        otr_buf_printf(out, "%s%zu %s%s", shown++ ? " and " : "", n, otr_kinds[k]->noun,
-                       n == 1 ? "" : "s");
+            counts[k] +=
+                p->actions[i].kind == OTR_ACT_NOOP && p->actions[i].resource == otr_kinds[k];
+        kinds += counts[k] > 0;
     }
-    if (!total)
+    for (size_t k = 0; otr_kinds[k] && k < OTR_KIND_LIMIT; k++) {
+        if (!counts[k])
+            continue;
+        shown++;
+        otr_buf_printf(out, "%s%zu %s%s",
+                       shown == 1 ? "" : (shown == kinds ? " and " : ", "), counts[k],
+                       otr_kinds[k]->noun, counts[k] == 1 ? "" : "s");
+    }
+    if (!kinds)
         otr_buf_puts(out, "0 tasks");
 }
 

@@ -105,7 +105,9 @@ extern const otr_kind otr_kind_ota_task;
 extern const otr_kind otr_kind_ota_task_configuration;
 extern const otr_kind otr_kind_ota_rollout;
 
-/* Every kind, those that others refer to first; NULL-ended. */
+/* Every kind, those that others refer to first; NULL-ended, at most
+ * OTR_KIND_LIMIT. */
+#define OTR_KIND_LIMIT 8
 extern const otr_kind *const otr_kinds[];
 
 /* The kind called name, or NULL. */

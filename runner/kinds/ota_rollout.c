@@ -153,10 +153,12 @@ static char *token_input(const otr_kind_plan *kp, const cJSON *body)
     return text;
 }
 
-/* The digest of the rollout's task, to tell an edit after the start. */
+/* The digest of the rollout's task as written, to tell an edit after the
+ * start. A configuration it names by TaskConfigurationRef may change: the
+ * waves to come are created with the new one. */
 static int task_digest(const otr_kind_plan *kp, char out[72])
 {
-    char *text = token_input(kp, cJSON_GetObjectItemCaseSensitive(kp->m->spec, "task"));
+    char *text = otr_canonical_json(cJSON_GetObjectItemCaseSensitive(kp->m->spec, "task"));
     int rc = text ? otr_spec_digest(out, text) : -1;
     free(text);
     return rc;

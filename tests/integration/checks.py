@@ -22,13 +22,17 @@ def program(var):
     return path
 
 
-def sample_fleet(repo):
+def sample_fleet(repo, rollouts=False):
     """A new git repository at repo holding the project's sample manifests,
-    committed."""
+    committed; the staged rollout (manifests/rollouts, which test_rollouts.py
+    covers) only when asked, so the tests of tasks and configurations count
+    only those."""
     env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@e", "GIT_COMMITTER_NAME": "t",
            "GIT_COMMITTER_EMAIL": "t@e"}
     subprocess.run(["git", "init", "-q", "-b", "main", repo], check=True)
     shutil.copytree(os.path.join(SRC, "manifests"), os.path.join(repo, "manifests"))
+    if not rollouts:
+        shutil.rmtree(os.path.join(repo, "manifests", "rollouts"))
     subprocess.run(["git", "-C", repo, "add", "-A"], check=True, env=env)
     subprocess.run(["git", "-C", repo, "commit", "-qm", "x"], check=True, env=env)
 

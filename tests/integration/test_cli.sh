@@ -65,24 +65,24 @@ commit_all "$repo" "sample fleet"
 head=$(git -C "$repo" rev-parse HEAD)
 
 run 0 "$OTA_RUNNER" validate --repo "$repo"
-check "valid summary names the commit" grep -qx "valid: 7 manifests in 6 files at ${head:0:12}, path manifests" "$WORK/out"
+check "valid summary names the commit" grep -qx "valid: 8 manifests in 7 files at ${head:0:12}, path manifests" "$WORK/out"
 check "nothing on stderr when valid" test ! -s "$WORK/err"
 
 (cd "$repo/manifests/hvac" && run 0 "$OTA_RUNNER" validate)
-check "found from a folder inside the repository" grep -q "^valid: 7 manifests" "$WORK/out"
+check "found from a folder inside the repository" grep -q "^valid: 8 manifests" "$WORK/out"
 
 run 0 "$OTA_RUNNER" validate --repo "$repo" --output json
 check "validate json" python3 -c "
 import json,sys; d=json.load(open('$WORK/out'))
 assert d['formatVersion']==1 and d['valid'] is True and d['commit']=='$head', d
-assert d['files']==6 and d['manifests']==7 and d['errors']==0 and d['diagnostics']==[], d"
+assert d['files']==7 and d['manifests']==8 and d['errors']==0 and d['diagnostics']==[], d"
 
 # an uncommitted edit is not seen, unless --worktree
 sed -i 's/OtaType: ONE_TIME/OtaType: WEEKLY/' "$repo/manifests/energy/smart-plug.yaml"
 run 0 "$OTA_RUNNER" validate --repo "$repo"
 run 1 "$OTA_RUNNER" validate --repo "$repo" --worktree
 check "--worktree reads the edit" grep -q '^manifests/energy/smart-plug.yaml:9:12: error: spec.OtaType: must be ONE_TIME or CONTINUOUS, got "WEEKLY"$' "$WORK/err"
-check "--worktree summary" grep -q "^invalid: 1 error in 1 of 6 files (7 manifests) at ${head:0:12}+worktree, path manifests$" "$WORK/out"
+check "--worktree summary" grep -q "^invalid: 1 error in 1 of 7 files (8 manifests) at ${head:0:12}+worktree, path manifests$" "$WORK/out"
 run 1 "$OTA_RUNNER" validate --repo "$repo" --worktree --output github
 check "github annotations" grep -qx '::error file=manifests/energy/smart-plug.yaml,line=9,col=12,title=ota-runner validate::spec.OtaType: must be ONE_TIME or CONTINUOUS, got "WEEKLY"' "$WORK/out"
 run 1 "$OTA_RUNNER" validate --repo "$repo" --worktree --output json
@@ -98,9 +98,9 @@ git -C "$repo" tag v1
 git -C "$repo" rm -q manifests/hvac/hub.yml
 git -C "$repo" commit -qm "drop hub"
 run 0 "$OTA_RUNNER" validate --repo "$repo" --ref v1
-check "--ref v1 sees the old commit" grep -q "^valid: 7 manifests in 6 files at ${head:0:12}" "$WORK/out"
+check "--ref v1 sees the old commit" grep -q "^valid: 8 manifests in 7 files at ${head:0:12}" "$WORK/out"
 run 0 "$OTA_RUNNER" validate --repo "$repo"
-check "HEAD sees the new commit" grep -q "^valid: 6 manifests in 5 files" "$WORK/out"
+check "HEAD sees the new commit" grep -q "^valid: 7 manifests in 6 files" "$WORK/out"
 run 0 "$OTA_RUNNER" validate --repo "$repo" --path manifests/security
 check "--path narrows" grep -q "^valid: 3 manifests in 2 files" "$WORK/out"
 run 1 "$OTA_RUNNER" validate --repo "$repo" --path rollouts

@@ -31,7 +31,7 @@ trap 'kill "$(cat "$WORK/daemon.pid")" 2>/dev/null; rm -rf "$WORK"' EXIT
 cache="$WORK/cache"
 for url in "git://127.0.0.1:$port/fleet.git" "file://$upstream"; do
   "$OTA_RUNNER" validate --repo "$url" --cache-dir "$cache" > "$WORK/out"
-  check "$url: first fetch" grep -q "^valid: 7 manifests in 6 files at $(git -C "$upstream" rev-parse HEAD | cut -c1-12)" "$WORK/out"
+  check "$url: first fetch" grep -q "^valid: 8 manifests in 7 files at $(git -C "$upstream" rev-parse HEAD | cut -c1-12)" "$WORK/out"
 done
 check "two URLs, two cache entries" test "$(find "$cache" -mindepth 1 -maxdepth 1 -type d | wc -l)" -eq 2
 
@@ -42,9 +42,9 @@ git -C "$src" push -q "$upstream" main v2
 
 for url in "git://127.0.0.1:$port/fleet.git" "file://$upstream"; do
   "$OTA_RUNNER" validate --repo "$url" --cache-dir "$cache" > "$WORK/out"
-  check "$url: second fetch sees the new commit" grep -q "^valid: 6 manifests in 5 files at $(git -C "$upstream" rev-parse HEAD | cut -c1-12)" "$WORK/out"
+  check "$url: second fetch sees the new commit" grep -q "^valid: 7 manifests in 6 files at $(git -C "$upstream" rev-parse HEAD | cut -c1-12)" "$WORK/out"
   "$OTA_RUNNER" tokens --repo "$url" --cache-dir "$cache" --ref v2 > "$WORK/out"
-  check "$url: a tag fetched" test "$(grep -c 'manifests/' "$WORK/out")" -eq 6
+  check "$url: a tag fetched" test "$(grep -c 'manifests/' "$WORK/out")" -eq 7
 done
 check "still two cache entries" test "$(find "$cache" -mindepth 1 -maxdepth 1 -type d | wc -l)" -eq 2
 
@@ -70,6 +70,6 @@ check "shallow clone by URL: exit 1" test $rc -eq 1
 check "shallow clone by URL: says it is shallow and what to do" \
   grep -q "is a shallow clone (made with --depth), which cannot be mirrored; give its folder itself as --repo $WORK/shallow" "$WORK/err"
 "$OTA_RUNNER" validate --repo "$WORK/shallow" > "$WORK/out"
-check "shallow clone as a folder: read in place" grep -q "^valid: 6 manifests" "$WORK/out"
+check "shallow clone as a folder: read in place" grep -q "^valid: 7 manifests" "$WORK/out"
 
 finish

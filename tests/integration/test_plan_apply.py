@@ -82,6 +82,7 @@ def state_json():
 try:
     subprocess.run(["git", "init", "-q", "-b", "main", repo], check=True)
     shutil.copytree(os.path.join(SRC, "manifests"), os.path.join(repo, "manifests"))
+    shutil.rmtree(os.path.join(repo, "manifests", "rollouts"))  # test_rollouts.py covers it
     commit("fleet")
     with Emulator("--tick", "0.5") as emu:
         # ---- first plan and apply

@@ -8,7 +8,8 @@ computes, from the documented preimage only:
                   numbers as RFC 8785 writes them (ECMAScript's shortest form)
     ClientToken = base64url_nopad(SHA-256("ota-runner/v1\\0" name "\\0" revision "\\0" canonical))
 
-A reference to another manifest (a task's TaskConfigurationRef) is replaced
+A reference to another manifest (a task's TaskConfigurationRef, a rollout's
+task.TaskConfigurationRef) is replaced
 in the canonical input by the ClientToken of the manifest it names. Fields the
 service model types as double are numbers whatever YAML 1.1 made of them
 (PyYAML reads 1e1 as a string).
@@ -25,8 +26,28 @@ import sys
 import yaml
 
 MODEL = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "emulator", "model.json")
-SPEC_SHAPES = {"OtaTask": "CreateOtaTaskRequest", "OtaTaskConfiguration": "CreateOtaTaskConfigurationRequest"}
-REFS = {"OtaTask": {"TaskConfigurationRef": "OtaTaskConfiguration"}}
+SPEC_SHAPES = {"OtaTask": "CreateOtaTaskRequest", "OtaTaskConfiguration": "CreateOtaTaskConfigurationRequest",
+               "OtaRollout": None}
+# each reference by its path in the spec
+REFS = {"OtaTask": {("TaskConfigurationRef",): "OtaTaskConfiguration"},
+        "OtaRollout": {("task", "TaskConfigurationRef"): "OtaTaskConfiguration"}}
+
+
+def spec_numbers(kind, spec, shapes):
+    """The spec with the model's doubles as floats; a rollout's task is a task's."""
+    if kind == "OtaRollout":
+        return {**spec, "task": doubles_as_numbers(spec["task"], "CreateOtaTaskRequest", shapes)}
+    return doubles_as_numbers(spec, SPEC_SHAPES[kind], shapes)
+
+
+def replaced(spec, path, tokens, target):
+    """spec with the reference at path replaced by the token of what it names."""
+    key = path[0]
+    if key not in spec:
+        return spec
+    if len(path) > 1:
+        return {**spec, key: replaced(spec[key], path[1:], tokens, target)}
+    return {**spec, key: tokens[(target, spec[key])]}
 
 
 def es_number(x):
@@ -97,10 +118,9 @@ def main(paths):
     # the kinds others refer to first: their tokens go into the others'
     for i, d in sorted(enumerate(docs), key=lambda x: x[1]["kind"] in REFS):
         kind, meta = d["kind"], d["metadata"]
-        spec = doubles_as_numbers(d["spec"], SPEC_SHAPES[kind], shapes)
-        for field, target in REFS.get(kind, {}).items():
-            if field in spec:
-                spec = {**spec, field: tokens[(target, spec[field])]}
+        spec = spec_numbers(kind, d["spec"], shapes)
+        for path, target in REFS.get(kind, {}).items():
+            spec = replaced(spec, path, tokens, target)
         text = canonical(spec)
         tok = token(meta["name"], meta.get("revision", 1), text)
         tokens[(kind, meta["name"])] = tok
