@@ -30,7 +30,7 @@ _ota_runner() {
         plan) COMPREPLY=($(compgen -W "$global $source $service $plan --out --detailed-exitcode" -- "$cur")) ;;
         apply) COMPREPLY=($(compgen -W "$global $source $service $plan --fail-fast" -- "$cur"))
                [[ $cur != -* ]] && COMPREPLY+=($(compgen -f -- "$cur")) ;;
-        status) COMPREPLY=($(compgen -W "$global $service --output" -- "$cur")) ;;
+        status) COMPREPLY=($(compgen -W "$global $service --output --fail-on-halt" -- "$cur")) ;;
         state) if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "$global $service --output" -- "$cur"))
                else COMPREPLY=($(compgen -W "list show rm import" -- "$cur")); fi ;;
         version) COMPREPLY=($(compgen -W "$global" -- "$cur")) ;;
