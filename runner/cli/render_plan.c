@@ -73,9 +73,8 @@ static void unchanged_text(const otr_plan *p, otr_buf *out)
         if (!counts[k])
             continue;
         shown++;
-        otr_buf_printf(out, "%s%zu %s%s",
-                       shown == 1 ? "" : (shown == kinds ? " and " : ", "), counts[k],
-                       otr_kinds[k]->noun, counts[k] == 1 ? "" : "s");
+        otr_buf_printf(out, "%s%zu %s%s", shown == 1 ? "" : (shown == kinds ? " and " : ", "),
+                       counts[k], otr_kinds[k]->noun, counts[k] == 1 ? "" : "s");
     }
     if (!kinds)
         otr_buf_puts(out, "0 tasks");

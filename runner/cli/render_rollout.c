@@ -33,8 +33,7 @@ static int name_width(const cJSON *view)
     return w;
 }
 
-void otr_render_rollout_text(otr_buf *out, const char *name, const cJSON *view,
-                             const char *indent)
+void otr_render_rollout_text(otr_buf *out, const char *name, const cJSON *view, const char *indent)
 {
     const cJSON *w, *halt = cJSON_GetObjectItemCaseSensitive(view, "halt");
     int width = name_width(view);

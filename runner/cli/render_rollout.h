@@ -14,8 +14,7 @@
 
 /* "Rollout NAME (revision N):" and one line per wave, then its halt, the
  * next action and a promotion; each line starts with indent. */
-void otr_render_rollout_text(otr_buf *out, const char *name, const cJSON *view,
-                             const char *indent);
+void otr_render_rollout_text(otr_buf *out, const char *name, const cJSON *view, const char *indent);
 /* The same as a markdown table, for a pull-request comment. */
 void otr_render_rollout_markdown(otr_buf *out, const char *name, const cJSON *view);
 /* Is a wave of the view halted? */

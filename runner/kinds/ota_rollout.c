@@ -62,8 +62,8 @@ void otr_rollout_shares(const otr_ota_counts *c, long *things, long *finished, d
     *finished = c->succeeded + c->failed + c->timed_out + c->rejected + c->canceled;
     *things = *finished + c->queued + c->in_progress + c->removed;
     *succeeded = *things ? 100.0 * (double)c->succeeded / (double)*things : 0;
-    *failed = *things ? 100.0 * (double)(c->failed + c->timed_out + c->rejected) / (double)*things
-                      : 0;
+    *failed =
+        *things ? 100.0 * (double)(c->failed + c->timed_out + c->rejected) / (double)*things : 0;
 }
 
 otr_verdict otr_rollout_judge(const otr_gate *g, const otr_ota_counts *c, int64_t started,
@@ -84,12 +84,14 @@ otr_verdict otr_rollout_judge(const otr_gate *g, const otr_ota_counts *c, int64_
     if (g->deadline != OTR_GATE_NO_DEADLINE && now - started > g->deadline) {
         char d[32];
         otr_time_format_duration(d, g->deadline);
-        otr_buf_printf(why, "no pass within its deadline of %s: %.4g%% succeeded, %ld of %ld finished",
+        otr_buf_printf(why,
+                       "no pass within its deadline of %s: %.4g%% succeeded, %ld of %ld finished",
                        d, ok, finished, things);
         return OTR_VERDICT_HALT;
     }
-    otr_buf_printf(why, "%.4g%% succeeded, %.4g%% failed, %ld of %ld finished (pass at %.4g%%, %ld "
-                        "finished)",
+    otr_buf_printf(why,
+                   "%.4g%% succeeded, %.4g%% failed, %ld of %ld finished (pass at %.4g%%, %ld "
+                   "finished)",
                    ok, bad, finished, things, g->min_succeeded, g->min_finished);
     return OTR_VERDICT_WAIT;
 }
@@ -129,8 +131,8 @@ static cJSON *wave_body(const cJSON *task, const cJSON *targets)
 {
     cJSON *body = cJSON_Duplicate(task, 1);
     const cJSON *t;
-    cJSON_ArrayForEach(t, targets) if (body) cJSON_AddItemToObject(body, t->string,
-                                                                   cJSON_Duplicate(t, 1));
+    cJSON_ArrayForEach(t, targets) if (body)
+        cJSON_AddItemToObject(body, t->string, cJSON_Duplicate(t, 1));
     if (body)
         otr_canonical_sort(body);
     return body;
@@ -387,8 +389,9 @@ static void refuse_edits(otr_kind_plan *kp)
     {
         const cJSON *now = cJSON_GetArrayItem(waves, i++);
         cJSON *targets = now ? targets_of(now) : NULL;
-        int same = now && !strcmp(str_of(now, "name") ? str_of(now, "name") : "",
-                                  str_of(w, "name") ? str_of(w, "name") : "") &&
+        int same = now &&
+                   !strcmp(str_of(now, "name") ? str_of(now, "name") : "",
+                           str_of(w, "name") ? str_of(w, "name") : "") &&
                    cJSON_Compare(targets, cJSON_GetObjectItemCaseSensitive(w, "targets"), 1);
         cJSON_Delete(targets);
         if (!same) {
@@ -673,7 +676,8 @@ static cJSON *status_view(const otr_record *rec, const otr_remote_item *remote, 
     m.revision = rec->revision;
     m.spec = rec->spec;
     m.file = rec->file ? rec->file : "";
-    snprintf(m.client_token, sizeof(m.client_token), "%s", rec->client_token ? rec->client_token : "");
+    snprintf(m.client_token, sizeof(m.client_token), "%s",
+             rec->client_token ? rec->client_token : "");
     snprintf(m.spec_digest, sizeof(m.spec_digest), "%s", rec->spec_digest ? rec->spec_digest : "");
     kp.rec = rec;
     kp.m = &m;

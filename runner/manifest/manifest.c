@@ -153,8 +153,8 @@ static int compute_token(otr_manifest *m, const char *const *replacement)
         for (size_t i = 0; i < m->nrefs; i++) {
             cJSON *parent;
             cJSON *at = otr_json_at(copy, m->refs[i].field, &parent);
-            if (!at || !cJSON_ReplaceItemInObjectCaseSensitive(parent, at->string,
-                                                               cJSON_CreateString(replacement[i]))) {
+            if (!at || !cJSON_ReplaceItemInObjectCaseSensitive(
+                           parent, at->string, cJSON_CreateString(replacement[i]))) {
                 cJSON_Delete(copy);
                 return -1;
             }
