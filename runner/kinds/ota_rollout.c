@@ -464,21 +464,42 @@ static cJSON *rollout_view(const otr_kind_plan *kp, const cJSON *progress, cJSON
     return view;
 }
 
-/* A holdAfter moved forward by the manifest: the wave it promotes to. */
-static const char *promotes_to(const otr_kind_plan *kp)
+/* The wave this run creates, in the view. */
+static void mark_starting(cJSON *view, const char *name)
 {
-    const char *was = str_of(kp->rec->spec, "holdAfter"), *now = str_of(kp->m->spec, "holdAfter");
-    if (!was || (now && !strcmp(was, now)))
-        return NULL;
-    const cJSON *waves = waves_of(kp->m->spec), *w;
-    int after = 0;
+    cJSON *w;
+    cJSON_ArrayForEach(w, cJSON_GetObjectItemCaseSensitive(view, "waves"))
+    {
+        if (name && str_of(w, "name") && !strcmp(str_of(w, "name"), name))
+            cJSON_ReplaceItemInObjectCaseSensitive(w, "state", cJSON_CreateString("starts now"));
+    }
+}
+
+/* The place of wave name in the manifest's waves; past the last for NULL
+ * (no holdAfter: every wave may start). */
+static int wave_index(const cJSON *waves, const char *name)
+{
+    int i = 0;
+    const cJSON *w;
     cJSON_ArrayForEach(w, waves)
     {
-        if (after)
-            return str_of(w, "name");
-        after = !strcmp(str_of(w, "name"), was);
+        if (name && str_of(w, "name") && !strcmp(str_of(w, "name"), name))
+            return i;
+        i++;
     }
-    return NULL;
+    return i;
+}
+
+/* A holdAfter the manifest moves forward (or removes): the furthest wave
+ * now allowed to start, which the rollout is promoted to; else NULL. */
+static const char *promotes_to(const otr_kind_plan *kp)
+{
+    const cJSON *waves = waves_of(kp->m->spec);
+    const char *was = str_of(kp->rec->spec, "holdAfter"), *now = str_of(kp->m->spec, "holdAfter");
+    int last = cJSON_GetArraySize(waves) - 1;
+    if (!was || wave_index(waves, now) <= wave_index(waves, was) || wave_index(waves, was) >= last)
+        return NULL;
+    return now ? now : str_of(cJSON_GetArrayItem(waves, last), "name");
 }
 
 /* The halt of the newest wave, recorded with its reason, counts and gate. */
@@ -568,8 +589,11 @@ static int judge_newest(otr_kind_plan *kp, cJSON *progress, cJSON *newest_view, 
         j->changed = 1;
         return -1;
     }
-    if (v == OTR_VERDICT_WAIT) {
-        j->state = "running";
+    if (v == OTR_VERDICT_WAIT) { /* with every thing at an end, only a gate change helps */
+        long things, finished;
+        double ok, bad;
+        otr_rollout_shares(c, &things, &finished, &ok, &bad);
+        j->state = things && finished == things ? "waiting for the gate" : "running";
         return -1;
     }
     if (!str_of(newest, "passedAt")) {
@@ -621,6 +645,7 @@ static int plan_next(otr_kind_plan *kp)
         kp->kind = OTR_ACT_CREATE;
         otr_buf_printf(&kp->reason, "starts wave %s: %s passed (%s)", str_of(entry, "name"),
                        str_of(cJSON_GetArrayItem(started, next - 1), "name"), j.why.ptr);
+        mark_starting(kp->view, str_of(entry, "name"));
     }
     const char *to = promotes_to(kp);
     if (kp->view && to)
@@ -656,6 +681,7 @@ static int plan_rollout(otr_kind_plan *kp)
         if (plan_start(kp) < 0)
             return -1;
         kp->view = rollout_view(kp, kp->desired.progress, NULL);
+        mark_starting(kp->view, first_wave(kp));
         return 0;
     }
     refuse_edits(kp);
