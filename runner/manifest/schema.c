@@ -235,9 +235,10 @@ static const otr_field tag_value = STR("", 0, 0, 256);
          NO_DOUBLE_LIMIT},                                                                         \
         ENUM("Protocol", protocol_enum), STR("S3Url", 1, 1, 1000),                                 \
         MAP("Tags", 1, 50, &tag_key, &tag_value),                                                  \
-        CHECKED("TaskConfigurationId", 0, 1, 64, check_alnum, "letters and digits"),               \
-        /* ota-runner's own: the metadata.name of an OtaTaskConfiguration in the same             \
-         * commit, sent as its TaskConfigurationId */                                              \
+        CHECKED("TaskConfigurationId", 0, 1, 64, check_alnum,                                      \
+                "letters and digits"), /* ota-runner's own: the metadata.name of an                \
+                                        * OtaTaskConfiguration in the same commit, sent as its                                                                               \
+                                        * TaskConfigurationId */                                   \
         CHECKED("TaskConfigurationRef", 0, 1, 63, check_name, "lowercase letters, digits and '-'")
 
 #define TARGETS                                                                                    \
@@ -337,7 +338,10 @@ static const otr_field rollout_task_members[] = {TASK_MEMBERS_BUT_TARGETS};
 static const otr_field rollout_spec_members[] = {
     STRUCT("gate", gate_members),
     CHECKED("holdAfter", 0, 1, 63, check_name, "lowercase letters, digits and '-'"),
-    {.name = "paused", .type = OTR_F_BOOL, .min = OTR_NO_LIMIT, .max = OTR_NO_LIMIT,
+    {.name = "paused",
+     .type = OTR_F_BOOL,
+     .min = OTR_NO_LIMIT,
+     .max = OTR_NO_LIMIT,
      NO_DOUBLE_LIMIT},
     {.name = "task",
      .type = OTR_F_STRUCT,

@@ -114,8 +114,8 @@ typedef struct otr_plan {
 typedef struct otr_remote_item {
     const char *id;
     const char *status;
-    const cJSON *fields;           /* the get's answer with --refresh full, else NULL */
-    const otr_ota_counts *counts;  /* the get's TaskProcessingDetails, else NULL */
+    const cJSON *fields;          /* the get's answer with --refresh full, else NULL */
+    const otr_ota_counts *counts; /* the get's TaskProcessingDetails, else NULL */
 } otr_remote_item;
 
 /* One kind's resources in the service, sorted by id. */

@@ -368,7 +368,9 @@ static void test_envelope(void **state)
          0},
         {"apiVersion: ota-runner/v1\nkind: OtaRollouts\nmetadata: {name: t}\nspec: {S3Url: x, "
          "OtaType: ONE_TIME}\n",
-         "2:7: error: kind: must be OtaTask, OtaTaskConfiguration or OtaRollout, got \"OtaRollouts\"; did you mean OtaRollout?", 0},
+         "2:7: error: kind: must be OtaTask, OtaTaskConfiguration or OtaRollout, got "
+         "\"OtaRollouts\"; did you mean OtaRollout?",
+         0},
         {"apiVersion: ota-runner/v1\nkind: OtaTask\nspec: {S3Url: x, OtaType: ONE_TIME}\n",
          "1:1: error: metadata: required field is missing", 0},
         {"apiVersion: ota-runner/v1\nkind: OtaTask\nmetadata: {name: t}\n",
