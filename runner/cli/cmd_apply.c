@@ -255,10 +255,16 @@ int otr_cmd_apply(const otr_options *o)
             otr_render_plan_text(pl.plan, NULL, &text, 0);
         else
             otr_render_plan_summary(pl.plan, &text);
-        if (apply_rewrites(pl.state, pl.plan))
+        size_t written = apply_rewrites(pl.state, pl.plan);
+        if (written)
             saved = save_state(&pl, o);
         if (o->output == OTR_OUT_JSON)
             print_json(&r, saved);
+        else if (written)
+            printf(
+                "%s%sNothing to apply; %zu record%s written without a call (state serial %ld).\n",
+                text.ptr, text.ptr[text.len - 1] == '\n' ? "" : " ", written,
+                written == 1 ? "" : "s", pl.state->serial);
         else
             printf("%s%sNothing to apply.\n", text.ptr, text.ptr[text.len - 1] == '\n' ? "" : " ");
         otr_buf_free(&text);

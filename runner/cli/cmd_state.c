@@ -151,7 +151,7 @@ static int check_unowned(otr_state *s, const otr_kind *k, const char *name, cons
     if (!owner)
         return 0;
     otr_buf a = OTR_BUF_INIT, b = OTR_BUF_INIT;
-    otr_address_short(&a, k, owner->name);
+    otr_address_short(&a, owner->kind, owner->name);
     otr_address_short(&b, k, name);
     fprintf(stderr,
             "ota-runner: error: %s %s is already recorded as %s; one %s belongs to one manifest, "
@@ -198,6 +198,14 @@ static int cmd_import(otr_planning *pl, const otr_options *o, const char *addres
     int rc;
     if (parse_address(address, &k, &name) < 0)
         return OTR_EXIT_ERROR;
+    if (k->plan) {
+        fprintf(stderr,
+                "ota-runner: error: a %s cannot be imported: its record holds what only its "
+                "applies know (its waves, their passes and halts); apply its manifest instead, "
+                "or import a task as an OtaTask\n",
+                k->noun);
+        return OTR_EXIT_ERROR;
+    }
     if (otr_schema_check_name_value(name, &why) == 0) {
         fprintf(stderr, "ota-runner: error: %s is not a manifest name: %s\n", name,
                 otr_buf_cstr(&why));

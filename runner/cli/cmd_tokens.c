@@ -24,6 +24,8 @@ static void print_json(const otr_manifest_set *set)
         cJSON_AddNumberToObject(o, "line", m->line);
         cJSON_AddStringToObject(o, "clientToken", m->client_token);
         cJSON_AddStringToObject(o, "specDigest", m->spec_digest);
+        if (m->kind->call_tokens)
+            cJSON_AddItemToObject(o, "calls", m->kind->call_tokens(m, set));
         cJSON_AddItemToArray(arr, o);
     }
     char *s = cJSON_Print(arr);
@@ -31,6 +33,23 @@ static void print_json(const otr_manifest_set *set)
         printf("%s\n", s);
     cJSON_free(s);
     cJSON_Delete(arr);
+}
+
+/* The tokens of the calls a manifest makes under its own (a rollout's
+ * waves), one line each under it. */
+static void print_calls(const otr_manifest *m, const otr_manifest_set *set, int width)
+{
+    cJSON *calls = m->kind->call_tokens ? m->kind->call_tokens(m, set) : NULL;
+    const cJSON *c;
+    cJSON_ArrayForEach(c, calls)
+    {
+        otr_buf label = OTR_BUF_INIT;
+        otr_buf_printf(&label, "  %s", cJSON_GetStringValue(cJSON_GetObjectItem(c, "name")));
+        printf("%-*s  %s\n", width, otr_buf_cstr(&label),
+               cJSON_GetStringValue(cJSON_GetObjectItem(c, "clientToken")));
+        otr_buf_free(&label);
+    }
+    cJSON_Delete(calls);
 }
 
 static void print_text(const otr_manifest_set *set)
@@ -50,6 +69,7 @@ static void print_text(const otr_manifest_set *set)
         otr_address_short(&address, m->kind, m->name);
         printf("%-*s  %s  %s:%u\n", width, otr_buf_cstr(&address), m->client_token, m->file,
                m->line);
+        print_calls(m, set, width);
     }
     otr_buf_free(&address);
 }

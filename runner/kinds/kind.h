@@ -45,6 +45,8 @@ typedef enum otr_replace_order {
 struct otr_record;
 struct otr_kind_plan;
 struct otr_remote_item;
+struct otr_manifest;
+struct otr_manifest_set;
 
 /* The most ids one record holds (a rollout: one task per wave). */
 #define OTR_KIND_MAX_IDS OTR_ROLLOUT_MAX_WAVES
@@ -87,6 +89,9 @@ typedef struct otr_kind {
      * the service said of its resource (remote), at now */
     cJSON *(*status_view)(const struct otr_record *rec, const struct otr_remote_item *remote,
                           int64_t now);
+    /* the ClientTokens of the calls its manifest makes when they are not its own
+     * ([{"name", "clientToken"}]: a rollout's waves), for `tokens`; NULL: none */
+    cJSON *(*call_tokens)(const struct otr_manifest *m, const struct otr_manifest_set *set);
     const struct otr_kind *listed_as; /* its resources are in this kind's listing */
     int needs_counts; /* a refresh reads its newest resource even without --refresh full */
     /* the calls, and their parsers */

@@ -720,6 +720,30 @@ static cJSON *status_view(const otr_record *rec, const otr_remote_item *remote, 
     return view;
 }
 
+/* Each wave's ClientToken, as its create would send it. */
+static cJSON *call_tokens(const otr_manifest *m, const otr_manifest_set *set)
+{
+    otr_kind_plan kp;
+    memset(&kp, 0, sizeof(kp));
+    kp.m = m;
+    kp.set = set;
+    cJSON *out = cJSON_CreateArray();
+    for (int i = 0; out && i < cJSON_GetArraySize(waves_of(m->spec)); i++) {
+        cJSON *e = wave_entry(&kp, i), *t = cJSON_CreateObject();
+        if (!e || !t) {
+            cJSON_Delete(e);
+            cJSON_Delete(t);
+            cJSON_Delete(out);
+            return NULL;
+        }
+        cJSON_AddStringToObject(t, "name", str_of(e, "name"));
+        cJSON_AddStringToObject(t, "clientToken", str_of(e, "clientToken"));
+        cJSON_AddItemToArray(out, t);
+        cJSON_Delete(e);
+    }
+    return out;
+}
+
 /* ---- the manifest -------------------------------------------------------------------- */
 
 /* Wave names unique; holdAfter names a wave; every wave has targets. */
@@ -781,6 +805,7 @@ const otr_kind otr_kind_ota_rollout = {
     .forget_id = forget_id,
     .plan = plan_rollout,
     .status_view = status_view,
+    .call_tokens = call_tokens,
     .listed_as = &otr_kind_ota_task,
     .needs_counts = 1,
     .create_call = otr_ota_create_task,

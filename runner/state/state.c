@@ -50,11 +50,34 @@ otr_record *otr_state_find(otr_state *s, const otr_kind *kind, const char *name)
                : NULL;
 }
 
+/* The kind whose resources a kind's records hold (a rollout's are tasks). */
+static const otr_kind *family(const otr_kind *k)
+{
+    return k->listed_as ? k->listed_as : k;
+}
+
+/* The ids of the resources a record holds: its id, or each of a rollout's
+ * waves'. */
+static size_t ids_of(const otr_record *r, const char **ids, size_t max)
+{
+    if (r->kind->ids_of)
+        return r->kind->ids_of(r, ids, max);
+    if (!r->id || !max)
+        return 0;
+    ids[0] = r->id;
+    return 1;
+}
+
 otr_record *otr_state_find_id(otr_state *s, const otr_kind *kind, const char *id)
 {
-    for (size_t i = 0; id && i < s->count; i++)
-        if (s->records[i].kind == kind && s->records[i].id && !strcmp(s->records[i].id, id))
-            return &s->records[i];
+    const char *ids[OTR_KIND_MAX_IDS];
+    for (size_t i = 0; id && i < s->count; i++) {
+        if (family(s->records[i].kind) != family(kind))
+            continue;
+        for (size_t j = ids_of(&s->records[i], ids, OTR_KIND_MAX_IDS); j-- > 0;)
+            if (!strcmp(ids[j], id))
+                return &s->records[i];
+    }
     return NULL;
 }
 
@@ -737,7 +760,8 @@ int otr_state_replay(otr_state *s, const char *text, size_t len, const char *jpa
 /* ---- checks ------------------------------------------------------------------ */
 
 typedef struct id_ref {
-    size_t kind;
+    size_t family; /* the kind of the resource (a rollout's wave is a task) */
+    const otr_kind *kind;
     const char *id;
     const char *name;
 } id_ref;
@@ -745,33 +769,38 @@ typedef struct id_ref {
 static int id_ref_cmp(const void *a, const void *b)
 {
     const id_ref *x = a, *y = b;
-    if (x->kind != y->kind)
-        return x->kind < y->kind ? -1 : 1;
+    if (x->family != y->family)
+        return x->family < y->family ? -1 : 1;
     int c = strcmp(x->id, y->id);
     return c ? c : strcmp(x->name, y->name);
 }
 
 /* One resource belongs to one name: a state where two names record the same
- * task would let a plan for one of them delete the other's running task. */
+ * task (a task's, or a rollout wave's) would let a plan for one of them
+ * delete the other's running task. */
 int otr_state_check_ids(const otr_state *s, otr_error *err)
 {
-    id_ref *refs = malloc((s->count + 1) * sizeof(*refs));
-    size_t n = 0;
+    const char *ids[OTR_KIND_MAX_IDS];
+    size_t cap = 1, n = 0;
+    for (size_t i = 0; i < s->count; i++)
+        cap += ids_of(&s->records[i], ids, OTR_KIND_MAX_IDS);
+    id_ref *refs = malloc(cap * sizeof(*refs));
     int rc = 0;
     if (!refs)
         return otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
-    for (size_t i = 0; i < s->count; i++)
-        if (s->records[i].id)
-            refs[n++] =
-                (id_ref){otr_kind_index(s->records[i].kind), s->records[i].id, s->records[i].name};
+    for (size_t i = 0; i < s->count; i++) {
+        const otr_record *r = &s->records[i];
+        for (size_t j = ids_of(r, ids, OTR_KIND_MAX_IDS); j-- > 0;)
+            refs[n++] = (id_ref){otr_kind_index(family(r->kind)), r->kind, ids[j], r->name};
+    }
     if (n > 1)
         qsort(refs, n, sizeof(*refs), id_ref_cmp);
     for (size_t i = 1; i < n && rc == 0; i++)
-        if (refs[i - 1].kind == refs[i].kind && !strcmp(refs[i - 1].id, refs[i].id)) {
-            const otr_kind *k = otr_kinds[refs[i].kind];
+        if (refs[i - 1].family == refs[i].family && !strcmp(refs[i - 1].id, refs[i].id)) {
+            const otr_kind *k = otr_kinds[refs[i].family];
             otr_buf a = OTR_BUF_INIT, b = OTR_BUF_INIT;
-            otr_address_short(&a, k, refs[i - 1].name);
-            otr_address_short(&b, k, refs[i].name);
+            otr_address_short(&a, refs[i - 1].kind, refs[i - 1].name);
+            otr_address_short(&b, refs[i].kind, refs[i].name);
             rc = otr_error_set(err, OTR_ERR_INVALID,
                                "state file %s records %s %s under two names, %s and %s; one "
                                "%s belongs to one manifest, so the state was left as it is. "

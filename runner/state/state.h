@@ -124,7 +124,8 @@ OTR_MUST_USE int otr_state_from_text(otr_state **out, const char *path, const ch
 
 /* Looks up a record; NULL when there is none. */
 otr_record *otr_state_find(otr_state *s, const otr_kind *kind, const char *name);
-/* The record of kind whose id is id, or NULL. */
+/* The record that holds id among resources of kind's kind (a task's id, or
+ * a rollout wave's: both are tasks), or NULL. */
 otr_record *otr_state_find_id(otr_state *s, const otr_kind *kind, const char *id);
 
 /* The journal. An intent is appended and fsync'd before the call it

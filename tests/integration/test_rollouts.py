@@ -169,6 +169,9 @@ def three_waves():
             ordered &= nxt_created >= ended and nxt_created >= epoch(waves[prev]["passedAt"]) + soak
         check(ordered, "three waves: each after its predecessor's things ended and its soak went by",
               json.dumps(waves, indent=1))
+        rc, out, err = f.run("tokens", "--repo", f.repo, "--output", "json")
+        calls = [c["clientToken"] for d in json.loads(out) if d["kind"] == "OtaRollout" for c in d["calls"]]
+        check(calls == tokens, "three waves: `tokens` lists the tokens the waves were created with", out + err)
         # everyone passed: nothing more to do
         f.drive(lambda: f.waves().get("everyone", {}).get("passedAt") is not None, limit=10)
         rc, out, err = f.run("plan", "--detailed-exitcode")
@@ -178,6 +181,26 @@ def three_waves():
         check(rc == 0 and row and wave_states(row["rollout"]) == [("canary", "done"), ("early", "done"),
                                                                    ("everyone", "done")],
               "three waves: status shows every wave done", json.dumps(row, indent=1) + err)
+
+        # ---- another name's ids: a wave's task is the rollout's
+        early_id = waves["early"]["taskId"]
+        rc, out, err = f.run("state", "import", "stolen", early_id)
+        check(rc == 1 and f"task {early_id} is already recorded as OtaRollout/fw" in err,
+              "a wave's task cannot be imported as an OtaTask", out + err)
+        rc, out, err = f.run("state", "import", "OtaRollout/other", early_id)
+        check(rc == 1 and "a rollout cannot be imported" in err, "a rollout cannot be imported", out + err)
+        with open(f.state) as fh:
+            forged = json.load(fh)
+        forged["tasks"]["stolen"] = {**forged["rollouts"]["fw"], "taskId": early_id}
+        for k in ("progress",):
+            forged["tasks"]["stolen"].pop(k)
+        forged["tasks"]["stolen"]["spec"] = {"S3Url": "s3://x/y", "OtaType": "ONE_TIME", "Target": ["a"]}
+        other = os.path.join(f.dir, "forged.json")
+        with open(other, "w") as fh:
+            json.dump(forged, fh)
+        rc, out, err = f.run("plan", "--state", other)
+        check(rc == 1 and f"records task {early_id} under two names" in err and "OtaRollout/fw" in err,
+              "a state where a task and a wave share an id is refused", out + err)
 
         # ---- what has started cannot change under it
         f.commit(rollout(s3="s3://fw/2-5-1.json"), "edit the task")

@@ -14,8 +14,13 @@ in the canonical input by the ClientToken of the manifest it names. Fields the
 service model types as double are numbers whatever YAML 1.1 made of them
 (PyYAML reads 1e1 as a string).
 
+A rollout's waves are each sent with a token of their own, over NAME/WAVE and
+the body of the wave's task: the rollout's task (its reference replaced) with
+the wave's Target and OtaTargetQueryString.
+
 Usage: tokens.py FILE... -> a JSON array like `ota-runner tokens --output json`
-(name, kind, file, clientToken, specDigest), in the order the documents appear.
+(name, kind, file, clientToken, specDigest, and a rollout's calls), in the
+order the documents appear.
 """
 import base64
 import hashlib
@@ -104,6 +109,18 @@ def token(name, revision, text):
     return base64.urlsafe_b64encode(hashlib.sha256(pre).digest()).rstrip(b"=").decode()
 
 
+def wave_tokens(meta, spec):
+    """A rollout's waves: each the token of its task's body (the rollout's task,
+    its reference replaced, with the wave's targets) under NAME/WAVE."""
+    calls = []
+    for wave in spec["waves"]:
+        body = {**spec["task"], **{k: wave[k] for k in ("Target", "OtaTargetQueryString") if k in wave}}
+        calls.append({"name": wave["name"],
+                      "clientToken": token(f"{meta['name']}/{wave['name']}", meta.get("revision", 1),
+                                           canonical(body))})
+    return calls
+
+
 def main(paths):
     shapes = json.load(open(MODEL))["shapes"]
     docs, files = [], []
@@ -124,8 +141,11 @@ def main(paths):
         text = canonical(spec)
         tok = token(meta["name"], meta.get("revision", 1), text)
         tokens[(kind, meta["name"])] = tok
-        out.append((i, {"name": meta["name"], "kind": kind, "file": files[i], "clientToken": tok,
-                                    "specDigest": "sha256:" + hashlib.sha256(text.encode()).hexdigest()}))
+        row = {"name": meta["name"], "kind": kind, "file": files[i], "clientToken": tok,
+               "specDigest": "sha256:" + hashlib.sha256(text.encode()).hexdigest()}
+        if kind == "OtaRollout":
+            row["calls"] = wave_tokens(meta, spec)
+        out.append((i, row))
     json.dump([r for _, r in sorted(out, key=lambda x: x[0])], sys.stdout, indent=2, ensure_ascii=False)
     print()
 

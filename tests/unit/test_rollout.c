@@ -267,6 +267,9 @@ static void test_plan_waves(void **state)
                 T0 + 120 + 3600);
     assert_int_equal(a->kind, OTR_ACT_NOOP);
     assert_string_equal(newest_state(&w), "passed, held by holdAfter");
+    a = plan_at(&w, ROLLOUT("  paused: true\n", "{minFinished: 2, soak: 1h}"), T0 + 120 + 3600);
+    assert_int_equal(a->kind, OTR_ACT_NOOP);
+    assert_string_equal(newest_state(&w), "passed, paused");
 
     /* soaked (cron was down for a day: no second wait): the next wave */
     a = plan_at(&w, yaml, T0 + 86400);
