@@ -472,18 +472,26 @@ int otr_manifest_set_finish(otr_manifest_set *set, otr_diags *diags)
         qsort(set->by_name, set->count, sizeof(*set->by_name), by_name_cmp);
     /* references are one level deep (the kinds they name have none), so
      * the tokens they use are final here */
-    size_t kept = 0;
+    /* those with a dangling reference are dropped once all are resolved: the
+     * lookups of the others go through by_name, which still holds them */
+    unsigned char *drop = calloc(set->count + 1, 1);
+    if (!drop)
+        return -1;
     for (size_t i = 0; i < set->count; i++) {
         otr_manifest *m = set->items[i];
         int r = m->nrefs ? resolve_refs(set, m, diags) : 0;
         if (r < 0)
             rc = -1;
-        if (r != 0) {
-            otr_manifest_free(m);
-            continue;
-        }
-        set->items[kept++] = m;
+        drop[i] = r != 0;
     }
+    size_t kept = 0;
+    for (size_t i = 0; i < set->count; i++) {
+        if (drop[i])
+            otr_manifest_free(set->items[i]);
+        else
+            set->items[kept++] = set->items[i];
+    }
+    free(drop);
     if (kept != set->count) {
         set->count = kept;
         if (kept)

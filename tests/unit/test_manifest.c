@@ -2,6 +2,7 @@
  * Manifest validation: for every rule, a manifest that passes and one that
  * fails with the exact message, line and column a user would see.
  */
+#include "kinds/kind.h"
 #include "manifest/manifest.h"
 #include "manifest/token.h"
 #include "manifest/validate.h"
@@ -819,6 +820,28 @@ static void test_references(void **state)
          0},
     };
     RUN(cases);
+    /* several manifests whose references dangle: each is reported and dropped,
+     * and the others still resolve (the fuzzer found the dropped ones were
+     * freed while later lookups still went through them) */
+    otr_buf many = OTR_BUF_INIT;
+    for (int i = 0; i < 6; i++)
+        otr_buf_printf(&many,
+                       "---\napiVersion: ota-runner/v1\nkind: OtaTask\nmetadata: {name: t%d}\n"
+                       "spec: {S3Url: s3://b/k, OtaType: ONE_TIME, TaskConfigurationRef: %s}\n",
+                       i, i % 2 ? "push" : "gone");
+    otr_buf_puts(&many, "---\n" CFG_HEAD "  Name: P\n");
+    otr_manifest_set set = OTR_MANIFEST_SET_INIT;
+    otr_diags d = OTR_DIAGS_INIT;
+    otr_error err = OTR_ERROR_INIT;
+    assert_int_equal(otr_manifest_add_file(&set, 0, "m.yaml", many.ptr, many.len, &d, &err), 0);
+    assert_int_equal(otr_manifest_set_finish(&set, &d), 0);
+    assert_int_equal(d.errors, 3);
+    assert_int_equal(set.count, 4);
+    assert_non_null(otr_manifest_set_find(&set, &otr_kind_ota_task, "t1"));
+    assert_null(otr_manifest_set_find(&set, &otr_kind_ota_task, "t2"));
+    otr_manifest_set_free(&set);
+    otr_diags_free(&d);
+    otr_buf_free(&many);
     /* the configuration with errors is named as such at the reference */
     size_t errors;
     const char *yaml = CFG_HEAD "  Name: Bad!\n---\n" BASE "  TaskConfigurationRef: push\n";
