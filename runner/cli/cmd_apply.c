@@ -60,7 +60,13 @@ static int check_saved_plan(const otr_plan *p, const otr_state *s, const otr_opt
         return OTR_EXIT_ERROR;
     }
     int rc = OTR_EXIT_OK;
-    if (!p->commit || strcmp(otr_source_commit(source), p->commit) != 0) {
+    otr_source_trust trust;
+    const char *since = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(s->source, "commit"));
+    if (otr_verify_source(source, o, o->verify_range, since, &trust, &err) < 0) {
+        otr_print_error(&err);
+        otr_error_clear(&err);
+        rc = OTR_EXIT_ERROR;
+    } else if (!p->commit || strcmp(otr_source_commit(source), p->commit) != 0) {
         fprintf(stderr,
                 "ota-runner: error: the saved plan is stale: %s in %s was at %.12s when "
                 "it was made and is now at %.12s; make a new plan\n",

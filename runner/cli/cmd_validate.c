@@ -36,6 +36,9 @@ static void print_json(const otr_loaded *l)
     cJSON_AddNumberToObject(root, "manifests", (double)l->set.documents);
     cJSON_AddNumberToObject(root, "errors", (double)l->diags.errors);
     cJSON_AddNumberToObject(root, "warnings", (double)l->diags.warnings);
+    cJSON *signer = otr_loaded_signed_by_json(l);
+    if (signer)
+        cJSON_AddItemToObject(root, "signedBy", signer);
     cJSON *arr = cJSON_AddArrayToObject(root, "diagnostics");
     for (size_t i = 0; i < l->diags.count; i++) {
         const otr_diag *d = &l->diags.items[i];
@@ -111,6 +114,11 @@ int otr_cmd_validate(const otr_options *o)
             printf("valid: %zu manifest%s in %zu file%s at %s, path %s\n", l.set.count,
                    l.set.count == 1 ? "" : "s", l.set.files, l.set.files == 1 ? "" : "s", commit,
                    otr_source_path(l.source));
+        otr_buf who = OTR_BUF_INIT;
+        otr_loaded_signed_by(&l, &who);
+        if (who.len)
+            printf("commit %.12s %s\n", otr_source_commit(l.source), otr_buf_cstr(&who));
+        otr_buf_free(&who);
     }
     int rc = l.diags.errors ? OTR_EXIT_ERROR : OTR_EXIT_OK;
     OTR_FREE_BEFORE_EXIT(otr_loaded_free(&l));

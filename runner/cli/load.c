@@ -1,6 +1,9 @@
 /* Loading manifests for a command, and printing what went wrong. */
 #include "cli/load.h"
 
+#include "trust/signers.h"
+#include "util/file.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +25,75 @@ void otr_print_error(const otr_error *err)
     fprintf(stderr, "ota-runner: error: %s\n", otr_error_message(err));
 }
 
+/* A range check waits for the state (plan and apply ask for it). */
+static int range_pending(const otr_options *o)
+{
+    return otr_options_allowed_signers(o) && o->verify_range;
+}
+
+int otr_verify_source(otr_source *src, const otr_options *o, int range, const char *since,
+                      otr_source_trust *out, otr_error *err)
+{
+    const char *file = otr_options_allowed_signers(o);
+    otr_buf text = OTR_BUF_INIT;
+    otr_signers signers;
+    if (!file)
+        return 0;
+    if (otr_file_read(file, OTR_SIGNERS_MAX_FILE, &text, err) < 0) {
+        otr_error_prefix(err, "--allowed-signers");
+        return -1;
+    }
+    int rc = otr_signers_parse(&signers, file, otr_buf_cstr(&text), text.len, err);
+    otr_buf_free(&text);
+    if (rc < 0)
+        return -1;
+    rc = otr_source_verify(src, &signers, range, since, out, err);
+    otr_signers_free(&signers);
+    if (rc < 0)
+        otr_error_prefix(err, "%s at %.12s is not trusted", otr_source_repo(src),
+                         otr_source_commit(src));
+    return rc;
+}
+
+/* The head's signature (and with range, the commits since since). */
+static int verify(otr_loaded *l, const otr_options *o, int range, const char *since, otr_error *err)
+{
+    int rc = otr_verify_source(l->source, o, range, since, &l->trust, err);
+    l->verified = rc == 0 && otr_options_allowed_signers(o);
+    return rc;
+}
+
+int otr_loaded_verify_range(otr_loaded *l, const otr_options *o, const char *since)
+{
+    otr_error err = OTR_ERROR_INIT;
+    int rc = range_pending(o) ? verify(l, o, 1, since, &err) : 0;
+    otr_source_close_repository(l->source);
+    if (rc < 0) {
+        otr_print_error(&err);
+        otr_error_clear(&err);
+    }
+    return rc;
+}
+
+void otr_loaded_signed_by(const otr_loaded *l, otr_buf *out)
+{
+    if (l->verified)
+        otr_buf_printf(out, "signed by %s, %s %s", l->trust.principal, l->trust.family,
+                       l->trust.fingerprint);
+}
+
+cJSON *otr_loaded_signed_by_json(const otr_loaded *l)
+{
+    if (!l->verified)
+        return NULL;
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "principal", l->trust.principal);
+    cJSON_AddStringToObject(j, "key", l->trust.family);
+    cJSON_AddStringToObject(j, "fingerprint", l->trust.fingerprint);
+    cJSON_AddNumberToObject(j, "commits", (double)l->trust.commits);
+    return j;
+}
+
 int otr_load(otr_loaded *l, const otr_options *o)
 {
     memset(l, 0, sizeof(*l));
@@ -34,13 +106,14 @@ int otr_load(otr_loaded *l, const otr_options *o)
         .max_file_size = OTR_MANIFEST_MAX_FILE_SIZE,
     };
     add_ctx a = {l, OTR_ERROR_INIT};
-    if (otr_source_open(&l->source, &so, &a.err) < 0 ||
+    if (otr_source_open(&l->source, &so, &a.err) < 0 || verify(l, o, 0, NULL, &a.err) < 0 ||
         otr_source_each_file(l->source, &l->diags, add_file, &a, &a.err) < 0) {
         otr_print_error(&a.err);
         otr_error_clear(&a.err);
         return -1;
     }
-    otr_source_close_repository(l->source);
+    if (!range_pending(o))
+        otr_source_close_repository(l->source);
     if (otr_manifest_set_finish(&l->set, &l->diags) < 0) {
         fprintf(stderr, "ota-runner: error: out of memory\n");
         return -1;

@@ -11,15 +11,38 @@
 #include "source/source.h"
 #include "util/error.h"
 
+#include <cjson/cJSON.h>
+
 typedef struct otr_loaded {
     otr_source *source;
     otr_manifest_set set;
     otr_diags diags;
+    int verified;           /* the commit's signature was checked (--allowed-signers) */
+    otr_source_trust trust; /* who signed it */
 } otr_loaded;
 
 /* Returns 0 when the source could be read (diags may still hold errors),
- * -1 with a message printed when it could not. */
-int otr_load(otr_loaded *l, const otr_options *o);
+ * -1 with a message printed when it could not, or when its commit is not
+ * signed as --allowed-signers asks (checked before any manifest is read).
+ * With --verify-commits range the repository stays open for
+ * otr_loaded_verify_range. */
+OTR_MUST_USE int otr_load(otr_loaded *l, const otr_options *o);
+
+/* With --allowed-signers: otr_source_verify against that file (0 without
+ * it). On failure err says the commit is not trusted, and why. */
+OTR_MUST_USE int otr_verify_source(otr_source *src, const otr_options *o, int range,
+                                   const char *since, otr_source_trust *out, otr_error *err);
+
+/* --verify-commits range: every commit since the state's last applied one
+ * (since) that changes a manifest. 0, or -1 with a message printed. Closes
+ * the repository. */
+OTR_MUST_USE int otr_loaded_verify_range(otr_loaded *l, const otr_options *o, const char *since);
+
+/* "signed by alice@example.com, ED25519 SHA256:..." into out (nothing when
+ * unchecked). */
+void otr_loaded_signed_by(const otr_loaded *l, otr_buf *out);
+/* {"principal", "key", "fingerprint", "commits"}, or NULL when unchecked. */
+cJSON *otr_loaded_signed_by_json(const otr_loaded *l);
 
 void otr_loaded_free(otr_loaded *l);
 

@@ -122,6 +122,8 @@ typedef enum opt_id {
     O_ALLOW_EMPTY,
     O_MIGRATE_ENDPOINT,
     O_FAIL_ON_HALT,
+    O_ALLOWED_SIGNERS,
+    O_VERIFY_COMMITS,
 } opt_id;
 
 typedef struct option_spec {
@@ -151,6 +153,13 @@ static const option_spec options[] = {
     {O_CACHE_DIR, "cache-dir", 0, OPT_SOURCE, "DIR",
      "where URLs are mirrored (default $XDG_CACHE_HOME/ota-runner or\n"
      "~/.cache/ota-runner)"},
+    {O_ALLOWED_SIGNERS, "allowed-signers", 0, OPT_SOURCE, "FILE",
+     "read only a commit signed (SSH, git commit -S) by a key this file\n"
+     "lists for its committer (git's allowed-signers format; default:\n"
+     "OTA_RUNNER_ALLOWED_SIGNERS)"},
+    {O_VERIFY_COMMITS, "verify-commits", 0, OPT_SOURCE, "MODE",
+     "with --allowed-signers: head (default), or range: also every commit\n"
+     "since the state's last applied one that changes a manifest (plan, apply)"},
     {O_OUTPUT, "output", 'o', OPT_OUTPUT, "FORMAT", "output format: see above"},
     {O_REGION, "region", 0, OPT_SERVICE, "REGION",
      "AWS region (default: AWS_REGION, AWS_DEFAULT_REGION, the profile's)"},
@@ -320,6 +329,14 @@ const char *otr_options_state_path(const otr_options *o)
     return env && *env ? env : "ota-runner.state.json";
 }
 
+const char *otr_options_allowed_signers(const otr_options *o)
+{
+    const char *env = getenv("OTA_RUNNER_ALLOWED_SIGNERS");
+    if (o->allowed_signers)
+        return o->allowed_signers;
+    return env && *env ? env : NULL;
+}
+
 static int apply_option(otr_options *o, const option_spec *opt, const char *value)
 {
     double v = 0;
@@ -380,6 +397,13 @@ static int apply_option(otr_options *o, const option_spec *opt, const char *valu
     case O_DETAILED_EXITCODE: o->detailed_exitcode = 1; break;
     case O_FAIL_FAST: o->fail_fast = 1; break;
     case O_FAIL_ON_HALT: o->fail_on_halt = 1; break;
+    case O_ALLOWED_SIGNERS: o->allowed_signers = value; break;
+    case O_VERIFY_COMMITS:
+        if (strcmp(value, "head") && strcmp(value, "range"))
+            return usage_error(o->command, "--verify-commits must be head or range, got '%s'",
+                               value, NULL);
+        o->verify_range = !strcmp(value, "range");
+        break;
     case O_ALLOW_CANCEL: o->allow_cancel = 1; break;
     case O_ALLOW_EMPTY: o->allow_empty = 1; break;
     case O_MIGRATE_ENDPOINT: o->migrate_endpoint = 1; break;

@@ -39,6 +39,8 @@ typedef struct otr_options {
     const char *path;
     const char *cache_dir;
     int worktree;
+    const char *allowed_signers; /* --allowed-signers (see otr_options_allowed_signers) */
+    int verify_range;            /* --verify-commits range */
     /* output */
     otr_output output;
     /* service */
@@ -90,6 +92,8 @@ void otr_options_free(otr_options *o);
 
 /* The state file: --state, else OTA_RUNNER_STATE, else ota-runner.state.json. */
 const char *otr_options_state_path(const otr_options *o);
+/* --allowed-signers, else OTA_RUNNER_ALLOWED_SIGNERS, else NULL (no check). */
+const char *otr_options_allowed_signers(const otr_options *o);
 
 /* Help text: the top level (cmd NULL) or one command's. */
 void otr_options_print_help(const otr_command *cmd);

@@ -97,6 +97,12 @@ static int refresh(otr_planning *pl, const otr_options *o)
     return 0;
 }
 
+/* The commit the state's last apply read, or NULL. */
+static const char *last_commit(const otr_state *s)
+{
+    return cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(s->source, "commit"));
+}
+
 int otr_planning_prepare(otr_planning *pl, const otr_options *o, const char *lock_for)
 {
     otr_error err = OTR_ERROR_INIT;
@@ -119,6 +125,8 @@ int otr_planning_prepare(otr_planning *pl, const otr_options *o, const char *loc
     if ((rc = otr_planning_open_state(pl, o, lock_for)) != 0 ||
         (rc = otr_planning_check_service(pl, o)) != 0)
         return rc;
+    if (otr_loaded_verify_range(&pl->loaded, o, last_commit(pl->state)) < 0)
+        return OTR_EXIT_ERROR;
     if (o->refresh != OTR_REFRESH_NONE && (rc = refresh(pl, o)) != 0)
         return rc;
     otr_plan_options po = OTR_PLAN_OPTIONS_INIT;
@@ -130,7 +138,11 @@ int otr_planning_prepare(otr_planning *pl, const otr_options *o, const char *loc
     po.ref = o->ref ? o->ref : "HEAD";
     po.commit = otr_source_commit(pl->loaded.source);
     po.path = otr_source_path(pl->loaded.source);
-    if (otr_plan_make(&pl->plan, pl->state, &pl->loaded.set, &po, &err) < 0)
+    cJSON *signer = otr_loaded_signed_by_json(&pl->loaded);
+    po.signed_by = signer;
+    rc = otr_plan_make(&pl->plan, pl->state, &pl->loaded.set, &po, &err);
+    cJSON_Delete(signer);
+    if (rc < 0)
         return fail(&err);
     if (pl->refreshed)
         otr_refresh_remember(&pl->refresh, pl->state);
@@ -153,6 +165,8 @@ cJSON *otr_planning_source_json(const otr_plan *p)
     cJSON_AddStringToObject(o, "ref", p->ref ? p->ref : "HEAD");
     cJSON_AddStringToObject(o, "commit", p->commit ? p->commit : "");
     cJSON_AddStringToObject(o, "path", p->path ? p->path : "manifests");
+    if (p->signed_by)
+        cJSON_AddItemToObject(o, "signedBy", cJSON_Duplicate(p->signed_by, 1));
     return o;
 }
 

@@ -187,10 +187,28 @@ static void text_action(const otr_plan *p, size_t i, const char *indent, int w, 
     }
 }
 
+/* "signed by alice@example.com, ED25519 SHA256:..." (nothing without a check). */
+static void signer_text(const otr_plan *p, otr_buf *out)
+{
+    const cJSON *s = p->signed_by;
+    if (!s)
+        return;
+    otr_buf_printf(out, "signed by %s, %s %s",
+                   cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(s, "principal")),
+                   cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(s, "key")),
+                   cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(s, "fingerprint")));
+}
+
 void otr_render_plan_text(const otr_plan *p, const char *warnings, otr_buf *out, int color)
 {
-    otr_buf_printf(out, "Plan for %s at %.12s (state serial %ld)\n\n",
+    otr_buf_printf(out, "Plan for %s at %.12s (state serial %ld)\n",
                    p->path ? p->path : "manifests", p->commit ? p->commit : "?", p->serial);
+    if (p->signed_by) {
+        otr_buf_puts(out, "Commit ");
+        signer_text(p, out);
+        otr_buf_putc(out, '\n');
+    }
+    otr_buf_putc(out, '\n');
     int w = 4;
     otr_buf name = OTR_BUF_INIT;
     for (size_t i = 0; i < p->count; i++) {
@@ -294,9 +312,13 @@ void otr_render_plan_markdown(const otr_plan *p, const char *warnings, otr_buf *
 {
     otr_buf summary = OTR_BUF_INIT;
     otr_render_plan_summary(p, &summary);
-    otr_buf_printf(out, "### ota-runner plan\n\n`%s` at `%.12s` · state serial %ld\n\n**%s**\n\n",
-                   p->path ? p->path : "manifests", p->commit ? p->commit : "?", p->serial,
-                   summary.ptr);
+    otr_buf_printf(out, "### ota-runner plan\n\n`%s` at `%.12s` · state serial %ld",
+                   p->path ? p->path : "manifests", p->commit ? p->commit : "?", p->serial);
+    if (p->signed_by) {
+        otr_buf_puts(out, " · ");
+        signer_text(p, out);
+    }
+    otr_buf_printf(out, "\n\n**%s**\n\n", summary.ptr);
     otr_buf_free(&summary);
     guard_lines(out, warnings, "> [!WARNING]\n> apply would refuse: ", "\n\n");
     if (otr_plan_changes(p) || p->counts[OTR_ACT_ORPHAN]) {
@@ -427,6 +449,15 @@ void otr_render_plan_github(const otr_plan *p, const char *warnings, otr_buf *ou
         otr_github_escape(out, otr_buf_cstr(&text), 0);
         otr_buf_putc(out, '\n');
         otr_buf_free(&text);
+    }
+    if (p->signed_by) {
+        otr_buf who = OTR_BUF_INIT;
+        otr_buf_printf(&who, "commit %.12s ", p->commit ? p->commit : "?");
+        signer_text(p, &who);
+        otr_buf_puts(out, "::notice title=ota-runner plan: signature::");
+        otr_github_escape(out, otr_buf_cstr(&who), 0);
+        otr_buf_putc(out, '\n');
+        otr_buf_free(&who);
     }
     for (size_t i = 0; i < p->ndetails; i++)
         rollout_github(out, &p->details[i]);

@@ -944,6 +944,7 @@ int otr_plan_make(otr_plan **out, otr_state *state, otr_manifest_set *set,
     p->ref = dup_or_null(o->ref);
     p->commit = dup_or_null(o->commit);
     p->path = dup_or_null(o->path);
+    p->signed_by = o->signed_by ? cJSON_Duplicate(o->signed_by, 1) : NULL;
     if (!(b.view = copy_view(state)) || plan_resumes(&b, state) < 0 || plan_names(&b, set) < 0 ||
         plan_retired(&b) < 0) {
         otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
@@ -1119,6 +1120,8 @@ cJSON *otr_plan_to_json(const otr_plan *p)
         cJSON_AddStringToObject(src, "commit", p->commit);
     if (p->path)
         cJSON_AddStringToObject(src, "path", p->path);
+    if (p->signed_by)
+        cJSON_AddItemToObject(src, "signedBy", cJSON_Duplicate(p->signed_by, 1));
     cJSON *sum = cJSON_AddObjectToObject(root, "summary");
     for (int k = 0; k < OTR_ACT_KINDS; k++)
         cJSON_AddNumberToObject(sum, kind_names[k], (double)p->counts[k]);
@@ -1233,6 +1236,8 @@ int otr_plan_from_json(otr_plan **out, const cJSON *j, otr_error *err)
     p->ref = dup_or_null(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(src, "ref")));
     p->commit = dup_or_null(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(src, "commit")));
     p->path = dup_or_null(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(src, "path")));
+    const cJSON *signer = cJSON_GetObjectItemCaseSensitive(src, "signedBy");
+    p->signed_by = cJSON_IsObject(signer) ? cJSON_Duplicate(signer, 1) : NULL;
     const cJSON *a;
     cJSON_ArrayForEach(a, actions)
     {
@@ -1296,5 +1301,6 @@ void otr_plan_free(otr_plan *p)
     free(p->ref);
     free(p->commit);
     free(p->path);
+    cJSON_Delete(p->signed_by);
     free(p);
 }

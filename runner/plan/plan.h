@@ -101,7 +101,9 @@ typedef struct otr_plan {
     long serial;
     size_t journal_entries;
     char *repo, *ref, *commit, *path;
-    char **notes; /* status changes and other observations, sorted */
+    cJSON *signed_by; /* who signed the commit ({"principal", "key", "fingerprint",
+                         "commits"}), or NULL when no --allowed-signers */
+    char **notes;     /* status changes and other observations, sorted */
     size_t nnotes;
     otr_rewrite *rewrites;
     size_t nrewrites;
@@ -132,11 +134,12 @@ typedef struct otr_plan_options {
                                       NULL: every one */
     const otr_remote_view *remote; /* one per kind, ended by kind NULL; NULL: --refresh none */
     const char *repo, *ref, *commit, *path;
+    const cJSON *signed_by; /* copied into the plan */
 } otr_plan_options;
 
 #define OTR_PLAN_OPTIONS_INIT                                                                      \
     {                                                                                              \
-        0, 0, NULL, NULL, NULL, NULL, NULL, NULL                                                   \
+        0, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL                                             \
     }
 
 #define OTR_PLAN_DEFAULT_MAX_DELETES 10

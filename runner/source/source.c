@@ -5,6 +5,7 @@
  * reads fastest, each with its place in path order.
  */
 #include "source/source.h"
+#include "source/internal.h"
 
 #include "util/buf.h"
 #include "util/file.h"
@@ -21,27 +22,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-typedef enum entry_kind { ENTRY_FILE, ENTRY_SYMLINK, ENTRY_SUBMODULE } entry_kind;
-
-typedef struct entry {
-    char *path; /* relative to the repository root */
-    entry_kind kind;
-    git_oid oid;
-    size_t size; /* worktree files */
-} entry;
-
-struct otr_source {
-    git_repository *repo;
-    char commit[GIT_OID_HEXSZ + 1];
-    char *repo_name;
-    char *path;
-    int worktree;
-    size_t max_file_size;
-    entry *entries;
-    size_t count, alloc;
-};
-
-static int git_fail(otr_error *err, otr_error_code code, const char *what)
+int otr_source_git_fail(otr_error *err, otr_error_code code, const char *what)
 {
     const git_error *e = git_error_last();
     return otr_error_set(err, code, "%s: %s", what, e && e->message ? e->message : "unknown error");
@@ -223,7 +204,7 @@ static int sync_mirror(git_repository *repo, const char *url, otr_error *err)
         if (git_remote_create_with_fetchspec(&remote, repo, "origin", url,
                                              "+refs/heads/*:refs/heads/*") < 0 ||
             git_remote_add_fetch(repo, "origin", "+refs/tags/*:refs/tags/*") < 0) {
-            git_fail(err, OTR_ERR_IO, "cannot set up the cache");
+            otr_source_git_fail(err, OTR_ERR_IO, "cannot set up the cache");
             goto done;
         }
     }
@@ -235,7 +216,7 @@ static int sync_mirror(git_repository *repo, const char *url, otr_error *err)
     git_proxy_options_init(&proxy, GIT_PROXY_OPTIONS_VERSION);
     proxy.type = GIT_PROXY_AUTO;
     if (git_remote_connect(remote, GIT_DIRECTION_FETCH, &cb, &proxy, NULL) < 0) {
-        git_fail(err, OTR_ERR_NOTFOUND, "cannot reach the repository");
+        otr_source_git_fail(err, OTR_ERR_NOTFOUND, "cannot reach the repository");
         goto done;
     }
     git_fetch_options fo;
@@ -248,7 +229,7 @@ static int sync_mirror(git_repository *repo, const char *url, otr_error *err)
     if (git_remote_download(remote, NULL, &fo) < 0 ||
         git_remote_update_tips(remote, &cb, 0, GIT_REMOTE_DOWNLOAD_TAGS_ALL, NULL) < 0 ||
         (fo.prune == GIT_FETCH_PRUNE && git_remote_prune(remote, &cb) < 0)) {
-        git_fail(err, OTR_ERR_IO, "fetch failed");
+        otr_source_git_fail(err, OTR_ERR_IO, "fetch failed");
         if (is_shallow_local(url))
             otr_error_set(err, OTR_ERR_IO,
                           "fetch failed: %s is a shallow clone (made with --depth), which cannot "
@@ -259,7 +240,7 @@ static int sync_mirror(git_repository *repo, const char *url, otr_error *err)
         goto done;
     }
     if (have_head && git_repository_set_head(repo, head.ptr) < 0) {
-        git_fail(err, OTR_ERR_IO, "cannot update HEAD of the cache");
+        otr_source_git_fail(err, OTR_ERR_IO, "cannot update HEAD of the cache");
         goto done;
     }
     rc = 0;
@@ -302,7 +283,7 @@ static int open_url(git_repository **out, const char *url, const char *cache_dir
         goto done;
     }
     if (git_repository_open_bare(out, dir) < 0 && git_repository_init(out, dir, 1) < 0) {
-        git_fail(err, OTR_ERR_IO, "cannot create the cache");
+        otr_source_git_fail(err, OTR_ERR_IO, "cannot create the cache");
         goto done;
     }
     if (sync_mirror(*out, url, err) < 0) {
@@ -366,7 +347,7 @@ static int list_commit(otr_source *s, git_commit *commit, otr_error *err)
     char short_id[13];
     git_oid_tostr(short_id, sizeof(short_id), git_commit_id(commit));
     if (git_commit_tree(&root, commit) < 0) {
-        git_fail(err, OTR_ERR_IO, "cannot read the tree of the commit");
+        otr_source_git_fail(err, OTR_ERR_IO, "cannot read the tree of the commit");
         goto done;
     }
     if (!s->path[0]) {
@@ -390,7 +371,7 @@ static int list_commit(otr_source *s, git_commit *commit, otr_error *err)
         if (w.failed)
             otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
         else
-            git_fail(err, OTR_ERR_IO, "cannot walk the tree");
+            otr_source_git_fail(err, OTR_ERR_IO, "cannot walk the tree");
         goto done;
     }
     rc = 0;
@@ -559,6 +540,8 @@ int otr_source_open(otr_source **out, const otr_source_opts *o, otr_error *err)
             goto done;
         }
         git_oid_tostr(s->commit, sizeof(s->commit), git_commit_id(commit));
+        if (git_object_type(obj) == GIT_OBJECT_TAG)
+            git_oid_tostr(s->tag, sizeof(s->tag), git_object_id(obj));
         if (list_commit(s, commit, err) < 0)
             goto done;
     }

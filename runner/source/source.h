@@ -58,6 +58,25 @@ int otr_source_each_file(otr_source *s, otr_diags *diags, otr_source_file_fn fn,
  * and the names stay; otr_source_each_file then fails. */
 void otr_source_close_repository(otr_source *s);
 
+/* Who signed the commit a source was read from (otr_source_verify). */
+typedef struct otr_source_trust {
+    char principal[256];  /* the committer's e-mail, which the allowed signers name */
+    char fingerprint[64]; /* SHA256:... of the key */
+    const char *family;   /* ED25519, ECDSA, RSA */
+    size_t commits;       /* commits checked (range: the head and those in the range) */
+} otr_source_trust;
+
+struct otr_signers;
+
+/* Checks that the commit (and the annotated tag --ref named) carries an SSH
+ * signature in the namespace "git" by a key signers list for its
+ * committer's (tagger's) e-mail, valid at its time; with range, also every
+ * commit reachable from it but not from since (the state's last applied
+ * commit; NULL or "": the whole history) that changes a file under the
+ * path. Needs the repository open. On failure err names the commit and why. */
+OTR_MUST_USE int otr_source_verify(otr_source *s, const struct otr_signers *signers, int range,
+                                   const char *since, otr_source_trust *out, otr_error *err);
+
 void otr_source_free(otr_source *s);
 
 /* True when repo names a URL rather than a local path. */

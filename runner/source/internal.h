@@ -1,0 +1,34 @@
+/* What the source's files share: the repository and what was resolved. */
+#ifndef OTR_SOURCE_INTERNAL_H
+#define OTR_SOURCE_INTERNAL_H
+
+#include "util/error.h"
+
+#include <git2.h>
+#include <stddef.h>
+
+typedef enum entry_kind { ENTRY_FILE, ENTRY_SYMLINK, ENTRY_SUBMODULE } entry_kind;
+
+typedef struct entry {
+    char *path; /* relative to the repository root */
+    entry_kind kind;
+    git_oid oid;
+    size_t size; /* worktree files */
+} entry;
+
+struct otr_source {
+    git_repository *repo;
+    char commit[GIT_OID_HEXSZ + 1];
+    char tag[GIT_OID_HEXSZ + 1]; /* the annotated tag --ref named, or "" */
+    char *repo_name;
+    char *path;
+    int worktree;
+    size_t max_file_size;
+    entry *entries;
+    size_t count, alloc;
+};
+
+/* err = what: libgit2's last message. Returns -1. */
+int otr_source_git_fail(otr_error *err, otr_error_code code, const char *what);
+
+#endif

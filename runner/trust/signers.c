@@ -1,0 +1,356 @@
+/* The allowed-signers file (see signers.h). */
+#include "trust/signers.h"
+
+#include "trust/sshsig.h"
+#include "util/time.h"
+
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+/* ---- patterns ------------------------------------------------------------------- */
+
+/* ssh's match_pattern: '*' any run, '?' one character. */
+static int match(const char *s, const char *p, size_t plen)
+{
+    if (plen == 0)
+        return *s == '\0';
+    if (*p == '*') {
+        for (const char *t = s;; t++) {
+            if (match(t, p + 1, plen - 1))
+                return 1;
+            if (!*t)
+                return 0;
+        }
+    }
+    if (!*s || (*p != '?' && *p != *s))
+        return 0;
+    return match(s + 1, p + 1, plen - 1);
+}
+
+int otr_ssh_match_list(const char *name, const char *list)
+{
+    int got = 0;
+    for (const char *p = list; p && *p;) {
+        size_t len = strcspn(p, ",");
+        int negated = *p == '!';
+        if (negated ? match(name, p + 1, len - 1) : match(name, p, len)) {
+            if (negated)
+                return 0; /* a negated match wins */
+            got = 1;
+        }
+        p += len + (p[len] == ',');
+    }
+    return got;
+}
+
+/* ---- parsing -------------------------------------------------------------------- */
+
+typedef struct cursor {
+    const char *p, *end;
+    unsigned line;
+    const char *file;
+    otr_error *err;
+} cursor;
+
+static int fail(const cursor *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int fail(const cursor *c, const char *fmt, ...)
+{
+    otr_buf msg = OTR_BUF_INIT;
+    va_list ap;
+    va_start(ap, fmt);
+    otr_buf_vprintf(&msg, fmt, ap);
+    va_end(ap);
+    otr_error_set(c->err, OTR_ERR_INVALID, "%s:%u: %s", c->file, c->line, otr_buf_cstr(&msg));
+    otr_buf_free(&msg);
+    return -1;
+}
+
+static void skip_space(cursor *c)
+{
+    while (c->p < c->end && (*c->p == ' ' || *c->p == '\t'))
+        c->p++;
+}
+
+/* The next field: up to a blank outside quotes; quotes kept. */
+static char *field(cursor *c)
+{
+    const char *start = c->p;
+    int quoted = 0;
+    while (c->p < c->end && (quoted || (*c->p != ' ' && *c->p != '\t'))) {
+        quoted ^= *c->p == '"';
+        c->p++;
+    }
+    if (quoted || c->p == start)
+        return NULL;
+    size_t n = (size_t)(c->p - start);
+    char *out = malloc(n + 1);
+    if (out) {
+        memcpy(out, start, n);
+        out[n] = '\0';
+    }
+    skip_space(c);
+    return out;
+}
+
+/* s without its quotes (in place). */
+static char *unquote(char *s)
+{
+    char *w = s;
+    for (const char *r = s; *r; r++)
+        if (*r != '"')
+            *w++ = *r;
+    *w = '\0';
+    return s;
+}
+
+static int is_key_type(const char *s)
+{
+    return !strncmp(s, "ssh-", 4) || !strncmp(s, "ecdsa-", 6) || !strncmp(s, "sk-", 3);
+}
+
+/* YYYYMMDD[HHMM[SS]][Z] (local time without Z), as ssh-keygen reads it. */
+static int parse_time(const char *s, int64_t *out)
+{
+    size_t n = strlen(s);
+    int utc = n && (s[n - 1] == 'Z' || s[n - 1] == 'z');
+    n -= (size_t)utc;
+    if (n != 8 && n != 12 && n != 14)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        if (!isdigit((unsigned char)s[i]))
+            return -1;
+    char iso[32];
+    snprintf(iso, sizeof(iso), "%.4s-%.2s-%.2sT%.2s:%.2s:%.2sZ", s, s + 4, s + 6,
+             n >= 12 ? s + 8 : "00", n >= 12 ? s + 10 : "00", n == 14 ? s + 12 : "00");
+    if (utc)
+        return otr_time_parse_iso8601(iso, out);
+    struct tm tm;
+    memset(&tm, 0, sizeof(tm));
+    if (sscanf(iso, "%4d-%2d-%2dT%2d:%2d:%2d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
+               &tm.tm_min, &tm.tm_sec) != 6)
+        return -1;
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    tm.tm_isdst = -1;
+    time_t t = mktime(&tm);
+    if (t == (time_t)-1)
+        return -1;
+    *out = (int64_t)t;
+    return 0;
+}
+
+/* One option of the options field: cert-authority, namespaces=,
+ * valid-after=, valid-before=. */
+static int option(cursor *c, otr_signer *e, const char *opt, size_t len)
+{
+    char buf[1024];
+    if (len >= sizeof(buf))
+        return fail(c, "an option is longer than %zu bytes", sizeof(buf) - 1);
+    memcpy(buf, opt, len);
+    buf[len] = '\0';
+    char *eq = strchr(buf, '=');
+    char *value = eq ? unquote(eq + 1) : NULL;
+    if (eq)
+        *eq = '\0';
+    if (!strcasecmp(buf, "cert-authority"))
+        return fail(c, "cert-authority: certificates are not supported; list each signer's own "
+                       "key");
+    if (!value)
+        return fail(c, "unknown option \"%s\" (known: namespaces=, valid-after=, valid-before=)",
+                    buf);
+    if (!strcasecmp(buf, "namespaces")) {
+        free(e->namespaces);
+        return (e->namespaces = strdup(value)) ? 0 : fail(c, "out of memory");
+    }
+    int64_t *slot = !strcasecmp(buf, "valid-after")    ? &e->valid_after
+                    : !strcasecmp(buf, "valid-before") ? &e->valid_before
+                                                       : NULL;
+    if (!slot)
+        return fail(c, "unknown option \"%s\" (known: namespaces=, valid-after=, valid-before=)",
+                    buf);
+    if (parse_time(value, slot) < 0)
+        return fail(c,
+                    "\"%s\" is not a time: YYYYMMDD, YYYYMMDDHHMM or YYYYMMDDHHMMSS, with Z "
+                    "for UTC",
+                    value);
+    return 0;
+}
+
+/* The options field: comma-separated, a value may be quoted. */
+static int options(cursor *c, otr_signer *e, const char *opts)
+{
+    const char *p = opts;
+    while (*p) {
+        const char *start = p;
+        int quoted = 0;
+        while (*p && (quoted || *p != ',')) {
+            quoted ^= *p == '"';
+            p++;
+        }
+        if (option(c, e, start, (size_t)(p - start)) < 0)
+            return -1;
+        p += *p == ',';
+    }
+    return 0;
+}
+
+/* KEYTYPE BASE64 [COMMENT]: the key blob, whose own type must be KEYTYPE. */
+static int key(cursor *c, otr_signer *e, const char *type, const char *b64)
+{
+    const unsigned char *p;
+    size_t left;
+    otr_ssh_str inner;
+    e->key = otr_base64_decode(b64, strlen(b64), &e->key_len);
+    p = e->key;
+    left = e->key_len;
+    if (!e->key || otr_ssh_read_str(&p, &left, &inner) < 0)
+        return fail(c, "the key of type %s is not base64 of an SSH public key", type);
+    if (inner.len != strlen(type) || memcmp(inner.p, type, inner.len) != 0)
+        return fail(c, "the key's own type differs from %s", type);
+    return 0;
+}
+
+static int parse_line(cursor *c, otr_signer *e)
+{
+    char *principals = field(c), *second = NULL, *b64 = NULL;
+    int rc = -1;
+    const char *type;
+    e->valid_after = e->valid_before = OTR_SIGNERS_NO_TIME;
+    e->line = c->line;
+    if (!principals || !(second = field(c))) {
+        fail(c, "expected: PRINCIPALS [OPTIONS] KEYTYPE BASE64-KEY");
+        goto done;
+    }
+    e->principals = strdup(unquote(principals));
+    if (!is_key_type(second)) {
+        if (options(c, e, second) < 0)
+            goto done;
+        free(second);
+        if (!(second = field(c))) {
+            fail(c, "no key after the options");
+            goto done;
+        }
+    }
+    type = second;
+    if (!is_key_type(type)) {
+        fail(c, "\"%s\" is not a key type (ssh-ed25519, ecdsa-sha2-nistp256, ssh-rsa, ...)", type);
+        goto done;
+    }
+    if (!(b64 = field(c))) {
+        fail(c, "no key after the key type %s", type);
+        goto done;
+    }
+    rc = e->principals ? key(c, e, type, b64) : fail(c, "out of memory");
+done:
+    free(principals);
+    free(second);
+    free(b64);
+    return rc;
+}
+
+static void signer_free(otr_signer *e)
+{
+    free(e->principals);
+    free(e->namespaces);
+    free(e->key);
+}
+
+int otr_signers_parse(otr_signers *out, const char *file, const char *text, size_t len,
+                      otr_error *err)
+{
+    memset(out, 0, sizeof(*out));
+    if (len > OTR_SIGNERS_MAX_FILE)
+        return otr_error_set(err, OTR_ERR_INVALID, "%s is larger than %d bytes", file,
+                             OTR_SIGNERS_MAX_FILE);
+    if (!(out->file = strdup(file)))
+        return otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
+    cursor c = {text, text, 0, out->file, err};
+    for (const char *p = text; p < text + len;) {
+        const char *nl = memchr(p, '\n', (size_t)(text + len - p));
+        const char *end = nl ? nl : text + len;
+        c.line++;
+        c.p = p;
+        c.end = end > p && end[-1] == '\r' ? end - 1 : end;
+        p = nl ? nl + 1 : text + len;
+        skip_space(&c);
+        if (c.p == c.end || *c.p == '#')
+            continue;
+        if (memchr(c.p, '\0', (size_t)(c.end - c.p))) {
+            fail(&c, "a NUL byte");
+            otr_signers_free(out);
+            return -1;
+        }
+        otr_signer *grown = realloc(out->items, (out->count + 1) * sizeof(*grown));
+        if (!grown) {
+            otr_signers_free(out);
+            return otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
+        }
+        out->items = grown;
+        otr_signer *e = &out->items[out->count++];
+        memset(e, 0, sizeof(*e));
+        if (parse_line(&c, e) < 0) {
+            otr_signers_free(out); /* err holds its own copy of the message */
+            return -1;
+        }
+    }
+    return 0;
+}
+
+void otr_signers_free(otr_signers *s)
+{
+    for (size_t i = 0; i < s->count; i++)
+        signer_free(&s->items[i]);
+    free(s->items);
+    free(s->file);
+    memset(s, 0, sizeof(*s));
+}
+
+/* ---- matching -------------------------------------------------------------------- */
+
+static void when_text(char out[32], int64_t t)
+{
+    otr_time_format_iso8601(out, (time_t)t);
+}
+
+const otr_signer *otr_signers_match(const otr_signers *s, const unsigned char *key, size_t key_len,
+                                    const char *principal, const char *ns, int64_t when,
+                                    otr_buf *why)
+{
+    const otr_signer *listed = NULL;
+    otr_buf reasons = OTR_BUF_INIT;
+    for (size_t i = 0; i < s->count; i++) {
+        const otr_signer *e = &s->items[i];
+        char t[32];
+        if (e->key_len != key_len || memcmp(e->key, key, key_len) != 0)
+            continue;
+        listed = e;
+        if (!otr_ssh_match_list(principal, e->principals)) {
+            otr_buf_printf(&reasons, "; %s:%u lists the key for %s, not %s", s->file, e->line,
+                           e->principals, principal);
+        } else if (e->namespaces && !otr_ssh_match_list(ns, e->namespaces)) {
+            otr_buf_printf(&reasons, "; %s:%u allows the key for namespaces \"%s\", not \"%s\"",
+                           s->file, e->line, e->namespaces, ns);
+        } else if (e->valid_after != OTR_SIGNERS_NO_TIME && when < e->valid_after) {
+            when_text(t, e->valid_after);
+            otr_buf_printf(&reasons, "; %s:%u makes the key valid only after %s", s->file, e->line,
+                           t);
+        } else if (e->valid_before != OTR_SIGNERS_NO_TIME && when > e->valid_before) {
+            when_text(t, e->valid_before);
+            otr_buf_printf(&reasons, "; %s:%u makes the key expire at %s", s->file, e->line, t);
+        } else {
+            otr_buf_free(&reasons);
+            return e;
+        }
+    }
+    if (!listed)
+        otr_buf_printf(why, "the key is not in %s", s->file);
+    else
+        otr_buf_puts(why, otr_buf_cstr(&reasons) + 2);
+    otr_buf_free(&reasons);
+    return NULL;
+}
