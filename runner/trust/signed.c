@@ -17,7 +17,7 @@ static void signer_of(otr_signed *out, const char *v, const char *end)
     const char *lt = NULL, *gt = NULL;
     for (const char *p = v; p < end; p++) {
         if (*p == '<')
-            lt = p;
+            lt = p, gt = NULL; /* the last <...> pair */
         else if (*p == '>' && lt)
             gt = p;
     }

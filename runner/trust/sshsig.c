@@ -52,9 +52,13 @@ unsigned char *otr_base64_decode(const char *text, size_t len, size_t *out_len)
             continue;
         clean[n++] = c;
     }
-    unsigned char *out = n % 4 == 0 && n ? malloc(n / 4 * 3 + 1) : NULL;
+    if (n == 0 || n % 4 != 0) {
+        free(clean);
+        return NULL;
+    }
+    unsigned char *out = malloc(n / 4 * 3 + 1);
     int got = out ? EVP_DecodeBlock(out, (const unsigned char *)clean, (int)n) : -1;
-    while (n && pad < 2 && clean[n - 1 - pad] == '=')
+    while (pad < 2 && clean[n - 1 - pad] == '=') /* n >= 4 */
         pad++;
     free(clean);
     if (got < 0 || (size_t)got < pad) {
