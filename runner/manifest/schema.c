@@ -221,7 +221,9 @@ static const otr_field tag_value = STR("", 0, 0, 256);
     CHECKED("Description", 0, 1, 256, check_description, "letters, digits, '_', '-' and spaces")
 
 /* CreateOtaTask's fields but the targets: a task's, and a rollout's task
- * (whose waves give the targets) */
+ * (whose waves give the targets). TaskConfigurationRef is ota-runner's own:
+ * the metadata.name of an OtaTaskConfiguration in the same commit, sent as
+ * its TaskConfigurationId. */
 #define TASK_MEMBERS_BUT_TARGETS                                                                   \
     DESCRIPTION, ENUM("OtaMechanism", mechanism_enum),                                             \
         STRUCT("OtaSchedulingConfig", scheduling_members),                                         \
@@ -235,10 +237,7 @@ static const otr_field tag_value = STR("", 0, 0, 256);
          NO_DOUBLE_LIMIT},                                                                         \
         ENUM("Protocol", protocol_enum), STR("S3Url", 1, 1, 1000),                                 \
         MAP("Tags", 1, 50, &tag_key, &tag_value),                                                  \
-        CHECKED("TaskConfigurationId", 0, 1, 64, check_alnum,                                      \
-                "letters and digits"), /* ota-runner's own: the metadata.name of an                \
-                                        * OtaTaskConfiguration in the same commit, sent as its                                                                               \
-                                        * TaskConfigurationId */                                   \
+        CHECKED("TaskConfigurationId", 0, 1, 64, check_alnum, "letters and digits"),               \
         CHECKED("TaskConfigurationRef", 0, 1, 63, check_name, "lowercase letters, digits and '-'")
 
 #define TARGETS                                                                                    \

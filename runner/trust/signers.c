@@ -265,7 +265,7 @@ int otr_signers_parse(otr_signers *out, const char *file, const char *text, size
 {
     memset(out, 0, sizeof(*out));
     if (len > OTR_SIGNERS_MAX_FILE)
-        return otr_error_set(err, OTR_ERR_INVALID, "%s is larger than %d bytes", file,
+        return otr_error_set(err, OTR_ERR_INVALID, "%s is larger than %zu bytes", file,
                              OTR_SIGNERS_MAX_FILE);
     if (!(out->file = strdup(file)))
         return otr_error_set(err, OTR_ERR_NOMEM, "out of memory");

@@ -21,7 +21,7 @@
 #include <stdint.h>
 
 /* The largest allowed-signers file read. */
-#define OTR_SIGNERS_MAX_FILE (4 * 1024 * 1024)
+#define OTR_SIGNERS_MAX_FILE ((size_t)4 * 1024 * 1024)
 #define OTR_SIGNERS_NO_TIME INT64_MIN
 
 typedef struct otr_signer {
