@@ -113,6 +113,15 @@ static int is_key_type(const char *s)
     return !strncmp(s, "ssh-", 4) || !strncmp(s, "ecdsa-", 6) || !strncmp(s, "sk-", 3);
 }
 
+/* The number written by n digits at s (checked to be digits). */
+static int digits(const char *s, int n)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++)
+        v = v * 10 + (s[i] - '0');
+    return v;
+}
+
 /* YYYYMMDD[HHMM[SS]][Z] (local time without Z), as ssh-keygen reads it. */
 static int parse_time(const char *s, int64_t *out)
 {
@@ -131,11 +140,12 @@ static int parse_time(const char *s, int64_t *out)
         return otr_time_parse_iso8601(iso, out);
     struct tm tm;
     memset(&tm, 0, sizeof(tm));
-    if (sscanf(iso, "%4d-%2d-%2dT%2d:%2d:%2d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
-               &tm.tm_min, &tm.tm_sec) != 6)
-        return -1;
-    tm.tm_year -= 1900;
-    tm.tm_mon -= 1;
+    tm.tm_year = digits(s, 4) - 1900;
+    tm.tm_mon = digits(s + 4, 2) - 1;
+    tm.tm_mday = digits(s + 6, 2);
+    tm.tm_hour = n >= 12 ? digits(s + 8, 2) : 0;
+    tm.tm_min = n >= 12 ? digits(s + 10, 2) : 0;
+    tm.tm_sec = n == 14 ? digits(s + 12, 2) : 0;
     tm.tm_isdst = -1;
     time_t t = mktime(&tm);
     if (t == (time_t)-1)

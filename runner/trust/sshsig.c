@@ -114,7 +114,7 @@ int otr_sshsig_parse(otr_sshsig *out, const char *text, size_t len, otr_buf *why
     otr_ssh_str reserved;
     memset(out, 0, sizeof(*out));
     if (len > OTR_SSHSIG_MAX_ARMOR) {
-        otr_buf_printf(why, "the signature is larger than %d bytes", OTR_SSHSIG_MAX_ARMOR);
+        otr_buf_printf(why, "the signature is larger than %zu bytes", OTR_SSHSIG_MAX_ARMOR);
         return -1;
     }
     if (dearmor(text, len, &b64, &b64_len, why) < 0)

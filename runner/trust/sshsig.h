@@ -21,7 +21,7 @@
 #include <stddef.h>
 
 /* The largest armored signature read (an RSA 16384-bit one is ~3 KiB). */
-#define OTR_SSHSIG_MAX_ARMOR (64 * 1024)
+#define OTR_SSHSIG_MAX_ARMOR ((size_t)64 * 1024)
 
 /* A length-prefixed string of the SSH wire format, inside a blob. */
 typedef struct otr_ssh_str {
