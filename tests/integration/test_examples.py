@@ -72,7 +72,8 @@ def command_lines():
 def localize(args, repo, state, cache):
     """The example's own paths and URLs, replaced by the test's."""
     out, i = [], 0
-    values = {"--repo": repo, "--state": state, "--ref": "HEAD", "--cache-dir": cache}
+    values = {"--repo": repo, "--state": state, "--ref": "HEAD", "--cache-dir": cache,
+              "--allowed-signers": ALLOWED}
     while i < len(args):
         a = args[i]
         if a in values and i + 1 < len(args):
@@ -87,6 +88,13 @@ def localize(args, repo, state, cache):
 tmp = tempfile.mkdtemp()
 repo = os.path.join(tmp, "fleet")
 sample_fleet(repo)
+# the fleet's commit signed with an SSH key that the examples' allowed signers list
+KEY, ALLOWED = os.path.join(tmp, "key"), os.path.join(tmp, "allowed_signers")
+subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", KEY], check=True)
+with open(KEY + ".pub") as f, open(ALLOWED, "w") as out:
+    out.write("t@e " + " ".join(f.read().split()[:2]) + "\n")
+subprocess.run(["git", "-C", repo, "-c", "user.name=t", "-c", "user.email=t@e", "-c", "gpg.format=ssh",
+                "-c", f"user.signingkey={KEY}", "commit", "-q", "--amend", "--no-edit", "-S"], check=True)
 
 lines = command_lines()
 check(len(lines) >= 8, "found the ota-runner command lines in the examples", str(len(lines)))
