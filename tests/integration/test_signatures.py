@@ -135,11 +135,11 @@ def write_commit(data, branch):
     return oid
 
 
-def ssh_sign(payload, key, namespace="git"):
+def ssh_sign(payload, key, namespace="git", *options):
     path = os.path.join(tmp, "payload")
     with open(path, "wb") as f:
         f.write(payload)
-    sh("ssh-keygen", "-Y", "sign", "-n", namespace, "-f", KEYS[key][0], path)
+    sh("ssh-keygen", "-Y", "sign", "-n", namespace, "-f", KEYS[key][0], *options, path)
     with open(path + ".sig", "rb") as f:
         sig = f.read()
     os.remove(path + ".sig")
@@ -184,6 +184,9 @@ payload = raw(unsigned)
 file_ns = write_commit(with_gpgsig(payload, ssh_sign(payload, "ed25519", "file")), "file-namespace")
 agree(file_ns, "a signature in the namespace \"file\"", want=False,
       reason='signed in the namespace "file", not "git"')
+sha256 = write_commit(with_gpgsig(payload, ssh_sign(payload, "ecdsa256", "git", "-O", "hashalg=sha256")),
+                      "sha256-hash")
+agree(sha256, "a signature over a sha256 hash (ssh-keygen -O hashalg=sha256)")
 pgp = b"-----BEGIN PGP SIGNATURE-----\n\niQEzBAABCAAdFiEE\n=abcd\n-----END PGP SIGNATURE-----\n"
 pgp_commit = write_commit(with_gpgsig(payload, pgp), "pgp")
 agree(pgp_commit, "an OpenPGP signature", want=False, reason="sign with SSH: git config gpg.format ssh")
