@@ -47,6 +47,7 @@ struct otr_aws_client {
     int inflight;
     otr_retry_quota quota;
     otr_token_bucket bucket;
+    otr_rate_limiter limiter; /* adaptive mode */
 };
 
 /* ---- clock and dice ------------------------------------------------------- */
@@ -427,6 +428,13 @@ static void on_done(otr_aws_client *c, otr_aws_call *call, CURLcode res)
         }
     }
     otr_failure f = otr_retry_classify(call->status, t, type);
+    if (c->o.adaptive) {
+        otr_rate_limiter_update(&c->limiter, f == OTR_FAIL_THROTTLE, in->attempt_start_ms,
+                                now_ms(c));
+        if (f == OTR_FAIL_THROTTLE)
+            otr_log(OTR_LOG_VERBOSE, "   adaptive: throttled at %.1f/s measured; sending at %.1f/s",
+                    c->limiter.measured_rate, c->limiter.fill_rate);
+    }
     free(type);
     free(message);
     if (f == OTR_FAIL_NONE) {
@@ -500,6 +508,7 @@ int otr_aws_client_new(otr_aws_client **out, const otr_aws_options *o, otr_error
     curl_multi_setopt(c->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)c->o.parallelism);
     otr_retry_quota_init(&c->quota);
     otr_token_bucket_init(&c->bucket, c->o.max_rps, now_ms(c));
+    otr_rate_limiter_init(&c->limiter, now_ms(c));
     *out = c;
     return 0;
 }
@@ -546,6 +555,8 @@ static int64_t start_ready(otr_aws_client *c)
             continue;
         }
         int64_t bucket_wait = otr_token_bucket_take(&c->bucket, now);
+        if (bucket_wait == 0 && c->o.adaptive)
+            bucket_wait = otr_rate_limiter_acquire(&c->limiter, now);
         if (bucket_wait > 0)
             return bucket_wait < wait ? bucket_wait : wait;
         /* unlink */

@@ -27,6 +27,7 @@ typedef struct otr_aws_options {
     const char *region;
     int max_attempts;          /* 0: 3 */
     double max_rps;            /* 0: no limit */
+    int adaptive;              /* retry mode adaptive: a client-side rate limiter */
     int parallelism;           /* 0: 8 */
     long connect_timeout_ms;   /* 0: 10 s */
     long request_timeout_ms;   /* 0: 60 s */

@@ -122,3 +122,11 @@ char *otr_region_resolve(const char *flag, const char *profile)
         return strdup(v);
     return otr_profile_get(OTR_AWS_CONFIG_FILE, otr_profile_name(profile), "region");
 }
+
+char *otr_retry_mode_resolve(const char *flag, const char *profile)
+{
+    const char *v = flag && *flag ? flag : getenv("AWS_RETRY_MODE");
+    if (v && *v)
+        return strdup(v);
+    return otr_profile_get(OTR_AWS_CONFIG_FILE, otr_profile_name(profile), "retry_mode");
+}

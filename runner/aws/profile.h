@@ -25,4 +25,8 @@ const char *otr_profile_name(const char *explicit_profile);
  * the result; NULL when none is set. */
 char *otr_region_resolve(const char *flag, const char *profile);
 
+/* Retry mode: flag (--retry-mode), AWS_RETRY_MODE, the profile's retry_mode;
+ * free() the result; NULL when none is set (standard). */
+char *otr_retry_mode_resolve(const char *flag, const char *profile);
+
 #endif

@@ -1,6 +1,8 @@
-/* Standard retry mode: classification, backoff, quota; and the rate limiter. */
+/* Retries: classification, backoff, quota (standard mode), the token bucket
+ * of --max-rps, and adaptive mode's rate limiter. */
 #include "aws/retry.h"
 
+#include <math.h>
 #include <string.h>
 
 static int in_list(const char *s, const char *const *list)
@@ -107,4 +109,84 @@ int64_t otr_token_bucket_take(otr_token_bucket *b, int64_t now_ms)
     }
     int64_t wait = (int64_t)((1 - b->tokens) * 1000.0 / b->rate) + 1;
     return wait;
+}
+
+/* ---- adaptive mode ------------------------------------------------------------- */
+
+void otr_rate_limiter_init(otr_rate_limiter *r, int64_t now_ms)
+{
+    memset(r, 0, sizeof(*r));
+    r->fill_rate = OTR_ADAPTIVE_MIN_FILL_RATE;
+    r->max_capacity = OTR_ADAPTIVE_MIN_CAPACITY;
+    r->last_refill = (double)now_ms / 1000.0;
+    r->last_rate_bucket = floor((double)now_ms / 500.0) / 2.0;
+    r->last_throttle = (double)now_ms / 1000.0;
+}
+
+static void refill(otr_rate_limiter *r, double now)
+{
+    if (now > r->last_refill) {
+        r->capacity += (now - r->last_refill) * r->fill_rate;
+        if (r->capacity > r->max_capacity)
+            r->capacity = r->max_capacity;
+    }
+    r->last_refill = now;
+}
+
+int64_t otr_rate_limiter_acquire(otr_rate_limiter *r, int64_t now_ms)
+{
+    if (!r->enabled)
+        return 0;
+    refill(r, (double)now_ms / 1000.0);
+    if (r->capacity >= 1) {
+        r->capacity -= 1;
+        return 0;
+    }
+    return (int64_t)ceil((1 - r->capacity) / r->fill_rate * 1000.0);
+}
+
+/* The achieved sending rate, over half-second buckets, smoothed. */
+static void measure(otr_rate_limiter *r, double now)
+{
+    double bucket = floor(now * 2) / 2;
+    r->request_count++;
+    if (bucket > r->last_rate_bucket) {
+        double rate = (double)r->request_count / (bucket - r->last_rate_bucket);
+        r->measured_rate =
+            rate * OTR_ADAPTIVE_SMOOTH + r->measured_rate * (1 - OTR_ADAPTIVE_SMOOTH);
+        r->request_count = 0;
+        r->last_rate_bucket = bucket;
+    }
+}
+
+static void set_rate(otr_rate_limiter *r, double rate, double now)
+{
+    refill(r, now);
+    r->fill_rate = rate > OTR_ADAPTIVE_MIN_FILL_RATE ? rate : OTR_ADAPTIVE_MIN_FILL_RATE;
+    r->max_capacity = rate > OTR_ADAPTIVE_MIN_CAPACITY ? rate : OTR_ADAPTIVE_MIN_CAPACITY;
+    if (r->capacity > r->max_capacity)
+        r->capacity = r->max_capacity;
+}
+
+void otr_rate_limiter_update(otr_rate_limiter *r, int throttled, int64_t sent_ms, int64_t now_ms)
+{
+    double now = (double)now_ms / 1000.0, rate;
+    measure(r, now);
+    if (throttled && r->enabled && (double)sent_ms / 1000.0 < r->last_throttle)
+        return; /* the same congestion event: cut once */
+    if (throttled) {
+        double at = r->enabled && r->fill_rate < r->measured_rate ? r->fill_rate : r->measured_rate;
+        r->last_max_rate = at;
+        r->time_window = cbrt(at * (1 - OTR_ADAPTIVE_BETA) / OTR_ADAPTIVE_SCALE);
+        r->last_throttle = now;
+        rate = at * OTR_ADAPTIVE_BETA;
+        r->enabled = 1;
+    } else {
+        r->time_window = cbrt(r->last_max_rate * (1 - OTR_ADAPTIVE_BETA) / OTR_ADAPTIVE_SCALE);
+        double dt = now - r->last_throttle - r->time_window;
+        rate = OTR_ADAPTIVE_SCALE * dt * dt * dt + r->last_max_rate;
+    }
+    if (rate > 2 * r->measured_rate)
+        rate = 2 * r->measured_rate;
+    set_rate(r, rate, now);
 }

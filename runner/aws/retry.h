@@ -65,4 +65,41 @@ void otr_token_bucket_init(otr_token_bucket *b, double rate, int64_t now_ms);
 /* Takes one token and returns 0, or returns how many ms until one is there. */
 int64_t otr_token_bucket_take(otr_token_bucket *b, int64_t now_ms);
 
+/*
+ * The SDKs' "adaptive" retry mode: a client-side rate limiter that measures
+ * the rate it achieves, cuts its sending rate to BETA of it on a throttle,
+ * and grows it back along a cubic curve (CUBIC congestion control) that
+ * returns to the rate of the last throttle after a time window. Off until
+ * the first throttle. Times in ms; rates in requests per second.
+ */
+#define OTR_ADAPTIVE_BETA 0.7
+#define OTR_ADAPTIVE_SCALE 0.4
+#define OTR_ADAPTIVE_SMOOTH 0.8
+#define OTR_ADAPTIVE_MIN_FILL_RATE 0.5
+#define OTR_ADAPTIVE_MIN_CAPACITY 1.0
+
+typedef struct otr_rate_limiter {
+    int enabled;            /* after the first throttle */
+    double fill_rate;       /* tokens per second */
+    double max_capacity;    /* tokens */
+    double capacity;        /* tokens now */
+    double last_refill;     /* seconds */
+    double measured_rate;   /* requests per second, smoothed */
+    double last_rate_bucket; /* seconds, in half-second steps */
+    long request_count;
+    double last_max_rate;     /* the rate at the last throttle */
+    double last_throttle;     /* seconds */
+    double time_window;       /* seconds back to last_max_rate */
+} otr_rate_limiter;
+
+void otr_rate_limiter_init(otr_rate_limiter *r, int64_t now_ms);
+/* Takes a token for an attempt: 0, or the ms to wait for one (nothing
+ * taken). Free while the limiter is off. */
+int64_t otr_rate_limiter_acquire(otr_rate_limiter *r, int64_t now_ms);
+/* After each answer: throttled or not, to an attempt started at sent_ms. A
+ * throttle of an attempt sent before the last cut is part of the same
+ * congestion event and cuts no further (the SDKs cut once per throttled
+ * answer, so a burst of in-flight answers collapses the rate). */
+void otr_rate_limiter_update(otr_rate_limiter *r, int throttled, int64_t sent_ms, int64_t now_ms);
+
 #endif

@@ -110,12 +110,14 @@ int otr_load(otr_loaded *l, const otr_options *o)
         otr_source_each_file(l->source, &l->diags, add_file, &a, &a.err) < 0) {
         otr_print_error(&a.err);
         otr_error_clear(&a.err);
+        otr_loaded_free(l);
         return -1;
     }
     if (!range_pending(o))
         otr_source_close_repository(l->source);
     if (otr_manifest_set_finish(&l->set, &l->diags) < 0) {
         fprintf(stderr, "ota-runner: error: out of memory\n");
+        otr_loaded_free(l);
         return -1;
     }
     return 0;

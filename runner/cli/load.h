@@ -25,7 +25,8 @@ typedef struct otr_loaded {
  * -1 with a message printed when it could not, or when its commit is not
  * signed as --allowed-signers asks (checked before any manifest is read).
  * With --verify-commits range the repository stays open for
- * otr_loaded_verify_range. */
+ * otr_loaded_verify_range. On failure l is freed (freeing it again is
+ * harmless). */
 OTR_MUST_USE int otr_load(otr_loaded *l, const otr_options *o);
 
 /* With --allowed-signers: otr_source_verify against that file (0 without

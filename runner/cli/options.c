@@ -124,6 +124,7 @@ typedef enum opt_id {
     O_FAIL_ON_HALT,
     O_ALLOWED_SIGNERS,
     O_VERIFY_COMMITS,
+    O_RETRY_MODE,
 } opt_id;
 
 typedef struct option_spec {
@@ -170,6 +171,9 @@ static const option_spec options[] = {
     {O_MAX_RPS, "max-rps", 0, OPT_SERVICE, "R", "at most R calls per second (default: no limit)"},
     {O_MAX_ATTEMPTS, "max-attempts", 0, OPT_SERVICE, "N",
      "attempts per call, retries included (default 3)"},
+    {O_RETRY_MODE, "retry-mode", 0, OPT_SERVICE, "MODE",
+     "standard (default) or adaptive: a client-side rate limiter that\nfollows the service's "
+     "throttling (also AWS_RETRY_MODE, a profile's retry_mode)"},
     {O_CONNECT_TIMEOUT, "connect-timeout", 0, OPT_SERVICE, "S", "seconds to connect (default 10)"},
     {O_REQUEST_TIMEOUT, "request-timeout", 0, OPT_SERVICE, "S",
      "seconds for one attempt (default 60)"},
@@ -398,6 +402,7 @@ static int apply_option(otr_options *o, const option_spec *opt, const char *valu
     case O_FAIL_FAST: o->fail_fast = 1; break;
     case O_FAIL_ON_HALT: o->fail_on_halt = 1; break;
     case O_ALLOWED_SIGNERS: o->allowed_signers = value; break;
+    case O_RETRY_MODE: o->retry_mode = value; break;
     case O_VERIFY_COMMITS:
         if (strcmp(value, "head") && strcmp(value, "range"))
             return usage_error(o->command, "--verify-commits must be head or range, got '%s'",

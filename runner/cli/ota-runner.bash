@@ -8,7 +8,7 @@ _ota_runner() {
     local commands="validate tokens plan apply status state version"
     local global="--help --verbose --debug --no-color"
     local source="--repo --ref --path --worktree --cache-dir --allowed-signers --verify-commits --output"
-    local service="--region --profile --endpoint-url --parallelism --max-rps --max-attempts --connect-timeout --request-timeout --state"
+    local service="--region --profile --endpoint-url --parallelism --max-rps --retry-mode --max-attempts --connect-timeout --request-timeout --state"
     local plan="--prune --max-deletes --allow-cancel --allow-empty --migrate-endpoint --target --refresh"
 
     case $prev in

@@ -31,6 +31,17 @@ int otr_service_open(otr_service *s, const otr_options *o, otr_error *err)
     memset(s, 0, sizeof(*s));
     if (otr_service_resolve(&s->region, &s->endpoint, o, err) < 0)
         goto fail;
+    char *mode = otr_retry_mode_resolve(o->retry_mode, o->profile);
+    int adaptive = mode && !strcmp(mode, "adaptive");
+    if (mode && !adaptive && strcmp(mode, "standard") && strcmp(mode, "legacy")) {
+        otr_error_set(err, OTR_ERR_USAGE,
+                      "retry mode \"%s\" (from --retry-mode, AWS_RETRY_MODE or the profile's "
+                      "retry_mode): use standard or adaptive",
+                      mode);
+        free(mode);
+        goto fail;
+    }
+    free(mode);
     otr_creds_options co = {o->profile, s->region, NULL, NULL};
     if (otr_creds_provider_new(&s->creds, &co, err) < 0)
         goto fail;
@@ -39,6 +50,7 @@ int otr_service_open(otr_service *s, const otr_options *o, otr_error *err)
         .region = s->region,
         .max_attempts = o->max_attempts,
         .max_rps = o->max_rps,
+        .adaptive = adaptive,
         .parallelism = o->parallelism,
         .connect_timeout_ms = o->connect_timeout_ms,
         .request_timeout_ms = o->request_timeout_ms,

@@ -16,7 +16,8 @@ Control endpoint (unsigned, under a path the service does not use):
     GET  /_emulator/tasks         every task, deleted ones included
     GET  /_emulator/configurations  every task configuration
     POST /_emulator/faults        {"latency_ms", "throttle_rate", "error_rate",
-                                   "drop_rate", "seed", "conflict_in_use"}; rates are 0..1
+                                   "drop_rate", "seed", "conflict_in_use", "rate_limit"};
+                                  rates are 0..1, but rate_limit: requests/s per operation
     POST /_emulator/outcomes      how the things of tasks created from now on end:
                                   {"share": 0..1 (the share that succeed; the rest fail),
                                    "never": true (no thing ever answers),
@@ -562,8 +563,23 @@ OPERATIONS = {
 class Faults:
     def __init__(self, args):
         self.lock = threading.Lock()
+        self.buckets = {}  # operation -> [tokens, last time]: --rate-limit
         self.set({"latency_ms": args.latency_ms, "throttle_rate": args.throttle_rate,
-                  "error_rate": args.error_rate, "drop_rate": args.drop_rate, "seed": args.seed})
+                  "error_rate": args.error_rate, "drop_rate": args.drop_rate, "seed": args.seed,
+                  "rate_limit": args.rate_limit})
+
+    def over_limit(self, op):
+        """A token bucket per operation, rate_limit a second (burst: one second's):
+        True when this request finds it empty."""
+        with self.lock:
+            if self.rate_limit <= 0:
+                return False
+            now = time.monotonic()
+            tokens, last = self.buckets.get(op, (self.rate_limit, now))
+            tokens = min(self.rate_limit, tokens + (now - last) * self.rate_limit)
+            over = tokens < 1
+            self.buckets[op] = (tokens if over else tokens - 1, now)
+            return over
 
     def set(self, d):
         with self.lock:
@@ -571,6 +587,7 @@ class Faults:
             self.throttle_rate = float(d.get("throttle_rate", getattr(self, "throttle_rate", 0)))
             self.error_rate = float(d.get("error_rate", getattr(self, "error_rate", 0)))
             self.drop_rate = float(d.get("drop_rate", getattr(self, "drop_rate", 0)))
+            self.rate_limit = float(d.get("rate_limit", getattr(self, "rate_limit", 0)))
             if "seed" in d:
                 self.rng = random.Random(d["seed"])
 
@@ -580,7 +597,7 @@ class Faults:
 
     def as_dict(self):
         return {"latency_ms": self.latency_ms, "throttle_rate": self.throttle_rate,
-                "error_rate": self.error_rate, "drop_rate": self.drop_rate}
+                "error_rate": self.error_rate, "drop_rate": self.drop_rate, "rate_limit": self.rate_limit}
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -643,6 +660,9 @@ class Handler(BaseHTTPRequestHandler):
             throttle, error, drop, latency = srv.faults.draw()
             if latency:
                 time.sleep(latency / 1000.0)
+            if srv.faults.over_limit(op_name):
+                entry["fault"] = "rate-limit"
+                raise ServiceError(429, "ThrottlingException", "Rate exceeded")
             if throttle < srv.faults.throttle_rate:
                 entry["fault"] = "throttle"
                 raise ServiceError(429, "ThrottlingException", "Rate exceeded")
@@ -775,6 +795,9 @@ def main(argv=None):
                    help="seconds for one target of a task to finish (0: at once)")
     p.add_argument("--latency-ms", type=float, default=0)
     p.add_argument("--throttle-rate", type=float, default=0, help="share of calls answered 429")
+    p.add_argument("--rate-limit", type=float, default=0,
+                   help="requests a second per operation (a token bucket, one second's burst); "
+                        "beyond it 429 ThrottlingException with no effect (0: none)")
     p.add_argument("--error-rate", type=float, default=0, help="share of calls answered 500")
     p.add_argument("--drop-rate", type=float, default=0,
                    help="share of mutating calls committed, then the connection dropped")
