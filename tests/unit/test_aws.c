@@ -110,6 +110,48 @@ static char *resolve(const char *flag, const char *region)
     return url;
 }
 
+/* Adaptive mode: free until the first throttle; then it sends at BETA of
+ * the rate it measured, once per congestion event, and grows back to that
+ * rate after its time window (cubic), and past it. */
+static void test_rate_limiter(void **state)
+{
+    (void)state;
+    otr_rate_limiter r;
+    otr_rate_limiter_init(&r, 0);
+    int64_t t = 0;
+    for (; t < 5000; t += 10) { /* 100 answers a second, none throttled: no limit */
+        assert_int_equal(otr_rate_limiter_acquire(&r, t), 0);
+        otr_rate_limiter_update(&r, 0, t - 50, t);
+    }
+    assert_true(r.measured_rate > 95 && r.measured_rate < 105);
+    assert_false(r.enabled);
+    otr_rate_limiter_update(&r, 1, t - 50, t); /* a throttle */
+    assert_true(r.enabled);
+    assert_true(r.fill_rate > 0.69 * r.measured_rate && r.fill_rate < 0.71 * r.measured_rate);
+    double after_one = r.fill_rate;
+    /* the other answers in flight, sent before the cut: the same event */
+    for (int i = 0; i < 30; i++)
+        otr_rate_limiter_update(&r, 1, t - 40, t + 1);
+    assert_true(r.fill_rate == after_one);
+    /* a throttle of an attempt sent after the cut: a new event */
+    otr_rate_limiter_update(&r, 1, t + 2, t + 3);
+    assert_true(r.fill_rate < 0.75 * after_one);
+    double last_max = r.last_max_rate, window = r.time_window;
+    assert_true(window > 0);
+    /* tokens: one per 1/fill_rate s */
+    int64_t now = t + 1000;
+    int64_t first = otr_rate_limiter_acquire(&r, now);
+    assert_int_equal(first, 0);
+    while (otr_rate_limiter_acquire(&r, now) == 0)
+        ;
+    assert_true(otr_rate_limiter_acquire(&r, now) > 0);
+    /* successes: at the time window the rate is back at the last throttle's */
+    int64_t back = t + 3 + (int64_t)(window * 1000);
+    for (int64_t u = t + 10; u <= back; u += 10)
+        otr_rate_limiter_update(&r, 0, u - 5, u);
+    assert_true(r.fill_rate > 0.95 * last_max && r.fill_rate < 1.05 * last_max);
+}
+
 static void test_endpoint(void **state)
 {
     (void)state;
@@ -266,10 +308,10 @@ static void test_profiles(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_classify), cmocka_unit_test(test_backoff),
-        cmocka_unit_test(test_quota),    cmocka_unit_test(test_token_bucket),
-        cmocka_unit_test(test_endpoint), cmocka_unit_test(test_error_parsing),
-        cmocka_unit_test(test_profiles),
+        cmocka_unit_test(test_classify),      cmocka_unit_test(test_backoff),
+        cmocka_unit_test(test_quota),         cmocka_unit_test(test_token_bucket),
+        cmocka_unit_test(test_rate_limiter),  cmocka_unit_test(test_endpoint),
+        cmocka_unit_test(test_error_parsing), cmocka_unit_test(test_profiles),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
