@@ -876,55 +876,137 @@ static int creates(const otr_action *a)
            !a->retired;
 }
 
-/* Does a move away from (or delete) what refers to kind k's id? */
-static int moves_off(const otr_action *a, const otr_kind *k, const char *id)
+
+/* An action under a key: its address, or the id it refers to. */
+typedef struct link_key {
+    size_t kind; /* otr_kind_index */
+    const char *text;
+    size_t action;
+} link_key;
+
+static int link_key_cmp(const void *a, const void *b)
 {
-    if (a->kind == OTR_ACT_NOOP || a->kind == OTR_ACT_ORPHAN || a->kind == OTR_ACT_CREATE)
-        return 0;
+    const link_key *x = a, *y = b;
+    if (x->kind != y->kind)
+        return x->kind < y->kind ? -1 : 1;
+    int c = strcmp(x->text, y->text);
+    return c ? c : (x->action > y->action) - (x->action < y->action);
+}
+
+/* The first key not before (kind, text). */
+static size_t link_lower(const link_key *keys, size_t n, size_t kind, const char *text)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        const link_key *k = &keys[mid];
+        if (k->kind < kind || (k->kind == kind && strcmp(k->text, text) < 0))
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* Actions by address, and by the id each (moving away) refers to: the
+ * lookups of link_actions, so that linking stays O(n log n). */
+typedef struct link_index {
+    link_key *by_address, *by_ref;
+    size_t naddress, nref;
+} link_index;
+
+static int index_actions(const otr_plan *p, link_index *ix)
+{
+    size_t nrefs = 0;
+    for (size_t i = 0; i < p->count; i++)
+        nrefs += p->actions[i].resource->nrefs;
+    ix->by_address = malloc((p->count + 1) * sizeof(*ix->by_address));
+    ix->by_ref = malloc((nrefs + 1) * sizeof(*ix->by_ref));
+    if (!ix->by_address || !ix->by_ref)
+        return -1;
+    for (size_t i = 0; i < p->count; i++) {
+        const otr_action *d = &p->actions[i];
+        ix->by_address[ix->naddress++] = (link_key){otr_kind_index(d->resource), d->name, i};
+        if (d->kind == OTR_ACT_NOOP || d->kind == OTR_ACT_ORPHAN || d->kind == OTR_ACT_CREATE)
+            continue; /* moves_off: these do not move away from what they use */
+        for (size_t f = 0; f < d->resource->nrefs; f++) {
+            const char *uses = cJSON_GetStringValue(
+                cJSON_GetObjectItemCaseSensitive(d->old.spec, d->resource->refs[f].id_field));
+            const otr_kind *target = otr_kind_find(d->resource->refs[f].kind);
+            if (uses && target)
+                ix->by_ref[ix->nref++] = (link_key){otr_kind_index(target), uses, i};
+        }
+    }
+    qsort(ix->by_address, ix->naddress, sizeof(*ix->by_address), link_key_cmp);
+    if (ix->nref)
+        qsort(ix->by_ref, ix->nref, sizeof(*ix->by_ref), link_key_cmp);
+    return 0;
+}
+
+static int dep_cmp(const void *a, const void *b)
+{
+    size_t x = *(const size_t *)a, y = *(const size_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* The edges of action i (see link_actions). */
+static int link_one(otr_plan *p, const link_index *ix, size_t i)
+{
+    otr_action *a = &p->actions[i];
+    /* a reference to something (re)created in this run */
     for (size_t f = 0; f < a->resource->nrefs; f++) {
-        if (otr_kind_find(a->resource->refs[f].kind) != k)
+        const char *target =
+            cJSON_GetStringValue(otr_json_at(a->desired.spec, a->resource->refs[f].field, NULL));
+        const otr_kind *tk = otr_kind_find(a->resource->refs[f].kind);
+        if (!target || !tk)
             continue;
-        const char *uses = cJSON_GetStringValue(
-            cJSON_GetObjectItemCaseSensitive(a->old.spec, a->resource->refs[f].id_field));
-        if (uses && !strcmp(uses, id))
-            return 1;
+        size_t k = otr_kind_index(tk);
+        for (size_t j = link_lower(ix->by_address, ix->naddress, k, target);
+             j < ix->naddress && ix->by_address[j].kind == k &&
+             !strcmp(ix->by_address[j].text, target);
+             j++) {
+            size_t d = ix->by_address[j].action;
+            if (d != i && creates(&p->actions[d]) && add_dep(a, d) < 0)
+                return -1;
+        }
+    }
+    if (a->kind != OTR_ACT_DELETE)
+        return 0;
+    /* a delete waits for those that used the resource to move away */
+    size_t k = otr_kind_index(a->resource);
+    for (size_t j = a->old.id ? link_lower(ix->by_ref, ix->nref, k, a->old.id) : ix->nref;
+         j < ix->nref && ix->by_ref[j].kind == k && !strcmp(ix->by_ref[j].text, a->old.id); j++)
+        if (ix->by_ref[j].action != i && add_dep(a, ix->by_ref[j].action) < 0)
+            return -1;
+    /* a retired delete waits for the replace that retires it */
+    for (size_t j = a->retired && a->old.id ? link_lower(ix->by_address, ix->naddress, k, a->name)
+                                            : ix->naddress;
+         j < ix->naddress && ix->by_address[j].kind == k && !strcmp(ix->by_address[j].text, a->name);
+         j++) {
+        const otr_action *d = &p->actions[ix->by_address[j].action];
+        if (d->kind == OTR_ACT_REPLACE && otr_action_replaces(d) &&
+            !strcmp(otr_action_replaces(d), a->old.id) && add_dep(a, ix->by_address[j].action) < 0)
+            return -1;
     }
     return 0;
 }
 
 /* Links each action to those it waits for: what it refers to is created
  * first; what referred to a resource moves away before it is deleted; a
- * retired resource is deleted after the replace that retires it. */
+ * retired resource is deleted after the replace that retires it. Deps are
+ * in plan order. */
 static int link_actions(otr_plan *p)
 {
-    for (size_t i = 0; i < p->count; i++) {
-        otr_action *a = &p->actions[i];
-        for (size_t j = 0; j < p->count; j++) {
-            const otr_action *d = &p->actions[j];
-            int wait = 0;
-            if (i == j)
-                continue;
-            /* a reference to something (re)created in this run */
-            for (size_t f = 0; f < a->resource->nrefs && !wait; f++) {
-                const char *target = cJSON_GetStringValue(
-                    otr_json_at(a->desired.spec, a->resource->refs[f].field, NULL));
-                wait = target && creates(d) &&
-                       d->resource == otr_kind_find(a->resource->refs[f].kind) &&
-                       !strcmp(d->name, target);
-            }
-            /* a delete waits for those that used the resource to move away */
-            if (!wait && a->kind == OTR_ACT_DELETE && a->old.id)
-                wait = moves_off(d, a->resource, a->old.id);
-            /* a retired delete waits for the replace that retires it */
-            if (!wait && a->retired && a->kind == OTR_ACT_DELETE)
-                wait = d->kind == OTR_ACT_REPLACE && d->resource == a->resource &&
-                       !strcmp(d->name, a->name) && otr_action_replaces(d) &&
-                       !strcmp(otr_action_replaces(d), a->old.id);
-            if (wait && add_dep(a, j) < 0)
-                return -1;
-        }
+    link_index ix = {NULL, NULL, 0, 0};
+    int rc = index_actions(p, &ix);
+    for (size_t i = 0; rc == 0 && i < p->count; i++) {
+        rc = link_one(p, &ix, i);
+        if (p->actions[i].ndeps > 1)
+            qsort(p->actions[i].deps, p->actions[i].ndeps, sizeof(size_t), dep_cmp);
     }
-    return 0;
+    free(ix.by_address);
+    free(ix.by_ref);
+    return rc;
 }
 
 int otr_plan_make(otr_plan **out, otr_state *state, otr_manifest_set *set,

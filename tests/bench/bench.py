@@ -17,6 +17,7 @@ Usage: bench.py RUNNER OUT.md [--quick]
 A full run writes OUT.md and the README's Performance table (between its
 bench-results markers); a quick run (no 100k repository) only prints.
 """
+import hashlib
 import json
 import os
 import random
@@ -139,8 +140,10 @@ def state_for(specs, path):
     Python implementation of the canonical form and token)."""
     tasks = {}
     for k, (name, rev, spec) in enumerate(specs):
-        tasks[name] = {"phase": "created", "clientToken": pytokens.token(name, rev, spec), "revision": rev,
-                       "spec": spec, "specDigest": pytokens.digest(spec), "taskId": f"ota{k:08d}",
+        text = pytokens.canonical(spec)
+        tasks[name] = {"phase": "created", "clientToken": pytokens.token(name, rev, text), "revision": rev,
+                       "spec": spec, "specDigest": "sha256:" + hashlib.sha256(text.encode()).hexdigest(),
+                       "taskId": f"ota{k:08d}",
                        "file": "manifests/x.yaml", "commit": "0" * 40}
     json.dump({"format": "ota-runner-state", "version": 1, "lineage": "123e4567-e89b-42d3-a456-426614174000",
                "serial": 1, "tasks": tasks}, open(path, "w"))
