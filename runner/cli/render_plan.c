@@ -47,10 +47,14 @@ static size_t unit_of(const otr_plan *p, size_t i)
     return i;
 }
 
-/* How many actions a unit's head leads (not counting itself). */
+/* How many actions a unit's head leads (not counting itself): only a
+ * create-first replace leads any, so the others cost nothing (a plan of
+ * 100k creates is not scanned 100k times). */
 static size_t unit_members(const otr_plan *p, size_t head)
 {
     size_t n = 0;
+    if (!otr_action_replaces(&p->actions[head]))
+        return 0;
     for (size_t j = 0; j < p->count; j++)
         n += j != head && unit_of(p, j) == head;
     return n;

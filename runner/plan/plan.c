@@ -91,6 +91,7 @@ typedef struct builder {
     size_t alloc;
     size_t nalloc;
     size_t ralloc;
+    size_t nresumes; /* the first actions: those plan_resumes made */
 } builder;
 
 static otr_action *add_action(builder *b, otr_action_kind kind, const otr_kind *resource,
@@ -336,6 +337,16 @@ static otr_action *planned(const builder *b, const otr_kind *k, const char *name
     return NULL;
 }
 
+/* Is an interrupted run's intent for this address being finished? (Those
+ * actions come first, so a plan of many noops does not scan them all.) */
+static int resuming(const builder *b, const otr_kind *k, const char *name)
+{
+    for (size_t i = 0; i < b->nresumes; i++)
+        if (b->p->actions[i].resource == k && !strcmp(b->p->actions[i].name, name))
+            return 1;
+    return 0;
+}
+
 /* Will the resource at this address get a new id in this run? */
 static int gets_new_id(const builder *b, const otr_kind *k, const char *name)
 {
@@ -479,7 +490,7 @@ done:
  * nothing to send (an imported resource), is recorded anew, without a call. */
 static int plan_noop(builder *b, const otr_record *rec, const otr_manifest *m)
 {
-    if (planned(b, m->kind, m->name))
+    if (resuming(b, m->kind, m->name))
         return 0; /* its resume is its action: not "unchanged" too */
     otr_action *a = add_action(b, OTR_ACT_NOOP, m->kind, m->name);
     if (!a)
@@ -616,8 +627,8 @@ static int plan_by_kind(builder *b, const otr_record *rec, otr_manifest *m,
     }
     if (kp.kind == OTR_ACT_NOOP) {
         /* no rewrite where a resume acts: its result is the record */
-        rc = kp.rewrite && !planned(b, k, name) ? push_rewrite(b->p, &b->ralloc, &kp.desired) : 0;
-        if (rc == 0 && !planned(b, k, name))
+        rc = kp.rewrite && !resuming(b, k, name) ? push_rewrite(b->p, &b->ralloc, &kp.desired) : 0;
+        if (rc == 0 && !resuming(b, k, name))
             rc = add_action(b, OTR_ACT_NOOP, k, name) ? 0 : -1;
         goto done;
     }
@@ -712,6 +723,7 @@ static int plan_resumes(builder *b, otr_state *state)
             otr_state_settle(b->view, in, &in->rec, 1, 0, NULL) < 0)
             return -1;
     }
+    b->nresumes = b->p->count;
     return 0;
 }
 
@@ -876,7 +888,6 @@ static int creates(const otr_action *a)
            !a->retired;
 }
 
-
 /* An action under a key: its address, or the id it refers to. */
 typedef struct link_key {
     size_t kind; /* otr_kind_index */
@@ -981,7 +992,8 @@ static int link_one(otr_plan *p, const link_index *ix, size_t i)
     /* a retired delete waits for the replace that retires it */
     for (size_t j = a->retired && a->old.id ? link_lower(ix->by_address, ix->naddress, k, a->name)
                                             : ix->naddress;
-         j < ix->naddress && ix->by_address[j].kind == k && !strcmp(ix->by_address[j].text, a->name);
+         j < ix->naddress && ix->by_address[j].kind == k &&
+         !strcmp(ix->by_address[j].text, a->name);
          j++) {
         const otr_action *d = &p->actions[ix->by_address[j].action];
         if (d->kind == OTR_ACT_REPLACE && otr_action_replaces(d) &&
