@@ -79,17 +79,17 @@ int64_t otr_token_bucket_take(otr_token_bucket *b, int64_t now_ms);
 #define OTR_ADAPTIVE_MIN_CAPACITY 1.0
 
 typedef struct otr_rate_limiter {
-    int enabled;            /* after the first throttle */
-    double fill_rate;       /* tokens per second */
-    double max_capacity;    /* tokens */
-    double capacity;        /* tokens now */
-    double last_refill;     /* seconds */
-    double measured_rate;   /* requests per second, smoothed */
+    int enabled;             /* after the first throttle */
+    double fill_rate;        /* tokens per second */
+    double max_capacity;     /* tokens */
+    double capacity;         /* tokens now */
+    double last_refill;      /* seconds */
+    double measured_rate;    /* requests per second, smoothed */
     double last_rate_bucket; /* seconds, in half-second steps */
     long request_count;
-    double last_max_rate;     /* the rate at the last throttle */
-    double last_throttle;     /* seconds */
-    double time_window;       /* seconds back to last_max_rate */
+    double last_max_rate; /* the rate at the last throttle */
+    double last_throttle; /* seconds */
+    double time_window;   /* seconds back to last_max_rate */
 } otr_rate_limiter;
 
 void otr_rate_limiter_init(otr_rate_limiter *r, int64_t now_ms);

@@ -21,6 +21,7 @@ import hashlib
 import json
 import os
 import random
+import resource
 import shutil
 import statistics
 import subprocess
@@ -213,6 +214,7 @@ try:
         if n == 10000:
             full = os.path.join(tmp, f"full-{n}.json")
             state_for(specs, full)
+            specs_10k = specs
             cmds["plan-noop"] = (plan + ["--detailed-exitcode"], env_for(full), None)
         if n == 100000:
             # the 10k plan again, in the same rounds, for the 100k/10k ratios
@@ -230,8 +232,9 @@ try:
         for k, (t, m) in r.items():
             log(f"  {n:>6} {k:<20} {t:7.2f} s {m:7.1f} MiB")
     for n, repo in repos.items():
-        if n != 1000:
+        if n not in (1000, 10000):  # 10k: the fleet of the refresh and status runs
             shutil.rmtree(repo)
+    repos_10k_path = repos[10000]
 
     lines.append("| manifests | git cat-file floor | validate | tokens | plan (all creates) | plan (all noops) |")
     lines.append("|---:|---:|---:|---:|---:|---:|")
@@ -263,20 +266,31 @@ try:
 
     # ---- apply of 1,000 creates at 50 ms latency
     repo = os.path.join(tmp, "fleet-1000")
-    apply_times = {}
+    apply_times, apply_cpu = {}, {}
+
+    def timed_apply(emu, par, st):
+        """Wall time and ota-runner's CPU seconds (user + system) of one apply."""
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        t0 = time.time()
+        p = subprocess.run([RUNNER, "apply", "--repo", repo, "--refresh", "none", "--parallelism", str(par),
+                            "--max-deletes", "0"], env=env_for(st, emu), stdout=subprocess.DEVNULL,
+                           stderr=subprocess.PIPE)
+        took = time.time() - t0
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        live = len([t for t in emu.control("tasks") if not t.get("Deleted")])
+        if p.returncode != 0 or live != 1000:
+            raise SystemExit(f"apply at parallelism {par} failed: {p.stderr.decode()[-400:]}")
+        return took, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+    with Emulator("--tick", "0") as emu:  # the emulator's own capacity: no latency
+        emu_capacity = 1000 / timed_apply(emu, 64, os.path.join(tmp, "apply-capacity.json"))[0]
+        log(f"  the emulator's capacity (no latency, parallelism 64): {emu_capacity:.0f} creates/s")
     with Emulator("--tick", "0", "--latency-ms", "50") as emu:
-        for par in (1, 8, 32):
+        for par in (1, 8, 32, 64):
             emu.control("reset", {})
-            st = os.path.join(tmp, f"apply-{par}.json")
-            t0 = time.time()
-            p = subprocess.run([RUNNER, "apply", "--repo", repo, "--refresh", "none", "--parallelism", str(par),
-                                "--max-deletes", "0"], env=env_for(st, emu), stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE)
-            apply_times[par] = time.time() - t0
-            live = len([t for t in emu.control("tasks") if not t.get("Deleted")])
-            if p.returncode != 0 or live != 1000:
-                raise SystemExit(f"apply at parallelism {par} failed: {p.stderr.decode()[-400:]}")
-            log(f"  apply 1000 creates, parallelism {par:>2}: {apply_times[par]:.1f} s")
+            apply_times[par], apply_cpu[par] = timed_apply(emu, par, os.path.join(tmp, f"apply-{par}.json"))
+            log(f"  apply 1000 creates, parallelism {par:>2}: {apply_times[par]:.1f} s, "
+                f"{apply_cpu[par] * 1000 / 1000:.2f} ms CPU per action")
         sample = 10 if QUICK else 25
         emu.control("reset", {})
         loop = ('for i in $(seq "$1"); do aws iot-managed-integrations create-ota-task --endpoint-url "$2" '
@@ -290,16 +304,75 @@ try:
             raise SystemExit(f"the AWS CLI loop created {created} tasks, not {sample}")
         log(f"  aws cli loop: {cli_per_task * 1000:.0f} ms per create ({sample} sampled)")
     lines.append("")
-    lines.append("| apply of 1,000 creates, 50 ms latency | wall time | per task |")
-    lines.append("|---|---:|---:|")
+    lines.append("| apply of 1,000 creates, 50 ms latency | wall time | per task | ideal (N × latency / "
+                 "parallelism) | vs ideal | ota-runner CPU per action |")
+    lines.append("|---|---:|---:|---:|---:|---:|")
     for par, t in apply_times.items():
-        lines.append(f"| ota-runner, parallelism {par} | {t:.1f} s | {t / 1000:.3f} s |")
+        ideal = 1000 * 0.05 / par
+        lines.append(f"| ota-runner, parallelism {par} | {t:.1f} s | {t / 1000:.3f} s | {ideal:.1f} s | "
+                     f"{t / ideal:.2f}× | {apply_cpu[par]:.2f} ms |")
     lines.append(f"| `aws iot-managed-integrations create-ota-task` loop ({sample} sampled, scaled) | "
-                 f"{cli_per_task * 1000:.0f} s | {cli_per_task:.3f} s |")
+                 f"{cli_per_task * 1000:.0f} s | {cli_per_task:.3f} s | | | |")
+    lines.append(f"| the emulator's own capacity (no latency, parallelism 64) | "
+                 f"{1000 / emu_capacity:.1f} s | {1 / emu_capacity:.4f} s | | | |")
+    rows.append(("apply at parallelism 1 vs N × latency", f"{apply_times[1] / 50:.2f}×", "≤ 1.15×",
+                 verdict(apply_times[1] / 50 <= 1.15)))
+    cpu = max(apply_cpu.values())
+    rows.append(("ota-runner CPU per action (apply, journal included)", f"{cpu:.2f} ms", "< 1 ms",
+                 verdict(cpu < 1)))
     sp = apply_times[1] / apply_times[32]
     cli = cli_per_task / (apply_times[32] / 1000)
     rows.append(("apply 1,000 creates: parallelism 32 vs 1", f"{sp:.1f}× faster", "≥ 20×", verdict(sp >= 20)))
     rows.append(("apply per task vs the AWS CLI loop", f"{cli:.0f}× faster", "≥ 100×", verdict(cli >= 100)))
+
+    # ---- refresh and status at fleet scale: the emulator preloaded with the fleet's tasks
+    def emulator_state(path, specs, n):
+        tasks = {}
+        for k in range(n):
+            spec = specs[k][2] if specs else {"S3Url": f"s3://b/{k}.json", "OtaType": "ONE_TIME"}
+            tid = f"ota{k:08d}"
+            tasks[tid] = {**spec, "TaskId": tid, "CreatedAt": 1764300000.0 + k, "LastUpdatedAt": 1764300000.0 + k,
+                          "TaskArn": f"arn:aws:iotmanagedintegrations:us-east-1:123456789012:ota-task/{tid}"}
+        json.dump({"tasks": tasks, "configs": {}, "tokens": {}, "seq": n}, open(path, "w"))
+
+    scale = []
+    emu10k = os.path.join(tmp, "emulator-10k.json")
+    emulator_state(emu10k, specs_10k, 10000)
+    ideal = 10000 * 0.05 / 32 + 10 * 0.05  # the gets in flight 32 at a time, the list's 10 pages in turn
+    with Emulator("--tick", "0", "--latency-ms", "50", state=emu10k) as emu:
+        for what, cmd in (("plan --refresh full, 10,000 tasks", ["plan", "--repo", repos_10k_path, "--refresh",
+                                                                  "full", "--parallelism", "32"]),
+                          ("status, 10,000 tasks", ["status", "--parallelism", "32"])):
+            t0 = time.time()
+            p = subprocess.run([RUNNER, *cmd], env=env_for(full, emu), stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE)
+            took = time.time() - t0
+            if p.returncode not in (0, 2):
+                raise SystemExit(f"{what} failed: {p.stderr.decode()[-400:]}")
+            gets = sum(1 for e in emu.log() if e["op"] == "GetOtaTask")
+            scale.append((what, took, ideal, gets))
+            log(f"  {what}: {took:.1f} s (ideal {ideal:.1f} s)")
+    if not QUICK:
+        emu100k = os.path.join(tmp, "emulator-100k.json")
+        emulator_state(emu100k, None, 100000)
+        with Emulator("--tick", "0", "--latency-ms", "50", state=emu100k) as emu:
+            t0 = time.time()
+            p = subprocess.run([RUNNER, "plan", "--repo", repos_10k_path, "--refresh", "list"],
+                               env=env_for(os.path.join(tmp, "empty-list.json"), emu), stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE)
+            took = time.time() - t0
+            pages = sum(1 for e in emu.log() if e["op"] == "ListOtaTasks")
+            if p.returncode not in (0, 2):
+                raise SystemExit(f"refresh list over 100k failed: {p.stderr.decode()[-400:]}")
+            scale.append(("plan --refresh list, 100,000 tasks in the service", took, pages * 0.05, pages))
+            log(f"  refresh list over 100,000 tasks: {pages} pages, {took:.1f} s")
+    lines.append("")
+    lines.append("| at fleet scale, 50 ms latency, parallelism 32 | wall time | ideal | vs ideal | calls |")
+    lines.append("|---|---:|---:|---:|---:|")
+    for what, took, ideal_s, calls in scale:
+        lines.append(f"| {what} | {took:.1f} s | {ideal_s:.1f} s | {took / ideal_s:.2f}× | {calls:,} |")
+    for what, took, ideal_s, calls in scale[:2]:
+        rows.append((f"{what} vs ideal", f"{took / ideal_s:.2f}×", "≤ 1.3×", verdict(took / ideal_s <= 1.3)))
 
     # ---- apply at the service's rate limit (50 requests/s per operation, answered 429 beyond)
     limit_rows = {}

@@ -604,6 +604,10 @@ class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "ota-emulator"
 
+    def setup(self):
+        super().setup()
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
     def log_message(self, fmt, *args):
         if self.server.cfg.verbose:
             sys.stderr.write("emulator: " + fmt % args + "\n")
@@ -616,9 +620,12 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("x-amzn-RequestId", str(uuid.uuid4()))
         for k, v in (extra or {}).items():
             self.send_header(k, v)
-        self.end_headers()
+        # headers and body in one write: two writes meet the client's delayed
+        # ACK (Nagle) and hold the answer back ~40 ms
+        self._headers_buffer.append(b"\r\n")
         if body and self.command != "HEAD":
-            self.wfile.write(body)
+            self._headers_buffer.append(body)
+        self.flush_headers()
 
     def send_error_shape(self, e):
         # rest-json errors: the type in x-amzn-ErrorType (with a namespace after ':')
