@@ -19,6 +19,7 @@ enum {
     OPT_PLAN_ONLY = 1u << 6,
     OPT_APPLY_ONLY = 1u << 7,
     OPT_STATUS_ONLY = 1u << 8,
+    OPT_EXITCODE = 1u << 9, /* plan and diff */
 };
 
 #define OUT(x) (1u << (x))
@@ -37,8 +38,9 @@ static const otr_command commands[] = {
      "manifest gives the same token on every machine and every run; any change to the\n"
      "spec, the name, metadata.revision or what it refers to gives a new one.\n",
      OUT(OTR_OUT_TEXT) | OUT(OTR_OUT_JSON), otr_cmd_tokens},
-    {"plan", OPT_SOURCE | OPT_OUTPUT | OPT_SERVICE | OPT_STATE | OPT_PLAN | OPT_PLAN_ONLY, "",
-     "show what apply would do",
+    {"plan",
+     OPT_SOURCE | OPT_OUTPUT | OPT_SERVICE | OPT_STATE | OPT_PLAN | OPT_PLAN_ONLY | OPT_EXITCODE,
+     "", "show what apply would do",
      "Compares the manifests of one commit with the tasks and task configurations\n"
      "recorded in the state file (and, with --refresh, with what the service reports)\n"
      "and prints the actions: create, update (a task's Description /\n"
@@ -51,6 +53,17 @@ static const otr_command commands[] = {
      "With --detailed-exitcode: exit 0 when there are no changes, 2 when there are.\n",
      OUT(OTR_OUT_TEXT) | OUT(OTR_OUT_JSON) | OUT(OTR_OUT_MARKDOWN) | OUT(OTR_OUT_GITHUB),
      otr_cmd_plan},
+    {"diff", OPT_SOURCE | OPT_OUTPUT | OPT_EXITCODE, "BASE [HEAD]",
+     "compare the manifests of two commits (no state, no network)",
+     "What a change does to the fleet, for a pull request that gets no credentials\n"
+     "or state (one from a fork): every address added, removed or changed between\n"
+     "BASE and HEAD (default --ref, else HEAD), and for a change whether it is made\n"
+     "in place (an update) or by a replace (the plan's rules), field by field; a\n"
+     "configuration's replace with the tasks it moves; for a rollout, the waves added\n"
+     "or removed and a promotion (holdAfter moved on).\n"
+     "With --detailed-exitcode: exit 0 when nothing changed, 2 when something did.\n",
+     OUT(OTR_OUT_TEXT) | OUT(OTR_OUT_JSON) | OUT(OTR_OUT_MARKDOWN) | OUT(OTR_OUT_GITHUB),
+     otr_cmd_diff},
     {"apply", OPT_SOURCE | OPT_OUTPUT | OPT_SERVICE | OPT_STATE | OPT_PLAN | OPT_APPLY_ONLY,
      "[PLANFILE]", "create, update, replace and delete tasks, and record them in the state",
      "Makes the plan (or reads one saved with plan --out, which is applied only if the\n"
@@ -195,7 +208,7 @@ static const option_spec options[] = {
      "none, list (default: one list call per kind), or full\n(also a get per recorded resource: "
      "drift)"},
     {O_OUT, "out", 0, OPT_PLAN_ONLY, "FILE", "save the plan for apply FILE"},
-    {O_DETAILED_EXITCODE, "detailed-exitcode", 0, OPT_PLAN_ONLY, NULL,
+    {O_DETAILED_EXITCODE, "detailed-exitcode", 0, OPT_EXITCODE, NULL,
      "exit 0: no changes, 2: changes, 1: error"},
     {O_FAIL_FAST, "fail-fast", 0, OPT_APPLY_ONLY, NULL, "stop at the first failed action"},
     {O_FAIL_ON_HALT, "fail-on-halt", 0, OPT_STATUS_ONLY, NULL,

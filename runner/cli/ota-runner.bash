@@ -5,7 +5,7 @@ _ota_runner() {
         cur=${COMP_WORDS[COMP_CWORD]}; prev=${COMP_WORDS[COMP_CWORD-1]}
         words=("${COMP_WORDS[@]}"); cword=$COMP_CWORD
     }
-    local commands="validate tokens plan apply status state version"
+    local commands="validate tokens plan diff apply status state version"
     local global="--help --verbose --debug --no-color"
     local source="--repo --ref --path --worktree --cache-dir --allowed-signers --verify-commits --output"
     local service="--region --profile --endpoint-url --parallelism --max-rps --retry-mode --max-attempts --connect-timeout --request-timeout --state"
@@ -22,12 +22,13 @@ _ota_runner() {
 
     local cmd="" i
     for ((i = 1; i < cword; i++)); do
-        case ${words[i]} in validate|tokens|plan|apply|status|state|version) cmd=${words[i]}; break ;; esac
+        case ${words[i]} in validate|tokens|plan|diff|apply|status|state|version) cmd=${words[i]}; break ;; esac
     done
     case $cmd in
         "") COMPREPLY=($(compgen -W "$commands $global" -- "$cur")) ;;
         validate|tokens) COMPREPLY=($(compgen -W "$global $source" -- "$cur")) ;;
         plan) COMPREPLY=($(compgen -W "$global $source $service $plan --out --detailed-exitcode" -- "$cur")) ;;
+        diff) COMPREPLY=($(compgen -W "$global $source --detailed-exitcode" -- "$cur")) ;;
         apply) COMPREPLY=($(compgen -W "$global $source $service $plan --fail-fast" -- "$cur"))
                [[ $cur != -* ]] && COMPREPLY+=($(compgen -f -- "$cur")) ;;
         status) COMPREPLY=($(compgen -W "$global $service --output --fail-on-halt" -- "$cur")) ;;

@@ -668,6 +668,66 @@ nomem:
     return -1;
 }
 
+/* A wave of waves by name, or NULL. */
+static const cJSON *wave_named(const cJSON *waves, const char *name)
+{
+    const cJSON *w;
+    cJSON_ArrayForEach(w, waves)
+    {
+        if (name && str_of(w, "name") && !strcmp(str_of(w, "name"), name))
+            return w;
+    }
+    return NULL;
+}
+
+/* Two manifests of a rollout compared, without a state (ota-runner diff:
+ * the record was made from the older manifest and has no progress): the
+ * waves added, removed or changed, the task, the revision, a promotion. */
+static int diff_rollout(otr_kind_plan *kp)
+{
+    const cJSON *was = kp->rec->spec, *now = kp->m->spec;
+    const cJSON *old_waves = waves_of(was), *new_waves = waves_of(now), *w;
+    otr_buf *r = &kp->reason;
+    if (cJSON_Compare(was, now, 1) && kp->rec->revision == kp->m->revision)
+        return record_of(kp, cJSON_CreateObject());
+    kp->kind = OTR_ACT_UPDATE;
+    if (kp->rec->revision != kp->m->revision)
+        otr_buf_printf(r, "metadata.revision %ld -> %ld: a new rollout, from its first wave; ",
+                       kp->rec->revision, kp->m->revision);
+    else if (!cJSON_Compare(cJSON_GetObjectItemCaseSensitive(was, "task"),
+                            cJSON_GetObjectItemCaseSensitive(now, "task"), 1))
+        otr_buf_puts(r, "its task changed: refused once the rollout has started (bump "
+                        "metadata.revision); ");
+    cJSON_ArrayForEach(w, new_waves)
+    {
+        const cJSON *before = wave_named(old_waves, str_of(w, "name"));
+        if (!before)
+            otr_buf_printf(r, "wave %s added; ", str_of(w, "name"));
+        else if (!cJSON_Compare(before, w, 1))
+            otr_buf_printf(r, "wave %s changed; ", str_of(w, "name"));
+    }
+    cJSON_ArrayForEach(w, old_waves)
+    {
+        if (!wave_named(new_waves, str_of(w, "name")))
+            otr_buf_printf(r, "wave %s removed; ", str_of(w, "name"));
+    }
+    if (!cJSON_Compare(cJSON_GetObjectItemCaseSensitive(was, "gate"),
+                       cJSON_GetObjectItemCaseSensitive(now, "gate"), 1))
+        otr_buf_puts(r, "the gate changed; ");
+    if (!cJSON_Compare(cJSON_GetObjectItemCaseSensitive(was, "holdAfter"),
+                       cJSON_GetObjectItemCaseSensitive(now, "holdAfter"), 1))
+        otr_buf_printf(r, "holdAfter %s -> %s; ",
+                       str_of(was, "holdAfter") ? str_of(was, "holdAfter") : "(none)",
+                       str_of(now, "holdAfter") ? str_of(now, "holdAfter") : "(none)");
+    if (r->len >= 2)
+        r->ptr[r->len -= 2] = '\0'; /* the last "; " */
+    kp->view = cJSON_CreateObject();
+    const char *to = promotes_to(kp);
+    if (kp->view && to)
+        cJSON_AddStringToObject(kp->view, "promotes", to);
+    return record_of(kp, cJSON_CreateObject());
+}
+
 static int plan_rollout(otr_kind_plan *kp)
 {
     if (!kp->m) {
@@ -677,6 +737,8 @@ static int plan_rollout(otr_kind_plan *kp)
                                               "the waves' tasks");
         return 0;
     }
+    if (kp->rec && kp->compare)
+        return diff_rollout(kp);
     if (!kp->rec || kp->rec->revision != kp->m->revision) {
         if (plan_start(kp) < 0)
             return -1;

@@ -610,6 +610,7 @@ static int plan_by_kind(builder *b, const otr_record *rec, otr_manifest *m,
     kp.set = b->set;
     kp.refreshed = view_of(b->o, k) != NULL;
     kp.prune = b->o->prune;
+    kp.compare = b->o->compare;
     kp.now = b->o->now;
     kp.commit = b->o->commit;
     kp.kind = OTR_ACT_NOOP;

@@ -135,11 +135,13 @@ typedef struct otr_plan_options {
     const otr_remote_view *remote; /* one per kind, ended by kind NULL; NULL: --refresh none */
     const char *repo, *ref, *commit, *path;
     const cJSON *signed_by; /* copied into the plan */
+    int compare;            /* the records were made from another commit's manifests, not
+                               applied (ota-runner diff): compare manifests only */
 } otr_plan_options;
 
 #define OTR_PLAN_OPTIONS_INIT                                                                      \
     {                                                                                              \
-        0, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL                                             \
+        0, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0                                          \
     }
 
 #define OTR_PLAN_DEFAULT_MAX_DELETES 10
@@ -166,6 +168,7 @@ typedef struct otr_kind_plan {
     const otr_manifest_set *set;   /* every manifest (for the tokens references take) */
     int refreshed;                 /* the service was asked (not --refresh none) */
     int prune;
+    int compare; /* ota-runner diff: rec was made from the older manifest */
     int64_t now;
     const char *commit;
     /* what to do */

@@ -28,7 +28,7 @@ from harness import ACCESS_KEY_ID, SECRET_ACCESS_KEY, Emulator  # noqa: E402
 
 RUNNER = program("OTA_RUNNER")
 EX = os.path.join(SRC, "examples")
-COMMANDS = ("validate", "tokens", "plan", "apply", "status", "state", "version")
+COMMANDS = ("validate", "tokens", "plan", "diff", "apply", "status", "state", "version")
 
 
 # ---- every YAML file parses
@@ -76,6 +76,10 @@ def localize(args, repo, state, cache):
               "--allowed-signers": ALLOWED}
     while i < len(args):
         a = args[i]
+        if args[0] == "diff" and i in (1, 2) and not a.startswith("-"):
+            out.append("HEAD")  # BASE and HEAD: commits of the example's own repository
+            i += 1
+            continue
         if a in values and i + 1 < len(args):
             out += [a, values[a]]
             i += 2

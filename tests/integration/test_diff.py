@@ -1,0 +1,122 @@
+#!/usr/bin/env python3
+"""ota-runner diff BASE [HEAD] (issue 17): two commits compared with no state
+and no network (no credentials at all in its environment).
+
+- every kind of change on the sample fleet: a Description (in place), a
+  Target (a replace), a configuration edit (a replace that moves the two
+  tasks referring to it), a removed and an added manifest, a rollout's
+  holdAfter moved on (a promotion) and a wave added;
+- text, json, markdown and github outputs; --detailed-exitcode 0 for the
+  same manifests, 2 for changes; a bad ref and a manifest error refused.
+"""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from checks import check, finish, program, sample_fleet  # noqa: E402
+
+RUNNER = program("OTA_RUNNER")
+tmp = tempfile.mkdtemp(prefix="otr-diff-")
+repo = os.path.join(tmp, "fleet")
+GIT_ENV = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@e", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@e", "GIT_CONFIG_NOSYSTEM": "1"}
+ENV = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+ENV.update({"NO_COLOR": "1", "AWS_CONFIG_FILE": "/dev/null", "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
+            "AWS_EC2_METADATA_DISABLED": "true", "HOME": tmp})
+
+
+def git(*args):
+    subprocess.run(["git", "-C", repo, *args], check=True, capture_output=True, env=GIT_ENV)
+
+
+def edit(path, old, new):
+    p = os.path.join(repo, path)
+    text = open(p).read()
+    assert old in text, (path, old)
+    open(p, "w").write(text.replace(old, new))
+
+
+def diff(*args):
+    p = subprocess.run([RUNNER, "diff", *args, "--repo", repo], capture_output=True, text=True, env=ENV,
+                       timeout=60)
+    return p.returncode, p.stdout, p.stderr
+
+
+sample_fleet(repo, rollouts=True)
+git("tag", "base")
+rc, out, err = diff("base", "--detailed-exitcode")
+check(rc == 0 and "No changes: the 8 manifests are the same." in out, "the same commit: no changes, exit 0",
+      out + err)
+
+edit("manifests/security/door-lock.yaml", "Door lock firmware 1-9-0 with BLE fixes",
+     "Door lock firmware 1-9-0 with NFC fixes")
+edit("manifests/energy/smart-plug.yaml", "plug0001", "plug0002")
+edit("manifests/configurations/staged-push.yaml", "BaseRatePerMinute: 10", "BaseRatePerMinute: 20")
+edit("manifests/rollouts/thermostat-2-5-0.yaml", "holdAfter: early", "holdAfter: everyone")
+edit("manifests/rollouts/thermostat-2-5-0.yaml", '      OtaTargetQueryString: "thingType:Thermostat"\n',
+     '      OtaTargetQueryString: "thingType:Thermostat"\n    - name: stragglers\n'
+     '      OtaTargetQueryString: "thingType:Thermostat AND attributes.late:yes"\n')
+os.remove(os.path.join(repo, "manifests", "hvac", "hub.yml"))
+with open(os.path.join(repo, "manifests", "energy", "meter.yaml"), "w") as f:
+    f.write("apiVersion: ota-runner/v1\nkind: OtaTask\nmetadata: {name: meter-1-0-0}\n"
+            "spec: {S3Url: s3://fw/meter.json, OtaType: ONE_TIME, OtaTargetQueryString: 'thingType:Meter'}\n")
+git("add", "-A")
+git("commit", "-qm", "changes")
+
+rc, out, err = diff("base", "--output", "json", "--detailed-exitcode")
+d = json.loads(out) if out.strip() else {}
+by = {c["address"]: c for c in d.get("changes", [])}
+check(rc == 2 and d["summary"] == {"added": 1, "changed": 5, "inPlace": 3, "replaced": 2, "removed": 1,
+                                   "unchanged": 2},
+      "json: the summary (exit 2)", out + err)
+check(by.get("OtaTask/door-lock-1-9-0", {}).get("how") == "update"
+      and by["OtaTask/door-lock-1-9-0"]["fields"][0]["field"] == "Description",
+      "a Description edit is made in place", json.dumps(by.get("OtaTask/door-lock-1-9-0")))
+check(by.get("OtaTask/smart-plug-5-1-0", {}).get("how") == "replace"
+      and by["OtaTask/smart-plug-5-1-0"]["fields"][0]["field"] == "Target",
+      "a Target edit is a replace", json.dumps(by.get("OtaTask/smart-plug-5-1-0")))
+cfg = by.get("OtaTaskConfiguration/staged-push", {})
+check(cfg.get("how") == "replace" and cfg["fields"][0]["field"] ==
+      "PushConfig.RolloutConfig.ExponentialRolloutRate.BaseRatePerMinute",
+      "a configuration edit is a replace, named at the field", json.dumps(cfg))
+moved = by.get("OtaTask/thermostat-2-4-1", {})
+check(moved.get("how") == "update" and moved["fields"] == [
+    {"field": "TaskConfigurationId", "old": "staged-push",
+     "new": "(the new id of OtaTaskConfiguration/staged-push)"}],
+      "the task that refers to it moves to the new one (in place)", json.dumps(moved))
+ro = by.get("OtaRollout/thermostat-2-5-0", {})
+check(ro.get("promotes") == "everyone" and "wave stragglers added" in ro.get("reason", "")
+      and "holdAfter early -> everyone" in ro.get("reason", ""),
+      "a rollout: the wave added and the promotion", json.dumps(ro))
+check(by.get("OtaTask/hub-7-0-0", {}).get("change") == "removed"
+      and by.get("OtaTask/meter-1-0-0", {}).get("change") == "added", "removed and added")
+
+rc, out, err = diff("base")
+check(rc == 0 and "  changed smart-plug-5-1-0  manifests/energy/smart-plug.yaml:3\n"
+      "        by a replace: deleted, then created again" in out
+      and "promotes thermostat-2-5-0 to everyone" in out
+      and out.rstrip().endswith("Diff: 1 added, 5 changed (3 in place, 2 by a replace), 1 removed; 2 unchanged."),
+      "text", out + err)
+rc, out, err = diff("base", "HEAD", "--output", "markdown")
+check("**promotes thermostat-2-5-0 to everyone**" in out and "| changed | `smart-plug-5-1-0` |" in out,
+      "markdown: the promotion first, then a row per change", out + err)
+rc, out, err = diff("base", "--output", "github")
+check("::warning file=manifests/energy/smart-plug.yaml,line=3,title=ota-runner diff::changed smart-plug-5-1-0"
+      in out and "promotes thermostat-2-5-0 to everyone" in out, "github annotations", out + err)
+rc, out, err = diff("HEAD", "base", "--output", "json")
+back = {c["address"]: c["change"] for c in json.loads(out)["changes"]}
+check(back.get("OtaTask/hub-7-0-0") == "added" and back.get("OtaTask/meter-1-0-0") == "removed",
+      "the other way round: added and removed swap", out + err)
+rc, out, err = diff("no-such-ref")
+check(rc == 1 and "unknown ref no-such-ref" in err, "an unknown ref", err)
+rc, out, err = diff()
+check(rc == 1 and "ota-runner diff BASE [HEAD]" in err, "no BASE: says how", err)
+edit("manifests/energy/meter.yaml", "OtaType: ONE_TIME", "OtaType: WEEKLY")
+git("commit", "-qam", "bad")
+rc, out, err = diff("base")
+check(rc == 1 and "spec.OtaType: must be ONE_TIME or CONTINUOUS" in err and "fix them first" in err,
+      "a manifest error at HEAD is refused", err)
+finish()
