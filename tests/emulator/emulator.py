@@ -763,6 +763,9 @@ def check_outcomes(d):
 class Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    # socketserver's default backlog is 5: 64 clients connecting at once overflow
+    # it, and the kernel's SYN retransmits (1 s, 3 s) look like a slow service
+    request_queue_size = 256
 
     def __init__(self, cfg):
         super().__init__(("127.0.0.1", cfg.port), Handler)
