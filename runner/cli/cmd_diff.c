@@ -295,6 +295,7 @@ static void print_markdown(const otr_plan *p, const char *base, const char *head
             otr_buf_free(&addr);
         }
     }
+    otr_markdown_cap(&out, 0, OTR_MARKDOWN_MAX_COMMENT, "diff");
     fputs(otr_buf_cstr(&out), stdout);
     otr_buf_free(&out);
     otr_buf_free(&sum);

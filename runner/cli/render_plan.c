@@ -312,7 +312,46 @@ static void md_row(const otr_plan *p, size_t i, int member, otr_buf *out)
     otr_buf_puts(out, " |\n");
 }
 
+static void render_markdown(const otr_plan *p, const char *warnings, otr_buf *out);
+
+void otr_markdown_cap(otr_buf *out, size_t start, size_t limit, const char *what)
+{
+    static const char note[] = "\n> [!NOTE]\n> Cut to fit a pull-request comment: %zu of %zu "
+                               "lines shown. The whole %s is in the job's log (ota-runner %s "
+                               "--output text).\n";
+    size_t reserve = sizeof(note) + 64, safe = start, lines = 0, shown = 0;
+    int fence = 0, details = 0;
+    if (out->len - start <= limit)
+        return;
+    for (size_t at = start; at < out->len;) {
+        const char *line = out->ptr + at, *nl = memchr(line, '\n', out->len - at);
+        size_t len = nl ? (size_t)(nl - line) + 1 : out->len - at;
+        if (len >= 3 && !strncmp(line, "```", 3))
+            fence = !fence;
+        else if (!fence && !strncmp(line, "<details>", 9 < len ? 9 : len))
+            details++;
+        else if (!fence && details && len >= 10 && !strncmp(line, "</details>", 10))
+            details--;
+        at += len;
+        lines++;
+        if (at - start + reserve <= limit && !fence && !details) {
+            safe = at;
+            shown = lines;
+        }
+    }
+    out->len = safe;
+    out->ptr[safe] = '\0';
+    otr_buf_printf(out, note, shown, lines, what, what);
+}
+
 void otr_render_plan_markdown(const otr_plan *p, const char *warnings, otr_buf *out)
+{
+    size_t start = out->len;
+    render_markdown(p, warnings, out);
+    otr_markdown_cap(out, start, OTR_MARKDOWN_MAX_COMMENT, "plan");
+}
+
+static void render_markdown(const otr_plan *p, const char *warnings, otr_buf *out)
 {
     otr_buf summary = OTR_BUF_INIT;
     otr_render_plan_summary(p, &summary);

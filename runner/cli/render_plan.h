@@ -15,6 +15,15 @@ void otr_render_plan_github(const otr_plan *p, const char *warnings, otr_buf *ou
  * and ':' in a property (file=..., title=...). */
 void otr_github_escape(otr_buf *out, const char *s, int property);
 
+/* GitHub's limit on a pull-request comment, in characters (bytes here: a
+ * byte count is never smaller). */
+#define OTR_MARKDOWN_MAX_COMMENT 65536
+
+/* Cuts markdown that out holds from start on to at most limit bytes, at the
+ * end of a line outside a code fence and a <details> block, and says what
+ * was cut and where the whole is (what: "plan", "diff"). */
+void otr_markdown_cap(otr_buf *out, size_t start, size_t limit, const char *what);
+
 /* The one-line summary: "Plan: 1 to create, ..." or "No changes. ..." */
 void otr_render_plan_summary(const otr_plan *p, otr_buf *out);
 

@@ -114,6 +114,34 @@ rc, out, err = diff("no-such-ref")
 check(rc == 1 and "unknown ref no-such-ref" in err, "an unknown ref", err)
 rc, out, err = diff()
 check(rc == 1 and "ota-runner diff BASE [HEAD]" in err, "no BASE: says how", err)
+# ---- a change too big for a pull-request comment: cut at a row, said so
+big = os.path.join(tmp, "big")
+subprocess.run(["git", "init", "-q", "-b", "main", big], check=True)
+os.makedirs(os.path.join(big, "manifests"))
+with open(os.path.join(big, "manifests", "keep.yaml"), "w") as f:
+    f.write("apiVersion: ota-runner/v1\nkind: OtaTask\nmetadata: {name: keep}\n"
+            "spec: {S3Url: s3://fw/k.json, OtaType: ONE_TIME, OtaTargetQueryString: 'thingType:K'}\n")
+subprocess.run(["git", "-C", big, "add", "-A"], check=True, env=GIT_ENV)
+subprocess.run(["git", "-C", big, "commit", "-qm", "one"], check=True, env=GIT_ENV)
+for i in range(1500):
+    with open(os.path.join(big, "manifests", f"fleet-{i:04d}.yaml"), "w") as f:
+        f.write(f"apiVersion: ota-runner/v1\nkind: OtaTask\nmetadata: {{name: fleet-{i:04d}}}\n"
+                f"spec: {{S3Url: s3://fw/{i}.json, OtaType: ONE_TIME, Description: Rollout number {i},"
+                f" OtaTargetQueryString: 'thingType:Device AND attributes.batch:{i}'}}\n")
+subprocess.run(["git", "-C", big, "add", "-A"], check=True, env=GIT_ENV)
+subprocess.run(["git", "-C", big, "commit", "-qm", "many"], check=True, env=GIT_ENV)
+for what, cmd, extra in (("diff", [RUNNER, "diff", "HEAD~1", "--repo", big, "--output", "markdown"], {}),
+                         ("plan", [RUNNER, "plan", "--repo", big, "--refresh", "none", "--output", "markdown",
+                                   "--state", os.path.join(tmp, "big.json")], {"AWS_REGION": "us-east-1"})):
+    p = subprocess.run(cmd, capture_output=True, text=True, env={**ENV, **extra}, timeout=120)
+    md = p.stdout
+    rows = [l for l in md.splitlines() if l.startswith("| ")]
+    check(p.returncode == 0 and len(md.encode()) <= 65536 and "Cut to fit a pull-request comment:" in md
+          and f"The whole {what} is in the job's log" in md and 100 < len(rows) < 1500
+          and md.count("```") % 2 == 0 and md.count("<details>") == md.count("</details>"),
+          f"{what}: a 1,500-manifest change is cut under GitHub's 65,536-character comment limit, at a row",
+          f"{len(md.encode())} bytes, {len(rows)} rows\n{md[-400:]}{p.stderr}")
+
 edit("manifests/energy/meter.yaml", "OtaType: ONE_TIME", "OtaType: WEEKLY")
 git("commit", "-qam", "bad")
 rc, out, err = diff("base")
