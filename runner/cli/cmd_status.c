@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 typedef struct row {
     const otr_record *rec;
@@ -60,6 +61,79 @@ static size_t judge(row *rows, size_t n)
     return halted;
 }
 
+#define BAR_WIDTH 20
+
+/* A bar of a task's devices, BAR_WIDTH cells: '#' succeeded, 'x' failed
+ * (and timed out, rejected), '>' running, '.' queued, ' ' the rest
+ * (canceled, removed); in colour on a terminal. Each share gets at least a
+ * cell when it is not zero. */
+static void status_bar(otr_buf *out, const otr_ota_counts *c, int color)
+{
+    static const char marks[] = {'#', 'x', '>', '.'};
+    static const char *const colors[] = {"32", "31", "33", "2"};
+    long parts[4] = {c->succeeded, c->failed + c->timed_out + c->rejected, c->in_progress,
+                     c->queued};
+    long total = parts[0] + parts[1] + parts[2] + parts[3] + c->canceled + c->removed;
+    int cells[4], used = 0;
+    for (int k = 0; k < 4; k++) {
+        cells[k] = total ? (int)(parts[k] * BAR_WIDTH / total) : 0;
+        if (parts[k] && !cells[k])
+            cells[k] = 1;
+        used += cells[k];
+    }
+    for (int k = 3; used > BAR_WIDTH && k >= 0; k--) /* the rounding up of small shares */
+        while (used > BAR_WIDTH && cells[k] > 1)
+            cells[k]--, used--;
+    otr_buf_putc(out, '[');
+    for (int k = 0; k < 4; k++) {
+        if (!cells[k])
+            continue;
+        if (color)
+            otr_buf_printf(out, "\033[%sm", colors[k]);
+        for (int i = 0; i < cells[k]; i++)
+            otr_buf_putc(out, marks[k]);
+        if (color)
+            otr_buf_puts(out, "\033[0m");
+    }
+    for (int i = used; i < BAR_WIDTH; i++)
+        otr_buf_putc(out, ' ');
+    otr_buf_putc(out, ']');
+}
+
+/* The same table in markdown, for a job summary. */
+static void print_markdown(const row *rows, size_t n, const otr_state *s)
+{
+    otr_buf out = OTR_BUF_INIT;
+    otr_buf_puts(&out,
+                 "### ota-runner status\n\n| Name | ID | Status | Succeeded | Failed | Running | "
+                 "Queued | Devices |\n|---|---|---|---:|---:|---:|---:|---|\n");
+    for (size_t i = 0; i < n; i++) {
+        const otr_ota_counts *c = &rows[i].got.counts;
+        otr_buf_puts(&out, "| `");
+        otr_address_short(&out, rows[i].rec->kind, rows[i].rec->name);
+        otr_buf_printf(&out, "` | %s | %s |", rows[i].rec->id ? rows[i].rec->id : "-",
+                       status_of(&rows[i]));
+        if (c->present) {
+            otr_buf_printf(&out, " %ld | %ld | %ld | %ld | `", c->succeeded,
+                           c->failed + c->timed_out + c->rejected, c->in_progress, c->queued);
+            status_bar(&out, c, 0);
+            otr_buf_puts(&out, "` |\n");
+        } else {
+            otr_buf_puts(&out, " | | | | |\n");
+        }
+    }
+    for (size_t i = 0; i < n; i++)
+        if (rows[i].view) {
+            otr_buf_putc(&out, '\n');
+            otr_render_rollout_markdown(&out, rows[i].rec->name, rows[i].view);
+        }
+    otr_buf_putc(&out, '\n');
+    otr_render_state_counts(s, &out);
+    otr_buf_putc(&out, '\n');
+    fputs(otr_buf_cstr(&out), stdout);
+    otr_buf_free(&out);
+}
+
 static void print_json(const row *rows, size_t n)
 {
     cJSON *arr = cJSON_CreateArray();
@@ -98,7 +172,7 @@ static void print_json(const row *rows, size_t n)
     cJSON_Delete(arr);
 }
 
-static void print_text(const row *rows, size_t n, const otr_state *s, const char *path)
+static void print_text(const row *rows, size_t n, const otr_state *s, const char *path, int color)
 {
     int w = 4;
     otr_buf a = OTR_BUF_INIT;
@@ -116,9 +190,13 @@ static void print_text(const row *rows, size_t n, const otr_state *s, const char
         otr_address_short(&a, rows[i].rec->kind, rows[i].rec->name);
         printf("%-*s  %-22s %-12s", w, otr_buf_cstr(&a), rows[i].rec->id ? rows[i].rec->id : "-",
                status_of(&rows[i]));
-        if (c->present)
-            printf(" %9ld %9ld %9ld %9ld", c->succeeded, c->failed + c->timed_out + c->rejected,
-                   c->in_progress, c->queued);
+        if (c->present) {
+            otr_buf bar = OTR_BUF_INIT;
+            status_bar(&bar, c, color);
+            printf(" %9ld %9ld %9ld %9ld  %s", c->succeeded, c->failed + c->timed_out + c->rejected,
+                   c->in_progress, c->queued, otr_buf_cstr(&bar));
+            otr_buf_free(&bar);
+        }
         printf("\n");
     }
     otr_buf_clear(&a);
@@ -176,10 +254,15 @@ int otr_cmd_status(const otr_options *o)
         goto done;
     }
     int halted = judge(rows, n);
-    if (o->output == OTR_OUT_JSON)
+    if (o->output == OTR_OUT_JSON) {
         print_json(rows, n);
-    else
-        print_text(rows, n, pl.state, otr_options_state_path(o));
+    } else if (o->output == OTR_OUT_MARKDOWN) {
+        print_markdown(rows, n, pl.state);
+    } else {
+        const char *nc = getenv("NO_COLOR");
+        print_text(rows, n, pl.state, otr_options_state_path(o),
+                   !o->no_color && !(nc && *nc) && isatty(STDOUT_FILENO));
+    }
     for (size_t i = 0; i < n; i++)
         if (rows[i].error) {
             fprintf(stderr, "ota-runner: error: %s\n", rows[i].error);

@@ -86,8 +86,10 @@ static const otr_command commands[] = {
      "and, for a task, its TaskProcessingDetails counts; for a staged rollout, each\n"
      "wave's state as the next apply would judge it (done, running, passed and\n"
      "soaking, held, halted and why).\n"
+     "Text shows a bar of each task's devices: # succeeded, x failed, > running,\n"
+     ". queued (in colour on a terminal); markdown the same table for a job summary.\n"
      "With --fail-on-halt: exit 4 when any rollout is halted.\n",
-     OUT(OTR_OUT_TEXT) | OUT(OTR_OUT_JSON), otr_cmd_status},
+     OUT(OTR_OUT_TEXT) | OUT(OTR_OUT_JSON) | OUT(OTR_OUT_MARKDOWN), otr_cmd_status},
     {"state", OPT_OUTPUT | OPT_SERVICE | OPT_STATE,
      "list | show ADDRESS | rm ADDRESS | import ADDRESS ID", "read or change the state file",
      "An ADDRESS is KIND/NAME (OtaTaskConfiguration/staged-push) or a task's NAME.\n"

@@ -252,6 +252,12 @@ def halt_and_resume():
               "halt: status shows it", json.dumps(row) + err)
         rc, row, err = f.status("--fail-on-halt")
         check(rc == 4, "halt: status --fail-on-halt exits 4", f"rc={rc} {err}")
+        rc, out, err = f.run("status")
+        check("COMPLETED            1         1         0         0  [##########xxxxxxxxxx]" in out,
+              "status: a bar of the canary's devices, half succeeded, half failed", out + err)
+        rc, out, err = f.run("status", "--output", "markdown")
+        check("| `OtaRollout/fw` |" in out and "| 1 | 1 | 0 | 0 | `[##########xxxxxxxxxx]` |" in out
+              and "| canary | halted |" in out, "status --output markdown: the table and the waves", out + err)
         rc, out, err = f.run("plan", "--output", "github")
         check("::warning title=ota-runner plan: rollout halted::rollout fw is halted at wave canary" in out,
               "halt: a GitHub warning", out)
