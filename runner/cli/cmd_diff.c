@@ -10,6 +10,7 @@
 #include "cli/commands.h"
 #include "cli/load.h"
 #include "cli/render_plan.h"
+#include "cli/render_rollout.h"
 #include "manifest/token.h"
 #include "plan/plan.h"
 #include "state/internal.h"
@@ -110,13 +111,18 @@ static void count(const otr_plan *p, counts *c)
     }
 }
 
-static const char *promotes(const otr_plan *p, const otr_action *a)
+/* How a rollout's waves compare (kinds/ota_rollout.c), or NULL. */
+static const cJSON *view_of(const otr_plan *p, const otr_action *a)
 {
     for (size_t i = 0; i < p->ndetails; i++)
         if (p->details[i].kind == a->resource && !strcmp(p->details[i].name, a->name))
-            return cJSON_GetStringValue(
-                cJSON_GetObjectItemCaseSensitive(p->details[i].view, "promotes"));
+            return p->details[i].view;
     return NULL;
+}
+
+static const char *promotes(const otr_plan *p, const otr_action *a)
+{
+    return cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(view_of(p, a), "promotes"));
 }
 
 static void summary(const counts *c, otr_buf *out)
@@ -294,6 +300,16 @@ static void print_markdown(const otr_plan *p, const char *base, const char *head
             otr_buf_puts(&out, " |\n");
             otr_buf_free(&addr);
         }
+    }
+    for (size_t i = 0; i < p->count; i++) {
+        const otr_action *a = &p->actions[i];
+        const cJSON *view = shown(a) ? view_of(p, a) : NULL;
+        if (!view || !cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(view, "waves")))
+            continue;
+        otr_buf_puts(&out, "\n**Rollout `");
+        md_text(&out, a->name);
+        otr_buf_puts(&out, "`**\n\n");
+        otr_render_rollout_mermaid(&out, view);
     }
     otr_markdown_cap(&out, 0, OTR_MARKDOWN_MAX_COMMENT, "diff");
     fputs(otr_buf_cstr(&out), stdout);

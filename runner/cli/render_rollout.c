@@ -80,6 +80,69 @@ static void md_text(otr_buf *out, const char *s)
     }
 }
 
+/* Text for a Mermaid label in ["..."]: quotes and markup as entities. */
+static void mermaid_text(otr_buf *out, const char *s)
+{
+    for (; s && *s; s++) {
+        if (*s == '"')
+            otr_buf_puts(out, "#quot;");
+        else if (*s == '<')
+            otr_buf_puts(out, "#lt;");
+        else if (*s == '>')
+            otr_buf_puts(out, "#gt;");
+        else if (*s == '\n' || *s == '`')
+            otr_buf_putc(out, ' ');
+        else
+            otr_buf_putc(out, *s);
+    }
+}
+
+/* The class of a wave in the picture. */
+static const char *wave_class(const cJSON *w, const char *promoted)
+{
+    const char *state = str_of(w, "state") ? str_of(w, "state") : "";
+    if (!strcmp(state, "starts now") || (promoted && !strcmp(str_of(w, "name"), promoted)))
+        return "next";
+    if (!strcmp(state, "halted"))
+        return "halted";
+    if (!strcmp(state, "done") || !strncmp(state, "passed", 6))
+        return "done";
+    if (!strcmp(state, "waiting") || !strcmp(state, "unchanged"))
+        return "waiting";
+    if (!strcmp(state, "added"))
+        return "next";
+    return "running";
+}
+
+void otr_render_rollout_mermaid(otr_buf *out, const cJSON *view)
+{
+    const cJSON *w;
+    const char *promoted = str_of(view, "promotes");
+    int i = 0;
+    otr_buf_puts(out, "```mermaid\nflowchart LR\n");
+    cJSON_ArrayForEach(w, cJSON_GetObjectItemCaseSensitive(view, "waves"))
+    {
+        otr_buf_printf(out, "  w%d[\"", i);
+        mermaid_text(out, str_of(w, "name"));
+        if (str_of(w, "targets")) {
+            otr_buf_puts(out, "<br/>");
+            mermaid_text(out, str_of(w, "targets"));
+        }
+        otr_buf_puts(out, "<br/>");
+        mermaid_text(out, str_of(w, "state"));
+        otr_buf_printf(out, "\"]:::%s\n", wave_class(w, promoted));
+        if (i)
+            otr_buf_printf(out, "  w%d --> w%d\n", i - 1, i);
+        i++;
+    }
+    otr_buf_puts(out, "  classDef done fill:#dff0d8,stroke:#3c763d\n"
+                      "  classDef running fill:#fcf8e3,stroke:#8a6d3b\n"
+                      "  classDef halted fill:#f2dede,stroke:#a94442\n"
+                      "  classDef waiting fill:#f5f5f5,stroke:#999999\n"
+                      "  classDef next fill:#d9edf7,stroke:#31708f,stroke-width:3px\n"
+                      "```\n\n");
+}
+
 void otr_render_rollout_markdown(otr_buf *out, const char *name, const cJSON *view)
 {
     const cJSON *w, *halt = cJSON_GetObjectItemCaseSensitive(view, "halt");
@@ -92,13 +155,17 @@ void otr_render_rollout_markdown(otr_buf *out, const char *name, const cJSON *vi
         otr_buf_puts(out, " to ");
         md_text(out, str_of(view, "promotes"));
     }
-    otr_buf_puts(out, "\n\n| Wave | State | Task | |\n|---|---|---|---|\n");
+    otr_buf_puts(out, "\n\n");
+    otr_render_rollout_mermaid(out, view);
+    otr_buf_puts(out, "| Wave | Targets | State | Task | |\n|---|---|---|---|---|\n");
     cJSON_ArrayForEach(w, cJSON_GetObjectItemCaseSensitive(view, "waves"))
     {
         otr_buf detail = OTR_BUF_INIT;
         wave_detail(&detail, w);
         otr_buf_puts(out, "| ");
         md_text(out, str_of(w, "name"));
+        otr_buf_puts(out, " | ");
+        md_text(out, str_of(w, "targets"));
         otr_buf_puts(out, " | ");
         md_text(out, str_of(w, "state"));
         otr_buf_puts(out, " | ");

@@ -17,6 +17,9 @@
 void otr_render_rollout_text(otr_buf *out, const char *name, const cJSON *view, const char *indent);
 /* The same as a markdown table, for a pull-request comment. */
 void otr_render_rollout_markdown(otr_buf *out, const char *name, const cJSON *view);
+/* A Mermaid flowchart of the waves (GitHub and GitLab draw it): each wave's
+ * targets and state, the wave this change starts or promotes to marked. */
+void otr_render_rollout_mermaid(otr_buf *out, const cJSON *view);
 /* Is a wave of the view halted? */
 int otr_rollout_view_halted(const cJSON *view);
 

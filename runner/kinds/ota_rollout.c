@@ -405,11 +405,29 @@ static void refuse_edits(otr_kind_plan *kp)
 }
 
 /* A wave's view: its state and what it rests on. */
+/* A wave's targets in a few words: "2 things", the query, or both. */
+static void targets_text(const cJSON *w, otr_buf *out)
+{
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(w, "targets");
+    const cJSON *list = cJSON_GetObjectItemCaseSensitive(t ? t : w, "Target");
+    const char *query = str_of(t ? t : w, "OtaTargetQueryString");
+    int n = cJSON_GetArraySize(list);
+    if (list)
+        otr_buf_printf(out, "%d thing%s", n, n == 1 ? "" : "s");
+    if (query)
+        otr_buf_printf(out, "%s%s", list ? " + " : "", query);
+}
+
 static cJSON *wave_view(const cJSON *w, const char *state)
 {
     cJSON *v = cJSON_CreateObject();
+    otr_buf targets = OTR_BUF_INIT;
     cJSON_AddStringToObject(v, "name", str_of(w, "name"));
     cJSON_AddStringToObject(v, "state", state);
+    targets_text(w, &targets);
+    if (targets.len)
+        cJSON_AddStringToObject(v, "targets", otr_buf_cstr(&targets));
+    otr_buf_free(&targets);
     if (str_of(w, "taskId"))
         cJSON_AddStringToObject(v, "taskId", str_of(w, "taskId"));
     if (str_of(w, "passedAt"))
@@ -725,6 +743,14 @@ static int diff_rollout(otr_kind_plan *kp)
     const char *to = promotes_to(kp);
     if (kp->view && to)
         cJSON_AddStringToObject(kp->view, "promotes", to);
+    cJSON *list = kp->view ? cJSON_AddArrayToObject(kp->view, "waves") : NULL;
+    cJSON_ArrayForEach(w, new_waves)
+    {
+        const cJSON *before = wave_named(old_waves, str_of(w, "name"));
+        cJSON_AddItemToArray(list, wave_view(w, !before                       ? "added"
+                                                : cJSON_Compare(before, w, 1) ? "unchanged"
+                                                                              : "changed"));
+    }
     return record_of(kp, cJSON_CreateObject());
 }
 

@@ -37,6 +37,40 @@ def sample_fleet(repo, rollouts=False):
     subprocess.run(["git", "-C", repo, "commit", "-qm", "x"], check=True, env=env)
 
 
+def mermaid(md):
+    """The Mermaid flowcharts of a markdown text, parsed: a list of (nodes
+    {id: (label, class)}, edges [(from, to)]); ValueError on a line that is
+    not a node, an edge, a classDef or the header, or an edge between nodes
+    it does not define."""
+    import re
+    charts = []
+    for block in re.findall(r"```mermaid\n(.*?)```", md, re.S):
+        lines = block.strip("\n").split("\n")
+        if lines[0] != "flowchart LR":
+            raise ValueError(f"not a flowchart: {lines[0]!r}")
+        nodes, edges, classes = {}, [], set()
+        for line in lines[1:]:
+            m = re.fullmatch(r'  (w\d+)\["([^"]*)"\]:::(\w+)', line)
+            e = re.fullmatch(r"  (w\d+) --> (w\d+)", line)
+            c = re.fullmatch(r"  classDef (\w+) [\w:#,.-]+", line)
+            if m:
+                nodes[m.group(1)] = (m.group(2), m.group(3))
+            elif e:
+                edges.append((e.group(1), e.group(2)))
+            elif c:
+                classes.add(c.group(1))
+            else:
+                raise ValueError(f"not Mermaid: {line!r}")
+        for a, b in edges:
+            if a not in nodes or b not in nodes:
+                raise ValueError(f"an edge to an undefined node: {a} --> {b}")
+        for label, cls in nodes.values():
+            if cls not in classes:
+                raise ValueError(f"an undefined class {cls}")
+        charts.append((nodes, edges))
+    return charts
+
+
 def check(ok, what, detail=""):
     global passed, failed
     if ok:

@@ -16,7 +16,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from checks import check, finish, program, sample_fleet  # noqa: E402
+from checks import check, finish, mermaid, program, sample_fleet  # noqa: E402
 
 RUNNER = program("OTA_RUNNER")
 tmp = tempfile.mkdtemp(prefix="otr-diff-")
@@ -103,6 +103,19 @@ check(rc == 0 and "  changed smart-plug-5-1-0  manifests/energy/smart-plug.yaml:
 rc, out, err = diff("base", "HEAD", "--output", "markdown")
 check("**promotes thermostat-2-5-0 to everyone**" in out and "| changed | `smart-plug-5-1-0` |" in out,
       "markdown: the promotion first, then a row per change", out + err)
+try:
+    charts = mermaid(out)
+except ValueError as e:
+    charts = []
+    print(f"FAIL detail: {e}")
+nodes, edges = charts[0] if len(charts) == 1 else ({}, [])
+labels = {label.split("<br/>")[0]: (label, cls) for label, cls in nodes.values()}
+check(len(charts) == 1 and edges == [("w0", "w1"), ("w1", "w2"), ("w2", "w3")]
+      and labels.get("stragglers", ("", ""))[1] == "next" and "<br/>added" in labels["stragglers"][0]
+      and labels.get("everyone", ("", ""))[1] == "next" and labels.get("canary", ("", ""))[1] == "waiting"
+      and "2 things" in labels["canary"][0],
+      "markdown: a valid Mermaid picture of the waves, the added wave and the promotion marked",
+      json.dumps(nodes) + json.dumps(edges))
 rc, out, err = diff("base", "--output", "github")
 check("::warning file=manifests/energy/smart-plug.yaml,line=3,title=ota-runner diff::changed smart-plug-5-1-0"
       in out and "promotes thermostat-2-5-0 to everyone" in out, "github annotations", out + err)

@@ -30,7 +30,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "emulator"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from checks import check, finish, program  # noqa: E402
+from checks import check, finish, mermaid, program  # noqa: E402
 from harness import ACCESS_KEY_ID, SECRET_ACCESS_KEY, Emulator  # noqa: E402
 
 RUNNER = program("OTA_RUNNER")
@@ -257,7 +257,7 @@ def halt_and_resume():
               "status: a bar of the canary's devices, half succeeded, half failed", out + err)
         rc, out, err = f.run("status", "--output", "markdown")
         check("| `OtaRollout/fw` |" in out and "| 1 | 1 | 0 | 0 | `[##########xxxxxxxxxx]` |" in out
-              and "| canary | halted |" in out, "status --output markdown: the table and the waves", out + err)
+              and "| canary | 2 things | halted |" in out, "status --output markdown: the table and the waves", out + err)
         rc, out, err = f.run("plan", "--output", "github")
         check("::warning title=ota-runner plan: rollout halted::rollout fw is halted at wave canary" in out,
               "halt: a GitHub warning", out)
@@ -291,6 +291,10 @@ def hold_after():
         rc, out, err = f.run("plan", "--output", "markdown")
         check("promotes fw to early" in out and "| canary | passed, held by holdAfter |" not in out,
               "holdAfter moved: the markdown plan says promotes fw to early", out + err)
+        charts = mermaid(out)
+        classes = {label.split("<br/>")[0]: cls for label, cls in charts[0][0].values()} if charts else {}
+        check(classes == {"canary": "done", "early": "next", "everyone": "waiting"},
+              "holdAfter moved: the picture marks early as the wave it starts", out)
         rc, out, err = f.run("plan", "--output", "github")
         check("::notice title=ota-runner plan: rollout::promotes fw to early" in out,
               "holdAfter moved: a GitHub notice", out)
