@@ -359,7 +359,9 @@ try:
             check(rc == 0, f"{name}: the next run converges", out + err)
             one_task_each(emu, 40, f"after {name}")
 
-    with Emulator("--tick", "0", "--latency-ms", "200") as emu:
+    # calls that take 2 s: the first signal's stop is still waiting for them when the
+    # second one comes
+    with Emulator("--tick", "0", "--latency-ms", "2000") as emu:
         fresh_state()
         rc, out, err, took = apply_then_signal(emu, repo40, [signal.SIGTERM, signal.SIGTERM], after=1.0)
         check(rc == 143 and "second signal: stopping now" in err and took < 1.0,
