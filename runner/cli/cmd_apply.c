@@ -262,8 +262,13 @@ int otr_cmd_apply(const otr_options *o)
         else
             otr_render_plan_summary(pl.plan, &text);
         size_t written = apply_rewrites(pl.state, pl.plan);
-        if (written)
+        /* a killed run's journal may hold every call: fold it into the snapshot */
+        size_t replayed = pl.state->journal_entries;
+        if (written || replayed) {
             saved = save_state(&pl, o);
+            if (!saved)
+                rc = OTR_EXIT_ERROR;
+        }
         if (o->output == OTR_OUT_JSON)
             print_json(&r, saved);
         else if (written)
@@ -271,6 +276,10 @@ int otr_cmd_apply(const otr_options *o)
                 "%s%sNothing to apply; %zu record%s written without a call (state serial %ld).\n",
                 text.ptr, text.ptr[text.len - 1] == '\n' ? "" : " ", written,
                 written == 1 ? "" : "s", pl.state->serial);
+        else if (saved)
+            printf("%s%sNothing to apply; the journal's %zu entries written into the state "
+                   "(serial %ld).\n",
+                   text.ptr, text.ptr[text.len - 1] == '\n' ? "" : " ", replayed, pl.state->serial);
         else
             printf("%s%sNothing to apply.\n", text.ptr, text.ptr[text.len - 1] == '\n' ? "" : " ");
         otr_buf_free(&text);

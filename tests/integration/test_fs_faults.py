@@ -111,6 +111,10 @@ try:
               out + err)
         rc, out, err = run(emu, state, "apply", "--repo", repo)
         check(rc == 0 and len(mutations(emu)) == created, "and nothing is done twice", out + err)
+        s = json.load(open(state)) if os.path.exists(state) else {}
+        check("Nothing to apply; the journal's" in out and len(s.get("tasks", {})) == 6
+              and len(s.get("configurations", {})) == 1 and os.path.getsize(state + ".journal") == 0,
+              "a run with nothing to do writes the journal it replayed into the snapshot", out + err)
         emu.control("reset", {})
 
         # ---- a state path that is a folder
