@@ -171,6 +171,11 @@ static void print_text(const otr_plan *p, const char *base, const char *head)
         otr_buf_putc(&out, '\n');
         if (*how_of(a))
             otr_buf_printf(&out, "        %s\n", how_of(a));
+        otr_buf what = OTR_BUF_INIT;
+        otr_render_action_describe(&what, a);
+        if (what.len)
+            otr_buf_printf(&out, "        %s\n", otr_buf_cstr(&what));
+        otr_buf_free(&what);
         if (a->reason && a->resource->plan)
             otr_buf_printf(&out, "        %s\n", a->reason);
         if (promotes(p, a))
@@ -187,6 +192,10 @@ static void print_text(const otr_plan *p, const char *base, const char *head)
     otr_buf_putc(&out, '\n');
     summary(&c, &out);
     otr_buf_putc(&out, '\n');
+    size_t before = out.len;
+    otr_render_plan_reach(p, &out);
+    if (out.len > before)
+        otr_buf_putc(&out, '\n');
     fputs(otr_buf_cstr(&out), stdout);
     otr_buf_free(&out);
 }
@@ -213,6 +222,11 @@ static cJSON *change_json(const otr_plan *p, const otr_action *a)
         cJSON_AddStringToObject(o, "reason", a->reason);
     if (promotes(p, a))
         cJSON_AddStringToObject(o, "promotes", promotes(p, a));
+    otr_buf what = OTR_BUF_INIT;
+    otr_render_action_describe(&what, a);
+    if (what.len)
+        cJSON_AddStringToObject(o, "description", otr_buf_cstr(&what));
+    otr_buf_free(&what);
     fields = cJSON_AddArrayToObject(o, "fields");
     for (size_t k = 0; k < a->nchanges; k++) {
         cJSON *f = cJSON_CreateObject();
@@ -274,6 +288,10 @@ static void print_markdown(const otr_plan *p, const char *base, const char *head
     summary(&c, &sum);
     otr_buf_printf(&out, "### ota-runner diff\n\n`%s` from `%.12s` to `%.12s`\n\n**%s**\n\n",
                    p->path ? p->path : "manifests", base, head, otr_buf_cstr(&sum));
+    size_t before = out.len;
+    otr_render_plan_reach(p, &out);
+    if (out.len > before)
+        otr_buf_puts(&out, "\n\n");
     for (size_t i = 0; i < p->count; i++)
         if (shown(&p->actions[i]) && promotes(p, &p->actions[i]))
             otr_buf_printf(&out, "**promotes %s to %s**\n\n", p->actions[i].name,
@@ -293,7 +311,15 @@ static void print_markdown(const otr_plan *p, const char *base, const char *head
             if (a->line)
                 otr_buf_printf(&out, ":%u", a->line);
             otr_buf_puts(&out, " | ");
-            md_text(&out, a->resource->plan && a->reason ? a->reason : how_of(a));
+            const char *how = a->resource->plan && a->reason ? a->reason : how_of(a);
+            md_text(&out, how);
+            otr_buf what = OTR_BUF_INIT;
+            otr_render_action_describe(&what, a);
+            if (what.len) {
+                otr_buf_puts(&out, *how ? " — " : "");
+                md_text(&out, otr_buf_cstr(&what));
+            }
+            otr_buf_free(&what);
             otr_buf_puts(&out, " | ");
             for (size_t k = 0; k < a->nchanges; k++)
                 otr_buf_printf(&out, "%s`%s`", k ? ", " : "", a->changes[k].field);

@@ -109,11 +109,52 @@ void otr_render_plan_summary(const otr_plan *p, otr_buf *out)
     otr_buf_puts(out, ".");
 }
 
-/* "task X is IN_PROGRESS: deleting it cancels its devices' executions" */
+/* "task X is IN_PROGRESS: deleting it cancels its 2 devices' executions" */
 static void cancel_text(otr_buf *out, const otr_action *a)
 {
-    otr_buf_printf(out, "%s %s is %s: deleting it cancels its devices' executions",
-                   a->resource->noun, a->old.id, otr_action_cancels(a));
+    int n = cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(a->old.spec, "Target"));
+    otr_buf_printf(out, "%s %s is %s: deleting it cancels its ", a->resource->noun, a->old.id,
+                   otr_action_cancels(a));
+    if (n)
+        otr_buf_printf(out, "%d %s executions", n, n == 1 ? "device's" : "devices'");
+    else
+        otr_buf_puts(out, "devices' executions");
+}
+
+void otr_render_action_describe(otr_buf *out, const otr_action *a)
+{
+    if ((a->kind == OTR_ACT_CREATE || a->kind == OTR_ACT_REPLACE) && a->resource->describe &&
+        a->desired.spec)
+        a->resource->describe(a->desired.spec, out);
+}
+
+void otr_render_plan_reach(const otr_plan *p, otr_buf *out)
+{
+    long things = 0, queries = 0, tasks = 0;
+    for (size_t i = 0; i < p->count; i++) {
+        const otr_action *a = &p->actions[i];
+        const otr_kind *k = a->resource;
+        cJSON *body = NULL;
+        char token[44];
+        if ((a->kind != OTR_ACT_CREATE && a->kind != OTR_ACT_REPLACE) ||
+            (k->body_kind ? k->body_kind : k) != &otr_kind_ota_task || !a->desired.spec)
+            continue;
+        if (k->body_of && k->body_of(&a->desired, &body, token) < 0)
+            continue; /* a body it cannot make is reported by apply */
+        const cJSON *sent = body ? body : a->desired.spec;
+        tasks++;
+        things += cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(sent, "Target"));
+        queries += cJSON_GetObjectItemCaseSensitive(sent, "OtaTargetQueryString") != NULL;
+        cJSON_Delete(body);
+    }
+    if (!tasks)
+        return;
+    otr_buf_printf(out, "Devices: %ld task%s to create send firmware to %ld thing%s by name", tasks,
+                   tasks == 1 ? "" : "s", things, things == 1 ? "" : "s");
+    if (queries)
+        otr_buf_printf(out, " and the things of %ld target quer%s", queries,
+                       queries == 1 ? "y" : "ies");
+    otr_buf_putc(out, '.');
 }
 
 /* What the unit's head will do, in words. */
@@ -182,6 +223,11 @@ static void text_action(const otr_plan *p, size_t i, const char *indent, int w, 
     }
     if (a->reason)
         otr_buf_printf(out, "%s        %s\n", indent, a->reason);
+    otr_buf what = OTR_BUF_INIT;
+    otr_render_action_describe(&what, a);
+    if (what.len)
+        otr_buf_printf(out, "%s        %s\n", indent, otr_buf_cstr(&what));
+    otr_buf_free(&what);
     for (size_t c = 0; c < a->nchanges; c++) {
         otr_buf_printf(out, "%s        %s: ", indent, a->changes[c].field);
         value_text(out, a->changes[c].old_value);
@@ -243,6 +289,10 @@ void otr_render_plan_text(const otr_plan *p, const char *warnings, otr_buf *out,
     }
     otr_render_plan_summary(p, out);
     otr_buf_putc(out, '\n');
+    size_t before = out->len;
+    otr_render_plan_reach(p, out);
+    if (out->len > before)
+        otr_buf_putc(out, '\n');
     if (warnings && *warnings) {
         otr_buf_putc(out, '\n');
         guard_lines(out, warnings,
@@ -308,7 +358,15 @@ static void md_row(const otr_plan *p, size_t i, int member, otr_buf *out)
     if (a->reason) {
         otr_buf_puts(out, sep);
         md_cell(out, a->reason);
+        sep = " — ";
     }
+    otr_buf what = OTR_BUF_INIT;
+    otr_render_action_describe(&what, a);
+    if (what.len) {
+        otr_buf_puts(out, sep);
+        md_cell(out, otr_buf_cstr(&what));
+    }
+    otr_buf_free(&what);
     otr_buf_puts(out, " |\n");
 }
 
@@ -362,6 +420,10 @@ static void render_markdown(const otr_plan *p, const char *warnings, otr_buf *ou
         signer_text(p, out);
     }
     otr_buf_printf(out, "\n\n**%s**\n\n", summary.ptr);
+    size_t before = out->len;
+    otr_render_plan_reach(p, out);
+    if (out->len > before)
+        otr_buf_puts(out, "\n\n");
     otr_buf_free(&summary);
     guard_lines(out, warnings, "> [!WARNING]\n> apply would refuse: ", "\n\n");
     if (otr_plan_changes(p) || p->counts[OTR_ACT_ORPHAN]) {

@@ -24,6 +24,12 @@ void otr_github_escape(otr_buf *out, const char *s, int property);
  * was cut and where the whole is (what: "plan", "diff"). */
 void otr_markdown_cap(otr_buf *out, size_t start, size_t limit, const char *what);
 
+/* "Devices: 3 tasks to create send firmware to 5 things by name and the
+ * things of 1 target query." (nothing when no task is created). */
+void otr_render_plan_reach(const otr_plan *p, otr_buf *out);
+/* What a create or a replace makes, in words (its kind's describe), or nothing. */
+void otr_render_action_describe(otr_buf *out, const otr_action *a);
+
 /* The one-line summary: "Plan: 1 to create, ..." or "No changes. ..." */
 void otr_render_plan_summary(const otr_plan *p, otr_buf *out);
 

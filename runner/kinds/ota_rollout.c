@@ -832,6 +832,25 @@ static cJSON *call_tokens(const otr_manifest *m, const otr_manifest_set *set)
     return out;
 }
 
+/* The rollout in words: its task's firmware and settings, then each wave's
+ * targets. */
+static void describe(const cJSON *spec, otr_buf *out)
+{
+    const cJSON *w;
+    otr_describe_task(cJSON_GetObjectItemCaseSensitive(spec, "task"), out);
+    otr_buf_puts(out, out->len ? " · waves: " : "waves: ");
+    int i = 0;
+    cJSON_ArrayForEach(w, waves_of(spec))
+    {
+        otr_buf t = OTR_BUF_INIT;
+        targets_text(w, &t);
+        otr_buf_printf(out, "%s%s (%s)", i++ ? ", " : "", str_of(w, "name"), otr_buf_cstr(&t));
+        otr_buf_free(&t);
+    }
+    if (str_of(spec, "holdAfter"))
+        otr_buf_printf(out, " · held after %s", str_of(spec, "holdAfter"));
+}
+
 /* ---- the manifest -------------------------------------------------------------------- */
 
 /* Wave names unique; holdAfter names a wave; every wave has targets. */
@@ -894,6 +913,7 @@ const otr_kind otr_kind_ota_rollout = {
     .plan = plan_rollout,
     .status_view = status_view,
     .call_tokens = call_tokens,
+    .describe = describe,
     .listed_as = &otr_kind_ota_task,
     .needs_counts = 1,
     .create_call = otr_ota_create_task,

@@ -43,6 +43,7 @@ const otr_kind otr_kind_ota_task = {
     .running = task_running,
     .conflict_retires = 0,
     .guarded_deletes = 1,
+    .describe = otr_describe_task,
     .create_call = otr_ota_create_task,
     .parse_create = otr_ota_parse_create_task,
     .update_call = otr_ota_update_task,

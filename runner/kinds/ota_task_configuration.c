@@ -21,6 +21,7 @@ const otr_kind otr_kind_ota_task_configuration = {
     .running = NULL,
     .conflict_retires = 1,
     .guarded_deletes = 0,
+    .describe = otr_describe_configuration,
     .create_call = otr_ota_create_task_configuration,
     .parse_create = otr_ota_parse_create_task_configuration,
     .update_call = NULL,

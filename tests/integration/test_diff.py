@@ -98,9 +98,21 @@ rc, out, err = diff("base")
 check(rc == 0 and "  changed smart-plug-5-1-0  manifests/energy/smart-plug.yaml:3\n"
       "        by a replace: deleted, then created again" in out
       and "promotes thermostat-2-5-0 to everyone" in out
-      and out.rstrip().endswith("Diff: 1 added, 5 changed (3 in place, 2 by a replace), 1 removed; 2 unchanged."),
+      and "\nDiff: 1 added, 5 changed (3 in place, 2 by a replace), 1 removed; 2 unchanged.\n" in out,
       "text", out + err)
+meter = 'firmware s3://fw/meter.json · ONE_TIME · the things of "thingType:Meter"'
+check(meter in out and out.rstrip().endswith("\nDevices: 2 tasks to create send firmware to 1 thing by name and "
+                                             "the things of 1 target query."), "text: what an added task sends to whom, and the devices line", out + err)
+rc, out, err = diff("base", "--output", "json")
+d = json.loads(out) if out.strip() else {}
+by = {c["address"]: c for c in d.get("changes", [])}
+check(by.get("OtaTask/meter-1-0-0", {}).get("description") == meter
+      and "· 1 thing: plug0002" in by.get("OtaTask/smart-plug-5-1-0", {}).get("description", "")
+      and "description" not in by.get("OtaTask/door-lock-1-9-0", {}),
+      "json: a description for an added and a replaced task, none for an update", out + err)
 rc, out, err = diff("base", "HEAD", "--output", "markdown")
+check(f"| added | `meter-1-0-0` | manifests/energy/meter.yaml:1 | {meter} |" in out
+      and "\n\nDevices: 2 tasks" in out, "markdown: the description in the How column, the devices line", out)
 check("**promotes thermostat-2-5-0 to everyone**" in out and "| changed | `smart-plug-5-1-0` |" in out,
       "markdown: the promotion first, then a row per change", out + err)
 try:

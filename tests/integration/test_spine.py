@@ -212,11 +212,15 @@ try:
               any("--allow-cancel" in w for w in json.loads(out)["warnings"]), "plan json: cancelsRunning and the warning",
               out)
         rc, out, err = run(emu, "plan", "--repo", fleet, "--output", "markdown")
-        check(f"**warning:** task {plug} is SCHEDULED: deleting it cancels its devices' executions" in out
-              and "> [!WARNING]" in out, "plan markdown: the warning on the row and above the table", out)
+        check(f"**warning:** task {plug} is SCHEDULED: deleting it cancels its 1 device's executions" in out
+              and "> [!WARNING]" in out, "plan markdown: the warning on the row, with the device count, and above "
+              "the table", out)
+        check("\n\nDevices: 1 task to create send firmware to 1 thing by name.\n\n" in out
+              and "firmware s3://acme-fw-jobs/smart-plug/5.1.0/job-document.json · ONE_TIME · 1 thing: plug0009" in out,
+              "plan markdown: the devices line under the summary, and what the new task sends to whom", out)
         rc, out, err = run(emu, "plan", "--repo", fleet, "--output", "github")
         check("::warning file=manifests/energy/smart-plug.yaml,line=3,title=ota-runner plan: replace::" in out
-              and "deleting it cancels its devices' executions" in out and
+              and "deleting it cancels its 1 device's executions" in out and
               "::warning title=ota-runner plan: apply would refuse::" in out, "plan github: the warnings", out)
         rc, out, err = run(emu, "plan", "--repo", fleet, "--max-deletes", "0", "--allow-cancel", "--output",
                            "markdown")
