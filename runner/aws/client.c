@@ -9,6 +9,7 @@
 #include "aws/headers.h"
 #include "aws/retry.h"
 #include "aws/sigv4.h"
+#include "aws/xml.h"
 #include "util/log.h"
 #include "util/time.h"
 
@@ -127,6 +128,8 @@ void otr_aws_call_free(otr_aws_call *call)
     free(call->path);
     free(call->query);
     free(call->body);
+    otr_headers_free(&call->headers);
+    otr_headers_free(&call->reply_headers);
     otr_buf_free(&call->response);
     free(call->error_type);
     free(call->error_message);
@@ -167,6 +170,12 @@ void otr_aws_parse_error(const char *header_type, const char *body, size_t len, 
 {
     *type = NULL;
     *message = NULL;
+    if (body && len && body[0] == '<') {
+        *type = header_type && *header_type ? dup_until(header_type, ':')
+                                            : otr_xml_first(body, len, "Code");
+        *message = otr_xml_first(body, len, "Message");
+        return;
+    }
     cJSON *j = body && len ? cJSON_ParseWithLength(body, len) : NULL;
     if (header_type && *header_type) {
         *type = dup_until(header_type, ':');
@@ -215,6 +224,15 @@ static size_t on_header(char *data, size_t size, size_t n, void *userp)
         v++, vlen--;
     while (vlen && (v[vlen - 1] == '\r' || v[vlen - 1] == '\n' || v[vlen - 1] == ' '))
         vlen--;
+    if (!strncmp(data, "HTTP/", 5)) { /* a new answer (after 100 Continue, or a retry) */
+        otr_headers_free(&call->reply_headers);
+        return len;
+    }
+    char *name = strndup(data, nlen), *value = strndup(v, vlen);
+    if (name && value)
+        otr_headers_add(&call->reply_headers, name, value);
+    free(name);
+    free(value);
     if (nlen == 16 && !strncasecmp(data, "x-amzn-ErrorType", 16)) {
         free(call->in->error_type_header);
         call->in->error_type_header = strndup(v, vlen);
@@ -253,10 +271,13 @@ static int start_attempt(otr_aws_client *c, otr_aws_call *call, otr_error *err)
     otr_buf_printf(&url, "%s%s%s%s", c->endpoint, call->path, call->query ? "?" : "",
                    call->query ? call->query : "");
     otr_headers_add(&h, "Host", c->host);
-    if (call->body)
+    if (call->body && !otr_headers_get(&call->headers, "Content-Type"))
         otr_headers_add(&h, "Content-Type", "application/json");
+    for (size_t i = 0; i < call->headers.count; i++)
+        otr_headers_add(&h, call->headers.items[i].name, call->headers.items[i].value);
     if (otr_sigv4_sign(&h, call->method, path.ptr, call->query, call->body, call->body_len, creds,
-                       c->o.region, OTR_AWS_SERVICE, time(NULL)) < 0) {
+                       c->o.region, c->o.service ? c->o.service : OTR_AWS_SERVICE,
+                       time(NULL)) < 0) {
         otr_error_set(err, OTR_ERR_GENERIC, "cannot sign the request");
         goto done;
     }
@@ -280,6 +301,7 @@ static int start_attempt(otr_aws_client *c, otr_aws_call *call, otr_error *err)
     }
     CURL *e = in->easy;
     otr_buf_clear(&call->response);
+    otr_headers_free(&call->reply_headers);
     free(in->error_type_header);
     in->error_type_header = NULL;
     in->too_large = 0;

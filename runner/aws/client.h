@@ -13,6 +13,7 @@
 #define OTR_AWS_CLIENT_H
 
 #include "aws/credentials.h"
+#include "aws/headers.h"
 #include "util/buf.h"
 #include "util/error.h"
 
@@ -25,12 +26,13 @@
 typedef struct otr_aws_options {
     const char *endpoint; /* base URL, from otr_endpoint_resolve */
     const char *region;
-    int max_attempts;          /* 0: 3 */
-    double max_rps;            /* 0: no limit */
-    int adaptive;              /* retry mode adaptive: a client-side rate limiter */
-    int parallelism;           /* 0: 8 */
-    long connect_timeout_ms;   /* 0: 10 s */
-    long request_timeout_ms;   /* 0: 60 s */
+    const char *service;     /* the signing name: NULL for OTR_AWS_SERVICE; "s3" signs as S3 does */
+    int max_attempts;        /* 0: 3 */
+    double max_rps;          /* 0: no limit */
+    int adaptive;            /* retry mode adaptive: a client-side rate limiter */
+    int parallelism;         /* 0: 8 */
+    long connect_timeout_ms; /* 0: 10 s */
+    long request_timeout_ms; /* 0: 60 s */
     otr_creds_provider *creds; /* borrowed */
     /* hooks for tests; NULL for the real clock and randomness */
     int64_t (*now_ms)(void *ctx);
@@ -51,13 +53,15 @@ struct otr_aws_call {
     char *query; /* without '?', may be NULL */
     char *body;  /* may be NULL */
     size_t body_len;
+    otr_headers headers; /* more request headers (If-Match, ...), signed with the rest */
     otr_aws_done_fn done;
     void *ctx;
     /* the outcome */
-    int ok;           /* a 2xx answer */
-    long status;      /* HTTP status of the last attempt; 0 when none came */
-    otr_buf response; /* body of the last answer */
-    char *error_type; /* on failure: "ValidationException", "ConnectionError", ... */
+    int ok;                    /* a 2xx answer */
+    long status;               /* HTTP status of the last attempt; 0 when none came */
+    otr_buf response;          /* body of the last answer */
+    otr_headers reply_headers; /* headers of the last answer (ETag, Date, ...) */
+    char *error_type;          /* on failure: "ValidationException", "ConnectionError", ... */
     char *error_message;
     char request_id[80];
     int attempts;
@@ -90,9 +94,10 @@ int otr_aws_client_call(otr_aws_client *c, otr_aws_call *call, otr_error *err);
 /* Retry quota left, for tests and -v. */
 int otr_aws_client_retry_quota(const otr_aws_client *c);
 
-/* Error type and message of a rest-json error answer: type from the
+/* Error type and message of an error answer: type from the
  * x-amzn-ErrorType header (before any ':'), else the body's __type (after any
- * '#') or code; message from message or Message. Exposed for tests. */
+ * '#') or code; message from message or Message; for an XML answer (S3's),
+ * the <Code> and <Message> elements. Exposed for tests. */
 void otr_aws_parse_error(const char *header_type, const char *body, size_t len, char **type,
                          char **message);
 

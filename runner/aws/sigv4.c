@@ -144,7 +144,9 @@ static int canonical_uri(otr_buf *out, const char *path, int normalize)
     int rc;
     if (!path || !*path)
         path = "/";
-    if (normalize) {
+    if (normalize == OTR_SIGV4_URI_AS_SENT)
+        return otr_buf_puts(out, path);
+    if (normalize == OTR_SIGV4_URI_NORMALIZED) {
         rc = normalize_path(&norm, path);
         if (rc == 0 && norm.len == 0)
             rc = otr_buf_putc(&norm, '/');
@@ -393,7 +395,13 @@ int otr_sigv4_sign(otr_headers *headers, const char *method, const char *path, c
         otr_headers_set(headers, "X-Amz-Security-Token", creds->session_token) < 0)
         goto done;
     otr_headers_remove(headers, "Authorization");
-    otr_sigv4_request r = {method, path, query, headers, payload, amz_date, region, service, 1};
+    /* S3 signs the payload's hash as a header, and its path as it is */
+    int s3 = !strcmp(service, "s3");
+    if (s3 && otr_headers_set(headers, "X-Amz-Content-SHA256", payload) < 0)
+        goto done;
+    otr_sigv4_request r = {method,  path,    query,
+                           headers, payload, amz_date,
+                           region,  service, s3 ? OTR_SIGV4_URI_AS_SENT : OTR_SIGV4_URI_NORMALIZED};
     if (otr_sigv4_canonical_request(&cr, &sh, &r) < 0 ||
         otr_sigv4_string_to_sign(&sts, &r, cr.ptr) < 0 ||
         otr_sigv4_signature(signature, creds->secret_access_key, &r, sts.ptr) < 0)

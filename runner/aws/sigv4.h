@@ -5,7 +5,9 @@
  * SigV4Auth does for a non-S3 service: the path normalized and URI-encoded
  * (so an already encoded path is encoded again), the query sorted by key then
  * value, header values trimmed with inner whitespace runs folded, hop-by-hop
- * headers and User-Agent left unsigned, the payload hashed.
+ * headers and User-Agent left unsigned, the payload hashed. For S3
+ * (service "s3") it signs as botocore's S3SigV4Auth: the path as sent, and
+ * the payload's hash sent and signed as X-Amz-Content-SHA256.
  *
  * Nothing here allocates except into the otr_buf the caller passes.
  */
@@ -37,8 +39,15 @@ typedef struct otr_sigv4_request {
     const char *amz_date;       /* YYYYMMDDTHHMMSSZ */
     const char *region;
     const char *service;
-    int normalize_path; /* 1 for every service but S3 */
+    int normalize_path; /* an otr_sigv4_uri: OTR_SIGV4_URI_NORMALIZED for every service but S3 */
 } otr_sigv4_request;
+
+/* How the canonical URI is made from the path. */
+typedef enum otr_sigv4_uri {
+    OTR_SIGV4_URI_ENCODED = 0,    /* URI-encoded as it is (the test suite's "unnormalized") */
+    OTR_SIGV4_URI_NORMALIZED = 1, /* dot and empty segments removed, then URI-encoded */
+    OTR_SIGV4_URI_AS_SENT = 2     /* S3: the path as sent, already encoded, not again */
+} otr_sigv4_uri;
 
 /* Step 1. signed_headers receives "host;x-amz-date;..." */
 int otr_sigv4_canonical_request(otr_buf *out, otr_buf *signed_headers, const otr_sigv4_request *r);

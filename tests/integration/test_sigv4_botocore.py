@@ -6,6 +6,11 @@ non-ASCII characters and dot segments, repeated and empty query keys, header
 values with runs of spaces and tabs, repeated headers, empty and binary bodies,
 with and without a session token. Both sign with the same timestamp; the
 canonical requests and the Authorization headers must be identical.
+
+And 150 S3 requests, against botocore's S3SigV4Auth: object keys with
+reserved, non-ASCII and dot-segment characters encoded once (never twice,
+never normalized), virtual-hosted and path-style hosts, the conditional and
+checksum headers the state backend sends, the payload hash header.
 """
 import datetime
 import json
@@ -16,7 +21,7 @@ import sys
 from unittest import mock
 from urllib.parse import quote
 
-from botocore.auth import SigV4Auth
+from botocore.auth import S3SigV4Auth, SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
@@ -98,6 +103,30 @@ for i in range(250):
         "region": rng.choice(["us-east-1", "eu-west-1"]),
     })
 
+S3_HOSTS = ["ota-state.s3.eu-west-1.amazonaws.com", "127.0.0.1:5000", "s3.us-east-1.amazonaws.com"]
+for i in range(150):
+    host = rng.choice(S3_HOSTS)
+    key = "/".join(segment() or "x" for _ in range(rng.randint(1, 4))) + rng.choice(["", ".lock", ".journal/000001"])
+    if rng.random() < 0.2:
+        key = "a/./b/../c//" + key
+    p = "/" + quote(key, safe="/~")
+    if not host.startswith("ota-state."):
+        p = "/ota-state" + p
+    hs = []
+    for name, value in (("If-Match", '"0f343b0931126a20f133d67c2b018a3b"'), ("If-None-Match", "*"),
+                        ("x-amz-checksum-sha256", "LCa0a2j/xo/5m0U8HTBBNBNCLXBkg7+g+YpeiGJm564="),
+                        ("Content-Type", "application/json"), ("x-amz-server-side-encryption", "aws:kms")):
+        if rng.random() < 0.4:
+            hs.append((name, value))
+    method = rng.choice(["GET", "PUT", "DELETE", "HEAD"])
+    body = json.dumps({"serial": i}).encode() if method == "PUT" else b""
+    cases.append({
+        "method": method, "host": host, "path": p,
+        "query": rng.choice(["", "list-type=2&prefix=" + quote(key, safe="-_.~"), "x-id=PutObject"]),
+        "headers": hs, "body": body, "token": None if rng.random() < 0.5 else "FwoGZXIvYXdzE+/=",
+        "region": rng.choice(["us-east-1", "eu-west-1"]), "service": "s3",
+    })
+
 lines = []
 for c in cases:
     hs = [["Host", c["host"]]] + [list(h) for h in c["headers"]]
@@ -106,7 +135,7 @@ for c in cases:
         "body_hex": c["body"].hex(), "access_key_id": "AKIDEXAMPLE",
         "secret_access_key": "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
         "session_token": c["token"], "time": int(NOW.timestamp()), "region": c["region"],
-        "service": "iotmanagedintegrations"}))
+        "service": c.get("service", "iotmanagedintegrations")}))
 out = subprocess.run([driver], input="\n".join(lines) + "\n", capture_output=True, text=True, check=True)
 ours = [json.loads(l) for l in out.stdout.splitlines()]
 assert len(ours) == len(cases), (len(ours), len(cases))
@@ -117,8 +146,9 @@ for i, (c, o) in enumerate(zip(cases, ours)):
     req = AWSRequest(method=c["method"], url=url, data=c["body"])
     for name, value in c["headers"]:
         req.headers[name] = value  # HTTPHeaders: a second set of a name adds a value
-    auth = SigV4Auth(Credentials("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", c["token"]),
-                     "iotmanagedintegrations", c["region"])
+    signer = S3SigV4Auth if c.get("service") == "s3" else SigV4Auth
+    auth = signer(Credentials("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", c["token"]),
+                  c.get("service", "iotmanagedintegrations"), c["region"])
     with mock.patch("botocore.auth.get_current_datetime", return_value=NOW):
         req.context["timestamp"] = NOW.strftime("%Y%m%dT%H%M%SZ")
         auth._modify_request_before_signing(req)

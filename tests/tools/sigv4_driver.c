@@ -64,7 +64,8 @@ int main(void)
                                otr_headers_get(&h, "X-Amz-Date"),
                                str(in, "region"),
                                str(in, "service"),
-                               1};
+                               !strcmp(str(in, "service"), "s3") ? OTR_SIGV4_URI_AS_SENT
+                                                                 : OTR_SIGV4_URI_NORMALIZED};
         otr_headers signed_h = OTR_HEADERS_INIT;
         for (size_t i = 0; i < h.count; i++)
             if (strcasecmp(h.items[i].name, "Authorization") != 0)
