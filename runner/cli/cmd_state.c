@@ -94,7 +94,9 @@ static int cmd_list(otr_state *s, const otr_options *o)
     printf("%s; state %s serial %ld", otr_buf_cstr(&a), s->lineage, s->serial);
     otr_buf_free(&a);
     otr_buf holder = OTR_BUF_INIT;
-    if (otr_state_lock_holder(s->path, &holder))
+    otr_state_where where;
+    otr_options_state_where(o, &where);
+    if (otr_state_lock_holder(&where, &holder))
         printf(" (a run is in progress: %s%s)", otr_buf_cstr(&holder),
                s->npending ? "; its calls in flight are in the journal" : "");
     else if (s->npending)
@@ -119,6 +121,22 @@ static int cmd_show(otr_state *s, const char *address)
         return OTR_EXIT_ERROR;
     }
     print_json(record_json(r));
+    return OTR_EXIT_OK;
+}
+
+/* Copies the state (its journal's pending calls too) to --to, which must
+ * hold no state yet. */
+static int cmd_migrate(otr_state *s, const otr_options *o)
+{
+    otr_error err = OTR_ERROR_INIT;
+    otr_state_where to;
+    otr_options_state_where(o, &to);
+    to.location = o->to;
+    if (otr_state_copy_to(s, &to, &err) < 0)
+        return fail(&err);
+    printf("State %s (lineage %s, %zu records, %zu calls pending) copied to %s as serial %ld; "
+           "%s is left as it is: point OTA_RUNNER_STATE or --state at the new place.\n",
+           s->path, s->lineage, s->count, s->npending, o->to, s->serial, s->path);
     return OTR_EXIT_OK;
 }
 
@@ -265,20 +283,32 @@ int otr_cmd_state(const otr_options *o)
         return usage("a subcommand is needed: list, show ADDRESS, rm ADDRESS or import ADDRESS "
                      "ID");
     const char *sub = o->args[0];
-    size_t want = !strcmp(sub, "list")                         ? 1
-                  : !strcmp(sub, "show") || !strcmp(sub, "rm") ? 2
-                  : !strcmp(sub, "import")                     ? 3
-                                                               : 0;
+    size_t want = !strcmp(sub, "list") || !strcmp(sub, "migrate")  ? 1
+                  : !strcmp(sub, "show") || !strcmp(sub, "rm") ||
+                          !strcmp(sub, "unlock")                   ? 2
+                  : !strcmp(sub, "import")                         ? 3
+                                                                   : 0;
     if (!want)
-        return usage("unknown subcommand; use list, show ADDRESS, rm ADDRESS or import ADDRESS "
-                     "ID");
+        return usage("unknown subcommand; use list, show ADDRESS, rm ADDRESS, import ADDRESS "
+                     "ID, unlock LOCK_ID or migrate --to URL");
     if (o->nargs != want)
         return usage("wrong number of arguments");
+    if (!strcmp(sub, "migrate") != !!o->to)
+        return usage(o->to ? "--to is for state migrate" : "state migrate needs --to URL");
+    otr_state_where w;
+    otr_options_state_where(o, &w);
+    if (!strcmp(sub, "unlock")) {
+        if (otr_state_break_lock(&w, o->args[1], &err) < 0)
+            return fail(&err);
+        printf("Lock %s on %s broken.\n", o->args[1], w.location);
+        return OTR_EXIT_OK;
+    }
     /* rm and import change the state: under the lock; list, show and rm
      * accept a state that records one resource twice, to mend it */
-    const char *lock_for = !strcmp(sub, "rm") || !strcmp(sub, "import") ? sub : NULL;
+    const char *lock_for =
+        !strcmp(sub, "rm") || !strcmp(sub, "import") || !strcmp(sub, "migrate") ? sub : NULL;
     int repair = strcmp(sub, "import") != 0;
-    if (otr_state_open(&pl.state, otr_options_state_path(o), lock_for, repair, &err) < 0) {
+    if (otr_state_open(&pl.state, &w, lock_for, repair, &err) < 0) {
         rc = fail(&err);
         goto done;
     }
@@ -288,6 +318,8 @@ int otr_cmd_state(const otr_options *o)
         rc = cmd_show(pl.state, o->args[1]);
     else if (!strcmp(sub, "rm"))
         rc = cmd_rm(pl.state, o->args[1]);
+    else if (!strcmp(sub, "migrate"))
+        rc = cmd_migrate(pl.state, o);
     else
         rc = cmd_import(&pl, o, o->args[1], o->args[2]);
 done:

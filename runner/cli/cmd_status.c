@@ -218,8 +218,10 @@ int otr_cmd_status(const otr_options *o)
     otr_planning pl;
     otr_error err = OTR_ERROR_INIT;
     int rc = OTR_EXIT_OK;
+    otr_state_where w;
     memset(&pl, 0, sizeof(pl));
-    if (otr_state_load(&pl.state, otr_options_state_path(o), &err) < 0) {
+    otr_options_state_where(o, &w);
+    if (otr_state_load(&pl.state, &w, &err) < 0) {
         otr_print_error(&err);
         otr_error_clear(&err);
         return OTR_EXIT_ERROR;

@@ -4,6 +4,7 @@
 #include "cli/commands.h"
 #include "manifest/schema.h"
 #include "plan/plan.h"
+#include "util/time.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +21,7 @@ enum {
     OPT_APPLY_ONLY = 1u << 7,
     OPT_STATUS_ONLY = 1u << 8,
     OPT_EXITCODE = 1u << 9, /* plan and diff */
+    OPT_STATE_CMD = 1u << 10, /* the state command */
 };
 
 #define OUT(x) (1u << (x))
@@ -90,15 +92,20 @@ static const otr_command commands[] = {
      ". queued (in colour on a terminal); markdown the same table for a job summary.\n"
      "With --fail-on-halt: exit 4 when any rollout is halted.\n",
      OUT(OTR_OUT_TEXT) | OUT(OTR_OUT_JSON) | OUT(OTR_OUT_MARKDOWN), otr_cmd_status},
-    {"state", OPT_OUTPUT | OPT_SERVICE | OPT_STATE,
-     "list | show ADDRESS | rm ADDRESS | import ADDRESS ID", "read or change the state file",
+    {"state", OPT_OUTPUT | OPT_SERVICE | OPT_STATE | OPT_STATE_CMD,
+     "list | show ADDRESS | rm ADDRESS | import ADDRESS ID | unlock LOCK_ID | migrate --to URL",
+     "read or change the state",
      "An ADDRESS is KIND/NAME (OtaTaskConfiguration/staged-push) or a task's NAME.\n"
      "list              every recorded task and configuration, and the retired ones\n"
      "show ADDRESS      one record, as JSON\n"
      "rm ADDRESS        forget it (the resource itself is left in the service)\n"
      "import ADDRESS ID\n"
      "                  adopt an existing task or configuration for that manifest, after\n"
-     "                  checking it with a get; the next plan shows whether it matches\n",
+     "                  checking it with a get; the next plan shows whether it matches\n"
+     "unlock LOCK_ID    break the S3 lock LOCK_ID of a run that is gone (the lock\n"
+     "                  message names it)\n"
+     "migrate --to URL  copy the state and its journal to another place (a file or\n"
+     "                  s3://BUCKET/KEY) that holds none yet; the source is left as it is\n",
      OUT(OTR_OUT_TEXT) | OUT(OTR_OUT_JSON), otr_cmd_state},
     {"version", 0, "", "print the version of ota-runner and of the libraries it runs with", "",
      OUT(OTR_OUT_TEXT), otr_cmd_version},
@@ -140,6 +147,9 @@ typedef enum opt_id {
     O_ALLOWED_SIGNERS,
     O_VERIFY_COMMITS,
     O_RETRY_MODE,
+    O_LOCK_TIMEOUT,
+    O_LOCK_STALE_AFTER,
+    O_TO,
 } opt_id;
 
 typedef struct option_spec {
@@ -192,8 +202,14 @@ static const option_spec options[] = {
     {O_CONNECT_TIMEOUT, "connect-timeout", 0, OPT_SERVICE, "S", "seconds to connect (default 10)"},
     {O_REQUEST_TIMEOUT, "request-timeout", 0, OPT_SERVICE, "S",
      "seconds for one attempt (default 60)"},
-    {O_STATE, "state", 0, OPT_STATE, "FILE",
-     "state file (default: OTA_RUNNER_STATE, else ota-runner.state.json)"},
+    {O_STATE, "state", 0, OPT_STATE, "FILE|URL",
+     "state file, or s3://BUCKET/KEY[?region=R] (default: OTA_RUNNER_STATE,\n"
+     "else ota-runner.state.json)"},
+    {O_LOCK_TIMEOUT, "lock-timeout", 0, OPT_STATE, "DURATION",
+     "wait this long (30s, 5m) for a lock another run holds (default: exit 3 at once)"},
+    {O_LOCK_STALE_AFTER, "lock-stale-after", 0, OPT_STATE, "DURATION",
+     "an S3 lock not renewed for this long is taken over (default 15m)"},
+    {O_TO, "to", 0, OPT_STATE_CMD, "FILE|URL", "state migrate: where to copy the state to"},
     {O_PRUNE, "prune", 0, OPT_PLAN, NULL, "delete tasks whose manifest is gone"},
     {O_MAX_DELETES, "max-deletes", 0, OPT_PLAN, "N",
      "refuse a run that would delete more than N tasks,\nreplacements included (default 10)"},
@@ -348,6 +364,17 @@ const char *otr_options_state_path(const otr_options *o)
     return env && *env ? env : "ota-runner.state.json";
 }
 
+void otr_options_state_where(const otr_options *o, otr_state_where *w)
+{
+    otr_state_where init = OTR_STATE_WHERE_INIT;
+    *w = init;
+    w->location = otr_options_state_path(o);
+    w->region = o->region;
+    w->profile = o->profile;
+    w->lock_timeout_ms = o->lock_timeout_ms;
+    w->lock_stale_s = o->lock_stale_s;
+}
+
 const char *otr_options_allowed_signers(const otr_options *o)
 {
     const char *env = getenv("OTA_RUNNER_ALLOWED_SIGNERS");
@@ -404,6 +431,25 @@ static int apply_option(otr_options *o, const option_spec *opt, const char *valu
         o->request_timeout_ms = (long)(v * 1000);
         break;
     case O_STATE: o->state_path = value; break;
+    case O_LOCK_TIMEOUT:
+    case O_LOCK_STALE_AFTER: {
+        int64_t seconds;
+        if (otr_time_parse_duration(value, &seconds) < 0 || seconds > 7 * 24 * 3600 ||
+            (opt->id == O_LOCK_STALE_AFTER && seconds < 1))
+            return usage_error(o->command,
+                               opt->id == O_LOCK_TIMEOUT
+                                   ? "--lock-timeout needs a duration such as 30s, 5m or 1h, "
+                                     "got '%s'"
+                                   : "--lock-stale-after needs a duration such as 5m or 1h, "
+                                     "got '%s'",
+                               value, NULL);
+        if (opt->id == O_LOCK_TIMEOUT)
+            o->lock_timeout_ms = (long)seconds * 1000;
+        else
+            o->lock_stale_s = (long)seconds;
+        break;
+    }
+    case O_TO: o->to = value; break;
     case O_PRUNE: o->prune = 1; break;
     case O_MAX_DELETES:
         if (number(o, opt, value, 0, 1e9, &v) < 0)

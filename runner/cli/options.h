@@ -6,6 +6,8 @@
 #ifndef OTR_CLI_OPTIONS_H
 #define OTR_CLI_OPTIONS_H
 
+#include "state/state.h"
+
 #include <stddef.h>
 
 #define OTR_VERSION "0.1.0"
@@ -55,6 +57,9 @@ typedef struct otr_options {
     long request_timeout_ms;
     /* state */
     const char *state_path; /* NULL: OTA_RUNNER_STATE, else ota-runner.state.json */
+    long lock_timeout_ms;   /* --lock-timeout */
+    long lock_stale_s;      /* --lock-stale-after; 0: the default */
+    const char *to;         /* state migrate --to */
     /* plan and apply */
     int prune;
     int max_deletes; /* default OTR_PLAN_DEFAULT_MAX_DELETES */
@@ -93,6 +98,9 @@ void otr_options_free(otr_options *o);
 
 /* The state file: --state, else OTA_RUNNER_STATE, else ota-runner.state.json. */
 const char *otr_options_state_path(const otr_options *o);
+/* Where the state is, with what its store needs (region, profile, lock
+ * timings), from the options. */
+void otr_options_state_where(const otr_options *o, otr_state_where *w);
 /* --allowed-signers, else OTA_RUNNER_ALLOWED_SIGNERS, else NULL (no check). */
 const char *otr_options_allowed_signers(const otr_options *o);
 

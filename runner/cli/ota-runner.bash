@@ -8,7 +8,7 @@ _ota_runner() {
     local commands="validate tokens plan diff apply status state version"
     local global="--help --verbose --debug --no-color"
     local source="--repo --ref --path --worktree --cache-dir --allowed-signers --verify-commits --output"
-    local service="--region --profile --endpoint-url --parallelism --max-rps --retry-mode --max-attempts --connect-timeout --request-timeout --state"
+    local service="--region --profile --endpoint-url --parallelism --max-rps --retry-mode --max-attempts --connect-timeout --request-timeout --state --lock-timeout --lock-stale-after"
     local plan="--prune --max-deletes --allow-cancel --allow-empty --migrate-endpoint --target --refresh"
 
     case $prev in
@@ -17,7 +17,8 @@ _ota_runner() {
         --repo|--cache-dir) COMPREPLY=($(compgen -d -- "$cur")); return ;;
         --state|--out) COMPREPLY=($(compgen -f -- "$cur")); return ;;
         --ref|--path|--region|--profile|--endpoint-url|--parallelism|--max-rps|--max-attempts|\
-        --connect-timeout|--request-timeout|--max-deletes|--target) return ;;
+        --connect-timeout|--request-timeout|--max-deletes|--target|--lock-timeout|\
+        --lock-stale-after|--to) return ;;
     esac
 
     local cmd="" i
@@ -32,8 +33,8 @@ _ota_runner() {
         apply) COMPREPLY=($(compgen -W "$global $source $service $plan --fail-fast" -- "$cur"))
                [[ $cur != -* ]] && COMPREPLY+=($(compgen -f -- "$cur")) ;;
         status) COMPREPLY=($(compgen -W "$global $service --output --fail-on-halt" -- "$cur")) ;;
-        state) if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "$global $service --output" -- "$cur"))
-               else COMPREPLY=($(compgen -W "list show rm import" -- "$cur")); fi ;;
+        state) if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "$global $service --output --to" -- "$cur"))
+               else COMPREPLY=($(compgen -W "list show rm import unlock migrate" -- "$cur")); fi ;;
         version) COMPREPLY=($(compgen -W "$global" -- "$cur")) ;;
     esac
 }

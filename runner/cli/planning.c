@@ -24,7 +24,9 @@ static int fail(otr_error *err)
 int otr_planning_open_state(otr_planning *pl, const otr_options *o, const char *lock_for)
 {
     otr_error err = OTR_ERROR_INIT;
-    if (otr_state_open(&pl->state, otr_options_state_path(o), lock_for, 0, &err) < 0)
+    otr_state_where w;
+    otr_options_state_where(o, &w);
+    if (otr_state_open(&pl->state, &w, lock_for, 0, &err) < 0)
         return fail(&err);
     return 0;
 }

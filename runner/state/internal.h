@@ -32,6 +32,10 @@ char *otr_state_intent_line(const otr_state *s, const otr_intent *in, long seq);
 char *otr_state_result_line(const otr_state *s, const otr_intent *in, const otr_record *rec, int ok,
                             int conflict, const char *error, long seq);
 
+/* The lock's holder as a line of JSON: {"id" (when given), "pid", "host",
+ * "startedAt" (now when NULL), "renewedAt" (now, with an id), "command"}. */
+char *otr_state_lock_text(const char *command, const char *id, const char *started_at);
+
 /* Notes an intent as pending, and settles one: applies the outcome to the
  * records (as a run does, and as replay does). */
 int otr_state_add_pending(otr_state *s, const otr_intent *in);

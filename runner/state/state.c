@@ -7,6 +7,7 @@
  * Where the text is kept is local.c's business.
  */
 #include "state/internal.h"
+#include "state/store.h"
 
 #include "manifest/token.h"
 #include "util/buf.h"
@@ -312,7 +313,6 @@ otr_state *otr_state_new(const char *path)
     otr_state *s = calloc(1, sizeof(*s));
     if (!s)
         return NULL;
-    s->lock_fd = s->journal_fd = -1;
     if (!(s->path = strdup(path))) {
         free(s);
         return NULL;
@@ -857,10 +857,7 @@ void otr_state_free(otr_state *s)
     for (size_t i = 0; i < s->npending; i++)
         otr_intent_clear(&s->pending[i]);
     free(s->pending);
-    if (s->journal_fd >= 0)
-        close(s->journal_fd);
-    if (s->lock_fd >= 0)
-        close(s->lock_fd); /* releases the flock */
+    otr_store_free(s->store); /* releases the lock */
     cJSON_Delete(s->source);
     cJSON_Delete(s->service);
     free(s->updated_at);

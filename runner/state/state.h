@@ -12,13 +12,15 @@
  *   FILE.lock     held with flock for a whole run; names its holder
  *   FILE.bak      the previous snapshot
  *
+ * or the same as S3 objects (s3://BUCKET/KEY; see store_s3.c).
+ *
  * Version 2 added the kinds and "retired"; a version-1 file is read (its
  * "tasks" are OtaTasks) and written as version 2 by the next save, its .bak
  * keeping the version-1 text; a version-1 journal replays the same way.
  *
  * A file with an unknown version, a wrong shape or a truncated body is
- * refused and never overwritten. otr_state owns its records and the open
- * journal; free it with otr_state_free (which also releases the lock).
+ * refused and never overwritten. otr_state owns its records and its store;
+ * free it with otr_state_free (which also releases the lock).
  */
 #ifndef OTR_STATE_STATE_H
 #define OTR_STATE_STATE_H
@@ -89,33 +91,49 @@ typedef struct otr_state {
     otr_intent *pending; /* intents left by an interrupted run, in journal order */
     size_t npending;
     size_t journal_entries; /* lines replayed (a saved plan records this) */
-    int exists;             /* the snapshot file existed */
+    int exists;             /* the snapshot existed */
     /* the run's resources */
-    int lock_fd;
-    int journal_fd;
+    struct otr_store *store; /* where it is kept; NULL for a state from text */
     long journal_seq;
 } otr_state;
 
-/* Loads FILE (an absent file is an empty state with a new lineage) and
- * replays FILE.journal. Nothing is written, and no lock is needed: when
- * another run saves its snapshot during the read, the read starts again, so
- * the snapshot and journal read belong together. A state that records one
+/* Where a state is kept and how to reach it: a file path, or an S3 URL
+ * (s3://BUCKET/KEY?region=...; see store_s3.c), with what its lock needs. */
+typedef struct otr_state_where {
+    const char *location;
+    const char *region;   /* S3: --region, when the URL has no ?region= */
+    const char *profile;  /* S3: --profile */
+    long lock_timeout_ms; /* wait this long for a held lock; 0: fail at once */
+    long lock_stale_s;    /* S3: a lock not renewed for this long is stale; 0: 15 min */
+} otr_state_where;
+#define OTR_STATE_WHERE_INIT {NULL, NULL, NULL, 0, 0}
+/* A lock not renewed for this long is stale (--lock-stale-after). */
+#define OTR_STATE_LOCK_STALE_S (15 * 60)
+
+/* Loads the snapshot (an absent one is an empty state with a new lineage)
+ * and replays the journal. Nothing is written, and no lock is needed: the
+ * store reads the two as a consistent pair. A state that records one
  * resource under two names is refused. On failure *out is NULL. */
-OTR_MUST_USE int otr_state_load(otr_state **out, const char *path, otr_error *err);
+OTR_MUST_USE int otr_state_load(otr_state **out, const otr_state_where *w, otr_error *err);
 
-/* Takes FILE.lock for the rest of the run (when lock_for names the command,
- * "apply"; NULL: no lock), then loads the state: loaded under the lock, it
- * cannot change before the run saves it. repair accepts a state that records
- * one resource under two names, so that 'state list / show / rm' can mend
- * it. When another run holds the lock, fails at once with OTR_ERR_LOCKED and
- * a message naming the holder. On failure *out is NULL and no lock is held. */
-OTR_MUST_USE int otr_state_open(otr_state **out, const char *path, const char *lock_for, int repair,
-                                otr_error *err);
+/* Takes the state's lock for the rest of the run (when lock_for names the
+ * command, "apply"; NULL: no lock), waiting up to w->lock_timeout_ms for a
+ * held one, then loads the state: loaded under the lock, it cannot change
+ * before the run saves it. repair accepts a state that records one resource
+ * under two names, so that 'state list / show / rm' can mend it. When
+ * another run holds the lock, fails with OTR_ERR_LOCKED and a message naming
+ * the holder. On failure *out is NULL and no lock is held. */
+OTR_MUST_USE int otr_state_open(otr_state **out, const otr_state_where *w, const char *lock_for,
+                                int repair, otr_error *err);
 
-/* 1 when a run holds FILE.lock now, with holder set to "pid N on HOST since
- * T (ota-runner CMD)"; else 0. Takes no lock that a run could trip over for
- * longer than the probe. */
-int otr_state_lock_holder(const char *path, otr_buf *holder);
+/* 1 when a run holds the state's lock now, with holder set to "pid N on
+ * HOST since T (ota-runner CMD)"; else 0. Takes no lock that a run could
+ * trip over for longer than the probe. */
+int otr_state_lock_holder(const otr_state_where *w, otr_buf *holder);
+
+/* Breaks the lock lock_id by hand (state unlock): for a run that is gone. */
+OTR_MUST_USE int otr_state_break_lock(const otr_state_where *w, const char *lock_id,
+                                      otr_error *err);
 
 /* The same from memory (journal may be NULL): for tests and fuzzing. path
  * only names the state in messages. */
@@ -140,11 +158,16 @@ OTR_MUST_USE int otr_state_journal_intent(otr_state *s, const otr_intent *in, ot
 OTR_MUST_USE int otr_state_journal_result(otr_state *s, const otr_intent *in, const otr_record *rec,
                                           int ok, int conflict, const char *error, otr_error *err);
 
-/* Writes the snapshot: serial + 1, FILE.tmp, fsync, FILE -> FILE.bak, rename,
- * fsync of the folder; then empties the journal. source and service may be
+/* Writes the snapshot (serial + 1) over the version loaded, the previous one
+ * kept as the backup; then empties the journal. source and service may be
  * NULL (kept as they were). */
 OTR_MUST_USE int otr_state_save(otr_state *s, const cJSON *source, const cJSON *service,
                                 otr_error *err);
+
+/* Writes the state (its pending intents as the new journal) where to
+ * says, which must hold no snapshot and no journal yet: taken under to's
+ * lock, refused otherwise. The state's own store is left as it is. */
+OTR_MUST_USE int otr_state_copy_to(otr_state *s, const otr_state_where *to, otr_error *err);
 
 /* Removes a record (state rm); 0 when it existed. */
 int otr_state_remove(otr_state *s, const otr_kind *kind, const char *name);

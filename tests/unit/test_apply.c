@@ -243,7 +243,10 @@ static void world_new(world *w)
     w->dir = otr_test_mkdtemp();
     otr_buf_printf(&b, "%s/state.json", w->dir);
     w->path = otr_buf_detach(&b);
-    w->s = otr_state_new(w->path);
+    otr_state_where where = OTR_STATE_WHERE_INIT;
+    otr_error err = OTR_ERROR_INIT;
+    where.location = w->path;
+    assert_int_equal(otr_state_open(&w->s, &where, "apply", 0, &err), 0);
     fake_init(&w->f);
 }
 

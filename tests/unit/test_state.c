@@ -74,11 +74,19 @@ static int result(otr_state *s, otr_op op, const otr_record *rec, int ok, const 
     return otr_state_journal_result(s, &in, rec, ok, 0, error, err);
 }
 
+/* The place of a local state file (one at a time: the tests are serial). */
+static const otr_state_where *at(const char *path)
+{
+    static otr_state_where w = OTR_STATE_WHERE_INIT;
+    w.location = path;
+    return &w;
+}
+
 static otr_state *load_ok(const char *path)
 {
     otr_state *s = NULL;
     otr_error err = OTR_ERROR_INIT;
-    if (otr_state_load(&s, path, &err) < 0)
+    if (otr_state_load(&s, at(path), &err) < 0)
         fail_msg("load: %s", otr_error_message(&err));
     return s;
 }
@@ -87,7 +95,7 @@ static char *load_error(const char *path)
 {
     otr_state *s = NULL;
     otr_error err = OTR_ERROR_INIT;
-    assert_int_equal(otr_state_load(&s, path, &err), -1);
+    assert_int_equal(otr_state_load(&s, at(path), &err), -1);
     char *m = strdup(otr_error_message(&err));
     otr_error_clear(&err);
     return m;
@@ -394,7 +402,7 @@ static void test_one_task_one_name(void **state)
     free(msg);
     char *after = slurp(path);
     assert_string_equal(before, after);
-    assert_int_equal(otr_state_open(&s, path, NULL, 1, &err), 0);
+    assert_int_equal(otr_state_open(&s, at(path), NULL, 1, &err), 0);
     assert_int_equal(s->count, 2);
     otr_state_free(s);
     free(before);
@@ -412,10 +420,10 @@ static void test_lock(void **state)
     otr_error err = OTR_ERROR_INIT;
     otr_state *a = NULL, *b = NULL;
     otr_buf holder = OTR_BUF_INIT;
-    assert_int_equal(otr_state_lock_holder(path, &holder), 0);
-    assert_int_equal(otr_state_open(&a, path, "apply", 0, &err), 0);
+    assert_int_equal(otr_state_lock_holder(at(path), &holder), 0);
+    assert_int_equal(otr_state_open(&a, at(path), "apply", 0, &err), 0);
     /* flock is per open file: a second open in the same process conflicts too */
-    assert_int_equal(otr_state_open(&b, path, "plan", 0, &err), -1);
+    assert_int_equal(otr_state_open(&b, at(path), "plan", 0, &err), -1);
     assert_null(b);
     assert_int_equal(err.code, OTR_ERR_LOCKED);
     char want[64];
@@ -424,15 +432,15 @@ static void test_lock(void **state)
     assert_non_null(strstr(otr_error_message(&err), "(ota-runner apply)"));
     otr_error_clear(&err);
     /* the probe sees the holder, and takes nothing a run could trip over */
-    assert_int_equal(otr_state_lock_holder(path, &holder), 1);
+    assert_int_equal(otr_state_lock_holder(at(path), &holder), 1);
     assert_non_null(strstr(otr_buf_cstr(&holder), want + strlen("locked by another run: ")));
     otr_buf_free(&holder);
     /* a read without the lock works while it is held */
     b = load_ok(path);
     otr_state_free(b);
     otr_state_free(a); /* releases it */
-    assert_int_equal(otr_state_lock_holder(path, &holder), 0);
-    assert_int_equal(otr_state_open(&b, path, "plan", 0, &err), 0);
+    assert_int_equal(otr_state_lock_holder(at(path), &holder), 0);
+    assert_int_equal(otr_state_open(&b, at(path), "plan", 0, &err), 0);
     otr_state_free(b);
     free(path);
     otr_test_rmdir(dir);
