@@ -257,8 +257,8 @@ static void encode(otr_buf *out, const char *s, int keep_slash)
 }
 
 /* A call on key (NULL: the bucket) in the bucket's addressing. */
-static otr_aws_call *new_call(otr_s3 *s, const char *operation, const char *method,
-                              const char *key, const char *body, size_t len)
+static otr_aws_call *new_call(otr_s3 *s, const char *operation, const char *method, const char *key,
+                              const char *body, size_t len)
 {
     otr_buf path = OTR_BUF_INIT;
     if (s->path_style) {
@@ -314,8 +314,7 @@ static int outcome(otr_s3 *s, otr_aws_call *call, const char *key, otr_error *er
     otr_buf name = OTR_BUF_INIT, what = OTR_BUF_INIT;
     otr_s3_name(s, key ? key : "", &name);
     otr_aws_call_describe(call, &what);
-    otr_error_set(err, OTR_ERR_IO, "%s: %s",
-                  otr_buf_cstr(&name), otr_buf_cstr(&what));
+    otr_error_set(err, OTR_ERR_IO, "%s: %s", otr_buf_cstr(&name), otr_buf_cstr(&what));
     otr_buf_free(&name);
     otr_buf_free(&what);
     return -1;
@@ -448,8 +447,8 @@ int otr_s3_copy(otr_s3 *s, const char *from, const char *to, const char *if_matc
     if (rc == 0)
         rc = outcome(s, call, from, err);
     /* a copy can fail after its 200 (S3 says so in the body) */
-    char *etag = rc == OTR_S3_OK ? otr_xml_first(call->response.ptr, call->response.len, "ETag")
-                                 : NULL;
+    char *etag =
+        rc == OTR_S3_OK ? otr_xml_first(call->response.ptr, call->response.len, "ETag") : NULL;
     if (rc == OTR_S3_OK && !etag) {
         char *code = otr_xml_first(call->response.ptr, call->response.len, "Code");
         rc = otr_error_set(err, OTR_ERR_IO, "copying %s to %s failed: %s", from, to,

@@ -40,12 +40,15 @@ OTR_MUST_USE int otr_s3_url_parse(otr_s3_url *u, const char *text, otr_error *er
 void otr_s3_url_clear(otr_s3_url *u);
 
 typedef struct otr_s3_options {
-    const char *region;  /* --region, or NULL */
-    const char *profile; /* --profile, or NULL */
+    const char *region;      /* --region, or NULL */
+    const char *profile;     /* --profile, or NULL */
     long request_timeout_ms; /* 0: 30 s */
     int max_attempts;        /* 0: 3 */
 } otr_s3_options;
-#define OTR_S3_OPTIONS_INIT {NULL, NULL, 0, 0}
+#define OTR_S3_OPTIONS_INIT                                                                        \
+    {                                                                                              \
+        NULL, NULL, 0, 0                                                                           \
+    }
 
 typedef struct otr_s3 otr_s3;
 

@@ -283,11 +283,10 @@ int otr_cmd_state(const otr_options *o)
         return usage("a subcommand is needed: list, show ADDRESS, rm ADDRESS or import ADDRESS "
                      "ID");
     const char *sub = o->args[0];
-    size_t want = !strcmp(sub, "list") || !strcmp(sub, "migrate")  ? 1
-                  : !strcmp(sub, "show") || !strcmp(sub, "rm") ||
-                          !strcmp(sub, "unlock")                   ? 2
-                  : !strcmp(sub, "import")                         ? 3
-                                                                   : 0;
+    size_t want = !strcmp(sub, "list") || !strcmp(sub, "migrate")                        ? 1
+                  : !strcmp(sub, "show") || !strcmp(sub, "rm") || !strcmp(sub, "unlock") ? 2
+                  : !strcmp(sub, "import")                                               ? 3
+                                                                                         : 0;
     if (!want)
         return usage("unknown subcommand; use list, show ADDRESS, rm ADDRESS, import ADDRESS "
                      "ID, unlock LOCK_ID or migrate --to URL");

@@ -20,7 +20,7 @@ enum {
     OPT_PLAN_ONLY = 1u << 6,
     OPT_APPLY_ONLY = 1u << 7,
     OPT_STATUS_ONLY = 1u << 8,
-    OPT_EXITCODE = 1u << 9, /* plan and diff */
+    OPT_EXITCODE = 1u << 9,   /* plan and diff */
     OPT_STATE_CMD = 1u << 10, /* the state command */
 };
 

@@ -226,9 +226,8 @@ static int reset_journal(otr_state *s, otr_error *err)
             nomem = 1;
         free(line);
     }
-    int rc = nomem
-                 ? otr_error_set(err, OTR_ERR_NOMEM, "out of memory")
-                 : s->store->ops->reset(s->store, lines.ptr, lines.len, s->serial, err);
+    int rc = nomem ? otr_error_set(err, OTR_ERR_NOMEM, "out of memory")
+                   : s->store->ops->reset(s->store, lines.ptr, lines.len, s->serial, err);
     s->journal_seq = (long)s->npending;
     otr_buf_free(&lines);
     return rc;

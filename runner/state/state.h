@@ -106,7 +106,10 @@ typedef struct otr_state_where {
     long lock_timeout_ms; /* wait this long for a held lock; 0: fail at once */
     long lock_stale_s;    /* S3: a lock not renewed for this long is stale; 0: 15 min */
 } otr_state_where;
-#define OTR_STATE_WHERE_INIT {NULL, NULL, NULL, 0, 0}
+#define OTR_STATE_WHERE_INIT                                                                       \
+    {                                                                                              \
+        NULL, NULL, NULL, 0, 0                                                                     \
+    }
 /* A lock not renewed for this long is stale (--lock-stale-after). */
 #define OTR_STATE_LOCK_STALE_S (15 * 60)
 

@@ -44,8 +44,8 @@ typedef struct otr_store_ops {
 
 struct otr_store {
     const otr_store_ops *ops;
-    char *where;          /* the state's name in messages: a path or s3://bucket/key */
-    char *journal_where;  /* its journal's: FILE.journal or s3://bucket/key.journal/ */
+    char *where;         /* the state's name in messages: a path or s3://bucket/key */
+    char *journal_where; /* its journal's: FILE.journal or s3://bucket/key.journal/ */
 };
 
 /* The store for w->location (a path, or s3://...); nothing is read yet. */

@@ -193,8 +193,7 @@ static int file_append(otr_store *st, const char *line, long serial, long seq, o
             return otr_error_set(err, OTR_ERR_IO, "cannot open the journal %s: %s", f->jpath,
                                  strerror(errno));
     }
-    if (otr_file_write_all(f->journal_fd, line, strlen(line)) == 0 &&
-        fdatasync(f->journal_fd) == 0)
+    if (otr_file_write_all(f->journal_fd, line, strlen(line)) == 0 && fdatasync(f->journal_fd) == 0)
         return 0;
     return otr_error_set(err, OTR_ERR_IO,
                          "cannot write the journal of %s: %s; nothing more will be sent until it "
@@ -230,8 +229,8 @@ static int keep_backup(const file_store *f, otr_error *err)
 {
     unlink(f->bpath);
     if (link(f->path, f->bpath) < 0 && errno != ENOENT && errno != EEXIST)
-        return otr_error_set(err, OTR_ERR_IO, "cannot keep the previous state as %s: %s",
-                             f->bpath, strerror(errno));
+        return otr_error_set(err, OTR_ERR_IO, "cannot keep the previous state as %s: %s", f->bpath,
+                             strerror(errno));
     return 0;
 }
 

@@ -175,8 +175,8 @@ static int put_lock(s3_store *s, const char *if_match, otr_error *err)
     char *text = otr_state_lock_text(s->command, s->lock_id, s->started_at);
     if (!text)
         return otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
-    int r = otr_s3_put(s->s3, s->lock_key, text, strlen(text), if_match, !if_match, s->lock_etag,
-                       err);
+    int r =
+        otr_s3_put(s->s3, s->lock_key, text, strlen(text), if_match, !if_match, s->lock_etag, err);
     free(text);
     return r;
 }
@@ -269,8 +269,8 @@ static int s3_lock(otr_store *st, const char *command, otr_error *err)
 static int renew(s3_store *s, otr_error *err)
 {
     int64_t now = otr_time_monotonic_ms();
-    int64_t every = s->stale_s * 1000 / 3 < S3_RENEW_EVERY_MS ? s->stale_s * 1000 / 3
-                                                              : S3_RENEW_EVERY_MS;
+    int64_t every =
+        s->stale_s * 1000 / 3 < S3_RENEW_EVERY_MS ? s->stale_s * 1000 / 3 : S3_RENEW_EVERY_MS;
     if (!s->locked || now - s->renewed_ms < every)
         return 0;
     int r = put_lock(s, s->lock_etag, err);
@@ -331,8 +331,10 @@ static int s3_break_lock(otr_store *st, const char *lock_id, otr_error *err)
     if (!id || strcmp(id, lock_id) != 0) {
         otr_buf who = OTR_BUF_INIT;
         describe_holder(&held, &who);
-        otr_error_set(err, OTR_ERR_USAGE, "state %s is locked by %s, not by lock id %s; nothing "
-                      "was changed", st->where, otr_buf_cstr(&who), lock_id);
+        otr_error_set(err, OTR_ERR_USAGE,
+                      "state %s is locked by %s, not by lock id %s; nothing "
+                      "was changed",
+                      st->where, otr_buf_cstr(&who), lock_id);
         otr_buf_free(&who);
         r = -1;
     } else {
@@ -424,8 +426,7 @@ static int s3_write(otr_store *st, const char *text, size_t len, otr_error *err)
         return -1;
     int r = s->exists ? otr_s3_copy(s->s3, s->key, s->bak_key, s->etag, err) : OTR_S3_OK;
     if (r == OTR_S3_OK)
-        r = otr_s3_put(s->s3, s->key, text, len, s->exists ? s->etag : NULL, !s->exists, etag,
-                       err);
+        r = otr_s3_put(s->s3, s->key, text, len, s->exists ? s->etag : NULL, !s->exists, etag, err);
     if (r == OTR_S3_PRECONDITION || r == OTR_S3_NOT_FOUND)
         return otr_error_set(err, OTR_ERR_LOCKED,
                              "cannot save the state: %s was changed by another run since this one "

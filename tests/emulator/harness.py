@@ -58,3 +58,42 @@ def aws_env(secret=SECRET_ACCESS_KEY):
                 "AWS_DEFAULT_REGION": "us-east-1", "AWS_PAGER": "", "AWS_MAX_ATTEMPTS": "3",
                 "AWS_CONFIG_FILE": "/dev/null", "AWS_SHARED_CREDENTIALS_FILE": "/dev/null"})
     return env
+
+
+class MotoS3:
+    """A real S3 implementation (moto's server) on a free loopback port, with
+    a bucket; self.env(state_key) points ota-runner's state at it."""
+
+    def __init__(self, bucket="ota-state"):
+        from moto.server import ThreadedMotoServer
+        import logging
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self.server.start()
+        host, port = self.server.get_host_and_port()
+        self.url = f"http://{host}:{port}"
+        self.bucket = bucket
+        self.client().create_bucket(Bucket=bucket)
+
+    def client(self):
+        import boto3
+        return boto3.client("s3", endpoint_url=self.url, region_name="us-east-1",
+                            aws_access_key_id=ACCESS_KEY_ID, aws_secret_access_key=SECRET_ACCESS_KEY)
+
+    def keys(self, prefix=""):
+        out = []
+        for page in self.client().get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
+            out += [o["Key"] for o in page.get("Contents", [])]
+        return out
+
+    def get(self, key):
+        return self.client().get_object(Bucket=self.bucket, Key=key)["Body"].read()
+
+    def stop(self):
+        self.server.stop()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
