@@ -434,7 +434,7 @@ static int apply_option(otr_options *o, const option_spec *opt, const char *valu
     case O_LOCK_TIMEOUT:
     case O_LOCK_STALE_AFTER: {
         int64_t seconds;
-        if (otr_time_parse_duration(value, &seconds) < 0 || seconds > 7 * 24 * 3600 ||
+        if (otr_time_parse_duration(value, &seconds) < 0 || seconds > 7LL * 24 * 3600 ||
             (opt->id == O_LOCK_STALE_AFTER && seconds < 1))
             return usage_error(o->command,
                                opt->id == O_LOCK_TIMEOUT

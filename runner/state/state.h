@@ -111,7 +111,7 @@ typedef struct otr_state_where {
         NULL, NULL, NULL, 0, 0                                                                     \
     }
 /* A lock not renewed for this long is stale (--lock-stale-after). */
-#define OTR_STATE_LOCK_STALE_S (15 * 60)
+#define OTR_STATE_LOCK_STALE_S (15L * 60)
 
 /* Loads the snapshot (an absent one is an empty state with a new lineage)
  * and replays the journal. Nothing is written, and no lock is needed: the

@@ -32,6 +32,8 @@
 
 /* The longest a lock's text may be. */
 #define S3_MAX_LOCK_BYTES 4096
+/* The longest a journal entry may be (one record's spec, and room). */
+#define S3_MAX_ENTRY_BYTES ((size_t)4 << 20)
 /* A running holder renews its lock at least this often (and at a third of
  * the stale time when that is shorter). */
 #define S3_RENEW_EVERY_MS 10000
@@ -104,7 +106,7 @@ static int s3_read(otr_store *st, otr_buf *journal, otr_buf *snapshot, int *exis
         return -1;
     for (size_t i = 0; i < n && rc == 0; i++) {
         otr_s3_object obj = {0};
-        int r = otr_s3_get(s->s3, keys[i], S3_MAX_LOCK_BYTES * 1024, &obj, err);
+        int r = otr_s3_get(s->s3, keys[i], S3_MAX_ENTRY_BYTES, &obj, err);
         if (r < 0)
             rc = -1;
         else if (r == OTR_S3_OK && (otr_buf_append(journal, obj.body.ptr, obj.body.len) < 0 ||
