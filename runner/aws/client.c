@@ -535,6 +535,22 @@ int otr_aws_client_new(otr_aws_client **out, const otr_aws_options *o, otr_error
     return 0;
 }
 
+int otr_aws_client_open(otr_aws_client **client, otr_creds_provider **creds, otr_aws_options o,
+                        const char *profile, otr_error *err)
+{
+    otr_creds_options co = {profile, o.region, NULL, NULL};
+    *client = NULL;
+    if (otr_creds_provider_new(creds, &co, err) < 0)
+        return -1;
+    o.creds = *creds;
+    if (otr_aws_client_new(client, &o, err) < 0) {
+        otr_creds_provider_free(*creds);
+        *creds = NULL;
+        return -1;
+    }
+    return 0;
+}
+
 void otr_aws_client_free(otr_aws_client *c)
 {
     if (!c)

@@ -82,6 +82,10 @@ void otr_aws_call_describe(const otr_aws_call *call, otr_buf *out);
 
 int otr_aws_client_new(otr_aws_client **out, const otr_aws_options *o, otr_error *err);
 void otr_aws_client_free(otr_aws_client *c);
+/* A client with its own credentials provider: the chain for profile (NULL:
+ * the default) at o.region; o.creds is ignored. The caller frees both. */
+OTR_MUST_USE int otr_aws_client_open(otr_aws_client **client, otr_creds_provider **creds,
+                                     otr_aws_options o, const char *profile, otr_error *err);
 
 /* Queues a call; it starts when run is called. */
 void otr_aws_client_submit(otr_aws_client *c, otr_aws_call *call);

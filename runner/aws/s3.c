@@ -17,6 +17,8 @@
 #define S3_MAX_KEY 1024
 /* The largest ListObjectsV2 answer read (1,000 keys of 1,024 bytes, and room). */
 #define S3_MAX_LIST_ANSWER ((size_t)4 << 20)
+/* One request to the state bucket, when --request-timeout does not say. */
+#define S3_REQUEST_TIMEOUT_MS 30000
 
 struct otr_s3 {
     otr_s3_url url;
@@ -198,19 +200,15 @@ int otr_s3_open(otr_s3 **out, const otr_s3_url *u, const otr_s3_options *o, otr_
     }
     if (resolve_endpoint(s, err) < 0)
         goto fail;
-    otr_creds_options co = {o->profile, s->region, NULL, NULL};
-    if (otr_creds_provider_new(&s->creds, &co, err) < 0)
-        goto fail;
     otr_aws_options ao = {
         .endpoint = s->endpoint,
         .region = s->region,
         .service = "s3",
         .max_attempts = o->max_attempts,
         .parallelism = 1,
-        .request_timeout_ms = o->request_timeout_ms ? o->request_timeout_ms : 30000,
-        .creds = s->creds,
+        .request_timeout_ms = o->request_timeout_ms ? o->request_timeout_ms : S3_REQUEST_TIMEOUT_MS,
     };
-    if (otr_aws_client_new(&s->client, &ao, err) < 0)
+    if (otr_aws_client_open(&s->client, &s->creds, ao, o->profile, err) < 0)
         goto fail;
     *out = s;
     return 0;
@@ -320,6 +318,32 @@ static int outcome(otr_s3 *s, otr_aws_call *call, const char *key, otr_error *er
     return -1;
 }
 
+/* Sends call about key, once its headers are set (headers_failed: one could
+ * not be added), and says what came of it: OTR_S3_OK, _PRECONDITION,
+ * _NOT_FOUND, or -1 with err. The caller reads the answer and frees call. */
+static int send_call(otr_s3 *s, otr_aws_call *call, const char *key, int headers_failed,
+                     otr_error *err)
+{
+    if (headers_failed)
+        return otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
+    if (run(s, call, key, err) < 0)
+        return -1;
+    return outcome(s, call, key, err);
+}
+
+/* The server-side encryption the URL asks for; non-zero when a header could
+ * not be added. */
+static int add_sse(const otr_s3 *s, otr_aws_call *call)
+{
+    int rc = 0;
+    if (s->url.sse)
+        rc |= otr_headers_add(&call->headers, "x-amz-server-side-encryption", s->url.sse);
+    if (s->url.kms_key_id)
+        rc |= otr_headers_add(&call->headers, "x-amz-server-side-encryption-aws-kms-key-id",
+                              s->url.kms_key_id);
+    return rc;
+}
+
 static void copy_etag(char out[OTR_S3_ETAG_MAX], const otr_aws_call *call)
 {
     const char *etag = otr_headers_get(&call->reply_headers, "ETag");
@@ -347,9 +371,7 @@ int otr_s3_get(otr_s3 *s, const char *key, size_t max, otr_s3_object *obj, otr_e
     if (!call)
         return otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
     call->response.cap = max + 1;
-    rc = run(s, call, key, err);
-    if (rc == 0)
-        rc = outcome(s, call, key, err);
+    rc = send_call(s, call, key, 0, err);
     if (rc == OTR_S3_OK) {
         copy_etag(obj->etag, call);
         obj->last_modified = http_date(call, "Last-Modified");
@@ -384,18 +406,7 @@ int otr_s3_put(otr_s3 *s, const char *key, const char *body, size_t len, const c
         rc |= otr_headers_add(&call->headers, "If-Match", if_match);
     if (if_none_match)
         rc |= otr_headers_add(&call->headers, "If-None-Match", "*");
-    if (s->url.sse)
-        rc |= otr_headers_add(&call->headers, "x-amz-server-side-encryption", s->url.sse);
-    if (s->url.kms_key_id)
-        rc |= otr_headers_add(&call->headers, "x-amz-server-side-encryption-aws-kms-key-id",
-                              s->url.kms_key_id);
-    if (rc) {
-        otr_aws_call_free(call);
-        return otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
-    }
-    rc = run(s, call, key, err);
-    if (rc == 0)
-        rc = outcome(s, call, key, err);
+    rc = send_call(s, call, key, rc | add_sse(s, call), err);
     if (rc == OTR_S3_OK && etag)
         copy_etag(etag, call);
     otr_aws_call_free(call);
@@ -407,13 +418,8 @@ int otr_s3_delete(otr_s3 *s, const char *key, const char *if_match, otr_error *e
     otr_aws_call *call = new_call(s, "DeleteObject", "DELETE", key, NULL, 0);
     if (!call)
         return otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
-    if (if_match && otr_headers_add(&call->headers, "If-Match", if_match) < 0) {
-        otr_aws_call_free(call);
-        return otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
-    }
-    int rc = run(s, call, key, err);
-    if (rc == 0)
-        rc = outcome(s, call, key, err);
+    int rc = send_call(s, call, key,
+                       if_match && otr_headers_add(&call->headers, "If-Match", if_match) < 0, err);
     otr_aws_call_free(call);
     return rc == OTR_S3_NOT_FOUND ? OTR_S3_OK : rc;
 }
@@ -433,19 +439,8 @@ int otr_s3_copy(otr_s3 *s, const char *from, const char *to, const char *if_matc
     rc |= otr_headers_add(&call->headers, "x-amz-copy-source", otr_buf_cstr(&source));
     if (if_match)
         rc |= otr_headers_add(&call->headers, "x-amz-copy-source-if-match", if_match);
-    if (s->url.sse)
-        rc |= otr_headers_add(&call->headers, "x-amz-server-side-encryption", s->url.sse);
-    if (s->url.kms_key_id)
-        rc |= otr_headers_add(&call->headers, "x-amz-server-side-encryption-aws-kms-key-id",
-                              s->url.kms_key_id);
     otr_buf_free(&source);
-    if (rc) {
-        otr_aws_call_free(call);
-        return otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
-    }
-    rc = run(s, call, from, err);
-    if (rc == 0)
-        rc = outcome(s, call, from, err);
+    rc = send_call(s, call, from, rc | add_sse(s, call), err);
     /* a copy can fail after its 200 (S3 says so in the body) */
     char *etag =
         rc == OTR_S3_OK ? otr_xml_first(call->response.ptr, call->response.len, "ETag") : NULL;
@@ -506,11 +501,9 @@ int otr_s3_list(otr_s3 *s, const char *prefix, char ***keys, size_t *n, otr_erro
         }
         otr_buf_printf(&q, "list-type=2&max-keys=%d&prefix=", OTR_S3_LIST_PAGE);
         encode(&q, prefix, 0);
-        if (otr_buf_failed(&q) || otr_aws_call_set_query(call, q.ptr) < 0)
-            rc = otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
+        rc = send_call(s, call, prefix,
+                       otr_buf_failed(&q) || otr_aws_call_set_query(call, q.ptr) < 0, err);
         otr_buf_free(&q);
-        if (rc == 0 && (rc = run(s, call, prefix, err)) == 0)
-            rc = outcome(s, call, prefix, err);
         free(token);
         token = NULL;
         if (rc == OTR_S3_OK &&

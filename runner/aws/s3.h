@@ -42,7 +42,7 @@ void otr_s3_url_clear(otr_s3_url *u);
 typedef struct otr_s3_options {
     const char *region;      /* --region, or NULL */
     const char *profile;     /* --profile, or NULL */
-    long request_timeout_ms; /* 0: 30 s */
+    long request_timeout_ms; /* 0: S3_REQUEST_TIMEOUT_MS (30 s) */
     int max_attempts;        /* 0: 3 */
 } otr_s3_options;
 #define OTR_S3_OPTIONS_INIT                                                                        \

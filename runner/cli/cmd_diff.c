@@ -202,7 +202,7 @@ static void print_text(const otr_plan *p, const char *base, const char *head)
 
 static cJSON *change_json(const otr_plan *p, const otr_action *a)
 {
-    cJSON *o = cJSON_CreateObject(), *fields;
+    cJSON *o = cJSON_CreateObject();
     otr_buf addr = OTR_BUF_INIT;
     otr_address_full(&addr, a->resource, a->name);
     cJSON_AddStringToObject(o, "address", otr_buf_cstr(&addr));
@@ -227,18 +227,7 @@ static cJSON *change_json(const otr_plan *p, const otr_action *a)
     if (what.len)
         cJSON_AddStringToObject(o, "description", otr_buf_cstr(&what));
     otr_buf_free(&what);
-    fields = cJSON_AddArrayToObject(o, "fields");
-    for (size_t k = 0; k < a->nchanges; k++) {
-        cJSON *f = cJSON_CreateObject();
-        cJSON_AddStringToObject(f, "field", a->changes[k].field);
-        cJSON_AddItemToObject(f, "old",
-                              a->changes[k].old_value ? cJSON_Duplicate(a->changes[k].old_value, 1)
-                                                      : cJSON_CreateNull());
-        cJSON_AddItemToObject(f, "new",
-                              a->changes[k].new_value ? cJSON_Duplicate(a->changes[k].new_value, 1)
-                                                      : cJSON_CreateNull());
-        cJSON_AddItemToArray(fields, f);
-    }
+    cJSON_AddItemToObject(o, "fields", otr_action_changes_json(a));
     return o;
 }
 
@@ -268,18 +257,6 @@ static void print_json(const otr_plan *p, const char *base, const char *head)
     cJSON_Delete(root);
 }
 
-static void md_text(otr_buf *out, const char *s)
-{
-    for (; s && *s; s++) {
-        if (*s == '|')
-            otr_buf_puts(out, "\\|");
-        else if (*s == '<')
-            otr_buf_puts(out, "&lt;");
-        else if (*s != '\n')
-            otr_buf_putc(out, *s);
-    }
-}
-
 static void print_markdown(const otr_plan *p, const char *base, const char *head)
 {
     otr_buf out = OTR_BUF_INIT, sum = OTR_BUF_INIT;
@@ -305,19 +282,19 @@ static void print_markdown(const otr_plan *p, const char *base, const char *head
                 continue;
             otr_address_short(&addr, a->resource, a->name);
             otr_buf_printf(&out, "| %s | `", change_of(a));
-            md_text(&out, otr_buf_cstr(&addr));
+            otr_md_cell(&out, otr_buf_cstr(&addr));
             otr_buf_puts(&out, "` | ");
-            md_text(&out, file_of(a));
+            otr_md_cell(&out, file_of(a));
             if (a->line)
                 otr_buf_printf(&out, ":%u", a->line);
             otr_buf_puts(&out, " | ");
             const char *how = a->resource->plan && a->reason ? a->reason : how_of(a);
-            md_text(&out, how);
+            otr_md_cell(&out, how);
             otr_buf what = OTR_BUF_INIT;
             otr_render_action_describe(&what, a);
             if (what.len) {
                 otr_buf_puts(&out, *how ? " — " : "");
-                md_text(&out, otr_buf_cstr(&what));
+                otr_md_cell(&out, otr_buf_cstr(&what));
             }
             otr_buf_free(&what);
             otr_buf_puts(&out, " | ");
@@ -333,7 +310,7 @@ static void print_markdown(const otr_plan *p, const char *base, const char *head
         if (!view || !cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(view, "waves")))
             continue;
         otr_buf_puts(&out, "\n**Rollout `");
-        md_text(&out, a->name);
+        otr_md_cell(&out, a->name);
         otr_buf_puts(&out, "`**\n\n");
         otr_render_rollout_mermaid(&out, view);
     }

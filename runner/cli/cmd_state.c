@@ -106,20 +106,29 @@ static int cmd_list(otr_state *s, const otr_options *o)
     return OTR_EXIT_OK;
 }
 
-static int cmd_show(otr_state *s, const char *address)
+/* The record at address, its kind and name; NULL (said on stderr) when the
+ * address is bad or nothing is recorded there. */
+static const otr_record *find_recorded(otr_state *s, const char *address, const otr_kind **k,
+                                       const char **name)
 {
-    const otr_kind *k;
-    const char *name;
-    if (parse_address(address, &k, &name) < 0)
-        return OTR_EXIT_ERROR;
-    const otr_record *r = otr_state_find(s, k, name);
-    if (!r) {
+    if (parse_address(address, k, name) < 0)
+        return NULL;
+    const otr_record *r = otr_state_find(s, *k, *name);
+    if (!r)
         fprintf(stderr,
                 "ota-runner: error: nothing named %s in the state (ota-runner state list "
                 "shows what is)\n",
                 address);
+    return r;
+}
+
+static int cmd_show(otr_state *s, const char *address)
+{
+    const otr_kind *k;
+    const char *name;
+    const otr_record *r = find_recorded(s, address, &k, &name);
+    if (!r)
         return OTR_EXIT_ERROR;
-    }
     print_json(record_json(r));
     return OTR_EXIT_OK;
 }
@@ -145,13 +154,9 @@ static int cmd_rm(otr_state *s, const char *address)
     otr_error err = OTR_ERROR_INIT;
     const otr_kind *k;
     const char *name;
-    if (parse_address(address, &k, &name) < 0)
+    const otr_record *r = find_recorded(s, address, &k, &name);
+    if (!r)
         return OTR_EXIT_ERROR;
-    const otr_record *r = otr_state_find(s, k, name);
-    if (!r) {
-        fprintf(stderr, "ota-runner: error: nothing named %s in the state\n", address);
-        return OTR_EXIT_ERROR;
-    }
     char *id = r->id ? strdup(r->id) : NULL;
     otr_state_remove(s, k, name);
     int rc = otr_state_save(s, NULL, NULL, &err) < 0 ? fail(&err) : OTR_EXIT_OK;

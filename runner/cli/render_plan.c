@@ -304,8 +304,7 @@ void otr_render_plan_text(const otr_plan *p, const char *warnings, otr_buf *out,
 
 /* ---- markdown -------------------------------------------------------------------- */
 
-/* Markdown table cells may not hold '|' or newlines. */
-static void md_cell(otr_buf *out, const char *s)
+void otr_md_cell(otr_buf *out, const char *s)
 {
     for (; s && *s; s++) {
         if (*s == '|')
@@ -326,11 +325,11 @@ static void md_row(const otr_plan *p, size_t i, int member, otr_buf *out)
     otr_address_short(&name, a->resource, a->name);
     otr_buf_printf(out, "| %s`%s` | %s | `", member ? "↳ " : "", symbols[a->kind],
                    otr_action_kind_name(a->kind));
-    md_cell(out, otr_buf_cstr(&name));
+    otr_md_cell(out, otr_buf_cstr(&name));
     otr_buf_free(&name);
     otr_buf_puts(out, "` | ");
     if (file_of(a)) {
-        md_cell(out, file_of(a));
+        otr_md_cell(out, file_of(a));
         if (a->line)
             otr_buf_printf(out, ":%u", a->line);
     }
@@ -345,7 +344,7 @@ static void md_row(const otr_plan *p, size_t i, int member, otr_buf *out)
         otr_buf_puts(out, sep);
         otr_buf u = OTR_BUF_INIT;
         unit_text(p, i, &u);
-        md_cell(out, otr_buf_cstr(&u));
+        otr_md_cell(out, otr_buf_cstr(&u));
         otr_buf_free(&u);
         sep = " — ";
     }
@@ -357,14 +356,14 @@ static void md_row(const otr_plan *p, size_t i, int member, otr_buf *out)
         sep = " — ";
     if (a->reason) {
         otr_buf_puts(out, sep);
-        md_cell(out, a->reason);
+        otr_md_cell(out, a->reason);
         sep = " — ";
     }
     otr_buf what = OTR_BUF_INIT;
     otr_render_action_describe(&what, a);
     if (what.len) {
         otr_buf_puts(out, sep);
-        md_cell(out, otr_buf_cstr(&what));
+        otr_md_cell(out, otr_buf_cstr(&what));
     }
     otr_buf_free(&what);
     otr_buf_puts(out, " |\n");
@@ -445,7 +444,7 @@ static void render_markdown(const otr_plan *p, const char *warnings, otr_buf *ou
             otr_buf name = OTR_BUF_INIT;
             otr_address_short(&name, a->resource, a->name);
             otr_buf_printf(out, "<details><summary>%s <code>", otr_action_kind_name(a->kind));
-            md_cell(out, otr_buf_cstr(&name));
+            otr_md_cell(out, otr_buf_cstr(&name));
             otr_buf_free(&name);
             otr_buf_puts(out, "</code></summary>\n\n```diff\n");
             for (size_t c = 0; c < a->nchanges; c++) {
@@ -460,7 +459,7 @@ static void render_markdown(const otr_plan *p, const char *warnings, otr_buf *ou
     }
     for (size_t i = 0; i < p->nnotes; i++) {
         otr_buf_puts(out, "> ");
-        md_cell(out, p->notes[i]);
+        otr_md_cell(out, p->notes[i]);
         otr_buf_puts(out, "\n");
     }
     if (p->ndetails)

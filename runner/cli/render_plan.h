@@ -15,6 +15,10 @@ void otr_render_plan_github(const otr_plan *p, const char *warnings, otr_buf *ou
  * and ':' in a property (file=..., title=...). */
 void otr_github_escape(otr_buf *out, const char *s, int property);
 
+/* s as text in a markdown table cell: '|' escaped, '<' as an entity (no
+ * markup from a manifest), a newline as a space. */
+void otr_md_cell(otr_buf *out, const char *s);
+
 /* GitHub's limit on a pull-request comment, in characters (bytes here: a
  * byte count is never smaller). */
 #define OTR_MARKDOWN_MAX_COMMENT 65536

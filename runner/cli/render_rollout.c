@@ -1,6 +1,8 @@
 /* A staged rollout's waves, for people (see render_rollout.h). */
 #include "cli/render_rollout.h"
 
+#include "cli/render_plan.h"
+
 #include <string.h>
 
 static const char *str_of(const cJSON *o, const char *key)
@@ -66,18 +68,6 @@ void otr_render_rollout_text(otr_buf *out, const char *name, const cJSON *view, 
     if (str_of(view, "promotes"))
         otr_buf_printf(out, "%s    promotes %s to %s (holdAfter moved)\n", indent, name,
                        str_of(view, "promotes"));
-}
-
-static void md_text(otr_buf *out, const char *s)
-{
-    for (; s && *s; s++) {
-        if (*s == '|')
-            otr_buf_puts(out, "\\|");
-        else if (*s == '<')
-            otr_buf_puts(out, "&lt;");
-        else if (*s != '\n')
-            otr_buf_putc(out, *s);
-    }
 }
 
 /* Text for a Mermaid label in ["..."]: quotes and markup as entities. */
@@ -147,13 +137,13 @@ void otr_render_rollout_markdown(otr_buf *out, const char *name, const cJSON *vi
 {
     const cJSON *w, *halt = cJSON_GetObjectItemCaseSensitive(view, "halt");
     otr_buf_puts(out, "**Rollout `");
-    md_text(out, name);
+    otr_md_cell(out, name);
     otr_buf_puts(out, "`**");
     if (str_of(view, "promotes")) {
         otr_buf_puts(out, ": promotes ");
-        md_text(out, name);
+        otr_md_cell(out, name);
         otr_buf_puts(out, " to ");
-        md_text(out, str_of(view, "promotes"));
+        otr_md_cell(out, str_of(view, "promotes"));
     }
     otr_buf_puts(out, "\n\n");
     otr_render_rollout_mermaid(out, view);
@@ -163,29 +153,29 @@ void otr_render_rollout_markdown(otr_buf *out, const char *name, const cJSON *vi
         otr_buf detail = OTR_BUF_INIT;
         wave_detail(&detail, w);
         otr_buf_puts(out, "| ");
-        md_text(out, str_of(w, "name"));
+        otr_md_cell(out, str_of(w, "name"));
         otr_buf_puts(out, " | ");
-        md_text(out, str_of(w, "targets"));
+        otr_md_cell(out, str_of(w, "targets"));
         otr_buf_puts(out, " | ");
-        md_text(out, str_of(w, "state"));
+        otr_md_cell(out, str_of(w, "state"));
         otr_buf_puts(out, " | ");
-        md_text(out, str_of(w, "taskId") ? str_of(w, "taskId") : "");
+        otr_md_cell(out, str_of(w, "taskId") ? str_of(w, "taskId") : "");
         otr_buf_puts(out, " | ");
-        md_text(out, otr_buf_cstr(&detail));
+        otr_md_cell(out, otr_buf_cstr(&detail));
         otr_buf_puts(out, " |\n");
         otr_buf_free(&detail);
     }
     otr_buf_putc(out, '\n');
     if (halt) {
         otr_buf_puts(out, "> [!CAUTION]\n> halted at wave ");
-        md_text(out, str_of(halt, "wave"));
+        otr_md_cell(out, str_of(halt, "wave"));
         otr_buf_puts(out, ": ");
-        md_text(out, str_of(halt, "reason"));
+        otr_md_cell(out, str_of(halt, "reason"));
         otr_buf_puts(out, "\n\n");
     }
     if (str_of(view, "next")) {
         otr_buf_puts(out, "Next: ");
-        md_text(out, str_of(view, "next"));
+        otr_md_cell(out, str_of(view, "next"));
         otr_buf_puts(out, "\n\n");
     }
 }

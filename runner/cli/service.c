@@ -42,9 +42,6 @@ int otr_service_open(otr_service *s, const otr_options *o, otr_error *err)
         goto fail;
     }
     free(mode);
-    otr_creds_options co = {o->profile, s->region, NULL, NULL};
-    if (otr_creds_provider_new(&s->creds, &co, err) < 0)
-        goto fail;
     otr_aws_options ao = {
         .endpoint = s->endpoint,
         .region = s->region,
@@ -54,9 +51,8 @@ int otr_service_open(otr_service *s, const otr_options *o, otr_error *err)
         .parallelism = o->parallelism,
         .connect_timeout_ms = o->connect_timeout_ms,
         .request_timeout_ms = o->request_timeout_ms,
-        .creds = s->creds,
     };
-    if (otr_aws_client_new(&s->client, &ao, err) < 0)
+    if (otr_aws_client_open(&s->client, &s->creds, ao, o->profile, err) < 0)
         goto fail;
     return 0;
 fail:

@@ -1140,7 +1140,7 @@ static void add_address(cJSON *o, const char *key, const otr_kind *k, const char
     otr_buf_free(&b);
 }
 
-static cJSON *changes_json(const otr_action *a)
+cJSON *otr_action_changes_json(const otr_action *a)
 {
     cJSON *changes = cJSON_CreateArray();
     for (size_t c = 0; c < a->nchanges; c++) {
@@ -1191,7 +1191,7 @@ static cJSON *action_json(const otr_plan *p, const otr_action *a)
         cJSON_AddItemToArray(deps, cJSON_CreateString(otr_buf_cstr(&b)));
         otr_buf_free(&b);
     }
-    cJSON_AddItemToObject(o, "changes", changes_json(a));
+    cJSON_AddItemToObject(o, "changes", otr_action_changes_json(a));
     cJSON_AddItemToObject(o, "old", record_json(&a->old));
     cJSON_AddItemToObject(o, "new", record_json(&a->desired));
     return o;

@@ -209,6 +209,8 @@ const char *otr_action_replaces(const otr_action *a);
 
 /* The plan as JSON (the documented, versioned schema: README "Plan JSON"). */
 cJSON *otr_plan_to_json(const otr_plan *p);
+/* An action's field changes: [{"field", "old", "new"}] (null for absent). */
+cJSON *otr_action_changes_json(const otr_action *a);
 /* A plan saved with plan --out. On failure *out is NULL. */
 OTR_MUST_USE int otr_plan_from_json(otr_plan **out, const cJSON *j, otr_error *err);
 

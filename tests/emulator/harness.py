@@ -11,6 +11,23 @@ ACCESS_KEY_ID = "AKIDOTAEMULATOR"
 SECRET_ACCESS_KEY = "ota-emulator-secret-key"
 
 
+# The calls that change something in the service, and those on tasks only.
+TASK_MUTATING = ("CreateOtaTask", "UpdateOtaTask", "DeleteOtaTask")
+MUTATING = TASK_MUTATING + ("CreateOtaTaskConfiguration", "DeleteOtaTaskConfiguration")
+
+
+def runner_env(url, state, **extra):
+    """The environment ota-runner runs in against the emulator at url: the
+    emulator's keys and no other AWS_ or GITHUB_ variable, no colour, the
+    state at state; extra on top (a value None removes the variable)."""
+    e = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "GITHUB_"))}
+    e.update({"AWS_ACCESS_KEY_ID": ACCESS_KEY_ID, "AWS_SECRET_ACCESS_KEY": SECRET_ACCESS_KEY,
+              "AWS_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true",
+              "AWS_ENDPOINT_URL": url, "NO_COLOR": "1", "OTA_RUNNER_STATE": state})
+    e.update(extra)
+    return {k: v for k, v in e.items() if v is not None}
+
+
 class Emulator:
     def __init__(self, *args, state=None, log=None):
         cmd = [sys.executable, os.path.join(HERE, "emulator.py"), "--port", "0"] + list(args)
@@ -34,6 +51,15 @@ class Emulator:
 
     def log(self):
         return self.control("log")
+
+    def mutations(self, since=0, ops=None):
+        """The mutating calls of the request log from entry since on (ops: only
+        these operations; default every mutating one)."""
+        ops = ops or MUTATING
+        return [e for e in self.log()[since:] if e["op"] in ops]
+
+    def live_tasks(self):
+        return [t for t in self.control("tasks") if not t.get("Deleted")]
 
     def stop(self):
         if self.proc.poll() is None:

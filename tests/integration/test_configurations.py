@@ -27,7 +27,7 @@ import tempfile
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "emulator"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from checks import SRC, check, finish, program, sample_fleet  # noqa: E402
-from harness import ACCESS_KEY_ID, SECRET_ACCESS_KEY, Emulator, aws_env  # noqa: E402
+from harness import Emulator, aws_env, runner_env  # noqa: E402
 
 RUNNER = program("OTA_RUNNER")
 CFG = "OtaTaskConfiguration/staged-push"
@@ -50,17 +50,8 @@ def edit(path, old, new, msg):
     git("commit", "-qam", msg)
 
 
-def env(emu, **extra):
-    e = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "GITHUB_"))}
-    e.update({"AWS_ACCESS_KEY_ID": ACCESS_KEY_ID, "AWS_SECRET_ACCESS_KEY": SECRET_ACCESS_KEY,
-              "AWS_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true",
-              "AWS_ENDPOINT_URL": emu.url, "NO_COLOR": "1", "OTA_RUNNER_STATE": state})
-    e.update(extra)
-    return e
-
-
 def run(emu, *args, **extra):
-    p = subprocess.run([RUNNER, *args], capture_output=True, text=True, env=env(emu, **extra), cwd=tmp,
+    p = subprocess.run([RUNNER, *args], capture_output=True, text=True, env=runner_env(emu.url, state, **extra), cwd=tmp,
                        timeout=300)
     return p.returncode, p.stdout, p.stderr
 
@@ -69,18 +60,6 @@ def aws(emu, *args):
     p = subprocess.run(["aws", "iot-managed-integrations", *args, "--endpoint-url", emu.url, "--output", "json"],
                        capture_output=True, text=True, env=aws_env(), timeout=120)
     return p.returncode, json.loads(p.stdout) if p.stdout.strip() else None, p.stderr
-
-
-MUTATING = ("CreateOtaTask", "UpdateOtaTask", "DeleteOtaTask", "CreateOtaTaskConfiguration",
-            "DeleteOtaTaskConfiguration")
-
-
-def mutations(emu, since=0):
-    return [e for e in emu.log()[since:] if e["op"] in MUTATING]
-
-
-def live_tasks(emu):
-    return [t for t in emu.control("tasks") if not t.get("Deleted")]
 
 
 def configs(emu):
@@ -97,7 +76,7 @@ def config_id():
 
 def task_config(emu, name):
     tid = st()["tasks"][name]["taskId"]
-    return [t for t in live_tasks(emu) if t["TaskId"] == tid][0].get("TaskConfigurationId")
+    return [t for t in emu.live_tasks() if t["TaskId"] == tid][0].get("TaskConfigurationId")
 
 
 try:
@@ -113,7 +92,7 @@ try:
               by["OtaTask/door-lock-1-9-0"]["dependsOn"] == [],
               "plan: the tasks that refer to the configuration wait for it", out)
         rc, out, err = run(emu, "apply", "--repo", repo)
-        log = mutations(emu)
+        log = emu.mutations()
         seq = {(e["op"], e["clientToken"]): e["seq"] for e in log}
         cfg_at = [e["seq"] for e in log if e["op"] == "CreateOtaTaskConfiguration"]
         toks = {a["name"]: a["clientToken"] for a in plan["actions"]}
@@ -145,7 +124,7 @@ try:
               f"| ↳ `-` | delete | `{CFG}` |" in out, "markdown: the cascade as one unit", out)
         n = len(emu.log())
         rc, out, err = run(emu, "apply", "--repo", repo)
-        m = [e["op"] for e in mutations(emu, n)]
+        m = [e["op"] for e in emu.mutations(n)]
         check(rc == 0 and m == ["CreateOtaTaskConfiguration", "UpdateOtaTask", "UpdateOtaTask",
                                 "DeleteOtaTaskConfiguration"], "apply: create, then the updates, then the delete",
               str(m) + out + err)
@@ -166,7 +145,7 @@ try:
         tid = st()["tasks"]["thermostat-2-4-1"]["taskId"]
         n = len(emu.log())
         rc, out, err = run(emu, "apply", "--repo", repo)
-        m = [e["op"] for e in mutations(emu, n)]
+        m = [e["op"] for e in emu.mutations(n)]
         fid = st()["configurations"]["fast-push"]["taskConfigurationId"]
         check(rc == 0 and m == ["CreateOtaTaskConfiguration", "UpdateOtaTask"] and
               st()["tasks"]["thermostat-2-4-1"]["taskId"] == tid and task_config(emu, "thermostat-2-4-1") == fid,
@@ -196,7 +175,7 @@ try:
         edit("manifests/configurations/staged-push.yaml", "BaseRatePerMinute: 20", "BaseRatePerMinute: 30", "rate 30")
         n = len(emu.log())
         rc, out, err = run(emu, "apply", "--repo", repo)
-        m = [(e["op"], e["status"]) for e in mutations(emu, n)]
+        m = [(e["op"], e["status"]) for e in emu.mutations(n)]
         check(rc == 0 and m[-1] == ("DeleteOtaTaskConfiguration", 409) and
               f"note: {CFG}: the configuration {old} is still in use" in err and "kept as retired" in err,
               "a delete refused with 409: not a failure, reported", str(m) + out + err)
@@ -209,13 +188,13 @@ try:
               "state list shows the retired configuration", out)
         n = len(emu.log())
         rc, out, err = run(emu, "apply", "--repo", repo)
-        m = [(e["op"], e["status"]) for e in mutations(emu, n)]
+        m = [(e["op"], e["status"]) for e in emu.mutations(n)]
         check(rc == 0 and m == [("DeleteOtaTaskConfiguration", 409)] and "its last delete was refused" in out,
               "the next run tries the delete again", str(m) + out + err)
         aws(emu, "delete-ota-task", "--identifier", other["TaskId"])
         n = len(emu.log())
         rc, out, err = run(emu, "apply", "--repo", repo)
-        m = [(e["op"], e["status"]) for e in mutations(emu, n)]
+        m = [(e["op"], e["status"]) for e in emu.mutations(n)]
         check(rc == 0 and m == [("DeleteOtaTaskConfiguration", 204)] and st()["retired"] == [] and
               old not in [c["TaskConfigurationId"] for c in configs(emu)],
               "once nothing uses it, it is deleted and forgotten", str(m) + out + err)
@@ -230,7 +209,7 @@ try:
         check("!   orphan  OtaTaskConfiguration/fast-push" in out, "without --prune it is an orphan", out)
         n = len(emu.log())
         rc, out, err = run(emu, "apply", "--repo", repo, "--prune")
-        m = [e["op"] for e in mutations(emu, n)]
+        m = [e["op"] for e in emu.mutations(n)]
         check(rc == 0 and m == ["UpdateOtaTask", "DeleteOtaTaskConfiguration"] and
               "fast-push" not in st()["configurations"], "--prune: the task moves, then the configuration goes",
               str(m) + out + err)
@@ -255,16 +234,16 @@ try:
               out + err)
         n = len(emu.log())
         rc, out, err = run(emu, "apply", "--repo", repo)
-        check(rc == 0 and mutations(emu, n) == [] and
+        check(rc == 0 and emu.mutations(n) == [] and
               st()["configurations"]["staged-push"]["specDigest"].startswith("sha256:"),
-              "an imported configuration that is as its manifest says: recorded, no call", str(mutations(emu, n)) + out)
+              "an imported configuration that is as its manifest says: recorded, no call", str(emu.mutations(n)) + out)
         edit("manifests/security/door-lock.yaml", "with BLE fixes", "with BLE and NFC fixes", "door")
         n = len(emu.log())
         rc, out, err = run(emu, "apply", "--repo", repo, "--target", CFG)
-        check(rc == 0 and mutations(emu, n) == [] and "No changes" in out, "--target KIND/NAME: only that one",
+        check(rc == 0 and emu.mutations(n) == [] and "No changes" in out, "--target KIND/NAME: only that one",
               out + err)
         rc, out, err = run(emu, "apply", "--repo", repo, "--target", "OtaTask/door-lock-1-9-0")
-        check(rc == 0 and [e["op"] for e in mutations(emu, n)] == ["UpdateOtaTask"], "--target OtaTask/NAME", out + err)
+        check(rc == 0 and [e["op"] for e in emu.mutations(n)] == ["UpdateOtaTask"], "--target OtaTask/NAME", out + err)
 
         # ---- a configuration gone from the service is created again, its tasks moved
         gone = config_id()

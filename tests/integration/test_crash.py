@@ -25,7 +25,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "emulator"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from checks import check, finish, program  # noqa: E402
-from harness import ACCESS_KEY_ID, SECRET_ACCESS_KEY, Emulator  # noqa: E402
+from harness import Emulator, runner_env  # noqa: E402
 
 RUNNER = program("OTA_RUNNER")
 
@@ -56,11 +56,7 @@ def write_fleet(target_suffix, rate=10):
 
 
 def env(emu):
-    e = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    e.update({"AWS_ACCESS_KEY_ID": ACCESS_KEY_ID, "AWS_SECRET_ACCESS_KEY": SECRET_ACCESS_KEY,
-              "AWS_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true",
-              "AWS_ENDPOINT_URL": emu.url, "OTA_RUNNER_STATE": state})
-    return e
+    return runner_env(emu.url, state)
 
 
 def apply(emu, *extra, timeout=300):

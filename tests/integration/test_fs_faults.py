@@ -21,7 +21,7 @@ import tempfile
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "emulator"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from checks import check, finish, program, sample_fleet  # noqa: E402
-from harness import ACCESS_KEY_ID, SECRET_ACCESS_KEY, Emulator  # noqa: E402
+from harness import TASK_MUTATING, Emulator, runner_env  # noqa: E402
 
 RUNNER = program("OTA_RUNNER")
 
@@ -31,10 +31,7 @@ repo = os.path.join(tmp, "fleet")
 
 
 def run(emu, state, *args, user=None):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update({"AWS_ACCESS_KEY_ID": ACCESS_KEY_ID, "AWS_SECRET_ACCESS_KEY": SECRET_ACCESS_KEY,
-                "AWS_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true",
-                "AWS_ENDPOINT_URL": emu.url, "OTA_RUNNER_STATE": state, "HOME": tmp})
+    env = runner_env(emu.url, state, HOME=tmp)
     cmd = [RUNNER, *args]
     if user:
         cmd = ["setpriv", "--reuid", user, "--regid", "nogroup", "--clear-groups", *cmd]
@@ -43,7 +40,7 @@ def run(emu, state, *args, user=None):
 
 
 def mutations(emu):
-    return [e for e in emu.log() if e["op"] in ("CreateOtaTask", "UpdateOtaTask", "DeleteOtaTask")]
+    return emu.mutations(0, TASK_MUTATING)
 
 
 sample_fleet(repo)

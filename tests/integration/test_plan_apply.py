@@ -24,7 +24,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "emulator"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from checks import SRC, check, finish, program  # noqa: E402
-from harness import ACCESS_KEY_ID, SECRET_ACCESS_KEY, Emulator  # noqa: E402
+from harness import TASK_MUTATING, Emulator, runner_env  # noqa: E402
 
 RUNNER = program("OTA_RUNNER")
 
@@ -45,27 +45,10 @@ def commit(msg):
     git("commit", "-qm", msg)
 
 
-def env(emu, **extra):
-    e = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "GITHUB_"))}
-    e.update({"AWS_ACCESS_KEY_ID": ACCESS_KEY_ID, "AWS_SECRET_ACCESS_KEY": SECRET_ACCESS_KEY,
-              "AWS_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true",
-              "AWS_ENDPOINT_URL": emu.url, "NO_COLOR": "1", "OTA_RUNNER_STATE": state})
-    e.update(extra)
-    return e
-
-
 def run(emu, *args, **extra):
-    p = subprocess.run([RUNNER, *args], capture_output=True, text=True, env=env(emu, **extra),
+    p = subprocess.run([RUNNER, *args], capture_output=True, text=True, env=runner_env(emu.url, state, **extra),
                        cwd=tmp, timeout=300)
     return p.returncode, p.stdout, p.stderr
-
-
-def mutations(emu, since=0):
-    return [e for e in emu.log()[since:] if e["op"] in ("CreateOtaTask", "UpdateOtaTask", "DeleteOtaTask")]
-
-
-def live_tasks(emu):
-    return [t for t in emu.control("tasks") if not t.get("Deleted")]
 
 
 def edit(path, old, new):
@@ -89,7 +72,7 @@ try:
         rc, out, err = run(emu, "plan", "--repo", repo, "--detailed-exitcode")
         check(rc == 2 and "Plan: 7 to create, 0 to update, 0 to replace, 0 to delete; 0 unchanged." in out,
               "first plan: 6 creates, exit 2", out + err)
-        check(mutations(emu) == [], "plan sends nothing mutating")
+        check(emu.mutations(0, TASK_MUTATING) == [], "plan sends nothing mutating")
         check("\n        firmware s3://acme-fw-jobs/thermostat/2.4.1/job-document.json · ONE_TIME over HTTP (PUSH) · "
               "2 things: th0a1b2c3d4e5f, th9f8e7d6c5b4a · from 2026-12-01T02:00 to 2026-12-08T02:00 (then "
               "STOP_ROLLOUT), in windows Mon-Fri 02:00 for 180 min, Sat-Sun 04:00 for 240 min · retries FAILED ×2, "
@@ -101,14 +84,14 @@ try:
               "first plan: each create in words (firmware, targets, schedule, retries, configuration; rate, "
               "abort, timeout), and the devices line", out)
         rc, out, err = run(emu, "apply", "--repo", repo)
-        creates = [e for e in mutations(emu) if e["op"] == "CreateOtaTask"]
-        check(rc == 0 and "Apply complete: 7 created" in out and len(creates) == 6 and len(live_tasks(emu)) == 6,
+        creates = [e for e in emu.mutations(0, TASK_MUTATING) if e["op"] == "CreateOtaTask"]
+        check(rc == 0 and "Apply complete: 7 created" in out and len(creates) == 6 and len(emu.live_tasks()) == 6,
               "first apply: one CreateOtaTask per manifest", out + err)
         s = state_json()
         check(s["serial"] == 1 and sorted(s["tasks"]) == sorted(t["name"] for t in json.loads(
             subprocess.run([RUNNER, "tokens", "--repo", repo, "--output", "json"], capture_output=True,
                            text=True).stdout) if t["kind"] == "OtaTask"), "the state records every manifest")
-        ids = {t["TaskId"] for t in live_tasks(emu)}
+        ids = {t["TaskId"] for t in emu.live_tasks()}
         check({r["taskId"] for r in s["tasks"].values()} == ids, "the state's task ids are the service's")
         toks = {e["clientToken"] for e in creates}
         check(toks == {r["clientToken"] for r in s["tasks"].values()}, "sent with the manifests' ClientTokens")
@@ -117,7 +100,7 @@ try:
 
         n = len(emu.log())
         rc, out, err = run(emu, "apply", "--repo", repo)
-        check(rc == 0 and "No changes." in out and mutations(emu, n) == [], "second apply sends nothing mutating",
+        check(rc == 0 and "No changes." in out and emu.mutations(n, TASK_MUTATING) == [], "second apply sends nothing mutating",
               out + err)
         rc, out, err = run(emu, "plan", "--repo", repo, "--detailed-exitcode")
         check(rc == 0 and "No changes. 1 configuration and 6 tasks match the manifests." in out, "plan: no changes, exit 0", out + err)
@@ -132,7 +115,7 @@ try:
               "plan shows the update with old -> new", out)
         n = len(emu.log())
         rc, out, err = run(emu, "apply", "--repo", repo)
-        m = mutations(emu, n)
+        m = emu.mutations(n, TASK_MUTATING)
         check(rc == 0 and [e["op"] for e in m] == ["UpdateOtaTask"], "a Description edit is one UpdateOtaTask",
               str(m) + out + err)
         door = state_json()["tasks"]["door-lock-1-9-0"]
@@ -155,13 +138,13 @@ try:
         rc, out, err = run(emu, "apply", "--repo", repo)
         check(rc == 1 and "would delete 1 running task, cancelling their devices' executions: "
               "smart-plug-5-1-0 (replace task %s, " % old_id in err and "give --allow-cancel" in err
-              and mutations(emu, n) == [] and "warning: task %s is " % old_id in out,
+              and emu.mutations(n, TASK_MUTATING) == [] and "warning: task %s is " % old_id in out,
               "replacing a running task is refused without --allow-cancel, naming it", out + err)
         rc, out, err = run(emu, "apply", "--repo", repo, "--allow-cancel")
-        m = mutations(emu, n)
+        m = emu.mutations(n, TASK_MUTATING)
         new_id = state_json()["tasks"]["smart-plug-5-1-0"]["taskId"]
         check(rc == 0 and [e["op"] for e in m] == ["DeleteOtaTask", "CreateOtaTask"] and new_id != old_id
-              and len(live_tasks(emu)) == 6, "a Target edit is a replace", str(m) + out + err)
+              and len(emu.live_tasks()) == 6, "a Target edit is a replace", str(m) + out + err)
 
         # ---- a revision bump: a fresh token, so a new task
         edit("manifests/hvac/thermostat.yaml", "  revision: 1\n", "  revision: 2\n")
@@ -178,7 +161,7 @@ try:
         n = len(emu.log())
         rc, out, err = run(emu, "apply", "--repo", repo)
         check(rc == 0 and "!   orphan  hub-7-0-0" in out and "run with --prune to delete the task" in out
-              and mutations(emu, n) == [] and "hub-7-0-0" in state_json()["tasks"],
+              and emu.mutations(n, TASK_MUTATING) == [] and "hub-7-0-0" in state_json()["tasks"],
               "without --prune the task is orphaned, not deleted", out + err)
         rc, out, err = run(emu, "plan", "--repo", repo, "--prune", "--max-deletes", "0", "--allow-cancel",
                            "--detailed-exitcode")
@@ -187,9 +170,9 @@ try:
               "--max-deletes is 0" in out, "plan shows the whole plan with the --max-deletes warning", out + err)
         rc, out, err = run(emu, "apply", "--repo", repo, "--prune", "--max-deletes", "0", "--allow-cancel")
         check(rc == 1 and "error: this plan would delete 1 task (1 pruned, 0 replaced) and --max-deletes is 0"
-              in err and mutations(emu, n) == [], "apply refuses past --max-deletes", out + err)
+              in err and emu.mutations(n, TASK_MUTATING) == [], "apply refuses past --max-deletes", out + err)
         rc, out, err = run(emu, "apply", "--repo", repo, "--prune", "--allow-cancel")
-        m = mutations(emu, n)
+        m = emu.mutations(n, TASK_MUTATING)
         check(rc == 0 and [e["op"] for e in m] == ["DeleteOtaTask"] and m[0]["path"].endswith(gone_id)
               and "hub-7-0-0" not in state_json()["tasks"], "--prune deletes it", out + err)
 
@@ -199,7 +182,7 @@ try:
         commit("cameras")
         n = len(emu.log())
         rc, out, err = run(emu, "apply", "--repo", repo, "--target", "camera-indoor-3-0-2")
-        m = mutations(emu, n)
+        m = emu.mutations(n, TASK_MUTATING)
         check(rc == 0 and len(m) == 1 and "camera-outdoor" not in out, "--target: only that manifest", out + str(m))
 
         # ---- markdown and github outputs
@@ -218,7 +201,7 @@ try:
         check(rc == 0 and "Saved the plan to" in out, "plan --out", out + err)
         n = len(emu.log())
         rc, out, err = run(emu, "apply", planfile)
-        check(rc == 0 and [e["op"] for e in mutations(emu, n)] == ["UpdateOtaTask"], "apply FILE", out + err)
+        check(rc == 0 and [e["op"] for e in emu.mutations(n, TASK_MUTATING)] == ["UpdateOtaTask"], "apply FILE", out + err)
         rc, out, err = run(emu, "apply", planfile)
         check(rc == 1 and "the saved plan is stale" in err and "serial" in err, "a plan applied twice is stale", err)
         rc, out, err = run(emu, "plan", "--repo", repo, "--out", planfile)
@@ -226,7 +209,7 @@ try:
         commit("moves the branch")
         n = len(emu.log())
         rc, out, err = run(emu, "apply", planfile)
-        check(rc == 1 and "the saved plan is stale" in err and "was at" in err and mutations(emu, n) == [],
+        check(rc == 1 and "the saved plan is stale" in err and "was at" in err and emu.mutations(n, TASK_MUTATING) == [],
               "a plan whose commit moved is refused", err)
         git("reset", "-q", "--hard", "HEAD~1")
 
@@ -245,7 +228,7 @@ try:
         door_id = state_json()["tasks"]["door-lock-1-9-0"]["taskId"]
         rc, out, err = run(emu, "state", "rm", "door-lock-1-9-0")
         check(rc == 0 and "door-lock-1-9-0" not in state_json()["tasks"] and
-              any(t["TaskId"] == door_id for t in live_tasks(emu)), "state rm forgets, the task stays", out + err)
+              any(t["TaskId"] == door_id for t in emu.live_tasks()), "state rm forgets, the task stays", out + err)
         rc, out, err = run(emu, "state", "import", "door-lock-1-9-0", "nosuchtask")
         check(rc == 1 and "cannot import nosuchtask" in err and "404" in err, "import checks with GetOtaTask", err)
         rc, out, err = run(emu, "state", "import", "door-lock-1-9-0", door_id)
@@ -298,7 +281,7 @@ try:
         door = state_json()["tasks"]["door-lock-1-9-0"]["taskId"]
         subprocess.run(["aws", "iot-managed-integrations", "update-ota-task", "--identifier", door,
                         "--description", "Changed by hand", "--endpoint-url", emu.url],
-                       env={**env(emu), "AWS_PAGER": "", "AWS_DEFAULT_REGION": "us-east-1"}, check=True,
+                       env={**runner_env(emu.url, state), "AWS_PAGER": "", "AWS_DEFAULT_REGION": "us-east-1"}, check=True,
                        capture_output=True)
         rc, out, err = run(emu, "plan", "--repo", repo, "--detailed-exitcode")
         check(rc == 0, "--refresh list does not see field drift", out)
@@ -343,7 +326,7 @@ try:
         for suffix in ("", ".journal", ".bak"):
             if os.path.exists(state + suffix):
                 os.unlink(state + suffix)
-        first = subprocess.Popen([RUNNER, "apply", "--repo", repo, "--parallelism", "1"], env=env(emu),
+        first = subprocess.Popen([RUNNER, "apply", "--repo", repo, "--parallelism", "1"], env=runner_env(emu.url, state),
                                  cwd=tmp, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         time.sleep(0.5)
         n = len(emu.log())
@@ -352,7 +335,7 @@ try:
         out1, err1 = first.communicate(timeout=60)
         check(rc == 3 and "locked by another run: pid %d" % first.pid in err and "(ota-runner apply)" in err,
               "a second apply during a running one exits 3 naming the holder", err)
-        check(first.returncode == 0 and len(live_tasks(emu)) == 5 and second_requests <= 1,
+        check(first.returncode == 0 and len(emu.live_tasks()) == 5 and second_requests <= 1,
               "the first one finishes alone", out1 + err1)
 finally:
     shutil.rmtree(tmp)

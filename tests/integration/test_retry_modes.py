@@ -19,7 +19,7 @@ import tempfile
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "emulator"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from checks import check, finish, program  # noqa: E402
-from harness import ACCESS_KEY_ID, SECRET_ACCESS_KEY, Emulator  # noqa: E402
+from harness import Emulator, runner_env  # noqa: E402
 
 RUNNER = program("OTA_RUNNER")
 N = 240
@@ -38,11 +38,7 @@ subprocess.run(["git", "-C", repo, "commit", "-qm", "fleet"], check=True, env=GI
 
 
 def run(emu, state, *args, **extra):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update({"AWS_ACCESS_KEY_ID": ACCESS_KEY_ID, "AWS_SECRET_ACCESS_KEY": SECRET_ACCESS_KEY,
-                "AWS_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true", "AWS_ENDPOINT_URL": emu.url,
-                "AWS_CONFIG_FILE": os.path.join(tmp, "config"), "OTA_RUNNER_STATE": state})
-    env.update(extra)
+    env = runner_env(emu.url, state, AWS_CONFIG_FILE=os.path.join(tmp, "config"), **extra)
     p = subprocess.run([RUNNER, *args, "--repo", repo], capture_output=True, text=True, env=env, timeout=600)
     return p.returncode, p.stdout, p.stderr
 

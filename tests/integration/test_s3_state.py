@@ -32,7 +32,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "emulator"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from checks import check, finish, program, sample_fleet  # noqa: E402
-from harness import ACCESS_KEY_ID, SECRET_ACCESS_KEY, Emulator, MotoS3  # noqa: E402
+from harness import Emulator, MotoS3, runner_env  # noqa: E402
 
 RUNNER = program("OTA_RUNNER")
 try:
@@ -49,12 +49,8 @@ STATE = f"s3://ota-state/{KEY}"
 
 
 def env(emu, s3_url):
-    e = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    e.update({"AWS_ACCESS_KEY_ID": ACCESS_KEY_ID, "AWS_SECRET_ACCESS_KEY": SECRET_ACCESS_KEY,
-              "AWS_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true",
-              "AWS_ENDPOINT_URL": emu.url, "AWS_ENDPOINT_URL_S3": s3_url,
-              "AWS_CONFIG_FILE": "/dev/null", "AWS_SHARED_CREDENTIALS_FILE": "/dev/null"})
-    return e
+    return runner_env(emu.url, STATE, AWS_ENDPOINT_URL_S3=s3_url, AWS_CONFIG_FILE="/dev/null",
+                      AWS_SHARED_CREDENTIALS_FILE="/dev/null")
 
 
 def run(emu, s3, *args, state=STATE, timeout=120, s3_url=None):
@@ -65,8 +61,6 @@ def run(emu, s3, *args, state=STATE, timeout=120, s3_url=None):
     return p.returncode, p.stdout, p.stderr
 
 
-def live(emu):
-    return [t for t in emu.control("tasks") if not t.get("Deleted")]
 
 
 def snapshot(s3, key=KEY):
@@ -74,12 +68,11 @@ def snapshot(s3, key=KEY):
 
 
 def mutations(emu):
-    return [e for e in emu.log() if e["op"] in ("CreateOtaTask", "UpdateOtaTask", "DeleteOtaTask",
-                                                  "CreateOtaTaskConfiguration", "DeleteOtaTaskConfiguration")]
+    return emu.mutations()
 
 
 def one_task_each(emu, s3, what):
-    tasks = live(emu)
+    tasks = emu.live_tasks()
     urls = [t["S3Url"] for t in tasks]
     s = snapshot(s3)
     ids = sorted(r["taskId"] for r in s["tasks"].values())

@@ -31,7 +31,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "emulator"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from checks import check, finish, program, sample_fleet  # noqa: E402
-from harness import ACCESS_KEY_ID, SECRET_ACCESS_KEY, Emulator  # noqa: E402
+from harness import Emulator, runner_env  # noqa: E402
 
 RUNNER = program("OTA_RUNNER")
 SANITIZED = bool(os.environ.get("OTR_SANITIZED"))
@@ -67,17 +67,8 @@ def new_repo(name, n=0):
     return repo
 
 
-def env(emu, **extra):
-    e = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "GITHUB_"))}
-    e.update({"AWS_ACCESS_KEY_ID": ACCESS_KEY_ID, "AWS_SECRET_ACCESS_KEY": SECRET_ACCESS_KEY,
-              "AWS_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true",
-              "AWS_ENDPOINT_URL": emu.url, "NO_COLOR": "1", "OTA_RUNNER_STATE": state})
-    e.update(extra)
-    return e
-
-
 def run(emu, *args, **extra):
-    p = subprocess.run([RUNNER, *args], capture_output=True, text=True, env=env(emu, **extra), cwd=tmp,
+    p = subprocess.run([RUNNER, *args], capture_output=True, text=True, env=runner_env(emu.url, state, **extra), cwd=tmp,
                        timeout=300)
     return p.returncode, p.stdout, p.stderr
 
@@ -92,12 +83,8 @@ def state_json():
     return json.load(open(state))
 
 
-def live(emu):
-    return [t for t in emu.control("tasks") if not t.get("Deleted")]
-
-
 def one_task_each(emu, n, what):
-    tasks = live(emu)
+    tasks = emu.live_tasks()
     urls = sorted(t["S3Url"] for t in tasks)
     ids = sorted(r["taskId"] for r in state_json()["tasks"].values())
     check(len(tasks) == n and len(set(urls)) == n and ids == sorted(t["TaskId"] for t in tasks),
@@ -169,7 +156,7 @@ try:
               and "--migrate-endpoint" in err and len(other.log()) == n,
               "a state from another endpoint is refused, naming both, before any call", err)
         rc, out, err = run(other, "apply", "--repo", fleet, "--refresh", "none")
-        check(rc == 1 and "--migrate-endpoint" in err and live(other) == [], "apply too (even with --refresh none)",
+        check(rc == 1 and "--migrate-endpoint" in err and other.live_tasks() == [], "apply too (even with --refresh none)",
               err)
         rc, out, err = run(other, "plan", "--repo", fleet, "--region", "eu-west-1")
         check(rc == 1 and "(region eu-west-1)" in err, "another region is another place too", err)
@@ -186,15 +173,15 @@ try:
     with Emulator("--tick", "0") as emu:
         fresh_state()
         rc, out, err = run(emu, "apply", "--repo", fleet)
-        before = len(live(emu))
+        before = len(emu.live_tasks())
         rc, out, err = run(emu, "plan", "--repo", empty, "--prune", "--detailed-exitcode")
         check(rc == 2 and "-   delete" in out and "no manifest was found under manifests" in out
               and "--allow-empty" in out, "plan of an empty folder with --prune: the deletes, and the warning", out)
         rc, out, err = run(emu, "apply", "--repo", empty, "--prune")
-        check(rc == 1 and "no manifest was found under manifests" in err and len(live(emu)) == before == 6,
+        check(rc == 1 and "no manifest was found under manifests" in err and len(emu.live_tasks()) == before == 6,
               "apply refuses to prune everything when no manifest is left", err)
         rc, out, err = run(emu, "apply", "--repo", empty, "--prune", "--allow-empty", "--allow-cancel")
-        check(rc == 0 and live(emu) == [] and state_json()["tasks"] == {}, "--allow-empty: the fleet goes",
+        check(rc == 0 and emu.live_tasks() == [] and state_json()["tasks"] == {}, "--allow-empty: the fleet goes",
               out + err)
 
     # ---- 4, 5. a running task's replace is marked everywhere; a plan past --max-deletes is whole
@@ -334,7 +321,7 @@ try:
 
     # ---- 3. SIGTERM / SIGINT: a graceful stop
     def apply_then_signal(emu, repo, signals, after=1.5):
-        p = subprocess.Popen([RUNNER, "apply", "--repo", repo, "--parallelism", "2"], env=env(emu), cwd=tmp,
+        p = subprocess.Popen([RUNNER, "apply", "--repo", repo, "--parallelism", "2"], env=runner_env(emu.url, state), cwd=tmp,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         time.sleep(after)
         sent = time.monotonic()
@@ -352,7 +339,7 @@ try:
             check(rc == code and "signal received" in err and "Apply interrupted" in out,
                   f"{name}: exit {code}, with a message", f"rc={rc}\n{out[-500:]}\n{err[-500:]}")
             check(os.path.exists(state) and sorted(r["taskId"] for r in s["tasks"].values()) ==
-                  sorted(t["TaskId"] for t in live(emu)) and 0 < len(s["tasks"]) < 40,
+                  sorted(t["TaskId"] for t in emu.live_tasks()) and 0 < len(s["tasks"]) < 40,
                   f"{name}: the snapshot records exactly what was created", f"{len(s['tasks'])} recorded")
             check(os.path.getsize(state + ".journal") == 0, f"{name}: the journal is settled")
             left = [ln for ln in err.splitlines() if "not started (the next apply does them)" in ln]
@@ -377,7 +364,7 @@ try:
     # state list during a live apply names it
     with Emulator("--tick", "0", "--latency-ms", "200") as emu:
         fresh_state()
-        p = subprocess.Popen([RUNNER, "apply", "--repo", repo40, "--parallelism", "1"], env=env(emu), cwd=tmp,
+        p = subprocess.Popen([RUNNER, "apply", "--repo", repo40, "--parallelism", "1"], env=runner_env(emu.url, state), cwd=tmp,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(1.0)
         rc, out, err = run(emu, "state", "list")

@@ -7,6 +7,8 @@
 #include "aws/endpoint.h"
 #include "aws/profile.h"
 #include "aws/retry.h"
+#include "aws/s3.h"
+#include "aws/xml.h"
 #include "helpers.h"
 
 #include <setjmp.h>
@@ -21,30 +23,35 @@
 static void test_classify(void **state)
 {
     (void)state;
-    assert_int_equal(otr_retry_classify(200, OTR_TRANSPORT_OK, NULL), OTR_FAIL_NONE);
-    assert_int_equal(otr_retry_classify(204, OTR_TRANSPORT_OK, NULL), OTR_FAIL_NONE);
-    assert_int_equal(otr_retry_classify(429, OTR_TRANSPORT_OK, "ThrottlingException"),
-                     OTR_FAIL_THROTTLE);
-    assert_int_equal(otr_retry_classify(400, OTR_TRANSPORT_OK, "ThrottlingException"),
-                     OTR_FAIL_THROTTLE);
-    assert_int_equal(otr_retry_classify(400, OTR_TRANSPORT_OK, "LimitExceededException"),
-                     OTR_FAIL_THROTTLE);
-    assert_int_equal(otr_retry_classify(500, OTR_TRANSPORT_OK, "InternalServerException"),
-                     OTR_FAIL_TRANSIENT);
-    assert_int_equal(otr_retry_classify(503, OTR_TRANSPORT_OK, NULL), OTR_FAIL_TRANSIENT);
-    assert_int_equal(otr_retry_classify(504, OTR_TRANSPORT_OK, NULL), OTR_FAIL_TRANSIENT);
-    assert_int_equal(otr_retry_classify(0, OTR_TRANSPORT_CONNECT, NULL), OTR_FAIL_TRANSIENT);
-    assert_int_equal(otr_retry_classify(0, OTR_TRANSPORT_TIMEOUT, NULL), OTR_FAIL_TIMEOUT);
-    assert_int_equal(otr_retry_classify(0, OTR_TRANSPORT_FATAL, NULL), OTR_FAIL_PERMANENT);
-    /* other 4xx are never retried */
-    assert_int_equal(otr_retry_classify(400, OTR_TRANSPORT_OK, "ValidationException"),
-                     OTR_FAIL_PERMANENT);
-    assert_int_equal(otr_retry_classify(403, OTR_TRANSPORT_OK, "InvalidSignatureException"),
-                     OTR_FAIL_PERMANENT);
-    assert_int_equal(otr_retry_classify(404, OTR_TRANSPORT_OK, "ResourceNotFoundException"),
-                     OTR_FAIL_PERMANENT);
-    assert_int_equal(otr_retry_classify(409, OTR_TRANSPORT_OK, "ConflictException"),
-                     OTR_FAIL_PERMANENT);
+    static const struct {
+        long status;
+        otr_transport transport;
+        const char *type;
+        otr_failure want;
+    } cases[] = {
+        {200, OTR_TRANSPORT_OK, NULL, OTR_FAIL_NONE},
+        {204, OTR_TRANSPORT_OK, NULL, OTR_FAIL_NONE},
+        {429, OTR_TRANSPORT_OK, "ThrottlingException", OTR_FAIL_THROTTLE},
+        {400, OTR_TRANSPORT_OK, "ThrottlingException", OTR_FAIL_THROTTLE},
+        {400, OTR_TRANSPORT_OK, "LimitExceededException", OTR_FAIL_THROTTLE},
+        {503, OTR_TRANSPORT_OK, "SlowDown", OTR_FAIL_THROTTLE}, /* S3's */
+        {500, OTR_TRANSPORT_OK, "InternalServerException", OTR_FAIL_TRANSIENT},
+        {503, OTR_TRANSPORT_OK, NULL, OTR_FAIL_TRANSIENT},
+        {504, OTR_TRANSPORT_OK, NULL, OTR_FAIL_TRANSIENT},
+        {0, OTR_TRANSPORT_CONNECT, NULL, OTR_FAIL_TRANSIENT},
+        {0, OTR_TRANSPORT_TIMEOUT, NULL, OTR_FAIL_TIMEOUT},
+        {0, OTR_TRANSPORT_FATAL, NULL, OTR_FAIL_PERMANENT},
+        /* other 4xx are never retried: a refused condition is an answer */
+        {400, OTR_TRANSPORT_OK, "ValidationException", OTR_FAIL_PERMANENT},
+        {403, OTR_TRANSPORT_OK, "InvalidSignatureException", OTR_FAIL_PERMANENT},
+        {404, OTR_TRANSPORT_OK, "ResourceNotFoundException", OTR_FAIL_PERMANENT},
+        {409, OTR_TRANSPORT_OK, "ConflictException", OTR_FAIL_PERMANENT},
+        {412, OTR_TRANSPORT_OK, "PreconditionFailed", OTR_FAIL_PERMANENT},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        if (otr_retry_classify(cases[i].status, cases[i].transport, cases[i].type) != cases[i].want)
+            fail_msg("case %zu: HTTP %ld %s", i, cases[i].status,
+                     cases[i].type ? cases[i].type : "");
 }
 
 static void test_backoff(void **state)
@@ -305,13 +312,97 @@ static void test_profiles(void **state)
     free(dir);
 }
 
+static void test_s3_url(void **state)
+{
+    (void)state;
+    otr_s3_url u;
+    otr_error err = OTR_ERROR_INIT;
+    assert_int_equal(otr_s3_url_parse(&u,
+                                      "s3://acme-ota-state/fleets/prod/state.json?region=eu-west-1"
+                                      "&path_style=true&sse=aws:kms&kms_key_id=alias/ota",
+                                      &err),
+                     0);
+    assert_string_equal(u.bucket, "acme-ota-state");
+    assert_string_equal(u.key, "fleets/prod/state.json");
+    assert_string_equal(u.region, "eu-west-1");
+    assert_int_equal(u.path_style, 1);
+    assert_string_equal(u.sse, "aws:kms");
+    assert_string_equal(u.kms_key_id, "alias/ota");
+    otr_s3_url_clear(&u);
+    static const struct {
+        const char *url, *says;
+    } bad[] = {
+        {"s3://b/k", "not one S3 allows"},
+        {"s3://Bad_Bucket/k", "not one S3 allows"},
+        {"s3://bucket", "say s3://BUCKET/KEY"},
+        {"s3://bucket/", "must name an object"},
+        {"s3://bucket/dir/", "must name an object"},
+        {"s3://bucket/k?color=red", "unknown parameter \"color\""},
+        {"s3://bucket/k?region", "NAME=VALUE"},
+        {"s3://bucket/k?path_style=yes", "use true or false"},
+        {"s3://bucket/k?kms_key_id=x", "needs sse=aws:kms"},
+        {"s3://bucket/k?sse=rot13", "use aws:kms"},
+        {"/var/lib/state.json", "not an s3:// URL"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        if (otr_s3_url_parse(&u, bad[i].url, &err) == 0)
+            fail_msg("%s was accepted", bad[i].url);
+        if (!strstr(otr_error_message(&err), bad[i].says))
+            fail_msg("%s: %s", bad[i].url, otr_error_message(&err));
+        otr_error_clear(&err);
+    }
+}
+
+static void test_s3_answers(void **state)
+{
+    (void)state;
+    const char *page = "<?xml version=\"1.0\"?><ListBucketResult><Prefix>k.journal/</Prefix>"
+                       "<IsTruncated>true</IsTruncated><Contents><Key>k.journal/1</Key></Contents>"
+                       "<Contents><Key>a&amp;b &#x1F680;&#233;</Key></Contents>"
+                       "<NextContinuationToken>tok/+=</NextContinuationToken></ListBucketResult>";
+    char **keys = NULL, *next = NULL;
+    size_t n = 0;
+    assert_int_equal(otr_s3_parse_list(page, strlen(page), &keys, &n, &next), 0);
+    assert_int_equal(n, 2);
+    assert_string_equal(keys[0], "k.journal/1");
+    assert_string_equal(keys[1], "a&b \xF0\x9F\x9A\x80\xC3\xA9");
+    assert_string_equal(next, "tok/+=");
+    for (size_t i = 0; i < n; i++)
+        free(keys[i]);
+    free(keys);
+    free(next);
+    /* the last page has no token; a page without IsTruncated is not an answer */
+    const char *last = "<ListBucketResult><IsTruncated>false</IsTruncated></ListBucketResult>";
+    keys = NULL;
+    n = 0;
+    assert_int_equal(otr_s3_parse_list(last, strlen(last), &keys, &n, &next), 0);
+    assert_int_equal(n, 0);
+    assert_null(next);
+    assert_int_equal(otr_s3_parse_list("<html>", 6, &keys, &n, &next), -1);
+    /* a bad reference, an unclosed element: nothing */
+    size_t pos = 0;
+    assert_null(otr_xml_next("<Key>&#xD800;</Key>", 19, &pos, "Key"));
+    assert_null(otr_xml_first("<Key>open", 9, "Key"));
+    assert_null(otr_xml_first("<Key>a<b/></Key>", 16, "Key"));
+    /* S3's XML error */
+    const char *e = "<Error><Code>PreconditionFailed</Code><Message>At least one of the "
+                    "pre-conditions you specified did not hold</Message></Error>";
+    char *type, *message;
+    otr_aws_parse_error(NULL, e, strlen(e), &type, &message);
+    assert_string_equal(type, "PreconditionFailed");
+    assert_string_equal(message, "At least one of the pre-conditions you specified did not hold");
+    free(type);
+    free(message);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_classify),      cmocka_unit_test(test_backoff),
         cmocka_unit_test(test_quota),         cmocka_unit_test(test_token_bucket),
         cmocka_unit_test(test_rate_limiter),  cmocka_unit_test(test_endpoint),
-        cmocka_unit_test(test_error_parsing), cmocka_unit_test(test_profiles),
+        cmocka_unit_test(test_error_parsing), cmocka_unit_test(test_s3_url),
+        cmocka_unit_test(test_s3_answers),    cmocka_unit_test(test_profiles),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
