@@ -6,6 +6,7 @@
  * concurrently, at most `parallelism` at a time.
  */
 #include "apply/apply.h"
+#include "kinds/tags.h"
 
 #include "manifest/token.h"
 #include "util/buf.h"
@@ -375,10 +376,18 @@ static otr_aws_call *call_of(const node *n)
     otr_aws_call *call = NULL;
     address(&subject, n);
     switch (st->kind) {
-    case STEP_CREATE:
-        call = n->body ? k->create_call(n->body, n->token, otr_buf_cstr(&subject))
-                       : k->create_call(rec->spec, rec->client_token, otr_buf_cstr(&subject));
+    case STEP_CREATE: {
+        /* tagged with its manifest's address, to be found again if the state is lost */
+        const otr_kind *sent = k->body_kind ? k->body_kind : k;
+        const cJSON *body = n->body ? n->body : rec->spec;
+        cJSON *tagged =
+            sent->tags_key ? otr_tags_add(body, sent->tags_key, k, rec->name, rec->revision) : NULL;
+        if (tagged || !sent->tags_key)
+            call = k->create_call(tagged ? tagged : body, n->body ? n->token : rec->client_token,
+                                  otr_buf_cstr(&subject));
+        cJSON_Delete(tagged);
         break;
+    }
     case STEP_UPDATE: call = k->update_call(rec->id, rec->spec, otr_buf_cstr(&subject)); break;
     case STEP_DELETE: call = k->delete_call(rec->id, otr_buf_cstr(&subject)); break;
     case STEP_CHECK_UPDATE:

@@ -1,5 +1,6 @@
 /* Looking kinds up, addresses, and what every kind does the same way. */
 #include "kinds/kind.h"
+#include "kinds/tags.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -109,6 +110,8 @@ cJSON *otr_kind_spec_of(const otr_kind *k, const cJSON *fields)
         if (v && !cJSON_IsNull(v) && !otr_kind_ref_of(k, name))
             cJSON_AddItemToObject(spec, name, cJSON_Duplicate(v, 1));
     }
+    if (spec && k->tags_key)
+        otr_tags_strip(spec, k->tags_key); /* ota-runner's own are not the manifest's */
     return spec;
 }
 

@@ -63,6 +63,8 @@ typedef struct otr_kind {
     const char *state_key;    /* "tasks": where its records live in the state */
     const char *id_key;       /* "taskId": a record's id in the state and the plan */
     const char *arn_key;      /* "taskArn", or NULL */
+    const char *tags_key;     /* the spec member with its resource's tags ("Tags"), or NULL:
+                                 ota-runner tags what it creates (kinds/tags.h) */
     const otr_field *schema;  /* the whole manifest */
     otr_kind_check_fn check;  /* rules across fields, or NULL */
     const otr_kind_ref *refs; /* what its spec may refer to */

@@ -15,6 +15,7 @@
  * task. The gate's arithmetic is in rollout.h.
  */
 #include "kinds/kind.h"
+#include "kinds/tags.h"
 #include "kinds/rollout.h"
 #include "manifest/token.h"
 #include "plan/plan.h"
@@ -883,6 +884,9 @@ static void check_rollout(const cJSON *spec, otr_kind_report_fn report, void *ct
     }
     if (hold && !hold_found)
         report(ctx, "spec.holdAfter", "names no wave of this rollout: \"%s\"", hold);
+    otr_tags_check(
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(spec, "task"), "Tags"),
+        "spec.task.Tags", report, ctx);
 }
 
 static const otr_kind_ref rollout_refs[] = {

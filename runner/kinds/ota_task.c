@@ -2,6 +2,7 @@
  * its Description and TaskConfigurationId, replaced (delete, then create)
  * for anything else. */
 #include "kinds/kind.h"
+#include "kinds/tags.h"
 
 #include <string.h>
 
@@ -21,6 +22,7 @@ static void check_task(const cJSON *spec, otr_kind_report_fn report, void *ctx)
         report(ctx, "spec.TaskConfigurationRef",
                "give TaskConfigurationRef (a configuration in this repository) or "
                "TaskConfigurationId (one made elsewhere), not both");
+    otr_tags_check(cJSON_GetObjectItemCaseSensitive(spec, "Tags"), "spec.Tags", report, ctx);
 }
 
 static const otr_kind_ref task_refs[] = {
@@ -34,6 +36,7 @@ const otr_kind otr_kind_ota_task = {
     .state_key = "tasks",
     .id_key = "taskId",
     .arn_key = "taskArn",
+    .tags_key = "Tags",
     .schema = &otr_schema_ota_task,
     .check = check_task,
     .refs = task_refs,

@@ -12,6 +12,7 @@ const otr_kind otr_kind_ota_task_configuration = {
     .state_key = "configurations",
     .id_key = "taskConfigurationId",
     .arn_key = NULL,
+    .tags_key = NULL, /* CreateOtaTaskConfiguration takes no tags */
     .schema = &otr_schema_ota_task_configuration,
     .check = NULL,
     .refs = NULL,

@@ -1,6 +1,7 @@
 /* Desired vs recorded (vs remote) -> actions and their order, for every kind
  * from its description; and the plan's JSON. */
 #include "plan/plan.h"
+#include "kinds/tags.h"
 
 #include "manifest/token.h"
 #include "state/internal.h"
@@ -464,6 +465,9 @@ static int plan_drift(otr_action *probe, const otr_record *rec, const cJSON *wan
             otr_kind_updatable(rec->kind, f->string))
             cJSON_AddItemToObject(live, f->string, cJSON_Duplicate(f, 1));
     }
+    const otr_kind *sent = rec->kind->body_kind ? rec->kind->body_kind : rec->kind;
+    if (sent->tags_key) /* ota-runner's own tags are not drift */
+        otr_tags_strip(live, sent->tags_key);
     int up = diff_specs(&drift, rec->kind, live, want);
     if (up < 0)
         goto done;

@@ -25,6 +25,7 @@ Control endpoint (unsigned, under a path the service does not use):
                                    "things": {TARGET: "SUCCEEDED" | "FAILED" | "TIMED_OUT" |
                                               "REJECTED" | "NEVER"}}
                                   (--outcomes takes the same JSON)
+    POST /_emulator/forget-tokens every ClientToken (as when the idempotency window ends)
     POST /_emulator/reset         forget every task, configuration and log entry
 
 Things finish one per --tick, in target order (a task with a query string has
@@ -294,6 +295,7 @@ class Store:
         self.tasks, self.configs, self.tokens, self.log = {}, {}, {}, []
         self.seq = 0
         self.conflict_in_use = False  # DeleteOtaTaskConfiguration: 409 while a task uses it
+        self.token_ttl = 0  # --token-ttl: seconds a ClientToken is remembered (0: for ever)
         self.outcomes = {}  # how things of new tasks end (POST /_emulator/outcomes)
         self.query_things = 4
         if path and os.path.exists(path):
@@ -392,12 +394,21 @@ def body_without_token(data):
     return {k: v for k, v in data.items() if k != "ClientToken"}
 
 
+def known_token(store, token):
+    """What a ClientToken was first used for, or None: absent, or older than
+    --token-ttl (the real service's idempotency window ends too)."""
+    prev = store.tokens.get(token) if token else None
+    if prev and store.token_ttl and time.time() - prev.get("at", 0) > store.token_ttl:
+        return None
+    return prev
+
+
 def op_create_ota_task(cfg, store, data):
     token = data.get("ClientToken")
     request = body_without_token(data)
     with store.lock:
-        if token and token in store.tokens:
-            prev = store.tokens[token]
+        prev = known_token(store, token)
+        if prev:
             task = store.tasks.get(prev["id"])
             if prev["request"] != request:
                 raise ServiceError(409, "ConflictException",
@@ -413,7 +424,7 @@ def op_create_ota_task(cfg, store, data):
                      "TaskArn": f"arn:aws:iotmanagedintegrations:{cfg.region}:{ACCOUNT}:ota-task/{task_id}"})
         store.tasks[task_id] = task
         if token:
-            store.tokens[token] = {"id": task_id, "request": request}
+            store.tokens[token] = {"id": task_id, "request": request, "at": now}
         store.save()
     out = {"TaskId": task_id, "TaskArn": task["TaskArn"]}
     if "Description" in task:
@@ -497,8 +508,8 @@ def op_create_ota_task_configuration(cfg, store, data):
     token = data.get("ClientToken")
     request = body_without_token(data)
     with store.lock:
-        if token and token in store.tokens:
-            prev = store.tokens[token]
+        prev = known_token(store, token)
+        if prev:
             if prev["request"] != request:
                 raise ServiceError(409, "ConflictException",
                                    "ClientToken was already used with a different request")
@@ -507,7 +518,7 @@ def op_create_ota_task_configuration(cfg, store, data):
         cid = store.new_id("cfg")
         store.configs[cid] = {**request, "TaskConfigurationId": cid, "CreatedAt": time.time()}
         if token:
-            store.tokens[token] = {"id": cid, "request": request}
+            store.tokens[token] = {"id": cid, "request": request, "at": time.time()}
         store.save()
     return 201, {"TaskConfigurationId": cid}
 
@@ -724,6 +735,12 @@ class Handler(BaseHTTPRequestHandler):
             with srv.store.lock:
                 srv.store.outcomes = d
             return self.send_json(200, srv.store.outcomes)
+        if path == "/_emulator/forget-tokens" and self.command == "POST":
+            with srv.store.lock:
+                n = len(srv.store.tokens)
+                srv.store.tokens.clear()
+                srv.store.save()
+            return self.send_json(200, {"forgotten": n})
         if path == "/_emulator/reset" and self.command == "POST":
             with srv.store.lock:
                 srv.store.tasks.clear()
@@ -821,12 +838,16 @@ def main(argv=None):
                    help="how the things of new tasks end (JSON; see POST /_emulator/outcomes)")
     p.add_argument("--query-things", type=int, default=4,
                    help="how many things a task with a target query string reaches")
+    p.add_argument("--token-ttl", type=float, default=0,
+                   help="seconds a ClientToken is remembered (0: for ever); after it, a create "
+                        "with the same token makes a new resource, as the real service's window ends")
     p.add_argument("--verbose", action="store_true")
     cfg = p.parse_args(argv)
     MAX_PAGE[0] = cfg.max_page
 
     srv = Server(cfg)
     srv.store.conflict_in_use = cfg.conflict_in_use
+    srv.store.token_ttl = cfg.token_ttl
     srv.store.outcomes = cfg.outcomes
     srv.store.query_things = cfg.query_things
     stop = threading.Event()
