@@ -133,6 +133,36 @@ static int cmd_show(otr_state *s, const char *address)
     return OTR_EXIT_OK;
 }
 
+/* A state that records nothing, rebuilt from what the service holds of
+ * ours (cli/adopt.h), under the lock, and saved. */
+static int cmd_rebuild(const otr_options *o)
+{
+    otr_planning pl;
+    otr_error err = OTR_ERROR_INIT;
+    int rc = otr_planning_prepare(&pl, o, "state rebuild");
+    if (rc == 0 && !pl.adopted.len && pl.state->count) {
+        fprintf(stderr,
+                "ota-runner: error: state %s records %zu resources; 'state rebuild' is for a "
+                "state that is lost: move this one away first (state migrate keeps a copy)\n",
+                pl.state->path, pl.state->count);
+        rc = OTR_EXIT_ERROR;
+    } else if (rc == 0) {
+        cJSON *source = otr_planning_source_json(pl.plan);
+        cJSON *service = otr_service_json(&pl.service);
+        if (otr_state_save(pl.state, source, service, &err) < 0)
+            rc = fail(&err);
+        cJSON_Delete(source);
+        cJSON_Delete(service);
+    }
+    if (rc == 0)
+        printf("%sState %s rebuilt from the service: %zu record%s (state serial %ld). Run "
+               "ota-runner plan to compare them with the manifests.\n",
+               otr_buf_cstr(&pl.adopted), pl.state->path, pl.state->count,
+               pl.state->count == 1 ? "" : "s", pl.state->serial);
+    otr_planning_free(&pl);
+    return rc;
+}
+
 /* Copies the state (its journal's pending calls too) to --to, which must
  * hold no state yet. */
 static int cmd_migrate(otr_state *s, const otr_options *o)
@@ -187,30 +217,6 @@ static int check_unowned(otr_state *s, const otr_kind *k, const char *name, cons
 }
 
 /* The record of an imported resource, from the service's answer. */
-static int imported_record(otr_record *r, const otr_kind *k, const char *name,
-                           const otr_remote *got)
-{
-    char now[21], digest[72];
-    otr_time_format_iso8601(now, time(NULL));
-    memset(r, 0, sizeof(*r));
-    r->kind = k;
-    r->name = strdup(name);
-    r->phase = strdup("imported");
-    r->client_token = strdup("");
-    r->revision = 1;
-    r->spec = otr_kind_spec_of(k, got->fields);
-    char *canonical = r->spec ? otr_canonical_json(r->spec) : NULL;
-    int ok = canonical && otr_spec_digest(digest, canonical) == 0;
-    free(canonical);
-    r->spec_digest = ok ? strdup(digest) : NULL;
-    r->id = strdup(got->id);
-    r->arn = got->arn ? strdup(got->arn) : NULL;
-    r->created_at = strdup(now);
-    r->remote_status = got->status ? strdup(got->status) : NULL;
-    r->remote_checked_at = got->status ? strdup(now) : NULL;
-    return r->name && r->phase && r->client_token && r->spec_digest && r->id ? 0 : -1;
-}
-
 static int cmd_import(otr_planning *pl, const otr_options *o, const char *address, const char *id)
 {
     otr_error err = OTR_ERROR_INIT;
@@ -259,7 +265,7 @@ static int cmd_import(otr_planning *pl, const otr_options *o, const char *addres
     }
     otr_aws_call_free(call);
     otr_record r;
-    int made = imported_record(&r, k, name, &got);
+    int made = otr_record_from_remote(&r, k, name, &got, 1);
     otr_remote_clear(&got);
     /* the service the resource was checked with is the state's, from now on */
     cJSON *service = otr_service_json(&pl->service);
@@ -288,6 +294,8 @@ int otr_cmd_state(const otr_options *o)
         return usage("a subcommand is needed: list, show ADDRESS, rm ADDRESS or import ADDRESS "
                      "ID");
     const char *sub = o->args[0];
+    if (!strcmp(sub, "rebuild"))
+        return o->nargs == 1 ? cmd_rebuild(o) : usage("wrong number of arguments");
     size_t want = !strcmp(sub, "list") || !strcmp(sub, "migrate")                        ? 1
                   : !strcmp(sub, "show") || !strcmp(sub, "rm") || !strcmp(sub, "unlock") ? 2
                   : !strcmp(sub, "import")                                               ? 3

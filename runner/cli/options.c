@@ -92,8 +92,9 @@ static const otr_command commands[] = {
      ". queued (in colour on a terminal); markdown the same table for a job summary.\n"
      "With --fail-on-halt: exit 4 when any rollout is halted.\n",
      OUT(OTR_OUT_TEXT) | OUT(OTR_OUT_JSON) | OUT(OTR_OUT_MARKDOWN), otr_cmd_status},
-    {"state", OPT_OUTPUT | OPT_SERVICE | OPT_STATE | OPT_STATE_CMD,
-     "list | show ADDRESS | rm ADDRESS | import ADDRESS ID | unlock LOCK_ID | migrate --to URL",
+    {"state", OPT_SOURCE | OPT_OUTPUT | OPT_SERVICE | OPT_STATE | OPT_STATE_CMD,
+     "list | show ADDRESS | rm ADDRESS | import ADDRESS ID | rebuild | unlock LOCK_ID | migrate "
+     "--to URL",
      "read or change the state",
      "An ADDRESS is KIND/NAME (OtaTaskConfiguration/staged-push) or a task's NAME.\n"
      "list              every recorded task and configuration, and the retired ones\n"
@@ -102,6 +103,9 @@ static const otr_command commands[] = {
      "import ADDRESS ID\n"
      "                  adopt an existing task or configuration for that manifest, after\n"
      "                  checking it with a get; the next plan shows whether it matches\n"
+     "rebuild           a lost state, from the service: each task and rollout wave by its\n"
+     "                  ota-runner:address tag, each configuration by its content (the\n"
+     "                  manifests at --ref); for a state that records nothing\n"
      "unlock LOCK_ID    break the S3 lock LOCK_ID of a run that is gone (the lock\n"
      "                  message names it)\n"
      "migrate --to URL  copy the state and its journal to another place (a file or\n"

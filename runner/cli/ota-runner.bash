@@ -33,8 +33,8 @@ _ota_runner() {
         apply) COMPREPLY=($(compgen -W "$global $source $service $plan --fail-fast" -- "$cur"))
                [[ $cur != -* ]] && COMPREPLY+=($(compgen -f -- "$cur")) ;;
         status) COMPREPLY=($(compgen -W "$global $service --output --fail-on-halt" -- "$cur")) ;;
-        state) if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "$global $service --output --to" -- "$cur"))
-               else COMPREPLY=($(compgen -W "list show rm import unlock migrate" -- "$cur")); fi ;;
+        state) if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "$global $source $service --to" -- "$cur"))
+               else COMPREPLY=($(compgen -W "list show rm import rebuild unlock migrate" -- "$cur")); fi ;;
         version) COMPREPLY=($(compgen -W "$global" -- "$cur")) ;;
     esac
 }

@@ -1,6 +1,8 @@
 /* Manifests + state + refresh -> plan, for plan and apply. */
 #include "cli/planning.h"
 
+#include "cli/adopt.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -99,6 +101,26 @@ static int refresh(otr_planning *pl, const otr_options *o)
     return 0;
 }
 
+/* A state that records nothing (deleted, lost, or not written yet) takes
+ * what the service holds of ours, and the refresh is read again for it (a
+ * rollout's newest wave is judged on its counts); returns an exit code. */
+static int adopt(otr_planning *pl, const otr_options *o)
+{
+    otr_error err = OTR_ERROR_INIT;
+    const otr_state *s = pl->state;
+    if (!pl->refreshed || s->count || s->npending || s->nretired)
+        return 0;
+    long n =
+        otr_adopt(pl->state, &pl->refresh, pl->service.client, &pl->loaded.set, &pl->adopted, &err);
+    if (n < 0)
+        return fail(&err);
+    if (n == 0)
+        return 0;
+    otr_refresh_free(&pl->refresh);
+    pl->refreshed = 0;
+    return refresh(pl, o);
+}
+
 /* The commit the state's last apply read, or NULL. */
 static const char *last_commit(const otr_state *s)
 {
@@ -129,7 +151,7 @@ int otr_planning_prepare(otr_planning *pl, const otr_options *o, const char *loc
         return rc;
     if (otr_loaded_verify_range(&pl->loaded, o, last_commit(pl->state)) < 0)
         return OTR_EXIT_ERROR;
-    if (o->refresh != OTR_REFRESH_NONE && (rc = refresh(pl, o)) != 0)
+    if (o->refresh != OTR_REFRESH_NONE && ((rc = refresh(pl, o)) != 0 || (rc = adopt(pl, o)) != 0))
         return rc;
     otr_plan_options po = OTR_PLAN_OPTIONS_INIT;
     po.prune = o->prune;
@@ -145,6 +167,8 @@ int otr_planning_prepare(otr_planning *pl, const otr_options *o, const char *loc
     rc = otr_plan_make(&pl->plan, pl->state, &pl->loaded.set, &po, &err);
     cJSON_Delete(signer);
     if (rc < 0)
+        return fail(&err);
+    if (pl->adopted.len && otr_plan_add_notes(pl->plan, otr_buf_cstr(&pl->adopted)) < 0)
         return fail(&err);
     if (pl->refreshed)
         otr_refresh_remember(&pl->refresh, pl->state);
@@ -178,6 +202,7 @@ void otr_planning_free(otr_planning *pl)
         otr_loaded_free(&pl->loaded);
     otr_plan_free(pl->plan);
     otr_refresh_free(&pl->refresh);
+    otr_buf_free(&pl->adopted);
     otr_state_free(pl->state);
     if (pl->service_open)
         otr_service_close(&pl->service);

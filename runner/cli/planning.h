@@ -23,6 +23,7 @@ typedef struct otr_planning {
     int service_open;
     otr_refresh_result refresh; /* what the service holds, for --refresh */
     int refreshed;
+    otr_buf adopted; /* what a state that recorded nothing adopted (a line each) */
     otr_plan *plan;
 } otr_planning;
 
@@ -37,7 +38,9 @@ int otr_planning_open_service(otr_planning *pl, const otr_options *o);
  * another endpoint or region than the options name; returns an exit code. */
 int otr_planning_check_service(const otr_planning *pl, const otr_options *o);
 /* Everything up to the plan; the state is locked for lock_for (NULL: read
- * without the lock, as plan does). Returns an exit code. */
+ * without the lock, as plan does). A state that records nothing adopts what
+ * the service holds of ours first (cli/adopt.h): the plan then shows those
+ * as adopted, not as creates. Returns an exit code. */
 int otr_planning_prepare(otr_planning *pl, const otr_options *o, const char *lock_for);
 /* The guards apply enforces and plan warns of, from the options. */
 otr_plan_guards otr_planning_guards(const otr_options *o);

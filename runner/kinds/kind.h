@@ -87,6 +87,12 @@ typedef struct otr_kind {
     /* after a delete of one of them: forgets id, and says how many are left */
     size_t (*forget_id)(struct otr_record *rec, const char *id);
     int (*plan)(struct otr_kind_plan *kp);
+    /* A lost state rebuilt (cli/adopt.c): the record manifest m has, from
+     * the n resources the service tags with its address (gets, oldest
+     * first); -1 with why when they do not fit it. NULL: one resource is
+     * one record, adopted as state import does. */
+    int (*adopt)(const struct otr_manifest *m, const struct otr_manifest_set *set,
+                 const otr_remote *found, size_t n, struct otr_record *out, otr_buf *why);
     /* how a record stands, for status: as its plan's view, judged on what
      * the service said of its resource (remote), at now */
     cJSON *(*status_view)(const struct otr_record *rec, const struct otr_remote_item *remote,

@@ -852,6 +852,83 @@ static void describe(const cJSON *spec, otr_buf *out)
         otr_buf_printf(out, " · held after %s", str_of(spec, "holdAfter"));
 }
 
+/* ---- adopting a lost state ----------------------------------------------------------- */
+
+/* Is the task (a get's answer) wave w's: the same targets? */
+static int wave_task(const cJSON *wave, const cJSON *fields)
+{
+    cJSON *want = targets_of(wave), *got = targets_of(fields);
+    char *a = want ? otr_canonical_json(want) : NULL, *b = got ? otr_canonical_json(got) : NULL;
+    int same = a && b && !strcmp(a, b);
+    free(a);
+    free(b);
+    cJSON_Delete(want);
+    cJSON_Delete(got);
+    return same;
+}
+
+/* The waves' tasks found, in the manifest's order: each wave that has one
+ * started, and every wave before the newest passed (when the next began). */
+static int adopt(const otr_manifest *m, const otr_manifest_set *set, const otr_remote *found,
+                 size_t n, otr_record *out, otr_buf *why)
+{
+    otr_kind_plan kp;
+    char digest[72];
+    memset(&kp, 0, sizeof(kp));
+    kp.m = m;
+    kp.set = set;
+    cJSON *progress = cJSON_CreateObject(), *waves = cJSON_AddArrayToObject(progress, "waves");
+    const otr_remote *newest = NULL;
+    int i = 0;
+    if (!waves || task_digest(&kp, digest) < 0)
+        goto nomem;
+    cJSON_AddStringToObject(progress, "taskDigest", digest);
+    for (; i < cJSON_GetArraySize(waves_of(m->spec)); i++) {
+        const cJSON *wave = cJSON_GetArrayItem(waves_of(m->spec), i);
+        const otr_remote *task = NULL;
+        for (size_t k = 0; k < n && !task; k++)
+            if (wave_task(wave, found[k].fields))
+                task = &found[k];
+        if (!task)
+            break;
+        cJSON *e = wave_entry(&kp, i);
+        char *at = iso_of((int64_t)task->created_at);
+        if (!e || !at) {
+            cJSON_Delete(e);
+            free(at);
+            goto nomem;
+        }
+        set_member(e, "taskId", task->id);
+        set_member(e, "taskArn", task->arn);
+        set_member(e, "createdAt", at);
+        cJSON *before = cJSON_GetArrayItem(waves, i - 1);
+        if (before)
+            set_member(before, "passedAt", at);
+        cJSON_AddItemToArray(waves, e);
+        free(at);
+        newest = task;
+    }
+    if (!newest) {
+        cJSON_Delete(progress);
+        otr_buf_printf(why, "none of its %zu tagged task%s has the targets of its first wave", n,
+                       n == 1 ? "" : "s");
+        return -1;
+    }
+    if (record_of(&kp, progress) < 0) /* takes progress */
+        return -1;
+    *out = kp.desired;
+    out->id = strdup(newest->id);
+    out->arn = newest->arn ? strdup(newest->arn) : NULL;
+    out->created_at = iso_of((int64_t)found[0].created_at);
+    otr_buf_free(&kp.reason);
+    otr_buf_free(&kp.refused);
+    return out->id && out->created_at ? 0 : -1;
+nomem:
+    cJSON_Delete(progress);
+    otr_buf_puts(why, "out of memory");
+    return -1;
+}
+
 /* ---- the manifest -------------------------------------------------------------------- */
 
 /* Wave names unique; holdAfter names a wave; every wave has targets. */
@@ -918,6 +995,7 @@ const otr_kind otr_kind_ota_rollout = {
     .status_view = status_view,
     .call_tokens = call_tokens,
     .describe = describe,
+    .adopt = adopt,
     .listed_as = &otr_kind_ota_task,
     .needs_counts = 1,
     .create_call = otr_ota_create_task,

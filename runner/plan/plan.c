@@ -144,6 +144,21 @@ static int add_note(builder *b, const otr_buf *text)
     return 0;
 }
 
+int otr_plan_add_notes(otr_plan *p, const char *text)
+{
+    for (const char *line = text; line && *line;) {
+        size_t len = strcspn(line, "\n");
+        char **x = realloc(p->notes, (p->nnotes + 1) * sizeof(*x));
+        if (!x)
+            return -1;
+        p->notes = x;
+        if (len && !(p->notes[p->nnotes++] = strndup(line, len)))
+            return -1;
+        line += len + (line[len] == '\n');
+    }
+    return 0;
+}
+
 /* Takes rec (left empty) into the plan's rewrites. */
 static int push_rewrite(otr_plan *p, size_t *alloc, otr_record *rec)
 {

@@ -207,6 +207,10 @@ int otr_action_deletes_task(const otr_action *a);
 /* The id a create-first replace retires (the old resource), or NULL. */
 const char *otr_action_replaces(const otr_action *a);
 
+/* Adds a note per line of text (after the plan is made: what was done to
+ * the state before it, such as adoption). -1 without memory. */
+OTR_MUST_USE int otr_plan_add_notes(otr_plan *p, const char *text);
+
 /* The plan as JSON (the documented, versioned schema: README "Plan JSON"). */
 cJSON *otr_plan_to_json(const otr_plan *p);
 /* An action's field changes: [{"field", "old", "new"}] (null for absent). */

@@ -2,10 +2,13 @@
 #include "state/state.h"
 
 #include "manifest/schema.h"
+#include "manifest/token.h"
 #include "util/json.h"
+#include "util/time.h"
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static const char *const op_names[] = {"create", "update", "delete"};
 
@@ -205,4 +208,28 @@ int otr_record_from_json(otr_record *r, const otr_kind *kind, const char *name, 
         return -1;
     }
     return 0;
+}
+
+int otr_record_from_remote(otr_record *r, const otr_kind *k, const char *name,
+                           const otr_remote *got, long revision)
+{
+    char now[21], digest[72];
+    otr_time_format_iso8601(now, time(NULL));
+    memset(r, 0, sizeof(*r));
+    r->kind = k;
+    r->name = strdup(name);
+    r->phase = strdup("imported");
+    r->client_token = strdup("");
+    r->revision = revision;
+    r->spec = otr_kind_spec_of(k, got->fields);
+    char *canonical = r->spec ? otr_canonical_json(r->spec) : NULL;
+    int ok = canonical && otr_spec_digest(digest, canonical) == 0;
+    free(canonical);
+    r->spec_digest = ok ? strdup(digest) : NULL;
+    r->id = strdup(got->id);
+    r->arn = got->arn ? strdup(got->arn) : NULL;
+    r->created_at = strdup(now);
+    r->remote_status = got->status ? strdup(got->status) : NULL;
+    r->remote_checked_at = got->status ? strdup(now) : NULL;
+    return r->name && r->phase && r->client_token && r->spec_digest && r->id ? 0 : -1;
 }

@@ -186,6 +186,12 @@ otr_retired *otr_state_find_retired(otr_state *s, const otr_kind *kind, const ch
 void otr_state_free(otr_state *s);
 
 void otr_record_clear(otr_record *r);
+/* The record of a resource adopted from the service (state import, a
+ * rebuilt state): phase "imported", its spec what the get's answer says
+ * (ota-runner's own tags left out), at revision. The next plan compares it
+ * with the manifest. On failure r may hold parts: clear it. */
+OTR_MUST_USE int otr_record_from_remote(otr_record *r, const otr_kind *k, const char *name,
+                                        const otr_remote *got, long revision);
 /* On failure dst is left empty (nothing to free) and src is untouched. */
 OTR_MUST_USE int otr_record_copy(otr_record *dst, const otr_record *src);
 void otr_intent_clear(otr_intent *in);

@@ -1,0 +1,251 @@
+/* A lost state rebuilt from the service (see adopt.h). */
+#include "cli/adopt.h"
+
+#include "kinds/tags.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* A resource the service holds, read with a get. */
+typedef struct held {
+    const otr_kind *kind; /* the kind it was listed as */
+    otr_remote got;
+    /* whose it is, by its tags (owner NULL: untagged) */
+    const otr_kind *owner;
+    const char *name;
+    long revision;
+    int taken; /* recorded already */
+} held;
+
+typedef struct reading {
+    held *items;
+    size_t n;
+    otr_buf errors;
+} reading;
+
+typedef struct get_ctx {
+    reading *rd;
+    size_t index;
+} get_ctx;
+
+static void on_get(otr_aws_call *call, void *ctx)
+{
+    get_ctx *g = ctx;
+    held *h = &g->rd->items[g->index];
+    otr_error err = OTR_ERROR_INIT;
+    if (h->kind->parse_get(call, &h->got, &err) < 0 && call->status != 404)
+        otr_buf_printf(&g->rd->errors, "%s\n", otr_error_message(&err));
+    otr_error_clear(&err);
+    const cJSON *tags = h->kind->tags_key && h->got.fields
+                            ? cJSON_GetObjectItemCaseSensitive(h->got.fields, h->kind->tags_key)
+                            : NULL;
+    if (!otr_tags_owner(tags, &h->owner, &h->name, &h->revision))
+        h->owner = NULL;
+}
+
+/* A get of everything the lists show, of the kinds that are listed
+ * themselves (a rollout's tasks are tasks). */
+static int read_all(reading *rd, const otr_refresh_result *r, otr_aws_client *c, otr_error *err)
+{
+    size_t total = 0, k = 0;
+    for (size_t i = 0; i < r->nkinds; i++)
+        total += r->kinds[i].kind->listed_as ? 0 : r->kinds[i].n;
+    rd->items = calloc(total + 1, sizeof(*rd->items));
+    otr_aws_call **calls = calloc(total + 1, sizeof(*calls));
+    get_ctx *ctxs = calloc(total + 1, sizeof(*ctxs));
+    int rc = rd->items && calls && ctxs ? 0 : otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; rc == 0 && i < r->nkinds; i++) {
+        const otr_refresh_kind *rk = &r->kinds[i];
+        for (size_t j = 0; !rk->kind->listed_as && j < rk->n && rc == 0; j++) {
+            if (rk->listed[j].status && !strcmp(rk->listed[j].status, "DELETION_IN_PROGRESS"))
+                continue;
+            otr_aws_call *call = rk->kind->get_call(rk->listed[j].id, rk->listed[j].id);
+            if (!call) {
+                rc = otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
+                break;
+            }
+            rd->items[k].kind = rk->kind;
+            ctxs[k] = (get_ctx){rd, k};
+            call->done = on_get;
+            call->ctx = &ctxs[k];
+            calls[k++] = call;
+            otr_aws_client_submit(c, call);
+        }
+    }
+    rd->n = k;
+    if (rc == 0 && k && otr_aws_client_run(c, err) < 0)
+        rc = -1;
+    if (rc == 0 && rd->errors.len)
+        rc = otr_error_set(err, OTR_ERR_GENERIC, "reading what the service holds: %s",
+                           otr_buf_cstr(&rd->errors));
+    for (size_t i = 0; i < k; i++)
+        otr_aws_call_free(calls[i]);
+    free(calls);
+    free(ctxs);
+    return rc;
+}
+
+static int older_first(const void *a, const void *b)
+{
+    double x = ((const otr_remote *)a)->created_at, y = ((const otr_remote *)b)->created_at;
+    return (x > y) - (x < y);
+}
+
+/* The resources tagged with kind/name, oldest first, as an array of
+ * otr_remote (shallow: they stay rd's); marks them taken. */
+static size_t tagged(reading *rd, const otr_kind *kind, const char *name, otr_remote **out)
+{
+    size_t n = 0;
+    *out = calloc(rd->n + 1, sizeof(**out));
+    for (size_t i = 0; *out && i < rd->n; i++) {
+        held *h = &rd->items[i];
+        if (h->owner == kind && !strcmp(h->name, name) && h->got.fields) {
+            (*out)[n++] = h->got;
+            h->taken = 1;
+        }
+    }
+    if (n > 1)
+        qsort(*out, n, sizeof(**out), older_first);
+    return n;
+}
+
+static int put(otr_state *s, otr_record *r, otr_buf *report, const char *how)
+{
+    otr_buf_puts(report, "adopted ");
+    otr_address_short(report, r->kind, r->name);
+    otr_buf_printf(report, ": %s %s, %s\n", r->kind->noun, r->id, how);
+    int rc = otr_state_put_move(s, r);
+    otr_record_clear(r);
+    return rc;
+}
+
+/* One address the tags name: its newest resource, or the kind's own record
+ * rebuilt from all of them (a rollout's waves); what is left is reported. */
+static int adopt_address(otr_state *s, reading *rd, const held *h, const otr_manifest_set *set,
+                         otr_buf *report)
+{
+    otr_remote *all;
+    size_t n = tagged(rd, h->owner, h->name, &all);
+    const otr_manifest *m = otr_manifest_set_find(set, h->owner, h->name);
+    otr_record r;
+    otr_buf why = OTR_BUF_INIT;
+    int rc = 0;
+    memset(&r, 0, sizeof(r));
+    if (!all)
+        return -1;
+    if (!m) {
+        /* not this commit's (a manifest since removed, or another fleet's in the
+         * same account): recording it would let --prune delete it */
+        otr_buf_printf(report,
+                       "%s/%s: %zu %s%s tagged with it, and no manifest of that name here: not "
+                       "adopted, left in the service\n",
+                       h->owner->name, h->name, n,
+                       (h->owner->body_kind ? h->owner->body_kind : h->owner)->noun,
+                       n == 1 ? "" : "s");
+    } else if (!h->owner->adopt) {
+        rc = otr_record_from_remote(&r, h->owner, h->name, &all[n - 1], h->revision) < 0
+                 ? -1
+                 : put(s, &r, report, "by its ota-runner:address tag");
+        for (size_t k = 0; rc == 0 && k + 1 < n; k++)
+            otr_buf_printf(report,
+                           "%s/%s: %s %s is tagged so too and is not recorded (an older copy: "
+                           "delete it if it is not wanted)\n",
+                           h->owner->name, h->name, h->owner->noun, all[k].id);
+    } else if (h->owner->adopt(m, set, all, n, &r, &why) == 0) {
+        rc = put(s, &r, report, "with its waves' tasks");
+    } else {
+        otr_buf_printf(report, "%s/%s: not adopted: %s\n", h->owner->name, h->name,
+                       otr_buf_cstr(&why));
+    }
+    otr_record_clear(&r);
+    otr_buf_free(&why);
+    free(all);
+    return rc;
+}
+
+/* The resource of a kind without tags whose content is the manifest's: the
+ * one the adopted tasks use most, else the newest; NULL when none is. */
+static held *matching(reading *rd, const otr_state *s, const otr_manifest *m, size_t *count)
+{
+    held *best = NULL;
+    size_t best_uses = 0;
+    *count = 0;
+    for (size_t i = 0; i < rd->n; i++) {
+        held *h = &rd->items[i];
+        otr_record r;
+        if (h->kind != m->kind || h->taken || !h->got.fields)
+            continue;
+        int same = otr_record_from_remote(&r, h->kind, m->name, &h->got, 1) == 0 &&
+                   !strcmp(r.spec_digest, m->spec_digest);
+        otr_record_clear(&r);
+        if (!same)
+            continue;
+        size_t uses = 0;
+        for (size_t k = 0; k < s->count; k++)
+            for (size_t f = 0; f < s->records[k].kind->nrefs; f++) {
+                const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(
+                    s->records[k].spec, s->records[k].kind->refs[f].id_field));
+                uses += id && !strcmp(id, h->got.id);
+            }
+        (*count)++;
+        if (!best || uses > best_uses ||
+            (uses == best_uses && h->got.created_at > best->got.created_at)) {
+            best = h;
+            best_uses = uses;
+        }
+    }
+    return best;
+}
+
+/* Every manifest of a kind without tags: the resource with its content. */
+static int adopt_untagged(otr_state *s, reading *rd, const otr_manifest_set *set, otr_buf *report)
+{
+    for (size_t i = 0; i < set->count; i++) {
+        const otr_manifest *m = set->items[i];
+        size_t count;
+        if (m->kind->tags_key || m->kind->plan || otr_state_find(s, m->kind, m->name))
+            continue;
+        held *h = matching(rd, s, m, &count);
+        if (!h)
+            continue;
+        otr_record r;
+        h->taken = 1;
+        if (otr_record_from_remote(&r, h->kind, m->name, &h->got, m->revision) < 0 ||
+            put(s, &r, report, "by its content, the manifest's") < 0) {
+            otr_record_clear(&r);
+            return -1;
+        }
+        if (count > 1)
+            otr_buf_printf(report, "%s/%s: %zu more hold the same content and are not recorded\n",
+                           m->kind->name, m->name, count - 1);
+    }
+    return 0;
+}
+
+long otr_adopt(otr_state *s, const otr_refresh_result *r, otr_aws_client *c,
+               const otr_manifest_set *set, otr_buf *report, otr_error *err)
+{
+    reading rd;
+    long rc;
+    memset(&rd, 0, sizeof(rd));
+    if (s->count || s->npending)
+        return otr_error_set(err, OTR_ERR_USAGE,
+                             "state %s records %zu resources: only a state that records nothing "
+                             "is rebuilt from the service",
+                             s->path, s->count);
+    rc = read_all(&rd, r, c, err);
+    /* the tagged first: a configuration in use by an adopted task is the one to take */
+    for (size_t i = 0; rc == 0 && i < rd.n; i++) {
+        const held *h = &rd.items[i];
+        if (h->owner && !h->taken && !otr_state_find(s, h->owner, h->name) &&
+            adopt_address(s, &rd, h, set, report) < 0)
+            rc = otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
+    }
+    if (rc == 0 && adopt_untagged(s, &rd, set, report) < 0)
+        rc = otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < rd.n; i++)
+        otr_remote_clear(&rd.items[i].got);
+    free(rd.items);
+    otr_buf_free(&rd.errors);
+    return rc < 0 ? -1 : (long)s->count;
+}
