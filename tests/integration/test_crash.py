@@ -11,7 +11,12 @@ state file tells the truth.
 - the same for a configuration replace (create, move the tasks, delete);
 - lost responses (the emulator drops the connection after committing): one task each;
 - a 50% throttling storm: every task created, none twice.
+
+With OTR_STATE_BACKEND=s3 (the CTest case integration.test_crash_s3) the same
+trials run with the state on S3 (moto): a killed run leaves its lock there,
+and each re-run first breaks it with `state unlock ID`, as an operator would.
 """
+import re
 import json
 import os
 import random
@@ -25,7 +30,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "emulator"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from checks import check, finish, program  # noqa: E402
-from harness import Emulator, runner_env  # noqa: E402
+from harness import Emulator, MotoS3, runner_env  # noqa: E402
 
 RUNNER = program("OTA_RUNNER")
 
@@ -34,6 +39,9 @@ TRIALS = 25
 tmp = tempfile.mkdtemp()
 repo = os.path.join(tmp, "fleet")
 state = os.path.join(tmp, "state.json")
+s3 = MotoS3() if os.environ.get("OTR_STATE_BACKEND") == "s3" else None
+if s3:
+    state = "s3://ota-state/crash/state.json"
 GIT_ENV = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@e", "GIT_COMMITTER_NAME": "t",
            "GIT_COMMITTER_EMAIL": "t@e", "GIT_CONFIG_NOSYSTEM": "1"}
 
@@ -56,7 +64,23 @@ def write_fleet(target_suffix, rate=10):
 
 
 def env(emu):
-    return runner_env(emu.url, state)
+    return runner_env(emu.url, state, **({"AWS_ENDPOINT_URL_S3": s3.url} if s3 else {}))
+
+
+def read_state():
+    if s3:
+        return json.loads(s3.get("crash/state.json"))
+    return json.load(open(state))
+
+
+def remove_state():
+    if s3:
+        for key in s3.keys("crash/"):
+            s3.client().delete_object(Bucket=s3.bucket, Key=key)
+        return
+    for suffix in ("", ".journal", ".bak", ".lock"):
+        if os.path.exists(state + suffix):
+            os.unlink(state + suffix)
 
 
 def apply(emu, *extra, timeout=300):
@@ -66,9 +90,14 @@ def apply(emu, *extra, timeout=300):
 
 
 def converge(emu):
-    """Plain re-runs until one succeeds (a kill can leave work for two)."""
+    """Plain re-runs until one succeeds (a kill can leave work for two); on S3
+    a killed run's lock is broken by its id first."""
     for _ in range(4):
         rc, out, err = apply(emu)
+        lock = re.search(r"lock id ([0-9a-f]{32})", err)
+        if rc == 3 and s3 and lock:
+            subprocess.run([RUNNER, "state", "unlock", lock.group(1)], env=env(emu), capture_output=True)
+            continue
         if rc == 0:
             return rc, out, err
     return rc, out, err
@@ -81,7 +110,7 @@ def verify(emu, suffix, what):
         by_url.setdefault(t["S3Url"], []).append(t)
     ok_count = len(live) == N and all(len(v) == 1 for v in by_url.values())
     ok_target = all(t["Target"][0].endswith(suffix) for t in live)
-    s = json.load(open(state))
+    s = read_state()
     state_ids = sorted(r["taskId"] for r in s["tasks"].values())
     live_ids = sorted(t["TaskId"] for t in live)
     check(ok_count and ok_target and state_ids == live_ids,
@@ -102,9 +131,7 @@ def verify(emu, suffix, what):
 
 def reset(emu):
     emu.control("reset", {})
-    for suffix in ("", ".journal", ".bak", ".lock"):
-        if os.path.exists(state + suffix):
-            os.unlink(state + suffix)
+    remove_state()
 
 
 try:
@@ -178,9 +205,7 @@ try:
         verify(emu, "", "lost responses")
 
     with Emulator("--tick", "0", "--throttle-rate", "0.5", "--seed", "13") as emu:
-        for suffix in ("", ".journal", ".bak"):
-            if os.path.exists(state + suffix):
-                os.unlink(state + suffix)
+        remove_state()
         rc, out, err = apply(emu, "--max-attempts", "12")
         throttled = [e for e in emu.log() if e["status"] == 429]
         check(rc == 0 and len(throttled) >= 10, "a 50% throttling storm: the apply succeeds",
@@ -188,5 +213,7 @@ try:
         verify(emu, "", "throttling storm")
 finally:
     shutil.rmtree(tmp)
+    if s3:
+        s3.stop()
 
 finish()
