@@ -134,7 +134,7 @@ def run_state_commit(script, where):
 apply_wf = yaml.safe_load(open(os.path.join(EX, "github-actions", "ota-apply-state-branch.yml")))
 commit_step = [st for st in apply_wf["jobs"]["apply"]["steps"] if st.get("name", "").startswith("Commit the state")]
 check(len(commit_step) == 1 and commit_step[0].get("if") == "always()", "the apply workflow commits the state always()")
-gitlab = yaml.safe_load(open(os.path.join(EX, "gitlab-ci", ".gitlab-ci.yml")))
+gitlab = yaml.safe_load(open(os.path.join(EX, "gitlab-ci", "state-branch.gitlab-ci.yml")))
 after = "\n".join(gitlab["ota-apply"]["after_script"])
 for what, make, script in (
         ("github", True, commit_step[0]["run"].replace("${{ github.sha }}", "abc")),
