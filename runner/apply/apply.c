@@ -68,6 +68,9 @@ typedef struct run {
     size_t nnodes, active;
     size_t *ready; /* a queue of nodes to start, in plan order */
     size_t nready, ready_head;
+    node **unsent; /* calls made ready whose intents wait for the next flush */
+    size_t nunsent;
+    int idle_flush; /* the transport flushes after each round of answers */
     int64_t started_ms;
 } run;
 
@@ -436,8 +439,34 @@ static int start_step(node *n)
     n->journaled = 0;
     n->call->done = on_call_done;
     n->call->ctx = n;
-    rn->t->submit(rn->t->ctx, n->call);
+    rn->unsent[rn->nunsent++] = n; /* sent by flush(), once its intent is durable */
     return 0;
+}
+
+/* Writes the intents and results made since the last flush at once (the
+ * journal is held for the run), then sends the calls they announce. A
+ * journal that cannot be written stops the run: none of them is sent. */
+static void flush(run *rn)
+{
+    otr_error err = OTR_ERROR_INIT;
+    if (otr_state_journal_flush(rn->s, &err) < 0) {
+        stop(rn, otr_error_message(&err));
+        for (size_t i = 0; i < rn->nunsent; i++) {
+            node *n = rn->unsent[i];
+            add_failure(n, otr_error_message(&err), 1);
+            otr_aws_call_free(n->call);
+            n->call = NULL;
+        }
+        size_t count = rn->nunsent;
+        rn->nunsent = 0;
+        for (size_t i = 0; i < count; i++) /* finishing starts nothing: the run is stopped */
+            finish_node(rn->unsent[i], 0);
+        otr_error_clear(&err);
+        return;
+    }
+    for (size_t i = 0; i < rn->nunsent; i++)
+        rn->t->submit(rn->t->ctx, rn->unsent[i]->call);
+    rn->nunsent = 0;
 }
 
 /* Writes the step's result to the journal (and the state in memory). */
@@ -610,9 +639,8 @@ static void on_checked_delete(node *n, const otr_aws_call *call)
     restart_step(n);
 }
 
-static void on_call_done(otr_aws_call *call, void *ctx)
+static void step_done(node *n, otr_aws_call *call)
 {
-    node *n = ctx;
     switch (n->steps[n->cur].kind) {
     case STEP_CREATE: on_created(n, call); return;
     case STEP_UPDATE:
@@ -629,6 +657,22 @@ static void on_call_done(otr_aws_call *call, void *ctx)
     case STEP_CHECK_DELETE: on_checked_delete(n, call); return;
     case STEP_CHECK_UPDATE: on_checked_update(n, call); return;
     }
+}
+
+/* A call answered: its result, and the next calls it lets start, written to
+ * the journal together before those are sent. */
+static void on_call_done(otr_aws_call *call, void *ctx)
+{
+    node *n = ctx;
+    run *rn = n->run;
+    step_done(n, call);
+    if (!rn->idle_flush)
+        flush(rn);
+}
+
+static void flush_idle(void *arg)
+{
+    flush(arg);
 }
 
 /* ---- building the graph --------------------------------------------------------- */
@@ -800,10 +844,15 @@ static int client_run(void *ctx, otr_error *err)
     return otr_aws_client_run(ctx, err);
 }
 
+static void client_set_idle(void *ctx, void (*fn)(void *arg), void *arg)
+{
+    otr_aws_client_set_idle(ctx, fn, arg);
+}
+
 int otr_apply_run(otr_aws_client *c, otr_state *s, const otr_plan *p, const otr_apply_options *o,
                   otr_apply_result *r, otr_error *err)
 {
-    otr_apply_transport t = {client_submit, client_run, c};
+    otr_apply_transport t = {client_submit, client_run, client_set_idle, c};
     return otr_apply_run_on(&t, s, p, o, r, err);
 }
 
@@ -815,13 +864,24 @@ int otr_apply_run_on(const otr_apply_transport *t, otr_state *s, const otr_plan 
     memset(r, 0, sizeof(*r));
     rn.nodes = calloc(p->count + 1, sizeof(*rn.nodes));
     rn.ready = calloc(p->count + 1, sizeof(*rn.ready));
-    if (!rn.nodes || !rn.ready || build(&rn) < 0) {
+    rn.unsent = calloc(p->count + 1, sizeof(*rn.unsent));
+    if (!rn.nodes || !rn.ready || !rn.unsent || build(&rn) < 0) {
         otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
         goto done;
     }
     r->stats.total = rn.nnodes;
+    otr_state_journal_hold(s, 1);
+    if (t->set_idle) {
+        t->set_idle(t->ctx, flush_idle, &rn);
+        rn.idle_flush = 1;
+    }
     start_ready(&rn);
+    flush(&rn);
     rc = t->run(t->ctx, err);
+    flush(&rn); /* results the last answers left */
+    if (t->set_idle)
+        t->set_idle(t->ctx, NULL, NULL);
+    otr_state_journal_hold(s, 0);
     record_not_started(&rn);
 done:
     for (size_t i = 0; rn.nodes && i < rn.nnodes; i++) {
@@ -834,6 +894,7 @@ done:
     }
     free(rn.nodes);
     free(rn.ready);
+    free(rn.unsent);
     r->stats.elapsed_ms = otr_time_monotonic_ms() - rn.started_ms;
     return rc;
 }

@@ -67,10 +67,12 @@ typedef struct otr_apply_result {
 
 /* Where apply's calls go: the AWS client (otr_apply_run), or a stand-in
  * that answers them (the unit tests). submit queues a call; run answers every
- * queued call, and those their callbacks queue, calling each one's done. */
+ * queued call, and those their callbacks queue, calling each one's done, and
+ * after each round of answers the idle function set (NULL: after each). */
 typedef struct otr_apply_transport {
     void (*submit)(void *ctx, otr_aws_call *call);
     int (*run)(void *ctx, otr_error *err);
+    void (*set_idle)(void *ctx, void (*fn)(void *arg), void *arg); /* may be NULL */
     void *ctx;
 } otr_apply_transport;
 

@@ -49,6 +49,8 @@ struct otr_aws_client {
     otr_retry_quota quota;
     otr_token_bucket bucket;
     otr_rate_limiter limiter; /* adaptive mode */
+    void (*idle)(void *arg);  /* after each round of answers */
+    void *idle_arg;
 };
 
 /* ---- clock and dice ------------------------------------------------------- */
@@ -573,6 +575,12 @@ void otr_aws_client_submit(otr_aws_client *c, otr_aws_call *call)
     enqueue(c, call);
 }
 
+void otr_aws_client_set_idle(otr_aws_client *c, void (*fn)(void *arg), void *arg)
+{
+    c->idle = fn;
+    c->idle_arg = arg;
+}
+
 int otr_aws_client_retry_quota(const otr_aws_client *c)
 {
     return c->quota.available;
@@ -639,8 +647,11 @@ int otr_aws_client_run(otr_aws_client *c, otr_error *err)
         }
         /* a callback may have queued the next call: start it now rather than
          * sleep on a wait computed before it existed */
-        if (finished)
+        if (finished) {
+            if (c->idle)
+                c->idle(c->idle_arg);
             continue;
+        }
         int timeout = (int)(c->inflight ? (wait < 100 ? wait : 100) : wait);
         curl_multi_poll(c->multi, NULL, 0, timeout > 0 ? timeout : 0, NULL);
     }

@@ -95,6 +95,11 @@ int otr_aws_client_run(otr_aws_client *c, otr_error *err);
 /* Submit and run one call; 0 when it succeeded, else -1 with err describing it. */
 int otr_aws_client_call(otr_aws_client *c, otr_aws_call *call, otr_error *err);
 
+/* fn(arg) is called by run after each round of answers (their callbacks
+ * done), before it sends what they queued: apply writes their journal
+ * lines together there. NULL: none. */
+void otr_aws_client_set_idle(otr_aws_client *c, void (*fn)(void *arg), void *arg);
+
 /* Retry quota left, for tests and -v. */
 int otr_aws_client_retry_quota(const otr_aws_client *c);
 

@@ -17,6 +17,8 @@
 #define S3_MAX_KEY 1024
 /* The largest ListObjectsV2 answer read (1,000 keys of 1,024 bytes, and room). */
 #define S3_MAX_LIST_ANSWER ((size_t)4 << 20)
+/* Requests to the bucket in flight at once (a batch of journal entries). */
+#define S3_PARALLELISM 32
 /* One request to the state bucket, when --request-timeout does not say. */
 #define S3_REQUEST_TIMEOUT_MS 30000
 
@@ -205,7 +207,7 @@ int otr_s3_open(otr_s3 **out, const otr_s3_url *u, const otr_s3_options *o, otr_
         .region = s->region,
         .service = "s3",
         .max_attempts = o->max_attempts,
-        .parallelism = 1,
+        .parallelism = S3_PARALLELISM,
         .request_timeout_ms = o->request_timeout_ms ? o->request_timeout_ms : S3_REQUEST_TIMEOUT_MS,
     };
     if (otr_aws_client_open(&s->client, &s->creds, ao, o->profile, err) < 0)
@@ -391,14 +393,16 @@ static void checksum(char out[48], const char *body, size_t len)
     EVP_EncodeBlock((unsigned char *)out, digest, SHA256_DIGEST_LENGTH);
 }
 
-int otr_s3_put(otr_s3 *s, const char *key, const char *body, size_t len, const char *if_match,
-               int if_none_match, char etag[OTR_S3_ETAG_MAX], otr_error *err)
+/* A PutObject of body under key, with its checksum and the URL's
+ * encryption, conditional as asked; NULL without memory. */
+static otr_aws_call *put_call(otr_s3 *s, const char *key, const char *body, size_t len,
+                              const char *if_match, int if_none_match)
 {
     otr_aws_call *call = new_call(s, "PutObject", "PUT", key, body, len);
     char sum[48];
     int rc = 0;
     if (!call)
-        return otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
+        return NULL;
     checksum(sum, body, len);
     rc |= otr_headers_add(&call->headers, "Content-Type", "application/json");
     rc |= otr_headers_add(&call->headers, "x-amz-checksum-sha256", sum);
@@ -406,11 +410,53 @@ int otr_s3_put(otr_s3 *s, const char *key, const char *body, size_t len, const c
         rc |= otr_headers_add(&call->headers, "If-Match", if_match);
     if (if_none_match)
         rc |= otr_headers_add(&call->headers, "If-None-Match", "*");
-    rc = send_call(s, call, key, rc | add_sse(s, call), err);
+    if (rc | add_sse(s, call)) {
+        otr_aws_call_free(call);
+        return NULL;
+    }
+    return call;
+}
+
+int otr_s3_put(otr_s3 *s, const char *key, const char *body, size_t len, const char *if_match,
+               int if_none_match, char etag[OTR_S3_ETAG_MAX], otr_error *err)
+{
+    otr_aws_call *call = put_call(s, key, body, len, if_match, if_none_match);
+    if (!call)
+        return otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
+    int rc = send_call(s, call, key, 0, err);
     if (rc == OTR_S3_OK && etag)
         copy_etag(etag, call);
     otr_aws_call_free(call);
     return rc == OTR_S3_NOT_FOUND ? OTR_S3_PRECONDITION : rc;
+}
+
+int otr_s3_create_many(otr_s3 *s, char *const *keys, const char *const *bodies, const size_t *lens,
+                       size_t n, otr_error *err)
+{
+    otr_aws_call **calls = calloc(n + 1, sizeof(*calls));
+    int rc = calls ? 0 : otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        if (!(calls[i] = put_call(s, keys[i], bodies[i], lens[i], NULL, 1)))
+            rc = otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
+        else
+            otr_aws_client_submit(s->client, calls[i]);
+    }
+    otr_error e = OTR_ERROR_INIT;
+    if (rc == 0 && otr_aws_client_run(s->client, &e) < 0) {
+        rc = otr_error_set(err, e.code, "%s", otr_error_message(&e));
+        otr_error_clear(&e);
+    }
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        int r = outcome(s, calls[i], keys[i], err);
+        if (r != OTR_S3_OK)
+            rc = r < 0 ? -1
+                       : otr_error_set(err, OTR_ERR_IO, "s3://%s/%s is there already",
+                                       s->url.bucket, keys[i]);
+    }
+    for (size_t i = 0; calls && i < n; i++)
+        otr_aws_call_free(calls[i]);
+    free(calls);
+    return rc;
 }
 
 int otr_s3_delete(otr_s3 *s, const char *key, const char *if_match, otr_error *err)
@@ -422,6 +468,93 @@ int otr_s3_delete(otr_s3 *s, const char *key, const char *if_match, otr_error *e
                        if_match && otr_headers_add(&call->headers, "If-Match", if_match) < 0, err);
     otr_aws_call_free(call);
     return rc == OTR_S3_NOT_FOUND ? OTR_S3_OK : rc;
+}
+
+/* text with XML's special characters as entities. */
+static void xml_escape(otr_buf *out, const char *text)
+{
+    for (; *text; text++) {
+        if (*text == '&')
+            otr_buf_puts(out, "&amp;");
+        else if (*text == '<')
+            otr_buf_puts(out, "&lt;");
+        else if (*text == '>')
+            otr_buf_puts(out, "&gt;");
+        else
+            otr_buf_putc(out, *text);
+    }
+}
+
+/* base64 of the body's MD5, for Content-MD5 (DeleteObjects requires it). */
+static int content_md5(char out[32], const char *body, size_t len)
+{
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+    if (EVP_Digest(body, len, digest, &n, EVP_md5(), NULL) != 1)
+        return -1;
+    EVP_EncodeBlock((unsigned char *)out, digest, (int)n);
+    return 0;
+}
+
+/* Where the first <Error> of a DeleteObjects answer starts, or (size_t)-1. */
+static size_t error_element(const otr_buf *answer)
+{
+    static const char tag[] = "<Error>";
+    for (size_t i = 0; answer->ptr && i + sizeof(tag) - 1 <= answer->len; i++)
+        if (!memcmp(answer->ptr + i, tag, sizeof(tag) - 1))
+            return i;
+    return (size_t)-1;
+}
+
+/* One DeleteObjects request for keys[0, n). */
+static int delete_batch(otr_s3 *s, char *const *keys, size_t n, otr_error *err)
+{
+    otr_buf body = OTR_BUF_INIT;
+    char md5[32];
+    otr_buf_puts(&body, "<Delete><Quiet>true</Quiet>");
+    for (size_t i = 0; i < n; i++) {
+        otr_buf_puts(&body, "<Object><Key>");
+        xml_escape(&body, keys[i]);
+        otr_buf_puts(&body, "</Key></Object>");
+    }
+    otr_buf_puts(&body, "</Delete>");
+    otr_aws_call *call = otr_buf_failed(&body)
+                             ? NULL
+                             : new_call(s, "DeleteObjects", "POST", NULL, body.ptr, body.len);
+    int rc =
+        !call
+            ? otr_error_set(err, OTR_ERR_NOMEM, "out of memory")
+            : send_call(s, call, keys[0],
+                        content_md5(md5, body.ptr, body.len) < 0 ||
+                            otr_aws_call_set_query(call, "delete=") < 0 ||
+                            otr_headers_add(&call->headers, "Content-MD5", md5) < 0 ||
+                            otr_headers_add(&call->headers, "Content-Type", "application/xml") < 0,
+                        err);
+    /* the answer's <Error> elements name the keys that were not deleted */
+    size_t at = rc == OTR_S3_OK ? error_element(&call->response) : (size_t)-1;
+    char *failed =
+        at != (size_t)-1 ? otr_xml_next(call->response.ptr, call->response.len, &at, "Key") : NULL;
+    if (failed) {
+        char *code = otr_xml_next(call->response.ptr, call->response.len, &at, "Code");
+        rc = otr_error_set(err, OTR_ERR_IO, "cannot delete s3://%s/%s: %s", s->url.bucket, failed,
+                           code ? code : "refused");
+        free(code);
+        free(failed);
+    } else if (rc > 0) {
+        rc = otr_error_set(err, OTR_ERR_IO, "DeleteObjects on s3://%s was refused", s->url.bucket);
+    }
+    otr_aws_call_free(call);
+    otr_buf_free(&body);
+    return rc;
+}
+
+int otr_s3_delete_many(otr_s3 *s, char *const *keys, size_t n, otr_error *err)
+{
+    for (size_t i = 0; i < n; i += OTR_S3_DELETE_BATCH)
+        if (delete_batch(s, keys + i, n - i < OTR_S3_DELETE_BATCH ? n - i : OTR_S3_DELETE_BATCH,
+                         err) < 0)
+            return -1;
+    return 0;
 }
 
 int otr_s3_copy(otr_s3 *s, const char *from, const char *to, const char *if_match, otr_error *err)

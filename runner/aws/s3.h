@@ -22,6 +22,8 @@
 #define OTR_S3_ETAG_MAX 128
 /* Keys one ListObjectsV2 page holds at most (the API's own limit). */
 #define OTR_S3_LIST_PAGE 1000
+/* Keys one DeleteObjects request names at most (the API's own limit). */
+#define OTR_S3_DELETE_BATCH 1000
 
 /* s3://BUCKET/KEY?region=R&path_style=true&sse=aws:kms&kms_key_id=K */
 typedef struct otr_s3_url {
@@ -88,9 +90,17 @@ OTR_MUST_USE int otr_s3_get(otr_s3 *s, const char *key, size_t max, otr_s3_objec
 OTR_MUST_USE int otr_s3_put(otr_s3 *s, const char *key, const char *body, size_t len,
                             const char *if_match, int if_none_match, char etag[OTR_S3_ETAG_MAX],
                             otr_error *err);
+/* Creates the n objects keys[i] = bodies[i] (lens[i] bytes) at once, each
+ * only where none is (If-None-Match: *); -1 with err when any was not made
+ * (one already there is an error too). */
+OTR_MUST_USE int otr_s3_create_many(otr_s3 *s, char *const *keys, const char *const *bodies,
+                                    const size_t *lens, size_t n, otr_error *err);
 /* Deletes key, only if its ETag is if_match (non-NULL). OK (also when it was
  * not there) or PRECONDITION; -1 on error. */
 OTR_MUST_USE int otr_s3_delete(otr_s3 *s, const char *key, const char *if_match, otr_error *err);
+/* Deletes the n keys, OTR_S3_DELETE_BATCH to a request (DeleteObjects);
+ * -1 with err naming the first key S3 could not delete. */
+OTR_MUST_USE int otr_s3_delete_many(otr_s3 *s, char *const *keys, size_t n, otr_error *err);
 /* Copies from to to, only if from's ETag is if_match (non-NULL). OK,
  * PRECONDITION or NOT_FOUND; -1 on error. */
 OTR_MUST_USE int otr_s3_copy(otr_s3 *s, const char *from, const char *to, const char *if_match,

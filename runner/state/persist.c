@@ -173,7 +173,8 @@ int otr_state_break_lock(const otr_state_where *w, const char *lock_id, otr_erro
 
 /* ---- the journal --------------------------------------------------------------- */
 
-/* Appends a line (NULL: no memory) and makes it durable. */
+/* Appends a line (NULL: no memory) as entry journal_seq + 1 and makes it
+ * durable, or queues it while the journal is held. */
 static int journal_append(otr_state *s, char *line, otr_error *err)
 {
     int rc;
@@ -181,9 +182,34 @@ static int journal_append(otr_state *s, char *line, otr_error *err)
         rc = otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
     else if (!s->store)
         rc = otr_error_set(err, OTR_ERR_GENERIC, "state %s has no store to write to", s->path);
-    else
-        rc = s->store->ops->append(s->store, line, s->serial, s->journal_seq + 1, err);
+    else if (s->journal_held) {
+        if (!s->queued)
+            s->queue_first = s->journal_seq + 1;
+        rc = otr_buf_puts(&s->journal_queue, line) < 0
+                 ? otr_error_set(err, OTR_ERR_NOMEM, "out of memory")
+                 : 0;
+        s->queued += rc == 0;
+    } else {
+        rc = s->store->ops->append(s->store, line, strlen(line), 1, s->serial, s->journal_seq + 1,
+                                   err);
+    }
     free(line);
+    return rc;
+}
+
+void otr_state_journal_hold(otr_state *s, int held)
+{
+    s->journal_held = held;
+}
+
+int otr_state_journal_flush(otr_state *s, otr_error *err)
+{
+    if (!s->queued)
+        return 0;
+    int rc = s->store->ops->append(s->store, s->journal_queue.ptr, s->journal_queue.len, s->queued,
+                                   s->serial, s->queue_first, err);
+    otr_buf_clear(&s->journal_queue);
+    s->queued = 0;
     return rc;
 }
 

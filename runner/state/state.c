@@ -858,6 +858,7 @@ void otr_state_free(otr_state *s)
         otr_intent_clear(&s->pending[i]);
     free(s->pending);
     otr_store_free(s->store); /* releases the lock */
+    otr_buf_free(&s->journal_queue);
     cJSON_Delete(s->source);
     cJSON_Delete(s->service);
     free(s->updated_at);

@@ -95,6 +95,10 @@ typedef struct otr_state {
     /* the run's resources */
     struct otr_store *store; /* where it is kept; NULL for a state from text */
     long journal_seq;
+    int journal_held;      /* lines wait in journal_queue for otr_state_journal_flush */
+    otr_buf journal_queue; /* their text, in order */
+    long queue_first;      /* the number of the first of them */
+    size_t queued;
 } otr_state;
 
 /* Where a state is kept and how to reach it: a file path, or an S3 URL
@@ -150,7 +154,13 @@ otr_record *otr_state_find(otr_state *s, const otr_kind *kind, const char *name)
 otr_record *otr_state_find_id(otr_state *s, const otr_kind *kind, const char *id);
 
 /* The journal. An intent is appended and fsync'd before the call it
- * announces; the result after the call. */
+ * announces; the result after the call. While the journal is held (a run
+ * that starts several calls at once), each line waits in memory and
+ * otr_state_journal_flush writes them together (the local file: one write
+ * and one fsync; S3: their objects at once): the caller sends a call only
+ * after the flush that holds its intent succeeded. */
+void otr_state_journal_hold(otr_state *s, int held);
+OTR_MUST_USE int otr_state_journal_flush(otr_state *s, otr_error *err);
 OTR_MUST_USE int otr_state_journal_intent(otr_state *s, const otr_intent *in, otr_error *err);
 /* Records the outcome of the intent in (same op, address, retired flag): ok
  * with rec (create: the new record with its id; update: the updated record;

@@ -30,9 +30,10 @@ typedef struct otr_store_ops {
     int (*holder)(otr_store *st, otr_buf *holder);
     /* Breaks the lock whose id is lock_id (state unlock). */
     int (*break_lock)(otr_store *st, const char *lock_id, otr_error *err);
-    /* Appends one journal line (with its newline), durably, as entry seq of
-     * the journal against snapshot serial. */
-    int (*append)(otr_store *st, const char *line, long serial, long seq, otr_error *err);
+    /* Appends n journal lines (each with its newline, in text), durably, as
+     * entries first.. of the journal against snapshot serial. */
+    int (*append)(otr_store *st, const char *text, size_t len, size_t n, long serial, long first,
+                  otr_error *err);
     /* Writes the snapshot over the version read (or where none was), the
      * previous one kept as the backup. */
     int (*write)(otr_store *st, const char *text, size_t len, otr_error *err);

@@ -182,18 +182,20 @@ static int file_break_lock(otr_store *st, const char *lock_id, otr_error *err)
 
 /* ---- the journal --------------------------------------------------------------- */
 
-static int file_append(otr_store *st, const char *line, long serial, long seq, otr_error *err)
+static int file_append(otr_store *st, const char *text, size_t len, size_t n, long serial,
+                       long first, otr_error *err)
 {
     file_store *f = (file_store *)st;
+    (void)n; /* the lines' numbers and serial are in their text */
     (void)serial;
-    (void)seq;
+    (void)first;
     if (f->journal_fd < 0) {
         f->journal_fd = open(f->jpath, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
         if (f->journal_fd < 0)
             return otr_error_set(err, OTR_ERR_IO, "cannot open the journal %s: %s", f->jpath,
                                  strerror(errno));
     }
-    if (otr_file_write_all(f->journal_fd, line, strlen(line)) == 0 && fdatasync(f->journal_fd) == 0)
+    if (otr_file_write_all(f->journal_fd, text, len) == 0 && fdatasync(f->journal_fd) == 0)
         return 0;
     return otr_error_set(err, OTR_ERR_IO,
                          "cannot write the journal of %s: %s; nothing more will be sent until it "

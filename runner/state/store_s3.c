@@ -362,27 +362,38 @@ static char *journal_key(const s3_store *s, long serial, long seq)
     return otr_buf_detach(&b);
 }
 
-static int s3_append(otr_store *st, const char *line, long serial, long seq, otr_error *err)
+/* The n lines of text, each its own object, written at once. */
+static int s3_append(otr_store *st, const char *text, size_t len, size_t n, long serial, long first,
+                     otr_error *err)
 {
     s3_store *s = (s3_store *)st;
-    if (renew(s, err) < 0)
-        return -1;
-    char *key = journal_key(s, serial, seq);
-    if (!key)
-        return otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
-    int r = otr_s3_put(s->s3, key, line, strlen(line), NULL, 1, NULL, err);
-    if (r == OTR_S3_PRECONDITION)
-        r = otr_error_set(err, OTR_ERR_IO,
-                          "journal entry s3://.../%s is there already: another run writes "
-                          "this journal; nothing more will be sent",
-                          key);
-    if (r == OTR_S3_OK && remember_journal(s, key) < 0)
-        r = otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
-    if (r < 0)
+    char **keys = calloc(n + 1, sizeof(*keys));
+    const char **lines = calloc(n + 1, sizeof(*lines));
+    size_t *lens = calloc(n + 1, sizeof(*lens)), k = 0;
+    int rc =
+        keys && lines && lens ? renew(s, err) : otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
+    for (const char *p = text; rc == 0 && k < n && p < text + len; k++) {
+        const char *nl = memchr(p, '\n', (size_t)(text + len - p));
+        lines[k] = p;
+        lens[k] = nl ? (size_t)(nl - p) + 1 : (size_t)(text + len - p);
+        if (!(keys[k] = journal_key(s, serial, first + (long)k)))
+            rc = otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
+        p += lens[k];
+    }
+    if (rc == 0 && otr_s3_create_many(s->s3, keys, lines, lens, k, err) < 0)
+        rc = -1;
+    for (size_t i = 0; rc == 0 && i < k; i++)
+        if (remember_journal(s, keys[i]) < 0)
+            rc = otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
+    if (rc < 0)
         otr_error_prefix(err, "cannot write the journal; nothing more will be sent until it can "
                               "be written");
-    free(key);
-    return r < 0 ? -1 : 0;
+    for (size_t i = 0; keys && i < k; i++)
+        free(keys[i]);
+    free(keys);
+    free(lines);
+    free(lens);
+    return rc < 0 ? -1 : 0;
 }
 
 /* Writes the pending lines as entries 1.. against serial, then removes the
@@ -395,25 +406,16 @@ static int s3_reset(otr_store *st, const char *lines, size_t len, long serial, o
     int rc = 0;
     s->journal = NULL;
     s->njournal = 0;
-    long seq = 0;
-    for (const char *p = lines; p && p < lines + len && rc == 0;) {
-        const char *nl = memchr(p, '\n', (size_t)(lines + len - p));
-        size_t n = nl ? (size_t)(nl - p) + 1 : (size_t)(lines + len - p);
-        char *line = strndup(p, n), *key = journal_key(s, serial, ++seq);
-        if (!line || !key)
-            rc = otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
-        else if (otr_s3_put(s->s3, key, line, n, NULL, 1, NULL, err) != OTR_S3_OK ||
-                 remember_journal(s, key) < 0)
-            rc = -1;
-        free(line);
-        free(key);
-        p += n;
-    }
-    for (size_t i = 0; i < nold; i++) {
-        if (rc == 0 && otr_s3_delete(s->s3, old[i], NULL, err) < 0)
-            rc = -1; /* what is left is older than the snapshot: skipped, removed next time */
+    size_t n = 0;
+    for (size_t i = 0; i < len; i++)
+        n += lines[i] == '\n';
+    if (n && s3_append(st, lines, len, n, serial, 1, err) < 0)
+        rc = -1;
+    /* what is left is older than the snapshot: skipped, removed next time */
+    if (rc == 0 && nold && otr_s3_delete_many(s->s3, old, nold, err) < 0)
+        rc = -1;
+    for (size_t i = 0; i < nold; i++)
         free(old[i]);
-    }
     free(old);
     return rc;
 }

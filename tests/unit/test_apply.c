@@ -203,7 +203,7 @@ static void apply(fake *f, otr_state *s, const char *yaml, const otr_apply_optio
                   otr_apply_result *r)
 {
     otr_plan *p = plan_of(s, yaml, 0);
-    otr_apply_transport t = {submit, run_all, f};
+    otr_apply_transport t = {submit, run_all, NULL, f};
     otr_error err = OTR_ERROR_INIT;
     f->nlog = 0;
     assert_int_equal(otr_apply_run_on(&t, s, p, o, r, &err), 0);
