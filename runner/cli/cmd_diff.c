@@ -273,13 +273,19 @@ static void print_markdown(const otr_plan *p, const char *base, const char *head
         if (shown(&p->actions[i]) && promotes(p, &p->actions[i]))
             otr_buf_printf(&out, "**promotes %s to %s**\n\n", p->actions[i].name,
                            promotes(p, &p->actions[i]));
-    if (c.added + c.removed + c.in_place + c.replaced) {
-        otr_buf_puts(&out, "| Change | Manifest | File | How | Fields |\n|---|---|---|---|---|\n");
+    size_t rows = c.added + c.removed + c.in_place + c.replaced, row = 0;
+    if (rows) {
+        static const char header[] =
+            "| Change | Manifest | File | How | Fields |\n|---|---|---|---|---|\n";
+        otr_buf_puts(&out, header);
         for (size_t i = 0; i < p->count; i++) {
             const otr_action *a = &p->actions[i];
             otr_buf addr = OTR_BUF_INIT;
             if (!shown(a))
                 continue;
+            if (row++ == OTR_MARKDOWN_FOLD_AFTER && rows > OTR_MARKDOWN_FOLD_AFTER)
+                otr_buf_printf(&out, "\n<details><summary>%zu more</summary>\n\n%s",
+                               rows - OTR_MARKDOWN_FOLD_AFTER, header);
             otr_address_short(&addr, a->resource, a->name);
             otr_buf_printf(&out, "| %s | `", change_of(a));
             otr_md_cell(&out, otr_buf_cstr(&addr));
@@ -303,6 +309,8 @@ static void print_markdown(const otr_plan *p, const char *base, const char *head
             otr_buf_puts(&out, " |\n");
             otr_buf_free(&addr);
         }
+        if (rows > OTR_MARKDOWN_FOLD_AFTER)
+            otr_buf_puts(&out, "\n</details>\n");
     }
     for (size_t i = 0; i < p->count; i++) {
         const otr_action *a = &p->actions[i];

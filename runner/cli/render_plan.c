@@ -376,8 +376,9 @@ void otr_markdown_cap(otr_buf *out, size_t start, size_t limit, const char *what
     static const char note[] = "\n> [!NOTE]\n> Cut to fit a pull-request comment: %zu of %zu "
                                "lines shown. The whole %s is in the job's log (ota-runner %s "
                                "--output text).\n";
-    size_t reserve = sizeof(note) + 64, safe = start, lines = 0, shown = 0;
-    int fence = 0, details = 0;
+    static const char close[] = "\n</details>\n";
+    size_t reserve = sizeof(note) + 64 + 4 * sizeof(close), safe = start, lines = 0, shown = 0;
+    int fence = 0, details = 0, open_at_safe = 0;
     if (out->len - start <= limit)
         return;
     for (size_t at = start; at < out->len;) {
@@ -391,13 +392,17 @@ void otr_markdown_cap(otr_buf *out, size_t start, size_t limit, const char *what
             details--;
         at += len;
         lines++;
-        if (at - start + reserve <= limit && !fence && !details) {
+        /* a cut inside a <details> block closes it after the last row kept */
+        if (at - start + reserve <= limit && !fence && details <= 4) {
             safe = at;
             shown = lines;
+            open_at_safe = details;
         }
     }
     out->len = safe;
     out->ptr[safe] = '\0';
+    while (open_at_safe-- > 0)
+        otr_buf_puts(out, close);
     otr_buf_printf(out, note, shown, lines, what, what);
 }
 
@@ -426,17 +431,25 @@ static void render_markdown(const otr_plan *p, const char *warnings, otr_buf *ou
     otr_buf_free(&summary);
     guard_lines(out, warnings, "> [!WARNING]\n> apply would refuse: ", "\n\n");
     if (otr_plan_changes(p) || p->counts[OTR_ACT_ORPHAN]) {
-        otr_buf_puts(out, "| | Action | Manifest | File | Changes |\n|---|---|---|---|---|\n");
+        static const char header[] =
+            "| | Action | Manifest | File | Changes |\n|---|---|---|---|---|\n";
+        size_t units = 0, shown = 0;
+        for (size_t i = 0; i < p->count; i++)
+            units += p->actions[i].kind != OTR_ACT_NOOP && unit_of(p, i) == i;
+        otr_buf_puts(out, header);
         for (size_t i = 0; i < p->count; i++) {
             if (p->actions[i].kind == OTR_ACT_NOOP || unit_of(p, i) != i)
                 continue;
+            if (shown++ == OTR_MARKDOWN_FOLD_AFTER && units > OTR_MARKDOWN_FOLD_AFTER)
+                otr_buf_printf(out, "\n<details><summary>%zu more</summary>\n\n%s",
+                               units - OTR_MARKDOWN_FOLD_AFTER, header);
             md_row(p, i, 0, out);
             for (int retired = 0; retired < 2 && unit_members(p, i); retired++)
                 for (size_t j = 0; j < p->count; j++)
                     if (j != i && unit_of(p, j) == i && p->actions[j].retired == retired)
                         md_row(p, j, 1, out);
         }
-        otr_buf_puts(out, "\n");
+        otr_buf_puts(out, units > OTR_MARKDOWN_FOLD_AFTER ? "\n</details>\n\n" : "\n");
         for (size_t i = 0; i < p->count; i++) {
             const otr_action *a = &p->actions[i];
             if (!a->nchanges)
@@ -458,10 +471,15 @@ static void render_markdown(const otr_plan *p, const char *warnings, otr_buf *ou
         }
     }
     for (size_t i = 0; i < p->nnotes; i++) {
-        otr_buf_puts(out, "> ");
+        if (i == OTR_MARKDOWN_FOLD_AFTER)
+            otr_buf_printf(out, "\n<details><summary>%zu more notes</summary>\n\n",
+                           p->nnotes - OTR_MARKDOWN_FOLD_AFTER);
+        otr_buf_puts(out, i < OTR_MARKDOWN_FOLD_AFTER ? "> " : "- ");
         otr_md_cell(out, p->notes[i]);
         otr_buf_puts(out, "\n");
     }
+    if (p->nnotes > OTR_MARKDOWN_FOLD_AFTER)
+        otr_buf_puts(out, "\n</details>\n");
     if (p->ndetails)
         otr_buf_puts(out, p->nnotes ? "\n#### Staged rollouts\n\n" : "#### Staged rollouts\n\n");
     for (size_t i = 0; i < p->ndetails; i++)

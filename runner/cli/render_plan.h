@@ -19,13 +19,18 @@ void otr_github_escape(otr_buf *out, const char *s, int property);
  * markup from a manifest), a newline as a space. */
 void otr_md_cell(otr_buf *out, const char *s);
 
+/* Rows of a markdown list or table shown before the rest is folded in a
+ * <details> block. */
+#define OTR_MARKDOWN_FOLD_AFTER 20
+
 /* GitHub's limit on a pull-request comment, in characters (bytes here: a
  * byte count is never smaller). */
 #define OTR_MARKDOWN_MAX_COMMENT 65536
 
 /* Cuts markdown that out holds from start on to at most limit bytes, at the
- * end of a line outside a code fence and a <details> block, and says what
- * was cut and where the whole is (what: "plan", "diff"). */
+ * end of a line outside a code fence (a <details> block cut there is closed
+ * after the last line kept), and says what was cut and where the whole is
+ * (what: "plan", "diff"). */
 void otr_markdown_cap(otr_buf *out, size_t start, size_t limit, const char *what);
 
 /* "Devices: 3 tasks to create send firmware to 5 things by name and the

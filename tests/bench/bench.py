@@ -11,14 +11,22 @@
   parallelism 1, 8 and 32, and a shell loop of `aws iot-managed-integrations
   create-ota-task` calls (a sample, scaled);
 - state I/O per apply (bytes written to the state files, fsync calls, from
-  strace), for 10 and for 100 actions over a 1,000-task state.
+  strace), for 10 and for 100 actions over a 1,000-task state;
+- apply of 1,000 creates (50 ms latency, parallelism 32) with the state on S3
+  (moto, on loopback, and behind a proxy that adds 25 ms to each request, as
+  a real region's round trip does) against the local file, and the S3
+  requests per action, counted from ota-runner's own -v log.
 
 Usage: bench.py RUNNER OUT.md [--quick]
 A full run writes OUT.md and the README's Performance table (between its
 bench-results markers); a quick run (no 100k repository) only prints.
 """
+import collections
 import hashlib
 import json
+import re
+import socket
+import threading
 import os
 import random
 import resource
@@ -32,7 +40,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "emulator"))
 sys.path.insert(0, os.path.join(HERE, "..", "tools"))
-from harness import ACCESS_KEY_ID, SECRET_ACCESS_KEY, Emulator  # noqa: E402
+from harness import ACCESS_KEY_ID, SECRET_ACCESS_KEY, Emulator, MotoS3  # noqa: E402
 import tokens as pytokens  # noqa: E402
 
 RUNNER = os.path.abspath(sys.argv[1])
@@ -448,6 +456,84 @@ try:
                  verdict(per_action < (b1 / 1000) * 5)))
     rows.append(("state I/O: fsyncs", f"{s1} for 10, {s2} for 100 actions", "O(actions)",
                  verdict(s2 - s1 <= 2 * (c2 - c1) + 5)))
+
+    # ---- the state on S3: apply against the local file, and the requests it makes
+    def delayed_proxy(target_port, delay_s):
+        """A TCP proxy on a free loopback port that holds each request (each
+        read from the client) delay_s before passing it on."""
+        srv = socket.socket()
+        srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        srv.bind(("127.0.0.1", 0))
+        srv.listen(256)
+
+        def pipe(a, b, delay):
+            try:
+                while True:
+                    data = a.recv(65536)
+                    if not data:
+                        break
+                    if delay:
+                        time.sleep(delay)
+                    b.sendall(data)
+            except OSError:
+                pass
+            finally:
+                for x in (a, b):
+                    try:
+                        x.shutdown(socket.SHUT_RDWR)
+                    except OSError:
+                        pass
+
+        def accept():
+            while True:
+                try:
+                    c, _ = srv.accept()
+                except OSError:
+                    return
+                u = socket.create_connection(("127.0.0.1", target_port))
+                threading.Thread(target=pipe, args=(c, u, delay_s), daemon=True).start()
+                threading.Thread(target=pipe, args=(u, c, 0), daemon=True).start()
+        threading.Thread(target=accept, daemon=True).start()
+        return srv, srv.getsockname()[1]
+
+    s3_rows = []
+    with Emulator("--tick", "0", "--latency-ms", "50") as emu, MotoS3() as s3:
+        port = int(s3.url.rsplit(":", 1)[1])
+        proxy, proxy_port = delayed_proxy(port, 0.025)
+        for label, st, s3_url in (("local file", os.path.join(tmp, "s3cmp.json"), None),
+                                  ("S3 (moto, loopback)", "s3://ota-state/bench/a.json", s3.url),
+                                  ("S3 (moto + 25 ms a request)", "s3://ota-state/bench/b.json",
+                                   f"http://127.0.0.1:{proxy_port}")):
+            emu.control("reset", {})
+            env = env_for(st, emu)
+            if s3_url:
+                env["AWS_ENDPOINT_URL_S3"] = s3_url
+            t0 = time.time()
+            p = subprocess.run([RUNNER, "apply", "--repo", repo, "--refresh", "none", "--parallelism", "32",
+                                "--max-deletes", "0", "-v"], env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, text=True)
+            took = time.time() - t0
+            if p.returncode != 0:
+                raise SystemExit(f"apply with the state in {label} failed: {p.stderr[-400:]}")
+            ops = collections.Counter(m.group(1) for m in re.finditer(r"-> \S+ \S+  (\w+)", p.stderr))
+            s3_ops = {k: v for k, v in ops.items() if k in ("PutObject", "GetObject", "DeleteObject",
+                                                            "DeleteObjects", "CopyObject", "ListObjectsV2")}
+            s3_rows.append((label, took, s3_ops))
+            log(f"  apply 1000 creates, state in {label}: {took:.1f} s, S3 requests {s3_ops}")
+        proxy.close()
+    lines.append("")
+    lines.append("| apply of 1,000 creates, 50 ms latency, parallelism 32 (with -v) | wall time | vs the local "
+                 "file | S3 requests |")
+    lines.append("|---|---:|---:|---|")
+    for label, took, ops in s3_rows:
+        lines.append(f"| state in {label} | {took:.1f} s | {took / s3_rows[0][1]:.2f}× | "
+                     f"{', '.join(f'{k} {v}' for k, v in sorted(ops.items())) or '-'} |")
+    ops = s3_rows[1][2]
+    journal_puts = (ops.get("PutObject", 0) - 3) / 1000  # lock create, its conditional check, snapshot
+    rows.append(("S3 state: journal writes per action", f"{journal_puts:.2f}", "≤ 2",
+                 verdict(journal_puts <= 2)))
+    rows.append(("S3 state, 25 ms a request: apply vs the local file", f"{s3_rows[2][1] / s3_rows[0][1]:.1f}×",
+                 "(reported)", ""))
 finally:
     shutil.rmtree(tmp, ignore_errors=True)
 

@@ -166,6 +166,12 @@ for what, cmd, extra in (("diff", [RUNNER, "diff", "HEAD~1", "--repo", big, "--o
           and md.count("```") % 2 == 0 and md.count("<details>") == md.count("</details>"),
           f"{what}: a 1,500-manifest change is cut under GitHub's 65,536-character comment limit, at a row",
           f"{len(md.encode())} bytes, {len(rows)} rows\n{md[-400:]}{p.stderr}")
+    first_table = md.split("<details><summary>", 1)[0]
+    total = 1500 if what == "diff" else 1501  # the plan creates the unchanged one too
+    check(f"<details><summary>{total - 20} more</summary>" in md and
+          len([r for r in first_table.splitlines() if r.startswith("| ") and "---" not in r]) == 21,
+          f"{what}: the first 20 rows shown, the others folded in a <details> block (closed where cut)",
+          md[:3000])
 
 edit("manifests/energy/meter.yaml", "OtaType: ONE_TIME", "OtaType: WEEKLY")
 git("commit", "-qam", "bad")

@@ -131,6 +131,10 @@ with Emulator("--tick", "0.05", "--token-ttl", str(TTL)) as emu:
           f"a lost state: plan adopts all {N + 2} (tasks by their tag, the configuration by its content, the "
           "rollout with its waves) and plans no create", out[-1500:] + err)
     check(not os.path.exists(state), "plan writes nothing")
+    rc, md, err = run(emu, "plan", "--output", "markdown")
+    check(rc == 0 and md.count("> adopted ") + md.count("\n> ") >= 20 and "more notes</summary>" in md
+          and md.count("<details>") == md.count("</details>"),
+          "in markdown the first 20 notes are shown and the rest folded in a <details> block", md[-1500:])
     rc, out, err = run(emu, "apply")
     ok, s = same_ids(emu)
     check(rc == 0 and len(emu.mutations()) == before and ok and sorted(t["TaskId"] for t in emu.live_tasks()) == ids_before,
