@@ -125,7 +125,7 @@ void otr_render_action_describe(otr_buf *out, const otr_action *a)
 {
     if ((a->kind == OTR_ACT_CREATE || a->kind == OTR_ACT_REPLACE) && a->resource->describe &&
         a->desired.spec)
-        a->resource->describe(a->desired.spec, out);
+        a->resource->describe(a->desired.spec, a->refs_text, out);
 }
 
 void otr_render_plan_reach(const otr_plan *p, otr_buf *out)

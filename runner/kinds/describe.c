@@ -111,7 +111,7 @@ static void schedule(const cJSON *sc, otr_buf *out)
     }
 }
 
-void otr_describe_task(const cJSON *spec, otr_buf *out)
+void otr_describe_task(const cJSON *spec, const char *refs, otr_buf *out)
 {
     const cJSON *retry = cJSON_GetObjectItemCaseSensitive(spec, "OtaTaskExecutionRetryConfig");
     const cJSON *c;
@@ -142,6 +142,8 @@ void otr_describe_task(const cJSON *spec, otr_buf *out)
         otr_buf_printf(out, "configuration %s",
                        str_of(spec, "TaskConfigurationRef") ? str_of(spec, "TaskConfigurationRef")
                                                             : str_of(spec, "TaskConfigurationId"));
+        if (refs)
+            otr_buf_printf(out, " (%s)", refs);
     }
 }
 
@@ -153,8 +155,9 @@ static void number(otr_buf *out, const cJSON *v)
         otr_buf_putc(out, '?');
 }
 
-void otr_describe_configuration(const cJSON *spec, otr_buf *out)
+void otr_describe_configuration(const cJSON *spec, const char *refs, otr_buf *out)
 {
+    (void)refs; /* a configuration refers to nothing */
     const cJSON *push = cJSON_GetObjectItemCaseSensitive(spec, "PushConfig");
     const cJSON *rollout = cJSON_GetObjectItemCaseSensitive(push, "RolloutConfig");
     const cJSON *rate = cJSON_GetObjectItemCaseSensitive(rollout, "ExponentialRolloutRate");

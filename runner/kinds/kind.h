@@ -101,8 +101,9 @@ typedef struct otr_kind {
      * ([{"name", "clientToken"}]: a rollout's waves), for `tokens`; NULL: none */
     cJSON *(*call_tokens)(const struct otr_manifest *m, const struct otr_manifest_set *set);
     /* what a reviewer reads first about a spec, in words (the firmware, who
-     * gets it, when; how fast and when it stops), or NULL */
-    void (*describe)(const cJSON *spec, otr_buf *out);
+     * gets it, when; how fast and when it stops), or NULL; refs: what its
+     * reference names, in that kind's words, or NULL */
+    void (*describe)(const cJSON *spec, const char *refs, otr_buf *out);
     const struct otr_kind *listed_as; /* its resources are in this kind's listing */
     int needs_counts; /* a refresh reads its newest resource even without --refresh full */
     /* the calls, and their parsers */
@@ -128,8 +129,8 @@ extern const otr_kind *const otr_kinds[];
 
 /* The describe hooks of the kinds (kinds/describe.c), and the targets of a
  * task's spec in words ("2 things: a, b", the query). */
-void otr_describe_task(const cJSON *spec, otr_buf *out);
-void otr_describe_configuration(const cJSON *spec, otr_buf *out);
+void otr_describe_task(const cJSON *spec, const char *refs, otr_buf *out);
+void otr_describe_configuration(const cJSON *spec, const char *refs, otr_buf *out);
 void otr_describe_targets(const cJSON *spec, otr_buf *out);
 
 /* The kind called name, or NULL. */

@@ -835,10 +835,10 @@ static cJSON *call_tokens(const otr_manifest *m, const otr_manifest_set *set)
 
 /* The rollout in words: its task's firmware and settings, then each wave's
  * targets. */
-static void describe(const cJSON *spec, otr_buf *out)
+static void describe(const cJSON *spec, const char *refs, otr_buf *out)
 {
     const cJSON *w;
-    otr_describe_task(cJSON_GetObjectItemCaseSensitive(spec, "task"), out);
+    otr_describe_task(cJSON_GetObjectItemCaseSensitive(spec, "task"), refs, out);
     otr_buf_puts(out, out->len ? " · waves: " : "waves: ");
     int i = 0;
     cJSON_ArrayForEach(w, waves_of(spec))

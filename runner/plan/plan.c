@@ -1041,6 +1041,64 @@ static int link_actions(otr_plan *p)
     return rc;
 }
 
+/* The value at a dotted path of spec ("task.TaskConfigurationRef"), or NULL. */
+static const cJSON *at_path(const cJSON *spec, const char *path)
+{
+    char key[64];
+    while (spec && *path) {
+        size_t len = strcspn(path, ".");
+        if (len >= sizeof(key))
+            return NULL;
+        memcpy(key, path, len);
+        key[len] = '\0';
+        spec = cJSON_GetObjectItemCaseSensitive(spec, key);
+        path += len + (path[len] == '.');
+    }
+    return spec;
+}
+
+/* The spec of the manifest kind/name: in the set, or (taken by the plan) in
+ * its action. */
+static const cJSON *spec_named(const otr_plan *p, const otr_manifest_set *set, const otr_kind *kind,
+                               const char *name)
+{
+    const otr_manifest *m = otr_manifest_set_find(set, kind, name);
+    if (m && m->spec)
+        return m->spec;
+    for (size_t i = 0; i < p->count; i++) /* (a retired one's delete has no spec) */
+        if (p->actions[i].resource == kind && p->actions[i].desired.spec &&
+            !strcmp(p->actions[i].name, name))
+            return p->actions[i].desired.spec;
+    return NULL;
+}
+
+/* For each create and replace: what its references name, in the named
+ * kind's words (kind->describe), for a reviewer. */
+static int describe_refs(otr_plan *p, const otr_manifest_set *set)
+{
+    for (size_t i = 0; i < p->count; i++) {
+        otr_action *a = &p->actions[i];
+        otr_buf text = OTR_BUF_INIT;
+        if ((a->kind != OTR_ACT_CREATE && a->kind != OTR_ACT_REPLACE) || !a->desired.spec)
+            continue;
+        for (size_t r = 0; r < a->resource->nrefs; r++) {
+            const otr_kind_ref *ref = &a->resource->refs[r];
+            const otr_kind *k = otr_kind_find(ref->kind);
+            const char *name = cJSON_GetStringValue(at_path(a->desired.spec, ref->field));
+            const cJSON *spec = k && k->describe && name ? spec_named(p, set, k, name) : NULL;
+            if (!spec)
+                continue;
+            otr_buf_puts(&text, text.len ? "; " : "");
+            k->describe(spec, NULL, &text);
+        }
+        if (otr_buf_failed(&text))
+            return -1;
+        a->refs_text = text.len ? otr_buf_detach(&text) : NULL;
+        otr_buf_free(&text);
+    }
+    return 0;
+}
+
 int otr_plan_make(otr_plan **out, otr_state *state, otr_manifest_set *set,
                   const otr_plan_options *o, otr_error *err)
 {
@@ -1074,7 +1132,7 @@ int otr_plan_make(otr_plan **out, otr_state *state, otr_manifest_set *set,
         qsort(p->actions, p->count, sizeof(*p->actions), action_cmp);
     if (p->nnotes > 1)
         qsort(p->notes, p->nnotes, sizeof(*p->notes), key_cmp);
-    if (link_actions(p) < 0) {
+    if (link_actions(p) < 0 || describe_refs(p, set) < 0) {
         otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
         otr_plan_free(p);
         goto done;
@@ -1394,6 +1452,7 @@ void otr_plan_free(otr_plan *p)
         otr_action *a = &p->actions[i];
         free(a->name);
         free(a->reason);
+        free(a->refs_text);
         otr_record_clear(&a->old);
         otr_record_clear(&a->desired);
         free_changes(a->changes, a->nchanges);

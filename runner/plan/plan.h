@@ -74,6 +74,8 @@ typedef struct otr_action {
     size_t nchanges;
     size_t *deps; /* the actions it waits for (indexes into the plan) */
     size_t ndeps;
+    char *refs_text; /* a create or replace: what its reference names, in that kind's
+                        words (the configuration's rate and abort criteria), or NULL */
 } otr_action;
 
 /* A record to write anew without a call: its manifest moved to another file

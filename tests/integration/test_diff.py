@@ -62,7 +62,8 @@ edit("manifests/rollouts/thermostat-2-5-0.yaml", '      OtaTargetQueryString: "t
 os.remove(os.path.join(repo, "manifests", "hvac", "hub.yml"))
 with open(os.path.join(repo, "manifests", "energy", "meter.yaml"), "w") as f:
     f.write("apiVersion: ota-runner/v1\nkind: OtaTask\nmetadata: {name: meter-1-0-0}\n"
-            "spec: {S3Url: s3://fw/meter.json, OtaType: ONE_TIME, OtaTargetQueryString: 'thingType:Meter'}\n")
+            "spec: {S3Url: s3://fw/meter.json, OtaType: ONE_TIME, OtaTargetQueryString: 'thingType:Meter',"
+            " TaskConfigurationRef: staged-push}\n")
 git("add", "-A")
 git("commit", "-qm", "changes")
 
@@ -100,7 +101,10 @@ check(rc == 0 and "  changed smart-plug-5-1-0  manifests/energy/smart-plug.yaml:
       and "promotes thermostat-2-5-0 to everyone" in out
       and "\nDiff: 1 added, 5 changed (3 in place, 2 by a replace), 1 removed; 2 unchanged.\n" in out,
       "text", out + err)
-meter = 'firmware s3://fw/meter.json · ONE_TIME · the things of "thingType:Meter"'
+# the configuration it names, in its words: the new one (this change replaces it at 20/min)
+meter = ('firmware s3://fw/meter.json · ONE_TIME · the things of "thingType:Meter" · configuration staged-push '
+         '("Staged push" · 20/min, ×2.5 per 50 succeeded, at most 200/min · CANCEL when 10% of at least 20 '
+         'executed FAILED · times out after 120 min)')
 check(meter in out and out.rstrip().endswith("\nDevices: 2 tasks to create send firmware to 1 thing by name and "
                                              "the things of 1 target query."), "text: what an added task sends to whom, and the devices line", out + err)
 rc, out, err = diff("base", "--output", "json")

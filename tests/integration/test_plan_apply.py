@@ -76,13 +76,14 @@ try:
         check("\n        firmware s3://acme-fw-jobs/thermostat/2.4.1/job-document.json · ONE_TIME over HTTP (PUSH) · "
               "2 things: th0a1b2c3d4e5f, th9f8e7d6c5b4a · from 2026-12-01T02:00 to 2026-12-08T02:00 (then "
               "STOP_ROLLOUT), in windows Mon-Fri 02:00 for 180 min, Sat-Sun 04:00 for 240 min · retries FAILED ×2, "
-              "TIMED_OUT ×1 · configuration staged-push\n" in out
+              "TIMED_OUT ×1 · configuration staged-push (\"Staged push\" · 10/min, ×2.5 per 50 succeeded, at most "
+              "200/min · CANCEL when 10% of at least 20 executed FAILED · times out after 120 min)\n" in out
               and '\n        "Staged push" · 10/min, ×2.5 per 50 succeeded, at most 200/min · CANCEL when 10% of at '
               'least 20 executed FAILED · times out after 120 min\n' in out
               and "\nDevices: 6 tasks to create send firmware to 6 things by name and the things of 3 target "
               "queries.\n" in out,
-              "first plan: each create in words (firmware, targets, schedule, retries, configuration; rate, "
-              "abort, timeout), and the devices line", out)
+              "first plan: each create in words (firmware, targets, schedule, retries, the configuration by "
+              "name with its rate, abort criteria and timeout), and the devices line", out)
         rc, out, err = run(emu, "apply", "--repo", repo)
         creates = [e for e in emu.mutations(0, TASK_MUTATING) if e["op"] == "CreateOtaTask"]
         check(rc == 0 and "Apply complete: 7 created" in out and len(creates) == 6 and len(emu.live_tasks()) == 6,
