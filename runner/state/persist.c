@@ -7,6 +7,7 @@
 
 #include "aws/s3.h"
 #include "util/buf.h"
+#include "util/log.h"
 #include "util/time.h"
 
 #include <stdio.h>
@@ -206,8 +207,11 @@ int otr_state_journal_flush(otr_state *s, otr_error *err)
 {
     if (!s->queued)
         return 0;
+    int64_t t0 = otr_time_monotonic_ms();
     int rc = s->store->ops->append(s->store, s->journal_queue.ptr, s->journal_queue.len, s->queued,
                                    s->serial, s->queue_first, err);
+    otr_log(OTR_LOG_VERBOSE, "   journal: %zu entr%s written at once (%lld ms)", s->queued,
+            s->queued == 1 ? "y" : "ies", (long long)(otr_time_monotonic_ms() - t0));
     otr_buf_clear(&s->journal_queue);
     s->queued = 0;
     return rc;
