@@ -114,6 +114,7 @@ static int adopt(otr_planning *pl, const otr_options *o)
         otr_adopt(pl->state, &pl->refresh, pl->service.client, &pl->loaded.set, &pl->adopted, &err);
     if (n < 0)
         return fail(&err);
+    pl->nadopted = (size_t)n;
     if (n == 0)
         return 0;
     otr_refresh_free(&pl->refresh);
@@ -170,6 +171,7 @@ int otr_planning_prepare(otr_planning *pl, const otr_options *o, const char *loc
         return fail(&err);
     if (pl->adopted.len && otr_plan_add_notes(pl->plan, otr_buf_cstr(&pl->adopted)) < 0)
         return fail(&err);
+    pl->plan->adopted = pl->nadopted;
     if (pl->refreshed)
         otr_refresh_remember(&pl->refresh, pl->state);
     return 0;

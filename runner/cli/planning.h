@@ -24,6 +24,7 @@ typedef struct otr_planning {
     otr_refresh_result refresh; /* what the service holds, for --refresh */
     int refreshed;
     otr_buf adopted; /* what a state that recorded nothing adopted (a line each) */
+    size_t nadopted;
     otr_plan *plan;
 } otr_planning;
 

@@ -89,6 +89,9 @@ void otr_render_plan_summary(const otr_plan *p, otr_buf *out)
     const size_t *c = p->counts;
     if (otr_plan_changes(p) == 0) {
         otr_buf_puts(out, "No changes. ");
+        if (p->adopted)
+            otr_buf_printf(out, "%zu adopted from the service (the state recorded nothing); ",
+                           p->adopted);
         unchanged_text(p, out);
         otr_buf_puts(out, " match the manifests");
         if (c[OTR_ACT_ORPHAN])
@@ -103,6 +106,8 @@ void otr_render_plan_summary(const otr_plan *p, otr_buf *out)
         otr_buf_printf(out, ", %zu old to clean up", p->retired_deletes);
     if (c[OTR_ACT_RESUME])
         otr_buf_printf(out, ", %zu to resume", c[OTR_ACT_RESUME]);
+    if (p->adopted)
+        otr_buf_printf(out, "; %zu adopted from the service", p->adopted);
     otr_buf_printf(out, "; %zu unchanged", c[OTR_ACT_NOOP]);
     if (c[OTR_ACT_ORPHAN])
         otr_buf_printf(out, ", %zu orphaned", c[OTR_ACT_ORPHAN]);

@@ -1299,6 +1299,7 @@ cJSON *otr_plan_to_json(const otr_plan *p)
         cJSON_AddNumberToObject(sum, kind_names[k], (double)p->counts[k]);
     cJSON_AddNumberToObject(sum, "changes", (double)otr_plan_changes(p));
     cJSON_AddNumberToObject(sum, "retiredDeletes", (double)p->retired_deletes);
+    cJSON_AddNumberToObject(sum, "adopted", (double)p->adopted);
     cJSON *actions = cJSON_AddArrayToObject(root, "actions");
     for (size_t i = 0; i < p->count; i++)
         if (p->actions[i].kind != OTR_ACT_NOOP)

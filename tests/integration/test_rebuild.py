@@ -126,10 +126,13 @@ with Emulator("--tick", "0.05", "--token-ttl", str(TTL)) as emu:
     rc, out, err = run(emu, "plan", "--detailed-exitcode")
     adopted = [l for l in out.splitlines() if "note: adopted " in l]
     check(rc == 0 and len(adopted) == N + 2 and "Plan: " not in out and "No changes." in out
+          and f"No changes. {N + 2} adopted from the service (the state recorded nothing);" in out
           and "note: adopted OtaTaskConfiguration/push: configuration" in out
           and "note: adopted OtaRollout/fw-3-0-0: rollout" in out and "with its waves' tasks" in out,
           f"a lost state: plan adopts all {N + 2} (tasks by their tag, the configuration by its content, the "
           "rollout with its waves) and plans no create", out[-1500:] + err)
+    rc, out, err = run(emu, "plan", "--output", "json")
+    check(rc == 0 and json.loads(out)["summary"]["adopted"] == N + 2, "plan JSON: summary.adopted", out[-300:])
     check(not os.path.exists(state), "plan writes nothing")
     rc, md, err = run(emu, "plan", "--output", "markdown")
     check(rc == 0 and md.count("> adopted ") + md.count("\n> ") >= 20 and "more notes</summary>" in md

@@ -14,6 +14,8 @@ the local file.
 - a concurrent writer replaces the snapshot under a run (a broken lock):
   the run's snapshot is refused (412), the other's kept, its journal stays;
 - S3 unreachable mid-apply: no call was made whose intent is not stored;
+- a truncated snapshot and one of an unknown version are refused and left as
+  they are, with no call made and the lock released;
 - a store that ignores If-None-Match (a small stub) is refused before
   anything is written or called;
 - state migrate between a file and S3 both ways, refusing a target that
@@ -154,6 +156,19 @@ try:
         rc, out, err = run(emu, s3, "apply")
         check(rc == 0 and snapshot(s3)["serial"] == 2 and json.loads(s3.get(KEY + ".bak"))["serial"] == 1,
               "the second save keeps the first as KEY.bak", out + err)
+
+        # ---- a damaged or unknown snapshot on S3 is refused and left as it is
+        for what, body in (("truncated", s3.get(KEY)[:200]),
+                           ("of an unknown version", json.dumps({**snapshot(s3), "version": 99}).encode())):
+            good = s3.get(KEY)
+            s3.client().put_object(Bucket=s3.bucket, Key=KEY, Body=body)
+            before = len(mutations(emu))
+            rc, out, err = run(emu, "apply")
+            check(rc == 1 and "it was left as it is" in err and s3.get(KEY) == body
+                  and len(mutations(emu)) == before and KEY + ".lock" not in s3.keys(),
+                  f"a snapshot {what} is refused with a message, untouched, no call made, the lock released",
+                  err)
+            s3.client().put_object(Bucket=s3.bucket, Key=KEY, Body=good)
 
         # ---- two applies at once, from two processes
         reset(emu, s3)
