@@ -84,6 +84,14 @@ def one_task_each(emu, s3, what):
           f"tasks={len(tasks)} urls={len(set(urls))} ids={ids} keys={s3.keys()}")
 
 
+def wait_for(what, timeout=30):
+    """Waits until what() is true (a busy machine starts a run slowly): the
+    timing of a test's step follows the run's progress, not the clock."""
+    end = time.time() + timeout
+    while not what() and time.time() < end:
+        time.sleep(0.02)
+
+
 def reset(emu, s3):
     emu.control("reset", {})
     for k in s3.keys("fleets/"):
@@ -163,7 +171,7 @@ try:
             good = s3.get(KEY)
             s3.client().put_object(Bucket=s3.bucket, Key=KEY, Body=body)
             before = len(mutations(emu))
-            rc, out, err = run(emu, "apply")
+            rc, out, err = run(emu, s3, "apply")
             check(rc == 1 and "it was left as it is" in err and s3.get(KEY) == body
                   and len(mutations(emu)) == before and KEY + ".lock" not in s3.keys(),
                   f"a snapshot {what} is refused with a message, untouched, no call made, the lock released",
@@ -194,6 +202,7 @@ try:
             with Emulator("--tick", "0", "--latency-ms", "400") as slow:
                 p = subprocess.Popen([RUNNER, "apply", "--repo", repo, "--state", STATE, "--parallelism", "2"],
                                      env=env(slow, s3.url), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                wait_for(lambda: KEY + ".lock" in s3.keys())
                 time.sleep(delay)
                 p.send_signal(signal.SIGKILL)
                 p.wait()
@@ -243,7 +252,7 @@ try:
         with Emulator("--tick", "0", "--latency-ms", "300") as slow:
             p = subprocess.Popen([RUNNER, "apply", "--repo", repo, "--state", STATE, "--parallelism", "1"],
                                  env=env(slow, s3.url), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-            time.sleep(1.0)
+            wait_for(lambda: s3.keys(KEY + ".journal/"))  # it has read the snapshot and begun
             other = {"format": "ota-runner-state", "version": 2, "lineage": "another", "serial": 7, "tasks": {}}
             s3.client().put_object(Bucket=s3.bucket, Key=KEY, Body=json.dumps(other).encode())
             out, err = p.communicate(timeout=120)
@@ -260,7 +269,8 @@ try:
             state2 = f"s3://ota-state-2/{KEY}"
             p = subprocess.Popen([RUNNER, "apply", "--repo", repo, "--state", state2, "--parallelism", "1"],
                                  env=env(slow, s3b.url), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-            time.sleep(1.0)
+            wait_for(lambda: mutations(slow))  # a call has been made
+            time.sleep(0.3)
             s3b.stop()
             out, err = p.communicate(timeout=180)
             made = [m for m in mutations(slow)]
