@@ -111,24 +111,62 @@ static void schedule(const cJSON *sc, otr_buf *out)
     }
 }
 
+/* The members of a task's spec that a description reads, found in one pass
+ * (a 10k-create plan describes each of them). */
+typedef struct task_fields {
+    const char *s3url, *ota_type, *protocol, *mechanism, *ref, *config_id;
+    const cJSON *scheduling, *retry;
+} task_fields;
+
+static void task_fields_of(const cJSON *spec, task_fields *f)
+{
+    const cJSON *m;
+    memset(f, 0, sizeof(*f));
+    cJSON_ArrayForEach(m, spec)
+    {
+        const char *k = m->string, *v = cJSON_GetStringValue(m);
+        if (!k)
+            continue;
+        if (!strcmp(k, "S3Url"))
+            f->s3url = v;
+        else if (!strcmp(k, "OtaType"))
+            f->ota_type = v;
+        else if (!strcmp(k, "Protocol"))
+            f->protocol = v;
+        else if (!strcmp(k, "OtaMechanism"))
+            f->mechanism = v;
+        else if (!strcmp(k, "TaskConfigurationRef"))
+            f->ref = v;
+        else if (!strcmp(k, "TaskConfigurationId"))
+            f->config_id = v;
+        else if (!strcmp(k, "OtaSchedulingConfig"))
+            f->scheduling = m;
+        else if (!strcmp(k, "OtaTaskExecutionRetryConfig"))
+            f->retry = m;
+    }
+}
+
 void otr_describe_task(const cJSON *spec, const char *refs, otr_buf *out)
 {
-    const cJSON *retry = cJSON_GetObjectItemCaseSensitive(spec, "OtaTaskExecutionRetryConfig");
+    task_fields f;
     const cJSON *c;
-    if (str_of(spec, "S3Url"))
-        otr_buf_printf(out, "firmware %s", str_of(spec, "S3Url"));
+    task_fields_of(spec, &f);
+    if (f.s3url) {
+        otr_buf_puts(out, "firmware ");
+        otr_buf_puts(out, f.s3url);
+    }
     sep(out);
-    otr_buf_puts(out, str_of(spec, "OtaType") ? str_of(spec, "OtaType") : "?");
-    if (str_of(spec, "Protocol") || str_of(spec, "OtaMechanism"))
-        otr_buf_printf(out, " over %s%s%s%s",
-                       str_of(spec, "Protocol") ? str_of(spec, "Protocol") : "",
-                       str_of(spec, "OtaMechanism") ? " (" : "",
-                       str_of(spec, "OtaMechanism") ? str_of(spec, "OtaMechanism") : "",
-                       str_of(spec, "OtaMechanism") ? ")" : "");
+    otr_buf_puts(out, f.ota_type ? f.ota_type : "?");
+    if (f.protocol || f.mechanism) {
+        otr_buf_puts(out, " over ");
+        otr_buf_puts(out, f.protocol ? f.protocol : "");
+        if (f.mechanism)
+            otr_buf_printf(out, " (%s)", f.mechanism);
+    }
     otr_describe_targets(spec, out);
-    schedule(cJSON_GetObjectItemCaseSensitive(spec, "OtaSchedulingConfig"), out);
+    schedule(f.scheduling, out);
     int i = 0;
-    cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(retry, "RetryConfigCriteria"))
+    cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(f.retry, "RetryConfigCriteria"))
     {
         if (!i++) {
             sep(out);
@@ -137,11 +175,10 @@ void otr_describe_task(const cJSON *spec, const char *refs, otr_buf *out)
         otr_buf_printf(out, "%s %s ×%ld", i > 1 ? "," : "", str_of(c, "FailureType"),
                        int_of(c, "MinNumberOfRetries"));
     }
-    if (str_of(spec, "TaskConfigurationRef") || str_of(spec, "TaskConfigurationId")) {
+    if (f.ref || f.config_id) {
         sep(out);
-        otr_buf_printf(out, "configuration %s",
-                       str_of(spec, "TaskConfigurationRef") ? str_of(spec, "TaskConfigurationRef")
-                                                            : str_of(spec, "TaskConfigurationId"));
+        otr_buf_puts(out, "configuration ");
+        otr_buf_puts(out, f.ref ? f.ref : f.config_id);
         if (refs)
             otr_buf_printf(out, " (%s)", refs);
     }

@@ -100,6 +100,14 @@ static void write_string(otr_buf *b, const char *s)
 {
     otr_buf_putc(b, '"');
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        size_t run = 0; /* characters written as they are, appended at once */
+        while (p[run] >= 0x20 && p[run] != '"' && p[run] != '\\')
+            run++;
+        if (run) {
+            otr_buf_append(b, p, run);
+            p += run - 1;
+            continue;
+        }
         switch (*p) {
         case '"': otr_buf_puts(b, "\\\""); break;
         case '\\': otr_buf_puts(b, "\\\\"); break;

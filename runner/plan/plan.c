@@ -1072,11 +1072,44 @@ static const cJSON *spec_named(const otr_plan *p, const otr_manifest_set *set, c
     return NULL;
 }
 
+/* What references name, described once each: a fleet's tasks name few
+ * configurations. */
+#define DESCRIBED_REFS_KEPT 16
+typedef struct described_ref {
+    const otr_kind *kind;
+    const char *name; /* the manifest set's or the plan's: lives as long as the plan */
+    char *text;
+} described_ref;
+
+/* The words for kind/name (kept, or made and kept), or NULL. */
+static const char *ref_words(const otr_plan *p, const otr_manifest_set *set, const otr_kind *k,
+                             const char *name, described_ref *kept, size_t *nkept)
+{
+    for (size_t i = 0; i < *nkept; i++)
+        if (kept[i].kind == k && !strcmp(kept[i].name, name))
+            return kept[i].text;
+    const cJSON *spec = k->describe ? spec_named(p, set, k, name) : NULL;
+    otr_buf text = OTR_BUF_INIT;
+    if (!spec)
+        return NULL;
+    k->describe(spec, NULL, &text);
+    if (*nkept == DESCRIBED_REFS_KEPT) { /* the oldest goes */
+        free(kept[0].text);
+        memmove(kept, kept + 1, (DESCRIBED_REFS_KEPT - 1) * sizeof(*kept));
+        (*nkept)--;
+    }
+    kept[*nkept] = (described_ref){k, name, otr_buf_detach(&text)};
+    return kept[(*nkept)++].text;
+}
+
 /* For each create and replace: what its references name, in the named
  * kind's words (kind->describe), for a reviewer. */
 static int describe_refs(otr_plan *p, const otr_manifest_set *set)
 {
-    for (size_t i = 0; i < p->count; i++) {
+    described_ref kept[DESCRIBED_REFS_KEPT];
+    size_t nkept = 0;
+    int rc = 0;
+    for (size_t i = 0; i < p->count && rc == 0; i++) {
         otr_action *a = &p->actions[i];
         otr_buf text = OTR_BUF_INIT;
         if ((a->kind != OTR_ACT_CREATE && a->kind != OTR_ACT_REPLACE) || !a->desired.spec)
@@ -1085,18 +1118,18 @@ static int describe_refs(otr_plan *p, const otr_manifest_set *set)
             const otr_kind_ref *ref = &a->resource->refs[r];
             const otr_kind *k = otr_kind_find(ref->kind);
             const char *name = cJSON_GetStringValue(at_path(a->desired.spec, ref->field));
-            const cJSON *spec = k && k->describe && name ? spec_named(p, set, k, name) : NULL;
-            if (!spec)
-                continue;
-            otr_buf_puts(&text, text.len ? "; " : "");
-            k->describe(spec, NULL, &text);
+            const char *words = k && name ? ref_words(p, set, k, name, kept, &nkept) : NULL;
+            if (words)
+                otr_buf_printf(&text, "%s%s", text.len ? "; " : "", words);
         }
         if (otr_buf_failed(&text))
-            return -1;
+            rc = -1;
         a->refs_text = text.len ? otr_buf_detach(&text) : NULL;
         otr_buf_free(&text);
     }
-    return 0;
+    for (size_t i = 0; i < nkept; i++)
+        free(kept[i].text);
+    return rc;
 }
 
 int otr_plan_make(otr_plan **out, otr_state *state, otr_manifest_set *set,

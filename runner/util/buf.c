@@ -49,6 +49,11 @@ int otr_buf_puts(otr_buf *b, const char *s)
 
 int otr_buf_putc(otr_buf *b, char c)
 {
+    if (!b->failed && b->len + 2 <= b->size && b->len < (b->cap ? b->cap : OTR_BUF_DEFAULT_CAP)) {
+        b->ptr[b->len++] = c;
+        b->ptr[b->len] = '\0';
+        return 0;
+    }
     return otr_buf_append(b, &c, 1);
 }
 
@@ -56,13 +61,26 @@ int otr_buf_vprintf(otr_buf *b, const char *fmt, va_list ap)
 {
     va_list ap2;
     va_copy(ap2, ap);
-    int n = vsnprintf(NULL, 0, fmt, ap2);
+    /* written at once where it fits (most calls); measured and written again
+     * where it does not */
+    size_t room = b->failed || !b->ptr ? 0 : b->size - b->len;
+    int n = vsnprintf(room ? b->ptr + b->len : NULL, room, fmt, ap2);
     va_end(ap2);
     if (n < 0)
         b->failed = 1;
-    if (n < 0 || grow(b, (size_t)n) < 0)
+    if (n < 0)
         return -1;
-    vsnprintf(b->ptr + b->len, (size_t)n + 1, fmt, ap);
+    if ((size_t)n >= room) {
+        if (grow(b, (size_t)n) < 0) {
+            if (b->ptr)
+                b->ptr[b->len] = '\0';
+            return -1;
+        }
+        vsnprintf(b->ptr + b->len, (size_t)n + 1, fmt, ap);
+    } else if (grow(b, (size_t)n) < 0) { /* within the room but past the cap */
+        b->ptr[b->len] = '\0';
+        return -1;
+    }
     b->len += (size_t)n;
     return 0;
 }
