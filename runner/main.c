@@ -38,6 +38,9 @@ int main(int argc, char **argv)
      * went to hashing every blob again); fetches still check every object
      * as they index the pack. */
     git_libgit2_opts(GIT_OPT_ENABLE_STRICT_HASH_VERIFICATION, 0);
+    /* Each manifest's blob is read once: libgit2's object cache kept every one
+     * (65 MB of a 100k plan's peak, by massif) for nothing. */
+    git_libgit2_opts(GIT_OPT_SET_CACHE_OBJECT_LIMIT, GIT_OBJECT_BLOB, (size_t)0);
     curl_global_init(CURL_GLOBAL_DEFAULT);
     rc = o.command->run(&o);
     curl_global_cleanup();

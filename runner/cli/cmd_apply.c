@@ -286,10 +286,7 @@ int otr_cmd_apply(const otr_options *o)
         goto done;
     }
     if (o->output != OTR_OUT_JSON) {
-        otr_buf text = OTR_BUF_INIT;
-        otr_render_plan_text(pl.plan, NULL, &text, 0);
-        fputs(text.ptr, stdout);
-        otr_buf_free(&text);
+        otr_render_plan_text_to(stdout, pl.plan, NULL, 0);
         fflush(stdout);
     }
     if ((rc = otr_planning_open_service(&pl, o)) != 0)

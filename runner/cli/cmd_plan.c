@@ -76,8 +76,8 @@ int otr_cmd_plan(const otr_options *o)
         break;
     default: {
         const char *nc = getenv("NO_COLOR");
-        otr_render_plan_text(p, warnings.ptr, &out,
-                             !o->no_color && !(nc && *nc) && isatty(STDOUT_FILENO));
+        otr_render_plan_text_to(stdout, p, warnings.ptr,
+                                !o->no_color && !(nc && *nc) && isatty(STDOUT_FILENO));
         if (o->out)
             otr_buf_printf(&out, "Saved the plan to %s; apply it with: ota-runner apply %s\n",
                            o->out, o->out);

@@ -254,7 +254,36 @@ static void signer_text(const otr_plan *p, otr_buf *out)
                    cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(s, "fingerprint")));
 }
 
+/* A plan of 100k creates is megabytes of text: written out as it is made
+ * when a stream is given, in pieces of about this size. */
+#define RENDER_FLUSH_BYTES ((size_t)64 * 1024)
+
+static void flush_to(FILE *stream, otr_buf *out)
+{
+    if (stream && out->len >= RENDER_FLUSH_BYTES) {
+        fwrite(out->ptr, 1, out->len, stream);
+        otr_buf_clear(out);
+    }
+}
+
+static void render_text(const otr_plan *p, const char *warnings, otr_buf *out, int color,
+                        FILE *stream);
+
 void otr_render_plan_text(const otr_plan *p, const char *warnings, otr_buf *out, int color)
+{
+    render_text(p, warnings, out, color, NULL);
+}
+
+void otr_render_plan_text_to(FILE *stream, const otr_plan *p, const char *warnings, int color)
+{
+    otr_buf out = OTR_BUF_INIT;
+    render_text(p, warnings, &out, color, stream);
+    fputs(otr_buf_cstr(&out), stream);
+    otr_buf_free(&out);
+}
+
+static void render_text(const otr_plan *p, const char *warnings, otr_buf *out, int color,
+                        FILE *stream)
 {
     otr_buf_printf(out, "Plan for %s at %.12s (state serial %ld)\n",
                    p->path ? p->path : "manifests", p->commit ? p->commit : "?", p->serial);
@@ -283,9 +312,12 @@ void otr_render_plan_text(const otr_plan *p, const char *warnings, otr_buf *out,
             for (size_t j = 0; j < p->count; j++)
                 if (j != i && unit_of(p, j) == i && p->actions[j].retired == retired)
                     text_action(p, j, "    ", w, out, color);
+        flush_to(stream, out);
     }
-    for (size_t i = 0; i < p->nnotes; i++)
+    for (size_t i = 0; i < p->nnotes; i++) {
         otr_buf_printf(out, "  note: %s\n", p->notes[i]);
+        flush_to(stream, out);
+    }
     if (otr_plan_changes(p) || p->counts[OTR_ACT_ORPHAN] || p->nnotes)
         otr_buf_putc(out, '\n');
     for (size_t i = 0; i < p->ndetails; i++) {

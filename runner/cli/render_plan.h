@@ -7,8 +7,12 @@
 #include "plan/plan.h"
 #include "util/buf.h"
 
+#include <stdio.h>
+
 /* warnings: what apply would refuse (otr_plan_check_guards' lines), or NULL. */
 void otr_render_plan_text(const otr_plan *p, const char *warnings, otr_buf *out, int color);
+/* The same written to stream as it is made (a large plan is never held whole). */
+void otr_render_plan_text_to(FILE *stream, const otr_plan *p, const char *warnings, int color);
 void otr_render_plan_markdown(const otr_plan *p, const char *warnings, otr_buf *out);
 void otr_render_plan_github(const otr_plan *p, const char *warnings, otr_buf *out);
 /* Escapes s for a GitHub workflow command: '%', CR and LF always, and ','

@@ -474,7 +474,8 @@ static cJSON *validate_struct(otr_vctx *v, const otr_field *f, const otr_ynode *
             seen[m - f->members] = k;
             cJSON *item = otr_validate_node(v, m, val, path);
             if (item)
-                cJSON_AddItemToObject(obj, m->name, item);
+                cJSON_AddItemToObjectCS(obj, m->name,
+                                        item); /* the schema's own name: kept, not copied */
         }
         path_restore(path, base);
     }

@@ -1150,6 +1150,12 @@ int otr_plan_make(otr_plan **out, otr_state *state, otr_manifest_set *set,
     p->commit = dup_or_null(o->commit);
     p->path = dup_or_null(o->path);
     p->signed_by = o->signed_by ? cJSON_Duplicate(o->signed_by, 1) : NULL;
+    /* one action at most per manifest, record, retired resource and resume: sized
+     * once (doubling a 100k plan's array would hold a third of it empty) */
+    b.alloc = set->count + state->count + state->nretired + state->npending + 1;
+    p->actions = malloc(b.alloc * sizeof(*p->actions));
+    if (!p->actions)
+        b.alloc = 0;
     if (!(b.view = copy_view(state)) || plan_resumes(&b, state) < 0 || plan_names(&b, set) < 0 ||
         plan_retired(&b) < 0) {
         otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
