@@ -11,6 +11,10 @@ SRC = os.environ.get("OTR_SOURCE_DIR") or os.path.join(os.path.dirname(os.path.a
 passed = 0
 failed = 0
 
+# git's identity for the commits the tests make, and no system configuration
+GIT_ENV = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@e", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@e", "GIT_CONFIG_NOSYSTEM": "1"}
+
 
 def program(var):
     """The program ctest names in the environment variable var; without it the

@@ -29,7 +29,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "emulator"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from checks import check, finish, program  # noqa: E402
+from checks import GIT_ENV, check, finish, program  # noqa: E402
 from harness import Emulator, MotoS3, runner_env  # noqa: E402
 
 RUNNER = program("OTA_RUNNER")
@@ -42,8 +42,6 @@ state = os.path.join(tmp, "state.json")
 s3 = MotoS3() if os.environ.get("OTR_STATE_BACKEND") == "s3" else None
 if s3:
     state = "s3://ota-state/crash/state.json"
-GIT_ENV = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@e", "GIT_COMMITTER_NAME": "t",
-           "GIT_COMMITTER_EMAIL": "t@e", "GIT_CONFIG_NOSYSTEM": "1"}
 
 
 def write_fleet(target_suffix, rate=10):

@@ -16,13 +16,11 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from checks import check, finish, mermaid, program, sample_fleet  # noqa: E402
+from checks import GIT_ENV, check, finish, mermaid, program, sample_fleet  # noqa: E402
 
 RUNNER = program("OTA_RUNNER")
 tmp = tempfile.mkdtemp(prefix="otr-diff-")
 repo = os.path.join(tmp, "fleet")
-GIT_ENV = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@e", "GIT_COMMITTER_NAME": "t",
-           "GIT_COMMITTER_EMAIL": "t@e", "GIT_CONFIG_NOSYSTEM": "1"}
 ENV = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
 ENV.update({"NO_COLOR": "1", "AWS_CONFIG_FILE": "/dev/null", "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
             "AWS_EC2_METADATA_DISABLED": "true", "HOME": tmp})

@@ -23,7 +23,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "emulator"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from checks import SRC, check, finish, program  # noqa: E402
+from checks import GIT_ENV, SRC, check, finish, program  # noqa: E402
 from harness import TASK_MUTATING, Emulator, runner_env  # noqa: E402
 
 RUNNER = program("OTA_RUNNER")
@@ -31,8 +31,6 @@ RUNNER = program("OTA_RUNNER")
 tmp = tempfile.mkdtemp()
 repo = os.path.join(tmp, "fleet")
 state = os.path.join(tmp, "state.json")
-GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@e", "GIT_COMMITTER_NAME": "t",
-           "GIT_COMMITTER_EMAIL": "t@e", "GIT_CONFIG_NOSYSTEM": "1"}
 
 
 def git(*args):

@@ -27,7 +27,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "emulator"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from checks import check, finish, program  # noqa: E402
+from checks import GIT_ENV, check, finish, program  # noqa: E402
 from harness import Emulator, runner_env  # noqa: E402
 
 RUNNER = program("OTA_RUNNER")
@@ -36,8 +36,6 @@ TTL = 3
 tmp = tempfile.mkdtemp()
 repo = os.path.join(tmp, "fleet")
 state = os.path.join(tmp, "state.json")
-GIT_ENV = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@e", "GIT_COMMITTER_NAME": "t",
-           "GIT_COMMITTER_EMAIL": "t@e", "GIT_CONFIG_NOSYSTEM": "1"}
 ARN = "arn:aws:iotmanagedintegrations:us-east-1:123456789012:managed-thing/"
 
 

@@ -18,15 +18,13 @@ import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "emulator"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from checks import check, finish, program  # noqa: E402
+from checks import GIT_ENV, check, finish, program  # noqa: E402
 from harness import Emulator, runner_env  # noqa: E402
 
 RUNNER = program("OTA_RUNNER")
 N = 240
 tmp = tempfile.mkdtemp(prefix="otr-retry-")
 repo = os.path.join(tmp, "fleet")
-GIT_ENV = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@e", "GIT_COMMITTER_NAME": "t",
-           "GIT_COMMITTER_EMAIL": "t@e", "GIT_CONFIG_NOSYSTEM": "1"}
 os.makedirs(os.path.join(repo, "manifests"))
 subprocess.run(["git", "init", "-q", "-b", "main", repo], check=True)
 for i in range(N):

@@ -30,7 +30,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "emulator"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from checks import check, finish, mermaid, program  # noqa: E402
+from checks import GIT_ENV, check, finish, mermaid, program  # noqa: E402
 from harness import ACCESS_KEY_ID, SECRET_ACCESS_KEY, Emulator  # noqa: E402
 
 RUNNER = program("OTA_RUNNER")
@@ -38,8 +38,6 @@ SLOW = os.environ.get("OTR_SANITIZED") == "1"
 TICK = 0.2
 ARN = "arn:aws:iotmanagedintegrations:us-east-1:123456789012:managed-thing/"
 CANARY = [ARN + "canary1", ARN + "canary2"]
-GIT_ENV = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@e", "GIT_COMMITTER_NAME": "t",
-           "GIT_COMMITTER_EMAIL": "t@e", "GIT_CONFIG_NOSYSTEM": "1"}
 CONFIG = """apiVersion: ota-runner/v1
 kind: OtaTaskConfiguration
 metadata: {name: push}

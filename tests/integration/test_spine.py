@@ -30,7 +30,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "emulator"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from checks import check, finish, program, sample_fleet  # noqa: E402
+from checks import GIT_ENV, check, finish, program, sample_fleet  # noqa: E402
 from harness import Emulator, runner_env  # noqa: E402
 
 RUNNER = program("OTA_RUNNER")
@@ -38,8 +38,6 @@ SANITIZED = bool(os.environ.get("OTR_SANITIZED"))
 
 tmp = tempfile.mkdtemp()
 state = os.path.join(tmp, "state.json")
-GIT_ENV = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@e", "GIT_COMMITTER_NAME": "t",
-           "GIT_COMMITTER_EMAIL": "t@e", "GIT_CONFIG_NOSYSTEM": "1"}
 
 
 def git(repo, *args):
