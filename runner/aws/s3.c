@@ -441,11 +441,11 @@ int otr_s3_create_many(otr_s3 *s, char *const *keys, const char *const *bodies, 
         else
             otr_aws_client_submit(s->client, calls[i]);
     }
+    /* run even after a failure: the client must not keep calls freed below */
     otr_error e = OTR_ERROR_INIT;
-    if (rc == 0 && otr_aws_client_run(s->client, &e) < 0) {
+    if (calls && otr_aws_client_run(s->client, &e) < 0 && rc == 0)
         rc = otr_error_set(err, e.code, "%s", otr_error_message(&e));
-        otr_error_clear(&e);
-    }
+    otr_error_clear(&e);
     for (size_t i = 0; rc == 0 && i < n; i++) {
         int r = outcome(s, calls[i], keys[i], err);
         if (r != OTR_S3_OK)

@@ -73,8 +73,12 @@ static int read_all(reading *rd, const otr_refresh_result *r, otr_aws_client *c,
         }
     }
     rd->n = k;
-    if (rc == 0 && k && otr_aws_client_run(c, err) < 0)
+    /* what was queued is run even after a failure: the client must not keep
+     * calls that are freed below */
+    otr_error ignored = OTR_ERROR_INIT;
+    if (k && otr_aws_client_run(c, rc == 0 ? err : &ignored) < 0 && rc == 0)
         rc = -1;
+    otr_error_clear(&ignored);
     if (rc == 0 && rd->errors.len)
         rc = otr_error_set(err, OTR_ERR_GENERIC, "reading what the service holds: %s",
                            otr_buf_cstr(&rd->errors));

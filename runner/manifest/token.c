@@ -26,6 +26,11 @@ void otr_canonical_sort(cJSON *v)
     }
     if (!cJSON_IsObject(v) || n < 2)
         return;
+    int sorted = 1; /* a spec built in the schema's order mostly is already */
+    for (cJSON *c = v->child; c->next && sorted; c = c->next)
+        sorted = strcmp(c->string, c->next->string) < 0;
+    if (sorted)
+        return;
     cJSON **items = malloc(n * sizeof(*items));
     if (!items)
         return;

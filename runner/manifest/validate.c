@@ -452,6 +452,7 @@ static cJSON *validate_struct(otr_vctx *v, const otr_field *f, const otr_ynode *
         return NULL;
     }
     const otr_ynode *seen[32] = {0};
+    cJSON *found[32] = {0}; /* added in the schema's (sorted) order: canonical already */
     size_t unknown = 0;
     cJSON *obj = cJSON_CreateObject();
     if (!obj)
@@ -472,13 +473,13 @@ static cJSON *validate_struct(otr_vctx *v, const otr_field *f, const otr_ynode *
                    first->col);
         } else {
             seen[m - f->members] = k;
-            cJSON *item = otr_validate_node(v, m, val, path);
-            if (item)
-                cJSON_AddItemToObjectCS(obj, m->name,
-                                        item); /* the schema's own name: kept, not copied */
+            found[m - f->members] = otr_validate_node(v, m, val, path);
         }
         path_restore(path, base);
     }
+    for (size_t i = 0; i < f->nmembers; i++) /* the schema's own name: kept, not copied */
+        if (found[i])
+            cJSON_AddItemToObjectCS(obj, f->members[i].name, found[i]);
     if (unknown > MAX_UNKNOWN_SHOWN)
         REPORT(v, n, path, "%zu more unknown fields in this mapping not shown",
                unknown - MAX_UNKNOWN_SHOWN);

@@ -222,11 +222,9 @@ static int s3_lock(otr_store *st, const char *command, otr_error *err)
         return otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
     int r = put_lock(s, NULL, err);
     if (r == OTR_S3_OK) {
-        if (check_conditional(s, err) < 0)
-            return -1;
-        s->locked = 1;
+        s->locked = 1; /* from here on released (deleted) on every path */
         s->renewed_ms = otr_time_monotonic_ms();
-        return 0;
+        return check_conditional(s, err) < 0 ? -1 : 0;
     }
     if (r < 0)
         return -1;
