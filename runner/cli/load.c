@@ -1,6 +1,7 @@
 /* Loading manifests for a command, and printing what went wrong. */
 #include "cli/load.h"
 
+#include "manifest/loader.h"
 #include "trust/signers.h"
 #include "util/file.h"
 
@@ -10,14 +11,28 @@
 #include <unistd.h>
 
 typedef struct add_ctx {
-    otr_loaded *l;
+    otr_manifest_loader *loader;
     otr_error err;
 } add_ctx;
 
 static int add_file(size_t order, const char *path, const char *data, size_t len, void *ctx)
 {
     add_ctx *a = ctx;
-    return otr_manifest_add_file(&a->l->set, order, path, data, len, &a->l->diags, &a->err);
+    return otr_manifest_loader_add(a->loader, order, path, data, len, &a->err);
+}
+
+/* Every file of the source into l's set, parsed on worker threads. */
+static int read_files(otr_loaded *l, add_ctx *a)
+{
+    a->loader = otr_manifest_loader_new(&l->set, &l->diags, otr_source_file_count(l->source), 0);
+    if (!a->loader)
+        return otr_error_set(&a->err, OTR_ERR_NOMEM, "out of memory");
+    int rc = otr_source_each_file(l->source, &l->diags, add_file, a, &a->err) < 0 ||
+                     otr_manifest_loader_finish(a->loader, &a->err) < 0
+                 ? -1
+                 : 0;
+    otr_manifest_loader_free(a->loader);
+    return rc;
 }
 
 void otr_print_error(const otr_error *err)
@@ -105,9 +120,9 @@ int otr_load(otr_loaded *l, const otr_options *o)
         .cache_dir = o->cache_dir,
         .max_file_size = OTR_MANIFEST_MAX_FILE_SIZE,
     };
-    add_ctx a = {l, OTR_ERROR_INIT};
+    add_ctx a = {NULL, OTR_ERROR_INIT};
     if (otr_source_open(&l->source, &so, &a.err) < 0 || verify(l, o, 0, NULL, &a.err) < 0 ||
-        otr_source_each_file(l->source, &l->diags, add_file, &a, &a.err) < 0) {
+        read_files(l, &a) < 0) {
         otr_print_error(&a.err);
         otr_error_clear(&a.err);
         otr_loaded_free(l);

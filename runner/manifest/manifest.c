@@ -11,6 +11,7 @@
 #include "manifest/validate.h"
 #include "manifest/yaml.h"
 #include "util/json.h"
+#include "util/parallel.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -295,10 +296,9 @@ static int reserve_file_name(otr_manifest_set *set, size_t order)
     return 0;
 }
 
-int otr_manifest_add_file(otr_manifest_set *set, size_t order, const char *file, const char *data,
-                          size_t len, otr_diags *diags, otr_error *err)
+/* Names the file of order in set (each order once); 0 or -1 with err. */
+static int record_file(otr_manifest_set *set, size_t order, const char *file, otr_error *err)
 {
-    file_ctx fc = {.set = set, .diags = diags, .file = file, .order = order};
     if (reserve_file_name(set, order) < 0)
         return otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
     if (set->file_names[order])
@@ -307,7 +307,21 @@ int otr_manifest_add_file(otr_manifest_set *set, size_t order, const char *file,
     if (!(set->file_names[order] = strdup(file)))
         return otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
     set->files++;
+    return 0;
+}
 
+int otr_manifest_add_file(otr_manifest_set *set, size_t order, const char *file, const char *data,
+                          size_t len, otr_diags *diags, otr_error *err)
+{
+    if (record_file(set, order, file, err) < 0)
+        return -1;
+    return otr_manifest_parse_file(set, order, file, data, len, diags, err);
+}
+
+int otr_manifest_parse_file(otr_manifest_set *set, size_t order, const char *file, const char *data,
+                            size_t len, otr_diags *diags, otr_error *err)
+{
+    file_ctx fc = {.set = set, .diags = diags, .file = file, .order = order};
     if (len > OTR_MANIFEST_MAX_FILE_SIZE) {
         otr_diags_add(diags, OTR_SEV_ERROR, fc.order, file, 0, 0, NULL,
                       "file is %zu bytes; a manifest file may be at most 1 MiB (1048576 bytes)",
@@ -325,6 +339,49 @@ int otr_manifest_add_file(otr_manifest_set *set, size_t order, const char *file,
         otr_diags_add(diags, OTR_SEV_ERROR, fc.order, file, len ? 1 : 0, len ? 1 : 0, NULL,
                       "file holds no manifest (it is empty or only comments); "
                       "delete it or add a manifest");
+    return 0;
+}
+
+/* Grows an array of size-byte items to hold need; 0 or -1. */
+static int reserve(void **items, size_t *alloc, size_t need, size_t size)
+{
+    if (need <= *alloc)
+        return 0;
+    size_t n = *alloc ? *alloc : 64;
+    while (n < need)
+        n *= 2;
+    void *p = realloc(*items, n * size);
+    if (!p)
+        return -1;
+    *items = p;
+    *alloc = n;
+    return 0;
+}
+
+int otr_manifest_set_absorb(otr_manifest_set *set, size_t order, const char *file,
+                            otr_manifest_set *part, otr_diags *diags, otr_diags *part_diags,
+                            otr_error *err)
+{
+    if (set->limit_reported || set->documents + part->documents > OTR_MANIFEST_MAX_COUNT)
+        return 1; /* where the limit falls, only reading the file here can say */
+    if (reserve((void **)&set->items, &set->alloc, set->count + part->count, sizeof(*set->items)) <
+            0 ||
+        reserve((void **)&set->names, &set->names_alloc, set->nnames + part->nnames,
+                sizeof(*set->names)) < 0 ||
+        otr_diags_absorb(diags, part_diags) < 0 || record_file(set, order, file, err) < 0) {
+        otr_manifest_set_free(part);
+        return err->code ? -1 : otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
+    }
+    memcpy(set->items + set->count, part->items, part->count * sizeof(*part->items));
+    set->count += part->count;
+    for (size_t i = 0; i < part->nnames; i++) {
+        set->names[set->nnames] = part->names[i];
+        set->names[set->nnames].seq = set->nnames;
+        set->nnames++;
+    }
+    set->documents += part->documents;
+    part->count = part->nnames = 0;
+    otr_manifest_set_free(part);
     return 0;
 }
 
@@ -438,24 +495,53 @@ static void report_dangling(const otr_manifest_set *set, const otr_manifest *m,
 }
 
 /* Resolves m's references against the set: each names a manifest whose
- * token goes into m's token. Returns 1 when one dangles (reported), 0 when
- * all resolve, -1 without memory. */
-static int resolve_refs(otr_manifest_set *set, otr_manifest *m, otr_diags *diags)
+ * token goes into m's token. Returns 1 when one dangles, 0 when all
+ * resolve, -1 without memory. Reads the set only: safe on several threads
+ * at once, for different manifests. */
+static int resolve_refs(const otr_manifest_set *set, otr_manifest *m)
 {
     const char *tokens[8];
-    int dangling = 0;
     for (size_t i = 0; i < m->nrefs && i < 8; i++) {
         const otr_manifest *target = otr_manifest_set_find(set, m->refs[i].kind, m->refs[i].target);
-        if (!target) {
-            report_dangling(set, m, &m->refs[i], diags);
-            dangling = 1;
-            continue;
-        }
+        if (!target)
+            return 1;
         tokens[i] = target->client_token;
     }
-    if (dangling)
-        return 1;
     return compute_token(m, tokens) < 0 ? -1 : 0;
+}
+
+typedef struct resolving {
+    otr_manifest_set *set;
+    signed char *verdict; /* per manifest: resolve_refs's answer */
+} resolving;
+
+static void resolve_one(size_t i, void *ctx)
+{
+    resolving *r = ctx;
+    otr_manifest *m = r->set->items[i];
+    r->verdict[i] = (signed char)(m->nrefs ? resolve_refs(r->set, m) : 0);
+}
+
+/* Tokens of manifests with references (on several threads: each hashes its
+ * own spec), their dangling references reported; drop[i] set for those. */
+static int resolve_all(otr_manifest_set *set, otr_diags *diags, unsigned char *drop)
+{
+    resolving r = {set, calloc(set->count + 1, 1)};
+    int rc = 0;
+    if (!r.verdict)
+        return -1;
+    otr_parallel_for(set->count, 1024, resolve_one, &r);
+    for (size_t i = 0; i < set->count; i++) {
+        otr_manifest *m = set->items[i];
+        if (r.verdict[i] < 0)
+            rc = -1;
+        for (size_t k = 0; r.verdict[i] == 1 && k < m->nrefs; k++)
+            if (!otr_manifest_set_find(set, m->refs[k].kind, m->refs[k].target))
+                report_dangling(set, m, &m->refs[k], diags);
+        drop[i] = r.verdict[i] != 0;
+    }
+    free(r.verdict);
+    return rc;
 }
 
 int otr_manifest_set_finish(otr_manifest_set *set, otr_diags *diags)
@@ -477,13 +563,8 @@ int otr_manifest_set_finish(otr_manifest_set *set, otr_diags *diags)
     unsigned char *drop = calloc(set->count + 1, 1);
     if (!drop)
         return -1;
-    for (size_t i = 0; i < set->count; i++) {
-        otr_manifest *m = set->items[i];
-        int r = m->nrefs ? resolve_refs(set, m, diags) : 0;
-        if (r < 0)
-            rc = -1;
-        drop[i] = r != 0;
-    }
+    if (resolve_all(set, diags, drop) < 0)
+        rc = -1;
     size_t kept = 0;
     for (size_t i = 0; i < set->count; i++) {
         if (drop[i])

@@ -48,6 +48,9 @@ void otr_canonical_sort(cJSON *v)
 
 /* The shortest decimal digits that read back as x (x > 0, finite), and the
  * exponent n such that x = 0.DIGITS * 10^n. */
+/* 2^53: below it every integer is a double, one apart from the next. */
+#define OTR_EXACT_INTEGER_LIMIT 9007199254740992.0
+
 static void shortest_digits(double x, char digits[24], int *n)
 {
     char text[40];
@@ -78,6 +81,8 @@ int otr_canonical_number(otr_buf *b, double x)
         return otr_buf_putc(b, '0');
     if (x < 0)
         otr_buf_putc(b, '-');
+    if (fabs(x) < OTR_EXACT_INTEGER_LIMIT && x == floor(x))   /* every integer is a double here: */
+        return otr_buf_printf(b, "%lld", (long long)fabs(x)); /* its own digits are the shortest */
     shortest_digits(fabs(x), digits, &n);
     int k = (int)strlen(digits);
     /* ECMAScript's Number::toString, as RFC 8785 section 3.2.2.3 asks */

@@ -88,7 +88,8 @@ typedef struct builder {
     const otr_plan_options *o;
     otr_buf refusals; /* changes that cannot be made, a line each */
     const otr_manifest_set *set;
-    otr_state *view; /* the records as they will be once pending intents are finished */
+    otr_state *view; /* the records as they will be once pending intents are finished (the
+                        state itself when none are pending) */
     size_t alloc;
     size_t nalloc;
     size_t ralloc;
@@ -1156,8 +1157,10 @@ int otr_plan_make(otr_plan **out, otr_state *state, otr_manifest_set *set,
     p->actions = malloc(b.alloc * sizeof(*p->actions));
     if (!p->actions)
         b.alloc = 0;
-    if (!(b.view = copy_view(state)) || plan_resumes(&b, state) < 0 || plan_names(&b, set) < 0 ||
-        plan_retired(&b) < 0) {
+    /* the records are copied only when resumes will move them (a 100k state
+     * is not held twice) */
+    b.view = state->npending ? copy_view(state) : state;
+    if (!b.view || plan_resumes(&b, state) < 0 || plan_names(&b, set) < 0 || plan_retired(&b) < 0) {
         otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
         otr_plan_free(p);
         goto done;
@@ -1180,7 +1183,8 @@ int otr_plan_make(otr_plan **out, otr_state *state, otr_manifest_set *set,
     rc = 0;
 done:
     otr_buf_free(&b.refusals);
-    otr_state_free(b.view);
+    if (b.view != state)
+        otr_state_free(b.view);
     return rc;
 }
 

@@ -96,6 +96,35 @@ int otr_diags_add(otr_diags *d, otr_severity sev, size_t order, const char *file
     return 0;
 }
 
+int otr_diags_absorb(otr_diags *d, otr_diags *from)
+{
+    size_t limit = d->limit ? d->limit : 10000;
+    size_t room = d->count < limit ? limit - d->count : 0;
+    size_t take = from->count < room ? from->count : room;
+    if (d->count + take > d->alloc) {
+        size_t n = d->alloc ? d->alloc : 16;
+        while (n < d->count + take)
+            n *= 2;
+        otr_diag *p = realloc(d->items, n * sizeof(*p));
+        if (!p)
+            return -1;
+        d->items = p;
+        d->alloc = n;
+    }
+    for (size_t i = 0; i < take; i++) {
+        d->items[d->count] = from->items[i];
+        d->items[d->count].seq = d->count;
+        d->count++;
+    }
+    from->count -= take;
+    memmove(from->items, from->items + take, from->count * sizeof(*from->items));
+    d->errors += from->errors;
+    d->warnings += from->warnings;
+    d->dropped += from->dropped + from->count;
+    otr_diags_free(from);
+    return 0;
+}
+
 static int diag_cmp(const void *pa, const void *pb)
 {
     const otr_diag *a = pa, *b = pb;

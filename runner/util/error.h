@@ -76,6 +76,10 @@ typedef struct otr_diags {
 int otr_diags_add(otr_diags *d, otr_severity sev, size_t order, const char *file, unsigned line,
                   unsigned col, const char *field, const char *fmt, ...)
     __attribute__((format(printf, 8, 9)));
+/* Moves every problem of from to the end of d (past d's limit: counted as
+ * dropped), leaving from empty; -1 without memory (from then still holds
+ * what was not moved, and d's counts are unchanged). */
+OTR_MUST_USE int otr_diags_absorb(otr_diags *d, otr_diags *from);
 /* Stable sort by (order, line, col): "in file order". */
 void otr_diags_sort(otr_diags *d);
 void otr_diags_free(otr_diags *d);

@@ -88,12 +88,72 @@ def manifest(i, rng):
     return name, meta, spec
 
 
+def manifest_full(i, rng):
+    """One manifest that uses every CreateOtaTask field: several targets, a
+    scheduling config with maintenance windows, retry criteria, tags."""
+    name, meta, spec = manifest(i, rng)
+    spec.update({"Protocol": "HTTP", "OtaMechanism": "PUSH", "TaskConfigurationId": f"cfg{i % 17}",
+                 "Description": f"Firmware rollout {i} for group {i % 97} with every field in use",
+                 "OtaTargetQueryString": f"thingType:Device{i % 31} AND attributes.batch:{i % 7}",
+                 "Target": [f"arn:aws:iotmanagedintegrations:us-east-1:123456789012:managed-thing/d{i}x{k}"
+                            for k in range(4)],
+                 "OtaSchedulingConfig": {
+                     "StartTime": "2026-12-01T02:00", "EndTime": "2026-12-08T02:00",
+                     "EndBehavior": ["STOP_ROLLOUT", "CANCEL", "FORCE_CANCEL"][i % 3],
+                     "MaintenanceWindows": [{"StartTime": f"cron(0 {h} ? * MON-FRI *)",
+                                             "DurationInMinutes": 60 + (i + h) % 600} for h in (1, 2, 3)]},
+                 "OtaTaskExecutionRetryConfig": {"RetryConfigCriteria": [
+                     {"FailureType": "FAILED", "MinNumberOfRetries": i % 11},
+                     {"FailureType": "TIMED_OUT", "MinNumberOfRetries": 1},
+                     {"FailureType": "ALL", "MinNumberOfRetries": 2}]},
+                 "Tags": {"team": f"team-{i % 23}", "fleet": f"fleet-{i % 97}", "wave": str(i % 5),
+                          "owner": f"owner-{i % 41}", "channel": ["stable", "beta"][i % 2]}})
+    return name, meta, spec
+
+
+CONFIGS_EVERY = 50  # the kinds corpus: one configuration per 50 documents
+
+
+def manifest_kinds(i, rng):
+    """The kinds corpus: configurations, tasks that name one by
+    TaskConfigurationRef, and staged rollouts of three waves."""
+    if i % CONFIGS_EVERY == 0:
+        name = f"push-{i // CONFIGS_EVERY:05d}"
+        return name, {"name": name, "kind": "OtaTaskConfiguration"}, {
+            "Name": f"Push {i}", "Description": f"Staged push {i}",
+            "PushConfig": {"RolloutConfig": {"ExponentialRolloutRate": {
+                "BaseRatePerMinute": 10 + i % 50, "IncrementFactor": 2.5,
+                "RateIncreaseCriteria": {"numberOfSucceededThings": 50}}, "MaximumPerMinute": 200},
+                "AbortConfig": {"AbortConfigCriteriaList": [
+                    {"Action": "CANCEL", "FailureType": "FAILED", "MinNumberOfExecutedThings": 20,
+                     "ThresholdPercentage": 10}]},
+                "TimeoutConfig": {"InProgressTimeoutInMinutes": 120}}}
+    name, meta, spec = manifest(i, rng)
+    spec.pop("TaskConfigurationId", None)
+    spec["TaskConfigurationRef"] = f"push-{(i // CONFIGS_EVERY):05d}"
+    if i % 10 != 3:
+        return name, meta, spec
+    task = {k: v for k, v in spec.items() if k not in ("Target", "OtaTargetQueryString", "OtaSchedulingConfig")}
+    meta["kind"] = "OtaRollout"
+    return name, meta, {
+        "task": task, "gate": {"minSucceededPercent": 95, "maxFailedPercent": 2, "soak": "2h"},
+        "waves": [{"name": "canary", "Target": [f"arn:aws:iotmanagedintegrations:us-east-1:123456789012:"
+                                                f"managed-thing/c{i}x{k}" for k in range(2)]},
+                  {"name": "early", "OtaTargetQueryString": f"thingType:Device{i % 31} AND attributes.ring:early"},
+                  {"name": "everyone", "OtaTargetQueryString": f"thingType:Device{i % 31}"}]}
+
+
+CORPORA = {"varied": manifest, "full": manifest_full, "kinds": manifest_kinds}
+
+
 def to_yaml(meta, spec):
     """Block YAML written by hand (no YAML library needed to write)."""
-    out = ["apiVersion: ota-runner/v1", "kind: OtaTask", "metadata:", f"  name: {meta['name']}"]
+    out = ["apiVersion: ota-runner/v1", f"kind: {meta.get('kind', 'OtaTask')}", "metadata:",
+           f"  name: {meta['name']}"]
     if "revision" in meta:
         out.append(f"  revision: {meta['revision']}")
-    out.append("  labels: {group: %s}" % meta["labels"]["group"])
+    if "labels" in meta:
+        out.append("  labels: {group: %s}" % meta["labels"]["group"])
     out.append("spec:")
 
     def emit(v, indent):
@@ -118,8 +178,8 @@ def to_yaml(meta, spec):
     return "\n".join(out) + "\n"
 
 
-def make_repo(n):
-    repo = os.path.join(tmp, f"fleet-{n}")
+def make_repo(n, corpus="varied"):
+    repo = os.path.join(tmp, f"fleet-{n}" if corpus == "varied" else f"{corpus}-{n}")
     subprocess.run(["git", "init", "-q", "-b", "main", repo], check=True)
     rng = random.Random(n)
     specs = []
@@ -129,11 +189,11 @@ def make_repo(n):
       b"data 11\ngenerated\n\n")
     size = 0
     for i in range(n):
-        name, meta, spec = manifest(i, rng)
-        specs.append((name, meta.get("revision", 1), spec))
+        name, meta, spec = CORPORA[corpus](i, rng)
+        path = f"manifests/region-{i % 7}/group-{i % 97:02d}/{name}.yaml"
+        specs.append((name, meta.get("revision", 1), spec, path))
         text = to_yaml(meta, spec).encode()
         size += len(text)
-        path = f"manifests/region-{i % 7}/group-{i % 97:02d}/{name}.yaml"
         w(f"M 100644 inline {path}\ndata {len(text)}\n".encode() + text + b"\n")
     imp.stdin.close()
     if imp.wait() != 0:
@@ -146,12 +206,12 @@ def state_for(specs, path):
     """A state in which every manifest has its task (made with the independent
     Python implementation of the canonical form and token)."""
     tasks = {}
-    for k, (name, rev, spec) in enumerate(specs):
+    for k, (name, rev, spec, file) in enumerate(specs):
         text = pytokens.canonical(spec)
         tasks[name] = {"phase": "created", "clientToken": pytokens.token(name, rev, text), "revision": rev,
                        "spec": spec, "specDigest": "sha256:" + hashlib.sha256(text.encode()).hexdigest(),
                        "taskId": f"ota{k:08d}",
-                       "file": "manifests/x.yaml", "commit": "0" * 40}
+                       "file": file, "commit": "0" * 40}
     json.dump({"format": "ota-runner-state", "version": 1, "lineage": "123e4567-e89b-42d3-a456-426614174000",
                "serial": 1, "tasks": tasks}, open(path, "w"))
 

@@ -3,6 +3,7 @@
  * fails with the exact message, line and column a user would see.
  */
 #include "kinds/kind.h"
+#include "manifest/loader.h"
 #include "manifest/manifest.h"
 #include "manifest/token.h"
 #include "manifest/validate.h"
@@ -618,38 +619,160 @@ static void test_limits(void **state)
     otr_buf_free(&b);
 }
 
-static void test_manifest_count_limit(void **state)
+/* 100,001 manifests and more in files of per_file (each under 1 MiB), one
+ * file past the limit; through a loader of threads workers. Returns the
+ * first problem, formatted. */
+static char *count_limit(int per_file, int threads, otr_manifest_set *set, otr_diags *d)
 {
-    (void)state;
-    otr_manifest_set set = OTR_MANIFEST_SET_INIT;
-    otr_diags d = OTR_DIAGS_INIT;
     otr_error err = OTR_ERROR_INIT;
     otr_buf b = OTR_BUF_INIT;
-    int n = 0;
-    /* 100,001 manifests in files of 8,000 (each file under 1 MiB) */
-    for (int file = 0; n <= OTR_MANIFEST_MAX_COUNT; file++) {
+    int files = (OTR_MANIFEST_MAX_COUNT + per_file) / per_file + 1;
+    otr_manifest_loader *l = otr_manifest_loader_new(set, d, (size_t)files, threads);
+    assert_non_null(l);
+    for (int file = 0, n = 0; file < files; file++) {
         otr_buf_clear(&b);
-        for (int i = 0; i < 8000 && n <= OTR_MANIFEST_MAX_COUNT; i++, n++)
+        for (int i = 0; i < per_file; i++, n++)
             otr_buf_printf(&b,
                            "{apiVersion: ota-runner/v1, kind: OtaTask, metadata: {name: m%d}, "
                            "spec: {S3Url: x, OtaType: ONE_TIME}}\n---\n",
                            n);
         char name[32];
         snprintf(name, sizeof(name), "f%02d.yaml", file);
-        assert_int_equal(otr_manifest_add_file(&set, (size_t)file, name, b.ptr, b.len, &d, &err),
-                         0);
+        assert_int_equal(otr_manifest_loader_add(l, (size_t)file, name, b.ptr, b.len, &err), 0);
     }
-    assert_int_equal(otr_manifest_set_finish(&set, &d), 0);
-    assert_int_equal(d.errors, 1);
-    assert_int_equal(set.count, OTR_MANIFEST_MAX_COUNT);
+    assert_int_equal(otr_manifest_loader_finish(l, &err), 0);
+    otr_manifest_loader_free(l);
+    assert_int_equal(otr_manifest_set_finish(set, d), 0);
     otr_buf_clear(&b);
-    otr_diag_format(&d.items[0], &b);
-    assert_string_equal(b.ptr,
-                        "f12.yaml:8001:1: error: more than 100000 manifests; split the fleet "
-                        "across repositories or narrow --path");
+    otr_diag_format(&d->items[0], &b);
+    return otr_buf_detach(&b);
+}
+
+static void test_manifest_count_limit(void **state)
+{
+    (void)state;
+    /* one thread, files of 8,000; then 4 workers (the limit falls in a file
+     * a worker read: the reading thread reads it again to say where) */
+    const struct {
+        int per_file, threads;
+        const char *want;
+    } runs[] = {{8000, 1, "f12.yaml:8001:1"}, {1500, 4, "f66.yaml:2001:1"}};
+    for (size_t r = 0; r < 2; r++) {
+        otr_manifest_set set = OTR_MANIFEST_SET_INIT;
+        otr_diags d = OTR_DIAGS_INIT;
+        char *got = count_limit(runs[r].per_file, runs[r].threads, &set, &d);
+        assert_int_equal(d.errors, 1);
+        assert_int_equal(set.count, OTR_MANIFEST_MAX_COUNT);
+        otr_buf want = OTR_BUF_INIT;
+        otr_buf_printf(&want,
+                       "%s: error: more than 100000 manifests; split the fleet across "
+                       "repositories or narrow --path",
+                       runs[r].want);
+        assert_string_equal(got, want.ptr);
+        otr_buf_free(&want);
+        free(got);
+        otr_diags_free(&d);
+        otr_manifest_set_free(&set);
+    }
+}
+
+/* File i of the loader test: valid tasks, configurations and the tasks
+ * that name them, bad fields, duplicate names across files, several
+ * documents, empty files, a reference to nothing. */
+static void loader_file(otr_buf *b, int i)
+{
+    otr_buf_clear(b);
+    switch (i % 7) {
+    case 0:
+        otr_buf_printf(b,
+                       "apiVersion: ota-runner/v1\nkind: OtaTaskConfiguration\n"
+                       "metadata: {name: c%d}\nspec: {Name: c}\n",
+                       i);
+        break;
+    case 1:
+        otr_buf_printf(b,
+                       "{apiVersion: ota-runner/v1, kind: OtaTask, metadata: {name: t%d}, spec: "
+                       "{S3Url: s3://b/%d, OtaType: ONE_TIME, TaskConfigurationRef: c%d}}\n",
+                       i, i, i - 1);
+        break;
+    case 2:
+        otr_buf_printf(b,
+                       "{apiVersion: ota-runner/v1, kind: OtaTask, metadata: {name: t%d}, spec: "
+                       "{S3Url: s3://b/k, OtaType: SOMETIMES, Bogus: 1}}\n",
+                       i);
+        break;
+    case 3: /* a name another file has too */
+        otr_buf_printf(b,
+                       "{apiVersion: ota-runner/v1, kind: OtaTask, metadata: {name: dup%d}, "
+                       "spec: {S3Url: s3://b/k, OtaType: ONE_TIME}}\n",
+                       i % 5);
+        break;
+    case 4:
+        for (int k = 0; k < 3; k++)
+            otr_buf_printf(b,
+                           "---\n{apiVersion: ota-runner/v1, kind: OtaTask, metadata: {name: "
+                           "m%dx%d}, spec: {S3Url: s3://b/%d, OtaType: CONTINUOUS}}\n",
+                           i, k, k);
+        break;
+    case 5: otr_buf_puts(b, i % 2 ? "# nothing here\n" : ""); break;
+    default:
+        otr_buf_printf(b,
+                       "{apiVersion: ota-runner/v1, kind: OtaTask, metadata: {name: r%d}, spec: "
+                       "{S3Url: s3://b/k, OtaType: ONE_TIME, TaskConfigurationRef: nowhere}}\n",
+                       i);
+    }
+}
+
+/* Every manifest (file, name, token) and problem of a set, one per line. */
+static char *loader_outcome(int threads, int nfiles)
+{
+    otr_manifest_set set = OTR_MANIFEST_SET_INIT;
+    otr_diags d = OTR_DIAGS_INIT;
+    otr_error err = OTR_ERROR_INIT;
+    otr_buf b = OTR_BUF_INIT, out = OTR_BUF_INIT;
+    otr_manifest_loader *l = otr_manifest_loader_new(&set, &d, (size_t)nfiles, threads);
+    assert_non_null(l);
+    for (int k = 0; k < nfiles; k++) {
+        int i = (k * 37) % nfiles; /* not in path order */
+        char name[32];
+        snprintf(name, sizeof(name), "f%04d.yaml", i);
+        loader_file(&b, i);
+        assert_int_equal(otr_manifest_loader_add(l, (size_t)i, name, b.ptr, b.len, &err), 0);
+    }
+    assert_int_equal(otr_manifest_loader_finish(l, &err), 0);
+    otr_manifest_loader_free(l);
+    assert_int_equal(otr_manifest_set_finish(&set, &d), 0);
+    otr_buf_printf(&out, "%zu files, %zu documents, %zu errors\n", set.files, set.documents,
+                   d.errors);
+    for (size_t i = 0; i < set.count; i++)
+        otr_buf_printf(&out, "%s %s %s\n", set.items[i]->file, set.items[i]->name,
+                       set.items[i]->client_token);
+    for (size_t i = 0; i < d.count; i++) {
+        otr_diag_format(&d.items[i], &out);
+        otr_buf_putc(&out, '\n');
+    }
     otr_buf_free(&b);
     otr_diags_free(&d);
     otr_manifest_set_free(&set);
+    return otr_buf_detach(&out);
+}
+
+/* Workers parse the files; the set, its problems and their order come
+ * out as from one thread. */
+static void test_loader_matches_one_thread(void **state)
+{
+    (void)state;
+    char *one = loader_outcome(1, 701);
+    assert_non_null(strstr(one, "701 files, 801 documents, "));
+    assert_non_null(strstr(one, "duplicate name \"dup0\""));
+    assert_non_null(strstr(one, "f0006.yaml:1:131: error: spec.TaskConfigurationRef: "));
+    assert_non_null(strstr(one, "f0001.yaml t1 "));
+    for (int threads = 2; threads <= 8; threads *= 2) {
+        char *many = loader_outcome(threads, 701);
+        assert_string_equal(many, one);
+        free(many);
+    }
+    free(one);
 }
 
 /* Files come in the order the object store keeps them; the set answers in path
@@ -878,6 +1001,7 @@ int main(void)
         cmocka_unit_test(test_anchors_and_budget),
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_manifest_count_limit),
+        cmocka_unit_test(test_loader_matches_one_thread),
         cmocka_unit_test(test_files_in_any_order),
         cmocka_unit_test(test_model_values),
         cmocka_unit_test(test_configurations_and_doubles),
