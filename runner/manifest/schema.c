@@ -221,13 +221,16 @@ static const otr_field tag_value = STR("", 0, 0, 256);
     CHECKED("Description", 0, 1, 256, check_description, "letters, digits, '_', '-' and spaces")
 
 /* CreateOtaTask's fields but the targets: a task's, and a rollout's task
- * (whose waves give the targets). TaskConfigurationRef is ota-runner's own:
- * the metadata.name of an OtaTaskConfiguration in the same commit, sent as
- * its TaskConfigurationId. */
-#define TASK_MEMBERS_BUT_TARGETS                                                                   \
+ * (whose waves give the targets), in three runs so that with the targets
+ * between them the members stay sorted by name (otr_schema_member halves
+ * the range). TaskConfigurationRef is ota-runner's own: the metadata.name
+ * of an OtaTaskConfiguration in the same commit, sent as its
+ * TaskConfigurationId. */
+#define TASK_MEMBERS_FIRST                                                                         \
     DESCRIPTION, ENUM("OtaMechanism", mechanism_enum),                                             \
-        STRUCT("OtaSchedulingConfig", scheduling_members),                                         \
-        STRUCT("OtaTaskExecutionRetryConfig", retry_members),                                      \
+        STRUCT("OtaSchedulingConfig", scheduling_members)
+#define TASK_MEMBERS_MIDDLE                                                                        \
+    STRUCT("OtaTaskExecutionRetryConfig", retry_members),                                          \
         {.name = "OtaType",                                                                        \
          .type = OTR_F_STRING,                                                                     \
          .required = 1,                                                                            \
@@ -236,14 +239,16 @@ static const otr_field tag_value = STR("", 0, 0, 256);
          .enums = ota_type_enum,                                                                   \
          NO_DOUBLE_LIMIT},                                                                         \
         ENUM("Protocol", protocol_enum), STR("S3Url", 1, 1, 1000),                                 \
-        MAP("Tags", 1, 50, &tag_key, &tag_value),                                                  \
-        CHECKED("TaskConfigurationId", 0, 1, 64, check_alnum, "letters and digits"),               \
+        MAP("Tags", 1, 50, &tag_key, &tag_value)
+#define TASK_MEMBERS_LAST                                                                          \
+    CHECKED("TaskConfigurationId", 0, 1, 64, check_alnum, "letters and digits"),                   \
         CHECKED("TaskConfigurationRef", 0, 1, 63, check_name, "lowercase letters, digits and '-'")
 
-#define TARGETS                                                                                    \
-    STR("OtaTargetQueryString", 0, OTR_NO_LIMIT, OTR_NO_LIMIT), LIST("Target", &any_string)
+#define TARGET_QUERY STR("OtaTargetQueryString", 0, OTR_NO_LIMIT, OTR_NO_LIMIT)
+#define TARGET_LIST LIST("Target", &any_string)
 
-static const otr_field spec_members[] = {TASK_MEMBERS_BUT_TARGETS, TARGETS};
+static const otr_field spec_members[] = {TASK_MEMBERS_FIRST, TARGET_QUERY, TASK_MEMBERS_MIDDLE,
+                                         TARGET_LIST, TASK_MEMBERS_LAST};
 
 const otr_field otr_schema_ota_task_spec = SPEC(spec_members);
 
@@ -326,13 +331,15 @@ static const otr_field gate_members[] = {
 const otr_field otr_schema_gate = STRUCT("gate", gate_members);
 
 static const otr_field wave_members[] = {
+    TARGET_QUERY,
+    TARGET_LIST,
     STRUCT("gate", gate_members),
     CHECKED("name", 1, 1, 63, check_name, "lowercase letters, digits and '-'"),
-    TARGETS,
 };
 static const otr_field wave = STRUCT("", wave_members);
 
-static const otr_field rollout_task_members[] = {TASK_MEMBERS_BUT_TARGETS};
+static const otr_field rollout_task_members[] = {TASK_MEMBERS_FIRST, TASK_MEMBERS_MIDDLE,
+                                                 TASK_MEMBERS_LAST};
 
 static const otr_field rollout_spec_members[] = {
     STRUCT("gate", gate_members),
@@ -421,9 +428,17 @@ const otr_field otr_schema_envelope = STRUCT("", envelope_members);
 
 const otr_field *otr_schema_member(const otr_field *st, const char *name)
 {
-    for (size_t i = 0; i < st->nmembers; i++)
-        if (strcmp(st->members[i].name, name) == 0)
-            return &st->members[i];
+    size_t lo = 0, hi = st->nmembers; /* members are sorted by name */
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(st->members[mid].name, name);
+        if (c == 0)
+            return &st->members[mid];
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
     return NULL;
 }
 

@@ -5,6 +5,7 @@
 #include "kinds/kind.h"
 #include "manifest/loader.h"
 #include "manifest/manifest.h"
+#include "manifest/schema.h"
 #include "manifest/token.h"
 #include "manifest/validate.h"
 #include "manifest/yaml.h"
@@ -676,6 +677,31 @@ static void test_manifest_count_limit(void **state)
     }
 }
 
+/* Every struct's members in strcmp order, each found by name: the look-up
+ * halves the range, and a spec is built in that order as canonical. */
+static void members_sorted(const otr_field *f, int depth)
+{
+    assert_true(depth < 16);
+    for (size_t i = 0; f->type == OTR_F_STRUCT && i < f->nmembers; i++) {
+        if (i)
+            assert_true(strcmp(f->members[i - 1].name, f->members[i].name) < 0);
+        assert_ptr_equal(otr_schema_member(f, f->members[i].name), &f->members[i]);
+        members_sorted(&f->members[i], depth + 1);
+    }
+    if (f->elem)
+        members_sorted(f->elem, depth + 1);
+    if (f->type == OTR_F_STRUCT)
+        assert_null(otr_schema_member(f, "NoSuchMember"));
+}
+
+static void test_schema_members_sorted(void **state)
+{
+    (void)state;
+    members_sorted(&otr_schema_envelope, 0);
+    for (size_t k = 0; otr_kinds[k]; k++)
+        members_sorted(otr_kinds[k]->schema, 0);
+}
+
 /* File i of the loader test: valid tasks, configurations and the tasks
  * that name them, bad fields, duplicate names across files, several
  * documents, empty files, a reference to nothing. */
@@ -1002,6 +1028,7 @@ int main(void)
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_manifest_count_limit),
         cmocka_unit_test(test_loader_matches_one_thread),
+        cmocka_unit_test(test_schema_members_sorted),
         cmocka_unit_test(test_files_in_any_order),
         cmocka_unit_test(test_model_values),
         cmocka_unit_test(test_configurations_and_doubles),
