@@ -139,4 +139,37 @@ printf '%s\n' "$HDR" > "$WORK/submodule/manifests/real.yaml"
 git -C "$WORK/submodule" -c protocol.file.allow=always submodule add -q "$WORK/other" manifests/sub >/dev/null 2>&1
 case_run submodule 1 '^manifests/sub: error: submodule under --path manifests is not followed'
 
+# 300 files, hostile and not, with a symbolic link among them: read on one
+# thread and on four, the same output, the same exit code, byte for byte.
+mk many
+python3 - "$WORK/many/manifests" "$HDR" <<'PY'
+import os, sys
+d, hdr = sys.argv[1], sys.argv[2]
+for i in range(300):
+    kind = i % 6
+    text = {0: hdr.replace("name: hostile", f"name: ok{i}"),
+            1: hdr.replace("name: hostile", f"name: dup{i % 4}"),  # dup1 and dup3, 25 each
+            2: hdr.replace("ONE_TIME", "SOMETIMES").replace("name: hostile", f"name: bad{i}"),
+            3: "",
+            4: hdr.replace("name: hostile", f"name: ref{i}") + "\n  TaskConfigurationRef: nowhere",
+            5: "---\n" + hdr.replace("name: hostile", f"name: a{i}") + "\n---\n"
+               + hdr.replace("name: hostile", f"name: b{i}")}[kind]
+    open(os.path.join(d, f"m{i:03d}.yaml"), "w").write(text + "\n" if text else "")
+PY
+ln -s m000.yaml "$WORK/many/manifests/m150-link.yaml"
+commit_all "$WORK/many" many >/dev/null 2>&1
+rc1=$(OTA_RUNNER_THREADS=1 limited "$WORK/out1" "$WORK/err1" "$OTA_RUNNER" validate --repo "$WORK/many")
+rc4=$(OTA_RUNNER_THREADS=4 limited "$WORK/out4" "$WORK/err4" "$OTA_RUNNER" validate --repo "$WORK/many")
+if [ "$rc1" != 1 ] || [ "$rc4" != 1 ]; then
+  bad "many: exit $rc1 on one thread and $rc4 on four, want 1"
+elif ! cmp -s "$WORK/err1" "$WORK/err4" || ! cmp -s "$WORK/out1" "$WORK/out4"; then
+  bad "many: one thread and four disagree"; diff "$WORK/err1" "$WORK/err4" | head -20 >&2
+elif ! grep -q '^manifests/m150-link.yaml: error: symbolic link' "$WORK/err4" ||
+     ! grep -q 'duplicate name "dup1"' "$WORK/err4" ||
+     [ "$(grep -c 'error: ' "$WORK/err4")" != 199 ]; then
+  bad "many: the problems are not all there"; head -c 600 "$WORK/err4" >&2
+else
+  ok
+fi
+
 finish
