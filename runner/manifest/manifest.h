@@ -83,14 +83,16 @@ int otr_manifest_add_file(otr_manifest_set *set, size_t order, const char *file,
 
 /* The parsing half of otr_manifest_add_file, for a set of its own (a
  * worker's part, see manifest/loader.h): the file is not named in set. */
-int otr_manifest_parse_file(otr_manifest_set *set, size_t order, const char *file, const char *data,
-                            size_t len, otr_diags *diags, otr_error *err);
+OTR_MUST_USE int otr_manifest_parse_file(otr_manifest_set *set, size_t order, const char *file,
+                                         const char *data, size_t len, otr_diags *diags,
+                                         otr_error *err);
 
 /* Moves what part (one file, parsed by otr_manifest_parse_file) holds into
  * set, as if the file had been added to set: its manifests, names and
  * problems (from part_diags into diags). part is freed. Returns 1 (part
- * untouched) when the file would cross the manifest limit: add it with
- * otr_manifest_add_file instead, which reports where; -1 with err. */
+ * and part_diags untouched: the caller frees them) when the file would
+ * cross the manifest limit: add it with otr_manifest_add_file instead,
+ * which reports where; -1 with err. */
 OTR_MUST_USE int otr_manifest_set_absorb(otr_manifest_set *set, size_t order, const char *file,
                                          otr_manifest_set *part, otr_diags *diags,
                                          otr_diags *part_diags, otr_error *err);
