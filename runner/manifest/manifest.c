@@ -372,8 +372,8 @@ int otr_manifest_set_absorb(otr_manifest_set *set, size_t order, const char *fil
         otr_manifest_set_free(part);
         return err->code ? -1 : otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
     }
-    memcpy(set->items + set->count, part->items, part->count * sizeof(*part->items));
-    set->count += part->count;
+    for (size_t i = 0; i < part->count; i++)
+        set->items[set->count++] = part->items[i];
     for (size_t i = 0; i < part->nnames; i++) {
         set->names[set->nnames] = part->names[i];
         set->names[set->nnames].seq = set->nnames;

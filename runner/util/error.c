@@ -117,7 +117,8 @@ int otr_diags_absorb(otr_diags *d, otr_diags *from)
         d->count++;
     }
     from->count -= take;
-    memmove(from->items, from->items + take, from->count * sizeof(*from->items));
+    if (from->count) /* past the limit: freed below (an empty list may have no items) */
+        memmove(from->items, from->items + take, from->count * sizeof(*from->items));
     d->errors += from->errors;
     d->warnings += from->warnings;
     d->dropped += from->dropped + from->count;
