@@ -470,20 +470,8 @@ int otr_s3_delete(otr_s3 *s, const char *key, const char *if_match, otr_error *e
     return rc == OTR_S3_NOT_FOUND ? OTR_S3_OK : rc;
 }
 
-/* text with XML's special characters as entities. */
-static void xml_escape(otr_buf *out, const char *text)
-{
-    for (; *text; text++) {
-        if (*text == '&')
-            otr_buf_puts(out, "&amp;");
-        else if (*text == '<')
-            otr_buf_puts(out, "&lt;");
-        else if (*text == '>')
-            otr_buf_puts(out, "&gt;");
-        else
-            otr_buf_putc(out, *text);
-    }
-}
+/* XML's special characters, written as entities (a key in DeleteObjects). */
+static const otr_escape xml_escapes[] = {{'&', "&amp;"}, {'<', "&lt;"}, {'>', "&gt;"}, {0, NULL}};
 
 /* base64 of the body's MD5, for Content-MD5 (DeleteObjects requires it). */
 static int content_md5(char out[32], const char *body, size_t len)
@@ -514,7 +502,7 @@ static int delete_batch(otr_s3 *s, char *const *keys, size_t n, otr_error *err)
     otr_buf_puts(&body, "<Delete><Quiet>true</Quiet>");
     for (size_t i = 0; i < n; i++) {
         otr_buf_puts(&body, "<Object><Key>");
-        xml_escape(&body, keys[i]);
+        otr_buf_put_escaped(&body, keys[i], xml_escapes);
         otr_buf_puts(&body, "</Key></Object>");
     }
     otr_buf_puts(&body, "</Delete>");

@@ -343,16 +343,8 @@ static void render_text(const otr_plan *p, const char *warnings, otr_buf *out, i
 
 void otr_md_cell(otr_buf *out, const char *s)
 {
-    for (; s && *s; s++) {
-        if (*s == '|')
-            otr_buf_puts(out, "\\|");
-        else if (*s == '\n')
-            otr_buf_putc(out, ' ');
-        else if (*s == '<')
-            otr_buf_puts(out, "&lt;");
-        else
-            otr_buf_putc(out, *s);
-    }
+    static const otr_escape cell[] = {{'|', "\\|"}, {'\n', " "}, {'<', "&lt;"}, {0, NULL}};
+    otr_buf_put_escaped(out, s, cell);
 }
 
 static void md_row(const otr_plan *p, size_t i, int member, otr_buf *out)

@@ -73,18 +73,9 @@ void otr_render_rollout_text(otr_buf *out, const char *name, const cJSON *view, 
 /* Text for a Mermaid label in ["..."]: quotes and markup as entities. */
 static void mermaid_text(otr_buf *out, const char *s)
 {
-    for (; s && *s; s++) {
-        if (*s == '"')
-            otr_buf_puts(out, "#quot;");
-        else if (*s == '<')
-            otr_buf_puts(out, "#lt;");
-        else if (*s == '>')
-            otr_buf_puts(out, "#gt;");
-        else if (*s == '\n' || *s == '`')
-            otr_buf_putc(out, ' ');
-        else
-            otr_buf_putc(out, *s);
-    }
+    static const otr_escape label[] = {{'"', "#quot;"}, {'<', "#lt;"}, {'>', "#gt;"},
+                                       {'\n', " "},     {'`', " "},    {0, NULL}};
+    otr_buf_put_escaped(out, s, label);
 }
 
 /* The class of a wave in the picture. */

@@ -10,6 +10,7 @@
 
 #include <ctype.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -426,20 +427,16 @@ const otr_field otr_schema_envelope = STRUCT("", envelope_members);
 
 /* ---- lookups ------------------------------------------------------------------ */
 
+static int member_cmp(const void *name, const void *member)
+{
+    return strcmp(name, ((const otr_field *)member)->name);
+}
+
 const otr_field *otr_schema_member(const otr_field *st, const char *name)
 {
-    size_t lo = 0, hi = st->nmembers; /* members are sorted by name */
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        int c = strcmp(st->members[mid].name, name);
-        if (c == 0)
-            return &st->members[mid];
-        if (c < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return NULL;
+    if (!st->nmembers) /* members are sorted by name */
+        return NULL;
+    return bsearch(name, st->members, st->nmembers, sizeof(*st->members), member_cmp);
 }
 
 /* Edit distance ignoring case, for did-you-mean: insertions, deletions,

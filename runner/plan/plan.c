@@ -313,20 +313,16 @@ static const otr_remote_view *view_of(const otr_plan_options *o, const otr_kind 
     return NULL;
 }
 
+static int remote_cmp(const void *id, const void *item)
+{
+    return strcmp(id, ((const otr_remote_item *)item)->id);
+}
+
 static const otr_remote_item *remote_find(const otr_remote_view *v, const char *id)
 {
-    size_t lo = 0, hi = v ? v->count : 0;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        int c = strcmp(v->items[mid].id, id);
-        if (c == 0)
-            return &v->items[mid];
-        if (c < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return NULL;
+    if (!v || !v->count)
+        return NULL;
+    return bsearch(id, v->items, v->count, sizeof(*v->items), remote_cmp);
 }
 
 static int targeted(const otr_plan_options *o, const otr_kind *k, const char *name)

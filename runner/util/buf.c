@@ -47,6 +47,20 @@ int otr_buf_puts(otr_buf *b, const char *s)
     return otr_buf_append(b, s, strlen(s));
 }
 
+int otr_buf_put_escaped(otr_buf *b, const char *s, const otr_escape *escapes)
+{
+    for (; s && *s; s++) {
+        const otr_escape *e = escapes;
+        while (e->c && e->c != *s)
+            e++;
+        if (e->c)
+            otr_buf_puts(b, e->with);
+        else
+            otr_buf_putc(b, *s);
+    }
+    return b->failed ? -1 : 0;
+}
+
 int otr_buf_putc(otr_buf *b, char c)
 {
     if (!b->failed && b->len + 2 <= b->size && b->len < (b->cap ? b->cap : OTR_BUF_DEFAULT_CAP)) {

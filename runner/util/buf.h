@@ -39,6 +39,14 @@ typedef struct otr_buf {
 int otr_buf_append(otr_buf *b, const void *data, size_t len);
 int otr_buf_puts(otr_buf *b, const char *s);
 int otr_buf_putc(otr_buf *b, char c);
+/* One character written as a string where text is escaped (otr_buf_put_escaped). */
+typedef struct otr_escape {
+    char c;
+    const char *with;
+} otr_escape;
+/* s (NULL: nothing) with each character that escapes lists (ended by {0})
+ * written as its string, every other as it is. */
+int otr_buf_put_escaped(otr_buf *b, const char *s, const otr_escape *escapes);
 int otr_buf_printf(otr_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int otr_buf_vprintf(otr_buf *b, const char *fmt, va_list ap);
 

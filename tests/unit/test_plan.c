@@ -5,6 +5,7 @@
  * resume and the state projected past it, the order of actions, and the
  * saved plan's round trip.
  */
+#include "cli/render_plan.h"
 #include "plan/plan.h"
 #include "state/internal.h"
 
@@ -419,10 +420,28 @@ static void test_saved_plan_round_trip(void **state)
     otr_state_free(s);
 }
 
+/* A markdown cell keeps to its row and column, whatever the text holds; a
+ * table of escapes writes each listed character as its string. */
+static void test_escapes(void **state)
+{
+    (void)state;
+    otr_buf b = OTR_BUF_INIT;
+    otr_md_cell(&b, "a|b\n<c>");
+    assert_string_equal(otr_buf_cstr(&b), "a\\|b &lt;c>");
+    otr_md_cell(&b, NULL);
+    assert_string_equal(otr_buf_cstr(&b), "a\\|b &lt;c>");
+    otr_buf_clear(&b);
+    static const otr_escape xml[] = {{'&', "&amp;"}, {'<', "&lt;"}, {0, NULL}};
+    assert_int_equal(otr_buf_put_escaped(&b, "k&<v>", xml), 0);
+    assert_string_equal(otr_buf_cstr(&b), "k&amp;&lt;v>");
+    otr_buf_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rules),
+        cmocka_unit_test(test_escapes),
         cmocka_unit_test(test_order),
         cmocka_unit_test(test_refresh_drift),
         cmocka_unit_test(test_resume_and_projection),
