@@ -173,6 +173,9 @@ static cJSON *validate_string(otr_vctx *v, const otr_field *f, const otr_ynode *
     }
     if (check_string(v, f, n, path, "") < 0)
         return NULL;
+    for (size_t i = 0; f->enums && f->enums[i]; i++) /* the schema's own string, not a copy */
+        if (strcmp(f->enums[i], n->value) == 0)
+            return cJSON_CreateStringReference(f->enums[i]);
     return cJSON_CreateString(n->value);
 }
 
