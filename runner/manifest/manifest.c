@@ -184,14 +184,11 @@ static otr_manifest *make_manifest(file_ctx *fc, const otr_kind *kind, const otr
     m->kind = kind;
     m->name = strdup(cJSON_GetObjectItemCaseSensitive(meta, "name")->valuestring);
     m->revision = cJSON_IsNumber(rev) ? (long)rev->valuedouble : 1;
-    m->labels = cJSON_DetachItemFromObjectCaseSensitive(meta, "labels");
     m->spec = cJSON_DetachItemFromObjectCaseSensitive(value, "spec");
     m->file = strdup(fc->file);
     m->file_order = fc->order;
     m->line = root->line;
     m->col = root->col;
-    if (m->labels)
-        otr_canonical_sort(m->labels);
     if (m->spec)
         otr_canonical_sort(m->spec);
     /* a manifest with references gets its token once the set is whole */
@@ -591,7 +588,6 @@ void otr_manifest_free(otr_manifest *m)
     if (!m)
         return;
     free(m->name);
-    cJSON_Delete(m->labels);
     cJSON_Delete(m->spec);
     free(m->file);
     for (size_t i = 0; i < m->nrefs; i++)

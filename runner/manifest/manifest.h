@@ -31,7 +31,6 @@ typedef struct otr_manifest {
     const otr_kind *kind;
     char *name;
     long revision;         /* 1 when not written */
-    cJSON *labels;         /* object, may be NULL */
     cJSON *spec;           /* the kind's spec as written (references by name), keys sorted */
     char client_token[44]; /* over the spec with each reference replaced by the token of
                               the manifest it names, so the token covers what is sent */
