@@ -541,6 +541,22 @@ static int resolve_all(otr_manifest_set *set, otr_diags *diags, unsigned char *d
     return rc;
 }
 
+/* What only the checks across files needed: every name seen, every file's
+ * name (100k of each are megabytes not held for the rest of the run). */
+static void forget_names(otr_manifest_set *set)
+{
+    for (size_t i = 0; i < set->nnames; i++)
+        free((char *)set->names[i].name);
+    free(set->names);
+    set->names = NULL;
+    set->nnames = set->names_alloc = 0;
+    for (size_t i = 0; i < set->file_names_alloc; i++)
+        free(set->file_names[i]);
+    free(set->file_names);
+    set->file_names = NULL;
+    set->file_names_alloc = 0;
+}
+
 int otr_manifest_set_finish(otr_manifest_set *set, otr_diags *diags)
 {
     int rc = 0;
@@ -580,6 +596,7 @@ int otr_manifest_set_finish(otr_manifest_set *set, otr_diags *diags)
     if (set->count > 1)
         qsort(set->items, set->count, sizeof(*set->items), manifest_cmp);
     otr_diags_sort(diags);
+    forget_names(set);
     return rc;
 }
 
@@ -603,12 +620,7 @@ void otr_manifest_set_free(otr_manifest_set *set)
     for (size_t i = 0; i < set->count; i++)
         otr_manifest_free(set->items[i]);
     free(set->items);
-    for (size_t i = 0; i < set->file_names_alloc; i++)
-        free(set->file_names[i]);
-    free(set->file_names);
-    for (size_t i = 0; i < set->nnames; i++)
-        free((char *)set->names[i].name);
-    free(set->names);
+    forget_names(set);
     free(set->by_name);
     memset(set, 0, sizeof(*set));
 }

@@ -58,9 +58,10 @@ typedef struct otr_manifest_set {
     size_t alloc;
     size_t documents;  /* manifests seen, valid or not */
     size_t files;      /* files added */
-    char **file_names; /* by file order, for messages; NULL where none was added */
+    char **file_names; /* by file order, for messages; NULL where none was added (until
+                          finish, as names) */
     size_t file_names_alloc;
-    otr_name_ref *names; /* every metadata.name seen, for the duplicate check */
+    otr_name_ref *names; /* every metadata.name seen, for the duplicate check (until finish) */
     size_t nnames, names_alloc;
     int limit_reported;
     otr_manifest **by_name; /* after finish: sorted by kind and name, for look-ups */
@@ -99,7 +100,8 @@ OTR_MUST_USE int otr_manifest_set_absorb(otr_manifest_set *set, size_t order, co
 /* Checks what needs every file: names unique within a kind, references
  * that name a manifest of the set (a manifest whose reference does not is
  * taken out, with an error at the reference); then computes the tokens of
- * manifests with references. Call once after the last file; it also sorts
+ * manifests with references. Call once after the last file (none may come
+ * after: the names it checked are released); it also sorts
  * the manifests and diags in file order. */
 OTR_MUST_USE int otr_manifest_set_finish(otr_manifest_set *set, otr_diags *diags);
 

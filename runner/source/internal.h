@@ -24,8 +24,9 @@ struct otr_source {
     char *path;
     int worktree;
     size_t max_file_size;
-    entry *entries;
+    entry *entries; /* released once the files are read (otr_source_each_file) */
     size_t count, alloc;
+    size_t files; /* entries that are files, counted when the entries are released */
 };
 
 /* err = what: libgit2's last message. Returns -1. */

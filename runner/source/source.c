@@ -580,10 +580,22 @@ const char *otr_source_path(const otr_source *s)
 
 size_t otr_source_file_count(const otr_source *s)
 {
-    size_t n = 0;
+    size_t n = s->files;
     for (size_t i = 0; i < s->count; i++)
         n += s->entries[i].kind == ENTRY_FILE;
     return n;
+}
+
+/* The listing, once every file was handed over: a path and an id per file
+ * (11 MiB for 100k files) not held for the rest of the run. */
+static void release_entries(otr_source *s)
+{
+    s->files = otr_source_file_count(s);
+    for (size_t i = 0; i < s->count; i++)
+        free(s->entries[i].path);
+    free(s->entries);
+    s->entries = NULL;
+    s->count = s->alloc = 0;
 }
 
 static int read_worktree_file(otr_source *s, const entry *e, otr_buf *out, otr_error *err)
@@ -774,7 +786,10 @@ int otr_source_each_file(otr_source *s, otr_diags *diags, otr_source_file_fn fn,
     for (size_t i = 0; i < s->count && !stop; i++)
         stop = hand_entry(s, order[i], diags, fn, ctx);
     free(order);
-    return stop ? -1 : 0;
+    if (stop)
+        return -1;
+    release_entries(s);
+    return 0;
 }
 
 void otr_source_close_repository(otr_source *s)

@@ -48,7 +48,8 @@ typedef int (*otr_source_file_fn)(size_t order, const char *path, const char *da
  * Reads every file. Symlinks, submodules, files over max_file_size and
  * unreadable files are reported in diags (keyed by their place in path order),
  * not followed. Stops and returns -1 when fn returns non-zero (err is then the
- * caller's) or when memory runs out.
+ * caller's) or when memory runs out. Files are read once: the listing is
+ * released after the last (otr_source_file_count still counts them).
  */
 int otr_source_each_file(otr_source *s, otr_diags *diags, otr_source_file_fn fn, void *ctx,
                          otr_error *err);

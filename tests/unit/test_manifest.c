@@ -825,6 +825,11 @@ static void test_files_in_any_order(void **state)
                                                    files[f].text, strlen(files[f].text), &d, &err),
                              0);
         }
+        /* a place in path order is given once */
+        assert_int_equal(otr_manifest_add_file(&set, 1, "x.yaml", c, strlen(c), &d, &err), -1);
+        assert_string_equal(otr_error_message(&err),
+                            "file order 1 given twice (b.yaml and x.yaml)");
+        otr_error_clear(&err);
         assert_int_equal(otr_manifest_set_finish(&set, &d), 0);
         /* the first in path order is the original, whichever came first */
         assert_int_equal(d.errors, 1);
@@ -838,11 +843,6 @@ static void test_files_in_any_order(void **state)
         assert_string_equal(set.items[0]->file, "a.yaml");
         assert_string_equal(set.items[1]->file, "b.yaml");
         assert_string_equal(set.items[2]->file, "c.yaml");
-        /* a place in path order is given once */
-        assert_int_equal(otr_manifest_add_file(&set, 1, "x.yaml", c, strlen(c), &d, &err), -1);
-        assert_string_equal(otr_error_message(&err),
-                            "file order 1 given twice (b.yaml and x.yaml)");
-        otr_error_clear(&err);
         otr_buf_free(&out);
         otr_diags_free(&d);
         otr_manifest_set_free(&set);
