@@ -578,19 +578,25 @@ const char *otr_source_path(const otr_source *s)
     return s->path[0] ? s->path : ".";
 }
 
-size_t otr_source_file_count(const otr_source *s)
+/* The files among the entries still listed. */
+static size_t listed_files(const otr_source *s)
 {
-    size_t n = s->files;
+    size_t n = 0;
     for (size_t i = 0; i < s->count; i++)
         n += s->entries[i].kind == ENTRY_FILE;
     return n;
+}
+
+size_t otr_source_file_count(const otr_source *s)
+{
+    return s->files + listed_files(s);
 }
 
 /* The listing, once every file was handed over: a path and an id per file
  * (11 MiB for 100k files) not held for the rest of the run. */
 static void release_entries(otr_source *s)
 {
-    s->files = otr_source_file_count(s);
+    s->files += listed_files(s);
     for (size_t i = 0; i < s->count; i++)
         free(s->entries[i].path);
     free(s->entries);
@@ -721,7 +727,7 @@ static size_t *read_order(otr_source *s)
         return NULL;
     for (size_t i = 0; i < s->count; i++)
         order[i] = i;
-    if (!s->worktree && otr_source_file_count(s) >= PACK_ORDER_MIN)
+    if (!s->worktree && listed_files(s) >= PACK_ORDER_MIN)
         order_by_pack(s, order);
     return order;
 }
