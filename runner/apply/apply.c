@@ -52,7 +52,7 @@ typedef struct node {
     char *id;        /* the resource's id as the steps go */
     char *deleted;   /* the id a delete step of this chain removed */
     otr_intent work; /* the current step's intent; its record is what success records */
-    cJSON *body;     /* a create of a kind whose record is not its body: what it sends */
+    cJSON *body;     /* what the current create or update sends (references resolved) */
     char token[44];  /* and with which ClientToken */
     otr_aws_call *call;
     struct run *run;
@@ -255,11 +255,12 @@ static void set_str(char **slot, const char *value)
     *slot = copy;
 }
 
-/* The body the service gets: each reference by name replaced by the id the
- * state now records for what it names (its node ran first). */
-static cJSON *resolve(const run *rn, const otr_kind *k, const cJSON *spec, otr_buf *why)
+/* The body the service gets: spec (taken) with each reference by name
+ * replaced by the id the state now records for what it names (its node ran
+ * first); NULL (why set, unless memory ran out) when one has no id. */
+static cJSON *resolve(const run *rn, const otr_kind *k, cJSON *spec, otr_buf *why)
 {
-    cJSON *body = cJSON_Duplicate(spec, 1);
+    cJSON *body = spec;
     for (size_t i = 0; body && i < k->nrefs; i++) {
         const otr_kind_ref *ref = &k->refs[i];
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(body, ref->field);
@@ -312,7 +313,6 @@ static int body_of(node *n, const otr_record *desired, otr_buf *why)
         return -1;
     }
     n->body = resolve(n->run, k->body_kind, raw, why);
-    cJSON_Delete(raw);
     return n->body ? 0 : -1;
 }
 
@@ -336,11 +336,10 @@ static int make_intent(node *n, otr_buf *why)
             if (body_of(n, &a->desired, why) < 0)
                 return -1;
         } else {
-            cJSON *body = resolve(n->run, a->resource, a->desired.spec, why);
-            if (!body)
+            cJSON_Delete(n->body);
+            n->body = resolve(n->run, a->resource, otr_record_spec(&a->desired), why);
+            if (!n->body || otr_record_set_spec(&w->rec, n->body) < 0)
                 return -1;
-            cJSON_Delete(w->rec.spec);
-            w->rec.spec = body;
         }
         set_str(&w->rec.spec_digest, a->desired.spec_digest);
         set_str(&w->rec.file, a->desired.file);
@@ -382,16 +381,16 @@ static otr_aws_call *call_of(const node *n)
     case STEP_CREATE: {
         /* tagged with its manifest's address, to be found again if the state is lost */
         const otr_kind *sent = k->body_kind ? k->body_kind : k;
-        const cJSON *body = n->body ? n->body : rec->spec;
+        const cJSON *body = n->body;
         cJSON *tagged =
             sent->tags_key ? otr_tags_add(body, sent->tags_key, k, rec->name, rec->revision) : NULL;
         if (tagged || !sent->tags_key)
-            call = k->create_call(tagged ? tagged : body, n->body ? n->token : rec->client_token,
+            call = k->create_call(tagged ? tagged : body, k->body_of ? n->token : rec->client_token,
                                   otr_buf_cstr(&subject));
         cJSON_Delete(tagged);
         break;
     }
-    case STEP_UPDATE: call = k->update_call(rec->id, rec->spec, otr_buf_cstr(&subject)); break;
+    case STEP_UPDATE: call = k->update_call(rec->id, n->body, otr_buf_cstr(&subject)); break;
     case STEP_DELETE: call = k->delete_call(rec->id, otr_buf_cstr(&subject)); break;
     case STEP_CHECK_UPDATE:
     case STEP_CHECK_DELETE: call = k->get_call(n->id, otr_buf_cstr(&subject)); break;
@@ -600,13 +599,15 @@ static void on_checked_update(node *n, const otr_aws_call *call)
         fail_step(n, call, 0);
         return;
     }
-    int done = 1;
+    cJSON *spec = otr_record_spec(&n->work.rec);
+    int done = spec != NULL; /* without memory, sent again */
     for (size_t i = 0; k->updatable && k->updatable[i]; i++) {
-        const cJSON *want = cJSON_GetObjectItemCaseSensitive(n->work.rec.spec, k->updatable[i]);
+        const cJSON *want = cJSON_GetObjectItemCaseSensitive(spec, k->updatable[i]);
         const cJSON *have = cJSON_GetObjectItemCaseSensitive(got.fields, k->updatable[i]);
         if (want && (!have || !cJSON_Compare(want, have, 1)))
             done = 0;
     }
+    cJSON_Delete(spec);
     otr_remote_clear(&got);
     n->steps[n->cur].kind = STEP_UPDATE;
     n->journaled = 1;

@@ -187,9 +187,8 @@ static held *matching(reading *rd, const otr_state *s, const otr_manifest *m, si
         size_t uses = 0;
         for (size_t k = 0; k < s->count; k++)
             for (size_t f = 0; f < s->records[k].kind->nrefs; f++) {
-                const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(
-                    s->records[k].spec, s->records[k].kind->refs[f].id_field));
-                uses += id && !strcmp(id, h->got.id);
+                uses += otr_record_spec_is(&s->records[k], s->records[k].kind->refs[f].id_field,
+                                           h->got.id);
             }
         (*count)++;
         if (!best || uses > best_uses ||

@@ -28,20 +28,25 @@ static int record_as_created(otr_record *r, const otr_manifest *m, const char *c
 {
     if (otr_record_from_manifest(r, m, commit) < 0 || !(r->id = strdup(m->name)))
         return -1;
+    cJSON *spec = otr_record_spec(r);
+    if (!spec)
+        return -1;
     for (size_t i = 0; i < m->kind->nrefs; i++) {
         const otr_kind_ref *ref = &m->kind->refs[i];
-        const cJSON *v = cJSON_GetObjectItemCaseSensitive(r->spec, ref->field);
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(spec, ref->field);
         if (strchr(ref->field, '.') || !cJSON_IsString(v))
             continue; /* a kind that plans itself compares its manifests as written */
         cJSON *id = cJSON_CreateString(v->valuestring);
-        cJSON_DeleteItemFromObjectCaseSensitive(r->spec, ref->field);
-        if (!id || !cJSON_AddItemToObject(r->spec, ref->id_field, id)) {
+        cJSON_DeleteItemFromObjectCaseSensitive(spec, ref->field);
+        if (!id || !cJSON_AddItemToObject(spec, ref->id_field, id)) {
             cJSON_Delete(id);
+            cJSON_Delete(spec);
             return -1;
         }
     }
-    otr_canonical_sort(r->spec);
-    return 0;
+    int rc = otr_record_set_spec(r, spec);
+    cJSON_Delete(spec);
+    return rc;
 }
 
 static otr_state *state_of(const otr_manifest_set *set, const char *commit)

@@ -117,7 +117,9 @@ void otr_render_plan_summary(const otr_plan *p, otr_buf *out)
 /* "task X is IN_PROGRESS: deleting it cancels its 2 devices' executions" */
 static void cancel_text(otr_buf *out, const otr_action *a)
 {
-    int n = cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(a->old.spec, "Target"));
+    cJSON *spec = otr_record_spec(&a->old);
+    int n = cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(spec, "Target"));
+    cJSON_Delete(spec);
     otr_buf_printf(out, "%s %s is %s: deleting it cancels its ", a->resource->noun, a->old.id,
                    otr_action_cancels(a));
     if (n)
@@ -128,9 +130,12 @@ static void cancel_text(otr_buf *out, const otr_action *a)
 
 void otr_render_action_describe(otr_buf *out, const otr_action *a)
 {
-    if ((a->kind == OTR_ACT_CREATE || a->kind == OTR_ACT_REPLACE) && a->resource->describe &&
-        a->desired.spec)
-        a->resource->describe(a->desired.spec, a->refs_text, out);
+    if ((a->kind != OTR_ACT_CREATE && a->kind != OTR_ACT_REPLACE) || !a->resource->describe)
+        return;
+    cJSON *spec = otr_record_spec(&a->desired);
+    if (spec)
+        a->resource->describe(spec, a->refs_text, out);
+    cJSON_Delete(spec);
 }
 
 void otr_render_plan_reach(const otr_plan *p, otr_buf *out)
@@ -142,11 +147,12 @@ void otr_render_plan_reach(const otr_plan *p, otr_buf *out)
         cJSON *body = NULL;
         char token[44];
         if ((a->kind != OTR_ACT_CREATE && a->kind != OTR_ACT_REPLACE) ||
-            (k->body_kind ? k->body_kind : k) != &otr_kind_ota_task || !a->desired.spec)
+            (k->body_kind ? k->body_kind : k) != &otr_kind_ota_task || !a->desired.spec_json)
             continue;
-        if (k->body_of && k->body_of(&a->desired, &body, token) < 0)
+        if (k->body_of ? k->body_of(&a->desired, &body, token) < 0
+                       : !(body = otr_record_spec(&a->desired)))
             continue; /* a body it cannot make is reported by apply */
-        const cJSON *sent = body ? body : a->desired.spec;
+        const cJSON *sent = body;
         tasks++;
         things += cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(sent, "Target"));
         queries += cJSON_GetObjectItemCaseSensitive(sent, "OtaTargetQueryString") != NULL;

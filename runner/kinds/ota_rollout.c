@@ -161,7 +161,7 @@ static char *token_input(const otr_kind_plan *kp, const cJSON *body)
  * waves to come are created with the new one. */
 static int task_digest(const otr_kind_plan *kp, char out[72])
 {
-    char *text = otr_canonical_json(cJSON_GetObjectItemCaseSensitive(kp->m->spec, "task"));
+    char *text = otr_canonical_json(cJSON_GetObjectItemCaseSensitive(kp->spec, "task"));
     int rc = text ? otr_spec_digest(out, text) : -1;
     free(text);
     return rc;
@@ -171,9 +171,9 @@ static int task_digest(const otr_kind_plan *kp, char out[72])
  * (over "ROLLOUT/WAVE", the revision and the body). */
 static cJSON *wave_entry(const otr_kind_plan *kp, int i)
 {
-    const cJSON *wave = cJSON_GetArrayItem(waves_of(kp->m->spec), i);
+    const cJSON *wave = cJSON_GetArrayItem(waves_of(kp->spec), i);
     cJSON *e = cJSON_CreateObject(), *targets = targets_of(wave);
-    cJSON *body = wave_body(cJSON_GetObjectItemCaseSensitive(kp->m->spec, "task"), targets);
+    cJSON *body = wave_body(cJSON_GetObjectItemCaseSensitive(kp->spec, "task"), targets);
     char *text = body ? token_input(kp, body) : NULL;
     char token[44];
     otr_buf name = OTR_BUF_INIT;
@@ -207,8 +207,11 @@ static int body_of(const otr_record *rec, cJSON **body, char token[44])
     *body = NULL;
     if (!last || !tok || strlen(tok) != 43)
         return -1;
-    *body = wave_body(cJSON_GetObjectItemCaseSensitive(rec->spec, "task"),
-                      cJSON_GetObjectItemCaseSensitive(last, "targets"));
+    cJSON *spec = otr_record_spec(rec);
+    *body = spec ? wave_body(cJSON_GetObjectItemCaseSensitive(spec, "task"),
+                             cJSON_GetObjectItemCaseSensitive(last, "targets"))
+                 : NULL;
+    cJSON_Delete(spec);
     memcpy(token, tok, 44);
     return *body ? 0 : -1;
 }
@@ -342,7 +345,7 @@ static cJSON *fresh_progress(otr_kind_plan *kp)
 
 static const char *first_wave(const otr_kind_plan *kp)
 {
-    return str_of(cJSON_GetArrayItem(waves_of(kp->m->spec), 0), "name");
+    return str_of(cJSON_GetArrayItem(waves_of(kp->spec), 0), "name");
 }
 
 /* No record, or a new revision: the first wave. */
@@ -378,7 +381,7 @@ static void refuse_edits(otr_kind_plan *kp)
 {
     char digest[72];
     const char *was = str_of(kp->rec->progress, "taskDigest");
-    const cJSON *started = progress_waves(kp->rec), *waves = waves_of(kp->m->spec);
+    const cJSON *started = progress_waves(kp->rec), *waves = waves_of(kp->spec);
     if (task_digest(kp, digest) == 0 && was && strcmp(was, digest)) {
         otr_buf_puts(&kp->refused, "its task changed after it started; bump metadata.revision to "
                                    "start a new rollout with it, or undo the change");
@@ -469,7 +472,7 @@ static cJSON *rollout_view(const otr_kind_plan *kp, const cJSON *progress, cJSON
             cJSON_AddItemToArray(list, wave_view(w, "done"));
     }
     i = 0;
-    cJSON_ArrayForEach(w, waves_of(kp->m->spec))
+    cJSON_ArrayForEach(w, waves_of(kp->spec))
     {
         if (i++ < nstarted)
             continue;
@@ -513,8 +516,8 @@ static int wave_index(const cJSON *waves, const char *name)
  * now allowed to start, which the rollout is promoted to; else NULL. */
 static const char *promotes_to(const otr_kind_plan *kp)
 {
-    const cJSON *waves = waves_of(kp->m->spec);
-    const char *was = str_of(kp->rec->spec, "holdAfter"), *now = str_of(kp->m->spec, "holdAfter");
+    const cJSON *waves = waves_of(kp->spec);
+    const char *was = str_of(kp->rec_spec, "holdAfter"), *now = str_of(kp->spec, "holdAfter");
     int last = cJSON_GetArraySize(waves) - 1;
     if (!was || wave_index(waves, now) <= wave_index(waves, was) || wave_index(waves, was) >= last)
         return NULL;
@@ -562,10 +565,10 @@ static int judge_newest(otr_kind_plan *kp, cJSON *progress, cJSON *newest_view, 
     cJSON *started = cJSON_GetObjectItemCaseSensitive(progress, "waves");
     int idx = cJSON_GetArraySize(started) - 1;
     cJSON *newest = cJSON_GetArrayItem(started, idx);
-    const cJSON *manifest_wave = cJSON_GetArrayItem(waves_of(kp->m->spec), idx);
+    const cJSON *manifest_wave = cJSON_GetArrayItem(waves_of(kp->spec), idx);
     otr_gate g;
     char digest[72];
-    otr_rollout_gate(cJSON_GetObjectItemCaseSensitive(kp->m->spec, "gate"),
+    otr_rollout_gate(cJSON_GetObjectItemCaseSensitive(kp->spec, "gate"),
                      cJSON_GetObjectItemCaseSensitive(manifest_wave, "gate"), &g);
     gate_digest(&g, digest);
     const cJSON *h = cJSON_GetObjectItemCaseSensitive(progress, "halt");
@@ -623,12 +626,12 @@ static int judge_newest(otr_kind_plan *kp, cJSON *progress, cJSON *newest_view, 
         j->changed = 1;
     }
     int64_t soaked = epoch_of(str_of(newest, "passedAt")) + g.soak;
-    const char *hold = str_of(kp->m->spec, "holdAfter");
-    if (idx + 1 >= cJSON_GetArraySize(waves_of(kp->m->spec))) {
+    const char *hold = str_of(kp->spec, "holdAfter");
+    if (idx + 1 >= cJSON_GetArraySize(waves_of(kp->spec))) {
         j->state = "done";
     } else if (hold && !strcmp(hold, str_of(newest, "name"))) {
         j->state = "passed, held by holdAfter";
-    } else if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(kp->m->spec, "paused"))) {
+    } else if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(kp->spec, "paused"))) {
         j->state = "passed, paused";
     } else if (kp->now < soaked) {
         char *until = iso_of(soaked);
@@ -704,7 +707,7 @@ static const cJSON *wave_named(const cJSON *waves, const char *name)
  * waves added, removed or changed, the task, the revision, a promotion. */
 static int diff_rollout(otr_kind_plan *kp)
 {
-    const cJSON *was = kp->rec->spec, *now = kp->m->spec;
+    const cJSON *was = kp->rec_spec, *now = kp->spec;
     const cJSON *old_waves = waves_of(was), *new_waves = waves_of(now), *w;
     otr_buf *r = &kp->reason;
     if (cJSON_Compare(was, now, 1) && kp->rec->revision == kp->m->revision)
@@ -789,20 +792,24 @@ static cJSON *status_view(const otr_record *rec, const otr_remote_item *remote, 
     m.kind = rec->kind;
     m.name = rec->name;
     m.revision = rec->revision;
-    m.spec = rec->spec;
+    m.spec_json = rec->spec_json;
     m.file = rec->file ? rec->file : "";
     snprintf(m.client_token, sizeof(m.client_token), "%s",
              rec->client_token ? rec->client_token : "");
     snprintf(m.spec_digest, sizeof(m.spec_digest), "%s", rec->spec_digest ? rec->spec_digest : "");
+    cJSON *spec = otr_record_spec(rec);
     kp.rec = rec;
     kp.m = &m;
+    kp.spec = spec;
+    kp.rec_spec = spec;
     kp.remote = remote;
     kp.refreshed = 1;
     kp.now = now;
     kp.kind = OTR_ACT_NOOP;
-    cJSON *view = progress_waves(rec) && plan_next(&kp) == 0 ? kp.view : NULL;
+    cJSON *view = spec && progress_waves(rec) && plan_next(&kp) == 0 ? kp.view : NULL;
     if (!view)
         cJSON_Delete(kp.view);
+    cJSON_Delete(spec);
     otr_record_clear(&kp.desired);
     otr_buf_free(&kp.reason);
     otr_buf_free(&kp.refused);
@@ -816,20 +823,24 @@ static cJSON *call_tokens(const otr_manifest *m, const otr_manifest_set *set)
     memset(&kp, 0, sizeof(kp));
     kp.m = m;
     kp.set = set;
-    cJSON *out = cJSON_CreateArray();
-    for (int i = 0; out && i < cJSON_GetArraySize(waves_of(m->spec)); i++) {
+    cJSON *spec = otr_manifest_spec(m);
+    kp.spec = spec;
+    cJSON *out = spec ? cJSON_CreateArray() : NULL;
+    for (int i = 0; out && i < cJSON_GetArraySize(waves_of(spec)); i++) {
         cJSON *e = wave_entry(&kp, i), *t = cJSON_CreateObject();
         if (!e || !t) {
             cJSON_Delete(e);
             cJSON_Delete(t);
             cJSON_Delete(out);
-            return NULL;
+            out = NULL;
+            break;
         }
         cJSON_AddStringToObject(t, "name", str_of(e, "name"));
         cJSON_AddStringToObject(t, "clientToken", str_of(e, "clientToken"));
         cJSON_AddItemToArray(out, t);
         cJSON_Delete(e);
     }
+    cJSON_Delete(spec);
     return out;
 }
 
@@ -877,14 +888,16 @@ static int adopt(const otr_manifest *m, const otr_manifest_set *set, const otr_r
     memset(&kp, 0, sizeof(kp));
     kp.m = m;
     kp.set = set;
+    cJSON *spec = otr_manifest_spec(m);
+    kp.spec = spec;
     cJSON *progress = cJSON_CreateObject(), *waves = cJSON_AddArrayToObject(progress, "waves");
     const otr_remote *newest = NULL;
     int i = 0;
-    if (!waves || task_digest(&kp, digest) < 0)
+    if (!spec || !waves || task_digest(&kp, digest) < 0)
         goto nomem;
     cJSON_AddStringToObject(progress, "taskDigest", digest);
-    for (; i < cJSON_GetArraySize(waves_of(m->spec)); i++) {
-        const cJSON *wave = cJSON_GetArrayItem(waves_of(m->spec), i);
+    for (; i < cJSON_GetArraySize(waves_of(spec)); i++) {
+        const cJSON *wave = cJSON_GetArrayItem(waves_of(spec), i);
         const otr_remote *task = NULL;
         for (size_t k = 0; k < n && !task; k++)
             if (wave_task(wave, found[k].fields))
@@ -910,11 +923,14 @@ static int adopt(const otr_manifest *m, const otr_manifest_set *set, const otr_r
     }
     if (!newest) {
         cJSON_Delete(progress);
+        cJSON_Delete(spec);
         otr_buf_printf(why, "none of its %zu tagged task%s has the targets of its first wave", n,
                        n == 1 ? "" : "s");
         return -1;
     }
-    if (record_of(&kp, progress) < 0) /* takes progress */
+    int recorded = record_of(&kp, progress); /* takes progress */
+    cJSON_Delete(spec);
+    if (recorded < 0)
         return -1;
     *out = kp.desired;
     out->id = strdup(newest->id);
@@ -925,6 +941,7 @@ static int adopt(const otr_manifest *m, const otr_manifest_set *set, const otr_r
     return out->id && out->created_at ? 0 : -1;
 nomem:
     cJSON_Delete(progress);
+    cJSON_Delete(spec);
     otr_buf_puts(why, "out of memory");
     return -1;
 }

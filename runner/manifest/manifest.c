@@ -117,12 +117,12 @@ static int push_manifest(otr_manifest_set *set, otr_manifest *m)
 }
 
 /* The spec's references, with where each is written. */
-static int collect_refs(otr_manifest *m, const otr_ynode *root)
+static int collect_refs(otr_manifest *m, const cJSON *spec, const otr_ynode *root)
 {
     const otr_kind *k = m->kind;
     for (size_t i = 0; i < k->nrefs; i++) {
         cJSON *parent;
-        const cJSON *v = otr_json_at(m->spec, k->refs[i].field, &parent);
+        const cJSON *v = otr_json_at(spec, k->refs[i].field, &parent);
         if (!cJSON_IsString(v))
             continue;
         otr_manifest_ref *r = realloc(m->refs, (m->nrefs + 1) * sizeof(*r));
@@ -146,10 +146,10 @@ static int collect_refs(otr_manifest *m, const otr_ynode *root)
  * replacement[i] (NULL: as written). */
 static int compute_token(otr_manifest *m, const char *const *replacement)
 {
-    cJSON *spec = m->spec;
-    cJSON *copy = NULL;
+    char *canonical = NULL;
     if (m->nrefs && replacement) {
-        if (!(copy = cJSON_Duplicate(m->spec, 1)))
+        cJSON *copy = otr_manifest_spec(m);
+        if (!copy)
             return -1;
         for (size_t i = 0; i < m->nrefs; i++) {
             cJSON *parent;
@@ -160,16 +160,23 @@ static int compute_token(otr_manifest *m, const char *const *replacement)
                 return -1;
             }
         }
-        spec = copy;
+        canonical = otr_canonical_json(copy);
+        cJSON_Delete(copy);
+        if (!canonical)
+            return -1;
     }
-    char *canonical = otr_canonical_json(spec);
-    int rc = canonical && otr_client_token(m->client_token, m->name, m->revision, canonical) == 0 &&
-                     otr_spec_digest(m->spec_digest, canonical) == 0
+    const char *text = canonical ? canonical : m->spec_json;
+    int rc = otr_client_token(m->client_token, m->name, m->revision, text) == 0 &&
+                     otr_spec_digest(m->spec_digest, text) == 0
                  ? 0
                  : -1;
     free(canonical);
-    cJSON_Delete(copy);
     return rc;
+}
+
+cJSON *otr_manifest_spec(const otr_manifest *m)
+{
+    return m->spec_json ? cJSON_Parse(m->spec_json) : NULL;
 }
 
 /* Builds the manifest record of a document that passed validation. */
@@ -184,15 +191,15 @@ static otr_manifest *make_manifest(file_ctx *fc, const otr_kind *kind, const otr
     m->kind = kind;
     m->name = strdup(cJSON_GetObjectItemCaseSensitive(meta, "name")->valuestring);
     m->revision = cJSON_IsNumber(rev) ? (long)rev->valuedouble : 1;
-    m->spec = cJSON_DetachItemFromObjectCaseSensitive(value, "spec");
     m->file = strdup(fc->file);
     m->file_order = fc->order;
     m->line = root->line;
     m->col = root->col;
-    if (m->spec)
-        otr_canonical_sort(m->spec);
+    /* kept as text: 100k trees would be most of a plan's memory */
+    cJSON *spec = cJSON_GetObjectItemCaseSensitive(value, "spec");
+    m->spec_json = spec ? otr_canonical_json(spec) : NULL;
     /* a manifest with references gets its token once the set is whole */
-    if (!m->name || !m->file || !m->spec || collect_refs(m, root) < 0 ||
+    if (!m->name || !m->file || !m->spec_json || collect_refs(m, spec, root) < 0 ||
         (!m->nrefs && compute_token(m, NULL) < 0)) {
         otr_manifest_free(m);
         return NULL;
@@ -605,7 +612,7 @@ void otr_manifest_free(otr_manifest *m)
     if (!m)
         return;
     free(m->name);
-    cJSON_Delete(m->spec);
+    free(m->spec_json);
     free(m->file);
     for (size_t i = 0; i < m->nrefs; i++)
         free(m->refs[i].target);

@@ -31,7 +31,8 @@ typedef struct otr_manifest {
     const otr_kind *kind;
     char *name;
     long revision;         /* 1 when not written */
-    cJSON *spec;           /* the kind's spec as written (references by name), keys sorted */
+    char *spec_json;       /* the kind's spec as written (references by name), as
+                              canonical JSON (token.h); otr_manifest_spec parses it */
     char client_token[44]; /* over the spec with each reference replaced by the token of
                               the manifest it names, so the token covers what is sent */
     char spec_digest[72];  /* "sha256:" + 64 hex digits, of the same */
@@ -111,5 +112,8 @@ void otr_manifest_set_free(otr_manifest_set *set);
 otr_manifest *otr_manifest_set_find(const otr_manifest_set *set, const otr_kind *kind,
                                     const char *name);
 void otr_manifest_free(otr_manifest *m);
+/* A new tree of m's spec (the caller deletes it), or NULL (none, or no
+ * memory). */
+cJSON *otr_manifest_spec(const otr_manifest *m);
 
 #endif

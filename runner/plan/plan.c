@@ -33,11 +33,11 @@ static char *dup_or_null(const char *s)
 
 int otr_record_take_manifest(otr_record *r, otr_manifest *m, const char *commit)
 {
-    cJSON *spec = m->spec;
-    m->spec = NULL;
+    char *spec = m->spec_json;
+    m->spec_json = NULL;
     int rc = otr_record_from_manifest(r, m, commit);
-    cJSON_Delete(r->spec);
-    r->spec = spec;
+    free(r->spec_json);
+    r->spec_json = spec;
     return rc;
 }
 
@@ -49,12 +49,12 @@ int otr_record_from_manifest(otr_record *r, const otr_manifest *m, const char *c
     r->phase = strdup("created");
     r->client_token = strdup(m->client_token);
     r->revision = m->revision;
-    r->spec = m->spec ? cJSON_Duplicate(m->spec, 1) : NULL;
+    r->spec_json = dup_or_null(m->spec_json);
     r->spec_digest = strdup(m->spec_digest);
     r->file = strdup(m->file);
     r->commit = dup_or_null(commit);
-    return r->name && r->phase && r->client_token && r->spec_digest && r->file &&
-                   (r->commit || !commit)
+    return r->name && r->phase && r->client_token && (r->spec_json || !m->spec_json) &&
+                   r->spec_digest && r->file && (r->commit || !commit)
                ? 0
                : -1;
 }
@@ -373,12 +373,12 @@ static int gets_new_id(const builder *b, const otr_kind *k, const char *name)
     return 0;
 }
 
-/* The spec as the service would hold it: each reference by name replaced by
+/* The spec (taken) as the service would hold it: each reference by name replaced by
  * the id of the resource it names, or, when that resource is (re)created in
  * this run, by a placeholder that names it. */
-static cJSON *resolved(builder *b, const otr_kind *k, const cJSON *spec)
+static cJSON *resolved(builder *b, const otr_kind *k, cJSON *spec)
 {
-    cJSON *out = cJSON_Duplicate(spec, 1);
+    cJSON *out = spec;
     for (size_t i = 0; out && i < k->nrefs; i++) {
         const otr_kind_ref *ref = &k->refs[i];
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(out, ref->field);
@@ -451,11 +451,12 @@ static int plan_gone(builder *b, const otr_record *rec, const otr_remote_item *r
     return 0;
 }
 
-/* --refresh full: what the service holds vs the manifest. Adds the drifted
+/* --refresh full: what the service holds vs the manifest (want; had is the
+ * record's spec). Adds the drifted
  * fields to probe and their names to why; returns 1 when there is drift
  * (*updatable says whether the kind can mend it in place), 0 when none, -1
  * without memory. */
-static int plan_drift(otr_action *probe, const otr_record *rec, const cJSON *want,
+static int plan_drift(otr_action *probe, const otr_record *rec, const cJSON *had, const cJSON *want,
                       const cJSON *fields, int *updatable, otr_buf *why)
 {
     otr_action drift = {0};
@@ -464,7 +465,7 @@ static int plan_drift(otr_action *probe, const otr_record *rec, const cJSON *wan
     int rc = -1;
     if (!live)
         return -1;
-    cJSON_ArrayForEach(f, rec->spec)
+    cJSON_ArrayForEach(f, had)
     {
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(fields, f->string);
         if (v)
@@ -547,12 +548,13 @@ static int judge(builder *b, const otr_record *rec, const otr_manifest *m,
     if (same_digest && !m->nrefs && !new_revision && !drift)
         return OTR_ACT_NOOP;
     otr_action_kind kind = OTR_ACT_NOOP;
-    cJSON *want = resolved(b, k, m->spec);
+    cJSON *want = resolved(b, k, otr_manifest_spec(m));
+    cJSON *had = otr_record_spec(rec);
     int rc = -1;
-    if (!want)
-        return -1;
+    if (!want || !had)
+        goto done;
     if (!same_digest || m->nrefs) {
-        int up = diff_specs(probe, k, rec->spec, want);
+        int up = diff_specs(probe, k, had, want);
         if (up < 0)
             goto done;
         if (probe->nchanges)
@@ -565,7 +567,7 @@ static int judge(builder *b, const otr_record *rec, const otr_manifest *m,
     }
     if (kind == OTR_ACT_NOOP && drift) {
         int updatable = 1;
-        int drifted = plan_drift(probe, rec, want, remote->fields, &updatable, why);
+        int drifted = plan_drift(probe, rec, had, want, remote->fields, &updatable, why);
         if (drifted < 0)
             goto done;
         if (drifted)
@@ -574,6 +576,7 @@ static int judge(builder *b, const otr_record *rec, const otr_manifest *m,
     rc = (int)kind;
 done:
     cJSON_Delete(want);
+    cJSON_Delete(had);
     return rc;
 }
 
@@ -622,6 +625,9 @@ static int plan_by_kind(builder *b, const otr_record *rec, otr_manifest *m,
     memset(&kp, 0, sizeof(kp));
     kp.rec = rec;
     kp.m = m;
+    cJSON *spec = m ? otr_manifest_spec(m) : NULL, *rec_spec = rec ? otr_record_spec(rec) : NULL;
+    kp.spec = spec;
+    kp.rec_spec = rec_spec;
     kp.remote = remote;
     kp.set = b->set;
     kp.refreshed = view_of(b->o, k) != NULL;
@@ -630,7 +636,7 @@ static int plan_by_kind(builder *b, const otr_record *rec, otr_manifest *m,
     kp.now = b->o->now;
     kp.commit = b->o->commit;
     kp.kind = OTR_ACT_NOOP;
-    if (k->plan(&kp) < 0 || otr_buf_failed(&kp.reason))
+    if ((m && !spec) || (rec && !rec_spec) || k->plan(&kp) < 0 || otr_buf_failed(&kp.reason))
         goto done;
     if (kp.view && add_detail(b->p, k, name, kp.view) == 0)
         kp.view = NULL;
@@ -663,6 +669,8 @@ done:
     otr_buf_free(&kp.reason);
     otr_buf_free(&kp.refused);
     cJSON_Delete(kp.view);
+    cJSON_Delete(spec);
+    cJSON_Delete(rec_spec);
     return rc;
 }
 
@@ -798,11 +806,11 @@ static int still_used(const builder *b, const otr_kind *k, const char *id, otr_b
         for (size_t f = 0; f < r->kind->nrefs; f++) {
             if (otr_kind_find(r->kind->refs[f].kind) != k)
                 continue;
-            const char *uses = cJSON_GetStringValue(
-                cJSON_GetObjectItemCaseSensitive(r->spec, r->kind->refs[f].id_field));
+            if (!otr_record_spec_is(r, r->kind->refs[f].id_field, id))
+                continue;
             const otr_action *a = planned(b, r->kind, r->name);
             int moves = a && a->kind != OTR_ACT_NOOP && a->kind != OTR_ACT_ORPHAN;
-            if (uses && !strcmp(uses, id) && !moves) {
+            if (!moves) {
                 otr_address_short(who, r->kind, r->name);
                 return 1;
             }
@@ -907,8 +915,8 @@ static int creates(const otr_action *a)
 
 /* An action under a key: its address, or the id it refers to. */
 typedef struct link_key {
-    size_t kind; /* otr_kind_index */
-    const char *text;
+    size_t kind;      /* otr_kind_index */
+    const char *text; /* by_address: the action's name; by_ref: owned */
     size_t action;
 } link_key;
 
@@ -958,11 +966,12 @@ static int index_actions(const otr_plan *p, link_index *ix)
         if (d->kind == OTR_ACT_NOOP || d->kind == OTR_ACT_ORPHAN || d->kind == OTR_ACT_CREATE)
             continue; /* moves_off: these do not move away from what they use */
         for (size_t f = 0; f < d->resource->nrefs; f++) {
-            const char *uses = cJSON_GetStringValue(
-                cJSON_GetObjectItemCaseSensitive(d->old.spec, d->resource->refs[f].id_field));
+            char *uses = otr_record_spec_string(&d->old, d->resource->refs[f].id_field);
             const otr_kind *target = otr_kind_find(d->resource->refs[f].kind);
             if (uses && target)
                 ix->by_ref[ix->nref++] = (link_key){otr_kind_index(target), uses, i};
+            else
+                free(uses);
         }
     }
     qsort(ix->by_address, ix->naddress, sizeof(*ix->by_address), link_key_cmp);
@@ -983,20 +992,21 @@ static int link_one(otr_plan *p, const link_index *ix, size_t i)
     otr_action *a = &p->actions[i];
     /* a reference to something (re)created in this run */
     for (size_t f = 0; f < a->resource->nrefs; f++) {
-        const char *target =
-            cJSON_GetStringValue(otr_json_at(a->desired.spec, a->resource->refs[f].field, NULL));
+        char *target = otr_record_spec_string(&a->desired, a->resource->refs[f].field);
         const otr_kind *tk = otr_kind_find(a->resource->refs[f].kind);
-        if (!target || !tk)
-            continue;
-        size_t k = otr_kind_index(tk);
-        for (size_t j = link_lower(ix->by_address, ix->naddress, k, target);
+        size_t k = tk ? otr_kind_index(tk) : 0;
+        for (size_t j = target && tk ? link_lower(ix->by_address, ix->naddress, k, target)
+                                     : ix->naddress;
              j < ix->naddress && ix->by_address[j].kind == k &&
              !strcmp(ix->by_address[j].text, target);
              j++) {
             size_t d = ix->by_address[j].action;
-            if (d != i && creates(&p->actions[d]) && add_dep(a, d) < 0)
+            if (d != i && creates(&p->actions[d]) && add_dep(a, d) < 0) {
+                free(target);
                 return -1;
+            }
         }
+        free(target);
     }
     if (a->kind != OTR_ACT_DELETE)
         return 0;
@@ -1034,38 +1044,24 @@ static int link_actions(otr_plan *p)
             qsort(p->actions[i].deps, p->actions[i].ndeps, sizeof(size_t), dep_cmp);
     }
     free(ix.by_address);
+    for (size_t i = 0; i < ix.nref; i++)
+        free((char *)ix.by_ref[i].text);
     free(ix.by_ref);
     return rc;
 }
 
-/* The value at a dotted path of spec ("task.TaskConfigurationRef"), or NULL. */
-static const cJSON *at_path(const cJSON *spec, const char *path)
-{
-    char key[64];
-    while (spec && *path) {
-        size_t len = strcspn(path, ".");
-        if (len >= sizeof(key))
-            return NULL;
-        memcpy(key, path, len);
-        key[len] = '\0';
-        spec = cJSON_GetObjectItemCaseSensitive(spec, key);
-        path += len + (path[len] == '.');
-    }
-    return spec;
-}
-
-/* The spec of the manifest kind/name: in the set, or (taken by the plan) in
- * its action. */
-static const cJSON *spec_named(const otr_plan *p, const otr_manifest_set *set, const otr_kind *kind,
-                               const char *name)
+/* A new tree of the spec of the manifest kind/name: in the set, or (taken
+ * by the plan) in its action; or NULL. */
+static cJSON *spec_named(const otr_plan *p, const otr_manifest_set *set, const otr_kind *kind,
+                         const char *name)
 {
     const otr_manifest *m = otr_manifest_set_find(set, kind, name);
-    if (m && m->spec)
-        return m->spec;
+    if (m && m->spec_json)
+        return otr_manifest_spec(m);
     for (size_t i = 0; i < p->count; i++) /* (a retired one's delete has no spec) */
-        if (p->actions[i].resource == kind && p->actions[i].desired.spec &&
+        if (p->actions[i].resource == kind && p->actions[i].desired.spec_json &&
             !strcmp(p->actions[i].name, name))
-            return p->actions[i].desired.spec;
+            return otr_record_spec(&p->actions[i].desired);
     return NULL;
 }
 
@@ -1074,7 +1070,7 @@ static const cJSON *spec_named(const otr_plan *p, const otr_manifest_set *set, c
 #define DESCRIBED_REFS_KEPT 16
 typedef struct described_ref {
     const otr_kind *kind;
-    const char *name; /* the manifest set's or the plan's: lives as long as the plan */
+    char *name;
     char *text;
 } described_ref;
 
@@ -1085,17 +1081,24 @@ static const char *ref_words(const otr_plan *p, const otr_manifest_set *set, con
     for (size_t i = 0; i < *nkept; i++)
         if (kept[i].kind == k && !strcmp(kept[i].name, name))
             return kept[i].text;
-    const cJSON *spec = k->describe ? spec_named(p, set, k, name) : NULL;
+    cJSON *spec = k->describe ? spec_named(p, set, k, name) : NULL;
     otr_buf text = OTR_BUF_INIT;
     if (!spec)
         return NULL;
     k->describe(spec, NULL, &text);
+    cJSON_Delete(spec);
     if (*nkept == DESCRIBED_REFS_KEPT) { /* the oldest goes */
+        free(kept[0].name);
         free(kept[0].text);
         memmove(kept, kept + 1, (DESCRIBED_REFS_KEPT - 1) * sizeof(*kept));
         (*nkept)--;
     }
-    kept[*nkept] = (described_ref){k, name, otr_buf_detach(&text)};
+    kept[*nkept] = (described_ref){k, strdup(name), otr_buf_detach(&text)};
+    if (!kept[*nkept].name || !kept[*nkept].text) {
+        free(kept[*nkept].name);
+        free(kept[*nkept].text);
+        return NULL;
+    }
     return kept[(*nkept)++].text;
 }
 
@@ -1109,13 +1112,14 @@ static int describe_refs(otr_plan *p, const otr_manifest_set *set)
     for (size_t i = 0; i < p->count && rc == 0; i++) {
         otr_action *a = &p->actions[i];
         otr_buf text = OTR_BUF_INIT;
-        if ((a->kind != OTR_ACT_CREATE && a->kind != OTR_ACT_REPLACE) || !a->desired.spec)
+        if ((a->kind != OTR_ACT_CREATE && a->kind != OTR_ACT_REPLACE) || !a->desired.spec_json)
             continue;
         for (size_t r = 0; r < a->resource->nrefs; r++) {
             const otr_kind_ref *ref = &a->resource->refs[r];
             const otr_kind *k = otr_kind_find(ref->kind);
-            const char *name = cJSON_GetStringValue(at_path(a->desired.spec, ref->field));
+            char *name = otr_record_spec_string(&a->desired, ref->field);
             const char *words = k && name ? ref_words(p, set, k, name, kept, &nkept) : NULL;
+            free(name);
             if (words)
                 otr_buf_printf(&text, "%s%s", text.len ? "; " : "", words);
         }
@@ -1124,8 +1128,10 @@ static int describe_refs(otr_plan *p, const otr_manifest_set *set)
         a->refs_text = text.len ? otr_buf_detach(&text) : NULL;
         otr_buf_free(&text);
     }
-    for (size_t i = 0; i < nkept; i++)
+    for (size_t i = 0; i < nkept; i++) {
+        free(kept[i].name);
         free(kept[i].text);
+    }
     return rc;
 }
 

@@ -168,6 +168,8 @@ typedef struct otr_kind_plan {
     /* what there is */
     const otr_record *rec;         /* the recorded resource, or NULL */
     const otr_manifest *m;         /* its manifest, or NULL when it is gone */
+    const cJSON *spec;             /* m's spec, parsed, or NULL */
+    const cJSON *rec_spec;         /* rec's spec, parsed, or NULL */
     const otr_remote_item *remote; /* what the service said of it, or NULL */
     const otr_manifest_set *set;   /* every manifest (for the tokens references take) */
     int refreshed;                 /* the service was asked (not --refresh none) */

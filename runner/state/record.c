@@ -24,7 +24,7 @@ void otr_record_clear(otr_record *r)
     free(r->name);
     free(r->phase);
     free(r->client_token);
-    cJSON_Delete(r->spec);
+    free(r->spec_json);
     free(r->spec_digest);
     free(r->id);
     free(r->arn);
@@ -59,12 +59,11 @@ int otr_record_copy(otr_record *dst, const otr_record *src)
     memset(dst, 0, sizeof(*dst));
     dst->kind = src->kind;
     dst->revision = src->revision;
-    if (src->spec && !(dst->spec = cJSON_Duplicate(src->spec, 1)))
-        goto nomem;
     if (src->progress && !(dst->progress = cJSON_Duplicate(src->progress, 1)))
         goto nomem;
     if (copy_str(&dst->name, src->name) < 0 || copy_str(&dst->phase, src->phase) < 0 ||
         copy_str(&dst->client_token, src->client_token) < 0 ||
+        copy_str(&dst->spec_json, src->spec_json) < 0 ||
         copy_str(&dst->spec_digest, src->spec_digest) < 0 || copy_str(&dst->id, src->id) < 0 ||
         copy_str(&dst->arn, src->arn) < 0 || copy_str(&dst->file, src->file) < 0 ||
         copy_str(&dst->commit, src->commit) < 0 ||
@@ -77,6 +76,52 @@ int otr_record_copy(otr_record *dst, const otr_record *src)
 nomem:
     otr_record_clear(dst);
     return -1;
+}
+
+cJSON *otr_record_spec(const otr_record *r)
+{
+    return r->spec_json ? cJSON_Parse(r->spec_json) : NULL;
+}
+
+char *otr_record_spec_string(const otr_record *r, const char *path)
+{
+    const char *key = strrchr(path, '.');
+    if (!r->spec_json || !strstr(r->spec_json, key ? key + 1 : path))
+        return NULL; /* a quick look first: most specs lack most fields */
+    cJSON *spec = otr_record_spec(r);
+    const char *v = cJSON_GetStringValue(otr_json_at(spec, path, NULL));
+    char *copy = v ? strdup(v) : NULL;
+    cJSON_Delete(spec);
+    return copy;
+}
+
+/* 1 when canonical JSON writes s as it is (no escapes). */
+static int written_plain(const char *s)
+{
+    for (; *s; s++)
+        if (*s == '"' || *s == '\\' || (unsigned char)*s < 0x20)
+            return 0;
+    return 1;
+}
+
+int otr_record_spec_is(const otr_record *r, const char *path, const char *value)
+{
+    if (!r->spec_json || (written_plain(value) && !strstr(r->spec_json, value)))
+        return 0;
+    char *v = otr_record_spec_string(r, path);
+    int is = v && !strcmp(v, value);
+    free(v);
+    return is;
+}
+
+int otr_record_set_spec(otr_record *r, cJSON *spec)
+{
+    char *text = NULL;
+    if (spec && !(text = otr_canonical_json(spec)))
+        return -1;
+    free(r->spec_json);
+    r->spec_json = text;
+    return 0;
 }
 
 static void add_str(cJSON *o, const char *k, const char *v)
@@ -94,8 +139,8 @@ cJSON *otr_record_to_json(const otr_record *r)
     add_str(o, "clientToken", r->client_token);
     if (r->revision)
         cJSON_AddNumberToObject(o, "revision", (double)r->revision);
-    if (r->spec)
-        cJSON_AddItemToObject(o, "spec", cJSON_Duplicate(r->spec, 1));
+    if (r->spec_json)
+        cJSON_AddItemToObject(o, "spec", otr_record_spec(r));
     add_str(o, "specDigest", r->spec_digest);
     add_str(o, r->kind->id_key, r->id);
     if (r->kind->arn_key)
@@ -186,7 +231,7 @@ int otr_record_from_json(otr_record *r, const otr_kind *kind, const char *name, 
     r->phase = get_dup(o, "phase");
     r->client_token = get_dup(o, "clientToken");
     r->revision = (long)revision;
-    r->spec = cJSON_DetachItemFromObjectCaseSensitive(o, "spec"); /* taken, not copied */
+    r->spec_json = otr_canonical_json(cJSON_GetObjectItemCaseSensitive(o, "spec"));
     r->spec_digest = get_dup(o, "specDigest");
     r->id = get_dup(o, kind->id_key);
     r->arn = get_dup(o, kind->arn_key);
@@ -202,9 +247,10 @@ int otr_record_from_json(otr_record *r, const otr_kind *kind, const char *name, 
     cJSON *progress = cJSON_GetObjectItemCaseSensitive(o, "progress");
     if (cJSON_IsObject(progress))
         r->progress = cJSON_DetachItemViaPointer(o, progress);
-    if (!r->name || !r->phase || !r->spec_digest) {
+    if (!r->name || !r->phase || !r->spec_json || !r->spec_digest) {
         otr_record_clear(r);
-        otr_buf_puts(why, "out of memory");
+        otr_buf_printf(why, "%s.%s: out of memory, or a number in spec that is not finite",
+                       kind->state_key, name);
         return -1;
     }
     return 0;
@@ -221,10 +267,10 @@ int otr_record_from_remote(otr_record *r, const otr_kind *k, const char *name,
     r->phase = strdup("imported");
     r->client_token = strdup("");
     r->revision = revision;
-    r->spec = otr_kind_spec_of(k, got->fields);
-    char *canonical = r->spec ? otr_canonical_json(r->spec) : NULL;
-    int ok = canonical && otr_spec_digest(digest, canonical) == 0;
-    free(canonical);
+    cJSON *spec = otr_kind_spec_of(k, got->fields);
+    r->spec_json = spec ? otr_canonical_json(spec) : NULL;
+    cJSON_Delete(spec);
+    int ok = r->spec_json && otr_spec_digest(digest, r->spec_json) == 0;
     r->spec_digest = ok ? strdup(digest) : NULL;
     r->id = strdup(got->id);
     r->arn = got->arn ? strdup(got->arn) : NULL;

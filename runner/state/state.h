@@ -42,8 +42,10 @@ typedef struct otr_record {
     char *phase;        /* "created" or "imported" */
     char *client_token; /* the token it was created with ("" when imported) */
     long revision;
-    cJSON *spec;       /* what the service holds: the body it was created or last updated
-                          with, references resolved (TaskConfigurationId, not ...Ref) */
+    char *spec_json;   /* what the service holds, as canonical JSON (manifest/token.h): the
+                          body it was created or last updated with, references resolved
+                          (TaskConfigurationId, not ...Ref); parsed where it is read
+                          (otr_record_spec), so 100k records stay small */
     char *spec_digest; /* the manifest's digest when it was */
     char *id;          /* the kind's id_key in the file: taskId, taskConfigurationId */
     char *arn;
@@ -202,6 +204,18 @@ void otr_record_clear(otr_record *r);
  * with the manifest. On failure r may hold parts: clear it. */
 OTR_MUST_USE int otr_record_from_remote(otr_record *r, const otr_kind *k, const char *name,
                                         const otr_remote *got, long revision);
+/* A new tree of r's spec (the caller deletes it), or NULL when r has none
+ * or memory runs out. */
+cJSON *otr_record_spec(const otr_record *r);
+/* The string at path (dotted, util/json.h) in r's spec, copied (the caller
+ * frees it), or NULL when there is none (or memory runs out). */
+char *otr_record_spec_string(const otr_record *r, const char *path);
+/* 1 when the string at path in r's spec is value (a quick look at the text
+ * first: most records do not hold it), else 0. */
+int otr_record_spec_is(const otr_record *r, const char *path, const char *value);
+/* Stores spec (sorted in place; NULL: none) as r's spec; -1 without memory
+ * (r unchanged). */
+OTR_MUST_USE int otr_record_set_spec(otr_record *r, cJSON *spec);
 /* On failure dst is left empty (nothing to free) and src is untouched. */
 OTR_MUST_USE int otr_record_copy(otr_record *dst, const otr_record *src);
 void otr_intent_clear(otr_intent *in);

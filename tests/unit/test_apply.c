@@ -279,7 +279,9 @@ static void test_configuration_first(void **state)
     assert_null(cJSON_GetObjectItem(cJSON_GetObjectItem(w.f.tasks, a), "TaskConfigurationRef"));
     /* the record keeps what the service holds */
     const otr_record *rec = otr_state_find(w.s, &otr_kind_ota_task, "a-task");
-    assert_string_equal(cJSON_GetObjectItem(rec->spec, "TaskConfigurationId")->valuestring, cfg);
+    char *held = otr_record_spec_string(rec, "TaskConfigurationId");
+    assert_string_equal(held, cfg);
+    free(held);
     assert_int_equal(r.stats.created, 3);
     assert_int_equal(r.stats.failed, 0);
     otr_apply_result_clear(&r);
@@ -473,7 +475,10 @@ static void test_resume_asks_first(void **state)
     up.op = OTR_OP_UPDATE;
     assert_int_equal(otr_record_copy(&up.rec, otr_state_find(w.s, &otr_kind_ota_task, "a-task")),
                      0);
-    cJSON_ReplaceItemInObject(up.rec.spec, "Description", cJSON_CreateString("Second"));
+    cJSON *second = otr_record_spec(&up.rec);
+    cJSON_ReplaceItemInObject(second, "Description", cJSON_CreateString("Second"));
+    assert_int_equal(otr_record_set_spec(&up.rec, second), 0);
+    cJSON_Delete(second);
     del.op = OTR_OP_DELETE;
     assert_int_equal(otr_record_copy(&del.rec, otr_state_find(w.s, &otr_kind_ota_task, "b-task")),
                      0);
@@ -488,10 +493,10 @@ static void test_resume_asks_first(void **state)
     assert_int_equal(r.stats.failed, 0);
     assert_int_equal(w.s->npending, 0);
     assert_null(otr_state_find(w.s, &otr_kind_ota_task, "b-task"));
-    assert_string_equal(
-        cJSON_GetObjectItem(otr_state_find(w.s, &otr_kind_ota_task, "a-task")->spec, "Description")
-            ->valuestring,
-        "Second");
+    char *held =
+        otr_record_spec_string(otr_state_find(w.s, &otr_kind_ota_task, "a-task"), "Description");
+    assert_string_equal(held, "Second");
+    free(held);
     otr_intent_clear(&up);
     otr_intent_clear(&del);
     otr_apply_result_clear(&r);

@@ -400,8 +400,9 @@ static void test_saved_plan_round_trip(void **state)
     assert_int_equal(q->count, 2);
     assert_int_equal(q->actions[0].kind, OTR_ACT_UPDATE);
     assert_string_equal(q->actions[0].old.id, "Ta");
-    assert_string_equal(cJSON_GetObjectItem(q->actions[0].desired.spec, "Description")->valuestring,
-                        "New");
+    char *description = otr_record_spec_string(&q->actions[0].desired, "Description");
+    assert_string_equal(description, "New");
+    free(description);
     assert_int_equal(q->actions[1].kind, OTR_ACT_CREATE);
     assert_string_equal(q->actions[1].desired.client_token, p->actions[1].desired.client_token);
     cJSON *sum = cJSON_GetObjectItem(j, "summary");

@@ -46,7 +46,7 @@ static void make_record(otr_record *r, const char *name, const char *task_id)
     r->phase = strdup("created");
     r->client_token = strdup("tok");
     r->revision = 1;
-    r->spec = cJSON_Parse("{\"S3Url\":\"s3://b/k\",\"OtaType\":\"ONE_TIME\"}");
+    r->spec_json = strdup("{\"OtaType\":\"ONE_TIME\",\"S3Url\":\"s3://b/k\"}");
     r->spec_digest = strdup("sha256:00");
     r->id = task_id ? strdup(task_id) : NULL;
 }
