@@ -331,37 +331,87 @@ static int refuse(otr_error *err, const char *path, const char *what)
                          path, what, path);
 }
 
-/* One kind's records, each part of the tree freed once it is a record, so
- * the records grow into the memory the tree gives back. */
-static int parse_records(otr_state *s, const otr_kind *kind, cJSON *section, otr_error *err)
+/* The state file's text, walked one record at a time (util/json.h): a
+ * 100k-record state is never one tree. */
+typedef struct span {
+    const char *at; /* NULL: absent */
+    size_t len, offset;
+} span;
+
+typedef struct snapshot_walk {
+    otr_state *s;
+    cJSON *head;    /* the members that are not records (small) */
+    span *sections; /* each kind's records, in otr_kinds order */
+    const otr_kind *kind;
+    size_t at;     /* the offset of the text being walked */
+    size_t total;  /* the length of the whole text */
+    size_t bad_at; /* where the text is not JSON */
+    otr_buf why;   /* a bad record */
+} snapshot_walk;
+
+enum { WALK_NOT_JSON = 1, WALK_BAD_RECORD, WALK_NOMEM };
+
+static int not_json(otr_error *err, const char *path, size_t at, size_t len)
 {
     otr_buf why = OTR_BUF_INIT;
-    int rc = 0;
-    if (!section)
+    otr_buf_printf(&why, "is not valid JSON (at byte %zu of %zu: truncated or damaged)", at, len);
+    refuse(err, path, otr_buf_cstr(&why));
+    otr_buf_free(&why);
+    return -1;
+}
+
+static int on_record(void *ctx, const char *name, const char *value, size_t len, size_t offset)
+{
+    snapshot_walk *w = ctx;
+    size_t bad;
+    cJSON *o = otr_json_parse_span(value, len, &bad);
+    if (!o) {
+        w->bad_at = w->at + offset + bad;
+        return WALK_NOT_JSON;
+    }
+    otr_record r;
+    int rc = otr_record_from_json(&r, w->kind, name, o, 0, &w->why) < 0 ? WALK_BAD_RECORD
+             : otr_state_put_move(w->s, &r) < 0                         ? WALK_NOMEM
+                                                                        : 0;
+    otr_record_clear(&r);
+    cJSON_Delete(o);
+    return rc;
+}
+
+/* One kind's records, each made from its own text. */
+static int parse_records(snapshot_walk *w, const otr_kind *kind, const span *section,
+                         otr_error *err)
+{
+    const char *path = w->s->path;
+    size_t bad = 0;
+    if (!section->at)
         return 0;
-    if (!cJSON_IsObject(section)) {
+    if (*section->at != '{') {
+        cJSON *v = otr_json_parse_span(section->at, section->len, &bad);
+        if (!v)
+            return not_json(err, path, section->offset + bad, w->total);
+        cJSON_Delete(v);
+        otr_buf why = OTR_BUF_INIT;
         otr_buf_printf(&why, "has a \"%s\" that is not an object", kind->state_key);
-        refuse(err, s->path, otr_buf_cstr(&why));
+        refuse(err, path, otr_buf_cstr(&why));
         otr_buf_free(&why);
         return -1;
     }
-    for (cJSON *t; rc == 0 && (t = section->child);) {
-        otr_record r;
-        int bad = otr_record_from_json(&r, kind, t->string, t, 0, &why) < 0;
-        int put = bad ? 0 : otr_state_put_move(s, &r);
-        otr_record_clear(&r);
-        cJSON_Delete(cJSON_DetachItemViaPointer(section, t));
-        if (bad) {
-            otr_buf msg = OTR_BUF_INIT;
-            otr_buf_printf(&msg, "has a bad record: %s", why.ptr);
-            rc = refuse(err, s->path, otr_buf_cstr(&msg));
-            otr_buf_free(&msg);
-        } else if (put < 0) {
-            rc = otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
-        }
+    w->kind = kind;
+    w->at = section->offset;
+    int rc = otr_json_each_member(section->at, section->len, on_record, w, &bad);
+    if (rc == -1)
+        w->bad_at = section->offset + bad;
+    if (rc == -1 || rc == WALK_NOT_JSON)
+        return not_json(err, path, w->bad_at, w->total);
+    if (rc == WALK_BAD_RECORD) {
+        otr_buf msg = OTR_BUF_INIT;
+        otr_buf_printf(&msg, "has a bad record: %s", otr_buf_cstr(&w->why));
+        refuse(err, path, otr_buf_cstr(&msg));
+        otr_buf_free(&msg);
+        return -1;
     }
-    otr_buf_free(&why);
-    return rc;
+    return rc ? otr_error_set(err, OTR_ERR_NOMEM, "out of memory") : 0;
 }
 
 static int parse_retired(otr_state *s, const cJSON *list, otr_error *err)
@@ -435,42 +485,91 @@ done:
     return rc;
 }
 
+/* A member of the top level: a kind's records are kept as text for
+ * parse_records (the first of a key, as a tree's look-up finds), every
+ * other member goes into head. */
+static int on_top(void *ctx, const char *key, const char *value, size_t len, size_t offset)
+{
+    snapshot_walk *w = ctx;
+    for (size_t i = 0; otr_kinds[i]; i++)
+        if (!strcmp(key, otr_kinds[i]->state_key)) {
+            if (!w->sections[i].at)
+                w->sections[i] = (span){value, len, offset};
+            return 0;
+        }
+    size_t bad;
+    cJSON *v = otr_json_parse_span(value, len, &bad);
+    if (!v) {
+        w->bad_at = offset + bad;
+        return WALK_NOT_JSON;
+    }
+    if (!cJSON_AddItemToObject(w->head, key, v)) {
+        cJSON_Delete(v);
+        return WALK_NOMEM;
+    }
+    return 0;
+}
+
 int otr_state_parse_snapshot(otr_state *s, char *text, size_t len, otr_error *err)
 {
-    const char *end = NULL;
-    cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
+    size_t nkinds = 0, bad = 0, tasks = 0;
+    while (otr_kinds[nkinds])
+        nkinds++;
+    snapshot_walk w = {.s = s, .total = len};
+    w.head = cJSON_CreateObject();
+    w.sections = calloc(nkinds, sizeof(*w.sections));
     int rc = -1;
-    if (!root) {
-        otr_buf why = OTR_BUF_INIT;
-        otr_buf_printf(&why, "is not valid JSON (at byte %zu of %zu: truncated or damaged)",
-                       end ? (size_t)(end - text) : len, len);
-        refuse(err, s->path, otr_buf_cstr(&why));
-        otr_buf_free(&why);
+    if (!w.head || !w.sections) {
+        otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
         goto done;
     }
-    free(text);
-    text = NULL;
-    if (parse_header(s, root, err) < 0)
+    size_t first = 0;
+    while (first < len && strchr(" \t\n\r", text[first]))
+        first++;
+    if (first == len || text[first] != '{') { /* not an object: what is it? */
+        const char *end = NULL;
+        cJSON *v = cJSON_ParseWithLengthOpts(text, len, &end, 0);
+        if (v)
+            parse_header(s, v, err); /* refuses it */
+        else
+            not_json(err, s->path, end ? (size_t)(end - text) : len, len);
+        cJSON_Delete(v);
         goto done;
-    if (!cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(root, "tasks"))) {
+    }
+    int walked = otr_json_each_member(text, len, on_top, &w, &bad);
+    if (walked == -1 || walked == WALK_NOT_JSON) {
+        not_json(err, s->path, walked == -1 ? bad : w.bad_at, len);
+        goto done;
+    }
+    if (walked) {
+        otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    if (parse_header(s, w.head, err) < 0)
+        goto done;
+    while (otr_kinds[tasks] && strcmp(otr_kinds[tasks]->state_key, "tasks"))
+        tasks++;
+    if (tasks == nkinds || !w.sections[tasks].at || *w.sections[tasks].at != '{') {
         refuse(err, s->path, "has no \"tasks\" object");
         goto done;
     }
-    const char *updated = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(root, "updatedAt"));
+    const char *updated =
+        cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(w.head, "updatedAt"));
     s->updated_at = updated ? strdup(updated) : NULL;
-    s->source = cJSON_DetachItemFromObjectCaseSensitive(root, "source");
-    s->service = cJSON_DetachItemFromObjectCaseSensitive(root, "service");
+    s->source = cJSON_DetachItemFromObjectCaseSensitive(w.head, "source");
+    s->service = cJSON_DetachItemFromObjectCaseSensitive(w.head, "service");
     for (size_t i = 0; otr_kinds[i]; i++)
-        if (parse_records(s, otr_kinds[i],
-                          cJSON_GetObjectItemCaseSensitive(root, otr_kinds[i]->state_key), err) < 0)
+        if (parse_records(&w, otr_kinds[i], &w.sections[i], err) < 0)
             goto done;
-    if (parse_retired(s, cJSON_GetObjectItemCaseSensitive(root, "retired"), err) < 0)
+    if (parse_retired(s, cJSON_GetObjectItemCaseSensitive(w.head, "retired"), err) < 0)
         goto done;
     s->exists = 1;
     rc = 0;
 done:
     free(text);
-    cJSON_Delete(root);
+    free(w.sections);
+    otr_buf_free(&w.why);
+    cJSON_Delete(w.head);
     return rc;
 }
 

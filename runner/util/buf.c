@@ -6,7 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int grow(otr_buf *b, size_t extra)
+/* Room for extra more bytes and a NUL: doubling (appends stay linear), or
+ * exactly that much. */
+static int grow_by(otr_buf *b, size_t extra, int exact)
 {
     size_t cap = b->cap ? b->cap : OTR_BUF_DEFAULT_CAP;
     if (b->failed)
@@ -18,7 +20,7 @@ static int grow(otr_buf *b, size_t extra)
     size_t need = b->len + extra + 1;
     if (need <= b->size)
         return 0;
-    size_t size = b->size ? b->size : 64;
+    size_t size = exact ? need : b->size ? b->size : 64;
     while (size < need)
         size = size > SIZE_MAX / 2 ? need : size * 2;
     char *p = realloc(b->ptr, size);
@@ -29,6 +31,16 @@ static int grow(otr_buf *b, size_t extra)
     b->ptr = p;
     b->size = size;
     return 0;
+}
+
+static int grow(otr_buf *b, size_t extra)
+{
+    return grow_by(b, extra, 0);
+}
+
+int otr_buf_reserve(otr_buf *b, size_t extra)
+{
+    return grow_by(b, extra, 1);
 }
 
 int otr_buf_append(otr_buf *b, const void *data, size_t len)

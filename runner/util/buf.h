@@ -37,6 +37,9 @@ typedef struct otr_buf {
 /* Appends; returns 0, or -1 when memory runs out, the cap would be passed or
  * an earlier append failed (the contents are then unchanged). */
 int otr_buf_append(otr_buf *b, const void *data, size_t len);
+/* Makes room for extra more bytes in one allocation of just that size (a
+ * file of known size is not read into a doubled one); fails as an append. */
+int otr_buf_reserve(otr_buf *b, size_t extra);
 int otr_buf_puts(otr_buf *b, const char *s);
 int otr_buf_putc(otr_buf *b, char c);
 /* One character written as a string where text is escaped (otr_buf_put_escaped). */

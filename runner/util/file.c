@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,11 +18,15 @@ int otr_file_read(const char *path, size_t max, otr_buf *out, otr_error *err)
         return otr_error_set(err, errno == ENOENT ? OTR_ERR_NOTFOUND : OTR_ERR_IO,
                              "cannot read %s: %s", path, strerror(errno));
     struct stat st;
-    if (fstat(fd, &st) == 0 && !S_ISREG(st.st_mode)) {
+    int known = fstat(fd, &st) == 0;
+    if (known && !S_ISREG(st.st_mode)) {
         close(fd);
         return otr_error_set(err, OTR_ERR_IO, "%s is %s, not a regular file", path,
                              S_ISDIR(st.st_mode) ? "a folder" : "a device or a pipe");
     }
+    if (known && st.st_size > 0 && (uintmax_t)st.st_size <= max)
+        (void)otr_buf_reserve(out, (size_t)st.st_size); /* one allocation; if none, the
+                                                           append below fails */
     char chunk[65536];
     ssize_t n;
     size_t total = 0;
@@ -34,9 +39,15 @@ int otr_file_read(const char *path, size_t max, otr_buf *out, otr_error *err)
             return otr_error_set(err, OTR_ERR_IO, "cannot read %s: %s", path, strerror(e));
         }
         total += (size_t)n;
-        if (total > max || otr_buf_append(out, chunk, (size_t)n) < 0) {
+        size_t cap = out->cap && out->cap < max ? out->cap : max;
+        if (total > cap || total > OTR_BUF_DEFAULT_CAP) {
             close(fd);
-            return otr_error_set(err, OTR_ERR_INVALID, "%s is larger than %zu bytes", path, max);
+            return otr_error_set(err, OTR_ERR_INVALID, "%s is larger than %zu bytes", path,
+                                 cap < OTR_BUF_DEFAULT_CAP ? cap : OTR_BUF_DEFAULT_CAP);
+        }
+        if (otr_buf_append(out, chunk, (size_t)n) < 0) {
+            close(fd);
+            return otr_error_set(err, OTR_ERR_NOMEM, "cannot read %s: out of memory", path);
         }
     }
     close(fd);

@@ -41,3 +41,122 @@ cJSON *otr_json_at(const cJSON *obj, const char *path, cJSON **parent)
     }
     return at;
 }
+
+/* ---- an object's members, one at a time ----------------------------------------- */
+
+/* Limits of what the walk accepts: a key is a name, not a document. */
+#define OTR_JSON_MAX_KEY_BYTES 4096
+
+static const char *skip_ws(const char *p, const char *end)
+{
+    while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+        p++;
+    return p;
+}
+
+/* Past the string that starts at p (a quote); NULL when it does not end. */
+static const char *skip_string(const char *p, const char *end)
+{
+    for (p++; p < end; p++) {
+        if (*p == '"')
+            return p + 1;
+        if (*p == '\\' && ++p == end)
+            return NULL;
+    }
+    return NULL;
+}
+
+/* Past the value that starts at p: a string, a nesting of brackets (which
+ * otr_json_parse_span checks), or a bare word; NULL when it does not end. */
+static const char *skip_value(const char *p, const char *end)
+{
+    if (p == end)
+        return NULL;
+    if (*p == '"')
+        return skip_string(p, end);
+    if (*p == '{' || *p == '[') {
+        size_t depth = 0;
+        while (p < end) {
+            if (*p == '"') {
+                if (!(p = skip_string(p, end)))
+                    return NULL;
+                continue;
+            }
+            if (*p == '{' || *p == '[')
+                depth++;
+            else if ((*p == '}' || *p == ']') && --depth == 0)
+                return p + 1;
+            p++;
+        }
+        return NULL;
+    }
+    const char *start = p;
+    while (p < end && !strchr(",}] \t\n\r", *p))
+        p++;
+    return p > start ? p : NULL;
+}
+
+cJSON *otr_json_parse_span(const char *text, size_t len, size_t *bad_at)
+{
+    const char *end = NULL;
+    cJSON *v = cJSON_ParseWithLengthOpts(text, len, &end, 0);
+    if (v && end == text + len)
+        return v;
+    cJSON_Delete(v);
+    *bad_at = end && end >= text && end <= text + len ? (size_t)(end - text) : 0;
+    return NULL;
+}
+
+int otr_json_each_member(const char *text, size_t len, otr_json_member_fn fn, void *ctx,
+                         size_t *bad_at)
+{
+    const char *end = text + len, *p = skip_ws(text, end);
+    if (p == end || *p != '{')
+        goto bad;
+    p = skip_ws(p + 1, end);
+    if (p < end && *p == '}') {
+        p++;
+        goto after;
+    }
+    for (;;) {
+        const char *key_end = p < end && *p == '"' ? skip_string(p, end) : NULL;
+        if (!key_end || (size_t)(key_end - p) > OTR_JSON_MAX_KEY_BYTES)
+            goto bad;
+        size_t at;
+        cJSON *key = otr_json_parse_span(p, (size_t)(key_end - p), &at);
+        if (!key)
+            goto bad;
+        p = skip_ws(key_end, end);
+        const char *value = p < end && *p == ':' ? skip_ws(p + 1, end) : NULL;
+        const char *value_end = value ? skip_value(value, end) : NULL;
+        if (!value_end) {
+            cJSON_Delete(key);
+            p = value ? value : p;
+            goto bad;
+        }
+        int rc =
+            fn(ctx, key->valuestring, value, (size_t)(value_end - value), (size_t)(value - text));
+        cJSON_Delete(key);
+        if (rc)
+            return rc;
+        p = skip_ws(value_end, end);
+        if (p < end && *p == ',') {
+            p = skip_ws(p + 1, end);
+            continue;
+        }
+        if (p < end && *p == '}') {
+            p++;
+            break;
+        }
+        goto bad;
+    }
+after:
+    p = skip_ws(p, end);
+    while (p < end && *p == '\0') /* a text given with its terminator */
+        p++;
+    if (p == end)
+        return 0;
+bad:
+    *bad_at = (size_t)(p - text);
+    return -1;
+}

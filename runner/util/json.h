@@ -1,8 +1,12 @@
-/* Reading cJSON values: integers without undefined behaviour, members by path. */
+/* Reading cJSON values: integers without undefined behaviour, members by
+ * path; an object's members one at a time, without a tree of the whole. */
 #ifndef OTR_UTIL_JSON_H
 #define OTR_UTIL_JSON_H
 
+#include "util/error.h"
+
 #include <cjson/cJSON.h>
+#include <stddef.h>
 
 /* 0 and *out when v is a number, finite, whole and within [min, max];
  * -1 otherwise (also for NULL). */
@@ -14,5 +18,23 @@ long long otr_json_integer_or(const cJSON *v, long long min, long long max, long
 /* The member at a dotted path ("task.TaskConfigurationRef") of obj, or NULL;
  * *parent (when given) gets the object that holds it. */
 cJSON *otr_json_at(const cJSON *obj, const char *path, cJSON **parent);
+
+/* Called for each member of an object (otr_json_each_member): its key
+ * (unescaped) and the text of its value, at byte offset of the whole text.
+ * A nonzero result stops the walk and is returned. */
+typedef int (*otr_json_member_fn)(void *ctx, const char *key, const char *value, size_t len,
+                                  size_t offset);
+
+/* Walks the members of the JSON object in text[0..len) (whitespace around
+ * it allowed, nothing else), delimiting each value without parsing it: fn
+ * parses what it needs (otr_json_parse_span), so a 100 MB state is never
+ * one tree. Returns 0, fn's nonzero result, or -1 with *bad_at the byte
+ * where the text stops being an object (truncated or damaged). */
+OTR_MUST_USE int otr_json_each_member(const char *text, size_t len, otr_json_member_fn fn,
+                                      void *ctx, size_t *bad_at);
+
+/* The value whose text is text[0..len) exactly, or NULL with *bad_at (from
+ * text) where it is not JSON. */
+cJSON *otr_json_parse_span(const char *text, size_t len, size_t *bad_at);
 
 #endif
