@@ -189,7 +189,11 @@ char *otr_canonical_json(cJSON *v)
         otr_buf_free(&b);
         return NULL;
     }
-    return otr_buf_detach(&b);
+    size_t len = b.len;
+    char *text = otr_buf_detach(&b);
+    /* specs are kept as this text (100k of them): not in a doubled buffer */
+    char *fit = text ? realloc(text, len + 1) : NULL;
+    return fit ? fit : text;
 }
 
 void otr_base64url(char *out, const unsigned char *in, size_t len)

@@ -15,9 +15,11 @@
 #include "util/time.h"
 
 #include <openssl/rand.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 /* ---- the record table (sorted by kind, then name) ------------------------ */
@@ -336,18 +338,45 @@ static int refuse(otr_error *err, const char *path, const char *what)
 typedef struct span {
     const char *at; /* NULL: absent */
     size_t len, offset;
+    const otr_kind *kind;
 } span;
+
+static int span_cmp(const void *a, const void *b)
+{
+    const span *x = a, *y = b;
+    return (x->offset > y->offset) - (x->offset < y->offset);
+}
 
 typedef struct snapshot_walk {
     otr_state *s;
     cJSON *head;    /* the members that are not records (small) */
     span *sections; /* each kind's records, in otr_kinds order */
     const otr_kind *kind;
-    size_t at;     /* the offset of the text being walked */
-    size_t total;  /* the length of the whole text */
-    size_t bad_at; /* where the text is not JSON */
-    otr_buf why;   /* a bad record */
+    size_t at;      /* the offset of the text being walked */
+    size_t total;   /* the length of the whole text */
+    size_t bad_at;  /* where the text is not JSON */
+    otr_buf why;    /* a bad record */
+    char *released; /* the text before this was given back (release_behind) */
 } snapshot_walk;
+
+/* Text walked is given back this many bytes at a time. */
+#define OTR_STATE_RELEASE_STEP ((size_t)1 << 20)
+
+/* Gives the whole pages of the text before upto back to the system: the
+ * walk never reads behind itself (sections go in the order of the text),
+ * so a 100 MB state is not held whole while its records are made. The
+ * text is the walk's own malloc'd memory: its pages read as zeros after
+ * MADV_DONTNEED, and free() touches only what lies before the text. */
+static void release_behind(snapshot_walk *w, char *upto)
+{
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t from = ((uintptr_t)w->released + page - 1) & ~(page - 1);
+    uintptr_t to = (uintptr_t)upto & ~(page - 1);
+    if (to <= from || to - from < OTR_STATE_RELEASE_STEP)
+        return;
+    if (madvise((void *)from, to - from, MADV_DONTNEED) == 0)
+        w->released = (char *)to;
+}
 
 enum { WALK_NOT_JSON = 1, WALK_BAD_RECORD, WALK_NOMEM };
 
@@ -375,6 +404,7 @@ static int on_record(void *ctx, const char *name, const char *value, size_t len,
                                                                         : 0;
     otr_record_clear(&r);
     cJSON_Delete(o);
+    release_behind(w, (char *)value + len);
     return rc;
 }
 
@@ -494,7 +524,7 @@ static int on_top(void *ctx, const char *key, const char *value, size_t len, siz
     for (size_t i = 0; otr_kinds[i]; i++)
         if (!strcmp(key, otr_kinds[i]->state_key)) {
             if (!w->sections[i].at)
-                w->sections[i] = (span){value, len, offset};
+                w->sections[i] = (span){value, len, offset, otr_kinds[i]};
             return 0;
         }
     size_t bad;
@@ -515,7 +545,7 @@ int otr_state_parse_snapshot(otr_state *s, char *text, size_t len, otr_error *er
     size_t nkinds = 0, bad = 0, tasks = 0;
     while (otr_kinds[nkinds])
         nkinds++;
-    snapshot_walk w = {.s = s, .total = len};
+    snapshot_walk w = {.s = s, .total = len, .released = text};
     w.head = cJSON_CreateObject();
     w.sections = calloc(nkinds, sizeof(*w.sections));
     int rc = -1;
@@ -558,8 +588,9 @@ int otr_state_parse_snapshot(otr_state *s, char *text, size_t len, otr_error *er
     s->updated_at = updated ? strdup(updated) : NULL;
     s->source = cJSON_DetachItemFromObjectCaseSensitive(w.head, "source");
     s->service = cJSON_DetachItemFromObjectCaseSensitive(w.head, "service");
-    for (size_t i = 0; otr_kinds[i]; i++)
-        if (parse_records(&w, otr_kinds[i], &w.sections[i], err) < 0)
+    qsort(w.sections, nkinds, sizeof(*w.sections), span_cmp); /* in the text's order */
+    for (size_t i = 0; i < nkinds; i++)
+        if (parse_records(&w, w.sections[i].kind, &w.sections[i], err) < 0)
             goto done;
     if (parse_retired(s, cJSON_GetObjectItemCaseSensitive(w.head, "retired"), err) < 0)
         goto done;

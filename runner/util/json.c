@@ -131,7 +131,10 @@ int otr_json_each_member(const char *text, size_t len, otr_json_member_fn fn, vo
         const char *value_end = value ? skip_value(value, end) : NULL;
         if (!value_end) {
             cJSON_Delete(key);
-            p = value ? value : p;
+            size_t at = 0; /* where cJSON stops, rather than where the value began */
+            if (value)
+                cJSON_Delete(otr_json_parse_span(value, (size_t)(end - value), &at));
+            p = value ? value + at : p;
             goto bad;
         }
         int rc =

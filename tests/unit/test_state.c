@@ -361,6 +361,22 @@ static void test_refused_files(void **state)
          "426614174000\",\"serial\":1,\"tasks\":{\"Bad_Name\":{\"phase\":\"created\","
          "\"specDigest\":\"x\",\"taskId\":\"T\",\"spec\":{}}}}",
          "has a bad record: tasks.\"Bad_Name\" is not a manifest name"},
+        /* read a record at a time: damage inside one is still found, and where */
+        {"{\"format\":\"ota-runner-state\",\"version\":1,\"lineage\":\"123e4567-e89b-42d3-a456-"
+         "426614174000\",\"serial\":1,\"tasks\":{\"a\":{\"phase\":created}}}",
+         "is not valid JSON (at byte 123 of 133"},
+        {"{\"format\":\"ota-runner-state\",\"version\":1,\"lineage\":\"123e4567-e89b-42d3-a456-"
+         "426614174000\",\"serial\":1,\"tasks\":{\"a\":{\"phase\":\"cre",
+         "is not valid JSON (at byte 124 of 127"},
+        {"{\"format\":\"ota-runner-state\",\"version\":1,\"lineage\":\"123e4567-e89b-42d3-a456-"
+         "426614174000\",\"serial\":1,\"tasks\":{}} {}",
+         "is not valid JSON (at byte 113 of 115"},
+        {"{\"format\":\"ota-runner-state\",\"version\":1,\"lineage\":\"123e4567-e89b-42d3-a456-"
+         "426614174000\",\"serial\":1,\"tasks\":[]}",
+         "has no \"tasks\" object"},
+        {"{\"format\":\"ota-runner-state\",\"version\":2,\"lineage\":\"123e4567-e89b-42d3-a456-"
+         "426614174000\",\"serial\":1,\"tasks\":{},\"configurations\":[1]}",
+         "has a \"configurations\" that is not an object"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         FILE *f = fopen(path, "wb");
@@ -374,6 +390,99 @@ static void test_refused_files(void **state)
         assert_string_equal(after, cases[i].text);
         free(after);
     }
+    free(path);
+    otr_test_rmdir(dir);
+    free(dir);
+}
+
+/* The snapshot is read one record at a time, not as one tree: strings that
+ * hold brackets and escaped quotes, whitespace anywhere, a name given twice
+ * (the last one counts, as before) and a kind's records given twice (the
+ * first counts) all read as a tree would. */
+static void test_snapshot_read_by_record(void **state)
+{
+    (void)state;
+    const char *text =
+        " \n{ \"tasks\" : { \"a\" : {\"phase\":\"created\",\"specDigest\":\"x\",\"taskId\":\"T1\","
+        "\"spec\":{\"Description\":\"} ] \\\" { [ \\\\\",\"OtaType\":\"ONE_TIME\"}},\n"
+        "\"b\":{\"phase\":\"created\",\"specDigest\":\"x\",\"taskId\":\"T2\",\"spec\":{}},"
+        "\"b\":{\"phase\":\"created\",\"specDigest\":\"y\",\"taskId\":\"T3\",\"spec\":{\"N\":1e1}}"
+        "} , \"format\":\"ota-runner-state\",\"version\":1,\"serial\":4,"
+        "\"lineage\":\"123e4567-e89b-42d3-a456-426614174000\", \"tasks\":{\"z\":7} }\n\n";
+    otr_state *s = NULL;
+    otr_error err = OTR_ERROR_INIT;
+    assert_int_equal(otr_state_from_text(&s, "s.json", text, strlen(text), NULL, 0, &err), 0);
+    assert_int_equal(s->count, 2);
+    assert_int_equal(s->serial, 4);
+    const otr_record *a = otr_state_find(s, &otr_kind_ota_task, "a");
+    assert_string_equal(a->spec_json,
+                        "{\"Description\":\"} ] \\\" { [ \\\\\",\"OtaType\":\"ONE_TIME\"}");
+    char *d = otr_record_spec_string(a, "Description");
+    assert_string_equal(d, "} ] \" { [ \\");
+    free(d);
+    const otr_record *b = otr_state_find(s, &otr_kind_ota_task, "b");
+    assert_string_equal(b->id, "T3");
+    assert_string_equal(b->spec_json, "{\"N\":10}");
+    otr_state_free(s);
+}
+
+/* A state of many megabytes: the pages walked are given back as the walk
+ * goes (state.c, release_behind), and every record still reads whole, the
+ * last as the first; damage after the pages given back is still found,
+ * and where. */
+static void test_big_snapshot_read_by_record(void **state)
+{
+    (void)state;
+    char *dir = otr_test_mkdtemp();
+    char *path = path_in(dir, "s.json");
+    otr_error err = OTR_ERROR_INIT;
+    otr_state *s = load_ok(path);
+    char name[32], id[32], description[600];
+    memset(description, 'd', sizeof(description) - 1);
+    description[sizeof(description) - 1] = '\0';
+    for (int i = 0; i < 8000; i++) { /* about 8 MB */
+        otr_record r;
+        snprintf(name, sizeof(name), "task-%05d", i);
+        snprintf(id, sizeof(id), "T%05d", i);
+        make_record(&r, name, id);
+        description[0] = (char)('a' + i % 26);
+        cJSON *spec = cJSON_CreateObject();
+        cJSON_AddStringToObject(spec, "Description", description);
+        cJSON_AddStringToObject(spec, "OtaType", "ONE_TIME");
+        assert_int_equal(otr_record_set_spec(&r, spec), 0);
+        cJSON_Delete(spec);
+        assert_int_equal(otr_state_put_move(s, &r), 0);
+    }
+    assert_int_equal(otr_state_save(s, NULL, NULL, &err), 0);
+    otr_state_free(s);
+    s = load_ok(path);
+    assert_int_equal(s->count, 8000);
+    for (int i = 0; i < 8000; i += 7999) {
+        snprintf(name, sizeof(name), "task-%05d", i);
+        const otr_record *r = otr_state_find(s, &otr_kind_ota_task, name);
+        char *d = otr_record_spec_string(r, "Description");
+        assert_int_equal(strlen(d), sizeof(description) - 1);
+        assert_int_equal(d[0], 'a' + i % 26);
+        assert_int_equal(d[1], 'd');
+        free(d);
+    }
+    otr_state_free(s);
+    /* the last record damaged: found past the pages given back */
+    char *text = slurp(path);
+    char *last = strstr(text, "\"task-07999\"");
+    char *phase = strstr(last, "\"created\"");
+    memcpy(phase, "12345678x", 9); /* the brackets still close: found by the record's parse */
+    FILE *f = fopen(path, "wb");
+    fputs(text, f);
+    fclose(f);
+    char *msg = load_error(path);
+    char want[64];
+    snprintf(want, sizeof(want), "is not valid JSON (at byte %zu of %zu",
+             (size_t)(phase - text) + 8, strlen(text));
+    if (!strstr(msg, want))
+        fail_msg("%s: no \"%s\"", msg, want);
+    free(msg);
+    free(text);
     free(path);
     otr_test_rmdir(dir);
     free(dir);
@@ -455,6 +564,8 @@ int main(void)
         cmocka_unit_test(test_journal_damage),
         cmocka_unit_test(test_journal_numbers_that_are_not_integers),
         cmocka_unit_test(test_refused_files),
+        cmocka_unit_test(test_snapshot_read_by_record),
+        cmocka_unit_test(test_big_snapshot_read_by_record),
         cmocka_unit_test(test_one_task_one_name),
         cmocka_unit_test(test_lock),
     };
