@@ -4,7 +4,9 @@
  * actions that wait for it (the tasks it moves, the old one's delete).
  */
 #include "cli/render_plan.h"
+
 #include "cli/render_rollout.h"
+#include "util/json.h"
 
 #include <cjson/cJSON.h>
 #include <stdlib.h>
@@ -149,14 +151,24 @@ void otr_render_plan_reach(const otr_plan *p, otr_buf *out)
         if ((a->kind != OTR_ACT_CREATE && a->kind != OTR_ACT_REPLACE) ||
             (k->body_kind ? k->body_kind : k) != &otr_kind_ota_task || !a->desired.spec_json)
             continue;
-        if (k->body_of ? k->body_of(&a->desired, &body, token) < 0
-                       : !(body = otr_record_spec(&a->desired)))
+        if (k->body_of && k->body_of(&a->desired, &body, token) < 0)
             continue; /* a body it cannot make is reported by apply */
-        const cJSON *sent = body;
         tasks++;
-        things += cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(sent, "Target"));
-        queries += cJSON_GetObjectItemCaseSensitive(sent, "OtaTargetQueryString") != NULL;
-        cJSON_Delete(body);
+        if (body) {
+            things += cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(body, "Target"));
+            queries += cJSON_GetObjectItemCaseSensitive(body, "OtaTargetQueryString") != NULL;
+            cJSON_Delete(body);
+            continue;
+        }
+        /* the spec is what is sent: read in its text, not made a tree */
+        const char *spec = a->desired.spec_json, *at;
+        size_t len = strlen(spec), n, bad;
+        cJSON *targets = otr_json_member_at(spec, len, "Target", &at, &n)
+                             ? otr_json_parse_span(at, n, &bad)
+                             : NULL;
+        things += cJSON_GetArraySize(targets);
+        queries += otr_json_member_at(spec, len, "OtaTargetQueryString", &at, &n);
+        cJSON_Delete(targets);
     }
     if (!tasks)
         return;

@@ -913,6 +913,24 @@ static int creates(const otr_action *a)
            !a->retired;
 }
 
+/* The name action a's reference f gives (free it), or NULL: read when its
+ * manifest was (set, when there is one: no parse of each spec again), else
+ * from its spec. */
+static char *ref_target(const otr_manifest_set *set, const otr_action *a, size_t f)
+{
+    const char *field = a->resource->refs[f].field;
+    int from_manifest =
+        a->kind == OTR_ACT_CREATE || a->kind == OTR_ACT_REPLACE || a->kind == OTR_ACT_UPDATE;
+    const otr_manifest *m =
+        set && from_manifest ? otr_manifest_set_find(set, a->resource, a->name) : NULL;
+    if (!m)
+        return otr_record_spec_string(&a->desired, field);
+    for (size_t i = 0; i < m->nrefs; i++)
+        if (!strcmp(m->refs[i].field, field))
+            return strdup(m->refs[i].target);
+    return NULL;
+}
+
 /* An action under a key: its address, or the id it refers to. */
 typedef struct link_key {
     size_t kind;      /* otr_kind_index */
@@ -987,12 +1005,12 @@ static int dep_cmp(const void *a, const void *b)
 }
 
 /* The edges of action i (see link_actions). */
-static int link_one(otr_plan *p, const link_index *ix, size_t i)
+static int link_one(otr_plan *p, const otr_manifest_set *set, const link_index *ix, size_t i)
 {
     otr_action *a = &p->actions[i];
     /* a reference to something (re)created in this run */
     for (size_t f = 0; f < a->resource->nrefs; f++) {
-        char *target = otr_record_spec_string(&a->desired, a->resource->refs[f].field);
+        char *target = ref_target(set, a, f);
         const otr_kind *tk = otr_kind_find(a->resource->refs[f].kind);
         size_t k = tk ? otr_kind_index(tk) : 0;
         for (size_t j = target && tk ? link_lower(ix->by_address, ix->naddress, k, target)
@@ -1034,12 +1052,12 @@ static int link_one(otr_plan *p, const link_index *ix, size_t i)
  * first; what referred to a resource moves away before it is deleted; a
  * retired resource is deleted after the replace that retires it. Deps are
  * in plan order. */
-static int link_actions(otr_plan *p)
+static int link_actions(otr_plan *p, const otr_manifest_set *set)
 {
     link_index ix = {NULL, NULL, 0, 0};
     int rc = index_actions(p, &ix);
     for (size_t i = 0; rc == 0 && i < p->count; i++) {
-        rc = link_one(p, &ix, i);
+        rc = link_one(p, set, &ix, i);
         if (p->actions[i].ndeps > 1)
             qsort(p->actions[i].deps, p->actions[i].ndeps, sizeof(size_t), dep_cmp);
     }
@@ -1117,7 +1135,7 @@ static int describe_refs(otr_plan *p, const otr_manifest_set *set)
         for (size_t r = 0; r < a->resource->nrefs; r++) {
             const otr_kind_ref *ref = &a->resource->refs[r];
             const otr_kind *k = otr_kind_find(ref->kind);
-            char *name = otr_record_spec_string(&a->desired, ref->field);
+            char *name = ref_target(set, a, r);
             const char *words = k && name ? ref_words(p, set, k, name, kept, &nkept) : NULL;
             free(name);
             if (words)
@@ -1176,7 +1194,7 @@ int otr_plan_make(otr_plan **out, otr_state *state, otr_manifest_set *set,
         qsort(p->actions, p->count, sizeof(*p->actions), action_cmp);
     if (p->nnotes > 1)
         qsort(p->notes, p->nnotes, sizeof(*p->notes), key_cmp);
-    if (link_actions(p) < 0 || describe_refs(p, set) < 0) {
+    if (link_actions(p, set) < 0 || describe_refs(p, set) < 0) {
         otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
         otr_plan_free(p);
         goto done;
@@ -1482,7 +1500,7 @@ int otr_plan_from_json(otr_plan **out, const cJSON *j, otr_error *err)
             return otr_error_set(err, OTR_ERR_INVALID, "the saved plan has a damaged rewrite");
         }
     }
-    if (link_actions(p) < 0) {
+    if (link_actions(p, NULL) < 0) {
         otr_plan_free(p);
         return otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
     }

@@ -85,13 +85,14 @@ cJSON *otr_record_spec(const otr_record *r)
 
 char *otr_record_spec_string(const otr_record *r, const char *path)
 {
-    const char *key = strrchr(path, '.');
-    if (!r->spec_json || !strstr(r->spec_json, key ? key + 1 : path))
-        return NULL; /* a quick look first: most specs lack most fields */
-    cJSON *spec = otr_record_spec(r);
-    const char *v = cJSON_GetStringValue(otr_json_at(spec, path, NULL));
-    char *copy = v ? strdup(v) : NULL;
-    cJSON_Delete(spec);
+    const char *at;
+    size_t len, bad;
+    if (!r->spec_json || !otr_json_member_at(r->spec_json, strlen(r->spec_json), path, &at, &len) ||
+        *at != '"')
+        return NULL; /* found in the text: no tree of the whole spec */
+    cJSON *v = otr_json_parse_span(at, len, &bad);
+    char *copy = cJSON_IsString(v) ? strdup(v->valuestring) : NULL;
+    cJSON_Delete(v);
     return copy;
 }
 

@@ -2,6 +2,7 @@
 #include "util/json.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 int otr_json_integer(const cJSON *v, long long min, long long max, long long *out)
@@ -107,9 +108,32 @@ cJSON *otr_json_parse_span(const char *text, size_t len, size_t *bad_at)
     return NULL;
 }
 
+/* The key whose text (quotes included) is p[0..n) into key: as it is
+ * when it has no escapes, else as cJSON reads it; -1 when it is not a
+ * JSON string. */
+static int read_key(const char *p, size_t n, char key[OTR_JSON_MAX_KEY_BYTES + 1])
+{
+    int plain = 1;
+    for (size_t i = 1; i + 1 < n && plain; i++)
+        plain = p[i] != '\\' && (unsigned char)p[i] >= 0x20;
+    if (plain) {
+        memcpy(key, p + 1, n - 2);
+        key[n - 2] = '\0';
+        return 0;
+    }
+    size_t at;
+    cJSON *v = otr_json_parse_span(p, n, &at);
+    if (!v)
+        return -1;
+    snprintf(key, OTR_JSON_MAX_KEY_BYTES + 1, "%s", v->valuestring);
+    cJSON_Delete(v);
+    return 0;
+}
+
 int otr_json_each_member(const char *text, size_t len, otr_json_member_fn fn, void *ctx,
                          size_t *bad_at)
 {
+    char key[OTR_JSON_MAX_KEY_BYTES + 1];
     const char *end = text + len, *p = skip_ws(text, end);
     if (p == end || *p != '{')
         goto bad;
@@ -122,24 +146,19 @@ int otr_json_each_member(const char *text, size_t len, otr_json_member_fn fn, vo
         const char *key_end = p < end && *p == '"' ? skip_string(p, end) : NULL;
         if (!key_end || (size_t)(key_end - p) > OTR_JSON_MAX_KEY_BYTES)
             goto bad;
-        size_t at;
-        cJSON *key = otr_json_parse_span(p, (size_t)(key_end - p), &at);
-        if (!key)
+        if (read_key(p, (size_t)(key_end - p), key) < 0)
             goto bad;
         p = skip_ws(key_end, end);
         const char *value = p < end && *p == ':' ? skip_ws(p + 1, end) : NULL;
         const char *value_end = value ? skip_value(value, end) : NULL;
         if (!value_end) {
-            cJSON_Delete(key);
             size_t at = 0; /* where cJSON stops, rather than where the value began */
             if (value)
                 cJSON_Delete(otr_json_parse_span(value, (size_t)(end - value), &at));
             p = value ? value + at : p;
             goto bad;
         }
-        int rc =
-            fn(ctx, key->valuestring, value, (size_t)(value_end - value), (size_t)(value - text));
-        cJSON_Delete(key);
+        int rc = fn(ctx, key, value, (size_t)(value_end - value), (size_t)(value - text));
         if (rc)
             return rc;
         p = skip_ws(value_end, end);
@@ -162,4 +181,43 @@ after:
 bad:
     *bad_at = (size_t)(p - text);
     return -1;
+}
+
+typedef struct member_find {
+    const char *key;
+    const char *value;
+    size_t len;
+} member_find;
+
+static int on_member_find(void *ctx, const char *key, const char *value, size_t len, size_t offset)
+{
+    member_find *f = ctx;
+    (void)offset;
+    if (strcmp(key, f->key) != 0)
+        return 0;
+    f->value = value;
+    f->len = len;
+    return 1;
+}
+
+int otr_json_member_at(const char *text, size_t len, const char *path, const char **value,
+                       size_t *vlen)
+{
+    char part[128];
+    while (*path) {
+        size_t n = strcspn(path, "."), bad;
+        if (n >= sizeof(part))
+            return 0;
+        memcpy(part, path, n);
+        part[n] = '\0';
+        member_find f = {part, NULL, 0};
+        if (otr_json_each_member(text, len, on_member_find, &f, &bad) != 1)
+            return 0;
+        text = f.value;
+        len = f.len;
+        path += n + (path[n] == '.');
+    }
+    *value = text;
+    *vlen = len;
+    return 1;
 }

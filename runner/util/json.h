@@ -33,6 +33,12 @@ typedef int (*otr_json_member_fn)(void *ctx, const char *key, const char *value,
 OTR_MUST_USE int otr_json_each_member(const char *text, size_t len, otr_json_member_fn fn,
                                       void *ctx, size_t *bad_at);
 
+/* 1 with the text of the value at path (dotted) in the JSON object
+ * text[0..len) (the first member of each name), found without a tree; 0
+ * when there is none. */
+int otr_json_member_at(const char *text, size_t len, const char *path, const char **value,
+                       size_t *vlen);
+
 /* The value whose text is text[0..len) exactly, or NULL with *bad_at (from
  * text) where it is not JSON. */
 cJSON *otr_json_parse_span(const char *text, size_t len, size_t *bad_at);
