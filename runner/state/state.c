@@ -547,7 +547,7 @@ int otr_state_parse_snapshot(otr_state *s, char *text, size_t len, otr_error *er
         nkinds++;
     snapshot_walk w = {.s = s, .total = len, .released = text};
     w.head = cJSON_CreateObject();
-    w.sections = calloc(nkinds, sizeof(*w.sections));
+    w.sections = calloc(nkinds + 1, sizeof(*w.sections));
     int rc = -1;
     if (!w.head || !w.sections) {
         otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
