@@ -140,6 +140,27 @@ void otr_render_action_describe(otr_buf *out, const otr_action *a)
     cJSON_Delete(spec);
 }
 
+typedef struct reach_count {
+    long things, queries;
+} reach_count;
+
+/* A member of a task's canonical spec: its Target (things by name) and
+ * OtaTargetQueryString, which sorts before it. */
+static int on_sent(void *ctx, const char *key, const char *value, size_t len, size_t offset)
+{
+    reach_count *c = ctx;
+    size_t bad;
+    (void)offset;
+    if (!strcmp(key, "OtaTargetQueryString"))
+        c->queries++;
+    if (strcmp(key, "Target") != 0)
+        return 0;
+    cJSON *targets = otr_json_parse_span(value, len, &bad);
+    c->things += cJSON_GetArraySize(targets);
+    cJSON_Delete(targets);
+    return 1; /* nothing after it counts */
+}
+
 void otr_render_plan_reach(const otr_plan *p, otr_buf *out)
 {
     long things = 0, queries = 0, tasks = 0;
@@ -161,14 +182,13 @@ void otr_render_plan_reach(const otr_plan *p, otr_buf *out)
             continue;
         }
         /* the spec is what is sent: read in its text, not made a tree */
-        const char *spec = a->desired.spec_json, *at;
-        size_t len = strlen(spec), n, bad;
-        cJSON *targets = otr_json_member_at(spec, len, "Target", &at, &n)
-                             ? otr_json_parse_span(at, n, &bad)
-                             : NULL;
-        things += cJSON_GetArraySize(targets);
-        queries += otr_json_member_at(spec, len, "OtaTargetQueryString", &at, &n);
-        cJSON_Delete(targets);
+        reach_count c = {0, 0};
+        size_t bad;
+        if (otr_json_each_member(a->desired.spec_json, strlen(a->desired.spec_json), on_sent, &c,
+                                 &bad) == -1)
+            continue; /* not JSON: cannot be, it was written as canonical JSON */
+        things += c.things;
+        queries += c.queries;
     }
     if (!tasks)
         return;

@@ -142,12 +142,41 @@ static int collect_refs(otr_manifest *m, const cJSON *spec, const otr_ynode *roo
     return 0;
 }
 
+/* The canonical text json with the string at path replaced by value, made
+ * in the text (a key's place does not depend on its value): no tree. NULL
+ * when no string is there, or without memory. */
+static char *replaced_in_text(const char *json, const char *path, const char *value)
+{
+    const char *at;
+    size_t n;
+    if (!otr_json_member_at(json, strlen(json), path, &at, &n) || *at != '"')
+        return NULL;
+    cJSON *v = cJSON_CreateString(value);
+    char *written = v ? otr_canonical_json(v) : NULL;
+    cJSON_Delete(v);
+    otr_buf b = OTR_BUF_INIT;
+    if (written) {
+        otr_buf_append(&b, json, (size_t)(at - json));
+        otr_buf_puts(&b, written);
+        otr_buf_puts(&b, at + n);
+    }
+    free(written);
+    if (!written) {
+        otr_buf_free(&b);
+        return NULL;
+    }
+    return otr_buf_detach(&b);
+}
+
 /* The token and digest of m, over its spec with each reference replaced by
  * replacement[i] (NULL: as written). */
 static int compute_token(otr_manifest *m, const char *const *replacement)
 {
     char *canonical = NULL;
-    if (m->nrefs && replacement) {
+    if (m->nrefs == 1 && replacement) { /* every kind's case: one reference */
+        if (!(canonical = replaced_in_text(m->spec_json, m->refs[0].field, replacement[0])))
+            return -1;
+    } else if (m->nrefs && replacement) {
         cJSON *copy = otr_manifest_spec(m);
         if (!copy)
             return -1;

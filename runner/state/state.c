@@ -350,7 +350,7 @@ static int span_cmp(const void *a, const void *b)
 typedef struct snapshot_walk {
     otr_state *s;
     cJSON *head;    /* the members that are not records (small) */
-    span *sections; /* each kind's records, in otr_kinds order */
+    span *sections; /* each kind's records (walked in the order of the text) */
     const otr_kind *kind;
     size_t at;      /* the offset of the text being walked */
     size_t total;   /* the length of the whole text */

@@ -2,6 +2,7 @@
 #include "util/json.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -55,17 +56,28 @@ static const char *skip_ws(const char *p, const char *end)
     return p;
 }
 
-/* Past the string that starts at p (a quote); NULL when it does not end. */
+/* Past the string that starts at p (a quote); NULL when it does not end.
+ * Its end is the first quote after an even run of backslashes (memchr
+ * finds the quotes: a spec is read this way for each field looked up). */
 static const char *skip_string(const char *p, const char *end)
 {
-    for (p++; p < end; p++) {
-        if (*p == '"')
-            return p + 1;
-        if (*p == '\\' && ++p == end)
+    for (p++; p < end;) {
+        const char *q = memchr(p, '"', (size_t)(end - p));
+        if (!q)
             return NULL;
+        size_t slashes = 0;
+        while (q - slashes > p && q[-1 - (ptrdiff_t)slashes] == '\\')
+            slashes++;
+        if (slashes % 2 == 0)
+            return q + 1;
+        p = q + 1;
     }
     return NULL;
 }
+
+/* The bytes that matter inside brackets. */
+static const unsigned char in_brackets[256] = {
+    ['"'] = 1, ['{'] = 1, ['['] = 1, ['}'] = 1, [']'] = 1};
 
 /* Past the value that starts at p: a string, a nesting of brackets (which
  * otr_json_parse_span checks), or a bare word; NULL when it does not end. */
@@ -78,6 +90,10 @@ static const char *skip_value(const char *p, const char *end)
     if (*p == '{' || *p == '[') {
         size_t depth = 0;
         while (p < end) {
+            while (p < end && !in_brackets[(unsigned char)*p])
+                p++;
+            if (p == end)
+                break;
             if (*p == '"') {
                 if (!(p = skip_string(p, end)))
                     return NULL;
@@ -85,7 +101,7 @@ static const char *skip_value(const char *p, const char *end)
             }
             if (*p == '{' || *p == '[')
                 depth++;
-            else if ((*p == '}' || *p == ']') && --depth == 0)
+            else if (--depth == 0)
                 return p + 1;
             p++;
         }

@@ -274,6 +274,32 @@ static void test_doubles_and_references(void **state)
     otr_manifest_set_free(&set);
 }
 
+/* A reference inside the spec (a rollout's task.TaskConfigurationRef) is
+ * replaced in the spec's text: the token is the one the tree would give. */
+static void test_nested_reference_token(void **state)
+{
+    (void)state;
+    otr_manifest_set set;
+    static const char *const with[] = {"manifests/configurations/staged-push.yaml", NULL};
+    load_with(&set, "manifests/rollouts/thermostat-2-5-0.yaml", with);
+    const otr_manifest *r = find(&set, "thermostat-2-5-0");
+    cJSON *tree = otr_manifest_spec(r);
+    cJSON *task = cJSON_GetObjectItem(tree, "task");
+    assert_string_equal(cJSON_GetObjectItem(task, "TaskConfigurationRef")->valuestring,
+                        "staged-push");
+    cJSON_ReplaceItemInObject(task, "TaskConfigurationRef",
+                              cJSON_CreateString(find(&set, "staged-push")->client_token));
+    char *text = otr_canonical_json(tree);
+    char token[44], digest[72];
+    assert_int_equal(otr_client_token(token, r->name, r->revision, text), 0);
+    assert_int_equal(otr_spec_digest(digest, text), 0);
+    assert_string_equal(token, r->client_token);
+    assert_string_equal(digest, r->spec_digest);
+    free(text);
+    cJSON_Delete(tree);
+    otr_manifest_set_free(&set);
+}
+
 static void test_token_shape_and_preimage(void **state)
 {
     (void)state;
@@ -303,6 +329,7 @@ int main(void)
         cmocka_unit_test(test_token_shape_and_preimage),
         cmocka_unit_test(test_numbers_as_rfc8785),
         cmocka_unit_test(test_doubles_and_references),
+        cmocka_unit_test(test_nested_reference_token),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
