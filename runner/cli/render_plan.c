@@ -7,6 +7,7 @@
 
 #include "cli/render_rollout.h"
 #include "util/json.h"
+#include "util/parallel.h"
 
 #include <cjson/cJSON.h>
 #include <stdlib.h>
@@ -140,6 +141,56 @@ void otr_render_action_describe(otr_buf *out, const otr_action *a)
     cJSON_Delete(spec);
 }
 
+/* ---- descriptions, made ahead on several threads ------------------------------- */
+
+/* Actions described at a time: a plan of 100k creates is mostly their
+ * descriptions, so each window of them is described on every thread before
+ * its text is written (memory stays one window's worth). */
+#define AHEAD_WINDOW 512
+/* Fewer actions than this are described on the caller's thread. */
+#define AHEAD_MIN_PARALLEL 32
+
+typedef struct ahead {
+    const otr_plan *p;
+    size_t from, to; /* the actions of the window */
+    otr_buf words[AHEAD_WINDOW];
+} ahead;
+
+static void describe_at(size_t k, void *ctx)
+{
+    ahead *w = ctx;
+    otr_render_action_describe(&w->words[k], &w->p->actions[w->from + k]);
+}
+
+/* Moves the window to start at action i unless it holds it already. */
+static void ahead_to(ahead *w, size_t i)
+{
+    if (i >= w->from && i < w->to)
+        return;
+    for (size_t k = 0; k < w->to - w->from; k++)
+        otr_buf_free(&w->words[k]);
+    w->from = i;
+    w->to = w->p->count - i < AHEAD_WINDOW ? w->p->count : i + AHEAD_WINDOW;
+    otr_parallel_for(w->to - w->from, AHEAD_MIN_PARALLEL, describe_at, w);
+}
+
+static void ahead_free(ahead *w)
+{
+    for (size_t k = 0; k < w->to - w->from; k++)
+        otr_buf_free(&w->words[k]);
+    w->from = w->to = 0;
+}
+
+/* Appends action i's description: from the window when it holds i (and its
+ * text was made), else made now. */
+static void said_of(const ahead *w, size_t i, otr_buf *out)
+{
+    if (i >= w->from && i < w->to && !otr_buf_failed(&w->words[i - w->from]))
+        otr_buf_puts(out, otr_buf_cstr(&w->words[i - w->from]));
+    else
+        otr_render_action_describe(out, &w->p->actions[i]);
+}
+
 typedef struct reach_count {
     long things, queries;
 } reach_count;
@@ -161,42 +212,55 @@ static int on_sent(void *ctx, const char *key, const char *value, size_t len, si
     return 1; /* nothing after it counts */
 }
 
+/* What one action sends, added to the plan's totals (which several threads
+ * add to). */
+typedef struct reach {
+    const otr_plan *p;
+    long tasks, things, queries; /* atomic */
+} reach;
+
+static void reach_at(size_t i, void *ctx)
+{
+    reach *r = ctx;
+    const otr_action *a = &r->p->actions[i];
+    const otr_kind *k = a->resource;
+    cJSON *body = NULL;
+    char token[44];
+    reach_count c = {0, 0};
+    size_t bad;
+    if ((a->kind != OTR_ACT_CREATE && a->kind != OTR_ACT_REPLACE) ||
+        (k->body_kind ? k->body_kind : k) != &otr_kind_ota_task || !a->desired.spec_json)
+        return;
+    if (k->body_of && k->body_of(&a->desired, &body, token) < 0)
+        return; /* a body it cannot make is reported by apply */
+    if (body) {
+        c.things = cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(body, "Target"));
+        c.queries = cJSON_GetObjectItemCaseSensitive(body, "OtaTargetQueryString") != NULL;
+        cJSON_Delete(body);
+    } else if (otr_json_each_member(a->desired.spec_json, strlen(a->desired.spec_json), on_sent, &c,
+                                    &bad) == -1) {
+        /* the spec is what is sent: read in its text, not made a tree */
+        return; /* not JSON: cannot be, it was written as canonical JSON */
+    }
+    __atomic_add_fetch(&r->tasks, 1, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&r->things, c.things, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&r->queries, c.queries, __ATOMIC_RELAXED);
+}
+
+/* Fewer actions than this are counted on the caller's thread. */
+#define REACH_MIN_PARALLEL 256
+
 void otr_render_plan_reach(const otr_plan *p, otr_buf *out)
 {
-    long things = 0, queries = 0, tasks = 0;
-    for (size_t i = 0; i < p->count; i++) {
-        const otr_action *a = &p->actions[i];
-        const otr_kind *k = a->resource;
-        cJSON *body = NULL;
-        char token[44];
-        if ((a->kind != OTR_ACT_CREATE && a->kind != OTR_ACT_REPLACE) ||
-            (k->body_kind ? k->body_kind : k) != &otr_kind_ota_task || !a->desired.spec_json)
-            continue;
-        if (k->body_of && k->body_of(&a->desired, &body, token) < 0)
-            continue; /* a body it cannot make is reported by apply */
-        tasks++;
-        if (body) {
-            things += cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(body, "Target"));
-            queries += cJSON_GetObjectItemCaseSensitive(body, "OtaTargetQueryString") != NULL;
-            cJSON_Delete(body);
-            continue;
-        }
-        /* the spec is what is sent: read in its text, not made a tree */
-        reach_count c = {0, 0};
-        size_t bad;
-        if (otr_json_each_member(a->desired.spec_json, strlen(a->desired.spec_json), on_sent, &c,
-                                 &bad) == -1)
-            continue; /* not JSON: cannot be, it was written as canonical JSON */
-        things += c.things;
-        queries += c.queries;
-    }
-    if (!tasks)
+    reach r = {.p = p};
+    otr_parallel_for(p->count, REACH_MIN_PARALLEL, reach_at, &r);
+    if (!r.tasks)
         return;
-    otr_buf_printf(out, "Devices: %ld task%s to create send firmware to %ld thing%s by name", tasks,
-                   tasks == 1 ? "" : "s", things, things == 1 ? "" : "s");
-    if (queries)
-        otr_buf_printf(out, " and the things of %ld target quer%s", queries,
-                       queries == 1 ? "y" : "ies");
+    otr_buf_printf(out, "Devices: %ld task%s to create send firmware to %ld thing%s by name",
+                   r.tasks, r.tasks == 1 ? "" : "s", r.things, r.things == 1 ? "" : "s");
+    if (r.queries)
+        otr_buf_printf(out, " and the things of %ld target quer%s", r.queries,
+                       r.queries == 1 ? "y" : "ies");
     otr_buf_putc(out, '.');
 }
 
@@ -230,8 +294,8 @@ static void guard_lines(otr_buf *out, const char *warnings, const char *prefix, 
 
 /* ---- text ------------------------------------------------------------------------ */
 
-static void text_action(const otr_plan *p, size_t i, const char *indent, int w, otr_buf *out,
-                        int color)
+static void text_action(const otr_plan *p, const ahead *said, size_t i, const char *indent, int w,
+                        otr_buf *out, int color)
 {
     const otr_action *a = &p->actions[i];
     otr_buf name = OTR_BUF_INIT;
@@ -267,7 +331,7 @@ static void text_action(const otr_plan *p, size_t i, const char *indent, int w, 
     if (a->reason)
         otr_buf_printf(out, "%s        %s\n", indent, a->reason);
     otr_buf what = OTR_BUF_INIT;
-    otr_render_action_describe(&what, a);
+    said_of(said, i, &what);
     if (what.len)
         otr_buf_printf(out, "%s        %s\n", indent, otr_buf_cstr(&what));
     otr_buf_free(&what);
@@ -342,16 +406,19 @@ static void render_text(const otr_plan *p, const char *warnings, otr_buf *out, i
             w = (int)name.len;
     }
     otr_buf_free(&name);
+    ahead said = {.p = p};
     for (size_t i = 0; i < p->count; i++) {
         if (p->actions[i].kind == OTR_ACT_NOOP || unit_of(p, i) != i)
             continue;
-        text_action(p, i, "", w, out, color);
+        ahead_to(&said, i);
+        text_action(p, &said, i, "", w, out, color);
         for (int retired = 0; retired < 2 && unit_members(p, i); retired++)
             for (size_t j = 0; j < p->count; j++)
                 if (j != i && unit_of(p, j) == i && p->actions[j].retired == retired)
-                    text_action(p, j, "    ", w, out, color);
+                    text_action(p, &said, j, "    ", w, out, color);
         flush_to(stream, out);
     }
+    ahead_free(&said);
     for (size_t i = 0; i < p->nnotes; i++) {
         otr_buf_printf(out, "  note: %s\n", p->notes[i]);
         flush_to(stream, out);

@@ -7,6 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Jobs waiting before idle workers are woken (one wake-up per batch, not
+ * one per file); a caller about to wait wakes them for fewer. */
+#define OTR_LOADER_BATCH 16
+
 /* One file in flight: what it is, and (once done) its part of the set. */
 typedef struct job {
     size_t order;
@@ -26,8 +30,9 @@ struct otr_manifest_loader {
     int nthreads; /* 0: files are added on the caller's thread */
     pthread_t threads[OTR_MAX_THREADS];
     pthread_mutex_t mu;
-    pthread_cond_t work; /* a job was queued, or the workers stop */
-    pthread_cond_t done; /* a job is done */
+    pthread_cond_t work; /* jobs were queued, or the workers stop */
+    pthread_cond_t done; /* the awaited job is done */
+    const job *awaited;  /* the job the caller waits for, under the lock */
     job ring[OTR_LOADER_WINDOW];
     size_t queued, claimed, absorbed; /* jobs handed over, taken by a worker, moved */
     int stopping;
@@ -48,7 +53,8 @@ static void *worker(void *arg)
                                         &j->err);
         pthread_mutex_lock(&l->mu);
         j->done = 1;
-        pthread_cond_signal(&l->done);
+        if (l->awaited == j) /* one wake-up per wait, not one per file */
+            pthread_cond_signal(&l->done);
     }
     pthread_mutex_unlock(&l->mu);
     return NULL;
@@ -108,20 +114,34 @@ static int absorb(otr_manifest_loader *l, job *j, otr_error *err)
     return rc;
 }
 
-/* Moves done jobs into the set, in order; with wait, until at most keep
- * are still in flight. */
+/* Whether job n (counted from the first handed over) is done; with wait,
+ * once it is. */
+static int job_done(otr_manifest_loader *l, size_t n, int wait)
+{
+    const job *j = &l->ring[n % OTR_LOADER_WINDOW];
+    pthread_mutex_lock(&l->mu);
+    if (wait && !j->done && l->claimed < l->queued)
+        pthread_cond_broadcast(&l->work); /* the jobs not yet announced */
+    while (wait && !j->done) {
+        l->awaited = j;
+        pthread_cond_wait(&l->done, &l->mu);
+    }
+    l->awaited = NULL;
+    int done = j->done;
+    pthread_mutex_unlock(&l->mu);
+    return done;
+}
+
+/* Moves done jobs into the set, in order, waiting until at most keep are
+ * still in flight. The caller sleeps until the last job it needs is done
+ * (jobs finish about in order), not once per job. */
 static int absorb_ready(otr_manifest_loader *l, size_t keep, otr_error *err)
 {
-    while (l->absorbed < l->queued) {
-        job *j = &l->ring[l->absorbed % OTR_LOADER_WINDOW];
-        pthread_mutex_lock(&l->mu);
-        while (!j->done && l->queued - l->absorbed > keep)
-            pthread_cond_wait(&l->done, &l->mu);
-        int done = j->done;
-        pthread_mutex_unlock(&l->mu);
-        if (!done)
-            return 0;
-        l->absorbed++;
+    size_t until = l->queued > keep ? l->queued - keep : 0; /* jobs to move before returning */
+    if (until > l->absorbed)
+        job_done(l, until - 1, 1);
+    while (l->absorbed < l->queued && job_done(l, l->absorbed, l->absorbed < until)) {
+        job *j = &l->ring[l->absorbed++ % OTR_LOADER_WINDOW];
         if (absorb(l, j, err) < 0)
             return -1;
     }
@@ -133,7 +153,10 @@ int otr_manifest_loader_add(otr_manifest_loader *l, size_t order, const char *fi
 {
     if (!l->nthreads)
         return otr_manifest_add_file(l->set, order, file, data, len, l->diags, err);
-    if (absorb_ready(l, OTR_LOADER_WINDOW - 1, err) < 0)
+    /* a full window is emptied by half before the next file goes in */
+    size_t keep =
+        l->queued - l->absorbed < OTR_LOADER_WINDOW ? OTR_LOADER_WINDOW : OTR_LOADER_WINDOW / 2;
+    if (absorb_ready(l, keep, err) < 0)
         return -1;
     job *j = &l->ring[l->queued % OTR_LOADER_WINDOW];
     j->order = order;
@@ -147,7 +170,8 @@ int otr_manifest_loader_add(otr_manifest_loader *l, size_t order, const char *fi
     memcpy(j->data, data, len);
     pthread_mutex_lock(&l->mu);
     l->queued++;
-    pthread_cond_signal(&l->work);
+    if (l->queued - l->claimed >= OTR_LOADER_BATCH) /* idle workers wake for a batch */
+        pthread_cond_broadcast(&l->work);
     pthread_mutex_unlock(&l->mu);
     return 0;
 }

@@ -1138,8 +1138,10 @@ static int describe_refs(otr_plan *p, const otr_manifest_set *set)
             char *name = ref_target(set, a, r);
             const char *words = k && name ? ref_words(p, set, k, name, kept, &nkept) : NULL;
             free(name);
+            if (words && text.len)
+                otr_buf_puts(&text, "; ");
             if (words)
-                otr_buf_printf(&text, "%s%s", text.len ? "; " : "", words);
+                otr_buf_puts(&text, words);
         }
         if (otr_buf_failed(&text))
             rc = -1;

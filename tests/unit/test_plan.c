@@ -438,6 +438,55 @@ static void test_escapes(void **state)
     otr_buf_free(&b);
 }
 
+/* A plan of more creates than one window of descriptions (render_plan.c
+ * describes a window at a time on several threads): each create's words
+ * come right under its own line, and the devices' totals count every task. */
+static void test_text_of_many_creates(void **state)
+{
+    (void)state;
+    enum { N = 1300 };
+    otr_buf yaml = OTR_BUF_INIT;
+    long things = 0;
+    for (int i = 0; i < N; i++) {
+        otr_buf_printf(&yaml,
+                       "---\napiVersion: ota-runner/v1\nkind: OtaTask\nmetadata: {name: t%04d}\n"
+                       "spec: {S3Url: s3://b/k%d, OtaType: ONE_TIME, Target: [a%d",
+                       i, i, i);
+        for (int t = 1; t <= i % 3; t++)
+            otr_buf_printf(&yaml, ", x%d", t);
+        otr_buf_puts(&yaml, "]}\n");
+        things += i % 3 + 1;
+    }
+    setenv("OTA_RUNNER_THREADS", "3", 1);
+    otr_state *s = otr_state_new("s.json");
+    otr_plan_options o = opts();
+    otr_plan *p = plan_with(s, otr_buf_cstr(&yaml), &o);
+    otr_buf text = OTR_BUF_INIT;
+    otr_render_plan_text(p, NULL, &text, 0);
+    unsetenv("OTA_RUNNER_THREADS");
+    const char *at = otr_buf_cstr(&text);
+    for (int i = 0; i < N; i++) {
+        char line[64], words[64];
+        snprintf(line, sizeof(line), "create  t%04d ", i);
+        snprintf(words, sizeof(words), "firmware s3://b/k%d · ONE_TIME", i);
+        at = strstr(at, line);
+        assert_non_null(at);
+        const char *next = strchr(at, '\n') + 1;
+        const char *end = strchr(next, '\n');
+        const char *found = strstr(next, words);
+        if (!found || found > end)
+            fail_msg("t%04d is described as: %.*s", i, (int)(end - next), next);
+    }
+    char devices[128];
+    snprintf(devices, sizeof(devices),
+             "Devices: %d tasks to create send firmware to %ld things by name.", N, things);
+    assert_non_null(strstr(otr_buf_cstr(&text), devices));
+    otr_buf_free(&text);
+    otr_buf_free(&yaml);
+    otr_plan_free(p);
+    otr_state_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -449,6 +498,7 @@ int main(void)
         cmocka_unit_test(test_guards),
         cmocka_unit_test(test_relocation),
         cmocka_unit_test(test_saved_plan_round_trip),
+        cmocka_unit_test(test_text_of_many_creates),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
