@@ -121,6 +121,7 @@ void otr_rate_limiter_init(otr_rate_limiter *r, int64_t now_ms)
     r->last_refill = (double)now_ms / 1000.0;
     r->last_rate_bucket = floor((double)now_ms / 500.0) / 2.0;
     r->last_throttle = (double)now_ms / 1000.0;
+    r->started = (double)now_ms / 1000.0;
 }
 
 static void refill(otr_rate_limiter *r, double now)
@@ -150,6 +151,7 @@ static void measure(otr_rate_limiter *r, double now)
 {
     double bucket = floor(now * 2) / 2;
     r->request_count++;
+    r->answers++;
     if (bucket > r->last_rate_bucket) {
         double rate = (double)r->request_count / (bucket - r->last_rate_bucket);
         r->measured_rate =
@@ -157,6 +159,19 @@ static void measure(otr_rate_limiter *r, double now)
         r->request_count = 0;
         r->last_rate_bucket = bucket;
     }
+}
+
+/* The rate to judge by: the smoothed one once a whole half-second bucket
+ * has been measured; before, every answer so far over at least half a
+ * second. (The first bucket is cut short by the clock: a throttle in the
+ * first burst judged by it cut the rate to a few requests a second, and
+ * the cubic climb back took four seconds.) */
+static double rate_now(const otr_rate_limiter *r, double now)
+{
+    double span = now - r->started;
+    if (span >= OTR_ADAPTIVE_WARMUP)
+        return r->measured_rate;
+    return (double)r->answers / (span > 0.5 ? span : 0.5);
 }
 
 static void set_rate(otr_rate_limiter *r, double rate, double now)
@@ -172,10 +187,11 @@ void otr_rate_limiter_update(otr_rate_limiter *r, int throttled, int64_t sent_ms
 {
     double now = (double)now_ms / 1000.0, rate;
     measure(r, now);
+    double measured = rate_now(r, now);
     if (throttled && r->enabled && (double)sent_ms / 1000.0 < r->last_throttle)
         return; /* the same congestion event: cut once */
     if (throttled) {
-        double at = r->enabled && r->fill_rate < r->measured_rate ? r->fill_rate : r->measured_rate;
+        double at = r->enabled && r->fill_rate < measured ? r->fill_rate : measured;
         r->last_max_rate = at;
         r->time_window = cbrt(at * (1 - OTR_ADAPTIVE_BETA) / OTR_ADAPTIVE_SCALE);
         r->last_throttle = now;
@@ -186,7 +202,7 @@ void otr_rate_limiter_update(otr_rate_limiter *r, int throttled, int64_t sent_ms
         double dt = now - r->last_throttle - r->time_window;
         rate = OTR_ADAPTIVE_SCALE * dt * dt * dt + r->last_max_rate;
     }
-    if (rate > 2 * r->measured_rate)
-        rate = 2 * r->measured_rate;
+    if (rate > 2 * measured)
+        rate = 2 * measured;
     set_rate(r, rate, now);
 }

@@ -77,6 +77,9 @@ int64_t otr_token_bucket_take(otr_token_bucket *b, int64_t now_ms);
 #define OTR_ADAPTIVE_SMOOTH 0.8
 #define OTR_ADAPTIVE_MIN_FILL_RATE 0.5
 #define OTR_ADAPTIVE_MIN_CAPACITY 1.0
+/* Seconds after the start before the smoothed rate is trusted (two
+ * half-second buckets: the first is cut short by the clock). */
+#define OTR_ADAPTIVE_WARMUP 1.0
 
 typedef struct otr_rate_limiter {
     int enabled;             /* after the first throttle */
@@ -87,6 +90,8 @@ typedef struct otr_rate_limiter {
     double measured_rate;    /* requests per second, smoothed */
     double last_rate_bucket; /* seconds, in half-second steps */
     long request_count;
+    double started;       /* seconds */
+    long answers;         /* since started */
     double last_max_rate; /* the rate at the last throttle */
     double last_throttle; /* seconds */
     double time_window;   /* seconds back to last_max_rate */

@@ -159,6 +159,33 @@ static void test_rate_limiter(void **state)
     assert_true(r.fill_rate > 0.95 * last_max && r.fill_rate < 1.05 * last_max);
 }
 
+/* A throttle in the first burst, just after the clock's first half-second
+ * bucket ended with two answers in it: judged by every answer so far, not
+ * by that short bucket (which cut the rate to 2 a second, and apply at a
+ * 50/s limit lost four seconds climbing back). */
+static void test_rate_limiter_first_burst(void **state)
+{
+    (void)state;
+    otr_rate_limiter r;
+    otr_rate_limiter_init(&r, 490);
+    otr_rate_limiter_update(&r, 0, 440, 495);
+    otr_rate_limiter_update(&r, 0, 445, 499);
+    int64_t t = 501;
+    for (int i = 0; i < 80; i++, t++)
+        otr_rate_limiter_update(&r, 0, 490, t);
+    otr_rate_limiter_update(&r, 1, 490, t); /* 83 answers in 0.09 s, then a throttle */
+    assert_true(r.enabled);
+    /* 0.7 x 83 answers over half a second */
+    assert_true(r.fill_rate > 0.69 * 83 / 0.5 && r.fill_rate < 0.71 * 83 / 0.5);
+    /* after the warm-up, the smoothed rate is the one judged by again */
+    otr_rate_limiter_init(&r, 0);
+    for (t = 0; t < 3000; t += 20) /* 50 answers a second */
+        otr_rate_limiter_update(&r, 0, t - 50, t);
+    otr_rate_limiter_update(&r, 1, t - 50, t);
+    assert_true(r.fill_rate > 0.69 * r.measured_rate && r.fill_rate < 0.71 * r.measured_rate);
+    assert_true(r.measured_rate > 45 && r.measured_rate < 55);
+}
+
 static void test_endpoint(void **state)
 {
     (void)state;
@@ -398,11 +425,12 @@ static void test_s3_answers(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_classify),      cmocka_unit_test(test_backoff),
-        cmocka_unit_test(test_quota),         cmocka_unit_test(test_token_bucket),
-        cmocka_unit_test(test_rate_limiter),  cmocka_unit_test(test_endpoint),
-        cmocka_unit_test(test_error_parsing), cmocka_unit_test(test_s3_url),
-        cmocka_unit_test(test_s3_answers),    cmocka_unit_test(test_profiles),
+        cmocka_unit_test(test_classify),     cmocka_unit_test(test_backoff),
+        cmocka_unit_test(test_quota),        cmocka_unit_test(test_token_bucket),
+        cmocka_unit_test(test_rate_limiter), cmocka_unit_test(test_rate_limiter_first_burst),
+        cmocka_unit_test(test_endpoint),     cmocka_unit_test(test_error_parsing),
+        cmocka_unit_test(test_s3_url),       cmocka_unit_test(test_s3_answers),
+        cmocka_unit_test(test_profiles),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
