@@ -26,6 +26,31 @@ static char *path_in(const char *dir, const char *name)
     return otr_buf_detach(&b);
 }
 
+/* A scratch folder and the state file's path in it: made before each test
+ * that takes it, removed after (setup and teardown in main). */
+typedef struct scratch {
+    char *dir, *path;
+} scratch;
+
+static int scratch_setup(void **state)
+{
+    scratch *sc = calloc(1, sizeof(*sc));
+    if (!sc || !(sc->dir = otr_test_mkdtemp()) || !(sc->path = path_in(sc->dir, "s.json")))
+        return -1;
+    *state = sc;
+    return 0;
+}
+
+static int scratch_teardown(void **state)
+{
+    scratch *sc = *state;
+    otr_test_rmdir(sc->dir);
+    free(sc->path);
+    free(sc->dir);
+    free(sc);
+    return 0;
+}
+
 static char *slurp(const char *path)
 {
     otr_buf b = OTR_BUF_INIT;
@@ -103,9 +128,8 @@ static char *load_error(const char *path)
 
 static void test_new_state_and_snapshots(void **state)
 {
-    (void)state;
-    char *dir = otr_test_mkdtemp();
-    char *path = path_in(dir, "s.json");
+    const scratch *sc = *state;
+    const char *dir = sc->dir, *path = sc->path;
     otr_state *s = load_ok(path);
     assert_int_equal(s->serial, 0);
     assert_int_equal(strlen(s->lineage), 36);
@@ -147,16 +171,13 @@ static void test_new_state_and_snapshots(void **state)
     assert_int_equal(s->count, 1);
     otr_state_free(s);
     free(bak);
-    free(path);
-    otr_test_rmdir(dir);
-    free(dir);
 }
 
 static void test_journal_replay(void **state)
 {
-    (void)state;
-    char *dir = otr_test_mkdtemp();
-    char *path = path_in(dir, "s.json"), *jpath = path_in(dir, "s.json.journal");
+    const scratch *sc = *state;
+    const char *path = sc->path;
+    char *jpath = path_in(sc->dir, "s.json.journal");
     otr_error err = OTR_ERROR_INIT;
     otr_state *s = load_ok(path);
     otr_record a, b, d;
@@ -212,10 +233,7 @@ static void test_journal_replay(void **state)
     otr_record_clear(&b);
     otr_record_clear(&c);
     otr_record_clear(&d);
-    free(path);
     free(jpath);
-    otr_test_rmdir(dir);
-    free(dir);
 }
 
 static void append(const char *path, const char *text)
@@ -227,9 +245,9 @@ static void append(const char *path, const char *text)
 
 static void test_journal_damage(void **state)
 {
-    (void)state;
-    char *dir = otr_test_mkdtemp();
-    char *path = path_in(dir, "s.json"), *jpath = path_in(dir, "s.json.journal");
+    const scratch *sc = *state;
+    const char *path = sc->path;
+    char *jpath = path_in(sc->dir, "s.json.journal");
     otr_error err = OTR_ERROR_INIT;
     otr_state *s = load_ok(path);
     assert_int_equal(otr_state_save(s, NULL, NULL, &err), 0);
@@ -281,10 +299,7 @@ static void test_journal_damage(void **state)
     assert_int_equal(s->npending, 0);
     otr_state_free(s);
     otr_record_clear(&a);
-    free(path);
     free(jpath);
-    otr_test_rmdir(dir);
-    free(dir);
 }
 
 /* Found by fuzz_journal: numbers that are not integers (a missing seq, a
@@ -328,9 +343,8 @@ static void test_journal_numbers_that_are_not_integers(void **state)
 
 static void test_refused_files(void **state)
 {
-    (void)state;
-    char *dir = otr_test_mkdtemp();
-    char *path = path_in(dir, "s.json");
+    const scratch *sc = *state;
+    const char *path = sc->path;
     static const struct {
         const char *text;
         const char *why;
@@ -390,9 +404,6 @@ static void test_refused_files(void **state)
         assert_string_equal(after, cases[i].text);
         free(after);
     }
-    free(path);
-    otr_test_rmdir(dir);
-    free(dir);
 }
 
 /* The snapshot is read one record at a time, not as one tree: strings that
@@ -432,9 +443,8 @@ static void test_snapshot_read_by_record(void **state)
  * and where. */
 static void test_big_snapshot_read_by_record(void **state)
 {
-    (void)state;
-    char *dir = otr_test_mkdtemp();
-    char *path = path_in(dir, "s.json");
+    const scratch *sc = *state;
+    const char *path = sc->path;
     otr_error err = OTR_ERROR_INIT;
     otr_state *s = load_ok(path);
     char name[32], id[32], description[600];
@@ -483,18 +493,14 @@ static void test_big_snapshot_read_by_record(void **state)
         fail_msg("%s: no \"%s\"", msg, want);
     free(msg);
     free(text);
-    free(path);
-    otr_test_rmdir(dir);
-    free(dir);
 }
 
 /* One task belongs to one name: two records of one task are refused on load
  * (naming both), but accepted for repair. */
 static void test_one_task_one_name(void **state)
 {
-    (void)state;
-    char *dir = otr_test_mkdtemp();
-    char *path = path_in(dir, "s.json");
+    const scratch *sc = *state;
+    const char *path = sc->path;
     otr_error err = OTR_ERROR_INIT;
     otr_state *s = load_ok(path);
     otr_record r;
@@ -516,16 +522,12 @@ static void test_one_task_one_name(void **state)
     otr_state_free(s);
     free(before);
     free(after);
-    free(path);
-    otr_test_rmdir(dir);
-    free(dir);
 }
 
 static void test_lock(void **state)
 {
-    (void)state;
-    char *dir = otr_test_mkdtemp();
-    char *path = path_in(dir, "s.json");
+    const scratch *sc = *state;
+    const char *path = sc->path;
     otr_error err = OTR_ERROR_INIT;
     otr_state *a = NULL, *b = NULL;
     otr_buf holder = OTR_BUF_INIT;
@@ -551,23 +553,22 @@ static void test_lock(void **state)
     assert_int_equal(otr_state_lock_holder(at(path), &holder), 0);
     assert_int_equal(otr_state_open(&b, at(path), "plan", 0, &err), 0);
     otr_state_free(b);
-    free(path);
-    otr_test_rmdir(dir);
-    free(dir);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_new_state_and_snapshots),
-        cmocka_unit_test(test_journal_replay),
-        cmocka_unit_test(test_journal_damage),
+        cmocka_unit_test_setup_teardown(test_new_state_and_snapshots, scratch_setup,
+                                        scratch_teardown),
+        cmocka_unit_test_setup_teardown(test_journal_replay, scratch_setup, scratch_teardown),
+        cmocka_unit_test_setup_teardown(test_journal_damage, scratch_setup, scratch_teardown),
         cmocka_unit_test(test_journal_numbers_that_are_not_integers),
-        cmocka_unit_test(test_refused_files),
+        cmocka_unit_test_setup_teardown(test_refused_files, scratch_setup, scratch_teardown),
         cmocka_unit_test(test_snapshot_read_by_record),
-        cmocka_unit_test(test_big_snapshot_read_by_record),
-        cmocka_unit_test(test_one_task_one_name),
-        cmocka_unit_test(test_lock),
+        cmocka_unit_test_setup_teardown(test_big_snapshot_read_by_record, scratch_setup,
+                                        scratch_teardown),
+        cmocka_unit_test_setup_teardown(test_one_task_one_name, scratch_setup, scratch_teardown),
+        cmocka_unit_test_setup_teardown(test_lock, scratch_setup, scratch_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
