@@ -629,7 +629,9 @@ static int judge_newest(otr_kind_plan *kp, cJSON *progress, cJSON *newest_view, 
     const char *hold = str_of(kp->spec, "holdAfter");
     if (idx + 1 >= cJSON_GetArraySize(waves_of(kp->spec))) {
         j->state = "done";
-    } else if (hold && !strcmp(hold, str_of(newest, "name"))) {
+    } else if (hold && wave_index(waves_of(kp->spec), hold) <= idx) {
+        /* holdAfter names this wave or one before it (moved back): nothing
+         * more starts */
         j->state = "passed, held by holdAfter";
     } else if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(kp->spec, "paused"))) {
         j->state = "passed, paused";

