@@ -37,6 +37,14 @@ static void on_progress(const otr_apply_stats *st, void *ctx)
 static int check_saved_plan(const otr_plan *p, const otr_state *s, const otr_options *o)
 {
     otr_error err = OTR_ERROR_INIT;
+    if (p->adopted) {
+        fprintf(stderr,
+                "ota-runner: error: the saved plan adopted %zu resources from the service, which "
+                "this state does not record; run 'ota-runner state rebuild', then make a new "
+                "plan\n",
+                p->adopted);
+        return OTR_EXIT_ERROR;
+    }
     if (strcmp(p->lineage, s->lineage) != 0 || p->serial != s->serial ||
         p->journal_entries != s->journal_entries) {
         fprintf(stderr,
@@ -264,18 +272,20 @@ int otr_cmd_apply(const otr_options *o)
         size_t written = apply_rewrites(pl.state, pl.plan);
         /* a killed run's journal may hold every call: fold it into the snapshot */
         size_t replayed = pl.state->journal_entries;
-        if (written || replayed) {
+        /* what was adopted from the service is recorded, or every run adopts again */
+        size_t adopted = pl.nadopted;
+        if (written || replayed || adopted) {
             saved = save_state(&pl, o);
             if (!saved)
                 rc = OTR_EXIT_ERROR;
         }
         if (o->output == OTR_OUT_JSON)
             print_json(&r, saved);
-        else if (written)
+        else if (written || (adopted && saved))
             printf(
                 "%s%sNothing to apply; %zu record%s written without a call (state serial %ld).\n",
-                text.ptr, text.ptr[text.len - 1] == '\n' ? "" : " ", written,
-                written == 1 ? "" : "s", pl.state->serial);
+                text.ptr, text.ptr[text.len - 1] == '\n' ? "" : " ", written + adopted,
+                written + adopted == 1 ? "" : "s", pl.state->serial);
         else if (saved)
             printf("%s%sNothing to apply; the journal's %zu entries written into the state "
                    "(serial %ld).\n",

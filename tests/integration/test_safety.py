@@ -56,5 +56,30 @@ def hold_moved_back():
         f.stop()
 
 
+def adopt_records():
+    """apply on a lost state adopts what the service holds, and saves it: the
+    next plan adopts nothing (defect 8)."""
+    f = Fleet(RUNNER, "adopt-saves", "--tick", TICK, files={"t1.yaml": task("t1")})
+    try:
+        rc, out, err = f.run("apply")
+        check(rc == 0 and len(f.creates()) == 1, "adopt-saves: the first apply creates t1", out + err)
+        f.lose_state()
+        rc, out, err = f.run("apply")
+        s = f.read_state()
+        check(rc == 0 and s and s["tasks"].get("t1", {}).get("taskId") == f.emu.live_tasks()[0]["TaskId"],
+              "adopt-saves: apply on a lost state records what it adopted", out + err)
+        rc, out, err = f.run("plan")
+        check(rc == 0 and "adopted" not in out + err and "No changes" in out,
+              "adopt-saves: the next plan adopts nothing again", out + err)
+        f.lose_state()
+        rc, out, err = f.run("plan", "--out", os.path.join(f.dir, "saved.plan"))
+        rc, out, err = f.run("apply", os.path.join(f.dir, "saved.plan"))
+        check(rc == 1 and "state rebuild" in err and len(f.creates()) == 1,
+              "adopt-saves: a saved plan made on a lost state is refused, naming state rebuild", out + err)
+    finally:
+        f.stop()
+
+
 hold_moved_back()
+adopt_records()
 finish()
