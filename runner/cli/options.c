@@ -81,7 +81,7 @@ static const otr_command commands[] = {
      "Exit 1 when any action failed (what succeeded is recorded), 3 when another run\n"
      "holds the state lock.\n",
      OUT(OTR_OUT_TEXT) | OUT(OTR_OUT_JSON), otr_cmd_apply},
-    {"status", OPT_OUTPUT | OPT_SERVICE | OPT_STATE | OPT_STATUS_ONLY, "",
+    {"status", OPT_SOURCE | OPT_OUTPUT | OPT_SERVICE | OPT_STATE | OPT_STATUS_ONLY, "",
      "recorded tasks, configurations and rollouts with their live status",
      "Asks the service (GetOtaTask, GetOtaTaskConfiguration) about every task,\n"
      "configuration and rollout's newest wave in the state file and prints its status\n"
@@ -90,14 +90,17 @@ static const otr_command commands[] = {
      "soaking, held, halted and why).\n"
      "Text shows a bar of each task's devices: # succeeded, x failed, > running,\n"
      ". queued (in colour on a terminal); markdown the same table for a job summary.\n"
-     "With --fail-on-halt: exit 4 when any rollout is halted.\n",
+     "With --fail-on-halt: exit 4 when any rollout is halted.\n"
+     "The source options are accepted, so that one set of flags works for every\n"
+     "command in a script; status reads no manifest.\n",
      OUT(OTR_OUT_TEXT) | OUT(OTR_OUT_JSON) | OUT(OTR_OUT_MARKDOWN), otr_cmd_status},
     {"state", OPT_SOURCE | OPT_OUTPUT | OPT_SERVICE | OPT_STATE | OPT_STATE_CMD,
      "list | show ADDRESS | rm ADDRESS | import ADDRESS ID | rebuild | unlock LOCK_ID | migrate "
      "--to URL",
      "read or change the state",
      "An ADDRESS is KIND/NAME (OtaTaskConfiguration/staged-push) or a task's NAME.\n"
-     "list              every recorded task and configuration, and the retired ones\n"
+     "list              every recorded task, configuration and rollout, and the retired\n"
+     "                  configurations\n"
      "show ADDRESS      one record, as JSON\n"
      "rm ADDRESS        forget it (the resource itself is left in the service)\n"
      "import ADDRESS ID\n"

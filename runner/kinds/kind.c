@@ -56,7 +56,10 @@ int otr_address_parse(const char *address, const otr_kind **kind, const char **n
     if (near)
         otr_buf_printf(why, "; did you mean %s?", near);
     else
-        otr_buf_puts(why, " (OtaTask, OtaTaskConfiguration)");
+        for (size_t i = 0; i < n; i++) /* every kind, so the list cannot fall behind */
+            otr_buf_printf(why, "%s%s", i ? ", " : " (", words[i]);
+    if (!near && n)
+        otr_buf_putc(why, ')');
     return -1;
 }
 

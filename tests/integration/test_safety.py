@@ -80,6 +80,30 @@ def adopt_records():
         f.stop()
 
 
+def small_things():
+    """apply says Devices: once; status takes the source options as every
+    command does; a message that lists the kinds names OtaRollout too
+    (defect 14)."""
+    f = Fleet(RUNNER, "small", "--tick", TICK, files={"t1.yaml": task("t1"), "fw.yaml": rollout()})
+    try:
+        saved = os.path.join(f.dir, "first.plan")
+        rc, out, err = f.run("plan", "--out", saved)
+        rc, out, err = f.run("apply", saved)
+        check(rc == 0 and len(f.creates()) == 2 and out.count("Devices:") == 1,
+              "small: a plan saved on a state not yet written is applied (it was always 'stale'), "
+              "and apply prints its Devices: line once", out + err)
+        f.commit({"t2.yaml": task("t2")})
+        rc, out, err = f.run("apply")
+        check(rc == 0 and out.count("Devices:") == 1, "small: apply prints its Devices: line once", out + err)
+        rc, out, err = f.run("status", "--repo", f.repo, "--ref", "HEAD", "--path", "manifests")
+        check(rc == 0 and "t1" in out, "small: status accepts --repo, --ref and --path", out + err)
+        rc, out, err = f.run("state", "show", "Foo/fw")
+        check(rc == 1 and "OtaRollout)" in err, "small: the kinds listed in an error include OtaRollout", err)
+    finally:
+        f.stop()
+
+
 hold_moved_back()
 adopt_records()
+small_things()
 finish()
