@@ -289,8 +289,7 @@ static int start_attempt(otr_aws_client *c, otr_aws_call *call, otr_error *err)
         otr_buf line = OTR_BUF_INIT;
         otr_buf_printf(&line, "%s: %s", h.items[i].name, h.items[i].value);
         in->slist = curl_slist_append(in->slist, line.ptr);
-        memset(line.ptr, 0, line.len);
-        otr_buf_free(&line);
+        otr_buf_free_secret(&line);
     }
     in->slist = curl_slist_append(in->slist, "Expect:");
 

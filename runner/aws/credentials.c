@@ -273,21 +273,13 @@ static int assume_role_with_web_identity(otr_creds_provider *p, const char *toke
     }
     rc = 0;
 done:
-    if (token)
-        memset(token, 0, strlen(token));
-    if (body.ptr)
-        memset(body.ptr, 0, body.len);
-    if (secret)
-        memset(secret, 0, strlen(secret));
-    if (stoken)
-        memset(stoken, 0, strlen(stoken));
-    free(token);
+    otr_free_secret(token);
+    otr_buf_free_secret(&body);
     free(akid);
-    free(secret);
-    free(stoken);
+    otr_free_secret(secret);
+    otr_free_secret(stoken);
     free(exp);
-    otr_buf_free(&body);
-    otr_buf_free(&answer);
+    otr_buf_free_secret(&answer);
     otr_buf_free(&url);
     curl_slist_free_all(h);
     return rc;
@@ -342,12 +334,10 @@ static outcome from_file(otr_creds_provider *p, otr_aws_file which, otr_buf *tri
     } else {
         otr_buf_printf(tried, "%s (no aws_access_key_id and aws_secret_access_key)", desc.ptr);
     }
-    if (secret)
-        memset(secret, 0, strlen(secret));
     free(path);
     free(akid);
-    free(secret);
-    free(token);
+    otr_free_secret(secret);
+    otr_free_secret(token);
     otr_buf_free(&desc);
     return o;
 }
@@ -385,9 +375,7 @@ static outcome from_process(otr_creds_provider *p, otr_buf *tried, otr_error *er
             o = FOUND;
         cJSON_Delete(j);
     }
-    if (out.ptr)
-        memset(out.ptr, 0, out.len);
-    otr_buf_free(&out);
+    otr_buf_free_secret(&out);
     otr_buf_free(&desc);
     free(cmd);
     return o;
@@ -435,7 +423,7 @@ static outcome from_container(otr_creds_provider *p, otr_buf *tried, otr_error *
         otr_buf_printf(&auth, "Authorization: %s", file_token ? file_token : token);
         h = curl_slist_append(h, auth.ptr);
     }
-    free(file_token);
+    otr_free_secret(file_token);
     otr_log(OTR_LOG_VERBOSE, "credentials: container endpoint %s", url.ptr);
     if (fetch("GET", url.ptr, h, NULL, 2000, &status, &answer, err) < 0) {
         otr_error_prefix(err, "container credentials from %s", url.ptr);
@@ -449,13 +437,9 @@ static outcome from_container(otr_creds_provider *p, otr_buf *tried, otr_error *
     if (parse_creds_json(&p->creds, answer.ptr, "container credentials", err) == 0)
         o = FOUND;
 done:
-    if (auth.ptr)
-        memset(auth.ptr, 0, auth.len);
-    if (answer.ptr)
-        memset(answer.ptr, 0, answer.len);
     otr_buf_free(&url);
-    otr_buf_free(&answer);
-    otr_buf_free(&auth);
+    otr_buf_free_secret(&answer);
+    otr_buf_free_secret(&auth);
     curl_slist_free_all(h);
     return o;
 }
@@ -523,13 +507,11 @@ static outcome from_imds(otr_creds_provider *p, otr_buf *tried, otr_error *err)
         o = FOUND;
     otr_buf_free(&desc);
 done:
-    if (answer.ptr)
-        memset(answer.ptr, 0, answer.len);
+    otr_buf_free_secret(&answer);
     otr_buf_free(&url);
-    otr_buf_free(&token);
+    otr_buf_free_secret(&token);
     otr_buf_free(&hdr);
     otr_buf_free(&role);
-    otr_buf_free(&answer);
     curl_slist_free_all(h);
     return o;
 }

@@ -16,13 +16,9 @@ void otr_credentials_clear(otr_credentials *c)
 {
     if (!c)
         return;
-    if (c->secret_access_key)
-        memset(c->secret_access_key, 0, strlen(c->secret_access_key));
-    if (c->session_token)
-        memset(c->session_token, 0, strlen(c->session_token));
     free(c->access_key_id);
-    free(c->secret_access_key);
-    free(c->session_token);
+    otr_free_secret(c->secret_access_key);
+    otr_free_secret(c->session_token);
     free(c->source);
     memset(c, 0, sizeof(*c));
 }
@@ -371,13 +367,16 @@ int otr_sigv4_signature(char out[65], const char *secret, const otr_sigv4_reques
     rc |= hmac(k3, k2, 32, r->service);
     rc |= hmac(k4, k3, 32, "aws4_request");
     rc |= hmac(sig, k4, 32, string_to_sign);
-    memset(key.ptr, 0, key.len);
-    otr_buf_free(&key);
-    memset(k4, 0, sizeof(k4));
-    if (rc)
-        return -1;
-    otr_hex(out, sig, 32);
-    return 0;
+    otr_buf_free_secret(&key);
+    if (rc == 0)
+        otr_hex(out, sig, 32);
+    /* the derived keys sign for a whole day: none is left in memory */
+    otr_wipe(k1, sizeof(k1));
+    otr_wipe(k2, sizeof(k2));
+    otr_wipe(k3, sizeof(k3));
+    otr_wipe(k4, sizeof(k4));
+    otr_wipe(sig, sizeof(sig));
+    return rc ? -1 : 0;
 }
 
 int otr_sigv4_sign(otr_headers *headers, const char *method, const char *path, const char *query,

@@ -70,7 +70,7 @@ static int load_from(otr_state **out, otr_store *st, int repair, otr_error *err)
     int exists = 0;
     *out = NULL;
     if (!s) {
-        otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
+        otr_error_set(err, OTR_ERR_NOMEM, OTR_STATE_NEW_FAILED);
         goto fail;
     }
     if (st->ops->read(st, &journal, &text, &exists, err) < 0)

@@ -297,17 +297,19 @@ int otr_state_settle(otr_state *s, const otr_intent *in, const otr_record *rec, 
 
 /* ---- lineage ---------------------------------------------------------------- */
 
-static void new_lineage(char out[40])
+/* A random UUID; -1 when OpenSSL has no random bytes to give (never a
+ * guessable fallback: two states must never share a lineage). */
+static int new_lineage(char out[40])
 {
     unsigned char r[16];
     if (RAND_bytes(r, sizeof(r)) != 1)
-        for (size_t i = 0; i < sizeof(r); i++)
-            r[i] = (unsigned char)rand();
+        return -1;
     r[6] = (unsigned char)((r[6] & 0x0F) | 0x40); /* version 4 */
     r[8] = (unsigned char)((r[8] & 0x3F) | 0x80); /* variant 1 */
     snprintf(out, 40, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", r[0],
              r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12], r[13],
              r[14], r[15]);
+    return 0;
 }
 
 otr_state *otr_state_new(const char *path)
@@ -319,7 +321,11 @@ otr_state *otr_state_new(const char *path)
         free(s);
         return NULL;
     }
-    new_lineage(s->lineage);
+    if (new_lineage(s->lineage) < 0) {
+        free(s->path);
+        free(s);
+        return NULL;
+    }
     return s;
 }
 
@@ -950,7 +956,7 @@ int otr_state_from_text(otr_state **out, const char *path, const char *snapshot,
     otr_state *s = otr_state_new(path);
     *out = NULL;
     if (!s)
-        return otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
+        return otr_error_set(err, OTR_ERR_NOMEM, OTR_STATE_NEW_FAILED);
     if (snapshot) {
         /* cJSON wants a terminated string */
         char *copy = malloc(slen + 1);

@@ -161,14 +161,15 @@ static int lock_age_s(const otr_s3_object *lock)
     return lock->date && lock->last_modified ? (int)(lock->date - lock->last_modified) : 0;
 }
 
-static void new_lock_id(char out[33])
+/* -1 when OpenSSL has no random bytes: a guessable lock id could be taken
+ * for another run's. */
+static int new_lock_id(char out[33])
 {
     unsigned char r[16];
     if (RAND_bytes(r, sizeof(r)) != 1)
-        for (size_t i = 0; i < sizeof(r); i++)
-            r[i] = (unsigned char)rand();
-    for (size_t i = 0; i < sizeof(r); i++)
-        snprintf(out + 2 * i, 3, "%02x", r[i]);
+        return -1;
+    otr_hex(out, r, sizeof(r));
+    return 0;
 }
 
 /* Puts the lock's text: created (if_match NULL) or over if_match. */
@@ -217,7 +218,10 @@ static int s3_lock(otr_store *st, const char *command, otr_error *err)
     free(s->started_at);
     s->command = strdup(command);
     s->started_at = otr_time_now_iso8601();
-    new_lock_id(s->lock_id);
+    if (new_lock_id(s->lock_id) < 0)
+        return otr_error_set(err, OTR_ERR_GENERIC,
+                             "%s: no random bytes for a lock id (OpenSSL's RAND_bytes failed)",
+                             s->base.where);
     if (!s->command || !s->started_at)
         return otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
     int r = put_lock(s, NULL, err);

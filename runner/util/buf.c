@@ -1,6 +1,7 @@
 /* otr_buf: the one growable string type of the runner (see buf.h). */
 #include "util/buf.h"
 
+#include <openssl/crypto.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -160,6 +161,27 @@ void otr_buf_free(otr_buf *b)
     b->ptr = NULL;
     b->len = b->size = 0;
     b->failed = 0;
+}
+
+void otr_wipe(void *p, size_t n)
+{
+    if (p && n)
+        OPENSSL_cleanse(p, n);
+}
+
+void otr_buf_free_secret(otr_buf *b)
+{
+    if (!b)
+        return;
+    otr_wipe(b->ptr, b->size);
+    otr_buf_free(b);
+}
+
+void otr_free_secret(char *s)
+{
+    if (s)
+        otr_wipe(s, strlen(s));
+    free(s);
 }
 
 void otr_hex(char *out, const unsigned char *in, size_t len)

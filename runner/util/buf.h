@@ -66,6 +66,13 @@ char *otr_buf_detach(otr_buf *b);
 void otr_buf_clear(otr_buf *b);
 void otr_buf_free(otr_buf *b);
 
+/* Secrets: overwritten with zeros in a way the compiler cannot drop
+ * (OPENSSL_cleanse; a memset before free may be removed), then freed.
+ * Each accepts NULL. */
+void otr_wipe(void *p, size_t n);
+void otr_buf_free_secret(otr_buf *b);
+void otr_free_secret(char *s);
+
 /* Lower-case hex of len bytes: 2 * len digits and a NUL into out. */
 void otr_hex(char *out, const unsigned char *in, size_t len);
 

@@ -3,6 +3,9 @@
  * journal (replay, an unsettled intent, a torn last line, a damaged line, a
  * foreign or stale journal), the lock, and files that are refused untouched.
  */
+/* a RAND method that fails, to show a state never falls back to guessable
+ * randomness (the API is deprecated in OpenSSL 3, and still honoured) */
+#define OPENSSL_SUPPRESS_DEPRECATED
 #include "helpers.h"
 #include "state/internal.h"
 #include "state/state.h"
@@ -14,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -124,6 +128,35 @@ static char *load_error(const char *path)
     char *m = strdup(otr_error_message(&err));
     otr_error_clear(&err);
     return m;
+}
+
+static int no_bytes(unsigned char *buf, int num)
+{
+    (void)buf;
+    (void)num;
+    return 0;
+}
+
+static int no_status(void)
+{
+    return 0;
+}
+
+/* Without random bytes there is no new state: its lineage must never be
+ * guessable (it was rand(), unseeded: the same in every run). */
+static void test_no_random_no_state(void **state)
+{
+    scratch *sc = *state;
+    static RAND_METHOD failing = {NULL, no_bytes, NULL, NULL, no_bytes, no_status};
+    const RAND_METHOD *was = RAND_get_rand_method();
+    assert_int_equal(RAND_set_rand_method(&failing), 1);
+    char *m = load_error(sc->path);
+    RAND_set_rand_method(was);
+    assert_non_null(strstr(m, "no random bytes"));
+    free(m);
+    otr_state *s = load_ok(sc->path); /* and with them, a state */
+    assert_int_equal(strlen(s->lineage), 36);
+    otr_state_free(s);
 }
 
 static void test_new_state_and_snapshots(void **state)
@@ -569,6 +602,7 @@ int main(void)
                                         scratch_teardown),
         cmocka_unit_test_setup_teardown(test_one_task_one_name, scratch_setup, scratch_teardown),
         cmocka_unit_test_setup_teardown(test_lock, scratch_setup, scratch_teardown),
+        cmocka_unit_test_setup_teardown(test_no_random_no_state, scratch_setup, scratch_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
