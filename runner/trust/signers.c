@@ -76,13 +76,18 @@ static void skip_space(cursor *c)
         c->p++;
 }
 
-/* The next field: up to a blank outside quotes; quotes kept. */
+/* The next field: up to a blank outside quotes, \" inside them skipped, as
+ * ssh's sshkey_advance_past_options reads; quotes kept. NULL for an empty
+ * field or an open quote. */
 static char *field(cursor *c)
 {
     const char *start = c->p;
     int quoted = 0;
     while (c->p < c->end && (quoted || (*c->p != ' ' && *c->p != '\t'))) {
-        quoted ^= *c->p == '"';
+        if (*c->p == '\\' && c->p + 1 < c->end && c->p[1] == '"')
+            c->p++;
+        else if (*c->p == '"')
+            quoted = !quoted;
         c->p++;
     }
     if (quoted || c->p == start)
@@ -97,7 +102,7 @@ static char *field(cursor *c)
     return out;
 }
 
-/* s without its quotes (in place). */
+/* s without its quotes (in place): the principals. */
 static char *unquote(char *s)
 {
     char *w = s;
@@ -122,7 +127,8 @@ static int digits(const char *s, int n)
     return v;
 }
 
-/* YYYYMMDD[HHMM[SS]][Z] (local time without Z), as ssh-keygen reads it. */
+/* YYYYMMDD[HHMM[SS]][Z] (local time without Z), as ssh-keygen reads it
+ * (strptime's ranges: a month 13 or an hour 24 is not a time). */
 static int parse_time(const char *s, int64_t *out)
 {
     size_t n = strlen(s);
@@ -133,11 +139,6 @@ static int parse_time(const char *s, int64_t *out)
     for (size_t i = 0; i < n; i++)
         if (!isdigit((unsigned char)s[i]))
             return -1;
-    char iso[32];
-    snprintf(iso, sizeof(iso), "%.4s-%.2s-%.2sT%.2s:%.2s:%.2sZ", s, s + 4, s + 6,
-             n >= 12 ? s + 8 : "00", n >= 12 ? s + 10 : "00", n == 14 ? s + 12 : "00");
-    if (utc)
-        return otr_time_parse_iso8601(iso, out);
     struct tm tm;
     memset(&tm, 0, sizeof(tm));
     tm.tm_year = digits(s, 4) - 1900;
@@ -147,65 +148,120 @@ static int parse_time(const char *s, int64_t *out)
     tm.tm_min = n >= 12 ? digits(s + 10, 2) : 0;
     tm.tm_sec = n == 14 ? digits(s + 12, 2) : 0;
     tm.tm_isdst = -1;
-    time_t t = mktime(&tm);
+    if (tm.tm_mon > 11 || tm.tm_mon < 0 || tm.tm_mday < 1 || tm.tm_mday > 31 || tm.tm_hour > 23 ||
+        tm.tm_min > 59 || tm.tm_sec > 60)
+        return -1;
+    time_t t = utc ? timegm(&tm) : mktime(&tm);
     if (t == (time_t)-1)
         return -1;
     *out = (int64_t)t;
     return 0;
 }
 
-/* One option of the options field: cert-authority, namespaces=,
- * valid-after=, valid-before=. */
-static int option(cursor *c, otr_signer *e, const char *opt, size_t len)
+/* A quoted value at *p, as ssh's opt_dequote reads it: it must start and end
+ * with '"', and \" inside is a quote. Returns the value (free() it) and moves
+ * *p past it; NULL with why. */
+static char *dequote(const char **p, const char **why)
 {
-    char buf[1024];
-    if (len >= sizeof(buf))
-        return fail(c, "an option is longer than %zu bytes", sizeof(buf) - 1);
-    memcpy(buf, opt, len);
-    buf[len] = '\0';
-    char *eq = strchr(buf, '=');
-    char *value = eq ? unquote(eq + 1) : NULL;
-    if (eq)
-        *eq = '\0';
-    if (!strcasecmp(buf, "cert-authority"))
-        return fail(c, "cert-authority: certificates are not supported; list each signer's own "
-                       "key");
-    if (!value)
-        return fail(c, "unknown option \"%s\" (known: namespaces=, valid-after=, valid-before=)",
-                    buf);
-    if (!strcasecmp(buf, "namespaces")) {
-        free(e->namespaces);
-        return (e->namespaces = strdup(value)) ? 0 : fail(c, "out of memory");
+    const char *s = *p;
+    if (*s != '"') {
+        *why = "the value must be in double quotes";
+        return NULL;
     }
-    int64_t *slot = !strcasecmp(buf, "valid-after")    ? &e->valid_after
-                    : !strcasecmp(buf, "valid-before") ? &e->valid_before
-                                                       : NULL;
-    if (!slot)
-        return fail(c, "unknown option \"%s\" (known: namespaces=, valid-after=, valid-before=)",
-                    buf);
-    if (parse_time(value, slot) < 0)
-        return fail(c,
-                    "\"%s\" is not a time: YYYYMMDD, YYYYMMDDHHMM or YYYYMMDDHHMMSS, with Z "
-                    "for UTC",
-                    value);
-    return 0;
+    char *out = malloc(strlen(s) + 1);
+    size_t n = 0;
+    if (!out) {
+        *why = "out of memory";
+        return NULL;
+    }
+    for (s++; *s && *s != '"'; s++) {
+        if (s[0] == '\\' && s[1] == '"')
+            s++;
+        out[n++] = *s;
+    }
+    if (!*s) {
+        free(out);
+        *why = "the value's closing quote is missing";
+        return NULL;
+    }
+    out[n] = '\0';
+    *p = s + 1;
+    return out;
 }
 
-/* The options field: comma-separated, a value may be quoted. */
+/* Does the option at *p name term followed by '=' (any case)? Moves past it. */
+static int option_is(const char **p, const char *term)
+{
+    size_t n = strlen(term);
+    if (strncasecmp(*p, term, n) || (*p)[n] != '=')
+        return 0;
+    *p += n + 1;
+    return 1;
+}
+
+/* One option at *p: namespaces=, valid-after=, valid-before= with a quoted
+ * value, each at most once (cert-authority is refused). */
+static int option(cursor *c, otr_signer *e, const char **p)
+{
+    const char *why = NULL;
+    int64_t *slot = NULL;
+    char *value;
+    if (!strncasecmp(*p, "cert-authority", 14))
+        return fail(c, "cert-authority: certificates are not supported; list each signer's own "
+                       "key");
+    const char *name = *p;
+    if (option_is(p, "namespaces")) {
+        if (e->namespaces)
+            return fail(c, "namespaces= is given twice");
+        if (!(e->namespaces = dequote(p, &why)))
+            return fail(c, "namespaces=: %s, as ssh-keygen reads it", why);
+        return 0;
+    }
+    if (option_is(p, "valid-after"))
+        slot = &e->valid_after;
+    else if (option_is(p, "valid-before"))
+        slot = &e->valid_before;
+    if (!slot)
+        return fail(c,
+                    "unknown option \"%.*s\" (known: namespaces=, valid-after=, valid-before=, "
+                    "each with a value in double quotes)",
+                    (int)strcspn(name, "=,"), name);
+    size_t len = (size_t)(*p - name - 1);
+    if (*slot != OTR_SIGNERS_NO_TIME)
+        return fail(c, "%.*s= is given twice", (int)len, name);
+    if (!(value = dequote(p, &why)))
+        return fail(c, "%.*s=: %s, as ssh-keygen reads it (%.*s=\"20991231\")", (int)len, name,
+                    why, (int)len, name);
+    int bad = parse_time(value, slot) < 0 || *slot == 0;
+    if (bad)
+        fail(c,
+             "\"%s\" is not a time: YYYYMMDD, YYYYMMDDHHMM or YYYYMMDDHHMMSS, with Z for "
+             "UTC",
+             value);
+    free(value);
+    return bad ? -1 : 0;
+}
+
+/* The options field, as ssh-keygen's sshsigopt_parse reads it: options
+ * separated by single commas, nothing after the last; a valid-before not
+ * later than valid-after is an error. */
 static int options(cursor *c, otr_signer *e, const char *opts)
 {
     const char *p = opts;
     while (*p) {
-        const char *start = p;
-        int quoted = 0;
-        while (*p && (quoted || *p != ',')) {
-            quoted ^= *p == '"';
-            p++;
-        }
-        if (option(c, e, start, (size_t)(p - start)) < 0)
+        if (option(c, e, &p) < 0)
             return -1;
-        p += *p == ',';
+        if (!*p)
+            break;
+        if (*p != ',')
+            return fail(c, "unexpected \"%s\" after an option (options are separated by commas)",
+                        p);
+        if (!*++p)
+            return fail(c, "the options end with a comma");
     }
+    if (e->valid_after != OTR_SIGNERS_NO_TIME && e->valid_before != OTR_SIGNERS_NO_TIME &&
+        e->valid_before <= e->valid_after)
+        return fail(c, "valid-before is not later than valid-after");
     return 0;
 }
 

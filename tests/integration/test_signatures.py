@@ -178,6 +178,30 @@ agree(commit("ed25519", "new key"), "valid-after to come",
       reason="makes the key valid only after 2099-12-31")
 agree(commit("ed25519", "a namespace option"), "namespaces=\"git\" allows it",
       allowed=signers([f'{ALICE} namespaces="git",valid-after="20200101" {KEYS["ed25519"][1]}']))
+# options read exactly as ssh-keygen reads them (issue 23, defect 10): a value
+# not in quotes, an option twice, a stray comma, an unknown option, a
+# valid-before not after valid-after all make a bad line, which git trusts
+# nothing on and ota-runner refuses naming file:line; case and \" are fine
+opts_commit = commit("ed25519", "options as ssh-keygen reads them")
+for opts, want in (('valid-before=20991231', False), ('namespaces=git', False),
+                   ('valid-after="20200101",valid-after="20200102"', False),
+                   ('valid-after="20200101",', False), ('namespaces="git"x', False),
+                   ('foo="bar"', False), ('valid-after="20200101",valid-before="20200101"', False),
+                   ('valid-after="2020010"', False), ('valid-after="20201301"', False),
+                   ('VALID-AFTER="20200101",Namespaces="git"', True), ('namespaces="g\\"it,git"', True),
+                   ('valid-after="20200101Z",valid-before="20991231235959Z"', True)):
+    path = signers([f"{ALICE} {opts} {KEYS['ed25519'][1]}"])
+    agree(opts_commit, f"allowed signers options {opts}", allowed=path, want=want,
+          reason=None if want else f"{path}:2: ")
+# a bad line elsewhere in the file: ssh-keygen complains and reads on; ota-runner
+# refuses the file (stricter: a typo in the list of who may send firmware is fixed
+# before anything is trusted)
+path = signers([f"bob@example.com valid-before=20991231 {KEYS['rsa'][1]}", f"{ALICE} {KEYS['ed25519'][1]}"])
+good, said = oracle(opts_commit, path)
+rc, out, err = runner("validate", allowed=path, ref=opts_commit)
+check(good and "bad options" in said and rc == 1 and f"{path}:2: valid-before=: the value must be in double "
+      "quotes" in err, "a bad line for another key: git skips it, ota-runner refuses the file naming file:line",
+      said + out + err)
 unsigned = commit(None, "not signed")
 agree(unsigned, "an unsigned commit", want=False, reason="is not signed")
 payload = raw(unsigned)
