@@ -84,6 +84,20 @@ static int set_param(otr_s3_url *u, const char *name, size_t nlen, const char *v
     return *slot ? 0 : otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
 }
 
+/* Has the key a "." or ".." segment? libcurl removes them from the path it
+ * sends, so the object written would not be the one the key names (and the
+ * journal's listing, by the literal prefix, would miss it). */
+static int dot_segment(const char *key)
+{
+    for (const char *p = key; *p;) {
+        size_t len = strcspn(p, "/");
+        if ((len == 1 && p[0] == '.') || (len == 2 && p[0] == '.' && p[1] == '.'))
+            return 1;
+        p += len + (p[len] == '/');
+    }
+    return 0;
+}
+
 int otr_s3_url_parse(otr_s3_url *u, const char *text, otr_error *err)
 {
     memset(u, 0, sizeof(*u));
@@ -109,6 +123,12 @@ int otr_s3_url_parse(otr_s3_url *u, const char *text, otr_error *err)
                            "%s: the key must name an object (not empty, not ending in '/', "
                            "at most %d bytes)",
                            text, S3_MAX_KEY - 64);
+    else if (dot_segment(u->key))
+        rc = otr_error_set(err, OTR_ERR_USAGE,
+                           "%s: the key has a \".\" or \"..\" segment, which HTTP clients "
+                           "resolve away (x/../y.json is sent as y.json): name the object "
+                           "without them",
+                           text);
     for (const char *p = q ? q + 1 : NULL; rc == 0 && p && *p;) {
         size_t len = strcspn(p, "&");
         const char *eq = memchr(p, '=', len);

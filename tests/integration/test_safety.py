@@ -15,6 +15,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from checks import check, finish, program  # noqa: E402
 from fleet import Fleet, config, rollout, service, task  # noqa: E402
+from harness import MotoS3  # noqa: E402
 
 RUNNER = program("OTA_RUNNER")
 SLOW = os.environ.get("OTR_SANITIZED") == "1"
@@ -103,7 +104,28 @@ def small_things():
         f.stop()
 
 
+def s3_dot_segments():
+    """A state key with "." or ".." segments is refused before anything is
+    written (libcurl sent x/../y.json as y.json, while the journal was listed
+    under the literal key) (defect 9)."""
+    with MotoS3() as s3:
+        f = Fleet(RUNNER, "s3-dots", "--tick", TICK, files={"t1.yaml": task("t1")},
+                  state=f"s3://{s3.bucket}/x/../y.json")
+        f.extra_env = {"AWS_ENDPOINT_URL_S3": s3.url, "AWS_CONFIG_FILE": "/dev/null",
+                       "AWS_SHARED_CREDENTIALS_FILE": "/dev/null"}
+        try:
+            rc, out, err = f.run("apply")
+            check(rc == 1 and '".." segment' in err and s3.keys() == [] and f.creates() == [],
+                  "s3-dots: a key with a .. segment is refused, nothing written, nothing created", out + err)
+            rc, out, err = f.run("apply", "--state", f"s3://{s3.bucket}/x/..y/state.json")
+            check(rc == 0 and "x/..y/state.json" in s3.keys(), "s3-dots: dots inside a segment are a name",
+                  out + err + str(s3.keys()))
+        finally:
+            f.stop()
+
+
 hold_moved_back()
 adopt_records()
+s3_dot_segments()
 small_things()
 finish()

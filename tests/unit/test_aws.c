@@ -356,6 +356,10 @@ static void test_s3_url(void **state)
     assert_string_equal(u.sse, "aws:kms");
     assert_string_equal(u.kms_key_id, "alias/ota");
     otr_s3_url_clear(&u);
+    /* dots inside a segment are a name like any other */
+    assert_int_equal(otr_s3_url_parse(&u, "s3://bucket/x/..y/.state.json", &err), 0);
+    assert_string_equal(u.key, "x/..y/.state.json");
+    otr_s3_url_clear(&u);
     static const struct {
         const char *url, *says;
     } bad[] = {
@@ -370,6 +374,10 @@ static void test_s3_url(void **state)
         {"s3://bucket/k?kms_key_id=x", "needs sse=aws:kms"},
         {"s3://bucket/k?sse=rot13", "use aws:kms"},
         {"/var/lib/state.json", "not an s3:// URL"},
+        {"s3://bucket/x/../y.json", "\"..\" segment"},
+        {"s3://bucket/./y.json", "\"..\" segment"},
+        {"s3://bucket/x/..", "\"..\" segment"},
+        {"s3://bucket/x/./y.json?region=eu-west-1", "\"..\" segment"},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         if (otr_s3_url_parse(&u, bad[i].url, &err) == 0)
