@@ -224,9 +224,9 @@ static int check_guards(const otr_plan *p, const otr_options *o)
 static void print_report(const otr_apply_result *r, const otr_state *s)
 {
     for (size_t i = 0; i < r->nnotes; i++)
-        fprintf(stderr, "ota-runner: note: %s\n", r->notes[i]);
+        otr_print_line(stderr, "ota-runner: note: ", r->notes[i]);
     for (size_t i = 0; i < r->nfailures; i++)
-        fprintf(stderr, "ota-runner: error: %s\n", r->failures[i].description);
+        otr_print_line(stderr, "ota-runner: error: ", r->failures[i].description);
     if (r->stopped)
         fprintf(stderr, "ota-runner: error: stopped early: %s\n", r->stopped);
     if (r->nnot_started) {
@@ -324,7 +324,7 @@ int otr_cmd_apply(const otr_options *o)
         rc = OTR_EXIT_ERROR;
     if (o->output == OTR_OUT_JSON) {
         for (size_t i = 0; i < r.nfailures; i++)
-            fprintf(stderr, "ota-runner: error: %s\n", r.failures[i].description);
+            otr_print_line(stderr, "ota-runner: error: ", r.failures[i].description);
         print_json(&r, saved);
     } else {
         print_report(&r, pl.state);

@@ -201,6 +201,7 @@ static void print_text(const otr_plan *p, const char *base, const char *head)
     otr_render_plan_reach(p, &out);
     if (out.len > before)
         otr_buf_putc(&out, '\n');
+    otr_text_sanitize(&out, 0, 0);
     fputs(otr_buf_cstr(&out), stdout);
     otr_buf_free(&out);
 }

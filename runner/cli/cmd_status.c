@@ -1,6 +1,7 @@
 /* ota-runner status: every recorded resource with what the service says of
  * it; a staged rollout's waves as the next apply would judge them. */
 #include "cli/commands.h"
+#include "cli/escape.h"
 #include "cli/planning.h"
 #include "cli/render_rollout.h"
 #include "cli/render_state.h"
@@ -188,16 +189,17 @@ static void print_text(const row *rows, size_t n, const otr_state *s, const char
         const otr_ota_counts *c = &rows[i].got.counts;
         otr_buf_clear(&a);
         otr_address_short(&a, rows[i].rec->kind, rows[i].rec->name);
-        printf("%-*s  %-22s %-12s", w, otr_buf_cstr(&a), rows[i].rec->id ? rows[i].rec->id : "-",
-               status_of(&rows[i]));
+        otr_buf line = OTR_BUF_INIT; /* the id and status are the state's and the service's */
+        otr_buf_printf(&line, "%-*s  %-22s %-12s", w, otr_buf_cstr(&a),
+                       rows[i].rec->id ? rows[i].rec->id : "-", status_of(&rows[i]));
         if (c->present) {
-            otr_buf bar = OTR_BUF_INIT;
-            status_bar(&bar, c, color);
-            printf(" %9ld %9ld %9ld %9ld  %s", c->succeeded, c->failed + c->timed_out + c->rejected,
-                   c->in_progress, c->queued, otr_buf_cstr(&bar));
-            otr_buf_free(&bar);
+            otr_buf_printf(&line, " %9ld %9ld %9ld %9ld  ", c->succeeded,
+                           c->failed + c->timed_out + c->rejected, c->in_progress, c->queued);
+            status_bar(&line, c, color);
         }
-        printf("\n");
+        otr_text_sanitize(&line, 0, color);
+        printf("%s\n", otr_buf_cstr(&line));
+        otr_buf_free(&line);
     }
     otr_buf_clear(&a);
     for (size_t i = 0; i < n; i++) {
@@ -206,6 +208,7 @@ static void print_text(const row *rows, size_t n, const otr_state *s, const char
         otr_buf_putc(&a, '\n');
         otr_render_rollout_text(&a, rows[i].rec->name, rows[i].view, "");
     }
+    otr_text_sanitize(&a, 0, color);
     fputs(otr_buf_cstr(&a), stdout);
     otr_buf_clear(&a);
     otr_render_state_counts(s, &a);
@@ -267,7 +270,7 @@ int otr_cmd_status(const otr_options *o)
     }
     for (size_t i = 0; i < n; i++)
         if (rows[i].error) {
-            fprintf(stderr, "ota-runner: error: %s\n", rows[i].error);
+            otr_print_line(stderr, "ota-runner: error: ", rows[i].error);
             rc = OTR_EXIT_ERROR;
         } else if (rows[i].missing) {
             otr_buf a = OTR_BUF_INIT;

@@ -1,6 +1,8 @@
 /* Loading manifests for a command, and printing what went wrong. */
 #include "cli/load.h"
 
+#include "cli/escape.h"
+
 #include "manifest/loader.h"
 #include "trust/signers.h"
 #include "util/file.h"
@@ -37,7 +39,7 @@ static int read_files(otr_loaded *l, add_ctx *a)
 
 void otr_print_error(const otr_error *err)
 {
-    fprintf(stderr, "ota-runner: error: %s\n", otr_error_message(err));
+    otr_print_line(stderr, "ota-runner: error: ", otr_error_message(err));
 }
 
 /* A range check waits for the state (plan and apply ask for it). */
@@ -159,6 +161,7 @@ void otr_print_diags_text(const otr_diags *d, const otr_options *o)
     for (size_t i = 0; i < d->count; i++) {
         otr_buf_clear(&line);
         otr_diag_format(&d->items[i], &line);
+        otr_text_sanitize(&line, 0, 0); /* a manifest's value is quoted in some messages */
         if (color) {
             /* colour only the severity word */
             const char *word = d->items[i].severity == OTR_SEV_ERROR ? "error:" : "warning:";

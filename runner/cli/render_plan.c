@@ -360,9 +360,10 @@ static void signer_text(const otr_plan *p, otr_buf *out)
  * when a stream is given, in pieces of about this size. */
 #define RENDER_FLUSH_BYTES ((size_t)64 * 1024)
 
-static void flush_to(FILE *stream, otr_buf *out)
+static void flush_to(FILE *stream, otr_buf *out, int color)
 {
     if (stream && out->len >= RENDER_FLUSH_BYTES) {
+        otr_text_sanitize(out, 0, color);
         fwrite(out->ptr, 1, out->len, stream);
         otr_buf_clear(out);
     }
@@ -373,13 +374,16 @@ static void render_text(const otr_plan *p, const char *warnings, otr_buf *out, i
 
 void otr_render_plan_text(const otr_plan *p, const char *warnings, otr_buf *out, int color)
 {
+    size_t start = out->len;
     render_text(p, warnings, out, color, NULL);
+    otr_text_sanitize(out, start, color);
 }
 
 void otr_render_plan_text_to(FILE *stream, const otr_plan *p, const char *warnings, int color)
 {
     otr_buf out = OTR_BUF_INIT;
     render_text(p, warnings, &out, color, stream);
+    otr_text_sanitize(&out, 0, color);
     fputs(otr_buf_cstr(&out), stream);
     otr_buf_free(&out);
 }
@@ -416,12 +420,12 @@ static void render_text(const otr_plan *p, const char *warnings, otr_buf *out, i
             for (size_t j = 0; j < p->count; j++)
                 if (j != i && unit_of(p, j) == i && p->actions[j].retired == retired)
                     text_action(p, &said, j, "    ", w, out, color);
-        flush_to(stream, out);
+        flush_to(stream, out, color);
     }
     ahead_free(&said);
     for (size_t i = 0; i < p->nnotes; i++) {
         otr_buf_printf(out, "  note: %s\n", p->notes[i]);
-        flush_to(stream, out);
+        flush_to(stream, out, color);
     }
     if (otr_plan_changes(p) || p->counts[OTR_ACT_ORPHAN] || p->nnotes)
         otr_buf_putc(out, '\n');
@@ -445,12 +449,6 @@ static void render_text(const otr_plan *p, const char *warnings, otr_buf *out, i
 }
 
 /* ---- markdown -------------------------------------------------------------------- */
-
-void otr_md_cell(otr_buf *out, const char *s)
-{
-    static const otr_escape cell[] = {{'|', "\\|"}, {'\n', " "}, {'<', "&lt;"}, {0, NULL}};
-    otr_buf_put_escaped(out, s, cell);
-}
 
 static void md_row(const otr_plan *p, size_t i, int member, otr_buf *out)
 {
@@ -621,24 +619,6 @@ static void render_markdown(const otr_plan *p, const char *warnings, otr_buf *ou
 }
 
 /* ---- GitHub -------------------------------------------------------------------------- */
-
-void otr_github_escape(otr_buf *out, const char *s, int property)
-{
-    for (; s && *s; s++) {
-        if (*s == '%')
-            otr_buf_puts(out, "%25");
-        else if (*s == '\r')
-            otr_buf_puts(out, "%0D");
-        else if (*s == '\n')
-            otr_buf_puts(out, "%0A");
-        else if (property && *s == ':')
-            otr_buf_puts(out, "%3A");
-        else if (property && *s == ',')
-            otr_buf_puts(out, "%2C");
-        else
-            otr_buf_putc(out, *s);
-    }
-}
 
 /* A rollout's promotion (a notice) and halt (a warning). */
 static void rollout_github(otr_buf *out, const otr_detail *d)

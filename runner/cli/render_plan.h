@@ -3,6 +3,7 @@
 #ifndef OTR_CLI_RENDER_PLAN_H
 #define OTR_CLI_RENDER_PLAN_H
 
+#include "cli/escape.h"
 #include "cli/options.h"
 #include "plan/plan.h"
 #include "util/buf.h"
@@ -15,14 +16,6 @@ void otr_render_plan_text(const otr_plan *p, const char *warnings, otr_buf *out,
 void otr_render_plan_text_to(FILE *stream, const otr_plan *p, const char *warnings, int color);
 void otr_render_plan_markdown(const otr_plan *p, const char *warnings, otr_buf *out);
 void otr_render_plan_github(const otr_plan *p, const char *warnings, otr_buf *out);
-/* Escapes s for a GitHub workflow command: '%', CR and LF always, and ','
- * and ':' in a property (file=..., title=...). */
-void otr_github_escape(otr_buf *out, const char *s, int property);
-
-/* s as text in a markdown table cell: '|' escaped, '<' as an entity (no
- * markup from a manifest), a newline as a space. */
-void otr_md_cell(otr_buf *out, const char *s);
-
 /* Rows of a markdown list or table shown before the rest is folded in a
  * <details> block. */
 #define OTR_MARKDOWN_FOLD_AFTER 20

@@ -1,7 +1,7 @@
 /* A staged rollout's waves, for people (see render_rollout.h). */
 #include "cli/render_rollout.h"
 
-#include "cli/render_plan.h"
+#include "cli/escape.h"
 
 #include <string.h>
 
@@ -70,14 +70,6 @@ void otr_render_rollout_text(otr_buf *out, const char *name, const cJSON *view, 
                        str_of(view, "promotes"));
 }
 
-/* Text for a Mermaid label in ["..."]: quotes and markup as entities. */
-static void mermaid_text(otr_buf *out, const char *s)
-{
-    static const otr_escape label[] = {{'"', "#quot;"}, {'<', "#lt;"}, {'>', "#gt;"},
-                                       {'\n', " "},     {'`', " "},    {0, NULL}};
-    otr_buf_put_escaped(out, s, label);
-}
-
 /* The class of a wave in the picture. */
 static const char *wave_class(const cJSON *w, const char *promoted)
 {
@@ -104,13 +96,13 @@ void otr_render_rollout_mermaid(otr_buf *out, const cJSON *view)
     cJSON_ArrayForEach(w, cJSON_GetObjectItemCaseSensitive(view, "waves"))
     {
         otr_buf_printf(out, "  w%d[\"", i);
-        mermaid_text(out, str_of(w, "name"));
+        otr_mermaid_text(out, str_of(w, "name"));
         if (str_of(w, "targets")) {
             otr_buf_puts(out, "<br/>");
-            mermaid_text(out, str_of(w, "targets"));
+            otr_mermaid_text(out, str_of(w, "targets"));
         }
         otr_buf_puts(out, "<br/>");
-        mermaid_text(out, str_of(w, "state"));
+        otr_mermaid_text(out, str_of(w, "state"));
         otr_buf_printf(out, "\"]:::%s\n", wave_class(w, promoted));
         if (i)
             otr_buf_printf(out, "  w%d --> w%d\n", i - 1, i);

@@ -123,6 +123,15 @@ static int check_string(otr_vctx *v, const otr_field *f, const otr_ynode *n, otr
         REPORT(v, n, path, "%smust not contain NUL characters", what);
         return -1;
     }
+    size_t at;
+    unsigned long bad = otr_forging_find(n->value, n->len, &at);
+    if (bad) {
+        REPORT(v, n, path,
+               "%smust not contain control or bidirectional characters: U+%04lX at character "
+               "%zu (a line break, escape or override could forge what a review shows)",
+               what, bad, at);
+        return -1;
+    }
     if ((f->min != OTR_NO_LIMIT && chars < (size_t)f->min) ||
         (f->max != OTR_NO_LIMIT && chars > (size_t)f->max)) {
         report_length(v, n, path, what, f, chars);

@@ -1470,8 +1470,7 @@ int otr_plan_from_json(otr_plan **out, const cJSON *j, otr_error *err)
     p->manifests = (long)otr_json_integer_or(cJSON_GetObjectItemCaseSensitive(j, "manifests"), 0,
                                              1LL << 40, -1);
     p->adopted = (size_t)otr_json_integer_or(
-        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(j, "summary"),
-                                         "adopted"),
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(j, "summary"), "adopted"),
         0, 1LL << 40, 0);
     const cJSON *src = cJSON_GetObjectItemCaseSensitive(j, "source");
     p->repo = dup_or_null(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(src, "repo")));

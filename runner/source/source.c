@@ -737,6 +737,15 @@ static int hand_entry(otr_source *s, size_t order, otr_diags *diags, otr_source_
                       void *ctx)
 {
     const entry *e = &s->entries[order];
+    size_t at;
+    unsigned long bad = otr_forging_find(e->path, strlen(e->path), &at);
+    if (bad) { /* printed raw, such a name could forge a line of a plan */
+        otr_diags_add(diags, OTR_SEV_ERROR, order, "(a file name)", 0, 0, NULL,
+                      "a file under --path %s has U+%04lX at character %zu of its name; rename it "
+                      "without control or bidirectional characters",
+                      otr_source_path(s), bad, at);
+        return 0;
+    }
     if (e->kind != ENTRY_FILE) {
         otr_diags_add(diags, OTR_SEV_ERROR, order, e->path, 0, 0, NULL,
                       "%s under --path %s is not followed; keep manifests as regular files",

@@ -230,8 +230,8 @@ static int option(cursor *c, otr_signer *e, const char **p)
     if (*slot != OTR_SIGNERS_NO_TIME)
         return fail(c, "%.*s= is given twice", (int)len, name);
     if (!(value = dequote(p, &why)))
-        return fail(c, "%.*s=: %s, as ssh-keygen reads it (%.*s=\"20991231\")", (int)len, name,
-                    why, (int)len, name);
+        return fail(c, "%.*s=: %s, as ssh-keygen reads it (%.*s=\"20991231\")", (int)len, name, why,
+                    (int)len, name);
     int bad = parse_time(value, slot) < 0 || *slot == 0;
     if (bad)
         fail(c,

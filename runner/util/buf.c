@@ -184,6 +184,39 @@ void otr_free_secret(char *s)
     free(s);
 }
 
+unsigned long otr_forging_char(const char *s, size_t len, size_t *n)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    unsigned long cp = p[0];
+    *n = cp < 0x80 ? 1 : cp < 0xE0 ? 2 : cp < 0xF0 ? 3 : 4;
+    if (*n > len) {
+        *n = 1;
+        return 0;
+    }
+    if (*n == 2)
+        cp = ((cp & 0x1F) << 6) | (p[1] & 0x3F);
+    else if (*n == 3)
+        cp = ((cp & 0x0F) << 12) | ((unsigned long)(p[1] & 0x3F) << 6) | (p[2] & 0x3F);
+    else if (*n == 4)
+        return 0;
+    if (cp < 0x20 || (cp >= 0x7F && cp <= 0x9F) || cp == 0x061C || cp == 0x200E || cp == 0x200F ||
+        (cp >= 0x2028 && cp <= 0x202E) || (cp >= 0x2066 && cp <= 0x2069))
+        return cp;
+    return 0;
+}
+
+unsigned long otr_forging_find(const char *s, size_t len, size_t *at)
+{
+    size_t n;
+    *at = 1;
+    for (size_t i = 0; i < len; i += n, (*at)++) {
+        unsigned long cp = otr_forging_char(s + i, len - i, &n);
+        if (cp)
+            return cp;
+    }
+    return 0;
+}
+
 void otr_hex(char *out, const unsigned char *in, size_t len)
 {
     static const char digits[] = "0123456789abcdef";

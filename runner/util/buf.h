@@ -73,6 +73,16 @@ void otr_wipe(void *p, size_t n);
 void otr_buf_free_secret(otr_buf *b);
 void otr_free_secret(char *s);
 
+/* The character at s (len bytes left) when it is one that can forge how a
+ * text reads: a C0 or C1 control (CR, LF, ESC...), DEL, a line or paragraph
+ * separator, a bidirectional override or isolate; as its code point, its
+ * length in *n. 0 for any other character (*n its length, 1 when the
+ * encoding is cut short). */
+unsigned long otr_forging_char(const char *s, size_t len, size_t *n);
+/* The first forging character of s, its place in characters in *at (from
+ * 1); 0 when there is none. */
+unsigned long otr_forging_find(const char *s, size_t len, size_t *at);
+
 /* Lower-case hex of len bytes: 2 * len digits and a NUL into out. */
 void otr_hex(char *out, const unsigned char *in, size_t len);
 

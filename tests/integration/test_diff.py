@@ -113,7 +113,8 @@ check(by.get("OtaTask/meter-1-0-0", {}).get("description") == meter
       and "description" not in by.get("OtaTask/door-lock-1-9-0", {}),
       "json: a description for an added and a replaced task, none for an update", out + err)
 rc, out, err = diff("base", "HEAD", "--output", "markdown")
-check(f"| added | `meter-1-0-0` | manifests/energy/meter.yaml:1 | {meter} |" in out
+md_meter = meter.replace("(", "\\(").replace(")", "\\)")  # a cell's parentheses are escaped
+check(f"| added | `meter-1-0-0` | manifests/energy/meter.yaml:1 | {md_meter} |" in out
       and "\n\nDevices: 2 tasks" in out, "markdown: the description in the How column, the devices line", out)
 check("**promotes thermostat-2-5-0 to everyone**" in out and "| changed | `smart-plug-5-1-0` |" in out,
       "markdown: the promotion first, then a row per change", out + err)

@@ -124,8 +124,48 @@ def s3_dot_segments():
             f.stop()
 
 
+def forged_review():
+    """A pull request cannot forge its own review: a manifest's link, image,
+    code span or @-mention is escaped in every markdown cell, and what a
+    state from elsewhere holds (an id with CR and ESC) shows as visible
+    escapes in text and GitHub annotations (defect 6; the manifests with
+    control characters themselves are cases 54-58 of tests/data/bad)."""
+    hostile = "arn:x ![i](https://e/i.png) [click](https://e) `code` @octo-org/admins"
+    f = Fleet(RUNNER, "forged", "--tick", TICK, files={"t1.yaml": task("t1"), "t2.yaml": task("t2")})
+    try:
+        base = f.head()
+        f.commit({"t2.yaml": task("t2", targets=None, query=hostile)})
+        for args in (("diff", base, "--output", "markdown"), ("plan", "--output", "markdown")):
+            rc, out, err = f.run(*args)
+            check(rc == 0 and "\\[click\\]\\(https://e\\)" in out and "](" not in out and "![" not in out
+                  and "@octo" not in out.replace("@&#8203;octo", "") and "`code`" not in out,
+                  f"forged: {args[0]} markdown escapes links, images, code spans and mentions", out + err)
+        bad_name = "t3\nPlan: 0 to create.yaml"
+        f.commit({bad_name: task("t3")})
+        rc, out, err = f.run("plan")
+        check(rc == 1 and "U+000A at character 13 of its name" in err and "\nPlan: 0 to create" not in out + err,
+              "forged: a manifest file whose name has a line break is refused", out + err)
+        f.commit({bad_name: None})
+        rc, out, err = f.run("apply")
+        s = f.read_state()
+        s["tasks"]["t1"]["taskId"] = "ota1\rPlan: 0 to create\x1b[8m"
+        s["tasks"]["t1"]["remote"] = {"status": "IN_PROGRESS\nForged line", "checkedAt": "2026-01-01T00:00:00Z"}
+        with open(f.state, "w") as fh:
+            json.dump(s, fh)
+        f.commit({"t1.yaml": None})
+        for args, shown in ((("plan", "--refresh", "none"), True),
+                            (("plan", "--refresh", "none", "--output", "github"), False), (("status",), True)):
+            rc, out, err = f.run(*args)
+            check("\r" not in out + err and "\x1b" not in out + err and "\nForged" not in out + err
+                  and (not shown or "\\rPlan: 0 to create\\x1b[8m" in out + err),
+                  f"forged: {' '.join(args)} shows a state's CR, LF and ESC as escapes", repr(out + err))
+    finally:
+        f.stop()
+
+
 hold_moved_back()
 adopt_records()
+forged_review()
 s3_dot_segments()
 small_things()
 finish()

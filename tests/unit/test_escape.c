@@ -1,0 +1,108 @@
+/*
+ * Untrusted text in every output format (cli/escape.h): what a pull request,
+ * a state from elsewhere or the service says can never read as a line, a
+ * link, an image, a mention, a code span or markup of ota-runner's own.
+ */
+#include "cli/escape.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef void (*escaper)(otr_buf *out, const char *s);
+
+static char *run(escaper f, const char *s)
+{
+    otr_buf b = OTR_BUF_INIT;
+    f(&b, s);
+    return otr_buf_detach(&b);
+}
+
+static void expect(escaper f, const char *in, const char *want)
+{
+    char *got = run(f, in);
+    if (strcmp(got, want))
+        fail_msg("escaping \"%s\": got \"%s\", want \"%s\"", in, got, want);
+    free(got);
+}
+
+static void test_markdown_cell(void **state)
+{
+    (void)state;
+    expect(otr_md_cell, "plain s3://b/k.json thingType:Plug", "plain s3://b/k.json thingType:Plug");
+    expect(otr_md_cell, "a|b", "a\\|b");
+    expect(otr_md_cell, "![x](https://e/i.png)", "\\!\\[x\\]\\(https://e/i.png\\)");
+    expect(otr_md_cell, "[click](https://e)", "\\[click\\]\\(https://e\\)");
+    expect(otr_md_cell, "`code`", "\\`code\\`");
+    expect(otr_md_cell, "@octo-org/admins", "@&#8203;octo-org/admins");
+    expect(otr_md_cell, "<img src=x>&amp; a -> b", "&lt;img src=x>&amp;amp; a -> b");
+    expect(otr_md_cell, "a\\|b", "a\\\\\\|b"); /* no escape of ours undone */
+    expect(otr_md_cell, "one\r| two\nthree", "one \\| two three");
+    expect(otr_md_cell, "esc\x1b[31m", "esc\\\\u001b\\[31m");
+    expect(otr_md_cell, "bidi\xe2\x80\xaegnp.exe", "bidi\\\\u202egnp.exe");
+    expect(otr_md_cell, "\xc3\xa9t\xc3\xa9 \xf0\x9f\x9a\x80", "\xc3\xa9t\xc3\xa9 \xf0\x9f\x9a\x80");
+}
+
+static void github_value(otr_buf *out, const char *s)
+{
+    otr_github_escape(out, s, 0);
+}
+
+static void github_property(otr_buf *out, const char *s)
+{
+    otr_github_escape(out, s, 1);
+}
+
+static void test_github(void **state)
+{
+    (void)state;
+    expect(github_value, "100% done\r\n::error::forged", "100%25 done%0D%0A::error::forged");
+    expect(github_value, "esc\x1b[31m", "esc%1B[31m");
+    expect(github_property, "manifests/a:b,c.yaml", "manifests/a%3Ab%2Cc.yaml");
+    expect(github_value, "next\xc2\x85line", "next\\u0085line");
+}
+
+static void test_mermaid(void **state)
+{
+    (void)state;
+    expect(otr_mermaid_text, "thingType:\"x\"<br/>`y`", "thingType:#quot;x#quot;#lt;br/#gt; y ");
+    expect(otr_mermaid_text, "a\nb\rc\x1b", "a b c ");
+}
+
+static void text(otr_buf *out, const char *s)
+{
+    otr_buf_puts(out, "kept\n");
+    size_t start = out->len;
+    otr_buf_puts(out, s);
+    otr_text_sanitize(out, start, 0);
+}
+
+static void coloured(otr_buf *out, const char *s)
+{
+    otr_buf_puts(out, s);
+    otr_text_sanitize(out, 0, 1);
+}
+
+static void test_text(void **state)
+{
+    (void)state;
+    expect(text, "a line\nanother", "kept\na line\nanother");
+    expect(text, "id\rDiff: 0 added\t\x1b[0m\x7f", "kept\nid\\rDiff: 0 added\\t\\x1b[0m\\x7f");
+    expect(text, "\xe2\x80\xae\xe2\x81\xa6\xc2\x9b", "kept\n\\u202e\\u2066\\x9b");
+    expect(coloured, "\x1b[1;31merror:\x1b[0m a\rb", "\x1b[1;31merror:\x1b[0m a\\rb");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_markdown_cell),
+        cmocka_unit_test(test_github),
+        cmocka_unit_test(test_mermaid),
+        cmocka_unit_test(test_text),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
