@@ -266,6 +266,9 @@ int otr_cmd_apply(const otr_options *o)
     rc = o->nargs ? load_saved_plan(&pl, o, o->args[0]) : otr_planning_prepare(&pl, o, "apply");
     if (rc || (rc = check_guards(pl.plan, o)) != 0)
         goto done;
+    /* deletes an interrupted run left, judged anew by this plan: out of the journal */
+    for (size_t i = 0; i < pl.plan->ndropped; i++)
+        (void)otr_state_forget_pending(pl.state, &pl.plan->dropped[i]);
     if (otr_plan_changes(pl.plan) == 0) {
         otr_buf text = OTR_BUF_INIT;
         if (pl.plan->counts[OTR_ACT_ORPHAN] || pl.plan->nnotes)

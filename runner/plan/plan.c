@@ -712,14 +712,66 @@ static int plan_name(builder *b, const otr_record *rec, otr_manifest *m)
     return plan_existing(b, rec, m, remote);
 }
 
-/* Intents left by an interrupted run are finished first; the rest of the
- * plan is made as if they succeed, on a copy of the records (b->view). */
+/* Is the resource a delete intent names still in the service? 1 yes, 0 gone,
+ * -1 not known (--refresh none). */
+static int still_there(const builder *b, const otr_intent *in)
+{
+    const otr_remote_view *v = view_of(b->o, in->rec.kind);
+    if (!v || !in->rec.id)
+        return -1;
+    return remote_find(v, in->rec.id) != NULL;
+}
+
+/* A delete left by an interrupted run whose resource may still be there is
+ * not finished: the manifests and the guards of this run decide again (a
+ * manifest restored since, a run without --prune or --allow-cancel, must not
+ * see its running task cancelled). The plan notes it and apply forgets it. */
+static int drop_intent(builder *b, const otr_intent *in, int there)
+{
+    otr_plan *p = b->p;
+    otr_intent *grown = realloc(p->dropped, (p->ndropped + 1) * sizeof(*grown));
+    if (!grown)
+        return -1;
+    p->dropped = grown;
+    otr_intent *d = &p->dropped[p->ndropped];
+    memset(d, 0, sizeof(*d));
+    d->op = in->op;
+    d->retired = in->retired;
+    d->rec.kind = in->rec.kind;
+    if (!(d->rec.name = strdup(in->rec.name)) ||
+        (in->rec.id && !(d->rec.id = strdup(in->rec.id)))) {
+        otr_intent_clear(d);
+        return -1;
+    }
+    p->ndropped++;
+    otr_buf note = OTR_BUF_INIT;
+    otr_address_short(&note, in->rec.kind, in->rec.name);
+    otr_buf_printf(&note,
+                   ": the delete of %s%s %s an interrupted run left unfinished is not finished: "
+                   "%s; this plan judges it anew",
+                   in->retired ? "the retired " : "", in->rec.kind->noun,
+                   in->rec.id ? in->rec.id : "?",
+                   there > 0 ? "it is still in the service" : "the service was not asked");
+    int rc = add_note(b, &note);
+    otr_buf_free(&note);
+    return rc;
+}
+
+/* Intents left by an interrupted run are finished first (but a delete of a
+ * resource still there: drop_intent); the rest of the plan is made as if
+ * they succeed, on a copy of the records (b->view). */
 static int plan_resumes(builder *b, otr_state *state)
 {
     for (size_t i = 0; i < state->npending; i++) {
         const otr_intent *in = &state->pending[i];
         if (!targeted(b->o, in->rec.kind, in->rec.name))
             continue;
+        int there = in->op == OTR_OP_DELETE ? still_there(b, in) : 0;
+        if (there) {
+            if (drop_intent(b, in, there) < 0)
+                return -1;
+            continue;
+        }
         otr_action *a = add_action(b, OTR_ACT_RESUME, in->rec.kind, in->rec.name);
         if (!a)
             return -1;
@@ -1372,6 +1424,17 @@ cJSON *otr_plan_to_json(const otr_plan *p)
     cJSON *notes = cJSON_AddArrayToObject(root, "notes");
     for (size_t i = 0; i < p->nnotes; i++)
         cJSON_AddItemToArray(notes, cJSON_CreateString(p->notes[i]));
+    cJSON *dropped = cJSON_AddArrayToObject(root, "dropped");
+    for (size_t i = 0; i < p->ndropped; i++) {
+        const otr_intent *d = &p->dropped[i];
+        cJSON *x = cJSON_CreateObject();
+        add_address(x, "address", d->rec.kind, d->rec.name);
+        cJSON_AddStringToObject(x, "op", otr_op_name(d->op));
+        if (d->rec.id)
+            cJSON_AddStringToObject(x, "id", d->rec.id);
+        cJSON_AddBoolToObject(x, "retired", d->retired);
+        cJSON_AddItemToArray(dropped, x);
+    }
     cJSON *rewrites = cJSON_AddArrayToObject(root, "rewrites");
     for (size_t i = 0; i < p->nrewrites; i++) {
         const otr_record *w = &p->rewrites[i].rec;
@@ -1444,6 +1507,35 @@ static int action_back(builder *b, const cJSON *a, otr_error *err)
     return 0;
 }
 
+/* A dropped delete intent of a saved plan, back. */
+static int dropped_back(otr_plan *p, const cJSON *r)
+{
+    const char *address = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(r, "address"));
+    const char *op = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(r, "op"));
+    const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(r, "id"));
+    const otr_kind *k = NULL;
+    const char *name;
+    otr_buf why = OTR_BUF_INIT;
+    int bad = !address || !op || strcmp(op, otr_op_name(OTR_OP_DELETE)) ||
+              otr_address_parse(address, &k, &name, &why) < 0;
+    otr_buf_free(&why);
+    otr_intent *grown = bad ? NULL : realloc(p->dropped, (p->ndropped + 1) * sizeof(*grown));
+    if (!grown)
+        return -1;
+    p->dropped = grown;
+    otr_intent *d = &p->dropped[p->ndropped];
+    memset(d, 0, sizeof(*d));
+    d->op = OTR_OP_DELETE;
+    d->retired = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r, "retired"));
+    d->rec.kind = k;
+    if (!(d->rec.name = strdup(name)) || (id && !(d->rec.id = strdup(id)))) {
+        otr_intent_clear(d);
+        return -1;
+    }
+    p->ndropped++;
+    return 0;
+}
+
 int otr_plan_from_json(otr_plan **out, const cJSON *j, otr_error *err)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, "formatVersion");
@@ -1505,6 +1597,14 @@ int otr_plan_from_json(otr_plan **out, const cJSON *j, otr_error *err)
             return otr_error_set(err, OTR_ERR_INVALID, "the saved plan has a damaged rewrite");
         }
     }
+    cJSON_ArrayForEach(r, cJSON_GetObjectItemCaseSensitive(j, "dropped"))
+    {
+        if (dropped_back(p, r) < 0) {
+            otr_plan_free(p);
+            return otr_error_set(err, OTR_ERR_INVALID,
+                                 "the saved plan has a damaged dropped intent");
+        }
+    }
     if (link_actions(p, NULL) < 0) {
         otr_plan_free(p);
         return otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
@@ -1536,6 +1636,9 @@ void otr_plan_free(otr_plan *p)
         cJSON_Delete(p->details[i].view);
     }
     free(p->details);
+    for (size_t i = 0; i < p->ndropped; i++)
+        otr_intent_clear(&p->dropped[i]);
+    free(p->dropped);
     for (size_t i = 0; i < p->nnotes; i++)
         free(p->notes[i]);
     free(p->notes);

@@ -113,6 +113,12 @@ typedef struct otr_plan {
     size_t nrewrites;
     otr_detail *details;
     size_t ndetails;
+    /* deletes an interrupted run left in the journal whose resource may still
+     * be there: not finished blindly, but judged anew by this plan with this
+     * run's guards; apply takes them out of the journal (kind, name, id and
+     * retired are set) */
+    otr_intent *dropped;
+    size_t ndropped;
     long manifests; /* manifests read; -1 when not known (an older saved plan) */
 } otr_plan;
 

@@ -241,6 +241,15 @@ static int take_pending(otr_state *s, const otr_intent *in, otr_intent *out)
     return -1;
 }
 
+int otr_state_forget_pending(otr_state *s, const otr_intent *in)
+{
+    otr_intent done;
+    if (take_pending(s, in, &done) < 0)
+        return -1;
+    otr_intent_clear(&done);
+    return 0;
+}
+
 /* A delete done: the record goes, unless its kind keeps several ids and
  * some are left (a rollout's other waves). */
 static int forget_deleted(otr_state *s, const otr_kind *k, const char *name, const char *id)

@@ -173,6 +173,11 @@ OTR_MUST_USE int otr_state_journal_intent(otr_state *s, const otr_intent *in, ot
 OTR_MUST_USE int otr_state_journal_result(otr_state *s, const otr_intent *in, const otr_record *rec,
                                           int ok, int conflict, const char *error, otr_error *err);
 
+/* Forgets a pending intent like in (op, address; a retired delete's id): a
+ * plan judged it anew (otr_plan's dropped); the next save's journal no
+ * longer holds it. Returns 0 when one was pending. */
+int otr_state_forget_pending(otr_state *s, const otr_intent *in);
+
 /* Writes the snapshot (serial + 1) over the version loaded, the previous one
  * kept as the backup; then empties the journal. source and service may be
  * NULL (kept as they were). */

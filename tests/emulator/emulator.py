@@ -599,6 +599,8 @@ class Faults:
             self.error_rate = float(d.get("error_rate", getattr(self, "error_rate", 0)))
             self.drop_rate = float(d.get("drop_rate", getattr(self, "drop_rate", 0)))
             self.rate_limit = float(d.get("rate_limit", getattr(self, "rate_limit", 0)))
+            # {operation: status}: every call of it answered so, with no effect
+            self.fail_ops = dict(d.get("fail_ops", getattr(self, "fail_ops", {})))
             if "seed" in d:
                 self.rng = random.Random(d["seed"])
 
@@ -608,7 +610,8 @@ class Faults:
 
     def as_dict(self):
         return {"latency_ms": self.latency_ms, "throttle_rate": self.throttle_rate,
-                "error_rate": self.error_rate, "drop_rate": self.drop_rate, "rate_limit": self.rate_limit}
+                "error_rate": self.error_rate, "drop_rate": self.drop_rate, "rate_limit": self.rate_limit,
+                "fail_ops": self.fail_ops}
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -681,6 +684,10 @@ class Handler(BaseHTTPRequestHandler):
             if srv.faults.over_limit(op_name):
                 entry["fault"] = "rate-limit"
                 raise ServiceError(429, "ThrottlingException", "Rate exceeded")
+            if op_name in srv.faults.fail_ops:
+                entry["fault"] = "fail-op"
+                raise ServiceError(int(srv.faults.fail_ops[op_name]), "ServiceUnavailableException",
+                                   "Service unavailable")
             if throttle < srv.faults.throttle_rate:
                 entry["fault"] = "throttle"
                 raise ServiceError(429, "ThrottlingException", "Rate exceeded")

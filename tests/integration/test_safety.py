@@ -9,6 +9,7 @@ moto for the S3 state).
 """
 import json
 import os
+import signal
 import sys
 import time
 
@@ -163,8 +164,66 @@ def forged_review():
         f.stop()
 
 
+def killed_in(f, args, until, limit=30):
+    """Starts ota-runner with args and SIGKILLs it once until() holds."""
+    p = f.popen(*args)
+    deadline = time.time() + limit
+    while time.time() < deadline and p.poll() is None and not until():
+        time.sleep(0.05)
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    return until()
+
+
+def delete_judged_anew():
+    """A delete an interrupted run left in the journal, whose task is still
+    running, is not finished blindly by a plain apply once the manifest is
+    back: the plan says so, the task keeps running (defect 3)."""
+    f = Fleet(RUNNER, "delete-anew", "--tick", TICK, "--outcomes", '{"never": true}',
+              files={"t1.yaml": task("t1"), "t2.yaml": task("t2")})
+    try:
+        rc, out, err = f.run("apply")
+        t1 = next(t["TaskId"] for t in f.emu.live_tasks() if t["Target"][0].endswith("/t1"))
+        f.commit({"t1.yaml": None}, "remove t1")
+        f.emu.control("faults", {"fail_ops": {"DeleteOtaTask": 503}})
+        sent = lambda: any(e["op"] == "DeleteOtaTask" for e in f.emu.log())
+        ok = killed_in(f, ("apply", "--prune", "--allow-cancel", "--max-attempts", "20"), sent)
+        f.emu.control("faults", {"fail_ops": {}})
+        check(ok and t1 in [t["TaskId"] for t in f.emu.live_tasks()],
+              "delete-anew: apply --prune --allow-cancel killed while its delete is refused: the task lives")
+        f.commit({"t1.yaml": task("t1")}, "restore t1")
+        rc, out, err = f.run("plan")
+        check(rc == 0 and "is not finished: it is still in the service" in out and "resume" not in out
+              and "No changes" in out, "delete-anew: the plan drops the delete and says so", out + err)
+        before = len(f.emu.log())
+        rc, out, err = f.run("apply")
+        calls = [e["op"] for e in f.emu.log()[before:]]
+        check(rc == 0 and "DeleteOtaTask" not in calls and "CreateOtaTask" not in calls
+              and t1 in [t["TaskId"] for t in f.emu.live_tasks()],
+              "delete-anew: a plain apply neither cancels the running task nor creates it again", out + err + str(calls))
+        rc, out, err = f.run("plan")
+        check(rc == 0 and "not finished" not in out and "No changes" in out,
+              "delete-anew: the journal no longer holds the delete", out + err)
+        # the same, the manifest still gone: a run without --prune does not delete either
+        f.commit({"t1.yaml": None}, "remove t1 again")
+        f.emu.control("faults", {"fail_ops": {"DeleteOtaTask": 503}})
+        killed_in(f, ("apply", "--prune", "--allow-cancel", "--max-attempts", "20"),
+                  lambda: sum(e["op"] == "DeleteOtaTask" for e in f.emu.log()) > 0 and
+                  os.path.getsize(f.state + ".journal") > 0)
+        f.emu.control("faults", {"fail_ops": {}})
+        rc, out, err = f.run("apply")
+        check(rc == 0 and t1 in [t["TaskId"] for t in f.emu.live_tasks()] and "orphan" in out,
+              "delete-anew: without --prune the task is left, an orphan", out + err)
+        rc, out, err = f.run("apply", "--prune")
+        check(rc == 1 and "--allow-cancel" in err and t1 in [t["TaskId"] for t in f.emu.live_tasks()],
+              "delete-anew: --prune without --allow-cancel is refused by the guard", out + err)
+    finally:
+        f.stop()
+
+
 hold_moved_back()
 adopt_records()
+delete_judged_anew()
 forged_review()
 s3_dot_segments()
 small_things()

@@ -267,18 +267,53 @@ static void test_resume_and_projection(void **state)
     s->pending[1].rec.id = strdup("Ta");
     s->npending = 2;
     otr_manifest_set_free(&set);
-    /* the manifests still want a and b: resume both, and a (deleted by the
-     * resume) is created again in the same run */
+    /* the refresh says a's task is gone (the delete landed): the manifests
+     * still want a and b: resume both, and a is created again in the same run */
+    otr_remote_item none_left[] = {{"Tz", "COMPLETED", NULL, NULL}};
+    otr_remote_view gone[] = {{&otr_kind_ota_task, none_left, 1}, {NULL, NULL, 0}};
+    o.remote = gone;
     expect(s, M("a", "1", BASE) M("b", "1", BASE), &o, "resume a,resume b,create a");
     /* a resumed name is not also counted unchanged (b's manifest is what
      * its resumed create records) */
     otr_plan *p = plan_with(s, M("a", "1", BASE) M("b", "1", BASE), &o);
     assert_int_equal(p->counts[OTR_ACT_NOOP], 0);
     assert_int_equal(p->counts[OTR_ACT_RESUME], 2);
+    assert_int_equal(p->ndropped, 0);
     otr_plan_free(p);
     /* b's manifest changed since: resume the create, then replace it */
     expect(s, M("a", "1", BASE) M("b", "1", "{S3Url: s3://new, OtaType: ONE_TIME}"), &o,
            "resume a,resume b,replace b,create a");
+    /* a's task is still there (or the service was not asked): the delete is
+     * not finished blindly; a, as its manifest says, is left as it is */
+    otr_remote_item still[] = {{"Ta", "IN_PROGRESS", NULL, NULL}};
+    otr_remote_view there[] = {{&otr_kind_ota_task, still, 1}, {NULL, NULL, 0}};
+    for (int asked = 0; asked < 2; asked++) {
+        o.remote = asked ? there : NULL;
+        p = plan_with(s, M("a", "1", BASE) M("b", "1", BASE), &o);
+        char *got = summary(p);
+        assert_string_equal(got, "resume b");
+        free(got);
+        assert_int_equal(p->ndropped, 1);
+        assert_string_equal(p->dropped[0].rec.name, "a");
+        assert_string_equal(p->dropped[0].rec.id, "Ta");
+        assert_int_equal(p->counts[OTR_ACT_NOOP], 1);
+        int said = 0;
+        for (size_t i = 0; i < p->nnotes; i++)
+            said |= strstr(p->notes[i], asked ? "it is still in the service"
+                                              : "the service was not asked") != NULL;
+        assert_true(said);
+        /* a saved plan keeps them, for apply to take out of the journal */
+        cJSON *j = otr_plan_to_json(p);
+        otr_plan *back = NULL;
+        otr_error err = OTR_ERROR_INIT;
+        assert_int_equal(otr_plan_from_json(&back, j, &err), 0);
+        assert_int_equal(back->ndropped, 1);
+        assert_string_equal(back->dropped[0].rec.id, "Ta");
+        assert_int_equal(back->dropped[0].op, OTR_OP_DELETE);
+        otr_plan_free(back);
+        cJSON_Delete(j);
+        otr_plan_free(p);
+    }
     otr_state_free(s);
 }
 
