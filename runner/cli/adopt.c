@@ -123,6 +123,73 @@ static int put(otr_state *s, otr_record *r, otr_buf *report, const char *how)
     return rc;
 }
 
+/* A manifest's resource among the n tagged with its address (oldest first):
+ * the newest that holds the manifest's body (otr_kind_holds_body); any other
+ * is reported, an older copy or another's (its tag forged, or the manifest
+ * changed since), and never recorded: ota-runner updates and deletes only
+ * what it can tell it made. */
+static int adopt_own(otr_state *s, const otr_manifest *m, const otr_remote *all, size_t n,
+                     otr_buf *report)
+{
+    const otr_kind *k = m->kind;
+    cJSON *body = otr_manifest_spec(m);
+    int *holds = calloc(n + 1, sizeof(*holds)), rc = body && holds ? 0 : -1;
+    size_t pick = n;
+    otr_buf why = OTR_BUF_INIT;
+    for (size_t i = n; rc == 0 && i-- > 0;) {
+        otr_buf_clear(&why);
+        holds[i] = otr_kind_holds_body(k, body, m->revision, all[i].fields, &why);
+        if (holds[i] < 0)
+            rc = -1;
+        else if (holds[i] && pick == n)
+            pick = i;
+        else if (!holds[i])
+            otr_buf_printf(report,
+                           "%s/%s: %s %s is tagged with it, but %s: not adopted, and never "
+                           "updated or deleted by ota-runner (another's, or made before the "
+                           "manifest changed: delete it by hand if it is not wanted)\n",
+                           k->name, m->name, k->noun, all[i].id, otr_buf_cstr(&why));
+    }
+    if (rc == 0 && pick < n) {
+        otr_record r;
+        rc = otr_record_from_remote(&r, k, m->name, &all[pick], m->revision) < 0
+                 ? -1
+                 : put(s, &r, report, "by its ota-runner:address tag and its content");
+        otr_record_clear(&r);
+    }
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        if (holds[i] && i != pick)
+            otr_buf_printf(report,
+                           "%s/%s: %s %s is tagged so too and is not recorded (an older copy: "
+                           "delete it if it is not wanted)\n",
+                           k->name, m->name, k->noun, all[i].id);
+    otr_buf_free(&why);
+    free(holds);
+    cJSON_Delete(body);
+    return rc;
+}
+
+/* The resources tagged with a record's address that it does not take (a
+ * rollout's tasks of another revision, or whose content is not a wave's):
+ * reported, never recorded. */
+static void report_unused(const otr_record *r, const otr_remote *all, size_t n, otr_buf *report)
+{
+    const char *ids[OTR_KIND_MAX_IDS];
+    size_t nids = r->kind->ids_of ? r->kind->ids_of(r, ids, OTR_KIND_MAX_IDS) : 0;
+    const otr_kind *noun = r->kind->body_kind ? r->kind->body_kind : r->kind;
+    for (size_t i = 0; i < n; i++) {
+        int used = 0;
+        for (size_t k = 0; k < nids; k++)
+            used |= !strcmp(ids[k], all[i].id);
+        if (!used)
+            otr_buf_printf(report,
+                           "%s/%s: %s %s is tagged with it, but is none of its waves as revision "
+                           "%ld of the manifest makes them: not adopted, and never updated or "
+                           "deleted by ota-runner\n",
+                           r->kind->name, r->name, noun->noun, all[i].id, r->revision);
+    }
+}
+
 /* One address the tags name: its newest resource, or the kind's own record
  * rebuilt from all of them (a rollout's waves); what is left is reported. */
 static int adopt_address(otr_state *s, reading *rd, const held *h, const otr_manifest_set *set,
@@ -147,15 +214,9 @@ static int adopt_address(otr_state *s, reading *rd, const held *h, const otr_man
                        (h->owner->body_kind ? h->owner->body_kind : h->owner)->noun,
                        n == 1 ? "" : "s");
     } else if (!h->owner->adopt) {
-        rc = otr_record_from_remote(&r, h->owner, h->name, &all[n - 1], h->revision) < 0
-                 ? -1
-                 : put(s, &r, report, "by its ota-runner:address tag");
-        for (size_t k = 0; rc == 0 && k + 1 < n; k++)
-            otr_buf_printf(report,
-                           "%s/%s: %s %s is tagged so too and is not recorded (an older copy: "
-                           "delete it if it is not wanted)\n",
-                           h->owner->name, h->name, h->owner->noun, all[k].id);
+        rc = adopt_own(s, m, all, n, report);
     } else if (h->owner->adopt(m, set, all, n, &r, &why) == 0) {
+        report_unused(&r, all, n, report);
         rc = put(s, &r, report, "with its waves' tasks");
     } else {
         otr_buf_printf(report, "%s/%s: not adopted: %s\n", h->owner->name, h->name,

@@ -867,17 +867,21 @@ static void describe(const cJSON *spec, const char *refs, otr_buf *out)
 
 /* ---- adopting a lost state ----------------------------------------------------------- */
 
-/* Is the task (a get's answer) wave w's: the same targets? */
-static int wave_task(const cJSON *wave, const cJSON *fields)
+/* Is the task (a get's answer) wave w's: its revision, and the body the
+ * manifest gives that wave (the task and the wave's targets)? -1 without
+ * memory. */
+static int wave_task(const otr_kind_plan *kp, const cJSON *wave, const cJSON *fields)
 {
-    cJSON *want = targets_of(wave), *got = targets_of(fields);
-    char *a = want ? otr_canonical_json(want) : NULL, *b = got ? otr_canonical_json(got) : NULL;
-    int same = a && b && !strcmp(a, b);
-    free(a);
-    free(b);
-    cJSON_Delete(want);
-    cJSON_Delete(got);
-    return same;
+    cJSON *targets = targets_of(wave);
+    cJSON *body = targets ? wave_body(cJSON_GetObjectItemCaseSensitive(kp->spec, "task"), targets)
+                          : NULL;
+    otr_buf why = OTR_BUF_INIT;
+    int rc = body ? otr_kind_holds_body(&otr_kind_ota_task, body, kp->m->revision, fields, &why)
+                  : -1;
+    otr_buf_free(&why);
+    cJSON_Delete(body);
+    cJSON_Delete(targets);
+    return rc;
 }
 
 /* The waves' tasks found, in the manifest's order: each wave that has one
@@ -901,9 +905,13 @@ static int adopt(const otr_manifest *m, const otr_manifest_set *set, const otr_r
     for (; i < cJSON_GetArraySize(waves_of(spec)); i++) {
         const cJSON *wave = cJSON_GetArrayItem(waves_of(spec), i);
         const otr_remote *task = NULL;
-        for (size_t k = 0; k < n && !task; k++)
-            if (wave_task(wave, found[k].fields))
+        for (size_t k = n; k-- > 0 && !task;) { /* the newest, when a wave's was made twice */
+            int is = wave_task(&kp, wave, found[k].fields);
+            if (is < 0)
+                goto nomem;
+            if (is)
                 task = &found[k];
+        }
         if (!task)
             break;
         cJSON *e = wave_entry(&kp, i);
@@ -926,8 +934,10 @@ static int adopt(const otr_manifest *m, const otr_manifest_set *set, const otr_r
     if (!newest) {
         cJSON_Delete(progress);
         cJSON_Delete(spec);
-        otr_buf_printf(why, "none of its %zu tagged task%s has the targets of its first wave", n,
-                       n == 1 ? "" : "s");
+        otr_buf_printf(why,
+                       "none of its %zu tagged task%s is its first wave's as revision %ld of the "
+                       "manifest makes it (its revision, task and targets)",
+                       n, n == 1 ? "" : "s", m->revision);
         return -1;
     }
     int recorded = record_of(&kp, progress); /* takes progress */

@@ -15,7 +15,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from checks import check, finish, program  # noqa: E402
-from fleet import Fleet, config, rollout, service, task  # noqa: E402
+from fleet import ARN, Fleet, config, rollout, service, task  # noqa: E402
 from harness import MotoS3  # noqa: E402
 
 RUNNER = program("OTA_RUNNER")
@@ -221,8 +221,74 @@ def delete_judged_anew():
         f.stop()
 
 
+def rebuild_revisions():
+    """state rebuild attaches to revision 2 only its own waves: its canary,
+    still running; revision 1's passed waves are reported, not adopted, and
+    the next apply starts nothing (defect 1)."""
+    f = Fleet(RUNNER, "rebuild-rev", "--tick", TICK,
+              files={"fw.yaml": rollout(hold="w2", s3="s3://fw/a.json")})
+    try:
+        rc, out, err = drive(f, lambda: waves(f) == ["w1", "w2"] and "held by holdAfter" in f.run("status")[1])
+        check(rc == 0 and waves(f) == ["w1", "w2"], "rebuild-rev: revision 1 ran w1 and w2", out + err)
+        f.emu.control("outcomes", {"never": True})
+        f.commit({"fw.yaml": rollout(hold="w2", s3="s3://fw/b.json", revision=2)}, "revision 2")
+        rc, out, err = f.run("apply")
+        canary = [t for t in f.emu.live_tasks() if t["S3Url"] == "s3://fw/b.json"]
+        check(rc == 0 and len(canary) == 1, "rebuild-rev: revision 2 started its canary", out + err)
+        f.lose_state()
+        rc, out, err = f.run("state", "rebuild")
+        s = f.read_state()
+        rec = (s or {}).get("rollouts", {}).get("fw", {})
+        got = [(w["name"], w.get("taskId"), "passedAt" in w) for w in rec.get("progress", {}).get("waves", [])]
+        check(rc == 0 and rec.get("revision") == 2 and got == [("w1", canary[0]["TaskId"], False)]
+              and (out + err).count("not adopted") == 2,
+              "rebuild-rev: revision 2 with its own canary only; revision 1's two tasks reported", out + err + str(got))
+        before = len(f.creates())
+        rc, out, err = f.run("plan")
+        check(rc == 0 and "running" in out and "starts wave" not in out, "rebuild-rev: the plan shows revision "
+              "2's canary running", out + err)
+        rc, out, err = f.run("apply")
+        check(rc == 0 and len(f.creates()) == before, "rebuild-rev: the next apply starts no wave", out + err)
+    finally:
+        f.stop()
+
+
+def forged_tag():
+    """A task made by hand and tagged as OtaTask/t1, with another image and an
+    extra target, is never adopted, updated or deleted; the real one is
+    adopted; with the real one gone, t1 is created anew beside it (defect 7)."""
+    f = Fleet(RUNNER, "forged-tag", "--tick", TICK, files={"t1.yaml": task("t1")})
+    try:
+        rc, out, err = f.run("apply")
+        real = f.emu.live_tasks()[0]["TaskId"]
+        forged = service(f.emu).create_ota_task(
+            S3Url="s3://evil/fw.json", OtaType="ONE_TIME", Target=[f"{ARN}t1", f"{ARN}victim"],
+            Tags={"ota-runner:address": "OtaTask/t1", "ota-runner:revision": "1"})["TaskId"]
+        f.lose_state()
+        rc, out, err = f.run("state", "rebuild")
+        s = f.read_state()
+        check(rc == 0 and s["tasks"]["t1"]["taskId"] == real and f"task {forged} is tagged with it, but its "
+              "S3Url, Target differ" in out + err, "forged-tag: rebuild adopts the real task and reports the forged one",
+              out + err)
+        rc, out, err = f.run("apply", "--prune", "--allow-cancel")
+        live = [t["TaskId"] for t in f.emu.live_tasks()]
+        check(rc == 0 and sorted(live) == sorted([real, forged]) and "older copy" not in out + err,
+              "forged-tag: apply --prune --allow-cancel deletes nothing", out + err)
+        service(f.emu).delete_ota_task(Identifier=real)
+        f.lose_state()
+        rc, out, err = f.run("apply", "--prune", "--allow-cancel")
+        live = [t for t in f.emu.live_tasks()]
+        check(rc == 0 and forged in [t["TaskId"] for t in live] and len(live) == 2
+              and f.read_state()["tasks"]["t1"]["taskId"] != forged,
+              "forged-tag: the real task gone, t1 is created anew and the forged one left alone", out + err)
+    finally:
+        f.stop()
+
+
 hold_moved_back()
 adopt_records()
+rebuild_revisions()
+forged_tag()
 delete_judged_anew()
 forged_review()
 s3_dot_segments()
