@@ -146,6 +146,15 @@ int otr_state_open(otr_state **out, const otr_state_where *w, const char *lock_f
         return -1;
     }
     (*out)->store = st;
+    /* a lock taken over: its holder's journal is folded into a snapshot of
+     * this run before anything else, so the holder, should it wake, finds the
+     * snapshot changed and can write over nothing this run does */
+    if (st->took_over && otr_state_save(*out, NULL, NULL, err) < 0) {
+        otr_error_prefix(err, "saving the journal of the run whose lock was taken over");
+        otr_state_free(*out);
+        *out = NULL;
+        return -1;
+    }
     return 0;
 }
 

@@ -52,6 +52,9 @@ typedef struct s3_store {
     char lock_etag[OTR_S3_ETAG_MAX];
     char *command, *started_at;
     int64_t renewed_ms;
+    /* the lock was found to be another run's: this store writes nothing more,
+     * ever (a journal object, a snapshot, a journal reset) */
+    int lost;
     /* journal objects read or written: removed after the next snapshot */
     char **journal;
     size_t njournal;
@@ -247,9 +250,11 @@ static int s3_lock(otr_store *st, const char *command, otr_error *err)
         if (r == OTR_S3_OK) {
             fprintf(stderr,
                     "ota-runner: warning: took over the stale lock of %s: %s (not renewed for "
-                    "%ds; --lock-stale-after is %lds)\n",
+                    "%ds; --lock-stale-after is %lds); its journal is replayed and saved "
+                    "before anything else\n",
                     st->where, otr_buf_cstr(&who), lock_age_s(&held), s->stale_s);
             s->locked = 1;
+            st->took_over = 1;
             s->renewed_ms = otr_time_monotonic_ms();
             otr_buf_free(&who);
             otr_s3_object_clear(&held);
@@ -267,28 +272,38 @@ static int s3_lock(otr_store *st, const char *command, otr_error *err)
     return -1;
 }
 
-/* Renews the lock when it is due: a run that stops renewing (killed, or
- * stopped) lets it go stale. A renewal refused means the lock is not this
- * run's any more: it stops before its next call. */
-static int renew(s3_store *s, otr_error *err)
+static int lock_lost(s3_store *s, otr_error *err)
+{
+    return otr_error_set(err, OTR_ERR_LOCKED,
+                         "the lock on %s is not this run's any more (it was broken by hand or "
+                         "taken over as stale): this run sends and writes nothing more; what it "
+                         "did is in the journal %s, which the lock's holder replays",
+                         s->base.where, s->base.journal_where);
+}
+
+/* Renews the lock when it is due, or at once with now set: a run that stops
+ * renewing (killed, or stopped) lets it go stale. A renewal refused means
+ * the lock is not this run's any more: from then on the store refuses every
+ * write (a lost lock is never "found" again). */
+static int renew(s3_store *s, int now_set, otr_error *err)
 {
     int64_t now = otr_time_monotonic_ms();
     int64_t every =
         s->stale_s * 1000 / 3 < S3_RENEW_EVERY_MS ? s->stale_s * 1000 / 3 : S3_RENEW_EVERY_MS;
-    if (!s->locked || now - s->renewed_ms < every)
+    if (s->lost)
+        return lock_lost(s, err);
+    if (!s->locked || (!now_set && now - s->renewed_ms < every))
         return 0;
     int r = put_lock(s, s->lock_etag, err);
     if (r == OTR_S3_OK) {
         s->renewed_ms = now;
         return 0;
     }
-    if (r == OTR_S3_PRECONDITION) {
+    if (r == OTR_S3_PRECONDITION || r == OTR_S3_NOT_FOUND) {
         s->locked = 0;
-        return otr_error_set(err, OTR_ERR_LOCKED,
-                             "the lock on %s is not this run's any more (it was broken by hand or "
-                             "taken over as stale); stopping before the next call; the journal "
-                             "%s holds what this run did",
-                             s->base.where, s->base.journal_where);
+        s->lost = 1;
+        otr_error_clear(err);
+        return lock_lost(s, err);
     }
     return -1;
 }
@@ -373,7 +388,7 @@ static int s3_append(otr_store *st, const char *text, size_t len, size_t n, long
     const char **lines = calloc(n + 1, sizeof(*lines));
     size_t *lens = calloc(n + 1, sizeof(*lens)), k = 0;
     int rc =
-        keys && lines && lens ? renew(s, err) : otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
+        keys && lines && lens ? renew(s, 0, err) : otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
     for (const char *p = text; rc == 0 && k < n && p < text + len; k++) {
         const char *nl = memchr(p, '\n', (size_t)(text + len - p));
         lines[k] = p;
@@ -387,7 +402,7 @@ static int s3_append(otr_store *st, const char *text, size_t len, size_t n, long
     for (size_t i = 0; rc == 0 && i < k; i++)
         if (remember_journal(s, keys[i]) < 0)
             rc = otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
-    if (rc < 0)
+    if (rc < 0 && !s->lost)
         otr_error_prefix(err, "cannot write the journal; nothing more will be sent until it can "
                               "be written");
     for (size_t i = 0; keys && i < k; i++)
@@ -403,6 +418,8 @@ static int s3_append(otr_store *st, const char *text, size_t len, size_t n, long
 static int s3_reset(otr_store *st, const char *lines, size_t len, long serial, otr_error *err)
 {
     s3_store *s = (s3_store *)st;
+    if (s->lost) /* the journal is the holder's now: not one object of it is removed */
+        return lock_lost(s, err);
     char **old = s->journal;
     size_t nold = s->njournal;
     int rc = 0;
@@ -428,17 +445,22 @@ static int s3_write(otr_store *st, const char *text, size_t len, otr_error *err)
 {
     s3_store *s = (s3_store *)st;
     char etag[OTR_S3_ETAG_MAX];
-    if (renew(s, err) < 0)
+    /* the lock is asked for at once, whenever it was last renewed: a run
+     * paused past --lock-stale-after must not write over its successor's */
+    if (renew(s, 1, err) < 0)
         return -1;
     int r = s->exists ? otr_s3_copy(s->s3, s->key, s->bak_key, s->etag, err) : OTR_S3_OK;
     if (r == OTR_S3_OK)
         r = otr_s3_put(s->s3, s->key, text, len, s->exists ? s->etag : NULL, !s->exists, etag, err);
-    if (r == OTR_S3_PRECONDITION || r == OTR_S3_NOT_FOUND)
+    if (r == OTR_S3_PRECONDITION || r == OTR_S3_NOT_FOUND) {
+        s->lost = 1; /* someone wrote it without this run's lock: write nothing more */
         return otr_error_set(err, OTR_ERR_LOCKED,
-                             "cannot save the state: %s was changed by another run since this one "
-                             "read it (HTTP 412: its lock was broken or taken over); this run's "
-                             "snapshot was not written, so nothing of the other run's is lost",
-                             st->where);
+                             "cannot save the state: %s was written by another run while this "
+                             "one held the lock (HTTP 412); this run's snapshot was not written, "
+                             "and its journal was left in %s for the next run to replay; check "
+                             "that only ota-runner writes there",
+                             st->where, st->journal_where);
+    }
     if (r < 0)
         return otr_error_prefix(err, "cannot save the state");
     snprintf(s->etag, sizeof(s->etag), "%s", etag);

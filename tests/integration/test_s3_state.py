@@ -257,7 +257,7 @@ try:
             s3.client().put_object(Bucket=s3.bucket, Key=KEY, Body=json.dumps(other).encode())
             out, err = p.communicate(timeout=120)
             journal = s3.keys(KEY + ".journal/")
-            check(p.returncode == 1 and "changed by another run since this one read it" in err
+            check(p.returncode == 1 and "was written by another run while this one held the lock" in err
                   and snapshot(s3)["lineage"] == "another" and len(journal) >= 2,
                   "a snapshot written under the run: the run's own is refused, the other's kept, its journal stays",
                   f"rc={p.returncode} {err} journal={len(journal)}")
