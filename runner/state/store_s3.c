@@ -399,6 +399,10 @@ static int s3_append(otr_store *st, const char *text, size_t len, size_t n, long
     }
     if (rc == 0 && otr_s3_create_many(s->s3, keys, lines, lens, k, err) < 0)
         rc = -1;
+    /* a run paused during the write may have lost the lock meanwhile: asked
+     * again when due, so no call is sent on an entry its successor skips */
+    if (rc == 0 && renew(s, 0, err) < 0)
+        rc = -1;
     for (size_t i = 0; rc == 0 && i < k; i++)
         if (remember_journal(s, keys[i]) < 0)
             rc = otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
