@@ -335,6 +335,10 @@ static int make_intent(node *n, otr_buf *why)
         if (a->resource->body_of) {
             if (body_of(n, &a->desired, why) < 0)
                 return -1;
+            /* what the body refers to is journaled with the intent */
+            if (st->kind == STEP_CREATE && a->resource->sent &&
+                a->resource->sent(&w->rec, n->body) < 0)
+                return -1;
         } else {
             cJSON_Delete(n->body);
             n->body = resolve(n->run, a->resource, otr_record_spec(&a->desired), why);

@@ -86,6 +86,14 @@ typedef struct otr_kind {
     size_t (*ids_of)(const struct otr_record *rec, const char **ids, size_t max);
     /* after a delete of one of them: forgets id, and says how many are left */
     size_t (*forget_id)(struct otr_record *rec, const char *id);
+    /* notes in rec what the body a create sends refers to (the ids its
+     * references resolved to), so a resource it names is kept while one of
+     * rec's resources uses it; NULL: the record's spec is the body */
+    int (*sent)(struct otr_record *rec, const cJSON *body);
+    /* does one of rec's resources refer to id through id_field (what sent
+     * noted; a resource from before that, to anything its manifest could
+     * name)? NULL: the record's spec says (otr_record_spec_is) */
+    int (*refers_to)(const struct otr_record *rec, const char *id_field, const char *id);
     int (*plan)(struct otr_kind_plan *kp);
     /* A lost state rebuilt (cli/adopt.c): the record manifest m has, from
      * the n resources the service tags with its address (gets, oldest

@@ -239,6 +239,42 @@ static int created(otr_record *rec)
     return 0;
 }
 
+/* The newest wave notes the ids its body's references resolved to ("uses":
+ * {"TaskConfigurationId": ID}). */
+static int sent(otr_record *rec, const cJSON *body)
+{
+    cJSON *waves = cJSON_GetObjectItemCaseSensitive(rec->progress, "waves");
+    cJSON *last = cJSON_GetArrayItem(waves, cJSON_GetArraySize(waves) - 1);
+    if (!last)
+        return -1;
+    cJSON *uses = cJSON_CreateObject();
+    const otr_kind *k = &otr_kind_ota_task;
+    for (size_t i = 0; uses && i < k->nrefs; i++) {
+        const char *id = str_of(body, k->refs[i].id_field);
+        if (id && !cJSON_AddStringToObject(uses, k->refs[i].id_field, id))
+            break;
+    }
+    cJSON_DeleteItemFromObjectCaseSensitive(last, "uses");
+    return uses && cJSON_AddItemToObject(last, "uses", uses) ? 0 : (cJSON_Delete(uses), -1);
+}
+
+/* A wave whose task is there (not deleted) and that uses id, or that may:
+ * one started before waves noted what they use, while the rollout names a
+ * configuration at all. */
+static int refers_to(const otr_record *rec, const char *id_field, const char *id)
+{
+    const cJSON *w;
+    cJSON_ArrayForEach(w, progress_waves(rec))
+    {
+        const cJSON *uses = cJSON_GetObjectItemCaseSensitive(w, "uses");
+        if (!str_of(w, "taskId"))
+            continue;
+        if (!uses || (str_of(uses, id_field) && !strcmp(str_of(uses, id_field), id)))
+            return 1;
+    }
+    return 0;
+}
+
 static size_t ids_of(const otr_record *rec, const char **ids, size_t max)
 {
     size_t n = 0;
@@ -873,11 +909,11 @@ static void describe(const cJSON *spec, const char *refs, otr_buf *out)
 static int wave_task(const otr_kind_plan *kp, const cJSON *wave, const cJSON *fields)
 {
     cJSON *targets = targets_of(wave);
-    cJSON *body = targets ? wave_body(cJSON_GetObjectItemCaseSensitive(kp->spec, "task"), targets)
-                          : NULL;
+    cJSON *body =
+        targets ? wave_body(cJSON_GetObjectItemCaseSensitive(kp->spec, "task"), targets) : NULL;
     otr_buf why = OTR_BUF_INIT;
-    int rc = body ? otr_kind_holds_body(&otr_kind_ota_task, body, kp->m->revision, fields, &why)
-                  : -1;
+    int rc =
+        body ? otr_kind_holds_body(&otr_kind_ota_task, body, kp->m->revision, fields, &why) : -1;
     otr_buf_free(&why);
     cJSON_Delete(body);
     cJSON_Delete(targets);
@@ -924,6 +960,10 @@ static int adopt(const otr_manifest *m, const otr_manifest_set *set, const otr_r
         set_member(e, "taskId", task->id);
         set_member(e, "taskArn", task->arn);
         set_member(e, "createdAt", at);
+        cJSON *uses = cJSON_AddObjectToObject(e, "uses");
+        const char *cfg = str_of(task->fields, "TaskConfigurationId");
+        if (cfg)
+            cJSON_AddStringToObject(uses, "TaskConfigurationId", cfg);
         cJSON *before = cJSON_GetArrayItem(waves, i - 1);
         if (before)
             set_member(before, "passedAt", at);
@@ -1020,6 +1060,8 @@ const otr_kind otr_kind_ota_rollout = {
     .created = created,
     .ids_of = ids_of,
     .forget_id = forget_id,
+    .sent = sent,
+    .refers_to = refers_to,
     .plan = plan_rollout,
     .status_view = status_view,
     .call_tokens = call_tokens,

@@ -858,10 +858,14 @@ static int still_used(const builder *b, const otr_kind *k, const char *id, otr_b
         for (size_t f = 0; f < r->kind->nrefs; f++) {
             if (otr_kind_find(r->kind->refs[f].kind) != k)
                 continue;
-            if (!otr_record_spec_is(r, r->kind->refs[f].id_field, id))
+            if (r->kind->refers_to ? !r->kind->refers_to(r, r->kind->refs[f].id_field, id)
+                                   : !otr_record_spec_is(r, r->kind->refs[f].id_field, id))
                 continue;
             const otr_action *a = planned(b, r->kind, r->name);
-            int moves = a && a->kind != OTR_ACT_NOOP && a->kind != OTR_ACT_ORPHAN;
+            /* a kind whose resources keep what they were made with (a
+             * rollout's waves) moves none away in this run */
+            int moves =
+                a && a->kind != OTR_ACT_NOOP && a->kind != OTR_ACT_ORPHAN && !r->kind->refers_to;
             if (!moves) {
                 otr_address_short(who, r->kind, r->name);
                 return 1;

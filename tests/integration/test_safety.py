@@ -335,8 +335,39 @@ def s3_takeover():
             f.stop()
 
 
+def config_used_by_waves():
+    """A configuration replace keeps the old configuration (retired) while a
+    rollout's wave task still uses it, and deletes it once none does; the
+    next wave is made with the new one (defect 5)."""
+    f = Fleet(RUNNER, "cfg-waves", "--tick", TICK,
+              files={"push.yaml": config(), "fw.yaml": rollout(ref="push", hold="w1")})
+    try:
+        rc, out, err = f.run("apply")
+        old = f.read_state()["configurations"]["push"]["taskConfigurationId"]
+        f.commit({"push.yaml": config(rate=20), "fw.yaml": rollout(ref="push", hold="w2")}, "rate 20, w2")
+        rc, out, err = drive(f, lambda: waves(f) == ["w1", "w2"])
+        deleted = [e for e in f.emu.log() if e["op"] == "DeleteOtaTaskConfiguration"]
+        s = f.read_state()
+        new = s["configurations"]["push"]["taskConfigurationId"]
+        w2 = s["rollouts"]["fw"]["progress"]["waves"][1]["taskId"]
+        w2_cfg = next(t for t in f.emu.live_tasks() if t["TaskId"] == w2).get("TaskConfigurationId")
+        check(rc == 0 and not deleted and [r["id"] for r in s.get("retired", [])] == [old] and w2_cfg == new
+              and "while OtaRollout/fw uses it" in out, "cfg-waves: the old configuration stays retired while "
+              "wave w1 uses it; w2 is made with the new one", out + err + str(deleted))
+        f.commit({"fw.yaml": None}, "rollout removed")
+        rc, out, err = f.run("apply", "--prune", "--allow-cancel")
+        rc2, out2, err2 = f.run("apply")
+        deleted = [e for e in f.emu.log() if e["op"] == "DeleteOtaTaskConfiguration" and e["status"] < 300]
+        check(rc == 0 and rc2 == 0 and len(deleted) == 1 and not f.read_state().get("retired")
+              and old not in [c["TaskConfigurationId"] for c in f.emu.control("configurations")],
+              "cfg-waves: with the waves' tasks gone, the old configuration is deleted", out + err + out2 + err2)
+    finally:
+        f.stop()
+
+
 hold_moved_back()
 adopt_records()
+config_used_by_waves()
 s3_takeover()
 rebuild_revisions()
 forged_tag()
