@@ -281,8 +281,10 @@ static cJSON *resolve(const run *rn, const otr_kind *k, cJSON *spec, otr_buf *wh
             return NULL;
         }
     }
-    if (body)
-        otr_canonical_sort(body);
+    if (body && otr_canonical_sort(body) < 0) {
+        cJSON_Delete(body);
+        return NULL;
+    }
     return body;
 }
 

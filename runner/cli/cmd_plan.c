@@ -3,6 +3,7 @@
 #include "cli/planning.h"
 #include "cli/render_plan.h"
 #include "util/file.h"
+#include "util/json.h"
 #include "util/teardown.h"
 
 #include <stdio.h>
@@ -41,8 +42,11 @@ int otr_cmd_plan(const otr_options *o)
     if (o->out) {
         otr_error err = OTR_ERROR_INIT;
         cJSON *j = otr_plan_to_json(p);
-        char *text = cJSON_Print(j);
+        char *text = j ? cJSON_Print(j) : NULL;
         cJSON_Delete(j);
+        if (!text)
+            otr_error_set(&err, OTR_ERR_NOMEM, "out of memory: the plan was not saved to %s",
+                          o->out);
         if (!text || otr_file_write_atomic(o->out, text, strlen(text), &err) < 0) {
             otr_print_error(&err);
             otr_error_clear(&err);
@@ -54,19 +58,25 @@ int otr_cmd_plan(const otr_options *o)
     }
     switch (o->output) {
     case OTR_OUT_JSON: {
+        otr_jb b = OTR_JB_INIT;
         cJSON *j = otr_plan_to_json(p);
-        cJSON *w = cJSON_AddArrayToObject(j, "warnings");
+        cJSON *w = otr_jb_array(&b, j, "warnings");
         for (const char *line = warnings.ptr; line && *line;) {
             const char *nl = strchr(line, '\n');
             char *one = strndup(line, nl ? (size_t)(nl - line) : strlen(line));
-            cJSON_AddItemToArray(w, cJSON_CreateString(one ? one : ""));
+            otr_jb_add(&b, w, NULL, one ? cJSON_CreateString(one) : NULL);
             free(one);
             line = nl ? nl + 1 : line + strlen(line);
         }
-        char *text = cJSON_Print(j);
-        otr_buf_printf(&out, "%s\n", text ? text : "null");
-        free(text);
+        char *text = j && !b.failed ? cJSON_Print(j) : NULL;
         cJSON_Delete(j);
+        if (!text) {
+            fprintf(stderr, "ota-runner: error: out of memory while writing the plan as JSON\n");
+            rc = OTR_EXIT_ERROR;
+            goto done;
+        }
+        otr_buf_printf(&out, "%s\n", text);
+        free(text);
         break;
     }
     case OTR_OUT_MARKDOWN: otr_render_plan_markdown(p, warnings.ptr, &out); break;

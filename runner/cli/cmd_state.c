@@ -4,6 +4,7 @@
 #include "cli/render_state.h"
 #include "manifest/schema.h"
 #include "manifest/token.h"
+#include "util/json.h"
 #include "util/time.h"
 
 #include <stdio.h>
@@ -36,24 +37,33 @@ static int parse_address(const char *address, const otr_kind **kind, const char 
     return rc;
 }
 
-static void print_json(cJSON *j)
+/* Prints j (taken); exit 1 when it could not be made whole. */
+static int print_json(cJSON *j, int whole)
 {
-    char *text = cJSON_Print(j);
-    printf("%s\n", text ? text : "null");
+    char *text = j && whole ? cJSON_Print(j) : NULL;
+    if (text)
+        printf("%s\n", text);
+    else
+        fprintf(stderr, "ota-runner: error: out of memory while writing JSON\n");
     free(text);
     cJSON_Delete(j);
+    return text ? OTR_EXIT_OK : OTR_EXIT_ERROR;
 }
 
 static cJSON *record_json(const otr_record *r)
 {
     cJSON *x = otr_record_to_json(r);
     otr_buf address = OTR_BUF_INIT;
+    otr_jb b = OTR_JB_INIT;
     otr_address_full(&address, r->kind, r->name);
-    cJSON_AddStringToObject(x, "name", r->name);
-    cJSON_AddStringToObject(x, "kind", r->kind->name);
-    cJSON_AddStringToObject(x, "address", otr_buf_cstr(&address));
+    otr_jb_str(&b, x, "name", r->name);
+    otr_jb_str(&b, x, "kind", r->kind->name);
+    otr_jb_str(&b, x, "address", otr_buf_failed(&address) ? NULL : otr_buf_cstr(&address));
     otr_buf_free(&address);
-    otr_canonical_sort(x);
+    if (!x || b.failed || otr_canonical_sort(x) < 0) {
+        cJSON_Delete(x);
+        return NULL;
+    }
     return x;
 }
 
@@ -61,11 +71,11 @@ static int cmd_list(otr_state *s, const otr_options *o)
 {
     otr_buf a = OTR_BUF_INIT;
     if (o->output == OTR_OUT_JSON) {
+        otr_jb b = OTR_JB_INIT;
         cJSON *arr = cJSON_CreateArray();
-        for (size_t i = 0; i < s->count; i++)
-            cJSON_AddItemToArray(arr, record_json(&s->records[i]));
-        print_json(arr);
-        return OTR_EXIT_OK;
+        for (size_t i = 0; i < s->count && !b.failed; i++)
+            otr_jb_add(&b, arr, NULL, record_json(&s->records[i]));
+        return print_json(arr, !b.failed);
     }
     int w = 4;
     for (size_t i = 0; i < s->count; i++) {
@@ -129,8 +139,8 @@ static int cmd_show(otr_state *s, const char *address)
     const otr_record *r = find_recorded(s, address, &k, &name);
     if (!r)
         return OTR_EXIT_ERROR;
-    print_json(record_json(r));
-    return OTR_EXIT_OK;
+    cJSON *j = record_json(r);
+    return print_json(j, j != NULL);
 }
 
 /* A state that records nothing, rebuilt from what the service holds of

@@ -19,6 +19,7 @@
 #include "kinds/rollout.h"
 #include "manifest/token.h"
 #include "plan/plan.h"
+#include "util/json.h"
 #include "util/time.h"
 
 #include <stdio.h>
@@ -132,10 +133,12 @@ static cJSON *wave_body(const cJSON *task, const cJSON *targets)
 {
     cJSON *body = cJSON_Duplicate(task, 1);
     const cJSON *t;
-    cJSON_ArrayForEach(t, targets) if (body)
-        cJSON_AddItemToObject(body, t->string, cJSON_Duplicate(t, 1));
-    if (body)
-        otr_canonical_sort(body);
+    otr_jb b = OTR_JB_INIT;
+    cJSON_ArrayForEach(t, targets) otr_jb_add(&b, body, t->string, cJSON_Duplicate(t, 1));
+    if (b.failed || otr_canonical_sort(body) < 0) {
+        cJSON_Delete(body);
+        return NULL;
+    }
     return body;
 }
 

@@ -15,25 +15,26 @@ static int key_cmp(const void *a, const void *b)
     return strcmp((*x)->string, (*y)->string); /* strcmp compares as unsigned char */
 }
 
-void otr_canonical_sort(cJSON *v)
+int otr_canonical_sort(cJSON *v)
 {
     if (!v)
-        return;
+        return 0;
     size_t n = 0;
     for (cJSON *c = v->child; c; c = c->next) {
-        otr_canonical_sort(c);
+        if (otr_canonical_sort(c) < 0)
+            return -1;
         n++;
     }
     if (!cJSON_IsObject(v) || n < 2)
-        return;
+        return 0;
     int sorted = 1; /* a spec built in the schema's order mostly is already */
     for (cJSON *c = v->child; c->next && sorted; c = c->next)
         sorted = strcmp(c->string, c->next->string) < 0;
     if (sorted)
-        return;
+        return 0;
     cJSON **items = malloc(n * sizeof(*items));
     if (!items)
-        return;
+        return -1;
     n = 0;
     for (cJSON *c = v->child; c; c = c->next)
         items[n++] = c;
@@ -44,6 +45,7 @@ void otr_canonical_sort(cJSON *v)
     }
     v->child = items[0];
     free(items);
+    return 0;
 }
 
 /* The shortest decimal digits that read back as x (x > 0, finite), and the
@@ -184,8 +186,7 @@ static int write_value(otr_buf *b, const cJSON *v)
 char *otr_canonical_json(cJSON *v)
 {
     otr_buf b = OTR_BUF_INIT;
-    otr_canonical_sort(v);
-    if (write_value(&b, v) < 0) {
+    if (otr_canonical_sort(v) < 0 || write_value(&b, v) < 0) {
         otr_buf_free(&b);
         return NULL;
     }

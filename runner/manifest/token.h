@@ -17,7 +17,9 @@
 #include <stddef.h>
 
 /* Sorts every object of v (recursively) by key, in place. */
-void otr_canonical_sort(cJSON *v);
+/* -1 without memory: then v may be left in any order, and must not be
+ * written where its order matters (a token, a state). */
+OTR_MUST_USE int otr_canonical_sort(cJSON *v);
 
 /* Canonical JSON of v (sorting it first); free() the result. NULL without
  * memory, or for a number that is not finite. */

@@ -400,8 +400,10 @@ static cJSON *resolved(builder *b, const otr_kind *k, cJSON *spec)
             return NULL;
         }
     }
-    if (out)
-        otr_canonical_sort(out);
+    if (out && otr_canonical_sort(out) < 0) {
+        cJSON_Delete(out);
+        return NULL;
+    }
     return out;
 }
 
@@ -1321,137 +1323,161 @@ size_t otr_plan_check_guards(const otr_plan *p, const otr_plan_guards *g, otr_bu
 
 /* ---- JSON ------------------------------------------------------------------------ */
 
-static cJSON *record_json(const otr_record *r)
+static cJSON *record_json(otr_jb *b, const otr_record *r)
 {
     if (!r->name)
         return cJSON_CreateNull();
     cJSON *o = otr_record_to_json(r);
-    cJSON_AddStringToObject(o, "name", r->name);
+    otr_jb_str(b, o, "name", r->name);
     return o;
 }
 
-static void add_address(cJSON *o, const char *key, const otr_kind *k, const char *name)
+static void add_address(otr_jb *b, cJSON *o, const char *key, const otr_kind *k, const char *name)
 {
-    otr_buf b = OTR_BUF_INIT;
-    otr_address_full(&b, k, name);
-    cJSON_AddStringToObject(o, key, otr_buf_cstr(&b));
-    otr_buf_free(&b);
+    otr_buf a = OTR_BUF_INIT;
+    otr_address_full(&a, k, name);
+    otr_jb_str(b, o, key, otr_buf_failed(&a) ? NULL : otr_buf_cstr(&a));
+    if (otr_buf_failed(&a))
+        b->failed = 1;
+    otr_buf_free(&a);
 }
 
-cJSON *otr_action_changes_json(const otr_action *a)
+static cJSON *changes_json(otr_jb *b, const otr_action *a)
 {
     cJSON *changes = cJSON_CreateArray();
     for (size_t c = 0; c < a->nchanges; c++) {
         cJSON *ch = cJSON_CreateObject();
-        cJSON_AddStringToObject(ch, "field", a->changes[c].field);
-        cJSON_AddItemToObject(ch, "old",
-                              a->changes[c].old_value ? cJSON_Duplicate(a->changes[c].old_value, 1)
-                                                      : cJSON_CreateNull());
-        cJSON_AddItemToObject(ch, "new",
-                              a->changes[c].new_value ? cJSON_Duplicate(a->changes[c].new_value, 1)
-                                                      : cJSON_CreateNull());
-        cJSON_AddItemToArray(changes, ch);
+        otr_jb_str(b, ch, "field", a->changes[c].field);
+        otr_jb_add(b, ch, "old",
+                   a->changes[c].old_value ? cJSON_Duplicate(a->changes[c].old_value, 1)
+                                           : cJSON_CreateNull());
+        otr_jb_add(b, ch, "new",
+                   a->changes[c].new_value ? cJSON_Duplicate(a->changes[c].new_value, 1)
+                                           : cJSON_CreateNull());
+        otr_jb_add(b, changes, NULL, ch);
     }
     return changes;
 }
 
-static cJSON *action_json(const otr_plan *p, const otr_action *a)
+static cJSON *action_json(otr_jb *b, const otr_plan *p, const otr_action *a)
 {
     cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "kind", kind_names[a->kind]);
-    cJSON_AddStringToObject(o, "name", a->name);
-    cJSON_AddStringToObject(o, "resource", a->resource->name);
-    add_address(o, "address", a->resource, a->name);
+    otr_jb_str(b, o, "kind", kind_names[a->kind]);
+    otr_jb_str(b, o, "name", a->name);
+    otr_jb_str(b, o, "resource", a->resource->name);
+    add_address(b, o, "address", a->resource, a->name);
     if (a->kind == OTR_ACT_RESUME)
-        cJSON_AddStringToObject(o, "resumeOp", otr_op_name(a->resume_op));
+        otr_jb_str(b, o, "resumeOp", otr_op_name(a->resume_op));
     if (a->retired)
-        cJSON_AddBoolToObject(o, "retired", 1);
+        otr_jb_bool(b, o, "retired", 1);
     if (a->reason)
-        cJSON_AddStringToObject(o, "reason", a->reason);
+        otr_jb_str(b, o, "reason", a->reason);
     const char *file = a->desired.file ? a->desired.file : a->old.file;
     if (file)
-        cJSON_AddStringToObject(o, "file", file);
+        otr_jb_str(b, o, "file", file);
     if (a->line)
-        cJSON_AddNumberToObject(o, "line", a->line);
+        otr_jb_num(b, o, "line", a->line);
     if (a->desired.client_token)
-        cJSON_AddStringToObject(o, "clientToken", a->desired.client_token);
+        otr_jb_str(b, o, "clientToken", a->desired.client_token);
     if (a->old.id)
-        cJSON_AddStringToObject(o, a->resource->id_key, a->old.id);
+        otr_jb_str(b, o, a->resource->id_key, a->old.id);
     if (otr_action_cancels(a))
-        cJSON_AddStringToObject(o, "cancelsRunning", otr_action_cancels(a));
+        otr_jb_str(b, o, "cancelsRunning", otr_action_cancels(a));
     if (otr_action_replaces(a))
-        cJSON_AddStringToObject(o, "retires", otr_action_replaces(a));
-    cJSON *deps = cJSON_AddArrayToObject(o, "dependsOn");
+        otr_jb_str(b, o, "retires", otr_action_replaces(a));
+    cJSON *deps = otr_jb_array(b, o, "dependsOn");
     for (size_t d = 0; d < a->ndeps; d++) {
         const otr_action *on = &p->actions[a->deps[d]];
-        otr_buf b = OTR_BUF_INIT;
-        otr_buf_printf(&b, "%s %s/%s", kind_names[on->kind], on->resource->name, on->name);
-        cJSON_AddItemToArray(deps, cJSON_CreateString(otr_buf_cstr(&b)));
-        otr_buf_free(&b);
+        otr_buf dep = OTR_BUF_INIT;
+        otr_buf_printf(&dep, "%s %s/%s", kind_names[on->kind], on->resource->name, on->name);
+        otr_jb_add(b, deps, NULL, otr_buf_failed(&dep) ? NULL : cJSON_CreateString(dep.ptr));
+        otr_buf_free(&dep);
     }
-    cJSON_AddItemToObject(o, "changes", otr_action_changes_json(a));
-    cJSON_AddItemToObject(o, "old", record_json(&a->old));
-    cJSON_AddItemToObject(o, "new", record_json(&a->desired));
+    otr_jb_add(b, o, "changes", changes_json(b, a));
+    otr_jb_add(b, o, "old", record_json(b, &a->old));
+    otr_jb_add(b, o, "new", record_json(b, &a->desired));
     return o;
+}
+
+static cJSON *plan_json(otr_jb *b, const otr_plan *p)
+{
+    cJSON *root = cJSON_CreateObject();
+    otr_jb_num(b, root, "formatVersion", OTR_PLAN_FORMAT_VERSION);
+    otr_jb_str(b, root, "lineage", p->lineage);
+    otr_jb_num(b, root, "serial", (double)p->serial);
+    otr_jb_num(b, root, "journalEntries", (double)p->journal_entries);
+    if (p->manifests >= 0)
+        otr_jb_num(b, root, "manifests", (double)p->manifests);
+    cJSON *src = otr_jb_object(b, root, "source");
+    if (p->repo)
+        otr_jb_str(b, src, "repo", p->repo);
+    if (p->ref)
+        otr_jb_str(b, src, "ref", p->ref);
+    if (p->commit)
+        otr_jb_str(b, src, "commit", p->commit);
+    if (p->path)
+        otr_jb_str(b, src, "path", p->path);
+    if (p->signed_by)
+        otr_jb_add(b, src, "signedBy", cJSON_Duplicate(p->signed_by, 1));
+    cJSON *sum = otr_jb_object(b, root, "summary");
+    for (int k = 0; k < OTR_ACT_KINDS; k++)
+        otr_jb_num(b, sum, kind_names[k], (double)p->counts[k]);
+    otr_jb_num(b, sum, "changes", (double)otr_plan_changes(p));
+    otr_jb_num(b, sum, "retiredDeletes", (double)p->retired_deletes);
+    otr_jb_num(b, sum, "adopted", (double)p->adopted);
+    cJSON *actions = otr_jb_array(b, root, "actions");
+    for (size_t i = 0; i < p->count; i++)
+        if (p->actions[i].kind != OTR_ACT_NOOP)
+            otr_jb_add(b, actions, NULL, action_json(b, p, &p->actions[i]));
+    cJSON *notes = otr_jb_array(b, root, "notes");
+    for (size_t i = 0; i < p->nnotes; i++)
+        otr_jb_add(b, notes, NULL, cJSON_CreateString(p->notes[i]));
+    cJSON *dropped = otr_jb_array(b, root, "dropped");
+    for (size_t i = 0; i < p->ndropped; i++) {
+        const otr_intent *d = &p->dropped[i];
+        cJSON *x = cJSON_CreateObject();
+        add_address(b, x, "address", d->rec.kind, d->rec.name);
+        otr_jb_str(b, x, "op", otr_op_name(d->op));
+        if (d->rec.id)
+            otr_jb_str(b, x, "id", d->rec.id);
+        otr_jb_bool(b, x, "retired", d->retired);
+        otr_jb_add(b, dropped, NULL, x);
+    }
+    cJSON *rewrites = otr_jb_array(b, root, "rewrites");
+    for (size_t i = 0; i < p->nrewrites; i++) {
+        const otr_record *w = &p->rewrites[i].rec;
+        cJSON *r = cJSON_CreateObject();
+        add_address(b, r, "address", w->kind, w->name);
+        otr_jb_add(b, r, "record", record_json(b, w));
+        otr_jb_add(b, rewrites, NULL, r);
+    }
+    cJSON *details = otr_jb_array(b, root, "details");
+    for (size_t i = 0; i < p->ndetails; i++) {
+        cJSON *d = cJSON_Duplicate(p->details[i].view, 1);
+        add_address(b, d, "address", p->details[i].kind, p->details[i].name);
+        otr_jb_add(b, details, NULL, d);
+    }
+    return root;
+}
+
+cJSON *otr_action_changes_json(const otr_action *a)
+{
+    otr_jb b = OTR_JB_INIT;
+    cJSON *c = changes_json(&b, a);
+    if (b.failed) {
+        cJSON_Delete(c);
+        return NULL;
+    }
+    return c;
 }
 
 cJSON *otr_plan_to_json(const otr_plan *p)
 {
-    cJSON *root = cJSON_CreateObject();
-    cJSON_AddNumberToObject(root, "formatVersion", OTR_PLAN_FORMAT_VERSION);
-    cJSON_AddStringToObject(root, "lineage", p->lineage);
-    cJSON_AddNumberToObject(root, "serial", (double)p->serial);
-    cJSON_AddNumberToObject(root, "journalEntries", (double)p->journal_entries);
-    if (p->manifests >= 0)
-        cJSON_AddNumberToObject(root, "manifests", (double)p->manifests);
-    cJSON *src = cJSON_AddObjectToObject(root, "source");
-    if (p->repo)
-        cJSON_AddStringToObject(src, "repo", p->repo);
-    if (p->ref)
-        cJSON_AddStringToObject(src, "ref", p->ref);
-    if (p->commit)
-        cJSON_AddStringToObject(src, "commit", p->commit);
-    if (p->path)
-        cJSON_AddStringToObject(src, "path", p->path);
-    if (p->signed_by)
-        cJSON_AddItemToObject(src, "signedBy", cJSON_Duplicate(p->signed_by, 1));
-    cJSON *sum = cJSON_AddObjectToObject(root, "summary");
-    for (int k = 0; k < OTR_ACT_KINDS; k++)
-        cJSON_AddNumberToObject(sum, kind_names[k], (double)p->counts[k]);
-    cJSON_AddNumberToObject(sum, "changes", (double)otr_plan_changes(p));
-    cJSON_AddNumberToObject(sum, "retiredDeletes", (double)p->retired_deletes);
-    cJSON_AddNumberToObject(sum, "adopted", (double)p->adopted);
-    cJSON *actions = cJSON_AddArrayToObject(root, "actions");
-    for (size_t i = 0; i < p->count; i++)
-        if (p->actions[i].kind != OTR_ACT_NOOP)
-            cJSON_AddItemToArray(actions, action_json(p, &p->actions[i]));
-    cJSON *notes = cJSON_AddArrayToObject(root, "notes");
-    for (size_t i = 0; i < p->nnotes; i++)
-        cJSON_AddItemToArray(notes, cJSON_CreateString(p->notes[i]));
-    cJSON *dropped = cJSON_AddArrayToObject(root, "dropped");
-    for (size_t i = 0; i < p->ndropped; i++) {
-        const otr_intent *d = &p->dropped[i];
-        cJSON *x = cJSON_CreateObject();
-        add_address(x, "address", d->rec.kind, d->rec.name);
-        cJSON_AddStringToObject(x, "op", otr_op_name(d->op));
-        if (d->rec.id)
-            cJSON_AddStringToObject(x, "id", d->rec.id);
-        cJSON_AddBoolToObject(x, "retired", d->retired);
-        cJSON_AddItemToArray(dropped, x);
-    }
-    cJSON *rewrites = cJSON_AddArrayToObject(root, "rewrites");
-    for (size_t i = 0; i < p->nrewrites; i++) {
-        const otr_record *w = &p->rewrites[i].rec;
-        cJSON *r = cJSON_CreateObject();
-        add_address(r, "address", w->kind, w->name);
-        cJSON_AddItemToObject(r, "record", record_json(w));
-        cJSON_AddItemToArray(rewrites, r);
-    }
-    cJSON *details = cJSON_AddArrayToObject(root, "details");
-    for (size_t i = 0; i < p->ndetails; i++) {
-        cJSON *d = cJSON_Duplicate(p->details[i].view, 1);
-        add_address(d, "address", p->details[i].kind, p->details[i].name);
-        cJSON_AddItemToArray(details, d);
+    otr_jb b = OTR_JB_INIT;
+    cJSON *root = plan_json(&b, p);
+    if (!root || b.failed) {
+        cJSON_Delete(root);
+        return NULL;
     }
     return root;
 }

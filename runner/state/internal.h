@@ -28,17 +28,21 @@ int otr_state_replay(otr_state *s, const char *text, size_t len, const char *jpa
 /* One resource under two names is refused. */
 int otr_state_check_ids(const otr_state *s, otr_error *err);
 
+/* The serialisers fail as a whole: NULL when any part could not be made
+ * (no memory), never a text with a record missing (otr_jb). */
+
 /* The snapshot's text (version 2, sorted keys), without a newline. */
-char *otr_state_snapshot_text(const otr_state *s);
+OTR_MUST_USE char *otr_state_snapshot_text(const otr_state *s);
 /* A journal line (with its newline) for an intent, or for the result of one;
  * seq numbers it. */
-char *otr_state_intent_line(const otr_state *s, const otr_intent *in, long seq);
-char *otr_state_result_line(const otr_state *s, const otr_intent *in, const otr_record *rec, int ok,
-                            int conflict, const char *error, long seq);
+OTR_MUST_USE char *otr_state_intent_line(const otr_state *s, const otr_intent *in, long seq);
+OTR_MUST_USE char *otr_state_result_line(const otr_state *s, const otr_intent *in,
+                                         const otr_record *rec, int ok, int conflict,
+                                         const char *error, long seq);
 
 /* The lock's holder as a line of JSON: {"id" (when given), "pid", "host",
  * "startedAt" (now when NULL), "renewedAt" (now, with an id), "command"}. */
-char *otr_state_lock_text(const char *command, const char *id, const char *started_at);
+OTR_MUST_USE char *otr_state_lock_text(const char *command, const char *id, const char *started_at);
 
 /* Notes an intent as pending, and settles one: applies the outcome to the
  * records (as a run does, and as replay does). */

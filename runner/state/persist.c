@@ -7,6 +7,7 @@
 
 #include "aws/s3.h"
 #include "util/buf.h"
+#include "util/json.h"
 #include "util/log.h"
 #include "util/time.h"
 
@@ -46,16 +47,18 @@ char *otr_state_lock_text(const char *command, const char *id, const char *start
     char host[256] = "unknown";
     gethostname(host, sizeof(host) - 1);
     char *now = otr_time_now_iso8601();
+    otr_jb b = OTR_JB_INIT;
     cJSON *h = cJSON_CreateObject();
+    if (!now)
+        b.failed = 1;
+    otr_jb_str(&b, h, "id", id);
+    otr_jb_num(&b, h, "pid", (double)getpid());
+    otr_jb_str(&b, h, "host", host);
+    otr_jb_str(&b, h, "startedAt", started_at ? started_at : now);
     if (id)
-        cJSON_AddStringToObject(h, "id", id);
-    cJSON_AddNumberToObject(h, "pid", (double)getpid());
-    cJSON_AddStringToObject(h, "host", host);
-    cJSON_AddStringToObject(h, "startedAt", started_at ? started_at : now ? now : "");
-    if (id)
-        cJSON_AddStringToObject(h, "renewedAt", now ? now : "");
-    cJSON_AddStringToObject(h, "command", command);
-    char *text = cJSON_PrintUnformatted(h);
+        otr_jb_str(&b, h, "renewedAt", now);
+    otr_jb_str(&b, h, "command", command);
+    char *text = h && !b.failed ? cJSON_PrintUnformatted(h) : NULL;
     free(now);
     cJSON_Delete(h);
     return text;

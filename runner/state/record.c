@@ -125,38 +125,35 @@ int otr_record_set_spec(otr_record *r, cJSON *spec)
     return 0;
 }
 
-static void add_str(cJSON *o, const char *k, const char *v)
-{
-    if (v)
-        cJSON_AddStringToObject(o, k, v);
-}
-
 cJSON *otr_record_to_json(const otr_record *r)
 {
+    otr_jb b = OTR_JB_INIT;
     cJSON *o = cJSON_CreateObject();
-    if (!o)
-        return NULL;
-    add_str(o, "phase", r->phase);
-    add_str(o, "clientToken", r->client_token);
+    otr_jb_str(&b, o, "phase", r->phase);
+    otr_jb_str(&b, o, "clientToken", r->client_token);
     if (r->revision)
-        cJSON_AddNumberToObject(o, "revision", (double)r->revision);
+        otr_jb_num(&b, o, "revision", (double)r->revision);
     if (r->spec_json)
-        cJSON_AddItemToObject(o, "spec", otr_record_spec(r));
-    add_str(o, "specDigest", r->spec_digest);
-    add_str(o, r->kind->id_key, r->id);
+        otr_jb_add(&b, o, "spec", otr_record_spec(r));
+    otr_jb_str(&b, o, "specDigest", r->spec_digest);
+    otr_jb_str(&b, o, r->kind->id_key, r->id);
     if (r->kind->arn_key)
-        add_str(o, r->kind->arn_key, r->arn);
-    add_str(o, "file", r->file);
-    add_str(o, "commit", r->commit);
-    add_str(o, "createdAt", r->created_at);
-    add_str(o, "updatedAt", r->updated_at);
+        otr_jb_str(&b, o, r->kind->arn_key, r->arn);
+    otr_jb_str(&b, o, "file", r->file);
+    otr_jb_str(&b, o, "commit", r->commit);
+    otr_jb_str(&b, o, "createdAt", r->created_at);
+    otr_jb_str(&b, o, "updatedAt", r->updated_at);
     if (r->remote_status) {
-        cJSON *remote = cJSON_AddObjectToObject(o, "remote");
-        add_str(remote, "status", r->remote_status);
-        add_str(remote, "checkedAt", r->remote_checked_at);
+        cJSON *remote = otr_jb_object(&b, o, "remote");
+        otr_jb_str(&b, remote, "status", r->remote_status);
+        otr_jb_str(&b, remote, "checkedAt", r->remote_checked_at);
     }
     if (r->progress)
-        cJSON_AddItemToObject(o, "progress", cJSON_Duplicate(r->progress, 1));
+        otr_jb_add(&b, o, "progress", cJSON_Duplicate(r->progress, 1));
+    if (!o || b.failed) {
+        cJSON_Delete(o);
+        return NULL;
+    }
     return o;
 }
 

@@ -619,68 +619,60 @@ done:
     return rc;
 }
 
-static void add_str(cJSON *o, const char *k, const char *v)
-{
-    if (v)
-        cJSON_AddStringToObject(o, k, v);
-}
-
 char *otr_state_snapshot_text(const otr_state *s)
 {
+    otr_jb b = OTR_JB_INIT;
     cJSON *root = cJSON_CreateObject();
-    if (!root)
-        return NULL;
-    cJSON_AddStringToObject(root, "format", OTR_STATE_FORMAT);
-    cJSON_AddNumberToObject(root, "version", OTR_STATE_VERSION);
-    cJSON_AddStringToObject(root, "lineage", s->lineage);
-    cJSON_AddNumberToObject(root, "serial", (double)s->serial);
-    add_str(root, "updatedAt", s->updated_at);
+    otr_jb_str(&b, root, "format", OTR_STATE_FORMAT);
+    otr_jb_num(&b, root, "version", OTR_STATE_VERSION);
+    otr_jb_str(&b, root, "lineage", s->lineage);
+    otr_jb_num(&b, root, "serial", (double)s->serial);
+    otr_jb_str(&b, root, "updatedAt", s->updated_at);
     if (s->source)
-        cJSON_AddItemToObject(root, "source", cJSON_Duplicate(s->source, 1));
+        otr_jb_add(&b, root, "source", cJSON_Duplicate(s->source, 1));
     if (s->service)
-        cJSON_AddItemToObject(root, "service", cJSON_Duplicate(s->service, 1));
+        otr_jb_add(&b, root, "service", cJSON_Duplicate(s->service, 1));
     for (size_t k = 0; otr_kinds[k]; k++)
-        cJSON_AddObjectToObject(root, otr_kinds[k]->state_key);
-    for (size_t i = 0; i < s->count; i++)
-        cJSON_AddItemToObject(cJSON_GetObjectItemCaseSensitive(root, s->records[i].kind->state_key),
-                              s->records[i].name, otr_record_to_json(&s->records[i]));
-    cJSON *retired = cJSON_AddArrayToObject(root, "retired");
-    for (size_t i = 0; i < s->nretired; i++) {
+        otr_jb_object(&b, root, otr_kinds[k]->state_key);
+    for (size_t i = 0; i < s->count && !b.failed; i++)
+        otr_jb_add(&b, cJSON_GetObjectItemCaseSensitive(root, s->records[i].kind->state_key),
+                   s->records[i].name, otr_record_to_json(&s->records[i]));
+    cJSON *retired = otr_jb_array(&b, root, "retired");
+    for (size_t i = 0; i < s->nretired && !b.failed; i++) {
         const otr_retired *r = &s->retired[i];
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "kind", r->kind->name);
-        cJSON_AddStringToObject(o, "name", r->name);
-        cJSON_AddStringToObject(o, "id", r->id);
-        add_str(o, "retiredAt", r->retired_at);
-        add_str(o, "lastError", r->last_error);
-        cJSON_AddItemToArray(retired, o);
+        cJSON *o = otr_jb_object(&b, retired, NULL);
+        otr_jb_str(&b, o, "kind", r->kind->name);
+        otr_jb_str(&b, o, "name", r->name);
+        otr_jb_str(&b, o, "id", r->id);
+        otr_jb_str(&b, o, "retiredAt", r->retired_at);
+        otr_jb_str(&b, o, "lastError", r->last_error);
     }
-    otr_canonical_sort(root);
-    char *text = cJSON_Print(root);
+    char *text = root && !b.failed && otr_canonical_sort(root) == 0 ? cJSON_Print(root) : NULL;
     cJSON_Delete(root);
     return text;
 }
 
 /* ---- the journal ------------------------------------------------------------- */
 
-/* The fields every journal line has; the line itself, with its newline. */
-static char *line_of(const otr_state *s, cJSON *e, const otr_intent *in, long seq)
+/* The fields every journal line has (added to e, which is taken, with b's
+ * failures so far); the line itself, with its newline, or NULL. */
+static char *line_of(const otr_state *s, otr_jb *b, cJSON *e, const otr_intent *in, long seq)
 {
     char *text = NULL, *line = NULL;
-    cJSON_AddStringToObject(e, "op", otr_op_name(in->op));
-    cJSON_AddStringToObject(e, "kind", in->rec.kind->name);
-    cJSON_AddStringToObject(e, "name", in->rec.name);
+    otr_jb_str(b, e, "op", otr_op_name(in->op));
+    otr_jb_str(b, e, "kind", in->rec.kind->name);
+    otr_jb_str(b, e, "name", in->rec.name);
     if (in->retired)
-        cJSON_AddBoolToObject(e, "retired", 1);
-    cJSON_AddNumberToObject(e, "seq", (double)seq);
-    cJSON_AddStringToObject(e, "lineage", s->lineage);
-    cJSON_AddNumberToObject(e, "serial", (double)s->serial);
-    otr_canonical_sort(e);
-    text = cJSON_PrintUnformatted(e);
+        otr_jb_bool(b, e, "retired", 1);
+    otr_jb_num(b, e, "seq", (double)seq);
+    otr_jb_str(b, e, "lineage", s->lineage);
+    otr_jb_num(b, e, "serial", (double)s->serial);
+    if (e && !b->failed && otr_canonical_sort(e) == 0)
+        text = cJSON_PrintUnformatted(e);
     if (text) {
-        otr_buf b = OTR_BUF_INIT;
-        otr_buf_printf(&b, "%s\n", text);
-        line = otr_buf_detach(&b);
+        otr_buf lb = OTR_BUF_INIT;
+        otr_buf_printf(&lb, "%s\n", text);
+        line = otr_buf_detach(&lb);
     }
     free(text);
     cJSON_Delete(e);
@@ -689,38 +681,36 @@ static char *line_of(const otr_state *s, cJSON *e, const otr_intent *in, long se
 
 char *otr_state_intent_line(const otr_state *s, const otr_intent *in, long seq)
 {
+    otr_jb b = OTR_JB_INIT;
     cJSON *e = cJSON_CreateObject();
-    if (!e)
-        return NULL;
-    cJSON_AddStringToObject(e, "type", "intent");
-    cJSON_AddItemToObject(e, "record", otr_record_to_json(&in->rec));
-    add_str(e, "replaces", in->replaces);
-    return line_of(s, e, in, seq);
+    otr_jb_str(&b, e, "type", "intent");
+    otr_jb_add(&b, e, "record", otr_record_to_json(&in->rec));
+    otr_jb_str(&b, e, "replaces", in->replaces);
+    return line_of(s, &b, e, in, seq);
 }
 
 char *otr_state_result_line(const otr_state *s, const otr_intent *in, const otr_record *rec, int ok,
                             int conflict, const char *error, long seq)
 {
+    otr_jb b = OTR_JB_INIT;
     cJSON *e = cJSON_CreateObject();
     char *now = otr_time_now_iso8601();
-    if (!e) {
-        free(now);
-        return NULL;
-    }
     const otr_kind *k = in->rec.kind;
-    cJSON_AddStringToObject(e, "type", "result");
-    cJSON_AddBoolToObject(e, "ok", ok);
+    if (!now)
+        b.failed = 1;
+    otr_jb_str(&b, e, "type", "result");
+    otr_jb_bool(&b, e, "ok", ok);
     if (conflict)
-        cJSON_AddBoolToObject(e, "conflict", 1);
+        otr_jb_bool(&b, e, "conflict", 1);
     if (rec) {
-        add_str(e, k->id_key, rec->id);
+        otr_jb_str(&b, e, k->id_key, rec->id);
         if (k->arn_key)
-            add_str(e, k->arn_key, rec->arn);
+            otr_jb_str(&b, e, k->arn_key, rec->arn);
     }
-    add_str(e, "error", error);
-    add_str(e, "at", now);
+    otr_jb_str(&b, e, "error", error);
+    otr_jb_str(&b, e, "at", now);
     free(now);
-    return line_of(s, e, in, seq);
+    return line_of(s, &b, e, in, seq);
 }
 
 static int damaged(otr_error *err, const char *jpath, size_t lineno)

@@ -227,8 +227,9 @@ void otr_intent_clear(otr_intent *in);
 
 /* The record as the snapshot stores it (without the name), and back; the
  * spec is taken out of o. in_journal: a record not created yet (no id). On
- * failure why says what is wrong. */
-cJSON *otr_record_to_json(const otr_record *r);
+ * failure why says what is wrong; to_json fails as a whole (NULL), never
+ * leaving a member out. */
+OTR_MUST_USE cJSON *otr_record_to_json(const otr_record *r);
 OTR_MUST_USE int otr_record_from_json(otr_record *r, const otr_kind *kind, const char *name,
                                       cJSON *o, int in_journal, otr_buf *why);
 

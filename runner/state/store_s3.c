@@ -387,8 +387,8 @@ static int s3_append(otr_store *st, const char *text, size_t len, size_t n, long
     char **keys = calloc(n + 1, sizeof(*keys));
     const char **lines = calloc(n + 1, sizeof(*lines));
     size_t *lens = calloc(n + 1, sizeof(*lens)), k = 0;
-    int rc =
-        keys && lines && lens ? renew(s, 0, err) : otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
+    int rc = keys && lines && lens ? renew(s, 0, err)
+                                   : otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
     for (const char *p = text; rc == 0 && k < n && p < text + len; k++) {
         const char *nl = memchr(p, '\n', (size_t)(text + len - p));
         lines[k] = p;

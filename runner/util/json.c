@@ -237,3 +237,48 @@ int otr_json_member_at(const char *text, size_t len, const char *path, const cha
     *vlen = len;
     return 1;
 }
+
+/* ---- building ------------------------------------------------------------------- */
+
+void otr_jb_add(otr_jb *b, cJSON *obj, const char *key, cJSON *item)
+{
+    if (b->failed || !obj || !item) {
+        cJSON_Delete(item);
+        b->failed = 1;
+        return;
+    }
+    if (!(key ? cJSON_AddItemToObject(obj, key, item) : cJSON_AddItemToArray(obj, item))) {
+        cJSON_Delete(item);
+        b->failed = 1;
+    }
+}
+
+void otr_jb_str(otr_jb *b, cJSON *obj, const char *key, const char *value)
+{
+    if (value)
+        otr_jb_add(b, obj, key, b->failed ? NULL : cJSON_CreateString(value));
+}
+
+void otr_jb_num(otr_jb *b, cJSON *obj, const char *key, double value)
+{
+    otr_jb_add(b, obj, key, b->failed ? NULL : cJSON_CreateNumber(value));
+}
+
+void otr_jb_bool(otr_jb *b, cJSON *obj, const char *key, int value)
+{
+    otr_jb_add(b, obj, key, b->failed ? NULL : cJSON_CreateBool(value));
+}
+
+cJSON *otr_jb_object(otr_jb *b, cJSON *obj, const char *key)
+{
+    cJSON *o = b->failed ? NULL : cJSON_CreateObject();
+    otr_jb_add(b, obj, key, o);
+    return b->failed ? NULL : o;
+}
+
+cJSON *otr_jb_array(otr_jb *b, cJSON *obj, const char *key)
+{
+    cJSON *a = b->failed ? NULL : cJSON_CreateArray();
+    otr_jb_add(b, obj, key, a);
+    return b->failed ? NULL : a;
+}

@@ -43,4 +43,27 @@ int otr_json_member_at(const char *text, size_t len, const char *path, const cha
  * text) where it is not JSON. */
 cJSON *otr_json_parse_span(const char *text, size_t len, size_t *bad_at);
 
+/* Building JSON with a sticky failure (as otr_buf has): every add checks
+ * what cJSON gave back, and once one fails (no memory), the builder has
+ * failed and every later add is skipped; the caller checks failed once, at
+ * the end, and serialises nothing of a tree with a hole in it. */
+typedef struct otr_jb {
+    int failed;
+} otr_jb;
+#define OTR_JB_INIT                                                                                \
+    {                                                                                              \
+        .failed = 0                                                                                \
+    }
+
+/* Adds item (taken; NULL fails the builder) to obj under key, or to an
+ * array when key is NULL. */
+void otr_jb_add(otr_jb *b, cJSON *obj, const char *key, cJSON *item);
+/* A string (nothing when value is NULL), a number, a boolean. */
+void otr_jb_str(otr_jb *b, cJSON *obj, const char *key, const char *value);
+void otr_jb_num(otr_jb *b, cJSON *obj, const char *key, double value);
+void otr_jb_bool(otr_jb *b, cJSON *obj, const char *key, int value);
+/* A new object or array added under key; NULL (and failed) without memory. */
+cJSON *otr_jb_object(otr_jb *b, cJSON *obj, const char *key);
+cJSON *otr_jb_array(otr_jb *b, cJSON *obj, const char *key);
+
 #endif
