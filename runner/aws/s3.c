@@ -227,10 +227,14 @@ int otr_s3_open(otr_s3 **out, const otr_s3_url *u, const otr_s3_options *o, otr_
         .region = s->region,
         .service = "s3",
         .max_attempts = o->max_attempts,
+        .adaptive = o->adaptive,
         .parallelism = S3_PARALLELISM,
+        .connect_timeout_ms = o->connect_timeout_ms,
         .request_timeout_ms = o->request_timeout_ms ? o->request_timeout_ms : S3_REQUEST_TIMEOUT_MS,
+        .creds = o->creds,
     };
-    if (otr_aws_client_open(&s->client, &s->creds, ao, o->profile, err) < 0)
+    if (o->creds ? otr_aws_client_new(&s->client, &ao, err) < 0
+                 : otr_aws_client_open(&s->client, &s->creds, ao, o->profile, err) < 0)
         goto fail;
     *out = s;
     return 0;

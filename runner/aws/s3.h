@@ -42,14 +42,18 @@ OTR_MUST_USE int otr_s3_url_parse(otr_s3_url *u, const char *text, otr_error *er
 void otr_s3_url_clear(otr_s3_url *u);
 
 typedef struct otr_s3_options {
-    const char *region;      /* --region, or NULL */
-    const char *profile;     /* --profile, or NULL */
-    long request_timeout_ms; /* 0: S3_REQUEST_TIMEOUT_MS (30 s) */
-    int max_attempts;        /* 0: 3 */
+    const char *region;        /* --region, or NULL */
+    const char *profile;       /* --profile, or NULL */
+    otr_creds_provider *creds; /* the run's (borrowed), or NULL for a chain of its own */
+    long connect_timeout_ms;   /* 0: the client's (10 s) */
+    long request_timeout_ms;   /* 0: S3_REQUEST_TIMEOUT_MS (30 s) */
+    int max_attempts;          /* 0: 3 */
+    int adaptive;              /* retry mode adaptive */
 } otr_s3_options;
 #define OTR_S3_OPTIONS_INIT                                                                        \
     {                                                                                              \
-        NULL, NULL, 0, 0                                                                           \
+        .region = NULL, .profile = NULL, .creds = NULL, .connect_timeout_ms = 0,                   \
+        .request_timeout_ms = 0, .max_attempts = 0, .adaptive = 0                                  \
     }
 
 typedef struct otr_s3 otr_s3;

@@ -2,6 +2,7 @@
 #include "cli/commands.h"
 #include "cli/planning.h"
 #include "cli/render_state.h"
+#include "aws/s3.h"
 #include "manifest/schema.h"
 #include "manifest/token.h"
 #include "util/json.h"
@@ -67,7 +68,7 @@ static cJSON *record_json(const otr_record *r)
     return x;
 }
 
-static int cmd_list(otr_state *s, const otr_options *o)
+static int cmd_list(otr_state *s, const otr_options *o, const otr_state_where *where)
 {
     otr_buf a = OTR_BUF_INIT;
     if (o->output == OTR_OUT_JSON) {
@@ -104,9 +105,7 @@ static int cmd_list(otr_state *s, const otr_options *o)
     printf("%s; state %s serial %ld", otr_buf_cstr(&a), s->lineage, s->serial);
     otr_buf_free(&a);
     otr_buf holder = OTR_BUF_INIT;
-    otr_state_where where;
-    otr_options_state_where(o, &where);
-    if (otr_state_lock_holder(&where, &holder))
+    if (otr_state_lock_holder(where, &holder))
         printf(" (a run is in progress: %s%s)", otr_buf_cstr(&holder),
                s->npending ? "; its calls in flight are in the journal" : "");
     else if (s->npending)
@@ -175,12 +174,20 @@ static int cmd_rebuild(const otr_options *o)
 
 /* Copies the state (its journal's pending calls too) to --to, which must
  * hold no state yet. */
-static int cmd_migrate(otr_state *s, const otr_options *o)
+static int cmd_migrate(otr_planning *pl, const otr_options *o)
 {
     otr_error err = OTR_ERROR_INIT;
+    otr_state *s = pl->state;
     otr_state_where to;
     otr_options_state_where(o, &to);
     to.location = o->to;
+    if (otr_s3_is_url(o->to)) { /* the run's credentials and retries */
+        otr_options opts = *o;
+        opts.state_path = o->to;
+        int rc = otr_planning_where(pl, &opts, &to);
+        if (rc)
+            return rc;
+    }
     if (otr_state_copy_to(s, &to, &err) < 0)
         return fail(&err);
     printf("State %s (lineage %s, %zu records, %zu calls pending) copied to %s as serial %ld; "
@@ -318,12 +325,14 @@ int otr_cmd_state(const otr_options *o)
     if (!strcmp(sub, "migrate") != !!o->to)
         return usage(o->to ? "--to is for state migrate" : "state migrate needs --to URL");
     otr_state_where w;
-    otr_options_state_where(o, &w);
+    if ((rc = otr_planning_where(&pl, o, &w)) != 0)
+        goto done;
     if (!strcmp(sub, "unlock")) {
         if (otr_state_break_lock(&w, o->args[1], &err) < 0)
-            return fail(&err);
-        printf("Lock %s on %s broken.\n", o->args[1], w.location);
-        return OTR_EXIT_OK;
+            rc = fail(&err);
+        else
+            printf("Lock %s on %s broken.\n", o->args[1], w.location);
+        goto done;
     }
     /* rm and import change the state: under the lock; list, show and rm
      * accept a state that records one resource twice, to mend it */
@@ -335,13 +344,13 @@ int otr_cmd_state(const otr_options *o)
         goto done;
     }
     if (!strcmp(sub, "list"))
-        rc = cmd_list(pl.state, o);
+        rc = cmd_list(pl.state, o, &w);
     else if (!strcmp(sub, "show"))
         rc = cmd_show(pl.state, o->args[1]);
     else if (!strcmp(sub, "rm"))
         rc = cmd_rm(pl.state, o->args[1]);
     else if (!strcmp(sub, "migrate"))
-        rc = cmd_migrate(pl.state, o);
+        rc = cmd_migrate(&pl, o);
     else
         rc = cmd_import(&pl, o, o->args[1], o->args[2]);
 done:

@@ -223,7 +223,8 @@ int otr_cmd_status(const otr_options *o)
     int rc = OTR_EXIT_OK;
     otr_state_where w;
     memset(&pl, 0, sizeof(pl));
-    otr_options_state_where(o, &w);
+    if ((rc = otr_planning_where(&pl, o, &w)) != 0)
+        return rc;
     if (otr_state_load(&pl.state, &w, &err) < 0) {
         otr_print_error(&err);
         otr_error_clear(&err);

@@ -380,6 +380,9 @@ void otr_options_state_where(const otr_options *o, otr_state_where *w)
     w->profile = o->profile;
     w->lock_timeout_ms = o->lock_timeout_ms;
     w->lock_stale_s = o->lock_stale_s;
+    w->max_attempts = o->max_attempts;
+    w->connect_timeout_ms = o->connect_timeout_ms;
+    w->request_timeout_ms = o->request_timeout_ms;
 }
 
 const char *otr_options_allowed_signers(const otr_options *o)

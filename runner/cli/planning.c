@@ -1,6 +1,7 @@
 /* Manifests + state + refresh -> plan, for plan and apply. */
 #include "cli/planning.h"
 
+#include "aws/s3.h"
 #include "cli/adopt.h"
 
 #include <stdio.h>
@@ -23,11 +24,26 @@ static int fail(otr_error *err)
     return rc;
 }
 
+int otr_planning_where(otr_planning *pl, const otr_options *o, otr_state_where *w)
+{
+    otr_error err = OTR_ERROR_INIT;
+    otr_options_state_where(o, w);
+    if (!otr_s3_is_url(w->location))
+        return 0;
+    if ((!pl->creds && otr_service_creds(&pl->creds, o, &err) < 0) ||
+        otr_service_adaptive(o, &w->adaptive, &err) < 0)
+        return fail(&err);
+    w->creds = pl->creds;
+    return 0;
+}
+
 int otr_planning_open_state(otr_planning *pl, const otr_options *o, const char *lock_for)
 {
     otr_error err = OTR_ERROR_INIT;
     otr_state_where w;
-    otr_options_state_where(o, &w);
+    int rc = otr_planning_where(pl, o, &w);
+    if (rc)
+        return rc;
     if (otr_state_open(&pl->state, &w, lock_for, 0, &err) < 0)
         return fail(&err);
     return 0;
@@ -79,7 +95,8 @@ int otr_planning_open_service(otr_planning *pl, const otr_options *o)
     otr_error err = OTR_ERROR_INIT;
     if (pl->service_open)
         return 0;
-    if (otr_service_open(&pl->service, o, &err) < 0)
+    if ((!pl->creds && otr_service_creds(&pl->creds, o, &err) < 0) ||
+        otr_service_open(&pl->service, o, pl->creds, &err) < 0)
         return fail(&err);
     pl->service_open = 1;
     return otr_planning_check_service(pl, o);
@@ -205,8 +222,9 @@ void otr_planning_free(otr_planning *pl)
     otr_plan_free(pl->plan);
     otr_refresh_free(&pl->refresh);
     otr_buf_free(&pl->adopted);
-    otr_state_free(pl->state);
+    otr_state_free(pl->state); /* its S3 client first: it borrows the credentials */
     if (pl->service_open)
         otr_service_close(&pl->service);
+    otr_creds_provider_free(pl->creds);
     memset(pl, 0, sizeof(*pl));
 }

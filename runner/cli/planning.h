@@ -19,6 +19,7 @@ typedef struct otr_planning {
     otr_loaded loaded;
     int loaded_ok;
     otr_state *state;
+    otr_creds_provider *creds; /* the run's, shared by the state's S3 client and the service */
     otr_service service;
     int service_open;
     otr_refresh_result refresh; /* what the service holds, for --refresh */
@@ -28,6 +29,9 @@ typedef struct otr_planning {
     otr_plan *plan;
 } otr_planning;
 
+/* Where the state is, from the options, with the run's credentials (made
+ * once, in pl) and retries for an S3 state; returns an exit code. */
+int otr_planning_where(otr_planning *pl, const otr_options *o, otr_state_where *w);
 /* Loads the state and, when lock_for names the command ("apply"), locks it
  * for the run; NULL reads it without the lock. Returns an exit code (0 when
  * all is well). */

@@ -26,22 +26,39 @@ int otr_service_resolve(char **region, char **endpoint, const otr_options *o, ot
     return 0;
 }
 
-int otr_service_open(otr_service *s, const otr_options *o, otr_error *err)
+int otr_service_adaptive(const otr_options *o, int *adaptive, otr_error *err)
 {
-    memset(s, 0, sizeof(*s));
-    if (otr_service_resolve(&s->region, &s->endpoint, o, err) < 0)
-        goto fail;
     char *mode = otr_retry_mode_resolve(o->retry_mode, o->profile);
-    int adaptive = mode && !strcmp(mode, "adaptive");
-    if (mode && !adaptive && strcmp(mode, "standard") && strcmp(mode, "legacy")) {
+    *adaptive = mode && !strcmp(mode, "adaptive");
+    if (mode && !*adaptive && strcmp(mode, "standard") && strcmp(mode, "legacy")) {
         otr_error_set(err, OTR_ERR_USAGE,
                       "retry mode \"%s\" (from --retry-mode, AWS_RETRY_MODE or the profile's "
                       "retry_mode): use standard or adaptive",
                       mode);
         free(mode);
-        goto fail;
+        return -1;
     }
     free(mode);
+    return 0;
+}
+
+int otr_service_creds(otr_creds_provider **out, const otr_options *o, otr_error *err)
+{
+    char *region = otr_region_resolve(o->region, o->profile);
+    otr_creds_options co = {o->profile, region, NULL, NULL};
+    int rc = otr_creds_provider_new(out, &co, err);
+    free(region);
+    return rc;
+}
+
+int otr_service_open(otr_service *s, const otr_options *o, otr_creds_provider *creds,
+                     otr_error *err)
+{
+    int adaptive;
+    memset(s, 0, sizeof(*s));
+    if (otr_service_resolve(&s->region, &s->endpoint, o, err) < 0 ||
+        otr_service_adaptive(o, &adaptive, err) < 0)
+        goto fail;
     otr_aws_options ao = {
         .endpoint = s->endpoint,
         .region = s->region,
@@ -51,8 +68,10 @@ int otr_service_open(otr_service *s, const otr_options *o, otr_error *err)
         .parallelism = o->parallelism,
         .connect_timeout_ms = o->connect_timeout_ms,
         .request_timeout_ms = o->request_timeout_ms,
+        .creds = creds,
     };
-    if (otr_aws_client_open(&s->client, &s->creds, ao, o->profile, err) < 0)
+    if (creds ? otr_aws_client_new(&s->client, &ao, err) < 0
+              : otr_aws_client_open(&s->client, &s->creds, ao, o->profile, err) < 0)
         goto fail;
     return 0;
 fail:

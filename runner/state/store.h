@@ -45,7 +45,7 @@ typedef struct otr_store_ops {
 
 struct otr_store {
     const otr_store_ops *ops;
-    int took_over; /* lock: the lock was taken over from a run that stopped renewing it */
+    int took_over;       /* lock: the lock was taken over from a run that stopped renewing it */
     char *where;         /* the state's name in messages: a path or s3://bucket/key */
     char *journal_where; /* its journal's: FILE.journal or s3://bucket/key.journal/ */
 };

@@ -513,6 +513,11 @@ int otr_store_s3_open(otr_store **out, const otr_state_where *w, otr_error *err)
     }
     so.region = w->region;
     so.profile = w->profile;
+    so.creds = w->creds;
+    so.max_attempts = w->max_attempts;
+    so.adaptive = w->adaptive;
+    so.connect_timeout_ms = w->connect_timeout_ms;
+    so.request_timeout_ms = w->request_timeout_ms;
     int rc = otr_s3_open(&s->s3, &u, &so, err);
     if (rc == 0) {
         otr_buf where = OTR_BUF_INIT;

@@ -11,12 +11,14 @@ import json
 import os
 import signal
 import sys
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from checks import check, finish, program  # noqa: E402
 from fleet import ARN, Fleet, config, rollout, service, task  # noqa: E402
-from harness import MotoS3  # noqa: E402
+from harness import ACCESS_KEY_ID, SECRET_ACCESS_KEY, MotoS3  # noqa: E402
 
 RUNNER = program("OTA_RUNNER")
 SLOW = os.environ.get("OTR_SANITIZED") == "1"
@@ -365,8 +367,77 @@ def config_used_by_waves():
         f.stop()
 
 
+def serve(handler):
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    return srv, f"http://127.0.0.1:{srv.server_address[1]}"
+
+
+def s3_shares_the_run():
+    """The S3 state's client takes the run's credentials (resolved once for
+    the state and the service: one fetch a run), --max-attempts and
+    --request-timeout (defect 13)."""
+    hits = {"creds": 0, "s3": 0}
+
+    class Container(BaseHTTPRequestHandler):
+        def log_message(self, *a):
+            pass
+
+        def do_GET(self):
+            hits["creds"] += 1
+            body = json.dumps({"AccessKeyId": ACCESS_KEY_ID, "SecretAccessKey": SECRET_ACCESS_KEY,
+                               "Token": "T", "Expiration": "2099-01-01T00:00:00Z"}).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    class Down(BaseHTTPRequestHandler):
+        def log_message(self, *a):
+            pass
+
+        def do_GET(self):
+            hits["s3"] += 1
+            if "slow" in self.path:
+                time.sleep(4)
+            self.send_response(503)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        do_PUT = do_HEAD = do_DELETE = do_POST = do_GET
+
+    creds, creds_url = serve(Container)
+    down, down_url = serve(Down)
+    with MotoS3(bucket="ota-shared") as s3:
+        f = Fleet(RUNNER, "s3-run", "--tick", TICK, files={"t1.yaml": task("t1")},
+                  state=f"s3://{s3.bucket}/state.json")
+        f.extra_env = {"AWS_ENDPOINT_URL_S3": s3.url, "AWS_CONFIG_FILE": "/dev/null",
+                       "AWS_SHARED_CREDENTIALS_FILE": "/dev/null", "AWS_ACCESS_KEY_ID": None,
+                       "AWS_SECRET_ACCESS_KEY": None, "AWS_CONTAINER_CREDENTIALS_FULL_URI": creds_url + "/creds"}
+        try:
+            rc, out, err = f.run("apply")
+            check(rc == 0 and hits["creds"] == 1, "s3-run: one credentials fetch for the state and the service",
+                  f"fetches {hits['creds']}: {out}{err}")
+            for attempts in (2, 4):
+                hits["s3"] = 0
+                rc, out, err = f.run("plan", "--refresh", "none", "--max-attempts", str(attempts),
+                                     AWS_ENDPOINT_URL_S3=down_url)
+                check(rc == 1 and hits["s3"] == attempts, f"s3-run: --max-attempts {attempts} holds for S3",
+                      f"{hits['s3']} requests: {err}")
+            t0 = time.time()
+            rc, out, err = f.run("plan", "--refresh", "none", "--max-attempts", "1", "--request-timeout", "1",
+                                 "--state", f"s3://{s3.bucket}/slow/state.json", AWS_ENDPOINT_URL_S3=down_url)
+            check(rc == 1 and time.time() - t0 < 3.5, "s3-run: --request-timeout holds for S3",
+                  f"{time.time() - t0:.1f}s: {err}")
+        finally:
+            f.stop()
+    creds.shutdown()
+    down.shutdown()
+
+
 hold_moved_back()
 adopt_records()
+s3_shares_the_run()
 config_used_by_waves()
 s3_takeover()
 rebuild_revisions()
