@@ -26,6 +26,14 @@ Control endpoint (unsigned, under a path the service does not use):
                                               "REJECTED" | "NEVER"}}
                                   (--outcomes takes the same JSON)
     POST /_emulator/forget-tokens every ClientToken (as when the idempotency window ends)
+    GET  /_emulator/events        the ground truth of what changed: every create, update and
+                                  delete that took effect, with its time, who sent it (its
+                                  User-Agent), the task's tags and body, the status of a task
+                                  when it was deleted, the counts of every live task when a
+                                  task was created, and the tasks that used a configuration
+                                  when it was deleted
+    POST /_emulator/clock         {"advance": S}: with --virtual-clock, the service's time
+                                  (task progress, CreatedAt, token windows) moves only so
     POST /_emulator/reset         forget every task, configuration and log entry
 
 Things finish one per --tick, in target order (a task with a query string has
@@ -286,6 +294,27 @@ TASK_FIELDS = ["Description", "S3Url", "OtaType", "Protocol", "OtaMechanism", "T
                "OtaTaskExecutionRetryConfig", "Tags"]
 
 
+class Clock:
+    """The service's time: the real one, or (--virtual-clock) one that moves
+    only when told to, so a test sees the same counts for as long as it
+    looks (ota-runner's own clock, for soaks, stays real)."""
+
+    def __init__(self):
+        self.virtual = False
+        self.at = time.time()
+
+    def now(self):
+        return self.at if self.virtual else time.time()
+
+    def advance(self, seconds):
+        self.at += seconds
+        return self.at
+
+
+CLOCK = Clock()
+CALLER = threading.local()  # the User-Agent of the request being served
+
+
 class Store:
     """Tasks, configurations and ClientTokens, kept in a JSON file."""
 
@@ -293,6 +322,7 @@ class Store:
         self.path, self.tick = path, tick
         self.lock = threading.RLock()
         self.tasks, self.configs, self.tokens, self.log = {}, {}, {}, []
+        self.events = []
         self.seq = 0
         self.conflict_in_use = False  # DeleteOtaTaskConfiguration: 409 while a task uses it
         self.token_ttl = 0  # --token-ttl: seconds a ClientToken is remembered (0: for ever)
@@ -318,6 +348,20 @@ class Store:
     def new_id(self, prefix):
         self.seq += 1
         return f"{prefix}{self.seq:06d}{uuid.uuid4().hex[:10]}"
+
+    def event(self, op, rid, **more):
+        """Notes a change that took effect (the ground truth of /_emulator/events)."""
+        self.events.append({"seq": len(self.events) + 1, "time": CLOCK.now(), "real": time.time(), "op": op,
+                            "id": rid, "ua": getattr(CALLER, "ua", None), **more})
+
+    def live_counts(self, now):
+        """Every live task's status and counts at now."""
+        out = {}
+        for t in self.tasks.values():
+            if not t.get("Deleted"):
+                status, details, _, _ = self.progress(t, now)
+                out[t["TaskId"]] = {"status": status, "details": details, "createdAt": t["CreatedAt"]}
+        return out
 
     def targets_of(self, task):
         return task.get("Target") or [f"thing{i}" for i in range(self.query_things)]
@@ -398,7 +442,7 @@ def known_token(store, token):
     """What a ClientToken was first used for, or None: absent, or older than
     --token-ttl (the real service's idempotency window ends too)."""
     prev = store.tokens.get(token) if token else None
-    if prev and store.token_ttl and time.time() - prev.get("at", 0) > store.token_ttl:
+    if prev and store.token_ttl and CLOCK.now() - prev.get("at", 0) > store.token_ttl:
         return None
     return prev
 
@@ -417,7 +461,8 @@ def op_create_ota_task(cfg, store, data):
                 return 201, {"TaskId": task["TaskId"], "TaskArn": task["TaskArn"],
                              **({"Description": task["Description"]} if "Description" in task else {})}
         task_id = store.new_id("ota")
-        now = time.time()
+        now = CLOCK.now()
+        counts = store.live_counts(now)
         task = {k: request[k] for k in TASK_FIELDS if k in request}
         task["_outcomes"] = store.outcomes_for(task)
         task.update({"TaskId": task_id, "CreatedAt": now, "LastUpdatedAt": now,
@@ -425,6 +470,7 @@ def op_create_ota_task(cfg, store, data):
         store.tasks[task_id] = task
         if token:
             store.tokens[token] = {"id": task_id, "request": request, "at": now}
+        store.event("CreateOtaTask", task_id, body=request, counts=counts)
         store.save()
     out = {"TaskId": task_id, "TaskArn": task["TaskArn"]}
     if "Description" in task:
@@ -442,14 +488,14 @@ def live_task(store, task_id):
 def op_get_ota_task(cfg, store, data):
     with store.lock:
         task = dict(live_task(store, data["Identifier"]))
-    status, details, _, _ = store.progress(task, time.time())
+    status, details, _, _ = store.progress(task, CLOCK.now())
     task = {k: v for k, v in task.items() if not k.startswith("_")}
     task.update({"Status": status, "TaskProcessingDetails": details})
     return 200, task
 
 
 def op_list_ota_tasks(cfg, store, data):
-    now = time.time()
+    now = CLOCK.now()
     with store.lock:
         live = [t for t in store.tasks.values() if not t.get("Deleted")]
     live.sort(key=lambda t: (t["CreatedAt"], t["TaskId"]))
@@ -469,7 +515,9 @@ def op_update_ota_task(cfg, store, data):
         for k in ("Description", "TaskConfigurationId"):
             if k in data:
                 task[k] = data[k]
-        task["LastUpdatedAt"] = time.time()
+        task["LastUpdatedAt"] = CLOCK.now()
+        store.event("UpdateOtaTask", task["TaskId"], body={k: data[k] for k in data if k != "Identifier"},
+                    tags=task.get("Tags"))
         store.save()
     return 204, None
 
@@ -477,14 +525,16 @@ def op_update_ota_task(cfg, store, data):
 def op_delete_ota_task(cfg, store, data):
     with store.lock:
         task = live_task(store, data["Identifier"])
+        status = store.progress(task, CLOCK.now())[0]
         task["Deleted"] = True
-        task["LastUpdatedAt"] = time.time()
+        task["LastUpdatedAt"] = CLOCK.now()
+        store.event("DeleteOtaTask", task["TaskId"], status=status, tags=task.get("Tags"))
         store.save()
     return 200, None
 
 
 def op_list_ota_task_executions(cfg, store, data):
-    now = time.time()
+    now = CLOCK.now()
     with store.lock:
         task = dict(live_task(store, data["Identifier"]))
     _, _, targets, states = store.progress(task, now)
@@ -516,9 +566,10 @@ def op_create_ota_task_configuration(cfg, store, data):
             if prev["id"] in store.configs:
                 return 201, {"TaskConfigurationId": prev["id"]}
         cid = store.new_id("cfg")
-        store.configs[cid] = {**request, "TaskConfigurationId": cid, "CreatedAt": time.time()}
+        store.configs[cid] = {**request, "TaskConfigurationId": cid, "CreatedAt": CLOCK.now()}
         if token:
-            store.tokens[token] = {"id": cid, "request": request, "at": time.time()}
+            store.tokens[token] = {"id": cid, "request": request, "at": CLOCK.now()}
+        store.event("CreateOtaTaskConfiguration", cid, body=request)
         store.save()
     return 201, {"TaskConfigurationId": cid}
 
@@ -554,6 +605,7 @@ def op_delete_ota_task_configuration(cfg, store, data):
             raise ServiceError(409, "ConflictException",
                                f"OTA task configuration {cid} is in use by {len(users)} task(s): {users[0]}")
         del store.configs[cid]
+        store.event("DeleteOtaTaskConfiguration", cid, inUseBy=users)
         store.save()
     return 204, None
 
@@ -699,6 +751,7 @@ class Handler(BaseHTTPRequestHandler):
                 k, _, v = pair.partition("=")
                 query[unquote(k)] = unquote(v)
             data = srv.model.parse_input(op, labels, query, body)
+            CALLER.ua = self.headers.get("User-Agent")
             entry["clientToken"] = data.get("ClientToken")
             status, out = OPERATIONS[op_name](srv.cfg, srv.store, data)
             entry["status"] = status
@@ -742,6 +795,14 @@ class Handler(BaseHTTPRequestHandler):
             with srv.store.lock:
                 srv.store.outcomes = d
             return self.send_json(200, srv.store.outcomes)
+        if path == "/_emulator/events":
+            with srv.store.lock:
+                return self.send_json(200, list(srv.store.events))
+        if path == "/_emulator/clock" and self.command == "POST":
+            d = json.loads(body or b"{}")
+            with srv.store.lock:
+                now = CLOCK.advance(float(d.get("advance", 0)))
+            return self.send_json(200, {"now": now, "virtual": CLOCK.virtual})
         if path == "/_emulator/forget-tokens" and self.command == "POST":
             with srv.store.lock:
                 n = len(srv.store.tokens)
@@ -754,6 +815,7 @@ class Handler(BaseHTTPRequestHandler):
                 srv.store.configs.clear()
                 srv.store.tokens.clear()
                 srv.store.save()
+                srv.store.events.clear()
             with srv.log_lock:
                 srv.log.clear()
             return self.send_json(200, {"status": "reset"})
@@ -848,6 +910,8 @@ def main(argv=None):
     p.add_argument("--token-ttl", type=float, default=0,
                    help="seconds a ClientToken is remembered (0: for ever); after it, a create "
                         "with the same token makes a new resource, as the real service's window ends")
+    p.add_argument("--virtual-clock", action="store_true",
+                   help="the service's time moves only by POST /_emulator/clock {\"advance\": S}")
     p.add_argument("--verbose", action="store_true")
     cfg = p.parse_args(argv)
     MAX_PAGE[0] = cfg.max_page
@@ -857,6 +921,7 @@ def main(argv=None):
     srv.store.token_ttl = cfg.token_ttl
     srv.store.outcomes = cfg.outcomes
     srv.store.query_things = cfg.query_things
+    CLOCK.virtual = cfg.virtual_clock
     stop = threading.Event()
 
     def on_signal(signum, frame):
