@@ -531,13 +531,22 @@ static int is_conflict(const otr_aws_call *call)
            (call->error_type && !strcmp(call->error_type, "ConflictException"));
 }
 
+/* A failure after which the call may have taken effect: no answer (a
+ * dropped connection, a timeout) or a server error. */
+static int may_have_landed(const otr_aws_call *call)
+{
+    return call->status == 0 || call->status >= 500;
+}
+
 static void on_created(node *n, const otr_aws_call *call)
 {
     const otr_kind *k = n->steps[n->cur].a->resource;
     otr_error err = OTR_ERROR_INIT;
     char *id = NULL, *arn = NULL;
     if (!call->ok) {
-        fail_step(n, call, 1);
+        /* a create that may have landed stays pending in the journal: the
+         * next run looks for it in the service before it sends it again */
+        fail_step(n, call, !may_have_landed(call));
         return;
     }
     if (k->parse_create(call, &id, &arn, &err) < 0) {

@@ -2,6 +2,7 @@
 #include "cli/adopt.h"
 
 #include "kinds/tags.h"
+#include "util/time.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -43,9 +44,13 @@ static void on_get(otr_aws_call *call, void *ctx)
         h->owner = NULL;
 }
 
-/* A get of everything the lists show, of the kinds that are listed
- * themselves (a rollout's tasks are tasks). */
-static int read_all(reading *rd, const otr_refresh_result *r, otr_aws_client *c, otr_error *err)
+/* Which listed resources read_all gets: all, or those no record holds. */
+typedef int (*wanted_fn)(const otr_remote *listed, const void *ctx);
+
+/* A get of everything the lists show (that wanted takes), of the kinds that
+ * are listed themselves (a rollout's tasks are tasks). */
+static int read_all(reading *rd, const otr_refresh_result *r, otr_aws_client *c, wanted_fn wanted,
+                    const void *wctx, otr_error *err)
 {
     size_t total = 0, k = 0;
     for (size_t i = 0; i < r->nkinds; i++)
@@ -57,7 +62,8 @@ static int read_all(reading *rd, const otr_refresh_result *r, otr_aws_client *c,
     for (size_t i = 0; rc == 0 && i < r->nkinds; i++) {
         const otr_refresh_kind *rk = &r->kinds[i];
         for (size_t j = 0; !rk->kind->listed_as && j < rk->n && rc == 0; j++) {
-            if (rk->listed[j].status && !strcmp(rk->listed[j].status, "DELETION_IN_PROGRESS"))
+            if ((rk->listed[j].status && !strcmp(rk->listed[j].status, "DELETION_IN_PROGRESS")) ||
+                (wanted && !wanted(&rk->listed[j], wctx)))
                 continue;
             otr_aws_call *call = rk->kind->get_call(rk->listed[j].id, rk->listed[j].id);
             if (!call) {
@@ -297,7 +303,7 @@ long otr_adopt(otr_state *s, const otr_refresh_result *r, otr_aws_client *c,
                              "state %s records %zu resources: only a state that records nothing "
                              "is rebuilt from the service",
                              s->path, s->count);
-    rc = read_all(&rd, r, c, err);
+    rc = read_all(&rd, r, c, NULL, NULL, err);
     /* the tagged first: a configuration in use by an adopted task is the one to take */
     for (size_t i = 0; rc == 0 && i < rd.n; i++) {
         const held *h = &rd.items[i];
@@ -312,4 +318,157 @@ long otr_adopt(otr_state *s, const otr_refresh_result *r, otr_aws_client *c,
     free(rd.items);
     otr_buf_free(&rd.errors);
     return rc < 0 ? -1 : (long)s->count;
+}
+
+/* ---- creates that landed ------------------------------------------------------------- */
+
+typedef struct recorded_ids {
+    const char **ids; /* sorted */
+    size_t n;
+} recorded_ids;
+
+static int str_cmp(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Every id the state holds: its records' (a rollout's every wave) and the
+ * retired ones. */
+static int ids_recorded(const otr_state *s, recorded_ids *out)
+{
+    size_t cap = s->nretired + 1;
+    for (size_t i = 0; i < s->count; i++)
+        cap += s->records[i].kind->ids_of ? OTR_KIND_MAX_IDS : 1;
+    out->ids = calloc(cap, sizeof(*out->ids));
+    out->n = 0;
+    if (!out->ids)
+        return -1;
+    for (size_t i = 0; i < s->count; i++) {
+        const otr_record *r = &s->records[i];
+        if (r->kind->ids_of)
+            out->n += r->kind->ids_of(r, out->ids + out->n, OTR_KIND_MAX_IDS);
+        else if (r->id)
+            out->ids[out->n++] = r->id;
+    }
+    for (size_t i = 0; i < s->nretired; i++)
+        out->ids[out->n++] = s->retired[i].id;
+    qsort(out->ids, out->n, sizeof(*out->ids), str_cmp);
+    return 0;
+}
+
+static int not_recorded(const otr_remote *listed, const void *ctx)
+{
+    const recorded_ids *r = ctx;
+    const char *id = listed->id;
+    return listed->id && !bsearch(&id, r->ids, r->n, sizeof(*r->ids), str_cmp);
+}
+
+/* A pending create of a kind whose resources carry tags. */
+static int tagged_create(const otr_intent *in)
+{
+    const otr_kind *sent = in->rec.kind->body_kind ? in->rec.kind->body_kind : in->rec.kind;
+    return in->op == OTR_OP_CREATE && sent->tags_key != NULL;
+}
+
+/* The body the intent's create sends, or NULL. */
+static cJSON *intent_body(const otr_intent *in)
+{
+    cJSON *body = NULL;
+    char token[44];
+    if (!in->rec.kind->body_of)
+        return otr_record_spec(&in->rec);
+    if (in->rec.kind->body_of(&in->rec, &body, token) < 0) {
+        cJSON_Delete(body);
+        return NULL;
+    }
+    return body;
+}
+
+/* Records the create of in (a copy: settling takes it off the pending list)
+ * as done, with the resource found. */
+static int settle_found(otr_state *s, const otr_intent *pending, const otr_remote *got, int journal,
+                        otr_buf *report, otr_error *err)
+{
+    otr_intent in;
+    otr_record done;
+    memset(&in, 0, sizeof(in));
+    memset(&done, 0, sizeof(done));
+    char at[21];
+    otr_time_format_iso8601(at, (time_t)got->created_at);
+    int rc = otr_intent_copy(&in, pending) < 0 || otr_record_copy(&done, &pending->rec) < 0
+                 ? otr_error_set(err, OTR_ERR_NOMEM, "out of memory")
+                 : 0;
+    if (rc == 0) {
+        free(done.id);
+        free(done.arn);
+        free(done.created_at);
+        free(done.phase);
+        done.id = strdup(got->id);
+        done.arn = got->arn ? strdup(got->arn) : NULL;
+        done.created_at = strdup(at);
+        done.phase = strdup("created");
+        if (!done.id || !done.created_at || !done.phase)
+            rc = otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
+    }
+    if (rc == 0)
+        rc = journal ? otr_state_journal_result(s, &in, &done, 1, 0, NULL, err)
+                     : otr_state_settle_done(s, &in, &done, err);
+    if (rc == 0) {
+        otr_address_short(report, in.rec.kind, in.rec.name);
+        otr_buf_printf(report,
+                       ": the create an interrupted run left unfinished had reached the service "
+                       "(task %s, found by its tags and body): recorded, not sent again\n",
+                       got->id);
+    }
+    otr_record_clear(&done);
+    otr_intent_clear(&in);
+    return rc;
+}
+
+long otr_adopt_landed(otr_state *s, const otr_refresh_result *r, otr_aws_client *c, int journal,
+                      otr_buf *report, otr_error *err)
+{
+    reading rd;
+    recorded_ids rec = {NULL, 0};
+    long found = 0;
+    int rc = 0;
+    size_t pending = 0;
+    memset(&rd, 0, sizeof(rd));
+    for (size_t i = 0; i < s->npending; i++)
+        pending += tagged_create(&s->pending[i]);
+    if (!pending)
+        return 0;
+    if (ids_recorded(s, &rec) < 0)
+        return otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
+    rc = read_all(&rd, r, c, not_recorded, &rec, err);
+    free(rec.ids); /* borrowed from the records, which settling changes */
+    for (size_t i = 0; rc == 0 && i < s->npending;) {
+        const otr_intent *in = &s->pending[i];
+        const otr_kind *sent = in->rec.kind->body_kind ? in->rec.kind->body_kind : in->rec.kind;
+        cJSON *body = tagged_create(in) ? intent_body(in) : NULL;
+        held *hit = NULL;
+        for (size_t k = 0; body && !hit && k < rd.n; k++) {
+            held *h = &rd.items[k];
+            otr_buf why = OTR_BUF_INIT;
+            if (!h->taken && h->owner == in->rec.kind && !strcmp(h->name, in->rec.name) &&
+                otr_kind_holds_body(sent, body, in->rec.revision, h->got.fields, &why) == 1)
+                hit = h;
+            otr_buf_free(&why);
+        }
+        cJSON_Delete(body);
+        if (!hit) {
+            i++;
+            continue;
+        }
+        hit->taken = 1;
+        if (settle_found(s, in, &hit->got, journal, report, err) < 0)
+            rc = -1;
+        else
+            found++; /* the intent left the list: i stays */
+    }
+    for (size_t i = 0; i < rd.n; i++)
+        otr_remote_clear(&rd.items[i].got);
+    free(rd.items);
+    otr_buf_free(&rd.errors);
+    return rc < 0 ? -1 : found;
 }

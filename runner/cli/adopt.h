@@ -25,4 +25,15 @@
 OTR_MUST_USE long otr_adopt(otr_state *s, const otr_refresh_result *r, otr_aws_client *c,
                             const otr_manifest_set *set, otr_buf *report, otr_error *err);
 
+/* The creates an interrupted run left in the journal (s->pending) that had
+ * reached the service: found among the tasks r lists that s does not record
+ * (a get each, only when such a create is pending), by their tags and body
+ * (otr_kind_holds_body); each is recorded as its create's result, journaled
+ * when journal is set (apply, under the lock), so it is never sent again:
+ * once the service's idempotency window has passed, the same ClientToken
+ * would make a second task. report gets a line per one found. Returns how
+ * many were found, or -1 with err. */
+OTR_MUST_USE long otr_adopt_landed(otr_state *s, const otr_refresh_result *r, otr_aws_client *c,
+                                   int journal, otr_buf *report, otr_error *err);
+
 #endif

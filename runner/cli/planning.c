@@ -139,6 +139,25 @@ static int adopt(otr_planning *pl, const otr_options *o)
     return refresh(pl, o);
 }
 
+/* Creates an interrupted run left pending that had reached the service are
+ * recorded, not sent again (journaled when this run holds the lock); the
+ * refresh is read again for what they record. Returns an exit code. */
+static int landed(otr_planning *pl, const otr_options *o, int journal)
+{
+    otr_error err = OTR_ERROR_INIT;
+    if (!pl->refreshed || !pl->state->npending)
+        return 0;
+    long n =
+        otr_adopt_landed(pl->state, &pl->refresh, pl->service.client, journal, &pl->adopted, &err);
+    if (n < 0)
+        return fail(&err);
+    if (n == 0)
+        return 0;
+    otr_refresh_free(&pl->refresh);
+    pl->refreshed = 0;
+    return refresh(pl, o);
+}
+
 /* The commit the state's last apply read, or NULL. */
 static const char *last_commit(const otr_state *s)
 {
@@ -169,7 +188,8 @@ int otr_planning_prepare(otr_planning *pl, const otr_options *o, const char *loc
         return rc;
     if (otr_loaded_verify_range(&pl->loaded, o, last_commit(pl->state)) < 0)
         return OTR_EXIT_ERROR;
-    if (o->refresh != OTR_REFRESH_NONE && ((rc = refresh(pl, o)) != 0 || (rc = adopt(pl, o)) != 0))
+    if (o->refresh != OTR_REFRESH_NONE && ((rc = refresh(pl, o)) != 0 || (rc = adopt(pl, o)) != 0 ||
+                                           (rc = landed(pl, o, lock_for != NULL)) != 0))
         return rc;
     otr_plan_options po = OTR_PLAN_OPTIONS_INIT;
     po.prune = o->prune;

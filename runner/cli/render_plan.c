@@ -123,8 +123,12 @@ static void cancel_text(otr_buf *out, const otr_action *a)
     cJSON *spec = otr_record_spec(&a->old);
     int n = cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(spec, "Target"));
     cJSON_Delete(spec);
-    otr_buf_printf(out, "%s %s is %s: deleting it cancels its ", a->resource->noun, a->old.id,
-                   otr_action_cancels(a));
+    const char *st = otr_action_cancels(a);
+    int unknown = st && !strcmp(st, OTR_STATUS_UNKNOWN);
+    otr_buf_printf(out, "%s %s is %s: deleting it %s its ", a->resource->noun, a->old.id,
+                   unknown ? "of a status not known (the service was not asked since it was made)"
+                           : st,
+                   unknown ? "may cancel" : "cancels");
     if (n)
         otr_buf_printf(out, "%d %s executions", n, n == 1 ? "device's" : "devices'");
     else

@@ -72,7 +72,11 @@ const char *otr_action_cancels(const otr_action *a)
     int deletes =
         a->kind == OTR_ACT_DELETE ||
         (a->kind == OTR_ACT_REPLACE && a->resource->replace_order == OTR_REPLACE_DELETE_FIRST);
-    return deletes && !a->retired && a->old.id && otr_kind_running(a->resource, st) ? st : NULL;
+    if (!deletes || a->retired || !a->old.id || !a->resource->running)
+        return NULL;
+    if (!st) /* never seen (made since the last refresh, and --refresh none): may be running */
+        return OTR_STATUS_UNKNOWN;
+    return otr_kind_running(a->resource, st) ? st : NULL;
 }
 
 int otr_action_deletes_task(const otr_action *a)

@@ -210,7 +210,10 @@ size_t otr_plan_check_guards(const otr_plan *p, const otr_plan_guards *g, otr_bu
 /* The status of the resource an action would delete (a delete, or a
  * delete-first replace) when the service last reported it in one of its
  * kind's running statuses: its devices' executions are cancelled by the
- * delete. NULL otherwise. */
+ * delete; OTR_STATUS_UNKNOWN when the service never reported one (a task
+ * made since the last refresh, planned with --refresh none): it may be
+ * running, and the guard holds it so. NULL otherwise. */
+#define OTR_STATUS_UNKNOWN "of a status not known"
 const char *otr_action_cancels(const otr_action *a);
 
 /* Does the action delete a resource whose deletes --max-deletes counts? */

@@ -193,7 +193,7 @@ static int replace_str(char **slot, const char *error)
 
 /* ---- intents and results -------------------------------------------------- */
 
-static int intent_copy(otr_intent *dst, const otr_intent *src)
+int otr_intent_copy(otr_intent *dst, const otr_intent *src)
 {
     memset(dst, 0, sizeof(*dst));
     dst->op = src->op;
@@ -213,7 +213,7 @@ int otr_state_add_pending(otr_state *s, const otr_intent *in)
     if (!p)
         return -1;
     s->pending = p;
-    if (intent_copy(&p[s->npending], in) < 0)
+    if (otr_intent_copy(&p[s->npending], in) < 0)
         return -1;
     s->npending++;
     return 0;
@@ -239,6 +239,13 @@ static int take_pending(otr_state *s, const otr_intent *in, otr_intent *out)
         return 0;
     }
     return -1;
+}
+
+int otr_state_settle_done(otr_state *s, const otr_intent *in, const otr_record *rec, otr_error *err)
+{
+    return otr_state_settle(s, in, rec, 1, 0, NULL) < 0
+               ? otr_error_set(err, OTR_ERR_NOMEM, "out of memory")
+               : 0;
 }
 
 int otr_state_forget_pending(otr_state *s, const otr_intent *in)
@@ -758,7 +765,7 @@ static int replay_result(otr_state *s, cJSON *j, const otr_intent *key)
     if (!pending)
         return 0; /* a result without its intent: nothing to settle */
     otr_intent in;
-    if (intent_copy(&in, pending) < 0)
+    if (otr_intent_copy(&in, pending) < 0)
         return -1;
     int ok = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "ok"));
     int conflict = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "conflict"));

@@ -234,6 +234,12 @@ OTR_MUST_USE int otr_record_set_spec(otr_record *r, cJSON *spec);
 /* On failure dst is left empty (nothing to free) and src is untouched. */
 OTR_MUST_USE int otr_record_copy(otr_record *dst, const otr_record *src);
 void otr_intent_clear(otr_intent *in);
+OTR_MUST_USE int otr_intent_copy(otr_intent *dst, const otr_intent *src);
+
+/* Records in memory only that the pending intent in succeeded with rec (as
+ * a journal's result line would): a plan's view of a create found done. */
+OTR_MUST_USE int otr_state_settle_done(otr_state *s, const otr_intent *in, const otr_record *rec,
+                                       otr_error *err);
 
 /* The record as the snapshot stores it (without the name), and back; the
  * spec is taken out of o. in_journal: a record not created yet (no id). On

@@ -435,8 +435,41 @@ def s3_shares_the_run():
     down.shutdown()
 
 
+def landed_creates():
+    """Found by the chaos test. A create whose answer was lost stays pending,
+    and the next run finds the task it made by its tags and body instead of
+    sending it again once the service forgot the ClientToken (a second task);
+    a replace planned with --refresh none of a task never seen running is held
+    by the --allow-cancel guard (its status is not known)."""
+    f = Fleet(RUNNER, "landed", "--tick", TICK, files={"t1.yaml": task("t1")})
+    try:
+        f.emu.control("faults", {"drop_rate": 1.0})
+        rc, out, err = f.run("apply", "--max-attempts", "1")
+        f.emu.control("faults", {"drop_rate": 0})
+        check(rc == 1 and len(f.emu.live_tasks()) == 1 and '"op":"create"' in open(f.state + ".journal").read(),
+              "landed: a create whose answer was lost stays pending", out + err)
+        f.emu.control("forget-tokens", {})
+        rc, out, err = f.run("plan")
+        check(rc == 0 and "had reached the service" in out + err and "resume" not in out,
+              "landed: the plan finds the task and sends nothing again", out + err)
+        rc, out, err = f.run("apply")
+        live = f.emu.live_tasks()
+        check(rc == 0 and len(live) == 1 and f.read_state()["tasks"]["t1"]["taskId"] == live[0]["TaskId"],
+              "landed: one task, recorded, after the ClientToken was forgotten", out + err)
+        f.commit({"t1.yaml": task("t1", targets=("t9",))})
+        f.lose_state()
+        rc, out, err = f.run("apply")  # adopts t1, replaces it: a task seen running now
+        f.commit({"t1.yaml": task("t1", targets=("t8",))})
+        rc, out, err = f.run("apply", "--refresh", "none")
+        check(rc == 1 and "of a status not known" in out + err and "--allow-cancel" in err,
+              "landed: --refresh none holds a replace of a task whose status was never seen", out + err)
+    finally:
+        f.stop()
+
+
 hold_moved_back()
 adopt_records()
+landed_creates()
 s3_shares_the_run()
 config_used_by_waves()
 s3_takeover()

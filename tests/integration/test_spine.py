@@ -289,7 +289,7 @@ try:
             [RUNNER, "tokens", "--repo", repo40, "--output", "json"], capture_output=True, text=True).stdout)}
         emu.control("faults", {"error_rate": 0.3, "seed": 7})
         n = len(emu.log())
-        rc, out, err = run(emu, "apply", "--repo", repo40, "--max-deletes", "100", "--fail-fast", "--max-attempts",
+        rc, out, err = run(emu, "apply", "--repo", repo40, "--max-deletes", "100", "--allow-cancel", "--fail-fast", "--max-attempts",
                            "1", "--parallelism", "4", "--refresh", "none", "--output", "json")
         result = json.loads(out)
         log = emu.log()[n:]
