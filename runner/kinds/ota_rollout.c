@@ -664,7 +664,9 @@ static int judge_newest(otr_kind_plan *kp, cJSON *progress, cJSON *newest_view, 
         free(at);
         j->changed = 1;
     }
-    int64_t soaked = epoch_of(str_of(newest, "passedAt")) + g.soak;
+    /* times are kept to the second, cut down: the pass happened up to a
+     * second after the one recorded, and a soak is never shortened */
+    int64_t soaked = epoch_of(str_of(newest, "passedAt")) + g.soak + (g.soak > 0);
     const char *hold = str_of(kp->spec, "holdAfter");
     if (idx + 1 >= cJSON_GetArraySize(waves_of(kp->spec))) {
         j->state = "done";

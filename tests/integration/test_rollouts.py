@@ -278,7 +278,7 @@ def hold_after():
     f = Fleet("hold", rollout(hold="canary"))
     try:
         rc, out = f.drive(lambda: f.waves().get("canary", {}).get("passedAt") is not None, limit=15)
-        time.sleep(1.2)  # the soak is over
+        time.sleep(2.2)  # the soak is over (counted from the second after the pass recorded)
         for _ in range(2):
             f.run("apply")
         check(rc == 0 and len(f.creates()) == 1, "holdAfter: nothing after the canary", out)
