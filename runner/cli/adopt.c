@@ -213,12 +213,13 @@ static int adopt_address(otr_state *s, reading *rd, const held *h, const otr_man
     if (!m) {
         /* not this commit's (a manifest since removed, or another fleet's in the
          * same account): recording it would let --prune delete it */
-        otr_buf_printf(report,
-                       "%s/%s: %zu %s%s tagged with it, and no manifest of that name here: not "
-                       "adopted, left in the service\n",
-                       h->owner->name, h->name, n,
+        otr_buf_printf(report, "%s/%s: %zu %s%s tagged with it (", h->owner->name, h->name, n,
                        (h->owner->body_kind ? h->owner->body_kind : h->owner)->noun,
                        n == 1 ? "" : "s");
+        for (size_t k = 0; k < n; k++)
+            otr_buf_printf(report, "%s%s", k ? ", " : "", all[k].id);
+        otr_buf_puts(report, "), and no manifest of that name here: not adopted, left in the "
+                             "service\n");
     } else if (!h->owner->adopt) {
         rc = adopt_own(s, m, all, n, report);
     } else if (h->owner->adopt(m, set, all, n, &r, &why) == 0) {

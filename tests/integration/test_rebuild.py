@@ -175,7 +175,8 @@ with Emulator("--tick", "0.05", "--token-ttl", str(TTL)) as emu:
           and made[1] not in [r["taskId"] for r in s["tasks"].values()] and len(s["tasks"]) == N,
           "state rebuild: the newest of two tasks tagged task-007 recorded, the other reported; the foreign task "
           "left alone", out[-1200:] + err)
-    check("OtaTask/another-fleets: 1 task tagged with it, and no manifest of that name here: not adopted" in out
+    check(f"OtaTask/another-fleets: 1 task tagged with it ({made[2]}), and no manifest of that name here: not "
+          "adopted" in out
           and made[2] not in [r["taskId"] for r in s["tasks"].values()],
           "a task tagged for a name with no manifest here (another fleet's) is not adopted", out[-1500:])
     rc, out, err = run(emu, "plan", "--detailed-exitcode", "--prune")
