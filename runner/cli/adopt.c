@@ -226,8 +226,11 @@ static int adopt_address(otr_state *s, reading *rd, const held *h, const otr_man
         report_unused(&r, all, n, report);
         rc = put(s, &r, report, "with its waves' tasks");
     } else {
-        otr_buf_printf(report, "%s/%s: not adopted: %s\n", h->owner->name, h->name,
+        otr_buf_printf(report, "%s/%s: not adopted: %s (", h->owner->name, h->name,
                        otr_buf_cstr(&why));
+        for (size_t k = 0; k < n; k++)
+            otr_buf_printf(report, "%s%s", k ? ", " : "", all[k].id);
+        otr_buf_puts(report, "; left in the service)\n");
     }
     otr_record_clear(&r);
     otr_buf_free(&why);

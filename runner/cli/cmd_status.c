@@ -54,8 +54,11 @@ static size_t judge(row *rows, size_t n)
         const otr_record *rec = rows[i].rec;
         if (!rec->kind->status_view || rows[i].error)
             continue;
-        otr_remote_item item = {rec->id, rows[i].got.status, NULL,
-                                rows[i].got.counts.present ? &rows[i].got.counts : NULL};
+        otr_remote_item item = {
+            .id = rec->id,
+            .status = rows[i].got.status,
+            .counts = rows[i].got.counts.present ? &rows[i].got.counts : NULL,
+        };
         rows[i].view = rec->kind->status_view(rec, rows[i].missing ? NULL : &item, now);
         halted += rows[i].view && otr_rollout_view_halted(rows[i].view);
     }

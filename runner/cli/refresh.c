@@ -14,7 +14,7 @@ static int item_cmp(const void *a, const void *b)
 
 static const otr_remote_item *find_item(const otr_refresh_kind *rk, const char *id)
 {
-    otr_remote_item key = {id, NULL, NULL, NULL};
+    otr_remote_item key = {.id = id};
     return id ? bsearch(&key, rk->items, rk->n, sizeof(key), item_cmp) : NULL;
 }
 
@@ -69,6 +69,7 @@ static int read_kind(otr_refresh_result *r, otr_refresh_kind *rk, const otr_kind
     for (size_t i = 0; i < rk->n; i++) {
         rk->items[i].id = as ? as->items[i].id : rk->listed[i].id;
         rk->items[i].status = as ? as->items[i].status : rk->listed[i].status;
+        rk->items[i].uses_id = as ? as->items[i].uses_id : rk->listed[i].uses_id;
     }
     if (rk->n > 1 && !as)
         qsort(rk->items, rk->n, sizeof(*rk->items), item_cmp);

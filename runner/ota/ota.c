@@ -242,7 +242,8 @@ static int parse_task(const otr_aws_call *call, const cJSON *o, otr_remote *t, o
                              call->operation);
     if (get_str(call, o, "TaskId", 1, 1, &t->id, err) < 0 ||
         get_str(call, o, "TaskArn", 0, 0, &t->arn, err) < 0 ||
-        get_str(call, o, "Status", 0, 0, &t->status, err) < 0) {
+        get_str(call, o, "Status", 0, 0, &t->status, err) < 0 ||
+        get_str(call, o, "TaskConfigurationId", 0, 0, &t->uses_id, err) < 0) {
         otr_remote_clear(t);
         return -1;
     }
@@ -436,6 +437,7 @@ void otr_remote_clear(otr_remote *r)
     free(r->arn);
     free(r->name);
     free(r->status);
+    free(r->uses_id);
     cJSON_Delete(r->fields);
     memset(r, 0, sizeof(*r));
 }

@@ -28,6 +28,7 @@ typedef struct otr_remote {
     char *name;        /* a configuration's Name, or NULL */
     char *status;      /* a task's: IN_PROGRESS, CANCELED, COMPLETED, DELETION_IN_PROGRESS,
                           SCHEDULED; NULL for a configuration */
+    char *uses_id;     /* a task's TaskConfigurationId (a list says it too), or NULL */
     double created_at; /* seconds since 1970; 0 when absent */
     double last_updated_at;
     otr_ota_counts counts;

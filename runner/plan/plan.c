@@ -97,7 +97,10 @@ typedef struct builder {
     size_t alloc;
     size_t nalloc;
     size_t ralloc;
-    size_t nresumes; /* the first actions: those plan_resumes made */
+    size_t nresumes;       /* the first actions: those plan_resumes made */
+    const char **recorded; /* every id the records hold, sorted (made when needed) */
+    size_t nrecorded;
+    int recorded_made;
 } builder;
 
 static otr_action *add_action(builder *b, otr_action_kind kind, const otr_kind *resource,
@@ -855,10 +858,50 @@ static int plan_names(builder *b, otr_manifest_set *set)
     return 0;
 }
 
-/* Is a resource of kind k with id still referred to by a record that no
- * action of this plan moves away? Names the first such in who. */
-static int still_used(const builder *b, const otr_kind *k, const char *id, otr_buf *who)
+static int id_cmp(const void *a, const void *b)
 {
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Is id one a record holds (a rollout's: any wave's)? The records judge
+ * their own uses; the service's listing speaks for the rest. */
+static int recorded_moving(builder *b, const char *id)
+{
+    if (!b->recorded_made) {
+        size_t cap = 1;
+        for (size_t i = 0; i < b->view->count; i++)
+            cap += b->view->records[i].kind->ids_of ? OTR_KIND_MAX_IDS : 1;
+        b->recorded = calloc(cap, sizeof(*b->recorded));
+        b->recorded_made = 1;
+        for (size_t i = 0; b->recorded && i < b->view->count; i++) {
+            const otr_record *r = &b->view->records[i];
+            if (r->kind->ids_of)
+                b->nrecorded += r->kind->ids_of(r, b->recorded + b->nrecorded, OTR_KIND_MAX_IDS);
+            else if (r->id)
+                b->recorded[b->nrecorded++] = r->id;
+        }
+        if (b->nrecorded > 1)
+            qsort(b->recorded, b->nrecorded, sizeof(*b->recorded), id_cmp);
+    }
+    /* without memory, every listed user counts: the old resource stays */
+    return b->recorded && bsearch(&id, b->recorded, b->nrecorded, sizeof(*b->recorded), id_cmp);
+}
+
+/* Is a resource of kind k with id still referred to by a record that no
+ * action of this plan moves away, or by anything the service lists (a task
+ * ota-runner left alone, another's)? Names the first such in who. */
+static int still_used(builder *b, const otr_kind *k, const char *id, otr_buf *who)
+{
+    for (const otr_remote_view *v = b->o->remote; v && v->kind; v++)
+        for (size_t i = 0; i < v->count; i++) {
+            const otr_remote_item *it = &v->items[i];
+            if (it->uses_id && !strcmp(it->uses_id, id) &&
+                !(it->status && !strcmp(it->status, "DELETION_IN_PROGRESS")) &&
+                !recorded_moving(b, it->id)) {
+                otr_buf_printf(who, "%s %s", v->kind->noun, it->id);
+                return 1;
+            }
+        }
     for (size_t i = 0; i < b->view->count; i++) {
         const otr_record *r = &b->view->records[i];
         for (size_t f = 0; f < r->kind->nrefs; f++) {
@@ -887,6 +930,17 @@ static int plan_retired_delete(builder *b, const otr_kind *k, const char *name, 
                                const char *reason)
 {
     otr_buf who = OTR_BUF_INIT;
+    if (!b->o->remote) { /* --refresh none: who uses it is not known; it waits */
+        otr_buf note = OTR_BUF_INIT;
+        otr_address_short(&note, k, name);
+        otr_buf_printf(&note,
+                       ": the old %s %s stays (retired) until a run that asks the service "
+                       "(not --refresh none) finds nothing using it",
+                       k->noun, id);
+        int rc = add_note(b, &note);
+        otr_buf_free(&note);
+        return rc;
+    }
     if (still_used(b, k, id, &who)) {
         otr_buf note = OTR_BUF_INIT;
         otr_address_short(&note, k, name);
@@ -1267,6 +1321,7 @@ int otr_plan_make(otr_plan **out, otr_state *state, otr_manifest_set *set,
     rc = 0;
 done:
     otr_buf_free(&b.refusals);
+    free(b.recorded);
     if (b.view != state)
         otr_state_free(b.view);
     return rc;

@@ -128,6 +128,7 @@ typedef struct otr_remote_item {
     const char *status;
     const cJSON *fields;          /* the get's answer with --refresh full, else NULL */
     const otr_ota_counts *counts; /* the get's TaskProcessingDetails, else NULL */
+    const char *uses_id;          /* what it refers to (a task's TaskConfigurationId), or NULL */
 } otr_remote_item;
 
 /* One kind's resources in the service, sorted by id. */

@@ -42,6 +42,7 @@ import argparse
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -331,9 +332,7 @@ class World:
     def let_go_from(self, text):
         for line in text.splitlines():
             if ("is tagged with it, but" in line or "is tagged so too" in line or "not adopted" in line):
-                for word in line.replace(":", " ").replace(",", " ").split():
-                    if word.startswith("ota") and len(word) > 10:
-                        self.let_go.add(word)
+                self.let_go.update(re.findall(r"\bota[0-9a-f]{6,}\b", line))
 
     def step(self, st):
         op = st["op"]

@@ -174,21 +174,23 @@ try:
         n = len(emu.log())
         rc, out, err = run(emu, "apply", "--repo", repo)
         m = [(e["op"], e["status"]) for e in emu.mutations(n)]
-        check(rc == 0 and m[-1] == ("DeleteOtaTaskConfiguration", 409) and
-              f"note: {CFG}: the configuration {old} is still in use" in err and "kept as retired" in err,
-              "a delete refused with 409: not a failure, reported", str(m) + out + err)
+        check(rc == 0 and "DeleteOtaTaskConfiguration" not in [x[0] for x in m] and
+              f"{CFG}: the old configuration {old} stays (retired) while task {other['TaskId']} uses it" in out,
+              "a configuration the service lists a task of another's using: kept retired, no delete sent",
+              str(m) + out + err)
         retired = st()["retired"]
         check(len(retired) == 1 and retired[0]["id"] == old and retired[0]["kind"] == "OtaTaskConfiguration" and
-              "ConflictException" in retired[0]["lastError"] and old in [c["TaskConfigurationId"] for c in configs(emu)],
-              "the old configuration is recorded as retired, with why", json.dumps(retired))
+              old in [c["TaskConfigurationId"] for c in configs(emu)],
+              "the old configuration is recorded as retired", json.dumps(retired))
         rc, out, err = run(emu, "state", "list")
         check(f"{CFG}" in out and old in out and "retired" in out and "1 retired" in out,
               "state list shows the retired configuration", out)
+        # (a user the listing did not show, made between the list and the delete, is refused by the
+        # service with 409, which is not a failure: test_apply.c, test_in_use_is_kept_retired)
         n = len(emu.log())
-        rc, out, err = run(emu, "apply", "--repo", repo)
-        m = [(e["op"], e["status"]) for e in emu.mutations(n)]
-        check(rc == 0 and m == [("DeleteOtaTaskConfiguration", 409)] and "its last delete was refused" in out,
-              "the next run tries the delete again", str(m) + out + err)
+        rc, out, err = run(emu, "apply", "--repo", repo, "--refresh", "none")
+        check(rc == 0 and not emu.mutations(n) and "until a run that asks the service" in out,
+              "--refresh none: who uses a retired configuration is not known, so it waits", out + err)
         aws(emu, "delete-ota-task", "--identifier", other["TaskId"])
         n = len(emu.log())
         rc, out, err = run(emu, "apply", "--repo", repo)

@@ -213,7 +213,7 @@ static void apply_seen(fake *f, otr_state *s, const char *yaml, const otr_apply_
     size_t n = 0;
     const cJSON *t;
     cJSON_ArrayForEach(t, f->tasks) items[n++] =
-        (otr_remote_item){t->string, "IN_PROGRESS", NULL, NULL};
+        (otr_remote_item){.id = t->string, .status = "IN_PROGRESS"};
     qsort(items, n, sizeof(*items), item_cmp);
     otr_remote_view view[] = {{&otr_kind_ota_task, items, n}, {NULL, NULL, 0}};
     otr_manifest_set set = OTR_MANIFEST_SET_INIT;
@@ -335,7 +335,7 @@ static void test_configuration_replace(void **state)
     apply(&w.f, w.s, fleet, &o, &r);
     otr_apply_result_clear(&r);
     char *old = strdup(id_of(w.s, &otr_kind_ota_task_configuration, "push"));
-    apply(&w.f, w.s, CONFIG("20") TASK("a-task", USES_PUSH) TASK("b-task", USES_PUSH), &o, &r);
+    apply_seen(&w.f, w.s, CONFIG("20") TASK("a-task", USES_PUSH) TASK("b-task", USES_PUSH), &o, &r);
     expect_log(&w.f, "CreateOtaTaskConfiguration (OtaTaskConfiguration/push); "
                      "UpdateOtaTask (a-task); UpdateOtaTask (b-task); "
                      "DeleteOtaTaskConfiguration (OtaTaskConfiguration/push)");
@@ -363,7 +363,7 @@ static void test_in_use_is_kept_retired(void **state)
     otr_apply_result_clear(&r);
     char *old = strdup(id_of(w.s, &otr_kind_ota_task_configuration, "push"));
     w.f.conflict_on_delete = 1;
-    apply(&w.f, w.s, CONFIG("20") TASK("a-task", USES_PUSH), &o, &r);
+    apply_seen(&w.f, w.s, CONFIG("20") TASK("a-task", USES_PUSH), &o, &r);
     assert_int_equal(r.stats.failed, 0); /* not a failure */
     assert_int_equal(r.nnotes, 1);
     assert_non_null(strstr(r.notes[0], "is still in use"));
@@ -374,7 +374,7 @@ static void test_in_use_is_kept_retired(void **state)
     otr_apply_result_clear(&r);
     /* the next run tries again, and once it may, it is gone */
     w.f.conflict_on_delete = 0;
-    apply(&w.f, w.s, CONFIG("20") TASK("a-task", USES_PUSH), &o, &r);
+    apply_seen(&w.f, w.s, CONFIG("20") TASK("a-task", USES_PUSH), &o, &r);
     expect_log(&w.f, "DeleteOtaTaskConfiguration (OtaTaskConfiguration/push)");
     assert_int_equal(w.s->nretired, 0);
     otr_apply_result_clear(&r);

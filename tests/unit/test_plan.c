@@ -218,7 +218,7 @@ static void test_refresh_drift(void **state)
     const char *fleet = M("a", "1", BASE) M("b", "1", BASE);
     otr_state *s = recorded(fleet);
     /* the service no longer has b's task; a's status moved on */
-    otr_remote_item tasks[] = {{"Ta", "IN_PROGRESS", NULL, NULL}};
+    otr_remote_item tasks[] = {{.id = "Ta", .status = "IN_PROGRESS"}};
     otr_remote_view view[] = {{&otr_kind_ota_task, tasks, 1}, {NULL, NULL, 0}};
     o.remote = view;
     otr_plan *p = plan_with(s, fleet, &o);
@@ -235,7 +235,8 @@ static void test_refresh_drift(void **state)
     cJSON *fields =
         cJSON_Parse("{\"TaskId\":\"Ta\",\"S3Url\":\"s3://b/k\",\"OtaType\":\"ONE_TIME\","
                     "\"Description\":\"Edited by hand\",\"Target\":[\"a\"]}");
-    otr_remote_item full[] = {{"Ta", "SCHEDULED", fields, NULL}, {"Tb", "SCHEDULED", NULL, NULL}};
+    otr_remote_item full[] = {{.id = "Ta", .status = "SCHEDULED", .fields = fields},
+                              {.id = "Tb", .status = "SCHEDULED"}};
     otr_remote_view fview[] = {{&otr_kind_ota_task, full, 2}, {NULL, NULL, 0}};
     o.remote = fview;
     p = plan_with(s, fleet, &o);
@@ -269,7 +270,7 @@ static void test_resume_and_projection(void **state)
     otr_manifest_set_free(&set);
     /* the refresh says a's task is gone (the delete landed): the manifests
      * still want a and b: resume both, and a is created again in the same run */
-    otr_remote_item none_left[] = {{"Tz", "COMPLETED", NULL, NULL}};
+    otr_remote_item none_left[] = {{.id = "Tz", .status = "COMPLETED"}};
     otr_remote_view gone[] = {{&otr_kind_ota_task, none_left, 1}, {NULL, NULL, 0}};
     o.remote = gone;
     expect(s, M("a", "1", BASE) M("b", "1", BASE), &o, "resume a,resume b,create a");
@@ -285,7 +286,7 @@ static void test_resume_and_projection(void **state)
            "resume a,resume b,replace b,create a");
     /* a's task is still there (or the service was not asked): the delete is
      * not finished blindly; a, as its manifest says, is left as it is */
-    otr_remote_item still[] = {{"Ta", "IN_PROGRESS", NULL, NULL}};
+    otr_remote_item still[] = {{.id = "Ta", .status = "IN_PROGRESS"}};
     otr_remote_view there[] = {{&otr_kind_ota_task, still, 1}, {NULL, NULL, 0}};
     for (int asked = 0; asked < 2; asked++) {
         o.remote = asked ? there : NULL;
@@ -345,7 +346,8 @@ static void test_guards(void **state)
     g.allow_cancel = 0;
     otr_plan_free(p);
     /* the refresh's word wins over the recorded one: COMPLETED is not running */
-    otr_remote_item tasks[] = {{"Ta", "COMPLETED", NULL, NULL}, {"Tb", "IN_PROGRESS", NULL, NULL}};
+    otr_remote_item tasks[] = {{.id = "Ta", .status = "COMPLETED"},
+                               {.id = "Tb", .status = "IN_PROGRESS"}};
     otr_remote_view view[] = {{&otr_kind_ota_task, tasks, 2}, {NULL, NULL, 0}};
     o.remote = view;
     p = plan_with(s, target_changed, &o);

@@ -164,7 +164,8 @@ static const otr_action *plan_at(world *w, const char *yaml, int64_t now)
     otr_error err = OTR_ERROR_INIT;
     const otr_record *rec = otr_state_find(w->s, &otr_kind_ota_rollout, "fw");
     load(w, yaml);
-    w->item = (otr_remote_item){rec ? rec->id : "none", "IN_PROGRESS", NULL, &w->counts};
+    w->item = (otr_remote_item){
+        .id = rec ? rec->id : "none", .status = "IN_PROGRESS", .counts = &w->counts};
     w->views[0] = (otr_remote_view){&otr_kind_ota_task, NULL, 0};
     w->views[1] = (otr_remote_view){&otr_kind_ota_rollout, &w->item, 1};
     w->views[2] = (otr_remote_view){NULL, NULL, 0};
