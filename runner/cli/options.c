@@ -149,6 +149,7 @@ typedef enum opt_id {
     O_FAIL_FAST,
     O_ALLOW_CANCEL,
     O_ALLOW_EMPTY,
+    O_NO_ADOPT,
     O_MIGRATE_ENDPOINT,
     O_FAIL_ON_HALT,
     O_ALLOWED_SIGNERS,
@@ -225,6 +226,10 @@ static const option_spec options[] = {
      "executions are cancelled)"},
     {O_ALLOW_EMPTY, "allow-empty", 0, OPT_PLAN, NULL,
      "let --prune delete every task when no manifest is left"},
+    {O_NO_ADOPT, "no-adopt", 0, OPT_PLAN, NULL,
+     "with --refresh none and a state that records nothing: create every\nmanifest's "
+     "resource without looking for the ones the service holds (a lost\nstate is then made "
+     "twice once the service forgot its ClientTokens)"},
     {O_MIGRATE_ENDPOINT, "migrate-endpoint", 0, OPT_PLAN, NULL,
      "use a state made for another endpoint or region here\n(its tasks are created anew)"},
     {O_TARGET, "target", 0, OPT_PLAN, "ADDRESS",
@@ -482,6 +487,7 @@ static int apply_option(otr_options *o, const option_spec *opt, const char *valu
         break;
     case O_ALLOW_CANCEL: o->allow_cancel = 1; break;
     case O_ALLOW_EMPTY: o->allow_empty = 1; break;
+    case O_NO_ADOPT: o->no_adopt = 1; break;
     case O_MIGRATE_ENDPOINT: o->migrate_endpoint = 1; break;
     }
     return 0;

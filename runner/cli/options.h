@@ -65,6 +65,7 @@ typedef struct otr_options {
     int max_deletes; /* default OTR_PLAN_DEFAULT_MAX_DELETES */
     int allow_cancel;
     int allow_empty;
+    int no_adopt; /* --refresh none on an empty state: create without adopting */
     int migrate_endpoint;
     const char **targets; /* NULL-terminated */
     size_t ntargets;

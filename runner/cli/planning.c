@@ -158,6 +158,26 @@ static int landed(otr_planning *pl, const otr_options *o, int journal)
     return refresh(pl, o);
 }
 
+/* A state that records nothing is adopted from the service first; with
+ * --refresh none that cannot be, and an apply would make a lost state's
+ * fleet a second time once the service forgot its ClientTokens: refused,
+ * unless --no-adopt says the service holds none of it. A plan warns. */
+static int blind_on_empty(const otr_planning *pl, const otr_options *o, const char *lock_for)
+{
+    const otr_state *s = pl->state;
+    if (o->refresh != OTR_REFRESH_NONE || o->no_adopt || s->count || s->npending || s->nretired ||
+        !pl->loaded.set.count)
+        return 0;
+    fprintf(stderr,
+            "ota-runner: %s: state %s records nothing, and --refresh none does not look for what "
+            "the service already holds of these manifests: were the state lost, %s create the "
+            "fleet a second time once the service has forgotten its ClientTokens. Run without "
+            "--refresh none to adopt what is there, or give --no-adopt if the service holds "
+            "none of it\n",
+            lock_for ? "error" : "warning", s->path, lock_for ? "this apply would" : "apply would");
+    return lock_for ? OTR_EXIT_ERROR : 0;
+}
+
 /* The commit the state's last apply read, or NULL. */
 static const char *last_commit(const otr_state *s)
 {
@@ -190,6 +210,8 @@ int otr_planning_prepare(otr_planning *pl, const otr_options *o, const char *loc
         return OTR_EXIT_ERROR;
     if (o->refresh != OTR_REFRESH_NONE && ((rc = refresh(pl, o)) != 0 || (rc = adopt(pl, o)) != 0 ||
                                            (rc = landed(pl, o, lock_for != NULL)) != 0))
+        return rc;
+    if ((rc = blind_on_empty(pl, o, lock_for)) != 0)
         return rc;
     otr_plan_options po = OTR_PLAN_OPTIONS_INIT;
     po.prune = o->prune;

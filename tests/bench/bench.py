@@ -372,7 +372,7 @@ try:
         """Wall time and ota-runner's CPU seconds (user + system) of one apply."""
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.time()
-        p = subprocess.run([RUNNER, "apply", "--repo", repo, "--refresh", "none", "--parallelism", str(par),
+        p = subprocess.run([RUNNER, "apply", "--repo", repo, "--refresh", "none", "--no-adopt", "--parallelism", str(par),
                             "--max-deletes", "0"], env=env_for(st, emu), stdout=subprocess.DEVNULL,
                            stderr=subprocess.PIPE)
         took = time.time() - t0
@@ -502,7 +502,7 @@ try:
         with Emulator("--tick", "0", "--latency-ms", "50", "--rate-limit", "50") as emu:
             st = os.path.join(tmp, f"limit-{mode}.json")
             t0 = time.time()
-            p = subprocess.run([RUNNER, "apply", "--repo", repo, "--refresh", "none", "--parallelism", "32",
+            p = subprocess.run([RUNNER, "apply", "--repo", repo, "--refresh", "none", "--no-adopt", "--parallelism", "32",
                                 "--retry-mode", mode, "--max-attempts", "10", "--output", "json"],
                                env=env_for(st, emu), capture_output=True, text=True)
             took = time.time() - t0
@@ -530,7 +530,7 @@ try:
     io_rows = []
     with Emulator("--tick", "0") as emu:
         st = os.path.join(tmp, "io.json")
-        subprocess.run([RUNNER, "apply", "--repo", repo, "--refresh", "none", "--parallelism", "32"],
+        subprocess.run([RUNNER, "apply", "--repo", repo, "--refresh", "none", "--no-adopt", "--parallelism", "32"],
                        env=env_for(st, emu), stdout=subprocess.DEVNULL, check=True)
         genv = {**os.environ, "GIT_AUTHOR_NAME": "b", "GIT_AUTHOR_EMAIL": "b@e", "GIT_COMMITTER_NAME": "b",
                 "GIT_COMMITTER_EMAIL": "b@e"}
@@ -542,7 +542,7 @@ try:
             subprocess.run(["git", "-C", repo, "commit", "-qam", k], env=genv, check=True)
             trace = os.path.join(tmp, f"strace-{count}")
             subprocess.run(["strace", "-f", "-y", "-qq", "-e", "trace=write,fsync,fdatasync", "-o", trace,
-                            RUNNER, "apply", "--repo", repo, "--refresh", "none"], env=env_for(st, emu),
+                            RUNNER, "apply", "--repo", repo, "--refresh", "none", "--no-adopt"], env=env_for(st, emu),
                            stdout=subprocess.DEVNULL, check=True)
             written = syncs = 0
             for line in open(trace):
@@ -578,7 +578,7 @@ try:
             emu.control("reset", {})
             env = {**env_for(st, emu), "AWS_ENDPOINT_URL_S3": s3.url}
             t0 = time.time()
-            p = subprocess.run([RUNNER, "apply", "--repo", repo, "--refresh", "none", "--parallelism", "32",
+            p = subprocess.run([RUNNER, "apply", "--repo", repo, "--refresh", "none", "--no-adopt", "--parallelism", "32",
                                 "--max-deletes", "0", "-v"], env=env, stdout=subprocess.DEVNULL,
                                stderr=subprocess.PIPE, text=True)
             took = time.time() - t0

@@ -53,7 +53,7 @@ try:
         os.mkdir(d)
         state = os.path.join(d, "state.json")
         os.symlink("/dev/full", state + ".journal")
-        rc, out, err = run(emu, state, "apply", "--repo", repo, "--refresh", "none")
+        rc, out, err = run(emu, state, "apply", "--repo", repo, "--refresh", "none", "--no-adopt")
         check(rc == 1 and "is a device or a pipe, not a regular file" in err and mutations(emu) == [],
               "a journal that is a device: refused before the first call", err)
 
@@ -74,13 +74,13 @@ try:
                     except OSError:
                         pass
                 n = len(mutations(emu))
-                rc, out, err = run(emu, state, "apply", "--repo", repo, "--refresh", "none",
+                rc, out, err = run(emu, state, "apply", "--repo", repo, "--refresh", "none", "--no-adopt",
                                    "--parallelism", "1")
                 sent = len(mutations(emu)) - n
                 check(rc == 1 and "No space left on device" in err and 0 < sent < 6,
                       "a full disk mid-run: stops before the next call", f"sent={sent}\n{err}")
                 os.unlink(os.path.join(d, "filler"))
-                rc, out, err = run(emu, state, "apply", "--repo", repo, "--refresh", "none")
+                rc, out, err = run(emu, state, "apply", "--repo", repo, "--refresh", "none", "--no-adopt")
                 check(rc == 0, "with room again, a plain re-run finishes", out + err)
                 live = [t for t in emu.control("tasks") if not t.get("Deleted")]
                 s = json.load(open(state))
@@ -96,14 +96,14 @@ try:
         os.mkdir(d)
         state = os.path.join(d, "state.json")
         os.symlink("/dev/full", state + ".tmp")
-        rc, out, err = run(emu, state, "apply", "--repo", repo, "--refresh", "none")
+        rc, out, err = run(emu, state, "apply", "--repo", repo, "--refresh", "none", "--no-adopt")
         created = len(mutations(emu))
         check(rc == 1 and "cannot save the state" in err and "the journal" in err and "still holds what was done" in err
               and created == 6 and os.path.getsize(state + ".journal") > 0,
               "a full disk at the snapshot: exit 1, saying the journal has it", err)
         if os.path.lexists(state + ".tmp"):
             os.unlink(state + ".tmp")
-        rc, out, err = run(emu, state, "plan", "--repo", repo, "--refresh", "none", "--detailed-exitcode")
+        rc, out, err = run(emu, state, "plan", "--repo", repo, "--refresh", "none", "--no-adopt", "--detailed-exitcode")
         check(rc == 0 and "No changes. 1 configuration and 6 tasks match" in out, "nothing that was done is forgotten",
               out + err)
         rc, out, err = run(emu, state, "apply", "--repo", repo)

@@ -159,9 +159,9 @@ cases_all = [
     ("token-loop", ["plan", "--repo", repo], "the service sent the same NextToken twice"),
     ("items-not-list", ["plan", "--repo", repo], "ListOtaTaskConfigurations: Items in the answer is not a list"),
     ("config-invalid-json", ["plan", "--repo", repo], "ListOtaTaskConfigurations: the answer is not a JSON object"),
-    ("invalid-json", ["apply", "--repo", repo, "--refresh", "none"], "CreateOtaTask: the answer is not a JSON object"),
-    ("taskid-number", ["apply", "--repo", repo, "--refresh", "none"], "CreateOtaTask: TaskId in the answer is not a valid string"),
-    ("no-taskid", ["apply", "--repo", repo, "--refresh", "none"], "CreateOtaTask: the answer has no TaskId"),
+    ("invalid-json", ["apply", "--repo", repo, "--refresh", "none", "--no-adopt"], "CreateOtaTask: the answer is not a JSON object"),
+    ("taskid-number", ["apply", "--repo", repo, "--refresh", "none", "--no-adopt"], "CreateOtaTask: TaskId in the answer is not a valid string"),
+    ("no-taskid", ["apply", "--repo", repo, "--refresh", "none", "--no-adopt"], "CreateOtaTask: the answer has no TaskId"),
     ("drip", ["plan", "--repo", repo, "--request-timeout", "1", "--max-attempts", "2"], "RequestTimeout"),
     ("reset", ["plan", "--repo", repo, "--max-attempts", "2"], "ConnectionError"),
     ("redirect", ["plan", "--repo", repo], "HTTP 307"),
@@ -178,7 +178,7 @@ try:
               f"rc={rc}\n{out}\n{err[-800:]}")
         check(state_ok(), f"{m}: the state stays correct")
         mode["name"] = "ok"
-        rc, out, err = run("plan", "--repo", repo, "--refresh", "none")
+        rc, out, err = run("plan", "--repo", repo, "--refresh", "none", "--no-adopt")
         check(rc == 0, f"{m}: the state still loads", err)
     check(other_hits == [], "the redirect to another host was not followed", str(other_hits))
 finally:

@@ -303,7 +303,7 @@ try:
         rc, out, err = run(emu, "apply", "--repo", repo, "--refresh", "list", "--max-attempts", "1")
         check(rc == 1 and "refresh (use --refresh none to plan without the service): ListOtaTaskConfigurations: HTTP 500"
               in err and not os.path.exists(state), "a failing refresh stops before any change", err)
-        rc, out, err = run(emu, "apply", "--repo", repo, "--refresh", "none", "--max-attempts", "1",
+        rc, out, err = run(emu, "apply", "--repo", repo, "--refresh", "none", "--no-adopt", "--max-attempts", "1",
                            "--parallelism", "1")
         creates = [e for e in emu.log() if e["op"] == "CreateOtaTask"]
         check(rc == 1 and len(creates) == 4 and err.count("ota-runner: error: CreateOtaTask (") == 4
@@ -320,7 +320,7 @@ try:
               "nothing recorded for failed calls; a create answered 500 may have landed, so it stays pending "
               "in the journal for the next run to look for", json.dumps(state_json())[:200] + str(lines)[:300])
         emu.control("reset", {})
-        rc, out, err = run(emu, "apply", "--repo", repo, "--refresh", "none", "--max-attempts", "1",
+        rc, out, err = run(emu, "apply", "--repo", repo, "--refresh", "none", "--no-adopt", "--max-attempts", "1",
                            "--parallelism", "1", "--fail-fast")
         creates = [e for e in emu.log() if e["op"] in ("CreateOtaTask", "CreateOtaTaskConfiguration")]
         check(rc == 1 and len(creates) == 1 and "stopped early: --fail-fast" in err, "--fail-fast stops",

@@ -114,7 +114,7 @@ with Emulator("--tick", "0.05", "--token-ttl", str(TTL)) as emu:
         subprocess.run([RUNNER, "apply", "--target", "task-000"], env=env, cwd=repo, capture_output=True)
         os.unlink(other_state)
         time.sleep(1.5)
-        subprocess.run([RUNNER, "apply", "--target", "task-000", "--refresh", "none"], env=env, cwd=repo,
+        subprocess.run([RUNNER, "apply", "--target", "task-000", "--refresh", "none", "--no-adopt"], env=env, cwd=repo,
                        capture_output=True)
         check(len(other.live_tasks()) == 2, "the oracle: with the token expired and no state, a blind "
               "apply (--refresh none) makes a second copy", str(len(other.live_tasks())))

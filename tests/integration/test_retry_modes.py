@@ -51,7 +51,7 @@ for mode in ("standard", "adaptive"):
     with Emulator("--tick", "0", "--latency-ms", "20", "--rate-limit", "40") as emu:
         state = os.path.join(tmp, f"{mode}.json")
         rc, out, err = run(emu, state, "apply", "--parallelism", "32", "--max-attempts", "10",
-                           "--refresh", "none", "--retry-mode", mode, "--output", "json")
+                           "--refresh", "none", "--no-adopt", "--retry-mode", mode, "--output", "json")
         log, throttled = creates(emu)
         summary = json.loads(out)["summary"] if out.strip() else {}
         live = {t["TaskId"] for t in emu.control("tasks")}
@@ -70,7 +70,7 @@ check(results["adaptive"][1] * 3 < results["standard"][1],
 with Emulator("--tick", "0", "--rate-limit", "5") as emu:
     def adaptive_said(n, *args, **extra):
         few = [a for i in range(15) for a in ("--target", f"t{i:03d}")]
-        rc, out, err = run(emu, os.path.join(tmp, f"where-{n}.json"), "-v", "apply", "--refresh", "none",
+        rc, out, err = run(emu, os.path.join(tmp, f"where-{n}.json"), "-v", "apply", "--refresh", "none", "--no-adopt",
                            "--max-attempts", "10", *few, *args, **extra)
         return rc == 0, "adaptive: throttled at" in err
     check(adaptive_said(1, **{"AWS_RETRY_MODE": "adaptive"}) == (True, True), "AWS_RETRY_MODE=adaptive")

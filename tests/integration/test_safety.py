@@ -463,6 +463,16 @@ def landed_creates():
         rc, out, err = f.run("apply", "--refresh", "none")
         check(rc == 1 and "of a status not known" in out + err and "--allow-cancel" in err,
               "landed: --refresh none holds a replace of a task whose status was never seen", out + err)
+        # the state lost, the tokens forgotten: an apply that does not ask the service is refused
+        f.lose_state()
+        f.emu.control("forget-tokens", {})
+        before = len(f.creates())
+        rc, out, err = f.run("apply", "--refresh", "none")
+        check(rc == 1 and "records nothing, and --refresh none does not look" in err and len(f.creates()) == before,
+              "landed: apply --refresh none on a state that records nothing is refused (it would make the fleet "
+              "twice)", out + err)
+        rc, out, err = f.run("plan", "--refresh", "none")
+        check(rc == 0 and "warning: state" in err, "landed: plan --refresh none on it warns", err)
     finally:
         f.stop()
 
