@@ -149,6 +149,19 @@ static int cmd_rebuild(const otr_options *o)
     otr_planning pl;
     otr_error err = OTR_ERROR_INIT;
     int rc = otr_planning_prepare(&pl, o, "state rebuild");
+    /* adopted, and the plan of the manifests refused (waves reordered since
+     * they started, say): what was adopted is saved all the same, so the
+     * refusal stands on the next run too, instead of a fleet made anew */
+    int refused = rc != 0 && pl.state && pl.adopted.len && !pl.plan;
+    if (refused) {
+        if (otr_state_save(pl.state, NULL, NULL, &err) < 0)
+            fail(&err);
+        else
+            printf("%sState %s rebuilt from the service: %zu record%s (state serial %ld); the plan "
+                   "of these manifests is refused (above): mend them before the next apply.\n",
+                   otr_buf_cstr(&pl.adopted), pl.state->path, pl.state->count,
+                   pl.state->count == 1 ? "" : "s", pl.state->serial);
+    }
     if (rc == 0 && !pl.adopted.len && pl.state->count) {
         fprintf(stderr,
                 "ota-runner: error: state %s records %zu resources; 'state rebuild' is for a "

@@ -943,19 +943,22 @@ static int adopt(const otr_manifest *m, const otr_manifest_set *set, const otr_r
     if (!spec || !waves || task_digest(&kp, digest) < 0)
         goto nomem;
     cJSON_AddStringToObject(progress, "taskDigest", digest);
-    for (; i < cJSON_GetArraySize(waves_of(spec)); i++) {
-        const cJSON *wave = cJSON_GetArrayItem(waves_of(spec), i);
-        const otr_remote *task = NULL;
-        for (size_t k = n; k-- > 0 && !task;) { /* the newest, when a wave's was made twice */
-            int is = wave_task(&kp, wave, found[k].fields);
+    /* each task (oldest first) as the wave whose body it holds, in the order
+     * they were made: waves reordered since they started then meet the plan's
+     * refusal, as with a state never lost, instead of a second copy */
+    for (size_t k = 0; k < n; k++) {
+        int wave_at = -1;
+        for (i = 0; wave_at < 0 && i < cJSON_GetArraySize(waves_of(spec)); i++) {
+            int is = wave_task(&kp, cJSON_GetArrayItem(waves_of(spec), i), found[k].fields);
             if (is < 0)
                 goto nomem;
-            if (is)
-                task = &found[k];
+            if (is && !wave_named(waves, str_of(cJSON_GetArrayItem(waves_of(spec), i), "name")))
+                wave_at = i;
         }
-        if (!task)
-            break;
-        cJSON *e = wave_entry(&kp, i);
+        if (wave_at < 0)
+            continue; /* another revision's, or a second copy of a wave: reported */
+        const otr_remote *task = &found[k];
+        cJSON *e = wave_entry(&kp, wave_at);
         char *at = iso_of((int64_t)task->created_at);
         if (!e || !at) {
             cJSON_Delete(e);
@@ -969,7 +972,7 @@ static int adopt(const otr_manifest *m, const otr_manifest_set *set, const otr_r
         const char *cfg = str_of(task->fields, "TaskConfigurationId");
         if (cfg)
             cJSON_AddStringToObject(uses, "TaskConfigurationId", cfg);
-        cJSON *before = cJSON_GetArrayItem(waves, i - 1);
+        cJSON *before = cJSON_GetArrayItem(waves, cJSON_GetArraySize(waves) - 1);
         if (before)
             set_member(before, "passedAt", at);
         cJSON_AddItemToArray(waves, e);
@@ -980,8 +983,8 @@ static int adopt(const otr_manifest *m, const otr_manifest_set *set, const otr_r
         cJSON_Delete(progress);
         cJSON_Delete(spec);
         otr_buf_printf(why,
-                       "none of its %zu tagged task%s is its first wave's as revision %ld of the "
-                       "manifest makes it (its revision, task and targets)",
+                       "none of its %zu tagged task%s is one of its waves as revision %ld of the "
+                       "manifest makes them (its revision, task and targets)",
                        n, n == 1 ? "" : "s", m->revision);
         return -1;
     }

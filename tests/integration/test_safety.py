@@ -477,8 +477,32 @@ def landed_creates():
         f.stop()
 
 
+def rebuild_reordered():
+    """Found by the chaos test: waves reordered after they started, then the
+    state lost: the rebuilt record keeps the waves in the order they were made,
+    so the plan refuses the reorder as it would have with the state, and no
+    wave is made a second time."""
+    f = Fleet(RUNNER, "reordered", "--tick", TICK, files={"fw.yaml": rollout(waves=("w1", "w2"), hold="w1")})
+    try:
+        rc, out, err = f.run("apply")
+        f.commit({"fw.yaml": rollout(waves=("w2", "w1"), hold="w2")}, "reordered")
+        f.lose_state()
+        f.emu.control("forget-tokens", {})
+        rc, out, err = f.run("state", "rebuild")
+        rec = (f.read_state() or {}).get("rollouts", {}).get("fw", {})
+        check(rc == 1 and [w["name"] for w in rec.get("progress", {}).get("waves", [])] == ["w1"]
+              and "wave w1 has started" in err and "mend them before the next apply" in out,
+              "reordered: the rebuild records wave w1, the one made, and says the plan is refused", out + err)
+        rc, out, err = f.run("apply")
+        check(rc == 1 and "wave w1 has started" in err and len(f.creates()) == 1,
+              "reordered: the plan refuses the reorder; nothing made twice", out + err)
+    finally:
+        f.stop()
+
+
 hold_moved_back()
 adopt_records()
+rebuild_reordered()
 landed_creates()
 s3_shares_the_run()
 config_used_by_waves()
