@@ -964,6 +964,38 @@ static int plan_retired_delete(builder *b, const otr_kind *k, const char *name, 
     return 0;
 }
 
+/* A pruned resource of a kind that others refer to (a configuration) that
+ * something not moving away in this run still uses (a rollout's wave, a
+ * task ota-runner left alone, another's) is not deleted: the delete becomes
+ * an orphan, which a later --prune deletes once nothing uses it. */
+static int hold_used(builder *b)
+{
+    size_t n = b->p->count;
+    for (size_t i = 0; i < n; i++) {
+        otr_action *a = &b->p->actions[i];
+        otr_buf who = OTR_BUF_INIT;
+        if (a->kind != OTR_ACT_DELETE || a->retired || !a->resource->conflict_retires ||
+            !a->old.id || !still_used(b, a->resource, a->old.id, &who)) {
+            otr_buf_free(&who);
+            continue;
+        }
+        b->p->counts[OTR_ACT_DELETE]--;
+        b->p->counts[OTR_ACT_ORPHAN]++;
+        a->kind = OTR_ACT_ORPHAN;
+        free(a->reason);
+        otr_buf why = OTR_BUF_INIT;
+        otr_buf_printf(&why,
+                       "its manifest is gone, and %s still uses it: kept, for a later --prune "
+                       "to delete once nothing does",
+                       otr_buf_cstr(&who));
+        a->reason = otr_buf_detach(&why);
+        otr_buf_free(&who);
+        if (!a->reason)
+            return -1;
+    }
+    return 0;
+}
+
 /* The old resources to delete: those a create-first replace of this run
  * retires, and those already retired; each once nothing refers to it. */
 static int plan_retired(builder *b)
@@ -1298,7 +1330,8 @@ int otr_plan_make(otr_plan **out, otr_state *state, otr_manifest_set *set,
     /* the records are copied only when resumes will move them (a 100k state
      * is not held twice) */
     b.view = state->npending ? copy_view(state) : state;
-    if (!b.view || plan_resumes(&b, state) < 0 || plan_names(&b, set) < 0 || plan_retired(&b) < 0) {
+    if (!b.view || plan_resumes(&b, state) < 0 || plan_names(&b, set) < 0 || hold_used(&b) < 0 ||
+        plan_retired(&b) < 0) {
         otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
         otr_plan_free(p);
         goto done;

@@ -58,6 +58,10 @@ class Emulator:
         ops = ops or MUTATING
         return [e for e in self.log()[since:] if e["op"] in ops]
 
+    def events(self):
+        """The ground truth: every create, update and delete that took effect."""
+        return self.control("events")
+
     def live_tasks(self):
         return [t for t in self.control("tasks") if not t.get("Deleted")]
 

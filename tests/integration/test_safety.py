@@ -363,6 +363,19 @@ def config_used_by_waves():
         check(rc == 0 and rc2 == 0 and len(deleted) == 1 and not f.read_state().get("retired")
               and old not in [c["TaskConfigurationId"] for c in f.emu.control("configurations")],
               "cfg-waves: with the waves' tasks gone, the old configuration is deleted", out + err + out2 + err2)
+        # found by the chaos test: a rollout and its configuration pruned in one run
+        f.commit({"fw.yaml": rollout(ref="push", hold="w1"), "t0.yaml": task("t0")}, "rollout again")
+        rc, out, err = f.run("apply")
+        cfg = f.read_state()["configurations"]["push"]["taskConfigurationId"]
+        f.commit({"fw.yaml": None, "push.yaml": None}, "both gone")
+        rc, out, err = f.run("apply", "--prune", "--allow-cancel")
+        in_use = [e for e in f.emu.events() if e["op"] == "DeleteOtaTaskConfiguration" and e.get("inUseBy")]
+        check(rc == 0 and not in_use and "still uses it: kept" in out,
+              "cfg-waves: a configuration pruned with the rollout that uses it waits for its waves' deletes",
+              out + err)
+        rc, out, err = f.run("apply", "--prune")
+        check(rc == 0 and cfg not in [c["TaskConfigurationId"] for c in f.emu.control("configurations")],
+              "cfg-waves: the next --prune deletes it", out + err)
     finally:
         f.stop()
 
