@@ -168,7 +168,7 @@ static char *dequote(const char **p, const char **why)
         *why = "the value must be in double quotes";
         return NULL;
     }
-    char *out = malloc(strlen(s) + 1);
+    char *out = calloc(strlen(s) + 1, 1);
     size_t n = 0;
     if (!out) {
         *why = "out of memory";
