@@ -2,6 +2,7 @@
 #include "helpers.h"
 
 #include "util/buf.h"
+#include "util/file.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -82,4 +83,16 @@ char *otr_test_sh_out(const char *dir, const char *fmt, ...)
     while (out.len && out.ptr[out.len - 1] == '\n')
         out.ptr[--out.len] = '\0';
     return otr_buf_detach(&out);
+}
+
+char *otr_test_slurp(const char *path)
+{
+    otr_buf b = OTR_BUF_INIT;
+    otr_error err = OTR_ERROR_INIT;
+    if (otr_file_read(path, 1 << 24, &b, &err) < 0) {
+        otr_error_clear(&err);
+        otr_buf_free(&b);
+        return NULL;
+    }
+    return otr_buf_detach(&b);
 }

@@ -180,7 +180,8 @@ static void expect_log(const fake *f, const char *want)
     "spec: {S3Url: s3://fw/" name ", OtaType: ONE_TIME" extra "}\n"
 #define USES_PUSH ", TaskConfigurationRef: push"
 
-static otr_plan *plan_of(otr_state *s, const char *yaml, int prune)
+/* yaml planned against s; remote: what a refresh listed (NULL: --refresh none). */
+static otr_plan *plan_seen(otr_state *s, const char *yaml, int prune, const otr_remote_view *remote)
 {
     otr_manifest_set set = OTR_MANIFEST_SET_INIT;
     otr_diags d = OTR_DIAGS_INIT;
@@ -192,10 +193,16 @@ static otr_plan *plan_of(otr_state *s, const char *yaml, int prune)
     otr_plan_options o = OTR_PLAN_OPTIONS_INIT;
     o.prune = prune;
     o.commit = "c0ffee";
+    o.remote = remote;
     assert_int_equal(otr_plan_make(&p, s, &set, &o, &err), 0);
     otr_manifest_set_free(&set);
     otr_diags_free(&d);
     return p;
+}
+
+static otr_plan *plan_of(otr_state *s, const char *yaml, int prune)
+{
+    return plan_seen(s, yaml, prune, NULL);
 }
 
 static int item_cmp(const void *a, const void *b)
@@ -216,19 +223,9 @@ static void apply_seen(fake *f, otr_state *s, const char *yaml, const otr_apply_
         (otr_remote_item){.id = t->string, .status = "IN_PROGRESS"};
     qsort(items, n, sizeof(*items), item_cmp);
     otr_remote_view view[] = {{&otr_kind_ota_task, items, n}, {NULL, NULL, 0}};
-    otr_manifest_set set = OTR_MANIFEST_SET_INIT;
-    otr_diags d = OTR_DIAGS_INIT;
-    otr_error err = OTR_ERROR_INIT;
-    otr_plan *p = NULL;
-    assert_int_equal(otr_manifest_add_file(&set, 0, "m.yaml", yaml, strlen(yaml), &d, &err), 0);
-    assert_int_equal(otr_manifest_set_finish(&set, &d), 0);
-    otr_plan_options po = OTR_PLAN_OPTIONS_INIT;
-    po.commit = "c0ffee";
-    po.remote = view;
-    assert_int_equal(otr_plan_make(&p, s, &set, &po, &err), 0);
-    otr_manifest_set_free(&set);
-    otr_diags_free(&d);
+    otr_plan *p = plan_seen(s, yaml, 0, view);
     otr_apply_transport tr = {submit, run_all, NULL, f};
+    otr_error err = OTR_ERROR_INIT;
     f->nlog = 0;
     assert_int_equal(otr_apply_run_on(&tr, s, p, o, r, &err), 0);
     otr_plan_free(p);

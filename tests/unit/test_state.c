@@ -55,18 +55,6 @@ static int scratch_teardown(void **state)
     return 0;
 }
 
-static char *slurp(const char *path)
-{
-    otr_buf b = OTR_BUF_INIT;
-    otr_error err = OTR_ERROR_INIT;
-    if (otr_file_read(path, 1 << 24, &b, &err) < 0) {
-        otr_error_clear(&err);
-        otr_buf_free(&b);
-        return NULL;
-    }
-    return otr_buf_detach(&b);
-}
-
 static void make_record(otr_record *r, const char *name, const char *task_id)
 {
     memset(r, 0, sizeof(*r));
@@ -180,7 +168,7 @@ static void test_new_state_and_snapshots(void **state)
     assert_int_equal(otr_state_save(s, NULL, NULL, &err), 0);
     otr_state_free(s);
 
-    char *text = slurp(path);
+    char *text = otr_test_slurp(path);
     assert_non_null(strstr(text, "\"format\":\t\"ota-runner-state\""));
     assert_non_null(strstr(text, "\"serial\":\t1"));
     assert_true(strstr(text, "\"alpha\"") < strstr(text, "\"zeta\"")); /* sorted */
@@ -196,7 +184,7 @@ static void test_new_state_and_snapshots(void **state)
     assert_int_equal(otr_state_save(s, NULL, NULL, &err), 0);
     otr_state_free(s);
     char *bak = path_in(dir, "s.json.bak");
-    text = slurp(bak);
+    text = otr_test_slurp(bak);
     assert_non_null(strstr(text, "\"serial\":\t1") && strstr(text, "zeta")); /* the previous one */
     free(text);
     s = load_ok(path);
@@ -245,7 +233,7 @@ static void test_journal_replay(void **state)
     /* the snapshot takes the journal in, and the journal is emptied */
     assert_int_equal(otr_state_save(s, NULL, NULL, &err), 0);
     otr_state_free(s);
-    char *j = slurp(jpath);
+    char *j = otr_test_slurp(jpath);
     assert_string_equal(j, "");
     free(j);
     s = load_ok(path);
@@ -299,11 +287,11 @@ static void test_journal_damage(void **state)
 
     /* a damaged line in the middle is not: refused, the files left as they are */
     append(jpath, "\n{\"type\":\"result\"}\n");
-    char *before = slurp(jpath);
+    char *before = otr_test_slurp(jpath);
     char *msg = load_error(path);
     assert_non_null(strstr(msg, "line 2 is damaged; it was left as it is"));
     free(msg);
-    char *after = slurp(jpath);
+    char *after = otr_test_slurp(jpath);
     assert_string_equal(before, after);
     free(before);
     free(after);
@@ -433,7 +421,7 @@ static void test_refused_files(void **state)
         if (!strstr(msg, cases[i].why) || !strstr(msg, "it was left as it is"))
             fail_msg("case %zu: %s", i, msg);
         free(msg);
-        char *after = slurp(path);
+        char *after = otr_test_slurp(path);
         assert_string_equal(after, cases[i].text);
         free(after);
     }
@@ -511,7 +499,7 @@ static void test_big_snapshot_read_by_record(void **state)
     }
     otr_state_free(s);
     /* the last record damaged: found past the pages given back */
-    char *text = slurp(path);
+    char *text = otr_test_slurp(path);
     char *last = strstr(text, "\"task-07999\"");
     char *phase = strstr(last, "\"created\"");
     memcpy(phase, "12345678x", 9); /* the brackets still close: found by the record's parse */
@@ -543,12 +531,12 @@ static void test_one_task_one_name(void **state)
     assert_int_equal(otr_state_put_move(s, &r), 0);
     assert_int_equal(otr_state_save(s, NULL, NULL, &err), 0);
     otr_state_free(s);
-    char *before = slurp(path);
+    char *before = otr_test_slurp(path);
     char *msg = load_error(path);
     assert_non_null(strstr(msg, "records task T1 under two names, camera and hub"));
     assert_non_null(strstr(msg, "was left as it is"));
     free(msg);
-    char *after = slurp(path);
+    char *after = otr_test_slurp(path);
     assert_string_equal(before, after);
     assert_int_equal(otr_state_open(&s, at(path), NULL, 1, &err), 0);
     assert_int_equal(s->count, 2);

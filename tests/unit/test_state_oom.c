@@ -90,18 +90,6 @@ static void disarm(void)
 
 /* ---- the state -------------------------------------------------------------------- */
 
-static char *slurp(const char *path)
-{
-    otr_buf b = OTR_BUF_INIT;
-    otr_error err = OTR_ERROR_INIT;
-    if (otr_file_read(path, 1 << 24, &b, &err) < 0) {
-        otr_error_clear(&err);
-        otr_buf_free(&b);
-        return NULL;
-    }
-    return otr_buf_detach(&b);
-}
-
 static void put(otr_state *s, const otr_kind *k, const char *name, const char *id,
                 const char *progress)
 {
@@ -176,13 +164,13 @@ static void test_every_allocation_of_a_save(void **state)
     long failures = 0, n;
     for (n = 1;; n++) {
         for (int rest = 0; rest < 2; rest++) {
-            char *before = slurp(path);
+            char *before = otr_test_slurp(path);
             long serial = s->serial;
             arm(n, rest);
             int rc = otr_state_save(s, NULL, NULL, &err);
             long reached = counted;
             disarm();
-            char *after = slurp(path);
+            char *after = otr_test_slurp(path);
             if (rc == 0) {
                 if (!whole(after, serial + 1))
                     fail_msg("N=%ld: the save said yes, and wrote no whole snapshot", n);
@@ -207,7 +195,7 @@ static void test_every_allocation_of_a_save(void **state)
 done:
     /* the state in memory is still whole: a save with memory writes it all */
     assert_int_equal(otr_state_save(s, NULL, NULL, &err), 0);
-    char *last = slurp(path);
+    char *last = otr_test_slurp(path);
     assert_true(whole(last, s->serial));
     free(last);
     assert_true(failures > 100); /* the loop did reach into the save */
@@ -236,13 +224,13 @@ static void test_every_allocation_of_a_journal_line(void **state)
     assert_int_equal(otr_record_copy(&in.rec, otr_state_find(s, &otr_kind_ota_task, "a")), 0);
     long n;
     for (n = 1;; n++) {
-        char *before = slurp(jpath);
+        char *before = otr_test_slurp(jpath);
         size_t had = before ? strlen(before) : 0;
         arm(n, 0);
         int rc = otr_state_journal_intent(s, &in, &err);
         long reached = counted;
         disarm();
-        char *after = slurp(jpath);
+        char *after = otr_test_slurp(jpath);
         size_t now = after ? strlen(after) : 0;
         /* written, or not: a line whole, never a part (an intent journaled whose
          * call is not sent is what a kill leaves too: the next run resumes it) */
