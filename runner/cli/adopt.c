@@ -175,6 +175,13 @@ static int adopt_own(otr_state *s, const otr_manifest *m, const otr_remote *all,
     return rc;
 }
 
+/* "ID, ID, ..." of n resources. */
+static void ids_text(otr_buf *out, const otr_remote *all, size_t n)
+{
+    for (size_t k = 0; k < n; k++)
+        otr_buf_printf(out, "%s%s", k ? ", " : "", all[k].id);
+}
+
 /* The resources tagged with a record's address that it does not take (a
  * rollout's tasks of another revision, or whose content is not a wave's):
  * reported, never recorded. */
@@ -216,8 +223,7 @@ static int adopt_address(otr_state *s, reading *rd, const held *h, const otr_man
         otr_buf_printf(report, "%s/%s: %zu %s%s tagged with it (", h->owner->name, h->name, n,
                        (h->owner->body_kind ? h->owner->body_kind : h->owner)->noun,
                        n == 1 ? "" : "s");
-        for (size_t k = 0; k < n; k++)
-            otr_buf_printf(report, "%s%s", k ? ", " : "", all[k].id);
+        ids_text(report, all, n);
         otr_buf_puts(report, "), and no manifest of that name here: not adopted, left in the "
                              "service\n");
     } else if (!h->owner->adopt) {
@@ -228,8 +234,7 @@ static int adopt_address(otr_state *s, reading *rd, const held *h, const otr_man
     } else {
         otr_buf_printf(report, "%s/%s: not adopted: %s (", h->owner->name, h->name,
                        otr_buf_cstr(&why));
-        for (size_t k = 0; k < n; k++)
-            otr_buf_printf(report, "%s%s", k ? ", " : "", all[k].id);
+        ids_text(report, all, n);
         otr_buf_puts(report, "; left in the service)\n");
     }
     otr_record_clear(&r);
@@ -327,37 +332,13 @@ long otr_adopt(otr_state *s, const otr_refresh_result *r, otr_aws_client *c,
 /* ---- creates that landed ------------------------------------------------------------- */
 
 typedef struct recorded_ids {
-    const char **ids; /* sorted */
+    const char **ids; /* sorted (otr_state_ids) */
     size_t n;
 } recorded_ids;
 
 static int str_cmp(const void *a, const void *b)
 {
     return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
-/* Every id the state holds: its records' (a rollout's every wave) and the
- * retired ones. */
-static int ids_recorded(const otr_state *s, recorded_ids *out)
-{
-    size_t cap = s->nretired + 1;
-    for (size_t i = 0; i < s->count; i++)
-        cap += s->records[i].kind->ids_of ? OTR_KIND_MAX_IDS : 1;
-    out->ids = calloc(cap, sizeof(*out->ids));
-    out->n = 0;
-    if (!out->ids)
-        return -1;
-    for (size_t i = 0; i < s->count; i++) {
-        const otr_record *r = &s->records[i];
-        if (r->kind->ids_of)
-            out->n += r->kind->ids_of(r, out->ids + out->n, OTR_KIND_MAX_IDS);
-        else if (r->id)
-            out->ids[out->n++] = r->id;
-    }
-    for (size_t i = 0; i < s->nretired; i++)
-        out->ids[out->n++] = s->retired[i].id;
-    qsort(out->ids, out->n, sizeof(*out->ids), str_cmp);
-    return 0;
 }
 
 static int not_recorded(const otr_remote *listed, const void *ctx)
@@ -442,7 +423,7 @@ long otr_adopt_landed(otr_state *s, const otr_refresh_result *r, otr_aws_client 
         pending += tagged_create(&s->pending[i]);
     if (!pending)
         return 0;
-    if (ids_recorded(s, &rec) < 0)
+    if (otr_state_ids(s, &rec.ids, &rec.n) < 0)
         return otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
     rc = read_all(&rd, r, c, not_recorded, &rec, err);
     free(rec.ids); /* borrowed from the records, which settling changes */

@@ -863,26 +863,13 @@ static int id_cmp(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-/* Is id one a record holds (a rollout's: any wave's)? The records judge
+/* Is id one the records hold (a rollout's: any wave's)? The records judge
  * their own uses; the service's listing speaks for the rest. */
-static int recorded_moving(builder *b, const char *id)
+static int is_recorded(builder *b, const char *id)
 {
-    if (!b->recorded_made) {
-        size_t cap = 1;
-        for (size_t i = 0; i < b->view->count; i++)
-            cap += b->view->records[i].kind->ids_of ? OTR_KIND_MAX_IDS : 1;
-        b->recorded = calloc(cap, sizeof(*b->recorded));
-        b->recorded_made = 1;
-        for (size_t i = 0; b->recorded && i < b->view->count; i++) {
-            const otr_record *r = &b->view->records[i];
-            if (r->kind->ids_of)
-                b->nrecorded += r->kind->ids_of(r, b->recorded + b->nrecorded, OTR_KIND_MAX_IDS);
-            else if (r->id)
-                b->recorded[b->nrecorded++] = r->id;
-        }
-        if (b->nrecorded > 1)
-            qsort(b->recorded, b->nrecorded, sizeof(*b->recorded), id_cmp);
-    }
+    if (!b->recorded_made && otr_state_ids(b->view, &b->recorded, &b->nrecorded) < 0)
+        b->recorded = NULL;
+    b->recorded_made = 1;
     /* without memory, every listed user counts: the old resource stays */
     return b->recorded && bsearch(&id, b->recorded, b->nrecorded, sizeof(*b->recorded), id_cmp);
 }
@@ -897,7 +884,7 @@ static int still_used(builder *b, const otr_kind *k, const char *id, otr_buf *wh
             const otr_remote_item *it = &v->items[i];
             if (it->uses_id && !strcmp(it->uses_id, id) &&
                 !(it->status && !strcmp(it->status, "DELETION_IN_PROGRESS")) &&
-                !recorded_moving(b, it->id)) {
+                !is_recorded(b, it->id)) {
                 otr_buf_printf(who, "%s %s", v->kind->noun, it->id);
                 return 1;
             }

@@ -248,6 +248,33 @@ int otr_state_settle_done(otr_state *s, const otr_intent *in, const otr_record *
                : 0;
 }
 
+static int id_cmp(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+int otr_state_ids(const otr_state *s, const char ***ids, size_t *n)
+{
+    size_t cap = s->nretired + 1;
+    for (size_t i = 0; i < s->count; i++)
+        cap += s->records[i].kind->ids_of ? OTR_KIND_MAX_IDS : 1;
+    *n = 0;
+    if (!(*ids = calloc(cap, sizeof(**ids))))
+        return -1;
+    for (size_t i = 0; i < s->count; i++) {
+        const otr_record *r = &s->records[i];
+        if (r->kind->ids_of)
+            *n += r->kind->ids_of(r, *ids + *n, OTR_KIND_MAX_IDS);
+        else if (r->id)
+            (*ids)[(*n)++] = r->id;
+    }
+    for (size_t i = 0; i < s->nretired; i++)
+        (*ids)[(*n)++] = s->retired[i].id;
+    if (*n > 1)
+        qsort(*ids, *n, sizeof(**ids), id_cmp);
+    return 0;
+}
+
 int otr_state_forget_pending(otr_state *s, const otr_intent *in)
 {
     otr_intent done;

@@ -183,6 +183,11 @@ OTR_MUST_USE int otr_state_journal_intent(otr_state *s, const otr_intent *in, ot
 OTR_MUST_USE int otr_state_journal_result(otr_state *s, const otr_intent *in, const otr_record *rec,
                                           int ok, int conflict, const char *error, otr_error *err);
 
+/* Every id s holds (its records', a rollout's every wave, the retired
+ * ones), sorted by strcmp for bsearch, in *ids (free() the array; the ids
+ * are the records' own, valid until they change). -1 without memory. */
+OTR_MUST_USE int otr_state_ids(const otr_state *s, const char ***ids, size_t *n);
+
 /* Forgets a pending intent like in (op, address; a retired delete's id): a
  * plan judged it anew (otr_plan's dropped); the next save's journal no
  * longer holds it. Returns 0 when one was pending. */
