@@ -101,27 +101,48 @@ static void path_id(otr_source *s, git_commit *c, git_oid *out)
     git_tree_free(tree);
 }
 
-/* Does commit c change a file under the path (against its first parent)? */
-static int changes_path(otr_source *s, git_commit *c)
+/* A range that cannot be walked whole is refused: a shallow clone (GitHub's
+ * checkout fetches one commit) would otherwise hide the unsigned commits
+ * below its boundary. */
+static int incomplete(otr_source *s, const char *at, otr_error *err)
+{
+    return otr_error_set(err, OTR_ERR_INVALID,
+                         "--verify-commits range: the history of %s is incomplete%s%s%s, so the "
+                         "commits since the last applied one cannot all be checked: fetch with "
+                         "enough depth (git fetch --unshallow; actions/checkout: fetch-depth: 0), "
+                         "or give --verify-commits head",
+                         s->repo_name, at ? " at " : "", at ? at : "",
+                         git_repository_is_shallow(s->repo) == 1 ? " (a shallow clone)" : "");
+}
+
+/* Does commit c change a file under the path (against its first parent)?
+ * -1 (with err) when its parent cannot be read: the history is incomplete. */
+static int changes_path(otr_source *s, git_commit *c, otr_error *err)
 {
     git_oid mine, theirs;
     git_commit *parent = NULL;
     path_id(s, c, &mine);
-    if (git_commit_parent(&parent, c, 0) < 0)
+    if (git_commit_parentcount(c) == 0)
         return !git_oid_is_zero(&mine);
+    if (git_commit_parent(&parent, c, 0) < 0) {
+        char at[13];
+        snprintf(at, sizeof(at), "%.12s", git_oid_tostr_s(git_commit_id(c)));
+        return incomplete(s, at, err);
+    }
     path_id(s, parent, &theirs);
     git_commit_free(parent);
     return !git_oid_equal(&mine, &theirs);
 }
 
 /* Every commit reachable from the head but not from since that changes the
- * path. */
+ * path; the walk must reach its end: a commit that cannot be read stops it
+ * with an error, never with a pass. */
 static int check_range(otr_source *s, const otr_signers *signers, const char *since,
                        otr_source_trust *out, otr_error *err)
 {
     git_revwalk *walk = NULL;
     git_oid head, from, oid;
-    int rc = 0;
+    int rc = 0, next = 0;
     if (git_oid_fromstr(&head, s->commit) < 0 || git_revwalk_new(&walk, s->repo) < 0 ||
         git_revwalk_push(walk, &head) < 0)
         return otr_source_git_fail(err, OTR_ERR_IO, "cannot walk the history");
@@ -129,6 +150,8 @@ static int check_range(otr_source *s, const otr_signers *signers, const char *si
         git_commit *c = NULL;
         if (git_oid_fromstr(&from, since) < 0 || git_commit_lookup(&c, s->repo, &from) < 0) {
             git_revwalk_free(walk);
+            if (git_repository_is_shallow(s->repo) == 1)
+                return incomplete(s, NULL, err);
             return otr_error_set(err, OTR_ERR_INVALID,
                                  "--verify-commits range: the state's last applied commit %.12s "
                                  "is not in %s (was the branch rewritten?); check what changed, "
@@ -138,24 +161,31 @@ static int check_range(otr_source *s, const otr_signers *signers, const char *si
         git_commit_free(c);
         git_revwalk_hide(walk, &from);
     }
-    while (rc == 0 && git_revwalk_next(&oid, walk) == 0) {
+    while (rc == 0 && (next = git_revwalk_next(&oid, walk)) == 0) {
         git_commit *c = NULL;
         if (git_commit_lookup(&c, s->repo, &oid) < 0) {
-            rc = otr_source_git_fail(err, OTR_ERR_IO, "cannot read a commit of the range");
+            rc = incomplete(s, git_oid_tostr_s(&oid), err);
             break;
         }
-        if (git_oid_equal(&oid, &head) || !changes_path(s, c)) {
+        int changes = git_oid_equal(&oid, &head) ? 0 : changes_path(s, c, err);
+        if (changes <= 0) {
+            rc = changes;
             git_commit_free(c);
             continue;
         }
         rc = check_object(s, &oid, 0, signers, NULL, err);
-        if (rc < 0)
-            otr_error_prefix(err, "--verify-commits range: %.12s changes %s since %.12s",
+        if (rc < 0) {
+            char since_text[24];
+            snprintf(since_text, sizeof(since_text), "%.12s", since && *since ? since : "");
+            otr_error_prefix(err, "--verify-commits range: %.12s changes %s since %s",
                              git_oid_tostr_s(&oid), s->path[0] ? s->path : ".",
-                             since && *since ? since : "the first commit");
+                             since && *since ? since_text : "the first commit");
+        }
         out->commits++;
         git_commit_free(c);
     }
+    if (rc == 0 && next != GIT_ITEROVER) /* the walk did not reach its end */
+        rc = incomplete(s, NULL, err);
     git_revwalk_free(walk);
     return rc;
 }

@@ -25,6 +25,7 @@ allowed-signers file is the oracle, and ota-runner must agree:
 """
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -280,7 +281,30 @@ with Emulator("--tick", "0.2") as emu:
     check(rc == 1 and f"{sneaky[:12]} changes manifests since {top[:12]}" in err and "is not signed" in err
           and len(emu.log()) == before, "range mode: the unsigned commit under the merge is refused, no call made",
           out + err)
+    # the same range in clones (issue 29): a shallow one cannot show what is below its boundary,
+    # so it is refused, never passed; a full one names the unsigned commit
+    git("branch", "-f", "at-merge", merge)
+    for depth in (1, 2, 3, None):
+        clone = os.path.join(tmp, f"clone-{depth or 'full'}")
+        sh("git", "clone", "-q", "--branch", "at-merge", *(["--depth", str(depth)] if depth else []),
+           "file://" + repo, clone)
+        for fresh in (True, False):
+            cenv = {**env, "OTA_RUNNER_STATE": os.path.join(tmp, f"clone-{depth}-{fresh}.json")}
+            if not fresh:  # the state's last applied commit is top, three commits below the merge
+                shutil.copy(state, cenv["OTA_RUNNER_STATE"])
+            p = subprocess.run([RUNNER, "plan", "--verify-commits", "range", "--repo", clone,
+                                "--allowed-signers", ALLOWED], capture_output=True, text=True,
+                               env={**ENV, **cenv}, timeout=120)
+            named = f"{sneaky[:12]} changes manifests since " in p.stderr
+            incomplete = "is incomplete (a shallow clone)" in p.stderr and "fetch-depth: 0" in p.stderr
+            check(p.returncode == 1 and (named if depth is None else named or incomplete),
+                  f"range mode on a clone of depth {depth or 'full'}, {'fresh' if fresh else 'applied'} state: "
+                  f"{'the unsigned commit named' if depth is None else 'refused'}", p.stdout + p.stderr)
+    rc, out, err = runner("plan", "--verify-commits", "range", env_extra={**env, "OTA_RUNNER_STATE": os.path.join(tmp, "fresh.json")})
+    check(rc == 1 and "changes manifests since the first commit" in err,
+          "range mode from the first commit says so whole", err)
     commit(None, "unsigned on top")
+    before = len(emu.log())
     rc, out, err = runner("apply", env_extra=env)
     check(rc == 1 and "is not signed" in err and len(emu.log()) == before,
           "apply: an unsigned head is refused before any call", out + err)
