@@ -31,15 +31,19 @@ int otr_endpoint_check(const char *url, const char *what, otr_error *err)
 {
     CURLU *u = curl_url();
     char *scheme = NULL, *host = NULL, *query = NULL;
+    char *shown = otr_url_redact(url); /* a password in it is never printed */
     int rc = -1;
-    if (!u)
+    if (!u || !shown) {
+        curl_url_cleanup(u);
+        free(shown);
         return otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
+    }
     if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
         curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
         curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK) {
-        otr_error_set(err, OTR_ERR_USAGE, "%s %s is not a valid URL", what, url);
+        otr_error_set(err, OTR_ERR_USAGE, "%s %s is not a valid URL", what, shown);
     } else if (curl_url_get(u, CURLUPART_QUERY, &query, 0) == CURLUE_OK && query) {
-        otr_error_set(err, OTR_ERR_USAGE, "%s %s must not have a query string", what, url);
+        otr_error_set(err, OTR_ERR_USAGE, "%s %s must not have a query string", what, shown);
     } else if (!strcasecmp(scheme, "https")) {
         rc = 0;
     } else if (!strcasecmp(scheme, "http")) {
@@ -49,15 +53,16 @@ int otr_endpoint_check(const char *url, const char *what, otr_error *err)
             otr_error_set(err, OTR_ERR_USAGE,
                           "%s %s: plain http is allowed only to loopback addresses (127.0.0.1, "
                           "::1, localhost); use https",
-                          what, url);
+                          what, shown);
     } else {
         otr_error_set(err, OTR_ERR_USAGE, "%s %s: the scheme must be https (or http to loopback)",
-                      what, url);
+                      what, shown);
     }
     curl_free(scheme);
     curl_free(host);
     curl_free(query);
     curl_url_cleanup(u);
+    free(shown);
     return rc;
 }
 
@@ -81,7 +86,12 @@ int otr_endpoint_resolve(char **out, const char *flag_url, const char *region, o
         url = getenv(what);
     }
     if (url && *url) {
-        otr_buf_puts(&b, url);
+        /* a user name or password in it is never used (SigV4 signs), stored or shown */
+        char *bare = otr_url_redact(url);
+        if (!bare)
+            return otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
+        otr_buf_puts(&b, bare);
+        free(bare);
     } else {
         if (!region || !*region)
             return otr_error_set(err, OTR_ERR_USAGE,

@@ -9,7 +9,9 @@
 
 #include "util/error.h"
 
-/* *out (free() it) is the base URL without a trailing '/'. */
+/* *out (free() it) is the base URL without a trailing '/', and without a
+ * user name or password (otr_url_redact): they are never used, stored or
+ * shown. */
 int otr_endpoint_resolve(char **out, const char *flag_url, const char *region, otr_error *err);
 
 /* Checks a URL can be talked to: https, or http to 127.0.0.0/8, ::1 or localhost. */

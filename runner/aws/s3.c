@@ -180,7 +180,11 @@ static int resolve_endpoint(otr_s3 *s, otr_error *err)
         url = getenv(what);
     }
     if (url && *url) {
-        otr_buf_puts(&b, url);
+        char *bare = otr_url_redact(url); /* userinfo: never used (SigV4 signs) nor shown */
+        if (!bare)
+            return otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
+        otr_buf_puts(&b, bare);
+        free(bare);
         s->path_style = 1;
     } else {
         what = "the S3 endpoint";

@@ -59,7 +59,11 @@ static int check_saved_plan(const otr_plan *p, const otr_state *s, const otr_opt
         return OTR_EXIT_ERROR;
     }
     otr_options so = *o;
-    so.repo = p->repo;
+    /* the plan keeps the URL without its user name or password: the one given
+     * here, when it is the same repository, brings them back */
+    char *given = o->repo ? otr_url_redact(o->repo) : NULL;
+    so.repo = given && p->repo && !strcmp(given, p->repo) ? o->repo : p->repo;
+    free(given);
     so.ref = p->ref;
     so.path = p->path;
     otr_source_opts src = {so.repo, so.ref, so.path, 0, o->cache_dir, 0};

@@ -419,7 +419,7 @@ int otr_cmd_diff(const otr_options *o)
     po.prune = 1;
     po.compare = 1;
     po.targets = o->targets;
-    po.repo = o->repo ? o->repo : ".";
+    po.repo = otr_source_repo(head.source); /* no user name or password in a URL */
     po.ref = head_ref;
     po.commit = otr_source_commit(head.source);
     po.path = otr_source_path(head.source);

@@ -218,7 +218,7 @@ int otr_planning_prepare(otr_planning *pl, const otr_options *o, const char *loc
     po.now = (int64_t)time(NULL);
     po.targets = o->targets;
     po.remote = pl->refreshed ? pl->refresh.views : NULL;
-    po.repo = o->repo ? o->repo : ".";
+    po.repo = otr_source_repo(pl->loaded.source); /* no user name or password in a URL */
     po.ref = o->ref ? o->ref : "HEAD";
     po.commit = otr_source_commit(pl->loaded.source);
     po.path = otr_source_path(pl->loaded.source);

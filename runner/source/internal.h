@@ -20,7 +20,8 @@ struct otr_source {
     git_repository *repo;
     char commit[GIT_OID_HEXSZ + 1];
     char tag[GIT_OID_HEXSZ + 1]; /* the annotated tag --ref named, or "" */
-    char *repo_name;
+    char *repo_name; /* --repo as messages and files show it: no user name or password */
+    char *repo_url;  /* --repo as given, to open it */
     char *path;
     int worktree;
     size_t max_file_size;

@@ -254,7 +254,9 @@ done:
 
 /* Opens the cache entry of url, creating and fetching it. Two runs on the
  * same URL take turns through a lock file beside the entry. */
-static int open_url(git_repository **out, const char *url, const char *cache_dir, otr_error *err)
+/* shown: url as messages name it (without a user name or password). */
+static int open_url(git_repository **out, const char *url, const char *shown, const char *cache_dir,
+                    otr_error *err)
 {
     char *dflt = NULL, *dir = NULL, *lock_path = NULL;
     int lock_fd = -1, rc = -1;
@@ -264,7 +266,7 @@ static int open_url(git_repository **out, const char *url, const char *cache_dir
             otr_error_set(err, OTR_ERR_USAGE,
                           "no cache folder for %s: set --cache-dir, "
                           "XDG_CACHE_HOME or HOME",
-                          url);
+                          shown);
             goto done;
         }
     }
@@ -294,7 +296,7 @@ static int open_url(git_repository **out, const char *url, const char *cache_dir
     rc = 0;
 done:
     if (rc < 0)
-        otr_error_prefix(err, "repository %s", url);
+        otr_error_prefix(err, "repository %s", shown);
     if (lock_fd >= 0)
         close(lock_fd);
     free(lock_path);
@@ -467,15 +469,15 @@ static int owned_by_another_user(const char *path)
 
 static int open_repo(otr_source *s, const otr_source_opts *o, otr_error *err)
 {
-    if (otr_source_is_url(s->repo_name)) {
+    if (otr_source_is_url(s->repo_url)) {
         if (o->worktree)
             return otr_error_set(err, OTR_ERR_USAGE,
                                  "--worktree reads a local working tree; it cannot be used "
                                  "with a URL (%s)",
                                  s->repo_name);
-        return open_url(&s->repo, s->repo_name, o->cache_dir, err);
+        return open_url(&s->repo, s->repo_url, s->repo_name, o->cache_dir, err);
     }
-    int rc = git_repository_open_ext(&s->repo, s->repo_name, 0, NULL);
+    int rc = git_repository_open_ext(&s->repo, s->repo_url, 0, NULL);
     if (rc == GIT_EOWNER || (rc < 0 && owned_by_another_user(s->repo_name)))
         return otr_error_set(err, OTR_ERR_NOTFOUND,
                              "%s is owned by another user, and git does not trust it; if you do, "
@@ -499,11 +501,12 @@ int otr_source_open(otr_source **out, const otr_source_opts *o, otr_error *err)
     *out = NULL;
     if (!s)
         return otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
-    s->repo_name = strdup(o->repo ? o->repo : ".");
+    s->repo_url = strdup(o->repo ? o->repo : ".");
+    s->repo_name = otr_url_redact(o->repo ? o->repo : "."); /* what messages and files show */
     s->path = normalize_path(o->path ? o->path : "manifests");
     s->worktree = o->worktree;
     s->max_file_size = o->max_file_size;
-    if (!s->repo_name || !s->path) {
+    if (!s->repo_url || !s->repo_name || !s->path) {
         otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
         goto done;
     }
@@ -822,6 +825,7 @@ void otr_source_free(otr_source *s)
     free(s->entries);
     git_repository_free(s->repo);
     free(s->repo_name);
+    free(s->repo_url);
     free(s->path);
     free(s);
 }

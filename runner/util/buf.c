@@ -217,6 +217,27 @@ unsigned long otr_forging_find(const char *s, size_t len, size_t *at)
     return 0;
 }
 
+char *otr_url_redact(const char *url)
+{
+    const char *auth = url ? strstr(url, "://") : NULL;
+    if (!url)
+        return NULL;
+    if (!auth || strcspn(url, "/?#") < (size_t)(auth - url))
+        return strdup(url);
+    auth += 3;
+    size_t len = strcspn(auth, "/?#");
+    const char *at = NULL;
+    for (const char *p = auth; p < auth + len; p++)
+        if (*p == '@')
+            at = p; /* the last: a password may hold one */
+    if (!at)
+        return strdup(url);
+    otr_buf b = OTR_BUF_INIT;
+    otr_buf_append(&b, url, (size_t)(auth - url));
+    otr_buf_puts(&b, at + 1);
+    return otr_buf_detach(&b);
+}
+
 void otr_hex(char *out, const unsigned char *in, size_t len)
 {
     static const char digits[] = "0123456789abcdef";

@@ -83,6 +83,12 @@ unsigned long otr_forging_char(const char *s, size_t len, size_t *n);
  * 1); 0 when there is none. */
 unsigned long otr_forging_find(const char *s, size_t len, size_t *at);
 
+/* url without the user name and password of its authority ("https://user:
+ * secret@host/x" -> "https://host/x"), so that one is never stored or shown;
+ * a text that is not SCHEME://... is copied as it is. free() it; NULL
+ * without memory. */
+char *otr_url_redact(const char *url);
+
 /* Lower-case hex of len bytes: 2 * len digits and a NUL into out. */
 void otr_hex(char *out, const unsigned char *in, size_t len);
 

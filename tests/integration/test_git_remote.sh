@@ -59,6 +59,14 @@ set -e
 check "unreachable repository: exit 1" test $rc -eq 1
 check "unreachable repository: names the URL" grep -q "repository git://127.0.0.1:$port/missing.git: " "$WORK/err"
 
+# a user name and password in the URL (issue 29): used to fetch, never shown or stored
+secret="URL-PASSWORD-9e107d9d372bb6826bd81d3542a419d6"
+"$OTA_RUNNER" validate --repo "git://git:$secret@127.0.0.1:$port/fleet.git" --cache-dir "$cache" --output json \
+  > "$WORK/out" 2>&1
+check "a URL with a password: read" grep -qE '"valid":[[:space:]]*true' "$WORK/out"
+check "a URL with a password: shown without it" grep -qE "\"repo\":[[:space:]]*\"git://127.0.0.1:$port/fleet.git\"" "$WORK/out"
+check "a URL with a password: not in the output" bash -c "! grep -q '$secret' '$WORK/out'"
+
 # a file:// URL to a shallow clone: say what it is and what to do; the folder
 # itself works
 git clone -q --depth 1 "file://$src" "$WORK/shallow"

@@ -76,6 +76,32 @@ try:
               "--debug shows where the secrets would be, redacted", out[:500])
         check(KEY_ID in out, "the access key id (not a secret) is shown to help", out[:300])
 
+    # a password in a URL (issue 29): the endpoint's is never used, stored or printed; a
+    # repository URL's is never stored or printed
+    URL_SECRET = "URL-PASSWORD-5f4dcc3b5aa765d61d8327deb882cf99"
+    NEEDLES.append(URL_SECRET)
+    url_state = os.path.join(tmp, "url-state.json")
+    with Emulator("--tick", "0", "--access-key-id", KEY_ID, "--secret-access-key", SECRET) as emu:
+        with_secret = emu.url.replace("http://", f"http://user:{URL_SECRET}@")
+        rc, out = run(with_secret, "apply", "--repo", repo, extra={"OTA_RUNNER_STATE": url_state})
+        check(rc == 0, "an endpoint with a user name and password works (they are dropped)", out[-300:])
+        scan("apply with a password in the endpoint", out)
+        scan("its state file", open(url_state).read())
+        rc, out = run(with_secret.replace("127.0.0.1", "localhost"), "plan", "--repo", repo,
+                      extra={"OTA_RUNNER_STATE": url_state})
+        check(rc == 1 and "was made for" in out, "another endpoint: refused", out[-300:])
+        scan("the 'state was made for' error", out)
+        rc, out = run(f"http://user:{URL_SECRET}@example.com", "plan", "--repo", repo,
+                      extra={"OTA_RUNNER_STATE": os.path.join(tmp, "none.json")})
+        check(rc == 1 and "plain http is allowed only to loopback" in out, "http to another host: refused", out)
+        scan("the 'plain http only to loopback' error", out)
+        for args in (["validate", "--output", "json"], ["plan", "--output", "json"], ["apply"]):
+            rc, out = run(emu.url, *args, "--repo", f"http://git:{URL_SECRET}@127.0.0.1:9/fleet.git",
+                          extra={"OTA_RUNNER_STATE": os.path.join(tmp, "none.json")})
+            check(rc == 1 and "127.0.0.1:9/fleet.git" in out, f"{args[0]}: an unreachable repository URL is named",
+                  out[-300:])
+            scan(f"{args[0]} with a password in --repo", out)
+
     # everything the runs wrote is searched too
     for path in glob.glob(os.path.join(tmp, "state.json*")) + [plan_file]:
         scan(os.path.basename(path), open(path, errors="replace").read())

@@ -96,13 +96,32 @@ static void test_text(void **state)
     expect(coloured, "\x1b[1;31merror:\x1b[0m a\rb", "\x1b[1;31merror:\x1b[0m a\\rb");
 }
 
+static void redacted(otr_buf *out, const char *s)
+{
+    char *r = otr_url_redact(s);
+    otr_buf_puts(out, r);
+    free(r);
+}
+
+/* A user name and password never reach a file or an output (issue 29). */
+static void test_url_redact(void **state)
+{
+    (void)state;
+    expect(redacted, "http://user:secret@127.0.0.1:8080/x", "http://127.0.0.1:8080/x");
+    expect(redacted, "https://TOKEN@github.com/org/fleet.git", "https://github.com/org/fleet.git");
+    expect(redacted, "https://u:p@ss@host", "https://host");
+    expect(redacted, "https://host/a@b", "https://host/a@b");
+    expect(redacted, "git@github.com:org/fleet.git", "git@github.com:org/fleet.git");
+    expect(redacted, "/srv/fleet@2", "/srv/fleet@2");
+    expect(redacted, ".", ".");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_markdown_cell),
-        cmocka_unit_test(test_github),
-        cmocka_unit_test(test_mermaid),
-        cmocka_unit_test(test_text),
+        cmocka_unit_test(test_markdown_cell), cmocka_unit_test(test_github),
+        cmocka_unit_test(test_mermaid),       cmocka_unit_test(test_text),
+        cmocka_unit_test(test_url_redact),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
