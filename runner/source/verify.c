@@ -41,6 +41,11 @@ static int check(const otr_signed *o, const otr_signers *signers, const char *wh
                              "%s is not signed; sign it with an SSH key listed in %s (git "
                              "config gpg.format ssh; git commit -S)",
                              what, signers->file);
+    if (o->bad)
+        return otr_error_set(err, OTR_ERR_INVALID,
+                             "%s: its committer (tagger) line is malformed, as git fsck would say: "
+                             "%s",
+                             what, o->bad);
     if (!o->email)
         return otr_error_set(err, OTR_ERR_INVALID, "%s names no committer e-mail", what);
     if (otr_sshsig_parse(&sig, o->signature.ptr, o->signature.len, &why) < 0)

@@ -10,27 +10,39 @@ static int starts(const char *line, const char *end, const char *prefix)
     return (size_t)(end - line) >= n && memcmp(line, prefix, n) == 0;
 }
 
-/* "NAME <EMAIL> SECONDS TZ": the e-mail and the seconds of a committer or
- * tagger line's value [v, end). */
+/* "NAME <EMAIL> SECONDS TZ", read as git reads an identity: the e-mail is
+ * between the first '<' and the first '>' after it, and the line must pass
+ * git fsck's check of an identity, or the object is refused (bad says why):
+ * "Alice <alice@x> <mallory@x> 1 +0000" shows as Alice in git log. */
 static void signer_of(otr_signed *out, const char *v, const char *end)
 {
-    const char *lt = NULL, *gt = NULL;
-    for (const char *p = v; p < end; p++) {
-        if (*p == '<')
-            lt = p, gt = NULL; /* the last <...> pair */
-        else if (*p == '>' && lt)
-            gt = p;
-    }
-    if (!lt || !gt)
-        return;
+    const char *p = v, *lt, *gt;
     free(out->email);
-    out->email = strndup(lt + 1, (size_t)(gt - lt - 1));
-    int64_t t = 0;
-    const char *p = gt + 1;
-    while (p < end && *p == ' ')
+    out->email = NULL;
+    out->bad = NULL;
+    p += strcspn(p, "<>\n");
+    if (p >= end || *p != '<' || p == v || p[-1] != ' ') {
+        out->bad = p < end && *p == '>' ? "a '>' in the name" : "no ' <e-mail>' after the name";
+        return;
+    }
+    lt = p++;
+    while (p < end && *p != '<' && *p != '>')
         p++;
-    for (; p < end && *p >= '0' && *p <= '9' && t < INT64_MAX / 10; p++)
+    if (p >= end || *p != '>') {
+        out->bad = "the e-mail does not end with '>', or holds a '<'";
+        return;
+    }
+    gt = p++;
+    int64_t t = 0;
+    const char *digits = p < end && *p == ' ' ? p + 1 : NULL;
+    for (p = digits ? digits : end; p < end && *p >= '0' && *p <= '9' && t < INT64_MAX / 10; p++)
         t = t * 10 + (*p - '0');
+    if (!digits || p == digits || (*digits == '0' && p - digits > 1) || p >= end || *p != ' ' ||
+        end - p != 6 || (p[1] != '+' && p[1] != '-') || strspn(p + 2, "0123456789") < 4) {
+        out->bad = "no ' SECONDS +HHMM' after the e-mail";
+        return;
+    }
+    out->email = strndup(lt + 1, (size_t)(gt - lt - 1));
     out->when = t;
 }
 

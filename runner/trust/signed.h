@@ -5,7 +5,8 @@
  * headers; a tag's signature is the last block of its message that starts
  * with a signature's BEGIN line, and it covers what comes before. The
  * signer is the committer (tagger) whose e-mail the allowed signers must
- * name, at the time the object records.
+ * name, at the time the object records; that line is read as git reads it,
+ * and one git fsck would flag is refused.
  */
 #ifndef OTR_TRUST_SIGNED_H
 #define OTR_TRUST_SIGNED_H
@@ -20,6 +21,7 @@ typedef struct otr_signed {
     otr_buf payload;   /* what the signature covers */
     otr_buf signature; /* the armored signature; empty: unsigned */
     char *email;       /* the committer's or tagger's, NULL when the object has none */
+    const char *bad;   /* why its committer (tagger) line is not one git fsck accepts, or NULL */
     int64_t when;      /* its timestamp */
 } otr_signed;
 

@@ -96,6 +96,13 @@ static int dearmor(const char *text, size_t len, const char **b64, size_t *b64_l
             otr_buf_puts(why, "not an SSH signature (no " ARMOR_BEGIN " line)");
         return -1;
     }
+    /* as ssh-keygen reads it: the armor's first line is the signature's
+     * first (a line of anything before it, or an OpenPGP block, is refused) */
+    if (begin != text || len <= strlen(ARMOR_BEGIN) || text[strlen(ARMOR_BEGIN)] != '\n') {
+        otr_buf_puts(why, "the signature does not start with its " ARMOR_BEGIN " line (something "
+                          "comes before it), which ssh-keygen refuses");
+        return -1;
+    }
     const char *start = begin + strlen(ARMOR_BEGIN);
     const char *end = find(start, len - (size_t)(start - text), ARMOR_END);
     if (!end) {

@@ -25,6 +25,7 @@ allowed-signers file is the oracle, and ota-runner must agree:
 """
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -212,6 +213,22 @@ agree(file_ns, "a signature in the namespace \"file\"", want=False,
 sha256 = write_commit(with_gpgsig(payload, ssh_sign(payload, "ecdsa256", "git", "-O", "hashalg=sha256")),
                       "sha256-hash")
 agree(sha256, "a signature over a sha256 hash (ssh-keygen -O hashalg=sha256)")
+# the gpgsig header holds one armored block and nothing else, as ssh-keygen reads it (issue 29)
+good_sig = ssh_sign(payload, "ed25519")
+garbage = write_commit(with_gpgsig(payload, b"garbage line\n" + good_sig), "garbage-first")
+agree(garbage, "a garbage line before a good SSH block", want=False, reason="does not start with its")
+pgp_first = write_commit(with_gpgsig(payload, b"-----BEGIN PGP SIGNATURE-----\n\niQEz\n=abcd\n"
+                                              b"-----END PGP SIGNATURE-----\n" + good_sig), "pgp-first")
+agree(pgp_first, "an OpenPGP block before a good SSH block", want=False)
+# the committer's e-mail is the first <...>, as git reads it, and a line git fsck flags is refused:
+# "Alice <alice@...> <mallory@...>" shows as Alice in git log, signed by Mallory's key
+forged = re.sub(rb"\ncommitter [^\n]*", f"\ncommitter Alice <{ALICE}> <mallory@example.com> 1700000000 +0000".encode(),
+                payload, count=1)
+mallory = write_commit(with_gpgsig(forged, ssh_sign(forged, "carol")), "two-emails")
+good, said = oracle(mallory, signers([f"mallory@example.com {KEYS['carol'][1]}"]))
+rc, out, err = runner("validate", allowed=signers([f"mallory@example.com {KEYS['carol'][1]}"]), ref=mallory)
+check(rc == 1 and "committer (tagger) line is malformed" in err,
+      f"a committer line with two e-mails is refused (git: {'accepts' if good else 'refuses'})", said + out + err)
 pgp = b"-----BEGIN PGP SIGNATURE-----\n\niQEzBAABCAAdFiEE\n=abcd\n-----END PGP SIGNATURE-----\n"
 pgp_commit = write_commit(with_gpgsig(payload, pgp), "pgp")
 agree(pgp_commit, "an OpenPGP signature", want=False, reason="sign with SSH: git config gpg.format ssh")
