@@ -20,7 +20,8 @@ static void signer_of(otr_signed *out, const char *v, const char *end)
     free(out->email);
     out->email = NULL;
     out->bad = NULL;
-    p += strcspn(p, "<>\n");
+    while (p < end && *p != '<' && *p != '>' && *p != '\n') /* the object is not a C string */
+        p++;
     if (p >= end || *p != '<' || p == v || p[-1] != ' ') {
         out->bad = p < end && *p == '>' ? "a '>' in the name" : "no ' <e-mail>' after the name";
         return;
@@ -37,8 +38,10 @@ static void signer_of(otr_signed *out, const char *v, const char *end)
     const char *digits = p < end && *p == ' ' ? p + 1 : NULL;
     for (p = digits ? digits : end; p < end && *p >= '0' && *p <= '9' && t < INT64_MAX / 10; p++)
         t = t * 10 + (*p - '0');
-    if (!digits || p == digits || (*digits == '0' && p - digits > 1) || p >= end || *p != ' ' ||
-        end - p != 6 || (p[1] != '+' && p[1] != '-') || strspn(p + 2, "0123456789") < 4) {
+    int tz = p < end && end - p == 6 && *p == ' ' && (p[1] == '+' || p[1] == '-');
+    for (int i = 2; tz && i < 6; i++)
+        tz = p[i] >= '0' && p[i] <= '9';
+    if (!digits || p == digits || (*digits == '0' && p - digits > 1) || !tz) {
         out->bad = "no ' SECONDS +HHMM' after the e-mail";
         return;
     }
