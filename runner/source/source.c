@@ -467,6 +467,33 @@ static int owned_by_another_user(const char *path)
     return verdict == 1;
 }
 
+/* A short --ref that names two refs (a tag and a branch "prod") would be
+ * read as whichever git's rules put first, which git only warns about; a
+ * firmware's ref must be one thing. 1 (err set) when it is ambiguous. */
+static int ambiguous_ref(otr_source *s, const char *ref, otr_error *err)
+{
+    static const char *const where[] = {"refs/%s", "refs/tags/%s", "refs/heads/%s",
+                                        "refs/remotes/%s"};
+    char names[4][300];
+    size_t found = 0;
+    if (!strncmp(ref, "refs/", 5) || strlen(ref) > 250)
+        return 0;
+    for (size_t i = 0; i < sizeof(where) / sizeof(where[0]); i++) {
+        git_reference *r = NULL;
+        snprintf(names[found], sizeof(names[found]), where[i], ref);
+        if (git_reference_lookup(&r, s->repo, names[found]) == 0)
+            found++;
+        git_reference_free(r);
+    }
+    if (found < 2)
+        return 0;
+    otr_error_set(err, OTR_ERR_USAGE,
+                  "--ref %s is ambiguous in %s: %s and %s both exist; name the one meant in full "
+                  "(--ref %s or --ref %s)",
+                  ref, s->repo_name, names[0], names[1], names[0], names[1]);
+    return 1;
+}
+
 static int open_repo(otr_source *s, const otr_source_opts *o, otr_error *err)
 {
     if (otr_source_is_url(s->repo_url)) {
@@ -530,6 +557,8 @@ int otr_source_open(otr_source **out, const otr_source_opts *o, otr_error *err)
         if (list_dir(s, workdir, s->path, err) < 0)
             goto done;
     } else {
+        if (ambiguous_ref(s, ref, err))
+            goto done;
         if (git_revparse_single(&obj, s->repo, ref) < 0) {
             otr_error_set(err, OTR_ERR_NOTFOUND,
                           "unknown ref %s in %s (a branch, tag, "

@@ -291,6 +291,23 @@ static void test_errors_name_what_was_asked(void **state)
     free(msg);
     otr_buf_free(&want);
 
+    /* a tag and a branch of one name: ambiguous, never a guess (issue 29) */
+    otr_test_sh(f->repo, "git tag prod HEAD~1 && git branch prod HEAD");
+    otr_source_opts amb = {.repo = f->repo, .ref = "prod"};
+    msg = open_error(&amb);
+    otr_buf_printf(&want,
+                   "--ref prod is ambiguous in %s: refs/tags/prod and refs/heads/prod both exist; "
+                   "name the one meant in full (--ref refs/tags/prod or --ref refs/heads/prod)",
+                   f->repo);
+    assert_string_equal(msg, want.ptr);
+    free(msg);
+    otr_buf_clear(&want);
+    char commit[64];
+    otr_source_opts full = {.repo = f->repo, .ref = "refs/heads/prod"};
+    free(list(&full, commit));
+    assert_string_equal(commit, f->second);
+    otr_test_sh(f->repo, "git tag -d prod && git branch -D prod");
+
     otr_source_opts r = {.repo = f->repo, .ref = "no-such-branch"};
     msg = open_error(&r);
     otr_buf_printf(&want,
