@@ -579,6 +579,17 @@ int otr_source_open(otr_source **out, const otr_source_opts *o, otr_error *err)
     }
     if (s->count > 1)
         qsort(s->entries, s->count, sizeof(*s->entries), entry_cmp);
+    for (size_t i = 1; i < s->count; i++)
+        if (!strcmp(s->entries[i - 1].path, s->entries[i].path)) {
+            /* git fsck's duplicateEntries: a damaged or forged tree; which
+             * of the two git would read is not for ota-runner to guess */
+            otr_error_set(err, OTR_ERR_INVALID,
+                          "commit %.12s holds %s twice (a tree with two entries of one name, "
+                          "which git fsck reports as duplicateEntries): the commit is damaged "
+                          "or forged",
+                          s->commit, s->entries[i].path);
+            goto done;
+        }
     rc = 0;
 done:
     git_commit_free(commit);

@@ -172,4 +172,29 @@ else
   ok
 fi
 
+# a tree with two entries of one name (git fsck: duplicateEntries), made by hand: refused whole,
+# never read as two manifests of one file (issue 29)
+new_repo "$WORK/dup"
+mkdir -p "$WORK/dup/manifests"
+printf 'apiVersion: ota-runner/v1\nkind: OtaTask\nmetadata: {name: a}\nspec: {S3Url: s3://b/k, OtaType: ONE_TIME}\n' \
+  > "$WORK/dup/manifests/a.yaml"
+commit_all "$WORK/dup" one >/dev/null
+python3 - "$WORK/dup" <<'PY'
+import subprocess, sys
+git = lambda *a, data=None: subprocess.run(["git", "-C", sys.argv[1], *a], input=data, capture_output=True,
+                                           check=True).stdout.strip()
+blob = bytes.fromhex(git("rev-parse", "HEAD:manifests/a.yaml").decode())
+tree = git("hash-object", "-t", "tree", "--literally", "-w", "--stdin",
+           data=b"100644 a.yaml\0" + blob + b"100644 a.yaml\0" + blob).decode()
+root = git("mktree", data=f"040000 tree {tree}\tmanifests\n".encode()).decode()
+commit = git("commit-tree", root, "-p", "HEAD", "-m", "two entries of one name").decode()
+git("update-ref", "refs/heads/main", commit)
+PY
+set +e
+"$OTA_RUNNER" validate --repo "$WORK/dup" >"$WORK/out" 2>"$WORK/err"
+rc=$?
+set -e
+check "a tree with two entries of one name: exit 1" test $rc -eq 1
+check "a tree with two entries of one name: said" grep -q "holds manifests/a.yaml twice .*duplicateEntries" "$WORK/err"
+
 finish
