@@ -781,6 +781,12 @@ static int hand_entry(otr_source *s, size_t order, otr_diags *diags, otr_source_
 {
     const entry *e = &s->entries[order];
     size_t at;
+    if (!otr_utf8_valid(e->path, strlen(e->path))) { /* no JSON output could name it */
+        otr_diags_add(diags, OTR_SEV_ERROR, order, "(a file name)", 0, 0, NULL,
+                      "a file under --path %s has a name that is not UTF-8; rename it",
+                      otr_source_path(s));
+        return 0;
+    }
     unsigned long bad = otr_forging_find(e->path, strlen(e->path), &at);
     if (bad) { /* printed raw, such a name could forge a line of a plan */
         otr_diags_add(diags, OTR_SEV_ERROR, order, "(a file name)", 0, 0, NULL,

@@ -205,6 +205,33 @@ unsigned long otr_forging_char(const char *s, size_t len, size_t *n)
     return 0;
 }
 
+int otr_utf8_valid(const char *s, size_t len)
+{
+    const unsigned char *p = (const unsigned char *)s, *end = p + len;
+    while (p < end) {
+        unsigned long cp = *p;
+        size_t n = cp < 0x80                 ? 1
+                   : cp >= 0xC2 && cp < 0xE0 ? 2
+                   : cp >= 0xE0 && cp < 0xF0 ? 3
+                   : cp >= 0xF0 && cp < 0xF5 ? 4
+                                             : 0;
+        if (!n || n > (size_t)(end - p))
+            return 0;
+        for (size_t i = 1; i < n; i++) {
+            if ((p[i] & 0xC0) != 0x80)
+                return 0;
+            cp = (cp << 6) | (p[i] & 0x3F);
+        }
+        if (n == 3)
+            cp &= 0xFFFF;
+        if ((n == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
+            (n == 4 && ((cp & 0x1FFFFF) < 0x10000 || (cp & 0x1FFFFF) > 0x10FFFF)))
+            return 0;
+        p += n;
+    }
+    return 1;
+}
+
 unsigned long otr_forging_find(const char *s, size_t len, size_t *at)
 {
     size_t n;

@@ -79,6 +79,10 @@ void otr_free_secret(char *s);
  * length in *n. 0 for any other character (*n its length, 1 when the
  * encoding is cut short). */
 unsigned long otr_forging_char(const char *s, size_t len, size_t *n);
+/* Is s[0..len) well-formed UTF-8 (no overlong forms, no surrogates, at most
+ * U+10FFFF)? */
+int otr_utf8_valid(const char *s, size_t len);
+
 /* The first forging character of s, its place in characters in *at (from
  * 1); 0 when there is none. */
 unsigned long otr_forging_find(const char *s, size_t len, size_t *at);

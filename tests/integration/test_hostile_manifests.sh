@@ -197,4 +197,17 @@ set -e
 check "a tree with two entries of one name: exit 1" test $rc -eq 1
 check "a tree with two entries of one name: said" grep -q "holds manifests/a.yaml twice .*duplicateEntries" "$WORK/err"
 
+# a file name that is not UTF-8: refused, and the JSON that says so is JSON (issue 29)
+new_repo "$WORK/latin1"
+mkdir -p "$WORK/latin1/manifests"
+python3 -c 'import sys, os; open(os.path.join(sys.argv[1].encode(), b"manifests", b"caf\xe9.yaml"), "w").write("apiVersion: ota-runner/v1\nkind: OtaTask\nmetadata: {name: a}\nspec: {S3Url: s3://b/k, OtaType: ONE_TIME}\n")' "$WORK/latin1"
+commit_all "$WORK/latin1" latin1 >/dev/null
+set +e
+"$OTA_RUNNER" validate --repo "$WORK/latin1" --output json >"$WORK/out" 2>"$WORK/err"
+rc=$?
+set -e
+check "a file name that is not UTF-8: exit 1" test $rc -eq 1
+check "a file name that is not UTF-8: said" grep -q "has a name that is not UTF-8" "$WORK/out" "$WORK/err"
+check "a file name that is not UTF-8: the JSON parses" python3 -c 'import json, sys; json.load(open(sys.argv[1]))' "$WORK/out"
+
 finish

@@ -116,12 +116,28 @@ static void test_url_redact(void **state)
     expect(redacted, ".", ".");
 }
 
+static void test_utf8_valid(void **state)
+{
+    (void)state;
+    static const char *const good[] = {
+        "", "plain.yaml", "caf\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x9a\x80", "\xf4\x8f\xbf\xbf"};
+    static const char *const bad[] = {"caf\xe9",      "\xc0\xaf",         "\xe0\x80\xaf",
+                                      "\xed\xa0\x80", "\xf4\x90\x80\x80", "\xf0\x9f\x9a",
+                                      "\x80"};
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+        if (!otr_utf8_valid(good[i], strlen(good[i])))
+            fail_msg("good #%zu refused", i);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        if (otr_utf8_valid(bad[i], strlen(bad[i])))
+            fail_msg("bad #%zu accepted", i);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_markdown_cell), cmocka_unit_test(test_github),
         cmocka_unit_test(test_mermaid),       cmocka_unit_test(test_text),
-        cmocka_unit_test(test_url_redact),
+        cmocka_unit_test(test_url_redact),    cmocka_unit_test(test_utf8_valid),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
