@@ -1008,6 +1008,69 @@ nomem:
 
 /* ---- the manifest -------------------------------------------------------------------- */
 
+/* What can never be: a wave whose gate asks more finished things than its
+ * Target names (it waits for ever, or to its deadline), a device or a target
+ * query in two waves (two tasks for the same devices). */
+static void check_waves_apart(const cJSON *spec, otr_kind_report_fn report, void *ctx)
+{
+    const cJSON *waves = waves_of(spec), *w;
+    int i = 0;
+    cJSON_ArrayForEach(w, waves)
+    {
+        char field[96];
+        const cJSON *targets = cJSON_GetObjectItemCaseSensitive(w, "Target");
+        const char *query = str_of(w, "OtaTargetQueryString");
+        const cJSON *wave_gate = cJSON_GetObjectItemCaseSensitive(w, "gate");
+        otr_gate g;
+        otr_rollout_gate(cJSON_GetObjectItemCaseSensitive(spec, "gate"), wave_gate, &g);
+        int things = cJSON_GetArraySize(targets);
+        if (targets && !query && g.min_finished > things) {
+            int own = cJSON_GetObjectItemCaseSensitive(wave_gate, "minFinished") != NULL;
+            if (own)
+                snprintf(field, sizeof(field), "spec.waves.%d.gate.minFinished", i);
+            report(ctx, own ? field : "spec.gate.minFinished",
+                   "wave \"%s\" can never pass: its gate waits for %ld finished things, and its "
+                   "Target names %d",
+                   str_of(w, "name") ? str_of(w, "name") : "?", g.min_finished, things);
+        }
+        int j = 0;
+        const cJSON *v;
+        cJSON_ArrayForEach(v, waves)
+        {
+            if (j++ >= i)
+                break;
+            const char *other = str_of(v, "OtaTargetQueryString");
+            if (query && other && !strcmp(query, other)) {
+                snprintf(field, sizeof(field), "spec.waves.%d.OtaTargetQueryString", i);
+                report(ctx, field,
+                       "wave \"%s\" has the target query of wave \"%s\": its devices "
+                       "would get two tasks",
+                       str_of(w, "name") ? str_of(w, "name") : "?",
+                       str_of(v, "name") ? str_of(v, "name") : "?");
+            }
+            int k = 0;
+            const cJSON *t;
+            cJSON_ArrayForEach(t, targets)
+            {
+                const cJSON *u;
+                cJSON_ArrayForEach(u, cJSON_GetObjectItemCaseSensitive(v, "Target"))
+                {
+                    if (cJSON_IsString(t) && cJSON_IsString(u) &&
+                        !strcmp(t->valuestring, u->valuestring)) {
+                        snprintf(field, sizeof(field), "spec.waves.%d.Target.%d", i, k);
+                        report(ctx, field,
+                               "%s is a target of wave \"%s\" too: it would get two "
+                               "tasks",
+                               t->valuestring, str_of(v, "name") ? str_of(v, "name") : "?");
+                    }
+                }
+                k++;
+            }
+        }
+        i++;
+    }
+}
+
 /* Wave names unique; holdAfter names a wave; every wave has targets. */
 static void check_rollout(const cJSON *spec, otr_kind_report_fn report, void *ctx)
 {
@@ -1038,6 +1101,7 @@ static void check_rollout(const cJSON *spec, otr_kind_report_fn report, void *ct
     }
     if (hold && !hold_found)
         report(ctx, "spec.holdAfter", "names no wave of this rollout: \"%s\"", hold);
+    check_waves_apart(spec, report, ctx);
     otr_tags_check(
         cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(spec, "task"), "Tags"),
         "spec.task.Tags", report, ctx);

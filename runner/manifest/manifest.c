@@ -48,7 +48,13 @@ static const otr_ynode *node_at(const otr_ynode *root, const char *path)
         size_t len = strcspn(p, ".");
         snprintf(part, sizeof(part), "%.*s", (int)(len < sizeof(part) - 1 ? len : sizeof(part) - 1),
                  p);
-        const otr_ynode *next = ymap_get(n, part);
+        const otr_ynode *next = NULL;
+        char *digits_end = NULL;
+        unsigned long at = strtoul(part, &digits_end, 10);
+        if (n->type == OTR_YSEQ && *part && !*digits_end) /* an index: "waves.1" */
+            next = at < n->count ? n->items[at] : NULL;
+        else
+            next = ymap_get(n, part);
         if (!next)
             break;
         n = next;

@@ -144,8 +144,9 @@ class Model:
 
     def new_rollout(self, name):
         rng = self.rng
-        waves = [{"name": f"w{i}", "targets": [self.thing() for _ in range(rng.randint(1, 2))]}
-                 for i in range(rng.randint(2, 4))]
+        # two things a wave: a gate may wait for two (one that waits for more than its
+        # wave names is refused by validate)
+        waves = [{"name": f"w{i}", "targets": [self.thing(), self.thing()]} for i in range(rng.randint(2, 4))]
         return {"rev": 1, "image": f"img{rng.randint(1, 9)}", "ref": rng.choice([None] + sorted(self.configs)),
                 "gate": self.gate(), "hold": None, "paused": False, "waves": waves}
 
@@ -197,7 +198,7 @@ class Model:
                 r["paused"] = not r["paused"]
             elif field == "add_wave":
                 r["waves"].append({"name": f"w{len(r['waves'])}x{rng.randint(0, 99)}",
-                                   "targets": [self.thing()]})
+                                   "targets": [self.thing(), self.thing()]})
             elif field == "drop_wave" and len(r["waves"]) > 1:
                 gone = r["waves"].pop()
                 if r["hold"] == gone["name"]:

@@ -205,7 +205,7 @@ def three_waves():
         rc, out, err = f.run("plan")
         check(rc == 1 and "OtaRollout/fw: its task changed after it started; bump metadata.revision" in err,
               "refused: an edit to the task after the start", out + err)
-        f.commit(rollout(canary=[ARN + "canary1"]), "edit a started wave")
+        f.commit(rollout(canary=[ARN + "canary1"], canary_gate="{minFinished: 1}"), "edit a started wave")
         rc, out, err = f.run("plan")
         check(rc == 1 and "wave canary has started: it stays where it is, with its targets" in err,
               "refused: an edit to a started wave's targets", out + err)
@@ -214,7 +214,7 @@ def three_waves():
         check(rc == 1 and len(f.creates()) == before, "refused: apply makes no call", out + err)
 
         # ---- a new revision starts over, the old tasks left alone
-        f.commit(rollout(canary=[ARN + "canary1"], revision=2), "revision 2")
+        f.commit(rollout(canary=[ARN + "canary1"], canary_gate="{minFinished: 1}", revision=2), "revision 2")
         rc, out, err = f.run("plan")
         check(rc == 0 and "metadata.revision 1 -> 2: starts over with wave canary; the old waves' tasks "
               "are left alone" in out, "revision bump: plan says it starts over", out + err)

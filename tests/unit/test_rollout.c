@@ -302,7 +302,7 @@ static void test_plan_waves(void **state)
     assert_int_equal(w.p->nrewrites, 0);
     /* a changed gate lifts it, and the wave is judged again: the last
      * wave passed, the rollout is done */
-    a = plan_at(&w, ROLLOUT("", "{minFinished: 3, soak: 1h}"), T0 + 86400 + 180);
+    a = plan_at(&w, ROLLOUT("", "{minFinished: 2, soak: 30m}"), T0 + 86400 + 180);
     assert_string_equal(newest_state(&w), "done");
     assert_int_equal(w.p->nrewrites, 1);
     assert_null(cJSON_GetObjectItemCaseSensitive(w.p->rewrites[0].rec.progress, "halt"));
