@@ -15,11 +15,17 @@
 
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 /* Where credentials come from. SRC_ENV to SRC_IMDS are the chain, in
  * botocore's order: resolve tries them in the order they are listed here. */
@@ -342,6 +348,74 @@ static outcome from_file(otr_creds_provider *p, otr_aws_file which, otr_buf *tri
     return o;
 }
 
+/* How long credential_process may take (OTA_RUNNER_CREDENTIAL_PROCESS_TIMEOUT,
+ * seconds; default 60): one that never answers must not hold a run that
+ * holds the state lock for ever. */
+static long process_timeout_ms(void)
+{
+    const char *v = getenv("OTA_RUNNER_CREDENTIAL_PROCESS_TIMEOUT");
+    char *end = NULL;
+    long s = v && *v ? strtol(v, &end, 10) : 0;
+    return s > 0 && end && !*end && s <= 3600 ? s * 1000 : 60 * 1000L;
+}
+
+/* Runs cmd (sh -c) in a process group of its own, its output into out, for
+ * at most timeout_ms; the whole group is killed at the end (a child left
+ * holding the output, one that outlives it) and, through the parent-death
+ * signal, when ota-runner dies. Returns the exit status, -2 on a timeout,
+ * -1 when it cannot be run. */
+static int run_bounded(const char *cmd, long timeout_ms, otr_buf *out)
+{
+    int fds[2], status = -1;
+    if (pipe(fds) < 0)
+        return -1;
+    fcntl(fds[0], F_SETFD, FD_CLOEXEC);
+    fcntl(fds[1], F_SETFD, FD_CLOEXEC); /* dup2 makes the child's stdout without it */
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(fds[0]);
+        close(fds[1]);
+        return -1;
+    }
+    if (pid == 0) {
+        setpgid(0, 0);
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        dup2(fds[1], STDOUT_FILENO);
+        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+        _exit(127);
+    }
+    setpgid(pid, pid); /* either side may win the race: both ask for the same */
+    close(fds[1]);
+    int64_t deadline = otr_time_monotonic_ms() + timeout_ms;
+    int timed_out = 0;
+    for (;;) {
+        int64_t left = deadline - otr_time_monotonic_ms();
+        struct pollfd pf = {fds[0], POLLIN, 0};
+        if (left <= 0) {
+            timed_out = 1;
+            break;
+        }
+        int r = poll(&pf, 1, (int)(left > 1000 ? 1000 : left));
+        if (r < 0 && errno != EINTR)
+            break;
+        if (r <= 0)
+            continue;
+        char chunk[4096];
+        ssize_t n = read(fds[0], chunk, sizeof(chunk));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0 || otr_buf_append(out, chunk, (size_t)n) < 0)
+            break; /* the end, or more than the buffer's cap */
+    }
+    close(fds[0]);
+    if (timed_out)
+        kill(-pid, SIGKILL);
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    kill(-pid, SIGKILL); /* what it left running in its group */
+    return timed_out ? -2 : status;
+}
+
 /* credential_process: run the command, read the credentials JSON it prints. */
 static outcome from_process(otr_creds_provider *p, otr_buf *tried, otr_error *err)
 {
@@ -354,15 +428,16 @@ static outcome from_process(otr_creds_provider *p, otr_buf *tried, otr_error *er
     out.cap = 1 << 20;
     otr_buf_printf(&desc, "credential_process of profile %s", p->profile);
     outcome o = FAILED;
-    FILE *f = popen(cmd, "r");
-    if (!f) {
+    long timeout = process_timeout_ms();
+    int status = run_bounded(cmd, timeout, &out);
+    if (status == -1) {
         otr_error_set(err, OTR_ERR_IO, "%s: cannot run it", desc.ptr);
+    } else if (status == -2) {
+        otr_error_set(err, OTR_ERR_GENERIC,
+                      "%s: no answer after %ld s; it was stopped (its process group killed). "
+                      "OTA_RUNNER_CREDENTIAL_PROCESS_TIMEOUT sets how long it may take",
+                      desc.ptr, timeout / 1000);
     } else {
-        char chunk[4096];
-        size_t n;
-        while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-            otr_buf_append(&out, chunk, n);
-        int status = pclose(f);
         cJSON *j = cJSON_Parse(otr_buf_cstr(&out));
         const cJSON *version = cJSON_GetObjectItemCaseSensitive(j, "Version");
         if (status != 0)

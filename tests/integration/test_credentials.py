@@ -117,6 +117,29 @@ try:
           "credential_process", str(who) + err)
     rc, who, err = drive("whoami", flags=("--profile", "broken"), **files)
     check(rc == 1 and "credential_process of profile broken: the command failed" in err, "a failing process", err)
+    # a process that never answers, with a child holding its output: stopped after the timeout, its
+    # whole process group gone (issue 29)
+    pids = os.path.join(tmp, "hang-pids")
+    hang = write("hang.sh", f"#!/bin/sh\nsleep 1000 & echo $! >> {pids}\necho $$ >> {pids}\nexec sleep 1000\n")
+    os.chmod(hang, 0o755)
+    hang_cfg = write("config-hang", f"[default]\ncredential_process = {hang}\n")
+    t0 = time.time()
+    rc, who, err = drive("whoami", AWS_CONFIG_FILE=hang_cfg, AWS_SHARED_CREDENTIALS_FILE=os.path.join(tmp, "none"),
+                         OTA_RUNNER_CREDENTIAL_PROCESS_TIMEOUT="2")
+    took = time.time() - t0
+    time.sleep(0.3)
+    alive = []
+    for pid in open(pids).read().split():
+        try:  # a zombie (dead, not yet reaped by whoever adopted it) is not alive
+            if open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] != "Z":
+                alive.append(pid)
+        except (FileNotFoundError, ProcessLookupError):
+            pass
+    check(rc == 1 and "no answer after 2 s" in err and took < 10 and not alive,
+          "a credential_process that hangs is stopped after its timeout, with its children",
+          f"{took:.1f}s alive={alive} {err}")
+    for pid in alive:
+        os.kill(int(pid), 9)
     rc, who, err = drive("whoami", flags=("--profile", "cfgonly"), **files)
     check(rc == 0 and who["accessKeyId"] == "AKIDCFG", "keys in the config file", str(who) + err)
     rc, who, err = drive("whoami", flags=("--profile", "nosuch"), **files)
