@@ -315,27 +315,76 @@ done:
 
 /* ---- moving a state -------------------------------------------------------------- */
 
+/* Is every line of a journal one of this state's (its lineage)? A target
+ * holding only such a journal is an interrupted copy of this very state. */
+static int journal_is_ours(const otr_state *s, const otr_buf *journal)
+{
+    for (const char *p = journal->ptr; p && p < journal->ptr + journal->len;) {
+        const char *nl = memchr(p, '\n', (size_t)(journal->ptr + journal->len - p));
+        size_t len = nl ? (size_t)(nl - p) : (size_t)(journal->ptr + journal->len - p);
+        cJSON *j = cJSON_ParseWithLength(p, len);
+        const char *lineage = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "lineage"));
+        int ours = lineage && !strcmp(lineage, s->lineage);
+        cJSON_Delete(j);
+        if (!ours && len)
+            return 0;
+        p = nl ? nl + 1 : journal->ptr + journal->len;
+    }
+    return 1;
+}
+
+/* The copy is written journal first, snapshot last: killed part-way, the
+ * target holds no snapshot, only this state's journal (what plan and state
+ * list read as an interrupted run's), and a second migrate takes it up. */
 int otr_state_copy_to(otr_state *s, const otr_state_where *to, otr_error *err)
 {
-    otr_store *target, *own = s->store;
-    otr_buf journal = OTR_BUF_INIT, snapshot = OTR_BUF_INIT;
+    otr_store *target;
+    otr_buf journal = OTR_BUF_INIT, snapshot = OTR_BUF_INIT, lines = OTR_BUF_INIT;
+    char *text = NULL;
     int exists = 0, rc = -1;
+    long serial = s->serial;
     if (otr_store_open(&target, to, err) < 0)
         return -1;
     if (target->ops->lock(target, "state migrate", err) < 0 ||
         target->ops->read(target, &journal, &snapshot, &exists, err) < 0)
         goto done;
-    if (exists || journal.len) {
+    if (exists || (journal.len && !journal_is_ours(s, &journal))) {
         otr_error_set(err, OTR_ERR_USAGE,
                       "%s holds a state already (%s); nothing was copied. Move it away first, or "
                       "choose another place",
-                      target->where, exists ? "a snapshot" : "a journal");
+                      target->where, exists ? "a snapshot" : "another state's journal");
         goto done;
     }
-    s->store = target;
-    rc = otr_state_save(s, NULL, NULL, err);
-    s->store = own;
+    s->serial = serial + 1; /* what the target's snapshot and journal are numbered by */
+    for (size_t i = 0; i < s->npending; i++) {
+        char *line = otr_state_intent_line(s, &s->pending[i], (long)(i + 1));
+        if (!line || otr_buf_puts(&lines, line) < 0) {
+            free(line);
+            otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
+            goto done;
+        }
+        free(line);
+    }
+    if (!(text = otr_state_snapshot_text(s))) {
+        otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    /* an interrupted copy's journal is replaced; then the pending calls; then
+     * the snapshot, which makes the target a state */
+    if ((journal.len || s->npending) &&
+        target->ops->reset(target, lines.ptr, lines.len, s->serial, err) < 0)
+        goto done;
+    otr_buf_clear(&snapshot);
+    if (otr_buf_printf(&snapshot, "%s\n", text) < 0) {
+        otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    rc = target->ops->write(target, snapshot.ptr, snapshot.len, err);
 done:
+    if (rc < 0)
+        s->serial = serial;
+    free(text);
+    otr_buf_free(&lines);
     otr_buf_free(&journal);
     otr_buf_free(&snapshot);
     otr_store_free(target);

@@ -845,6 +845,12 @@ static int read_header(otr_state *s, const cJSON *j, otr_intent *key, const char
                              jpath, lineage, s->lineage);
     if (jserial < s->serial) /* written before the snapshot we loaded: already in it */
         return 1;
+    if (jserial > s->serial && !s->exists)
+        return otr_error_set(err, OTR_ERR_INVALID,
+                             "journal %s (serial %lld) has no state file beside it: a state "
+                             "migrate to here was interrupted (it writes the journal first); run "
+                             "it again, or move the journal away",
+                             jpath, jserial);
     if (jserial > s->serial)
         return otr_error_set(err, OTR_ERR_INVALID,
                              "journal %s is newer (serial %lld) than the state file (serial %ld): "
