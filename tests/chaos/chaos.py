@@ -656,6 +656,19 @@ def progress(task, now, tick=1.0):
     return store.progress(task, now)[1]
 
 
+def record(seed, w):
+    """What a failing sequence did, for reading afterwards (a failure that
+    hangs on timing may not replay): every run's output and the service's
+    events, in chaos-seedN-record.json beside the replay file."""
+    out = os.path.join(tempfile.gettempdir(), f"chaos-seed{seed}-record.json")
+    try:
+        events = w.events()
+    except Exception as e:  # the emulator may be what broke
+        events = [{"error": str(e)}]
+    with open(out, "w") as f:
+        json.dump({"seed": seed, "runs": w.runs, "events": events}, f, indent=1)
+
+
 def run_sequence(runner, seed, steps, s3, verbose=False):
     """Runs steps in a new world; returns None, or (the failing step's index, why)."""
     w = World(runner, seed, s3)
@@ -667,6 +680,7 @@ def run_sequence(runner, seed, steps, s3, verbose=False):
             except Violation as v:
                 said = "".join(f"\n--- ota-runner {' '.join(r['args'])} (exit {r['rc']}):\n{r['out']}"
                                for r in w.runs[-3:])
+                record(seed, w)
                 return i, str(v) + (said if verbose else "")
             if verbose:
                 print(f"  step {i}: {json.dumps(st)[:100]}", flush=True)
