@@ -331,6 +331,10 @@ class World:
         self.let_go_from(out + err)
         if (rc < 0 and rc not in (-9, -15)) or rc in (134, 139) or "Sanitizer" in err:
             raise Violation(f"ota-runner {' '.join(args)} crashed (rc {rc}):\n{out}{err}")
+        if re.search(r"manifest errors? at", err):
+            # every sequence is made of valid manifests: one refused would leave the runs
+            # testing nothing (a driver behind validate's rules)
+            raise Violation(f"the driver wrote manifests validate refuses:\n{err}")
 
     def let_go_from(self, text):
         for line in text.splitlines():
