@@ -268,7 +268,17 @@ int otr_cmd_apply(const otr_options *o)
     /* from here on a CI system's cancel (SIGINT / SIGTERM) is a stop, not a kill */
     otr_signals_graceful("apply");
     rc = o->nargs ? load_saved_plan(&pl, o, o->args[0]) : otr_planning_prepare(&pl, o, "apply");
-    if (rc || (rc = check_guards(pl.plan, o)) != 0)
+    if (rc)
+        goto done;
+    /* what was adopted is recorded before any call: a run killed after its
+     * first call leaves a state that is no longer empty, which the next run
+     * would not adopt into, and would create the adopted tasks again once
+     * the service forgot their ClientTokens */
+    if (pl.nadopted && !(saved = save_state(&pl, o))) {
+        rc = OTR_EXIT_ERROR;
+        goto done;
+    }
+    if ((rc = check_guards(pl.plan, o)) != 0)
         goto done;
     /* deletes an interrupted run left, judged anew by this plan: out of the journal */
     for (size_t i = 0; i < pl.plan->ndropped; i++)
@@ -282,9 +292,8 @@ int otr_cmd_apply(const otr_options *o)
         size_t written = apply_rewrites(pl.state, pl.plan);
         /* a killed run's journal may hold every call: fold it into the snapshot */
         size_t replayed = pl.state->journal_entries;
-        /* what was adopted from the service is recorded, or every run adopts again */
-        size_t adopted = pl.nadopted;
-        if (written || replayed || adopted) {
+        size_t adopted = pl.nadopted; /* recorded already, above */
+        if (written || replayed) {
             saved = save_state(&pl, o);
             if (!saved)
                 rc = OTR_EXIT_ERROR;

@@ -75,10 +75,26 @@ def adopt_records():
         rc, out, err = f.run("plan")
         check(rc == 0 and "adopted" not in out + err and "No changes" in out,
               "adopt-saves: the next plan adopts nothing again", out + err)
+        # killed after its first call: what it adopted is recorded already, or the next run,
+        # its state no longer empty, adopts nothing and makes t1 again (found by tests/chaos)
+        f.lose_state()
+        f.emu.control("forget-tokens", {})
+        f.commit({"t2.yaml": task("t2")}, "add t2")
+        f.emu.control("faults", {"fail_ops": {"CreateOtaTask": 503}})
+        tried = lambda: sum(e["op"] == "CreateOtaTask" for e in f.emu.log())
+        before = tried()
+        sent = lambda: tried() > before
+        ok = killed_in(f, ("apply", "--max-attempts", "20"), sent)
+        f.emu.control("faults", {"fail_ops": {}})
+        rc, out, err = f.run("apply")
+        t1s = [t for t in f.emu.live_tasks() if t["Tags"]["ota-runner:address"] == "OtaTask/t1"]
+        check(ok and rc == 0 and len(t1s) == 1 and len(f.emu.live_tasks()) == 2,
+              "adopt-saves: an apply killed after adopting t1 and sending t2's create: the next makes "
+              "t2 only", out + err + str([t["TaskId"] for t in t1s]))
         f.lose_state()
         rc, out, err = f.run("plan", "--out", os.path.join(f.dir, "saved.plan"))
         rc, out, err = f.run("apply", os.path.join(f.dir, "saved.plan"))
-        check(rc == 1 and "state rebuild" in err and len(f.creates()) == 1,
+        check(rc == 1 and "state rebuild" in err and len(f.creates()) == 2,
               "adopt-saves: a saved plan made on a lost state is refused, naming state rebuild", out + err)
     finally:
         f.stop()
