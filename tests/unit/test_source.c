@@ -277,31 +277,33 @@ static void test_found_from_a_subfolder_and_bare(void **state)
     otr_buf_free(&bare);
 }
 
+/* Opening o fails with the message fmt makes of arg. */
+static void expect_open_error(const otr_source_opts *o, const char *fmt, const char *arg)
+{
+    char *msg = open_error(o);
+    otr_buf want = OTR_BUF_INIT;
+    otr_buf_printf(&want, fmt, arg);
+    assert_string_equal(msg, want.ptr);
+    free(msg);
+    otr_buf_free(&want);
+}
+
 static void test_errors_name_what_was_asked(void **state)
 {
     fixture *f = *state;
     otr_source_opts o = {.repo = f->dir};
-    char *msg = open_error(&o);
-    otr_buf want = OTR_BUF_INIT;
-    otr_buf_printf(&want,
-                   "%s is not a git repository (nor is any folder above it); use --repo "
-                   "to name one",
-                   f->dir);
-    assert_string_equal(msg, want.ptr);
-    free(msg);
-    otr_buf_free(&want);
+    expect_open_error(
+        &o, "%s is not a git repository (nor is any folder above it); use --repo to name one",
+        f->dir);
 
     /* a tag and a branch of one name: ambiguous, never a guess (issue 29) */
     otr_test_sh(f->repo, "git tag prod HEAD~1 && git branch prod HEAD");
     otr_source_opts amb = {.repo = f->repo, .ref = "prod"};
-    msg = open_error(&amb);
-    otr_buf_printf(&want,
-                   "--ref prod is ambiguous in %s: refs/tags/prod and refs/heads/prod both exist; "
-                   "name the one meant in full (--ref refs/tags/prod or --ref refs/heads/prod)",
-                   f->repo);
-    assert_string_equal(msg, want.ptr);
-    free(msg);
-    otr_buf_clear(&want);
+    expect_open_error(
+        &amb,
+        "--ref prod is ambiguous in %s: refs/tags/prod and refs/heads/prod both exist; "
+        "name the one meant in full (--ref refs/tags/prod or --ref refs/heads/prod)",
+        f->repo);
     char commit[64];
     otr_source_opts full = {.repo = f->repo, .ref = "refs/heads/prod"};
     free(list(&full, commit));
@@ -309,28 +311,16 @@ static void test_errors_name_what_was_asked(void **state)
     otr_test_sh(f->repo, "git tag -d prod && git branch -D prod");
 
     otr_source_opts r = {.repo = f->repo, .ref = "no-such-branch"};
-    msg = open_error(&r);
-    otr_buf_printf(&want,
-                   "unknown ref no-such-branch in %s (a branch, tag, remote-tracking "
-                   "branch or commit id)",
-                   f->repo);
-    assert_string_equal(msg, want.ptr);
-    free(msg);
-    otr_buf_free(&want);
-
+    expect_open_error(&r,
+                      "unknown ref no-such-branch in %s (a branch, tag, remote-tracking branch or "
+                      "commit id)",
+                      f->repo);
+    char second[13];
+    snprintf(second, sizeof(second), "%.12s", f->second);
     otr_source_opts p = {.repo = f->repo, .path = "rollouts"};
-    msg = open_error(&p);
-    otr_buf_printf(&want, "--path rollouts does not exist in commit %.12s", f->second);
-    assert_string_equal(msg, want.ptr);
-    free(msg);
-    otr_buf_free(&want);
-
+    expect_open_error(&p, "--path rollouts does not exist in commit %s", second);
     otr_source_opts file = {.repo = f->repo, .path = "README.md"};
-    msg = open_error(&file);
-    otr_buf_printf(&want, "--path README.md is not a folder in commit %.12s", f->second);
-    assert_string_equal(msg, want.ptr);
-    free(msg);
-    otr_buf_free(&want);
+    expect_open_error(&file, "--path README.md is not a folder in commit %s", second);
 }
 
 static void test_unreadable_blob(void **state)
