@@ -148,6 +148,11 @@ static int check_range(otr_source *s, const otr_signers *signers, const char *si
     git_revwalk *walk = NULL;
     git_oid head, from, oid;
     int rc = 0, next = 0;
+    /* libgit2 1.5 walks a hidden commit's ancestors down to the clone's
+     * boundary and fails there whatever the depth (and leaks its list):
+     * a shallow clone is refused before the walk, as the walk would */
+    if (git_repository_is_shallow(s->repo) == 1)
+        return incomplete(s, NULL, err);
     if (git_oid_fromstr(&head, s->commit) < 0 || git_revwalk_new(&walk, s->repo) < 0 ||
         git_revwalk_push(walk, &head) < 0)
         return otr_source_git_fail(err, OTR_ERR_IO, "cannot walk the history");
@@ -155,8 +160,6 @@ static int check_range(otr_source *s, const otr_signers *signers, const char *si
         git_commit *c = NULL;
         if (git_oid_fromstr(&from, since) < 0 || git_commit_lookup(&c, s->repo, &from) < 0) {
             git_revwalk_free(walk);
-            if (git_repository_is_shallow(s->repo) == 1)
-                return incomplete(s, NULL, err);
             return otr_error_set(err, OTR_ERR_INVALID,
                                  "--verify-commits range: the state's last applied commit %.12s "
                                  "is not in %s (was the branch rewritten?); check what changed, "
