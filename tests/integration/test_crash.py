@@ -177,9 +177,17 @@ try:
             rc, out, err = apply(emu)
             check(rc == 0, "baseline apply", out + err)
             write_fleet("", rate=20 + trial)
+            made = len(emu.mutations(ops={"CreateOtaTaskConfiguration"}))
             p = subprocess.Popen([RUNNER, "apply", "--repo", repo, "--parallelism", "4"],
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env(emu))
-            time.sleep(rng.uniform(0.02, 0.3))
+            # trials 0 and 1 from the new configuration's create on (inside the cascade however
+            # slow the machine: under ASan the run may not reach it in a fixed time); the rest
+            # anywhere
+            deadline = time.time() + 30
+            while trial < 2 and p.poll() is None and time.time() < deadline and \
+                    len(emu.mutations(ops={"CreateOtaTaskConfiguration"})) == made:
+                time.sleep(0.005)
+            time.sleep(rng.uniform(0.02, 0.3) if trial >= 2 else rng.uniform(0.0, 0.05))
             p.send_signal(signal.SIGKILL)
             p.wait()
             plan = subprocess.run([RUNNER, "plan", "--repo", repo, "--output", "json"], capture_output=True,
