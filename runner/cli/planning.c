@@ -203,6 +203,8 @@ int otr_planning_prepare(otr_planning *pl, const otr_options *o, const char *loc
                 otr_loaded_commit_label(&pl->loaded, commit, sizeof(commit)));
         return OTR_EXIT_ERROR;
     }
+    if (pl->loaded.diags.warnings)
+        otr_print_diags_text(&pl->loaded.diags, o);
     if ((rc = otr_planning_open_state(pl, o, lock_for)) != 0 ||
         (rc = otr_planning_check_service(pl, o)) != 0)
         return rc;

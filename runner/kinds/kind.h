@@ -67,6 +67,7 @@ typedef struct otr_kind {
                                  ota-runner tags what it creates (kinds/tags.h) */
     const otr_field *schema;  /* the whole manifest */
     otr_kind_check_fn check;  /* rules across fields, or NULL */
+    otr_kind_check_fn advise; /* what is allowed but likely not meant: warnings, or NULL */
     const otr_kind_ref *refs; /* what its spec may refer to */
     size_t nrefs;
     const char *const *updatable; /* fields its update call sets in place (it cannot unset

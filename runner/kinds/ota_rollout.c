@@ -1107,6 +1107,111 @@ static void check_rollout(const cJSON *spec, otr_kind_report_fn report, void *ct
         "spec.task.Tags", report, ctx);
 }
 
+/* The field of a wave's gate key: the wave's own, or the rollout's. */
+static void gate_field(char *out, size_t size, const cJSON *wave_gate, int i, const char *key)
+{
+    if (cJSON_GetObjectItemCaseSensitive(wave_gate, key))
+        snprintf(out, size, "spec.waves.%d.gate.%s", i, key);
+    else
+        snprintf(out, size, "spec.gate.%s", key);
+}
+
+/* Is a target query only terms joined by AND (what can be compared)? */
+static int plain_and(const char *q)
+{
+    return !strstr(q, " OR ") && !strstr(q, "NOT ") && !strchr(q, '(') && !strchr(q, ')');
+}
+
+/* Is term (len bytes) one of the AND-joined terms of q? */
+static int has_term(const char *q, const char *term, size_t len)
+{
+    for (const char *p = q;;) {
+        while (*p == ' ')
+            p++;
+        const char *end = strstr(p, " AND ");
+        size_t n = end ? (size_t)(end - p) : strlen(p);
+        while (n && p[n - 1] == ' ')
+            n--;
+        if (n == len && !memcmp(p, term, len))
+            return 1;
+        if (!end)
+            return 0;
+        p = end + 5;
+    }
+}
+
+/* Does broad match every device narrow matches: is each of broad's terms
+ * one of narrow's? Only for plain AND-joined queries. */
+static int query_covers(const char *broad, const char *narrow)
+{
+    if (!plain_and(broad) || !plain_and(narrow))
+        return 0;
+    for (const char *p = broad;;) {
+        while (*p == ' ')
+            p++;
+        const char *end = strstr(p, " AND ");
+        size_t n = end ? (size_t)(end - p) : strlen(p);
+        while (n && p[n - 1] == ' ')
+            n--;
+        if (!has_term(narrow, p, n))
+            return 0;
+        if (!end)
+            return 1;
+        p = end + 5;
+    }
+}
+
+/* What is allowed but likely not meant: a soak longer than the deadline
+ * (the deadline bounds the wait for the pass only), and a wave's target
+ * query that matches every device of another wave's (its terms are a part
+ * of the other's, joined by AND): ota-runner cannot see which devices a
+ * query matches, so it warns where the overlap shows in the text. */
+static void advise_rollout(const cJSON *spec, otr_kind_report_fn warn, void *ctx)
+{
+    const cJSON *waves = waves_of(spec), *w;
+    int i = 0;
+    cJSON_ArrayForEach(w, waves)
+    {
+        char field[96], soak[32], deadline[32];
+        const char *name = str_of(w, "name") ? str_of(w, "name") : "?";
+        const char *query = str_of(w, "OtaTargetQueryString");
+        const cJSON *wave_gate = cJSON_GetObjectItemCaseSensitive(w, "gate");
+        otr_gate g;
+        otr_rollout_gate(cJSON_GetObjectItemCaseSensitive(spec, "gate"), wave_gate, &g);
+        if (g.deadline != OTR_GATE_NO_DEADLINE && g.soak > g.deadline) {
+            gate_field(field, sizeof(field), wave_gate, i, "soak");
+            otr_time_format_duration(soak, g.soak);
+            otr_time_format_duration(deadline, g.deadline);
+            warn(ctx, field,
+                 "wave \"%s\" soaks %s, longer than its deadline of %s: the deadline bounds "
+                 "only the wait for its pass, and the next wave starts %s after the pass",
+                 name, soak, deadline, soak);
+        }
+        const cJSON *v;
+        int j = 0;
+        cJSON_ArrayForEach(v, waves)
+        {
+            const char *other = str_of(v, "OtaTargetQueryString");
+            if (j++ >= i)
+                break;
+            if (!query || !other || !strcmp(query, other)) /* the same: an error already */
+                continue;
+            const char *broad = query_covers(query, other)   ? name
+                                : query_covers(other, query) ? str_of(v, "name")
+                                                             : NULL;
+            if (!broad)
+                continue;
+            snprintf(field, sizeof(field), "spec.waves.%d.OtaTargetQueryString", i);
+            warn(ctx, field,
+                 "the target query of wave \"%s\" matches every device that wave \"%s\"'s "
+                 "does (its terms are a part of the other's): those devices would get two "
+                 "tasks; tell the waves apart (a ring attribute each) unless that is meant",
+                 broad, broad == name ? (str_of(v, "name") ? str_of(v, "name") : "?") : name);
+        }
+        i++;
+    }
+}
+
 static const otr_kind_ref rollout_refs[] = {
     {"task.TaskConfigurationRef", "OtaTaskConfiguration", "TaskConfigurationId"},
 };
@@ -1120,6 +1225,7 @@ const otr_kind otr_kind_ota_rollout = {
     .arn_key = "taskArn",
     .schema = &otr_schema_ota_rollout,
     .check = check_rollout,
+    .advise = advise_rollout,
     .refs = rollout_refs,
     .nrefs = sizeof(rollout_refs) / sizeof(rollout_refs[0]),
     .updatable = NULL,

@@ -68,19 +68,35 @@ typedef struct check_ctx {
     const otr_ynode *root;
 } check_ctx;
 
+static void report_at(check_ctx *c, otr_severity sev, const char *field, const char *fmt,
+                      va_list ap) __attribute__((format(printf, 4, 0)));
+static void report_at(check_ctx *c, otr_severity sev, const char *field, const char *fmt,
+                      va_list ap)
+{
+    const otr_ynode *n = node_at(c->root, field);
+    otr_buf msg = OTR_BUF_INIT;
+    otr_buf_vprintf(&msg, fmt, ap);
+    otr_diags_add(c->fc->diags, sev, c->fc->order, c->fc->file, n->line, n->col, field, "%s",
+                  otr_buf_cstr(&msg));
+    otr_buf_free(&msg);
+}
+
 /* A kind's rule across fields reports here; the place is the field's node. */
 static void report_check(void *ctx, const char *field, const char *fmt, ...)
 {
-    check_ctx *c = ctx;
-    const otr_ynode *n = node_at(c->root, field);
-    otr_buf msg = OTR_BUF_INIT;
     va_list ap;
     va_start(ap, fmt);
-    otr_buf_vprintf(&msg, fmt, ap);
+    report_at(ctx, OTR_SEV_ERROR, field, fmt, ap);
     va_end(ap);
-    otr_diags_add(c->fc->diags, OTR_SEV_ERROR, c->fc->order, c->fc->file, n->line, n->col, field,
-                  "%s", otr_buf_cstr(&msg));
-    otr_buf_free(&msg);
+}
+
+/* A kind's advice: a warning, the manifest stays valid. */
+static void report_advice(void *ctx, const char *field, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    report_at(ctx, OTR_SEV_WARNING, field, fmt, ap);
+    va_end(ap);
 }
 
 static int remember_name(otr_manifest_set *set, const otr_kind *kind, const char *name,
@@ -300,6 +316,10 @@ static int on_document(otr_ydoc *doc, void *ctx)
     if (kind && kind->check && fc->diags->errors == errors_before) {
         check_ctx c = {fc, root};
         kind->check(cJSON_GetObjectItemCaseSensitive(value, "spec"), report_check, &c);
+    }
+    if (kind && kind->advise && fc->diags->errors == errors_before) {
+        check_ctx c = {fc, root};
+        kind->advise(cJSON_GetObjectItemCaseSensitive(value, "spec"), report_advice, &c);
     }
     if (kind && fc->diags->errors == errors_before) {
         otr_manifest *m = make_manifest(fc, kind, root, value);

@@ -65,4 +65,45 @@ manifests/dup.yaml:3:18: error: metadata.name: duplicate name "bad": also define
 EXPECTED
 check "several files: summary" grep -qE '^invalid: 4 errors in 3 of 4 files \(4 manifests\) at [0-9a-f]{12}, path manifests$' "$WORK/out"
 
+# What is allowed but likely not meant: a warning at its field, exit 0, shown by plan too
+# (issue 29, item 9): a soak longer than the deadline, a wave's target query whose AND-joined
+# terms are a part of another's (it matches all that one does); an OR query cannot be compared.
+repo="$WORK/advice"
+new_repo "$repo"
+mkdir -p "$repo/manifests"
+cat >"$repo/manifests/r.yaml" <<'YAML'
+apiVersion: ota-runner/v1
+kind: OtaRollout
+metadata: {name: fw}
+spec:
+  task: {S3Url: s3://b/k, OtaType: ONE_TIME}
+  gate: {soak: 2h, deadline: 1h}
+  waves:
+    - name: early
+      OtaTargetQueryString: "thingType:X"
+    - name: late
+      gate: {soak: 30m}
+      OtaTargetQueryString: "thingType:X AND attributes.ring:late"
+    - name: other
+      gate: {soak: 0s}
+      OtaTargetQueryString: "thingType:Y OR thingType:X"
+YAML
+commit_all "$repo" advice
+set +e
+"$OTA_RUNNER" validate --repo "$repo" >"$WORK/out" 2>"$WORK/err"
+rc=$?
+set -e
+check "advice: exit 0" test $rc -eq 0
+check "advice: the warnings, at their fields" diff -u - "$WORK/err" <<'EXPECTED'
+manifests/r.yaml:6:16: warning: spec.gate.soak: wave "early" soaks 2h, longer than its deadline of 1h: the deadline bounds only the wait for its pass, and the next wave starts 2h after the pass
+manifests/r.yaml:12:29: warning: spec.waves.1.OtaTargetQueryString: the target query of wave "early" matches every device that wave "late"'s does (its terms are a part of the other's): those devices would get two tasks; tell the waves apart (a ring attribute each) unless that is meant
+EXPECTED
+check "advice: valid" grep -q '^valid: 1 manifest' "$WORK/out"
+set +e
+"$OTA_RUNNER" plan --repo "$repo" --state "$WORK/advice.json" --refresh none --region us-east-1 >"$WORK/out" 2>"$WORK/err"
+rc=$?
+set -e
+check "advice: plan plans (exit $rc)" test $rc -eq 0
+check "advice: plan shows the warnings" grep -q 'warning: spec.gate.soak: wave "early" soaks 2h' "$WORK/err"
+
 finish

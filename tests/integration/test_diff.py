@@ -54,8 +54,8 @@ edit("manifests/security/door-lock.yaml", "Door lock firmware 1-9-0 with BLE fix
 edit("manifests/energy/smart-plug.yaml", "plug0001", "plug0002")
 edit("manifests/configurations/staged-push.yaml", "BaseRatePerMinute: 10", "BaseRatePerMinute: 20")
 edit("manifests/rollouts/thermostat-2-5-0.yaml", "holdAfter: early", "holdAfter: everyone")
-edit("manifests/rollouts/thermostat-2-5-0.yaml", '      OtaTargetQueryString: "thingType:Thermostat"\n',
-     '      OtaTargetQueryString: "thingType:Thermostat"\n    - name: stragglers\n'
+edit("manifests/rollouts/thermostat-2-5-0.yaml", '      OtaTargetQueryString: "thingType:Thermostat AND attributes.ring:general"\n',
+     '      OtaTargetQueryString: "thingType:Thermostat AND attributes.ring:general"\n    - name: stragglers\n'
      '      OtaTargetQueryString: "thingType:Thermostat AND attributes.late:yes"\n')
 os.remove(os.path.join(repo, "manifests", "hvac", "hub.yml"))
 with open(os.path.join(repo, "manifests", "energy", "meter.yaml"), "w") as f:
