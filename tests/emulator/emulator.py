@@ -29,8 +29,9 @@ Control endpoint (unsigned, under a path the service does not use):
     GET  /_emulator/events        the ground truth of what changed: every create, update and
                                   delete that took effect, with its time, who sent it (its
                                   User-Agent), the task's tags and body, the status of a task
-                                  when it was deleted, the counts of every live task when a
-                                  task was created, and the tasks that used a configuration
+                                  when it was deleted, at a create the counts of every live
+                                  task tagged with its ota-runner:address (a rollout's other
+                                  waves), and the tasks that used a configuration
                                   when it was deleted
     POST /_emulator/clock         {"advance": S}: with --virtual-clock, the service's time
                                   (task progress, CreatedAt, token windows) moves only so
@@ -354,11 +355,15 @@ class Store:
         self.events.append({"seq": len(self.events) + 1, "time": CLOCK.now(), "real": time.time(), "op": op,
                             "id": rid, "ua": getattr(CALLER, "ua", None), **more})
 
-    def live_counts(self, now):
-        """Every live task's status and counts at now."""
+    def live_counts(self, now, address):
+        """The status and counts at now of every live task tagged with address
+        (a rollout's waves share one); none for an untagged task. Only these:
+        every live task's at every create made 1,000 creates quadratic."""
         out = {}
+        if not address:
+            return out
         for t in self.tasks.values():
-            if not t.get("Deleted"):
+            if not t.get("Deleted") and (t.get("Tags") or {}).get("ota-runner:address") == address:
                 status, details, _, _ = self.progress(t, now)
                 out[t["TaskId"]] = {"status": status, "details": details, "createdAt": t["CreatedAt"]}
         return out
@@ -462,7 +467,7 @@ def op_create_ota_task(cfg, store, data):
                              **({"Description": task["Description"]} if "Description" in task else {})}
         task_id = store.new_id("ota")
         now = CLOCK.now()
-        counts = store.live_counts(now)
+        counts = store.live_counts(now, (request.get("Tags") or {}).get("ota-runner:address"))
         task = {k: request[k] for k in TASK_FIELDS if k in request}
         task["_outcomes"] = store.outcomes_for(task)
         task.update({"TaskId": task_id, "CreatedAt": now, "LastUpdatedAt": now,
