@@ -53,7 +53,11 @@ typedef struct node {
     char *deleted;   /* the id a delete step of this chain removed */
     otr_intent work; /* the current step's intent; its record is what success records */
     cJSON *body;     /* what the current create or update sends (references resolved) */
-    char token[44];  /* and with which ClientToken */
+    char token[44];  /* and with which ClientToken (the manifest's) */
+    char sent[44];   /* the ClientToken a create sent: token at its generation */
+    unsigned generation;
+    int verifying;    /* the call is the get that checks what a create answered */
+    int dead_answers; /* creates answered with a resource that is gone */
     otr_aws_call *call;
     struct run *run;
 } node;
@@ -375,7 +379,7 @@ static int make_intent(node *n, otr_buf *why)
     return -1;
 }
 
-static otr_aws_call *call_of(const node *n)
+static otr_aws_call *call_of(node *n)
 {
     const jstep *st = &n->steps[n->cur];
     const otr_kind *k = st->a->resource;
@@ -385,14 +389,21 @@ static otr_aws_call *call_of(const node *n)
     address(&subject, n);
     switch (st->kind) {
     case STEP_CREATE: {
+        /* a token the service has answered is never sent for a new resource:
+         * the manifest's, at its first generation not spent (past the one
+         * that made the resource the record still holds) */
+        const char *token = k->body_of ? n->token : rec->client_token;
+        int held = otr_state_holds_token(n->run->s, k, rec->name, token);
+        if (otr_state_send_token(n->run->s, token, held, n->sent, &n->generation) < 0)
+            break;
         /* tagged with its manifest's address, to be found again if the state is lost */
         const otr_kind *sent = k->body_kind ? k->body_kind : k;
         const cJSON *body = n->body;
-        cJSON *tagged =
-            sent->tags_key ? otr_tags_add(body, sent->tags_key, k, rec->name, rec->revision) : NULL;
+        cJSON *tagged = sent->tags_key ? otr_tags_add(body, sent->tags_key, k, rec->name,
+                                                      rec->revision, n->generation)
+                                       : NULL;
         if (tagged || !sent->tags_key)
-            call = k->create_call(tagged ? tagged : body, k->body_of ? n->token : rec->client_token,
-                                  otr_buf_cstr(&subject));
+            call = k->create_call(tagged ? tagged : body, n->sent, otr_buf_cstr(&subject));
         cJSON_Delete(tagged);
         break;
     }
@@ -538,6 +549,36 @@ static int may_have_landed(const otr_aws_call *call)
     return call->status == 0 || call->status >= 500;
 }
 
+static void verify_created(node *n);
+
+/* A create answered with a resource that is not a new live one: its token
+ * had been used (a state lost, or a resource deleted by hand). The token is
+ * spent, nothing is recorded, and the create is sent again with the next
+ * generation (a few times at most). */
+static void on_dead_answer(node *n, const char *what)
+{
+    const otr_kind *k = n->steps[n->cur].a->resource;
+    otr_buf msg = OTR_BUF_INIT, note = OTR_BUF_INIT;
+    otr_buf_printf(&msg,
+                   "the service answered ClientToken %s with %s %s, %s: a token used "
+                   "before; not recorded",
+                   n->sent, k->noun, n->work.rec.id ? n->work.rec.id : "?", what);
+    settle(n, 0, 0, otr_buf_cstr(&msg));
+    set_str(&n->id, NULL);
+    if (otr_state_spend(n->run->s, n->sent) < 0 || ++n->dead_answers > 3) {
+        add_failure(n, otr_buf_cstr(&msg), 1);
+        otr_buf_free(&msg);
+        next_step_or_finish(n, 0);
+        return;
+    }
+    address(&note, n);
+    otr_buf_printf(&note, ": %s; sent again with a new token", otr_buf_cstr(&msg));
+    add_note(n->run, otr_buf_cstr(&note));
+    otr_buf_free(&msg);
+    otr_buf_free(&note);
+    restart_step(n);
+}
+
 static void on_created(node *n, const otr_aws_call *call)
 {
     const otr_kind *k = n->steps[n->cur].a->resource;
@@ -562,6 +603,74 @@ static void on_created(node *n, const otr_aws_call *call)
     free(n->work.rec.created_at);
     n->work.rec.created_at = otr_time_now_iso8601();
     set_str(&n->work.rec.phase, "created");
+    /* what came back must be new (no resource this state holds or let go of)
+     * and live: a service hands back what a token made first, even if gone */
+    const otr_record *holder = otr_state_find_id(n->run->s, k, id);
+    if (holder || otr_state_find_retired(n->run->s, k, id) ||
+        (n->work.replaces && !strcmp(n->work.replaces, id))) {
+        otr_buf why = OTR_BUF_INIT;
+        otr_buf_printf(&why, "the %s this state already holds%s%s", k->noun, holder ? " for " : "",
+                       holder ? holder->name : "");
+        on_dead_answer(n, otr_buf_cstr(&why));
+        otr_buf_free(&why);
+        return;
+    }
+    verify_created(n);
+}
+
+/* Asks the service for the resource a create answered with. */
+static void verify_created(node *n)
+{
+    const otr_kind *k = n->steps[n->cur].a->resource;
+    otr_buf subject = OTR_BUF_INIT;
+    address(&subject, n);
+    otr_aws_call_free(n->call);
+    n->call = k->get_call(n->work.rec.id, otr_buf_cstr(&subject));
+    otr_buf_free(&subject);
+    if (!n->call) {
+        add_failure(n, "out of memory", 1);
+        finish_node(n, 0);
+        return;
+    }
+    n->verifying = 1;
+    n->call->done = on_call_done;
+    n->call->ctx = n;
+    n->run->unsent[n->run->nunsent++] = n;
+}
+
+/* The get of what a create answered: recorded when it is live; a resource
+ * gone (not found, or being deleted) was a token's first answer. Without an
+ * answer, the create stays pending: the next run looks for it by its tags. */
+static void on_verified(node *n, const otr_aws_call *call)
+{
+    const otr_kind *k = n->steps[n->cur].a->resource;
+    otr_error err = OTR_ERROR_INIT;
+    otr_remote got;
+    n->verifying = 0;
+    if (!call->ok && is_not_found(call)) {
+        on_dead_answer(n, "not found");
+        return;
+    }
+    if (!call->ok || k->parse_get(call, &got, &err) < 0) {
+        otr_buf msg = OTR_BUF_INIT;
+        otr_aws_call_describe(call, &msg);
+        otr_buf_printf(&msg,
+                       "%s%s; the create of %s %s stays pending, and the next apply "
+                       "looks for it",
+                       err.message ? ": " : "", err.message ? otr_error_message(&err) : "", k->noun,
+                       n->work.rec.id);
+        add_failure(n, otr_buf_cstr(&msg), 1);
+        otr_buf_free(&msg);
+        otr_error_clear(&err);
+        next_step_or_finish(n, 0);
+        return;
+    }
+    int gone = got.status && !strcmp(got.status, "DELETION_IN_PROGRESS");
+    otr_remote_clear(&got);
+    if (gone) {
+        on_dead_answer(n, "being deleted (DELETION_IN_PROGRESS)");
+        return;
+    }
     settle(n, 1, 0, NULL);
     next_step_or_finish(n, 1);
 }
@@ -657,6 +766,10 @@ static void on_checked_delete(node *n, const otr_aws_call *call)
 
 static void step_done(node *n, otr_aws_call *call)
 {
+    if (n->verifying) {
+        on_verified(n, call);
+        return;
+    }
     switch (n->steps[n->cur].kind) {
     case STEP_CREATE: on_created(n, call); return;
     case STEP_UPDATE:

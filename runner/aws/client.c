@@ -167,28 +167,49 @@ static char *dup_until(const char *s, char stop)
     return e ? strndup(s, (size_t)(e - s)) : strdup(s);
 }
 
+/* An error type as restJson1 may write it ("aws.ns#Code:http://..." in the
+ * header, "ns#Code" in a body): what comes before the first ':', then after
+ * the '#' (the Smithy protocol's rule, as botocore applies it). */
+static char *error_code(const char *raw)
+{
+    char *t = dup_until(raw, ':');
+    char *hash = t ? strchr(t, '#') : NULL;
+    if (hash)
+        memmove(t, hash + 1, strlen(hash + 1) + 1);
+    if (t && !*t) {
+        free(t);
+        t = NULL;
+    }
+    return t;
+}
+
 void otr_aws_parse_error(const char *header_type, const char *body, size_t len, char **type,
                          char **message)
 {
     *type = NULL;
     *message = NULL;
     if (body && len && body[0] == '<') {
-        *type = header_type && *header_type ? dup_until(header_type, ':')
-                                            : otr_xml_first(body, len, "Code");
+        if (header_type && *header_type)
+            *type = error_code(header_type);
+        else if ((*type = otr_xml_first(body, len, "Code")) != NULL) {
+            char *t = error_code(*type);
+            free(*type);
+            *type = t;
+        }
         *message = otr_xml_first(body, len, "Message");
         return;
     }
     cJSON *j = body && len ? cJSON_ParseWithLength(body, len) : NULL;
     if (header_type && *header_type) {
-        *type = dup_until(header_type, ':');
+        *type = error_code(header_type);
     } else if (j) {
-        const char *t = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "__type"));
-        if (!t)
-            t = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "code"));
-        if (t) {
-            const char *hash = strrchr(t, '#');
-            *type = dup_until(hash ? hash + 1 : t, ':');
-        }
+        /* the body's, as botocore reads it: __type, code, Code */
+        static const char *const keys[] = {"__type", "code", "Code"};
+        const char *t = NULL;
+        for (size_t i = 0; !t && i < sizeof(keys) / sizeof(*keys); i++)
+            t = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, keys[i]));
+        if (t)
+            *type = error_code(t);
     }
     if (j) {
         const char *m = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "message"));

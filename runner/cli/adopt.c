@@ -158,9 +158,14 @@ static int adopt_own(otr_state *s, const otr_manifest *m, const otr_remote *all,
     }
     if (rc == 0 && pick < n) {
         otr_record r;
-        rc = otr_record_from_remote(&r, k, m->name, &all[pick], m->revision) < 0
-                 ? -1
-                 : put(s, &r, report, "by its ota-runner:address tag and its content");
+        rc = otr_record_from_remote(&r, k, m->name, &all[pick], m->revision);
+        if (rc == 0) { /* its body and revision are the manifest's: so was its token */
+            free(r.client_token);
+            r.client_token = strdup(m->client_token);
+            rc = r.client_token
+                     ? put(s, &r, report, "by its ota-runner:address tag and its content")
+                     : -1;
+        }
         otr_record_clear(&r);
     }
     for (size_t i = 0; rc == 0 && i < n; i++)
@@ -203,6 +208,22 @@ static void report_unused(const otr_record *r, const otr_remote *all, size_t n, 
     }
 }
 
+/* The generations of the tokens that made the adopted resources among all
+ * (their ota-runner:generation tags): those below are spent. */
+static int spend_adopted(otr_state *s, const otr_kind *kind, const char *name,
+                         const otr_remote *all, size_t n)
+{
+    const otr_kind *sent = kind->body_kind ? kind->body_kind : kind;
+    for (size_t i = 0; i < n; i++) {
+        const cJSON *tags = sent->tags_key && all[i].fields
+                                ? cJSON_GetObjectItemCaseSensitive(all[i].fields, sent->tags_key)
+                                : NULL;
+        if (otr_state_adopted_generation(s, kind, name, all[i].id, otr_tags_generation(tags)) < 0)
+            return -1;
+    }
+    return 0;
+}
+
 /* One address the tags name: its newest resource, or the kind's own record
  * rebuilt from all of them (a rollout's waves); what is left is reported. */
 static int adopt_address(otr_state *s, reading *rd, const held *h, const otr_manifest_set *set,
@@ -237,6 +258,8 @@ static int adopt_address(otr_state *s, reading *rd, const held *h, const otr_man
         ids_text(report, all, n);
         otr_buf_puts(report, "; left in the service)\n");
     }
+    if (rc == 0 && m)
+        rc = spend_adopted(s, h->owner, h->name, all, n);
     otr_record_clear(&r);
     otr_buf_free(&why);
     free(all);
@@ -398,6 +421,8 @@ static int settle_found(otr_state *s, const otr_intent *pending, const otr_remot
     if (rc == 0)
         rc = journal ? otr_state_journal_result(s, &in, &done, 1, 0, NULL, err)
                      : otr_state_settle_done(s, &in, &done, err);
+    if (rc == 0 && spend_adopted(s, in.rec.kind, in.rec.name, got, 1) < 0)
+        rc = otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
     if (rc == 0) {
         otr_address_short(report, in.rec.kind, in.rec.name);
         otr_buf_printf(report,

@@ -85,6 +85,9 @@ typedef struct otr_kind {
     const struct otr_kind *body_kind; /* whose references the body has */
     int (*created)(struct otr_record *rec);
     size_t (*ids_of)(const struct otr_record *rec, const char **ids, size_t max);
+    /* the manifest ClientToken the resource id of rec was created with (a
+     * rollout: its wave's), or NULL; NULL hook: rec's client_token for its id */
+    const char *(*token_of)(const struct otr_record *rec, const char *id);
     /* after a delete of one of them: forgets id, and says how many are left */
     size_t (*forget_id)(struct otr_record *rec, const char *id);
     /* notes in rec what the body a create sends refers to (the ids its

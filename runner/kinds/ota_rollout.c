@@ -309,6 +309,19 @@ static void newest_id(otr_record *rec)
     }
 }
 
+/* The token of the wave whose task is id. */
+static const char *token_of(const otr_record *rec, const char *id)
+{
+    const cJSON *w;
+    cJSON_ArrayForEach(w, progress_waves(rec))
+    {
+        const char *wid = str_of(w, "taskId");
+        if (wid && id && !strcmp(wid, id))
+            return str_of(w, "clientToken");
+    }
+    return NULL;
+}
+
 static size_t forget_id(otr_record *rec, const char *id)
 {
     const char *ids[OTR_KIND_MAX_IDS];
@@ -1237,6 +1250,7 @@ const otr_kind otr_kind_ota_rollout = {
     .body_kind = &otr_kind_ota_task,
     .created = created,
     .ids_of = ids_of,
+    .token_of = token_of,
     .forget_id = forget_id,
     .sent = sent,
     .refers_to = refers_to,

@@ -29,7 +29,7 @@ void otr_tags_check(const cJSON *tags, const char *field, otr_kind_report_fn rep
 }
 
 cJSON *otr_tags_add(const cJSON *body, const char *tags_key, const otr_kind *owner,
-                    const char *name, long revision)
+                    const char *name, long revision, unsigned generation)
 {
     cJSON *out = cJSON_Duplicate(body, 1);
     cJSON *tags = cJSON_GetObjectItemCaseSensitive(out, tags_key);
@@ -41,7 +41,9 @@ cJSON *otr_tags_add(const cJSON *body, const char *tags_key, const otr_kind *own
     snprintf(rev, sizeof(rev), "%ld", revision);
     if (!tags || otr_buf_failed(&address) ||
         !cJSON_AddStringToObject(tags, OTR_TAG_ADDRESS, otr_buf_cstr(&address)) ||
-        !cJSON_AddStringToObject(tags, OTR_TAG_REVISION, rev)) {
+        !cJSON_AddStringToObject(tags, OTR_TAG_REVISION, rev) ||
+        (generation && (snprintf(rev, sizeof(rev), "%u", generation) < 0 ||
+                        !cJSON_AddStringToObject(tags, OTR_TAG_GENERATION, rev)))) {
         cJSON_Delete(out);
         out = NULL;
     }
@@ -81,4 +83,15 @@ int otr_tags_owner(const cJSON *tags, const otr_kind **kind, const char **name, 
     if (rev && (*end || *revision < 1))
         *revision = 1;
     return *kind != NULL;
+}
+
+unsigned otr_tags_generation(const cJSON *tags)
+{
+    const char *g =
+        cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(tags, OTR_TAG_GENERATION));
+    char *end = NULL;
+    if (!g || *g < '1' || *g > '9' || strlen(g) > 9)
+        return 0;
+    unsigned long v = strtoul(g, &end, 10);
+    return *end ? 0 : (unsigned)v;
 }

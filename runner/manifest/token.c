@@ -240,6 +240,34 @@ int otr_client_token(char out[44], const char *name, long revision, const char *
     return 0;
 }
 
+int otr_token_generation(char out[44], const char *token, unsigned generation)
+{
+    unsigned char md[32];
+    unsigned int mdlen = 0;
+    char gen[16];
+    int ok = 0;
+    size_t len = strlen(token);
+    if (len == 0 || len > 43)
+        return -1;
+    if (generation == 0) {
+        memcpy(out, token, len + 1);
+        return 0;
+    }
+    snprintf(gen, sizeof(gen), "%u", generation);
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    if (ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) &&
+        EVP_DigestUpdate(ctx, "ota-runner/v1/generation", sizeof("ota-runner/v1/generation")) &&
+        EVP_DigestUpdate(ctx, token, strlen(token) + 1) &&
+        EVP_DigestUpdate(ctx, gen, strlen(gen)) && EVP_DigestFinal_ex(ctx, md, &mdlen) &&
+        mdlen == sizeof(md))
+        ok = 1;
+    EVP_MD_CTX_free(ctx);
+    if (!ok)
+        return -1;
+    otr_base64url(out, md, sizeof(md));
+    return 0;
+}
+
 int otr_spec_digest(char out[72], const char *canonical)
 {
     unsigned char md[32];

@@ -14,6 +14,7 @@
 #include "util/json.h"
 #include "util/time.h"
 
+#include <limits.h>
 #include <openssl/rand.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -84,10 +85,132 @@ otr_record *otr_state_find_id(otr_state *s, const otr_kind *kind, const char *id
     return NULL;
 }
 
+/* ---- spent tokens ---------------------------------------------------------- */
+
+static int str_cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int is_spent(const otr_state *s, const char *token)
+{
+    return s->nspent && bsearch(&token, s->spent, s->nspent, sizeof(*s->spent), str_cmp) != NULL;
+}
+
+int otr_state_spend(otr_state *s, const char *sent)
+{
+    size_t lo = 0, hi = s->nspent;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(s->spent[mid], sent);
+        if (c == 0)
+            return 0;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (s->nspent == s->spent_alloc) {
+        size_t n = s->spent_alloc ? s->spent_alloc * 2 : 16;
+        char **p = realloc(s->spent, n * sizeof(*p));
+        if (!p)
+            return -1;
+        s->spent = p;
+        s->spent_alloc = n;
+    }
+    char *copy = strdup(sent);
+    if (!copy)
+        return -1;
+    memmove(&s->spent[lo + 1], &s->spent[lo], (s->nspent - lo) * sizeof(*s->spent));
+    s->spent[lo] = copy;
+    s->nspent++;
+    return 0;
+}
+
+int otr_state_send_token(const otr_state *s, const char *token, int skip_held, char out[44],
+                         unsigned *generation)
+{
+    for (unsigned g = 0; g < UINT_MAX; g++) {
+        if (otr_token_generation(out, token, g) < 0)
+            return -1;
+        if (is_spent(s, out))
+            continue;
+        if (skip_held) { /* the first unspent one made the resource held */
+            skip_held = 0;
+            continue;
+        }
+        *generation = g;
+        return 0;
+    }
+    return -1;
+}
+
+int otr_state_spend_below(otr_state *s, const char *token, unsigned below)
+{
+    char sent[44];
+    for (unsigned g = 0; g < below; g++)
+        if (otr_token_generation(sent, token, g) < 0 || otr_state_spend(s, sent) < 0)
+            return -1;
+    return 0;
+}
+
+static const char *token_of(const otr_record *r, const char *id)
+{
+    if (r->kind->token_of)
+        return r->kind->token_of(r, id);
+    return r->id && id && !strcmp(r->id, id) && r->client_token && *r->client_token
+               ? r->client_token
+               : NULL;
+}
+
+int otr_state_adopted_generation(otr_state *s, const otr_kind *kind, const char *name,
+                                 const char *id, unsigned g)
+{
+    const otr_record *r = otr_state_find(s, kind, name);
+    const char *token = r && g ? token_of(r, id) : NULL;
+    return token ? otr_state_spend_below(s, token, g) : 0;
+}
+
+int otr_state_holds_token(otr_state *s, const otr_kind *kind, const char *name, const char *token)
+{
+    const otr_record *r = otr_state_find(s, kind, name);
+    const char *ids[OTR_KIND_MAX_IDS];
+    for (size_t j = r ? ids_of(r, ids, OTR_KIND_MAX_IDS) : 0; j-- > 0;) {
+        const char *t = token_of(r, ids[j]);
+        if (t && !strcmp(t, token))
+            return 1;
+    }
+    return 0;
+}
+
+/* The record old lets go of the resources that after (NULL: none) does not
+ * hold: their tokens are spent (the first unspent generation of each made
+ * the resource; one imported has none). */
+static int spend_released(otr_state *s, const otr_record *old, const otr_record *after)
+{
+    const char *ids[OTR_KIND_MAX_IDS], *kept[OTR_KIND_MAX_IDS];
+    size_t n = ids_of(old, ids, OTR_KIND_MAX_IDS),
+           nk = after ? ids_of(after, kept, OTR_KIND_MAX_IDS) : 0;
+    for (size_t i = 0; i < n; i++) {
+        int still = 0;
+        for (size_t j = 0; j < nk && !still; j++)
+            still = !strcmp(ids[i], kept[j]);
+        const char *token = still ? NULL : token_of(old, ids[i]);
+        char sent[44];
+        unsigned g;
+        if (token &&
+            (otr_state_send_token(s, token, 0, sent, &g) < 0 || otr_state_spend(s, sent) < 0))
+            return -1;
+    }
+    return 0;
+}
+
 int otr_state_put_move(otr_state *s, otr_record *rec)
 {
     size_t i = lower_bound(s, rec->kind, rec->name);
     if (i < s->count && s->records[i].kind == rec->kind && !strcmp(s->records[i].name, rec->name)) {
+        if (spend_released(s, &s->records[i], rec) < 0)
+            return -1;
         otr_record_clear(&s->records[i]);
         s->records[i] = *rec;
         memset(rec, 0, sizeof(*rec));
@@ -124,6 +247,8 @@ int otr_state_remove(otr_state *s, const otr_kind *kind, const char *name)
 {
     size_t i = lower_bound(s, kind, name);
     if (i >= s->count || s->records[i].kind != kind || strcmp(s->records[i].name, name) != 0)
+        return -1;
+    if (spend_released(s, &s->records[i], NULL) < 0)
         return -1;
     otr_record_clear(&s->records[i]);
     memmove(&s->records[i], &s->records[i + 1], (s->count - i - 1) * sizeof(*s->records));
@@ -289,9 +414,18 @@ int otr_state_forget_pending(otr_state *s, const otr_intent *in)
 static int forget_deleted(otr_state *s, const otr_kind *k, const char *name, const char *id)
 {
     otr_record *cur = otr_state_find(s, k, name);
-    if (cur && k->forget_id && id && k->forget_id(cur, id) > 0)
-        return 0;
-    otr_state_remove(s, k, name);
+    if (cur && k->forget_id && id) {
+        const char *token = token_of(cur, id);
+        char sent[44];
+        unsigned g;
+        if (token &&
+            (otr_state_send_token(s, token, 0, sent, &g) < 0 || otr_state_spend(s, sent) < 0))
+            return -1;
+        if (k->forget_id(cur, id) > 0)
+            return 0;
+    }
+    if (cur && otr_state_remove(s, k, name) < 0)
+        return -1;
     return 0;
 }
 
@@ -518,6 +652,26 @@ static int parse_retired(otr_state *s, const cJSON *list, otr_error *err)
     return 0;
 }
 
+/* "spentTokens": ClientTokens (43 characters each); absent in older files. */
+static int parse_spent(otr_state *s, const cJSON *list, otr_error *err)
+{
+    const cJSON *t;
+    if (!list)
+        return 0;
+    if (!cJSON_IsArray(list))
+        return refuse(err, s->path, "has a \"spentTokens\" that is not a list");
+    cJSON_ArrayForEach(t, list)
+    {
+        if (!cJSON_IsString(t) || !*t->valuestring || strlen(t->valuestring) > 43 ||
+            t->valuestring[strspn(t->valuestring, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnop"
+                                                  "qrstuvwxyz0123456789=_-")])
+            return refuse(err, s->path, "has a spent token that is not a ClientToken");
+        if (otr_state_spend(s, t->valuestring) < 0)
+            return otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
+    }
+    return 0;
+}
+
 /* The header: format, version (1 or 2), lineage, serial. */
 static int parse_header(otr_state *s, const cJSON *root, otr_error *err)
 {
@@ -641,7 +795,8 @@ int otr_state_parse_snapshot(otr_state *s, char *text, size_t len, otr_error *er
     for (size_t i = 0; i < nkinds; i++)
         if (parse_records(&w, w.sections[i].kind, &w.sections[i], err) < 0)
             goto done;
-    if (parse_retired(s, cJSON_GetObjectItemCaseSensitive(w.head, "retired"), err) < 0)
+    if (parse_retired(s, cJSON_GetObjectItemCaseSensitive(w.head, "retired"), err) < 0 ||
+        parse_spent(s, cJSON_GetObjectItemCaseSensitive(w.head, "spentTokens"), err) < 0)
         goto done;
     s->exists = 1;
     rc = 0;
@@ -680,6 +835,11 @@ char *otr_state_snapshot_text(const otr_state *s)
         otr_jb_str(&b, o, "id", r->id);
         otr_jb_str(&b, o, "retiredAt", r->retired_at);
         otr_jb_str(&b, o, "lastError", r->last_error);
+    }
+    if (s->nspent) {
+        cJSON *spent = otr_jb_array(&b, root, "spentTokens");
+        for (size_t i = 0; i < s->nspent && !b.failed; i++)
+            otr_jb_str(&b, spent, NULL, s->spent[i]);
     }
     char *text = root && !b.failed && otr_canonical_sort(root) == 0 ? cJSON_Print(root) : NULL;
     cJSON_Delete(root);
@@ -1032,6 +1192,9 @@ void otr_state_free(otr_state *s)
     for (size_t i = 0; i < s->npending; i++)
         otr_intent_clear(&s->pending[i]);
     free(s->pending);
+    for (size_t i = 0; i < s->nspent; i++)
+        free(s->spent[i]);
+    free(s->spent);
     otr_store_free(s->store); /* releases the lock */
     otr_buf_free(&s->journal_queue);
     cJSON_Delete(s->source);

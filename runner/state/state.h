@@ -90,6 +90,9 @@ typedef struct otr_state {
     size_t count, alloc;
     otr_retired *retired;
     size_t nretired;
+    char **spent; /* ClientTokens whose resources are gone (deleted, or replaced), sorted:
+                     never sent again for a new resource ("spentTokens") */
+    size_t nspent, spent_alloc;
     otr_intent *pending; /* intents left by an interrupted run, in journal order */
     size_t npending;
     size_t journal_entries; /* lines replayed (a saved plan records this) */
@@ -182,6 +185,32 @@ OTR_MUST_USE int otr_state_journal_intent(otr_state *s, const otr_intent *in, ot
  * error is recorded with a failure. */
 OTR_MUST_USE int otr_state_journal_result(otr_state *s, const otr_intent *in, const otr_record *rec,
                                           int ok, int conflict, const char *error, otr_error *err);
+
+/* ClientTokens. A service answers a token it has seen with the resource it
+ * made then, even one deleted since; so a token whose resource is gone is
+ * spent, and a create sends the manifest's token at its first generation
+ * that is not (manifest/token.h). A record's tokens are spent when it lets
+ * go of their resources (a delete, a replace, state rm).
+ *
+ * The token a create of the manifest token sends: the first generation not
+ * spent, or with skip_held, the one after it (the address's record still
+ * holds the resource the first one made: a create that replaces it, or one
+ * that vanished). -1 without memory. */
+OTR_MUST_USE int otr_state_send_token(const otr_state *s, const char *token, int skip_held,
+                                      char out[44], unsigned *generation);
+/* 1 when the record of kind/name holds a resource made with the manifest
+ * token token (the kind's token_of). */
+int otr_state_holds_token(otr_state *s, const otr_kind *kind, const char *name, const char *token);
+/* Spends the token sent, as sent (a service answered it with a dead resource),
+ * or generations 0 to below-1 of a manifest token (a resource adopted at
+ * generation below). -1 without memory. */
+OTR_MUST_USE int otr_state_spend(otr_state *s, const char *sent);
+OTR_MUST_USE int otr_state_spend_below(otr_state *s, const char *token, unsigned below);
+/* The resource id, adopted into the record of kind/name, was created at
+ * generation g of its token (its ota-runner:generation tag): the ones below
+ * are spent. -1 without memory. */
+OTR_MUST_USE int otr_state_adopted_generation(otr_state *s, const otr_kind *kind, const char *name,
+                                              const char *id, unsigned g);
 
 /* Every id s holds (its records', a rollout's every wave, the retired
  * ones), sorted by strcmp for bsearch, in *ids (free() the array; the ids

@@ -16,7 +16,10 @@ Control endpoint (unsigned, under a path the service does not use):
     GET  /_emulator/tasks         every task, deleted ones included
     GET  /_emulator/configurations  every task configuration
     POST /_emulator/faults        {"latency_ms", "throttle_rate", "error_rate",
-                                   "drop_rate", "seed", "conflict_in_use", "rate_limit"};
+                                   "drop_rate", "seed", "conflict_in_use", "rate_limit",
+                                   "limit_rate" (DeleteOtaTask: 410 LimitExceededException),
+                                   "error_forms": ["header", "header-namespaced", "__type",
+                                                   "code", "Code"] (taken in turn)};
                                   rates are 0..1, but rate_limit: requests/s per operation
     POST /_emulator/outcomes      how the things of tasks created from now on end:
                                   {"share": 0..1 (the share that succeed; the rest fail),
@@ -326,7 +329,7 @@ class Store:
         self.events = []
         self.seq = 0
         self.conflict_in_use = False  # DeleteOtaTaskConfiguration: 409 while a task uses it
-        self.token_ttl = 0  # --token-ttl: seconds a ClientToken is remembered (0: for ever)
+        self.token_ttl = TOKEN_TTL  # --token-ttl: seconds a ClientToken is remembered (0: for ever)
         self.outcomes = {}  # how things of new tasks end (POST /_emulator/outcomes)
         self.query_things = 4
         if path and os.path.exists(path):
@@ -443,6 +446,13 @@ def body_without_token(data):
     return {k: v for k, v in data.items() if k != "ClientToken"}
 
 
+# How long a ClientToken is answered with its first resource. The model says
+# only that a retry with the same token "will succeed without performing any
+# further actions"; a day is longer than any window AWS documents for its
+# idempotency tokens, so the tests err on the side of a token remembered.
+TOKEN_TTL = 24 * 3600.0
+
+
 def known_token(store, token):
     """What a ClientToken was first used for, or None: absent, or older than
     --token-ttl (the real service's idempotency window ends too)."""
@@ -462,9 +472,10 @@ def op_create_ota_task(cfg, store, data):
             if prev["request"] != request:
                 raise ServiceError(409, "ConflictException",
                                    "ClientToken was already used with a different request")
-            if task and not task.get("Deleted"):
-                return 201, {"TaskId": task["TaskId"], "TaskArn": task["TaskArn"],
-                             **({"Description": task["Description"]} if "Description" in task else {})}
+            # the first answer, as the service gives it within its idempotency
+            # window: even for a task deleted since (a dead task handed back)
+            return 201, {"TaskId": prev["id"], "TaskArn": prev.get("arn") or (task or {}).get("TaskArn", ""),
+                         **({"Description": request["Description"]} if "Description" in request else {})}
         task_id = store.new_id("ota")
         now = CLOCK.now()
         counts = store.live_counts(now, (request.get("Tags") or {}).get("ota-runner:address"))
@@ -474,7 +485,7 @@ def op_create_ota_task(cfg, store, data):
                      "TaskArn": f"arn:aws:iotmanagedintegrations:{cfg.region}:{ACCOUNT}:ota-task/{task_id}"})
         store.tasks[task_id] = task
         if token:
-            store.tokens[token] = {"id": task_id, "request": request, "at": now}
+            store.tokens[token] = {"id": task_id, "arn": task["TaskArn"], "request": request, "at": now}
         store.event("CreateOtaTask", task_id, body=request, counts=counts)
         store.save()
     out = {"TaskId": task_id, "TaskArn": task["TaskArn"]}
@@ -568,8 +579,7 @@ def op_create_ota_task_configuration(cfg, store, data):
             if prev["request"] != request:
                 raise ServiceError(409, "ConflictException",
                                    "ClientToken was already used with a different request")
-            if prev["id"] in store.configs:
-                return 201, {"TaskConfigurationId": prev["id"]}
+            return 201, {"TaskConfigurationId": prev["id"]}  # deleted since or not
         cid = store.new_id("cfg")
         store.configs[cid] = {**request, "TaskConfigurationId": cid, "CreatedAt": CLOCK.now()}
         if token:
@@ -628,6 +638,9 @@ OPERATIONS = {
 
 # ---- HTTP -------------------------------------------------------------------------
 
+ERROR_FORMS = ("header", "header-namespaced", "__type", "code", "Code")
+
+
 class Faults:
     def __init__(self, args):
         self.lock = threading.Lock()
@@ -658,8 +671,21 @@ class Faults:
             self.rate_limit = float(d.get("rate_limit", getattr(self, "rate_limit", 0)))
             # {operation: status}: every call of it answered so, with no effect
             self.fail_ops = dict(d.get("fail_ops", getattr(self, "fail_ops", {})))
+            # the forms errors are sent in, in turn (see send_error_shape)
+            self.error_forms = list(d.get("error_forms", getattr(self, "error_forms", ["header"])))
+            if not self.error_forms or set(self.error_forms) - set(ERROR_FORMS):
+                raise ValueError(f"error_forms: a list of {', '.join(ERROR_FORMS)}")
+            self.error_turn = 0
+            # the share of DeleteOtaTask calls answered 410 LimitExceededException
+            self.limit_rate = float(d.get("limit_rate", getattr(self, "limit_rate", 0)))
             if "seed" in d:
                 self.rng = random.Random(d["seed"])
+
+    def next_error_form(self):
+        with self.lock:
+            form = self.error_forms[self.error_turn % len(self.error_forms)]
+            self.error_turn += 1
+            return form
 
     def draw(self):
         with self.lock:
@@ -668,7 +694,7 @@ class Faults:
     def as_dict(self):
         return {"latency_ms": self.latency_ms, "throttle_rate": self.throttle_rate,
                 "error_rate": self.error_rate, "drop_rate": self.drop_rate, "rate_limit": self.rate_limit,
-                "fail_ops": self.fail_ops}
+                "fail_ops": self.fail_ops, "error_forms": self.error_forms, "limit_rate": self.limit_rate}
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -699,9 +725,23 @@ class Handler(BaseHTTPRequestHandler):
         self.flush_headers()
 
     def send_error_shape(self, e):
-        # rest-json errors: the type in x-amzn-ErrorType (with a namespace after ':')
-        self.send_json(e.status, {"Message": e.message},
-                       {"x-amzn-ErrorType": f"{e.code}:http://internal.amazon.com/coral/com.amazonaws.iotmanagedintegrations/"})
+        """A restJson1 error in one of the forms a service may use (faults
+        "error_forms", taken in turn): the type in x-amzn-ErrorType, bare or
+        namespaced ("ns#Code"), with the ':' suffix a Coral service adds; or
+        only in the body as __type (namespaced), code or Code."""
+        form = self.server.faults.next_error_form()
+        ns = "aws.iotmanagedintegrations#"
+        suffix = ":http://internal.amazon.com/coral/com.amazonaws.iotmanagedintegrations/"
+        if form == "header":
+            self.send_json(e.status, {"Message": e.message}, {"x-amzn-ErrorType": e.code + suffix})
+        elif form == "header-namespaced":
+            self.send_json(e.status, {"message": e.message}, {"x-amzn-ErrorType": ns + e.code + suffix})
+        elif form == "__type":
+            self.send_json(e.status, {"__type": ns + e.code, "message": e.message})
+        elif form == "code":
+            self.send_json(e.status, {"code": e.code, "message": e.message})
+        else:  # "Code"
+            self.send_json(e.status, {"Code": e.code, "Message": e.message})
 
     def drop_connection(self):
         self.close_connection = True
@@ -748,6 +788,9 @@ class Handler(BaseHTTPRequestHandler):
             if throttle < srv.faults.throttle_rate:
                 entry["fault"] = "throttle"
                 raise ServiceError(429, "ThrottlingException", "Rate exceeded")
+            if op_name == "DeleteOtaTask" and error < srv.faults.limit_rate:
+                entry["fault"] = "limit"
+                raise ServiceError(410, "LimitExceededException", "Limit exceeded")
             if error < srv.faults.error_rate:
                 entry["fault"] = "error"
                 raise ServiceError(500, "InternalServerException", "Internal server error")
@@ -788,7 +831,10 @@ class Handler(BaseHTTPRequestHandler):
                 return self.send_json(200, list(srv.store.configs.values()))
         if path == "/_emulator/faults" and self.command == "POST":
             d = json.loads(body or b"{}")
-            srv.faults.set(d)
+            try:
+                srv.faults.set(d)
+            except ValueError as e:
+                return self.send_json(400, {"Message": str(e)})
             if "conflict_in_use" in d:
                 srv.store.conflict_in_use = bool(d["conflict_in_use"])
             return self.send_json(200, {**srv.faults.as_dict(), "conflict_in_use": srv.store.conflict_in_use})
@@ -912,9 +958,10 @@ def main(argv=None):
                    help="how the things of new tasks end (JSON; see POST /_emulator/outcomes)")
     p.add_argument("--query-things", type=int, default=4,
                    help="how many things a task with a target query string reaches")
-    p.add_argument("--token-ttl", type=float, default=0,
-                   help="seconds a ClientToken is remembered (0: for ever); after it, a create "
-                        "with the same token makes a new resource, as the real service's window ends")
+    p.add_argument("--token-ttl", type=float, default=TOKEN_TTL,
+                   help="seconds a ClientToken is remembered (0: for ever; default a day). Within "
+                        "it a create with a used token gets the first answer again, even for a "
+                        "resource deleted since; after it, a new resource")
     p.add_argument("--virtual-clock", action="store_true",
                    help="the service's time moves only by POST /_emulator/clock {\"advance\": S}")
     p.add_argument("--verbose", action="store_true")

@@ -154,6 +154,11 @@ class FakeServer:
     class cfg:
         verbose = False
 
+    class faults:
+        @staticmethod
+        def next_error_form():
+            return "header"
+
 
 h = emulator.Handler.__new__(emulator.Handler)
 h.wfile, h.server, h.request_version, h.command = Recorder(), FakeServer(), "HTTP/1.1", "GET"

@@ -9,6 +9,7 @@
  */
 #include "apply/apply.h"
 #include "helpers.h"
+#include "manifest/token.h"
 #include "state/internal.h"
 
 #include <setjmp.h>
@@ -37,6 +38,8 @@ typedef struct fake {
     const char *fail_subject; /* ... for this subject only (NULL: all) */
     int conflict_on_delete;   /* DeleteOtaTaskConfiguration: 409 */
     int interrupt_after;      /* the interrupted() hook says SIGTERM after this many answers */
+    int dead_answers;         /* CreateOtaTask answers this many with a task that is gone */
+    cJSON *sent;              /* every create's body, in order */
 } fake;
 
 static void submit(void *ctx, otr_aws_call *call)
@@ -75,9 +78,17 @@ static void serve(fake *f, otr_aws_call *call)
         answer(call, 500, "{}", "InternalServerException");
         return;
     }
+    if (!strcmp(op, "CreateOtaTask") && f->dead_answers > 0) {
+        /* a token the service saw before: its first task, deleted since */
+        f->dead_answers--;
+        cJSON_AddItemToArray(f->sent, cJSON_Parse(call->body));
+        answer(call, 201, "{\"TaskId\":\"gone1\",\"TaskArn\":\"arn:gone1\"}", NULL);
+        return;
+    }
     if (!strcmp(op, "CreateOtaTask") || !strcmp(op, "CreateOtaTaskConfiguration")) {
         int task = !strcmp(op, "CreateOtaTask");
         char id[32];
+        cJSON_AddItemToArray(f->sent, cJSON_Parse(call->body));
         snprintf(id, sizeof(id), "%s%d", task ? "ota" : "cfg", ++f->next_id);
         cJSON_AddItemToObject(task ? f->tasks : f->configs, id, cJSON_Parse(call->body));
         if (task)
@@ -114,6 +125,10 @@ static void serve(fake *f, otr_aws_call *call)
         answer(call, 200, text, NULL);
         free(text);
         cJSON_Delete(got);
+    } else if (!strcmp(op, "GetOtaTaskConfiguration")) {
+        cJSON *c = cJSON_GetObjectItem(f->configs, last_segment(call));
+        snprintf(body, sizeof(body), "{\"TaskConfigurationId\":\"%s\"}", last_segment(call));
+        answer(call, c ? 200 : 404, c ? body : "{}", c ? NULL : "ResourceNotFoundException");
     } else {
         fail_msg("the stand-in does not know %s", op);
     }
@@ -144,12 +159,14 @@ static void fake_init(fake *f)
     memset(f, 0, sizeof(*f));
     f->tasks = cJSON_CreateObject();
     f->configs = cJSON_CreateObject();
+    f->sent = cJSON_CreateArray();
 }
 
 static void fake_free(fake *f)
 {
     cJSON_Delete(f->tasks);
     cJSON_Delete(f->configs);
+    cJSON_Delete(f->sent);
 }
 
 /* The log as "A; B; C" (for one message on failure). */
@@ -304,8 +321,11 @@ static void test_configuration_first(void **state)
     /* with parallelism 1 the order of the calls shows the edges: a-task waits
      * for the configuration, b-task waits for nothing */
     apply(&w.f, w.s, TASK("a-task", USES_PUSH) CONFIG("10") TASK("b-task", ""), &o, &r);
+    /* each create is followed by a get of what it answered (new and live) */
     expect_log(&w.f, "CreateOtaTaskConfiguration (OtaTaskConfiguration/push); "
-                     "CreateOtaTask (b-task); CreateOtaTask (a-task)");
+                     "GetOtaTaskConfiguration (OtaTaskConfiguration/push); "
+                     "CreateOtaTask (b-task); GetOtaTask (b-task); CreateOtaTask (a-task); "
+                     "GetOtaTask (a-task)");
     const char *cfg = id_of(w.s, &otr_kind_ota_task_configuration, "push");
     const char *a = id_of(w.s, &otr_kind_ota_task, "a-task");
     assert_string_equal(task_config(&w.f, a), cfg);
@@ -334,6 +354,7 @@ static void test_configuration_replace(void **state)
     char *old = strdup(id_of(w.s, &otr_kind_ota_task_configuration, "push"));
     apply_seen(&w.f, w.s, CONFIG("20") TASK("a-task", USES_PUSH) TASK("b-task", USES_PUSH), &o, &r);
     expect_log(&w.f, "CreateOtaTaskConfiguration (OtaTaskConfiguration/push); "
+                     "GetOtaTaskConfiguration (OtaTaskConfiguration/push); "
                      "UpdateOtaTask (a-task); UpdateOtaTask (b-task); "
                      "DeleteOtaTaskConfiguration (OtaTaskConfiguration/push)");
     const char *cfg = id_of(w.s, &otr_kind_ota_task_configuration, "push");
@@ -389,7 +410,7 @@ static void test_failure_skips_what_waits(void **state)
     w.f.fail_op = "CreateOtaTaskConfiguration";
     apply(&w.f, w.s, CONFIG("10") TASK("a-task", USES_PUSH) TASK("b-task", ""), &o, &r);
     expect_log(&w.f, "CreateOtaTaskConfiguration (OtaTaskConfiguration/push) failed; "
-                     "CreateOtaTask (b-task)");
+                     "CreateOtaTask (b-task); GetOtaTask (b-task)");
     assert_int_equal(r.stats.failed, 2);
     assert_int_equal(r.stats.created, 1);
     assert_int_equal(r.nfailures, 2);
@@ -428,7 +449,8 @@ static void test_stop_carries_started_chains(void **state)
           TASK("a-task", ", Description: Other") TASK("c-task", ", Target: [x]") TASK("d-task", ""),
           &o, &r);
     expect_log(&w.f,
-               "DeleteOtaTask (c-task); UpdateOtaTask (a-task) failed; CreateOtaTask (c-task)");
+               "DeleteOtaTask (c-task); UpdateOtaTask (a-task) failed; CreateOtaTask (c-task); "
+               "GetOtaTask (c-task)");
     assert_string_equal(r.stopped, "--fail-fast: stopped after the first failure");
     assert_int_equal(r.stats.replaced, 1);
     assert_int_equal(r.nnot_started, 1);
@@ -477,16 +499,81 @@ static void test_signal_starts_nothing_new(void **state)
     otr_apply_options o = one_at_a_time();
     o.interrupted = interrupted;
     o.interrupted_ctx = &w.f;
-    w.f.interrupt_after = 2;
+    w.f.interrupt_after = 4;
     apply(&w.f, w.s, TASK("a-task", "") TASK("b-task", "") TASK("c-task", "") TASK("d-task", ""),
           &o, &r);
-    expect_log(&w.f, "CreateOtaTask (a-task); CreateOtaTask (b-task)");
+    expect_log(
+        &w.f,
+        "CreateOtaTask (a-task); GetOtaTask (a-task); CreateOtaTask (b-task); GetOtaTask (b-task)");
     assert_int_equal(r.signal, SIGTERM);
     assert_string_equal(r.stopped, "interrupted by SIGTERM");
     assert_int_equal(r.stats.created, 2);
     assert_int_equal(r.nnot_started, 2);
     assert_string_equal(r.not_started[0], "c-task");
     assert_int_equal(w.s->count, 2);
+    otr_apply_result_clear(&r);
+    world_free(&w);
+}
+
+static const char *sent_str(const fake *f, int i, const char *key)
+{
+    const cJSON *body = cJSON_GetArrayItem(f->sent, i);
+    const cJSON *v = cJSON_GetObjectItem(body, key);
+    if (!v)
+        v = cJSON_GetObjectItem(cJSON_GetObjectItem(body, "Tags"), key);
+    return cJSON_GetStringValue(v);
+}
+
+/* A create answered with a task that is gone (a token the service saw
+ * before): not recorded; the token is spent and the create sent again with
+ * the next generation, which the new task is tagged with. */
+static void test_dead_answer_is_sent_again(void **state)
+{
+    (void)state;
+    world w;
+    world_new(&w);
+    otr_apply_result r;
+    otr_apply_options o = one_at_a_time();
+    w.f.dead_answers = 1;
+    apply(&w.f, w.s, TASK("a-task", ""), &o, &r);
+    expect_log(&w.f, "CreateOtaTask (a-task); GetOtaTask (a-task) failed; CreateOtaTask (a-task); "
+                     "GetOtaTask (a-task)");
+    assert_int_equal(r.stats.created, 1);
+    assert_int_equal(r.nfailures, 0);
+    const char *first = sent_str(&w.f, 0, "ClientToken"),
+               *second = sent_str(&w.f, 1, "ClientToken");
+    assert_non_null(first);
+    assert_non_null(second);
+    assert_string_not_equal(first, second);
+    assert_null(sent_str(&w.f, 0, "ota-runner:generation"));
+    assert_string_equal(sent_str(&w.f, 1, "ota-runner:generation"), "1");
+    char want[44];
+    assert_int_equal(otr_token_generation(want, first, 1), 0);
+    assert_string_equal(second, want);
+    assert_string_equal(id_of(w.s, &otr_kind_ota_task, "a-task"), "ota1");
+    assert_int_equal(w.s->nspent, 1);
+    assert_string_equal(w.s->spent[0], first);
+    otr_apply_result_clear(&r);
+    world_free(&w);
+}
+
+/* Dead answers without end: after a few, the create fails and nothing is
+ * recorded. */
+static void test_dead_answers_give_up(void **state)
+{
+    (void)state;
+    world w;
+    world_new(&w);
+    otr_apply_result r;
+    otr_apply_options o = one_at_a_time();
+    w.f.dead_answers = 100;
+    apply(&w.f, w.s, TASK("a-task", ""), &o, &r);
+    assert_int_equal(cJSON_GetArraySize(w.f.sent), 4);
+    assert_int_equal(r.stats.created, 0);
+    assert_int_equal(r.nfailures, 1);
+    assert_non_null(strstr(r.failures[0].description, "a token used before; not recorded"));
+    assert_null(otr_state_find(w.s, &otr_kind_ota_task, "a-task"));
+    assert_int_equal(w.s->nspent, 4);
     otr_apply_result_clear(&r);
     world_free(&w);
 }
@@ -547,6 +634,8 @@ int main(void)
         cmocka_unit_test(test_stop_between_delete_and_create_is_reported),
         cmocka_unit_test(test_signal_starts_nothing_new),
         cmocka_unit_test(test_resume_asks_first),
+        cmocka_unit_test(test_dead_answer_is_sent_again),
+        cmocka_unit_test(test_dead_answers_give_up),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

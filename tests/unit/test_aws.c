@@ -265,6 +265,16 @@ static void test_error_parsing(void **state)
           "ThrottlingException", "slow down");
     parse("AccessDeniedException", "not json", "AccessDeniedException", NULL);
     parse(NULL, "", NULL, NULL);
+    /* every form botocore reads (issue 30, item 6): a namespaced header, with
+     * and without a suffix; Code in the body; a namespaced body code */
+    parse("aws.iotmanagedintegrations#LimitExceededException:http://internal.amazon.com/",
+          "{\"message\":\"too many\"}", "LimitExceededException", "too many");
+    parse("aws.iotmanagedintegrations#ThrottlingException", "{}", "ThrottlingException", NULL);
+    parse(NULL, "{\"Code\":\"InternalServerException\",\"Message\":\"x\"}",
+          "InternalServerException", "x");
+    parse(NULL, "{\"code\":\"aws.iot#ServiceUnavailableException:detail\"}",
+          "ServiceUnavailableException", NULL);
+    parse(":", "{}", NULL, NULL);
 }
 
 static void test_profiles(void **state)

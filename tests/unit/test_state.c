@@ -7,6 +7,7 @@
  * randomness (the API is deprecated in OpenSSL 3, and still honoured) */
 #define OPENSSL_SUPPRESS_DEPRECATED
 #include "helpers.h"
+#include "manifest/token.h"
 #include "state/internal.h"
 #include "state/state.h"
 #include "util/buf.h"
@@ -255,6 +256,86 @@ static void test_journal_replay(void **state)
     otr_record_clear(&c);
     otr_record_clear(&d);
     free(jpath);
+}
+
+/* A token whose resource is gone is spent: by a delete (also when it is
+ * only in the journal), by a replace; the spent list survives a save; the
+ * next create sends the token's next generation. */
+static void test_spent_tokens(void **state)
+{
+    const scratch *sc = *state;
+    const char *path = sc->path;
+    otr_error err = OTR_ERROR_INIT;
+    otr_state *s = load_ok(path);
+    otr_record a, d;
+    char sent[44], gen1[44];
+    unsigned g = 99;
+    make_record(&a, "a", "TA");
+    assert_int_equal(otr_state_put(s, &a), 0);
+    assert_int_equal(otr_state_holds_token(s, &otr_kind_ota_task, "a", "tok"), 1);
+    assert_int_equal(otr_state_holds_token(s, &otr_kind_ota_task, "a", "other"), 0);
+    /* a create that replaces it skips the generation the record holds */
+    assert_int_equal(otr_state_send_token(s, "tok", 1, sent, &g), 0);
+    assert_int_equal(g, 1);
+    assert_int_equal(otr_token_generation(gen1, "tok", 1), 0);
+    assert_string_equal(sent, gen1);
+    assert_int_equal(otr_state_save(s, NULL, NULL, &err), 0);
+    make_record(&d, "a", "TA");
+    assert_int_equal(intend(s, OTR_OP_DELETE, &d, &err), 0);
+    assert_int_equal(result(s, OTR_OP_DELETE, &d, 1, NULL, &err), 0);
+    assert_int_equal(s->nspent, 1);
+    otr_state_free(s); /* killed before the save: the journal has the delete */
+    s = load_ok(path);
+    assert_int_equal(s->count, 0);
+    assert_int_equal(s->nspent, 1);
+    assert_string_equal(s->spent[0], "tok");
+    assert_int_equal(otr_state_send_token(s, "tok", 0, sent, &g), 0);
+    assert_int_equal(g, 1);
+    /* a replace (a new id for the name) spends the token the old one had */
+    free(a.client_token);
+    a.client_token = strdup(gen1); /* any token: the manifest's, here another */
+    assert_int_equal(otr_state_put(s, &a), 0);
+    free(a.id);
+    a.id = strdup("TA2");
+    assert_int_equal(otr_state_put(s, &a), 0);
+    assert_int_equal(s->nspent, 2);
+    assert_int_equal(otr_state_save(s, NULL, NULL, &err), 0);
+    otr_state_free(s);
+    char *text = otr_test_slurp(path);
+    assert_non_null(strstr(text, "\"spentTokens\""));
+    free(text);
+    s = load_ok(path);
+    assert_int_equal(s->nspent, 2);
+    assert_int_equal(otr_state_send_token(s, "tok", 0, sent, &g), 0);
+    assert_int_equal(g, 2); /* gen1 is spent too */
+    /* a resource adopted at generation 3 spends 0 to 2 */
+    assert_int_equal(otr_state_adopted_generation(s, &otr_kind_ota_task, "a", "TA2", 3), 0);
+    assert_int_equal(otr_state_send_token(s, gen1, 0, sent, &g), 0);
+    assert_int_equal(g, 3);
+    otr_state_free(s);
+    otr_record_clear(&a);
+    otr_record_clear(&d);
+}
+
+/* A spent-token list that is not one is refused, the file left alone. */
+static void test_spent_tokens_refused(void **state)
+{
+    const scratch *sc = *state;
+    const char *bad[] = {"\"spentTokens\": \"tok\"", "\"spentTokens\": [1]",
+                         "\"spentTokens\": [\"a b\"]", "\"spentTokens\": [\"\"]"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+        FILE *f = fopen(sc->path, "w");
+        assert_non_null(f);
+        fprintf(f,
+                "{\"format\": \"ota-runner-state\", \"version\": 2, \"lineage\": "
+                "\"0b1e4a1c-3b7e-4c2a-9a51-6a1f3c2d4e5f\", \"serial\": 1, \"tasks\": {}, %s}",
+                bad[i]);
+        fclose(f);
+        char *m = load_error(sc->path);
+        assert_non_null(strstr(m, "spent"));
+        free(m);
+    }
+    unlink(sc->path);
 }
 
 static void append(const char *path, const char *text)
@@ -583,6 +664,8 @@ int main(void)
                                         scratch_teardown),
         cmocka_unit_test_setup_teardown(test_journal_replay, scratch_setup, scratch_teardown),
         cmocka_unit_test_setup_teardown(test_journal_damage, scratch_setup, scratch_teardown),
+        cmocka_unit_test_setup_teardown(test_spent_tokens, scratch_setup, scratch_teardown),
+        cmocka_unit_test_setup_teardown(test_spent_tokens_refused, scratch_setup, scratch_teardown),
         cmocka_unit_test(test_journal_numbers_that_are_not_integers),
         cmocka_unit_test_setup_teardown(test_refused_files, scratch_setup, scratch_teardown),
         cmocka_unit_test(test_snapshot_read_by_record),
