@@ -591,8 +591,15 @@ static void on_created(node *n, const otr_aws_call *call)
         return;
     }
     if (k->parse_create(call, &id, &arn, &err) < 0) {
-        settle(n, 0, 0, otr_error_message(&err));
-        add_failure(n, otr_error_message(&err), 1);
+        /* a 2xx whose id cannot be read: the create may well have landed, so
+         * it stays pending, to be looked for by its tags */
+        otr_buf msg = OTR_BUF_INIT;
+        otr_buf_printf(&msg,
+                       "%s; the create may have landed: it stays pending, and the next apply "
+                       "looks for it before it sends it again",
+                       otr_error_message(&err));
+        add_failure(n, otr_buf_cstr(&msg), 1);
+        otr_buf_free(&msg);
         otr_error_clear(&err);
         next_step_or_finish(n, 0);
         return;

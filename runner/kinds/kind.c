@@ -142,8 +142,7 @@ int otr_kind_list_all(const otr_kind *k, otr_aws_client *c, otr_remote **items, 
                       otr_error *err)
 {
     char *token = NULL;
-    char **seen = NULL;
-    size_t nseen = 0;
+    size_t pages = 0;
     int rc = 0;
     *items = NULL;
     *n = 0;
@@ -162,29 +161,23 @@ int otr_kind_list_all(const otr_kind *k, otr_aws_client *c, otr_remote **items, 
         if (rc < 0 || !call)
             free(next), next = NULL;
         const char *op = call ? call->operation : k->name;
-        free(token);
-        token = next;
-        for (size_t i = 0; rc == 0 && token && i < nseen; i++)
-            if (!strcmp(seen[i], token))
-                rc = otr_error_set(err, OTR_ERR_INVALID,
-                                   "%s: the service sent the same NextToken twice (after %zu "
-                                   "items); stopping instead of looping",
-                                   op, *n);
+        /* as botocore: a token answered with itself would loop; one seen
+         * before, further back, is the service's business, up to a bound */
+        if (rc == 0 && next && token && !strcmp(next, token))
+            rc = otr_error_set(err, OTR_ERR_INVALID,
+                               "%s: the service sent the same NextToken twice (after %zu "
+                               "items); stopping instead of looping",
+                               op, *n);
+        else if (rc == 0 && next && ++pages >= OTR_LIST_MAX_PAGES)
+            rc = otr_error_set(err, OTR_ERR_INVALID,
+                               "%s: more than %d pages (%zu items); stopping: the service's "
+                               "NextTokens do not end",
+                               op, OTR_LIST_MAX_PAGES, *n);
         otr_aws_call_free(call);
-        if (rc == 0 && token) {
-            char **s = realloc(seen, (nseen + 1) * sizeof(*s));
-            if (!s || !(s[nseen] = strdup(token)))
-                rc = otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
-            if (s)
-                seen = s;
-            if (rc == 0)
-                nseen++;
-        }
+        free(token);
+        token = rc == 0 ? next : (free(next), NULL);
     } while (rc == 0 && token);
     free(token);
-    for (size_t i = 0; i < nseen; i++)
-        free(seen[i]);
-    free(seen);
     if (rc < 0) {
         otr_remotes_free(*items, *n);
         *items = NULL;

@@ -167,8 +167,10 @@ int otr_kind_running(const otr_kind *k, const char *status);
 /* The reference its spec makes through field, or NULL. */
 const otr_kind_ref *otr_kind_ref_of(const otr_kind *k, const char *field);
 
-/* Every page of the kind's list call, in order; an answer that repeats a
- * NextToken is an error. */
+/* Every page of the kind's list call, in order. A NextToken answered with
+ * itself is an error (as botocore has it), and so are more than
+ * OTR_LIST_MAX_PAGES pages (10 million tasks at the largest page). */
+#define OTR_LIST_MAX_PAGES 10000
 OTR_MUST_USE int otr_kind_list_all(const otr_kind *k, otr_aws_client *c, otr_remote **items,
                                    size_t *n, otr_error *err);
 

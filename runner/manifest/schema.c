@@ -292,7 +292,7 @@ static const otr_field exponential_members[] = {
 };
 static const otr_field rollout_members[] = {
     STRUCT("ExponentialRolloutRate", exponential_members),
-    INT("MaximumPerMinute", 1, OTR_NO_LIMIT),
+    INT("MaximumPerMinute", 1, 2147483647L), /* a 32-bit integer */
 };
 static const otr_field timeout_members[] = {
     INT("InProgressTimeoutInMinutes", 1, 10080),

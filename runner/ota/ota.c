@@ -4,6 +4,7 @@
 #include "manifest/token.h"
 #include "util/buf.h"
 #include "util/json.h"
+#include "util/time.h"
 
 #include <curl/curl.h>
 #include <stdio.h>
@@ -179,34 +180,61 @@ static cJSON *answer(const otr_aws_call *call, otr_error *err)
     return j;
 }
 
-/* A string member: absent is fine unless required; present must be a string
- * of at most max characters made of [A-Za-z0-9] when alnum. */
+/* What the model allows a string member read from an answer: its longest
+ * length and, for ids and tokens, its characters (its pattern's class). */
+typedef struct str_shape {
+    size_t max;
+    const char *chars; /* NULL: any */
+} str_shape;
+
+#define ALNUM "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+static const str_shape TASK_ID = {200, ALNUM};              /* OtaTaskId */
+static const str_shape CONFIG_ID = {64, ALNUM};             /* OtaTaskConfigurationId */
+static const str_shape NEXT_TOKEN = {65535, ALNUM "=_+/-"}; /* OtaNextToken */
+static const str_shape ARN = {1011, NULL};                  /* OtaTaskArn */
+static const str_shape TEXT = {2048, NULL};                 /* a name, a status, a thing */
+
+/* A string member: absent, null or empty is none (an error only when
+ * required: what ota-runner cannot do without); present, a string within
+ * shape. */
 static int get_str(const otr_aws_call *call, const cJSON *o, const char *name, int required,
-                   int alnum, char **out, otr_error *err)
+                   const str_shape *shape, char **out, otr_error *err)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
     *out = NULL;
-    if (!v || cJSON_IsNull(v)) {
+    if (v && !cJSON_IsNull(v) && !cJSON_IsString(v))
+        return otr_error_set(err, OTR_ERR_INVALID, "%s: %s in the answer is not a valid string",
+                             call->operation, name);
+    if (!v || cJSON_IsNull(v) || !*v->valuestring) {
         if (required)
             return otr_error_set(err, OTR_ERR_INVALID, "%s: the answer has no %s", call->operation,
                                  name);
         return 0;
     }
-    if (!cJSON_IsString(v) || !*v->valuestring || strlen(v->valuestring) > 2048)
-        return otr_error_set(err, OTR_ERR_INVALID, "%s: %s in the answer is not a valid string",
-                             call->operation, name);
-    if (alnum && strspn(v->valuestring, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-                                        "0123456789") != strlen(v->valuestring))
-        return otr_error_set(err, OTR_ERR_INVALID, "%s: %s in the answer is not alphanumeric",
-                             call->operation, name);
+    size_t len = strlen(v->valuestring);
+    if (len > shape->max)
+        return otr_error_set(err, OTR_ERR_INVALID,
+                             "%s: %s in the answer is longer than the model allows (%zu > %zu)",
+                             call->operation, name, len, shape->max);
+    if (shape->chars && strspn(v->valuestring, shape->chars) != len)
+        return otr_error_set(err, OTR_ERR_INVALID, "%s: %s in the answer is not %s",
+                             call->operation, name,
+                             shape == &NEXT_TOKEN ? "a valid token" : "alphanumeric");
     *out = strdup(v->valuestring);
     return *out ? 0 : otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
 }
 
+/* A timestamp: epoch seconds (restJson1's default), or an ISO 8601 string
+ * as a service may also write it; 0 when absent or neither. */
 static double get_time(const cJSON *o, const char *name)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
-    return cJSON_IsNumber(v) ? v->valuedouble : 0;
+    int64_t t;
+    if (cJSON_IsNumber(v))
+        return v->valuedouble;
+    if (cJSON_IsString(v) && otr_time_parse_iso8601(v->valuestring, &t) == 0)
+        return (double)t;
+    return 0;
 }
 
 static long get_count(const cJSON *o, const char *name)
@@ -221,8 +249,8 @@ int otr_ota_parse_create_task(const otr_aws_call *call, char **task_id, char **t
     *task_id = *task_arn = NULL;
     if (!j)
         return -1;
-    int rc = get_str(call, j, "TaskId", 1, 1, task_id, err) < 0 ||
-                     get_str(call, j, "TaskArn", 0, 0, task_arn, err) < 0
+    int rc = get_str(call, j, "TaskId", 1, &TASK_ID, task_id, err) < 0 ||
+                     get_str(call, j, "TaskArn", 0, &ARN, task_arn, err) < 0
                  ? -1
                  : 0;
     if (rc < 0) {
@@ -234,16 +262,37 @@ int otr_ota_parse_create_task(const otr_aws_call *call, char **task_id, char **t
     return rc;
 }
 
-static int parse_task(const otr_aws_call *call, const cJSON *o, otr_remote *t, otr_error *err)
+/* The id a get asked for (the last segment of its path), or NULL. */
+static const char *asked_id(const otr_aws_call *call)
+{
+    const char *slash = call->path ? strrchr(call->path, '/') : NULL;
+    return slash && slash[1] && !strchr(slash, '?') ? slash + 1 : NULL;
+}
+
+/* An id the model marks optional: a get's answer without it is of the id
+ * asked for; a listed item without it cannot be told from another, and the
+ * listing is refused (a plan would take the task for gone). */
+static int get_id(const otr_aws_call *call, const cJSON *o, const char *name, const char *asked,
+                  const str_shape *shape, char **out, otr_error *err)
+{
+    if (get_str(call, o, name, !asked, shape, out, err) < 0)
+        return -1;
+    if (!*out && asked && !(*out = strdup(asked)))
+        return otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
+    return 0;
+}
+
+static int parse_task(const otr_aws_call *call, const cJSON *o, const char *asked, otr_remote *t,
+                      otr_error *err)
 {
     memset(t, 0, sizeof(*t));
     if (!cJSON_IsObject(o))
         return otr_error_set(err, OTR_ERR_INVALID, "%s: a task in the answer is not an object",
                              call->operation);
-    if (get_str(call, o, "TaskId", 1, 1, &t->id, err) < 0 ||
-        get_str(call, o, "TaskArn", 0, 0, &t->arn, err) < 0 ||
-        get_str(call, o, "Status", 0, 0, &t->status, err) < 0 ||
-        get_str(call, o, "TaskConfigurationId", 0, 0, &t->uses_id, err) < 0) {
+    if (get_id(call, o, "TaskId", asked, &TASK_ID, &t->id, err) < 0 ||
+        get_str(call, o, "TaskArn", 0, &ARN, &t->arn, err) < 0 ||
+        get_str(call, o, "Status", 0, &TEXT, &t->status, err) < 0 ||
+        get_str(call, o, "TaskConfigurationId", 0, &CONFIG_ID, &t->uses_id, err) < 0) {
         otr_remote_clear(t);
         return -1;
     }
@@ -265,15 +314,15 @@ static int parse_task(const otr_aws_call *call, const cJSON *o, otr_remote *t, o
     return 0;
 }
 
-static int parse_configuration(const otr_aws_call *call, const cJSON *o, otr_remote *t,
-                               otr_error *err)
+static int parse_configuration(const otr_aws_call *call, const cJSON *o, const char *asked,
+                               otr_remote *t, otr_error *err)
 {
     memset(t, 0, sizeof(*t));
     if (!cJSON_IsObject(o))
         return otr_error_set(err, OTR_ERR_INVALID,
                              "%s: a configuration in the answer is not an object", call->operation);
-    if (get_str(call, o, "TaskConfigurationId", 1, 1, &t->id, err) < 0 ||
-        get_str(call, o, "Name", 0, 0, &t->name, err) < 0) {
+    if (get_id(call, o, "TaskConfigurationId", asked, &CONFIG_ID, &t->id, err) < 0 ||
+        get_str(call, o, "Name", 0, &TEXT, &t->name, err) < 0) {
         otr_remote_clear(t);
         return -1;
     }
@@ -281,8 +330,8 @@ static int parse_configuration(const otr_aws_call *call, const cJSON *o, otr_rem
     return 0;
 }
 
-typedef int (*parse_item_fn)(const otr_aws_call *call, const cJSON *o, otr_remote *t,
-                             otr_error *err);
+typedef int (*parse_item_fn)(const otr_aws_call *call, const cJSON *o, const char *asked,
+                             otr_remote *t, otr_error *err);
 
 /* A get: the item, with the whole answer kept in fields. */
 static int parse_get(const otr_aws_call *call, parse_item_fn parse, otr_remote *out, otr_error *err)
@@ -291,7 +340,7 @@ static int parse_get(const otr_aws_call *call, parse_item_fn parse, otr_remote *
     memset(out, 0, sizeof(*out));
     if (!j)
         return -1;
-    if (parse(call, j, out, err) < 0) {
+    if (parse(call, j, asked_id(call), out, err) < 0) {
         cJSON_Delete(j);
         return -1;
     }
@@ -311,7 +360,7 @@ int otr_ota_parse_get_task_configuration(const otr_aws_call *call, otr_remote *o
 
 static int get_next_token(const otr_aws_call *call, const cJSON *j, char **next, otr_error *err)
 {
-    return get_str(call, j, "NextToken", 0, 0, next, err);
+    return get_str(call, j, "NextToken", 0, &NEXT_TOKEN, next, err);
 }
 
 /* A page of a list: the items of member, and the next token. */
@@ -339,7 +388,7 @@ static int parse_page(const otr_aws_call *call, const char *member, parse_item_f
             rc = otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
         cJSON_ArrayForEach(item, list)
         {
-            if (rc < 0 || parse(call, item, &(*items)[*n], err) < 0) {
+            if (rc < 0 || parse(call, item, NULL, &(*items)[*n], err) < 0) {
                 rc = -1;
                 break;
             }
@@ -394,8 +443,8 @@ int otr_ota_parse_list_task_executions(const otr_aws_call *call, otr_ota_executi
             otr_ota_execution *e = &(*items)[*n];
             const cJSON *s = cJSON_GetObjectItemCaseSensitive(row, "TaskExecutionSummary");
             if (!cJSON_IsObject(row) ||
-                get_str(call, row, "ManagedThingId", 0, 0, &e->managed_thing_id, err) < 0 ||
-                (s && get_str(call, s, "Status", 0, 0, &e->status, err) < 0)) {
+                get_str(call, row, "ManagedThingId", 0, &TEXT, &e->managed_thing_id, err) < 0 ||
+                (s && get_str(call, s, "Status", 0, &TEXT, &e->status, err) < 0)) {
                 rc = -1;
                 break;
             }
@@ -424,7 +473,7 @@ int otr_ota_parse_create_task_configuration(const otr_aws_call *call, char **id,
         *arn = NULL;
     if (!j)
         return -1;
-    int rc = get_str(call, j, "TaskConfigurationId", 1, 1, id, err);
+    int rc = get_str(call, j, "TaskConfigurationId", 1, &CONFIG_ID, id, err);
     cJSON_Delete(j);
     return rc;
 }

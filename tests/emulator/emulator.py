@@ -132,6 +132,11 @@ class Model:
                 errors.append(f"Value '{value}' at '{where}' failed to satisfy constraint: Member must "
                               f"satisfy regular expression pattern: {shape['pattern']}")
         elif t in ("integer", "long", "double", "float"):
+            bits = {"integer": 31, "long": 63}.get(t)
+            if bits and not -2 ** bits <= value < 2 ** bits:  # Smithy's integer and long
+                errors.append(f"Value '{value}' at '{where}' failed to satisfy constraint: Member must "
+                              f"be of type {t}")
+                return
             if "min" in shape and value < shape["min"]:
                 errors.append(f"Value '{value}' at '{where}' failed to satisfy constraint: Member must "
                               f"have value greater than or equal to {shape['min']}")

@@ -34,6 +34,10 @@ class Hostile(BaseHTTPRequestHandler):
     def log_message(self, *a):
         pass
 
+    def setup(self):
+        super().setup()  # headers and body go in two writes: without this, each waits for an ACK
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
     def reply(self, code, body=b"", headers=None):
         self.send_response(code)
         self.send_header("Content-Length", str(len(body)))
@@ -68,6 +72,17 @@ class Hostile(BaseHTTPRequestHandler):
             return self.reply(201, b'{"TaskArn": "arn:aws:iotmanagedintegrations:us-east-1:1:ota-task/x"}')
         if m == "token-loop":
             return self.reply(200, b'{"Tasks": [{"TaskId": "t1"}], "NextToken": "same"}')
+        if m == "token-cycle" and listing:  # A, B, A, B, ...: never back to back
+            nxt = b"B" if "NextToken=A" in self.path else b"A"
+            return self.reply(200, b'{"Tasks": [], "NextToken": "' + nxt + b'"}')
+        if m == "token-reuse" and listing:  # A, B, A again, then the end: botocore reads it
+            mode["pages"] = mode.get("pages", 0) + 1
+            nxt = {1: b'"A"', 2: b'"B"', 3: b'"A"'}.get(mode["pages"], b'""')
+            return self.reply(200, b'{"Tasks": [], "NextToken": ' + nxt + b'}')
+        if m == "long-token" and listing:  # the model allows 65,535 characters
+            if "NextToken=" in self.path:
+                return self.reply(200, b'{"Tasks": [{"TaskId": "t9", "TaskArn": "", "Status": ""}]}')
+            return self.reply(200, b'{"Tasks": [], "NextToken": "' + b"x/+=" * 4000 + b'"}')
         if m == "drip":
             self.send_response(200)
             self.send_header("Content-Length", "100")
@@ -157,6 +172,7 @@ cases_all = [
     ("invalid-json", ["plan", "--repo", repo], "ListOtaTasks: the answer is not a JSON object"),
     ("tasks-not-list", ["plan", "--repo", repo], "ListOtaTasks: Tasks in the answer is not a list"),
     ("token-loop", ["plan", "--repo", repo], "the service sent the same NextToken twice"),
+    ("token-cycle", ["plan", "--repo", repo], "ListOtaTasks: more than 10000 pages (0 items); stopping"),
     ("items-not-list", ["plan", "--repo", repo], "ListOtaTaskConfigurations: Items in the answer is not a list"),
     ("config-invalid-json", ["plan", "--repo", repo], "ListOtaTaskConfigurations: the answer is not a JSON object"),
     ("invalid-json", ["apply", "--repo", repo, "--refresh", "none", "--no-adopt"], "CreateOtaTask: the answer is not a JSON object"),
@@ -181,6 +197,14 @@ try:
         rc, out, err = run("plan", "--repo", repo, "--refresh", "none", "--no-adopt")
         check(rc == 0, f"{m}: the state still loads", err)
     check(other_hits == [], "the redirect to another host was not followed", str(other_hits))
+    # answers the model allows: a token seen before but not back to back, a
+    # 16,000-character token, empty optional strings (issue 30, items 3, 11)
+    for m in ("token-reuse", "long-token"):
+        mode.clear()
+        mode["name"] = m
+        rc, out, err = run("plan", "--repo", repo)
+        check(rc == 0 and "Plan:" in out, f"{m}: the listing is read", f"rc={rc}\n{out}\n{err[-800:]}")
+        check(m != "token-reuse" or mode.get("pages") == 4, f"{m}: every page was asked for", str(mode))
 finally:
     srv.shutdown()
     if other:

@@ -108,8 +108,10 @@ if os.path.exists(model_path):
                   f"{where}: length matches the model")
         elif t in ("integer", "long", "double"):
             check(prop.get("type") == ("number" if t == "double" else "integer"), f"{where}: type {t}")
-            check(prop.get("minimum") == shape.get("min") and prop.get("maximum") == shape.get("max"),
-                  f"{where}: range matches the model ({shape.get('min')}..{shape.get('max')})")
+            # a Smithy integer is 32 bits: without a max of its own, that is its max
+            top = shape.get("max", 2147483647 if t == "integer" else None)
+            check(prop.get("minimum") == shape.get("min") and prop.get("maximum") == top,
+                  f"{where}: range matches the model ({shape.get('min')}..{top})")
         elif t == "list":
             same_as_model(prop["items"], shape["member"]["shape"], where + "[]")
         elif t == "structure":

@@ -141,6 +141,73 @@ static void test_task_parsers(void **state)
     otr_aws_call_free(c);
 }
 
+/* Members read as the model has them (issue 30, items 3 and 11): a
+ * NextToken up to 65,535 characters of its pattern; an empty optional string
+ * is none; a get's answer without its id is of the id asked for; an ISO
+ * 8601 timestamp is read; a listed task without an id is refused. */
+static void test_answers_as_the_model_has_them(void **state)
+{
+    (void)state;
+    otr_error err = OTR_ERROR_INIT;
+    otr_remote *items;
+    size_t n;
+    char *next;
+    otr_buf b = OTR_BUF_INIT;
+    otr_buf_puts(&b, "{\"Tasks\":[],\"NextToken\":\"");
+    for (int i = 0; i < 65535; i++)
+        otr_buf_putc(&b, "aZ09=_+/-"[i % 9]);
+    otr_buf_puts(&b, "\"}");
+    otr_aws_call *c = answered(otr_ota_list_tasks(NULL), 200, otr_buf_cstr(&b));
+    assert_int_equal(otr_ota_parse_list_tasks(c, &items, &n, &next, &err), 0);
+    assert_int_equal(strlen(next), 65535);
+    free(next);
+    otr_remotes_free(items, n);
+    otr_aws_call_free(c);
+    b.len -= 2; /* one character more than the model allows */
+    otr_buf_puts(&b, "a\"}");
+    c = answered(otr_ota_list_tasks(NULL), 200, otr_buf_cstr(&b));
+    assert_int_equal(otr_ota_parse_list_tasks(c, &items, &n, &next, &err), -1);
+    assert_non_null(strstr(otr_error_message(&err), "NextToken in the answer is longer than the "
+                                                    "model allows (65536 > 65535)"));
+    otr_error_clear(&err);
+    otr_aws_call_free(c);
+    otr_buf_free(&b);
+    c = answered(otr_ota_list_tasks(NULL), 200, "{\"Tasks\":[],\"NextToken\":\"a b\"}");
+    assert_int_equal(otr_ota_parse_list_tasks(c, &items, &n, &next, &err), -1);
+    assert_non_null(
+        strstr(otr_error_message(&err), "NextToken in the answer is not a valid token"));
+    otr_error_clear(&err);
+    otr_aws_call_free(c);
+    c = answered(otr_ota_list_tasks(NULL), 200,
+                 "{\"Tasks\":[{\"TaskId\":\"a\",\"TaskArn\":\"\",\"Status\":\"\","
+                 "\"CreatedAt\":\"2025-12-01T10:00:00.250Z\",\"LastUpdatedAt\":1764583200.5}],"
+                 "\"NextToken\":\"\"}");
+    assert_int_equal(otr_ota_parse_list_tasks(c, &items, &n, &next, &err), 0);
+    assert_null(items[0].arn);
+    assert_null(items[0].status);
+    assert_null(next);
+    assert_true(items[0].created_at == 1764583200.0);
+    assert_true(items[0].last_updated_at == 1764583200.5);
+    otr_remotes_free(items, n);
+    otr_aws_call_free(c);
+    c = answered(otr_ota_list_tasks(NULL), 200, "{\"Tasks\":[{\"Status\":\"COMPLETED\"}]}");
+    assert_int_equal(otr_ota_parse_list_tasks(c, &items, &n, &next, &err), -1);
+    assert_non_null(strstr(otr_error_message(&err), "the answer has no TaskId"));
+    otr_error_clear(&err);
+    otr_aws_call_free(c);
+    otr_remote t;
+    c = answered(otr_ota_get_task("ota7", NULL), 200, "{\"Status\":\"SCHEDULED\"}");
+    assert_int_equal(otr_ota_parse_get_task(c, &t, &err), 0);
+    assert_string_equal(t.id, "ota7");
+    otr_remote_clear(&t);
+    otr_aws_call_free(c);
+    c = answered(otr_ota_get_task_configuration("cfg7", NULL), 200, "{\"Name\":\"N\"}");
+    assert_int_equal(otr_ota_parse_get_task_configuration(c, &t, &err), 0);
+    assert_string_equal(t.id, "cfg7");
+    otr_remote_clear(&t);
+    otr_aws_call_free(c);
+}
+
 static void test_configuration_parsers(void **state)
 {
     (void)state;
@@ -229,6 +296,7 @@ int main(void)
         cmocka_unit_test(test_builders),
         cmocka_unit_test(test_task_parsers),
         cmocka_unit_test(test_configuration_parsers),
+        cmocka_unit_test(test_answers_as_the_model_has_them),
         cmocka_unit_test(test_kinds_and_addresses),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
