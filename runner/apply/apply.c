@@ -536,10 +536,14 @@ static int is_not_found(const otr_aws_call *call)
            (call->error_type && !strcmp(call->error_type, "ResourceNotFoundException"));
 }
 
-static int is_conflict(const otr_aws_call *call)
+/* A delete refused because the resource is in use. The model lists no
+ * ConflictException for DeleteOtaTaskConfiguration: what it can answer for
+ * that is a ValidationException, whose message says why; a 409 is taken too. */
+static int is_in_use(const otr_aws_call *call)
 {
     return call->status == 409 ||
-           (call->error_type && !strcmp(call->error_type, "ConflictException"));
+           (call->error_type && (!strcmp(call->error_type, "ConflictException") ||
+                                 !strcmp(call->error_type, "ValidationException")));
 }
 
 /* A failure after which the call may have taken effect: no answer (a
@@ -705,7 +709,7 @@ static void on_delete_conflict(node *n, const otr_aws_call *call)
 static void on_deleted(node *n, const otr_aws_call *call)
 {
     const otr_kind *k = n->steps[n->cur].a->resource;
-    if (!call->ok && is_conflict(call) && k->conflict_retires) {
+    if (!call->ok && is_in_use(call) && k->conflict_retires) {
         on_delete_conflict(n, call);
         return;
     }

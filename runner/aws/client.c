@@ -493,7 +493,10 @@ static void on_done(otr_aws_client *c, otr_aws_call *call, CURLcode res)
         int cost = otr_retry_quota_acquire(&c->quota, f);
         if (cost) {
             in->retry_cost += cost;
-            int64_t wait = otr_retry_backoff_ms(call->attempts, draw(c));
+            int64_t wait = otr_retry_wait_ms(
+                call->attempts, draw(c),
+                otr_retry_after_ms(otr_headers_get(&call->reply_headers, "x-amz-retry-after"),
+                                   otr_headers_get(&call->reply_headers, "Retry-After")));
             in->not_before_ms = now_ms(c) + wait;
             otr_log(OTR_LOG_VERBOSE, "   %s: retrying in %lld ms", call->operation,
                     (long long)wait);

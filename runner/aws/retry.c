@@ -64,6 +64,39 @@ int64_t otr_retry_backoff_ms(int attempt, double draw)
     return (int64_t)(draw * (double)(ceiling + 1));
 }
 
+int64_t otr_retry_wait_ms(int attempt, double draw, int64_t retry_after_ms)
+{
+    int64_t t = otr_retry_backoff_ms(attempt, draw);
+    if (retry_after_ms < 0 || retry_after_ms <= t)
+        return t;
+    return retry_after_ms < t + OTR_RETRY_AFTER_EXTRA_MS ? retry_after_ms
+                                                         : t + OTR_RETRY_AFTER_EXTRA_MS;
+}
+
+/* A non-negative decimal of at most 12 digits, or -1. */
+static int64_t decimal(const char *s)
+{
+    int64_t v = 0;
+    size_t n = 0;
+    if (!s || !*s)
+        return -1;
+    for (; *s; s++, n++) {
+        if (*s < '0' || *s > '9' || n >= 12)
+            return -1;
+        v = v * 10 + (*s - '0');
+    }
+    return v;
+}
+
+int64_t otr_retry_after_ms(const char *x_amz_retry_after, const char *retry_after)
+{
+    int64_t ms = decimal(x_amz_retry_after);
+    if (ms >= 0)
+        return ms;
+    int64_t s = decimal(retry_after);
+    return s >= 0 ? s * 1000 : -1;
+}
+
 void otr_retry_quota_init(otr_retry_quota *q)
 {
     q->available = OTR_RETRY_QUOTA_INITIAL;

@@ -1,17 +1,23 @@
 /*
- * The AWS SDKs' "standard" retry mode, as pure functions over a small state:
- * which failures are retried, how long to wait (exponential backoff with full
- * jitter, base 100 ms, cap 20 s), and the retry quota that stops a client
- * from hammering a failing service. Also the token bucket behind --max-rps.
- * No I/O and no clock: callers pass the time and the random draw.
+ * The AWS SDKs' "standard" retry mode, as pure functions over a small state,
+ * with botocore's numbers: which failures are retried, how long to wait
+ * (exponential backoff with full jitter: before retry n, a uniform draw in
+ * [0, min(2^(n-1), 20)] seconds), the wait a service asks for
+ * (x-amz-retry-after in ms, Retry-After in seconds: taken, but at most 5 s
+ * past the backoff and never below it), and the retry quota (500; a retry
+ * takes 5, one after a timeout 10; a success gives back what its retries
+ * took, or 1) that stops a client from hammering a failing service. Also the
+ * token bucket behind --max-rps. No I/O and no clock: callers pass the time
+ * and the random draw.
  */
 #ifndef OTR_AWS_RETRY_H
 #define OTR_AWS_RETRY_H
 
 #include <stdint.h>
 
-#define OTR_RETRY_BASE_MS 100
+#define OTR_RETRY_BASE_MS 1000
 #define OTR_RETRY_CAP_MS 20000
+#define OTR_RETRY_AFTER_EXTRA_MS 5000
 #define OTR_RETRY_QUOTA_INITIAL 500
 #define OTR_RETRY_COST 5
 #define OTR_RETRY_TIMEOUT_COST 10
@@ -39,6 +45,15 @@ otr_failure otr_retry_classify(long status, otr_transport transport, const char 
 /* Full jitter: a random wait in [0, min(cap, base * 2^(attempt-1))]; attempt
  * counts from 1 (the wait before the second try). draw is uniform in [0, 1). */
 int64_t otr_retry_backoff_ms(int attempt, double draw);
+
+/* The wait before a retry: the backoff, or what the service asked for
+ * (retry_after_ms; < 0: nothing) when that is longer, up to
+ * OTR_RETRY_AFTER_EXTRA_MS past the backoff. */
+int64_t otr_retry_wait_ms(int attempt, double draw, int64_t retry_after_ms);
+
+/* What an answer's headers ask a client to wait, in ms: x-amz-retry-after
+ * (ms), else Retry-After (delta seconds); -1 when neither is a number. */
+int64_t otr_retry_after_ms(const char *x_amz_retry_after, const char *retry_after);
 
 typedef struct otr_retry_quota {
     int available;

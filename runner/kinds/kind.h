@@ -74,7 +74,8 @@ typedef struct otr_kind {
                                      them); NULL: no update call, any change replaces */
     otr_replace_order replace_order;
     const char *const *running; /* statuses in which a delete cancels work on devices */
-    int conflict_retires;       /* a delete refused with 409 (still in use) leaves the old
+    int conflict_retires;       /* a delete refused as still in use (a ValidationException,
+                                   the error the model lists; or a 409) leaves the old
                                    resource retired, to be deleted by a later run */
     int guarded_deletes;        /* --max-deletes counts its deletes */
     /* A kind whose record is not the body it sends (a rollout: one manifest,

@@ -18,6 +18,7 @@ Control endpoint (unsigned, under a path the service does not use):
     POST /_emulator/faults        {"latency_ms", "throttle_rate", "error_rate",
                                    "drop_rate", "seed", "conflict_in_use", "rate_limit",
                                    "limit_rate" (DeleteOtaTask: 410 LimitExceededException),
+                                   "retry_after_ms" (a throttle's x-amz-retry-after),
                                    "error_forms": ["header", "header-namespaced", "__type",
                                                    "code", "Code"] (taken in turn)};
                                   rates are 0..1, but rate_limit: requests/s per operation
@@ -73,9 +74,10 @@ MAX_BODY = 1 << 20
 
 
 class ServiceError(Exception):
-    def __init__(self, status, code, message):
+    def __init__(self, status, code, message, retry_after_ms=None):
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
+        self.retry_after_ms = retry_after_ms
 
 
 # ---- the model ---------------------------------------------------------------
@@ -333,7 +335,7 @@ class Store:
         self.tasks, self.configs, self.tokens, self.log = {}, {}, {}, []
         self.events = []
         self.seq = 0
-        self.conflict_in_use = False  # DeleteOtaTaskConfiguration: 409 while a task uses it
+        self.conflict_in_use = False  # DeleteOtaTaskConfiguration: refused (400) while a task uses it
         self.token_ttl = TOKEN_TTL  # --token-ttl: seconds a ClientToken is remembered (0: for ever)
         self.outcomes = {}  # how things of new tasks end (POST /_emulator/outcomes)
         self.query_things = 4
@@ -622,7 +624,9 @@ def op_delete_ota_task_configuration(cfg, store, data):
         users = [t["TaskId"] for t in store.tasks.values()
                  if not t.get("Deleted") and t.get("TaskConfigurationId") == cid]
         if users and store.conflict_in_use:
-            raise ServiceError(409, "ConflictException",
+            # the model lists no ConflictException here: a refusal can only be
+            # one of the errors it lists, and a ValidationException is the one
+            raise ServiceError(400, "ValidationException",
                                f"OTA task configuration {cid} is in use by {len(users)} task(s): {users[0]}")
         del store.configs[cid]
         store.event("DeleteOtaTaskConfiguration", cid, inUseBy=users)
@@ -681,6 +685,8 @@ class Faults:
             if not self.error_forms or set(self.error_forms) - set(ERROR_FORMS):
                 raise ValueError(f"error_forms: a list of {', '.join(ERROR_FORMS)}")
             self.error_turn = 0
+            # a throttle answer's x-amz-retry-after (ms), or None
+            self.retry_after_ms = d.get("retry_after_ms", getattr(self, "retry_after_ms", None))
             # the share of DeleteOtaTask calls answered 410 LimitExceededException
             self.limit_rate = float(d.get("limit_rate", getattr(self, "limit_rate", 0)))
             if "seed" in d:
@@ -699,7 +705,8 @@ class Faults:
     def as_dict(self):
         return {"latency_ms": self.latency_ms, "throttle_rate": self.throttle_rate,
                 "error_rate": self.error_rate, "drop_rate": self.drop_rate, "rate_limit": self.rate_limit,
-                "fail_ops": self.fail_ops, "error_forms": self.error_forms, "limit_rate": self.limit_rate}
+                "fail_ops": self.fail_ops, "error_forms": self.error_forms, "limit_rate": self.limit_rate,
+                "retry_after_ms": self.retry_after_ms}
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -737,16 +744,18 @@ class Handler(BaseHTTPRequestHandler):
         form = self.server.faults.next_error_form()
         ns = "aws.iotmanagedintegrations#"
         suffix = ":http://internal.amazon.com/coral/com.amazonaws.iotmanagedintegrations/"
+        extra = {} if getattr(e, "retry_after_ms", None) is None else {"x-amz-retry-after": str(e.retry_after_ms)}
         if form == "header":
-            self.send_json(e.status, {"Message": e.message}, {"x-amzn-ErrorType": e.code + suffix})
+            self.send_json(e.status, {"Message": e.message}, {"x-amzn-ErrorType": e.code + suffix, **extra})
         elif form == "header-namespaced":
-            self.send_json(e.status, {"message": e.message}, {"x-amzn-ErrorType": ns + e.code + suffix})
+            self.send_json(e.status, {"message": e.message},
+                           {"x-amzn-ErrorType": ns + e.code + suffix, **extra})
         elif form == "__type":
-            self.send_json(e.status, {"__type": ns + e.code, "message": e.message})
+            self.send_json(e.status, {"__type": ns + e.code, "message": e.message}, extra)
         elif form == "code":
-            self.send_json(e.status, {"code": e.code, "message": e.message})
+            self.send_json(e.status, {"code": e.code, "message": e.message}, extra)
         else:  # "Code"
-            self.send_json(e.status, {"Code": e.code, "Message": e.message})
+            self.send_json(e.status, {"Code": e.code, "Message": e.message}, extra)
 
     def drop_connection(self):
         self.close_connection = True
@@ -792,7 +801,8 @@ class Handler(BaseHTTPRequestHandler):
                                    "Service unavailable")
             if throttle < srv.faults.throttle_rate:
                 entry["fault"] = "throttle"
-                raise ServiceError(429, "ThrottlingException", "Rate exceeded")
+                raise ServiceError(429, "ThrottlingException", "Rate exceeded",
+                                   retry_after_ms=srv.faults.retry_after_ms)
             if op_name == "DeleteOtaTask" and error < srv.faults.limit_rate:
                 entry["fault"] = "limit"
                 raise ServiceError(410, "LimitExceededException", "Limit exceeded")
@@ -955,7 +965,8 @@ def main(argv=None):
                    help="share of mutating calls committed, then the connection dropped")
     p.add_argument("--seed", type=int, default=1, help="seed of the fault dice")
     p.add_argument("--conflict-in-use", action="store_true",
-                   help="DeleteOtaTaskConfiguration answers 409 ConflictException while a task uses it")
+                   help="DeleteOtaTaskConfiguration answers 400 ValidationException while a task uses it "
+                        "(the model lists no ConflictException for it)")
     p.add_argument("--max-page", type=int, default=1000,
                    help="at most this many items a page, whatever MaxResults asks (a service may "
                         "answer fewer)")

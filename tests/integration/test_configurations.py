@@ -9,7 +9,8 @@ the emulator's request log:
   then no changes;
 - a task pointed at another configuration is updated, never replaced;
 - a dangling reference, and a reference beside an id, are refused at their line;
-- the service refusing to delete a configuration still in use (409): the old
+- the service refusing to delete a configuration still in use (a 400
+  ValidationException, the only refusal the model lists for it): the old
   one is kept retired, reported, and deleted by a later run once it can be;
 - a pruned configuration is deleted after the tasks that used it moved;
 - addresses: --target, state show / rm / import of a configuration;
@@ -186,7 +187,8 @@ try:
         check(f"{CFG}" in out and old in out and "retired" in out and "1 retired" in out,
               "state list shows the retired configuration", out)
         # (a user the listing did not show, made between the list and the delete, is refused by the
-        # service with 409, which is not a failure: test_apply.c, test_in_use_is_kept_retired)
+        # service with a ValidationException, which is not a failure: test_apply.c,
+        # test_in_use_is_kept_retired)
         n = len(emu.log())
         rc, out, err = run(emu, "apply", "--repo", repo, "--refresh", "none")
         check(rc == 0 and not emu.mutations(n) and "until a run that asks the service" in out,

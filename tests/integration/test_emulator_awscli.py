@@ -176,7 +176,8 @@ try:
                             "--task-configuration-id", cid)
         emu.control("faults", {"conflict_in_use": True})
         rc, _, err = aws(emu, "delete-ota-task-configuration", "--identifier", cid)
-        check(rc != 0 and "ConflictException" in err and "in use" in err, "in use: 409 with the fault", err)
+        check(rc != 0 and "ValidationException" in err and "in use" in err,
+              "in use: 400 ValidationException with the fault (the model lists no 409 here)", err)
         emu.control("faults", {"conflict_in_use": False})
         rc, _, err = aws(emu, "delete-ota-task-configuration", "--identifier", cid)
         check(rc == 0, "without the fault the delete goes through", err)

@@ -20,8 +20,11 @@ deleted since (the emulator does so for --token-ttl, a day by default), so:
 Error types (item 6): every form botocore reads (x-amzn-ErrorType bare or
 namespaced, with its ':' suffix; __type, code, Code in the body) is read, so a
 namespaced ThrottlingException or LimitExceededException is retried.
+
+Retries (item 5): botocore's standard-mode backoff, and x-amz-retry-after.
 """
 import json
+import re
 import os
 import subprocess
 import sys
@@ -170,30 +173,52 @@ def test_emulator_hands_back_deleted(emu):
 
 
 def test_error_forms():
-    """Every form of a restJson1 error type is read (issue 30, item 6): with
-    every other call throttled and every other delete refused with 410
-    LimitExceededException, in each form in turn, apply still gets through
-    (both are retried), and a ResourceNotFoundException in any form still
-    means gone."""
+    """Every form of a restJson1 error type is read (issue 30, item 6): in
+    each form, a ThrottlingException and a 410 LimitExceededException are
+    named and retried (two attempts where one is allowed a retry), and a
+    ResourceNotFoundException still means gone."""
     for form in ("header", "header-namespaced", "__type", "code", "Code"):
         lose_state()
         with Emulator("--tick", "0") as emu:
             write_task("t1")
-            emu.control("faults", {"throttle_rate": 0.3, "limit_rate": 0.5, "seed": 7, "error_forms": [form]})
-            rc, out, err = run(emu, "apply", "--max-attempts", "10")
+            rc, out, err = run(emu, "apply")
+            emu.control("faults", {"throttle_rate": 1.0, "error_forms": [form]})
+            rc, out, err = run(emu, "plan", "--max-attempts", "2")
+            check(rc == 1 and "HTTP 429 ThrottlingException" in err and "(after 2 attempts)" in err,
+                  f"errors sent as {form}: a ThrottlingException is named and retried", err)
+            emu.control("faults", {"throttle_rate": 0, "limit_rate": 1.0})
             write_task("t2")
-            rc2, out2, err2 = run(emu, "apply", "--max-attempts", "10")
-            log = emu.log()
-            throttled = [e for e in log if e.get("fault") == "throttle"]
-            limited = [e for e in log if e.get("fault") == "limit"]
-            check(rc == 0 and rc2 == 0 and throttled and limited and live(emu, recorded()),
-                  f"errors sent as {form}: throttling and LimitExceededException are retried",
-                  f"{len(throttled)} {len(limited)}\n{out}{err}{out2}{err2}")
-            emu.control("faults", {"throttle_rate": 0, "limit_rate": 0})
+            rc, out, err = run(emu, "apply", "--max-attempts", "2")
+            check(rc == 1 and "HTTP 410 LimitExceededException" in err and "(after 2 attempts)" in err,
+                  f"errors sent as {form}: a LimitExceededException is named and retried", err)
+            emu.control("faults", {"limit_rate": 0})
             aws(emu, "delete-ota-task", "--identifier", recorded())
             rc, out, err = run(emu, "plan", "--refresh", "full")
             check(rc == 0 and "no longer exists in the service" in out,
                   f"errors sent as {form}: ResourceNotFoundException means gone", out + err)
+
+
+def test_retry_waits():
+    """Retries wait as botocore's standard mode does (issue 30, item 5): the
+    first retry a draw in [0, 1 s], the second in [0, 2 s]; and a throttle
+    that says x-amz-retry-after: 1500 is retried after 1.5 s, not sooner."""
+    lose_state()
+    with Emulator("--tick", "0") as emu:
+        write_task("t5")
+        emu.control("faults", {"throttle_rate": 1.0, "seed": 3})
+        rc, out, err = run(emu, "plan", "-v", "--max-attempts", "3")
+        waits = [int(w) for w in re.findall(r"retrying in (\d+) ms", err)]
+        check(rc == 1 and len(waits) == 2 and 0 <= waits[0] <= 1000 and 0 <= waits[1] <= 2000
+              and max(waits) > 100, "a throttled listing waits [0, 1 s], then [0, 2 s]", f"{waits}\n{err[-600:]}")
+        emu.control("faults", {"throttle_rate": 1.0, "retry_after_ms": 1500})
+        rc, out, err = run(emu, "plan", "-v", "--max-attempts", "2")
+        waits = [int(w) for w in re.findall(r"retrying in (\d+) ms", err)]
+        check(waits == [1500], "x-amz-retry-after: 1500 is waited for", f"{waits}\n{err[-600:]}")
+        emu.control("faults", {"throttle_rate": 1.0, "retry_after_ms": 60000})
+        rc, out, err = run(emu, "plan", "-v", "--max-attempts", "2")
+        waits = [int(w) for w in re.findall(r"retrying in (\d+) ms", err)]
+        check(len(waits) == 1 and 5000 <= waits[0] <= 6000,
+              "x-amz-retry-after: 60000 is cut to 5 s past the backoff", f"{waits}")
 
 
 def main():
@@ -205,6 +230,7 @@ def main():
         test_rebuild_reads_generation(emu, now)
         test_emulator_hands_back_deleted(emu)
     test_error_forms()
+    test_retry_waits()
     finish()
 
 

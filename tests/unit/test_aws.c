@@ -58,14 +58,26 @@ static void test_backoff(void **state)
 {
     (void)state;
     /* full jitter: draw 0 waits nothing; draw ~1 waits the ceiling */
+    /* botocore's standard mode: rand * min(2^(n-1), 20) s before retry n */
     assert_int_equal(otr_retry_backoff_ms(1, 0.0), 0);
-    assert_int_equal(otr_retry_backoff_ms(1, 0.999999), 100);
-    assert_int_equal(otr_retry_backoff_ms(2, 0.999999), 200);
-    assert_int_equal(otr_retry_backoff_ms(3, 0.999999), 400);
-    assert_int_equal(otr_retry_backoff_ms(3, 0.5), 200);
+    assert_int_equal(otr_retry_backoff_ms(1, 0.999999), 1000);
+    assert_int_equal(otr_retry_backoff_ms(2, 0.999999), 2000);
+    assert_int_equal(otr_retry_backoff_ms(3, 0.999999), 4000);
+    assert_int_equal(otr_retry_backoff_ms(3, 0.5), 2000);
+    assert_int_equal(otr_retry_backoff_ms(5, 0.999999), 16000);
     /* capped at 20 s */
-    assert_int_equal(otr_retry_backoff_ms(9, 0.999999), 20000);
+    assert_int_equal(otr_retry_backoff_ms(6, 0.999999), 20000);
     assert_int_equal(otr_retry_backoff_ms(40, 0.999999), 20000);
+    /* a wait the service asks for: taken when longer, at most 5 s past it */
+    assert_int_equal(otr_retry_wait_ms(1, 0.5, -1), 500);
+    assert_int_equal(otr_retry_wait_ms(1, 0.5, 100), 500);
+    assert_int_equal(otr_retry_wait_ms(1, 0.5, 3000), 3000);
+    assert_int_equal(otr_retry_wait_ms(1, 0.5, 60000), 5500);
+    assert_int_equal(otr_retry_after_ms("1500", "9"), 1500);
+    assert_int_equal(otr_retry_after_ms(NULL, "2"), 2000);
+    assert_int_equal(otr_retry_after_ms("x", "Wed, 21 Oct 2026 07:28:00 GMT"), -1);
+    assert_int_equal(otr_retry_after_ms("-5", NULL), -1);
+    assert_int_equal(otr_retry_after_ms("9999999999999", NULL), -1);
 }
 
 static void test_quota(void **state)
