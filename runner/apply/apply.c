@@ -58,6 +58,8 @@ typedef struct node {
     unsigned generation;
     int verifying;    /* the call is the get that checks what a create answered */
     int dead_answers; /* creates answered with a resource that is gone */
+    int update_part;  /* an update's calls: UPDATE_FIELDS, UPDATE_TAG, UPDATE_UNTAG */
+    int no_arn;       /* its tags were to change, and no ARN is recorded */
     otr_aws_call *call;
     struct run *run;
 } node;
@@ -379,6 +381,111 @@ static int make_intent(node *n, otr_buf *why)
     return -1;
 }
 
+/* An update is up to three calls, in this order, each sent only when the
+ * action needs it: UpdateOtaTask for the fields it sets, TagResource for tags
+ * added or changed, UntagResource for tags removed (Tags are not updatable
+ * by UpdateOtaTask, and a replace would cancel the task's devices). */
+enum { UPDATE_FIELDS, UPDATE_TAG, UPDATE_UNTAG, UPDATE_DONE };
+
+/* The key of a tag a change names ("Tags.KEY"), "" for the whole map, or
+ * NULL when the change is not of tags. */
+static const char *tag_key_of(const otr_change *c, const char *tags_key)
+{
+    size_t len = strlen(tags_key);
+    if (strncmp(c->field, tags_key, len) != 0)
+        return NULL;
+    return c->field[len] == '.' ? c->field + len + 1 : c->field[len] ? NULL : "";
+}
+
+/* The call of part p of the update of action a (the record's id and arn,
+ * the body to send), or NULL with *none set when the part has nothing to
+ * do. An action without changes (an interrupted update resumed) sends the
+ * fields and every tag the manifest gives. */
+static otr_aws_call *update_part_call(const otr_action *a, const otr_record *rec, const cJSON *body,
+                                      int p, const char *subject, int *none)
+{
+    const otr_kind *k = a->resource;
+    const char *tags_key = k->tag_call ? k->tags_key : NULL;
+    const cJSON *want = tags_key ? cJSON_GetObjectItemCaseSensitive(body, tags_key) : NULL;
+    int fields = a->nchanges == 0, whole = a->nchanges == 0;
+    const char *gone[OTR_TAGS_MAX];
+    size_t ngone = 0;
+    cJSON *set = cJSON_CreateObject();
+    otr_aws_call *call = NULL;
+    for (size_t i = 0; i < a->nchanges; i++) {
+        const otr_change *c = &a->changes[i];
+        const char *key = tags_key ? tag_key_of(c, tags_key) : NULL;
+        if (!key) {
+            fields = 1;
+        } else if (!*key) { /* the whole map came or went */
+            const cJSON *t;
+            whole = 1;
+            const cJSON *went = c->new_value ? NULL : c->old_value;
+            cJSON_ArrayForEach(t, went) if (ngone < OTR_TAGS_MAX) gone[ngone++] = t->string;
+        } else if (c->new_value) {
+            cJSON_AddItemToObject(set, key, cJSON_Duplicate(c->new_value, 1));
+        } else if (ngone < OTR_TAGS_MAX) {
+            gone[ngone++] = key;
+        }
+    }
+    if (whole && want) {
+        cJSON_Delete(set);
+        set = cJSON_Duplicate(want, 1);
+    }
+    cJSON *had_spec = NULL;
+    if (!a->nchanges && tags_key && (had_spec = otr_record_spec(&a->old)) != NULL) {
+        /* no changes to go by (a saved plan, a resumed update): the tags the
+         * record holds against the manifest's */
+        const cJSON *had = cJSON_GetObjectItemCaseSensitive(had_spec, tags_key), *t;
+        cJSON_Delete(set);
+        set = cJSON_CreateObject();
+        cJSON_ArrayForEach(t, want)
+        {
+            const cJSON *h = cJSON_GetObjectItemCaseSensitive(had, t->string);
+            if (!h || !cJSON_Compare(h, t, 1))
+                cJSON_AddItemToObject(set, t->string, cJSON_Duplicate(t, 1));
+        }
+        cJSON_ArrayForEach(t, had) if (!cJSON_GetObjectItemCaseSensitive(want, t->string) &&
+                                       ngone < OTR_TAGS_MAX) gone[ngone++] = t->string;
+    }
+    *none = 0;
+    if (p != UPDATE_FIELDS && !rec->arn &&
+        ((p == UPDATE_TAG && set && set->child) || (p == UPDATE_UNTAG && ngone))) {
+        *none = -1; /* tags to change, and no ARN to change them on */
+    } else if (p == UPDATE_FIELDS && fields)
+        call = k->update_call(rec->id, body, subject);
+    else if (p == UPDATE_TAG && set && set->child)
+        call = k->tag_call(rec->arn, set, subject);
+    else if (p == UPDATE_UNTAG && ngone)
+        call = k->untag_call(rec->arn, gone, ngone, subject);
+    else
+        *none = 1;
+    cJSON_Delete(set);
+    cJSON_Delete(had_spec); /* gone[] may point into it: freed after the call is made */
+    return call;
+}
+
+/* The next call of the update from part n->update_part on, or NULL (with
+ * n->update_part UPDATE_DONE when nothing is left, else out of memory). */
+static otr_aws_call *next_update_call(node *n, const char *subject)
+{
+    const jstep *st = &n->steps[n->cur];
+    for (; n->update_part < UPDATE_DONE; n->update_part++) {
+        int none = 0;
+        if (n->update_part != UPDATE_FIELDS && !st->a->resource->tag_call)
+            continue;
+        otr_aws_call *call =
+            update_part_call(st->a, &n->work.rec, n->body, n->update_part, subject, &none);
+        if (none < 0) {
+            n->no_arn = 1;
+            return NULL;
+        }
+        if (call || !none)
+            return call;
+    }
+    return NULL;
+}
+
 static otr_aws_call *call_of(node *n)
 {
     const jstep *st = &n->steps[n->cur];
@@ -407,7 +514,12 @@ static otr_aws_call *call_of(node *n)
         cJSON_Delete(tagged);
         break;
     }
-    case STEP_UPDATE: call = k->update_call(rec->id, n->body, otr_buf_cstr(&subject)); break;
+    case STEP_UPDATE:
+        n->update_part = UPDATE_FIELDS;
+        call = next_update_call(n, otr_buf_cstr(&subject));
+        if (!call && n->update_part == UPDATE_DONE) /* nothing to send: the fields anyway */
+            call = k->update_call(rec->id, n->body, otr_buf_cstr(&subject));
+        break;
     case STEP_DELETE: call = k->delete_call(rec->id, otr_buf_cstr(&subject)); break;
     case STEP_CHECK_UPDATE:
     case STEP_CHECK_DELETE: call = k->get_call(n->id, otr_buf_cstr(&subject)); break;
@@ -742,6 +854,23 @@ static void on_checked_update(node *n, const otr_aws_call *call)
         if (want && (!have || !cJSON_Compare(want, have, 1)))
             done = 0;
     }
+    if (k->tag_call && spec) { /* the tags, without ota-runner's own */
+        cJSON *have = cJSON_CreateObject(), *want = cJSON_CreateObject();
+        const cJSON *ht = cJSON_GetObjectItemCaseSensitive(got.fields, k->tags_key);
+        const cJSON *wt = cJSON_GetObjectItemCaseSensitive(spec, k->tags_key);
+        if (have && want &&
+            (!ht || cJSON_AddItemToObject(have, k->tags_key, cJSON_Duplicate(ht, 1))) &&
+            (!wt || cJSON_AddItemToObject(want, k->tags_key, cJSON_Duplicate(wt, 1)))) {
+            otr_tags_strip(have, k->tags_key);
+            otr_tags_strip(want, k->tags_key);
+            if (!cJSON_Compare(have, want, 1))
+                done = 0;
+        } else {
+            done = 0;
+        }
+        cJSON_Delete(have);
+        cJSON_Delete(want);
+    }
     cJSON_Delete(spec);
     otr_remote_clear(&got);
     n->steps[n->cur].kind = STEP_UPDATE;
@@ -775,6 +904,33 @@ static void on_checked_delete(node *n, const otr_aws_call *call)
     restart_step(n);
 }
 
+/* After a part of an update: sends its next call, if any (1), else 0. */
+static int more_update_calls(node *n)
+{
+    otr_buf subject = OTR_BUF_INIT;
+    address(&subject, n);
+    n->update_part++;
+    otr_aws_call *next = next_update_call(n, otr_buf_cstr(&subject));
+    otr_buf_free(&subject);
+    if (!next && n->update_part < UPDATE_DONE) {
+        add_failure(n,
+                    n->no_arn ? "its tags changed, and the state records no ARN to change them "
+                                "on: run ota-runner state rm and state import with its id"
+                              : "out of memory",
+                    1);
+        next_step_or_finish(n, 0);
+        return 1;
+    }
+    if (!next)
+        return 0;
+    otr_aws_call_free(n->call);
+    n->call = next;
+    n->call->done = on_call_done;
+    n->call->ctx = n;
+    n->run->unsent[n->run->nunsent++] = n;
+    return 1;
+}
+
 static void step_done(node *n, otr_aws_call *call)
 {
     if (n->verifying) {
@@ -788,6 +944,8 @@ static void step_done(node *n, otr_aws_call *call)
             fail_step(n, call, 1);
             return;
         }
+        if (n->update_part < UPDATE_DONE && more_update_calls(n))
+            return;
         free(n->work.rec.updated_at);
         n->work.rec.updated_at = otr_time_now_iso8601();
         settle(n, 1, 0, NULL);

@@ -5,6 +5,7 @@
 
 #include <arpa/inet.h>
 #include <curl/curl.h>
+#include <regex.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -71,6 +72,37 @@ static int truthy(const char *v)
     return v && (!strcasecmp(v, "true") || !strcmp(v, "1"));
 }
 
+/* The partitions of botocore's partitions.json: a region's pattern, and the
+ * DNS suffix the service's endpoint rules use (dualStackDnsSuffix). A region
+ * no pattern matches is of the first, "aws", as aws.partition has it. */
+static const struct {
+    const char *regex; /* regionRegex, \w and \d spelled for POSIX */
+    const char *suffix;
+} partitions[] = {
+    {"^(us|eu|ap|sa|ca|me|af|il|mx)-[A-Za-z0-9_]+-[0-9]+$", "api.aws"},
+    {"^cn-[A-Za-z0-9_]+-[0-9]+$", "api.amazonwebservices.com.cn"},
+    {"^eusc-(de)-[A-Za-z0-9_]+-[0-9]+$", "api.amazonwebservices.eu"},
+    {"^us-iso-[A-Za-z0-9_]+-[0-9]+$", "api.aws.ic.gov"},
+    {"^us-isob-[A-Za-z0-9_]+-[0-9]+$", "api.aws.scloud"},
+    {"^eu-isoe-[A-Za-z0-9_]+-[0-9]+$", "api.cloud-aws.adc-e.uk"},
+    {"^us-isof-[A-Za-z0-9_]+-[0-9]+$", "api.aws.hci.ic.gov"},
+    {"^us-gov-[A-Za-z0-9_]+-[0-9]+$", "api.aws"},
+};
+
+const char *otr_endpoint_dns_suffix(const char *region)
+{
+    for (size_t i = 0; i < sizeof(partitions) / sizeof(*partitions); i++) {
+        regex_t rx;
+        if (regcomp(&rx, partitions[i].regex, REG_EXTENDED | REG_NOSUB) != 0)
+            continue;
+        int hit = regexec(&rx, region, 0, NULL, 0) == 0;
+        regfree(&rx);
+        if (hit)
+            return partitions[i].suffix;
+    }
+    return partitions[0].suffix;
+}
+
 int otr_endpoint_resolve(char **out, const char *flag_url, const char *region, otr_error *err)
 {
     const char *what = "--endpoint-url";
@@ -85,6 +117,11 @@ int otr_endpoint_resolve(char **out, const char *flag_url, const char *region, o
         what = "AWS_ENDPOINT_URL";
         url = getenv(what);
     }
+    if (url && *url && truthy(getenv("AWS_USE_FIPS_ENDPOINT")))
+        return otr_error_set(err, OTR_ERR_USAGE,
+                             "AWS_USE_FIPS_ENDPOINT and %s together: FIPS and a custom endpoint "
+                             "are not supported (as the service's endpoint rules say); drop one",
+                             what);
     if (url && *url) {
         /* a user name or password in it is never used (SigV4 signs), stored or shown */
         char *bare = otr_url_redact(url);
@@ -98,8 +135,9 @@ int otr_endpoint_resolve(char **out, const char *flag_url, const char *region, o
                                  "no region: use --region, AWS_REGION, AWS_DEFAULT_REGION or a "
                                  "profile's region");
         what = "the endpoint";
-        otr_buf_printf(&b, "https://api.iotmanagedintegrations%s.%s.api.aws",
-                       truthy(getenv("AWS_USE_FIPS_ENDPOINT")) ? "-fips" : "", region);
+        otr_buf_printf(&b, "https://api.iotmanagedintegrations%s.%s.%s",
+                       truthy(getenv("AWS_USE_FIPS_ENDPOINT")) ? "-fips" : "", region,
+                       otr_endpoint_dns_suffix(region));
     }
     while (b.len && b.ptr[b.len - 1] == '/')
         b.ptr[--b.len] = '\0';

@@ -279,10 +279,11 @@ int otr_cmd_status(const otr_options *o)
         } else if (rows[i].missing) {
             otr_buf a = OTR_BUF_INIT;
             otr_address_short(&a, rows[i].rec->kind, rows[i].rec->name);
-            fprintf(stderr,
-                    "ota-runner: warning: %s: %s %s no longer exists in the service; the next "
-                    "plan recreates it\n",
-                    otr_buf_cstr(&a), rows[i].rec->kind->noun, rows[i].rec->id);
+            otr_buf_printf(&a,
+                           ": %s %s no longer exists in the service; the next plan recreates it",
+                           rows[i].rec->kind->noun, rows[i].rec->id);
+            /* the id is the state's: escaped like any text from elsewhere */
+            otr_print_line(stderr, "ota-runner: warning: ", otr_buf_cstr(&a));
             otr_buf_free(&a);
         }
     if (halted && o->fail_on_halt && rc == OTR_EXIT_OK)

@@ -1,5 +1,6 @@
 /* Looking kinds up, addresses, and what every kind does the same way. */
 #include "kinds/kind.h"
+#include "util/time.h"
 #include "kinds/tags.h"
 #include "manifest/token.h"
 
@@ -87,7 +88,8 @@ static int in_list(const char *const *list, const char *s)
 
 int otr_kind_updatable(const otr_kind *k, const char *field)
 {
-    return in_list(k->updatable, field);
+    return in_list(k->updatable, field) ||
+           (k->tag_call && k->tags_key && field && !strcmp(field, k->tags_key));
 }
 
 int otr_kind_running(const otr_kind *k, const char *status)
@@ -186,6 +188,42 @@ int otr_kind_list_all(const otr_kind *k, otr_aws_client *c, otr_remote **items, 
     return rc;
 }
 
+static int str_item_cmp(const void *a, const void *b)
+{
+    return strcmp((*(cJSON *const *)a)->valuestring, (*(cJSON *const *)b)->valuestring);
+}
+
+int otr_spec_normalise(cJSON *v)
+{
+    cJSON *c;
+    if (cJSON_IsString(v)) {
+        int64_t t;
+        char iso[21];
+        if (otr_time_parse_iso8601(v->valuestring, &t) == 0) {
+            otr_time_format_iso8601(iso, (time_t)t);
+            if (!cJSON_SetValuestring(v, iso))
+                return -1;
+        }
+        return 0;
+    }
+    cJSON_ArrayForEach(c, v) if (otr_spec_normalise(c) < 0) return -1;
+    cJSON *target = cJSON_IsObject(v) ? cJSON_GetObjectItemCaseSensitive(v, "Target") : NULL;
+    int n = cJSON_GetArraySize(target), strings = 1;
+    cJSON_ArrayForEach(c, target) strings &= cJSON_IsString(c);
+    if (n > 1 && strings) {
+        cJSON **items = malloc((size_t)n * sizeof(*items));
+        if (!items)
+            return -1;
+        for (int i = 0; i < n; i++)
+            items[i] = cJSON_DetachItemFromArray(target, 0);
+        qsort(items, (size_t)n, sizeof(*items), str_item_cmp);
+        for (int i = 0; i < n; i++)
+            cJSON_AddItemToArray(target, items[i]);
+        free(items);
+    }
+    return 0;
+}
+
 /* Takes out of spec what a comparison of bodies leaves aside: the fields
  * the kind's update sets, its references and the ids they resolve to. */
 static void without_movable(const otr_kind *k, cJSON *spec)
@@ -217,6 +255,8 @@ int otr_kind_holds_body(const otr_kind *k, const cJSON *body, long revision, con
         otr_tags_strip(want, k->tags_key);
     without_movable(k, have);
     without_movable(k, want);
+    if (otr_spec_normalise(have) < 0 || otr_spec_normalise(want) < 0)
+        goto done;
     rc = 1;
     const cJSON *f;
     cJSON *both[2] = {want, have};

@@ -125,6 +125,11 @@ typedef struct otr_kind {
     otr_aws_call *(*update_call)(const char *id, const cJSON *spec, const char *subject);
     otr_aws_call *(*get_call)(const char *id, const char *subject);
     int (*parse_get)(const otr_aws_call *call, otr_remote *out, otr_error *err);
+    /* tags changed in place on the resource's ARN (its tags_key is then
+     * updatable, removals too); NULL: a tag edit replaces the resource */
+    otr_aws_call *(*tag_call)(const char *arn, const cJSON *tags, const char *subject);
+    otr_aws_call *(*untag_call)(const char *arn, const char *const *keys, size_t n,
+                                const char *subject);
     otr_aws_call *(*delete_call)(const char *id, const char *subject);
     otr_aws_call *(*list_call)(const char *next_token);
     int (*parse_list)(const otr_aws_call *call, otr_remote **items, size_t *n, char **next_token,
@@ -167,6 +172,12 @@ int otr_kind_updatable(const otr_kind *k, const char *field);
 int otr_kind_running(const otr_kind *k, const char *status);
 /* The reference its spec makes through field, or NULL. */
 const otr_kind_ref *otr_kind_ref_of(const otr_kind *k, const char *field);
+
+/* What a service may write otherwise without changing it, written one way
+ * (in place), for both sides of a comparison (drift, adoption): a date-time
+ * as "YYYY-MM-DDTHH:MM:SSZ" (UTC, whatever its zone or fraction), a Target
+ * list in sorted order (a set of things). -1 without memory. */
+int otr_spec_normalise(cJSON *v);
 
 /* Every page of the kind's list call, in order. A NextToken answered with
  * itself is an error (as botocore has it), and so are more than

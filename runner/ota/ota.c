@@ -110,6 +110,46 @@ otr_aws_call *otr_ota_update_task(const char *task_id, const cJSON *spec, const 
     return call;
 }
 
+otr_aws_call *otr_ota_tag_resource(const char *arn, const cJSON *tags, const char *subject)
+{
+    cJSON *b = cJSON_CreateObject();
+    cJSON *copy = cJSON_Duplicate(tags, 1);
+    char *body = NULL;
+    if (b && copy && cJSON_AddItemToObject(b, "Tags", copy))
+        body = otr_canonical_json(b);
+    else
+        cJSON_Delete(copy);
+    cJSON_Delete(b);
+    otr_aws_call *call =
+        body ? call_on("TagResource", "POST", body, "/tags", arn, NULL, subject) : NULL;
+    free(body);
+    return call;
+}
+
+otr_aws_call *otr_ota_untag_resource(const char *arn, const char *const *keys, size_t n,
+                                     const char *subject)
+{
+    otr_buf q = OTR_BUF_INIT;
+    for (size_t i = 0; i < n; i++) {
+        char *enc = curl_easy_escape(NULL, keys[i], 0);
+        if (!enc) {
+            otr_buf_free(&q);
+            return NULL;
+        }
+        otr_buf_printf(&q, "%stagKeys=%s", i ? "&" : "", enc);
+        curl_free(enc);
+    }
+    otr_aws_call *call = otr_buf_failed(&q) || !n ? NULL
+                                                  : call_on("UntagResource", "DELETE", NULL,
+                                                            "/tags", arn, NULL, subject);
+    if (call && otr_aws_call_set_query(call, q.ptr) < 0) {
+        otr_aws_call_free(call);
+        call = NULL;
+    }
+    otr_buf_free(&q);
+    return call;
+}
+
 otr_aws_call *otr_ota_delete_task(const char *task_id, const char *subject)
 {
     return call_on("DeleteOtaTask", "DELETE", NULL, "/ota-tasks", task_id, NULL, subject);

@@ -72,6 +72,12 @@ otr_aws_call *otr_ota_update_task(const char *task_id, const cJSON *spec, const 
 
 /* DeleteOtaTask: DELETE /ota-tasks/{Identifier} -> 200. */
 otr_aws_call *otr_ota_delete_task(const char *task_id, const char *subject);
+/* TagResource: sets tags (added or changed keys) on the task arn; and
+ * UntagResource: removes the n keys (n > 0). Tags are changed in place:
+ * UpdateOtaTask cannot, and a replace would cancel the task's devices. */
+otr_aws_call *otr_ota_tag_resource(const char *arn, const cJSON *tags, const char *subject);
+otr_aws_call *otr_ota_untag_resource(const char *arn, const char *const *keys, size_t n,
+                                     const char *subject);
 
 /* ListOtaTaskExecutions: GET /ota-tasks/{Identifier}/devices -> 200. */
 otr_aws_call *otr_ota_list_task_executions(const char *task_id, const char *next_token,

@@ -305,8 +305,10 @@ static int diff_specs(otr_action *a, const otr_kind *k, const cJSON *old_spec,
         otr_buf_free(&path);
         if (rc < 0)
             return -1;
-        /* an update sets a field; it cannot unset one */
-        if (!otr_kind_updatable(k, keys[i]) || !w)
+        /* an update sets a field; it cannot unset one (but for tags, which
+         * are removed in place) */
+        if (!otr_kind_updatable(k, keys[i]) ||
+            (!w && !(k->tag_call && k->tags_key && !strcmp(keys[i], k->tags_key))))
             updatable = 0;
     }
     return updatable;
@@ -330,6 +332,15 @@ static const otr_remote_item *remote_find(const otr_remote_view *v, const char *
     if (!v || !v->count)
         return NULL;
     return bsearch(id, v->items, v->count, sizeof(*v->items), remote_cmp);
+}
+
+/* The resource id as the service lists it, unless it is being deleted (the
+ * model's delete is asynchronous: DELETION_IN_PROGRESS is a delete that
+ * landed, not a resource to keep). */
+static const otr_remote_item *remote_live(const otr_remote_view *v, const char *id)
+{
+    const otr_remote_item *it = remote_find(v, id);
+    return it && it->status && !strcmp(it->status, "DELETION_IN_PROGRESS") ? NULL : it;
 }
 
 static int targeted(const otr_plan_options *o, const otr_kind *k, const char *name)
@@ -465,20 +476,22 @@ static int plan_gone(builder *b, const otr_record *rec, const otr_remote_item *r
  * fields to probe and their names to why; returns 1 when there is drift
  * (*updatable says whether the kind can mend it in place), 0 when none, -1
  * without memory. */
-static int plan_drift(otr_action *probe, const otr_record *rec, const cJSON *had, const cJSON *want,
-                      const cJSON *fields, int *updatable, otr_buf *why)
+static int plan_drift(otr_action *probe, const otr_record *rec, const cJSON *had,
+                      const cJSON *want_spec, const cJSON *fields, int *updatable, otr_buf *why)
 {
     otr_action drift = {0};
-    cJSON *live = cJSON_CreateObject();
+    cJSON *live = cJSON_CreateObject(), *want = cJSON_Duplicate(want_spec, 1);
     const cJSON *f;
     int rc = -1;
-    if (!live)
-        return -1;
+    if (!live || !want)
+        goto done;
     cJSON_ArrayForEach(f, had)
     {
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(fields, f->string);
         if (v)
             cJSON_AddItemToObject(live, f->string, cJSON_Duplicate(v, 1));
+        else /* a field the answer leaves out is not known to differ */
+            cJSON_DeleteItemFromObjectCaseSensitive(want, f->string);
     }
     cJSON_ArrayForEach(f, fields)
     {
@@ -490,6 +503,8 @@ static int plan_drift(otr_action *probe, const otr_record *rec, const cJSON *had
     const otr_kind *sent = rec->kind->body_kind ? rec->kind->body_kind : rec->kind;
     if (sent->tags_key) /* ota-runner's own tags are not drift */
         otr_tags_strip(live, sent->tags_key);
+    if (otr_spec_normalise(live) < 0 || otr_spec_normalise(want) < 0)
+        goto done;
     int up = diff_specs(&drift, rec->kind, live, want);
     if (up < 0)
         goto done;
@@ -508,6 +523,7 @@ static int plan_drift(otr_action *probe, const otr_record *rec, const cJSON *had
 done:
     free_changes(drift.changes, drift.nchanges);
     cJSON_Delete(live);
+    cJSON_Delete(want);
     return rc;
 }
 
@@ -697,7 +713,7 @@ static int plan_name(builder *b, const otr_record *rec, otr_manifest *m)
         return plan_create(b, m, NULL, NULL);
     const otr_remote_view *v = view_of(o, rec->kind);
     if (v && rec->id)
-        remote = remote_find(v, rec->id);
+        remote = remote_live(v, rec->id);
     if (!m)
         return plan_gone(b, rec, remote);
     if (v && rec->id && !remote) {
@@ -728,7 +744,7 @@ static int still_there(const builder *b, const otr_intent *in)
     const otr_remote_view *v = view_of(b->o, in->rec.kind);
     if (!v || !in->rec.id)
         return -1;
-    return remote_find(v, in->rec.id) != NULL;
+    return remote_live(v, in->rec.id) != NULL;
 }
 
 /* A delete left by an interrupted run whose resource may still be there is

@@ -19,6 +19,9 @@ Control endpoint (unsigned, under a path the service does not use):
                                    "drop_rate", "seed", "conflict_in_use", "rate_limit",
                                    "limit_rate" (DeleteOtaTask: 410 LimitExceededException),
                                    "retry_after_ms" (a throttle's x-amz-retry-after),
+                                   "normalize" (GetOtaTask writes times with milliseconds,
+                                   Target in another order, and leaves Tags out, as a
+                                   real service may),
                                    "error_forms": ["header", "header-namespaced", "__type",
                                                    "code", "Code"] (taken in turn)};
                                   rates are 0..1, but rate_limit: requests/s per operation
@@ -67,10 +70,22 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ACCOUNT = "123456789012"
 SERVICE = "iotmanagedintegrations"
 MUTATING = {"CreateOtaTask", "UpdateOtaTask", "DeleteOtaTask", "CreateOtaTaskConfiguration",
-            "DeleteOtaTaskConfiguration"}
+            "DeleteOtaTaskConfiguration", "TagResource", "UntagResource"}
 IMPLEMENTED = MUTATING | {"GetOtaTask", "ListOtaTasks", "ListOtaTaskExecutions",
-                          "GetOtaTaskConfiguration", "ListOtaTaskConfigurations"}
+                          "GetOtaTaskConfiguration", "ListOtaTaskConfigurations",
+                          "TagResource", "UntagResource", "ListTagsForResource"}
 MAX_BODY = 1 << 20
+
+
+class Query(dict):
+    """A query string: the last value of a name, and getlist for all of them."""
+
+    def add(self, k, v):
+        self[k] = v
+        self.setdefault("\0" + k, []).append(v)
+
+    def getlist(self, k):
+        return self.get("\0" + k, [])
 
 
 class ServiceError(Exception):
@@ -130,7 +145,8 @@ class Model:
             if "max" in shape and len(value) > shape["max"]:
                 errors.append(f"Value at '{where}' failed to satisfy constraint: Member must have "
                               f"length less than or equal to {shape['max']}")
-            if "pattern" in shape and not re.fullmatch(shape["pattern"], value):
+            # a Smithy pattern is not anchored: a match anywhere satisfies it
+            if "pattern" in shape and not re.search(shape["pattern"], value):
                 errors.append(f"Value '{value}' at '{where}' failed to satisfy constraint: Member must "
                               f"satisfy regular expression pattern: {shape['pattern']}")
         elif t in ("integer", "long", "double", "float"):
@@ -197,7 +213,9 @@ class Model:
                 data[name] = labels[wire]
             elif loc == "querystring" and wire in query:
                 raw = query[wire]
-                if self.shapes[m["shape"]]["type"] in ("integer", "long"):
+                if self.shapes[m["shape"]]["type"] == "list":  # repeated: ?k=a&k=b
+                    raw = query.getlist(wire)
+                elif self.shapes[m["shape"]]["type"] in ("integer", "long"):
                     try:
                         raw = int(raw)
                     except ValueError:
@@ -208,11 +226,18 @@ class Model:
         errors = []
         if "input" in op:
             self.validate(op["input"]["shape"], data, "", errors)
+        # a member the model does not know is ignored, as a service's
+        # deserializer ignores it (the log names it: the fidelity tests
+        # check that ota-runner sends none)
+        unknown = [e[len("Unknown field '"):-1] for e in errors if e.startswith("Unknown field '")]
+        errors = [e for e in errors if not e.startswith("Unknown field '")]
+        for k in unknown:
+            data.pop(k, None)
         if errors:
             n = len(errors)
             raise ServiceError(400, "ValidationException",
                                f"{n} validation error{'s' if n > 1 else ''} detected: " + "; ".join(errors))
-        return data
+        return data, unknown
 
 
 # ---- SigV4 verification (as botocore signs: see ota-runner's runner/aws/sigv4.c) ----
@@ -336,6 +361,8 @@ class Store:
         self.events = []
         self.seq = 0
         self.conflict_in_use = False  # DeleteOtaTaskConfiguration: refused (400) while a task uses it
+        self.normalize = False  # GetOtaTask answers as a real service may (see normalised)
+        self.deletion_seconds = 2.0  # --deletion-seconds: a deleted task's DELETION_IN_PROGRESS
         self.token_ttl = TOKEN_TTL  # --token-ttl: seconds a ClientToken is remembered (0: for ever)
         self.outcomes = {}  # how things of new tasks end (POST /_emulator/outcomes)
         self.query_things = 4
@@ -469,7 +496,22 @@ def known_token(store, token):
     return prev
 
 
+DATE_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d:\d\d)?")
+
+
+def check_times(data):
+    """A schedule's StartTime and EndTime are date-times (the model types them
+    as strings; a service that cannot read one refuses the request)."""
+    sched = data.get("OtaSchedulingConfig") or {}
+    for k in ("StartTime", "EndTime"):
+        v = sched.get(k)
+        if v is not None and not DATE_TIME.fullmatch(v):
+            raise ServiceError(400, "ValidationException",
+                               f"Value '{v}' at 'otaSchedulingConfig.{k[0].lower() + k[1:]}' is not a date-time")
+
+
 def op_create_ota_task(cfg, store, data):
+    check_times(data)
     token = data.get("ClientToken")
     request = body_without_token(data)
     with store.lock:
@@ -501,6 +543,12 @@ def op_create_ota_task(cfg, store, data):
     return 201, out
 
 
+def deleting(store, task, now):
+    """A deleted task stays visible for --deletion-seconds, its status
+    DELETION_IN_PROGRESS (the model's asynchronous delete)."""
+    return task.get("Deleted") and now - task.get("DeletedAt", 0) < store.deletion_seconds
+
+
 def live_task(store, task_id):
     task = store.tasks.get(task_id)
     if not task or task.get("Deleted"):
@@ -508,23 +556,51 @@ def live_task(store, task_id):
     return task
 
 
+def normalised(task):
+    """A task as a real service may hand it back without changing it: its
+    date-times written with milliseconds, its Target in another order, and
+    no Tags (read with ListTagsForResource)."""
+    def times(v):
+        if isinstance(v, dict):
+            return {k: times(x) for k, x in v.items()}
+        if isinstance(v, list):
+            return [times(x) for x in v]
+        m = re.fullmatch(r"(\d{4}-\d\d-\d\dT\d\d:\d\d)(:\d\d)?Z?", v) if isinstance(v, str) else None
+        if m:
+            return m.group(1) + (m.group(2) or ":00") + ".000Z"
+        return v
+    out = {k: v for k, v in task.items() if k != "Tags"}
+    if "OtaSchedulingConfig" in out:
+        out["OtaSchedulingConfig"] = times(out["OtaSchedulingConfig"])
+    if isinstance(out.get("Target"), list):
+        out["Target"] = list(reversed(out["Target"]))
+    return out
+
+
 def op_get_ota_task(cfg, store, data):
+    now = CLOCK.now()
     with store.lock:
-        task = dict(live_task(store, data["Identifier"]))
-    status, details, _, _ = store.progress(task, CLOCK.now())
+        found = store.tasks.get(data["Identifier"])
+        task = dict(found if found and deleting(store, found, now) else live_task(store, data["Identifier"]))
+    status, details, _, _ = store.progress(task, now)
+    if task.get("Deleted"):
+        status = "DELETION_IN_PROGRESS"
+    task.pop("Deleted", None)
+    task.pop("DeletedAt", None)
     task = {k: v for k, v in task.items() if not k.startswith("_")}
     task.update({"Status": status, "TaskProcessingDetails": details})
-    return 200, task
+    return 200, normalised(task) if store.normalize else task
 
 
 def op_list_ota_tasks(cfg, store, data):
     now = CLOCK.now()
     with store.lock:
-        live = [t for t in store.tasks.values() if not t.get("Deleted")]
+        live = [t for t in store.tasks.values() if not t.get("Deleted") or deleting(store, t, now)]
     live.sort(key=lambda t: (t["CreatedAt"], t["TaskId"]))
     chunk, nxt = page(live, data)
     out = {"Tasks": [{"TaskId": t["TaskId"], "TaskArn": t["TaskArn"], "CreatedAt": t["CreatedAt"],
-                      "LastUpdatedAt": t["LastUpdatedAt"], "Status": store.progress(t, now)[0],
+                      "LastUpdatedAt": t["LastUpdatedAt"],
+                      "Status": "DELETION_IN_PROGRESS" if t.get("Deleted") else store.progress(t, now)[0],
                       **({"TaskConfigurationId": t["TaskConfigurationId"]}
                          if "TaskConfigurationId" in t else {})} for t in chunk]}
     if nxt:
@@ -550,7 +626,7 @@ def op_delete_ota_task(cfg, store, data):
         task = live_task(store, data["Identifier"])
         status = store.progress(task, CLOCK.now())[0]
         task["Deleted"] = True
-        task["LastUpdatedAt"] = CLOCK.now()
+        task["DeletedAt"] = task["LastUpdatedAt"] = CLOCK.now()
         store.event("DeleteOtaTask", task["TaskId"], status=status, tags=task.get("Tags"))
         store.save()
     return 200, None
@@ -634,7 +710,49 @@ def op_delete_ota_task_configuration(cfg, store, data):
     return 204, None
 
 
+def tagged_task(store, arn):
+    """The live task whose ARN is arn (the only resources here that take tags)."""
+    for t in store.tasks.values():
+        if t.get("TaskArn") == arn and not t.get("Deleted"):
+            return t
+    raise ServiceError(404, "ResourceNotFoundException", f"Resource {arn} not found")
+
+
+def op_tag_resource(cfg, store, data):
+    with store.lock:
+        task = tagged_task(store, data["ResourceArn"])
+        tags = dict(task.get("Tags") or {})
+        tags.update(data["Tags"])
+        if len(tags) > 50:
+            raise ServiceError(400, "InvalidRequestException", "A resource takes at most 50 tags")
+        task["Tags"] = tags
+        store.event("TagResource", task["TaskId"], body={"Tags": data["Tags"]}, tags=tags)
+        store.save()
+    return 200, {}
+
+
+def op_untag_resource(cfg, store, data):
+    with store.lock:
+        task = tagged_task(store, data["ResourceArn"])
+        tags = {k: v for k, v in (task.get("Tags") or {}).items() if k not in data["TagKeys"]}
+        if tags:
+            task["Tags"] = tags
+        else:
+            task.pop("Tags", None)
+        store.event("UntagResource", task["TaskId"], body={"TagKeys": data["TagKeys"]}, tags=tags)
+        store.save()
+    return 200, {}
+
+
+def op_list_tags_for_resource(cfg, store, data):
+    with store.lock:
+        task = tagged_task(store, data["ResourceArn"])
+        return 200, {"tags": dict(task.get("Tags") or {})} if task.get("Tags") else {}
+
+
 OPERATIONS = {
+    "TagResource": op_tag_resource, "UntagResource": op_untag_resource,
+    "ListTagsForResource": op_list_tags_for_resource,
     "CreateOtaTask": op_create_ota_task, "GetOtaTask": op_get_ota_task,
     "ListOtaTasks": op_list_ota_tasks, "UpdateOtaTask": op_update_ota_task,
     "DeleteOtaTask": op_delete_ota_task, "ListOtaTaskExecutions": op_list_ota_task_executions,
@@ -809,11 +927,13 @@ class Handler(BaseHTTPRequestHandler):
             if error < srv.faults.error_rate:
                 entry["fault"] = "error"
                 raise ServiceError(500, "InternalServerException", "Internal server error")
-            query = {}
+            query = Query()
             for pair in raw_query.split("&") if raw_query else []:
                 k, _, v = pair.partition("=")
-                query[unquote(k)] = unquote(v)
-            data = srv.model.parse_input(op, labels, query, body)
+                query.add(unquote(k), unquote(v))
+            data, unknown = srv.model.parse_input(op, labels, query, body)
+            if unknown:
+                entry["unknown"] = unknown
             CALLER.ua = self.headers.get("User-Agent")
             entry["clientToken"] = data.get("ClientToken")
             status, out = OPERATIONS[op_name](srv.cfg, srv.store, data)
@@ -852,6 +972,8 @@ class Handler(BaseHTTPRequestHandler):
                 return self.send_json(400, {"Message": str(e)})
             if "conflict_in_use" in d:
                 srv.store.conflict_in_use = bool(d["conflict_in_use"])
+            if "normalize" in d:
+                srv.store.normalize = bool(d["normalize"])
             return self.send_json(200, {**srv.faults.as_dict(), "conflict_in_use": srv.store.conflict_in_use})
         if path == "/_emulator/outcomes" and self.command == "POST":
             try:
@@ -978,6 +1100,9 @@ def main(argv=None):
                    help="seconds a ClientToken is remembered (0: for ever; default a day). Within "
                         "it a create with a used token gets the first answer again, even for a "
                         "resource deleted since; after it, a new resource")
+    p.add_argument("--deletion-seconds", type=float, default=2.0,
+                   help="a deleted task is listed and got with status DELETION_IN_PROGRESS for this "
+                        "long (the model's delete is asynchronous), then is gone")
     p.add_argument("--virtual-clock", action="store_true",
                    help="the service's time moves only by POST /_emulator/clock {\"advance\": S}")
     p.add_argument("--verbose", action="store_true")
@@ -987,6 +1112,7 @@ def main(argv=None):
     srv = Server(cfg)
     srv.store.conflict_in_use = cfg.conflict_in_use
     srv.store.token_ttl = cfg.token_ttl
+    srv.store.deletion_seconds = cfg.deletion_seconds
     srv.store.outcomes = cfg.outcomes
     srv.store.query_things = cfg.query_things
     CLOCK.virtual = cfg.virtual_clock

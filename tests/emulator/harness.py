@@ -12,7 +12,7 @@ SECRET_ACCESS_KEY = "ota-emulator-secret-key"
 
 
 # The calls that change something in the service, and those on tasks only.
-TASK_MUTATING = ("CreateOtaTask", "UpdateOtaTask", "DeleteOtaTask")
+TASK_MUTATING = ("CreateOtaTask", "UpdateOtaTask", "DeleteOtaTask", "TagResource", "UntagResource")
 MUTATING = TASK_MUTATING + ("CreateOtaTaskConfiguration", "DeleteOtaTaskConfiguration")
 
 

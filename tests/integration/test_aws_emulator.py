@@ -74,8 +74,12 @@ with Emulator("--tick", "0.2", "--max-page", "100") as emu:
     rc, d, err = drive(emu, "delete", c1["TaskId"])
     check(rc == 0 and d["status"] == 200, "delete: 200", err)
     rc, _, err = drive(emu, "get", c1["TaskId"])
+    check(rc == 0 and _["Status"] == "DELETION_IN_PROGRESS",
+          "get after delete: DELETION_IN_PROGRESS (the model's delete is asynchronous)", err)
+    time.sleep(2.2)
+    rc, _, err = drive(emu, "get", c1["TaskId"])
     check(rc == 1 and "GetOtaTask (" + c1["TaskId"] + "): HTTP 404 ResourceNotFoundException" in err,
-          "get after delete: 404", err)
+          "get after delete, after a while: 404", err)
 
     rc, cfg, err = drive(emu, "create-config", "canary", "cfg-tok")
     cid = cfg and cfg.get("TaskConfigurationId")

@@ -68,8 +68,13 @@ try:
         rc, _, err = aws(emu, "create-ota-task", "--s3-url", "s3://fw/a.json", "--ota-type", "WEEKLY")
         check(rc != 0 and "ValidationException" in err and "enum value set" in err, "enum validated", err)
         rc, _, err = aws(emu, "create-ota-task", "--s3-url", "s3://fw/a.json", "--ota-type", "ONE_TIME",
-                         "--description", "has a dot.")
+                         "--description", "...")
         check(rc != 0 and "ValidationException" in err and "pattern" in err, "pattern validated", err)
+        # a Smithy pattern is not anchored: a match anywhere satisfies it (ota-runner's own
+        # validation reads patterns whole, a stricter rule of its own)
+        rc, dot, err = aws(emu, "create-ota-task", "--s3-url", "s3://fw/dot.json", "--ota-type", "ONE_TIME",
+                           "--description", "has a dot.")
+        check(rc == 0, "a pattern matched anywhere satisfies the model", err)
         rc, _, err = aws(emu, "list-ota-tasks", secret="wrong-secret")
         check(rc != 0 and "InvalidSignatureException" in err, "wrong secret key: 403", err)
 
@@ -85,7 +90,7 @@ try:
         rc2, got, _ = aws(emu, "get-ota-task", "--identifier", t1["TaskId"])
         check(rc == 0 and got["Description"] == "Renamed", "update", err)
 
-        ids = {t1["TaskId"]}
+        ids = {t1["TaskId"], dot["TaskId"]}
         for i in range(4):
             rc, t, err = aws(emu, "create-ota-task", "--s3-url", f"s3://fw/{i}.json", "--ota-type", "CONTINUOUS")
             ids.add(t["TaskId"])
@@ -99,8 +104,12 @@ try:
 
         rc, _, err = aws(emu, "delete-ota-task", "--identifier", t1["TaskId"])
         check(rc == 0, "delete", err)
+        # the model's delete is asynchronous: DELETION_IN_PROGRESS for a while, then gone
+        rc, got, err = aws(emu, "get-ota-task", "--identifier", t1["TaskId"])
+        check(rc == 0 and got["Status"] == "DELETION_IN_PROGRESS", "deleted task: DELETION_IN_PROGRESS", err)
+        time.sleep(2.2)
         rc, _, err = aws(emu, "get-ota-task", "--identifier", t1["TaskId"])
-        check(rc != 0 and "ResourceNotFoundException" in err, "deleted task: 404", err)
+        check(rc != 0 and "ResourceNotFoundException" in err, "deleted task, after a while: 404", err)
         rc, _, err = aws(emu, "delete-ota-task", "--identifier", t1["TaskId"])
         check(rc != 0 and "ResourceNotFoundException" in err, "delete twice: 404", err)
 
@@ -141,7 +150,7 @@ try:
         rc, _, err = aws(emu, "create-ota-task-configuration", "--name", "abort", "--push-config", json.dumps(abort))
         check(rc != 0 and "enum value set: [CANCEL]" in err and "ThresholdPercentage" in err,
               "an enum and a double in a list: 400, both named", err)
-        rc, _, err = aws(emu, "create-ota-task-configuration", "--name", "bad name!")
+        rc, _, err = aws(emu, "create-ota-task-configuration", "--name", "!!!")
         check(rc != 0 and "pattern" in err, "the configuration name's pattern", err)
         rc, _, err = aws(emu, "create-ota-task-configuration", "--name", "x" * 129)
         check(rc != 0 and "length less than or equal to 128" in err, "the configuration name's length", err)

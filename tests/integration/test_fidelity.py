@@ -22,6 +22,15 @@ namespaced, with its ':' suffix; __type, code, Code in the body) is read, so a
 namespaced ThrottlingException or LimitExceededException is retried.
 
 Retries (item 5): botocore's standard-mode backoff, and x-amz-retry-after.
+
+Tags in place (item 4): TagResource and UntagResource, never a replace.
+
+Endpoints (item 10): every partition's, as botocore's endpoint rules give it.
+
+Drift (item 7): judged on what the service says, both sides normalised.
+
+The service's behaviours (item 8): an asynchronous delete, schedule times
+checked, unknown members ignored (and none sent).
 """
 import json
 import re
@@ -137,7 +146,8 @@ def test_lost_state(emu, last):
                                                      if t.get("Deleted")] and live(emu, now),
           "a lost state: three creates answered with deleted tasks, the fourth makes a live one",
           f"{[e['clientToken'] for e in made]}\n{out}{err}")
-    check(err.count("a token used before; not recorded; sent again") == 3 and "not found" in err,
+    check(err.count("a token used before; not recorded; sent again") == 3
+          and ("not found" in err or "DELETION_IN_PROGRESS" in err),
           "each dead answer is said, and not recorded", out + err)
     check([e["clientToken"] for e in made[:3]] == [tokens_before[0]] + tokens_before[2:4]
           and made[3]["clientToken"] not in tokens_before,
@@ -198,6 +208,177 @@ def test_error_forms():
                   f"errors sent as {form}: ResourceNotFoundException means gone", out + err)
 
 
+def write_tagged(tags, description=None):
+    os.makedirs(os.path.dirname(MANIFEST), exist_ok=True)
+    with open(MANIFEST, "w") as f:
+        f.write("apiVersion: ota-runner/v1\nkind: OtaTask\nmetadata: {name: door}\n"
+                f"spec:\n  S3Url: s3://fw/door.json\n  OtaType: ONE_TIME\n  Target: [{ARN}t1]\n"
+                + (f"  Description: {description}\n" if description else "")
+                + (f"  Tags: {json.dumps(tags)}\n" if tags is not None else ""))
+    subprocess.run(["git", "-C", repo, "add", "-A"], check=True, env=GIT_ENV)
+    subprocess.run(["git", "-C", repo, "commit", "-q", "--allow-empty", "-m", "tags"], check=True, env=GIT_ENV)
+
+
+def user_tags(emu, task_id):
+    return {k: v for k, v in tags_of(emu, task_id).items() if not k.startswith("ota-runner:")}
+
+
+def test_tags_in_place():
+    """A tag edit changes the tags of the running task in place (issue 30,
+    item 4): TagResource for keys added or changed, UntagResource for keys
+    removed, never a replace (which would cancel the task's devices); with
+    another field, UpdateOtaTask too; a tag changed by hand is drift that
+    --refresh full puts back the same way."""
+    lose_state()
+    with Emulator("--tick", "0") as emu:
+        write_tagged({"team": "a", "tier": "x"})
+        rc, out, err = run(emu, "apply")
+        first = recorded()
+        write_tagged({"team": "b", "new": "y"})
+        rc, out, err = run(emu, "plan")
+        check(rc == 0 and "~   update  door" in out and "replace" not in out.split("Plan:")[0],
+              "a tag edit is planned as an update", out + err)
+        n = len(emu.log())
+        rc, out, err = run(emu, "apply")
+        ops = [e["op"] for e in emu.mutations(n)]
+        check(rc == 0 and ops == ["TagResource", "UntagResource"] and recorded() == first
+              and user_tags(emu, first) == {"team": "b", "new": "y"}
+              and tags_of(emu, first).get("ota-runner:address") == "OtaTask/door",
+              "the tags change in place: TagResource, UntagResource; the same task runs on",
+              f"{ops} {tags_of(emu, first)}\n{out}{err}")
+        write_tagged({"team": "b", "new": "y"}, description="Door firmware")
+        n = len(emu.log())
+        rc, out, err = run(emu, "apply")
+        ops = [e["op"] for e in emu.mutations(n)]
+        check(rc == 0 and ops == ["UpdateOtaTask"], "a Description edit alone: UpdateOtaTask only", f"{ops}")
+        write_tagged(None, description="Door firmware 2")
+        n = len(emu.log())
+        rc, out, err = run(emu, "apply")
+        ops = [e["op"] for e in emu.mutations(n)]
+        check(rc == 0 and ops == ["UpdateOtaTask", "UntagResource"] and user_tags(emu, first) == {}
+              and recorded() == first, "Tags removed with a Description edit: UpdateOtaTask, then UntagResource",
+              f"{ops} {tags_of(emu, first)}\n{out}{err}")
+        write_tagged({"team": "c"}, description="Door firmware 2")
+        rc, out, err = run(emu, "apply")
+        arn = next(t["TaskArn"] for t in emu.control("tasks") if t["TaskId"] == first)
+        aws(emu, "tag-resource", "--resource-arn", arn, "--tags", "team=hand,extra=z")
+        rc, out, err = run(emu, "plan", "--refresh", "full", "--detailed-exitcode")
+        check(rc == 2 and "~   update  door" in out and "drift" in out, "a tag changed by hand is drift, mended in place",
+              out + err)
+        n = len(emu.log())
+        rc, out, err = run(emu, "apply", "--refresh", "full")
+        ops = [e["op"] for e in emu.mutations(n)]
+        check(rc == 0 and ops == ["TagResource", "UntagResource"] and user_tags(emu, first) == {"team": "c"}
+              and recorded() == first, "the drift is put back in place", f"{ops} {tags_of(emu, first)}\n{out}{err}")
+        no_unknown_members(emu, "tags")
+        lst = aws(emu, "list-tags-for-resource", "--resource-arn", arn)
+        check(lst.get("tags", {}).get("team") == "c", "ListTagsForResource answers as the model says", json.dumps(lst))
+
+
+def botocore_endpoint(region, fips):
+    """Where botocore sends a call (its endpoint rules, not the legacy
+    endpoint_url), caught before anything is sent."""
+    import botocore.session
+    from botocore.config import Config
+    c = botocore.session.get_session().create_client(
+        "iot-managed-integrations", region_name=region, aws_access_key_id="a", aws_secret_access_key="b",
+        config=Config(use_fips_endpoint=fips, retries={"max_attempts": 1}))
+    seen = {}
+
+    def stop(request, **kw):
+        seen["url"] = request.url
+        raise InterruptedError
+
+    c.meta.events.register("before-send", stop)
+    try:
+        c.list_ota_tasks()
+    except InterruptedError:
+        pass
+    return seen["url"].split("/ota-tasks")[0]
+
+
+def test_endpoints():
+    """The endpoint of every partition is botocore's (issue 30, item 10), FIPS
+    too; FIPS with a custom endpoint is refused, as the rules say."""
+    driver = program("OTR_OTA_DRIVER")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    for region in ("us-east-1", "eu-west-1", "cn-north-1", "cn-northwest-1", "us-gov-west-1", "us-iso-east-1",
+                   "us-isob-east-1", "eu-isoe-west-1", "us-isof-south-1", "eusc-de-east-1", "xx-future-1"):
+        for fips in (False, True):
+            p = subprocess.run([driver, "--region", region, "endpoint"], capture_output=True, text=True,
+                               env={**env, **({"AWS_USE_FIPS_ENDPOINT": "true"} if fips else {})})
+            want = botocore_endpoint(region, fips)
+            check(p.returncode == 0 and p.stdout.strip() == want, f"endpoint of {region}{' (FIPS)' if fips else ''}",
+                  f"ota-runner {p.stdout.strip()} {p.stderr}; botocore {want}")
+    p = subprocess.run([driver, "--endpoint-url", "http://127.0.0.1:1", "endpoint"], capture_output=True, text=True,
+                       env={**env, "AWS_USE_FIPS_ENDPOINT": "true"})
+    check(p.returncode != 0 and "FIPS and a custom endpoint are not supported" in p.stderr,
+          "FIPS with a custom endpoint is refused", p.stderr)
+
+
+def test_normalised_answers():
+    """Drift is judged on what the service says, both sides written one way
+    (issue 30, item 7): a GetOtaTask that writes times with milliseconds,
+    lists Target in another order and leaves Tags out is no drift; a field
+    changed by hand still is."""
+    lose_state()
+    with Emulator("--tick", "0") as emu:
+        with open(MANIFEST, "w") as f:
+            f.write("apiVersion: ota-runner/v1\nkind: OtaTask\nmetadata: {name: door}\n"
+                    f"spec:\n  S3Url: s3://fw/door.json\n  OtaType: ONE_TIME\n"
+                    f"  Target: [{ARN}b1, {ARN}a2, {ARN}c3]\n  Tags: {{team: doors}}\n"
+                    "  OtaSchedulingConfig:\n    EndBehavior: STOP_ROLLOUT\n"
+                    '    StartTime: "2026-12-01T02:00"\n    EndTime: "2026-12-02T02:00:00Z"\n')
+        subprocess.run(["git", "-C", repo, "add", "-A"], check=True, env=GIT_ENV)
+        subprocess.run(["git", "-C", repo, "commit", "-q", "-m", "scheduled"], check=True, env=GIT_ENV)
+        rc, out, err = run(emu, "apply")
+        check(rc == 0, "a scheduled task with three things is made", out + err)
+        emu.control("faults", {"normalize": True})
+        got = aws(emu, "get-ota-task", "--identifier", recorded())
+        check("Tags" not in got and got["OtaSchedulingConfig"]["StartTime"] == "2026-12-01T02:00:00.000Z"
+              and got["Target"][0].endswith("c3"), "the emulator answers as a service may", json.dumps(got))
+        rc, out, err = run(emu, "plan", "--refresh", "full", "--detailed-exitcode")
+        check(rc == 0 and "drift" not in out, "times, order and an omitted field are not drift", out + err)
+        aws(emu, "update-ota-task", "--identifier", recorded(), "--description", "by hand")
+        rc, out, err = run(emu, "plan", "--refresh", "full", "--detailed-exitcode")
+        check(rc == 2 and "drift" in out and "Description" in out, "a field changed by hand still is", out + err)
+
+
+def no_unknown_members(emu, what):
+    """The emulator ignores members the model does not know, as a service
+    does, and logs them: ota-runner must send none."""
+    bad = [e for e in emu.log() if e.get("unknown")]
+    check(not bad, f"{what}: every member sent is the model's", json.dumps(bad[:3]))
+
+
+def test_service_behaviours():
+    """The emulator is no kinder than the service (issue 30, item 8): a delete
+    is asynchronous (the task is got and listed as DELETION_IN_PROGRESS for a
+    while), and ota-runner takes that for gone; a schedule time the service
+    cannot read is refused; an unknown member is ignored, not refused."""
+    lose_state()
+    with Emulator("--tick", "0", "--deletion-seconds", "600") as emu:
+        write_task("t7")
+        rc, out, err = run(emu, "apply")
+        gone = recorded()
+        aws(emu, "delete-ota-task", "--identifier", gone)
+        got = aws(emu, "get-ota-task", "--identifier", gone)
+        listed = aws(emu, "list-ota-tasks")["Tasks"]
+        check(got["Status"] == "DELETION_IN_PROGRESS" and any(t["TaskId"] == gone and t["Status"] ==
+                                                              "DELETION_IN_PROGRESS" for t in listed),
+              "a deleted task is got and listed as DELETION_IN_PROGRESS", json.dumps(got))
+        rc, out, err = run(emu, "plan", "--detailed-exitcode")
+        check(rc == 2 and "no longer exists in the service" in out, "DELETION_IN_PROGRESS is gone to a plan", out + err)
+        rc, out, err = run(emu, "apply")
+        check(rc == 0 and recorded() != gone and live(emu, recorded()), "and the task is made again", out + err)
+        p = subprocess.run(["aws", "iot-managed-integrations", "create-ota-task", "--s3-url", "s3://fw/x.json",
+                            "--ota-type", "ONE_TIME", "--ota-scheduling-config", '{"StartTime": "tomorrow"}',
+                            "--endpoint-url", emu.url], env=aws_env(), capture_output=True, text=True, timeout=60)
+        check(p.returncode != 0 and "ValidationException" in p.stderr and "date-time" in p.stderr,
+              "a schedule time the service cannot read is refused", p.stderr)
+        no_unknown_members(emu, "service behaviours")
+
+
 def test_retry_waits():
     """Retries wait as botocore's standard mode does (issue 30, item 5): the
     first retry a draw in [0, 1 s], the second in [0, 2 s]; and a throttle
@@ -229,7 +410,12 @@ def main():
         now = test_lost_state(emu, again)
         test_rebuild_reads_generation(emu, now)
         test_emulator_hands_back_deleted(emu)
+        no_unknown_members(emu, "tokens")
     test_error_forms()
+    test_tags_in_place()
+    test_endpoints()
+    test_normalised_answers()
+    test_service_behaviours()
     test_retry_waits()
     finish()
 

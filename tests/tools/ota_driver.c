@@ -7,7 +7,7 @@
  *
  *   ota_driver [--endpoint-url U] [--region R] [--profile P] [--max-attempts N]
  *              [--max-rps R] [--parallelism N] [-v] [--debug] OP [ARGS]
- *   OP: whoami | create NAME TOKEN SPEC_JSON | create-many N PREFIX | get ID | list
+ *   OP: endpoint | whoami | create NAME TOKEN SPEC_JSON | create-many N PREFIX | get ID | list
  *       | update ID DESCRIPTION | delete ID | executions ID
  *       | create-config NAME TOKEN | get-config ID | list-configs | delete-config ID
  */
@@ -268,8 +268,16 @@ int main(int argc, char **argv)
     otr_aws_client *client = NULL;
     otr_creds_options co = {profile, region, NULL, NULL};
     int rc;
-    if (otr_endpoint_resolve(&endpoint, endpoint_flag, region, &err) < 0 ||
-        otr_creds_provider_new(&creds, &co, &err) < 0) {
+    if (otr_endpoint_resolve(&endpoint, endpoint_flag, region, &err) < 0) {
+        rc = fail(&err);
+        goto done;
+    }
+    if (!strcmp(argv[optind], "endpoint")) { /* where the calls would go; nothing is sent */
+        printf("%s\n", endpoint);
+        rc = 0;
+        goto done;
+    }
+    if (otr_creds_provider_new(&creds, &co, &err) < 0) {
         rc = fail(&err);
         goto done;
     }

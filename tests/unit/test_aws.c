@@ -211,6 +211,21 @@ static void test_endpoint(void **state)
     u = resolve(NULL, "us-east-1");
     assert_string_equal(u, "https://api.iotmanagedintegrations-fips.us-east-1.api.aws");
     free(u);
+    /* each partition's suffix (botocore's endpoint rules; test_fidelity.py compares) */
+    u = resolve(NULL, "cn-north-1");
+    assert_string_equal(
+        u, "https://api.iotmanagedintegrations-fips.cn-north-1.api.amazonwebservices.com.cn");
+    free(u);
+    unsetenv("AWS_USE_FIPS_ENDPOINT");
+    u = resolve(NULL, "us-isob-east-1");
+    assert_string_equal(u, "https://api.iotmanagedintegrations.us-isob-east-1.api.aws.scloud");
+    free(u);
+    /* FIPS and a custom endpoint: refused, as the rules refuse it */
+    setenv("AWS_USE_FIPS_ENDPOINT", "true", 1);
+    u = resolve("https://x.example.com", "us-east-1");
+    assert_non_null(strstr(u, "FIPS and a custom endpoint are not supported"));
+    free(u);
+    unsetenv("AWS_USE_FIPS_ENDPOINT");
     setenv("AWS_ENDPOINT_URL", "https://general.example.com/", 1);
     u = resolve(NULL, "us-east-1");
     assert_string_equal(u, "https://general.example.com");
