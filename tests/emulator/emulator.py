@@ -426,29 +426,60 @@ class Store:
                 out.append("SUCCEEDED" if i < succeed else "FAILED")
         return out
 
+    def abort_criteria(self, task):
+        """The CANCEL criteria of the configuration the task uses."""
+        cfg = self.configs.get(task.get("TaskConfigurationId") or "") or {}
+        abort = ((cfg.get("PushConfig") or {}).get("AbortConfig") or {}).get("AbortConfigCriteriaList") or []
+        return [c for c in abort if c.get("Action") == "CANCEL"]
+
+    @staticmethod
+    def aborts(criteria, ended):
+        """Does the list of outcomes that have ended meet a criterion?"""
+        for c in criteria:
+            kinds = {"ALL": ("FAILED", "REJECTED", "TIMED_OUT")}.get(c.get("FailureType"), (c.get("FailureType"),))
+            bad = sum(1 for x in ended if x in kinds)
+            if len(ended) >= c.get("MinNumberOfExecutedThings", 1) and \
+                    100.0 * bad / len(ended) >= c.get("ThresholdPercentage", 100):
+                return True
+        return False
+
     def progress(self, task, now):
-        """Status and counts as time passes: one target reaches its end per tick."""
+        """Status and counts as time passes: one target reaches its end per tick,
+        from the schedule's StartTime on (SCHEDULED before it); when the
+        configuration's abort criteria are met, the rest is CANCELED."""
         targets = self.targets_of(task)
         outcomes = task.get("_outcomes") or ["SUCCEEDED"] * len(targets)
         n = len(targets)
-        steps = int((now - task["CreatedAt"]) / self.tick) if self.tick > 0 else n + 1
+        start = max(task["CreatedAt"], schedule_start(task))
+        if self.tick > 0:
+            steps = int((now - start) / self.tick)
+        else:
+            steps = n + 1 if now >= start else 0
         reached = max(0, min(n, steps - 1))  # targets 0 .. reached-1 are at their end
+        criteria, ended, aborted = self.abort_criteria(task), [], False
         states = []
         for i in range(n):
-            if i < reached:
+            if aborted:
+                states.append("CANCELED")
+            elif i < reached:
                 states.append("IN_PROGRESS" if outcomes[i] == "NEVER" else outcomes[i])
+                if outcomes[i] != "NEVER":
+                    ended.append(outcomes[i])
+                    aborted = self.aborts(criteria, ended)
             elif i == reached and steps >= 1:
                 states.append("IN_PROGRESS")
             else:
                 states.append("QUEUED")
         if steps < 1:
             status = "SCHEDULED"
+        elif aborted:
+            status = "CANCELED"
         elif any(st in ("IN_PROGRESS", "QUEUED") for st in states) or task["OtaType"] == "CONTINUOUS":
             status = "IN_PROGRESS"
         else:
             status = "COMPLETED"
         count = lambda st: sum(1 for x in states if x == st)
-        details = {"NumberOfCanceledThings": 0, "NumberOfFailedThings": count("FAILED"),
+        details = {"NumberOfCanceledThings": count("CANCELED"), "NumberOfFailedThings": count("FAILED"),
                    "NumberOfInProgressThings": count("IN_PROGRESS"),
                    "numberOfQueuedThings": count("QUEUED"),
                    "numberOfRejectedThings": count("REJECTED"),
@@ -494,6 +525,18 @@ def known_token(store, token):
     if prev and store.token_ttl and CLOCK.now() - prev.get("at", 0) > store.token_ttl:
         return None
     return prev
+
+
+def schedule_start(task):
+    """The schedule's StartTime in seconds (UTC when it names no zone), or 0."""
+    v = (task.get("OtaSchedulingConfig") or {}).get("StartTime")
+    try:
+        t = datetime.datetime.fromisoformat(v.replace("Z", "+00:00"))
+    except (AttributeError, ValueError):
+        return 0
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=datetime.timezone.utc)
+    return t.timestamp()
 
 
 DATE_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d:\d\d)?")

@@ -30,7 +30,8 @@ Endpoints (item 10): every partition's, as botocore's endpoint rules give it.
 Drift (item 7): judged on what the service says, both sides normalised.
 
 The service's behaviours (item 8): an asynchronous delete, schedule times
-checked, unknown members ignored (and none sent).
+checked, a StartTime waited for, abort criteria that cancel, unknown members
+ignored (and none sent).
 """
 import json
 import re
@@ -376,6 +377,24 @@ def test_service_behaviours():
                             "--endpoint-url", emu.url], env=aws_env(), capture_output=True, text=True, timeout=60)
         check(p.returncode != 0 and "ValidationException" in p.stderr and "date-time" in p.stderr,
               "a schedule time the service cannot read is refused", p.stderr)
+        later = aws(emu, "create-ota-task", "--s3-url", "s3://fw/later.json", "--ota-type", "ONE_TIME",
+                    "--target", ARN + "l1", "--ota-scheduling-config", '{"StartTime": "2031-01-01T00:00"}')
+        got = aws(emu, "get-ota-task", "--identifier", later["TaskId"])
+        check(got["Status"] == "SCHEDULED" and got["TaskProcessingDetails"]["numberOfQueuedThings"] == 1,
+              "a task waits for its schedule's StartTime (SCHEDULED)", json.dumps(got))
+        cfg = aws(emu, "create-ota-task-configuration", "--name", "abort", "--push-config", json.dumps(
+            {"AbortConfig": {"AbortConfigCriteriaList": [{"Action": "CANCEL", "FailureType": "FAILED",
+                                                          "MinNumberOfExecutedThings": 2,
+                                                          "ThresholdPercentage": 50}]}}))
+        emu.control("outcomes", {"share": 0})
+        doomed = aws(emu, "create-ota-task", "--s3-url", "s3://fw/bad.json", "--ota-type", "ONE_TIME",
+                     "--task-configuration-id", cfg["TaskConfigurationId"],
+                     "--target", *[ARN + f"d{i}" for i in range(5)])
+        got = aws(emu, "get-ota-task", "--identifier", doomed["TaskId"])
+        d = got["TaskProcessingDetails"]
+        check(got["Status"] == "CANCELED" and d["NumberOfFailedThings"] == 2 and d["NumberOfCanceledThings"] == 3,
+              "the configuration's abort criteria cancel the rest (2 failed of 2: 100% >= 50%)", json.dumps(got))
+        emu.control("outcomes", {})
         no_unknown_members(emu, "service behaviours")
 
 
