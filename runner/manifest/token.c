@@ -218,21 +218,18 @@ void otr_base64url(char *out, const unsigned char *in, size_t len)
     out[o] = '\0';
 }
 
-int otr_client_token(char out[44], const char *name, long revision, const char *canonical)
+/* out = base64url_nopad(SHA-256 of the n strings, each with its NUL but the
+ * last). */
+static int token_of_parts(char out[44], const char *const *parts, size_t n)
 {
     unsigned char md[32];
     unsigned int mdlen = 0;
-    char rev[24];
-    int ok = 0;
-    snprintf(rev, sizeof(rev), "%ld", revision);
+    int ok = 1;
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    if (ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) &&
-        EVP_DigestUpdate(ctx, "ota-runner/v1", sizeof("ota-runner/v1")) && /* with its NUL */
-        EVP_DigestUpdate(ctx, name, strlen(name) + 1) &&
-        EVP_DigestUpdate(ctx, rev, strlen(rev) + 1) &&
-        EVP_DigestUpdate(ctx, canonical, strlen(canonical)) &&
-        EVP_DigestFinal_ex(ctx, md, &mdlen) && mdlen == sizeof(md))
-        ok = 1;
+    ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+    for (size_t i = 0; ok && i < n; i++)
+        ok = EVP_DigestUpdate(ctx, parts[i], strlen(parts[i]) + (i + 1 < n));
+    ok = ok && EVP_DigestFinal_ex(ctx, md, &mdlen) && mdlen == sizeof(md);
     EVP_MD_CTX_free(ctx);
     if (!ok)
         return -1;
@@ -240,12 +237,17 @@ int otr_client_token(char out[44], const char *name, long revision, const char *
     return 0;
 }
 
+int otr_client_token(char out[44], const char *name, long revision, const char *canonical)
+{
+    char rev[24];
+    snprintf(rev, sizeof(rev), "%ld", revision);
+    const char *parts[] = {"ota-runner/v1", name, rev, canonical};
+    return token_of_parts(out, parts, 4);
+}
+
 int otr_token_generation(char out[44], const char *token, unsigned generation)
 {
-    unsigned char md[32];
-    unsigned int mdlen = 0;
     char gen[16];
-    int ok = 0;
     size_t len = strlen(token);
     if (len == 0 || len > 43)
         return -1;
@@ -254,18 +256,8 @@ int otr_token_generation(char out[44], const char *token, unsigned generation)
         return 0;
     }
     snprintf(gen, sizeof(gen), "%u", generation);
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    if (ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) &&
-        EVP_DigestUpdate(ctx, "ota-runner/v1/generation", sizeof("ota-runner/v1/generation")) &&
-        EVP_DigestUpdate(ctx, token, strlen(token) + 1) &&
-        EVP_DigestUpdate(ctx, gen, strlen(gen)) && EVP_DigestFinal_ex(ctx, md, &mdlen) &&
-        mdlen == sizeof(md))
-        ok = 1;
-    EVP_MD_CTX_free(ctx);
-    if (!ok)
-        return -1;
-    otr_base64url(out, md, sizeof(md));
-    return 0;
+    const char *parts[] = {"ota-runner/v1/generation", token, gen};
+    return token_of_parts(out, parts, 3);
 }
 
 int otr_spec_digest(char out[72], const char *canonical)

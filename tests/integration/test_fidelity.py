@@ -33,6 +33,8 @@ The service's behaviours (item 8): an asynchronous delete, schedule times
 checked, a StartTime waited for, abort criteria that cancel, unknown members
 ignored (and none sent).
 """
+import base64
+import hashlib
 import json
 import re
 import os
@@ -98,6 +100,12 @@ def aws(emu, *args):
     return json.loads(p.stdout) if p.stdout.strip() else None
 
 
+def generation_token(token, g):
+    """The README's formula, written again here (hashlib, base64)."""
+    digest = hashlib.sha256(b"ota-runner/v1/generation\0" + token.encode() + b"\0" + str(g).encode()).digest()
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
 def test_revert_after_replace(emu):
     write_task("t1")
     rc, out, err = run(emu, "apply")
@@ -112,6 +120,8 @@ def test_revert_after_replace(emu):
     revert = recorded()
     check(rc == 0 and len(tokens) == 3 and len(set(tokens)) == 3,
           "the revert sends a ClientToken never sent before", f"{tokens}\n{out}{err}")
+    check(tokens[2] == generation_token(tokens[0], 1),
+          "the revert's token is the README's formula for generation 1", f"{tokens} {generation_token(tokens[0], 1)}")
     check(revert != first and live(emu, revert) and tags_of(emu, revert).get("ota-runner:generation") == "1",
           "the revert records a new live task, tagged ota-runner:generation 1",
           f"{first} {revert} {tags_of(emu, revert)}")
