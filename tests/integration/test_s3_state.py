@@ -269,12 +269,15 @@ try:
         with Emulator("--tick", "0", "--latency-ms", "200") as slow:
             s3b = MotoS3(bucket="ota-state-2")  # the same moto backend, another port
             state2 = f"s3://ota-state-2/{KEY}"
-            p = subprocess.Popen([RUNNER, "apply", "--repo", repo, "--state", state2, "--parallelism", "1"],
+            # (a connection the stopped server leaves open answers nothing: a short
+            # request timeout ends each such attempt, which the S3 state shares)
+            p = subprocess.Popen([RUNNER, "apply", "--repo", repo, "--state", state2, "--parallelism", "1",
+                                  "--request-timeout", "5"],
                                  env=env(slow, s3b.url), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
             wait_for(lambda: mutations(slow))  # a call has been made
             time.sleep(0.3)
             s3b.stop()
-            out, err = p.communicate(timeout=180)
+            out, err = p.communicate(timeout=300)
             made = [m for m in mutations(slow)]
             journal = [json.loads(s3.client().get_object(Bucket="ota-state-2", Key=k)["Body"].read())
                        for k in [o["Key"] for o in s3.client().list_objects_v2(
