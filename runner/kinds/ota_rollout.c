@@ -1135,43 +1135,46 @@ static int plain_and(const char *q)
     return !strstr(q, " OR ") && !strstr(q, "NOT ") && !strchr(q, '(') && !strchr(q, ')');
 }
 
+/* The AND-joined term of a query at *p: its start, its length in *n
+ * (trimmed); *p moves past it, to NULL after the last. */
+static const char *next_term(const char **p, size_t *n)
+{
+    const char *t = *p;
+    while (*t == ' ')
+        t++;
+    const char *end = strstr(t, " AND ");
+    *n = end ? (size_t)(end - t) : strlen(t);
+    while (*n && t[*n - 1] == ' ')
+        (*n)--;
+    *p = end ? end + 5 : NULL;
+    return t;
+}
+
 /* Is term (len bytes) one of the AND-joined terms of q? */
 static int has_term(const char *q, const char *term, size_t len)
 {
-    for (const char *p = q;;) {
-        while (*p == ' ')
-            p++;
-        const char *end = strstr(p, " AND ");
-        size_t n = end ? (size_t)(end - p) : strlen(p);
-        while (n && p[n - 1] == ' ')
-            n--;
-        if (n == len && !memcmp(p, term, len))
+    size_t n;
+    for (const char *p = q; p;) {
+        const char *t = next_term(&p, &n);
+        if (n == len && !memcmp(t, term, len))
             return 1;
-        if (!end)
-            return 0;
-        p = end + 5;
     }
+    return 0;
 }
 
 /* Does broad match every device narrow matches: is each of broad's terms
  * one of narrow's? Only for plain AND-joined queries. */
 static int query_covers(const char *broad, const char *narrow)
 {
+    size_t n;
     if (!plain_and(broad) || !plain_and(narrow))
         return 0;
-    for (const char *p = broad;;) {
-        while (*p == ' ')
-            p++;
-        const char *end = strstr(p, " AND ");
-        size_t n = end ? (size_t)(end - p) : strlen(p);
-        while (n && p[n - 1] == ' ')
-            n--;
-        if (!has_term(narrow, p, n))
+    for (const char *p = broad; p;) {
+        const char *t = next_term(&p, &n);
+        if (!has_term(narrow, t, n))
             return 0;
-        if (!end)
-            return 1;
-        p = end + 5;
     }
+    return 1;
 }
 
 /* What is allowed but likely not meant: a soak longer than the deadline
