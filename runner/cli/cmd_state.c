@@ -143,7 +143,7 @@ static int cmd_show(otr_state *s, const char *address)
 }
 
 /* A state that records nothing, rebuilt from what the service holds of
- * ours (cli/adopt.h), under the lock, and saved. */
+ * ours (sync/adopt.h), under the lock, and saved. */
 static int cmd_rebuild(const otr_options *o)
 {
     otr_planning pl;

@@ -2,7 +2,7 @@
 #include "cli/planning.h"
 
 #include "aws/s3.h"
-#include "cli/adopt.h"
+#include "sync/adopt.h"
 
 #include <stdio.h>
 #include <stdlib.h>

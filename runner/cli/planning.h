@@ -9,7 +9,7 @@
 
 #include "cli/load.h"
 #include "cli/options.h"
-#include "cli/refresh.h"
+#include "sync/refresh.h"
 #include "cli/service.h"
 #include "ota/ota.h"
 #include "plan/plan.h"
@@ -44,7 +44,7 @@ int otr_planning_open_service(otr_planning *pl, const otr_options *o);
 int otr_planning_check_service(const otr_planning *pl, const otr_options *o);
 /* Everything up to the plan; the state is locked for lock_for (NULL: read
  * without the lock, as plan does). A state that records nothing adopts what
- * the service holds of ours first (cli/adopt.h): the plan then shows those
+ * the service holds of ours first (sync/adopt.h): the plan then shows those
  * as adopted, not as creates. Returns an exit code. */
 int otr_planning_prepare(otr_planning *pl, const otr_options *o, const char *lock_for);
 /* The guards apply enforces and plan warns of, from the options. */

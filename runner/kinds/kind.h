@@ -100,7 +100,7 @@ typedef struct otr_kind {
      * name)? NULL: the record's spec says (otr_record_spec_is) */
     int (*refers_to)(const struct otr_record *rec, const char *id_field, const char *id);
     int (*plan)(struct otr_kind_plan *kp);
-    /* A lost state rebuilt (cli/adopt.c): the record manifest m has, from
+    /* A lost state rebuilt (sync/adopt.c): the record manifest m has, from
      * the n resources the service tags with its address (gets, oldest
      * first); -1 with why when they do not fit it. NULL: one resource is
      * one record, adopted as state import does. */
@@ -130,6 +130,9 @@ typedef struct otr_kind {
     otr_aws_call *(*tag_call)(const char *arn, const cJSON *tags, const char *subject);
     otr_aws_call *(*untag_call)(const char *arn, const char *const *keys, size_t n,
                                 const char *subject);
+    /* the tags, read apart when a get leaves them out; NULL: not readable */
+    otr_aws_call *(*list_tags_call)(const char *arn, const char *subject);
+    int (*parse_list_tags)(const otr_aws_call *call, cJSON **tags, otr_error *err);
     otr_aws_call *(*delete_call)(const char *id, const char *subject);
     otr_aws_call *(*list_call)(const char *next_token);
     int (*parse_list)(const otr_aws_call *call, otr_remote **items, size_t *n, char **next_token,
@@ -185,19 +188,5 @@ int otr_spec_normalise(cJSON *v);
 #define OTR_LIST_MAX_PAGES 10000
 OTR_MUST_USE int otr_kind_list_all(const otr_kind *k, otr_aws_client *c, otr_remote **items,
                                    size_t *n, otr_error *err);
-
-/* The spec a get's answer describes (state import): the fields of the
- * kind's spec schema, but for references, in the schema's (sorted) order. */
-cJSON *otr_kind_spec_of(const otr_kind *k, const cJSON *fields);
-
-/* Does a resource the service holds (fields: a get's answer) carry body as
- * ota-runner sends it for a manifest at revision: its ota-runner:revision
- * tag that revision, and every field the same but those its update call
- * sets (ota-runner may have moved them since) and the ids its references
- * resolve to? 1 yes, 0 no (why names the fields that differ), -1 without
- * memory. A tagged resource that does not is not ota-runner's to adopt: a
- * tag can be copied by anyone who can create a task. */
-OTR_MUST_USE int otr_kind_holds_body(const otr_kind *k, const cJSON *body, long revision,
-                                     const cJSON *fields, otr_buf *why);
 
 #endif

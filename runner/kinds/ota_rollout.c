@@ -15,6 +15,7 @@
  * task. The gate's arithmetic is in rollout.h.
  */
 #include "kinds/kind.h"
+#include "kinds/held.h"
 #include "kinds/tags.h"
 #include "kinds/rollout.h"
 #include "manifest/token.h"

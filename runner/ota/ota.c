@@ -150,6 +150,11 @@ otr_aws_call *otr_ota_untag_resource(const char *arn, const char *const *keys, s
     return call;
 }
 
+otr_aws_call *otr_ota_list_tags(const char *arn, const char *subject)
+{
+    return call_on("ListTagsForResource", "GET", NULL, "/tags", arn, NULL, subject);
+}
+
 otr_aws_call *otr_ota_delete_task(const char *task_id, const char *subject)
 {
     return call_on("DeleteOtaTask", "DELETE", NULL, "/ota-tasks", task_id, NULL, subject);
@@ -516,6 +521,33 @@ int otr_ota_parse_create_task_configuration(const otr_aws_call *call, char **id,
     int rc = get_str(call, j, "TaskConfigurationId", 1, &CONFIG_ID, id, err);
     cJSON_Delete(j);
     return rc;
+}
+
+int otr_ota_parse_list_tags(const otr_aws_call *call, cJSON **tags, otr_error *err)
+{
+    cJSON *j = answer(call, err);
+    *tags = NULL;
+    if (!j)
+        return -1;
+    cJSON *t = cJSON_DetachItemFromObjectCaseSensitive(j, "tags");
+    const cJSON *v;
+    int rc = 0;
+    if (!t || cJSON_IsNull(t)) {
+        cJSON_Delete(t);
+        t = cJSON_CreateObject();
+    } else if (!cJSON_IsObject(t)) {
+        rc = otr_error_set(err, OTR_ERR_INVALID, "%s: tags is not a map", call->operation);
+    } else {
+        cJSON_ArrayForEach(v, t) if (!cJSON_IsString(v)) rc = otr_error_set(
+            err, OTR_ERR_INVALID, "%s: the tag %s is not a string", call->operation, v->string);
+    }
+    cJSON_Delete(j);
+    if (rc < 0 || !t) {
+        cJSON_Delete(t);
+        return rc < 0 ? -1 : otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
+    }
+    *tags = t;
+    return 0;
 }
 
 void otr_remote_clear(otr_remote *r)

@@ -79,6 +79,12 @@ otr_aws_call *otr_ota_tag_resource(const char *arn, const cJSON *tags, const cha
 otr_aws_call *otr_ota_untag_resource(const char *arn, const char *const *keys, size_t n,
                                      const char *subject);
 
+/* ListTagsForResource: GET /tags/{ResourceArn} -> 200 {"tags": {...}}, for
+ * a get that leaves the tags out (a service may). *tags: the map (maybe
+ * empty), the caller's. */
+otr_aws_call *otr_ota_list_tags(const char *arn, const char *subject);
+int otr_ota_parse_list_tags(const otr_aws_call *call, cJSON **tags, otr_error *err);
+
 /* ListOtaTaskExecutions: GET /ota-tasks/{Identifier}/devices -> 200. */
 otr_aws_call *otr_ota_list_task_executions(const char *task_id, const char *next_token,
                                            int max_results);

@@ -1,9 +1,10 @@
-/* Desired vs recorded (vs remote) -> actions and their order, for every kind
- * from its description; and the plan's JSON. */
+/* Desired vs recorded (vs remote) -> actions, for every kind from its
+ * description (their order: order.c; the guards and the JSON: json.c). */
 #include "plan/plan.h"
 #include "kinds/tags.h"
 
 #include "manifest/token.h"
+#include "plan/internal.h"
 #include "state/internal.h"
 #include "util/buf.h"
 #include "util/json.h"
@@ -103,17 +104,16 @@ typedef struct builder {
     int recorded_made;
 } builder;
 
-static otr_action *add_action(builder *b, otr_action_kind kind, const otr_kind *resource,
-                              const char *name)
+otr_action *otr_plan_push_action(otr_plan *p, size_t *alloc, otr_action_kind kind,
+                                 const otr_kind *resource, const char *name)
 {
-    otr_plan *p = b->p;
-    if (p->count == b->alloc) {
-        size_t n = b->alloc ? b->alloc * 2 : 64;
+    if (p->count == *alloc) {
+        size_t n = *alloc ? *alloc * 2 : 64;
         otr_action *a = realloc(p->actions, n * sizeof(*a));
         if (!a)
             return NULL;
         p->actions = a;
-        b->alloc = n;
+        *alloc = n;
     }
     otr_action *a = &p->actions[p->count];
     memset(a, 0, sizeof(*a));
@@ -125,6 +125,12 @@ static otr_action *add_action(builder *b, otr_action_kind kind, const otr_kind *
     p->count++;
     p->counts[kind]++;
     return a;
+}
+
+static otr_action *add_action(builder *b, otr_action_kind kind, const otr_kind *resource,
+                              const char *name)
+{
+    return otr_plan_push_action(b->p, &b->alloc, kind, resource, name);
 }
 
 static int add_refusal(builder *b, const otr_buf *text)
@@ -168,7 +174,7 @@ int otr_plan_add_notes(otr_plan *p, const char *text)
 }
 
 /* Takes rec (left empty) into the plan's rewrites. */
-static int push_rewrite(otr_plan *p, size_t *alloc, otr_record *rec)
+int otr_plan_push_rewrite(otr_plan *p, size_t *alloc, otr_record *rec)
 {
     if (p->nrewrites == *alloc) {
         size_t n = *alloc ? *alloc * 2 : 8;
@@ -196,7 +202,8 @@ static int add_rewrite(otr_plan *p, size_t *alloc, const otr_record *rec, const 
     w.file = strdup(m->file);
     w.commit = dup_or_null(commit);
     w.spec_digest = strdup(m->spec_digest);
-    if (!w.file || !w.spec_digest || (commit && !w.commit) || push_rewrite(p, alloc, &w) < 0) {
+    if (!w.file || !w.spec_digest || (commit && !w.commit) ||
+        otr_plan_push_rewrite(p, alloc, &w) < 0) {
         otr_record_clear(&w);
         return -1;
     }
@@ -215,103 +222,6 @@ static int add_detail(otr_plan *p, const otr_kind *k, const char *name, cJSON *v
         return -1;
     p->ndetails++;
     return 0;
-}
-
-static int add_change(otr_action *a, const char *field, const cJSON *old_v, const cJSON *new_v)
-{
-    otr_change *c = realloc(a->changes, (a->nchanges + 1) * sizeof(*c));
-    if (!c)
-        return -1;
-    a->changes = c;
-    c[a->nchanges].field = strdup(field);
-    c[a->nchanges].old_value = old_v ? cJSON_Duplicate(old_v, 1) : NULL;
-    c[a->nchanges].new_value = new_v ? cJSON_Duplicate(new_v, 1) : NULL;
-    a->nchanges++;
-    return c[a->nchanges - 1].field ? 0 : -1;
-}
-
-static void free_changes(otr_change *c, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        free(c[i].field);
-        cJSON_Delete(c[i].old_value);
-        cJSON_Delete(c[i].new_value);
-    }
-    free(c);
-}
-
-static int key_cmp(const void *a, const void *b)
-{
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
-/* The differences between two values at path, appended to a: objects
- * member by member (so a change deep in a configuration is named where it
- * is), anything else whole. -1 without memory. */
-static int diff_value(otr_action *a, otr_buf *path, const cJSON *o, const cJSON *w)
-{
-    if (o && w && cJSON_Compare(o, w, 1))
-        return 0;
-    if (!cJSON_IsObject(o) || !cJSON_IsObject(w))
-        return otr_buf_failed(path) ? -1 : add_change(a, path->ptr, o, w);
-    const char *keys[64];
-    size_t n = 0, base = path->len;
-    const cJSON *c;
-    cJSON_ArrayForEach(c, o) if (n < 64) keys[n++] = c->string;
-    cJSON_ArrayForEach(c, w)
-    {
-        if (n < 64 && !cJSON_GetObjectItemCaseSensitive(o, c->string))
-            keys[n++] = c->string;
-    }
-    qsort(keys, n, sizeof(*keys), key_cmp);
-    for (size_t i = 0; i < n; i++) {
-        otr_buf_printf(path, ".%s", keys[i]);
-        int rc = diff_value(a, path, cJSON_GetObjectItemCaseSensitive(o, keys[i]),
-                            cJSON_GetObjectItemCaseSensitive(w, keys[i]));
-        path->len = base;
-        path->ptr[base] = '\0';
-        if (rc < 0)
-            return -1;
-    }
-    return 0;
-}
-
-/* Field-level differences between two specs, appended to a (nested objects
- * down to the member that changed). Returns 1 when the kind can make every
- * difference in place (judged by the top-level field), 0 when not, -1
- * without memory. */
-static int diff_specs(otr_action *a, const otr_kind *k, const cJSON *old_spec,
-                      const cJSON *new_spec)
-{
-    const char *keys[64];
-    size_t n = 0;
-    const cJSON *c;
-    cJSON_ArrayForEach(c, old_spec) if (n < 64) keys[n++] = c->string;
-    cJSON_ArrayForEach(c, new_spec)
-    {
-        if (n < 64 && !cJSON_GetObjectItemCaseSensitive(old_spec, c->string))
-            keys[n++] = c->string;
-    }
-    qsort(keys, n, sizeof(*keys), key_cmp);
-    int updatable = 1;
-    for (size_t i = 0; i < n; i++) {
-        const cJSON *o = cJSON_GetObjectItemCaseSensitive(old_spec, keys[i]);
-        const cJSON *w = cJSON_GetObjectItemCaseSensitive(new_spec, keys[i]);
-        if (o && w && cJSON_Compare(o, w, 1))
-            continue;
-        otr_buf path = OTR_BUF_INIT;
-        otr_buf_puts(&path, keys[i]);
-        int rc = diff_value(a, &path, o, w);
-        otr_buf_free(&path);
-        if (rc < 0)
-            return -1;
-        /* an update sets a field; it cannot unset one (but for tags, which
-         * are removed in place) */
-        if (!otr_kind_updatable(k, keys[i]) ||
-            (!w && !(k->tag_call && k->tags_key && !strcmp(keys[i], k->tags_key))))
-            updatable = 0;
-    }
-    return updatable;
 }
 
 static const otr_remote_view *view_of(const otr_plan_options *o, const otr_kind *k)
@@ -471,62 +381,6 @@ static int plan_gone(builder *b, const otr_record *rec, const otr_remote_item *r
     return 0;
 }
 
-/* --refresh full: what the service holds vs the manifest (want; had is the
- * record's spec). Adds the drifted
- * fields to probe and their names to why; returns 1 when there is drift
- * (*updatable says whether the kind can mend it in place), 0 when none, -1
- * without memory. */
-static int plan_drift(otr_action *probe, const otr_record *rec, const cJSON *had,
-                      const cJSON *want_spec, const cJSON *fields, int *updatable, otr_buf *why)
-{
-    otr_action drift = {0};
-    cJSON *live = cJSON_CreateObject(), *want = cJSON_Duplicate(want_spec, 1);
-    const cJSON *f;
-    int rc = -1;
-    if (!live || !want)
-        goto done;
-    cJSON_ArrayForEach(f, had)
-    {
-        const cJSON *v = cJSON_GetObjectItemCaseSensitive(fields, f->string);
-        if (v)
-            cJSON_AddItemToObject(live, f->string, cJSON_Duplicate(v, 1));
-        else /* a field the answer leaves out is not known to differ */
-            cJSON_DeleteItemFromObjectCaseSensitive(want, f->string);
-    }
-    cJSON_ArrayForEach(f, fields)
-    {
-        if (!cJSON_GetObjectItemCaseSensitive(live, f->string) &&
-            !cJSON_GetObjectItemCaseSensitive(want, f->string) &&
-            otr_kind_updatable(rec->kind, f->string))
-            cJSON_AddItemToObject(live, f->string, cJSON_Duplicate(f, 1));
-    }
-    const otr_kind *sent = rec->kind->body_kind ? rec->kind->body_kind : rec->kind;
-    if (sent->tags_key) /* ota-runner's own tags are not drift */
-        otr_tags_strip(live, sent->tags_key);
-    if (otr_spec_normalise(live) < 0 || otr_spec_normalise(want) < 0)
-        goto done;
-    int up = diff_specs(&drift, rec->kind, live, want);
-    if (up < 0)
-        goto done;
-    *updatable = up;
-    if (drift.nchanges) {
-        otr_buf_printf(why, "drift: the service's %s differs from the manifest in",
-                       rec->kind->noun);
-        for (size_t i = 0; i < drift.nchanges; i++) {
-            otr_buf_printf(why, "%s %s", i ? "," : "", drift.changes[i].field);
-            if (add_change(probe, drift.changes[i].field, drift.changes[i].old_value,
-                           drift.changes[i].new_value) < 0)
-                goto done;
-        }
-    }
-    rc = drift.nchanges > 0;
-done:
-    free_changes(drift.changes, drift.nchanges);
-    cJSON_Delete(live);
-    cJSON_Delete(want);
-    return rc;
-}
-
 /* A noop: nothing to carry out, so no copies (10k noops stay cheap); but a
  * manifest that moved to another file (git mv), or whose digest differs with
  * nothing to send (an imported resource), is recorded anew, without a call. */
@@ -579,7 +433,7 @@ static int judge(builder *b, const otr_record *rec, const otr_manifest *m,
     if (!want || !had)
         goto done;
     if (!same_digest || m->nrefs) {
-        int up = diff_specs(probe, k, had, want);
+        int up = otr_plan_diff_specs(probe, k, had, want);
         if (up < 0)
             goto done;
         if (probe->nchanges)
@@ -592,7 +446,7 @@ static int judge(builder *b, const otr_record *rec, const otr_manifest *m,
     }
     if (kind == OTR_ACT_NOOP && drift) {
         int updatable = 1;
-        int drifted = plan_drift(probe, rec, had, want, remote->fields, &updatable, why);
+        int drifted = otr_plan_drift(probe, rec, had, want, remote->fields, &updatable, why);
         if (drifted < 0)
             goto done;
         if (drifted)
@@ -611,10 +465,26 @@ static int plan_existing(builder *b, const otr_record *rec, otr_manifest *m,
 {
     otr_action probe = {0};
     otr_buf why = OTR_BUF_INIT;
-    int rc = -1;
+    int rc = -1, all_dropped = 0;
     int kind = judge(b, rec, m, remote, &probe, &why);
+    if (kind == OTR_ACT_UPDATE) {
+        otr_buf note = OTR_BUF_INIT;
+        kind = otr_plan_ended_update(rec, remote, &probe, &note, &all_dropped);
+        if (kind >= 0 && note.len && add_note(b, &note) < 0)
+            kind = -1;
+        otr_buf_free(&note);
+    }
     if (kind < 0)
         goto done;
+    if (all_dropped) {
+        /* an ended resource's update, all dropped: nothing to do or record
+         * (the next plan notes it again) */
+        otr_action *a = add_action(b, OTR_ACT_NOOP, m->kind, m->name);
+        rc = a ? 0 : -1;
+        if (a)
+            a->line = m->line;
+        goto done;
+    }
     if (kind == OTR_ACT_NOOP) {
         rc = plan_noop(b, rec, m);
         goto done;
@@ -633,7 +503,7 @@ static int plan_existing(builder *b, const otr_record *rec, otr_manifest *m,
         goto done;
     rc = 0;
 done:
-    free_changes(probe.changes, probe.nchanges);
+    otr_changes_free(probe.changes, probe.nchanges);
     otr_buf_free(&why);
     return rc;
 }
@@ -675,7 +545,9 @@ static int plan_by_kind(builder *b, const otr_record *rec, otr_manifest *m,
     }
     if (kp.kind == OTR_ACT_NOOP) {
         /* no rewrite where a resume acts: its result is the record */
-        rc = kp.rewrite && !resuming(b, k, name) ? push_rewrite(b->p, &b->ralloc, &kp.desired) : 0;
+        rc = kp.rewrite && !resuming(b, k, name)
+                 ? otr_plan_push_rewrite(b->p, &b->ralloc, &kp.desired)
+                 : 0;
         if (rc == 0 && !resuming(b, k, name))
             rc = add_action(b, OTR_ACT_NOOP, k, name) ? 0 : -1;
         goto done;
@@ -1028,284 +900,6 @@ static int plan_retired(builder *b)
     return 0;
 }
 
-/* ---- order ------------------------------------------------------------------- */
-
-static int action_cmp(const void *x, const void *y)
-{
-    const otr_action *a = x, *b = y;
-    if (a->kind != b->kind)
-        return a->kind < b->kind ? -1 : 1;
-    size_t ka = otr_kind_index(a->resource), kb = otr_kind_index(b->resource);
-    if (ka != kb)
-        return ka < kb ? -1 : 1;
-    int c = strcmp(a->name, b->name);
-    if (c)
-        return c;
-    return a->retired - b->retired;
-}
-
-static int add_dep(otr_action *a, size_t on)
-{
-    for (size_t i = 0; i < a->ndeps; i++)
-        if (a->deps[i] == on)
-            return 0;
-    size_t *d = realloc(a->deps, (a->ndeps + 1) * sizeof(*d));
-    if (!d)
-        return -1;
-    a->deps = d;
-    a->deps[a->ndeps++] = on;
-    return 0;
-}
-
-static int creates(const otr_action *a)
-{
-    return (a->kind == OTR_ACT_CREATE || a->kind == OTR_ACT_REPLACE ||
-            (a->kind == OTR_ACT_RESUME && a->resume_op == OTR_OP_CREATE)) &&
-           !a->retired;
-}
-
-/* The name action a's reference f gives (free it), or NULL: read when its
- * manifest was (set, when there is one: no parse of each spec again), else
- * from its spec. */
-static char *ref_target(const otr_manifest_set *set, const otr_action *a, size_t f)
-{
-    const char *field = a->resource->refs[f].field;
-    int from_manifest =
-        a->kind == OTR_ACT_CREATE || a->kind == OTR_ACT_REPLACE || a->kind == OTR_ACT_UPDATE;
-    const otr_manifest *m =
-        set && from_manifest ? otr_manifest_set_find(set, a->resource, a->name) : NULL;
-    if (!m)
-        return otr_record_spec_string(&a->desired, field);
-    for (size_t i = 0; i < m->nrefs; i++)
-        if (!strcmp(m->refs[i].field, field))
-            return strdup(m->refs[i].target);
-    return NULL;
-}
-
-/* An action under a key: its address, or the id it refers to. */
-typedef struct link_key {
-    size_t kind;      /* otr_kind_index */
-    const char *text; /* by_address: the action's name; by_ref: owned */
-    size_t action;
-} link_key;
-
-static int link_key_cmp(const void *a, const void *b)
-{
-    const link_key *x = a, *y = b;
-    if (x->kind != y->kind)
-        return x->kind < y->kind ? -1 : 1;
-    int c = strcmp(x->text, y->text);
-    return c ? c : (x->action > y->action) - (x->action < y->action);
-}
-
-/* The first key not before (kind, text). */
-static size_t link_lower(const link_key *keys, size_t n, size_t kind, const char *text)
-{
-    size_t lo = 0, hi = n;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        const link_key *k = &keys[mid];
-        if (k->kind < kind || (k->kind == kind && strcmp(k->text, text) < 0))
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo;
-}
-
-/* Actions by address, and by the id each (moving away) refers to: the
- * lookups of link_actions, so that linking stays O(n log n). */
-typedef struct link_index {
-    link_key *by_address, *by_ref;
-    size_t naddress, nref;
-} link_index;
-
-static int index_actions(const otr_plan *p, link_index *ix)
-{
-    size_t nrefs = 0;
-    for (size_t i = 0; i < p->count; i++)
-        nrefs += p->actions[i].resource->nrefs;
-    ix->by_address = malloc((p->count + 1) * sizeof(*ix->by_address));
-    ix->by_ref = malloc((nrefs + 1) * sizeof(*ix->by_ref));
-    if (!ix->by_address || !ix->by_ref)
-        return -1;
-    for (size_t i = 0; i < p->count; i++) {
-        const otr_action *d = &p->actions[i];
-        ix->by_address[ix->naddress++] = (link_key){otr_kind_index(d->resource), d->name, i};
-        if (d->kind == OTR_ACT_NOOP || d->kind == OTR_ACT_ORPHAN || d->kind == OTR_ACT_CREATE)
-            continue; /* moves_off: these do not move away from what they use */
-        for (size_t f = 0; f < d->resource->nrefs; f++) {
-            char *uses = otr_record_spec_string(&d->old, d->resource->refs[f].id_field);
-            const otr_kind *target = otr_kind_find(d->resource->refs[f].kind);
-            if (uses && target)
-                ix->by_ref[ix->nref++] = (link_key){otr_kind_index(target), uses, i};
-            else
-                free(uses);
-        }
-    }
-    qsort(ix->by_address, ix->naddress, sizeof(*ix->by_address), link_key_cmp);
-    if (ix->nref)
-        qsort(ix->by_ref, ix->nref, sizeof(*ix->by_ref), link_key_cmp);
-    return 0;
-}
-
-static int dep_cmp(const void *a, const void *b)
-{
-    size_t x = *(const size_t *)a, y = *(const size_t *)b;
-    return (x > y) - (x < y);
-}
-
-/* The edges of action i (see link_actions). */
-static int link_one(otr_plan *p, const otr_manifest_set *set, const link_index *ix, size_t i)
-{
-    otr_action *a = &p->actions[i];
-    /* a reference to something (re)created in this run */
-    for (size_t f = 0; f < a->resource->nrefs; f++) {
-        char *target = ref_target(set, a, f);
-        const otr_kind *tk = otr_kind_find(a->resource->refs[f].kind);
-        size_t k = tk ? otr_kind_index(tk) : 0;
-        for (size_t j = target && tk ? link_lower(ix->by_address, ix->naddress, k, target)
-                                     : ix->naddress;
-             j < ix->naddress && ix->by_address[j].kind == k &&
-             !strcmp(ix->by_address[j].text, target);
-             j++) {
-            size_t d = ix->by_address[j].action;
-            if (d != i && creates(&p->actions[d]) && add_dep(a, d) < 0) {
-                free(target);
-                return -1;
-            }
-        }
-        free(target);
-    }
-    if (a->kind != OTR_ACT_DELETE)
-        return 0;
-    /* a delete waits for those that used the resource to move away */
-    size_t k = otr_kind_index(a->resource);
-    for (size_t j = a->old.id ? link_lower(ix->by_ref, ix->nref, k, a->old.id) : ix->nref;
-         j < ix->nref && ix->by_ref[j].kind == k && !strcmp(ix->by_ref[j].text, a->old.id); j++)
-        if (ix->by_ref[j].action != i && add_dep(a, ix->by_ref[j].action) < 0)
-            return -1;
-    /* a retired delete waits for the replace that retires it */
-    for (size_t j = a->retired && a->old.id ? link_lower(ix->by_address, ix->naddress, k, a->name)
-                                            : ix->naddress;
-         j < ix->naddress && ix->by_address[j].kind == k &&
-         !strcmp(ix->by_address[j].text, a->name);
-         j++) {
-        const otr_action *d = &p->actions[ix->by_address[j].action];
-        if (d->kind == OTR_ACT_REPLACE && otr_action_replaces(d) &&
-            !strcmp(otr_action_replaces(d), a->old.id) && add_dep(a, ix->by_address[j].action) < 0)
-            return -1;
-    }
-    return 0;
-}
-
-/* Links each action to those it waits for: what it refers to is created
- * first; what referred to a resource moves away before it is deleted; a
- * retired resource is deleted after the replace that retires it. Deps are
- * in plan order. */
-static int link_actions(otr_plan *p, const otr_manifest_set *set)
-{
-    link_index ix = {NULL, NULL, 0, 0};
-    int rc = index_actions(p, &ix);
-    for (size_t i = 0; rc == 0 && i < p->count; i++) {
-        rc = link_one(p, set, &ix, i);
-        if (p->actions[i].ndeps > 1)
-            qsort(p->actions[i].deps, p->actions[i].ndeps, sizeof(size_t), dep_cmp);
-    }
-    free(ix.by_address);
-    for (size_t i = 0; i < ix.nref; i++)
-        free((char *)ix.by_ref[i].text);
-    free(ix.by_ref);
-    return rc;
-}
-
-/* A new tree of the spec of the manifest kind/name: in the set, or (taken
- * by the plan) in its action; or NULL. */
-static cJSON *spec_named(const otr_plan *p, const otr_manifest_set *set, const otr_kind *kind,
-                         const char *name)
-{
-    const otr_manifest *m = otr_manifest_set_find(set, kind, name);
-    if (m && m->spec_json)
-        return otr_manifest_spec(m);
-    for (size_t i = 0; i < p->count; i++) /* (a retired one's delete has no spec) */
-        if (p->actions[i].resource == kind && p->actions[i].desired.spec_json &&
-            !strcmp(p->actions[i].name, name))
-            return otr_record_spec(&p->actions[i].desired);
-    return NULL;
-}
-
-/* What references name, described once each: a fleet's tasks name few
- * configurations. */
-#define DESCRIBED_REFS_KEPT 16
-typedef struct described_ref {
-    const otr_kind *kind;
-    char *name;
-    char *text;
-} described_ref;
-
-/* The words for kind/name (kept, or made and kept), or NULL. */
-static const char *ref_words(const otr_plan *p, const otr_manifest_set *set, const otr_kind *k,
-                             const char *name, described_ref *kept, size_t *nkept)
-{
-    for (size_t i = 0; i < *nkept; i++)
-        if (kept[i].kind == k && !strcmp(kept[i].name, name))
-            return kept[i].text;
-    cJSON *spec = k->describe ? spec_named(p, set, k, name) : NULL;
-    otr_buf text = OTR_BUF_INIT;
-    if (!spec)
-        return NULL;
-    k->describe(spec, NULL, &text);
-    cJSON_Delete(spec);
-    if (*nkept == DESCRIBED_REFS_KEPT) { /* the oldest goes */
-        free(kept[0].name);
-        free(kept[0].text);
-        memmove(kept, kept + 1, (DESCRIBED_REFS_KEPT - 1) * sizeof(*kept));
-        (*nkept)--;
-    }
-    kept[*nkept] = (described_ref){k, strdup(name), otr_buf_detach(&text)};
-    if (!kept[*nkept].name || !kept[*nkept].text) {
-        free(kept[*nkept].name);
-        free(kept[*nkept].text);
-        return NULL;
-    }
-    return kept[(*nkept)++].text;
-}
-
-/* For each create and replace: what its references name, in the named
- * kind's words (kind->describe), for a reviewer. */
-static int describe_refs(otr_plan *p, const otr_manifest_set *set)
-{
-    described_ref kept[DESCRIBED_REFS_KEPT];
-    size_t nkept = 0;
-    int rc = 0;
-    for (size_t i = 0; i < p->count && rc == 0; i++) {
-        otr_action *a = &p->actions[i];
-        otr_buf text = OTR_BUF_INIT;
-        if ((a->kind != OTR_ACT_CREATE && a->kind != OTR_ACT_REPLACE) || !a->desired.spec_json)
-            continue;
-        for (size_t r = 0; r < a->resource->nrefs; r++) {
-            const otr_kind_ref *ref = &a->resource->refs[r];
-            const otr_kind *k = otr_kind_find(ref->kind);
-            char *name = ref_target(set, a, r);
-            const char *words = k && name ? ref_words(p, set, k, name, kept, &nkept) : NULL;
-            free(name);
-            if (words && text.len)
-                otr_buf_puts(&text, "; ");
-            if (words)
-                otr_buf_puts(&text, words);
-        }
-        if (otr_buf_failed(&text))
-            rc = -1;
-        a->refs_text = text.len ? otr_buf_detach(&text) : NULL;
-        otr_buf_free(&text);
-    }
-    for (size_t i = 0; i < nkept; i++) {
-        free(kept[i].name);
-        free(kept[i].text);
-    }
-    return rc;
-}
-
 int otr_plan_make(otr_plan **out, otr_state *state, otr_manifest_set *set,
                   const otr_plan_options *o, otr_error *err)
 {
@@ -1344,11 +938,9 @@ int otr_plan_make(otr_plan **out, otr_state *state, otr_manifest_set *set,
         otr_plan_free(p);
         goto done;
     }
-    if (p->count > 1)
-        qsort(p->actions, p->count, sizeof(*p->actions), action_cmp);
     if (p->nnotes > 1)
-        qsort(p->notes, p->nnotes, sizeof(*p->notes), key_cmp);
-    if (link_actions(p, set) < 0 || describe_refs(p, set) < 0) {
+        qsort(p->notes, p->nnotes, sizeof(*p->notes), otr_plan_key_cmp);
+    if (otr_plan_order(p, set) < 0) {
         otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
         otr_plan_free(p);
         goto done;
@@ -1363,381 +955,6 @@ done:
     return rc;
 }
 
-/* ---- guards ---------------------------------------------------------------------- */
-
-size_t otr_plan_check_guards(const otr_plan *p, const otr_plan_guards *g, otr_buf *out)
-{
-    size_t tripped = 0, deletes = 0, pruned = 0, replaced = 0;
-    for (size_t i = 0; i < p->count; i++)
-        if (otr_action_deletes_task(&p->actions[i])) {
-            deletes++;
-            pruned += p->actions[i].kind == OTR_ACT_DELETE;
-            replaced += p->actions[i].kind == OTR_ACT_REPLACE;
-        }
-    if (g->max_deletes >= 0 && deletes > (size_t)g->max_deletes) {
-        tripped++;
-        otr_buf_printf(out,
-                       "this plan would delete %zu task%s (%zu pruned, %zu replaced) and "
-                       "--max-deletes is %d; look at the plan, then raise --max-deletes to go "
-                       "ahead\n",
-                       deletes, deletes == 1 ? "" : "s", pruned, replaced, g->max_deletes);
-    }
-    if (!g->allow_cancel) {
-        size_t n = 0, shown = 0;
-        for (size_t i = 0; i < p->count; i++)
-            n += otr_action_cancels(&p->actions[i]) != NULL;
-        if (n) {
-            tripped++;
-            otr_buf_printf(out,
-                           "this plan would delete %zu running task%s, cancelling their "
-                           "devices' executions:",
-                           n, n == 1 ? "" : "s");
-            for (size_t i = 0; i < p->count; i++) {
-                const otr_action *a = &p->actions[i];
-                if (!otr_action_cancels(a))
-                    continue;
-                otr_buf_puts(out, shown++ ? ", " : " ");
-                otr_address_short(out, a->resource, a->name);
-                otr_buf_printf(out, " (%s %s %s, %s)", otr_action_kind_name(a->kind),
-                               a->resource->noun, a->old.id, a->old.remote_status);
-            }
-            otr_buf_puts(out, "; give --allow-cancel to go ahead\n");
-        }
-    }
-    size_t prunes = p->counts[OTR_ACT_DELETE] - p->retired_deletes;
-    if (!g->allow_empty && p->manifests == 0 && prunes) {
-        tripped++;
-        otr_buf_printf(out,
-                       "no manifest was found under %s at %.12s, and --prune would delete every "
-                       "recorded resource (%zu); check --path and --ref, or give --allow-empty "
-                       "if the fleet is really to go\n",
-                       p->path ? p->path : "manifests", p->commit ? p->commit : "?", prunes);
-    }
-    return tripped;
-}
-
-/* ---- JSON ------------------------------------------------------------------------ */
-
-static cJSON *record_json(otr_jb *b, const otr_record *r)
-{
-    if (!r->name)
-        return cJSON_CreateNull();
-    cJSON *o = otr_record_to_json(r);
-    otr_jb_str(b, o, "name", r->name);
-    return o;
-}
-
-static void add_address(otr_jb *b, cJSON *o, const char *key, const otr_kind *k, const char *name)
-{
-    otr_buf a = OTR_BUF_INIT;
-    otr_address_full(&a, k, name);
-    otr_jb_str(b, o, key, otr_buf_failed(&a) ? NULL : otr_buf_cstr(&a));
-    if (otr_buf_failed(&a))
-        b->failed = 1;
-    otr_buf_free(&a);
-}
-
-static cJSON *changes_json(otr_jb *b, const otr_action *a)
-{
-    cJSON *changes = cJSON_CreateArray();
-    for (size_t c = 0; c < a->nchanges; c++) {
-        cJSON *ch = cJSON_CreateObject();
-        otr_jb_str(b, ch, "field", a->changes[c].field);
-        otr_jb_add(b, ch, "old",
-                   a->changes[c].old_value ? cJSON_Duplicate(a->changes[c].old_value, 1)
-                                           : cJSON_CreateNull());
-        otr_jb_add(b, ch, "new",
-                   a->changes[c].new_value ? cJSON_Duplicate(a->changes[c].new_value, 1)
-                                           : cJSON_CreateNull());
-        otr_jb_add(b, changes, NULL, ch);
-    }
-    return changes;
-}
-
-static cJSON *action_json(otr_jb *b, const otr_plan *p, const otr_action *a)
-{
-    cJSON *o = cJSON_CreateObject();
-    otr_jb_str(b, o, "kind", kind_names[a->kind]);
-    otr_jb_str(b, o, "name", a->name);
-    otr_jb_str(b, o, "resource", a->resource->name);
-    add_address(b, o, "address", a->resource, a->name);
-    if (a->kind == OTR_ACT_RESUME)
-        otr_jb_str(b, o, "resumeOp", otr_op_name(a->resume_op));
-    if (a->retired)
-        otr_jb_bool(b, o, "retired", 1);
-    if (a->reason)
-        otr_jb_str(b, o, "reason", a->reason);
-    const char *file = a->desired.file ? a->desired.file : a->old.file;
-    if (file)
-        otr_jb_str(b, o, "file", file);
-    if (a->line)
-        otr_jb_num(b, o, "line", a->line);
-    if (a->desired.client_token)
-        otr_jb_str(b, o, "clientToken", a->desired.client_token);
-    if (a->old.id)
-        otr_jb_str(b, o, a->resource->id_key, a->old.id);
-    if (otr_action_cancels(a))
-        otr_jb_str(b, o, "cancelsRunning", otr_action_cancels(a));
-    if (otr_action_replaces(a))
-        otr_jb_str(b, o, "retires", otr_action_replaces(a));
-    cJSON *deps = otr_jb_array(b, o, "dependsOn");
-    for (size_t d = 0; d < a->ndeps; d++) {
-        const otr_action *on = &p->actions[a->deps[d]];
-        otr_buf dep = OTR_BUF_INIT;
-        otr_buf_printf(&dep, "%s %s/%s", kind_names[on->kind], on->resource->name, on->name);
-        otr_jb_add(b, deps, NULL, otr_buf_failed(&dep) ? NULL : cJSON_CreateString(dep.ptr));
-        otr_buf_free(&dep);
-    }
-    otr_jb_add(b, o, "changes", changes_json(b, a));
-    otr_jb_add(b, o, "old", record_json(b, &a->old));
-    otr_jb_add(b, o, "new", record_json(b, &a->desired));
-    return o;
-}
-
-static cJSON *plan_json(otr_jb *b, const otr_plan *p)
-{
-    cJSON *root = cJSON_CreateObject();
-    otr_jb_num(b, root, "formatVersion", OTR_PLAN_FORMAT_VERSION);
-    otr_jb_str(b, root, "lineage", p->lineage);
-    otr_jb_num(b, root, "serial", (double)p->serial);
-    otr_jb_num(b, root, "journalEntries", (double)p->journal_entries);
-    if (p->manifests >= 0)
-        otr_jb_num(b, root, "manifests", (double)p->manifests);
-    cJSON *src = otr_jb_object(b, root, "source");
-    if (p->repo)
-        otr_jb_str(b, src, "repo", p->repo);
-    if (p->ref)
-        otr_jb_str(b, src, "ref", p->ref);
-    if (p->commit)
-        otr_jb_str(b, src, "commit", p->commit);
-    if (p->path)
-        otr_jb_str(b, src, "path", p->path);
-    if (p->signed_by)
-        otr_jb_add(b, src, "signedBy", cJSON_Duplicate(p->signed_by, 1));
-    cJSON *sum = otr_jb_object(b, root, "summary");
-    for (int k = 0; k < OTR_ACT_KINDS; k++)
-        otr_jb_num(b, sum, kind_names[k], (double)p->counts[k]);
-    otr_jb_num(b, sum, "changes", (double)otr_plan_changes(p));
-    otr_jb_num(b, sum, "retiredDeletes", (double)p->retired_deletes);
-    otr_jb_num(b, sum, "adopted", (double)p->adopted);
-    cJSON *actions = otr_jb_array(b, root, "actions");
-    for (size_t i = 0; i < p->count; i++)
-        if (p->actions[i].kind != OTR_ACT_NOOP)
-            otr_jb_add(b, actions, NULL, action_json(b, p, &p->actions[i]));
-    cJSON *notes = otr_jb_array(b, root, "notes");
-    for (size_t i = 0; i < p->nnotes; i++)
-        otr_jb_add(b, notes, NULL, cJSON_CreateString(p->notes[i]));
-    cJSON *dropped = otr_jb_array(b, root, "dropped");
-    for (size_t i = 0; i < p->ndropped; i++) {
-        const otr_intent *d = &p->dropped[i];
-        cJSON *x = cJSON_CreateObject();
-        add_address(b, x, "address", d->rec.kind, d->rec.name);
-        otr_jb_str(b, x, "op", otr_op_name(d->op));
-        if (d->rec.id)
-            otr_jb_str(b, x, "id", d->rec.id);
-        otr_jb_bool(b, x, "retired", d->retired);
-        otr_jb_add(b, dropped, NULL, x);
-    }
-    cJSON *rewrites = otr_jb_array(b, root, "rewrites");
-    for (size_t i = 0; i < p->nrewrites; i++) {
-        const otr_record *w = &p->rewrites[i].rec;
-        cJSON *r = cJSON_CreateObject();
-        add_address(b, r, "address", w->kind, w->name);
-        otr_jb_add(b, r, "record", record_json(b, w));
-        otr_jb_add(b, rewrites, NULL, r);
-    }
-    cJSON *details = otr_jb_array(b, root, "details");
-    for (size_t i = 0; i < p->ndetails; i++) {
-        cJSON *d = cJSON_Duplicate(p->details[i].view, 1);
-        add_address(b, d, "address", p->details[i].kind, p->details[i].name);
-        otr_jb_add(b, details, NULL, d);
-    }
-    return root;
-}
-
-cJSON *otr_action_changes_json(const otr_action *a)
-{
-    otr_jb b = OTR_JB_INIT;
-    cJSON *c = changes_json(&b, a);
-    if (b.failed) {
-        cJSON_Delete(c);
-        return NULL;
-    }
-    return c;
-}
-
-cJSON *otr_plan_to_json(const otr_plan *p)
-{
-    otr_jb b = OTR_JB_INIT;
-    cJSON *root = plan_json(&b, p);
-    if (!root || b.failed) {
-        cJSON_Delete(root);
-        return NULL;
-    }
-    return root;
-}
-
-/* A record of a saved plan ("old" or "new": null when there is none). */
-static int record_back(otr_record *r, const otr_kind *k, const cJSON *j, int retired)
-{
-    memset(r, 0, sizeof(*r));
-    if (!cJSON_IsObject(j))
-        return 0;
-    const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "name"));
-    if (retired) { /* only its kind, name and id */
-        const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, k->id_key));
-        r->kind = k;
-        r->name = dup_or_null(name);
-        r->id = dup_or_null(id);
-        return r->name && r->id ? 0 : -1;
-    }
-    cJSON *copy = cJSON_Duplicate(j, 1);
-    otr_buf why = OTR_BUF_INIT;
-    int rc = name && copy ? otr_record_from_json(r, k, name, copy, 1, &why) : -1;
-    otr_buf_free(&why);
-    cJSON_Delete(copy);
-    return rc;
-}
-
-static int action_back(builder *b, const cJSON *a, otr_error *err)
-{
-    const char *kind = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(a, "kind"));
-    const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(a, "name"));
-    const char *res = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(a, "resource"));
-    const otr_kind *rk = res ? otr_kind_find(res) : &otr_kind_ota_task;
-    int k = 0;
-    while (k < OTR_ACT_KINDS && (!kind || strcmp(kind_names[k], kind)))
-        k++;
-    if (k == OTR_ACT_KINDS || !name || !rk)
-        return otr_error_set(err, OTR_ERR_INVALID,
-                             "the saved plan has an action without a known kind, resource and "
-                             "name");
-    otr_action *act = add_action(b, (otr_action_kind)k, rk, name);
-    if (!act)
-        return otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
-    const char *op = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(a, "resumeOp"));
-    act->resume_op = op && !strcmp(op, "update")   ? OTR_OP_UPDATE
-                     : op && !strcmp(op, "delete") ? OTR_OP_DELETE
-                                                   : OTR_OP_CREATE;
-    act->retired = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(a, "retired"));
-    if (act->retired && act->kind == OTR_ACT_DELETE)
-        b->p->retired_deletes++;
-    act->reason = dup_or_null(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(a, "reason")));
-    act->line = (unsigned)otr_json_integer_or(cJSON_GetObjectItemCaseSensitive(a, "line"), 0,
-                                              1000000000LL, 0);
-    if (record_back(&act->old, rk, cJSON_GetObjectItemCaseSensitive(a, "old"), act->retired) < 0 ||
-        record_back(&act->desired, rk, cJSON_GetObjectItemCaseSensitive(a, "new"), 0) < 0)
-        return otr_error_set(err, OTR_ERR_INVALID, "the saved plan has a damaged action (%s)",
-                             name);
-    return 0;
-}
-
-/* A dropped delete intent of a saved plan, back. */
-static int dropped_back(otr_plan *p, const cJSON *r)
-{
-    const char *address = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(r, "address"));
-    const char *op = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(r, "op"));
-    const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(r, "id"));
-    const otr_kind *k = NULL;
-    const char *name;
-    otr_buf why = OTR_BUF_INIT;
-    int bad = !address || !op || strcmp(op, otr_op_name(OTR_OP_DELETE)) ||
-              otr_address_parse(address, &k, &name, &why) < 0;
-    otr_buf_free(&why);
-    otr_intent *grown = bad ? NULL : realloc(p->dropped, (p->ndropped + 1) * sizeof(*grown));
-    if (!grown)
-        return -1;
-    p->dropped = grown;
-    otr_intent *d = &p->dropped[p->ndropped];
-    memset(d, 0, sizeof(*d));
-    d->op = OTR_OP_DELETE;
-    d->retired = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r, "retired"));
-    d->rec.kind = k;
-    if (!(d->rec.name = strdup(name)) || (id && !(d->rec.id = strdup(id)))) {
-        otr_intent_clear(d);
-        return -1;
-    }
-    p->ndropped++;
-    return 0;
-}
-
-int otr_plan_from_json(otr_plan **out, const cJSON *j, otr_error *err)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, "formatVersion");
-    const char *lineage = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "lineage"));
-    long long serial, entries;
-    const cJSON *actions = cJSON_GetObjectItemCaseSensitive(j, "actions");
-    *out = NULL;
-    if (!cJSON_IsNumber(v) || v->valuedouble != OTR_PLAN_FORMAT_VERSION || !lineage ||
-        otr_json_integer(cJSON_GetObjectItemCaseSensitive(j, "serial"), 0, 1LL << 53, &serial) <
-            0 ||
-        otr_json_integer(cJSON_GetObjectItemCaseSensitive(j, "journalEntries"), 0, 1LL << 53,
-                         &entries) < 0 ||
-        !cJSON_IsArray(actions))
-        return otr_error_set(err, OTR_ERR_INVALID,
-                             "not a plan saved by this ota-runner (formatVersion %d)",
-                             OTR_PLAN_FORMAT_VERSION);
-    otr_plan *p = calloc(1, sizeof(*p));
-    builder b = {.p = p};
-    if (!p)
-        return otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
-    snprintf(p->lineage, sizeof(p->lineage), "%s", lineage);
-    p->serial = (long)serial;
-    p->journal_entries = (size_t)entries;
-    p->manifests = (long)otr_json_integer_or(cJSON_GetObjectItemCaseSensitive(j, "manifests"), 0,
-                                             1LL << 40, -1);
-    p->adopted = (size_t)otr_json_integer_or(
-        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(j, "summary"), "adopted"),
-        0, 1LL << 40, 0);
-    const cJSON *src = cJSON_GetObjectItemCaseSensitive(j, "source");
-    p->repo = dup_or_null(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(src, "repo")));
-    p->ref = dup_or_null(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(src, "ref")));
-    p->commit = dup_or_null(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(src, "commit")));
-    p->path = dup_or_null(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(src, "path")));
-    const cJSON *signer = cJSON_GetObjectItemCaseSensitive(src, "signedBy");
-    p->signed_by = cJSON_IsObject(signer) ? cJSON_Duplicate(signer, 1) : NULL;
-    const cJSON *a;
-    cJSON_ArrayForEach(a, actions)
-    {
-        if (action_back(&b, a, err) < 0) {
-            otr_plan_free(p);
-            return -1;
-        }
-    }
-    const cJSON *r;
-    cJSON_ArrayForEach(r, cJSON_GetObjectItemCaseSensitive(j, "rewrites"))
-    {
-        const char *address = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(r, "address"));
-        const otr_kind *k = NULL;
-        const char *name;
-        otr_record rec;
-        otr_buf why = OTR_BUF_INIT;
-        int bad = !address || otr_address_parse(address, &k, &name, &why) < 0;
-        otr_buf_free(&why);
-        if (bad || record_back(&rec, k, cJSON_GetObjectItemCaseSensitive(r, "record"), 0) < 0 ||
-            !rec.name || strcmp(rec.name, name) || push_rewrite(p, &b.ralloc, &rec) < 0) {
-            if (!bad)
-                otr_record_clear(&rec);
-            otr_plan_free(p);
-            return otr_error_set(err, OTR_ERR_INVALID, "the saved plan has a damaged rewrite");
-        }
-    }
-    cJSON_ArrayForEach(r, cJSON_GetObjectItemCaseSensitive(j, "dropped"))
-    {
-        if (dropped_back(p, r) < 0) {
-            otr_plan_free(p);
-            return otr_error_set(err, OTR_ERR_INVALID,
-                                 "the saved plan has a damaged dropped intent");
-        }
-    }
-    if (link_actions(p, NULL) < 0) {
-        otr_plan_free(p);
-        return otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
-    }
-    *out = p;
-    return 0;
-}
-
 void otr_plan_free(otr_plan *p)
 {
     if (!p)
@@ -1749,7 +966,7 @@ void otr_plan_free(otr_plan *p)
         free(a->refs_text);
         otr_record_clear(&a->old);
         otr_record_clear(&a->desired);
-        free_changes(a->changes, a->nchanges);
+        otr_changes_free(a->changes, a->nchanges);
         free(a->deps);
     }
     free(p->actions);

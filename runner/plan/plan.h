@@ -100,7 +100,7 @@ typedef struct otr_plan {
     size_t counts[OTR_ACT_KINDS];
     size_t retired_deletes; /* deletes of retired resources (also in counts[DELETE]) */
     size_t adopted;         /* records a state that recorded nothing took from the service
-                               before the plan was made (cli/adopt.h) */
+                               before the plan was made (sync/adopt.h) */
     char lineage[40];
     long serial;
     size_t journal_entries;

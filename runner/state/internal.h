@@ -1,15 +1,12 @@
 /*
  * Between the state's model (state.c: records, the snapshot's and journal's
- * text, replay, results) and where it is kept (local.c: the files, the lock,
- * fsync). Not for use outside runner/state/.
+ * text, replay, results) and how it is kept (persist.c: loading, the lock,
+ * the journal and the snapshot on a store). Not for use outside runner/state/.
  */
 #ifndef OTR_STATE_INTERNAL_H
 #define OTR_STATE_INTERNAL_H
 
 #include "state/state.h"
-
-/* The largest state file or journal read. */
-#define OTR_STATE_MAX_BYTES ((size_t)1 << 30)
 
 /* An empty state named path (for messages), with a new lineage; NULL
  * without memory. */
@@ -39,10 +36,6 @@ OTR_MUST_USE char *otr_state_intent_line(const otr_state *s, const otr_intent *i
 OTR_MUST_USE char *otr_state_result_line(const otr_state *s, const otr_intent *in,
                                          const otr_record *rec, int ok, int conflict,
                                          const char *error, long seq);
-
-/* The lock's holder as a line of JSON: {"id" (when given), "pid", "host",
- * "startedAt" (now when NULL), "renewedAt" (now, with an id), "command"}. */
-OTR_MUST_USE char *otr_state_lock_text(const char *command, const char *id, const char *started_at);
 
 /* Notes an intent as pending, and settles one: applies the outcome to the
  * records (as a run does, and as replay does). */

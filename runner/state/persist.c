@@ -27,43 +27,6 @@ int otr_store_open(otr_store **out, const otr_state_where *w, otr_error *err)
     return otr_store_file_open(out, w, err);
 }
 
-void otr_store_free(otr_store *st)
-{
-    if (!st)
-        return;
-    otr_error ignored = OTR_ERROR_INIT;
-    if (st->ops->unlock(st, &ignored) < 0) {
-        fprintf(stderr, "ota-runner: warning: %s\n", otr_error_message(&ignored));
-        otr_error_clear(&ignored);
-    }
-    st->ops->free(st);
-    free(st->where);
-    free(st->journal_where);
-    free(st);
-}
-
-char *otr_state_lock_text(const char *command, const char *id, const char *started_at)
-{
-    char host[256] = "unknown";
-    gethostname(host, sizeof(host) - 1);
-    char *now = otr_time_now_iso8601();
-    otr_jb b = OTR_JB_INIT;
-    cJSON *h = cJSON_CreateObject();
-    if (!now)
-        b.failed = 1;
-    otr_jb_str(&b, h, "id", id);
-    otr_jb_num(&b, h, "pid", (double)getpid());
-    otr_jb_str(&b, h, "host", host);
-    otr_jb_str(&b, h, "startedAt", started_at ? started_at : now);
-    if (id)
-        otr_jb_str(&b, h, "renewedAt", now);
-    otr_jb_str(&b, h, "command", command);
-    char *text = h && !b.failed ? cJSON_PrintUnformatted(h) : NULL;
-    free(now);
-    cJSON_Delete(h);
-    return text;
-}
-
 /* ---- loading --------------------------------------------------------------- */
 
 static int load_from(otr_state **out, otr_store *st, int repair, otr_error *err)
@@ -130,7 +93,7 @@ static int take_lock(otr_store *st, const otr_state_where *w, const char *comman
             return -1;
         }
         if (!said++)
-            fprintf(stderr, "ota-runner: waiting for the lock: %s\n", otr_error_message(&e));
+            otr_log(OTR_LOG_QUIET, "waiting for the lock: %s", otr_error_message(&e));
         otr_error_clear(&e);
         struct timespec ts = {OTR_STATE_LOCK_POLL_MS / 1000, 0};
         nanosleep(&ts, NULL);

@@ -1,6 +1,7 @@
 /* Records and intents: copies, and their JSON in the snapshot and journal. */
 #include "state/state.h"
 
+#include "kinds/held.h"
 #include "manifest/schema.h"
 #include "manifest/token.h"
 #include "util/json.h"

@@ -9,7 +9,7 @@
 #ifndef OTR_STATE_STORE_H
 #define OTR_STATE_STORE_H
 
-#include "state/state.h"
+#include "state/where.h"
 #include "util/buf.h"
 #include "util/error.h"
 
@@ -52,8 +52,11 @@ struct otr_store {
 
 /* The store for w->location (a path, or s3://...); nothing is read yet. */
 OTR_MUST_USE int otr_store_open(otr_store **out, const otr_state_where *w, otr_error *err);
-/* Releases the lock (if held) and frees the store. */
+/* Releases the lock (if held) and frees the store (store.c). */
 void otr_store_free(otr_store *st);
+/* The lock's holder as a line of JSON: {"id" (when given), "pid", "host",
+ * "startedAt" (now when NULL), "renewedAt" (now, with an id), "command"}. */
+OTR_MUST_USE char *otr_state_lock_text(const char *command, const char *id, const char *started_at);
 
 /* Each store's opening (store_file.c, store_s3.c). */
 OTR_MUST_USE int otr_store_file_open(otr_store **out, const otr_state_where *w, otr_error *err);

@@ -6,7 +6,6 @@
  * snapshot is written to FILE.tmp, fsync'd, renamed into place and its
  * folder fsync'd, the previous one kept as FILE.bak.
  */
-#include "state/internal.h"
 #include "state/store.h"
 
 #include "util/buf.h"

@@ -17,8 +17,8 @@
  * If-Match of the stale lock's ETag, so two runs cannot both take it. A
  * store that does not refuse a second If-None-Match create is refused.
  */
-#include "state/internal.h"
 #include "state/store.h"
+#include "util/log.h"
 
 #include "aws/s3.h"
 #include "util/buf.h"
@@ -248,11 +248,10 @@ static int s3_lock(otr_store *st, const char *command, otr_error *err)
     if (lock_age_s(&held) >= s->stale_s && held.etag[0]) {
         r = put_lock(s, held.etag, err);
         if (r == OTR_S3_OK) {
-            fprintf(stderr,
-                    "ota-runner: warning: took over the stale lock of %s: %s (not renewed for "
-                    "%ds; --lock-stale-after is %lds); its journal is replayed and saved "
-                    "before anything else\n",
-                    st->where, otr_buf_cstr(&who), lock_age_s(&held), s->stale_s);
+            otr_log_warn("took over the stale lock of %s: %s (not renewed for %ds; "
+                         "--lock-stale-after is %lds); its journal is replayed and saved "
+                         "before anything else",
+                         st->where, otr_buf_cstr(&who), lock_age_s(&held), s->stale_s);
             s->locked = 1;
             st->took_over = 1;
             s->renewed_ms = otr_time_monotonic_ms();

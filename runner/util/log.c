@@ -26,18 +26,32 @@ void otr_log_set_sink(otr_log_sink sink, void *ctx)
     current_ctx = ctx;
 }
 
-void otr_log(otr_log_level level, const char *fmt, ...)
+static void emit(const char *prefix, const char *fmt, va_list ap)
 {
-    if (level > current_level)
-        return;
     otr_buf b = OTR_BUF_INIT;
-    va_list ap;
-    va_start(ap, fmt);
+    otr_buf_puts(&b, prefix);
     otr_buf_vprintf(&b, fmt, ap);
-    va_end(ap);
     if (current_sink)
         current_sink(otr_buf_cstr(&b), current_ctx);
     else
         fprintf(stderr, "ota-runner: %s\n", otr_buf_cstr(&b));
     otr_buf_free(&b);
+}
+
+void otr_log(otr_log_level level, const char *fmt, ...)
+{
+    if (level > current_level)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    emit("", fmt, ap);
+    va_end(ap);
+}
+
+void otr_log_warn(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    emit("warning: ", fmt, ap);
+    va_end(ap);
 }

@@ -21,5 +21,7 @@ void otr_log_set_sink(otr_log_sink sink, void *ctx);
 
 /* Writes one line (no newline needed) when level <= the current level. */
 void otr_log(otr_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* A line every run shows, whatever the level: "warning: ...". */
+void otr_log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 #endif

@@ -11,7 +11,11 @@ and removed); plan and apply with random flags (--prune, --allow-cancel,
 --lock-stale-after while another takes the lock over; the state lost, then
 rebuilt or adopted; tasks made by hand, foreign or with a forged
 ota-runner:address tag; devices' outcomes changed; the service's clock
-advanced; ClientTokens forgotten (the idempotency window ended).
+advanced; ClientTokens forgotten (the idempotency window ended); the
+service's moods (errors in every form, throttles with x-amz-retry-after,
+LimitExceededException on deletes, deletes that stay DELETION_IN_PROGRESS,
+answers written its own way). The emulator runs the service's lifecycle
+(rollout rates, an ended task refusing updates).
 
 The emulator runs a virtual clock (counts change only between steps) and
 keeps a ground-truth event log of every create, update and delete; the
@@ -244,13 +248,28 @@ class Model:
             any(r.get("ref") == cfg for r in self.rollouts.values())
 
 
+# how the service answers from a "service" step on: errors in every form
+# botocore reads, some retryable (throttles that say when to retry,
+# LimitExceededException on deletes); deletes that stay DELETION_IN_PROGRESS
+# until the clock moves; gets that write times and lists their own way; or
+# back to plain answers
+SERVICE_MOODS = [
+    {"error_forms": ["header", "header-namespaced", "__type", "code", "Code"], "throttle_rate": 0.15,
+     "retry_after_ms": 40, "limit_rate": 0.2},
+    {"deletion_seconds": 4},
+    {"normalize": True},
+    {"error_forms": ["header"], "throttle_rate": 0, "retry_after_ms": None, "limit_rate": 0,
+     "deletion_seconds": 2, "normalize": False},
+]
+
+
 def generate(seed, nsteps, s3):
     """A sequence of steps, each with everything it needs to replay."""
     rng = random.Random(seed)
     model = Model(rng)
     steps = [{"op": "commit", "files": model.all_files()}]
     weights = [("edit", 6), ("apply", 8), ("plan", 2), ("advance", 5), ("kill", 3), ("outcomes", 2),
-               ("lose", 1), ("forge", 1), ("forget", 1)] + ([("stall", 1)] if s3 else [])
+               ("lose", 1), ("forge", 1), ("forget", 1), ("service", 1)] + ([("stall", 1)] if s3 else [])
     ops = [op for op, w in weights for _ in range(w)]
     for _ in range(nsteps):
         op = rng.choice(ops)
@@ -290,6 +309,8 @@ def generate(seed, nsteps, s3):
                           "image": f"evil{rng.randint(1, 9)}", "targets": [f"victim{rng.randint(1, 9)}"]})
         elif op == "forget":
             steps.append({"op": "forget"})
+        elif op == "service":
+            steps.append({"op": "service", "faults": rng.choice(SERVICE_MOODS)})
     return steps
 
 
@@ -302,7 +323,7 @@ class World:
         if s3:
             state = f"s3://{s3.bucket}/seed{seed}-{os.getpid()}/state.json"
         self.fleet = Fleet(runner, f"chaos{seed}", "--tick", "1", "--virtual-clock", "--token-ttl", "60",
-                           state=state)
+                           "--service-lifecycle", state=state)
         if s3:
             self.fleet.extra_env = {"AWS_ENDPOINT_URL_S3": s3.url, "AWS_CONFIG_FILE": "/dev/null",
                                     "AWS_SHARED_CREDENTIALS_FILE": "/dev/null"}
@@ -382,6 +403,8 @@ class World:
             self.forge(st)
         elif op == "forget":
             self.emu.control("forget-tokens", {})
+        elif op == "service":
+            self.emu.control("faults", st["faults"])
 
     def stall(self, st):
         """A run stopped past --lock-stale-after; another takes the lock over."""
@@ -526,8 +549,9 @@ class World:
         t = tasks.get(task_id)
         if not t:
             return None
+        configs = {c["TaskConfigurationId"]: c for c in self.emu.control("configurations")}
         for r in self.runs:
-            if r["vnow"] and r["vnow"] >= t["CreatedAt"] and judge(gate, progress(t, r["vnow"])) == "pass":
+            if r["vnow"] and r["vnow"] >= t["CreatedAt"] and judge(gate, progress(t, r["vnow"], configs)) == "pass":
                 return r["start"]
         return None
 
@@ -653,10 +677,13 @@ def judge(g, d):
     return "wait"
 
 
-def progress(task, now, tick=1.0):
-    """The emulator's counts of task at now (its Store.progress)."""
+def progress(task, now, configs, tick=1.0):
+    """The emulator's counts of task at now (its Store.progress, with the
+    configurations its rollout rate comes from)."""
     import emulator
     store = emulator.Store(None, tick)
+    store.lifecycle = True
+    store.configs = configs
     return store.progress(task, now)[1]
 
 

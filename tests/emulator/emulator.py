@@ -23,7 +23,9 @@ Control endpoint (unsigned, under a path the service does not use):
                                    Target in another order, and leaves Tags out, as a
                                    real service may),
                                    "error_forms": ["header", "header-namespaced", "__type",
-                                                   "code", "Code"] (taken in turn)};
+                                                   "code", "Code"] (taken in turn),
+                                   "lifecycle" (as --service-lifecycle),
+                                   "deletion_seconds" (as --deletion-seconds)};
                                   rates are 0..1, but rate_limit: requests/s per operation
     POST /_emulator/outcomes      how the things of tasks created from now on end:
                                   {"share": 0..1 (the share that succeed; the rest fail),
@@ -330,6 +332,136 @@ TASK_FIELDS = ["Description", "S3Url", "OtaType", "Protocol", "OtaMechanism", "T
                "OtaTaskExecutionRetryConfig", "Tags"]
 
 
+# ---- schedules: maintenance windows, rollout rates, EndTime ----------------------
+
+CRON_NAMES = {name: i for i, name in enumerate(
+    ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"], 1)}
+CRON_NAMES.update({name: i for i, name in enumerate(["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"], 1)})
+CRON_RANGES = [(0, 59), (0, 23), (1, 31), (1, 12), (1, 7), (1970, 2199)]
+
+
+def cron_field(text, lo, hi):
+    """The values one field of an AWS cron expression allows ('*', '?',
+    lists, ranges, steps and names); ValueError for what it cannot read."""
+    if text in ("*", "?"):
+        return None
+    allowed = set()
+    for item in text.split(","):
+        part, _, step = item.partition("/")
+        if part == "*":
+            a, b = lo, hi
+        else:
+            first, dash, last = part.partition("-")
+            a = CRON_NAMES.get(first.upper()) or int(first)
+            b = (CRON_NAMES.get(last.upper()) or int(last)) if dash else (hi if step else a)
+        if not lo <= a <= hi or not lo <= b <= hi:
+            raise ValueError(f"{item} is out of {lo}-{hi}")
+        allowed.update(range(a, b + 1, int(step) if step else 1))
+    return allowed
+
+
+def parse_cron(expr):
+    """cron(minutes hours day-of-month month day-of-week year), as
+    EventBridge writes it (day-of-week 1-7 is SUN-SAT)."""
+    m = re.fullmatch(r"cron\(\s*(.*?)\s*\)", expr or "")
+    fields = m.group(1).split() if m else []
+    if len(fields) != 6:
+        raise ValueError("not a cron expression with six fields")
+    return [cron_field(f, lo, hi) for f, (lo, hi) in zip(fields, CRON_RANGES)]
+
+
+def cron_matches(fields, minute):
+    """Does the minute (seconds since 1970 / 60) start a window?"""
+    t = datetime.datetime.fromtimestamp(minute * 60, datetime.timezone.utc)
+    values = [t.minute, t.hour, t.day, t.month, (t.weekday() + 1) % 7 + 1, t.year]
+    return all(f is None or v in f for f, v in zip(fields, values))
+
+
+def date_time(v):
+    """A schedule's date-time in seconds (UTC when it names no zone), or None."""
+    try:
+        t = datetime.datetime.fromisoformat(v.replace("Z", "+00:00"))
+    except (AttributeError, ValueError):
+        return None
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=datetime.timezone.utc)
+    return t.timestamp()
+
+
+class Windows:
+    """A task's maintenance windows: things are notified only inside one."""
+
+    LOOKAHEAD = 31 * 24 * 60  # minutes searched for the next window
+
+    def __init__(self, windows):
+        self.windows = [(parse_cron(w.get("StartTime")), int(w.get("DurationInMinutes") or 1)) for w in windows]
+        self.until = (0.0, 0.0)
+
+    def open_at(self, t):
+        """Is a window open at t? (The last window found is kept: things are
+        asked about in time order, most of them inside it.)"""
+        if self.until[0] <= t < self.until[1]:
+            return True
+        minute = int(t // 60)
+        for f, d in self.windows:
+            for m in range(minute, minute - d, -1):
+                if cron_matches(f, m):
+                    self.until = (m * 60.0, (m + d) * 60.0)
+                    return True
+        return False
+
+    def next_open(self, t):
+        """t when a window is open then, else the start of the next one (None: none within a month)."""
+        if not self.windows or self.open_at(t):
+            return t
+        minute = int(t // 60) + 1
+        for m in range(minute, minute + self.LOOKAHEAD):
+            if any(cron_matches(f, m) for f, _ in self.windows):
+                return m * 60.0
+        return None
+
+
+class Rate:
+    """The configuration's rollout rate: no more things notified in a minute
+    (counted from the task's start) than MaximumPerMinute, or than an
+    exponential rate that starts at BaseRatePerMinute and, from the minute
+    after RateIncreaseCriteria's number of things were notified (or
+    succeeded) since the last increase, is multiplied by IncrementFactor
+    (and held under MaximumPerMinute when both are given)."""
+
+    def __init__(self, rollout, start):
+        exp = rollout.get("ExponentialRolloutRate") or {}
+        self.cap = rollout.get("MaximumPerMinute")
+        self.rate = self.next_rate = float(exp.get("BaseRatePerMinute") or self.cap or 0)
+        self.factor = float(exp.get("IncrementFactor") or 1)
+        crit = exp.get("RateIncreaseCriteria") or {}
+        self.goals = (crit.get("numberOfNotifiedThings"), crit.get("numberOfSucceededThings"))
+        self.start, self.minute, self.used = start, 0, 0
+        self.notified = self.succeeded = 0
+
+    def next_slot(self, t):
+        """t, or the start of the next minute when this one is used up."""
+        if not self.rate:
+            return t
+        minute = int((t - self.start) // 60)
+        if minute != self.minute:
+            self.minute, self.used, self.rate = minute, 0, self.next_rate
+        limit = max(1, int(self.rate))
+        if self.cap:
+            limit = min(limit, self.cap)
+        return t if self.used < limit else self.start + 60.0 * (minute + 1)
+
+    def took(self, outcome):
+        if not self.rate:
+            return
+        self.used += 1
+        self.notified += 1
+        self.succeeded += outcome == "SUCCEEDED"
+        if (self.goals[0] and self.notified >= self.goals[0]) or (self.goals[1] and self.succeeded >= self.goals[1]):
+            self.next_rate *= self.factor
+            self.notified = self.succeeded = 0
+
+
 class Clock:
     """The service's time: the real one, or (--virtual-clock) one that moves
     only when told to, so a test sees the same counts for as long as it
@@ -362,6 +494,7 @@ class Store:
         self.seq = 0
         self.conflict_in_use = False  # DeleteOtaTaskConfiguration: refused (400) while a task uses it
         self.normalize = False  # GetOtaTask answers as a real service may (see normalised)
+        self.lifecycle = False  # --service-lifecycle: rates, windows, timeouts, EndTime; no update once ended
         self.deletion_seconds = 2.0  # --deletion-seconds: a deleted task's DELETION_IN_PROGRESS
         self.token_ttl = TOKEN_TTL  # --token-ttl: seconds a ClientToken is remembered (0: for ever)
         self.outcomes = {}  # how things of new tasks end (POST /_emulator/outcomes)
@@ -426,10 +559,14 @@ class Store:
                 out.append("SUCCEEDED" if i < succeed else "FAILED")
         return out
 
+    def push_config(self, task):
+        """The PushConfig of the configuration the task uses."""
+        cfg = self.configs.get(task.get("TaskConfigurationId") or "") or {}
+        return cfg.get("PushConfig") or {}
+
     def abort_criteria(self, task):
         """The CANCEL criteria of the configuration the task uses."""
-        cfg = self.configs.get(task.get("TaskConfigurationId") or "") or {}
-        abort = ((cfg.get("PushConfig") or {}).get("AbortConfig") or {}).get("AbortConfigCriteriaList") or []
+        abort = (self.push_config(task).get("AbortConfig") or {}).get("AbortConfigCriteriaList") or []
         return [c for c in abort if c.get("Action") == "CANCEL"]
 
     @staticmethod
@@ -443,38 +580,97 @@ class Store:
                 return True
         return False
 
-    def progress(self, task, now):
-        """Status and counts as time passes: one target reaches its end per tick,
-        from the schedule's StartTime on (SCHEDULED before it); when the
-        configuration's abort criteria are met, the rest is CANCELED."""
+    def starts(self, task, outcomes, start):
+        """When each target is notified (None: not before the EndTime): one
+        tick after the one before; with --service-lifecycle also no faster
+        than the configuration's rollout rate, only inside a maintenance
+        window, and never at or past the EndTime."""
+        n, tick = len(outcomes), self.tick
+        if not self.lifecycle:
+            return [start + tick * (i + 1) for i in range(n)]
+        sched = task.get("OtaSchedulingConfig") or {}
+        end = date_time(sched.get("EndTime"))
+        windows = Windows(sched.get("MaintenanceWindows") or [])
+        rate = Rate(self.push_config(task).get("RolloutConfig") or {}, start)
+        out, t = [], start
+        for i in range(n):
+            t += tick
+            while t is not None:
+                slot = windows.next_open(rate.next_slot(t))
+                if slot == t:
+                    break
+                t = slot
+            if t is None or (end is not None and t >= end):
+                return out + [None] * (n - len(out))
+            out.append(t)
+            rate.took(outcomes[i])
+        return out
+
+    def finishes(self, task, outcomes, starts):
+        """When and how each target's execution ends (None: not yet known):
+        a tick after it started; one that never answers times out after the
+        configuration's InProgressTimeoutInMinutes (--service-lifecycle)."""
+        timeout = (self.push_config(task).get("TimeoutConfig") or {}).get("InProgressTimeoutInMinutes")
+        out = []
+        for s, outcome in zip(starts, outcomes):
+            if s is None:
+                out.append(None)
+            elif outcome == "NEVER":
+                out.append((s + 60.0 * timeout, "TIMED_OUT") if timeout and self.lifecycle else None)
+            else:
+                out.append((s + self.tick, outcome))
+        return out
+
+    def aborted(self, task, finishes, now):
+        """The targets whose end counted before the configuration's abort
+        criteria were met (None: never met), in the order they ended."""
+        criteria = self.abort_criteria(task)
+        done, kept = [], set()
+        order = sorted((f[0], i) for i, f in enumerate(finishes) if f and f[0] <= now)
+        for _, i in order:
+            done.append(finishes[i][1])
+            kept.add(i)
+            if self.aborts(criteria, done):
+                return kept
+        return None
+
+    def timeline(self, task, now):
+        """Status, counts, targets, each target's state and notification time
+        at now: from the schedule's StartTime on (SCHEDULED before it), one
+        target ends per tick; when the configuration's abort criteria are met
+        the rest is CANCELED. With --service-lifecycle, the rollout rate,
+        maintenance windows, in-progress timeout and EndTime (with its
+        EndBehavior: STOP_ROLLOUT notifies no more things, CANCEL cancels
+        those not started, FORCE_CANCEL those in progress too) hold too."""
         targets = self.targets_of(task)
-        outcomes = task.get("_outcomes") or ["SUCCEEDED"] * len(targets)
         n = len(targets)
+        outcomes = task.get("_outcomes") or ["SUCCEEDED"] * n
         start = max(task["CreatedAt"], schedule_start(task))
-        if self.tick > 0:
-            steps = int((now - start) / self.tick)
-        else:
-            steps = n + 1 if now >= start else 0
-        reached = max(0, min(n, steps - 1))  # targets 0 .. reached-1 are at their end
-        criteria, ended, aborted = self.abort_criteria(task), [], False
+        starts = self.starts(task, outcomes, start)
+        finishes = self.finishes(task, outcomes, starts)
+        kept = self.aborted(task, finishes, now)
+        sched = task.get("OtaSchedulingConfig") or {}
+        end = date_time(sched.get("EndTime")) if self.lifecycle else None
+        behaviour = sched.get("EndBehavior") or "STOP_ROLLOUT" if end is not None and now >= end else None
         states = []
         for i in range(n):
-            if aborted:
-                states.append("CANCELED")
-            elif i < reached:
-                states.append("IN_PROGRESS" if outcomes[i] == "NEVER" else outcomes[i])
-                if outcomes[i] != "NEVER":
-                    ended.append(outcomes[i])
-                    aborted = self.aborts(criteria, ended)
-            elif i == reached and steps >= 1:
-                states.append("IN_PROGRESS")
+            s, f = starts[i], finishes[i]
+            if kept is not None:
+                states.append(f[1] if i in kept else "CANCELED")
+            elif f and f[0] <= now:
+                states.append(f[1])
+            elif s is not None and s <= now:
+                states.append("CANCELED" if behaviour == "FORCE_CANCEL" else "IN_PROGRESS")
+            elif behaviour == "STOP_ROLLOUT":
+                states.append("NOT_NOTIFIED")  # no execution is made for it
             else:
-                states.append("QUEUED")
-        if steps < 1:
+                states.append("CANCELED" if behaviour else "QUEUED")
+        if now < start + self.tick:
             status = "SCHEDULED"
-        elif aborted:
+        elif kept is not None or behaviour in ("CANCEL", "FORCE_CANCEL"):
             status = "CANCELED"
-        elif any(st in ("IN_PROGRESS", "QUEUED") for st in states) or task["OtaType"] == "CONTINUOUS":
+        elif any(st in ("IN_PROGRESS", "QUEUED") for st in states) or \
+                (task["OtaType"] == "CONTINUOUS" and not behaviour):
             status = "IN_PROGRESS"
         else:
             status = "COMPLETED"
@@ -485,7 +681,11 @@ class Store:
                    "numberOfRejectedThings": count("REJECTED"),
                    "numberOfRemovedThings": 0, "numberOfSucceededThings": count("SUCCEEDED"),
                    "numberOfTimedOutThings": count("TIMED_OUT"), "processingTargets": targets}
-        return status, details, targets, states
+        return status, details, targets, states, starts
+
+    def progress(self, task, now):
+        """Status, counts, targets and each target's state at now (timeline)."""
+        return self.timeline(task, now)[:4]
 
 
 # ---- the operations ------------------------------------------------------------
@@ -529,28 +729,29 @@ def known_token(store, token):
 
 def schedule_start(task):
     """The schedule's StartTime in seconds (UTC when it names no zone), or 0."""
-    v = (task.get("OtaSchedulingConfig") or {}).get("StartTime")
-    try:
-        t = datetime.datetime.fromisoformat(v.replace("Z", "+00:00"))
-    except (AttributeError, ValueError):
-        return 0
-    if t.tzinfo is None:
-        t = t.replace(tzinfo=datetime.timezone.utc)
-    return t.timestamp()
+    return date_time((task.get("OtaSchedulingConfig") or {}).get("StartTime")) or 0
 
 
 DATE_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d:\d\d)?")
 
 
 def check_times(data):
-    """A schedule's StartTime and EndTime are date-times (the model types them
-    as strings; a service that cannot read one refuses the request)."""
+    """A schedule's StartTime and EndTime are date-times, its maintenance
+    windows' StartTime cron expressions (the model types them as strings; a
+    service that cannot read one refuses the request)."""
     sched = data.get("OtaSchedulingConfig") or {}
     for k in ("StartTime", "EndTime"):
         v = sched.get(k)
         if v is not None and not DATE_TIME.fullmatch(v):
             raise ServiceError(400, "ValidationException",
                                f"Value '{v}' at 'otaSchedulingConfig.{k[0].lower() + k[1:]}' is not a date-time")
+    for i, w in enumerate(sched.get("MaintenanceWindows") or []):
+        try:
+            parse_cron(w.get("StartTime"))
+        except ValueError as e:
+            raise ServiceError(400, "ValidationException",
+                               f"Value '{w.get('StartTime')}' at 'otaSchedulingConfig.maintenanceWindows."
+                               f"{i + 1}.member.startTime' is not a cron expression: {e}")
 
 
 def op_create_ota_task(cfg, store, data):
@@ -652,8 +853,15 @@ def op_list_ota_tasks(cfg, store, data):
 
 
 def op_update_ota_task(cfg, store, data):
+    """With --service-lifecycle an ended task (COMPLETED, CANCELED) takes no
+    update: a service refuses it (ValidationException, the model's only
+    such error)."""
     with store.lock:
         task = live_task(store, data["Identifier"])
+        status = store.progress(task, CLOCK.now())[0]
+        if store.lifecycle and status not in ("SCHEDULED", "IN_PROGRESS"):
+            raise ServiceError(400, "ValidationException",
+                               f"OTA task {task['TaskId']} is {status}: an ended task cannot be updated")
         for k in ("Description", "TaskConfigurationId"):
             if k in data:
                 task[k] = data[k]
@@ -679,15 +887,17 @@ def op_list_ota_task_executions(cfg, store, data):
     now = CLOCK.now()
     with store.lock:
         task = dict(live_task(store, data["Identifier"]))
-    _, _, targets, states = store.progress(task, now)
+    _, _, targets, states, starts = store.timeline(task, now)
     rows = []
     for i, target in enumerate(targets):
+        if states[i] == "NOT_NOTIFIED":
+            continue  # stopped by the EndTime before it was notified: no execution
         thing = re.sub(r"[^a-zA-Z0-9:_-]", "", target.rsplit("/", 1)[-1])[:64] or f"thing{i}"
         status = states[i]
         summary = {"ExecutionNumber": 1, "LastUpdatedAt": now, "QueuedAt": task["CreatedAt"],
                    "RetryAttempt": 0, "Status": status}
-        if status != "QUEUED":
-            summary["StartedAt"] = task["CreatedAt"] + store.tick * (i + 1)
+        if starts[i] is not None and starts[i] <= now:
+            summary["StartedAt"] = starts[i]
         rows.append({"ManagedThingId": thing, "TaskExecutionSummary": summary})
     chunk, nxt = page(rows, data)
     out = {"ExecutionSummaries": chunk}
@@ -937,6 +1147,9 @@ class Handler(BaseHTTPRequestHandler):
             return self.control(raw_path, body)
         entry = {"method": self.command, "path": raw_path, "op": None, "status": None,
                  "clientToken": None, "fault": None, "time": time.time()}
+        if srv.cfg.log_bodies:  # the request as sent, for the fidelity tests
+            entry.update(query=raw_query, body=body.decode("utf-8", "replace"),
+                         contentType=self.headers.get("Content-Type"))
         try:
             op_name, op, labels = srv.model.route(self.command, raw_path)
             entry["op"] = op_name
@@ -975,6 +1188,8 @@ class Handler(BaseHTTPRequestHandler):
                 k, _, v = pair.partition("=")
                 query.add(unquote(k), unquote(v))
             data, unknown = srv.model.parse_input(op, labels, query, body)
+            if srv.cfg.log_bodies:
+                entry["params"] = data
             if unknown:
                 entry["unknown"] = unknown
             CALLER.ua = self.headers.get("User-Agent")
@@ -1017,6 +1232,10 @@ class Handler(BaseHTTPRequestHandler):
                 srv.store.conflict_in_use = bool(d["conflict_in_use"])
             if "normalize" in d:
                 srv.store.normalize = bool(d["normalize"])
+            if "lifecycle" in d:
+                srv.store.lifecycle = bool(d["lifecycle"])
+            if "deletion_seconds" in d:
+                srv.store.deletion_seconds = float(d["deletion_seconds"])
             return self.send_json(200, {**srv.faults.as_dict(), "conflict_in_use": srv.store.conflict_in_use})
         if path == "/_emulator/outcomes" and self.command == "POST":
             try:
@@ -1146,8 +1365,19 @@ def main(argv=None):
     p.add_argument("--deletion-seconds", type=float, default=2.0,
                    help="a deleted task is listed and got with status DELETION_IN_PROGRESS for this "
                         "long (the model's delete is asynchronous), then is gone")
+    p.add_argument("--service-lifecycle", action="store_true",
+                   help="a task's life as the service runs it: things are notified no faster than "
+                        "the configuration's rollout rate (MaximumPerMinute, ExponentialRolloutRate), "
+                        "only inside the task's maintenance windows and before its EndTime (then "
+                        "EndBehavior holds), and time out after InProgressTimeoutInMinutes; an "
+                        "ended task refuses UpdateOtaTask. Off by default, so that the sample "
+                        "fleet (its windows are at night) and the fast tests (--tick 0 ends a task "
+                        "at once) run; the fidelity and chaos tests turn it on (POST "
+                        "/_emulator/faults {\"lifecycle\": true} does too)")
     p.add_argument("--virtual-clock", action="store_true",
                    help="the service's time moves only by POST /_emulator/clock {\"advance\": S}")
+    p.add_argument("--log-bodies", action="store_true",
+                   help="the log keeps each request's query, body, Content-Type and its input as read")
     p.add_argument("--verbose", action="store_true")
     cfg = p.parse_args(argv)
     MAX_PAGE[0] = cfg.max_page
@@ -1158,6 +1388,7 @@ def main(argv=None):
     srv.store.deletion_seconds = cfg.deletion_seconds
     srv.store.outcomes = cfg.outcomes
     srv.store.query_things = cfg.query_things
+    srv.store.lifecycle = cfg.service_lifecycle
     CLOCK.virtual = cfg.virtual_clock
     stop = threading.Event()
 

@@ -67,6 +67,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         free(next);
     }
     otr_error_clear(&err);
+    cJSON *tags;
+    if (otr_ota_parse_list_tags(call, &tags, &err) == 0)
+        cJSON_Delete(tags);
+    otr_error_clear(&err);
     otr_buf desc = OTR_BUF_INIT;
     otr_aws_call_describe(call, &desc);
     otr_buf_free(&desc);

@@ -80,7 +80,8 @@ def task_config(emu, name):
 
 try:
     sample_fleet(repo)
-    with Emulator("--tick", "0") as emu:
+    # the tasks keep running (an ended task takes no update)
+    with Emulator("--tick", "0", "--outcomes", json.dumps({"never": True})) as emu:
         # ---- the configuration before the tasks that refer to it
         rc, out, err = run(emu, "plan", "--repo", repo, "--output", "json")
         plan = json.loads(out)

@@ -170,7 +170,10 @@ try:
             verify(emu, f"-v{trial}", f"replace kill trial {trial}")
             write_fleet("")
 
-        # kills during a configuration replace (create the new one, move 12 tasks, delete the old)
+        # kills during a configuration replace (create the new one, move 12 tasks, delete the old);
+        # the tasks keep running, so the replace moves every one of them (an ended task keeps the
+        # configuration it ran with)
+        emu.control("outcomes", {"never": True})
         mid_cascade = 0
         for trial in range(5):
             reset(emu)

@@ -31,7 +31,9 @@ Drift (item 7): judged on what the service says, both sides normalised.
 
 The service's behaviours (item 8): an asynchronous delete, schedule times
 checked, a StartTime waited for, abort criteria that cancel, unknown members
-ignored (and none sent).
+ignored (and none sent); rollout rates, maintenance windows, EndTime
+behaviours and timeouts; an ended task refuses an update, and ota-runner
+sends it none.
 """
 import base64
 import hashlib
@@ -241,7 +243,7 @@ def test_tags_in_place():
     another field, UpdateOtaTask too; a tag changed by hand is drift that
     --refresh full puts back the same way."""
     lose_state()
-    with Emulator("--tick", "0") as emu:
+    with Emulator("--tick", "0", "--outcomes", '{"never": true}') as emu:  # running: an update is taken
         write_tagged({"team": "a", "tier": "x"})
         rc, out, err = run(emu, "apply")
         first = recorded()
@@ -331,9 +333,9 @@ def test_normalised_answers():
     """Drift is judged on what the service says, both sides written one way
     (issue 30, item 7): a GetOtaTask that writes times with milliseconds,
     lists Target in another order and leaves Tags out is no drift; a field
-    changed by hand still is."""
+    changed by hand still is; and a rebuild reads the tags it left out."""
     lose_state()
-    with Emulator("--tick", "0") as emu:
+    with Emulator("--tick", "0", "--outcomes", '{"never": true}') as emu:  # running: an update is taken
         with open(MANIFEST, "w") as f:
             f.write("apiVersion: ota-runner/v1\nkind: OtaTask\nmetadata: {name: door}\n"
                     f"spec:\n  S3Url: s3://fw/door.json\n  OtaType: ONE_TIME\n"
@@ -353,6 +355,14 @@ def test_normalised_answers():
         aws(emu, "update-ota-task", "--identifier", recorded(), "--description", "by hand")
         rc, out, err = run(emu, "plan", "--refresh", "full", "--detailed-exitcode")
         check(rc == 2 and "drift" in out and "Description" in out, "a field changed by hand still is", out + err)
+        made = recorded()
+        lose_state()
+        n = len(emu.log())
+        rc, out, err = run(emu, "state", "rebuild")
+        asked = [e["op"] for e in emu.log()[n:] if e["op"] == "ListTagsForResource"]
+        check(rc == 0 and recorded() == made and asked == ["ListTagsForResource"],
+              "a get without Tags: rebuild reads them with ListTagsForResource, and adopts the task",
+              f"{asked}\n{out}{err}")
 
 
 def no_unknown_members(emu, what):
@@ -408,6 +418,118 @@ def test_service_behaviours():
         no_unknown_members(emu, "service behaviours")
 
 
+def counts(emu, task_id):
+    got = aws(emu, "get-ota-task", "--identifier", task_id)
+    d = got["TaskProcessingDetails"]
+    return got["Status"], d["numberOfSucceededThings"], d["numberOfQueuedThings"], d["NumberOfCanceledThings"]
+
+
+def config(emu, name, push):
+    return aws(emu, "create-ota-task-configuration", "--name", name, "--push-config",
+               json.dumps(push))["TaskConfigurationId"]
+
+
+def task(emu, n, *more):
+    return aws(emu, "create-ota-task", "--s3-url", "s3://fw/s.json", "--ota-type", "ONE_TIME",
+               "--target", *[ARN + f"s{i}" for i in range(n)], *more)["TaskId"]
+
+
+def at(when):
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def test_schedules():
+    """The service's schedule (issue 30, item 8, --service-lifecycle): things
+    notified no faster than MaximumPerMinute or an exponential rate; only
+    inside a maintenance window; EndTime's STOP_ROLLOUT, CANCEL and
+    FORCE_CANCEL; InProgressTimeoutInMinutes. Each on the emulator's virtual
+    clock, read as the AWS CLI reads it."""
+    import datetime
+    with Emulator("--tick", "0", "--virtual-clock", "--service-lifecycle") as emu:
+        advance = lambda s: emu.control("clock", {"advance": s})["now"]
+        now = datetime.datetime.fromtimestamp(advance(0), datetime.timezone.utc)
+        capped = task(emu, 5, "--task-configuration-id", config(emu, "cap2", {"RolloutConfig": {"MaximumPerMinute": 2}}))
+        exp = task(emu, 8, "--task-configuration-id", config(emu, "exp", {"RolloutConfig": {"ExponentialRolloutRate": {
+            "BaseRatePerMinute": 1, "IncrementFactor": 2, "RateIncreaseCriteria": {"numberOfNotifiedThings": 2}}}}))
+        window = now + datetime.timedelta(minutes=20)
+        windowed = task(emu, 3, "--ota-scheduling-config", json.dumps({"MaintenanceWindows": [
+            {"StartTime": f"cron({window.minute} {window.hour} * * ? *)", "DurationInMinutes": 10}]}))
+        one = config(emu, "one", {"RolloutConfig": {"MaximumPerMinute": 1}})
+        end = at(now + datetime.timedelta(seconds=150))
+        stopped = task(emu, 5, "--task-configuration-id", one, "--ota-scheduling-config",
+                       json.dumps({"EndTime": end, "EndBehavior": "STOP_ROLLOUT"}))
+        cancelled = task(emu, 5, "--task-configuration-id", one, "--ota-scheduling-config",
+                         json.dumps({"EndTime": end, "EndBehavior": "CANCEL"}))
+        emu.control("outcomes", {"never": True})
+        forced = task(emu, 2, "--ota-scheduling-config", json.dumps({"EndTime": end, "EndBehavior": "FORCE_CANCEL"}))
+        timing = task(emu, 2, "--task-configuration-id", config(emu, "t1", {"TimeoutConfig": {"InProgressTimeoutInMinutes": 1}}))
+        emu.control("outcomes", {})
+        check(counts(emu, capped)[:3] == ("IN_PROGRESS", 2, 3), "MaximumPerMinute 2: two things in the first minute",
+              str(counts(emu, capped)))
+        check(counts(emu, exp)[1] == 1, "an exponential rate starts at BaseRatePerMinute", str(counts(emu, exp)))
+        check(counts(emu, windowed)[:3] == ("IN_PROGRESS", 0, 3), "no thing is notified outside the window",
+              str(counts(emu, windowed)))
+        seen = []
+        for _ in range(3):
+            advance(60)
+            seen.append(counts(emu, exp)[1])
+        check(seen == [2, 4, 8], "the rate doubles after each two things notified: 1, 2, 4, 8", str(seen))
+        check(counts(emu, capped)[:2] == ("COMPLETED", 5), "and the capped task ends in its third minute",
+              str(counts(emu, capped)))
+        got = aws(emu, "get-ota-task", "--identifier", timing)
+        check(got["Status"] == "COMPLETED" and got["TaskProcessingDetails"]["numberOfTimedOutThings"] == 2,
+              "things that never answer time out after InProgressTimeoutInMinutes", json.dumps(got))
+        check(counts(emu, stopped) == ("COMPLETED", 3, 0, 0), "STOP_ROLLOUT: no thing notified past the EndTime",
+              str(counts(emu, stopped)))
+        rows = aws(emu, "list-ota-task-executions", "--identifier", stopped)["ExecutionSummaries"]
+        check(len(rows) == 3, "and the things never notified have no execution", json.dumps(rows))
+        check(counts(emu, cancelled) == ("CANCELED", 3, 0, 2), "CANCEL: the things not notified are cancelled",
+              str(counts(emu, cancelled)))
+        got = aws(emu, "get-ota-task", "--identifier", forced)
+        check(got["Status"] == "CANCELED" and got["TaskProcessingDetails"]["NumberOfCanceledThings"] == 2,
+              "FORCE_CANCEL: the things in progress are cancelled too", json.dumps(got))
+        advance(20 * 60)
+        check(counts(emu, windowed)[:3] == ("COMPLETED", 3, 0), "inside the window, the things are notified",
+              str(counts(emu, windowed)))
+        p = subprocess.run(["aws", "iot-managed-integrations", "create-ota-task", "--s3-url", "s3://fw/x.json",
+                            "--ota-type", "ONE_TIME", "--ota-scheduling-config",
+                            json.dumps({"MaintenanceWindows": [{"StartTime": "at night", "DurationInMinutes": 5}]}),
+                            "--endpoint-url", emu.url], env=aws_env(), capture_output=True, text=True, timeout=60)
+        check(p.returncode != 0 and "ValidationException" in p.stderr and "cron" in p.stderr,
+              "a window the service cannot read is refused", p.stderr)
+
+
+def test_ended_update():
+    """An ended task takes no update (issue 30, item 8): the emulator refuses
+    one as a service does, and ota-runner's plan sends none: it notes the
+    fields that stay, and still changes the tags in place."""
+    lose_state()
+    with Emulator("--tick", "0", "--service-lifecycle") as emu:
+        write_tagged({"team": "a"})
+        rc, out, err = run(emu, "apply")
+        done = recorded()
+        check(rc == 0 and aws(emu, "get-ota-task", "--identifier", done)["Status"] == "COMPLETED",
+              "a task that completed", out + err)
+        p = subprocess.run(["aws", "iot-managed-integrations", "update-ota-task", "--identifier", done,
+                            "--description", "later", "--endpoint-url", emu.url], env=aws_env(),
+                           capture_output=True, text=True, timeout=60)
+        check(p.returncode != 0 and "ValidationException" in p.stderr and "COMPLETED" in p.stderr,
+              "the emulator refuses to update an ended task", p.stderr)
+        write_tagged({"team": "a"}, description="Edited after it ended")
+        rc, out, err = run(emu, "plan", "--detailed-exitcode")
+        check(rc == 0 and "has ended (COMPLETED)" in out and "Description stays" in out,
+              "the plan sends no update to an ended task, and says why", out + err)
+        n = len(emu.log())
+        rc, out, err = run(emu, "apply")
+        check(rc == 0 and not emu.mutations(n), "apply sends nothing", out + err)
+        write_tagged({"team": "b"}, description="Edited after it ended")
+        rc, out, err = run(emu, "apply")
+        ops = [e["op"] for e in emu.mutations(n)]
+        check(rc == 0 and ops == ["TagResource"] and user_tags(emu, done) == {"team": "b"} and recorded() == done,
+              "its tags still change in place", f"{ops}\n{out}{err}")
+        no_unknown_members(emu, "ended update")
+
+
 def test_retry_waits():
     """Retries wait as botocore's standard mode does (issue 30, item 5): the
     first retry a draw in [0, 1 s], the second in [0, 2 s]; and a throttle
@@ -445,6 +567,8 @@ def main():
     test_endpoints()
     test_normalised_answers()
     test_service_behaviours()
+    test_schedules()
+    test_ended_update()
     test_retry_waits()
     finish()
 

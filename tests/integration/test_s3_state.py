@@ -143,7 +143,8 @@ class IgnoringStore(http.server.BaseHTTPRequestHandler):
 
 
 try:
-    with Emulator("--tick", "0") as emu, MotoS3() as s3:
+    # the tasks keep running: a Description edit is an update (an ended task takes none)
+    with Emulator("--tick", "0", "--outcomes", '{"never": true}') as emu, MotoS3() as s3:
         # ---- the basics: plan, apply, status, state list
         rc, out, err = run(emu, s3, "plan", "--detailed-exitcode")
         check(rc == 2 and "Plan: 7 to create" in out and s3.keys() == [], "plan on an empty S3 state writes nothing",

@@ -5,6 +5,7 @@
  * on answers of the wrong shape; and the kinds' descriptions that use them.
  */
 #include "kinds/kind.h"
+#include "kinds/held.h"
 #include "ota/ota.h"
 
 #include <setjmp.h>
@@ -254,6 +255,37 @@ static void test_configuration_parsers(void **state)
 }
 
 /* The kinds' descriptions are whole, and addresses read both ways. */
+/* ListTagsForResource: the map read; none is an empty map; a tag that is
+ * not a string, or a map that is not one, is refused. */
+static void test_list_tags(void **state)
+{
+    (void)state;
+    otr_aws_call *c = otr_ota_list_tags("arn:aws:x:us-east-1:1:ota-task/t1", "door");
+    assert_string_equal(c->method, "GET");
+    assert_string_equal(c->path, "/tags/arn%3Aaws%3Ax%3Aus-east-1%3A1%3Aota-task%2Ft1");
+    answered(c, 200, "{\"tags\":{\"team\":\"a\",\"ota-runner:generation\":\"2\"}}");
+    otr_error err = OTR_ERROR_INIT;
+    cJSON *tags;
+    assert_int_equal(otr_ota_parse_list_tags(c, &tags, &err), 0);
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(tags, "team")->valuestring, "a");
+    assert_int_equal(cJSON_GetArraySize(tags), 2);
+    cJSON_Delete(tags);
+    otr_aws_call_free(c);
+    c = answered(otr_ota_list_tags("arn", NULL), 200, "{}");
+    assert_int_equal(otr_ota_parse_list_tags(c, &tags, &err), 0);
+    assert_true(cJSON_IsObject(tags) && cJSON_GetArraySize(tags) == 0);
+    cJSON_Delete(tags);
+    otr_aws_call_free(c);
+    const char *bad[] = {"{\"tags\":{\"team\":1}}", "{\"tags\":[\"a\"]}", "[]"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        c = answered(otr_ota_list_tags("arn", NULL), 200, bad[i]);
+        assert_int_equal(otr_ota_parse_list_tags(c, &tags, &err), -1);
+        assert_null(tags);
+        otr_error_clear(&err);
+        otr_aws_call_free(c);
+    }
+}
+
 static void test_kinds_and_addresses(void **state)
 {
     (void)state;
@@ -297,6 +329,7 @@ int main(void)
         cmocka_unit_test(test_task_parsers),
         cmocka_unit_test(test_configuration_parsers),
         cmocka_unit_test(test_answers_as_the_model_has_them),
+        cmocka_unit_test(test_list_tags),
         cmocka_unit_test(test_kinds_and_addresses),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -251,6 +251,57 @@ static void test_refresh_drift(void **state)
     otr_state_free(s);
 }
 
+/* An ended task takes no update of its fields (the service refuses one):
+ * the plan drops them with a note and records nothing; its tags still change. */
+static void test_ended_update(void **state)
+{
+    (void)state;
+    otr_plan_options o = opts();
+    otr_state *s = recorded(M("a", "1", BASE));
+    otr_remote_item tasks[] = {{.id = "Ta", .status = "COMPLETED"}};
+    otr_remote_view view[] = {{&otr_kind_ota_task, tasks, 1}, {NULL, NULL, 0}};
+    o.remote = view;
+    otr_plan *p = plan_with(s,
+                            M("a", "1",
+                              "{S3Url: s3://b/k, OtaType: ONE_TIME, "
+                              "Description: Later, Target: [a]}"),
+                            &o);
+    char *got = summary(p);
+    assert_string_equal(got, "");
+    free(got);
+    assert_int_equal(p->nrewrites, 0);
+    assert_int_equal(p->nnotes, 2);
+    assert_string_equal(p->notes[1],
+                        "a: the task has ended (COMPLETED), and the service changes no field of "
+                        "an ended task, so Description stays as the service has it; a new "
+                        "metadata.revision makes a new task");
+    otr_plan_free(p);
+
+    p = plan_with(s,
+                  M("a", "1",
+                    "{S3Url: s3://b/k, OtaType: ONE_TIME, Description: Later, "
+                    "Target: [a], Tags: {team: b}}"),
+                  &o);
+    got = summary(p);
+    assert_string_equal(got, "update a");
+    free(got);
+    assert_int_equal(p->actions[0].nchanges, 1);
+    assert_string_equal(p->actions[0].changes[0].field, "Tags");
+    otr_plan_free(p);
+
+    tasks[0].status = "IN_PROGRESS"; /* running: the update goes */
+    p = plan_with(s,
+                  M("a", "1",
+                    "{S3Url: s3://b/k, OtaType: ONE_TIME, "
+                    "Description: Later, Target: [a]}"),
+                  &o);
+    got = summary(p);
+    assert_string_equal(got, "update a");
+    free(got);
+    otr_plan_free(p);
+    otr_state_free(s);
+}
+
 static void test_resume_and_projection(void **state)
 {
     (void)state;
@@ -531,6 +582,7 @@ int main(void)
         cmocka_unit_test(test_escapes),
         cmocka_unit_test(test_order),
         cmocka_unit_test(test_refresh_drift),
+        cmocka_unit_test(test_ended_update),
         cmocka_unit_test(test_resume_and_projection),
         cmocka_unit_test(test_guards),
         cmocka_unit_test(test_relocation),

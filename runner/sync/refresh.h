@@ -4,8 +4,8 @@
  * resource the list shows (for drift). An otr_refresh owns what it read;
  * free it with otr_refresh_free.
  */
-#ifndef OTR_CLI_REFRESH_H
-#define OTR_CLI_REFRESH_H
+#ifndef OTR_SYNC_REFRESH_H
+#define OTR_SYNC_REFRESH_H
 
 #include "aws/client.h"
 #include "kinds/kind.h"

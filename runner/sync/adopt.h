@@ -6,10 +6,10 @@
  * records nothing, so that a deleted state file never makes a second copy
  * of a running fleet.
  */
-#ifndef OTR_CLI_ADOPT_H
-#define OTR_CLI_ADOPT_H
+#ifndef OTR_SYNC_ADOPT_H
+#define OTR_SYNC_ADOPT_H
 
-#include "cli/refresh.h"
+#include "sync/refresh.h"
 #include "manifest/manifest.h"
 #include "state/state.h"
 

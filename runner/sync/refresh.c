@@ -1,5 +1,5 @@
 /* --refresh for every kind (see refresh.h). */
-#include "cli/refresh.h"
+#include "sync/refresh.h"
 
 #include "util/time.h"
 

@@ -1,5 +1,6 @@
 /* A lost state rebuilt from the service (see adopt.h). */
-#include "cli/adopt.h"
+#include "sync/adopt.h"
+#include "kinds/held.h"
 
 #include "kinds/tags.h"
 #include "util/time.h"
@@ -29,6 +30,16 @@ typedef struct get_ctx {
     size_t index;
 } get_ctx;
 
+/* Whose the resource is, by the tags its get holds. */
+static void read_owner(held *h)
+{
+    const cJSON *tags = h->kind->tags_key && h->got.fields
+                            ? cJSON_GetObjectItemCaseSensitive(h->got.fields, h->kind->tags_key)
+                            : NULL;
+    if (!otr_tags_owner(tags, &h->owner, &h->name, &h->revision))
+        h->owner = NULL;
+}
+
 static void on_get(otr_aws_call *call, void *ctx)
 {
     get_ctx *g = ctx;
@@ -37,11 +48,66 @@ static void on_get(otr_aws_call *call, void *ctx)
     if (h->kind->parse_get(call, &h->got, &err) < 0 && call->status != 404)
         otr_buf_printf(&g->rd->errors, "%s\n", otr_error_message(&err));
     otr_error_clear(&err);
-    const cJSON *tags = h->kind->tags_key && h->got.fields
-                            ? cJSON_GetObjectItemCaseSensitive(h->got.fields, h->kind->tags_key)
-                            : NULL;
-    if (!otr_tags_owner(tags, &h->owner, &h->name, &h->revision))
-        h->owner = NULL;
+    read_owner(h);
+}
+
+/* A get that left the tags out (a service may): they are read apart. */
+static int tags_left_out(const held *h)
+{
+    const otr_kind *k = h->kind;
+    return k->list_tags_call && k->tags_key && h->got.fields && h->got.arn &&
+           !cJSON_GetObjectItemCaseSensitive(h->got.fields, k->tags_key);
+}
+
+static void on_tags(otr_aws_call *call, void *ctx)
+{
+    get_ctx *g = ctx;
+    held *h = &g->rd->items[g->index];
+    otr_error err = OTR_ERROR_INIT;
+    cJSON *tags = NULL;
+    if (h->kind->parse_list_tags(call, &tags, &err) < 0) {
+        if (call->status != 404) /* gone since the get: nothing to adopt */
+            otr_buf_printf(&g->rd->errors, "%s\n", otr_error_message(&err));
+    } else if (!cJSON_AddItemToObject(h->got.fields, h->kind->tags_key, tags)) {
+        cJSON_Delete(tags);
+        otr_buf_puts(&g->rd->errors, "out of memory\n");
+    } else {
+        read_owner(h);
+    }
+    otr_error_clear(&err);
+}
+
+/* The tags of every resource whose get left them out (ListTagsForResource). */
+static int read_tags(reading *rd, otr_aws_client *c, otr_error *err)
+{
+    otr_aws_call **calls = calloc(rd->n + 1, sizeof(*calls));
+    get_ctx *ctxs = calloc(rd->n + 1, sizeof(*ctxs));
+    size_t k = 0;
+    int rc = calls && ctxs ? 0 : otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; rc == 0 && i < rd->n; i++) {
+        held *h = &rd->items[i];
+        if (!tags_left_out(h))
+            continue;
+        otr_aws_call *call = h->kind->list_tags_call(h->got.arn, h->got.id);
+        if (!call) {
+            rc = otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
+            break;
+        }
+        ctxs[k] = (get_ctx){rd, i};
+        call->done = on_tags;
+        call->ctx = &ctxs[k];
+        calls[k++] = call;
+        otr_aws_client_submit(c, call);
+    }
+    otr_error ignored = OTR_ERROR_INIT;
+    if (k && otr_aws_client_run(c, rc == 0 ? err : &ignored) < 0 && rc == 0)
+        rc = -1;
+    otr_error_clear(&ignored);
+    for (size_t i = 0; i < k; i++)
+        otr_aws_call_free(calls[i]);
+    free(calls);
+    free(ctxs);
+    return rc;
 }
 
 /* Which listed resources read_all gets: all, or those no record holds. */
@@ -85,6 +151,8 @@ static int read_all(reading *rd, const otr_refresh_result *r, otr_aws_client *c,
     if (k && otr_aws_client_run(c, rc == 0 ? err : &ignored) < 0 && rc == 0)
         rc = -1;
     otr_error_clear(&ignored);
+    if (rc == 0 && !rd->errors.len)
+        rc = read_tags(rd, c, err);
     if (rc == 0 && rd->errors.len)
         rc = otr_error_set(err, OTR_ERR_GENERIC, "reading what the service holds: %s",
                            otr_buf_cstr(&rd->errors));

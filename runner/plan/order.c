@@ -1,0 +1,297 @@
+/* A plan's actions in order (resumes, deletes, ..., by kind and name), the
+ * edges between them (a create before the tasks that refer to it), and
+ * what their references name, in words (plan/internal.h). */
+#include "plan/internal.h"
+
+#include "util/buf.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static int action_cmp(const void *x, const void *y)
+{
+    const otr_action *a = x, *b = y;
+    if (a->kind != b->kind)
+        return a->kind < b->kind ? -1 : 1;
+    size_t ka = otr_kind_index(a->resource), kb = otr_kind_index(b->resource);
+    if (ka != kb)
+        return ka < kb ? -1 : 1;
+    int c = strcmp(a->name, b->name);
+    if (c)
+        return c;
+    return a->retired - b->retired;
+}
+
+static int add_dep(otr_action *a, size_t on)
+{
+    for (size_t i = 0; i < a->ndeps; i++)
+        if (a->deps[i] == on)
+            return 0;
+    size_t *d = realloc(a->deps, (a->ndeps + 1) * sizeof(*d));
+    if (!d)
+        return -1;
+    a->deps = d;
+    a->deps[a->ndeps++] = on;
+    return 0;
+}
+
+static int creates(const otr_action *a)
+{
+    return (a->kind == OTR_ACT_CREATE || a->kind == OTR_ACT_REPLACE ||
+            (a->kind == OTR_ACT_RESUME && a->resume_op == OTR_OP_CREATE)) &&
+           !a->retired;
+}
+
+/* The name action a's reference f gives (free it), or NULL: read when its
+ * manifest was (set, when there is one: no parse of each spec again), else
+ * from its spec. */
+static char *ref_target(const otr_manifest_set *set, const otr_action *a, size_t f)
+{
+    const char *field = a->resource->refs[f].field;
+    int from_manifest =
+        a->kind == OTR_ACT_CREATE || a->kind == OTR_ACT_REPLACE || a->kind == OTR_ACT_UPDATE;
+    const otr_manifest *m =
+        set && from_manifest ? otr_manifest_set_find(set, a->resource, a->name) : NULL;
+    if (!m)
+        return otr_record_spec_string(&a->desired, field);
+    for (size_t i = 0; i < m->nrefs; i++)
+        if (!strcmp(m->refs[i].field, field))
+            return strdup(m->refs[i].target);
+    return NULL;
+}
+
+/* An action under a key: its address, or the id it refers to. */
+typedef struct link_key {
+    size_t kind;      /* otr_kind_index */
+    const char *text; /* by_address: the action's name; by_ref: owned */
+    size_t action;
+} link_key;
+
+static int link_key_cmp(const void *a, const void *b)
+{
+    const link_key *x = a, *y = b;
+    if (x->kind != y->kind)
+        return x->kind < y->kind ? -1 : 1;
+    int c = strcmp(x->text, y->text);
+    return c ? c : (x->action > y->action) - (x->action < y->action);
+}
+
+/* The first key not before (kind, text). */
+static size_t link_lower(const link_key *keys, size_t n, size_t kind, const char *text)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        const link_key *k = &keys[mid];
+        if (k->kind < kind || (k->kind == kind && strcmp(k->text, text) < 0))
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* Actions by address, and by the id each (moving away) refers to: the
+ * lookups of link_actions, so that linking stays O(n log n). */
+typedef struct link_index {
+    link_key *by_address, *by_ref;
+    size_t naddress, nref;
+} link_index;
+
+static int index_actions(const otr_plan *p, link_index *ix)
+{
+    size_t nrefs = 0;
+    for (size_t i = 0; i < p->count; i++)
+        nrefs += p->actions[i].resource->nrefs;
+    ix->by_address = malloc((p->count + 1) * sizeof(*ix->by_address));
+    ix->by_ref = malloc((nrefs + 1) * sizeof(*ix->by_ref));
+    if (!ix->by_address || !ix->by_ref)
+        return -1;
+    for (size_t i = 0; i < p->count; i++) {
+        const otr_action *d = &p->actions[i];
+        ix->by_address[ix->naddress++] = (link_key){otr_kind_index(d->resource), d->name, i};
+        if (d->kind == OTR_ACT_NOOP || d->kind == OTR_ACT_ORPHAN || d->kind == OTR_ACT_CREATE)
+            continue; /* moves_off: these do not move away from what they use */
+        for (size_t f = 0; f < d->resource->nrefs; f++) {
+            char *uses = otr_record_spec_string(&d->old, d->resource->refs[f].id_field);
+            const otr_kind *target = otr_kind_find(d->resource->refs[f].kind);
+            if (uses && target)
+                ix->by_ref[ix->nref++] = (link_key){otr_kind_index(target), uses, i};
+            else
+                free(uses);
+        }
+    }
+    qsort(ix->by_address, ix->naddress, sizeof(*ix->by_address), link_key_cmp);
+    if (ix->nref)
+        qsort(ix->by_ref, ix->nref, sizeof(*ix->by_ref), link_key_cmp);
+    return 0;
+}
+
+static int dep_cmp(const void *a, const void *b)
+{
+    size_t x = *(const size_t *)a, y = *(const size_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* The edges of action i (see link_actions). */
+static int link_one(otr_plan *p, const otr_manifest_set *set, const link_index *ix, size_t i)
+{
+    otr_action *a = &p->actions[i];
+    /* a reference to something (re)created in this run */
+    for (size_t f = 0; f < a->resource->nrefs; f++) {
+        char *target = ref_target(set, a, f);
+        const otr_kind *tk = otr_kind_find(a->resource->refs[f].kind);
+        size_t k = tk ? otr_kind_index(tk) : 0;
+        for (size_t j = target && tk ? link_lower(ix->by_address, ix->naddress, k, target)
+                                     : ix->naddress;
+             j < ix->naddress && ix->by_address[j].kind == k &&
+             !strcmp(ix->by_address[j].text, target);
+             j++) {
+            size_t d = ix->by_address[j].action;
+            if (d != i && creates(&p->actions[d]) && add_dep(a, d) < 0) {
+                free(target);
+                return -1;
+            }
+        }
+        free(target);
+    }
+    if (a->kind != OTR_ACT_DELETE)
+        return 0;
+    /* a delete waits for those that used the resource to move away */
+    size_t k = otr_kind_index(a->resource);
+    for (size_t j = a->old.id ? link_lower(ix->by_ref, ix->nref, k, a->old.id) : ix->nref;
+         j < ix->nref && ix->by_ref[j].kind == k && !strcmp(ix->by_ref[j].text, a->old.id); j++)
+        if (ix->by_ref[j].action != i && add_dep(a, ix->by_ref[j].action) < 0)
+            return -1;
+    /* a retired delete waits for the replace that retires it */
+    for (size_t j = a->retired && a->old.id ? link_lower(ix->by_address, ix->naddress, k, a->name)
+                                            : ix->naddress;
+         j < ix->naddress && ix->by_address[j].kind == k &&
+         !strcmp(ix->by_address[j].text, a->name);
+         j++) {
+        const otr_action *d = &p->actions[ix->by_address[j].action];
+        if (d->kind == OTR_ACT_REPLACE && otr_action_replaces(d) &&
+            !strcmp(otr_action_replaces(d), a->old.id) && add_dep(a, ix->by_address[j].action) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* Links each action to those it waits for: what it refers to is created
+ * first; what referred to a resource moves away before it is deleted; a
+ * retired resource is deleted after the replace that retires it. Deps are
+ * in plan order. */
+static int link_actions(otr_plan *p, const otr_manifest_set *set)
+{
+    link_index ix = {NULL, NULL, 0, 0};
+    int rc = index_actions(p, &ix);
+    for (size_t i = 0; rc == 0 && i < p->count; i++) {
+        rc = link_one(p, set, &ix, i);
+        if (p->actions[i].ndeps > 1)
+            qsort(p->actions[i].deps, p->actions[i].ndeps, sizeof(size_t), dep_cmp);
+    }
+    free(ix.by_address);
+    for (size_t i = 0; i < ix.nref; i++)
+        free((char *)ix.by_ref[i].text);
+    free(ix.by_ref);
+    return rc;
+}
+
+/* A new tree of the spec of the manifest kind/name: in the set, or (taken
+ * by the plan) in its action; or NULL. */
+static cJSON *spec_named(const otr_plan *p, const otr_manifest_set *set, const otr_kind *kind,
+                         const char *name)
+{
+    const otr_manifest *m = otr_manifest_set_find(set, kind, name);
+    if (m && m->spec_json)
+        return otr_manifest_spec(m);
+    for (size_t i = 0; i < p->count; i++) /* (a retired one's delete has no spec) */
+        if (p->actions[i].resource == kind && p->actions[i].desired.spec_json &&
+            !strcmp(p->actions[i].name, name))
+            return otr_record_spec(&p->actions[i].desired);
+    return NULL;
+}
+
+/* What references name, described once each: a fleet's tasks name few
+ * configurations. */
+#define DESCRIBED_REFS_KEPT 16
+typedef struct described_ref {
+    const otr_kind *kind;
+    char *name;
+    char *text;
+} described_ref;
+
+/* The words for kind/name (kept, or made and kept), or NULL. */
+static const char *ref_words(const otr_plan *p, const otr_manifest_set *set, const otr_kind *k,
+                             const char *name, described_ref *kept, size_t *nkept)
+{
+    for (size_t i = 0; i < *nkept; i++)
+        if (kept[i].kind == k && !strcmp(kept[i].name, name))
+            return kept[i].text;
+    cJSON *spec = k->describe ? spec_named(p, set, k, name) : NULL;
+    otr_buf text = OTR_BUF_INIT;
+    if (!spec)
+        return NULL;
+    k->describe(spec, NULL, &text);
+    cJSON_Delete(spec);
+    if (*nkept == DESCRIBED_REFS_KEPT) { /* the oldest goes */
+        free(kept[0].name);
+        free(kept[0].text);
+        memmove(kept, kept + 1, (DESCRIBED_REFS_KEPT - 1) * sizeof(*kept));
+        (*nkept)--;
+    }
+    kept[*nkept] = (described_ref){k, strdup(name), otr_buf_detach(&text)};
+    if (!kept[*nkept].name || !kept[*nkept].text) {
+        free(kept[*nkept].name);
+        free(kept[*nkept].text);
+        return NULL;
+    }
+    return kept[(*nkept)++].text;
+}
+
+/* For each create and replace: what its references name, in the named
+ * kind's words (kind->describe), for a reviewer. */
+static int describe_refs(otr_plan *p, const otr_manifest_set *set)
+{
+    described_ref kept[DESCRIBED_REFS_KEPT];
+    size_t nkept = 0;
+    int rc = 0;
+    for (size_t i = 0; i < p->count && rc == 0; i++) {
+        otr_action *a = &p->actions[i];
+        otr_buf text = OTR_BUF_INIT;
+        if ((a->kind != OTR_ACT_CREATE && a->kind != OTR_ACT_REPLACE) || !a->desired.spec_json)
+            continue;
+        for (size_t r = 0; r < a->resource->nrefs; r++) {
+            const otr_kind_ref *ref = &a->resource->refs[r];
+            const otr_kind *k = otr_kind_find(ref->kind);
+            char *name = ref_target(set, a, r);
+            const char *words = k && name ? ref_words(p, set, k, name, kept, &nkept) : NULL;
+            free(name);
+            if (words && text.len)
+                otr_buf_puts(&text, "; ");
+            if (words)
+                otr_buf_puts(&text, words);
+        }
+        if (otr_buf_failed(&text))
+            rc = -1;
+        a->refs_text = text.len ? otr_buf_detach(&text) : NULL;
+        otr_buf_free(&text);
+    }
+    for (size_t i = 0; i < nkept; i++) {
+        free(kept[i].name);
+        free(kept[i].text);
+    }
+    return rc;
+}
+
+int otr_plan_link(otr_plan *p, const otr_manifest_set *set)
+{
+    return link_actions(p, set);
+}
+
+int otr_plan_order(otr_plan *p, const otr_manifest_set *set)
+{
+    if (p->count > 1)
+        qsort(p->actions, p->count, sizeof(*p->actions), action_cmp);
+    return link_actions(p, set) < 0 || describe_refs(p, set) < 0 ? -1 : 0;
+}
