@@ -3,7 +3,7 @@
 
 #include "cli/escape.h"
 
-#include "manifest/loader.h"
+#include "kinds/loader.h"
 #include "trust/signers.h"
 #include "util/file.h"
 

@@ -7,7 +7,7 @@
 #define OTR_CLI_LOAD_H
 
 #include "cli/options.h"
-#include "manifest/manifest.h"
+#include "kinds/manifest.h"
 #include "source/source.h"
 #include "util/error.h"
 

@@ -13,77 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const kind_names[OTR_ACT_KINDS] = {"resume", "delete", "replace", "update",
-                                                      "create", "orphan", "noop"};
-
-const char *otr_action_kind_name(otr_action_kind k)
-{
-    return kind_names[k];
-}
-
-size_t otr_plan_changes(const otr_plan *p)
-{
-    return p->counts[OTR_ACT_RESUME] + p->counts[OTR_ACT_DELETE] + p->counts[OTR_ACT_REPLACE] +
-           p->counts[OTR_ACT_UPDATE] + p->counts[OTR_ACT_CREATE];
-}
-
 static char *dup_or_null(const char *s)
 {
     return s ? strdup(s) : NULL;
-}
-
-int otr_record_take_manifest(otr_record *r, otr_manifest *m, const char *commit)
-{
-    char *spec = m->spec_json;
-    m->spec_json = NULL;
-    int rc = otr_record_from_manifest(r, m, commit);
-    free(r->spec_json);
-    r->spec_json = spec;
-    return rc;
-}
-
-int otr_record_from_manifest(otr_record *r, const otr_manifest *m, const char *commit)
-{
-    memset(r, 0, sizeof(*r));
-    r->kind = m->kind;
-    r->name = strdup(m->name);
-    r->phase = strdup("created");
-    r->client_token = strdup(m->client_token);
-    r->revision = m->revision;
-    r->spec_json = dup_or_null(m->spec_json);
-    r->spec_digest = strdup(m->spec_digest);
-    r->file = strdup(m->file);
-    r->commit = dup_or_null(commit);
-    return r->name && r->phase && r->client_token && (r->spec_json || !m->spec_json) &&
-                   r->spec_digest && r->file && (r->commit || !commit)
-               ? 0
-               : -1;
-}
-
-const char *otr_action_replaces(const otr_action *a)
-{
-    return a->kind == OTR_ACT_REPLACE && a->resource->replace_order == OTR_REPLACE_CREATE_FIRST
-               ? a->old.id
-               : NULL;
-}
-
-const char *otr_action_cancels(const otr_action *a)
-{
-    const char *st = a->old.remote_status;
-    int deletes =
-        a->kind == OTR_ACT_DELETE ||
-        (a->kind == OTR_ACT_REPLACE && a->resource->replace_order == OTR_REPLACE_DELETE_FIRST);
-    if (!deletes || a->retired || !a->old.id || !a->resource->running)
-        return NULL;
-    if (!st) /* never seen (made since the last refresh, and --refresh none): may be running */
-        return OTR_STATUS_UNKNOWN;
-    return otr_kind_running(a->resource, st) ? st : NULL;
-}
-
-int otr_action_deletes_task(const otr_action *a)
-{
-    return a->resource->guarded_deletes && !a->retired &&
-           (a->kind == OTR_ACT_DELETE || a->kind == OTR_ACT_REPLACE);
 }
 
 /* ---- building ------------------------------------------------------------ */

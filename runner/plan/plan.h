@@ -33,7 +33,7 @@
 #define OTR_PLAN_PLAN_H
 
 #include "kinds/kind.h"
-#include "manifest/manifest.h"
+#include "kinds/manifest.h"
 #include "state/state.h"
 #include "util/error.h"
 
@@ -235,10 +235,5 @@ cJSON *otr_action_changes_json(const otr_action *a);
 OTR_MUST_USE int otr_plan_from_json(otr_plan **out, const cJSON *j, otr_error *err);
 
 void otr_plan_free(otr_plan *p);
-
-/* The record a manifest asks for (commit: where it was read). The spec is
- * copied, or taken from m with otr_record_take_manifest. */
-OTR_MUST_USE int otr_record_from_manifest(otr_record *r, const otr_manifest *m, const char *commit);
-OTR_MUST_USE int otr_record_take_manifest(otr_record *r, otr_manifest *m, const char *commit);
 
 #endif

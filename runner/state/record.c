@@ -11,6 +11,11 @@
 #include <string.h>
 #include <time.h>
 
+static char *record_dup_or_null(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
 static const char *const op_names[] = {"create", "update", "delete"};
 
 const char *otr_op_name(otr_op op)
@@ -277,4 +282,32 @@ int otr_record_from_remote(otr_record *r, const otr_kind *k, const char *name,
     r->remote_status = got->status ? strdup(got->status) : NULL;
     r->remote_checked_at = got->status ? strdup(now) : NULL;
     return r->name && r->phase && r->client_token && r->spec_digest && r->id ? 0 : -1;
+}
+
+int otr_record_take_manifest(otr_record *r, otr_manifest *m, const char *commit)
+{
+    char *spec = m->spec_json;
+    m->spec_json = NULL;
+    int rc = otr_record_from_manifest(r, m, commit);
+    free(r->spec_json);
+    r->spec_json = spec;
+    return rc;
+}
+
+int otr_record_from_manifest(otr_record *r, const otr_manifest *m, const char *commit)
+{
+    memset(r, 0, sizeof(*r));
+    r->kind = m->kind;
+    r->name = strdup(m->name);
+    r->phase = strdup("created");
+    r->client_token = strdup(m->client_token);
+    r->revision = m->revision;
+    r->spec_json = record_dup_or_null(m->spec_json);
+    r->spec_digest = strdup(m->spec_digest);
+    r->file = strdup(m->file);
+    r->commit = record_dup_or_null(commit);
+    return r->name && r->phase && r->client_token && (r->spec_json || !m->spec_json) &&
+                   r->spec_digest && r->file && (r->commit || !commit)
+               ? 0
+               : -1;
 }

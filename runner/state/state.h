@@ -26,6 +26,7 @@
 #define OTR_STATE_STATE_H
 
 #include "kinds/kind.h"
+#include "kinds/manifest.h"
 #include "state/where.h"
 #include "util/error.h"
 
@@ -221,6 +222,10 @@ otr_retired *otr_state_find_retired(otr_state *s, const otr_kind *kind, const ch
 
 void otr_state_free(otr_state *s);
 
+/* The record a manifest asks for (commit: where it was read). The spec is
+ * copied, or taken from m with otr_record_take_manifest. */
+OTR_MUST_USE int otr_record_from_manifest(otr_record *r, const otr_manifest *m, const char *commit);
+OTR_MUST_USE int otr_record_take_manifest(otr_record *r, otr_manifest *m, const char *commit);
 void otr_record_clear(otr_record *r);
 /* The record of a resource adopted from the service (state import, a
  * rebuilt state): phase "imported", its spec what the get's answer says

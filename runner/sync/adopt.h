@@ -10,7 +10,7 @@
 #define OTR_SYNC_ADOPT_H
 
 #include "sync/refresh.h"
-#include "manifest/manifest.h"
+#include "kinds/manifest.h"
 #include "state/state.h"
 
 /* Reads (a get each, all in flight) what r lists, and records in s every

@@ -1,5 +1,5 @@
 /* libFuzzer: bytes -> the manifest loader and validator -> diagnostics. */
-#include "manifest/manifest.h"
+#include "kinds/manifest.h"
 
 #include <stddef.h>
 #include <stdint.h>

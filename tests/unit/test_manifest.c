@@ -3,8 +3,8 @@
  * fails with the exact message, line and column a user would see.
  */
 #include "kinds/kind.h"
-#include "manifest/loader.h"
-#include "manifest/manifest.h"
+#include "kinds/loader.h"
+#include "kinds/manifest.h"
 #include "manifest/schema.h"
 #include "manifest/token.h"
 #include "manifest/validate.h"

@@ -3,7 +3,7 @@
  * Python implementation (tests/tools/tokens.py), invariance under YAML style,
  * and a new token after any change of spec, name or revision.
  */
-#include "manifest/manifest.h"
+#include "kinds/manifest.h"
 #include "manifest/token.h"
 
 #include <setjmp.h>

@@ -5,8 +5,8 @@
  * JSON); free it with otr_manifest_set_free. Problems go to an otr_diags the
  * caller owns; a manifest with any error is not added to the set.
  */
-#ifndef OTR_MANIFEST_MANIFEST_H
-#define OTR_MANIFEST_MANIFEST_H
+#ifndef OTR_KINDS_MANIFEST_H
+#define OTR_KINDS_MANIFEST_H
 
 #include "util/error.h"
 
@@ -83,7 +83,7 @@ int otr_manifest_add_file(otr_manifest_set *set, size_t order, const char *file,
                           size_t len, otr_diags *diags, otr_error *err);
 
 /* The parsing half of otr_manifest_add_file, for a set of its own (a
- * worker's part, see manifest/loader.h): the file is not named in set. */
+ * worker's part, see kinds/loader.h): the file is not named in set. */
 OTR_MUST_USE int otr_manifest_parse_file(otr_manifest_set *set, size_t order, const char *file,
                                          const char *data, size_t len, otr_diags *diags,
                                          otr_error *err);

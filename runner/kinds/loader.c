@@ -1,5 +1,5 @@
 /* Manifest files parsed on worker threads, moved into the set in order. */
-#include "manifest/loader.h"
+#include "kinds/loader.h"
 
 #include "util/parallel.h"
 

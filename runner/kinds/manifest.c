@@ -3,7 +3,7 @@
  * that span fields (EndTime after StartTime) or files (unique names), and the
  * limits (file size, manifest count). Field rules live in schema.c.
  */
-#include "manifest/manifest.h"
+#include "kinds/manifest.h"
 
 #include "kinds/kind.h"
 #include "manifest/schema.h"

@@ -11,10 +11,10 @@
  * OTR_LOADER_WINDOW files are in flight: memory does not grow with the
  * repository.
  */
-#ifndef OTR_MANIFEST_LOADER_H
-#define OTR_MANIFEST_LOADER_H
+#ifndef OTR_KINDS_LOADER_H
+#define OTR_KINDS_LOADER_H
 
-#include "manifest/manifest.h"
+#include "kinds/manifest.h"
 #include "util/error.h"
 
 #include <stddef.h>
