@@ -1,5 +1,5 @@
 /*
- * The service endpoint (DESIGN section 8): --endpoint-url, then
+ * The service endpoint (docs/DESIGN.md section 8): --endpoint-url, then
  * AWS_ENDPOINT_URL_IOT_MANAGED_INTEGRATIONS, then AWS_ENDPOINT_URL, then
  * https://api.iotmanagedintegrations[-fips].{region}.{suffix}, the suffix the
  * region's partition gives (the service's endpoint rules in botocore: api.aws,

@@ -12,7 +12,7 @@
 
 #define OTR_VERSION "0.1.0"
 
-/* Exit codes scripts can rely on (README "Exit codes"). */
+/* Exit codes scripts can rely on (docs/reference.md, "Exit codes"). */
 enum {
     OTR_EXIT_OK = 0,
     OTR_EXIT_ERROR = 1,   /* an error, invalid input, or a partial failure */

@@ -1,4 +1,4 @@
-/* Canonical JSON, ClientToken and spec digest (DESIGN section 5). */
+/* Canonical JSON, ClientToken and spec digest (docs/DESIGN.md section 5). */
 #include "manifest/token.h"
 
 #include "util/buf.h"

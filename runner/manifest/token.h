@@ -1,5 +1,5 @@
 /*
- * The canonical request body and the ClientToken (DESIGN section 5).
+ * The canonical request body and the ClientToken (docs/DESIGN.md section 5).
  *
  * canonical: object keys sorted bytewise at every level, no insignificant
  * whitespace, minimal string escaping, numbers as RFC 8785 (the JSON
@@ -31,7 +31,7 @@ int otr_canonical_number(otr_buf *b, double x);
 /* out must hold 44 bytes (43 characters and a NUL). */
 int otr_client_token(char out[44], const char *name, long revision, const char *canonical);
 
-/* The token a create sends at generation g of a manifest's token (DESIGN
+/* The token a create sends at generation g of a manifest's token (docs/DESIGN.md
  * section 5): g 0 is the token itself; g > 0, after the resources that the
  * earlier generations made were deleted (a token the service has answered
  * is never sent for a new resource), base64url_nopad(SHA-256(

@@ -1,5 +1,5 @@
 /*
- * The plan (DESIGN section 7): desired manifests vs recorded resources (vs
+ * The plan (docs/DESIGN.md section 7): desired manifests vs recorded resources (vs
  * what the service reports) -> actions, for every kind alike, from the kind
  * descriptions (kinds/kind.h).
  *
@@ -227,7 +227,7 @@ const char *otr_action_replaces(const otr_action *a);
  * the state before it, such as adoption). -1 without memory. */
 OTR_MUST_USE int otr_plan_add_notes(otr_plan *p, const char *text);
 
-/* The plan as JSON (the documented, versioned schema: README "Plan JSON"). */
+/* The plan as JSON (the documented, versioned schema: docs/reference.md, "Plan JSON"). */
 cJSON *otr_plan_to_json(const otr_plan *p);
 /* An action's field changes: [{"field", "old", "new"}] (null for absent). */
 cJSON *otr_action_changes_json(const otr_action *a);

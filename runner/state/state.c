@@ -1,7 +1,7 @@
 /*
  * The state's model: the records (per kind, sorted), the retired resources,
  * the intents left pending, the snapshot's text, and the journal's two steps
- * as DESIGN section 6 names them: an intent written before each mutating
+ * as docs/DESIGN.md section 6 names them: an intent written before each mutating
  * call, a result after it; loading replays the journal over the snapshot and
  * leaves an intent without a result pending for the next run to finish.
  * Where the text is kept is local.c's business.

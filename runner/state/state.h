@@ -1,5 +1,5 @@
 /*
- * The state file (DESIGN section 6): what ota-runner has done, as one JSON
+ * The state file (docs/DESIGN.md section 6): what ota-runner has done, as one JSON
  * document with a deterministic key order, plus a journal of the calls made
  * since that document was written.
  *

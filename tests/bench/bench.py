@@ -18,7 +18,7 @@
   from ota-runner's own -v log.
 
 Usage: bench.py RUNNER OUT.md [--quick]
-A full run writes OUT.md and the README's Performance table (between its
+A full run writes OUT.md and the table of docs/performance.md (between its
 bench-results markers); a quick run (no 100k repository) only prints.
 """
 import collections
@@ -617,10 +617,10 @@ print()
 print(text)
 if not QUICK:
     open(OUT, "w").write(text)
-    readme_path = os.path.join(HERE, "..", "..", "README.md")
+    readme_path = os.path.join(HERE, "..", "..", "docs", "performance.md")
     readme = open(readme_path).read()
     start, end = "<!-- bench-results -->\n", "<!-- /bench-results -->"
     if start in readme and end in readme:
         head, rest = readme.split(start, 1)
         open(readme_path, "w").write(head + start + text + end + rest.split(end, 1)[1])
-        log(f"wrote {OUT} and the README's Performance table")
+        log(f"wrote {OUT} and the table of docs/performance.md")

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The chaos test: random sequences of what happens to a fleet under
 ota-runner, checked after every step against the invariants that are its
-promise (README, "The promise"). Seeded: a seed gives the same sequence.
+promise (docs/operations.md, "The promise"). Seeded: a seed gives the same sequence.
 
 Steps: manifests edited and committed (a task's fields, a configuration, a
 rollout's revision, image, gate, holdAfter, pause and waves; files renamed
@@ -578,7 +578,7 @@ class World:
             soak_ended = a["resource"] == "OtaRollout" and a["kind"] == "create" and \
                 (a.get("reason") or "").startswith("starts wave")
             # an old configuration kept while something used it, or by --refresh none: a later run
-            # deletes it (README: retired)
+            # deletes it (docs/reference.md: retired)
             retired_left = a["kind"] == "delete" and a.get("retired")
             if not soak_ended and not retired_left and a["kind"] != "orphan":  # an orphan waits for --prune
                 raise Violation(f"I4: after a successful apply the plan still wants {a['kind']} "
@@ -660,7 +660,7 @@ def parse_gate(text):
 
 
 def judge(g, d):
-    """The gate on a task's counts (README, "Staged rollouts")."""
+    """The gate on a task's counts (docs/rollouts.md)."""
     if not d:
         return "wait"
     succeeded = d["numberOfSucceededThings"]

@@ -103,7 +103,7 @@ def aws(emu, *args):
 
 
 def generation_token(token, g):
-    """The README's formula, written again here (hashlib, base64)."""
+    """The formula of docs/manifests.md, written again here (hashlib, base64)."""
     digest = hashlib.sha256(b"ota-runner/v1/generation\0" + token.encode() + b"\0" + str(g).encode()).digest()
     return base64.urlsafe_b64encode(digest).decode().rstrip("=")
 
@@ -123,7 +123,7 @@ def test_revert_after_replace(emu):
     check(rc == 0 and len(tokens) == 3 and len(set(tokens)) == 3,
           "the revert sends a ClientToken never sent before", f"{tokens}\n{out}{err}")
     check(tokens[2] == generation_token(tokens[0], 1),
-          "the revert's token is the README's formula for generation 1", f"{tokens} {generation_token(tokens[0], 1)}")
+          "the revert's token is the documented formula for generation 1", f"{tokens} {generation_token(tokens[0], 1)}")
     check(revert != first and live(emu, revert) and tags_of(emu, revert).get("ota-runner:generation") == "1",
           "the revert records a new live task, tagged ota-runner:generation 1",
           f"{first} {revert} {tags_of(emu, revert)}")

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""An independent implementation of ota-runner's ClientToken (DESIGN section 5).
+"""An independent implementation of ota-runner's ClientToken (docs/DESIGN.md section 5).
 
 Reads manifests with PyYAML (not libyaml's event API as the runner does) and
 computes, from the documented preimage only:
