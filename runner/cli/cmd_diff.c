@@ -8,6 +8,7 @@
  * and go, and a promotion (holdAfter moved on).
  */
 #include "cli/commands.h"
+#include "behaviour/behaviour.h"
 #include "cli/load.h"
 #include "cli/render_plan.h"
 #include "cli/render_rollout.h"
@@ -84,7 +85,7 @@ static const char *change_of(const otr_action *a)
 /* How a change is made, in words. */
 static const char *how_of(const otr_action *a)
 {
-    if (a->kind == OTR_ACT_UPDATE && a->resource->plan)
+    if (a->kind == OTR_ACT_UPDATE && a->resource->plans_itself)
         return "";
     if (a->kind == OTR_ACT_UPDATE)
         return "in place (an update)";
@@ -181,7 +182,7 @@ static void print_text(const otr_plan *p, const char *base, const char *head)
         if (what.len)
             otr_buf_printf(&out, "        %s\n", otr_buf_cstr(&what));
         otr_buf_free(&what);
-        if (a->reason && a->resource->plan)
+        if (a->reason && a->resource->plans_itself)
             otr_buf_printf(&out, "        %s\n", a->reason);
         if (promotes(p, a))
             otr_buf_printf(&out, "        promotes %s to %s\n", a->name, promotes(p, a));
@@ -216,7 +217,7 @@ static cJSON *change_json(const otr_plan *p, const otr_action *a)
     cJSON_AddStringToObject(o, "change", change_of(a));
     cJSON_AddStringToObject(o, "how",
                             a->kind == OTR_ACT_REPLACE  ? "replace"
-                            : a->resource->plan         ? "rollout"
+                            : a->resource->plans_itself ? "rollout"
                             : a->kind == OTR_ACT_UPDATE ? "update"
                             : a->kind == OTR_ACT_CREATE ? "create"
                                                         : "delete");
@@ -224,7 +225,7 @@ static cJSON *change_json(const otr_plan *p, const otr_action *a)
         cJSON_AddStringToObject(o, "file", file_of(a));
     if (a->line)
         cJSON_AddNumberToObject(o, "line", a->line);
-    if (a->reason && a->resource->plan)
+    if (a->reason && a->resource->plans_itself)
         cJSON_AddStringToObject(o, "reason", a->reason);
     if (promotes(p, a))
         cJSON_AddStringToObject(o, "promotes", promotes(p, a));
@@ -300,7 +301,7 @@ static void print_markdown(const otr_plan *p, const char *base, const char *head
             if (a->line)
                 otr_buf_printf(&out, ":%u", a->line);
             otr_buf_puts(&out, " | ");
-            const char *how = a->resource->plan && a->reason ? a->reason : how_of(a);
+            const char *how = a->resource->plans_itself && a->reason ? a->reason : how_of(a);
             otr_md_cell(&out, how);
             otr_buf what = OTR_BUF_INIT;
             otr_render_action_describe(&what, a);
@@ -347,7 +348,7 @@ static void print_github(const otr_plan *p)
         otr_address_short(&text, a->resource, a->name);
         if (*how_of(a))
             otr_buf_printf(&text, ", %s", how_of(a));
-        if (a->reason && a->resource->plan)
+        if (a->reason && a->resource->plans_itself)
             otr_buf_printf(&text, ": %s", a->reason);
         if (promotes(p, a))
             otr_buf_printf(&text, "; promotes %s to %s", a->name, promotes(p, a));
@@ -416,6 +417,7 @@ int otr_cmd_diff(const otr_options *o)
         goto done;
     }
     otr_plan_options po = OTR_PLAN_OPTIONS_INIT;
+    po.behaviours = otr_behaviours;
     po.prune = 1;
     po.compare = 1;
     po.targets = o->targets;

@@ -257,7 +257,7 @@ static int cmd_import(otr_planning *pl, const otr_options *o, const char *addres
     int rc;
     if (parse_address(address, &k, &name) < 0)
         return OTR_EXIT_ERROR;
-    if (k->plan) {
+    if (k->plans_itself) {
         fprintf(stderr,
                 "ota-runner: error: a %s cannot be imported: its record holds what only its "
                 "applies know (its waves, their passes and halts); apply its manifest instead, "

@@ -1,6 +1,7 @@
 /* ota-runner status: every recorded resource with what the service says of
  * it; a staged rollout's waves as the next apply would judge them. */
 #include "cli/commands.h"
+#include "behaviour/behaviour.h"
 #include "cli/escape.h"
 #include "cli/planning.h"
 #include "cli/render_rollout.h"
@@ -52,14 +53,15 @@ static size_t judge(row *rows, size_t n)
     int64_t now = (int64_t)time(NULL);
     for (size_t i = 0; i < n; i++) {
         const otr_record *rec = rows[i].rec;
-        if (!rec->kind->status_view || rows[i].error)
+        const otr_kind_behaviour *bh = otr_behaviour_of(rec->kind);
+        if (!bh || !bh->status_view || rows[i].error)
             continue;
         otr_remote_item item = {
             .id = rec->id,
             .status = rows[i].got.status,
             .counts = rows[i].got.counts.present ? &rows[i].got.counts : NULL,
         };
-        rows[i].view = rec->kind->status_view(rec, rows[i].missing ? NULL : &item, now);
+        rows[i].view = bh->status_view(rec, rows[i].missing ? NULL : &item, now);
         halted += rows[i].view && otr_rollout_view_halted(rows[i].view);
     }
     return halted;

@@ -1,5 +1,6 @@
 /* ota-runner tokens: name, ClientToken and file:line of every manifest. */
 #include "cli/commands.h"
+#include "behaviour/behaviour.h"
 #include "cli/load.h"
 #include "kinds/kind.h"
 #include "util/teardown.h"
@@ -24,8 +25,9 @@ static void print_json(const otr_manifest_set *set)
         cJSON_AddNumberToObject(o, "line", m->line);
         cJSON_AddStringToObject(o, "clientToken", m->client_token);
         cJSON_AddStringToObject(o, "specDigest", m->spec_digest);
-        if (m->kind->call_tokens)
-            cJSON_AddItemToObject(o, "calls", m->kind->call_tokens(m, set));
+        const otr_kind_behaviour *bh = otr_behaviour_of(m->kind);
+        if (bh && bh->call_tokens)
+            cJSON_AddItemToObject(o, "calls", bh->call_tokens(m, set));
         cJSON_AddItemToArray(arr, o);
     }
     char *s = cJSON_Print(arr);
@@ -39,7 +41,8 @@ static void print_json(const otr_manifest_set *set)
  * waves), one line each under it. */
 static void print_calls(const otr_manifest *m, const otr_manifest_set *set, int width)
 {
-    cJSON *calls = m->kind->call_tokens ? m->kind->call_tokens(m, set) : NULL;
+    const otr_kind_behaviour *bh = otr_behaviour_of(m->kind);
+    cJSON *calls = bh && bh->call_tokens ? bh->call_tokens(m, set) : NULL;
     const cJSON *c;
     cJSON_ArrayForEach(c, calls)
     {

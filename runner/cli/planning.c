@@ -1,5 +1,6 @@
 /* Manifests + state + refresh -> plan, for plan and apply. */
 #include "cli/planning.h"
+#include "behaviour/behaviour.h"
 
 #include "aws/s3.h"
 #include "sync/adopt.h"
@@ -216,6 +217,7 @@ int otr_planning_prepare(otr_planning *pl, const otr_options *o, const char *loc
     if ((rc = blind_on_empty(pl, o, lock_for)) != 0)
         return rc;
     otr_plan_options po = OTR_PLAN_OPTIONS_INIT;
+    po.behaviours = otr_behaviours;
     po.prune = o->prune;
     po.now = (int64_t)time(NULL);
     po.targets = o->targets;

@@ -313,7 +313,8 @@ static void text_action(const otr_plan *p, const ahead *said, size_t i, const ch
     otr_buf_free(&name);
     if (a->kind == OTR_ACT_RESUME)
         otr_buf_printf(out, " (%s)", otr_op_name(a->resume_op));
-    if (a->old.id && !a->resource->plan) /* a kind that plans itself says it in its reason */
+    if (a->old.id &&
+        !a->resource->plans_itself) /* a kind that plans itself says it in its reason */
         otr_buf_printf(out, " (%s%s %s)", a->retired ? "old " : "", a->resource->noun, a->old.id);
     if (file_of(a)) {
         otr_buf_printf(out, "  %s", file_of(a));

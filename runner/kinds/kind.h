@@ -43,8 +43,6 @@ typedef enum otr_replace_order {
 } otr_replace_order;
 
 struct otr_record;
-struct otr_kind_plan;
-struct otr_remote_item;
 struct otr_manifest;
 struct otr_manifest_set;
 
@@ -81,7 +79,8 @@ typedef struct otr_kind {
     /* A kind whose record is not the body it sends (a rollout: one manifest,
      * one task per wave) says what a create sends, where the new id goes, and
      * which ids a delete removes; and it plans itself. NULL for the others:
-     * their record's spec is the body, its id the one. */
+     * their record's spec is the body, its id the one; it plans itself
+     * (plans_itself, below). */
     int (*body_of)(const struct otr_record *rec, cJSON **body, char token[44]);
     const struct otr_kind *body_kind; /* whose references the body has */
     int (*created)(struct otr_record *rec);
@@ -99,20 +98,9 @@ typedef struct otr_kind {
      * noted; a resource from before that, to anything its manifest could
      * name)? NULL: the record's spec says (otr_record_spec_is) */
     int (*refers_to)(const struct otr_record *rec, const char *id_field, const char *id);
-    int (*plan)(struct otr_kind_plan *kp);
-    /* A lost state rebuilt (sync/adopt.c): the record manifest m has, from
-     * the n resources the service tags with its address (gets, oldest
-     * first); -1 with why when they do not fit it. NULL: one resource is
-     * one record, adopted as state import does. */
-    int (*adopt)(const struct otr_manifest *m, const struct otr_manifest_set *set,
-                 const otr_remote *found, size_t n, struct otr_record *out, otr_buf *why);
-    /* how a record stands, for status: as its plan's view, judged on what
-     * the service said of its resource (remote), at now */
-    cJSON *(*status_view)(const struct otr_record *rec, const struct otr_remote_item *remote,
-                          int64_t now);
-    /* the ClientTokens of the calls its manifest makes when they are not its own
-     * ([{"name", "clientToken"}]: a rollout's waves), for `tokens`; NULL: none */
-    cJSON *(*call_tokens)(const struct otr_manifest *m, const struct otr_manifest_set *set);
+    /* it plans itself (a rollout): its behaviour (plan.h, otr_kind_behaviour;
+     * runner/behaviour/) says how, and a plan without it refuses the kind */
+    int plans_itself;
     /* what a reviewer reads first about a spec, in words (the firmware, who
      * gets it, when; how fast and when it stops), or NULL; refs: what its
      * reference names, in that kind's words, or NULL */

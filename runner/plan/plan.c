@@ -440,6 +440,15 @@ done:
     return rc;
 }
 
+/* The behaviour the plan was given for kind k, or NULL. */
+static const otr_kind_behaviour *behaviour_of(const otr_plan_options *o, const otr_kind *k)
+{
+    for (size_t i = 0; o->behaviours && o->behaviours[i]; i++)
+        if (o->behaviours[i]->kind == k)
+            return o->behaviours[i];
+    return NULL;
+}
+
 /* An address of a kind that plans itself: its own verdict, made into an
  * action, a rewrite, a detail for the outputs, or a refusal. */
 static int plan_by_kind(builder *b, const otr_record *rec, otr_manifest *m,
@@ -463,7 +472,16 @@ static int plan_by_kind(builder *b, const otr_record *rec, otr_manifest *m,
     kp.now = b->o->now;
     kp.commit = b->o->commit;
     kp.kind = OTR_ACT_NOOP;
-    if ((m && !spec) || (rec && !rec_spec) || k->plan(&kp) < 0 || otr_buf_failed(&kp.reason))
+    const otr_kind_behaviour *bh = behaviour_of(b->o, k);
+    if (!bh) {
+        otr_buf why = OTR_BUF_INIT;
+        otr_address_short(&why, k, name);
+        otr_buf_printf(&why, ": no planner for kind %s was given to the plan", k->name);
+        rc = add_refusal(b, &why);
+        otr_buf_free(&why);
+        goto done;
+    }
+    if ((m && !spec) || (rec && !rec_spec) || bh->plan(&kp) < 0 || otr_buf_failed(&kp.reason))
         goto done;
     if (kp.view && add_detail(b->p, k, name, kp.view) == 0)
         kp.view = NULL;
@@ -509,7 +527,7 @@ static int plan_name(builder *b, const otr_record *rec, otr_manifest *m)
     const otr_plan_options *o = b->o;
     const otr_remote_item *remote = NULL;
     const otr_kind *k = m ? m->kind : rec->kind;
-    if (k->plan) {
+    if (k->plans_itself) {
         const otr_remote_view *v = rec ? view_of(o, rec->kind) : NULL;
         return plan_by_kind(b, rec, m, v && rec->id ? remote_find(v, rec->id) : NULL);
     }

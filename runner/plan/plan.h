@@ -148,11 +148,16 @@ typedef struct otr_plan_options {
     const cJSON *signed_by; /* copied into the plan */
     int compare;            /* the records were made from another commit's manifests, not
                                applied (ota-runner diff): compare manifests only */
+    /* how the kinds that plan themselves behave (behaviour/behaviour.h:
+     * otr_behaviours), NULL-ended; NULL: none (a kind that plans itself is
+     * then refused) */
+    const struct otr_kind_behaviour *const *behaviours;
 } otr_plan_options;
 
 #define OTR_PLAN_OPTIONS_INIT                                                                      \
     {                                                                                              \
-        0, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0                                          \
+        .prune = 0, .now = 0, .targets = NULL, .remote = NULL, .repo = NULL, .ref = NULL,          \
+        .commit = NULL, .path = NULL, .signed_by = NULL, .compare = 0, .behaviours = NULL          \
     }
 
 #define OTR_PLAN_DEFAULT_MAX_DELETES 10
@@ -193,6 +198,25 @@ typedef struct otr_kind_plan {
     cJSON *view;     /* how it stands, for the outputs */
     otr_buf refused; /* a change that cannot be made: the plan fails with this */
 } otr_kind_plan;
+
+/* How a kind that plans itself behaves, above the plan: its planner, and
+ * what the commands above ask of it. The kind's description is kinds/; its
+ * behaviour is runner/behaviour/, handed to the plan by its caller. */
+typedef struct otr_kind_behaviour {
+    const otr_kind *kind;
+    int (*plan)(otr_kind_plan *kp);
+    /* A lost state rebuilt (sync/adopt.c): the record manifest m has, from
+     * the n resources the service tags with its address (gets, oldest
+     * first); -1 with why when they do not fit it. */
+    int (*adopt)(const otr_manifest *m, const otr_manifest_set *set, const otr_remote *found,
+                 size_t n, otr_record *out, otr_buf *why);
+    /* how a record stands, for status: as its plan's view, judged on what
+     * the service said of its resource (remote), at now */
+    cJSON *(*status_view)(const otr_record *rec, const otr_remote_item *remote, int64_t now);
+    /* the ClientTokens of the calls its manifest makes ([{"name",
+     * "clientToken"}]: a rollout's waves), for `tokens` */
+    cJSON *(*call_tokens)(const otr_manifest *m, const otr_manifest_set *set);
+} otr_kind_behaviour;
 
 /* The plan takes the specs of the manifests it acts on (they are left NULL in
  * set): a plan of 100k creates holds each spec once. On failure *out is NULL. */

@@ -27,6 +27,7 @@
 
 #include "kinds/kind.h"
 #include "kinds/manifest.h"
+#include "kinds/record.h"
 #include "state/where.h"
 #include "util/error.h"
 
@@ -36,29 +37,6 @@
 #define OTR_STATE_FORMAT "ota-runner-state"
 #define OTR_STATE_VERSION 2
 #define OTR_STATE_DEFAULT_PATH "ota-runner.state.json"
-
-/* One resource ota-runner created (or adopted) for a manifest. */
-typedef struct otr_record {
-    const otr_kind *kind;
-    char *name;
-    char *phase;        /* "created" or "imported" */
-    char *client_token; /* the token it was created with ("" when imported) */
-    long revision;
-    char *spec_json;   /* what the service holds, as canonical JSON (manifest/token.h): the
-                          body it was created or last updated with, references resolved
-                          (TaskConfigurationId, not ...Ref); parsed where it is read
-                          (otr_record_spec), so 100k records stay small */
-    char *spec_digest; /* the manifest's digest when it was */
-    char *id;          /* the kind's id_key in the file: taskId, taskConfigurationId */
-    char *arn;
-    char *file;   /* the manifest's file, when known */
-    char *commit; /* the commit the spec came from */
-    char *created_at;
-    char *updated_at;
-    char *remote_status; /* the status last seen in the service, or NULL */
-    char *remote_checked_at;
-    cJSON *progress; /* a kind's own bookkeeping (a rollout's waves and halt), or NULL */
-} otr_record;
 
 /* An old resource a create-first replace left behind, deleted once nothing
  * refers to it (and kept while the service refuses). */
@@ -226,27 +204,15 @@ void otr_state_free(otr_state *s);
  * copied, or taken from m with otr_record_take_manifest. */
 OTR_MUST_USE int otr_record_from_manifest(otr_record *r, const otr_manifest *m, const char *commit);
 OTR_MUST_USE int otr_record_take_manifest(otr_record *r, otr_manifest *m, const char *commit);
-void otr_record_clear(otr_record *r);
 /* The record of a resource adopted from the service (state import, a
  * rebuilt state): phase "imported", its spec what the get's answer says
  * (ota-runner's own tags left out), at revision. The next plan compares it
  * with the manifest. On failure r may hold parts: clear it. */
 OTR_MUST_USE int otr_record_from_remote(otr_record *r, const otr_kind *k, const char *name,
                                         const otr_remote *got, long revision);
-/* A new tree of r's spec (the caller deletes it), or NULL when r has none
- * or memory runs out. */
-cJSON *otr_record_spec(const otr_record *r);
-/* The string at path (dotted, util/json.h) in r's spec, copied (the caller
- * frees it), or NULL when there is none (or memory runs out). */
-char *otr_record_spec_string(const otr_record *r, const char *path);
-/* 1 when the string at path in r's spec is value (a quick look at the text
- * first: most records do not hold it), else 0. */
-int otr_record_spec_is(const otr_record *r, const char *path, const char *value);
 /* Stores spec (sorted in place; NULL: none) as r's spec; -1 without memory
  * (r unchanged). */
 OTR_MUST_USE int otr_record_set_spec(otr_record *r, cJSON *spec);
-/* On failure dst is left empty (nothing to free) and src is untouched. */
-OTR_MUST_USE int otr_record_copy(otr_record *dst, const otr_record *src);
 void otr_intent_clear(otr_intent *in);
 OTR_MUST_USE int otr_intent_copy(otr_intent *dst, const otr_intent *src);
 

@@ -1,5 +1,6 @@
 /* A lost state rebuilt from the service (see adopt.h). */
 #include "sync/adopt.h"
+#include "behaviour/behaviour.h"
 #include "kinds/held.h"
 
 #include "kinds/tags.h"
@@ -302,6 +303,7 @@ static int adopt_address(otr_state *s, reading *rd, const held *h, const otr_man
     const otr_manifest *m = otr_manifest_set_find(set, h->owner, h->name);
     otr_record r;
     otr_buf why = OTR_BUF_INIT;
+    const otr_kind_behaviour *bh = NULL;
     int rc = 0;
     memset(&r, 0, sizeof(r));
     if (!all)
@@ -315,9 +317,9 @@ static int adopt_address(otr_state *s, reading *rd, const held *h, const otr_man
         ids_text(report, all, n);
         otr_buf_puts(report, "), and no manifest of that name here: not adopted, left in the "
                              "service\n");
-    } else if (!h->owner->adopt) {
+    } else if (!(bh = otr_behaviour_of(h->owner)) || !bh->adopt) {
         rc = adopt_own(s, m, all, n, report);
-    } else if (h->owner->adopt(m, set, all, n, &r, &why) == 0) {
+    } else if (bh->adopt(m, set, all, n, &r, &why) == 0) {
         report_unused(&r, all, n, report);
         rc = put(s, &r, report, "with its waves' tasks");
     } else {
@@ -373,7 +375,7 @@ static int adopt_untagged(otr_state *s, reading *rd, const otr_manifest_set *set
     for (size_t i = 0; i < set->count; i++) {
         const otr_manifest *m = set->items[i];
         size_t count;
-        if (m->kind->tags_key || m->kind->plan || otr_state_find(s, m->kind, m->name))
+        if (m->kind->tags_key || m->kind->plans_itself || otr_state_find(s, m->kind, m->name))
             continue;
         held *h = matching(rd, s, m, &count);
         if (!h)

@@ -1,11 +1,12 @@
 /*
- * Staged rollouts (kinds/ota_rollout.c, kinds/rollout.h): durations, the
+ * Staged rollouts (kinds/ota_rollout.c, kinds/ota_rollout.h, behaviour/rollout.c): durations, the
  * gate's layers and arithmetic at its edges, and the kind's plan from one
  * apply to the next: the first wave, a pass recorded and its soak, the next
  * wave, holdAfter, a halt that stands until the gate changes, and a wave
  * whose create is being resumed.
  */
-#include "kinds/rollout.h"
+#include "kinds/ota_rollout.h"
+#include "behaviour/behaviour.h"
 #include "plan/plan.h"
 #include "state/internal.h"
 #include "util/time.h"
@@ -161,6 +162,7 @@ static void load(world *w, const char *yaml)
 static const otr_action *plan_at(world *w, const char *yaml, int64_t now)
 {
     otr_plan_options o = OTR_PLAN_OPTIONS_INIT;
+    o.behaviours = otr_behaviours;
     otr_error err = OTR_ERROR_INIT;
     const otr_record *rec = otr_state_find(w->s, &otr_kind_ota_rollout, "fw");
     load(w, yaml);
@@ -310,6 +312,7 @@ static void test_plan_waves(void **state)
     /* the service no longer has the newest task: a halt, not a guess */
     apply_at(&w, a, NULL, NULL);
     otr_plan_options o = OTR_PLAN_OPTIONS_INIT;
+    o.behaviours = otr_behaviours;
     otr_error err = OTR_ERROR_INIT;
     otr_remote_view none[] = {
         {&otr_kind_ota_task, NULL, 0}, {&otr_kind_ota_rollout, NULL, 0}, {NULL, NULL, 0}};
@@ -318,6 +321,15 @@ static void test_plan_waves(void **state)
     otr_plan_free(w.p);
     assert_int_equal(otr_plan_make(&w.p, w.s, &w.set, &o, &err), 0);
     assert_string_equal(newest_state(&w), "halted");
+
+    /* a plan given no behaviour for a kind that plans itself refuses it,
+     * rather than planning a rollout as if it were one task */
+    otr_plan_free(w.p);
+    o.behaviours = NULL;
+    assert_int_equal(otr_plan_make(&w.p, w.s, &w.set, &o, &err), -1);
+    assert_non_null(strstr(otr_error_message(&err), "no planner for kind OtaRollout"));
+    otr_error_clear(&err);
+    w.p = NULL;
 
     otr_plan_free(w.p);
     otr_manifest_set_free(&w.set);

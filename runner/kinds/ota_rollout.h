@@ -15,8 +15,8 @@
  *   pass  when finished >= minFinished and succeeded % >= minSucceededPercent
  *   wait  otherwise (and always while the task counts no thing)
  */
-#ifndef OTR_KINDS_ROLLOUT_H
-#define OTR_KINDS_ROLLOUT_H
+#ifndef OTR_KINDS_OTA_ROLLOUT_H
+#define OTR_KINDS_OTA_ROLLOUT_H
 
 #include "ota/ota.h"
 #include "util/buf.h"
@@ -51,5 +51,20 @@ otr_verdict otr_rollout_judge(const otr_gate *g, const otr_ota_counts *c, int64_
 /* things, finished and the two shares of c (the shares 0 when things is 0). */
 void otr_rollout_shares(const otr_ota_counts *c, long *things, long *finished, double *succeeded,
                         double *failed);
+
+/* What the rollout's description (kinds/ota_rollout.c) and its behaviour
+ * (behaviour/rollout.c) both read: a spec's waves, the waves a record's
+ * progress started, a member's string (or NULL), a wave's targets (its
+ * Target and OtaTargetQueryString), the body of a wave's task (the
+ * rollout's task with the wave's targets; NULL without memory), a string
+ * member set (or removed, for NULL), and a wave's targets in words. */
+struct otr_record;
+const cJSON *otr_rollout_waves(const cJSON *spec);
+const cJSON *otr_rollout_started(const struct otr_record *rec);
+const char *otr_rollout_str(const cJSON *o, const char *key);
+cJSON *otr_rollout_targets(const cJSON *wave);
+cJSON *otr_rollout_wave_body(const cJSON *task, const cJSON *targets);
+void otr_rollout_set(cJSON *o, const char *key, const char *value);
+void otr_rollout_targets_text(const cJSON *w, otr_buf *out);
 
 #endif
