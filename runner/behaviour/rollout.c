@@ -6,6 +6,7 @@
  * address (adoption).
  */
 #include "behaviour/behaviour.h"
+#include "behaviour/rollout_view.h"
 
 #include "kinds/held.h"
 #include "kinds/ota_rollout.h"
@@ -743,4 +744,11 @@ const otr_kind_behaviour otr_behaviour_ota_rollout = {
     .status_view = status_view,
     .call_tokens = call_tokens,
     .adopt = adopt,
+    .views_title = "Staged rollouts",
+    .view_text = otr_render_rollout_text,
+    .view_markdown = otr_render_rollout_markdown,
+    .view_github = otr_render_rollout_github,
+    .view_mermaid = otr_render_rollout_mermaid,
+    .view_halted = otr_rollout_view_halted,
+    .view_promotes = otr_rollout_view_promotes,
 };

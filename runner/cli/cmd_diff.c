@@ -11,11 +11,11 @@
 #include "behaviour/behaviour.h"
 #include "cli/load.h"
 #include "cli/render_plan.h"
-#include "cli/render_rollout.h"
 #include "manifest/token.h"
 #include "plan/plan.h"
 #include "state/internal.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -128,7 +128,9 @@ static const cJSON *view_of(const otr_plan *p, const otr_action *a)
 
 static const char *promotes(const otr_plan *p, const otr_action *a)
 {
-    return cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(view_of(p, a), "promotes"));
+    const otr_kind_behaviour *bh = otr_behaviour_of(a->resource);
+    const cJSON *view = view_of(p, a);
+    return view && bh && bh->view_promotes ? bh->view_promotes(view) : NULL;
 }
 
 static void summary(const counts *c, otr_buf *out)
@@ -217,7 +219,7 @@ static cJSON *change_json(const otr_plan *p, const otr_action *a)
     cJSON_AddStringToObject(o, "change", change_of(a));
     cJSON_AddStringToObject(o, "how",
                             a->kind == OTR_ACT_REPLACE  ? "replace"
-                            : a->resource->plans_itself ? "rollout"
+                            : a->resource->plans_itself ? a->resource->noun
                             : a->kind == OTR_ACT_UPDATE ? "update"
                             : a->kind == OTR_ACT_CREATE ? "create"
                                                         : "delete");
@@ -322,12 +324,18 @@ static void print_markdown(const otr_plan *p, const char *base, const char *head
     for (size_t i = 0; i < p->count; i++) {
         const otr_action *a = &p->actions[i];
         const cJSON *view = shown(a) ? view_of(p, a) : NULL;
-        if (!view || !cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(view, "waves")))
-            continue;
-        otr_buf_puts(&out, "\n**Rollout `");
-        otr_md_cell(&out, a->name);
-        otr_buf_puts(&out, "`**\n\n");
-        otr_render_rollout_mermaid(&out, view);
+        const otr_kind_behaviour *bh = view ? otr_behaviour_of(a->resource) : NULL;
+        otr_buf chart = OTR_BUF_INIT;
+        if (bh && bh->view_mermaid)
+            bh->view_mermaid(&chart, view);
+        if (chart.len) { /* nothing to draw: no heading */
+            otr_buf_printf(&out, "\n**%c%s `", toupper((unsigned char)a->resource->noun[0]),
+                           a->resource->noun + 1);
+            otr_md_cell(&out, a->name);
+            otr_buf_puts(&out, "`**\n\n");
+            otr_buf_puts(&out, otr_buf_cstr(&chart));
+        }
+        otr_buf_free(&chart);
     }
     otr_markdown_cap(&out, 0, OTR_MARKDOWN_MAX_COMMENT, "diff");
     fputs(otr_buf_cstr(&out), stdout);

@@ -2,9 +2,8 @@
  * it; a staged rollout's waves as the next apply would judge them. */
 #include "cli/commands.h"
 #include "behaviour/behaviour.h"
-#include "cli/escape.h"
+#include "util/escape.h"
 #include "cli/planning.h"
-#include "cli/render_rollout.h"
 #include "cli/render_state.h"
 
 #include <stdio.h>
@@ -19,7 +18,8 @@ typedef struct row {
     int missing;
     char *error;
     otr_aws_call *call;
-    cJSON *view; /* a kind with a status view (a rollout's waves), or NULL */
+    cJSON *view;                  /* a kind with a status view (a rollout's waves), or NULL */
+    const otr_kind_behaviour *bh; /* the view's owner, who renders it */
 } row;
 
 static void on_get(otr_aws_call *call, void *ctx)
@@ -62,7 +62,8 @@ static size_t judge(row *rows, size_t n)
             .counts = rows[i].got.counts.present ? &rows[i].got.counts : NULL,
         };
         rows[i].view = bh->status_view(rec, rows[i].missing ? NULL : &item, now);
-        halted += rows[i].view && otr_rollout_view_halted(rows[i].view);
+        rows[i].bh = bh;
+        halted += rows[i].view && bh->view_halted && bh->view_halted(rows[i].view);
     }
     return halted;
 }
@@ -129,9 +130,9 @@ static void print_markdown(const row *rows, size_t n, const otr_state *s)
         }
     }
     for (size_t i = 0; i < n; i++)
-        if (rows[i].view) {
+        if (rows[i].view && rows[i].bh->view_markdown) {
             otr_buf_putc(&out, '\n');
-            otr_render_rollout_markdown(&out, rows[i].rec->name, rows[i].view);
+            rows[i].bh->view_markdown(&out, rows[i].rec->name, rows[i].view);
         }
     otr_buf_putc(&out, '\n');
     otr_render_state_counts(s, &out);
@@ -168,8 +169,8 @@ static void print_json(const row *rows, size_t n)
             cJSON_AddNumberToObject(k, "rejected", (double)c->rejected);
             cJSON_AddNumberToObject(k, "removed", (double)c->removed);
         }
-        if (rows[i].view)
-            cJSON_AddItemToObject(x, "rollout", cJSON_Duplicate(rows[i].view, 1));
+        if (rows[i].view) /* under the kind's noun ("rollout") */
+            cJSON_AddItemToObject(x, rows[i].rec->kind->noun, cJSON_Duplicate(rows[i].view, 1));
         cJSON_AddItemToArray(arr, x);
     }
     char *text = cJSON_Print(arr);
@@ -208,10 +209,10 @@ static void print_text(const row *rows, size_t n, const otr_state *s, const char
     }
     otr_buf_clear(&a);
     for (size_t i = 0; i < n; i++) {
-        if (!rows[i].view)
+        if (!rows[i].view || !rows[i].bh->view_text)
             continue;
         otr_buf_putc(&a, '\n');
-        otr_render_rollout_text(&a, rows[i].rec->name, rows[i].view, "");
+        rows[i].bh->view_text(&a, rows[i].rec->name, rows[i].view, "");
     }
     otr_text_sanitize(&a, 0, color);
     fputs(otr_buf_cstr(&a), stdout);

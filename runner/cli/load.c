@@ -1,7 +1,7 @@
 /* Loading manifests for a command, and printing what went wrong. */
 #include "cli/load.h"
 
-#include "cli/escape.h"
+#include "util/escape.h"
 
 #include "kinds/loader.h"
 #include "trust/signers.h"

@@ -5,13 +5,19 @@
  */
 #include "cli/render_plan.h"
 
-#include "cli/render_rollout.h"
+#include "behaviour/behaviour.h"
 #include "util/json.h"
 #include "util/parallel.h"
 
 #include <cjson/cJSON.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* Who renders a detail's view: its kind's behaviour (NULL: nobody). */
+static const otr_kind_behaviour *view_owner(const otr_detail *d)
+{
+    return otr_behaviour_of(d->kind);
+}
 
 static const char *const symbols[OTR_ACT_KINDS] = {">", "-", "-/+", "~", "+", "!", " "};
 static const char *const colors[OTR_ACT_KINDS] = {"36", "31", "33", "33", "32", "35", "0"};
@@ -435,7 +441,10 @@ static void render_text(const otr_plan *p, const char *warnings, otr_buf *out, i
     if (otr_plan_changes(p) || p->counts[OTR_ACT_ORPHAN] || p->nnotes)
         otr_buf_putc(out, '\n');
     for (size_t i = 0; i < p->ndetails; i++) {
-        otr_render_rollout_text(out, p->details[i].name, p->details[i].view, "");
+        const otr_kind_behaviour *bh = view_owner(&p->details[i]);
+        if (!bh || !bh->view_text)
+            continue;
+        bh->view_text(out, p->details[i].name, p->details[i].view, "");
         otr_buf_putc(out, '\n');
     }
     otr_render_plan_summary(p, out);
@@ -617,39 +626,17 @@ static void render_markdown(const otr_plan *p, const char *warnings, otr_buf *ou
     }
     if (p->nnotes > OTR_MARKDOWN_FOLD_AFTER)
         otr_buf_puts(out, "\n</details>\n");
-    if (p->ndetails)
-        otr_buf_puts(out, p->nnotes ? "\n#### Staged rollouts\n\n" : "#### Staged rollouts\n\n");
-    for (size_t i = 0; i < p->ndetails; i++)
-        otr_render_rollout_markdown(out, p->details[i].name, p->details[i].view);
+    for (size_t i = 0; i < p->ndetails; i++) {
+        const otr_kind_behaviour *bh = view_owner(&p->details[i]);
+        if (!bh || !bh->view_markdown)
+            continue;
+        if (bh->views_title && (i == 0 || p->details[i - 1].kind != p->details[i].kind))
+            otr_buf_printf(out, "%s#### %s\n\n", p->nnotes || i ? "\n" : "", bh->views_title);
+        bh->view_markdown(out, p->details[i].name, p->details[i].view);
+    }
 }
 
 /* ---- GitHub -------------------------------------------------------------------------- */
-
-/* A rollout's promotion (a notice) and halt (a warning). */
-static void rollout_github(otr_buf *out, const otr_detail *d)
-{
-    const cJSON *halt = cJSON_GetObjectItemCaseSensitive(d->view, "halt");
-    const char *to = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(d->view, "promotes"));
-    otr_buf text = OTR_BUF_INIT;
-    if (to) {
-        otr_buf_printf(&text, "promotes %s to %s", d->name, to);
-        otr_buf_puts(out, "::notice title=ota-runner plan: rollout::");
-        otr_github_escape(out, otr_buf_cstr(&text), 0);
-        otr_buf_putc(out, '\n');
-        otr_buf_clear(&text);
-    }
-    if (otr_rollout_view_halted(d->view)) {
-        otr_buf_printf(&text, "rollout %s is halted", d->name);
-        if (halt)
-            otr_buf_printf(&text, " at wave %s: %s",
-                           cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(halt, "wave")),
-                           cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(halt, "reason")));
-        otr_buf_puts(out, "::warning title=ota-runner plan: rollout halted::");
-        otr_github_escape(out, otr_buf_cstr(&text), 0);
-        otr_buf_putc(out, '\n');
-    }
-    otr_buf_free(&text);
-}
 
 void otr_render_plan_github(const otr_plan *p, const char *warnings, otr_buf *out)
 {
@@ -700,8 +687,11 @@ void otr_render_plan_github(const otr_plan *p, const char *warnings, otr_buf *ou
         otr_buf_putc(out, '\n');
         otr_buf_free(&who);
     }
-    for (size_t i = 0; i < p->ndetails; i++)
-        rollout_github(out, &p->details[i]);
+    for (size_t i = 0; i < p->ndetails; i++) {
+        const otr_kind_behaviour *bh = view_owner(&p->details[i]);
+        if (bh && bh->view_github)
+            bh->view_github(out, p->details[i].name, p->details[i].view);
+    }
     for (const char *w = warnings; w && *w;) {
         const char *nl = strchr(w, '\n');
         size_t len = nl ? (size_t)(nl - w) : strlen(w);

@@ -3,7 +3,7 @@
 #ifndef OTR_CLI_RENDER_PLAN_H
 #define OTR_CLI_RENDER_PLAN_H
 
-#include "cli/escape.h"
+#include "util/escape.h"
 #include "cli/options.h"
 #include "plan/plan.h"
 #include "util/buf.h"

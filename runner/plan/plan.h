@@ -216,6 +216,20 @@ typedef struct otr_kind_behaviour {
     /* the ClientTokens of the calls its manifest makes ([{"name",
      * "clientToken"}]: a rollout's waves), for `tokens` */
     cJSON *(*call_tokens)(const otr_manifest *m, const otr_manifest_set *set);
+    /* Its view (the plan's details, status's rows), rendered by its owner:
+     * the renderers iterate and never read a view's keys. The heading of
+     * the views in a plan's markdown; the view as text (each line starting
+     * with indent), as markdown, as GitHub workflow annotations, as a
+     * Mermaid flowchart (nothing when there is nothing to draw); whether it
+     * is halted (status --fail-on-halt); what a change promotes it to, or
+     * NULL. */
+    const char *views_title;
+    void (*view_text)(otr_buf *out, const char *name, const cJSON *view, const char *indent);
+    void (*view_markdown)(otr_buf *out, const char *name, const cJSON *view);
+    void (*view_github)(otr_buf *out, const char *name, const cJSON *view);
+    void (*view_mermaid)(otr_buf *out, const cJSON *view);
+    int (*view_halted)(const cJSON *view);
+    const char *(*view_promotes)(const cJSON *view);
 } otr_kind_behaviour;
 
 /* The plan takes the specs of the manifests it acts on (they are left NULL in

@@ -3,7 +3,7 @@
  * a state from elsewhere or the service says can never read as a line, a
  * link, an image, a mention, a code span or markup of ota-runner's own.
  */
-#include "cli/escape.h"
+#include "util/escape.h"
 
 #include <setjmp.h>
 #include <stdarg.h>

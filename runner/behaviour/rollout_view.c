@@ -1,7 +1,7 @@
-/* A staged rollout's waves, for people (see render_rollout.h). */
-#include "cli/render_rollout.h"
+/* A staged rollout's waves, for people (see rollout_view.h). */
+#include "behaviour/rollout_view.h"
 
-#include "cli/escape.h"
+#include "util/escape.h"
 
 #include <string.h>
 
@@ -92,6 +92,8 @@ void otr_render_rollout_mermaid(otr_buf *out, const cJSON *view)
     const cJSON *w;
     const char *promoted = str_of(view, "promotes");
     int i = 0;
+    if (!cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(view, "waves")))
+        return; /* nothing to draw */
     otr_buf_puts(out, "```mermaid\nflowchart LR\n");
     cJSON_ArrayForEach(w, cJSON_GetObjectItemCaseSensitive(view, "waves"))
     {
@@ -175,4 +177,34 @@ int otr_rollout_view_halted(const cJSON *view)
             return 1;
     }
     return 0;
+}
+
+const char *otr_rollout_view_promotes(const cJSON *view)
+{
+    return cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(view, "promotes"));
+}
+
+void otr_render_rollout_github(otr_buf *out, const char *name, const cJSON *view)
+{
+    const cJSON *halt = cJSON_GetObjectItemCaseSensitive(view, "halt");
+    const char *to = otr_rollout_view_promotes(view);
+    otr_buf text = OTR_BUF_INIT;
+    if (to) {
+        otr_buf_printf(&text, "promotes %s to %s", name, to);
+        otr_buf_puts(out, "::notice title=ota-runner plan: rollout::");
+        otr_github_escape(out, otr_buf_cstr(&text), 0);
+        otr_buf_putc(out, '\n');
+        otr_buf_clear(&text);
+    }
+    if (otr_rollout_view_halted(view)) {
+        otr_buf_printf(&text, "rollout %s is halted", name);
+        if (halt)
+            otr_buf_printf(&text, " at wave %s: %s",
+                           cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(halt, "wave")),
+                           cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(halt, "reason")));
+        otr_buf_puts(out, "::warning title=ota-runner plan: rollout halted::");
+        otr_github_escape(out, otr_buf_cstr(&text), 0);
+        otr_buf_putc(out, '\n');
+    }
+    otr_buf_free(&text);
 }

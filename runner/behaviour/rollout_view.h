@@ -2,11 +2,12 @@
  * A staged rollout's waves as its kind sees them (the view of
  * kinds/ota_rollout.c: {"revision", "waves": [{"name", "state", "taskId",
  * "counts", "succeededPercent", "failedPercent", "passedAt", "soakUntil",
- * "why"}], "halt", "next", "promotes"}), for plan and status: text and
- * markdown.
+ * "why"}], "halt", "next", "promotes"}), for plan, status and diff: text,
+ * markdown, GitHub annotations and Mermaid (the rollout's view hooks,
+ * behaviour/rollout.c).
  */
-#ifndef OTR_CLI_RENDER_ROLLOUT_H
-#define OTR_CLI_RENDER_ROLLOUT_H
+#ifndef OTR_BEHAVIOUR_ROLLOUT_VIEW_H
+#define OTR_BEHAVIOUR_ROLLOUT_VIEW_H
 
 #include "util/buf.h"
 
@@ -18,9 +19,14 @@ void otr_render_rollout_text(otr_buf *out, const char *name, const cJSON *view, 
 /* The same as a markdown table, for a pull-request comment. */
 void otr_render_rollout_markdown(otr_buf *out, const char *name, const cJSON *view);
 /* A Mermaid flowchart of the waves (GitHub and GitLab draw it): each wave's
- * targets and state, the wave this change starts or promotes to marked. */
+ * targets and state, the wave this change starts or promotes to marked;
+ * nothing for a view without waves. */
 void otr_render_rollout_mermaid(otr_buf *out, const cJSON *view);
 /* Is a wave of the view halted? */
 int otr_rollout_view_halted(const cJSON *view);
+/* The wave a change promotes the rollout to (holdAfter moved on), or NULL. */
+const char *otr_rollout_view_promotes(const cJSON *view);
+/* A promotion (a notice) and a halt (a warning), as GitHub workflow commands. */
+void otr_render_rollout_github(otr_buf *out, const char *name, const cJSON *view);
 
 #endif

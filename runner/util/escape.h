@@ -9,8 +9,8 @@
  * "Forging" characters: C0 and C1 controls, DEL, the line and paragraph
  * separators, bidirectional overrides and isolates.
  */
-#ifndef OTR_CLI_ESCAPE_H
-#define OTR_CLI_ESCAPE_H
+#ifndef OTR_UTIL_ESCAPE_H
+#define OTR_UTIL_ESCAPE_H
 
 #include "util/buf.h"
 

@@ -1,5 +1,5 @@
 /* Untrusted text in each output format (see escape.h). */
-#include "cli/escape.h"
+#include "util/escape.h"
 
 #include <string.h>
 
