@@ -5,7 +5,7 @@
  * is journaled before its call and after its answer. Ready nodes run
  * concurrently, at most `parallelism` at a time.
  */
-#include "apply/apply.h"
+#include "apply/internal.h"
 #include "kinds/tags.h"
 
 #include "manifest/token.h"
@@ -17,244 +17,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef enum step {
-    STEP_CREATE,
-    STEP_UPDATE,
-    STEP_DELETE,
-    STEP_CHECK_UPDATE, /* resume: the get, then the update only if still needed */
-    STEP_CHECK_DELETE, /* resume: the get, then the delete only if still there */
-} step;
-
-typedef enum node_state { WAITING, READY, RUNNING, SUCCEEDED, FAILED, SKIPPED } node_state;
-
-struct run;
-
-typedef struct jstep {
-    step kind;
-    const otr_action *a; /* the action the step carries out */
-    const char *id;      /* a delete of one of a record's ids (kind->ids_of), or NULL */
-} jstep;
-
-/* A chain: a resume, then the deletes of every id a record holds, then a
- * create. */
-#define APPLY_MAX_STEPS (OTR_KIND_MAX_IDS + 2)
-
-typedef struct node {
-    const otr_action *first; /* its first action: kind, name, retired */
-    jstep steps[APPLY_MAX_STEPS];
-    int nsteps, cur;
-    node_state state;
-    size_t waiting;     /* nodes it waits for, not finished yet */
-    size_t *dependents; /* nodes waiting for it */
-    size_t ndependents;
-    int journaled;   /* the current step's intent is in the journal */
-    int reported;    /* its failure is in the result */
-    char *id;        /* the resource's id as the steps go */
-    char *deleted;   /* the id a delete step of this chain removed */
-    otr_intent work; /* the current step's intent; its record is what success records */
-    cJSON *body;     /* what the current create or update sends (references resolved) */
-    char token[44];  /* and with which ClientToken (the manifest's) */
-    char sent[44];   /* the ClientToken a create sent: token at its generation */
-    unsigned generation;
-    int verifying;    /* the call is the get that checks what a create answered */
-    int dead_answers; /* creates answered with a resource that is gone */
-    int update_part;  /* an update's calls: UPDATE_FIELDS, UPDATE_TAG, UPDATE_UNTAG */
-    int no_arn;       /* its tags were to change, and no ARN is recorded */
-    otr_aws_call *call;
-    struct run *run;
-} node;
-
-typedef struct run {
-    const otr_apply_transport *t;
-    otr_state *s;
-    const otr_plan *p;
-    const otr_apply_options *o;
-    otr_apply_result *r;
-    node *nodes;
-    size_t nnodes, active;
-    size_t *ready; /* a queue of nodes to start, in plan order */
-    size_t nready, ready_head;
-    node **unsent; /* calls made ready whose intents wait for the next flush */
-    size_t nunsent;
-    int idle_flush; /* the transport flushes after each round of answers */
-    int64_t started_ms;
-} run;
-
-static void start_ready(run *rn);
+void otr_apply_start_ready(run *rn);
 static void on_call_done(otr_aws_call *call, void *ctx);
-
-/* ---- reporting ----------------------------------------------------------- */
-
-static void address(otr_buf *out, const node *n)
-{
-    otr_address_short(out, n->first->resource, n->first->name);
-}
-
-static void stop(run *rn, const char *why)
-{
-    if (!rn->r->stopped)
-        rn->r->stopped = strdup(why);
-}
-
-static void add_note(run *rn, const char *text)
-{
-    char **x = realloc(rn->r->notes, (rn->r->nnotes + 1) * sizeof(*x));
-    if (!x)
-        return;
-    rn->r->notes = x;
-    if ((x[rn->r->nnotes] = strdup(text)))
-        rn->r->nnotes++;
-}
-
-/* Where a failed chain stopped, and what the next run does about it. */
-static void chain_note(const node *n, otr_buf *out)
-{
-    const jstep *st = &n->steps[n->cur];
-    const otr_kind *k = st->a->resource;
-    switch (st->kind) {
-    case STEP_CREATE:
-        if (n->deleted)
-            otr_buf_printf(out,
-                           "its old %s %s was deleted and the new one is not created yet: the "
-                           "next apply creates it",
-                           k->noun, n->deleted);
-        else
-            otr_buf_printf(out, "no %s was created: the next apply tries again", k->noun);
-        break;
-    case STEP_DELETE:
-        if (st->a->kind == OTR_ACT_REPLACE)
-            otr_buf_printf(out,
-                           "%s %s is still in place and nothing was created: the next apply "
-                           "tries the replace again",
-                           k->noun, n->id ? n->id : "?");
-        else
-            otr_buf_printf(out, "%s %s is still in place: the next apply tries again", k->noun,
-                           n->id ? n->id : "?");
-        break;
-    case STEP_UPDATE:
-        otr_buf_printf(out, "%s %s keeps its old fields: the next apply tries again", k->noun,
-                       n->id ? n->id : "?");
-        break;
-    case STEP_CHECK_UPDATE:
-    case STEP_CHECK_DELETE:
-        otr_buf_puts(out, "the interrupted call is still unfinished: the next apply tries again");
-        break;
-    }
-}
-
-/* The failure of a node: what failed, and where its chain stopped. One per
- * node; a call's description names its address, anything else gets it. */
-static void add_failure(node *n, const char *what, int with_note)
-{
-    otr_apply_result *r = n->run->r;
-    if (n->reported)
-        return;
-    n->reported = 1;
-    otr_apply_failure *f = realloc(r->failures, (r->nfailures + 1) * sizeof(*f));
-    if (!f)
-        return;
-    r->failures = f;
-    otr_buf msg = OTR_BUF_INIT, subject = OTR_BUF_INIT, name = OTR_BUF_INIT;
-    address(&name, n);
-    otr_buf_printf(&subject, "(%s)", otr_buf_cstr(&name));
-    if (!strstr(what, otr_buf_cstr(&subject)))
-        otr_buf_printf(&msg, "%s: ", otr_buf_cstr(&name));
-    otr_buf_puts(&msg, what);
-    if (with_note) {
-        otr_buf_puts(&msg, "; ");
-        chain_note(n, &msg);
-    }
-    f[r->nfailures].name = otr_buf_detach(&name);
-    f[r->nfailures].description = otr_buf_detach(&msg);
-    if (f[r->nfailures].name && f[r->nfailures].description)
-        r->nfailures++;
-    else {
-        free(f[r->nfailures].name);
-        free(f[r->nfailures].description);
-    }
-    otr_buf_free(&subject);
-}
-
-static void count(otr_apply_stats *st, const otr_action *a)
-{
-    switch (a->kind) {
-    case OTR_ACT_CREATE: st->created++; break;
-    case OTR_ACT_UPDATE: st->updated++; break;
-    case OTR_ACT_REPLACE: st->replaced++; break;
-    case OTR_ACT_DELETE: st->deleted++; break;
-    case OTR_ACT_RESUME: st->resumed++; break;
-    default: break;
-    }
-}
-
-/* ---- the graph --------------------------------------------------------------- */
-
-static void push_ready(run *rn, size_t i)
-{
-    rn->nodes[i].state = READY;
-    rn->ready[rn->nready++] = i;
-}
-
-static void skip_dependents(node *n);
-
-/* A node is done: its dependents may start, or are skipped when it failed. */
-static void finish_node(node *n, int ok)
-{
-    run *rn = n->run;
-    otr_apply_stats *st = &rn->r->stats;
-    n->state = ok ? SUCCEEDED : FAILED;
-    st->done++;
-    if (!ok) {
-        st->failed++;
-        add_failure(n, "failed", 1); /* every failed node is listed, whatever failed */
-        if (rn->o->fail_fast)
-            stop(rn, "--fail-fast: stopped after the first failure");
-        skip_dependents(n);
-    } else {
-        const otr_action *last = NULL;
-        for (int i = 0; i < n->nsteps; i++)
-            if (n->steps[i].a != last)
-                count(st, (last = n->steps[i].a));
-        for (size_t d = 0; d < n->ndependents; d++) {
-            node *dep = &rn->nodes[n->dependents[d]];
-            if (dep->state == WAITING && --dep->waiting == 0)
-                push_ready(rn, n->dependents[d]);
-        }
-    }
-    st->elapsed_ms = otr_time_monotonic_ms() - rn->started_ms;
-    otr_aws_call_free(n->call);
-    n->call = NULL;
-    otr_intent_clear(&n->work);
-    rn->active--;
-    if (rn->o->progress)
-        rn->o->progress(st, rn->o->progress_ctx);
-    start_ready(rn);
-}
-
-/* What waits for a failed node is not started: it says why. */
-static void skip_dependents(node *n)
-{
-    run *rn = n->run;
-    for (size_t d = 0; d < n->ndependents; d++) {
-        node *dep = &rn->nodes[n->dependents[d]];
-        if (dep->state != WAITING && dep->state != READY)
-            continue;
-        otr_buf why = OTR_BUF_INIT;
-        otr_buf_puts(&why, "not started: it waits for ");
-        address(&why, n);
-        otr_buf_puts(&why, ", which failed; the next apply tries again");
-        dep->state = SKIPPED;
-        rn->r->stats.failed++;
-        rn->r->stats.done++;
-        add_failure(dep, otr_buf_cstr(&why), 0);
-        otr_buf_free(&why);
-        skip_dependents(dep);
-    }
-}
 
 /* ---- steps ------------------------------------------------------------------- */
 
-static void set_str(char **slot, const char *value)
+void otr_apply_set_str(char **slot, const char *value)
 {
     char *copy = value ? strdup(value) : NULL;
     free(*slot);
@@ -353,17 +121,17 @@ static int make_intent(node *n, otr_buf *why)
             if (!n->body || otr_record_set_spec(&w->rec, n->body) < 0)
                 return -1;
         }
-        set_str(&w->rec.spec_digest, a->desired.spec_digest);
-        set_str(&w->rec.file, a->desired.file);
-        set_str(&w->rec.commit, a->desired.commit);
+        otr_apply_set_str(&w->rec.spec_digest, a->desired.spec_digest);
+        otr_apply_set_str(&w->rec.file, a->desired.file);
+        otr_apply_set_str(&w->rec.commit, a->desired.commit);
         if (st->kind == STEP_CREATE) {
-            set_str(&w->rec.id, NULL);
-            set_str(&w->rec.arn, NULL);
+            otr_apply_set_str(&w->rec.id, NULL);
+            otr_apply_set_str(&w->rec.arn, NULL);
             const char *old =
                 a->kind == OTR_ACT_RESUME ? pending_replaces(n->run->s, a) : otr_action_replaces(a);
             w->replaces = old ? strdup(old) : NULL;
         } else if (!w->rec.id) {
-            set_str(&w->rec.id, n->id);
+            otr_apply_set_str(&w->rec.id, n->id);
         }
         return 0;
     }
@@ -493,7 +261,7 @@ static otr_aws_call *call_of(node *n)
     const otr_record *rec = &n->work.rec;
     otr_buf subject = OTR_BUF_INIT;
     otr_aws_call *call = NULL;
-    address(&subject, n);
+    otr_apply_address(&subject, n);
     switch (st->kind) {
     case STEP_CREATE: {
         /* a token the service has answered is never sent for a new resource:
@@ -540,7 +308,7 @@ static int start_step(node *n)
     /* no check of a stop here: a chain that has started is carried to its
      * end (start_ready starts no new one) */
     if (n->steps[n->cur].id)
-        set_str(&n->id, n->steps[n->cur].id);
+        otr_apply_set_str(&n->id, n->steps[n->cur].id);
     if (st == STEP_DELETE && !n->id) { /* nothing to delete: a create never made it */
         if (++n->cur >= n->nsteps)
             return 1;
@@ -549,7 +317,7 @@ static int start_step(node *n)
     if (make_intent(n, &why) < 0 || !(n->call = call_of(n))) {
         if (!why.len)
             otr_buf_puts(&why, "out of memory");
-        add_failure(n, otr_buf_cstr(&why), 1);
+        otr_apply_add_failure(n, otr_buf_cstr(&why), 1);
         otr_buf_free(&why);
         return -1;
     }
@@ -558,8 +326,8 @@ static int start_step(node *n)
                      : st == STEP_UPDATE ? OTR_OP_UPDATE
                                          : OTR_OP_DELETE;
         if (!n->journaled && otr_state_journal_intent(rn->s, &n->work, &err) < 0) {
-            stop(rn, otr_error_message(&err));
-            add_failure(n, otr_error_message(&err), 1);
+            otr_apply_stop(rn, otr_error_message(&err));
+            otr_apply_add_failure(n, otr_error_message(&err), 1);
             otr_error_clear(&err);
             return -1;
         }
@@ -578,17 +346,17 @@ static void flush(run *rn)
 {
     otr_error err = OTR_ERROR_INIT;
     if (otr_state_journal_flush(rn->s, &err) < 0) {
-        stop(rn, otr_error_message(&err));
+        otr_apply_stop(rn, otr_error_message(&err));
         for (size_t i = 0; i < rn->nunsent; i++) {
             node *n = rn->unsent[i];
-            add_failure(n, otr_error_message(&err), 1);
+            otr_apply_add_failure(n, otr_error_message(&err), 1);
             otr_aws_call_free(n->call);
             n->call = NULL;
         }
         size_t count = rn->nunsent;
         rn->nunsent = 0;
         for (size_t i = 0; i < count; i++) /* finishing starts nothing: the run is stopped */
-            finish_node(rn->unsent[i], 0);
+            otr_apply_finish_node(rn->unsent[i], 0);
         otr_error_clear(&err);
         return;
     }
@@ -603,7 +371,7 @@ static void settle(node *n, int ok, int conflict, const char *error)
     otr_error err = OTR_ERROR_INIT;
     if (otr_state_journal_result(n->run->s, &n->work, &n->work.rec, ok, conflict, error, &err) <
         0) {
-        stop(n->run, otr_error_message(&err));
+        otr_apply_stop(n->run, otr_error_message(&err));
         otr_error_clear(&err);
     }
 }
@@ -618,7 +386,7 @@ static void next_step_or_finish(node *n, int ok)
             return;
         ok = rc > 0;
     }
-    finish_node(n, ok);
+    otr_apply_finish_node(n, ok);
 }
 
 /* Starts the step again after it changed kind (a resume check found work). */
@@ -628,7 +396,7 @@ static void restart_step(node *n)
     n->call = NULL;
     int rc = start_step(n);
     if (rc != 0)
-        finish_node(n, rc > 0);
+        otr_apply_finish_node(n, rc > 0);
 }
 
 static void fail_step(node *n, const otr_aws_call *call, int journal)
@@ -637,7 +405,7 @@ static void fail_step(node *n, const otr_aws_call *call, int journal)
     otr_aws_call_describe(call, &msg);
     if (journal)
         settle(n, 0, 0, msg.ptr);
-    add_failure(n, otr_buf_cstr(&msg), 1);
+    otr_apply_add_failure(n, otr_buf_cstr(&msg), 1);
     otr_buf_free(&msg);
     next_step_or_finish(n, 0);
 }
@@ -680,16 +448,16 @@ static void on_dead_answer(node *n, const char *what)
                    "before; not recorded",
                    n->sent, k->noun, n->work.rec.id ? n->work.rec.id : "?", what);
     settle(n, 0, 0, otr_buf_cstr(&msg));
-    set_str(&n->id, NULL);
+    otr_apply_set_str(&n->id, NULL);
     if (otr_state_spend(n->run->s, n->sent) < 0 || ++n->dead_answers > 3) {
-        add_failure(n, otr_buf_cstr(&msg), 1);
+        otr_apply_add_failure(n, otr_buf_cstr(&msg), 1);
         otr_buf_free(&msg);
         next_step_or_finish(n, 0);
         return;
     }
-    address(&note, n);
+    otr_apply_address(&note, n);
     otr_buf_printf(&note, ": %s; sent again with a new token", otr_buf_cstr(&msg));
-    add_note(n->run, otr_buf_cstr(&note));
+    otr_apply_note(n->run, otr_buf_cstr(&note));
     otr_buf_free(&msg);
     otr_buf_free(&note);
     restart_step(n);
@@ -714,7 +482,7 @@ static void on_created(node *n, const otr_aws_call *call)
                        "%s; the create may have landed: it stays pending, and the next apply "
                        "looks for it before it sends it again",
                        otr_error_message(&err));
-        add_failure(n, otr_buf_cstr(&msg), 1);
+        otr_apply_add_failure(n, otr_buf_cstr(&msg), 1);
         otr_buf_free(&msg);
         otr_error_clear(&err);
         next_step_or_finish(n, 0);
@@ -722,10 +490,10 @@ static void on_created(node *n, const otr_aws_call *call)
     }
     n->work.rec.id = id;
     n->work.rec.arn = arn;
-    set_str(&n->id, id);
+    otr_apply_set_str(&n->id, id);
     free(n->work.rec.created_at);
     n->work.rec.created_at = otr_time_now_iso8601();
-    set_str(&n->work.rec.phase, "created");
+    otr_apply_set_str(&n->work.rec.phase, "created");
     /* what came back must be new (no resource this state holds or let go of)
      * and live: a service hands back what a token made first, even if gone */
     const otr_record *holder = otr_state_find_id(n->run->s, k, id);
@@ -746,13 +514,13 @@ static void verify_created(node *n)
 {
     const otr_kind *k = n->steps[n->cur].a->resource;
     otr_buf subject = OTR_BUF_INIT;
-    address(&subject, n);
+    otr_apply_address(&subject, n);
     otr_aws_call_free(n->call);
     n->call = k->get_call(n->work.rec.id, otr_buf_cstr(&subject));
     otr_buf_free(&subject);
     if (!n->call) {
-        add_failure(n, "out of memory", 1);
-        finish_node(n, 0);
+        otr_apply_add_failure(n, "out of memory", 1);
+        otr_apply_finish_node(n, 0);
         return;
     }
     n->verifying = 1;
@@ -782,7 +550,7 @@ static void on_verified(node *n, const otr_aws_call *call)
                        "looks for it",
                        err.message ? ": " : "", err.message ? otr_error_message(&err) : "", k->noun,
                        n->work.rec.id);
-        add_failure(n, otr_buf_cstr(&msg), 1);
+        otr_apply_add_failure(n, otr_buf_cstr(&msg), 1);
         otr_buf_free(&msg);
         otr_error_clear(&err);
         next_step_or_finish(n, 0);
@@ -807,12 +575,12 @@ static void on_delete_conflict(node *n, const otr_aws_call *call)
     const otr_kind *k = n->steps[n->cur].a->resource;
     otr_aws_call_describe(call, &msg);
     settle(n, 0, 1, otr_buf_cstr(&msg));
-    address(&note, n);
+    otr_apply_address(&note, n);
     otr_buf_printf(&note,
                    ": the %s %s is still in use (%s): kept as retired; a later apply "
                    "deletes it",
                    k->noun, n->id ? n->id : "?", otr_buf_cstr(&msg));
-    add_note(n->run, otr_buf_cstr(&note));
+    otr_apply_note(n->run, otr_buf_cstr(&note));
     otr_buf_free(&msg);
     otr_buf_free(&note);
     next_step_or_finish(n, 1);
@@ -829,8 +597,8 @@ static void on_deleted(node *n, const otr_aws_call *call)
         fail_step(n, call, 1);
         return;
     }
-    set_str(&n->deleted, n->id);
-    set_str(&n->id, NULL);
+    otr_apply_set_str(&n->deleted, n->id);
+    otr_apply_set_str(&n->id, NULL);
     settle(n, 1, 0, NULL);
     next_step_or_finish(n, 1);
 }
@@ -889,8 +657,8 @@ static void on_checked_update(node *n, const otr_aws_call *call)
 static void on_checked_delete(node *n, const otr_aws_call *call)
 {
     if (!call->ok && is_not_found(call)) {
-        set_str(&n->deleted, n->id);
-        set_str(&n->id, NULL);
+        otr_apply_set_str(&n->deleted, n->id);
+        otr_apply_set_str(&n->id, NULL);
         settle(n, 1, 0, NULL);
         next_step_or_finish(n, 1);
         return;
@@ -908,16 +676,17 @@ static void on_checked_delete(node *n, const otr_aws_call *call)
 static int more_update_calls(node *n)
 {
     otr_buf subject = OTR_BUF_INIT;
-    address(&subject, n);
+    otr_apply_address(&subject, n);
     n->update_part++;
     otr_aws_call *next = next_update_call(n, otr_buf_cstr(&subject));
     otr_buf_free(&subject);
     if (!next && n->update_part < UPDATE_DONE) {
-        add_failure(n,
-                    n->no_arn ? "its tags changed, and the state records no ARN to change them "
-                                "on: run ota-runner state rm and state import with its id"
-                              : "out of memory",
-                    1);
+        otr_apply_add_failure(n,
+                              n->no_arn
+                                  ? "its tags changed, and the state records no ARN to change them "
+                                    "on: run ota-runner state rm and state import with its id"
+                                  : "out of memory",
+                              1);
         next_step_or_finish(n, 0);
         return 1;
     }
@@ -973,124 +742,9 @@ static void flush_idle(void *arg)
     flush(arg);
 }
 
-/* ---- building the graph --------------------------------------------------------- */
-
-static void add_step(node *n, step kind, const otr_action *a)
-{
-    if (n->nsteps == APPLY_MAX_STEPS)
-        return;
-    n->steps[n->nsteps] = (jstep){kind, a, NULL};
-    n->nsteps++;
-}
-
-/* The delete of the recorded resource, or, for a kind whose record holds
- * several (a rollout's waves), of each, newest first. */
-static void add_deletes(node *n, const otr_action *a)
-{
-    const char *ids[OTR_KIND_MAX_IDS];
-    if (!a->resource->ids_of || a->retired) {
-        add_step(n, STEP_DELETE, a); /* skipped at run time when there is no resource */
-        return;
-    }
-    for (size_t i = a->resource->ids_of(&a->old, ids, OTR_KIND_MAX_IDS); i-- > 0;) {
-        add_step(n, STEP_DELETE, a);
-        n->steps[n->nsteps - 1].id = ids[i];
-    }
-}
-
-/* Appends the steps of an action to its node's chain. */
-static void plan_steps(node *n, const otr_action *a)
-{
-    if (!n->first) {
-        n->first = a;
-        set_str(&n->id, a->old.id ? a->old.id : a->desired.id);
-    }
-    switch (a->kind) {
-    case OTR_ACT_CREATE: add_step(n, STEP_CREATE, a); break;
-    case OTR_ACT_UPDATE: add_step(n, STEP_UPDATE, a); break;
-    case OTR_ACT_REPLACE:
-        /* a create-first kind's old resource is retired when the new one is
-         * made, and deleted by an action of its own */
-        if (a->resource->replace_order == OTR_REPLACE_DELETE_FIRST)
-            add_deletes(n, a);
-        add_step(n, STEP_CREATE, a);
-        break;
-    case OTR_ACT_DELETE: add_deletes(n, a); break;
-    case OTR_ACT_RESUME:
-        /* the intent is already in the journal: finish it with the same request */
-        n->journaled = 1;
-        add_step(n,
-                 a->resume_op == OTR_OP_CREATE   ? STEP_CREATE
-                 : a->resume_op == OTR_OP_UPDATE ? STEP_CHECK_UPDATE
-                                                 : STEP_CHECK_DELETE,
-                 a);
-        break;
-    default: break;
-    }
-}
-
-/* The node of an action: a resume's, when the same address has one. */
-static size_t node_for(run *rn, const otr_action *a)
-{
-    for (size_t k = 0; k < rn->nnodes && a->kind != OTR_ACT_RESUME; k++) {
-        const otr_action *f = rn->nodes[k].first;
-        if (f->kind == OTR_ACT_RESUME && f->resource == a->resource && f->retired == a->retired &&
-            !strcmp(f->name, a->name) && (!a->retired || !strcmp(f->old.id, a->old.id)))
-            return k;
-    }
-    rn->nodes[rn->nnodes].run = rn;
-    return rn->nnodes++;
-}
-
-static int add_dependent(node *on, size_t who)
-{
-    for (size_t i = 0; i < on->ndependents; i++)
-        if (on->dependents[i] == who)
-            return 0;
-    size_t *d = realloc(on->dependents, (on->ndependents + 1) * sizeof(*d));
-    if (!d)
-        return -1;
-    on->dependents = d;
-    on->dependents[on->ndependents++] = who;
-    return 0;
-}
-
-/* One node per address, its chain, and the edges between nodes. */
-static int build(run *rn)
-{
-    const otr_plan *p = rn->p;
-    size_t *node_of = calloc(p->count + 1, sizeof(*node_of));
-    if (!node_of)
-        return -1;
-    for (size_t i = 0; i < p->count; i++) {
-        const otr_action *a = &p->actions[i];
-        node_of[i] = (size_t)-1;
-        if (a->kind == OTR_ACT_NOOP || a->kind == OTR_ACT_ORPHAN)
-            continue;
-        node_of[i] = node_for(rn, a);
-        plan_steps(&rn->nodes[node_of[i]], a);
-    }
-    int rc = 0;
-    for (size_t i = 0; i < p->count && rc == 0; i++)
-        for (size_t d = 0; d < p->actions[i].ndeps && rc == 0; d++) {
-            size_t who = node_of[i], on = node_of[p->actions[i].deps[d]];
-            if (who == (size_t)-1 || on == (size_t)-1 || who == on)
-                continue;
-            size_t before = rn->nodes[on].ndependents;
-            rc = add_dependent(&rn->nodes[on], who);
-            if (rc == 0 && rn->nodes[on].ndependents > before)
-                rn->nodes[who].waiting++;
-        }
-    for (size_t i = 0; i < rn->nnodes; i++)
-        if (rn->nodes[i].waiting == 0)
-            push_ready(rn, i);
-    free(node_of);
-    return rc;
-}
-
 /* ---- running ------------------------------------------------------------------- */
 
-static void start_ready(run *rn)
+void otr_apply_start_ready(run *rn)
 {
     int limit = rn->o->parallelism > 0 ? rn->o->parallelism : 8;
     int sig = rn->o->interrupted ? rn->o->interrupted(rn->o->interrupted_ctx) : 0;
@@ -1098,7 +752,7 @@ static void start_ready(run *rn)
         char why[64];
         snprintf(why, sizeof(why), "interrupted by %s", otr_signal_name(sig));
         rn->r->signal = sig;
-        stop(rn, why);
+        otr_apply_stop(rn, why);
     }
     while (!rn->r->stopped && rn->ready_head < rn->nready && rn->active < (size_t)limit) {
         node *n = &rn->nodes[rn->ready[rn->ready_head++]];
@@ -1108,7 +762,7 @@ static void start_ready(run *rn)
         rn->active++;
         int rc = start_step(n);
         if (rc != 0)
-            finish_node(n, rc > 0);
+            otr_apply_finish_node(n, rc > 0);
     }
 }
 
@@ -1126,7 +780,7 @@ static void record_not_started(run *rn)
         if (rn->nodes[i].state != WAITING && rn->nodes[i].state != READY)
             continue;
         otr_buf b = OTR_BUF_INIT;
-        address(&b, &rn->nodes[i]);
+        otr_apply_address(&b, &rn->nodes[i]);
         if ((r->not_started[r->nnot_started] = otr_buf_detach(&b)))
             r->nnot_started++;
     }
@@ -1163,7 +817,7 @@ int otr_apply_run_on(const otr_apply_transport *t, otr_state *s, const otr_plan 
     rn.nodes = calloc(p->count + 1, sizeof(*rn.nodes));
     rn.ready = calloc(p->count + 1, sizeof(*rn.ready));
     rn.unsent = calloc(p->count + 1, sizeof(*rn.unsent));
-    if (!rn.nodes || !rn.ready || !rn.unsent || build(&rn) < 0) {
+    if (!rn.nodes || !rn.ready || !rn.unsent || otr_apply_build(&rn) < 0) {
         otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
         goto done;
     }
@@ -1173,7 +827,7 @@ int otr_apply_run_on(const otr_apply_transport *t, otr_state *s, const otr_plan 
         t->set_idle(t->ctx, flush_idle, &rn);
         rn.idle_flush = 1;
     }
-    start_ready(&rn);
+    otr_apply_start_ready(&rn);
     flush(&rn);
     rc = t->run(t->ctx, err);
     flush(&rn); /* results the last answers left */

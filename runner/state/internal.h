@@ -46,4 +46,10 @@ int otr_state_retire(otr_state *s, const otr_kind *kind, const char *name, const
 int otr_state_settle(otr_state *s, const otr_intent *in, const otr_record *rec, int ok,
                      int conflict, const char *error);
 
+/* Do two intents name the same call (op, address, and for a retired
+ * resource its id)? */
+int otr_intent_same(const otr_intent *a, const otr_intent *b);
+/* *slot becomes a copy of text (NULL: none); -1 without memory (*slot kept). */
+int otr_replace_str(char **slot, const char *text);
+
 #endif

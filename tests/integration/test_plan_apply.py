@@ -66,9 +66,12 @@ try:
     shutil.rmtree(os.path.join(repo, "manifests", "rollouts"))  # test_rollouts.py covers it
     commit("fleet")
     # the smart plug's device never reaches its end, so its task is still running when the
-    # test replaces it however slowly it runs (under ASan, say): no race with the clock
+    # test replaces it however slowly it runs (under ASan, say): no race with the clock; nor
+    # do the outdoor cameras, whose task is edited in place (an ended task takes no update)
     plug = "arn:aws:iotmanagedintegrations:us-east-1:123456789012:managed-thing/plug0001"
-    with Emulator("--tick", "0.5", "--outcomes", json.dumps({"things": {plug: "NEVER"}})) as emu:
+    cams = [f"arn:aws:iotmanagedintegrations:us-east-1:123456789012:managed-thing/cam0{i}outdoor" for i in (1, 2, 3)]
+    never = {thing: "NEVER" for thing in [plug] + cams}
+    with Emulator("--tick", "0.5", "--outcomes", json.dumps({"things": never})) as emu:
         # ---- first plan and apply
         rc, out, err = run(emu, "plan", "--repo", repo, "--detailed-exitcode")
         check(rc == 2 and "Plan: 7 to create, 0 to update, 0 to replace, 0 to delete; 0 unchanged." in out,
