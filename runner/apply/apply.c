@@ -17,22 +17,86 @@
 #include <stdlib.h>
 #include <string.h>
 
-void otr_apply_start_ready(run *rn);
+static void start_ready(apply_run *rn);
 static void on_call_done(otr_aws_call *call, void *ctx);
 
-/* ---- steps ------------------------------------------------------------------- */
+/* ---- the graph as it runs --------------------------------------------------------------- */
 
-void otr_apply_set_str(char **slot, const char *value)
+static void count(otr_apply_stats *st, const otr_action *a)
 {
-    char *copy = value ? strdup(value) : NULL;
-    free(*slot);
-    *slot = copy;
+    switch (a->kind) {
+    case OTR_ACT_CREATE: st->created++; break;
+    case OTR_ACT_UPDATE: st->updated++; break;
+    case OTR_ACT_REPLACE: st->replaced++; break;
+    case OTR_ACT_DELETE: st->deleted++; break;
+    case OTR_ACT_RESUME: st->resumed++; break;
+    default: break;
+    }
 }
+
+static void skip_dependents(node *n);
+
+/* A node is done: its dependents may start, or are skipped when it failed. */
+static void finish_node(node *n, int ok)
+{
+    apply_run *rn = n->run;
+    otr_apply_stats *st = &rn->r->stats;
+    n->state = ok ? SUCCEEDED : FAILED;
+    st->done++;
+    if (!ok) {
+        st->failed++;
+        otr_apply_add_failure(n, "failed", 1); /* every failed node is listed, whatever failed */
+        if (rn->o->fail_fast)
+            otr_apply_stop(rn, "--fail-fast: stopped after the first failure");
+        skip_dependents(n);
+    } else {
+        const otr_action *last = NULL;
+        for (int i = 0; i < n->nsteps; i++)
+            if (n->steps[i].a != last)
+                count(st, (last = n->steps[i].a));
+        for (size_t d = 0; d < n->ndependents; d++) {
+            node *dep = &rn->nodes[n->dependents[d]];
+            if (dep->state == WAITING && --dep->waiting == 0)
+                otr_apply_push_ready(rn, n->dependents[d]);
+        }
+    }
+    st->elapsed_ms = otr_time_monotonic_ms() - rn->started_ms;
+    otr_aws_call_free(n->call);
+    n->call = NULL;
+    otr_intent_clear(&n->work);
+    rn->active--;
+    if (rn->o->progress)
+        rn->o->progress(st, rn->o->progress_ctx);
+    start_ready(rn);
+}
+
+/* What waits for a failed node is not started: it says why. */
+static void skip_dependents(node *n)
+{
+    apply_run *rn = n->run;
+    for (size_t d = 0; d < n->ndependents; d++) {
+        node *dep = &rn->nodes[n->dependents[d]];
+        if (dep->state != WAITING && dep->state != READY)
+            continue;
+        otr_buf why = OTR_BUF_INIT;
+        otr_buf_puts(&why, "not started: it waits for ");
+        otr_apply_address(&why, n);
+        otr_buf_puts(&why, ", which failed; the next apply tries again");
+        dep->state = SKIPPED;
+        rn->r->stats.failed++;
+        rn->r->stats.done++;
+        otr_apply_add_failure(dep, otr_buf_cstr(&why), 0);
+        otr_buf_free(&why);
+        skip_dependents(dep);
+    }
+}
+
+/* ---- steps ------------------------------------------------------------------- */
 
 /* The body the service gets: spec (taken) with each reference by name
  * replaced by the id the state now records for what it names (its node ran
  * first); NULL (why set, unless memory ran out) when one has no id. */
-static cJSON *resolve(const run *rn, const otr_kind *k, cJSON *spec, otr_buf *why)
+static cJSON *resolve(const apply_run *rn, const otr_kind *k, cJSON *spec, otr_buf *why)
 {
     cJSON *body = spec;
     for (size_t i = 0; body && i < k->nrefs; i++) {
@@ -272,7 +336,7 @@ static otr_aws_call *call_of(node *n)
         if (otr_state_send_token(n->run->s, token, held, n->sent, &n->generation) < 0)
             break;
         /* tagged with its manifest's address, to be found again if the state is lost */
-        const otr_kind *sent = k->body_kind ? k->body_kind : k;
+        const otr_kind *sent = otr_kind_sent(k);
         const cJSON *body = n->body;
         cJSON *tagged = sent->tags_key ? otr_tags_add(body, sent->tags_key, k, rec->name,
                                                       rec->revision, n->generation)
@@ -301,7 +365,7 @@ static otr_aws_call *call_of(node *n)
  * nothing is left to do, -1 on failure (reported). */
 static int start_step(node *n)
 {
-    run *rn = n->run;
+    apply_run *rn = n->run;
     step st = n->steps[n->cur].kind;
     otr_error err = OTR_ERROR_INIT;
     otr_buf why = OTR_BUF_INIT;
@@ -342,7 +406,7 @@ static int start_step(node *n)
 /* Writes the intents and results made since the last flush at once (the
  * journal is held for the run), then sends the calls they announce. A
  * journal that cannot be written stops the run: none of them is sent. */
-static void flush(run *rn)
+static void flush(apply_run *rn)
 {
     otr_error err = OTR_ERROR_INIT;
     if (otr_state_journal_flush(rn->s, &err) < 0) {
@@ -356,7 +420,7 @@ static void flush(run *rn)
         size_t count = rn->nunsent;
         rn->nunsent = 0;
         for (size_t i = 0; i < count; i++) /* finishing starts nothing: the run is stopped */
-            otr_apply_finish_node(rn->unsent[i], 0);
+            finish_node(rn->unsent[i], 0);
         otr_error_clear(&err);
         return;
     }
@@ -386,7 +450,7 @@ static void next_step_or_finish(node *n, int ok)
             return;
         ok = rc > 0;
     }
-    otr_apply_finish_node(n, ok);
+    finish_node(n, ok);
 }
 
 /* Starts the step again after it changed kind (a resume check found work). */
@@ -396,7 +460,7 @@ static void restart_step(node *n)
     n->call = NULL;
     int rc = start_step(n);
     if (rc != 0)
-        otr_apply_finish_node(n, rc > 0);
+        finish_node(n, rc > 0);
 }
 
 static void fail_step(node *n, const otr_aws_call *call, int journal)
@@ -520,7 +584,7 @@ static void verify_created(node *n)
     otr_buf_free(&subject);
     if (!n->call) {
         otr_apply_add_failure(n, "out of memory", 1);
-        otr_apply_finish_node(n, 0);
+        finish_node(n, 0);
         return;
     }
     n->verifying = 1;
@@ -731,7 +795,7 @@ static void step_done(node *n, otr_aws_call *call)
 static void on_call_done(otr_aws_call *call, void *ctx)
 {
     node *n = ctx;
-    run *rn = n->run;
+    apply_run *rn = n->run;
     step_done(n, call);
     if (!rn->idle_flush)
         flush(rn);
@@ -744,7 +808,7 @@ static void flush_idle(void *arg)
 
 /* ---- running ------------------------------------------------------------------- */
 
-void otr_apply_start_ready(run *rn)
+static void start_ready(apply_run *rn)
 {
     int limit = rn->o->parallelism > 0 ? rn->o->parallelism : 8;
     int sig = rn->o->interrupted ? rn->o->interrupted(rn->o->interrupted_ctx) : 0;
@@ -762,12 +826,12 @@ void otr_apply_start_ready(run *rn)
         rn->active++;
         int rc = start_step(n);
         if (rc != 0)
-            otr_apply_finish_node(n, rc > 0);
+            finish_node(n, rc > 0);
     }
 }
 
 /* The nodes a stop left for the next run. */
-static void record_not_started(run *rn)
+static void record_not_started(apply_run *rn)
 {
     otr_apply_result *r = rn->r;
     size_t n = 0;
@@ -811,7 +875,7 @@ int otr_apply_run(otr_aws_client *c, otr_state *s, const otr_plan *p, const otr_
 int otr_apply_run_on(const otr_apply_transport *t, otr_state *s, const otr_plan *p,
                      const otr_apply_options *o, otr_apply_result *r, otr_error *err)
 {
-    run rn = {.t = t, .s = s, .p = p, .o = o, .r = r, .started_ms = otr_time_monotonic_ms()};
+    apply_run rn = {.t = t, .s = s, .p = p, .o = o, .r = r, .started_ms = otr_time_monotonic_ms()};
     int rc = -1;
     memset(r, 0, sizeof(*r));
     rn.nodes = calloc(p->count + 1, sizeof(*rn.nodes));
@@ -827,7 +891,7 @@ int otr_apply_run_on(const otr_apply_transport *t, otr_state *s, const otr_plan 
         t->set_idle(t->ctx, flush_idle, &rn);
         rn.idle_flush = 1;
     }
-    otr_apply_start_ready(&rn);
+    start_ready(&rn);
     flush(&rn);
     rc = t->run(t->ctx, err);
     flush(&rn); /* results the last answers left */

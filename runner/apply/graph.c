@@ -9,8 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void skip_dependents(node *n);
-
 /* ---- reporting ----------------------------------------------------------- */
 
 void otr_apply_address(otr_buf *out, const node *n)
@@ -18,13 +16,13 @@ void otr_apply_address(otr_buf *out, const node *n)
     otr_address_short(out, n->first->resource, n->first->name);
 }
 
-void otr_apply_stop(run *rn, const char *why)
+void otr_apply_stop(apply_run *rn, const char *why)
 {
     if (!rn->r->stopped)
         rn->r->stopped = strdup(why);
 }
 
-void otr_apply_note(run *rn, const char *text)
+void otr_apply_note(apply_run *rn, const char *text)
 {
     char **x = realloc(rn->r->notes, (rn->r->nnotes + 1) * sizeof(*x));
     if (!x)
@@ -103,81 +101,17 @@ void otr_apply_add_failure(node *n, const char *what, int with_note)
     otr_buf_free(&subject);
 }
 
-static void count(otr_apply_stats *st, const otr_action *a)
+void otr_apply_set_str(char **slot, const char *value)
 {
-    switch (a->kind) {
-    case OTR_ACT_CREATE: st->created++; break;
-    case OTR_ACT_UPDATE: st->updated++; break;
-    case OTR_ACT_REPLACE: st->replaced++; break;
-    case OTR_ACT_DELETE: st->deleted++; break;
-    case OTR_ACT_RESUME: st->resumed++; break;
-    default: break;
-    }
+    char *copy = value ? strdup(value) : NULL;
+    free(*slot);
+    *slot = copy;
 }
 
-/* ---- the graph --------------------------------------------------------------- */
-
-static void push_ready(run *rn, size_t i)
+void otr_apply_push_ready(apply_run *rn, size_t i)
 {
     rn->nodes[i].state = READY;
     rn->ready[rn->nready++] = i;
-}
-
-static void skip_dependents(node *n);
-
-/* A node is done: its dependents may start, or are skipped when it failed. */
-void otr_apply_finish_node(node *n, int ok)
-{
-    run *rn = n->run;
-    otr_apply_stats *st = &rn->r->stats;
-    n->state = ok ? SUCCEEDED : FAILED;
-    st->done++;
-    if (!ok) {
-        st->failed++;
-        otr_apply_add_failure(n, "failed", 1); /* every failed node is listed, whatever failed */
-        if (rn->o->fail_fast)
-            otr_apply_stop(rn, "--fail-fast: stopped after the first failure");
-        skip_dependents(n);
-    } else {
-        const otr_action *last = NULL;
-        for (int i = 0; i < n->nsteps; i++)
-            if (n->steps[i].a != last)
-                count(st, (last = n->steps[i].a));
-        for (size_t d = 0; d < n->ndependents; d++) {
-            node *dep = &rn->nodes[n->dependents[d]];
-            if (dep->state == WAITING && --dep->waiting == 0)
-                push_ready(rn, n->dependents[d]);
-        }
-    }
-    st->elapsed_ms = otr_time_monotonic_ms() - rn->started_ms;
-    otr_aws_call_free(n->call);
-    n->call = NULL;
-    otr_intent_clear(&n->work);
-    rn->active--;
-    if (rn->o->progress)
-        rn->o->progress(st, rn->o->progress_ctx);
-    otr_apply_start_ready(rn);
-}
-
-/* What waits for a failed node is not started: it says why. */
-static void skip_dependents(node *n)
-{
-    run *rn = n->run;
-    for (size_t d = 0; d < n->ndependents; d++) {
-        node *dep = &rn->nodes[n->dependents[d]];
-        if (dep->state != WAITING && dep->state != READY)
-            continue;
-        otr_buf why = OTR_BUF_INIT;
-        otr_buf_puts(&why, "not started: it waits for ");
-        otr_apply_address(&why, n);
-        otr_buf_puts(&why, ", which failed; the next apply tries again");
-        dep->state = SKIPPED;
-        rn->r->stats.failed++;
-        rn->r->stats.done++;
-        otr_apply_add_failure(dep, otr_buf_cstr(&why), 0);
-        otr_buf_free(&why);
-        skip_dependents(dep);
-    }
 }
 
 /* ---- building the graph --------------------------------------------------------- */
@@ -237,7 +171,7 @@ static void plan_steps(node *n, const otr_action *a)
 }
 
 /* The node of an action: a resume's, when the same address has one. */
-static size_t node_for(run *rn, const otr_action *a)
+static size_t node_for(apply_run *rn, const otr_action *a)
 {
     for (size_t k = 0; k < rn->nnodes && a->kind != OTR_ACT_RESUME; k++) {
         const otr_action *f = rn->nodes[k].first;
@@ -263,7 +197,7 @@ static int add_dependent(node *on, size_t who)
 }
 
 /* One node per address, its chain, and the edges between nodes. */
-int otr_apply_build(run *rn)
+int otr_apply_build(apply_run *rn)
 {
     const otr_plan *p = rn->p;
     size_t *node_of = calloc(p->count + 1, sizeof(*node_of));
@@ -290,7 +224,7 @@ int otr_apply_build(run *rn)
         }
     for (size_t i = 0; i < rn->nnodes; i++)
         if (rn->nodes[i].waiting == 0)
-            push_ready(rn, i);
+            otr_apply_push_ready(rn, i);
     free(node_of);
     return rc;
 }

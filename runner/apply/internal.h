@@ -18,7 +18,7 @@ typedef enum step {
 
 typedef enum node_state { WAITING, READY, RUNNING, SUCCEEDED, FAILED, SKIPPED } node_state;
 
-struct run;
+struct apply_run;
 
 typedef struct jstep {
     step kind;
@@ -52,10 +52,10 @@ typedef struct node {
     int update_part;  /* an update's calls: UPDATE_FIELDS, UPDATE_TAG, UPDATE_UNTAG */
     int no_arn;       /* its tags were to change, and no ARN is recorded */
     otr_aws_call *call;
-    struct run *run;
+    struct apply_run *run;
 } node;
 
-typedef struct run {
+typedef struct apply_run {
     const otr_apply_transport *t;
     otr_state *s;
     const otr_plan *p;
@@ -69,21 +69,19 @@ typedef struct run {
     size_t nunsent;
     int idle_flush; /* the transport flushes after each round of answers */
     int64_t started_ms;
-} run;
+} apply_run;
 
 /* graph.c: a node's address for people; a stop of the whole run (the first
  * reason kept); a note in the result; a node's failure (once, naming where
- * its chain stopped); a node finished (its dependents freed or skipped);
- * the graph of the plan's actions (-1 without memory). */
+ * its chain stopped); the graph of the plan's actions (-1 without memory);
+ * *slot becomes a copy of value. */
 void otr_apply_address(otr_buf *out, const node *n);
-void otr_apply_stop(run *rn, const char *why);
-void otr_apply_note(run *rn, const char *text);
+void otr_apply_stop(apply_run *rn, const char *why);
+void otr_apply_note(apply_run *rn, const char *text);
 void otr_apply_add_failure(node *n, const char *what, int with_note);
-void otr_apply_finish_node(node *n, int ok);
-int otr_apply_build(run *rn);
-/* apply.c: starts the ready nodes, up to the parallelism; *slot becomes a
- * copy of value. */
-void otr_apply_start_ready(run *rn);
+int otr_apply_build(apply_run *rn);
+/* Queues node i to start (nodes start in plan order). */
+void otr_apply_push_ready(apply_run *rn, size_t i);
 void otr_apply_set_str(char **slot, const char *value);
 
 #endif

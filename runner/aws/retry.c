@@ -239,3 +239,21 @@ void otr_rate_limiter_update(otr_rate_limiter *r, int throttled, int64_t sent_ms
         rate = 2 * measured;
     set_rate(r, rate, now);
 }
+
+int otr_retry_mode_parse(const char *name, otr_retry_mode *mode, const char **note)
+{
+    *mode = OTR_RETRY_STANDARD;
+    *note = NULL;
+    if (!name || !strcmp(name, "standard"))
+        return 0;
+    if (!strcmp(name, "adaptive")) {
+        *mode = OTR_RETRY_ADAPTIVE;
+        return 0;
+    }
+    if (!strcmp(name, "legacy")) {
+        *note = "retry mode legacy runs as standard (ota-runner has standard and adaptive)";
+        return 0;
+    }
+    *note = "use standard or adaptive";
+    return -1;
+}

@@ -122,4 +122,11 @@ int64_t otr_rate_limiter_acquire(otr_rate_limiter *r, int64_t now_ms);
  * answer, so a burst of in-flight answers collapses the rate). */
 void otr_rate_limiter_update(otr_rate_limiter *r, int throttled, int64_t sent_ms, int64_t now_ms);
 
+/* The retry modes the AWS SDKs name (a flag, AWS_RETRY_MODE, a profile's
+ * retry_mode). ota-runner has standard and adaptive; "legacy" (the AWS CLI's
+ * old default, which a shared profile may name) runs as standard, and
+ * *note says so; any other name is -1 with *note saying what to use. */
+typedef enum otr_retry_mode { OTR_RETRY_STANDARD, OTR_RETRY_ADAPTIVE } otr_retry_mode;
+int otr_retry_mode_parse(const char *name, otr_retry_mode *mode, const char **note);
+
 #endif

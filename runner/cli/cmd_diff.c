@@ -13,7 +13,7 @@
 #include "cli/render_plan.h"
 #include "manifest/token.h"
 #include "plan/plan.h"
-#include "state/internal.h"
+#include "state/state.h"
 
 #include <ctype.h>
 #include <stdio.h>

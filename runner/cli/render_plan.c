@@ -239,7 +239,7 @@ static void reach_at(size_t i, void *ctx)
     reach_count c = {0, 0};
     size_t bad;
     if ((a->kind != OTR_ACT_CREATE && a->kind != OTR_ACT_REPLACE) ||
-        (k->body_kind ? k->body_kind : k) != &otr_kind_ota_task || !a->desired.spec_json)
+        otr_kind_sent(k) != &otr_kind_ota_task || !a->desired.spec_json)
         return;
     if (k->body_of && k->body_of(&a->desired, &body, token) < 0)
         return; /* a body it cannot make is reported by apply */

@@ -3,6 +3,8 @@
 
 #include "aws/endpoint.h"
 #include "aws/profile.h"
+#include "aws/retry.h"
+#include "util/log.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -28,18 +30,20 @@ int otr_service_resolve(char **region, char **endpoint, const otr_options *o, ot
 
 int otr_service_adaptive(const otr_options *o, int *adaptive, otr_error *err)
 {
-    char *mode = otr_retry_mode_resolve(o->retry_mode, o->profile);
-    *adaptive = mode && !strcmp(mode, "adaptive");
-    if (mode && !*adaptive && strcmp(mode, "standard") && strcmp(mode, "legacy")) {
+    char *name = otr_retry_mode_resolve(o->retry_mode, o->profile);
+    otr_retry_mode mode;
+    const char *note;
+    int rc = otr_retry_mode_parse(name, &mode, &note);
+    *adaptive = mode == OTR_RETRY_ADAPTIVE;
+    if (rc < 0)
         otr_error_set(err, OTR_ERR_USAGE,
                       "retry mode \"%s\" (from --retry-mode, AWS_RETRY_MODE or the profile's "
-                      "retry_mode): use standard or adaptive",
-                      mode);
-        free(mode);
-        return -1;
-    }
-    free(mode);
-    return 0;
+                      "retry_mode): %s",
+                      name, note);
+    else if (note)
+        otr_log_warn("%s", note);
+    free(name);
+    return rc;
 }
 
 int otr_service_creds(otr_creds_provider **out, const otr_options *o, otr_error *err)

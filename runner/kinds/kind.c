@@ -84,6 +84,11 @@ static int in_list(const char *const *list, const char *s)
     return 0;
 }
 
+const otr_kind *otr_kind_sent(const otr_kind *k)
+{
+    return k->body_kind ? k->body_kind : k;
+}
+
 int otr_kind_updatable(const otr_kind *k, const char *field)
 {
     return in_list(k->updatable, field) ||

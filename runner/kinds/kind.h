@@ -157,6 +157,11 @@ void otr_address_short(otr_buf *out, const otr_kind *kind, const char *name);
 /* The full address, KIND/NAME, for JSON. */
 void otr_address_full(otr_buf *out, const otr_kind *kind, const char *name);
 
+/* The kind of the bodies a create of k sends (a rollout's: tasks), and so of
+ * the resources it makes in the service: k itself but for a kind whose
+ * record is not its body (body_kind). */
+const otr_kind *otr_kind_sent(const otr_kind *k);
+
 /* Is field one its update call sets? */
 int otr_kind_updatable(const otr_kind *k, const char *field);
 /* Is status one in which a delete cancels work on devices? */

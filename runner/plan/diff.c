@@ -134,7 +134,7 @@ int otr_plan_drift(otr_action *probe, const otr_record *rec, const cJSON *had,
             otr_kind_updatable(rec->kind, f->string))
             cJSON_AddItemToObject(live, f->string, cJSON_Duplicate(f, 1));
     }
-    const otr_kind *sent = rec->kind->body_kind ? rec->kind->body_kind : rec->kind;
+    const otr_kind *sent = otr_kind_sent(rec->kind);
     if (sent->tags_key) /* ota-runner's own tags are not drift */
         otr_tags_strip(live, sent->tags_key);
     if (otr_spec_normalise(live) < 0 || otr_spec_normalise(want) < 0)

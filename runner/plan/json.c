@@ -3,7 +3,7 @@
 
 #include "kinds/tags.h"
 #include "manifest/token.h"
-#include "state/internal.h"
+#include "state/state.h"
 #include "util/buf.h"
 #include "util/json.h"
 

@@ -5,7 +5,7 @@
 
 #include "manifest/token.h"
 #include "plan/internal.h"
-#include "state/internal.h"
+#include "state/state.h"
 #include "util/buf.h"
 #include "util/json.h"
 
@@ -643,30 +643,11 @@ static int plan_resumes(builder *b, otr_state *state)
             if (!(a->old.id = strdup(in->replaces)))
                 return -1;
         }
-        if (otr_state_add_pending(b->view, in) < 0 ||
-            otr_state_settle(b->view, in, &in->rec, 1, 0, NULL) < 0)
+        if (otr_state_project(b->view, in) < 0)
             return -1;
     }
     b->nresumes = b->p->count;
     return 0;
-}
-
-/* A copy of the records and retired resources, for plan_resumes to project. */
-static otr_state *copy_view(const otr_state *state)
-{
-    otr_state *view = otr_state_new(state->path);
-    for (size_t i = 0; view && i < state->count; i++)
-        if (otr_state_put(view, &state->records[i]) < 0)
-            goto fail;
-    for (size_t i = 0; view && i < state->nretired; i++) {
-        const otr_retired *r = &state->retired[i];
-        if (otr_state_retire(view, r->kind, r->name, r->id, r->retired_at, r->last_error) < 0)
-            goto fail;
-    }
-    return view;
-fail:
-    otr_state_free(view);
-    return NULL;
 }
 
 /* Merge-joins the manifests (sorted by address) with the records. */
@@ -876,7 +857,7 @@ int otr_plan_make(otr_plan **out, otr_state *state, otr_manifest_set *set,
         b.alloc = 0;
     /* the records are copied only when resumes will move them (a 100k state
      * is not held twice) */
-    b.view = state->npending ? copy_view(state) : state;
+    b.view = state->npending ? otr_state_copy_records(state) : state;
     if (!b.view || plan_resumes(&b, state) < 0 || plan_names(&b, set) < 0 || hold_used(&b) < 0 ||
         plan_retired(&b) < 0) {
         otr_error_set(err, OTR_ERR_NOMEM, "out of memory");

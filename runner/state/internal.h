@@ -8,14 +8,6 @@
 
 #include "state/state.h"
 
-/* An empty state named path (for messages), with a new lineage; NULL
- * without memory. */
-/* A new, empty state with a random lineage; NULL without memory or when
- * OpenSSL's RAND_bytes fails (OTR_STATE_NEW_FAILED says so). */
-otr_state *otr_state_new(const char *path);
-#define OTR_STATE_NEW_FAILED                                                                       \
-    "cannot make a state: out of memory, or no random bytes for its lineage"
-
 /* Reads a snapshot into an empty state; takes text (NUL-terminated, freed
  * once parsed: a 10k-task state is 9 MB of text and more of tree). */
 int otr_state_parse_snapshot(otr_state *s, char *text, size_t len, otr_error *err);

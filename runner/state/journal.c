@@ -260,3 +260,33 @@ int otr_state_replay(otr_state *s, const char *text, size_t len, const char *jpa
     otr_buf_free(&line);
     return rc;
 }
+
+int otr_state_from_text(otr_state **out, const char *path, const char *snapshot, size_t slen,
+                        const char *journal, size_t jlen, otr_error *err)
+{
+    otr_state *s = otr_state_new(path);
+    *out = NULL;
+    if (!s)
+        return otr_error_set(err, OTR_ERR_NOMEM, OTR_STATE_NEW_FAILED);
+    if (snapshot) {
+        /* cJSON wants a terminated string */
+        char *copy = malloc(slen + 1);
+        if (!copy) {
+            otr_state_free(s);
+            return otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
+        }
+        memcpy(copy, snapshot, slen);
+        copy[slen] = '\0';
+        if (otr_state_parse_snapshot(s, copy, slen, err) < 0) {
+            otr_state_free(s);
+            return -1;
+        }
+    }
+    if ((journal && otr_state_replay(s, journal, jlen, "(journal)", err) < 0) ||
+        otr_state_check_ids(s, err) < 0) {
+        otr_state_free(s);
+        return -1;
+    }
+    *out = s;
+    return 0;
+}

@@ -473,6 +473,31 @@ int otr_state_settle(otr_state *s, const otr_intent *in, const otr_record *rec, 
     return otr_state_put(s, rec);
 }
 
+otr_state *otr_state_copy_records(const otr_state *state)
+{
+    otr_state *view = otr_state_new(state->path);
+    for (size_t i = 0; view && i < state->count; i++)
+        if (otr_state_put(view, &state->records[i]) < 0)
+            goto fail;
+    for (size_t i = 0; view && i < state->nretired; i++) {
+        const otr_retired *r = &state->retired[i];
+        if (otr_state_retire(view, r->kind, r->name, r->id, r->retired_at, r->last_error) < 0)
+            goto fail;
+    }
+    return view;
+fail:
+    otr_state_free(view);
+    return NULL;
+}
+
+int otr_state_project(otr_state *view, const otr_intent *in)
+{
+    return otr_state_add_pending(view, in) < 0 ||
+                   otr_state_settle(view, in, &in->rec, 1, 0, NULL) < 0
+               ? -1
+               : 0;
+}
+
 /* ---- lineage ---------------------------------------------------------------- */
 
 /* A random UUID; -1 when OpenSSL has no random bytes to give (never a
@@ -562,36 +587,6 @@ int otr_state_check_ids(const otr_state *s, otr_error *err)
         }
     free(refs);
     return rc;
-}
-
-int otr_state_from_text(otr_state **out, const char *path, const char *snapshot, size_t slen,
-                        const char *journal, size_t jlen, otr_error *err)
-{
-    otr_state *s = otr_state_new(path);
-    *out = NULL;
-    if (!s)
-        return otr_error_set(err, OTR_ERR_NOMEM, OTR_STATE_NEW_FAILED);
-    if (snapshot) {
-        /* cJSON wants a terminated string */
-        char *copy = malloc(slen + 1);
-        if (!copy) {
-            otr_state_free(s);
-            return otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
-        }
-        memcpy(copy, snapshot, slen);
-        copy[slen] = '\0';
-        if (otr_state_parse_snapshot(s, copy, slen, err) < 0) {
-            otr_state_free(s);
-            return -1;
-        }
-    }
-    if ((journal && otr_state_replay(s, journal, jlen, "(journal)", err) < 0) ||
-        otr_state_check_ids(s, err) < 0) {
-        otr_state_free(s);
-        return -1;
-    }
-    *out = s;
-    return 0;
 }
 
 void otr_state_free(otr_state *s)

@@ -198,6 +198,19 @@ OTR_MUST_USE int otr_state_put_move(otr_state *s, otr_record *rec);
 /* The retired resource of kind with id, or NULL. */
 otr_retired *otr_state_find_retired(otr_state *s, const otr_kind *kind, const char *id);
 
+/* A copy of s's records and retired resources (no pending intents, no
+ * store), for a plan to project its resumes on; NULL without memory. */
+otr_state *otr_state_copy_records(const otr_state *s);
+/* Records in view what intent in leaves once it is done (a resume's
+ * projection); -1 without memory. */
+OTR_MUST_USE int otr_state_project(otr_state *view, const otr_intent *in);
+
+/* A new, empty state with a random lineage; NULL without memory or when
+ * OpenSSL's RAND_bytes fails (OTR_STATE_NEW_FAILED says so). */
+otr_state *otr_state_new(const char *path);
+#define OTR_STATE_NEW_FAILED                                                                       \
+    "cannot make a state: out of memory, or no random bytes for its lineage"
+
 void otr_state_free(otr_state *s);
 
 /* The record a manifest asks for (commit: where it was read). The spec is

@@ -263,7 +263,7 @@ static void report_unused(const otr_record *r, const otr_remote *all, size_t n, 
 {
     const char *ids[OTR_KIND_MAX_IDS];
     size_t nids = r->kind->ids_of ? r->kind->ids_of(r, ids, OTR_KIND_MAX_IDS) : 0;
-    const otr_kind *noun = r->kind->body_kind ? r->kind->body_kind : r->kind;
+    const otr_kind *noun = otr_kind_sent(r->kind);
     for (size_t i = 0; i < n; i++) {
         int used = 0;
         for (size_t k = 0; k < nids; k++)
@@ -282,7 +282,7 @@ static void report_unused(const otr_record *r, const otr_remote *all, size_t n, 
 static int spend_adopted(otr_state *s, const otr_kind *kind, const char *name,
                          const otr_remote *all, size_t n)
 {
-    const otr_kind *sent = kind->body_kind ? kind->body_kind : kind;
+    const otr_kind *sent = otr_kind_sent(kind);
     for (size_t i = 0; i < n; i++) {
         const cJSON *tags = sent->tags_key && all[i].fields
                                 ? cJSON_GetObjectItemCaseSensitive(all[i].fields, sent->tags_key)
@@ -312,7 +312,7 @@ static int adopt_address(otr_state *s, reading *rd, const held *h, const otr_man
         /* not this commit's (a manifest since removed, or another fleet's in the
          * same account): recording it would let --prune delete it */
         otr_buf_printf(report, "%s/%s: %zu %s%s tagged with it (", h->owner->name, h->name, n,
-                       (h->owner->body_kind ? h->owner->body_kind : h->owner)->noun,
+                       otr_kind_sent(h->owner)->noun,
                        n == 1 ? "" : "s");
         ids_text(report, all, n);
         otr_buf_puts(report, "), and no manifest of that name here: not adopted, left in the "
@@ -444,7 +444,7 @@ static int not_recorded(const otr_remote *listed, const void *ctx)
 /* A pending create of a kind whose resources carry tags. */
 static int tagged_create(const otr_intent *in)
 {
-    const otr_kind *sent = in->rec.kind->body_kind ? in->rec.kind->body_kind : in->rec.kind;
+    const otr_kind *sent = otr_kind_sent(in->rec.kind);
     return in->op == OTR_OP_CREATE && sent->tags_key != NULL;
 }
 
@@ -524,7 +524,7 @@ long otr_adopt_landed(otr_state *s, const otr_refresh_result *r, otr_aws_client 
     free(rec.ids); /* borrowed from the records, which settling changes */
     for (size_t i = 0; rc == 0 && i < s->npending;) {
         const otr_intent *in = &s->pending[i];
-        const otr_kind *sent = in->rec.kind->body_kind ? in->rec.kind->body_kind : in->rec.kind;
+        const otr_kind *sent = otr_kind_sent(in->rec.kind);
         cJSON *body = tagged_create(in) ? intent_body(in) : NULL;
         held *hit = NULL;
         for (size_t k = 0; body && !hit && k < rd.n; k++) {

@@ -198,6 +198,27 @@ static void test_rate_limiter_first_burst(void **state)
     assert_true(r.measured_rate > 45 && r.measured_rate < 55);
 }
 
+/* The retry modes: standard and adaptive; legacy runs as standard, said so;
+ * anything else refused with what to use. */
+static void test_retry_modes(void **state)
+{
+    (void)state;
+    otr_retry_mode m;
+    const char *note;
+    assert_int_equal(otr_retry_mode_parse(NULL, &m, &note), 0);
+    assert_int_equal(m, OTR_RETRY_STANDARD);
+    assert_null(note);
+    assert_int_equal(otr_retry_mode_parse("adaptive", &m, &note), 0);
+    assert_int_equal(m, OTR_RETRY_ADAPTIVE);
+    assert_int_equal(otr_retry_mode_parse("standard", &m, &note), 0);
+    assert_int_equal(m, OTR_RETRY_STANDARD);
+    assert_int_equal(otr_retry_mode_parse("legacy", &m, &note), 0);
+    assert_int_equal(m, OTR_RETRY_STANDARD);
+    assert_non_null(strstr(note, "legacy runs as standard"));
+    assert_int_equal(otr_retry_mode_parse("Adaptive", &m, &note), -1);
+    assert_string_equal(note, "use standard or adaptive");
+}
+
 static void test_endpoint(void **state)
 {
     (void)state;
@@ -475,7 +496,7 @@ int main(void)
         cmocka_unit_test(test_rate_limiter), cmocka_unit_test(test_rate_limiter_first_burst),
         cmocka_unit_test(test_endpoint),     cmocka_unit_test(test_error_parsing),
         cmocka_unit_test(test_s3_url),       cmocka_unit_test(test_s3_answers),
-        cmocka_unit_test(test_profiles),
+        cmocka_unit_test(test_profiles),     cmocka_unit_test(test_retry_modes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,7 +1,8 @@
 /*
  * SigV4 against the AWS signing test suite (shared/testdata/sigv4): every
  * header-signing case, canonical request, string to sign and signature, byte
- * for byte. Skipped, with a message, where the folder is absent.
+ * for byte. Skipped, with a message, where the folder is absent; one of
+ * its cases is written here too, so a clone alone still checks the signer.
  */
 #include "aws/sigv4.h"
 
@@ -178,6 +179,40 @@ static int name_cmp(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* One known answer that needs nothing outside the repository (a clone
+ * without ../shared still checks the signer): the suite's get-vanilla case,
+ * its inputs and expected outputs written here. */
+static void test_known_answer(void **state)
+{
+    (void)state;
+    otr_headers h = OTR_HEADERS_INIT;
+    otr_headers_add(&h, "Host", "example.amazonaws.com");
+    otr_headers_add(&h, "X-Amz-Date", "20150830T123600Z");
+    char payload[65];
+    otr_sha256_hex(payload, "", 0);
+    otr_sigv4_request r = {"GET",       "/",       NULL, &h, payload, "20150830T123600Z",
+                           "us-east-1", "service", 1};
+    otr_buf cr = OTR_BUF_INIT, sh = OTR_BUF_INIT, sts = OTR_BUF_INIT;
+    assert_int_equal(otr_sigv4_canonical_request(&cr, &sh, &r), 0);
+    assert_string_equal(cr.ptr,
+                        "GET\n/\n\nhost:example.amazonaws.com\nx-amz-date:20150830T123600Z\n\n"
+                        "host;x-amz-date\n"
+                        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    assert_int_equal(otr_sigv4_string_to_sign(&sts, &r, cr.ptr), 0);
+    assert_string_equal(sts.ptr,
+                        "AWS4-HMAC-SHA256\n20150830T123600Z\n"
+                        "20150830/us-east-1/service/aws4_request\n"
+                        "bb579772317eb040ac9ed261061d46c1f17a8133879d6129b6e1c25292927e63");
+    char sig[65];
+    assert_int_equal(
+        otr_sigv4_signature(sig, "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", &r, sts.ptr), 0);
+    assert_string_equal(sig, "5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31");
+    otr_buf_free(&cr);
+    otr_buf_free(&sh);
+    otr_buf_free(&sts);
+    otr_headers_free(&h);
+}
+
 static void test_aws_suite(void **state)
 {
     (void)state;
@@ -235,6 +270,7 @@ static void test_sign_adds_headers(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_known_answer),
         cmocka_unit_test(test_aws_suite),
         cmocka_unit_test(test_sign_adds_headers),
     };
