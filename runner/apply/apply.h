@@ -49,7 +49,8 @@ typedef struct otr_apply_options {
 
 #define OTR_APPLY_OPTIONS_INIT                                                                     \
     {                                                                                              \
-        0, 0, NULL, NULL, NULL, NULL                                                               \
+        .parallelism = 0, .fail_fast = 0, .progress = NULL, .progress_ctx = NULL,                  \
+        .interrupted = NULL, .interrupted_ctx = NULL                                               \
     }
 
 typedef struct otr_apply_result {

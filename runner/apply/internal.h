@@ -7,6 +7,7 @@
 #define OTR_APPLY_INTERNAL_H
 
 #include "apply/apply.h"
+#include "manifest/token.h"
 
 typedef enum step {
     STEP_CREATE,
@@ -38,14 +39,14 @@ typedef struct node {
     size_t waiting;     /* nodes it waits for, not finished yet */
     size_t *dependents; /* nodes waiting for it */
     size_t ndependents;
-    int journaled;   /* the current step's intent is in the journal */
-    int reported;    /* its failure is in the result */
-    char *id;        /* the resource's id as the steps go */
-    char *deleted;   /* the id a delete step of this chain removed */
-    otr_intent work; /* the current step's intent; its record is what success records */
-    cJSON *body;     /* what the current create or update sends (references resolved) */
-    char token[44];  /* and with which ClientToken (the manifest's) */
-    char sent[44];   /* the ClientToken a create sent: token at its generation */
+    int journaled;              /* the current step's intent is in the journal */
+    int reported;               /* its failure is in the result */
+    char *id;                   /* the resource's id as the steps go */
+    char *deleted;              /* the id a delete step of this chain removed */
+    otr_intent work;            /* the current step's intent; its record is what success records */
+    cJSON *body;                /* what the current create or update sends (references resolved) */
+    char token[OTR_TOKEN_SIZE]; /* and with which ClientToken (the manifest's) */
+    char sent[OTR_TOKEN_SIZE];  /* the ClientToken a create sent: token at its generation */
     unsigned generation;
     int verifying;    /* the call is the get that checks what a create answered */
     int dead_answers; /* creates answered with a resource that is gone */

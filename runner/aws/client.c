@@ -522,13 +522,13 @@ int otr_aws_client_new(otr_aws_client **out, const otr_aws_options *o, otr_error
     }
     c->o = *o;
     if (c->o.max_attempts <= 0)
-        c->o.max_attempts = 3;
+        c->o.max_attempts = OTR_CLIENT_DEFAULT_ATTEMPTS;
     if (c->o.parallelism <= 0)
-        c->o.parallelism = 8;
+        c->o.parallelism = OTR_CLIENT_DEFAULT_PARALLELISM;
     if (c->o.connect_timeout_ms <= 0)
-        c->o.connect_timeout_ms = 10000;
+        c->o.connect_timeout_ms = OTR_CLIENT_DEFAULT_CONNECT_TIMEOUT_MS;
     if (c->o.request_timeout_ms <= 0)
-        c->o.request_timeout_ms = 60000;
+        c->o.request_timeout_ms = OTR_CLIENT_DEFAULT_REQUEST_TIMEOUT_MS;
     c->endpoint = strdup(o->endpoint);
     if (curl_url_set(u, CURLUPART_URL, o->endpoint, 0) != CURLUE_OK ||
         curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK) {

@@ -20,6 +20,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* What a client does when its options say nothing (0). */
+#define OTR_CLIENT_DEFAULT_ATTEMPTS 3
+#define OTR_CLIENT_DEFAULT_PARALLELISM 8
+#define OTR_CLIENT_DEFAULT_CONNECT_TIMEOUT_MS 10000
+#define OTR_CLIENT_DEFAULT_REQUEST_TIMEOUT_MS 60000
+
 #define OTR_AWS_SERVICE "iotmanagedintegrations"
 #define OTR_AWS_MAX_RESPONSE ((size_t)8 << 20)
 

@@ -27,6 +27,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+/* The most a credentials file, process or endpoint may give (1 MiB), and how
+ * long a credentials endpoint may take. */
+#define OTR_CREDS_MAX_BYTES ((size_t)1 << 20)
+#define OTR_CREDS_FETCH_TIMEOUT_MS 10000
+
 /* Where credentials come from. SRC_ENV to SRC_IMDS are the chain, in
  * botocore's order: resolve tries them in the order they are listed here. */
 typedef enum source {
@@ -77,7 +82,7 @@ static char *read_small_file(const char *path)
 {
     otr_buf b = OTR_BUF_INIT;
     otr_error err = OTR_ERROR_INIT;
-    if (otr_file_read(path, 1 << 20, &b, &err) < 0) {
+    if (otr_file_read(path, OTR_CREDS_MAX_BYTES, &b, &err) < 0) {
         otr_error_clear(&err);
         otr_buf_free(&b);
         return NULL;
@@ -103,7 +108,7 @@ static int fetch(const char *method, const char *url, struct curl_slist *headers
     char errbuf[CURL_ERROR_SIZE] = "";
     if (!e)
         return otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
-    out->cap = 1 << 20;
+    out->cap = OTR_CREDS_MAX_BYTES;
     curl_easy_setopt(e, CURLOPT_URL, url);
     curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
     if (body)
@@ -251,7 +256,8 @@ static int assume_role_with_web_identity(otr_creds_provider *p, const char *toke
     h = curl_slist_append(h, "Content-Type: application/x-www-form-urlencoded; charset=utf-8");
     h = curl_slist_append(h, "Accept: text/xml");
     otr_log(OTR_LOG_VERBOSE, "credentials: AssumeRoleWithWebIdentity %s at %s", role_arn, url.ptr);
-    if (fetch("POST", url.ptr, h, body.ptr, 10000, &status, &answer, err) < 0) {
+    if (fetch("POST", url.ptr, h, body.ptr, OTR_CREDS_FETCH_TIMEOUT_MS, &status, &answer, err) <
+        0) {
         otr_error_prefix(err, "%s: STS AssumeRoleWithWebIdentity", desc);
         goto done;
     }
@@ -425,7 +431,7 @@ static outcome from_process(otr_creds_provider *p, otr_buf *tried, otr_error *er
         return NOT_CONFIGURED;
     }
     otr_buf out = OTR_BUF_INIT, desc = OTR_BUF_INIT;
-    out.cap = 1 << 20;
+    out.cap = OTR_CREDS_MAX_BYTES;
     otr_buf_printf(&desc, "credential_process of profile %s", p->profile);
     outcome o = FAILED;
     long timeout = process_timeout_ms();

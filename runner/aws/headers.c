@@ -1,5 +1,6 @@
 /* An ordered list of HTTP headers. */
 #include "aws/headers.h"
+#include "util/alloc.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -7,14 +8,8 @@
 
 int otr_headers_add(otr_headers *h, const char *name, const char *value)
 {
-    if (h->count == h->alloc) {
-        size_t n = h->alloc ? h->alloc * 2 : 8;
-        otr_header *p = realloc(h->items, n * sizeof(*p));
-        if (!p)
-            return -1;
-        h->items = p;
-        h->alloc = n;
-    }
+    if (OTR_GROW(h->items, h->count, h->alloc, 8) < 0)
+        return -1;
     char *n = strdup(name), *v = strdup(value);
     if (!n || !v) {
         free(n);

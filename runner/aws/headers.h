@@ -20,7 +20,7 @@ typedef struct otr_headers {
 
 #define OTR_HEADERS_INIT                                                                           \
     {                                                                                              \
-        NULL, 0, 0                                                                                 \
+        .items = NULL, .count = 0, .alloc = 0                                                      \
     }
 
 int otr_headers_add(otr_headers *h, const char *name, const char *value);

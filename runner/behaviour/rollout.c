@@ -56,7 +56,7 @@ static cJSON *wave_entry(const otr_kind_plan *kp, int i)
     cJSON *body =
         otr_rollout_wave_body(cJSON_GetObjectItemCaseSensitive(kp->spec, "task"), targets);
     char *text = body ? token_input(kp, body) : NULL;
-    char token[44];
+    char token[OTR_TOKEN_SIZE];
     otr_buf name = OTR_BUF_INIT;
     otr_buf_printf(&name, "%s/%s", kp->m->name, otr_rollout_str(wave, "name"));
     int ok = e && targets && text && !otr_buf_failed(&name) &&

@@ -13,6 +13,9 @@
 #include <time.h>
 #include <unistd.h>
 
+/* The largest saved plan read (plan --out): a 100k-task fleet's is ~100 MB. */
+#define OTR_SAVED_PLAN_MAX_BYTES ((size_t)1 << 30)
+
 typedef struct progress {
     int tty;
     int64_t last_ms;
@@ -99,7 +102,7 @@ static int load_saved_plan(otr_planning *pl, const otr_options *o, const char *p
     otr_buf text = OTR_BUF_INIT;
     int rc;
     memset(pl, 0, sizeof(*pl));
-    if (otr_file_read(path, (size_t)1 << 30, &text, &err) < 0) {
+    if (otr_file_read(path, OTR_SAVED_PLAN_MAX_BYTES, &text, &err) < 0) {
         otr_print_error(&err);
         otr_error_clear(&err);
         return OTR_EXIT_ERROR;

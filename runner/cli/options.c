@@ -5,6 +5,7 @@
 #include "manifest/schema.h"
 #include "plan/plan.h"
 #include "util/time.h"
+#include "state/state.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -373,7 +374,7 @@ const char *otr_options_state_path(const otr_options *o)
     const char *env = getenv("OTA_RUNNER_STATE");
     if (o->state_path)
         return o->state_path;
-    return env && *env ? env : "ota-runner.state.json";
+    return env && *env ? env : OTR_STATE_DEFAULT_PATH;
 }
 
 void otr_options_state_where(const otr_options *o, otr_state_where *w)

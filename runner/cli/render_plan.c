@@ -4,6 +4,7 @@
  * actions that wait for it (the tasks it moves, the old one's delete).
  */
 #include "cli/render_plan.h"
+#include "manifest/token.h"
 
 #include "behaviour/behaviour.h"
 #include "util/json.h"
@@ -235,7 +236,7 @@ static void reach_at(size_t i, void *ctx)
     const otr_action *a = &r->p->actions[i];
     const otr_kind *k = a->resource;
     cJSON *body = NULL;
-    char token[44];
+    char token[OTR_TOKEN_SIZE];
     reach_count c = {0, 0};
     size_t bad;
     if ((a->kind != OTR_ACT_CREATE && a->kind != OTR_ACT_REPLACE) ||

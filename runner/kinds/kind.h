@@ -18,6 +18,7 @@
 #define OTR_KINDS_KIND_H
 
 #include "aws/client.h"
+#include "manifest/token.h"
 #include "manifest/schema.h"
 #include "ota/ota.h"
 #include "util/buf.h"
@@ -81,7 +82,7 @@ typedef struct otr_kind {
      * which ids a delete removes; and it plans itself. NULL for the others:
      * their record's spec is the body, its id the one; it plans itself
      * (plans_itself, below). */
-    int (*body_of)(const struct otr_record *rec, cJSON **body, char token[44]);
+    int (*body_of)(const struct otr_record *rec, cJSON **body, char token[OTR_TOKEN_SIZE]);
     const struct otr_kind *body_kind; /* whose references the body has */
     int (*created)(struct otr_record *rec);
     size_t (*ids_of)(const struct otr_record *rec, const char **ids, size_t max);

@@ -4,6 +4,7 @@
  * limits (file size, manifest count). Field rules live in schema.c.
  */
 #include "kinds/manifest.h"
+#include "util/alloc.h"
 
 #include "kinds/kind.h"
 #include "manifest/schema.h"
@@ -102,14 +103,8 @@ static void report_advice(void *ctx, const char *field, const char *fmt, ...)
 static int remember_name(otr_manifest_set *set, const otr_kind *kind, const char *name,
                          size_t order, const otr_ynode *at)
 {
-    if (set->nnames == set->names_alloc) {
-        size_t n = set->names_alloc ? set->names_alloc * 2 : 64;
-        otr_name_ref *p = realloc(set->names, n * sizeof(*p));
-        if (!p)
-            return -1;
-        set->names = p;
-        set->names_alloc = n;
-    }
+    if (OTR_GROW(set->names, set->nnames, set->names_alloc, 64) < 0)
+        return -1;
     char *copy = strdup(name);
     if (!copy)
         return -1;
@@ -126,14 +121,8 @@ static int remember_name(otr_manifest_set *set, const otr_kind *kind, const char
 
 static int push_manifest(otr_manifest_set *set, otr_manifest *m)
 {
-    if (set->count == set->alloc) {
-        size_t n = set->alloc ? set->alloc * 2 : 64;
-        otr_manifest **p = realloc(set->items, n * sizeof(*p));
-        if (!p)
-            return -1;
-        set->items = p;
-        set->alloc = n;
-    }
+    if (OTR_GROW(set->items, set->count, set->alloc, 64) < 0)
+        return -1;
     set->items[set->count++] = m;
     return 0;
 }
@@ -401,32 +390,15 @@ int otr_manifest_parse_file(otr_manifest_set *set, size_t order, const char *fil
     return 0;
 }
 
-/* Grows an array of size-byte items to hold need; 0 or -1. */
-static int reserve(void **items, size_t *alloc, size_t need, size_t size)
-{
-    if (need <= *alloc)
-        return 0;
-    size_t n = *alloc ? *alloc : 64;
-    while (n < need)
-        n *= 2;
-    void *p = realloc(*items, n * size);
-    if (!p)
-        return -1;
-    *items = p;
-    *alloc = n;
-    return 0;
-}
-
 int otr_manifest_set_absorb(otr_manifest_set *set, size_t order, const char *file,
                             otr_manifest_set *part, otr_diags *diags, otr_diags *part_diags,
                             otr_error *err)
 {
     if (set->limit_reported || set->documents + part->documents > OTR_MANIFEST_MAX_COUNT)
         return 1; /* where the limit falls, only reading the file here can say */
-    if (reserve((void **)&set->items, &set->alloc, set->count + part->count, sizeof(*set->items)) <
-            0 ||
-        reserve((void **)&set->names, &set->names_alloc, set->nnames + part->nnames,
-                sizeof(*set->names)) < 0 ||
+    if (otr_grow(&set->items, &set->alloc, set->count + part->count, sizeof(*set->items), 64) < 0 ||
+        otr_grow(&set->names, &set->names_alloc, set->nnames + part->nnames, sizeof(*set->names),
+                 64) < 0 ||
         otr_diags_absorb(diags, part_diags) < 0 || record_file(set, order, file, err) < 0) {
         otr_manifest_set_free(part);
         return err->code ? -1 : otr_error_set(err, OTR_ERR_NOMEM, "out of memory");

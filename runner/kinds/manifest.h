@@ -9,6 +9,7 @@
 #define OTR_KINDS_MANIFEST_H
 
 #include "util/error.h"
+#include "manifest/token.h"
 
 #include <cjson/cJSON.h>
 #include <stddef.h>
@@ -30,12 +31,12 @@ typedef struct otr_manifest_ref {
 typedef struct otr_manifest {
     const otr_kind *kind;
     char *name;
-    long revision;         /* 1 when not written */
-    char *spec_json;       /* the kind's spec as written (references by name), as
-                              canonical JSON (token.h); otr_manifest_spec parses it */
-    char client_token[44]; /* over the spec with each reference replaced by the token of
+    long revision;                     /* 1 when not written */
+    char *spec_json;                   /* the kind's spec as written (references by name), as
+                                          canonical JSON (token.h); otr_manifest_spec parses it */
+    char client_token[OTR_TOKEN_SIZE]; /* over the spec with each reference replaced by the token of
                               the manifest it names, so the token covers what is sent */
-    char spec_digest[72];  /* "sha256:" + 64 hex digits, of the same */
+    char spec_digest[72];              /* "sha256:" + 64 hex digits, of the same */
     otr_manifest_ref *refs;
     size_t nrefs;
     char *file;
@@ -70,7 +71,7 @@ typedef struct otr_manifest_set {
 
 #define OTR_MANIFEST_SET_INIT                                                                      \
     {                                                                                              \
-        0                                                                                          \
+        .items = NULL, .count = 0, .alloc = 0                                                      \
     }
 
 /*

@@ -145,7 +145,7 @@ cJSON *otr_rollout_wave_body(const cJSON *task, const cJSON *targets)
 
 /* ---- the hooks apply uses ------------------------------------------------------ */
 
-static int body_of(const otr_record *rec, cJSON **body, char token[44])
+static int body_of(const otr_record *rec, cJSON **body, char token[OTR_TOKEN_SIZE])
 {
     const cJSON *waves = otr_rollout_started(rec);
     const cJSON *last = cJSON_GetArrayItem(waves, cJSON_GetArraySize(waves) - 1);
@@ -158,7 +158,7 @@ static int body_of(const otr_record *rec, cJSON **body, char token[44])
                                          cJSON_GetObjectItemCaseSensitive(last, "targets"))
                  : NULL;
     cJSON_Delete(spec);
-    memcpy(token, tok, 44);
+    memcpy(token, tok, OTR_TOKEN_SIZE);
     return *body ? 0 : -1;
 }
 

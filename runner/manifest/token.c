@@ -220,7 +220,7 @@ void otr_base64url(char *out, const unsigned char *in, size_t len)
 
 /* out = base64url_nopad(SHA-256 of the n strings, each with its NUL but the
  * last). */
-static int token_of_parts(char out[44], const char *const *parts, size_t n)
+static int token_of_parts(char out[OTR_TOKEN_SIZE], const char *const *parts, size_t n)
 {
     unsigned char md[32];
     unsigned int mdlen = 0;
@@ -237,7 +237,8 @@ static int token_of_parts(char out[44], const char *const *parts, size_t n)
     return 0;
 }
 
-int otr_client_token(char out[44], const char *name, long revision, const char *canonical)
+int otr_client_token(char out[OTR_TOKEN_SIZE], const char *name, long revision,
+                     const char *canonical)
 {
     char rev[24];
     snprintf(rev, sizeof(rev), "%ld", revision);
@@ -245,7 +246,7 @@ int otr_client_token(char out[44], const char *name, long revision, const char *
     return token_of_parts(out, parts, 4);
 }
 
-int otr_token_generation(char out[44], const char *token, unsigned generation)
+int otr_token_generation(char out[OTR_TOKEN_SIZE], const char *token, unsigned generation)
 {
     char gen[16];
     size_t len = strlen(token);

@@ -28,15 +28,19 @@ char *otr_canonical_json(cJSON *v);
 /* Appends x as RFC 8785 writes a number; -1 when x is not finite. */
 int otr_canonical_number(otr_buf *b, double x);
 
-/* out must hold 44 bytes (43 characters and a NUL). */
-int otr_client_token(char out[44], const char *name, long revision, const char *canonical);
+/* A ClientToken's size: 43 base64url characters of a SHA-256 and a NUL. */
+#define OTR_TOKEN_SIZE 44
+
+/* out must hold OTR_TOKEN_SIZE bytes. */
+int otr_client_token(char out[OTR_TOKEN_SIZE], const char *name, long revision,
+                     const char *canonical);
 
 /* The token a create sends at generation g of a manifest's token (docs/DESIGN.md
  * section 5): g 0 is the token itself; g > 0, after the resources that the
  * earlier generations made were deleted (a token the service has answered
  * is never sent for a new resource), base64url_nopad(SHA-256(
  * "ota-runner/v1/generation\0" token "\0" g)). */
-int otr_token_generation(char out[44], const char *token, unsigned generation);
+int otr_token_generation(char out[OTR_TOKEN_SIZE], const char *token, unsigned generation);
 
 /* "sha256:<hex>" of canonical; out must hold 72 bytes. */
 int otr_spec_digest(char out[72], const char *canonical);

@@ -237,7 +237,8 @@ static const str_shape TASK_ID = {200, ALNUM};              /* OtaTaskId */
 static const str_shape CONFIG_ID = {64, ALNUM};             /* OtaTaskConfigurationId */
 static const str_shape NEXT_TOKEN = {65535, ALNUM "=_+/-"}; /* OtaNextToken */
 static const str_shape ARN = {1011, NULL};                  /* OtaTaskArn */
-static const str_shape TEXT = {2048, NULL};                 /* a name, a status, a thing */
+#define OTR_OTA_MAX_TEXT 2048 /* the longest name, status or thing read from an answer */
+static const str_shape TEXT = {OTR_OTA_MAX_TEXT, NULL};
 
 /* A string member: absent, null or empty is none (an error only when
  * required: what ota-runner cannot do without); present, a string within

@@ -1,6 +1,7 @@
 /* Desired vs recorded (vs remote) -> actions, for every kind from its
  * description (their order: order.c; the guards and the JSON: json.c). */
 #include "plan/plan.h"
+#include "util/alloc.h"
 #include "kinds/tags.h"
 
 #include "manifest/token.h"
@@ -39,14 +40,8 @@ typedef struct builder {
 otr_action *otr_plan_push_action(otr_plan *p, size_t *alloc, otr_action_kind kind,
                                  const otr_kind *resource, const char *name)
 {
-    if (p->count == *alloc) {
-        size_t n = *alloc ? *alloc * 2 : 64;
-        otr_action *a = realloc(p->actions, n * sizeof(*a));
-        if (!a)
-            return NULL;
-        p->actions = a;
-        *alloc = n;
-    }
+    if (OTR_GROW(p->actions, p->count, *alloc, 64) < 0)
+        return NULL;
     otr_action *a = &p->actions[p->count];
     memset(a, 0, sizeof(*a));
     a->kind = kind;
@@ -76,14 +71,8 @@ static int add_note(builder *b, const otr_buf *text)
     otr_plan *p = b->p;
     if (otr_buf_failed(text))
         return -1;
-    if (p->nnotes == b->nalloc) {
-        size_t n = b->nalloc ? b->nalloc * 2 : 8;
-        char **x = realloc(p->notes, n * sizeof(*x));
-        if (!x)
-            return -1;
-        p->notes = x;
-        b->nalloc = n;
-    }
+    if (OTR_GROW(p->notes, p->nnotes, b->nalloc, 8) < 0)
+        return -1;
     if (!(p->notes[p->nnotes] = strdup(otr_buf_cstr(text))))
         return -1;
     p->nnotes++;
@@ -108,14 +97,8 @@ int otr_plan_add_notes(otr_plan *p, const char *text)
 /* Takes rec (left empty) into the plan's rewrites. */
 int otr_plan_push_rewrite(otr_plan *p, size_t *alloc, otr_record *rec)
 {
-    if (p->nrewrites == *alloc) {
-        size_t n = *alloc ? *alloc * 2 : 8;
-        otr_rewrite *x = realloc(p->rewrites, n * sizeof(*x));
-        if (!x)
-            return -1;
-        p->rewrites = x;
-        *alloc = n;
-    }
+    if (OTR_GROW(p->rewrites, p->nrewrites, *alloc, 8) < 0)
+        return -1;
     p->rewrites[p->nrewrites++].rec = *rec;
     memset(rec, 0, sizeof(*rec));
     return 0;

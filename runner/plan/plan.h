@@ -171,7 +171,7 @@ typedef struct otr_plan_guards {
 
 #define OTR_PLAN_GUARDS_INIT                                                                       \
     {                                                                                              \
-        OTR_PLAN_DEFAULT_MAX_DELETES, 0, 0                                                         \
+        .max_deletes = OTR_PLAN_DEFAULT_MAX_DELETES, .allow_cancel = 0, .allow_empty = 0           \
     }
 
 /* What a kind that plans itself (kind->plan) is given and gives back, for

@@ -5,6 +5,7 @@
  * reads fastest, each with its place in path order.
  */
 #include "source/source.h"
+#include "util/alloc.h"
 #include "source/internal.h"
 
 #include "util/buf.h"
@@ -46,14 +47,8 @@ static int has_manifest_ext(const char *name)
 static int add_entry(otr_source *s, const char *dir, const char *name, entry_kind kind,
                      const git_oid *oid, size_t size)
 {
-    if (s->count == s->alloc) {
-        size_t n = s->alloc ? s->alloc * 2 : 64;
-        entry *p = realloc(s->entries, n * sizeof(*p));
-        if (!p)
-            return -1;
-        s->entries = p;
-        s->alloc = n;
-    }
+    if (OTR_GROW(s->entries, s->count, s->alloc, 64) < 0)
+        return -1;
     otr_buf b = OTR_BUF_INIT;
     if (dir[0] && otr_buf_printf(&b, "%s/", dir) < 0)
         return -1;

@@ -8,6 +8,7 @@
  * stores' business (persist.c, store.h).
  */
 #include "state/internal.h"
+#include "util/alloc.h"
 #include "state/store.h"
 
 #include "manifest/token.h"
@@ -111,14 +112,8 @@ int otr_state_spend(otr_state *s, const char *sent)
         else
             hi = mid;
     }
-    if (s->nspent == s->spent_alloc) {
-        size_t n = s->spent_alloc ? s->spent_alloc * 2 : 16;
-        char **p = realloc(s->spent, n * sizeof(*p));
-        if (!p)
-            return -1;
-        s->spent = p;
-        s->spent_alloc = n;
-    }
+    if (OTR_GROW(s->spent, s->nspent, s->spent_alloc, 16) < 0)
+        return -1;
     char *copy = strdup(sent);
     if (!copy)
         return -1;
@@ -128,8 +123,8 @@ int otr_state_spend(otr_state *s, const char *sent)
     return 0;
 }
 
-int otr_state_send_token(const otr_state *s, const char *token, int skip_held, char out[44],
-                         unsigned *generation)
+int otr_state_send_token(const otr_state *s, const char *token, int skip_held,
+                         char out[OTR_TOKEN_SIZE], unsigned *generation)
 {
     for (unsigned g = 0; g < UINT_MAX; g++) {
         if (otr_token_generation(out, token, g) < 0)
@@ -148,7 +143,7 @@ int otr_state_send_token(const otr_state *s, const char *token, int skip_held, c
 
 int otr_state_spend_below(otr_state *s, const char *token, unsigned below)
 {
-    char sent[44];
+    char sent[OTR_TOKEN_SIZE];
     for (unsigned g = 0; g < below; g++)
         if (otr_token_generation(sent, token, g) < 0 || otr_state_spend(s, sent) < 0)
             return -1;
@@ -197,7 +192,7 @@ static int spend_released(otr_state *s, const otr_record *old, const otr_record 
         for (size_t j = 0; j < nk && !still; j++)
             still = !strcmp(ids[i], kept[j]);
         const char *token = still ? NULL : token_of(old, ids[i]);
-        char sent[44];
+        char sent[OTR_TOKEN_SIZE];
         unsigned g;
         if (token &&
             (otr_state_send_token(s, token, 0, sent, &g) < 0 || otr_state_spend(s, sent) < 0))
@@ -217,14 +212,8 @@ int otr_state_put_move(otr_state *s, otr_record *rec)
         memset(rec, 0, sizeof(*rec));
         return 0;
     }
-    if (s->count == s->alloc) {
-        size_t n = s->alloc ? s->alloc * 2 : 64;
-        otr_record *p = realloc(s->records, n * sizeof(*p));
-        if (!p)
-            return -1;
-        s->records = p;
-        s->alloc = n;
-    }
+    if (OTR_GROW(s->records, s->count, s->alloc, 64) < 0)
+        return -1;
     memmove(&s->records[i + 1], &s->records[i], (s->count - i) * sizeof(*s->records));
     s->count++;
     s->records[i] = *rec;
@@ -417,7 +406,7 @@ static int forget_deleted(otr_state *s, const otr_kind *k, const char *name, con
     otr_record *cur = otr_state_find(s, k, name);
     if (cur && k->forget_id && id) {
         const char *token = token_of(cur, id);
-        char sent[44];
+        char sent[OTR_TOKEN_SIZE];
         unsigned g;
         if (token &&
             (otr_state_send_token(s, token, 0, sent, &g) < 0 || otr_state_spend(s, sent) < 0))

@@ -26,6 +26,7 @@
 #define OTR_STATE_STATE_H
 
 #include "kinds/kind.h"
+#include "manifest/token.h"
 #include "kinds/manifest.h"
 #include "kinds/record.h"
 #include "state/where.h"
@@ -151,7 +152,7 @@ OTR_MUST_USE int otr_state_journal_result(otr_state *s, const otr_intent *in, co
  * holds the resource the first one made: a create that replaces it, or one
  * that vanished). -1 without memory. */
 OTR_MUST_USE int otr_state_send_token(const otr_state *s, const char *token, int skip_held,
-                                      char out[44], unsigned *generation);
+                                      char out[OTR_TOKEN_SIZE], unsigned *generation);
 /* 1 when the record of kind/name holds a resource made with the manifest
  * token token (the kind's token_of). */
 int otr_state_holds_token(otr_state *s, const otr_kind *kind, const char *name, const char *token);

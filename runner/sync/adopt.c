@@ -1,5 +1,6 @@
 /* A lost state rebuilt from the service (see adopt.h). */
 #include "sync/adopt.h"
+#include "manifest/token.h"
 #include "behaviour/behaviour.h"
 #include "kinds/held.h"
 
@@ -312,8 +313,7 @@ static int adopt_address(otr_state *s, reading *rd, const held *h, const otr_man
         /* not this commit's (a manifest since removed, or another fleet's in the
          * same account): recording it would let --prune delete it */
         otr_buf_printf(report, "%s/%s: %zu %s%s tagged with it (", h->owner->name, h->name, n,
-                       otr_kind_sent(h->owner)->noun,
-                       n == 1 ? "" : "s");
+                       otr_kind_sent(h->owner)->noun, n == 1 ? "" : "s");
         ids_text(report, all, n);
         otr_buf_puts(report, "), and no manifest of that name here: not adopted, left in the "
                              "service\n");
@@ -452,7 +452,7 @@ static int tagged_create(const otr_intent *in)
 static cJSON *intent_body(const otr_intent *in)
 {
     cJSON *body = NULL;
-    char token[44];
+    char token[OTR_TOKEN_SIZE];
     if (!in->rec.kind->body_of)
         return otr_record_spec(&in->rec);
     if (in->rec.kind->body_of(&in->rec, &body, token) < 0) {

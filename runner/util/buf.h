@@ -31,7 +31,7 @@ typedef struct otr_buf {
 
 #define OTR_BUF_INIT                                                                               \
     {                                                                                              \
-        NULL, 0, 0, 0, 0                                                                           \
+        .ptr = NULL, .len = 0, .size = 0, .cap = 0, .failed = 0                                    \
     }
 
 /* Appends; returns 0, or -1 when memory runs out, the cap would be passed or

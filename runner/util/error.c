@@ -1,5 +1,6 @@
 /* Errors (one failure) and diagnostics (many located problems). */
 #include "util/error.h"
+#include "util/alloc.h"
 
 #include "util/buf.h"
 
@@ -66,19 +67,13 @@ int otr_diags_add(otr_diags *d, otr_severity sev, size_t order, const char *file
         d->errors++;
     else
         d->warnings++;
-    size_t limit = d->limit ? d->limit : 10000;
+    size_t limit = d->limit ? d->limit : OTR_DIAGS_DEFAULT_LIMIT;
     if (d->count >= limit) {
         d->dropped++;
         return 0;
     }
-    if (d->count == d->alloc) {
-        size_t n = d->alloc ? d->alloc * 2 : 16;
-        otr_diag *p = realloc(d->items, n * sizeof(*p));
-        if (!p)
-            return -1;
-        d->items = p;
-        d->alloc = n;
-    }
+    if (OTR_GROW(d->items, d->count, d->alloc, 16) < 0)
+        return -1;
     otr_buf msg = OTR_BUF_INIT;
     va_list ap;
     va_start(ap, fmt);
@@ -98,19 +93,12 @@ int otr_diags_add(otr_diags *d, otr_severity sev, size_t order, const char *file
 
 int otr_diags_absorb(otr_diags *d, otr_diags *from)
 {
-    size_t limit = d->limit ? d->limit : 10000;
+    size_t limit = d->limit ? d->limit : OTR_DIAGS_DEFAULT_LIMIT;
     size_t room = d->count < limit ? limit - d->count : 0;
     size_t take = from->count < room ? from->count : room;
-    if (d->count + take > d->alloc) {
-        size_t n = d->alloc ? d->alloc : 16;
-        while (n < d->count + take)
-            n *= 2;
-        otr_diag *p = realloc(d->items, n * sizeof(*p));
-        if (!p)
-            return -1;
-        d->items = p;
-        d->alloc = n;
-    }
+    if (d->count + take > d->alloc &&
+        otr_grow(&d->items, &d->alloc, d->count + take, sizeof(*d->items), 16) < 0)
+        return -1;
     for (size_t i = 0; i < take; i++) {
         d->items[d->count] = from->items[i];
         d->items[d->count].seq = d->count;

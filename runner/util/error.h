@@ -31,7 +31,7 @@ typedef struct otr_error {
 
 #define OTR_ERROR_INIT                                                                             \
     {                                                                                              \
-        OTR_OK, NULL                                                                               \
+        .code = OTR_OK, .message = NULL                                                            \
     }
 
 /* Sets the error (replacing any earlier one) and returns -1, so callers can
@@ -56,19 +56,22 @@ typedef struct otr_diag {
     size_t seq;   /* arrival order, keeps the sort stable */
 } otr_diag;
 
+#define OTR_DIAGS_DEFAULT_LIMIT 10000
+
 typedef struct otr_diags {
     otr_diag *items;
     size_t count;
     size_t alloc;
     size_t errors;
     size_t warnings;
-    size_t limit;   /* stop recording past this many (0: 10,000) */
+    size_t limit;   /* stop recording past this many (0: OTR_DIAGS_DEFAULT_LIMIT) */
     size_t dropped; /* problems past the limit, counted only */
 } otr_diags;
 
 #define OTR_DIAGS_INIT                                                                             \
     {                                                                                              \
-        NULL, 0, 0, 0, 0, 0, 0                                                                     \
+        .items = NULL, .count = 0, .alloc = 0, .errors = 0, .warnings = 0, .limit = 0,             \
+        .dropped = 0                                                                               \
     }
 
 /* Records a problem; the strings are copied. order groups diagnostics by
