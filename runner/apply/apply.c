@@ -237,7 +237,7 @@ static otr_aws_call *update_part_call(const otr_action *a, const otr_record *rec
                                       int p, const char *subject, int *none)
 {
     const otr_kind *k = a->resource;
-    const char *tags_key = k->tag_call ? k->tags_key : NULL;
+    const char *tags_key = k->tags_in_place ? k->tags_key : NULL;
     const cJSON *want = tags_key ? cJSON_GetObjectItemCaseSensitive(body, tags_key) : NULL;
     int fields = a->nchanges == 0, whole = a->nchanges == 0;
     const char *gone[OTR_TAGS_MAX];
@@ -285,11 +285,11 @@ static otr_aws_call *update_part_call(const otr_action *a, const otr_record *rec
         ((p == UPDATE_TAG && set && set->child) || (p == UPDATE_UNTAG && ngone))) {
         *none = -1; /* tags to change, and no ARN to change them on */
     } else if (p == UPDATE_FIELDS && fields)
-        call = k->update_call(rec->id, body, subject);
+        call = k->api->update_call(rec->id, body, subject);
     else if (p == UPDATE_TAG && set && set->child)
-        call = k->tag_call(rec->arn, set, subject);
+        call = k->api->tag_call(rec->arn, set, subject);
     else if (p == UPDATE_UNTAG && ngone)
-        call = k->untag_call(rec->arn, gone, ngone, subject);
+        call = k->api->untag_call(rec->arn, gone, ngone, subject);
     else
         *none = 1;
     cJSON_Delete(set);
@@ -304,7 +304,7 @@ static otr_aws_call *next_update_call(node *n, const char *subject)
     const jstep *st = &n->steps[n->cur];
     for (; n->update_part < UPDATE_DONE; n->update_part++) {
         int none = 0;
-        if (n->update_part != UPDATE_FIELDS && !st->a->resource->tag_call)
+        if (n->update_part != UPDATE_FIELDS && !st->a->resource->tags_in_place)
             continue;
         otr_aws_call *call =
             update_part_call(st->a, &n->work.rec, n->body, n->update_part, subject, &none);
@@ -342,7 +342,7 @@ static otr_aws_call *call_of(node *n)
                                                       rec->revision, n->generation)
                                        : NULL;
         if (tagged || !sent->tags_key)
-            call = k->create_call(tagged ? tagged : body, n->sent, otr_buf_cstr(&subject));
+            call = k->api->create_call(tagged ? tagged : body, n->sent, otr_buf_cstr(&subject));
         cJSON_Delete(tagged);
         break;
     }
@@ -350,11 +350,11 @@ static otr_aws_call *call_of(node *n)
         n->update_part = UPDATE_FIELDS;
         call = next_update_call(n, otr_buf_cstr(&subject));
         if (!call && n->update_part == UPDATE_DONE) /* nothing to send: the fields anyway */
-            call = k->update_call(rec->id, n->body, otr_buf_cstr(&subject));
+            call = k->api->update_call(rec->id, n->body, otr_buf_cstr(&subject));
         break;
-    case STEP_DELETE: call = k->delete_call(rec->id, otr_buf_cstr(&subject)); break;
+    case STEP_DELETE: call = k->api->delete_call(rec->id, otr_buf_cstr(&subject)); break;
     case STEP_CHECK_UPDATE:
-    case STEP_CHECK_DELETE: call = k->get_call(n->id, otr_buf_cstr(&subject)); break;
+    case STEP_CHECK_DELETE: call = k->api->get_call(n->id, otr_buf_cstr(&subject)); break;
     }
     otr_buf_free(&subject);
     return call;
@@ -538,7 +538,7 @@ static void on_created(node *n, const otr_aws_call *call)
         fail_step(n, call, !may_have_landed(call));
         return;
     }
-    if (k->parse_create(call, &id, &arn, &err) < 0) {
+    if (k->api->parse_create(call, &id, &arn, &err) < 0) {
         /* a 2xx whose id cannot be read: the create may well have landed, so
          * it stays pending, to be looked for by its tags */
         otr_buf msg = OTR_BUF_INIT;
@@ -580,7 +580,7 @@ static void verify_created(node *n)
     otr_buf subject = OTR_BUF_INIT;
     otr_apply_address(&subject, n);
     otr_aws_call_free(n->call);
-    n->call = k->get_call(n->work.rec.id, otr_buf_cstr(&subject));
+    n->call = k->api->get_call(n->work.rec.id, otr_buf_cstr(&subject));
     otr_buf_free(&subject);
     if (!n->call) {
         otr_apply_add_failure(n, "out of memory", 1);
@@ -606,7 +606,7 @@ static void on_verified(node *n, const otr_aws_call *call)
         on_dead_answer(n, "not found");
         return;
     }
-    if (!call->ok || k->parse_get(call, &got, &err) < 0) {
+    if (!call->ok || k->api->parse_get(call, &got, &err) < 0) {
         otr_buf msg = OTR_BUF_INIT;
         otr_aws_call_describe(call, &msg);
         otr_buf_printf(&msg,
@@ -673,7 +673,7 @@ static void on_checked_update(node *n, const otr_aws_call *call)
     const otr_kind *k = n->steps[n->cur].a->resource;
     otr_error err = OTR_ERROR_INIT;
     otr_remote got;
-    if (!call->ok || k->parse_get(call, &got, &err) < 0) {
+    if (!call->ok || k->api->parse_get(call, &got, &err) < 0) {
         otr_error_clear(&err);
         fail_step(n, call, 0);
         return;
@@ -686,7 +686,7 @@ static void on_checked_update(node *n, const otr_aws_call *call)
         if (want && (!have || !cJSON_Compare(want, have, 1)))
             done = 0;
     }
-    if (k->tag_call && spec) { /* the tags, without ota-runner's own */
+    if (k->tags_in_place && spec) { /* the tags, without ota-runner's own */
         cJSON *have = cJSON_CreateObject(), *want = cJSON_CreateObject();
         const cJSON *ht = cJSON_GetObjectItemCaseSensitive(got.fields, k->tags_key);
         const cJSON *wt = cJSON_GetObjectItemCaseSensitive(spec, k->tags_key);

@@ -79,14 +79,14 @@ struct otr_aws_call {
 /* A call of operation: METHOD path (printf-style). body may be NULL; it is copied. */
 otr_aws_call *otr_aws_call_new(const char *operation, const char *method, const char *body,
                                const char *path_fmt, ...) __attribute__((format(printf, 4, 5)));
-int otr_aws_call_set_query(otr_aws_call *call, const char *query);
-int otr_aws_call_set_subject(otr_aws_call *call, const char *subject);
+OTR_MUST_USE int otr_aws_call_set_query(otr_aws_call *call, const char *query);
+OTR_MUST_USE int otr_aws_call_set_subject(otr_aws_call *call, const char *subject);
 void otr_aws_call_free(otr_aws_call *call);
 
 /* "CreateOtaTask (thermostat-2-4-1): HTTP 400 ValidationException: ... (3 attempts)" */
 void otr_aws_call_describe(const otr_aws_call *call, otr_buf *out);
 
-int otr_aws_client_new(otr_aws_client **out, const otr_aws_options *o, otr_error *err);
+OTR_MUST_USE int otr_aws_client_new(otr_aws_client **out, const otr_aws_options *o, otr_error *err);
 void otr_aws_client_free(otr_aws_client *c);
 /* A client with its own credentials provider: the chain for profile (NULL:
  * the default) at o.region; o.creds is ignored. The caller frees both. */
@@ -97,9 +97,9 @@ OTR_MUST_USE int otr_aws_client_open(otr_aws_client **client, otr_creds_provider
 void otr_aws_client_submit(otr_aws_client *c, otr_aws_call *call);
 /* Runs until every queued call (and every call queued by callbacks) is done.
  * Returns -1 only for a failure of the client itself. */
-int otr_aws_client_run(otr_aws_client *c, otr_error *err);
+OTR_MUST_USE int otr_aws_client_run(otr_aws_client *c, otr_error *err);
 /* Submit and run one call; 0 when it succeeded, else -1 with err describing it. */
-int otr_aws_client_call(otr_aws_client *c, otr_aws_call *call, otr_error *err);
+OTR_MUST_USE int otr_aws_client_call(otr_aws_client *c, otr_aws_call *call, otr_error *err);
 
 /* fn(arg) is called by run after each round of answers (their callbacks
  * done), before it sends what they queued: apply writes their journal

@@ -32,14 +32,16 @@ typedef struct otr_creds_options {
 
 typedef struct otr_creds_provider otr_creds_provider;
 
-int otr_creds_provider_new(otr_creds_provider **out, const otr_creds_options *o, otr_error *err);
+OTR_MUST_USE int otr_creds_provider_new(otr_creds_provider **out, const otr_creds_options *o,
+                                        otr_error *err);
 /* A provider that always hands out these keys (for tests and tools). */
-int otr_creds_provider_static(otr_creds_provider **out, const char *access_key_id,
-                              const char *secret_access_key, const char *session_token);
+OTR_MUST_USE int otr_creds_provider_static(otr_creds_provider **out, const char *access_key_id,
+                                           const char *secret_access_key,
+                                           const char *session_token);
 void otr_creds_provider_free(otr_creds_provider *p);
 
 /* Resolves (first use) or refreshes (when expiring) and returns the credentials. */
-int otr_creds_get(otr_creds_provider *p, const otr_credentials **out, otr_error *err);
+OTR_MUST_USE int otr_creds_get(otr_creds_provider *p, const otr_credentials **out, otr_error *err);
 
 /* How many times credentials were fetched from their source (for tests, -v). */
 int otr_creds_fetches(const otr_creds_provider *p);

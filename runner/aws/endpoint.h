@@ -15,12 +15,13 @@
 /* *out (free() it) is the base URL without a trailing '/', and without a
  * user name or password (otr_url_redact): they are never used, stored or
  * shown. */
-int otr_endpoint_resolve(char **out, const char *flag_url, const char *region, otr_error *err);
+OTR_MUST_USE int otr_endpoint_resolve(char **out, const char *flag_url, const char *region,
+                                      otr_error *err);
 
 /* The DNS suffix of region's partition (botocore's partitions.json). */
 const char *otr_endpoint_dns_suffix(const char *region);
 
 /* Checks a URL can be talked to: https, or http to 127.0.0.0/8, ::1 or localhost. */
-int otr_endpoint_check(const char *url, const char *what, otr_error *err);
+OTR_MUST_USE int otr_endpoint_check(const char *url, const char *what, otr_error *err);
 
 #endif

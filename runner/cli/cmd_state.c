@@ -284,9 +284,9 @@ static int cmd_import(otr_planning *pl, const otr_options *o, const char *addres
         return OTR_EXIT_ERROR;
     if ((rc = otr_planning_open_service(pl, o)) != 0)
         return rc;
-    otr_aws_call *call = k->get_call(id, address);
+    otr_aws_call *call = k->api->get_call(id, address);
     if (!call || otr_aws_client_call(pl->service.client, call, &err) < 0 ||
-        k->parse_get(call, &got, &err) < 0) {
+        k->api->parse_get(call, &got, &err) < 0) {
         if (!call)
             otr_error_set(&err, OTR_ERR_NOMEM, "out of memory");
         otr_aws_call_free(call);

@@ -30,7 +30,7 @@ static void on_get(otr_aws_call *call, void *ctx)
         r->missing = 1;
         return;
     }
-    if (r->rec->kind->parse_get(call, &r->got, &err) < 0)
+    if (r->rec->kind->api->parse_get(call, &r->got, &err) < 0)
         r->error = strdup(otr_error_message(&err));
     otr_error_clear(&err);
 }
@@ -249,7 +249,7 @@ int otr_cmd_status(const otr_options *o)
         otr_buf subject = OTR_BUF_INIT;
         otr_address_short(&subject, rec->kind, rec->name);
         rows[i].rec = rec;
-        rows[i].call = rec->id ? rec->kind->get_call(rec->id, otr_buf_cstr(&subject)) : NULL;
+        rows[i].call = rec->id ? rec->kind->api->get_call(rec->id, otr_buf_cstr(&subject)) : NULL;
         otr_buf_free(&subject);
         if (!rows[i].call) {
             rows[i].error = strdup(rec->id ? "out of memory" : "no id recorded yet");

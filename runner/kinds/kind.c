@@ -92,7 +92,7 @@ const otr_kind *otr_kind_sent(const otr_kind *k)
 int otr_kind_updatable(const otr_kind *k, const char *field)
 {
     return in_list(k->updatable, field) ||
-           (k->tag_call && k->tags_key && field && !strcmp(field, k->tags_key));
+           (k->tags_in_place && k->tags_key && field && !strcmp(field, k->tags_key));
 }
 
 int otr_kind_running(const otr_kind *k, const char *status)
@@ -136,14 +136,14 @@ int otr_kind_list_all(const otr_kind *k, otr_aws_client *c, otr_remote **items, 
     *items = NULL;
     *n = 0;
     do {
-        otr_aws_call *call = k->list_call(token);
+        otr_aws_call *call = k->api->list_call(token);
         otr_remote *page = NULL;
         size_t np = 0;
         char *next = NULL;
         if (!call)
             rc = otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
         else if (otr_aws_client_call(c, call, err) < 0 ||
-                 k->parse_list(call, &page, &np, &next, err) < 0)
+                 k->api->parse_list(call, &page, &np, &next, err) < 0)
             rc = -1;
         else
             rc = append_page(items, n, page, np, err);

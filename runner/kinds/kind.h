@@ -108,24 +108,11 @@ typedef struct otr_kind {
     void (*describe)(const cJSON *spec, const char *refs, otr_buf *out);
     const struct otr_kind *listed_as; /* its resources are in this kind's listing */
     int needs_counts; /* a refresh reads its newest resource even without --refresh full */
-    /* the calls, and their parsers */
-    otr_aws_call *(*create_call)(const cJSON *body, const char *token, const char *subject);
-    int (*parse_create)(const otr_aws_call *call, char **id, char **arn, otr_error *err);
-    otr_aws_call *(*update_call)(const char *id, const cJSON *spec, const char *subject);
-    otr_aws_call *(*get_call)(const char *id, const char *subject);
-    int (*parse_get)(const otr_aws_call *call, otr_remote *out, otr_error *err);
-    /* tags changed in place on the resource's ARN (its tags_key is then
-     * updatable, removals too); NULL: a tag edit replaces the resource */
-    otr_aws_call *(*tag_call)(const char *arn, const cJSON *tags, const char *subject);
-    otr_aws_call *(*untag_call)(const char *arn, const char *const *keys, size_t n,
-                                const char *subject);
-    /* the tags, read apart when a get leaves them out; NULL: not readable */
-    otr_aws_call *(*list_tags_call)(const char *arn, const char *subject);
-    int (*parse_list_tags)(const otr_aws_call *call, cJSON **tags, otr_error *err);
-    otr_aws_call *(*delete_call)(const char *id, const char *subject);
-    otr_aws_call *(*list_call)(const char *next_token);
-    int (*parse_list)(const otr_aws_call *call, otr_remote **items, size_t *n, char **next_token,
-                      otr_error *err);
+    /* the service's calls for its resources, and their parsers */
+    const otr_ota_api *api;
+    /* its tags change in place (TagResource, UntagResource: its tags_key is
+     * then updatable, removals too); 0: a tag edit replaces the resource */
+    int tags_in_place;
 } otr_kind;
 
 extern const otr_kind otr_kind_ota_task;

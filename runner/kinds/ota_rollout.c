@@ -559,12 +559,5 @@ const otr_kind otr_kind_ota_rollout = {
     .describe = describe,
     .listed_as = &otr_kind_ota_task,
     .needs_counts = 1,
-    .create_call = otr_ota_create_task,
-    .parse_create = otr_ota_parse_create_task,
-    .update_call = NULL,
-    .get_call = otr_ota_get_task,
-    .parse_get = otr_ota_parse_get_task,
-    .delete_call = otr_ota_delete_task,
-    .list_call = otr_ota_list_tasks,
-    .parse_list = otr_ota_parse_list_tasks,
+    .api = &otr_ota_task_api,
 };

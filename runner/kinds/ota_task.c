@@ -28,7 +28,6 @@ static void check_task(const cJSON *spec, otr_kind_report_fn report, void *ctx)
 static const otr_kind_ref task_refs[] = {
     {"TaskConfigurationRef", "OtaTaskConfiguration", "TaskConfigurationId"},
 };
-static const char *const task_updatable[] = {"Description", "TaskConfigurationId", NULL};
 static const char *const task_running[] = {"SCHEDULED", "IN_PROGRESS", NULL};
 const otr_kind otr_kind_ota_task = {
     .name = "OtaTask",
@@ -41,22 +40,12 @@ const otr_kind otr_kind_ota_task = {
     .check = check_task,
     .refs = task_refs,
     .nrefs = sizeof(task_refs) / sizeof(task_refs[0]),
-    .updatable = task_updatable,
+    .updatable = otr_ota_task_update_fields,
     .replace_order = OTR_REPLACE_DELETE_FIRST,
     .running = task_running,
     .conflict_retires = 0,
     .guarded_deletes = 1,
     .describe = otr_describe_task,
-    .create_call = otr_ota_create_task,
-    .parse_create = otr_ota_parse_create_task,
-    .update_call = otr_ota_update_task,
-    .get_call = otr_ota_get_task,
-    .parse_get = otr_ota_parse_get_task,
-    .tag_call = otr_ota_tag_resource,
-    .untag_call = otr_ota_untag_resource,
-    .list_tags_call = otr_ota_list_tags,
-    .parse_list_tags = otr_ota_parse_list_tags,
-    .delete_call = otr_ota_delete_task,
-    .list_call = otr_ota_list_tasks,
-    .parse_list = otr_ota_parse_list_tasks,
+    .api = &otr_ota_task_api,
+    .tags_in_place = 1,
 };

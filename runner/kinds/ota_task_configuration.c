@@ -23,12 +23,5 @@ const otr_kind otr_kind_ota_task_configuration = {
     .conflict_retires = 1,
     .guarded_deletes = 0,
     .describe = otr_describe_configuration,
-    .create_call = otr_ota_create_task_configuration,
-    .parse_create = otr_ota_parse_create_task_configuration,
-    .update_call = NULL,
-    .get_call = otr_ota_get_task_configuration,
-    .parse_get = otr_ota_parse_get_task_configuration,
-    .delete_call = otr_ota_delete_task_configuration,
-    .list_call = otr_ota_list_task_configurations,
-    .parse_list = otr_ota_parse_list_task_configurations,
+    .api = &otr_ota_task_configuration_api,
 };

@@ -93,14 +93,16 @@ otr_aws_call *otr_ota_list_tasks(const char *next_token)
     return list_call("ListOtaTasks", "/ota-tasks", next_token, OTR_OTA_MAX_PAGE);
 }
 
+const char *const otr_ota_task_update_fields[] = {"Description", "TaskConfigurationId", NULL};
+
 otr_aws_call *otr_ota_update_task(const char *task_id, const cJSON *spec, const char *subject)
 {
-    static const char *const fields[] = {"Description", "TaskConfigurationId"};
     cJSON *b = cJSON_CreateObject();
-    for (size_t i = 0; b && i < sizeof(fields) / sizeof(fields[0]); i++) {
-        const cJSON *v = cJSON_GetObjectItemCaseSensitive(spec, fields[i]);
+    for (size_t i = 0; b && otr_ota_task_update_fields[i]; i++) {
+        const char *field = otr_ota_task_update_fields[i];
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(spec, field);
         if (cJSON_IsString(v))
-            cJSON_AddStringToObject(b, fields[i], v->valuestring);
+            cJSON_AddStringToObject(b, field, v->valuestring);
     }
     char *body = b ? otr_canonical_json(b) : NULL;
     cJSON_Delete(b);
@@ -579,3 +581,29 @@ void otr_ota_executions_free(otr_ota_execution *e, size_t n)
     }
     free(e);
 }
+
+const otr_ota_api otr_ota_task_api = {
+    .create_call = otr_ota_create_task,
+    .parse_create = otr_ota_parse_create_task,
+    .update_call = otr_ota_update_task,
+    .get_call = otr_ota_get_task,
+    .parse_get = otr_ota_parse_get_task,
+    .tag_call = otr_ota_tag_resource,
+    .untag_call = otr_ota_untag_resource,
+    .list_tags_call = otr_ota_list_tags,
+    .parse_list_tags = otr_ota_parse_list_tags,
+    .delete_call = otr_ota_delete_task,
+    .list_call = otr_ota_list_tasks,
+    .parse_list = otr_ota_parse_list_tasks,
+};
+
+/* CreateOtaTaskConfiguration takes no tags, and no configuration is updated */
+const otr_ota_api otr_ota_task_configuration_api = {
+    .create_call = otr_ota_create_task_configuration,
+    .parse_create = otr_ota_parse_create_task_configuration,
+    .get_call = otr_ota_get_task_configuration,
+    .parse_get = otr_ota_parse_get_task_configuration,
+    .delete_call = otr_ota_delete_task_configuration,
+    .list_call = otr_ota_list_task_configurations,
+    .parse_list = otr_ota_parse_list_task_configurations,
+};

@@ -66,6 +66,10 @@ otr_aws_call *otr_ota_list_tasks(const char *next_token);
 OTR_MUST_USE int otr_ota_parse_list_tasks(const otr_aws_call *call, otr_remote **tasks, size_t *n,
                                           char **next_token, otr_error *err);
 
+/* The members an UpdateOtaTask sets (UpdateOtaTaskRequest's, but for its
+ * Identifier), NULL-ended: what a task's kind updates in place. */
+extern const char *const otr_ota_task_update_fields[];
+
 /* UpdateOtaTask: PUT /ota-tasks/{Identifier} -> 204, with the Description
  * and TaskConfigurationId of spec (those it has). */
 otr_aws_call *otr_ota_update_task(const char *task_id, const cJSON *spec, const char *subject);
@@ -110,5 +114,30 @@ OTR_MUST_USE int otr_ota_parse_list_task_configurations(const otr_aws_call *call
                                                         char **next_token, otr_error *err);
 /* DeleteOtaTaskConfiguration: DELETE /ota-task-configurations/{Identifier} -> 204. */
 otr_aws_call *otr_ota_delete_task_configuration(const char *id, const char *subject);
+
+/* One resource type's calls and their parsers, as the kinds use them: a
+ * task's (a rollout's waves are tasks) and a task configuration's. A NULL
+ * member: the service has no such call for it. */
+typedef struct otr_ota_api {
+    otr_aws_call *(*create_call)(const cJSON *body, const char *token, const char *subject);
+    int (*parse_create)(const otr_aws_call *call, char **id, char **arn, otr_error *err);
+    otr_aws_call *(*update_call)(const char *id, const cJSON *spec, const char *subject);
+    otr_aws_call *(*get_call)(const char *id, const char *subject);
+    int (*parse_get)(const otr_aws_call *call, otr_remote *out, otr_error *err);
+    /* tags changed in place on the resource's ARN, and read apart when a get
+     * leaves them out */
+    otr_aws_call *(*tag_call)(const char *arn, const cJSON *tags, const char *subject);
+    otr_aws_call *(*untag_call)(const char *arn, const char *const *keys, size_t n,
+                                const char *subject);
+    otr_aws_call *(*list_tags_call)(const char *arn, const char *subject);
+    int (*parse_list_tags)(const otr_aws_call *call, cJSON **tags, otr_error *err);
+    otr_aws_call *(*delete_call)(const char *id, const char *subject);
+    otr_aws_call *(*list_call)(const char *next_token);
+    int (*parse_list)(const otr_aws_call *call, otr_remote **items, size_t *n, char **next_token,
+                      otr_error *err);
+} otr_ota_api;
+
+extern const otr_ota_api otr_ota_task_api;
+extern const otr_ota_api otr_ota_task_configuration_api;
 
 #endif

@@ -99,7 +99,7 @@ int otr_plan_diff_specs(otr_action *a, const otr_kind *k, const cJSON *old_spec,
         /* an update sets a field; it cannot unset one (but for tags, which
          * are removed in place) */
         if (!otr_kind_updatable(k, keys[i]) ||
-            (!w && !(k->tag_call && k->tags_key && !strcmp(keys[i], k->tags_key))))
+            (!w && !(k->tags_in_place && k->tags_key && !strcmp(keys[i], k->tags_key))))
             updatable = 0;
     }
     return updatable;
@@ -166,7 +166,7 @@ done:
 static int is_tag_change(const otr_kind *k, const otr_change *c)
 {
     size_t len = k->tags_key ? strlen(k->tags_key) : 0;
-    return k->tag_call && len && !strncmp(c->field, k->tags_key, len) &&
+    return k->tags_in_place && len && !strncmp(c->field, k->tags_key, len) &&
            (c->field[len] == '\0' || c->field[len] == '.');
 }
 

@@ -26,7 +26,7 @@ typedef struct otr_source otr_source;
 
 /* Opens (or clones / fetches) the repository, resolves the ref and lists the
  * manifest files below the path. */
-int otr_source_open(otr_source **out, const otr_source_opts *opts, otr_error *err);
+OTR_MUST_USE int otr_source_open(otr_source **out, const otr_source_opts *opts, otr_error *err);
 
 /* The commit's full id (40 hex digits); with --worktree, the HEAD commit the
  * working tree is based on ("" in a repository without commits). */
@@ -51,8 +51,8 @@ typedef int (*otr_source_file_fn)(size_t order, const char *path, const char *da
  * caller's) or when memory runs out. Files are read once: the listing is
  * released after the last (otr_source_file_count still counts them).
  */
-int otr_source_each_file(otr_source *s, otr_diags *diags, otr_source_file_fn fn, void *ctx,
-                         otr_error *err);
+OTR_MUST_USE int otr_source_each_file(otr_source *s, otr_diags *diags, otr_source_file_fn fn,
+                                      void *ctx, otr_error *err);
 
 /* Closes the repository once the files are read: libgit2's caches (up to
  * 16 MiB of delta bases, the pack windows) go with it. The commit, the path

@@ -47,7 +47,7 @@ static void on_get(otr_aws_call *call, void *ctx)
     get_ctx *g = ctx;
     held *h = &g->rd->items[g->index];
     otr_error err = OTR_ERROR_INIT;
-    if (h->kind->parse_get(call, &h->got, &err) < 0 && call->status != 404)
+    if (h->kind->api->parse_get(call, &h->got, &err) < 0 && call->status != 404)
         otr_buf_printf(&g->rd->errors, "%s\n", otr_error_message(&err));
     otr_error_clear(&err);
     read_owner(h);
@@ -57,7 +57,7 @@ static void on_get(otr_aws_call *call, void *ctx)
 static int tags_left_out(const held *h)
 {
     const otr_kind *k = h->kind;
-    return k->list_tags_call && k->tags_key && h->got.fields && h->got.arn &&
+    return k->api->list_tags_call && k->tags_key && h->got.fields && h->got.arn &&
            !cJSON_GetObjectItemCaseSensitive(h->got.fields, k->tags_key);
 }
 
@@ -67,7 +67,7 @@ static void on_tags(otr_aws_call *call, void *ctx)
     held *h = &g->rd->items[g->index];
     otr_error err = OTR_ERROR_INIT;
     cJSON *tags = NULL;
-    if (h->kind->parse_list_tags(call, &tags, &err) < 0) {
+    if (h->kind->api->parse_list_tags(call, &tags, &err) < 0) {
         if (call->status != 404) /* gone since the get: nothing to adopt */
             otr_buf_printf(&g->rd->errors, "%s\n", otr_error_message(&err));
     } else if (!cJSON_AddItemToObject(h->got.fields, h->kind->tags_key, tags)) {
@@ -90,7 +90,7 @@ static int read_tags(reading *rd, otr_aws_client *c, otr_error *err)
         held *h = &rd->items[i];
         if (!tags_left_out(h))
             continue;
-        otr_aws_call *call = h->kind->list_tags_call(h->got.arn, h->got.id);
+        otr_aws_call *call = h->kind->api->list_tags_call(h->got.arn, h->got.id);
         if (!call) {
             rc = otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
             break;
@@ -133,7 +133,7 @@ static int read_all(reading *rd, const otr_refresh_result *r, otr_aws_client *c,
             if ((rk->listed[j].status && !strcmp(rk->listed[j].status, "DELETION_IN_PROGRESS")) ||
                 (wanted && !wanted(&rk->listed[j], wctx)))
                 continue;
-            otr_aws_call *call = rk->kind->get_call(rk->listed[j].id, rk->listed[j].id);
+            otr_aws_call *call = rk->kind->api->get_call(rk->listed[j].id, rk->listed[j].id);
             if (!call) {
                 rc = otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
                 break;

@@ -39,7 +39,7 @@ static void on_get(otr_aws_call *call, void *ctx)
     otr_error err = OTR_ERROR_INIT;
     otr_remote *got = &g->rk->got[g->index];
     otr_remote_item *item = &g->rk->items[g->index];
-    if (g->rk->kind->parse_get(call, got, &err) == 0) {
+    if (g->rk->kind->api->parse_get(call, got, &err) == 0) {
         item->fields = g->full ? got->fields : NULL;
         item->counts = got->counts.present ? &got->counts : NULL;
     } else if (call->status != 404) { /* gone since the list: the plan re-creates it */
@@ -103,7 +103,7 @@ static int read_gets(otr_refresh_result *r, otr_aws_client *c, const otr_state *
             continue;
         otr_buf subject = OTR_BUF_INIT;
         otr_address_short(&subject, rec->kind, rec->name);
-        otr_aws_call *call = rec->kind->get_call(rec->id, otr_buf_cstr(&subject));
+        otr_aws_call *call = rec->kind->api->get_call(rec->id, otr_buf_cstr(&subject));
         otr_buf_free(&subject);
         if (!call) {
             rc = otr_error_set(err, OTR_ERR_NOMEM, "out of memory");

@@ -9,15 +9,16 @@
 
 /* Reads path into out (appending). Fails with OTR_ERR_NOTFOUND when the file
  * does not exist, OTR_ERR_INVALID when it is larger than max bytes. */
-int otr_file_read(const char *path, size_t max, otr_buf *out, otr_error *err);
+OTR_MUST_USE int otr_file_read(const char *path, size_t max, otr_buf *out, otr_error *err);
 
 /* Writes all of data to fd, retrying short writes. */
-int otr_file_write_all(int fd, const void *data, size_t len);
+OTR_MUST_USE int otr_file_write_all(int fd, const void *data, size_t len);
 
 /* fsync of the folder that holds path, so a rename in it is durable. */
-int otr_file_sync_dir(const char *path);
+OTR_MUST_USE int otr_file_sync_dir(const char *path);
 
 /* Writes path atomically: path.tmp, fsync, rename, fsync of the folder. */
-int otr_file_write_atomic(const char *path, const void *data, size_t len, otr_error *err);
+OTR_MUST_USE int otr_file_write_atomic(const char *path, const void *data, size_t len,
+                                       otr_error *err);
 
 #endif

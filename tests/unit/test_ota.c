@@ -292,11 +292,12 @@ static void test_kinds_and_addresses(void **state)
     for (size_t i = 0; otr_kinds[i]; i++) {
         const otr_kind *k = otr_kinds[i];
         assert_ptr_equal(otr_kind_find(k->name), k);
-        assert_non_null(k->create_call);
-        assert_non_null(k->get_call);
-        assert_non_null(k->delete_call);
-        assert_non_null(k->list_call);
-        assert_true(!k->updatable == !k->update_call); /* updatable fields need the call */
+        assert_non_null(k->api->create_call);
+        assert_non_null(k->api->get_call);
+        assert_non_null(k->api->delete_call);
+        assert_non_null(k->api->list_call);
+        assert_true(!k->updatable || k->api->update_call); /* updatable fields need the call */
+        assert_true(!k->tags_in_place || (k->api->tag_call && k->api->untag_call));
     }
     assert_true(otr_kind_updatable(&otr_kind_ota_task, "TaskConfigurationId"));
     assert_false(otr_kind_updatable(&otr_kind_ota_task, "Target"));
