@@ -1,12 +1,14 @@
 /*
- * Kinds: one description per kind of manifest (OtaTask, OtaTaskConfiguration),
- * and everything that works across kinds works from it: validation and
- * tokens (the schema, the cross-field checks, the references), the state
- * (where its records live and which ids they keep), the plan (which fields
- * update in place, the replace order, what a delete would cancel), apply (the
- * calls, their parsers, the check a resumed step makes), refresh, status and
- * import (the fields a GetX answer holds). Adding a kind is adding a
- * description and its tests: plan and apply have no branch per kind.
+ * Kinds: one description per kind of manifest (OtaTask, OtaTaskConfiguration,
+ * OtaRollout: the otr_kinds table), and everything that works across kinds
+ * works from it: validation and tokens (the schema, the cross-field checks,
+ * the references), the state (where its records live and which ids they
+ * keep), the plan (which fields update in place, the replace order, what a
+ * delete would cancel), apply (the API it uses, the check a resumed step
+ * makes), refresh, status and import (the fields a GetX answer holds).
+ * Adding a kind is adding a description and its tests: plan and apply have
+ * no branch per kind. A kind that plans itself (a rollout) has a behaviour
+ * too, above the plan (runner/behaviour/).
  *
  * Addresses name a resource across kinds: "KIND/NAME"
  * ("OtaTaskConfiguration/staged-push"); a bare NAME means OtaTask/NAME, so

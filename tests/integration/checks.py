@@ -75,6 +75,19 @@ def mermaid(md):
     return charts
 
 
+def wait_until(probe, ok=bool, timeout=60.0, step=0.05):
+    """Calls probe() until ok(its result) holds or timeout seconds pass, and
+    returns the last result: a wait on what can be observed, not a sleep
+    that is too short on a slow machine and too long on a fast one."""
+    import time
+    deadline = time.monotonic() + timeout
+    while True:
+        result = probe()
+        if ok(result) or time.monotonic() >= deadline:
+            return result
+        time.sleep(step)
+
+
 def check(ok, what, detail=""):
     global passed, failed
     if ok:

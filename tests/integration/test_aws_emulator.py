@@ -8,11 +8,10 @@ import json
 import os
 import subprocess
 import sys
-import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "emulator"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from checks import check, finish, program  # noqa: E402
+from checks import check, finish, program, wait_until  # noqa: E402
 from harness import ACCESS_KEY_ID, SECRET_ACCESS_KEY, Emulator  # noqa: E402
 
 DRIVER = program("OTR_OTA_DRIVER")
@@ -52,8 +51,8 @@ with Emulator("--tick", "0.2", "--max-page", "100") as emu:
     check(len([e for e in log if e["op"] == "CreateOtaTask" and e["status"] == 400]) == 1,
           "one request for the 400")
 
-    time.sleep(0.5)
-    rc, g, err = drive(emu, "get", c1["TaskId"])
+    rc, g, err = wait_until(lambda: drive(emu, "get", c1["TaskId"]),
+                            lambda r: r[0] != 0 or r[1]["Status"] == "COMPLETED")
     check(rc == 0 and g["Status"] == "COMPLETED" and g["succeeded"] == 1 and g["fields"]["S3Url"] == "s3://fw/a.json",
           "get with TaskProcessingDetails", str(g) + err)
     rc, ex, err = drive(emu, "executions", c1["TaskId"])
@@ -76,8 +75,7 @@ with Emulator("--tick", "0.2", "--max-page", "100") as emu:
     rc, _, err = drive(emu, "get", c1["TaskId"])
     check(rc == 0 and _["Status"] == "DELETION_IN_PROGRESS",
           "get after delete: DELETION_IN_PROGRESS (the model's delete is asynchronous)", err)
-    time.sleep(2.2)
-    rc, _, err = drive(emu, "get", c1["TaskId"])
+    rc, _, err = wait_until(lambda: drive(emu, "get", c1["TaskId"]), lambda r: r[0] != 0)
     check(rc == 1 and "GetOtaTask (" + c1["TaskId"] + "): HTTP 404 ResourceNotFoundException" in err,
           "get after delete, after a while: 404", err)
 

@@ -15,13 +15,12 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.error
 import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "emulator"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from checks import check, finish  # noqa: E402
+from checks import check, finish, wait_until  # noqa: E402
 from harness import ACCESS_KEY_ID, SECRET_ACCESS_KEY, Emulator, aws_env  # noqa: E402
 
 if not shutil.which("aws"):
@@ -78,8 +77,8 @@ try:
         rc, _, err = aws(emu, "list-ota-tasks", secret="wrong-secret")
         check(rc != 0 and "InvalidSignatureException" in err, "wrong secret key: 403", err)
 
-        time.sleep(4.6)
-        rc, got, err = aws(emu, "get-ota-task", "--identifier", t1["TaskId"])
+        rc, got, err = wait_until(lambda: aws(emu, "get-ota-task", "--identifier", t1["TaskId"]),
+                                  lambda r: r[0] != 0 or r[1]["Status"] == "COMPLETED")
         d = got["TaskProcessingDetails"]
         check(got["Status"] == "COMPLETED" and d["numberOfSucceededThings"] == 2, "status advances", str(got))
         rc, ex, err = aws(emu, "list-ota-task-executions", "--identifier", t1["TaskId"])
@@ -107,8 +106,8 @@ try:
         # the model's delete is asynchronous: DELETION_IN_PROGRESS for a while, then gone
         rc, got, err = aws(emu, "get-ota-task", "--identifier", t1["TaskId"])
         check(rc == 0 and got["Status"] == "DELETION_IN_PROGRESS", "deleted task: DELETION_IN_PROGRESS", err)
-        time.sleep(2.2)
-        rc, _, err = aws(emu, "get-ota-task", "--identifier", t1["TaskId"])
+        rc, _, err = wait_until(lambda: aws(emu, "get-ota-task", "--identifier", t1["TaskId"]),
+                                lambda r: r[0] != 0)
         check(rc != 0 and "ResourceNotFoundException" in err, "deleted task, after a while: 404", err)
         rc, _, err = aws(emu, "delete-ota-task", "--identifier", t1["TaskId"])
         check(rc != 0 and "ResourceNotFoundException" in err, "delete twice: 404", err)

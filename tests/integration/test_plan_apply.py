@@ -19,11 +19,10 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "emulator"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from checks import GIT_ENV, SRC, check, finish, program  # noqa: E402
+from checks import GIT_ENV, SRC, check, finish, program, wait_until  # noqa: E402
 from harness import TASK_MUTATING, Emulator, runner_env  # noqa: E402
 
 RUNNER = program("OTA_RUNNER")
@@ -338,7 +337,7 @@ try:
                 os.unlink(state + suffix)
         first = subprocess.Popen([RUNNER, "apply", "--repo", repo, "--parallelism", "1"], env=runner_env(emu.url, state),
                                  cwd=tmp, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        time.sleep(0.5)
+        wait_until(lambda: os.path.exists(state + ".lock"), timeout=30)  # the first holds the lock
         n = len(emu.log())
         rc, out, err = run(emu, "apply", "--repo", repo)
         second_requests = len(emu.log()) - n
