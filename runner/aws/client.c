@@ -694,3 +694,12 @@ int otr_aws_client_call(otr_aws_client *c, otr_aws_call *call, otr_error *err)
     otr_buf_free(&msg);
     return -1;
 }
+
+int otr_aws_client_drain(otr_aws_client *c, int rc, otr_error *err)
+{
+    otr_error ignored = OTR_ERROR_INIT;
+    if (otr_aws_client_run(c, rc == 0 ? err : &ignored) < 0 && rc == 0)
+        rc = -1;
+    otr_error_clear(&ignored);
+    return rc;
+}

@@ -98,6 +98,10 @@ void otr_aws_client_submit(otr_aws_client *c, otr_aws_call *call);
 /* Runs until every queued call (and every call queued by callbacks) is done.
  * Returns -1 only for a failure of the client itself. */
 OTR_MUST_USE int otr_aws_client_run(otr_aws_client *c, otr_error *err);
+/* Runs every call submitted, even after an earlier failure (rc < 0): the
+ * client must not keep calls the caller frees next. The run's error goes
+ * to err only when rc is 0. Returns rc, or -1 when the run failed. */
+OTR_MUST_USE int otr_aws_client_drain(otr_aws_client *c, int rc, otr_error *err);
 /* Submit and run one call; 0 when it succeeded, else -1 with err describing it. */
 OTR_MUST_USE int otr_aws_client_call(otr_aws_client *c, otr_aws_call *call, otr_error *err);
 

@@ -101,10 +101,8 @@ static int read_tags(reading *rd, otr_aws_client *c, otr_error *err)
         calls[k++] = call;
         otr_aws_client_submit(c, call);
     }
-    otr_error ignored = OTR_ERROR_INIT;
-    if (k && otr_aws_client_run(c, rc == 0 ? err : &ignored) < 0 && rc == 0)
-        rc = -1;
-    otr_error_clear(&ignored);
+    if (k)
+        rc = otr_aws_client_drain(c, rc, err);
     for (size_t i = 0; i < k; i++)
         otr_aws_call_free(calls[i]);
     free(calls);
@@ -149,10 +147,8 @@ static int read_all(reading *rd, const otr_refresh_result *r, otr_aws_client *c,
     rd->n = k;
     /* what was queued is run even after a failure: the client must not keep
      * calls that are freed below */
-    otr_error ignored = OTR_ERROR_INIT;
-    if (k && otr_aws_client_run(c, rc == 0 ? err : &ignored) < 0 && rc == 0)
-        rc = -1;
-    otr_error_clear(&ignored);
+    if (k)
+        rc = otr_aws_client_drain(c, rc, err);
     if (rc == 0 && !rd->errors.len)
         rc = read_tags(rd, c, err);
     if (rc == 0 && rd->errors.len)

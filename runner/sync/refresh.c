@@ -117,10 +117,8 @@ static int read_gets(otr_refresh_result *r, otr_aws_client *c, const otr_state *
     }
     /* what was queued is run even after a failure: the client must not keep
      * calls that are freed below */
-    otr_error ignored = OTR_ERROR_INIT;
-    if (ncalls && otr_aws_client_run(c, rc == 0 ? err : &ignored) < 0 && rc == 0)
-        rc = -1;
-    otr_error_clear(&ignored);
+    if (ncalls)
+        rc = otr_aws_client_drain(c, rc, err);
     if (rc == 0 && errors.len)
         rc = otr_error_set(err, OTR_ERR_GENERIC, "refresh: %s", otr_buf_cstr(&errors));
     for (size_t i = 0; i < ncalls; i++)

@@ -337,7 +337,9 @@ try:
                 os.unlink(state + suffix)
         first = subprocess.Popen([RUNNER, "apply", "--repo", repo, "--parallelism", "1"], env=runner_env(emu.url, state),
                                  cwd=tmp, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        wait_until(lambda: os.path.exists(state + ".lock"), timeout=30)  # the first holds the lock
+        # the first holds the lock once it calls the service (it locks, then lists); the lock
+        # file itself stays between runs, so its presence says nothing
+        wait_until(lambda: len(emu.log()) > 0, timeout=30)
         n = len(emu.log())
         rc, out, err = run(emu, "apply", "--repo", repo)
         second_requests = len(emu.log()) - n
