@@ -30,7 +30,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "emulator"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from checks import GIT_ENV, check, finish, program, sample_fleet  # noqa: E402
+from checks import GIT_ENV, check, finish, program, sample_fleet, wait_until  # noqa: E402
 from harness import Emulator, runner_env  # noqa: E402
 
 RUNNER = program("OTA_RUNNER")
@@ -364,7 +364,7 @@ try:
         fresh_state()
         p = subprocess.Popen([RUNNER, "apply", "--repo", repo40, "--parallelism", "1"], env=runner_env(emu.url, state), cwd=tmp,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(1.0)
+        wait_until(lambda: len(emu.log()) > 0, timeout=30)  # it holds the lock once it calls the service
         rc, out, err = run(emu, "state", "list")
         p.send_signal(signal.SIGTERM)
         p.wait(timeout=60)
