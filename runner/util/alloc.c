@@ -17,7 +17,7 @@ int otr_grow(void *slot, size_t *alloc, size_t need, size_t elem, size_t first)
         n *= 2;
     }
     if (!elem || n > SIZE_MAX / elem)
-        return -1; /* no item has size 0 */
+        return -1;                       /* no item has size 0 */
     memcpy(&items, slot, sizeof(items)); /* the caller's T *, whatever T */
     if (!(grown = realloc(items, n * elem)))
         return -1;
