@@ -2,6 +2,7 @@
  * edges it waits on; and what a run reports (apply/internal.h). */
 #include "apply/internal.h"
 
+#include "util/alloc.h"
 #include "util/buf.h"
 #include "util/time.h"
 
@@ -185,15 +186,7 @@ static size_t node_for(apply_run *rn, const otr_action *a)
 
 static int add_dependent(node *on, size_t who)
 {
-    for (size_t i = 0; i < on->ndependents; i++)
-        if (on->dependents[i] == who)
-            return 0;
-    size_t *d = realloc(on->dependents, (on->ndependents + 1) * sizeof(*d));
-    if (!d)
-        return -1;
-    on->dependents = d;
-    on->dependents[on->ndependents++] = who;
-    return 0;
+    return otr_index_add(&on->dependents, &on->ndependents, who);
 }
 
 /* One node per address, its chain, and the edges between nodes. */

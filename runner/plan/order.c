@@ -3,6 +3,7 @@
  * what their references name, in words (plan/internal.h). */
 #include "plan/internal.h"
 
+#include "util/alloc.h"
 #include "util/buf.h"
 
 #include <stdlib.h>
@@ -24,15 +25,7 @@ static int action_cmp(const void *x, const void *y)
 
 static int add_dep(otr_action *a, size_t on)
 {
-    for (size_t i = 0; i < a->ndeps; i++)
-        if (a->deps[i] == on)
-            return 0;
-    size_t *d = realloc(a->deps, (a->ndeps + 1) * sizeof(*d));
-    if (!d)
-        return -1;
-    a->deps = d;
-    a->deps[a->ndeps++] = on;
-    return 0;
+    return otr_index_add(&a->deps, &a->ndeps, on);
 }
 
 static int creates(const otr_action *a)

@@ -25,3 +25,16 @@ int otr_grow(void *slot, size_t *alloc, size_t need, size_t elem, size_t first)
     *alloc = n;
     return 0;
 }
+
+int otr_index_add(size_t **items, size_t *n, size_t v)
+{
+    for (size_t i = 0; i < *n; i++)
+        if ((*items)[i] == v)
+            return 0;
+    size_t *grown = realloc(*items, (*n + 1) * sizeof(**items));
+    if (!grown)
+        return -1;
+    *items = grown;
+    grown[(*n)++] = v;
+    return 0;
+}

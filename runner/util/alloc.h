@@ -22,4 +22,9 @@ OTR_MUST_USE int otr_grow(void *slot, size_t *alloc, size_t need, size_t elem, s
 #define OTR_GROW(items, nr, alloc, first)                                                          \
     ((nr) < (alloc) ? 0 : otr_grow(&(items), &(alloc), (nr) + 1, sizeof(*(items)), (first)))
 
+/* Adds v to the set of indexes *items (*n of them, in the order added)
+ * unless it is there already: 0, or -1 without memory (the set unchanged).
+ * For the small sets of a graph's edges. */
+OTR_MUST_USE int otr_index_add(size_t **items, size_t *n, size_t v);
+
 #endif

@@ -108,6 +108,22 @@ static void test_grow(void **state)
     free(items);
 }
 
+/* A set of indexes: each added once, in the order added. */
+static void test_index_add(void **state)
+{
+    (void)state;
+    size_t *set = NULL, n = 0;
+    size_t adds[] = {3, 1, 3, 7, 1, 0};
+    for (size_t i = 0; i < sizeof(adds) / sizeof(adds[0]); i++)
+        assert_int_equal(otr_index_add(&set, &n, adds[i]), 0);
+    assert_int_equal(n, 4);
+    assert_int_equal(set[0], 3);
+    assert_int_equal(set[1], 1);
+    assert_int_equal(set[2], 7);
+    assert_int_equal(set[3], 0);
+    free(set);
+}
+
 static void mark(size_t i, void *ctx)
 {
     ((unsigned char *)ctx)[i]++;
@@ -163,9 +179,13 @@ static void test_time(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_buf_sticky_and_capped), cmocka_unit_test(test_json_integers),
-        cmocka_unit_test(test_json_member_at),        cmocka_unit_test(test_grow),
-        cmocka_unit_test(test_parallel_for),          cmocka_unit_test(test_time),
+        cmocka_unit_test(test_buf_sticky_and_capped),
+        cmocka_unit_test(test_json_integers),
+        cmocka_unit_test(test_json_member_at),
+        cmocka_unit_test(test_grow),
+        cmocka_unit_test(test_index_add),
+        cmocka_unit_test(test_parallel_for),
+        cmocka_unit_test(test_time),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
