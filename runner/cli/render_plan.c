@@ -132,7 +132,7 @@ static void cancel_text(otr_buf *out, const otr_action *a)
     cJSON_Delete(spec);
     const char *st = otr_action_cancels(a);
     int unknown = st && !strcmp(st, OTR_STATUS_UNKNOWN);
-    otr_buf_printf(out, "%s %s is %s: deleting it %s its ", a->resource->noun, a->old.id,
+    otr_buf_printf(out, "%s %s is %s: deleting it %s its ", a->resource->noun, otr_action_old_id(a),
                    unknown ? "of a status not known (the service was not asked since it was made)"
                            : st,
                    unknown ? "may cancel" : "cancels");

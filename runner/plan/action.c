@@ -30,11 +30,18 @@ const char *otr_action_cancels(const otr_action *a)
     int deletes =
         a->kind == OTR_ACT_DELETE ||
         (a->kind == OTR_ACT_REPLACE && a->resource->replace_order == OTR_REPLACE_DELETE_FIRST);
-    if (!deletes || a->retired || !a->old.id || !a->resource->running)
+    if (!deletes || a->retired || (!a->old.id && !a->after_resume) || !a->resource->running)
         return NULL;
-    if (!st) /* never seen (made since the last refresh, and --refresh none): may be running */
+    /* never seen (made since the last refresh, and --refresh none; or by a
+     * resumed create of this run): may be running */
+    if (!st)
         return OTR_STATUS_UNKNOWN;
     return otr_kind_running(a->resource, st) ? st : NULL;
+}
+
+const char *otr_action_old_id(const otr_action *a)
+{
+    return a->old.id ? a->old.id : a->after_resume ? "(the one the resumed create makes)" : "?";
 }
 
 int otr_action_deletes_task(const otr_action *a)

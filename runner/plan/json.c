@@ -59,7 +59,7 @@ size_t otr_plan_check_guards(const otr_plan *p, const otr_plan_guards *g, otr_bu
                 otr_buf_puts(out, shown++ ? ", " : " ");
                 otr_address_short(out, a->resource, a->name);
                 otr_buf_printf(out, " (%s %s %s, %s)", otr_action_kind_name(a->kind),
-                               a->resource->noun, a->old.id, a->old.remote_status);
+                               a->resource->noun, otr_action_old_id(a), otr_action_cancels(a));
             }
             otr_buf_puts(out, "; give --allow-cancel to go ahead\n");
         }
@@ -125,6 +125,8 @@ static cJSON *action_json(otr_jb *b, const otr_plan *p, const otr_action *a)
         otr_jb_str(b, o, "resumeOp", otr_op_name(a->resume_op));
     if (a->retired)
         otr_jb_bool(b, o, "retired", 1);
+    if (a->after_resume)
+        otr_jb_bool(b, o, "afterResume", 1);
     if (a->reason)
         otr_jb_str(b, o, "reason", a->reason);
     const char *file = a->desired.file ? a->desired.file : a->old.file;
@@ -281,6 +283,7 @@ static int action_back(json_builder *b, const cJSON *a, otr_error *err)
                      : op && !strcmp(op, "delete") ? OTR_OP_DELETE
                                                    : OTR_OP_CREATE;
     act->retired = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(a, "retired"));
+    act->after_resume = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(a, "afterResume"));
     if (act->retired && act->kind == OTR_ACT_DELETE)
         b->p->retired_deletes++;
     act->reason = dup_or_null(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(a, "reason")));
@@ -293,7 +296,7 @@ static int action_back(json_builder *b, const cJSON *a, otr_error *err)
     return 0;
 }
 
-/* A dropped delete intent of a saved plan, back. */
+/* A dropped intent of a saved plan (a delete, or a create never sent), back. */
 static int dropped_back(otr_plan *p, const cJSON *r)
 {
     const char *address = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(r, "address"));
@@ -302,7 +305,8 @@ static int dropped_back(otr_plan *p, const cJSON *r)
     const otr_kind *k = NULL;
     const char *name;
     otr_buf why = OTR_BUF_INIT;
-    int bad = !address || !op || strcmp(op, otr_op_name(OTR_OP_DELETE)) ||
+    int create = op && !strcmp(op, otr_op_name(OTR_OP_CREATE));
+    int bad = !address || !op || (strcmp(op, otr_op_name(OTR_OP_DELETE)) && !create) ||
               otr_address_parse(address, &k, &name, &why) < 0;
     otr_buf_free(&why);
     otr_intent *grown = bad ? NULL : realloc(p->dropped, (p->ndropped + 1) * sizeof(*grown));
@@ -311,7 +315,7 @@ static int dropped_back(otr_plan *p, const cJSON *r)
     p->dropped = grown;
     otr_intent *d = &p->dropped[p->ndropped];
     memset(d, 0, sizeof(*d));
-    d->op = OTR_OP_DELETE;
+    d->op = create ? OTR_OP_CREATE : OTR_OP_DELETE;
     d->retired = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r, "retired"));
     d->rec.kind = k;
     if (!(d->rec.name = strdup(name)) || (id && !(d->rec.id = strdup(id)))) {

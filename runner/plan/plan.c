@@ -576,15 +576,36 @@ static int drop_intent(builder *b, const otr_intent *in, int there)
     p->ndropped++;
     otr_buf note = OTR_BUF_INIT;
     otr_address_short(&note, in->rec.kind, in->rec.name);
-    otr_buf_printf(&note,
-                   ": the delete of %s%s %s an interrupted run left unfinished is not finished: "
-                   "%s; this plan judges it anew",
-                   in->retired ? "the retired " : "", in->rec.kind->noun,
-                   in->rec.id ? in->rec.id : "?",
-                   there > 0 ? "it is still in the service" : "the service was not asked");
+    if (in->op == OTR_OP_CREATE)
+        otr_buf_printf(&note,
+                       ": the create of %s an interrupted run left unfinished never reached the "
+                       "service (not found by its tags and body), and the manifest changed "
+                       "since; this plan judges it anew",
+                       in->rec.kind->noun);
+    else
+        otr_buf_printf(&note,
+                       ": the delete of %s%s %s an interrupted run left unfinished is not "
+                       "finished: %s; this plan judges it anew",
+                       in->retired ? "the retired " : "", in->rec.kind->noun,
+                       in->rec.id ? in->rec.id : "?",
+                       there > 0 ? "it is still in the service" : "the service was not asked");
     int rc = add_note(b, &note);
     otr_buf_free(&note);
     return rc;
+}
+
+/* A create an interrupted run left pending that never reached the service
+ * (the refresh looked for it by its tags and body and did not find it:
+ * sync/adopt.c, otr_adopt_landed), whose manifest changed or went since:
+ * resumed, it would be made only for this plan to delete it again. */
+static int create_stale(const builder *b, const otr_intent *in)
+{
+    if (in->op != OTR_OP_CREATE || in->retired || !view_of(b->o, in->rec.kind) ||
+        !otr_kind_sent(in->rec.kind)->tags_key)
+        return 0;
+    const otr_manifest *m = otr_manifest_set_find(b->set, in->rec.kind, in->rec.name);
+    return !m || m->revision != in->rec.revision || !in->rec.spec_digest ||
+           strcmp(m->spec_digest, in->rec.spec_digest);
 }
 
 /* Intents left by an interrupted run are finished first (but a delete of a
@@ -597,7 +618,7 @@ static int plan_resumes(builder *b, otr_state *state)
         if (!targeted(b->o, in->rec.kind, in->rec.name))
             continue;
         int there = in->op == OTR_OP_DELETE ? still_there(b, in) : 0;
-        if (there) {
+        if (there || create_stale(b, in)) {
             if (drop_intent(b, in, there) < 0)
                 return -1;
             continue;
@@ -814,6 +835,24 @@ static int plan_retired(builder *b)
     return 0;
 }
 
+/* A replace or delete of what a resumed create of the same plan makes (the
+ * service not asked, or a reference that moved): its status cannot be
+ * known, which the --allow-cancel guard holds to. */
+static void mark_after_resume(otr_plan *p, size_t nresumes)
+{
+    for (size_t i = 0; i < nresumes; i++) {
+        const otr_action *r = &p->actions[i];
+        if (r->resume_op != OTR_OP_CREATE || r->retired)
+            continue;
+        for (size_t j = nresumes; j < p->count; j++) {
+            otr_action *a = &p->actions[j];
+            a->after_resume |= a->resource == r->resource && !strcmp(a->name, r->name) &&
+                               !a->retired &&
+                               (a->kind == OTR_ACT_REPLACE || a->kind == OTR_ACT_DELETE);
+        }
+    }
+}
+
 int otr_plan_make(otr_plan **out, otr_state *state, otr_manifest_set *set,
                   const otr_plan_options *o, otr_error *err)
 {
@@ -852,6 +891,7 @@ int otr_plan_make(otr_plan **out, otr_state *state, otr_manifest_set *set,
         otr_plan_free(p);
         goto done;
     }
+    mark_after_resume(p, b.nresumes);
     if (p->nnotes > 1)
         qsort(p->notes, p->nnotes, sizeof(*p->notes), otr_plan_key_cmp);
     if (otr_plan_order(p, set) < 0) {

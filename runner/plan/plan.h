@@ -66,6 +66,8 @@ typedef struct otr_action {
     char *reason;       /* why, when it is not plain ("drift: ...", "revision 1 -> 2") */
     otr_op resume_op;   /* resume: what is being finished */
     int retired;        /* delete (or a resumed delete): of a retired resource, old.id */
+    int after_resume;   /* replace or delete: its old resource is what a resumed create of
+                           this run makes (no id or status known before) */
     otr_record old;     /* the recorded resource (name NULL when there is none) */
     otr_record desired; /* the record wanted (name NULL for delete / orphan); its spec is
                            the manifest's, references by name: apply resolves them */
@@ -254,6 +256,9 @@ size_t otr_plan_check_guards(const otr_plan *p, const otr_plan_guards *g, otr_bu
  * running, and the guard holds it so. NULL otherwise. */
 #define OTR_STATUS_UNKNOWN "of a status not known"
 const char *otr_action_cancels(const otr_action *a);
+
+/* The id of the resource an action deletes, for messages (never NULL). */
+const char *otr_action_old_id(const otr_action *a);
 
 /* Does the action delete a resource whose deletes --max-deletes counts? */
 int otr_action_deletes_task(const otr_action *a);

@@ -506,6 +506,42 @@ def landed_creates():
         f.stop()
 
 
+def unsent_create_replaced():
+    """Found by the chaos test (seed 2, I2). A create an interrupted run
+    journaled but never got into the service, whose manifest changed since: a
+    plain apply does not make the old task only to delete it at once
+    (cancelling its devices' executions): the plan, which looked and did not
+    find it, drops the intent and makes the new task; with --refresh none,
+    where nobody looked, the replace is held by the --allow-cancel guard."""
+    f = Fleet(RUNNER, "unsent-create", "--tick", TICK, "--outcomes", '{"never": true}',
+              files={"t1.yaml": task("t1")})
+    try:
+        f.emu.control("faults", {"fail_ops": {"CreateOtaTask": 503}})
+        sent = lambda: any(e["op"] == "CreateOtaTask" for e in f.emu.log())
+        ok = killed_in(f, ("apply", "--max-attempts", "20"), sent)
+        f.emu.control("faults", {"fail_ops": {}})
+        check(ok and not f.emu.live_tasks() and '"op":"create"' in open(f.state + ".journal").read(),
+              "unsent-create: apply killed while its create is refused: the intent is journaled, no task")
+        f.commit({"t1.yaml": task("t1", targets=("t9",))}, "t1 to t9")
+        rc, out, err = f.run("apply", "--refresh", "none")
+        check(rc == 1 and "of a status not known" in out + err and "--allow-cancel" in err and not f.creates(),
+              "unsent-create: --refresh none holds a replace of the task the resumed create would make", out + err)
+        rc, out, err = f.run("plan")
+        check(rc == 0 and "never reached the service" in out and "resume" not in out and "1 to create" in out,
+              "unsent-create: the plan drops the create it did not find and plans the new one", out + err)
+        rc, out, err = f.run("apply")
+        live = f.emu.live_tasks()
+        deletes = [e for e in f.emu.log() if e["op"] == "DeleteOtaTask"]
+        check(rc == 0 and len(f.creates()) == 1 and len(live) == 1 and live[0]["Target"] == [ARN + "t9"]
+              and not deletes and f.read_state()["tasks"]["t1"]["taskId"] == live[0]["TaskId"],
+              "unsent-create: apply makes only the new task and deletes nothing", out + err + str(deletes))
+        rc, out, err = f.run("plan")
+        check(rc == 0 and "No changes" in out and "never reached" not in out,
+              "unsent-create: the journal no longer holds the create", out + err)
+    finally:
+        f.stop()
+
+
 def rebuild_reordered():
     """Found by the chaos test: waves reordered after they started, then the
     state lost: the rebuilt record keeps the waves in the order they were made,
@@ -533,6 +569,7 @@ hold_moved_back()
 adopt_records()
 rebuild_reordered()
 landed_creates()
+unsent_create_replaced()
 s3_shares_the_run()
 config_used_by_waves()
 s3_takeover()

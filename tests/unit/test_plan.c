@@ -91,6 +91,21 @@ static char *summary(const otr_plan *p)
     return otr_buf_detach(&b);
 }
 
+/* The plan as a saved plan reads it back. */
+static otr_plan *round_trip(const otr_plan *p)
+{
+    cJSON *j = otr_plan_to_json(p);
+    char *text = cJSON_PrintUnformatted(j);
+    cJSON *again = cJSON_Parse(text);
+    otr_plan *q = NULL;
+    otr_error err = OTR_ERROR_INIT;
+    assert_int_equal(otr_plan_from_json(&q, again, &err), 0);
+    cJSON_Delete(again);
+    free(text);
+    cJSON_Delete(j);
+    return q;
+}
+
 static otr_plan_options opts(void)
 {
     otr_plan_options o = OTR_PLAN_OPTIONS_INIT;
@@ -332,9 +347,38 @@ static void test_resume_and_projection(void **state)
     assert_int_equal(p->counts[OTR_ACT_RESUME], 2);
     assert_int_equal(p->ndropped, 0);
     otr_plan_free(p);
-    /* b's manifest changed since: resume the create, then replace it */
+    /* b's manifest changed since, and the refresh did not find b's task: the
+     * create never reached the service; it is judged anew, not made only to
+     * be replaced (found by the chaos test: a SCHEDULED task cancelled) */
     expect(s, M("a", "1", BASE) M("b", "1", "{S3Url: s3://new, OtaType: ONE_TIME}"), &o,
-           "resume a,resume b,replace b,create a");
+           "resume a,create a,create b");
+    p = plan_with(s, M("a", "1", BASE) M("b", "1", "{S3Url: s3://new, OtaType: ONE_TIME}"), &o);
+    assert_int_equal(p->ndropped, 1);
+    assert_int_equal(p->dropped[0].op, OTR_OP_CREATE);
+    assert_non_null(strstr(p->notes[0], "never reached the service"));
+    otr_plan_free(p);
+    /* the service not asked: b's create is resumed and replaced, and the
+     * replace is held by the --allow-cancel guard (what it deletes was never
+     * seen); the same after a saved plan is read back */
+    o.remote = NULL;
+    p = plan_with(s, M("a", "1", BASE) M("b", "1", "{S3Url: s3://new, OtaType: ONE_TIME}"), &o);
+    char *got = summary(p);
+    assert_string_equal(got, "resume b,replace b");
+    free(got);
+    const otr_action *rb = &p->actions[1];
+    assert_true(rb->after_resume);
+    assert_string_equal(otr_action_cancels(rb), OTR_STATUS_UNKNOWN);
+    otr_plan_guards g = OTR_PLAN_GUARDS_INIT;
+    otr_buf why = OTR_BUF_INIT;
+    assert_int_equal(otr_plan_check_guards(p, &g, &why), 1);
+    assert_non_null(strstr(otr_buf_cstr(&why), "the one the resumed create makes"));
+    otr_buf_free(&why);
+    otr_plan *back = round_trip(p);
+    assert_true(back->actions[1].after_resume);
+    assert_string_equal(otr_action_cancels(&back->actions[1]), OTR_STATUS_UNKNOWN);
+    otr_plan_free(back);
+    otr_plan_free(p);
+    o.remote = gone;
     /* a's task is still there (or the service was not asked): the delete is
      * not finished blindly; a, as its manifest says, is left as it is */
     otr_remote_item still[] = {{.id = "Ta", .status = "IN_PROGRESS"}};
