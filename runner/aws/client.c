@@ -35,7 +35,8 @@ struct otr_aws_call_internal {
     int64_t not_before_ms;
     int64_t attempt_start_ms;
     int64_t first_start_ms;
-    int retry_cost; /* quota taken by this call's retries */
+    int retry_cost;      /* quota taken by this call's retries */
+    const char *service; /* the signing name (the client's), for messages */
 };
 
 struct otr_aws_client {
@@ -138,6 +139,41 @@ void otr_aws_call_free(otr_aws_call *call)
     free(call);
 }
 
+/* The IAM action an S3 operation is authorised as (the others: their own name). */
+static const char *s3_action(const char *operation)
+{
+    static const char *const map[][2] = {
+        {"ListObjectsV2", "ListBucket"},
+        {"DeleteObjects", "DeleteObject"},
+        {"CopyObject", "GetObject and s3:PutObject"},
+    };
+    for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+        if (!strcmp(operation, map[i][0]))
+            return map[i][1];
+    return operation;
+}
+
+/* An answer that says the caller may not: which action to allow, and where
+ * the policies ota-runner needs are. */
+static void access_hint(const otr_aws_call *call, otr_buf *out)
+{
+    static const char *const denied[] = {"AccessDeniedException", "AccessDenied",
+                                         "UnauthorizedException", "HTTP403"};
+    int hit = 0;
+    for (size_t i = 0; call->error_type && i < sizeof(denied) / sizeof(denied[0]); i++)
+        hit |= !strcmp(call->error_type, denied[i]);
+    if (!hit)
+        return;
+    const char *service = call->in && call->in->service ? call->in->service : OTR_AWS_SERVICE;
+    int s3 = !strcmp(service, "s3");
+    otr_buf_printf(out,
+                   "; the credentials' policy must allow %s:%s (examples/iam/%s lists every action "
+                   "ota-runner calls; see docs/operations.md#access-denied)",
+                   service, s3 ? s3_action(call->operation) : call->operation,
+                   s3 ? "apply-policy.json, its state statements,"
+                      : "plan-policy.json (plan, diff, status) and apply-policy.json (apply)");
+}
+
 void otr_aws_call_describe(const otr_aws_call *call, otr_buf *out)
 {
     otr_buf_puts(out, call->operation);
@@ -157,6 +193,7 @@ void otr_aws_call_describe(const otr_aws_call *call, otr_buf *out)
                        call->quota_exhausted ? "; retry quota exhausted" : "");
     else if (call->quota_exhausted)
         otr_buf_puts(out, " (not retried: retry quota exhausted)");
+    access_hint(call, out);
 }
 
 /* ---- errors -------------------------------------------------------------------- */
@@ -595,6 +632,7 @@ void otr_aws_client_submit(otr_aws_client *c, otr_aws_call *call)
     call->in->not_before_ms = 0;
     call->in->first_start_ms = 0;
     call->in->retry_cost = 0;
+    call->in->service = c->o.service ? c->o.service : OTR_AWS_SERVICE;
     enqueue(c, call);
 }
 

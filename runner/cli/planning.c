@@ -112,7 +112,10 @@ static int refresh(otr_planning *pl, const otr_options *o)
         return rc;
     if (otr_refresh_read(&pl->refresh, pl->service.client, pl->state,
                          o->refresh == OTR_REFRESH_FULL, &err) < 0) {
-        otr_error_prefix(&err, "refresh (use --refresh none to plan without the service)");
+        /* a refusal names the policy that is missing: that is the fix, not --refresh none */
+        otr_error_prefix(&err, strstr(otr_error_message(&err), "examples/iam/")
+                                   ? "refresh"
+                                   : "refresh (use --refresh none to plan without the service)");
         return fail(&err);
     }
     pl->refreshed = 1;

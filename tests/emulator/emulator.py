@@ -291,9 +291,11 @@ def verify_sigv4(cfg, method, raw_path, raw_query, headers, body):
         raise ServiceError(403, "IncompleteSignatureException",
                            "Authorization header requires 'Credential', 'SignedHeaders' and 'Signature'")
     akid, date, region, service, signed, sig = m.groups()
-    if akid != cfg.access_key_id:
+    principal = getattr(cfg, "principals", {}).get(akid)
+    if akid != cfg.access_key_id and not principal:
         raise ServiceError(403, "UnrecognizedClientException",
                            "The security token included in the request is invalid.")
+    secret = principal.secret if principal else cfg.secret_access_key
     amz_date = headers.get("X-Amz-Date", "")
     try:
         t = datetime.datetime.strptime(amz_date, "%Y%m%dT%H%M%SZ").replace(tzinfo=datetime.timezone.utc)
@@ -316,13 +318,117 @@ def verify_sigv4(cfg, method, raw_path, raw_query, headers, body):
     cr = canonical_request(method, raw_path, raw_query, headers, names, payload)
     sts = "\n".join(["AWS4-HMAC-SHA256", amz_date, f"{date}/{region}/{service}/aws4_request",
                      hashlib.sha256(cr.encode()).hexdigest()])
-    want = hmac.new(signing_key(cfg.secret_access_key, date, region, service), sts.encode(),
+    want = hmac.new(signing_key(secret, date, region, service), sts.encode(),
                     hashlib.sha256).hexdigest()
     if not hmac.compare_digest(want, sig):
         raise ServiceError(403, "InvalidSignatureException",
                            "The request signature we calculated does not match the signature you "
                            "provided. Check your AWS Secret Access Key and signing method.")
     return akid
+
+
+# ---- who may call what (--principals) ------------------------------------------
+
+# Creates that carry Tags are also authorised as TagResource (tag on create).
+TAGGED_CREATES = ("CreateOtaTask", "CreateOtaTaskConfiguration")
+# Operations whose model lists UnauthorizedException (401) and not AccessDeniedException.
+UNAUTHORIZED_OPS = ("ListTagsForResource", "TagResource", "UntagResource")
+
+
+class Principal:
+    """An IAM user of the emulator: a key pair and identity-based policies
+    (the statements whose actions are this service's are the ones judged)."""
+
+    def __init__(self, name, d):
+        self.name = name
+        self.key_id = d["accessKeyId"]
+        self.secret = d["secretAccessKey"]
+        self.statements = []
+        for path in d["policies"]:
+            with open(path) as f:
+                doc = json.load(f)
+            st = doc["Statement"]
+            self.statements += st if isinstance(st, list) else [st]
+        for st in self.statements:
+            if "NotAction" in st or "NotResource" in st or st.get("Effect") not in ("Allow", "Deny"):
+                raise ValueError(f"principal {name}: a statement the emulator cannot judge: {st}")
+
+    def arn(self):
+        return f"arn:aws:iam::{ACCOUNT}:user/{self.name}"
+
+
+def load_principals(path):
+    """{key id: Principal} from a JSON file {NAME: {"accessKeyId", "secretAccessKey",
+    "policies": [FILE, ...]}}, or {} without one."""
+    if not path:
+        return {}
+    with open(path) as f:
+        d = json.load(f)
+    out = {}
+    for name, p in d.items():
+        out[p["accessKeyId"]] = Principal(name, p)
+    return out
+
+
+def iam_like(pattern, value, case=True):
+    rx = "^" + re.escape(pattern).replace(r"\*", ".*").replace(r"\?", ".") + "$"
+    return re.match(rx, value, 0 if case else re.IGNORECASE) is not None
+
+
+def iam_allows(statements, action, resource):
+    """IAM's rule for identity policies: an explicit Deny wins, else an Allow
+    is needed. A statement with a Condition is not judged here (none of this
+    service's statements in the shipped policies has one): it allows nothing."""
+    allowed = False
+    for st in statements:
+        actions = st.get("Action", [])
+        resources = st.get("Resource", [])
+        actions = [actions] if isinstance(actions, str) else actions
+        resources = [resources] if isinstance(resources, str) else resources
+        if not any(iam_like(a, action, case=False) for a in actions):
+            continue
+        if not any(iam_like(r, resource) for r in resources):
+            continue
+        if st["Effect"] == "Deny":
+            return False
+        allowed = allowed or "Condition" not in st
+    return allowed
+
+
+def resource_of(cfg, op_name, labels):
+    """The ARN a call acts on, as IAM judges it ("*" for lists and creates)."""
+    ident = labels.get("Identifier")
+    if labels.get("ResourceArn"):
+        return labels["ResourceArn"]
+    if ident and "Configuration" in op_name:
+        return f"arn:aws:iotmanagedintegrations:{cfg.region}:{ACCOUNT}:ota-task-configuration/{ident}"
+    if ident:
+        return f"arn:aws:iotmanagedintegrations:{cfg.region}:{ACCOUNT}:ota-task/{ident}"
+    return "*"
+
+
+def authorize(cfg, akid, op_name, labels, body):
+    """Raises the model's error for a call the caller's policies do not allow."""
+    p = getattr(cfg, "principals", {}).get(akid)
+    if not p:
+        return
+    needed = [(op_name, resource_of(cfg, op_name, labels))]
+    if op_name in TAGGED_CREATES:
+        try:
+            tagged = bool(json.loads(body or b"{}").get("Tags"))
+        except (ValueError, AttributeError):
+            tagged = False
+        if tagged:
+            needed.append(("TagResource", "*"))
+    for name, resource in needed:
+        action = f"{SERVICE}:{name}"
+        if iam_allows(p.statements, action, resource):
+            continue
+        message = (f"User: {p.arn()} is not authorized to perform: {action} on resource: {resource} "
+                   f"because no identity-based policy allows the {action} action")
+        if op_name in UNAUTHORIZED_OPS:
+            raise ServiceError(401, "UnauthorizedException", message)
+        raise ServiceError(403, "AccessDeniedException", message)
 
 
 # ---- the service's state -----------------------------------------------------
@@ -1156,9 +1262,13 @@ class Handler(BaseHTTPRequestHandler):
             m = AUTH_RX.match((self.headers.get("Authorization") or "").strip())
             entry["accessKeyId"] = m.group(1) if m else None
             entry["sessionToken"] = bool(self.headers.get("X-Amz-Security-Token"))
-            verify_sigv4(srv.cfg, self.command, raw_path, raw_query, self.headers, body)
+            akid = verify_sigv4(srv.cfg, self.command, raw_path, raw_query, self.headers, body)
             if not op_name:
                 raise ServiceError(404, "UnknownOperationException", f"No operation at {self.command} {raw_path}")
+            principal = getattr(srv.cfg, "principals", {}).get(akid)
+            if principal:
+                entry["principal"] = principal.name
+            authorize(srv.cfg, akid, op_name, labels, body)
             try:  # the token of a call a fault answers too, for the log
                 entry["clientToken"] = json.loads(body).get("ClientToken") if body else None
             except (ValueError, AttributeError):
@@ -1334,6 +1444,12 @@ def main(argv=None):
     p.add_argument("--secret-access-key", default="ota-emulator-secret-key",
                    help="its secret key")
     p.add_argument("--region", default="us-east-1")
+    p.add_argument("--principals",
+                   help="more callers, each judged by IAM policy files: JSON {NAME: {\"accessKeyId\", "
+                        "\"secretAccessKey\", \"policies\": [FILE, ...]}}; a call its policies do not allow "
+                        "(a create with Tags needs TagResource too) is answered AccessDeniedException "
+                        "(UnauthorizedException for the tag operations, as the model lists). The key "
+                        "above stays allowed everything")
     p.add_argument("--state", help="keep tasks in this JSON file")
     p.add_argument("--log", help="append every request to this file (JSON lines)")
     p.add_argument("--model", default=os.path.join(HERE, "model.json"))
@@ -1380,6 +1496,7 @@ def main(argv=None):
                    help="the log keeps each request's query, body, Content-Type and its input as read")
     p.add_argument("--verbose", action="store_true")
     cfg = p.parse_args(argv)
+    cfg.principals = load_principals(cfg.principals)
     MAX_PAGE[0] = cfg.max_page
 
     srv = Server(cfg)
