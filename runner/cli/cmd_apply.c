@@ -1,5 +1,6 @@
 /* ota-runner apply [PLANFILE]: carry out the plan and record it. */
 #include "apply/apply.h"
+#include "behaviour/behaviour.h"
 #include "cli/commands.h"
 #include "cli/planning.h"
 #include "cli/render_plan.h"
@@ -34,6 +35,42 @@ static void on_progress(const otr_apply_stats *st, void *ctx)
     fprintf(stderr, "\r\033[Kapplying: %zu/%zu done, %.1f/s, %zu failed", st->done, st->total,
             st->done / secs, st->failed);
     pr->shown = 1;
+}
+
+/* The addresses of the plan's halted resources (a staged rollout's wave
+ * that failed its gate), as its kinds' behaviours judge their views; each
+ * also added to names (a JSON array) when it is given. */
+static size_t halted(const otr_plan *p, cJSON *names)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < p->ndetails; i++) {
+        const otr_detail *d = &p->details[i];
+        const otr_kind_behaviour *bh = otr_behaviour_of(d->kind);
+        if (!bh || !bh->view_halted || !d->view || !bh->view_halted(d->view))
+            continue;
+        n++;
+        otr_buf a = OTR_BUF_INIT;
+        otr_address_full(&a, d->kind, d->name);
+        if (names && !otr_buf_failed(&a))
+            cJSON_AddItemToArray(names, cJSON_CreateString(a.ptr));
+        otr_buf_free(&a);
+    }
+    return n;
+}
+
+/* Says, after the summary, that a rollout is halted: the apply moved it no
+ * further, and a person must act (its block above says why). */
+static void warn_halted(const otr_plan *p, const otr_options *o)
+{
+    cJSON *names = cJSON_CreateArray();
+    halted(p, names);
+    for (int i = 0; i < cJSON_GetArraySize(names); i++)
+        fprintf(stderr,
+                "ota-runner: warning: %s is halted: this apply moved it no further (its block "
+                "above says why; 'ota-runner status' shows its devices' counts)%s\n",
+                cJSON_GetStringValue(cJSON_GetArrayItem(names, i)),
+                o->fail_on_halt ? "" : "; --fail-on-halt makes apply exit 4");
+    cJSON_Delete(names);
 }
 
 /* A saved plan is applied only onto the state and the commit it was made from. */
@@ -144,10 +181,12 @@ static int interrupted(void *ctx)
     return otr_signals_received();
 }
 
-static void print_json(const otr_apply_result *r, int saved)
+static void print_json(const otr_apply_result *r, const otr_plan *p, int saved)
 {
     cJSON *root = cJSON_CreateObject();
     cJSON_AddNumberToObject(root, "formatVersion", 1);
+    cJSON *names = cJSON_CreateArray();
+    size_t nhalted = halted(p, names);
     cJSON *s = cJSON_AddObjectToObject(root, "summary");
     cJSON_AddNumberToObject(s, "actions", (double)r->stats.total);
     cJSON_AddNumberToObject(s, "created", (double)r->stats.created);
@@ -158,6 +197,8 @@ static void print_json(const otr_apply_result *r, int saved)
     cJSON_AddNumberToObject(s, "failed", (double)r->stats.failed);
     cJSON_AddNumberToObject(s, "notStarted", (double)r->stats.not_started);
     cJSON_AddNumberToObject(s, "elapsedMs", (double)r->stats.elapsed_ms);
+    cJSON_AddNumberToObject(s, "halted", (double)nhalted);
+    cJSON_AddItemToObject(root, "halted", names);
     cJSON_AddBoolToObject(root, "stateSaved", saved);
     if (r->stopped)
         cJSON_AddStringToObject(root, "stopped", r->stopped);
@@ -288,7 +329,8 @@ int otr_cmd_apply(const otr_options *o)
         (void)otr_state_forget_pending(pl.state, &pl.plan->dropped[i]);
     if (otr_plan_changes(pl.plan) == 0) {
         otr_buf text = OTR_BUF_INIT;
-        if (pl.plan->counts[OTR_ACT_ORPHAN] || pl.plan->nnotes)
+        /* a rollout's standing is shown whether or not this run moves it */
+        if (pl.plan->counts[OTR_ACT_ORPHAN] || pl.plan->nnotes || pl.plan->ndetails)
             otr_render_plan_text(pl.plan, NULL, &text, 0);
         else
             otr_render_plan_summary(pl.plan, &text);
@@ -302,7 +344,7 @@ int otr_cmd_apply(const otr_options *o)
                 rc = OTR_EXIT_ERROR;
         }
         if (o->output == OTR_OUT_JSON)
-            print_json(&r, saved);
+            print_json(&r, pl.plan, saved);
         else if (written || (adopted && saved))
             printf(
                 "%s%sNothing to apply; %zu record%s written without a call (state serial %ld).\n",
@@ -315,6 +357,8 @@ int otr_cmd_apply(const otr_options *o)
         else
             printf("%s%sNothing to apply.\n", text.ptr, text.ptr[text.len - 1] == '\n' ? "" : " ");
         otr_buf_free(&text);
+        if (o->output != OTR_OUT_JSON)
+            warn_halted(pl.plan, o);
         goto done;
     }
     if (o->output != OTR_OUT_JSON) {
@@ -344,9 +388,10 @@ int otr_cmd_apply(const otr_options *o)
     if (o->output == OTR_OUT_JSON) {
         for (size_t i = 0; i < r.nfailures; i++)
             otr_print_line(stderr, "ota-runner: error: ", r.failures[i].description);
-        print_json(&r, saved);
+        print_json(&r, pl.plan, saved);
     } else {
         print_report(&r, pl.state);
+        warn_halted(pl.plan, o);
     }
     if (r.stats.failed || r.stopped)
         rc = OTR_EXIT_ERROR;
@@ -355,6 +400,8 @@ int otr_cmd_apply(const otr_options *o)
 done:
     if (!rc && otr_signals_received())
         rc = OTR_EXIT_SIGNAL_BASE + otr_signals_received();
+    if (!rc && o->fail_on_halt && pl.plan && halted(pl.plan, NULL))
+        rc = OTR_EXIT_HALTED;
     otr_apply_result_clear(&r);
     otr_planning_free(&pl);
     return rc;

@@ -79,8 +79,11 @@ static const otr_command commands[] = {
      "every task because no manifest is left (without --allow-empty).\n"
      "SIGINT / SIGTERM: starts nothing new, finishes the calls in flight, records them\n"
      "and exits 130 / 143; a second signal stops at once (the journal covers it).\n"
+     "Each staged rollout's standing is shown, and a halted one is named in a warning\n"
+     "and in the JSON's \"halted\".\n"
      "Exit 1 when any action failed (what succeeded is recorded), 3 when another run\n"
-     "holds the state lock.\n",
+     "holds the state lock, 4 with --fail-on-halt when a rollout is halted and all\n"
+     "else succeeded.\n",
      OUT(OTR_OUT_TEXT) | OUT(OTR_OUT_JSON), otr_cmd_apply},
     {"status", OPT_SOURCE | OPT_OUTPUT | OPT_SERVICE | OPT_STATE | OPT_STATUS_ONLY, "",
      "recorded tasks, configurations and rollouts with their live status",
@@ -242,8 +245,8 @@ static const option_spec options[] = {
     {O_DETAILED_EXITCODE, "detailed-exitcode", 0, OPT_EXITCODE, NULL,
      "exit 0: no changes, 2: changes, 1: error"},
     {O_FAIL_FAST, "fail-fast", 0, OPT_APPLY_ONLY, NULL, "stop at the first failed action"},
-    {O_FAIL_ON_HALT, "fail-on-halt", 0, OPT_STATUS_ONLY, NULL,
-     "exit 4 when a staged rollout is halted"},
+    {O_FAIL_ON_HALT, "fail-on-halt", 0, OPT_STATUS_ONLY | OPT_APPLY_ONLY, NULL,
+     "exit 4 when a staged rollout is halted (apply: once all else succeeded)"},
 };
 
 #define NOPTIONS (sizeof(options) / sizeof(options[0]))
@@ -609,8 +612,8 @@ void otr_options_print_help(const otr_command *cmd)
         print_options(OPT_GLOBAL);
         printf("\nRun 'ota-runner <command> --help' for a command's options.\n"
                "Exit codes: 0 success, 1 error, 2 plan has changes (--detailed-exitcode),\n"
-               "3 another run holds the state lock, 4 a staged rollout is halted (status\n"
-               "--fail-on-halt), 130 / 143 apply stopped by SIGINT / SIGTERM (what was done\n"
+               "3 another run holds the state lock, 4 a staged rollout is halted (status or\n"
+               "apply --fail-on-halt), 130 / 143 apply stopped by SIGINT / SIGTERM (what was done\n"
                "is recorded).\n");
         return;
     }

@@ -54,7 +54,7 @@ def command_lines():
             continue
         text = open(p).read().replace("\\\n", " ")
         for line in text.splitlines():
-            m = re.search(r"(?:^|[\s/=])ota-runner\s+(%s)\b(.*)" % "|".join(COMMANDS), line)
+            m = re.search(r"(?:^|[\s/=(])ota-runner\s+(%s)\b(.*)" % "|".join(COMMANDS), line)
             if not m or line.lstrip().startswith("#"):
                 continue
             rest = re.split(r"\s(?:>|\|\||&&|2>&1)|\)\s*$|\$\(|\"\)", m.group(2))[0]
@@ -151,6 +151,53 @@ for what, make, script in (
     check(p.returncode == 0 and files == ["ota-runner.state.json.journal"],
           f"{what}: a cancelled first run's journal is committed (and not the lock)", p.stdout + p.stderr + str(files))
     shutil.rmtree(scratch)
+
+# ---- every apply runs on a schedule as well as on a merge, and fails on a halt (issue 28)
+def apply_commands(path):
+    """The apply command lines of a file, a folded YAML scalar (run: >-) joined."""
+    d = docs.get(path)
+    steps = [st for doc in d or [] for j in (doc or {}).get("jobs", {}).values() for st in j.get("steps", [])]
+    runs = [st["run"].replace("\n", " ") for st in steps if "ota-runner apply" in st.get("run", "")]
+    return runs or [" ".join(a) for p, a in command_lines() if p == path and a[0] == "apply"]
+
+
+applies = [(p, c) for p in sorted({p for p, a in command_lines() if a[0] == "apply"}) for c in apply_commands(p)]
+check(len(applies) >= 7 and all("--fail-on-halt" in c for p, c in applies),
+      "every example's apply has --fail-on-halt", str([(os.path.relpath(p, EX), c) for p, c in applies
+                                                      if "--fail-on-halt" not in c] or applies))
+for name in ("ota-apply.yml", "ota-apply-state-branch.yml"):
+    d = yaml.safe_load(open(os.path.join(EX, "github-actions", name)))
+    on = d.get(True, d.get("on"))
+    check("push" in on and on.get("schedule") and on["schedule"][0].get("cron"),
+          f"github-actions/{name}: on a push and on a schedule", json.dumps(on))
+for name in (".gitlab-ci.yml", "state-branch.gitlab-ci.yml"):
+    rules = yaml.safe_load(open(os.path.join(EX, "gitlab-ci", name)))["ota-apply"]["rules"]
+    check(any('"schedule"' in r.get("if", "") for r in rules) and any("changes" in r for r in rules),
+          f"gitlab-ci/{name}: ota-apply on a merge and in a pipeline schedule", json.dumps(rules))
+check(re.search(r"^\*/\d+ \* \* \* \* ", open(os.path.join(EX, "cron", "crontab")).read(), re.M)
+      and "OnUnitActiveSec=" in open(os.path.join(EX, "systemd", "ota-runner.timer")).read()
+      and docs[os.path.join(EX, "kubernetes", "cronjob.yaml")][2]["spec"]["schedule"],
+      "cron, systemd and Kubernetes run apply on a schedule")
+# the cron wrapper: a halt (exit 4) is logged, said on stderr for cron's mail, and kept
+stub = tempfile.mkdtemp()
+with open(os.path.join(stub, "ota-runner"), "w") as f:
+    f.write("#!/bin/sh\necho 'ota-runner: warning: OtaRollout/fw is halted' >&2\nexit ${STUB_EXIT:-4}\n")
+os.chmod(os.path.join(stub, "ota-runner"), 0o755)
+with open(os.path.join(stub, "logger"), "w") as f:
+    f.write("#!/bin/sh\ncat >/dev/null 2>&1 || true\necho \"$*\" >> \"$LOGGED\"\n")
+os.chmod(os.path.join(stub, "logger"), 0o755)
+for code, want in ((4, 4), (3, 0), (1, 1)):
+    logged = os.path.join(stub, f"logged-{code}")
+    p = subprocess.run([os.path.join(EX, "cron", "ota-runner-cron")], capture_output=True, text=True,
+                       env={**os.environ, "PATH": stub + ":" + os.environ["PATH"], "STUB_EXIT": str(code),
+                            "LOGGED": logged})
+    log = open(logged).read() if os.path.exists(logged) else ""
+    if code == 4:
+        check(p.returncode == 4 and "halted" in p.stderr and "-p user.crit" in log,
+              "cron wrapper: a halt is logged at crit, printed for cron's mail, exit 4", p.stderr + log)
+    else:
+        check(p.returncode == want, f"cron wrapper: exit {code} becomes {want}", p.stderr + log)
+shutil.rmtree(stub)
 
 # ---- actionlint on the GitHub workflows
 workflows = sorted(glob.glob(os.path.join(EX, "github-actions", "*.yml")))

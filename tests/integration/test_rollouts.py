@@ -250,6 +250,17 @@ def halt_and_resume():
               "halt: status shows it", json.dumps(row) + err)
         rc, row, err = f.status("--fail-on-halt")
         check(rc == 4, "halt: status --fail-on-halt exits 4", f"rc={rc} {err}")
+        # apply says so too (issue 28): the rollout's block, a warning, the JSON, exit 4 when asked
+        rc, out, err = f.run("apply")
+        check(rc == 0 and "canary    halted" in out and "Nothing to apply" in out
+              and "warning: OtaRollout/fw is halted: this apply moved it no further" in err,
+              "halt: apply shows the rollout's standing and warns that it is halted", out + err)
+        rc, out, err = f.run("apply", "--fail-on-halt")
+        check(rc == 4 and len(f.creates()) == 1, "halt: apply --fail-on-halt exits 4", f"rc={rc} {out}{err}")
+        rc, out, err = f.run("apply", "--output", "json")
+        j = json.loads(out) if out.startswith("{") else {}
+        check(rc == 0 and j.get("halted") == ["OtaRollout/fw"] and j["summary"]["halted"] == 1,
+              "halt: apply's JSON names the halted rollout", out + err)
         rc, out, err = f.run("status")
         check("COMPLETED            1         1         0         0  [##########xxxxxxxxxx]" in out,
               "status: a bar of the canary's devices, half succeeded, half failed", out + err)
