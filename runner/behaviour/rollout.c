@@ -161,7 +161,8 @@ static int plan_start(otr_kind_plan *kp)
         return 0;
     }
     kp->kind = OTR_ACT_CREATE;
-    otr_buf_puts(&kp->reason, "the old waves' tasks are left alone (--prune deletes them):");
+    otr_buf_puts(&kp->reason,
+                 "the old waves' tasks keep running, recorded as retired (--prune deletes them):");
     for (size_t i = 0; i < n; i++)
         otr_buf_printf(&kp->reason, " %s", ids[i]);
     return 0;

@@ -20,6 +20,7 @@ typedef struct row {
     otr_aws_call *call;
     cJSON *view;                  /* a kind with a status view (a rollout's waves), or NULL */
     const otr_kind_behaviour *bh; /* the view's owner, who renders it */
+    int retired; /* a retired resource (an old configuration, an older revision's wave) */
 } row;
 
 static void on_get(otr_aws_call *call, void *ctx)
@@ -54,7 +55,7 @@ static size_t judge(row *rows, size_t n)
     for (size_t i = 0; i < n; i++) {
         const otr_record *rec = rows[i].rec;
         const otr_kind_behaviour *bh = otr_behaviour_of(rec->kind);
-        if (!bh || !bh->status_view || rows[i].error)
+        if (!bh || !bh->status_view || rows[i].error || rows[i].retired)
             continue;
         otr_remote_item item = {
             .id = rec->id,
@@ -156,6 +157,8 @@ static void print_json(const row *rows, size_t n)
         otr_buf_free(&a);
         cJSON_AddStringToObject(x, rec->kind->id_key, rec->id ? rec->id : "");
         cJSON_AddStringToObject(x, "status", status_of(&rows[i]));
+        if (rows[i].retired)
+            cJSON_AddBoolToObject(x, "retired", 1);
         if (rows[i].error)
             cJSON_AddStringToObject(x, "error", rows[i].error);
         if (c->present) {
@@ -179,13 +182,21 @@ static void print_json(const row *rows, size_t n)
     cJSON_Delete(arr);
 }
 
+/* The row's address, and "(retired)" after a retired resource's. */
+static void row_name(otr_buf *out, const row *r)
+{
+    otr_address_short(out, r->rec->kind, r->rec->name);
+    if (r->retired)
+        otr_buf_puts(out, " (retired)");
+}
+
 static void print_text(const row *rows, size_t n, const otr_state *s, const char *path, int color)
 {
     int w = 4;
     otr_buf a = OTR_BUF_INIT;
     for (size_t i = 0; i < n; i++) {
         otr_buf_clear(&a);
-        otr_address_short(&a, rows[i].rec->kind, rows[i].rec->name);
+        row_name(&a, &rows[i]);
         if ((int)a.len > w)
             w = (int)a.len;
     }
@@ -194,7 +205,7 @@ static void print_text(const row *rows, size_t n, const otr_state *s, const char
     for (size_t i = 0; i < n; i++) {
         const otr_ota_counts *c = &rows[i].got.counts;
         otr_buf_clear(&a);
-        otr_address_short(&a, rows[i].rec->kind, rows[i].rec->name);
+        row_name(&a, &rows[i]);
         otr_buf line = OTR_BUF_INIT; /* the id and status are the state's and the service's */
         otr_buf_printf(&line, "%-*s  %-22s %-12s", w, otr_buf_cstr(&a),
                        rows[i].rec->id ? rows[i].rec->id : "-", status_of(&rows[i]));
@@ -236,16 +247,24 @@ int otr_cmd_status(const otr_options *o)
         otr_error_clear(&err);
         return OTR_EXIT_ERROR;
     }
-    size_t n = pl.state->count;
+    /* the records, then the retired resources (as records of their kind and id) */
+    size_t nrec = pl.state->count, n = nrec + pl.state->nretired;
     row *rows = calloc(n + 1, sizeof(*rows));
-    if (!rows) {
+    otr_record *retired = calloc(pl.state->nretired + 1, sizeof(*retired));
+    if (!rows || !retired) {
         rc = OTR_EXIT_ERROR;
         goto done;
+    }
+    for (size_t i = 0; i < pl.state->nretired; i++) {
+        retired[i].kind = pl.state->retired[i].kind;
+        retired[i].name = pl.state->retired[i].name;
+        retired[i].id = pl.state->retired[i].id;
+        rows[nrec + i].retired = 1;
     }
     if (n && (rc = otr_planning_open_service(&pl, o)) != 0)
         goto done;
     for (size_t i = 0; i < n; i++) {
-        const otr_record *rec = &pl.state->records[i];
+        const otr_record *rec = i < nrec ? &pl.state->records[i] : &retired[i - nrec];
         otr_buf subject = OTR_BUF_INIT;
         otr_address_short(&subject, rec->kind, rec->name);
         rows[i].rec = rec;
@@ -279,7 +298,7 @@ int otr_cmd_status(const otr_options *o)
         if (rows[i].error) {
             otr_print_line(stderr, "ota-runner: error: ", rows[i].error);
             rc = OTR_EXIT_ERROR;
-        } else if (rows[i].missing) {
+        } else if (rows[i].missing && !rows[i].retired) {
             otr_buf a = OTR_BUF_INIT;
             otr_address_short(&a, rows[i].rec->kind, rows[i].rec->name);
             otr_buf_printf(&a,
@@ -298,6 +317,7 @@ done:
         free(rows[i].error);
         otr_aws_call_free(rows[i].call);
     }
+    free(retired); /* its strings are the state's */
     free(rows);
     otr_planning_free(&pl);
     return rc;

@@ -79,6 +79,11 @@ typedef struct otr_kind {
                                    the error the model lists; or a 409) leaves the old
                                    resource retired, to be deleted by a later run */
     int guarded_deletes;        /* --max-deletes counts its deletes */
+    int retires_dropped;        /* a kind with several ids (ids_of): those a newly created
+                                   record drops (an old revision's waves, left running
+                                   without --prune) stay recorded, retired, and are
+                                   deleted only by a --prune run (--allow-cancel while
+                                   they run) */
     /* A kind whose record is not the body it sends (a rollout: one manifest,
      * one task per wave) says what a create sends, where the new id goes, and
      * which ids a delete removes; and it plans itself. NULL for the others:

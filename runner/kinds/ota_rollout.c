@@ -547,6 +547,7 @@ const otr_kind otr_kind_ota_rollout = {
     .running = rollout_running,
     .conflict_retires = 0,
     .guarded_deletes = 1,
+    .retires_dropped = 1,
     .body_of = body_of,
     .body_kind = &otr_kind_ota_task,
     .created = created,

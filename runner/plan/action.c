@@ -30,7 +30,7 @@ const char *otr_action_cancels(const otr_action *a)
     int deletes =
         a->kind == OTR_ACT_DELETE ||
         (a->kind == OTR_ACT_REPLACE && a->resource->replace_order == OTR_REPLACE_DELETE_FIRST);
-    if (!deletes || a->retired || (!a->old.id && !a->after_resume) || !a->resource->running)
+    if (!deletes || (!a->old.id && !a->after_resume) || !a->resource->running)
         return NULL;
     /* never seen (made since the last refresh, and --refresh none; or by a
      * resumed create of this run): may be running */
@@ -46,6 +46,6 @@ const char *otr_action_old_id(const otr_action *a)
 
 int otr_action_deletes_task(const otr_action *a)
 {
-    return a->resource->guarded_deletes && !a->retired &&
+    return a->resource->guarded_deletes &&
            (a->kind == OTR_ACT_DELETE || a->kind == OTR_ACT_REPLACE);
 }

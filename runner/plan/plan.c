@@ -771,6 +771,11 @@ static int plan_retired_delete(builder *b, const otr_kind *k, const char *name, 
     if (!(a->old.name = strdup(name)) || !(a->old.id = strdup(id)) ||
         (reason && !(a->reason = strdup(reason))))
         return -1;
+    /* the status the refresh saw, for the --allow-cancel guard */
+    const otr_remote_view *v = view_of(b->o, k);
+    const otr_remote_item *it = v ? remote_live(v, id) : NULL;
+    if (it && it->status && !(a->old.remote_status = strdup(it->status)))
+        return -1;
     return 0;
 }
 
@@ -806,6 +811,29 @@ static int hold_used(builder *b)
     return 0;
 }
 
+/* A retired resource only --prune deletes (an older revision's wave task),
+ * in a run without it: a note says it stays, and how it stands. */
+static int retired_kept(builder *b, const otr_retired *r)
+{
+    const otr_remote_view *v = view_of(b->o, r->kind);
+    const otr_remote_item *it = v ? remote_live(v, r->id) : NULL;
+    otr_buf note = OTR_BUF_INIT;
+    otr_address_short(&note, r->kind, r->name);
+    int runs = it && it->status && otr_kind_running(r->kind, it->status);
+    otr_buf_printf(&note, ": task %s of an older revision is retired (%s)", r->id,
+                   !v           ? "its status not asked"
+                   : !it        ? "gone from the service"
+                   : it->status ? it->status
+                                : "listed");
+    if (runs)
+        otr_buf_puts(&note, ": it still runs on its devices; --prune --allow-cancel deletes it");
+    else
+        otr_buf_puts(&note, "; --prune deletes it");
+    int rc = add_note(b, &note);
+    otr_buf_free(&note);
+    return rc;
+}
+
 /* The old resources to delete: those a create-first replace of this run
  * retires, and those already retired; each once nothing refers to it. */
 static int plan_retired(builder *b)
@@ -822,7 +850,15 @@ static int plan_retired(builder *b)
         otr_buf why = OTR_BUF_INIT;
         if (!targeted(b->o, r->kind, r->name))
             continue;
-        if (r->last_error)
+        if (r->kind->retires_dropped && !b->o->prune) {
+            if (retired_kept(b, r) < 0)
+                return -1;
+            continue;
+        }
+        if (r->kind->retires_dropped)
+            otr_buf_printf(&why, "retired %s (an older revision's), and --prune deletes it",
+                           r->retired_at ? r->retired_at : "");
+        else if (r->last_error)
             otr_buf_printf(&why, "retired %s; its last delete was refused: %s",
                            r->retired_at ? r->retired_at : "", r->last_error);
         int rc = otr_buf_failed(&why)

@@ -419,6 +419,25 @@ static int forget_deleted(otr_state *s, const otr_kind *k, const char *name, con
     return 0;
 }
 
+/* The ids of the record at rec's address that rec drops (an old revision's
+ * waves), retired, for a kind that keeps them (retires_dropped). */
+static int retire_dropped(otr_state *s, const otr_kind *k, const otr_record *rec)
+{
+    const otr_record *cur = otr_state_find(s, k, rec->name);
+    const char *was[OTR_KIND_MAX_IDS], *now[OTR_KIND_MAX_IDS];
+    if (!cur || !k->retires_dropped || !k->ids_of)
+        return 0;
+    size_t n = k->ids_of(cur, was, OTR_KIND_MAX_IDS), m = k->ids_of(rec, now, OTR_KIND_MAX_IDS);
+    for (size_t i = 0; i < n; i++) {
+        int kept = 0;
+        for (size_t j = 0; j < m && !kept; j++)
+            kept = !strcmp(was[i], now[j]);
+        if (!kept && otr_state_retire(s, k, cur->name, was[i], NULL, NULL) < 0)
+            return -1;
+    }
+    return 0;
+}
+
 int otr_state_settle(otr_state *s, const otr_intent *in, const otr_record *rec, int ok,
                      int conflict, const char *error)
 {
@@ -448,6 +467,8 @@ int otr_state_settle(otr_state *s, const otr_intent *in, const otr_record *rec, 
         return forget_deleted(s, k, in->rec.name, in->rec.id);
     if (in->op == OTR_OP_CREATE && in->replaces &&
         otr_state_retire(s, k, in->rec.name, in->replaces, NULL, NULL) < 0)
+        return -1;
+    if (in->op == OTR_OP_CREATE && retire_dropped(s, k, rec) < 0)
         return -1;
     if (in->op == OTR_OP_CREATE && k->created) { /* the new id where the kind keeps it too */
         otr_record copy;

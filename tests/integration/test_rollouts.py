@@ -22,6 +22,7 @@ outcomes); durations are seconds and the emulator's tick a fifth of one.
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -377,7 +378,43 @@ def kill_trials():
         f.stop()
 
 
+def old_revision_retired():
+    """A new revision without --prune starts over and leaves the old waves'
+    tasks running on their devices: they stay recorded, retired; plan and
+    status list them; a run with --prune and --allow-cancel deletes them, and
+    without --allow-cancel the guard holds a running one (issue 28)."""
+    f = Fleet("retired", rollout(), "--outcomes", json.dumps({"never": True}))
+    try:
+        rc, out, err = f.run("apply")
+        old = f.waves()["canary"]["taskId"]
+        f.commit(rollout(revision=2, s3="s3://fw/2-5-1.json"), "a new image")
+        rc, out, err = f.run("apply")
+        state = json.load(open(f.state))
+        retired = [r for r in state.get("retired", []) if r.get("taskId", r.get("id")) == old]
+        check(rc == 0 and len(f.creates()) == 2 and not f.deletes() and retired,
+              "retired: revision 2 starts over; revision 1's canary is recorded as retired, not dropped",
+              out + err + json.dumps(state.get("retired")))
+        rc, out, err = f.run("plan")
+        check(rc == 0 and re.search(f"task {old} of an older revision is retired \\((SCHEDULED|IN_PROGRESS)\\): "
+                                    "it still runs on its devices; --prune --allow-cancel deletes it", out),
+              "retired: plan lists it, running, and says how to delete it", out + err)
+        rc, out, err = f.run("status")
+        check(rc == 0 and "OtaRollout/fw (retired)" in out and old in out,
+              "retired: status lists it with its live status", out + err)
+        rc, out, err = f.run("apply", "--prune")
+        check(rc == 1 and "--allow-cancel" in err and old in err and not f.deletes(),
+              "retired: --prune without --allow-cancel is held by the guard", out + err)
+        rc, out, err = f.run("apply", "--prune", "--allow-cancel")
+        state = json.load(open(f.state))
+        check(rc == 0 and [d["path"].rsplit("/", 1)[1] for d in f.deletes()] == [old]
+              and not state.get("retired"),
+              "retired: --prune --allow-cancel deletes it, and the state forgets it", out + err)
+    finally:
+        f.stop()
+
+
 three_waves()
+old_revision_retired()
 halt_and_resume()
 hold_after()
 deadline()
