@@ -12,5 +12,6 @@ int otr_cmd_diff(const otr_options *o);
 int otr_cmd_apply(const otr_options *o);
 int otr_cmd_status(const otr_options *o);
 int otr_cmd_state(const otr_options *o);
+int otr_cmd_init(const otr_options *o);
 
 #endif

@@ -111,6 +111,23 @@ cJSON *otr_loaded_signed_by_json(const otr_loaded *l)
     return j;
 }
 
+/* Edits under the path that the commit read does not hold: said, since the
+ * plan is of the commit, not of what the editor shows. */
+static void warn_uncommitted(otr_source *s)
+{
+    otr_buf names = OTR_BUF_INIT, line = OTR_BUF_INIT;
+    long n = otr_source_uncommitted(s, &names, 3);
+    if (n > 0 && otr_buf_printf(&line,
+                                "%ld file%s under %s differ%s from the commit read (%s%s): it is "
+                                "what counts; commit them, or give --worktree to read the files "
+                                "as they are",
+                                n, n == 1 ? "" : "s", otr_source_path(s), n == 1 ? "s" : "",
+                                otr_buf_cstr(&names), n > 3 ? ", ..." : "") == 0)
+        otr_print_line(stderr, "ota-runner: warning: ", otr_buf_cstr(&line));
+    otr_buf_free(&names);
+    otr_buf_free(&line);
+}
+
 int otr_load(otr_loaded *l, const otr_options *o)
 {
     memset(l, 0, sizeof(*l));
@@ -130,6 +147,7 @@ int otr_load(otr_loaded *l, const otr_options *o)
         otr_loaded_free(l);
         return -1;
     }
+    warn_uncommitted(l->source);
     if (!range_pending(o))
         otr_source_close_repository(l->source);
     if (otr_manifest_set_finish(&l->set, &l->diags) < 0) {

@@ -4,6 +4,8 @@
 #include "cli/commands.h"
 #include "manifest/schema.h"
 #include "plan/plan.h"
+#include "source/source.h"
+#include "util/buf.h"
 #include "util/time.h"
 #include "state/state.h"
 
@@ -28,6 +30,15 @@ enum {
 #define OUT(x) (1u << (x))
 
 static const otr_command commands[] = {
+    {"init", OPT_SOURCE, "",
+     "write a starting fleet into a repository (and the next commands to run)",
+     "Writes, under --path (default manifests) at the root of the repository at or\n"
+     "above --repo (default the current folder; a new repository there when there is\n"
+     "none): a task configuration, a staged rollout, a one-off task, each commented\n"
+     "and valid, and the manifests' JSON Schema that their first line points editors\n"
+     "at; adds the state file to .gitignore. Refuses a --path that exists: nothing is\n"
+     "overwritten. Prints the next commands.\n",
+     OUT(OTR_OUT_TEXT), otr_cmd_init},
     {"validate", OPT_SOURCE | OPT_OUTPUT, "",
      "load and validate every manifest (no network, no state)",
      "Reads the manifests from one commit of the repository, checks every rule of the\n"
@@ -216,7 +227,7 @@ static const option_spec options[] = {
      "seconds for one attempt (default 60)"},
     {O_STATE, "state", 0, OPT_STATE, "FILE|URL",
      "state file, or s3://BUCKET/KEY[?region=R] (default: OTA_RUNNER_STATE,\n"
-     "else ota-runner.state.json)"},
+     "else ota-runner.state.json at the repository's root)"},
     {O_LOCK_TIMEOUT, "lock-timeout", 0, OPT_STATE, "DURATION",
      "wait this long (30s, 5m) for a lock another run holds (default: exit 3 at once)"},
     {O_LOCK_STALE_AFTER, "lock-stale-after", 0, OPT_STATE, "DURATION",
@@ -377,7 +388,21 @@ const char *otr_options_state_path(const otr_options *o)
     const char *env = getenv("OTA_RUNNER_STATE");
     if (o->state_path)
         return o->state_path;
-    return env && *env ? env : OTR_STATE_DEFAULT_PATH;
+    if (env && *env)
+        return env;
+    return o->default_state ? o->default_state : OTR_STATE_DEFAULT_PATH;
+}
+
+/* The default state file: at the root of the repository's working tree,
+ * wherever in it ota-runner is run from (a URL's: the folder run from). */
+static void default_state(otr_options *o)
+{
+    char *root = otr_source_root(o->repo ? o->repo : ".");
+    otr_buf b = OTR_BUF_INIT;
+    if (root && otr_buf_printf(&b, "%s%s", root, OTR_STATE_DEFAULT_PATH) == 0)
+        o->default_state = otr_buf_detach(&b);
+    otr_buf_free(&b);
+    free(root);
 }
 
 void otr_options_state_where(const otr_options *o, otr_state_where *w)
@@ -565,11 +590,15 @@ int otr_options_parse(otr_options *o, int argc, char **argv)
         return -1;
     if (o->command && !o->help && o->nargs && !o->command->args[0])
         return usage_error(o->command, "unexpected argument '%s'", o->args[0], NULL);
+    if (o->command && !o->help && (o->command->options & OPT_STATE) && !o->state_path)
+        default_state(o);
     return 0;
 }
 
 void otr_options_free(otr_options *o)
 {
+    free(o->default_state);
+    o->default_state = NULL;
     free(o->args);
     free(o->targets);
     o->args = NULL;

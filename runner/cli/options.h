@@ -56,7 +56,10 @@ typedef struct otr_options {
     long connect_timeout_ms;
     long request_timeout_ms;
     /* state */
-    const char *state_path; /* NULL: OTA_RUNNER_STATE, else ota-runner.state.json */
+    const char *state_path; /* NULL: OTA_RUNNER_STATE, else ota-runner.state.json at the
+                               root of the repository's working tree (the folder run from
+                               for a URL) */
+    char *default_state;    /* that default, made once (otr_options_state_path) */
     long lock_timeout_ms;   /* --lock-timeout */
     long lock_stale_s;      /* --lock-stale-after; 0: the default */
     const char *to;         /* state migrate --to */

@@ -5,7 +5,7 @@ _ota_runner() {
         cur=${COMP_WORDS[COMP_CWORD]}; prev=${COMP_WORDS[COMP_CWORD-1]}
         words=("${COMP_WORDS[@]}"); cword=$COMP_CWORD
     }
-    local commands="validate tokens plan diff apply status state version"
+    local commands="init validate tokens plan diff apply status state version"
     local global="--help --verbose --debug --no-color"
     local source="--repo --ref --path --worktree --cache-dir --allowed-signers --verify-commits --output"
     local service="--region --profile --endpoint-url --parallelism --max-rps --retry-mode --max-attempts --connect-timeout --request-timeout --state --lock-timeout --lock-stale-after"

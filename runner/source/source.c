@@ -29,6 +29,19 @@ int otr_source_git_fail(otr_error *err, otr_error_code code, const char *what)
     return otr_error_set(err, code, "%s: %s", what, e && e->message ? e->message : "unknown error");
 }
 
+char *otr_source_root(const char *repo)
+{
+    git_repository *r = NULL;
+    char *root = NULL;
+    if (!repo || otr_source_is_url(repo) || git_libgit2_init() < 0)
+        return NULL;
+    if (git_repository_open_ext(&r, repo, 0, NULL) == 0 && git_repository_workdir(r))
+        root = strdup(git_repository_workdir(r));
+    git_repository_free(r);
+    git_libgit2_shutdown();
+    return root;
+}
+
 int otr_source_is_url(const char *repo)
 {
     if (strstr(repo, "://"))
@@ -849,6 +862,49 @@ int otr_source_each_file(otr_source *s, otr_diags *diags, otr_source_file_fn fn,
         return -1;
     release_entries(s);
     return 0;
+}
+
+/* Is the commit read the one the working tree's HEAD names? */
+static int reads_head(otr_source *s)
+{
+    git_oid head, read;
+    return git_reference_name_to_id(&head, s->repo, "HEAD") == 0 &&
+           git_oid_fromstr(&read, s->commit) == 0 && git_oid_equal(&head, &read);
+}
+
+long otr_source_uncommitted(otr_source *s, otr_buf *names, size_t max_names)
+{
+    git_status_options so;
+    git_status_list *list = NULL;
+    otr_buf spec = OTR_BUF_INIT;
+    char *specs[1];
+    long n = 0;
+    if (!s->repo || s->worktree || git_repository_is_bare(s->repo) || !reads_head(s))
+        return 0;
+    if (otr_buf_printf(&spec, "%s/", s->path) < 0)
+        return -1;
+    specs[0] = spec.ptr;
+    git_status_options_init(&so, GIT_STATUS_OPTIONS_VERSION);
+    so.show = GIT_STATUS_SHOW_INDEX_AND_WORKDIR;
+    so.flags = GIT_STATUS_OPT_INCLUDE_UNTRACKED | GIT_STATUS_OPT_RECURSE_UNTRACKED_DIRS;
+    so.pathspec.strings = specs;
+    so.pathspec.count = 1;
+    if (git_status_list_new(&list, s->repo, &so) < 0) {
+        otr_buf_free(&spec);
+        return 0; /* a warning's worth only: nothing to say */
+    }
+    for (size_t i = 0; i < git_status_list_entrycount(list); i++) {
+        const git_status_entry *e = git_status_byindex(list, i);
+        const git_diff_delta *d = e->index_to_workdir ? e->index_to_workdir : e->head_to_index;
+        if (e->status == GIT_STATUS_CURRENT || (e->status & GIT_STATUS_IGNORED) || !d)
+            continue;
+        if ((size_t)n < max_names)
+            otr_buf_printf(names, "%s%s", n ? ", " : "", d->new_file.path);
+        n++;
+    }
+    git_status_list_free(list);
+    otr_buf_free(&spec);
+    return n;
 }
 
 void otr_source_close_repository(otr_source *s)

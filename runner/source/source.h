@@ -9,6 +9,7 @@
 #ifndef OTR_SOURCE_SOURCE_H
 #define OTR_SOURCE_SOURCE_H
 
+#include "util/buf.h"
 #include "util/error.h"
 
 #include <stddef.h>
@@ -59,6 +60,12 @@ OTR_MUST_USE int otr_source_each_file(otr_source *s, otr_diags *diags, otr_sourc
  * and the names stay; otr_source_each_file then fails. */
 void otr_source_close_repository(otr_source *s);
 
+/* How many files under the path differ from the commit read (changed,
+ * staged, new) in the working tree, when that commit is HEAD's and the
+ * files were read from it (not --worktree); the first max_names named in
+ * names, comma-separated. 0 for a URL or a bare repository; -1 without memory. */
+long otr_source_uncommitted(otr_source *s, otr_buf *names, size_t max_names);
+
 /* Who signed the commit a source was read from (otr_source_verify). */
 typedef struct otr_source_trust {
     char principal[256];  /* the committer's e-mail, which the allowed signers name */
@@ -79,6 +86,11 @@ OTR_MUST_USE int otr_source_verify(otr_source *s, const struct otr_signers *sign
                                    const char *since, otr_source_trust *out, otr_error *err);
 
 void otr_source_free(otr_source *s);
+
+/* The root of the working tree of the local repository at or above repo
+ * (git's own search), with a trailing '/'; NULL for a URL, a bare
+ * repository or none. free() the result. */
+char *otr_source_root(const char *repo);
 
 /* True when repo names a URL rather than a local path. */
 int otr_source_is_url(const char *repo);

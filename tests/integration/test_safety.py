@@ -10,7 +10,9 @@ moto for the S3 state).
 import json
 import os
 import signal
+import subprocess
 import sys
+import tempfile
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -542,6 +544,43 @@ def unsent_create_replaced():
         f.stop()
 
 
+def state_at_root():
+    """The default state file is at the repository's root wherever in it
+    ota-runner runs (issue 28: run from manifests/, status showed nothing and
+    plan adopted everything)."""
+    f = Fleet(RUNNER, "state-root", "--tick", TICK, files={"t1.yaml": task("t1")})
+    try:
+        env = f.env(OTA_RUNNER_STATE=None)
+        sub = os.path.join(f.repo, "manifests")
+        run = lambda *a, cwd=sub: subprocess.run([RUNNER, *a], capture_output=True, text=True, env=env, cwd=cwd)
+        p = run("apply")
+        check(p.returncode == 0 and os.path.exists(os.path.join(f.repo, "ota-runner.state.json"))
+              and not os.path.exists(os.path.join(sub, "ota-runner.state.json")),
+              "state-root: apply from manifests/ writes the state at the repository's root", p.stdout + p.stderr)
+        p = run("status")
+        check(p.returncode == 0 and "t1" in p.stdout and os.path.join(f.repo, "ota-runner.state.json") in p.stdout,
+              "state-root: status from manifests/ reads it", p.stdout + p.stderr)
+        p = run("plan", cwd=f.repo)
+        check(p.returncode == 0 and "No changes" in p.stdout and "adopted" not in p.stdout + p.stderr,
+              "state-root: plan from the root reads the same state: no changes, nothing adopted", p.stdout + p.stderr)
+        # edits not committed are named: the plan is of the commit
+        f.write("t1.yaml", task("t1", description="Edited"))
+        f.write("t2.yaml", task("t2"))
+        p = run("plan")
+        check(p.returncode == 0 and "No changes" in p.stdout and "warning: 2 files under manifests differ from "
+              "the commit read (manifests/t1.yaml, manifests/t2.yaml)" in p.stderr and "--worktree" in p.stderr,
+              "state-root: plan names the edits it does not read", p.stdout + p.stderr)
+        p = run("plan", "--worktree")
+        check(p.returncode == 0 and "differ from the commit" not in p.stderr and "1 to create" in p.stdout,
+              "state-root: with --worktree they are read, and no warning", p.stdout + p.stderr)
+        other = tempfile.mkdtemp()
+        p = run("plan", "--repo", f.repo, cwd=other)
+        check(p.returncode == 0 and "No changes" in p.stdout and not os.listdir(other),
+              "state-root: --repo from elsewhere reads the state at that repository's root", p.stdout + p.stderr)
+    finally:
+        f.stop()
+
+
 def rebuild_reordered():
     """Found by the chaos test: waves reordered after they started, then the
     state lost: the rebuilt record keeps the waves in the order they were made,
@@ -570,6 +609,7 @@ adopt_records()
 rebuild_reordered()
 landed_creates()
 unsent_create_replaced()
+state_at_root()
 s3_shares_the_run()
 config_used_by_waves()
 s3_takeover()
