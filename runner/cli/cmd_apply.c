@@ -244,6 +244,24 @@ static int save_state(otr_planning *pl, const otr_options *o)
     return saved;
 }
 
+/* On a terminal, the person who ran apply says yes to the plan shown, as
+ * Terraform asks; --auto-approve, a saved plan (reviewed when it was made),
+ * JSON output or no terminal never ask. */
+static int approved(const otr_options *o)
+{
+    char answer[16];
+    if (o->auto_approve || o->nargs || o->output == OTR_OUT_JSON || !isatty(STDIN_FILENO) ||
+        !isatty(STDOUT_FILENO))
+        return 1;
+    printf("\nDo you want to apply this plan? Only 'yes' is accepted (--auto-approve skips "
+           "this): ");
+    fflush(stdout);
+    if (fgets(answer, sizeof(answer), stdin) && !strcmp(answer, "yes\n"))
+        return 1;
+    fprintf(stderr, "ota-runner: apply cancelled: nothing was changed\n");
+    return 0;
+}
+
 /* What apply refuses to do without being told; returns an exit code. */
 static int check_guards(const otr_plan *p, const otr_options *o)
 {
@@ -364,6 +382,10 @@ int otr_cmd_apply(const otr_options *o)
     if (o->output != OTR_OUT_JSON) {
         otr_render_plan_text_to(stdout, pl.plan, NULL, 0);
         fflush(stdout);
+    }
+    if (!approved(o)) {
+        rc = OTR_EXIT_ERROR;
+        goto done;
     }
     if ((rc = otr_planning_open_service(&pl, o)) != 0)
         goto done;

@@ -162,6 +162,7 @@ typedef enum opt_id {
     O_OUT,
     O_DETAILED_EXITCODE,
     O_FAIL_FAST,
+    O_AUTO_APPROVE,
     O_ALLOW_CANCEL,
     O_ALLOW_EMPTY,
     O_NO_ADOPT,
@@ -256,6 +257,8 @@ static const option_spec options[] = {
     {O_DETAILED_EXITCODE, "detailed-exitcode", 0, OPT_EXITCODE, NULL,
      "exit 0: no changes, 2: changes, 1: error"},
     {O_FAIL_FAST, "fail-fast", 0, OPT_APPLY_ONLY, NULL, "stop at the first failed action"},
+    {O_AUTO_APPROVE, "auto-approve", 0, OPT_APPLY_ONLY, NULL,
+     "on a terminal, apply without asking (no terminal, or a saved plan: never asks)"},
     {O_FAIL_ON_HALT, "fail-on-halt", 0, OPT_STATUS_ONLY | OPT_APPLY_ONLY, NULL,
      "exit 4 when a staged rollout is halted (apply: once all else succeeded)"},
 };
@@ -505,6 +508,7 @@ static int apply_option(otr_options *o, const option_spec *opt, const char *valu
     case O_OUT: o->out = value; break;
     case O_DETAILED_EXITCODE: o->detailed_exitcode = 1; break;
     case O_FAIL_FAST: o->fail_fast = 1; break;
+    case O_AUTO_APPROVE: o->auto_approve = 1; break;
     case O_FAIL_ON_HALT: o->fail_on_halt = 1; break;
     case O_ALLOWED_SIGNERS: o->allowed_signers = value; break;
     case O_RETRY_MODE: o->retry_mode = value; break;

@@ -76,6 +76,7 @@ typedef struct otr_options {
     const char *out;
     int detailed_exitcode;
     int fail_fast;
+    int auto_approve;
     int fail_on_halt;
     /* positional arguments after the command */
     const char **args;

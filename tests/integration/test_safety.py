@@ -581,6 +581,50 @@ def state_at_root():
         f.stop()
 
 
+def on_terminal(f, answer, *args):
+    """ota-runner apply ARGS on a pseudo-terminal, answering its question
+    (if it asks) with answer; returns (exit code, what the terminal showed)."""
+    import pty
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.chdir(f.repo)
+        os.execve(RUNNER, [RUNNER, "apply", *args], f.env())
+    out, sent = b"", False
+    while True:
+        try:
+            data = os.read(fd, 4096)
+        except OSError:
+            break
+        if not data:
+            break
+        out += data
+        if not sent and b"Only 'yes' is accepted" in out:
+            os.write(fd, answer.encode() + b"\n")
+            sent = True
+    _, status = os.waitpid(pid, 0)
+    os.close(fd)
+    return os.waitstatus_to_exitcode(status), out.decode(errors="replace")
+
+
+def confirm_on_terminal():
+    """apply on a terminal shows the plan and asks, as Terraform does; only
+    'yes' goes on; --auto-approve does not ask (issue 28)."""
+    f = Fleet(RUNNER, "confirm", "--tick", TICK, files={"t1.yaml": task("t1")})
+    try:
+        rc, out = on_terminal(f, "no")
+        check(rc == 1 and "+   create  t1" in out and "apply cancelled: nothing was changed" in out
+              and not f.creates(), "confirm: 'no' on a terminal changes nothing", out)
+        rc, out = on_terminal(f, "yes")
+        check(rc == 0 and "Apply complete: 1 created" in out and len(f.creates()) == 1,
+              "confirm: 'yes' applies the plan shown", out)
+        f.commit({"t2.yaml": task("t2")})
+        rc, out = on_terminal(f, "", "--auto-approve")
+        check(rc == 0 and "Only 'yes'" not in out and len(f.creates()) == 2,
+              "confirm: --auto-approve does not ask", out)
+    finally:
+        f.stop()
+
+
 def rebuild_reordered():
     """Found by the chaos test: waves reordered after they started, then the
     state lost: the rebuilt record keeps the waves in the order they were made,
@@ -610,6 +654,7 @@ rebuild_reordered()
 landed_creates()
 unsent_create_replaced()
 state_at_root()
+confirm_on_terminal()
 s3_shares_the_run()
 config_used_by_waves()
 s3_takeover()
