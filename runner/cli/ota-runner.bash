@@ -30,7 +30,7 @@ _ota_runner() {
         validate|tokens) COMPREPLY=($(compgen -W "$global $source" -- "$cur")) ;;
         plan) COMPREPLY=($(compgen -W "$global $source $service $plan --out --detailed-exitcode" -- "$cur")) ;;
         diff) COMPREPLY=($(compgen -W "$global $source --detailed-exitcode" -- "$cur")) ;;
-        apply) COMPREPLY=($(compgen -W "$global $source $service $plan --fail-fast" -- "$cur"))
+        apply) COMPREPLY=($(compgen -W "$global $source $service $plan --fail-fast --fail-on-halt --auto-approve" -- "$cur"))
                [[ $cur != -* ]] && COMPREPLY+=($(compgen -f -- "$cur")) ;;
         status) COMPREPLY=($(compgen -W "$global $service --output --fail-on-halt" -- "$cur")) ;;
         state) if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "$global $source $service --to" -- "$cur"))
