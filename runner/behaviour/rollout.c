@@ -307,14 +307,15 @@ static const char *promotes_to(const otr_kind_plan *kp)
     return now ? now : otr_rollout_str(cJSON_GetArrayItem(waves, last), "name");
 }
 
-/* The halt of the newest wave, recorded with its reason, counts and gate. */
+/* The halt of the newest wave, recorded with its reason, counts and gate
+ * (and the time, unless now is 0: status judges a halt no apply recorded). */
 static void halt(cJSON *progress, const char *wave, const char *reason, int64_t now,
                  const char *gate, const otr_ota_counts *c)
 {
     cJSON *h = cJSON_CreateObject();
     cJSON_AddStringToObject(h, "wave", wave);
     cJSON_AddStringToObject(h, "reason", reason);
-    char *at = iso_of(now);
+    char *at = now ? iso_of(now) : NULL;
     if (at)
         cJSON_AddStringToObject(h, "at", at);
     free(at);
@@ -378,7 +379,8 @@ static int judge_newest(otr_kind_plan *kp, cJSON *progress, cJSON *newest_view, 
         j->state = "halted";
         otr_buf_printf(&j->why, "its task %s is no longer in the service",
                        otr_rollout_str(newest, "taskId") ? otr_rollout_str(newest, "taskId") : "?");
-        halt(progress, otr_rollout_str(newest, "name"), j->why.ptr, kp->now, digest, NULL);
+        halt(progress, otr_rollout_str(newest, "name"), j->why.ptr, kp->status_only ? 0 : kp->now,
+             digest, NULL);
         j->changed = 1;
         return -1;
     }
@@ -390,7 +392,8 @@ static int judge_newest(otr_kind_plan *kp, cJSON *progress, cJSON *newest_view, 
         otr_rollout_judge(&g, c, epoch_of(otr_rollout_str(newest, "createdAt")), kp->now, &j->why);
     if (v == OTR_VERDICT_HALT) {
         j->state = "halted";
-        halt(progress, otr_rollout_str(newest, "name"), j->why.ptr, kp->now, digest, c);
+        halt(progress, otr_rollout_str(newest, "name"), j->why.ptr, kp->status_only ? 0 : kp->now,
+             digest, c);
         j->changed = 1;
         return -1;
     }
@@ -399,6 +402,13 @@ static int judge_newest(otr_kind_plan *kp, cJSON *progress, cJSON *newest_view, 
         double ok, bad;
         otr_rollout_shares(c, &things, &finished, &ok, &bad);
         j->state = things && finished == things ? "waiting for the gate" : "running";
+        return -1;
+    }
+    if (!otr_rollout_str(newest, "passedAt") && kp->status_only) {
+        /* a pass no apply recorded: its soak starts when one does */
+        j->state = "passed, not recorded";
+        otr_buf_printf(&j->why, "its gate is met; the next apply records the pass%s",
+                       g.soak > 0 ? ", and its soak runs from then" : "");
         return -1;
     }
     if (!otr_rollout_str(newest, "passedAt")) {
@@ -593,6 +603,7 @@ static cJSON *status_view(const otr_record *rec, const otr_remote_item *remote, 
     kp.rec_spec = spec;
     kp.remote = remote;
     kp.refreshed = 1;
+    kp.status_only = 1;
     kp.now = now;
     kp.kind = OTR_ACT_NOOP;
     cJSON *view = spec && otr_rollout_started(rec) && plan_next(&kp) == 0 ? kp.view : NULL;
@@ -751,5 +762,6 @@ const otr_kind_behaviour otr_behaviour_ota_rollout = {
     .view_github = otr_render_rollout_github,
     .view_mermaid = otr_render_rollout_mermaid,
     .view_halted = otr_rollout_view_halted,
+    .view_state = otr_rollout_view_state,
     .view_promotes = otr_rollout_view_promotes,
 };

@@ -57,12 +57,16 @@ void otr_render_rollout_text(otr_buf *out, const char *name, const cJSON *view, 
         otr_buf_free(&line);
         otr_buf_free(&detail);
     }
-    if (halt)
+    if (halt && str_of(halt, "at"))
         otr_buf_printf(out,
                        "%s    halted at wave %s since %s: %s; change that wave's gate or "
                        "metadata.revision to go on\n",
-                       indent, str_of(halt, "wave"), str_of(halt, "at") ? str_of(halt, "at") : "?",
-                       str_of(halt, "reason"));
+                       indent, str_of(halt, "wave"), str_of(halt, "at"), str_of(halt, "reason"));
+    else if (halt)
+        otr_buf_printf(out,
+                       "%s    halted at wave %s (the next apply records it): %s; change that "
+                       "wave's gate or metadata.revision to go on\n",
+                       indent, str_of(halt, "wave"), str_of(halt, "reason"));
     if (str_of(view, "next"))
         otr_buf_printf(out, "%s    next: %s\n", indent, str_of(view, "next"));
     if (str_of(view, "promotes"))
@@ -163,6 +167,32 @@ void otr_render_rollout_markdown(otr_buf *out, const char *name, const cJSON *vi
         otr_md_cell(out, str_of(view, "next"));
         otr_buf_puts(out, "\n\n");
     }
+}
+
+const char *otr_rollout_view_state(const cJSON *view)
+{
+    static const char *const by_wave[][2] = {
+        {"running", "running"},         {"waiting for the gate", "running"},
+        {"starting", "running"},        {"starts now", "running"},
+        {"passed, soaking", "soaking"}, {"passed, held by holdAfter", "held"},
+        {"passed, paused", "paused"},   {"passed, not recorded", "passed"},
+        {"passed", "passed"},           {"done", "complete"},
+        {"verdict unknown", "unknown"},
+    };
+    const cJSON *w;
+    const char *newest = NULL;
+    if (otr_rollout_view_halted(view))
+        return "halted";
+    cJSON_ArrayForEach(w, cJSON_GetObjectItemCaseSensitive(view, "waves"))
+    {
+        const char *state = str_of(w, "state");
+        if (state && strcmp(state, "waiting")) /* a wave not started says nothing */
+            newest = state;
+    }
+    for (size_t i = 0; newest && i < sizeof(by_wave) / sizeof(by_wave[0]); i++)
+        if (!strcmp(newest, by_wave[i][0]))
+            return by_wave[i][1];
+    return "unknown";
 }
 
 int otr_rollout_view_halted(const cJSON *view)

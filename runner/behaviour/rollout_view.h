@@ -22,6 +22,10 @@ void otr_render_rollout_markdown(otr_buf *out, const char *name, const cJSON *vi
  * targets and state, the wave this change starts or promotes to marked;
  * nothing for a view without waves. */
 void otr_render_rollout_mermaid(otr_buf *out, const cJSON *view);
+/* The rollout's own state, from its newest started wave: running, soaking,
+ * held, paused, passed, halted, complete or unknown. */
+const char *otr_rollout_view_state(const cJSON *view);
+
 /* Is a wave of the view halted? */
 int otr_rollout_view_halted(const cJSON *view);
 /* The wave a change promotes the rollout to (holdAfter moved on), or NULL. */

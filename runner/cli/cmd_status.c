@@ -46,6 +46,13 @@ static const char *status_of(const row *r)
                            : (r->got.id ? "EXISTS" : "UNKNOWN");
 }
 
+/* What the STATUS column shows: a kind with a view (a rollout) its own state
+ * (its newest task's status is in its view), the others the service's word. */
+static const char *shown_status(const row *r)
+{
+    return r->view && r->bh->view_state ? r->bh->view_state(r->view) : status_of(r);
+}
+
 /* The views of the kinds that have one (a rollout's waves, judged on its
  * newest wave's counts now); returns how many are halted. */
 static size_t judge(row *rows, size_t n)
@@ -120,7 +127,7 @@ static void print_markdown(const row *rows, size_t n, const otr_state *s)
         otr_buf_puts(&out, "| `");
         otr_address_short(&out, rows[i].rec->kind, rows[i].rec->name);
         otr_buf_printf(&out, "` | %s | %s |", rows[i].rec->id ? rows[i].rec->id : "-",
-                       status_of(&rows[i]));
+                       shown_status(&rows[i]));
         if (c->present) {
             otr_buf_printf(&out, " %ld | %ld | %ld | %ld | `", c->succeeded,
                            c->failed + c->timed_out + c->rejected, c->in_progress, c->queued);
@@ -157,6 +164,8 @@ static void print_json(const row *rows, size_t n)
         otr_buf_free(&a);
         cJSON_AddStringToObject(x, rec->kind->id_key, rec->id ? rec->id : "");
         cJSON_AddStringToObject(x, "status", status_of(&rows[i]));
+        if (rows[i].view && rows[i].bh->view_state)
+            cJSON_AddStringToObject(x, "state", rows[i].bh->view_state(rows[i].view));
         if (rows[i].retired)
             cJSON_AddBoolToObject(x, "retired", 1);
         if (rows[i].error)
@@ -208,7 +217,7 @@ static void print_text(const row *rows, size_t n, const otr_state *s, const char
         row_name(&a, &rows[i]);
         otr_buf line = OTR_BUF_INIT; /* the id and status are the state's and the service's */
         otr_buf_printf(&line, "%-*s  %-22s %-12s", w, otr_buf_cstr(&a),
-                       rows[i].rec->id ? rows[i].rec->id : "-", status_of(&rows[i]));
+                       rows[i].rec->id ? rows[i].rec->id : "-", shown_status(&rows[i]));
         if (c->present) {
             otr_buf_printf(&line, " %9ld %9ld %9ld %9ld  ", c->succeeded,
                            c->failed + c->timed_out + c->rejected, c->in_progress, c->queued);

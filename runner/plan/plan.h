@@ -188,7 +188,9 @@ typedef struct otr_kind_plan {
     const otr_manifest_set *set;   /* every manifest (for the tokens references take) */
     int refreshed;                 /* the service was asked (not --refresh none) */
     int prune;
-    int compare; /* ota-runner diff: rec was made from the older manifest */
+    int compare;     /* ota-runner diff: rec was made from the older manifest */
+    int status_only; /* status: judged now, recorded by no one (a pass or halt not yet
+                        recorded gets no time: the apply that records it gives it one) */
     int64_t now;
     const char *commit;
     /* what to do */
@@ -231,6 +233,7 @@ typedef struct otr_kind_behaviour {
     void (*view_github)(otr_buf *out, const char *name, const cJSON *view);
     void (*view_mermaid)(otr_buf *out, const cJSON *view);
     int (*view_halted)(const cJSON *view);
+    const char *(*view_state)(const cJSON *view); /* its own state, in a word, for status */
     const char *(*view_promotes)(const cJSON *view);
 } otr_kind_behaviour;
 

@@ -218,7 +218,8 @@ def three_waves():
         f.commit(rollout(canary=[ARN + "canary1"], canary_gate="{minFinished: 1}", revision=2), "revision 2")
         rc, out, err = f.run("plan")
         check(rc == 0 and "metadata.revision 1 -> 2: starts over with wave canary; the old waves' tasks "
-              "are left alone" in out, "revision bump: plan says it starts over", out + err)
+              "keep running, recorded as retired (--prune deletes them)" in out,
+              "revision bump: plan says it starts over", out + err)
         rc, out, err = f.run("apply")
         new = f.creates()[before:]
         check(rc == 0 and len(new) == 1 and new[0]["clientToken"] not in tokens and not f.deletes()
@@ -263,8 +264,12 @@ def halt_and_resume():
         check(rc == 0 and j.get("halted") == ["OtaRollout/fw"] and j["summary"]["halted"] == 1,
               "halt: apply's JSON names the halted rollout", out + err)
         rc, out, err = f.run("status")
-        check("COMPLETED            1         1         0         0  [##########xxxxxxxxxx]" in out,
-              "status: a bar of the canary's devices, half succeeded, half failed", out + err)
+        check(("%-12s %9d %9d %9d %9d  [##########xxxxxxxxxx]" % ("halted", 1, 1, 0, 0)) in out,
+              "status: the rollout's own state (halted, not its task's COMPLETED), a bar of the canary's "
+              "devices, half succeeded, half failed", out + err)
+        rc, row, err = f.status()
+        check(row and row.get("state") == "halted" and row.get("status") == "COMPLETED",
+              "status JSON: the rollout's state beside its newest task's status", json.dumps(row))
         rc, out, err = f.run("status", "--output", "markdown")
         check("| `OtaRollout/fw` |" in out and "| 1 | 1 | 0 | 0 | `[##########xxxxxxxxxx]` |" in out
               and "| canary | 2 things | halted |" in out, "status --output markdown: the table and the waves", out + err)
@@ -413,8 +418,54 @@ def old_revision_retired():
         f.stop()
 
 
+def status_fixed_points():
+    """status judges now but records nothing: a pass or a halt no apply has
+    recorded gets no moving time; once recorded, "soaking until" and "halted
+    since" stay where they are (issue 28)."""
+    f = Fleet("fixed", rollout(gate="{minFinished: 2, maxFailedPercent: 10, soak: 1h}"))
+    try:
+        f.run("apply")
+        wait_for = lambda: "passed, not recorded" in f.run("status")[1]
+        deadline = time.time() + 20 * (3 if SLOW else 1)
+        while time.time() < deadline and not wait_for():
+            time.sleep(0.2)
+        rc, first, err = f.run("status")
+        time.sleep(1.1)
+        rc2, second, err2 = f.run("status")
+        check(rc == 0 and "passed, not recorded" in first and "the next apply records the pass, and its soak "
+              "runs from then" in first and "soaking until" not in first and first == second,
+              "fixed: status of a pass no apply recorded gives no time, and says the same a second later",
+              first + err + second)
+        f.run("apply")
+        rc, first, err = f.run("status")
+        time.sleep(1.1)
+        rc, second, err = f.run("status")
+        check("soaking until" in first and first == second,
+              "fixed: once recorded, soaking until stays where it is", first + second)
+    finally:
+        f.stop()
+    f = Fleet("fixed-halt", rollout(), "--outcomes", json.dumps({"things": {CANARY[1]: "FAILED"}}))
+    try:
+        f.run("apply")
+        deadline = time.time() + 20 * (3 if SLOW else 1)
+        while time.time() < deadline and "halted" not in f.run("status")[1]:
+            time.sleep(0.2)
+        rc, out, err = f.run("status")
+        check("halted at wave canary (the next apply records it)" in out and " since " not in out,
+              "fixed: a halt no apply recorded has no time yet", out + err)
+        f.run("apply")
+        rc, first, err = f.run("status")
+        time.sleep(1.1)
+        rc, second, err = f.run("status")
+        check("halted at wave canary since" in first and first == second,
+              "fixed: once recorded, halted since stays where it is", first + second)
+    finally:
+        f.stop()
+
+
 three_waves()
 old_revision_retired()
+status_fixed_points()
 halt_and_resume()
 hold_after()
 deadline()
