@@ -442,6 +442,60 @@ static int judge_newest(otr_kind_plan *kp, cJSON *progress, cJSON *newest_view, 
     return -1;
 }
 
+/* What comes next for a rollout this run moves no further, as its newest
+ * wave's state says: what an apply will do and when, or what a person must
+ * change. */
+static void say_next(otr_kind_plan *kp, const cJSON *progress, const judged *j, otr_buf *out)
+{
+    const cJSON *started = cJSON_GetObjectItemCaseSensitive(progress, "waves");
+    const cJSON *waves = otr_rollout_waves(kp->spec);
+    const char *newest =
+        otr_rollout_str(cJSON_GetArrayItem(started, cJSON_GetArraySize(started) - 1), "name");
+    const char *after =
+        otr_rollout_str(cJSON_GetArrayItem(waves, wave_index(waves, newest) + 1), "name");
+    const char *st = j->state ? j->state : "";
+    const char *task = kp->remote ? kp->remote->status : NULL;
+    if (!strcmp(st, "halted")) {
+        otr_buf_printf(out,
+                       "a person must act: look at wave %s's failed devices, then change its "
+                       "gate (to go on) or metadata.revision (a new image) in a commit",
+                       newest);
+        if (task && otr_kind_running(kp->m->kind, task))
+            otr_buf_printf(out,
+                           "; its task is still %s on its devices (an apply with --prune "
+                           "--allow-cancel after a new revision deletes it)",
+                           task);
+    } else if (!strcmp(st, "done")) {
+        otr_buf_puts(out, "nothing: every wave passed");
+    } else if (!strcmp(st, "passed, held by holdAfter")) {
+        otr_buf_printf(out, "move holdAfter past %s in a commit to promote it (wave %s next)",
+                       newest, after ? after : "?");
+    } else if (!strcmp(st, "passed, paused")) {
+        otr_buf_printf(out, "remove paused in a commit to go on (wave %s next)",
+                       after ? after : "?");
+    } else if (!strcmp(st, "passed, soaking")) {
+        otr_buf_printf(out, "the first apply after the soak (see wave %s) moves on to wave %s",
+                       newest, after ? after : "?");
+    } else if (!strcmp(st, "passed, not recorded")) {
+        otr_buf_printf(out, "the next apply records wave %s's pass; wave %s follows its soak",
+                       newest, after ? after : "?");
+    } else if (!strcmp(st, "waiting for the gate")) {
+        otr_buf_printf(out,
+                       "every thing of wave %s has ended and its gate is not met: only a change "
+                       "to its gate, or a new metadata.revision, moves it",
+                       newest);
+    } else if (!strcmp(st, "verdict unknown")) {
+        otr_buf_puts(out, "a plan or apply that asks the service (not --refresh none) judges it");
+    } else if (!strcmp(st, "starting")) {
+        otr_buf_printf(out, "the next apply finishes wave %s's create", newest);
+    } else if (after) {
+        otr_buf_printf(out, "an apply once wave %s passes its gate moves on to wave %s", newest,
+                       after);
+    } else {
+        otr_buf_printf(out, "done once wave %s, the last, passes its gate", newest);
+    }
+}
+
 static int plan_next(otr_kind_plan *kp)
 {
     const otr_record *rec = kp->rec;
@@ -470,8 +524,15 @@ static int plan_next(otr_kind_plan *kp)
     const char *to = promotes_to(kp);
     if (kp->view && to)
         cJSON_AddStringToObject(kp->view, "promotes", to);
-    if (kp->view && kp->kind == OTR_ACT_CREATE)
+    if (kp->view && kp->kind == OTR_ACT_CREATE) {
         cJSON_AddStringToObject(kp->view, "next", kp->reason.ptr);
+    } else if (kp->view && !kp->refused.len) {
+        otr_buf text = OTR_BUF_INIT;
+        say_next(kp, progress, &j, &text);
+        if (text.len)
+            cJSON_AddStringToObject(kp->view, "next", text.ptr);
+        otr_buf_free(&text);
+    }
     int spec_changed = !rec->spec_digest || strcmp(rec->spec_digest, kp->m->spec_digest) ||
                        (rec->file && strcmp(rec->file, kp->m->file));
     kp->rewrite = kp->kind == OTR_ACT_NOOP && (j.changed || spec_changed);

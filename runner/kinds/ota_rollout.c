@@ -92,10 +92,14 @@ otr_verdict otr_rollout_judge(const otr_gate *g, const otr_ota_counts *c, int64_
                        d, ok, finished, things);
         return OTR_VERDICT_HALT;
     }
+    char d[32] = "";
+    if (g->deadline != OTR_GATE_NO_DEADLINE)
+        otr_time_format_duration(d, g->deadline);
     otr_buf_printf(why,
-                   "%.4g%% succeeded, %.4g%% failed, %ld of %ld finished (pass at %.4g%%, %ld "
-                   "finished)",
-                   ok, bad, finished, things, g->min_succeeded, g->min_finished);
+                   "%.4g%% succeeded, %.4g%% failed, %ld of %ld finished (needs at least %ld "
+                   "finished; passes at %.4g%% succeeded, halts above %.4g%% failed%s%s)",
+                   ok, bad, finished, things, g->min_finished, g->min_succeeded, g->max_failed,
+                   *d ? " or with no pass within " : "", d);
     return OTR_VERDICT_WAIT;
 }
 

@@ -442,6 +442,9 @@ def status_fixed_points():
         rc, second, err = f.run("status")
         check("soaking until" in first and first == second,
               "fixed: once recorded, soaking until stays where it is", first + second)
+        check("next: the first apply after the soak (see wave canary) moves on to wave early" in first
+              and any(line.startswith("OtaRollout/fw") and " soaking " in line for line in first.splitlines()),
+              "fixed: status says what comes next, and the rollout's state is soaking", first)
     finally:
         f.stop()
     f = Fleet("fixed-halt", rollout(), "--outcomes", json.dumps({"things": {CANARY[1]: "FAILED"}}))
@@ -459,6 +462,8 @@ def status_fixed_points():
         rc, second, err = f.run("status")
         check("halted at wave canary since" in first and first == second,
               "fixed: once recorded, halted since stays where it is", first + second)
+        check("next: a person must act: look at wave canary's failed devices" in first,
+              "fixed: a halt's next step is a person's", first)
     finally:
         f.stop()
 

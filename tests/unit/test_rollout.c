@@ -90,9 +90,10 @@ static void test_gate_arithmetic(void **state)
     otr_gate g = {95, 5, 1, 0, OTR_GATE_NO_DEADLINE};
     otr_ota_counts c = {.present = 1};
     /* no thing counted yet: wait */
-    assert_int_equal(
-        judge(&g, c, 10, "0% succeeded, 0% failed, 0 of 0 finished (pass at 95%, 1 finished)"),
-        OTR_VERDICT_WAIT);
+    assert_int_equal(judge(&g, c, 10,
+                           "0% succeeded, 0% failed, 0 of 0 finished (needs at least 1 finished; "
+                           "passes at 95% succeeded, halts above 5% failed)"),
+                     OTR_VERDICT_WAIT);
     /* 38 of 40 succeeded, 2 failed: exactly at both edges, a pass */
     c.succeeded = 38, c.failed = 2;
     assert_int_equal(judge(&g, c, 10, "95% succeeded of 40 (at least 95%)"), OTR_VERDICT_PASS);
@@ -103,28 +104,29 @@ static void test_gate_arithmetic(void **state)
      * removed as things */
     otr_ota_counts d = {.present = 1, .succeeded = 18, .rejected = 1, .canceled = 1};
     assert_int_equal(judge(&g, d, 10,
-                           "90% succeeded, 5% failed, 20 of 20 finished (pass at 95%, 1 "
-                           "finished)"),
+                           "90% succeeded, 5% failed, 20 of 20 finished (needs at least 1 "
+                           "finished; passes at 95% succeeded, halts above 5% failed)"),
                      OTR_VERDICT_WAIT);
     d.queued = 5, d.removed = 5; /* 30 things: 60% succeeded, 3.3% failed */
     assert_int_equal(judge(&g, d, 10,
-                           "60% succeeded, 3.333% failed, 20 of 30 finished (pass at 95%, "
-                           "1 finished)"),
+                           "60% succeeded, 3.333% failed, 20 of 30 finished (needs at least 1 "
+                           "finished; passes at 95% succeeded, halts above 5% failed)"),
                      OTR_VERDICT_WAIT);
     /* no verdict before minFinished things ended, even with a failure */
     otr_gate slow = {95, 5, 10, 0, OTR_GATE_NO_DEADLINE};
     otr_ota_counts e = {.present = 1, .failed = 1, .succeeded = 1, .in_progress = 18};
     assert_int_equal(judge(&slow, e, 10,
-                           "5% succeeded, 5% failed, 2 of 20 finished (pass at 95%, 10 "
-                           "finished)"),
+                           "5% succeeded, 5% failed, 2 of 20 finished (needs at least 10 finished; "
+                           "passes at 95% succeeded, halts above 5% failed)"),
                      OTR_VERDICT_WAIT);
     /* the deadline: a wait turns into a halt once it passed */
     otr_gate timed = {95, 5, 1, 0, 60};
     otr_ota_counts f = {.present = 1, .in_progress = 4};
-    assert_int_equal(judge(&timed, f, 60,
-                           "0% succeeded, 0% failed, 0 of 4 finished (pass at 95%, 1 "
-                           "finished)"),
-                     OTR_VERDICT_WAIT);
+    assert_int_equal(
+        judge(&timed, f, 60,
+              "0% succeeded, 0% failed, 0 of 4 finished (needs at least 1 finished; passes at 95% "
+              "succeeded, halts above 5% failed or with no pass within 1m)"),
+        OTR_VERDICT_WAIT);
     assert_int_equal(
         judge(&timed, f, 61, "no pass within its deadline of 1m: 0% succeeded, 0 of 4 finished"),
         OTR_VERDICT_HALT);
