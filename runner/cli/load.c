@@ -54,6 +54,11 @@ int otr_verify_source(otr_source *src, const otr_options *o, int range, const ch
     const char *file = otr_options_allowed_signers(o);
     otr_buf text = OTR_BUF_INIT;
     otr_signers signers;
+    if (!file && o->verify_asked) /* asked to verify, told to trust no one: fail closed */
+        return otr_error_set(err, OTR_ERR_USAGE,
+                             "--verify-commits needs the keys to trust: give --allowed-signers "
+                             "FILE (or OTA_RUNNER_ALLOWED_SIGNERS); without them nothing would be "
+                             "verified");
     if (!file)
         return 0;
     if (otr_file_read(file, OTR_SIGNERS_MAX_FILE, &text, err) < 0) {
@@ -64,6 +69,14 @@ int otr_verify_source(otr_source *src, const otr_options *o, int range, const ch
     otr_buf_free(&text);
     if (rc < 0)
         return -1;
+    if (signers.count == 0) { /* an empty secret, a file not written: no commit is trusted */
+        otr_signers_free(&signers);
+        return otr_error_set(err, OTR_ERR_USAGE,
+                             "the allowed-signers file %s lists no keys, so no commit can be "
+                             "trusted; check that it was written (a CI secret that is empty or "
+                             "not set gives an empty file)",
+                             file);
+    }
     rc = otr_source_verify(src, &signers, range, since, out, err);
     otr_signers_free(&signers);
     if (rc < 0)

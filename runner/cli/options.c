@@ -517,6 +517,7 @@ static int apply_option(otr_options *o, const option_spec *opt, const char *valu
             return usage_error(o->command, "--verify-commits must be head or range, got '%s'",
                                value, NULL);
         o->verify_range = !strcmp(value, "range");
+        o->verify_asked = 1;
         break;
     case O_ALLOW_CANCEL: o->allow_cancel = 1; break;
     case O_ALLOW_EMPTY: o->allow_empty = 1; break;

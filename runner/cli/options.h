@@ -44,6 +44,7 @@ typedef struct otr_options {
     const char *allowed_signers; /* --allowed-signers (see otr_options_allowed_signers) */
     const char *retry_mode;      /* --retry-mode (see otr_retry_mode_resolve) */
     int verify_range;            /* --verify-commits range */
+    int verify_asked;            /* --verify-commits given (head or range) */
     /* output */
     otr_output output;
     /* service */

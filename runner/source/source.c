@@ -568,10 +568,16 @@ int otr_source_open(otr_source **out, const otr_source_opts *o, otr_error *err)
         if (ambiguous_ref(s, ref, err))
             goto done;
         if (git_revparse_single(&obj, s->repo, ref) < 0) {
-            otr_error_set(err, OTR_ERR_NOTFOUND,
-                          "unknown ref %s in %s (a branch, tag, "
-                          "remote-tracking branch or commit id)",
-                          ref, s->repo_name);
+            if (!strcmp(ref, "HEAD") && git_repository_head_unborn(s->repo) == 1)
+                otr_error_set(err, OTR_ERR_NOTFOUND,
+                              "the repository %s has no commit yet: commit the manifests (git "
+                              "add -A && git commit), or give --worktree to read the files",
+                              s->repo_name);
+            else
+                otr_error_set(err, OTR_ERR_NOTFOUND,
+                              "unknown ref %s in %s (a branch, tag, "
+                              "remote-tracking branch or commit id)",
+                              ref, s->repo_name);
             goto done;
         }
         if (git_object_peel((git_object **)&commit, obj, GIT_OBJECT_COMMIT) < 0) {

@@ -99,4 +99,25 @@ check(rc == 0 and "Initialised" not in out and os.path.isdir(os.path.join(other,
 rc, out, err = run(other, "validate", "--worktree", "--path", "fleet")
 check(rc == 0, "and they validate there too", out + err)
 
+# a repository with no commit yet: said so, with what to do
+empty = os.path.join(tmp, "empty")
+git(tmp, "init", "-q", empty)
+rc, out, err = run(empty, "validate")
+check(rc == 1 and "has no commit yet: commit the manifests" in err and "unknown ref" not in err,
+      "a repository with no commit: the error says to commit (not 'unknown ref HEAD')", err)
+
+# verification asked for without keys fails closed (issue 31), and an empty
+# allowed-signers file (an unset CI secret) is named as such (issue 28)
+rc, out, err = run(fleet, "validate", "--verify-commits", "head", env={**os.environ, "OTA_RUNNER_ALLOWED_SIGNERS": ""})
+check(rc == 1 and "--verify-commits needs the keys to trust" in err,
+      "--verify-commits without an allowed-signers file is an error, not a pass", out + err)
+blank = os.path.join(tmp, "allowed_signers")
+with open(blank, "w") as f:
+    f.write("# written by CI from a secret that was not set\n\n")
+for args in (("validate", "--allowed-signers", blank), ("validate", "--allowed-signers", blank,
+                                                           "--verify-commits", "range")):
+    rc, out, err = run(fleet, *args)
+    check(rc == 1 and "lists no keys, so no commit can be trusted" in err and "is not signed" not in err,
+          f"an allowed-signers file with no key: {' '.join(args[1:])}", out + err)
+
 finish()
