@@ -22,8 +22,12 @@ static void on_call_done(otr_aws_call *call, void *ctx);
 
 /* ---- the graph as it runs --------------------------------------------------------------- */
 
-static void count(otr_apply_stats *st, const otr_action *a)
+static void count(otr_apply_stats *st, const otr_action *a, int kept_retired)
 {
+    if (a->kind == OTR_ACT_DELETE && kept_retired) {
+        st->retired++;
+        return;
+    }
     switch (a->kind) {
     case OTR_ACT_CREATE: st->created++; break;
     case OTR_ACT_UPDATE: st->updated++; break;
@@ -53,7 +57,7 @@ static void finish_node(node *n, int ok)
         const otr_action *last = NULL;
         for (int i = 0; i < n->nsteps; i++)
             if (n->steps[i].a != last)
-                count(st, (last = n->steps[i].a));
+                count(st, (last = n->steps[i].a), n->kept_retired);
         for (size_t d = 0; d < n->ndependents; d++) {
             node *dep = &rn->nodes[n->dependents[d]];
             if (dep->state == WAITING && --dep->waiting == 0)
@@ -639,6 +643,7 @@ static void on_delete_conflict(node *n, const otr_aws_call *call)
     const otr_kind *k = n->steps[n->cur].a->resource;
     otr_aws_call_describe(call, &msg);
     settle(n, 0, 1, otr_buf_cstr(&msg));
+    n->kept_retired = 1;
     otr_apply_address(&note, n);
     otr_buf_printf(&note,
                    ": the %s %s is still in use (%s): kept as retired; a later apply "

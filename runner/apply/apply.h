@@ -30,6 +30,7 @@ typedef struct otr_apply_failure {
 typedef struct otr_apply_stats {
     size_t total, done, failed, not_started;
     size_t created, updated, replaced, deleted, resumed;
+    size_t retired; /* deletes refused as in use: kept, retired, for a later run */
     int64_t elapsed_ms;
 } otr_apply_stats;
 

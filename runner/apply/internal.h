@@ -52,6 +52,7 @@ typedef struct node {
     int dead_answers; /* creates answered with a resource that is gone */
     int update_part;  /* an update's calls: UPDATE_FIELDS, UPDATE_TAG, UPDATE_UNTAG */
     int no_arn;       /* its tags were to change, and no ARN is recorded */
+    int kept_retired; /* its delete was refused as in use: the resource is kept, retired */
     otr_aws_call *call;
     struct apply_run *run;
 } node;

@@ -194,6 +194,7 @@ static void print_json(const otr_apply_result *r, const otr_plan *p, int saved)
     cJSON_AddNumberToObject(s, "replaced", (double)r->stats.replaced);
     cJSON_AddNumberToObject(s, "deleted", (double)r->stats.deleted);
     cJSON_AddNumberToObject(s, "resumed", (double)r->stats.resumed);
+    cJSON_AddNumberToObject(s, "keptRetired", (double)r->stats.retired);
     cJSON_AddNumberToObject(s, "failed", (double)r->stats.failed);
     cJSON_AddNumberToObject(s, "notStarted", (double)r->stats.not_started);
     cJSON_AddNumberToObject(s, "elapsedMs", (double)r->stats.elapsed_ms);
@@ -310,6 +311,8 @@ static void print_report(const otr_apply_result *r, const otr_state *s)
            "%zu failed",
            how, r->stats.created, r->stats.updated, r->stats.replaced, r->stats.deleted,
            r->stats.resumed, r->stats.failed);
+    if (r->stats.retired)
+        printf(", %zu kept retired (still in use)", r->stats.retired);
     if (r->stats.not_started)
         printf(", %zu not started", r->stats.not_started);
     printf(" (%.1f s). State serial %ld.\n", r->stats.elapsed_ms / 1000.0, s->serial);
