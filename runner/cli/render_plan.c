@@ -74,7 +74,7 @@ static size_t unit_members(const otr_plan *p, size_t head)
 
 /* "6 tasks", "1 configuration and 6 tasks" or "1 configuration, 6 tasks and
  * 1 rollout": the noops per kind. */
-static void unchanged_text(const otr_plan *p, otr_buf *out)
+static size_t unchanged_text(const otr_plan *p, otr_buf *out)
 {
     size_t counts[OTR_KIND_LIMIT] = {0}, kinds = 0, shown = 0;
     for (size_t k = 0; otr_kinds[k] && k < OTR_KIND_LIMIT; k++) {
@@ -92,18 +92,37 @@ static void unchanged_text(const otr_plan *p, otr_buf *out)
     }
     if (!kinds)
         otr_buf_puts(out, "0 tasks");
+    size_t all = 0;
+    for (size_t k = 0; k < OTR_KIND_LIMIT; k++)
+        all += counts[k];
+    return all; /* "1 rollout matches", "2 tasks match" */
+}
+
+/* Does a view of the plan promote its resource (a rollout's holdAfter moved
+ * on), though no call is made now? */
+static int promotes(const otr_plan *p)
+{
+    for (size_t i = 0; i < p->ndetails; i++) {
+        const otr_kind_behaviour *bh = otr_behaviour_of(p->details[i].kind);
+        if (bh && bh->view_promotes && p->details[i].view && bh->view_promotes(p->details[i].view))
+            return 1;
+    }
+    return 0;
 }
 
 void otr_render_plan_summary(const otr_plan *p, otr_buf *out)
 {
     const size_t *c = p->counts;
     if (otr_plan_changes(p) == 0) {
-        otr_buf_puts(out, "No changes. ");
+        /* a promotion is a change, made by the applies to come */
+        otr_buf_puts(out, promotes(p) ? "No call now (the promotion above is carried out by the "
+                                        "applies to come). "
+                                      : "No changes. ");
         if (p->adopted)
             otr_buf_printf(out, "%zu adopted from the service (the state recorded nothing); ",
                            p->adopted);
-        unchanged_text(p, out);
-        otr_buf_puts(out, " match the manifests");
+        size_t same = unchanged_text(p, out);
+        otr_buf_puts(out, same == 1 ? " matches the manifests" : " match the manifests");
         if (c[OTR_ACT_ORPHAN])
             otr_buf_printf(out, "; %zu orphaned", c[OTR_ACT_ORPHAN]);
         otr_buf_puts(out, ".");
@@ -267,10 +286,13 @@ void otr_render_plan_reach(const otr_plan *p, otr_buf *out)
     otr_parallel_for(p->count, REACH_MIN_PARALLEL, reach_at, &r);
     if (!r.tasks)
         return;
-    otr_buf_printf(out, "Devices: %ld task%s to create send firmware to %ld thing%s by name",
-                   r.tasks, r.tasks == 1 ? "" : "s", r.things, r.things == 1 ? "" : "s");
+    otr_buf_printf(out, "Devices: %ld task%s to create send firmware to ", r.tasks,
+                   r.tasks == 1 ? "" : "s");
+    if (r.things)
+        otr_buf_printf(out, "%ld thing%s by name%s", r.things, r.things == 1 ? "" : "s",
+                       r.queries ? " and " : "");
     if (r.queries)
-        otr_buf_printf(out, " and the things of %ld target quer%s", r.queries,
+        otr_buf_printf(out, "the things of %ld target quer%s", r.queries,
                        r.queries == 1 ? "y" : "ies");
     otr_buf_putc(out, '.');
 }

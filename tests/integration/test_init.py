@@ -71,7 +71,9 @@ git(fleet, "commit", "-qm", "A fleet")
 with Emulator("--tick", "0", "--outcomes", '{"never": true}') as emu:
     env = runner_env(emu.url, "", OTA_RUNNER_STATE=None)
     rc, out, err = run(fleet, "plan", env=env)
-    check(rc == 0 and "Plan: 3 to create" in out, "a plan of the starting fleet: three to create", out + err)
+    check(rc == 0 and "Plan: 3 to create" in out and
+          "Devices: 2 tasks to create send firmware to 3 things by name." in out,
+          "a plan of the starting fleet: three to create, its devices counted", out + err)
     rc, out, err = run(os.path.join(fleet, "manifests"), "apply", env=env)
     check(rc == 0 and len([e for e in emu.log() if e["op"] == "CreateOtaTask" and e["status"] == 201]) == 2
           and os.path.exists(os.path.join(fleet, "ota-runner.state.json")),

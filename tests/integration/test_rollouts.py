@@ -313,6 +313,9 @@ def hold_after():
         rc, out, err = f.run("plan", "--output", "github")
         check("::notice title=ota-runner plan: rollout::promotes fw to early" in out,
               "holdAfter moved: a GitHub notice", out)
+        rc, out, err = f.run("plan")
+        check("Devices: 1 task to create send firmware to the things of 1 target query." in out,
+              "holdAfter moved: the devices a query-only wave reaches, in words", out)
         rc, out, err = f.run("apply")
         check(rc == 0 and len(f.creates()) == 2 and list(f.waves()) == ["canary", "early"],
               "holdAfter moved: the next apply starts early", out + err)
