@@ -113,6 +113,10 @@ try:
             argv = localize(args, repo, state, os.path.join(tmp, "cache"))
             if "--state" not in argv:
                 env["OTA_RUNNER_STATE"] = state
+            # GitLab gives the allowed signers as a File variable (OTA_RUNNER_ALLOWED_SIGNERS)
+            env.pop("OTA_RUNNER_ALLOWED_SIGNERS", None)
+            if "--verify-commits" in argv and "--allowed-signers" not in argv:
+                env["OTA_RUNNER_ALLOWED_SIGNERS"] = ALLOWED
             p = subprocess.run([RUNNER, *argv], capture_output=True, text=True, env=env, cwd=repo, timeout=120)
             usage = any(s in p.stderr for s in ("unknown option", "needs a value", "unexpected argument",
                                                 "unknown command", "not available here"))
@@ -170,6 +174,10 @@ for name in ("ota-apply.yml", "ota-apply-state-branch.yml"):
     on = d.get(True, d.get("on"))
     check("push" in on and on.get("schedule") and on["schedule"][0].get("cron"),
           f"github-actions/{name}: on a push and on a schedule", json.dumps(on))
+plan_wf = yaml.safe_load(open(os.path.join(EX, "github-actions", "ota-plan.yml")))
+check("pull_request.number" in plan_wf.get("concurrency", {}).get("group", "")
+      and plan_wf["concurrency"].get("cancel-in-progress") is True,
+      "github-actions/ota-plan.yml: one plan per pull request at a time (no older comment over a newer)")
 for name in (".gitlab-ci.yml", "state-branch.gitlab-ci.yml"):
     rules = yaml.safe_load(open(os.path.join(EX, "gitlab-ci", name)))["ota-apply"]["rules"]
     check(any('"schedule"' in r.get("if", "") for r in rules) and any("changes" in r for r in rules),
