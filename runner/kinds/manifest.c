@@ -64,6 +64,21 @@ static const otr_ynode *node_at(const otr_ynode *root, const char *path)
     return n ? n : root;
 }
 
+/* The field path as the validator writes it: an index in brackets
+ * ("spec.waves.2.name" -> "spec.waves[2].name"). */
+static void shown_path(otr_buf *out, const char *path)
+{
+    for (const char *p = path; *p;) {
+        size_t len = strcspn(p, ".");
+        size_t digits = strspn(p, "0123456789");
+        if (len && digits == len && p != path)
+            otr_buf_printf(out, "[%.*s]", (int)len, p);
+        else
+            otr_buf_printf(out, "%s%.*s", p == path ? "" : ".", (int)len, p);
+        p += len + (p[len] == '.');
+    }
+}
+
 typedef struct check_ctx {
     file_ctx *fc;
     const otr_ynode *root;
@@ -77,8 +92,11 @@ static void report_at(check_ctx *c, otr_severity sev, const char *field, const c
     const otr_ynode *n = node_at(c->root, field);
     otr_buf msg = OTR_BUF_INIT;
     otr_buf_vprintf(&msg, fmt, ap);
-    otr_diags_add(c->fc->diags, sev, c->fc->order, c->fc->file, n->line, n->col, field, "%s",
-                  otr_buf_cstr(&msg));
+    otr_buf shown = OTR_BUF_INIT;
+    shown_path(&shown, field);
+    otr_diags_add(c->fc->diags, sev, c->fc->order, c->fc->file, n->line, n->col,
+                  otr_buf_failed(&shown) ? field : otr_buf_cstr(&shown), "%s", otr_buf_cstr(&msg));
+    otr_buf_free(&shown);
     otr_buf_free(&msg);
 }
 

@@ -19,6 +19,7 @@
 #include "kinds/tags.h"
 #include "kinds/ota_rollout.h"
 #include "kinds/record.h"
+#include "manifest/schema.h"
 #include "manifest/token.h"
 #include "util/json.h"
 #include "util/time.h"
@@ -388,11 +389,14 @@ static void check_rollout(const cJSON *spec, otr_kind_report_fn report, void *ct
 {
     const cJSON *waves = otr_rollout_waves(spec), *w;
     const char *hold = otr_rollout_str(spec, "holdAfter");
-    int i = 0, hold_found = 0;
+    const char *names[OTR_ROLLOUT_MAX_WAVES + 1];
+    int i = 0, hold_found = 0, nnames = 0;
     cJSON_ArrayForEach(w, waves)
     {
         char field[64];
         const char *name = otr_rollout_str(w, "name");
+        if (name && nnames < OTR_ROLLOUT_MAX_WAVES)
+            names[nnames++] = name;
         const cJSON *v;
         int j = 0;
         cJSON_ArrayForEach(v, waves)
@@ -412,8 +416,11 @@ static void check_rollout(const cJSON *spec, otr_kind_report_fn report, void *ct
         hold_found |= hold && name && !strcmp(hold, name);
         i++;
     }
+    names[nnames] = NULL;
+    const char *near = hold && !hold_found ? otr_schema_suggest_word(names, hold) : NULL;
     if (hold && !hold_found)
-        report(ctx, "spec.holdAfter", "names no wave of this rollout: \"%s\"", hold);
+        report(ctx, "spec.holdAfter", "names no wave of this rollout: \"%s\"%s%s%s", hold,
+               near ? " (did you mean \"" : "", near ? near : "", near ? "\"?)" : "");
     check_waves_apart(spec, report, ctx);
     otr_tags_check(
         cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(spec, "task"), "Tags"),

@@ -96,7 +96,7 @@ set -e
 check "advice: exit 0" test $rc -eq 0
 check "advice: the warnings, at their fields" diff -u - "$WORK/err" <<'EXPECTED'
 manifests/r.yaml:6:16: warning: spec.gate.soak: wave "early" soaks 2h, longer than its deadline of 1h: the deadline bounds only the wait for its pass, and the next wave starts 2h after the pass
-manifests/r.yaml:12:29: warning: spec.waves.1.OtaTargetQueryString: the target query of wave "early" matches every device that wave "late"'s does (its terms are a part of the other's): those devices would get two tasks; tell the waves apart (a ring attribute each) unless that is meant
+manifests/r.yaml:12:29: warning: spec.waves[1].OtaTargetQueryString: the target query of wave "early" matches every device that wave "late"'s does (its terms are a part of the other's): those devices would get two tasks; tell the waves apart (a ring attribute each) unless that is meant
 EXPECTED
 check "advice: valid" grep -q '^valid: 1 manifest' "$WORK/out"
 set +e
