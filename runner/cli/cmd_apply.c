@@ -106,7 +106,14 @@ static int check_saved_plan(const otr_plan *p, const otr_state *s, const otr_opt
     free(given);
     so.ref = p->ref;
     so.path = p->path;
-    otr_source_opts src = {so.repo, so.ref, so.path, 0, o->cache_dir, 0};
+    otr_source_opts src = {
+        .repo = so.repo,
+        .ref = so.ref,
+        .path = so.path,
+        .cache_dir = o->cache_dir,
+        .fetch_idle_s = o->fetch_idle_s,
+        .fetch_total_s = o->fetch_total_s,
+    };
     otr_source *source = NULL;
     if (otr_source_open(&source, &src, &err) < 0) {
         otr_error_prefix(&err, "the saved plan's source");

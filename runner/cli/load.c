@@ -150,6 +150,8 @@ int otr_load(otr_loaded *l, const otr_options *o)
         .path = o->path,
         .worktree = o->worktree,
         .cache_dir = o->cache_dir,
+        .fetch_idle_s = o->fetch_idle_s,
+        .fetch_total_s = o->fetch_total_s,
         .max_file_size = OTR_MANIFEST_MAX_FILE_SIZE,
     };
     add_ctx a = {NULL, OTR_ERROR_INIT};
@@ -161,7 +163,8 @@ int otr_load(otr_loaded *l, const otr_options *o)
         return -1;
     }
     warn_uncommitted(l->source);
-    if (!range_pending(o))
+    /* plan and apply compare the commit with the state's (otr_loaded_verify_range closes it) */
+    if (!range_pending(o) && !otr_options_uses_state(o))
         otr_source_close_repository(l->source);
     if (otr_manifest_set_finish(&l->set, &l->diags) < 0) {
         fprintf(stderr, "ota-runner: error: out of memory\n");

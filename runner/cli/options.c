@@ -145,6 +145,8 @@ typedef enum opt_id {
     O_PATH,
     O_WORKTREE,
     O_CACHE_DIR,
+    O_FETCH_TIMEOUT,
+    O_FETCH_IDLE_TIMEOUT,
     O_OUTPUT,
     O_REGION,
     O_PROFILE,
@@ -165,6 +167,7 @@ typedef enum opt_id {
     O_AUTO_APPROVE,
     O_ALLOW_CANCEL,
     O_ALLOW_EMPTY,
+    O_ALLOW_OLDER,
     O_NO_ADOPT,
     O_MIGRATE_ENDPOINT,
     O_FAIL_ON_HALT,
@@ -203,6 +206,10 @@ static const option_spec options[] = {
     {O_CACHE_DIR, "cache-dir", 0, OPT_SOURCE, "DIR",
      "where URLs are mirrored (default $XDG_CACHE_HOME/ota-runner or\n"
      "~/.cache/ota-runner)"},
+    {O_FETCH_TIMEOUT, "fetch-timeout", 0, OPT_SOURCE, "DURATION",
+     "stop a URL's fetch that takes longer than this (default 10m)"},
+    {O_FETCH_IDLE_TIMEOUT, "fetch-idle-timeout", 0, OPT_SOURCE, "DURATION",
+     "stop a URL's fetch that makes no progress for this long (default 60s)"},
     {O_ALLOWED_SIGNERS, "allowed-signers", 0, OPT_SOURCE, "FILE",
      "read only a commit signed (SSH, git commit -S) by a key this file\n"
      "lists for its committer (git's allowed-signers format; default:\n"
@@ -242,6 +249,9 @@ static const option_spec options[] = {
      "executions are cancelled)"},
     {O_ALLOW_EMPTY, "allow-empty", 0, OPT_PLAN, NULL,
      "let --prune delete every task when no manifest is left"},
+    {O_ALLOW_OLDER, "allow-older", 0, OPT_PLAN, NULL,
+     "apply a commit that does not contain the one the state's last apply\nread (an older "
+     "commit, or a rewritten history): a rollback on purpose"},
     {O_NO_ADOPT, "no-adopt", 0, OPT_PLAN, NULL,
      "with --refresh none and a state that records nothing: create every\nmanifest's "
      "resource without looking for the ones the service holds (a lost\nstate is then made "
@@ -386,6 +396,11 @@ static int set_refresh(otr_options *o, const char *value)
     return 0;
 }
 
+int otr_options_uses_state(const otr_options *o)
+{
+    return o->command && (o->command->options & OPT_STATE);
+}
+
 const char *otr_options_state_path(const otr_options *o)
 {
     const char *env = getenv("OTA_RUNNER_STATE");
@@ -478,6 +493,22 @@ static int apply_option(otr_options *o, const option_spec *opt, const char *valu
         o->request_timeout_ms = (long)(v * 1000);
         break;
     case O_STATE: o->state_path = value; break;
+    case O_FETCH_TIMEOUT:
+    case O_FETCH_IDLE_TIMEOUT: {
+        int64_t seconds;
+        if (otr_time_parse_duration(value, &seconds) < 0 || seconds < 1 || seconds > 24LL * 3600)
+            return usage_error(o->command,
+                               opt->id == O_FETCH_TIMEOUT
+                                   ? "--fetch-timeout needs a duration from 1s to 24h, got '%s'"
+                                   : "--fetch-idle-timeout needs a duration from 1s to 24h, "
+                                     "got '%s'",
+                               value, NULL);
+        if (opt->id == O_FETCH_TIMEOUT)
+            o->fetch_total_s = (int)seconds;
+        else
+            o->fetch_idle_s = (int)seconds;
+        break;
+    }
     case O_LOCK_TIMEOUT:
     case O_LOCK_STALE_AFTER: {
         int64_t seconds;
@@ -521,6 +552,7 @@ static int apply_option(otr_options *o, const option_spec *opt, const char *valu
         break;
     case O_ALLOW_CANCEL: o->allow_cancel = 1; break;
     case O_ALLOW_EMPTY: o->allow_empty = 1; break;
+    case O_ALLOW_OLDER: o->allow_older = 1; break;
     case O_NO_ADOPT: o->no_adopt = 1; break;
     case O_MIGRATE_ENDPOINT: o->migrate_endpoint = 1; break;
     }

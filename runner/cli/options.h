@@ -69,7 +69,10 @@ typedef struct otr_options {
     int max_deletes; /* default OTR_PLAN_DEFAULT_MAX_DELETES */
     int allow_cancel;
     int allow_empty;
-    int no_adopt; /* --refresh none on an empty state: create without adopting */
+    int allow_older;
+    int fetch_total_s; /* --fetch-timeout, 0: the default */
+    int fetch_idle_s;  /* --fetch-idle-timeout, 0: the default */
+    int no_adopt;      /* --refresh none on an empty state: create without adopting */
     int migrate_endpoint;
     const char **targets; /* NULL-terminated */
     size_t ntargets;
@@ -104,6 +107,9 @@ void otr_options_free(otr_options *o);
 
 /* The state file: --state, else OTA_RUNNER_STATE, else ota-runner.state.json. */
 const char *otr_options_state_path(const otr_options *o);
+
+/* Does the command read a state (plan, apply, status, state)? */
+int otr_options_uses_state(const otr_options *o);
 /* Where the state is, with what its store needs (region, profile, lock
  * timings), from the options. */
 void otr_options_state_where(const otr_options *o, otr_state_where *w);

@@ -7,9 +7,9 @@ _ota_runner() {
     }
     local commands="init validate tokens plan diff apply status state version"
     local global="--help --verbose --debug --no-color"
-    local source="--repo --ref --path --worktree --cache-dir --allowed-signers --verify-commits --output"
+    local source="--repo --ref --path --worktree --cache-dir --fetch-timeout --fetch-idle-timeout --allowed-signers --verify-commits --output"
     local service="--region --profile --endpoint-url --parallelism --max-rps --retry-mode --max-attempts --connect-timeout --request-timeout --state --lock-timeout --lock-stale-after"
-    local plan="--prune --max-deletes --allow-cancel --allow-empty --no-adopt --migrate-endpoint --target --refresh"
+    local plan="--prune --max-deletes --allow-cancel --allow-empty --allow-older --no-adopt --migrate-endpoint --target --refresh"
 
     case $prev in
         --output|-o) COMPREPLY=($(compgen -W "text json markdown github" -- "$cur")); return ;;

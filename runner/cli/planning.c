@@ -188,6 +188,37 @@ static const char *last_commit(const otr_state *s)
     return cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(s->source, "commit"));
 }
 
+/* A commit that does not contain the one the state's last apply read would
+ * undo what came since (a re-run of an old CI job, a rewritten history, a
+ * state branch moved back): an apply refuses it unless --allow-older, a plan
+ * warns. Returns an exit code. */
+static int older_commit(const otr_planning *pl, const otr_options *o, const char *lock_for)
+{
+    const char *last = last_commit(pl->state);
+    const char *now = otr_source_commit(pl->loaded.source);
+    if (!last || !*last || !now || !*now || o->worktree)
+        return 0;
+    otr_relation rel = otr_source_relation(pl->loaded.source, last);
+    if (rel == OTR_REL_SAME || rel == OTR_REL_NEWER)
+        return 0;
+    int refuse = lock_for && !o->allow_older && rel != OTR_REL_UNKNOWN;
+    const char *level = refuse ? "error" : "warning";
+    if (rel == OTR_REL_UNKNOWN)
+        fprintf(stderr,
+                "ota-runner: warning: the state's last apply read commit %.12s, which this "
+                "repository does not hold (a shallow clone, or another repository): whether "
+                "%.12s comes after it cannot be told; fetch the history to know\n",
+                last, now);
+    else
+        fprintf(
+            stderr,
+            "ota-runner: %s: commit %.12s does not contain %.12s, the commit the state's last "
+            "apply read (%s): applying it undoes what came since%s\n",
+            level, now, last, rel == OTR_REL_OLDER ? "it is older" : "the history was rewritten",
+            refuse ? "; give --allow-older to roll back on purpose, or apply a newer commit" : "");
+    return refuse ? OTR_EXIT_ERROR : 0;
+}
+
 int otr_planning_prepare(otr_planning *pl, const otr_options *o, const char *lock_for)
 {
     otr_error err = OTR_ERROR_INIT;
@@ -211,6 +242,8 @@ int otr_planning_prepare(otr_planning *pl, const otr_options *o, const char *loc
         otr_print_diags_text(&pl->loaded.diags, o);
     if ((rc = otr_planning_open_state(pl, o, lock_for)) != 0 ||
         (rc = otr_planning_check_service(pl, o)) != 0)
+        return rc;
+    if ((rc = older_commit(pl, o, lock_for)) != 0)
         return rc;
     if (otr_loaded_verify_range(&pl->loaded, o, last_commit(pl->state)) < 0)
         return OTR_EXIT_ERROR;

@@ -10,6 +10,7 @@
 
 #include "util/buf.h"
 #include "util/file.h"
+#include "util/time.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -19,8 +20,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <signal.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 int otr_source_git_fail(otr_error *err, otr_error_code code, const char *what)
@@ -200,7 +204,38 @@ static int is_shallow_local(const char *url)
 }
 
 /* Brings the mirror up to date: every branch and tag of the remote, as its
- * own local branch and tag, and HEAD at the remote's default branch. */
+ * own local branch and tag, and HEAD at the remote's default branch. Each
+ * sign of progress is written to progress_fd (one byte, at most ten a
+ * second), for the parent that bounds it (sync_bounded). */
+static int progress_fd = -1;
+static int64_t progress_last_ms;
+
+static void tick(void)
+{
+    int64_t now = otr_time_monotonic_ms();
+    if (progress_fd >= 0 && now - progress_last_ms >= 100) {
+        progress_last_ms = now;
+        (void)!write(progress_fd, "P", 1);
+    }
+}
+
+static int on_transfer(const git_indexer_progress *stats, void *payload)
+{
+    (void)stats;
+    (void)payload;
+    tick();
+    return 0;
+}
+
+static int on_sideband(const char *str, int len, void *payload)
+{
+    (void)str;
+    (void)len;
+    (void)payload;
+    tick();
+    return 0;
+}
+
 static int sync_mirror(git_repository *repo, const char *url, otr_error *err)
 {
     git_remote *remote = NULL;
@@ -219,6 +254,8 @@ static int sync_mirror(git_repository *repo, const char *url, otr_error *err)
     git_remote_callbacks cb;
     git_remote_init_callbacks(&cb, GIT_REMOTE_CALLBACKS_VERSION);
     cb.credentials = credentials;
+    cb.transfer_progress = on_transfer;
+    cb.sideband_progress = on_sideband;
     cb.payload = &cs;
     git_proxy_options proxy;
     git_proxy_options_init(&proxy, GIT_PROXY_OPTIONS_VERSION);
@@ -260,11 +297,118 @@ done:
     return rc;
 }
 
+/* Removes the lock files a killed fetch left inside the cache entry (its
+ * refs, packed-refs, FETCH_HEAD): the entry is this run's alone (the flock
+ * beside it), so any is stale. */
+static void remove_stale_locks(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+            continue;
+        otr_buf path = OTR_BUF_INIT;
+        otr_buf_printf(&path, "%s/%s", dir, e->d_name);
+        struct stat st;
+        size_t n = strlen(e->d_name);
+        if (!otr_buf_failed(&path) && lstat(path.ptr, &st) == 0) {
+            if (S_ISDIR(st.st_mode))
+                remove_stale_locks(path.ptr);
+            else if (n > 5 && !strcmp(e->d_name + n - 5, ".lock"))
+                unlink(path.ptr);
+        }
+        otr_buf_free(&path);
+    }
+    if (d)
+        closedir(d);
+}
+
+/* sync_mirror in a child process, so that a fetch that hangs can be stopped
+ * (libgit2 1.5 has no network timeout): after idle_s seconds without a sign
+ * of progress, or total_s in all. The child writes 'P' for progress, and
+ * 'E' and its error's message when it fails. */
+static int sync_bounded(git_repository *repo, const char *dir, const char *url, int idle_s,
+                        int total_s, otr_error *err)
+{
+    int fds[2];
+    if (pipe(fds) < 0)
+        return otr_error_set(err, OTR_ERR_IO, "cannot fetch: pipe: %s", strerror(errno));
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(fds[0]);
+        close(fds[1]);
+        return otr_error_set(err, OTR_ERR_IO, "cannot fetch: fork: %s", strerror(errno));
+    }
+    if (pid == 0) {
+        otr_error cerr = OTR_ERROR_INIT;
+        close(fds[0]);
+        progress_fd = fds[1];
+        if (sync_mirror(repo, url, &cerr) == 0)
+            _exit(0);
+        const char *m = otr_error_message(&cerr);
+        (void)!write(fds[1], "E", 1);
+        (void)!write(fds[1], m, strlen(m));
+        _exit(cerr.code == OTR_ERR_NOTFOUND ? 3 : 2);
+    }
+    close(fds[1]);
+    otr_buf said = OTR_BUF_INIT;
+    int64_t start = otr_time_monotonic_ms(), last = start;
+    const char *stopped = NULL;
+    for (;;) {
+        int64_t now = otr_time_monotonic_ms();
+        int64_t left = (int64_t)idle_s * 1000 - (now - last);
+        if ((int64_t)total_s * 1000 - (now - start) < left)
+            left = (int64_t)total_s * 1000 - (now - start);
+        if (left <= 0) {
+            stopped = now - last >= (int64_t)idle_s * 1000 ? "idle" : "total";
+            break;
+        }
+        struct pollfd pfd = {.fd = fds[0], .events = POLLIN};
+        int r = poll(&pfd, 1, (int)(left > 1000 ? 1000 : left));
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            continue;
+        char buf[512];
+        ssize_t got = read(fds[0], buf, sizeof(buf));
+        if (got <= 0)
+            break; /* the child is done */
+        for (ssize_t i = 0; i < got; i++)
+            if (said.len || buf[i] != 'P')
+                otr_buf_append(&said, buf + i, 1);
+        last = otr_time_monotonic_ms();
+    }
+    close(fds[0]);
+    int status = 0;
+    if (stopped)
+        kill(pid, SIGKILL);
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    int rc = 0;
+    if (stopped) {
+        remove_stale_locks(dir);
+        rc = otr_error_set(err, OTR_ERR_IO,
+                           stopped[0] == 'i'
+                               ? "fetch made no progress for %ds and was stopped (a network or "
+                                 "server that hangs; --fetch-idle-timeout sets the limit)"
+                               : "fetch took longer than %ds and was stopped "
+                                 "(--fetch-timeout sets the limit)",
+                           stopped[0] == 'i' ? idle_s : total_s);
+    } else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        rc = otr_error_set(
+            err, WIFEXITED(status) && WEXITSTATUS(status) == 3 ? OTR_ERR_NOTFOUND : OTR_ERR_IO,
+            "%s", said.len > 1 ? otr_buf_cstr(&said) + 1 : "fetch failed");
+    }
+    otr_buf_free(&said);
+    return rc;
+}
+
 /* Opens the cache entry of url, creating and fetching it. Two runs on the
  * same URL take turns through a lock file beside the entry. */
 /* shown: url as messages name it (without a user name or password). */
 static int open_url(git_repository **out, const char *url, const char *shown, const char *cache_dir,
-                    otr_error *err)
+                    int idle_s, int total_s, otr_error *err)
 {
     char *dflt = NULL, *dir = NULL, *lock_path = NULL;
     int lock_fd = -1, rc = -1;
@@ -296,9 +440,13 @@ static int open_url(git_repository **out, const char *url, const char *shown, co
         otr_source_git_fail(err, OTR_ERR_IO, "cannot create the cache");
         goto done;
     }
-    if (sync_mirror(*out, url, err) < 0) {
-        git_repository_free(*out);
-        *out = NULL;
+    int synced = sync_bounded(*out, dir, url, idle_s, total_s, err);
+    git_repository_free(*out); /* the child wrote the refs and packs: opened again for them */
+    *out = NULL;
+    if (synced < 0)
+        goto done;
+    if (git_repository_open_bare(out, dir) < 0) {
+        otr_source_git_fail(err, OTR_ERR_IO, "cannot open the cache");
         goto done;
     }
     rc = 0;
@@ -510,7 +658,9 @@ static int open_repo(otr_source *s, const otr_source_opts *o, otr_error *err)
                                  "--worktree reads a local working tree; it cannot be used "
                                  "with a URL (%s)",
                                  s->repo_name);
-        return open_url(&s->repo, s->repo_url, s->repo_name, o->cache_dir, err);
+        return open_url(&s->repo, s->repo_url, s->repo_name, o->cache_dir,
+                        o->fetch_idle_s > 0 ? o->fetch_idle_s : OTR_FETCH_IDLE_S,
+                        o->fetch_total_s > 0 ? o->fetch_total_s : OTR_FETCH_TOTAL_S, err);
     }
     int rc = git_repository_open_ext(&s->repo, s->repo_url, 0, NULL);
     if (rc == GIT_EOWNER || (rc < 0 && owned_by_another_user(s->repo_name)))
@@ -868,6 +1018,24 @@ int otr_source_each_file(otr_source *s, otr_diags *diags, otr_source_file_fn fn,
         return -1;
     release_entries(s);
     return 0;
+}
+
+otr_relation otr_source_relation(otr_source *s, const char *commit)
+{
+    git_oid read, other;
+    git_commit *c = NULL;
+    if (!s->repo || git_oid_fromstr(&read, s->commit) < 0 || git_oid_fromstr(&other, commit) < 0)
+        return OTR_REL_UNKNOWN;
+    if (git_oid_equal(&read, &other))
+        return OTR_REL_SAME;
+    if (git_commit_lookup(&c, s->repo, &other) < 0)
+        return OTR_REL_UNKNOWN;
+    git_commit_free(c);
+    if (git_graph_descendant_of(s->repo, &read, &other) == 1)
+        return OTR_REL_NEWER;
+    if (git_graph_descendant_of(s->repo, &other, &read) == 1)
+        return OTR_REL_OLDER;
+    return OTR_REL_APART;
 }
 
 /* Is the commit read the one the working tree's HEAD names? */

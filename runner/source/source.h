@@ -21,7 +21,12 @@ typedef struct otr_source_opts {
     int worktree;          /* read the working tree instead of the commit */
     const char *cache_dir; /* for URLs; NULL: $XDG_CACHE_HOME/ota-runner or ~/.cache/ota-runner */
     size_t max_file_size;  /* larger files are reported, not read; 0: no limit */
+    int fetch_idle_s;      /* a URL's fetch stopped after this long without progress; 0: 60 */
+    int fetch_total_s;     /* ... or this long in all; 0: 600 */
 } otr_source_opts;
+
+#define OTR_FETCH_IDLE_S 60
+#define OTR_FETCH_TOTAL_S 600
 
 typedef struct otr_source otr_source;
 
@@ -59,6 +64,18 @@ OTR_MUST_USE int otr_source_each_file(otr_source *s, otr_diags *diags, otr_sourc
  * 16 MiB of delta bases, the pack windows) go with it. The commit, the path
  * and the names stay; otr_source_each_file then fails. */
 void otr_source_close_repository(otr_source *s);
+
+typedef enum otr_relation {
+    OTR_REL_SAME,    /* the commit read is that one */
+    OTR_REL_NEWER,   /* it contains that one (a descendant) */
+    OTR_REL_OLDER,   /* that one contains it (an ancestor) */
+    OTR_REL_APART,   /* neither contains the other (a rewritten history) */
+    OTR_REL_UNKNOWN, /* that one is not in the repository (a shallow clone, another one) */
+} otr_relation;
+
+/* How the commit read stands to commit (a hex id), in history; the
+ * repository must still be open. */
+otr_relation otr_source_relation(otr_source *s, const char *commit);
 
 /* How many files under the path differ from the commit read (changed,
  * staged, new) in the working tree, when that commit is HEAD's and the

@@ -80,4 +80,38 @@ check "shallow clone by URL: says it is shallow and what to do" \
 "$OTA_RUNNER" validate --repo "$WORK/shallow" > "$WORK/out"
 check "shallow clone as a folder: read in place" grep -q "^valid: 7 manifests" "$WORK/out"
 
+# a server that takes the connection and never answers (issue 31): the fetch is
+# stopped after --fetch-idle-timeout without progress, or --fetch-timeout in all,
+# with a clear error, and the cache is usable afterwards
+python3 -c '
+import socket, sys
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(8)
+print(s.getsockname()[1], flush=True)
+held = []
+while True:
+    held.append(s.accept()[0])
+' > "$WORK/hang.port" &
+hang_pid=$!
+for _ in $(seq 50); do [ -s "$WORK/hang.port" ] && break; sleep 0.1; done
+hang=$(cat "$WORK/hang.port")
+set +e
+start=$(date +%s)
+"$OTA_RUNNER" validate --repo "http://127.0.0.1:$hang/fleet.git" --cache-dir "$cache" --fetch-idle-timeout 2s \
+  2>"$WORK/err"
+rc=$?
+took=$(( $(date +%s) - start ))
+"$OTA_RUNNER" validate --repo "http://127.0.0.1:$hang/fleet.git" --cache-dir "$cache" --fetch-idle-timeout 1m \
+  --fetch-timeout 2s 2>"$WORK/err2"
+rc2=$?
+set -e
+kill "$hang_pid" 2>/dev/null || true
+check "a server that hangs: exit 1" test $rc -eq 1
+check "a server that hangs: stopped after the idle limit, not later" test "$took" -lt 30
+check "a server that hangs: says no progress and names the option" \
+  grep -q "fetch made no progress for 2s and was stopped .*--fetch-idle-timeout" "$WORK/err"
+check "a fetch past --fetch-timeout: exit 1 and says so" \
+  bash -c "test $rc2 -eq 1 && grep -q 'fetch took longer than 2s and was stopped (--fetch-timeout' '$WORK/err2'"
+"$OTA_RUNNER" validate --repo "git://127.0.0.1:$port/fleet.git" --cache-dir "$cache" > "$WORK/out"
+check "the cache still serves a good URL after a stopped fetch" grep -q "^valid: " "$WORK/out"
+
 finish

@@ -625,6 +625,44 @@ def confirm_on_terminal():
         f.stop()
 
 
+def older_commit():
+    """A commit that does not contain the one the state's last apply read is
+    refused by apply (a re-run of an old CI job would undo what came since; a
+    rewritten history likewise) unless --allow-older; a plan warns (issue 31)."""
+    f = Fleet(RUNNER, "older", "--tick", TICK, "--outcomes", '{"never": true}',
+              files={"t1.yaml": task("t1", description="A")})
+    try:
+        a = f.head()
+        f.run("apply")
+        b = f.commit({"t1.yaml": task("t1", description="B")}, "B")
+        rc, out, err = f.run("apply")
+        check(rc == 0 and "1 updated" in out, "older: B applied", out + err)
+        n = len(f.emu.log())
+        rc, out, err = f.run("apply", "--ref", a)
+        check(rc == 1 and f"commit {a[:12]} does not contain {b[:12]}" in err and "it is older" in err
+              and "--allow-older" in err and not f.emu.mutations(n),
+              "older: apply of the parent is refused, naming both commits; nothing sent", out + err)
+        rc, out, err = f.run("plan", "--ref", a)
+        check(rc == 0 and "warning: commit" in err and "it is older" in err and "Description" in out,
+              "older: plan of it warns and shows what it would undo", out + err)
+        rc, out, err = f.run("apply", "--ref", a, "--allow-older")
+        check(rc == 0 and "1 updated" in out, "older: --allow-older rolls back on purpose", out + err)
+        # a rewritten history: main reset to A, then C on top (B is in neither)
+        rc, out, err = f.run("apply", "--ref", b)  # B again, the newest applied
+        subprocess.run(["git", "-C", f.repo, "reset", "-q", "--hard", a], check=True)
+        c = f.commit({"t1.yaml": task("t1", description="C")}, "C")
+        n = len(f.emu.log())
+        rc, out, err = f.run("apply")
+        check(rc == 1 and f"commit {c[:12]} does not contain {b[:12]}" in err and "rewritten" in err
+              and not f.emu.mutations(n), "older: a rewritten history is refused too", out + err)
+        rc, out, err = f.run("apply", "--allow-older")
+        check(rc == 0, "older: and applied with --allow-older", out + err)
+        rc, out, err = f.run("plan")
+        check(rc == 0 and "does not contain" not in err, "older: then the state holds C: no warning", out + err)
+    finally:
+        f.stop()
+
+
 def rebuild_reordered():
     """Found by the chaos test: waves reordered after they started, then the
     state lost: the rebuilt record keeps the waves in the order they were made,
@@ -655,6 +693,7 @@ landed_creates()
 unsent_create_replaced()
 state_at_root()
 confirm_on_terminal()
+older_commit()
 s3_shares_the_run()
 config_used_by_waves()
 s3_takeover()
