@@ -54,7 +54,7 @@ def command_lines():
             continue
         text = open(p).read().replace("\\\n", " ")
         for line in text.splitlines():
-            m = re.search(r"(?:^|[\s/=(])ota-runner\s+(%s)\b(.*)" % "|".join(COMMANDS), line)
+            m = re.search(r"(?:^|[\s/=(])(?:ota-runner|\"\$OTA_RUNNER\")\s+(%s)\b(.*)" % "|".join(COMMANDS), line)
             if not m or line.lstrip().startswith("#"):
                 continue
             rest = re.split(r"\s(?:>|\|\||&&|2>&1)|\)\s*$|\$\(|\"\)", m.group(2))[0]
@@ -183,7 +183,7 @@ for name in (".gitlab-ci.yml", "state-branch.gitlab-ci.yml"):
     check(any('"schedule"' in r.get("if", "") for r in rules) and any("changes" in r for r in rules),
           f"gitlab-ci/{name}: ota-apply on a merge and in a pipeline schedule", json.dumps(rules))
 check(re.search(r"^\*/\d+ \* \* \* \* ", open(os.path.join(EX, "cron", "crontab")).read(), re.M)
-      and "OnUnitActiveSec=" in open(os.path.join(EX, "systemd", "ota-runner.timer")).read()
+      and "OnCalendar=" in open(os.path.join(EX, "systemd", "ota-runner.timer")).read()
       and docs[os.path.join(EX, "kubernetes", "cronjob.yaml")][2]["spec"]["schedule"],
       "cron, systemd and Kubernetes run apply on a schedule")
 # the cron wrapper: a halt (exit 4) is logged, said on stderr for cron's mail, and kept
@@ -198,7 +198,7 @@ for code, want in ((4, 4), (3, 0), (1, 1)):
     logged = os.path.join(stub, f"logged-{code}")
     p = subprocess.run([os.path.join(EX, "cron", "ota-runner-cron")], capture_output=True, text=True,
                        env={**os.environ, "PATH": stub + ":" + os.environ["PATH"], "STUB_EXIT": str(code),
-                            "LOGGED": logged})
+                            "LOGGED": logged, "OTA_RUNNER": os.path.join(stub, "ota-runner")})
     log = open(logged).read() if os.path.exists(logged) else ""
     if code == 4:
         check(p.returncode == 4 and "halted" in p.stderr and "-p user.crit" in log,
@@ -206,6 +206,49 @@ for code, want in ((4, 4), (3, 0), (1, 1)):
     else:
         check(p.returncode == want, f"cron wrapper: exit {code} becomes {want}", p.stderr + log)
 shutil.rmtree(stub)
+
+# ---- signals reach ota-runner, and every run has a time limit (issue 31)
+for name in ("ota-apply.yml", "ota-apply-state-branch.yml", "ota-plan.yml"):
+    d = yaml.safe_load(open(os.path.join(EX, "github-actions", name)))
+    check(all(j.get("timeout-minutes") for j in d["jobs"].values()), f"github-actions/{name}: every job has "
+          "timeout-minutes")
+for p, c in applies:
+    text = open(p).read()
+    check("exec ota-runner apply" in text or "timeout --kill-after" in text or p.endswith((".service", ".yaml")),
+          f"{os.path.relpath(p, EX)}: apply is exec'd (the cancel's signal reaches it), or run under timeout")
+    m = re.search(r"--lock-timeout (\d+)m", c)
+    check(not m or int(m.group(1)) > 15,
+          f"{os.path.relpath(p, EX)}: --lock-timeout is longer than the S3 lock's stale time (15m)", c)
+for name in (".gitlab-ci.yml", "state-branch.gitlab-ci.yml"):
+    d = yaml.safe_load(open(os.path.join(EX, "gitlab-ci", name)))
+    check(all(d[j].get("timeout") for j in ("ota-plan", "ota-apply")), f"gitlab-ci/{name}: jobs have a timeout")
+cron_text = open(os.path.join(EX, "cron", "ota-runner-cron")).read()
+check("timeout --kill-after=" in cron_text and "OTA_RUNNER:-/usr/bin/ota-runner}" in cron_text,
+      "cron: the wrapper runs the absolute path under timeout")
+k8s = docs[os.path.join(EX, "kubernetes", "cronjob.yaml")][2]["spec"]
+check(k8s.get("startingDeadlineSeconds") and k8s["jobTemplate"]["spec"].get("activeDeadlineSeconds"),
+      "kubernetes: startingDeadlineSeconds and activeDeadlineSeconds", json.dumps(k8s)[:300])
+service = open(os.path.join(EX, "systemd", "ota-runner.service")).read()
+check("TimeoutStartSec=" in service and re.search(r"^SuccessExitStatus=3 143$", service, re.M),
+      "systemd: a start timeout, and exit 3 and 143 are not failures")
+timer = open(os.path.join(EX, "systemd", "ota-runner.timer")).read()
+check("Persistent=" not in timer or "OnCalendar=" in timer, "systemd: Persistent= only with OnCalendar=")
+if shutil.which("systemd-analyze"):
+    unit_dir = tempfile.mkdtemp()
+    with open(os.path.join(unit_dir, "ota-runner.service"), "w") as f:
+        f.write(service.replace("/usr/bin/ota-runner", RUNNER))
+    shutil.copy(os.path.join(EX, "systemd", "ota-runner.timer"), unit_dir)
+    units = [os.path.join(unit_dir, "ota-runner.service"), os.path.join(unit_dir, "ota-runner.timer")]
+    p = subprocess.run(["systemd-analyze", "verify", *units], capture_output=True, text=True)
+    check(p.returncode == 0 and not p.stderr.strip(), "systemd-analyze verify: the units are clean", p.stderr)
+    p = subprocess.run(["systemd-analyze", "security", "--offline=true", units[0]], capture_output=True, text=True)
+    m = re.search(r"Overall exposure level for ota-runner.service: ([0-9.]+)", p.stdout)
+    check(m and float(m.group(1)) <= 2.0, "systemd-analyze security: exposure at most 2.0", p.stdout[-300:])
+    if m:
+        print(f"systemd-analyze security --offline: exposure {m.group(1)}")
+    shutil.rmtree(unit_dir)
+else:
+    print("systemd-analyze is not installed: the units' verify and security checks are skipped")
 
 # ---- actionlint on the GitHub workflows
 workflows = sorted(glob.glob(os.path.join(EX, "github-actions", "*.yml")))
