@@ -142,7 +142,8 @@ gitlab = yaml.safe_load(open(os.path.join(EX, "gitlab-ci", "state-branch.gitlab-
 after = "\n".join(gitlab["ota-apply"]["after_script"])
 for what, make, script in (
         ("github", True, commit_step[0]["run"].replace("${{ github.sha }}", "abc")),
-        ("gitlab", False, after.replace("$CI_COMMIT_SHA", "abc").replace("git push -f", "true"))):
+        ("gitlab", False, after.replace("$CI_COMMIT_SHA", "abc").replace("$CI_REPOSITORY_URL", "/nonexistent")
+         .replace('git push "https', 'true "https'))):
     scratch = tempfile.mkdtemp()
     where = os.path.join(scratch, ".state") if not make else scratch
     os.makedirs(where, exist_ok=True)
@@ -154,6 +155,59 @@ for what, make, script in (
     files = subprocess.run(["git", "-C", where, "ls-files"], capture_output=True, text=True).stdout.split()
     check(p.returncode == 0 and files == ["ota-runner.state.json.journal"],
           f"{what}: a cancelled first run's journal is committed (and not the lock)", p.stdout + p.stderr + str(files))
+    shutil.rmtree(scratch)
+
+# ---- reading the state branch (issue 31): no branch yet is a first run; a branch
+# that cannot be read fails the job instead of applying as if there were no state;
+# the GitLab after_script commits on top of the branch's history, never over it
+def git_q(*args, cwd):
+    return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True,
+                          env={**os.environ, "GIT_CONFIG_NOSYSTEM": "1", "GIT_AUTHOR_NAME": "t",
+                               "GIT_AUTHOR_EMAIL": "t@e", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@e"})
+
+
+gh_fetch = [st for st in apply_wf["jobs"]["apply"]["steps"] if st.get("name", "").startswith("Check out the state")][0]
+gl_fetch = "\n".join(gitlab["default"]["before_script"][2:])
+for case in ("none", "there", "unreadable"):
+    scratch = tempfile.mkdtemp()
+    origin, work = os.path.join(scratch, "origin.git"), os.path.join(scratch, "work")
+    git_q("init", "-q", "--bare", "-b", "main", origin, cwd=scratch)
+    git_q("clone", "-q", origin, work, cwd=scratch)
+    git_q("commit", "-q", "--allow-empty", "-m", "code", cwd=work)
+    git_q("push", "-q", "origin", "HEAD:main", cwd=work)
+    if case == "there":
+        git_q("checkout", "-q", "--orphan", "ota-runner-state", cwd=work)
+        open(os.path.join(work, "ota-runner.state.json"), "w").write('{"serial": 7}')
+        git_q("add", "ota-runner.state.json", cwd=work)
+        git_q("commit", "-q", "-m", "state", cwd=work)
+        git_q("push", "-q", "origin", "ota-runner-state", cwd=work)
+        git_q("checkout", "-q", "main", cwd=work)
+    if case == "unreadable":
+        git_q("remote", "set-url", "origin", os.path.join(scratch, "gone.git"), cwd=work)
+    env = {**os.environ, "RUNNER_TEMP": os.path.join(scratch, "tmp"), "GIT_CONFIG_NOSYSTEM": "1"}
+    p1 = subprocess.run(["bash", "-e", "-c", gh_fetch["run"]], cwd=work, capture_output=True, text=True, env=env)
+    p2 = subprocess.run(["bash", "-e", "-c", "mkdir -p .state\n" + gl_fetch], cwd=work, capture_output=True,
+                        text=True, env=env)
+    got1 = os.path.exists(os.path.join(scratch, "tmp", "state", "ota-runner.state.json"))
+    got2 = os.path.exists(os.path.join(work, ".state", "ota-runner.state.json"))
+    if case == "unreadable":
+        check(p1.returncode != 0 and p2.returncode != 0 and "cannot read the state branch" in p1.stderr + p2.stderr,
+              "state branch: one that cannot be read fails the job (GitHub and GitLab), not 'no state yet'",
+              p1.stderr + p2.stderr)
+    else:
+        check(p1.returncode == 0 and p2.returncode == 0 and got1 == got2 == (case == "there"),
+              f"state branch: {'read' if case == 'there' else 'none yet: a first run'} (GitHub and GitLab)",
+              p1.stderr + p2.stderr)
+    if case == "there":  # the GitLab after_script keeps the branch's history
+        script = after.replace("$CI_COMMIT_SHA", "abc").replace("$CI_REPOSITORY_URL", origin).replace(
+            'git push "https://ota-runner:${OTA_RUNNER_PUSH_TOKEN}@${CI_SERVER_HOST}/${CI_PROJECT_PATH}.git"',
+            f'git push "{origin}"')
+        open(os.path.join(work, ".state", "ota-runner.state.json"), "w").write('{"serial": 8}')
+        p = subprocess.run(["bash", "-e", "-c", script], cwd=work, capture_output=True, text=True, env=env)
+        log = git_q("log", "--format=%s", "ota-runner-state", cwd=origin).stdout.split("\n")
+        check(p.returncode == 0 and log[:2] == ["state after abc", "state"],
+              "state branch: GitLab's after_script commits on top of the history (no force push)",
+              p.stdout + p.stderr + str(log))
     shutil.rmtree(scratch)
 
 # ---- every apply runs on a schedule as well as on a merge, and fails on a halt (issue 28)
