@@ -30,6 +30,12 @@ struct otr_source {
     size_t files; /* entries that are files, counted when the entries are released */
 };
 
+/* Opens the cache entry of url (shown: as messages name it), creating and
+ * fetching it; the fetch is stopped after idle_s seconds without progress or
+ * total_s in all (fetch.c). */
+int otr_source_open_url(git_repository **out, const char *url, const char *shown,
+                        const char *cache_dir, int idle_s, int total_s, otr_error *err);
+
 /* err = what: libgit2's last message. Returns -1. */
 int otr_source_git_fail(otr_error *err, otr_error_code code, const char *what);
 
