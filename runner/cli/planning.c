@@ -205,10 +205,10 @@ static int older_commit(const otr_planning *pl, const otr_options *o, const char
     const char *level = refuse ? "error" : "warning";
     if (rel == OTR_REL_UNKNOWN)
         fprintf(stderr,
-                "ota-runner: warning: the state's last apply read commit %.12s, which this "
-                "repository does not hold (a shallow clone, or another repository): whether "
-                "%.12s comes after it cannot be told; fetch the history to know\n",
-                last, now);
+                "ota-runner: warning: whether commit %.12s comes after %.12s, the one the "
+                "state's last apply read, cannot be told here (a shallow clone, or another "
+                "repository); fetch the whole history to know\n",
+                now, last);
     else
         fprintf(
             stderr,

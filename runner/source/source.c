@@ -649,7 +649,9 @@ otr_relation otr_source_relation(otr_source *s, const char *commit)
         return OTR_REL_UNKNOWN;
     if (git_oid_equal(&read, &other))
         return OTR_REL_SAME;
-    if (git_commit_lookup(&c, s->repo, &other) < 0)
+    /* a shallow clone's history stops at its boundary: a walk there cannot
+     * tell older from newer (and libgit2 1.5 leaks on it) */
+    if (git_repository_is_shallow(s->repo) == 1 || git_commit_lookup(&c, s->repo, &other) < 0)
         return OTR_REL_UNKNOWN;
     git_commit_free(c);
     if (git_graph_descendant_of(s->repo, &read, &other) == 1)
