@@ -261,6 +261,16 @@ for code, want in ((4, 4), (3, 0), (1, 1)):
         check(p.returncode == want, f"cron wrapper: exit {code} becomes {want}", p.stderr + log)
 shutil.rmtree(stub)
 
+# ---- the .deb is built on Debian 12: the GitHub jobs run in a Debian 12 container (issue 28)
+for name in ("ota-apply.yml", "ota-apply-state-branch.yml", "ota-plan.yml"):
+    d = yaml.safe_load(open(os.path.join(EX, "github-actions", name)))
+    for job, j in d["jobs"].items():
+        steps = j.get("steps", [])
+        git_first = bool(steps) and "install" in steps[0].get("run", "") and " git " in steps[0].get("run", "")
+        check(j.get("container") == "debian:12" and git_first and
+              not any("sudo" in st.get("run", "") for st in steps),
+              f"github-actions/{name} {job}: in a Debian 12 container, git installed before the checkout, no sudo")
+
 # ---- signals reach ota-runner, and every run has a time limit (issue 31)
 for name in ("ota-apply.yml", "ota-apply-state-branch.yml", "ota-plan.yml"):
     d = yaml.safe_load(open(os.path.join(EX, "github-actions", name)))
