@@ -286,6 +286,9 @@ for p, c in applies:
 for name in (".gitlab-ci.yml", "state-branch.gitlab-ci.yml"):
     d = yaml.safe_load(open(os.path.join(EX, "gitlab-ci", name)))
     check(all(d[j].get("timeout") for j in ("ota-plan", "ota-apply")), f"gitlab-ci/{name}: jobs have a timeout")
+    check("id_tokens" not in d["default"] and "id_tokens" not in d["ota-diff"] and d["ota-plan"].get("id_tokens")
+          and d["ota-apply"].get("id_tokens") and d["ota-plan"].get("interruptible") is True,
+          f"gitlab-ci/{name}: an OIDC token only for the jobs that call AWS; plans interruptible")
 cron_text = open(os.path.join(EX, "cron", "ota-runner-cron")).read()
 check("timeout --kill-after=" in cron_text and "OTA_RUNNER:-/usr/bin/ota-runner}" in cron_text,
       "cron: the wrapper runs the absolute path under timeout")
