@@ -390,7 +390,7 @@ static void test_in_use_is_kept_retired(void **state)
         char *old = strdup(id_of(w.s, &otr_kind_ota_task_configuration, "push"));
         w.f.conflict_on_delete = how;
         apply_seen(&w.f, w.s, CONFIG("20") TASK("a-task", USES_PUSH), &o, &r);
-        assert_int_equal(r.stats.failed, 0); /* not a failure */
+        assert_int_equal(r.stats.failed, 0);  /* not a failure */
         assert_int_equal(r.stats.retired, 1); /* nor counted deleted */
         assert_int_equal(r.stats.deleted, 0);
         assert_int_equal(r.nnotes, 1);
