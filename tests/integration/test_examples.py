@@ -271,6 +271,33 @@ for name in ("ota-apply.yml", "ota-apply-state-branch.yml", "ota-plan.yml"):
               not any("sudo" in st.get("run", "") for st in steps),
               f"github-actions/{name} {job}: in a Debian 12 container, git installed before the checkout, no sudo")
 
+# ---- a re-run of an older apply run applies nothing once main moved on (issue 31 item 8)
+for name in ("ota-apply.yml", "ota-apply-state-branch.yml"):
+    steps = yaml.safe_load(open(os.path.join(EX, "github-actions", name)))["jobs"]["apply"]["steps"]
+    tip = [st for st in steps if st.get("id") == "tip"]
+    apply_step = [st for st in steps if st.get("name") == "Apply"]
+    check(tip and "origin/main" in tip[0]["run"] and apply_step and
+          apply_step[0].get("if") == "steps.tip.outputs.skip != 'true'",
+          f"github-actions/{name}: apply only while the commit is still the tip of main")
+    scratch = tempfile.mkdtemp()
+    origin, work = os.path.join(scratch, "origin.git"), os.path.join(scratch, "work")
+    git_q("init", "-q", "--bare", "-b", "main", origin, cwd=scratch)
+    git_q("clone", "-q", origin, work, cwd=scratch)
+    git_q("commit", "-q", "--allow-empty", "-m", "one", cwd=work)
+    old_sha = git_q("rev-parse", "HEAD", cwd=work).stdout.strip()
+    git_q("commit", "-q", "--allow-empty", "-m", "two", cwd=work)
+    git_q("push", "-q", "origin", "HEAD:main", cwd=work)
+    new_sha = git_q("rev-parse", "HEAD", cwd=work).stdout.strip()
+    said = {}
+    for sha in (old_sha, new_sha):
+        out_file = os.path.join(scratch, f"out-{sha}")
+        p = subprocess.run(["bash", "-e", "-c", tip[0]["run"]], cwd=work, capture_output=True, text=True,
+                           env={**os.environ, "GITHUB_SHA": sha, "GITHUB_OUTPUT": out_file})
+        said[sha] = (p.returncode, open(out_file).read() if os.path.exists(out_file) else "")
+    check(said[old_sha] == (0, "skip=true\n") and said[new_sha] == (0, ""),
+          f"github-actions/{name}: the tip check skips an older commit and passes the tip", str(said))
+    shutil.rmtree(scratch)
+
 # ---- signals reach ota-runner, and every run has a time limit (issue 31)
 for name in ("ota-apply.yml", "ota-apply-state-branch.yml", "ota-plan.yml"):
     d = yaml.safe_load(open(os.path.join(EX, "github-actions", name)))
