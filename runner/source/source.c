@@ -21,12 +21,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-int otr_source_git_fail(otr_error *err, otr_error_code code, const char *what)
-{
-    const git_error *e = git_error_last();
-    return otr_error_set(err, code, "%s: %s", what, e && e->message ? e->message : "unknown error");
-}
-
 char *otr_source_root(const char *repo)
 {
     git_repository *r = NULL;
