@@ -531,6 +531,15 @@ static void on_dead_answer(node *n, const char *what)
     restart_step(n);
 }
 
+/* When the service answered call, by its clock: a wave's deadline and soak
+ * are judged by that clock too (otr_aws_client_now). */
+static char *service_time(const otr_aws_call *call)
+{
+    char at[21];
+    otr_time_format_iso8601(at, (time_t)otr_aws_call_time(call));
+    return strdup(at);
+}
+
 static void on_created(node *n, const otr_aws_call *call)
 {
     const otr_kind *k = n->steps[n->cur].a->resource;
@@ -560,7 +569,7 @@ static void on_created(node *n, const otr_aws_call *call)
     n->work.rec.arn = arn;
     otr_apply_set_str(&n->id, id);
     free(n->work.rec.created_at);
-    n->work.rec.created_at = otr_time_now_iso8601();
+    n->work.rec.created_at = service_time(call);
     otr_apply_set_str(&n->work.rec.phase, "created");
     /* what came back must be new (no resource this state holds or let go of)
      * and live: a service hands back what a token made first, even if gone */
@@ -785,7 +794,7 @@ static void step_done(node *n, otr_aws_call *call)
         if (n->update_part < UPDATE_DONE && more_update_calls(n))
             return;
         free(n->work.rec.updated_at);
-        n->work.rec.updated_at = otr_time_now_iso8601();
+        n->work.rec.updated_at = service_time(call);
         settle(n, 1, 0, NULL);
         next_step_or_finish(n, 1);
         return;

@@ -52,6 +52,7 @@ struct otr_aws_client {
     otr_rate_limiter limiter; /* adaptive mode */
     void (*idle)(void *arg);  /* after each round of answers */
     void *idle_arg;
+    int64_t skew_s; /* the service's clock minus ours, from the newest Date header */
 };
 
 /* ---- clock and dice ------------------------------------------------------- */
@@ -472,6 +473,41 @@ static otr_transport transport_of(CURLcode res, int too_large)
     }
 }
 
+/* ---- the service's clock ---------------------------------------------------- */
+
+/* How far the service's clock (call's Date header) is ahead of ours, 0 when
+ * they agree or the answer has no Date. */
+static int64_t skew_of(const otr_aws_call *call)
+{
+    const char *date = otr_headers_get(&call->reply_headers, "Date");
+    time_t at = date ? curl_getdate(date, NULL) : -1;
+    if (at <= 0)
+        return 0;
+    int64_t skew = (int64_t)at - (int64_t)time(NULL);
+    return skew > -OTR_CLOCK_AGREE && skew < OTR_CLOCK_AGREE ? 0 : skew;
+}
+
+int64_t otr_aws_client_now(const otr_aws_client *c)
+{
+    return (int64_t)time(NULL) + (c ? c->skew_s : 0);
+}
+
+int64_t otr_aws_call_time(const otr_aws_call *call)
+{
+    return (int64_t)time(NULL) + skew_of(call);
+}
+
+static void note_clock(otr_aws_client *c, const otr_aws_call *call)
+{
+    int64_t skew = skew_of(call);
+    if (skew != c->skew_s)
+        otr_log(OTR_LOG_VERBOSE,
+                "   the service's clock is %+llds from this machine's; soaks and "
+                "deadlines follow the service's",
+                (long long)skew);
+    c->skew_s = skew;
+}
+
 static void on_done(otr_aws_client *c, otr_aws_call *call, CURLcode res)
 {
     struct otr_aws_call_internal *in = call->in;
@@ -493,6 +529,7 @@ static void on_done(otr_aws_client *c, otr_aws_call *call, CURLcode res)
         otr_log(OTR_LOG_VERBOSE, "<- %s %s: %s (%lld ms)", call->operation, call->error_type,
                 call->error_message, (long long)took);
     } else {
+        note_clock(c, call);
         otr_log(OTR_LOG_VERBOSE, "<- %ld %s%s%s (%lld ms)", status, call->operation,
                 call->request_id[0] ? " request " : "", call->request_id, (long long)took);
         if (call->response.len)

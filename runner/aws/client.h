@@ -110,6 +110,20 @@ OTR_MUST_USE int otr_aws_client_call(otr_aws_client *c, otr_aws_call *call, otr_
  * lines together there. NULL: none. */
 void otr_aws_client_set_idle(otr_aws_client *c, void (*fn)(void *arg), void *arg);
 
+/*
+ * The service's clock: soaks and deadlines follow it, so a runner whose own
+ * clock is off judges them right, and a rehearsal on the emulator can move
+ * time forward. An answer's Date header (to the second) gives the service's
+ * time; apart by less than OTR_CLOCK_AGREE seconds, the clocks agree and the
+ * finer local one is used.
+ */
+#define OTR_CLOCK_AGREE 2
+/* Now by the service's clock: this machine's time moved by how far apart the
+ * newest answer's Date header said the two were (0 before any answer). */
+int64_t otr_aws_client_now(const otr_aws_client *c);
+/* When the service answered call, by its clock (its Date header), else now. */
+int64_t otr_aws_call_time(const otr_aws_call *call);
+
 /* Retry quota left, for tests and -v. */
 int otr_aws_client_retry_quota(const otr_aws_client *c);
 

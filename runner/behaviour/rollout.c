@@ -407,8 +407,8 @@ static int judge_newest(otr_kind_plan *kp, cJSON *progress, cJSON *newest_view, 
     if (!otr_rollout_str(newest, "passedAt") && kp->status_only) {
         /* a pass no apply recorded: its soak starts when one does */
         j->state = "passed, not recorded";
-        otr_buf_printf(&j->why, "its gate is met; the next apply records the pass%s",
-                       g.soak > 0 ? ", and its soak runs from then" : "");
+        otr_buf_printf(&j->why, "%sits gate is met; the next apply records the pass%s",
+                       j->why.len ? "; " : "", g.soak > 0 ? ", and its soak runs from then" : "");
         return -1;
     }
     if (!otr_rollout_str(newest, "passedAt")) {
@@ -563,7 +563,8 @@ static const cJSON *wave_named(const cJSON *waves, const char *name)
 
 /* Two manifests of a rollout compared, without a state (ota-runner diff:
  * the record was made from the older manifest and has no progress): the
- * waves added, removed or changed, the task, the revision, a promotion. */
+ * waves added, removed or changed, the revision, a promotion; a task
+ * changed at the same revision is refused, as plan refuses it. */
 static int diff_rollout(otr_kind_plan *kp)
 {
     const cJSON *was = kp->rec_spec, *now = kp->spec;
@@ -571,14 +572,20 @@ static int diff_rollout(otr_kind_plan *kp)
     otr_buf *r = &kp->reason;
     if (cJSON_Compare(was, now, 1) && kp->rec->revision == kp->m->revision)
         return record_of(kp, cJSON_CreateObject());
+    if (kp->rec->revision == kp->m->revision &&
+        !cJSON_Compare(cJSON_GetObjectItemCaseSensitive(was, "task"),
+                       cJSON_GetObjectItemCaseSensitive(now, "task"), 1)) {
+        /* the older commit's rollout is taken as applied: its first wave started */
+        otr_buf_puts(&kp->refused, "its task changed at the same metadata.revision, which plan "
+                                   "and apply refuse once the rollout has started; bump "
+                                   "metadata.revision to start a new rollout with it, or undo "
+                                   "the change");
+        return 0;
+    }
     kp->kind = OTR_ACT_UPDATE;
     if (kp->rec->revision != kp->m->revision)
         otr_buf_printf(r, "metadata.revision %ld -> %ld: a new rollout, from its first wave; ",
                        kp->rec->revision, kp->m->revision);
-    else if (!cJSON_Compare(cJSON_GetObjectItemCaseSensitive(was, "task"),
-                            cJSON_GetObjectItemCaseSensitive(now, "task"), 1))
-        otr_buf_puts(r, "its task changed: refused once the rollout has started (bump "
-                        "metadata.revision); ");
     cJSON_ArrayForEach(w, new_waves)
     {
         const cJSON *before = wave_named(old_waves, otr_rollout_str(w, "name"));

@@ -54,11 +54,11 @@ static const char *shown_status(const row *r)
 }
 
 /* The views of the kinds that have one (a rollout's waves, judged on its
- * newest wave's counts now); returns how many are halted. */
-static size_t judge(row *rows, size_t n)
+ * newest wave's counts now, by the service's clock); returns how many are
+ * halted. */
+static size_t judge(row *rows, size_t n, int64_t now)
 {
     size_t halted = 0;
-    int64_t now = (int64_t)time(NULL);
     for (size_t i = 0; i < n; i++) {
         const otr_record *rec = rows[i].rec;
         const otr_kind_behaviour *bh = otr_behaviour_of(rec->kind);
@@ -293,7 +293,7 @@ int otr_cmd_status(const otr_options *o)
         rc = OTR_EXIT_ERROR;
         goto done;
     }
-    int halted = judge(rows, n);
+    int halted = judge(rows, n, otr_aws_client_now(n ? pl.service.client : NULL));
     if (o->output == OTR_OUT_JSON) {
         print_json(rows, n);
     } else if (o->output == OTR_OUT_MARKDOWN) {

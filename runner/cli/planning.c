@@ -255,7 +255,7 @@ int otr_planning_prepare(otr_planning *pl, const otr_options *o, const char *loc
     otr_plan_options po = OTR_PLAN_OPTIONS_INIT;
     po.behaviours = otr_behaviours;
     po.prune = o->prune;
-    po.now = (int64_t)time(NULL);
+    po.now = otr_aws_client_now(pl->service_open ? pl->service.client : NULL);
     po.targets = o->targets;
     po.remote = pl->refreshed ? pl->refresh.views : NULL;
     po.repo = otr_source_repo(pl->loaded.source); /* no user name or password in a URL */

@@ -17,7 +17,8 @@ LimitExceededException on deletes, deletes that stay DELETION_IN_PROGRESS,
 answers written its own way). The emulator runs the service's lifecycle
 (rollout rates, an ended task refusing updates).
 
-The emulator runs a virtual clock (counts change only between steps) and
+The emulator runs a virtual clock (counts change only between steps; soaks
+and deadlines follow it, as ota-runner judges them by the service's) and
 keeps a ground-truth event log of every create, update and delete; the
 invariants are checked on it:
 
@@ -539,20 +540,20 @@ class World:
                     f"'{verdict}' by its gate {gate}: {counts}")
         if gate["soak"]:
             first = self.first_pass(prev[-1]["id"], tasks, gate)
-            if first is not None and e["real"] < first + gate["soak"] - 0.05:
-                return (f"I1: {address}: wave {names[idx]} created {e['real'] - first:.2f}s after "
+            if first is not None and e["time"] < first + gate["soak"] - 0.05:
+                return (f"I1: {address}: wave {names[idx]} created {e['time'] - first:.2f}s after "
                         f"{names[idx - 1]} passed, before its soak of {gate['soak']}s")
         return None
 
     def first_pass(self, task_id, tasks, gate):
-        """The start of the first run at whose (frozen) moment the task passed."""
+        """The service's (frozen) moment of the first run at which the task passed."""
         t = tasks.get(task_id)
         if not t:
             return None
         configs = {c["TaskConfigurationId"]: c for c in self.emu.control("configurations")}
         for r in self.runs:
             if r["vnow"] and r["vnow"] >= t["CreatedAt"] and judge(gate, progress(t, r["vnow"], configs)) == "pass":
-                return r["start"]
+                return r["vnow"]
         return None
 
     def check_duplicates(self, tasks):

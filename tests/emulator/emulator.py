@@ -42,8 +42,9 @@ Control endpoint (unsigned, under a path the service does not use):
                                   task tagged with its ota-runner:address (a rollout's other
                                   waves), and the tasks that used a configuration
                                   when it was deleted
-    POST /_emulator/clock         {"advance": S}: with --virtual-clock, the service's time
-                                  (task progress, CreatedAt, token windows) moves only so
+    POST /_emulator/clock         {"advance": S}: the service's time (the Date header, task
+                                  progress, CreatedAt, token windows) moves S seconds ahead;
+                                  with --virtual-clock it moves only so
     POST /_emulator/reset         forget every task, configuration and log entry
 
 Things finish one per --tick, in target order (a task with a query string has
@@ -53,6 +54,7 @@ and TaskProcessingDetails and ListOtaTaskExecutions count them as they do.
 import argparse
 import base64
 import datetime
+import email.utils
 import hashlib
 import hmac
 import json
@@ -569,20 +571,25 @@ class Rate:
 
 
 class Clock:
-    """The service's time: the real one, or (--virtual-clock) one that moves
-    only when told to, so a test sees the same counts for as long as it
-    looks (ota-runner's own clock, for soaks, stays real)."""
+    """The service's time, in its answers' Date header and every time it
+    keeps: the real one moved forward by POST /_emulator/clock, or (with
+    --virtual-clock) one that moves only when told to, so a test sees the
+    same counts for as long as it looks. ota-runner judges soaks and
+    deadlines by it, so moving it rehearses a week in a minute. The SigV4
+    check keeps the real time (the signing clock is not the rehearsal's)."""
 
     def __init__(self):
         self.virtual = False
         self.at = time.time()
+        self.ahead = 0.0
 
     def now(self):
-        return self.at if self.virtual else time.time()
+        return self.at if self.virtual else time.time() + self.ahead
 
     def advance(self, seconds):
         self.at += seconds
-        return self.at
+        self.ahead += seconds
+        return self.now()
 
 
 CLOCK = Clock()
@@ -1193,6 +1200,10 @@ class Handler(BaseHTTPRequestHandler):
     def setup(self):
         super().setup()
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def date_time_string(self, timestamp=None):
+        """The Date header, by the service's clock."""
+        return email.utils.formatdate(CLOCK.now() if timestamp is None else timestamp, usegmt=True)
 
     def log_message(self, fmt, *args):
         if self.server.cfg.verbose:

@@ -5,7 +5,8 @@ and no network (no credentials at all in its environment).
 - every kind of change on the sample fleet: a Description (in place), a
   Target (a replace), a configuration edit (a replace that moves the two
   tasks referring to it), a removed and an added manifest, a rollout's
-  holdAfter moved on (a promotion) and a wave added;
+  holdAfter moved on (a promotion) and a wave added; a rollout's task
+  edited at the same revision refused, as plan refuses it (issue 28);
 - text, json, markdown and github outputs; --detailed-exitcode 0 for the
   same manifests, 2 for changes; a bad ref and a manifest error refused.
 """
@@ -138,6 +139,20 @@ rc, out, err = diff("HEAD", "base", "--output", "json")
 back = {c["address"]: c["change"] for c in json.loads(out)["changes"]}
 check(back.get("OtaTask/hub-7-0-0") == "added" and back.get("OtaTask/meter-1-0-0") == "removed",
       "the other way round: added and removed swap", out + err)
+edit("manifests/rollouts/thermostat-2-5-0.yaml", "    Description: Thermostat firmware 2-5-0",
+     "    Description: Thermostat firmware 2-5-0 rebuilt")
+git("commit", "-qam", "the rollout's task edited at the same revision")
+for output in ("text", "json"):
+    rc, out, err = diff("HEAD~1", "--output", output)
+    check(rc == 1 and not out and "OtaRollout/thermostat-2-5-0: its task changed at the same metadata.revision, "
+          "which plan and apply refuse once the rollout has started; bump metadata.revision" in err,
+          f"{output}: a rollout's task edited at the same revision is refused, not counted in place", out + err)
+edit("manifests/rollouts/thermostat-2-5-0.yaml", "revision: 1", "revision: 2")
+git("commit", "-qam", "the rollout's revision bumped")
+rc, out, err = diff("HEAD~2", "--output", "json")
+ro = {c["address"]: c for c in json.loads(out or "{}").get("changes", [])}.get("OtaRollout/thermostat-2-5-0", {})
+check(rc == 0 and "metadata.revision 1 -> 2: a new rollout, from its first wave" in ro.get("reason", ""),
+      "with metadata.revision bumped, the task edit is a new rollout", out + err)
 rc, out, err = diff("no-such-ref")
 check(rc == 1 and "unknown ref no-such-ref" in err, "an unknown ref", err)
 rc, out, err = diff()

@@ -17,7 +17,10 @@ outcomes); durations are seconds and the emulator's tick a fifth of one.
 - a revision bump starts over (the old tasks left alone); --prune with the
   manifest gone deletes every wave's task, newest first;
 - SIGKILL at random moments while waves are created: one task per wave, in
-  order, never a wave skipped or doubled.
+  order, never a wave skipped or doubled;
+- soaks and deadlines follow the service's clock (its Date header): the
+  emulator's clock moved a day ahead rehearses a day-long soak in a second,
+  and with the service's clock behind the runner's, a soak is not cut short.
 """
 import json
 import os
@@ -435,7 +438,7 @@ def status_fixed_points():
         rc, first, err = f.run("status")
         time.sleep(1.1)
         rc2, second, err2 = f.run("status")
-        check(rc == 0 and "passed, not recorded" in first and "the next apply records the pass, and its soak "
+        check(rc == 0 and "passed, not recorded" in first and "); its gate is met; the next apply records the pass, and its soak "
               "runs from then" in first and "soaking until" not in first and first == second,
               "fixed: status of a pass no apply recorded gives no time, and says the same a second later",
               first + err + second)
@@ -471,7 +474,63 @@ def status_fixed_points():
         f.stop()
 
 
+def service_clock():
+    """Soaks and deadlines by the service's clock (issue 28): a week
+    rehearsed on the emulator by moving its clock, and a runner whose clock
+    is ahead of the service's does not end a soak early."""
+    f = Fleet("week", rollout(gate="{minFinished: 2, maxFailedPercent: 10, soak: 1d, deadline: 3d}"))
+    try:
+        f.run("apply")
+        f.emu.control("clock", {"advance": 3600})  # an hour: the canary's two things ended
+        rc, out, err = f.run("apply")
+        passed = epoch(f.waves().get("canary", {}).get("passedAt", "1970-01-01T00:00:00Z"))
+        check(rc == 0 and abs(passed - (time.time() + 3600)) < 60 and len(f.creates()) == 1,
+              "clock: the pass is recorded at the service's time, an hour ahead of the runner's",
+              f"{passed} {time.time()}\n" + out + err)
+        rc, row, err = f.status()
+        until = epoch(row["rollout"]["waves"][0].get("soakUntil", "1970-01-01T00:00:00Z")) if row else 0
+        check(row and abs(until - (passed + 86401)) < 2, "clock: status soaks a day from the service's time",
+              json.dumps(row, indent=1)[:1500] + err)
+        f.emu.control("clock", {"advance": 86400 - 120})
+        rc, out, err = f.run("apply")
+        check(rc == 0 and len(f.creates()) == 1, "clock: two minutes before the soak ends, no next wave", out + err)
+        f.emu.control("clock", {"advance": 180})
+        rc, out, err = f.run("apply")
+        early = f.waves().get("early", {})
+        check(rc == 0 and len(f.creates()) == 2 and abs(epoch(early.get("createdAt", "1970-01-01T00:00:00Z"))
+                                                        - (time.time() + 86400 + 3660)) < 60,
+              "clock: a day later by the service's clock, wave early starts, created at the service's time",
+              json.dumps(early) + out + err)
+    finally:
+        f.stop()
+    f = Fleet("week-deadline", rollout(gate="{minFinished: 2, deadline: 2d}"), "--outcomes",
+              json.dumps({"never": True}))
+    try:
+        f.run("apply")
+        f.emu.control("clock", {"advance": 86400})
+        rc, out, err = f.run("apply")
+        check(rc == 0 and "halt" not in f.record()["progress"], "clock: a day into a 2d deadline, running", out + err)
+        f.emu.control("clock", {"advance": 86400 + 60})
+        rc, out, err = f.run("apply")
+        halt = f.record()["progress"].get("halt", {})
+        check(halt.get("reason", "").startswith("no pass within its deadline of 2d"),
+              "clock: two days later by the service's clock, the wave halts at its deadline",
+              json.dumps(halt) + out + err)
+    finally:
+        f.stop()
+    f = Fleet("behind", rollout(gate="{minFinished: 2, maxFailedPercent: 10, soak: 30m}"))
+    try:
+        f.emu.control("clock", {"advance": -7200})  # the runner's clock two hours ahead
+        rc, out = f.drive(lambda: f.waves().get("canary", {}).get("passedAt") is not None, limit=10)
+        rc, out, err = f.run("apply")
+        check(rc == 0 and len(f.creates()) == 1 and "soaking" in out,
+              "clock: the runner's clock two hours ahead of the service's does not end a 30m soak", out + err)
+    finally:
+        f.stop()
+
+
 three_waves()
+service_clock()
 old_revision_retired()
 status_fixed_points()
 halt_and_resume()

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static void test_classify(void **state)
 {
@@ -302,6 +303,32 @@ static void parse(const char *header, const char *body, const char *type, const 
     free(m);
 }
 
+/* The service's time from an answer's Date header (RFC 7231), when it is 2
+ * seconds or more from ours; else ours. */
+static void test_service_clock(void **state)
+{
+    (void)state;
+    char date[64];
+    otr_aws_call *call = otr_aws_call_new("GetOtaTask", "GET", NULL, "/ota-tasks/x");
+    assert_non_null(call);
+    time_t now = time(NULL);
+    assert_in_range(otr_aws_call_time(call), now, now + 1); /* no Date: ours */
+    time_t ahead = now + 2 * 86400;
+    strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", gmtime(&ahead));
+    assert_int_equal(otr_headers_add(&call->reply_headers, "Date", date), 0);
+    assert_in_range(otr_aws_call_time(call), ahead - 1, ahead + 1);
+    otr_headers_free(&call->reply_headers);
+    time_t behind = now - 3600;
+    strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", gmtime(&behind));
+    assert_int_equal(otr_headers_add(&call->reply_headers, "Date", date), 0);
+    assert_in_range(otr_aws_call_time(call), behind - 1, behind + 1);
+    otr_headers_free(&call->reply_headers);
+    assert_int_equal(otr_headers_add(&call->reply_headers, "Date", "not a date"), 0);
+    assert_in_range(otr_aws_call_time(call), now, now + 1);
+    otr_aws_call_free(call);
+    assert_in_range(otr_aws_client_now(NULL), now, now + 1);
+}
+
 static void test_error_parsing(void **state)
 {
     (void)state;
@@ -491,12 +518,13 @@ static void test_s3_answers(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_classify),     cmocka_unit_test(test_backoff),
-        cmocka_unit_test(test_quota),        cmocka_unit_test(test_token_bucket),
-        cmocka_unit_test(test_rate_limiter), cmocka_unit_test(test_rate_limiter_first_burst),
-        cmocka_unit_test(test_endpoint),     cmocka_unit_test(test_error_parsing),
-        cmocka_unit_test(test_s3_url),       cmocka_unit_test(test_s3_answers),
-        cmocka_unit_test(test_profiles),     cmocka_unit_test(test_retry_modes),
+        cmocka_unit_test(test_classify),      cmocka_unit_test(test_backoff),
+        cmocka_unit_test(test_quota),         cmocka_unit_test(test_token_bucket),
+        cmocka_unit_test(test_rate_limiter),  cmocka_unit_test(test_rate_limiter_first_burst),
+        cmocka_unit_test(test_endpoint),      cmocka_unit_test(test_error_parsing),
+        cmocka_unit_test(test_service_clock), cmocka_unit_test(test_s3_url),
+        cmocka_unit_test(test_s3_answers),    cmocka_unit_test(test_profiles),
+        cmocka_unit_test(test_retry_modes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
