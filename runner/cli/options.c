@@ -43,7 +43,9 @@ static const otr_command commands[] = {
      "load and validate every manifest (no network, no state)",
      "Reads the manifests from one commit of the repository, checks every rule of the\n"
      "service model and of the manifest format, and reports every problem as\n"
-     "file:line:col: error: field: message. Exits 0 when all are valid, 1 otherwise.\n",
+     "file:line:col: error: field: message. Exits 0 when all are valid, 1 otherwise.\n"
+     "It reads one commit alone: whether an edit may be made to what has started (a\n"
+     "rollout's task at the same revision) is for plan, with the state, or diff BASE.\n",
      OUT(OTR_OUT_TEXT) | OUT(OTR_OUT_JSON) | OUT(OTR_OUT_GITHUB), otr_cmd_validate},
     {"tokens", OPT_SOURCE | OPT_OUTPUT, "",
      "print address, ClientToken and file:line of every manifest (no network)",
