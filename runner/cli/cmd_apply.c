@@ -14,9 +14,6 @@
 #include <time.h>
 #include <unistd.h>
 
-/* The largest saved plan read (plan --out): a 100k-task fleet's is ~100 MB. */
-#define OTR_SAVED_PLAN_MAX_BYTES ((size_t)1 << 30)
-
 typedef struct progress {
     int tty;
     int64_t last_ms;
@@ -142,28 +139,10 @@ static int check_saved_plan(const otr_plan *p, const otr_state *s, const otr_opt
 
 static int load_saved_plan(otr_planning *pl, const otr_options *o, const char *path)
 {
-    otr_error err = OTR_ERROR_INIT;
-    otr_buf text = OTR_BUF_INIT;
     int rc;
     memset(pl, 0, sizeof(*pl));
-    if (otr_file_read(path, OTR_SAVED_PLAN_MAX_BYTES, &text, &err) < 0) {
-        otr_print_error(&err);
-        otr_error_clear(&err);
-        return OTR_EXIT_ERROR;
-    }
-    cJSON *j = cJSON_Parse(otr_buf_cstr(&text));
-    otr_buf_free(&text);
-    if (!j || otr_plan_from_json(&pl->plan, j, &err) < 0) {
-        if (!j)
-            otr_error_set(&err, OTR_ERR_INVALID, "%s is not JSON", path);
-        otr_error_prefix(&err, "plan file %s", path);
-        otr_print_error(&err);
-        otr_error_clear(&err);
-        cJSON_Delete(j);
-        return OTR_EXIT_ERROR;
-    }
-    cJSON_Delete(j);
-    if ((rc = otr_planning_open_state(pl, o, "apply")) != 0)
+    if ((rc = otr_planning_read_plan(&pl->plan, path)) != 0 ||
+        (rc = otr_planning_open_state(pl, o, "apply")) != 0)
         return rc;
     return check_saved_plan(pl->plan, pl->state, o);
 }

@@ -248,6 +248,15 @@ int otr_cmd_status(const otr_options *o)
     otr_error err = OTR_ERROR_INIT;
     int rc = OTR_EXIT_OK;
     otr_state_where w;
+    if (o->devices)
+        return otr_status_devices(o);
+    if (o->nargs || o->all) {
+        fprintf(stderr,
+                "ota-runner status: %s goes with --devices (see 'ota-runner status "
+                "--help')\n",
+                o->all ? "--all" : "an ADDRESS");
+        return OTR_EXIT_ERROR;
+    }
     memset(&pl, 0, sizeof(pl));
     if ((rc = otr_planning_where(&pl, o, &w)) != 0)
         return rc;

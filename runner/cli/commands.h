@@ -8,9 +8,12 @@ int otr_cmd_validate(const otr_options *o);
 int otr_cmd_tokens(const otr_options *o);
 int otr_cmd_version(const otr_options *o);
 int otr_cmd_plan(const otr_options *o);
+int otr_cmd_show(const otr_options *o);
 int otr_cmd_diff(const otr_options *o);
 int otr_cmd_apply(const otr_options *o);
 int otr_cmd_status(const otr_options *o);
+/* status --devices (cli/status_devices.c) */
+int otr_status_devices(const otr_options *o);
 int otr_cmd_state(const otr_options *o);
 int otr_cmd_init(const otr_options *o);
 

@@ -25,6 +25,7 @@ enum {
     OPT_STATUS_ONLY = 1u << 8,
     OPT_EXITCODE = 1u << 9,   /* plan and diff */
     OPT_STATE_CMD = 1u << 10, /* the state command */
+    OPT_GUARD = 1u << 11,     /* the refusals a plan is checked against (plan, apply, show) */
 };
 
 #define OUT(x) (1u << (x))
@@ -80,6 +81,15 @@ static const otr_command commands[] = {
      "With --detailed-exitcode: exit 0 when nothing changed, 2 when something did.\n",
      OUT(OTR_OUT_TEXT) | OUT(OTR_OUT_JSON) | OUT(OTR_OUT_MARKDOWN) | OUT(OTR_OUT_GITHUB),
      otr_cmd_diff},
+    {"show", OPT_OUTPUT | OPT_EXITCODE | OPT_GUARD, "PLANFILE",
+     "print a plan saved by plan --out, in any output format (no network, no state)",
+     "Reads the plan that plan --out saved and prints it as plan would have: so a\n"
+     "pipeline plans once and shows that plan twice (annotations, and a comment), and\n"
+     "what is posted is what apply PLANFILE carries out. The refusals (--max-deletes,\n"
+     "--allow-cancel, --allow-empty) are checked as plan checks them.\n"
+     "With --detailed-exitcode: exit 0 when there are no changes, 2 when there are.\n",
+     OUT(OTR_OUT_TEXT) | OUT(OTR_OUT_JSON) | OUT(OTR_OUT_MARKDOWN) | OUT(OTR_OUT_GITHUB),
+     otr_cmd_show},
     {"apply", OPT_SOURCE | OPT_OUTPUT | OPT_SERVICE | OPT_STATE | OPT_PLAN | OPT_APPLY_ONLY,
      "[PLANFILE]", "create, update, replace and delete tasks, and record them in the state",
      "Makes the plan (or reads one saved with plan --out, which is applied only if the\n"
@@ -98,7 +108,7 @@ static const otr_command commands[] = {
      "holds the state lock, 4 with --fail-on-halt when a rollout is halted and all\n"
      "else succeeded.\n",
      OUT(OTR_OUT_TEXT) | OUT(OTR_OUT_JSON), otr_cmd_apply},
-    {"status", OPT_SOURCE | OPT_OUTPUT | OPT_SERVICE | OPT_STATE | OPT_STATUS_ONLY, "",
+    {"status", OPT_SOURCE | OPT_OUTPUT | OPT_SERVICE | OPT_STATE | OPT_STATUS_ONLY, "[ADDRESS...]",
      "recorded tasks, configurations and rollouts with their live status",
      "Asks the service (GetOtaTask, GetOtaTaskConfiguration) about every task,\n"
      "configuration and rollout's newest wave in the state file and prints its status\n"
@@ -108,6 +118,11 @@ static const otr_command commands[] = {
      "Text shows a bar of each task's devices: # succeeded, x failed, > running,\n"
      ". queued (in colour on a terminal); markdown the same table for a job summary.\n"
      "With --fail-on-halt: exit 4 when any rollout is halted.\n"
+     "With --devices: each recorded task's devices (ListOtaTaskExecutions), or those of\n"
+     "the ADDRESSes given (a rollout's wave by wave), by status: failed, timed out and\n"
+     "rejected first, then in progress, queued, succeeded, canceled, removed; each with\n"
+     "its managed thing id, retry attempt and last update. The first 50 of each status\n"
+     "and every count are shown; --all shows every device.\n"
      "The source options are accepted, so that one set of flags works for every\n"
      "command in a script; status reads no manifest.\n",
      OUT(OTR_OUT_TEXT) | OUT(OTR_OUT_JSON) | OUT(OTR_OUT_MARKDOWN), otr_cmd_status},
@@ -173,6 +188,8 @@ typedef enum opt_id {
     O_NO_ADOPT,
     O_MIGRATE_ENDPOINT,
     O_FAIL_ON_HALT,
+    O_DEVICES,
+    O_ALL,
     O_ALLOWED_SIGNERS,
     O_VERIFY_COMMITS,
     O_RETRY_MODE,
@@ -244,12 +261,12 @@ static const option_spec options[] = {
      "an S3 lock not renewed for this long is taken over (default 15m)"},
     {O_TO, "to", 0, OPT_STATE_CMD, "FILE|URL", "state migrate: where to copy the state to"},
     {O_PRUNE, "prune", 0, OPT_PLAN, NULL, "delete tasks whose manifest is gone"},
-    {O_MAX_DELETES, "max-deletes", 0, OPT_PLAN, "N",
+    {O_MAX_DELETES, "max-deletes", 0, OPT_PLAN | OPT_GUARD, "N",
      "refuse a run that would delete more than N tasks,\nreplacements included (default 10)"},
-    {O_ALLOW_CANCEL, "allow-cancel", 0, OPT_PLAN, NULL,
+    {O_ALLOW_CANCEL, "allow-cancel", 0, OPT_PLAN | OPT_GUARD, NULL,
      "replace or delete tasks the service reports SCHEDULED or\nIN_PROGRESS (their devices' "
      "executions are cancelled)"},
-    {O_ALLOW_EMPTY, "allow-empty", 0, OPT_PLAN, NULL,
+    {O_ALLOW_EMPTY, "allow-empty", 0, OPT_PLAN | OPT_GUARD, NULL,
      "let --prune delete every task when no manifest is left"},
     {O_ALLOW_OLDER, "allow-older", 0, OPT_PLAN, NULL,
      "apply a commit that does not contain the one the state's last apply\nread (an older "
@@ -271,6 +288,10 @@ static const option_spec options[] = {
     {O_FAIL_FAST, "fail-fast", 0, OPT_APPLY_ONLY, NULL, "stop at the first failed action"},
     {O_AUTO_APPROVE, "auto-approve", 0, OPT_APPLY_ONLY, NULL,
      "on a terminal, apply without asking (no terminal, or a saved plan: never asks)"},
+    {O_DEVICES, "devices", 0, OPT_STATUS_ONLY, NULL,
+     "each task's devices (a rollout's, wave by wave), failed first; ADDRESS...\nnames which"},
+    {O_ALL, "all", 0, OPT_STATUS_ONLY, NULL,
+     "with --devices: every device (default: the first 50 of each status)"},
     {O_FAIL_ON_HALT, "fail-on-halt", 0, OPT_STATUS_ONLY | OPT_APPLY_ONLY, NULL,
      "exit 4 when a staged rollout is halted (apply: once all else succeeded)"},
 };
@@ -543,6 +564,8 @@ static int apply_option(otr_options *o, const option_spec *opt, const char *valu
     case O_FAIL_FAST: o->fail_fast = 1; break;
     case O_AUTO_APPROVE: o->auto_approve = 1; break;
     case O_FAIL_ON_HALT: o->fail_on_halt = 1; break;
+    case O_DEVICES: o->devices = 1; break;
+    case O_ALL: o->all = 1; break;
     case O_ALLOWED_SIGNERS: o->allowed_signers = value; break;
     case O_RETRY_MODE: o->retry_mode = value; break;
     case O_VERIFY_COMMITS:

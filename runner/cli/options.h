@@ -82,6 +82,8 @@ typedef struct otr_options {
     int fail_fast;
     int auto_approve;
     int fail_on_halt;
+    int devices; /* status --devices */
+    int all;     /* status --devices --all */
     /* positional arguments after the command */
     const char **args;
     size_t nargs;

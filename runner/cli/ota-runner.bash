@@ -5,7 +5,7 @@ _ota_runner() {
         cur=${COMP_WORDS[COMP_CWORD]}; prev=${COMP_WORDS[COMP_CWORD-1]}
         words=("${COMP_WORDS[@]}"); cword=$COMP_CWORD
     }
-    local commands="init validate tokens plan diff apply status state version"
+    local commands="init validate tokens plan show diff apply status state version"
     local global="--help --verbose --debug --no-color"
     local source="--repo --ref --path --worktree --cache-dir --fetch-timeout --fetch-idle-timeout --allowed-signers --verify-commits --output"
     local service="--region --profile --endpoint-url --parallelism --max-rps --retry-mode --max-attempts --connect-timeout --request-timeout --state --lock-timeout --lock-stale-after"
@@ -23,16 +23,18 @@ _ota_runner() {
 
     local cmd="" i
     for ((i = 1; i < cword; i++)); do
-        case ${words[i]} in validate|tokens|plan|diff|apply|status|state|version) cmd=${words[i]}; break ;; esac
+        case ${words[i]} in init|validate|tokens|plan|show|diff|apply|status|state|version) cmd=${words[i]}; break ;; esac
     done
     case $cmd in
         "") COMPREPLY=($(compgen -W "$commands $global" -- "$cur")) ;;
-        validate|tokens) COMPREPLY=($(compgen -W "$global $source" -- "$cur")) ;;
+        init|validate|tokens) COMPREPLY=($(compgen -W "$global $source" -- "$cur")) ;;
         plan) COMPREPLY=($(compgen -W "$global $source $service $plan --out --detailed-exitcode" -- "$cur")) ;;
         diff) COMPREPLY=($(compgen -W "$global $source --detailed-exitcode" -- "$cur")) ;;
+        show) COMPREPLY=($(compgen -W "$global --output --detailed-exitcode --max-deletes --allow-cancel --allow-empty" -- "$cur"))
+              [[ $cur != -* ]] && COMPREPLY+=($(compgen -f -- "$cur")) ;;
         apply) COMPREPLY=($(compgen -W "$global $source $service $plan --fail-fast --fail-on-halt --auto-approve" -- "$cur"))
                [[ $cur != -* ]] && COMPREPLY+=($(compgen -f -- "$cur")) ;;
-        status) COMPREPLY=($(compgen -W "$global $service --output --fail-on-halt" -- "$cur")) ;;
+        status) COMPREPLY=($(compgen -W "$global $service --output --fail-on-halt --devices --all" -- "$cur")) ;;
         state) if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "$global $source $service --to" -- "$cur"))
                else COMPREPLY=($(compgen -W "list show rm import rebuild unlock migrate" -- "$cur")); fi ;;
         version) COMPREPLY=($(compgen -W "$global" -- "$cur")) ;;

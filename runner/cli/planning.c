@@ -4,6 +4,7 @@
 
 #include "aws/s3.h"
 #include "sync/adopt.h"
+#include "util/file.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -273,6 +274,26 @@ int otr_planning_prepare(otr_planning *pl, const otr_options *o, const char *loc
     pl->plan->adopted = pl->nadopted;
     if (pl->refreshed)
         otr_refresh_remember(&pl->refresh, pl->state);
+    return 0;
+}
+
+int otr_planning_read_plan(otr_plan **out, const char *path)
+{
+    otr_error err = OTR_ERROR_INIT;
+    otr_buf text = OTR_BUF_INIT;
+    *out = NULL;
+    if (otr_file_read(path, OTR_SAVED_PLAN_MAX_BYTES, &text, &err) < 0)
+        return fail(&err);
+    cJSON *j = cJSON_Parse(otr_buf_cstr(&text));
+    otr_buf_free(&text);
+    if (!j || otr_plan_from_json(out, j, &err) < 0) {
+        if (!j)
+            otr_error_set(&err, OTR_ERR_INVALID, "%s is not JSON", path);
+        otr_error_prefix(&err, "plan file %s", path);
+        cJSON_Delete(j);
+        return fail(&err);
+    }
+    cJSON_Delete(j);
     return 0;
 }
 

@@ -15,6 +15,13 @@
 #include "plan/plan.h"
 #include "state/state.h"
 
+/* The largest saved plan read (plan --out): a 100k-task fleet's is ~100 MB. */
+#define OTR_SAVED_PLAN_MAX_BYTES ((size_t)1 << 30)
+
+/* A plan saved by plan --out, read (apply FILE, show FILE); the error is
+ * printed. 0, or the exit code. */
+OTR_MUST_USE int otr_planning_read_plan(otr_plan **out, const char *path);
+
 typedef struct otr_planning {
     otr_loaded loaded;
     int loaded_ok;

@@ -96,6 +96,8 @@ typedef struct otr_kind {
     /* the manifest ClientToken the resource id of rec was created with (a
      * rollout: its wave's), or NULL; NULL hook: rec's client_token for its id */
     const char *(*token_of)(const struct otr_record *rec, const char *id);
+    /* what id is to the record, in a word (a rollout: its wave's name), or NULL */
+    const char *(*id_name)(const struct otr_record *rec, const char *id);
     /* after a delete of one of them: forgets id, and says how many are left */
     size_t (*forget_id)(struct otr_record *rec, const char *id);
     /* notes in rec what the body a create sends refers to (the ids its

@@ -271,6 +271,19 @@ static const char *token_of(const otr_record *rec, const char *id)
     return NULL;
 }
 
+/* The name of the wave whose task is id. */
+static const char *id_name(const otr_record *rec, const char *id)
+{
+    const cJSON *w;
+    cJSON_ArrayForEach(w, otr_rollout_started(rec))
+    {
+        const char *wid = otr_rollout_str(w, "taskId");
+        if (wid && id && !strcmp(wid, id))
+            return otr_rollout_str(w, "name");
+    }
+    return NULL;
+}
+
 static size_t forget_id(otr_record *rec, const char *id)
 {
     const char *ids[OTR_KIND_MAX_IDS];
@@ -563,6 +576,7 @@ const otr_kind otr_kind_ota_rollout = {
     .body_kind = &otr_kind_ota_task,
     .created = created,
     .ids_of = ids_of,
+    .id_name = id_name,
     .token_of = token_of,
     .forget_id = forget_id,
     .sent = sent,

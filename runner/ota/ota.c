@@ -498,6 +498,7 @@ int otr_ota_parse_list_task_executions(const otr_aws_call *call, otr_ota_executi
             }
             e->execution_number = get_count(s, "ExecutionNumber");
             e->retry_attempt = get_count(s, "RetryAttempt");
+            e->last_updated_at = get_time(s, "LastUpdatedAt");
             (*n)++;
         }
     }
@@ -595,6 +596,8 @@ const otr_ota_api otr_ota_task_api = {
     .delete_call = otr_ota_delete_task,
     .list_call = otr_ota_list_tasks,
     .parse_list = otr_ota_parse_list_tasks,
+    .devices_call = otr_ota_list_task_executions,
+    .parse_devices = otr_ota_parse_list_task_executions,
 };
 
 /* CreateOtaTaskConfiguration takes no tags, and no configuration is updated */

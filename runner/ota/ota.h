@@ -46,6 +46,7 @@ typedef struct otr_ota_execution {
     char *status;
     long execution_number;
     long retry_attempt;
+    double last_updated_at; /* epoch seconds; 0 when the service left it out */
 } otr_ota_execution;
 
 void otr_ota_executions_free(otr_ota_execution *e, size_t n);
@@ -135,6 +136,11 @@ typedef struct otr_ota_api {
     otr_aws_call *(*list_call)(const char *next_token);
     int (*parse_list)(const otr_aws_call *call, otr_remote **items, size_t *n, char **next_token,
                       otr_error *err);
+    /* the devices of a resource, a page at a time (a task's executions); NULL
+     * for a kind without devices */
+    otr_aws_call *(*devices_call)(const char *id, const char *next_token, int max_results);
+    int (*parse_devices)(const otr_aws_call *call, otr_ota_execution **items, size_t *n,
+                         char **next_token, otr_error *err);
 } otr_ota_api;
 
 extern const otr_ota_api otr_ota_task_api;

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int add_change(otr_action *a, const char *field, const cJSON *old_v, const cJSON *new_v)
+int otr_action_add_change(otr_action *a, const char *field, const cJSON *old_v, const cJSON *new_v)
 {
     otr_change *c = realloc(a->changes, (a->nchanges + 1) * sizeof(*c));
     if (!c)
@@ -44,7 +44,7 @@ static int diff_value(otr_action *a, otr_buf *path, const cJSON *o, const cJSON 
     if (o && w && cJSON_Compare(o, w, 1))
         return 0;
     if (!cJSON_IsObject(o) || !cJSON_IsObject(w))
-        return otr_buf_failed(path) ? -1 : add_change(a, path->ptr, o, w);
+        return otr_buf_failed(path) ? -1 : otr_action_add_change(a, path->ptr, o, w);
     const char *keys[64];
     size_t n = 0, base = path->len;
     const cJSON *c;
@@ -148,8 +148,8 @@ int otr_plan_drift(otr_action *probe, const otr_record *rec, const cJSON *had,
                        rec->kind->noun);
         for (size_t i = 0; i < drift.nchanges; i++) {
             otr_buf_printf(why, "%s %s", i ? "," : "", drift.changes[i].field);
-            if (add_change(probe, drift.changes[i].field, drift.changes[i].old_value,
-                           drift.changes[i].new_value) < 0)
+            if (otr_action_add_change(probe, drift.changes[i].field, drift.changes[i].old_value,
+                                      drift.changes[i].new_value) < 0)
                 goto done;
         }
     }

@@ -14,6 +14,12 @@ otr_action *otr_plan_push_action(otr_plan *p, size_t *alloc, otr_action_kind kin
 /* Appends a record apply writes without a call (takes rec's contents); -1
  * without memory. */
 int otr_plan_push_rewrite(otr_plan *p, size_t *alloc, otr_record *rec);
+/* Appends a field's change (the values copied; NULL: not set) to a; -1
+ * without memory. */
+int otr_action_add_change(otr_action *a, const char *field, const cJSON *old_v, const cJSON *new_v);
+/* Appends a kind's view of name (taken on success) to the plan's details; -1
+ * without memory. */
+int otr_plan_add_detail(otr_plan *p, const otr_kind *k, const char *name, cJSON *view);
 /* Frees n changes and their array. */
 void otr_changes_free(otr_change *c, size_t n);
 /* strcmp for qsort of an array of strings. */

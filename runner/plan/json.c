@@ -293,6 +293,51 @@ static int action_back(json_builder *b, const cJSON *a, otr_error *err)
         record_back(&act->desired, rk, cJSON_GetObjectItemCaseSensitive(a, "new"), 0) < 0)
         return otr_error_set(err, OTR_ERR_INVALID, "the saved plan has a damaged action (%s)",
                              name);
+    const cJSON *c;
+    cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(a, "changes"))
+    {
+        const char *field = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c, "field"));
+        const cJSON *was = cJSON_GetObjectItemCaseSensitive(c, "old");
+        const cJSON *now = cJSON_GetObjectItemCaseSensitive(c, "new");
+        if (field && otr_action_add_change(act, field, cJSON_IsNull(was) ? NULL : was,
+                                           cJSON_IsNull(now) ? NULL : now) < 0)
+            return otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
+    }
+    return 0;
+}
+
+/* What a saved plan shows beside its actions, back: the notes, the kinds'
+ * views (a rollout's waves) and how many manifests are unchanged, so that
+ * show and apply FILE print it as plan did. */
+static int shown_back(otr_plan *p, const cJSON *j)
+{
+    const cJSON *x;
+    cJSON_ArrayForEach(x, cJSON_GetObjectItemCaseSensitive(j, "notes"))
+    {
+        if (cJSON_IsString(x) && otr_plan_add_notes(p, x->valuestring) < 0)
+            return -1;
+    }
+    cJSON_ArrayForEach(x, cJSON_GetObjectItemCaseSensitive(j, "details"))
+    {
+        const char *address = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(x, "address"));
+        const otr_kind *k = NULL;
+        const char *name;
+        otr_buf why = OTR_BUF_INIT;
+        int bad = !address || otr_address_parse(address, &k, &name, &why) < 0;
+        otr_buf_free(&why);
+        if (bad)
+            continue;
+        cJSON *view = cJSON_Duplicate(x, 1);
+        if (view)
+            cJSON_DeleteItemFromObjectCaseSensitive(view, "address");
+        if (!view || otr_plan_add_detail(p, k, name, view) < 0) {
+            cJSON_Delete(view);
+            return -1;
+        }
+    }
+    const cJSON *sum = cJSON_GetObjectItemCaseSensitive(j, "summary");
+    p->counts[OTR_ACT_NOOP] = (size_t)otr_json_integer_or(
+        cJSON_GetObjectItemCaseSensitive(sum, otr_action_kind_name(OTR_ACT_NOOP)), 0, 1LL << 40, 0);
     return 0;
 }
 
@@ -395,7 +440,7 @@ int otr_plan_from_json(otr_plan **out, const cJSON *j, otr_error *err)
                                  "the saved plan has a damaged dropped intent");
         }
     }
-    if (otr_plan_link(p, NULL) < 0) {
+    if (shown_back(p, j) < 0 || otr_plan_link(p, NULL) < 0) {
         otr_plan_free(p);
         return otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
     }

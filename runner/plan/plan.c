@@ -125,7 +125,7 @@ static int add_rewrite(otr_plan *p, size_t *alloc, const otr_record *rec, const 
     return 0;
 }
 
-static int add_detail(otr_plan *p, const otr_kind *k, const char *name, cJSON *view)
+int otr_plan_add_detail(otr_plan *p, const otr_kind *k, const char *name, cJSON *view)
 {
     otr_detail *x = realloc(p->details, (p->ndetails + 1) * sizeof(*x));
     if (!x)
@@ -466,7 +466,7 @@ static int plan_by_kind(builder *b, const otr_record *rec, otr_manifest *m,
     }
     if ((m && !spec) || (rec && !rec_spec) || bh->plan(&kp) < 0 || otr_buf_failed(&kp.reason))
         goto done;
-    if (kp.view && add_detail(b->p, k, name, kp.view) == 0)
+    if (kp.view && otr_plan_add_detail(b->p, k, name, kp.view) == 0)
         kp.view = NULL;
     if (kp.refused.len) {
         otr_buf msg = OTR_BUF_INIT;

@@ -3,12 +3,14 @@
 #include "source/internal.h"
 #include "source/source.h"
 #include "util/buf.h"
+#include "util/file.h"
 #include "util/time.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <git2.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <poll.h>
 #include <signal.h>
@@ -84,12 +86,39 @@ static int mkdir_p(const char *path)
 
 typedef struct cred_state {
     int attempts;
+    char *token; /* OTA_RUNNER_GIT_TOKEN, or the content of OTA_RUNNER_GIT_TOKEN_FILE */
 } cred_state;
+
+/* The https token: OTA_RUNNER_GIT_TOKEN, else the file OTA_RUNNER_GIT_TOKEN_FILE
+ * names (a systemd credential, a mounted secret), its trailing newline cut.
+ * NULL in *token when neither is set. */
+static int read_token(char **token, otr_error *err)
+{
+    const char *env = getenv("OTA_RUNNER_GIT_TOKEN"), *file = getenv("OTA_RUNNER_GIT_TOKEN_FILE");
+    otr_buf text = OTR_BUF_INIT;
+    *token = NULL;
+    if (env && *env)
+        return (*token = strdup(env)) ? 0 : otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
+    if (!file || !*file)
+        return 0;
+    if (otr_file_read(file, 64 * 1024, &text, err) < 0) {
+        otr_error_prefix(err, "OTA_RUNNER_GIT_TOKEN_FILE");
+        return -1;
+    }
+    while (text.len && strchr("\r\n \t", text.ptr[text.len - 1]))
+        text.ptr[--text.len] = '\0';
+    if (!text.len) {
+        otr_buf_free(&text);
+        return otr_error_set(err, OTR_ERR_USAGE, "OTA_RUNNER_GIT_TOKEN_FILE %s is empty", file);
+    }
+    *token = otr_buf_detach(&text);
+    return *token ? 0 : otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
+}
 
 /*
  * libgit2 asks again after every refusal; give each kind of credential one
  * chance so a wrong token ends in an error rather than a loop.
- * https: OTA_RUNNER_GIT_TOKEN (user OTA_RUNNER_GIT_USERNAME, default
+ * https: the token (read_token; user OTA_RUNNER_GIT_USERNAME, default
  * x-access-token). ssh: the agent, or OTA_RUNNER_SSH_KEY (a private key file,
  * passphrase in OTA_RUNNER_SSH_KEY_PASSPHRASE).
  */
@@ -102,9 +131,9 @@ static int credentials(git_credential **out, const char *url, const char *user_f
         return GIT_EUSER;
     const char *user = user_from_url && *user_from_url ? user_from_url : NULL;
     if (allowed & GIT_CREDENTIAL_USERPASS_PLAINTEXT) {
-        const char *token = getenv("OTA_RUNNER_GIT_TOKEN");
+        const char *token = st->token;
         const char *name = getenv("OTA_RUNNER_GIT_USERNAME");
-        if (!token || !*token)
+        if (!token)
             return GIT_PASSTHROUGH;
         return git_credential_userpass_plaintext_new(out,
                                                      name && *name ? name
@@ -169,6 +198,22 @@ static int on_sideband(const char *str, int len, void *payload)
     return 0;
 }
 
+/* A refusal for want of credentials says where they come from. */
+static void auth_hint(otr_error *err)
+{
+    const char *m = otr_error_message(err);
+    if (!m || !strstr(m, "authentication"))
+        return;
+    char *was = strdup(m);
+    if (was)
+        otr_error_set(err, err->code,
+                      "%s; give the token in OTA_RUNNER_GIT_TOKEN or a file named by "
+                      "OTA_RUNNER_GIT_TOKEN_FILE (https), or a key by ssh-agent or "
+                      "OTA_RUNNER_SSH_KEY (ssh)",
+                      was);
+    free(was);
+}
+
 static int sync_mirror(git_repository *repo, const char *url, otr_error *err)
 {
     git_remote *remote = NULL;
@@ -176,6 +221,8 @@ static int sync_mirror(git_repository *repo, const char *url, otr_error *err)
     cred_state cs = {0};
     int rc = -1;
 
+    if (read_token(&cs.token, err) < 0)
+        return -1;
     if (git_remote_lookup(&remote, repo, "origin") < 0) {
         if (git_remote_create_with_fetchspec(&remote, repo, "origin", url,
                                              "+refs/heads/*:refs/heads/*") < 0 ||
@@ -195,6 +242,7 @@ static int sync_mirror(git_repository *repo, const char *url, otr_error *err)
     proxy.type = GIT_PROXY_AUTO;
     if (git_remote_connect(remote, GIT_DIRECTION_FETCH, &cb, &proxy, NULL) < 0) {
         otr_source_git_fail(err, OTR_ERR_NOTFOUND, "cannot reach the repository");
+        auth_hint(err);
         goto done;
     }
     git_fetch_options fo;
@@ -208,6 +256,7 @@ static int sync_mirror(git_repository *repo, const char *url, otr_error *err)
         git_remote_update_tips(remote, &cb, 0, GIT_REMOTE_DOWNLOAD_TAGS_ALL, NULL) < 0 ||
         (fo.prune == GIT_FETCH_PRUNE && git_remote_prune(remote, &cb) < 0)) {
         otr_source_git_fail(err, OTR_ERR_IO, "fetch failed");
+        auth_hint(err);
         if (is_shallow_local(url))
             otr_error_set(err, OTR_ERR_IO,
                           "fetch failed: %s is a shallow clone (made with --depth), which cannot "
@@ -227,6 +276,9 @@ done:
         git_remote_disconnect(remote);
     git_remote_free(remote);
     git_buf_dispose(&head);
+    if (cs.token)
+        OPENSSL_cleanse(cs.token, strlen(cs.token));
+    free(cs.token);
     return rc;
 }
 

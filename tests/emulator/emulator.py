@@ -794,7 +794,7 @@ class Store:
                    "numberOfRejectedThings": count("REJECTED"),
                    "numberOfRemovedThings": 0, "numberOfSucceededThings": count("SUCCEEDED"),
                    "numberOfTimedOutThings": count("TIMED_OUT"), "processingTargets": targets}
-        return status, details, targets, states, starts
+        return status, details, targets, states, starts, finishes
 
     def progress(self, task, now):
         """Status, counts, targets and each target's state at now (timeline)."""
@@ -1000,16 +1000,20 @@ def op_list_ota_task_executions(cfg, store, data):
     now = CLOCK.now()
     with store.lock:
         task = dict(live_task(store, data["Identifier"]))
-    _, _, targets, states, starts = store.timeline(task, now)
+    _, _, targets, states, starts, finishes = store.timeline(task, now)
     rows = []
     for i, target in enumerate(targets):
         if states[i] == "NOT_NOTIFIED":
             continue  # stopped by the EndTime before it was notified: no execution
         thing = re.sub(r"[^a-zA-Z0-9:_-]", "", target.rsplit("/", 1)[-1])[:64] or f"thing{i}"
         status = states[i]
-        summary = {"ExecutionNumber": 1, "LastUpdatedAt": now, "QueuedAt": task["CreatedAt"],
+        started = starts[i] is not None and starts[i] <= now
+        ended = finishes[i] is not None and finishes[i][0] <= now
+        # its last change: its end, its start, or its queueing (a cancel: now, at the latest)
+        last = finishes[i][0] if ended else starts[i] if started else task["CreatedAt"]
+        summary = {"ExecutionNumber": 1, "LastUpdatedAt": min(last, now), "QueuedAt": task["CreatedAt"],
                    "RetryAttempt": 0, "Status": status}
-        if starts[i] is not None and starts[i] <= now:
+        if started:
             summary["StartedAt"] = starts[i]
         rows.append({"ManagedThingId": thing, "TaskExecutionSummary": summary})
     chunk, nxt = page(rows, data)

@@ -28,7 +28,7 @@ from harness import ACCESS_KEY_ID, SECRET_ACCESS_KEY, Emulator  # noqa: E402
 
 RUNNER = program("OTA_RUNNER")
 EX = os.path.join(SRC, "examples")
-COMMANDS = ("validate", "tokens", "plan", "diff", "apply", "status", "state", "version")
+COMMANDS = ("validate", "tokens", "plan", "show", "diff", "apply", "status", "state", "version")
 
 
 # ---- every YAML file parses
@@ -44,6 +44,9 @@ for p in yamls:
         check(True, p)
     except yaml.YAMLError as e:
         check(False, f"{p} parses", str(e))
+
+CRONJOB = next(d for d in docs[os.path.join(EX, "kubernetes", "cronjob.yaml")] if d and d.get("kind") == "CronJob")
+
 
 # ---- every ota-runner command line
 def command_lines():
@@ -75,7 +78,7 @@ def localize(args, repo, state, cache):
     values = {"--repo": repo, "--state": state, "--ref": "HEAD", "--cache-dir": cache,
               "--allowed-signers": ALLOWED}
     while i < len(args):
-        a = args[i]
+        a = args[i].replace("$RUNNER_TEMP", os.path.dirname(state))  # a job's scratch folder
         if args[0] == "diff" and i in (1, 2) and not a.startswith("-"):
             out.append("HEAD")  # BASE and HEAD: commits of the example's own repository
             i += 1
@@ -238,7 +241,7 @@ for name in (".gitlab-ci.yml", "state-branch.gitlab-ci.yml"):
           f"gitlab-ci/{name}: ota-apply on a merge and in a pipeline schedule", json.dumps(rules))
 check(re.search(r"^\*/\d+ \* \* \* \* ", open(os.path.join(EX, "cron", "crontab")).read(), re.M)
       and "OnCalendar=" in open(os.path.join(EX, "systemd", "ota-runner.timer")).read()
-      and docs[os.path.join(EX, "kubernetes", "cronjob.yaml")][2]["spec"]["schedule"],
+      and CRONJOB["spec"]["schedule"],
       "cron, systemd and Kubernetes run apply on a schedule")
 # the cron wrapper: a halt (exit 4) is logged, said on stderr for cron's mail, and kept
 stub = tempfile.mkdtemp()
@@ -298,6 +301,21 @@ for name in ("ota-apply.yml", "ota-apply-state-branch.yml"):
           f"github-actions/{name}: the tip check skips an older commit and passes the tip", str(said))
     shutil.rmtree(scratch)
 
+# ---- GitHub: actions pinned by commit, the plan made once and shown, the fork's diff of the merge (issue 31 item 9)
+for w in sorted(glob.glob(os.path.join(EX, "github-actions", "*.yml"))):
+    uses = [st["uses"] for j in yaml.safe_load(open(w))["jobs"].values() for st in j["steps"] if "uses" in st]
+    check(uses and all(re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40}", u) for u in uses),
+          f"github-actions/{os.path.basename(w)}: every action pinned by a commit SHA", str(uses))
+plan_job = "\n".join(st.get("run", "") for st in plan_wf["jobs"]["plan"]["steps"])
+check(plan_job.count("ota-runner plan ") == 1 and '--out "$RUNNER_TEMP/plan.json"' in plan_job
+      and 'ota-runner show "$RUNNER_TEMP/plan.json" --output markdown' in plan_job,
+      "github-actions/ota-plan.yml: the plan is made once, and the comment is that plan (show)", plan_job)
+diff_job = plan_wf["jobs"]["diff"]["steps"]
+check(any(st.get("with", {}).get("fetch-depth") == 2 for st in diff_job)
+      and all(l.strip().startswith("ota-runner diff HEAD^1 HEAD") for st in diff_job
+              for l in st.get("run", "").splitlines() if "ota-runner diff" in l),
+      "github-actions/ota-plan.yml: the fork's diff is the merge commit against its first parent", json.dumps(diff_job))
+
 # ---- signals reach ota-runner, and every run has a time limit (issue 31)
 for name in ("ota-apply.yml", "ota-apply-state-branch.yml", "ota-plan.yml"):
     d = yaml.safe_load(open(os.path.join(EX, "github-actions", name)))
@@ -319,30 +337,148 @@ for name in (".gitlab-ci.yml", "state-branch.gitlab-ci.yml"):
 cron_text = open(os.path.join(EX, "cron", "ota-runner-cron")).read()
 check("timeout --kill-after=" in cron_text and "OTA_RUNNER:-/usr/bin/ota-runner}" in cron_text,
       "cron: the wrapper runs the absolute path under timeout")
-k8s = docs[os.path.join(EX, "kubernetes", "cronjob.yaml")][2]["spec"]
+k8s = CRONJOB["spec"]
 check(k8s.get("startingDeadlineSeconds") and k8s["jobTemplate"]["spec"].get("activeDeadlineSeconds"),
       "kubernetes: startingDeadlineSeconds and activeDeadlineSeconds", json.dumps(k8s)[:300])
+pod = k8s["jobTemplate"]["spec"]["template"]["spec"]
+box = pod["containers"][0]
+rules = k8s["jobTemplate"]["spec"].get("podFailurePolicy", {}).get("rules", [])
+check(any(r["action"] == "Ignore" and r.get("onExitCodes", {}).get("values") == [3] for r in rules)
+      and pod.get("automountServiceAccountToken") is False
+      and re.fullmatch(r"\S+@sha256:[0-9a-f]{64}", box["image"]) and box.get("command")
+      and box["args"][box["args"].index("--state") + 1].startswith("s3://")
+      and not any(d.get("kind") == "PersistentVolumeClaim" for d in docs[os.path.join(EX, "kubernetes", "cronjob.yaml")]),
+      "kubernetes: exit 3 is no failure, no API token mounted, the image by digest, the state on S3 (no zonal volume)",
+      json.dumps(k8s)[:1500])
 service = open(os.path.join(EX, "systemd", "ota-runner.service")).read()
 check("TimeoutStartSec=" in service and re.search(r"^SuccessExitStatus=3 143$", service, re.M),
       "systemd: a start timeout, and exit 3 and 143 are not failures")
 timer = open(os.path.join(EX, "systemd", "ota-runner.timer")).read()
 check("Persistent=" not in timer or "OnCalendar=" in timer, "systemd: Persistent= only with OnCalendar=")
+env_lines = re.findall(r"^Environment=(.*)$", service, re.M)
+check("OnFailure=ota-runner-failed@%n.service" in service
+      and os.path.exists(os.path.join(EX, "systemd", "ota-runner-failed@.service"))
+      and "LoadCredential=git-token:" in service and "OTA_RUNNER_GIT_TOKEN_FILE=%d/git-token" in service
+      and not any(re.search(r"SECRET|TOKEN=|PASSWORD|PASSPHRASE", e) for e in env_lines),
+      "systemd: a failure notifier, and the AWS and git secrets as credentials (files), none in Environment=",
+      str(env_lines))
 if shutil.which("systemd-analyze"):
     unit_dir = tempfile.mkdtemp()
     with open(os.path.join(unit_dir, "ota-runner.service"), "w") as f:
         f.write(service.replace("/usr/bin/ota-runner", RUNNER))
-    shutil.copy(os.path.join(EX, "systemd", "ota-runner.timer"), unit_dir)
-    units = [os.path.join(unit_dir, "ota-runner.service"), os.path.join(unit_dir, "ota-runner.timer")]
+    for name in ("ota-runner.timer", "ota-runner-failed@.service"):
+        shutil.copy(os.path.join(EX, "systemd", name), unit_dir)
+    units = [os.path.join(unit_dir, n) for n in ("ota-runner.service", "ota-runner.timer", "ota-runner-failed@.service")]
     p = subprocess.run(["systemd-analyze", "verify", *units], capture_output=True, text=True)
     check(p.returncode == 0 and not p.stderr.strip(), "systemd-analyze verify: the units are clean", p.stderr)
-    p = subprocess.run(["systemd-analyze", "security", "--offline=true", units[0]], capture_output=True, text=True)
-    m = re.search(r"Overall exposure level for ota-runner.service: ([0-9.]+)", p.stdout)
-    check(m and float(m.group(1)) <= 2.0, "systemd-analyze security: exposure at most 2.0", p.stdout[-300:])
-    if m:
-        print(f"systemd-analyze security --offline: exposure {m.group(1)}")
+    for unit, name in ((units[0], "ota-runner.service"), (units[2], "ota-runner-failed@i.service")):
+        p = subprocess.run(["systemd-analyze", "security", "--offline=true", unit], capture_output=True, text=True)
+        m = re.search(r"Overall exposure level for %s: ([0-9.]+)" % re.escape(name), p.stdout)
+        check(m and float(m.group(1)) <= 2.0, f"systemd-analyze security {name}: exposure at most 2.0",
+              p.stdout[-300:])
+        if m:
+            print(f"systemd-analyze security --offline {name}: exposure {m.group(1)}")
     shutil.rmtree(unit_dir)
 else:
     print("systemd-analyze is not installed: the units' verify and security checks are skipped")
+
+# ---- GitLab: the plan made once, shown as one merge-request note, updated on every push
+# (issue 31 item 10): the job's script against a loopback stand-in for GitLab's notes API
+import http.server  # noqa: E402
+import threading  # noqa: E402
+import urllib.parse  # noqa: E402
+
+notes, heard = [], []
+
+
+class NotesAPI(http.server.BaseHTTPRequestHandler):
+    def log_message(self, *a):
+        pass
+
+    def answer(self, obj):
+        body = json.dumps(obj).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self):
+        heard.append(("GET", self.path, self.headers.get("PRIVATE-TOKEN")))
+        self.answer([{"id": 1, "body": "LGTM"}] + notes)
+
+    def do_POST(self):
+        form = urllib.parse.parse_qs(self.rfile.read(int(self.headers["Content-Length"])).decode())
+        heard.append(("POST", self.path, self.headers.get("PRIVATE-TOKEN")))
+        notes.append({"id": 100 + len(notes), "body": form["body"][0]})
+        self.answer(notes[-1])
+
+    def do_PUT(self):
+        form = urllib.parse.parse_qs(self.rfile.read(int(self.headers["Content-Length"])).decode())
+        heard.append(("PUT", self.path, self.headers.get("PRIVATE-TOKEN")))
+        note = next(n for n in notes if self.path.endswith(f"/notes/{n['id']}"))
+        note["body"] = form["body"][0]
+        self.answer(note)
+
+
+api = http.server.ThreadingHTTPServer(("127.0.0.1", 0), NotesAPI)
+threading.Thread(target=api.serve_forever, daemon=True).start()
+for name in (".gitlab-ci.yml", "state-branch.gitlab-ci.yml"):
+    job = yaml.safe_load(open(os.path.join(EX, "gitlab-ci", name)))["ota-plan"]
+    script = job["script"]
+    check(sum("ota-runner plan " in l for l in script) == 1 and any("--out plan.json" in l for l in script)
+          and any(l.startswith("ota-runner show plan.json --output markdown > plan.md") for l in script),
+          f"gitlab-ci/{name}: the plan made once (--out), the note from that plan (show)", json.dumps(script))
+    post = [l for l in script if "notes" in l]
+    notes.clear()
+    heard.clear()
+    scratch = tempfile.mkdtemp()
+    env = {**os.environ, "CI_API_V4_URL": f"http://127.0.0.1:{api.server_address[1]}/api/v4", "CI_PROJECT_ID": "7",
+           "CI_MERGE_REQUEST_IID": "3", "OTA_RUNNER_NOTE_TOKEN": "glpat-note"}
+    for plan_text in ("### ota-runner plan\nPlan: 1 to create & more\n", "### ota-runner plan\nNo changes.\n"):
+        open(os.path.join(scratch, "plan.md"), "w").write(plan_text)
+        p = subprocess.run(["bash", "-e", "-c", post[0] if post else "false"], cwd=scratch, capture_output=True,
+                           text=True, env=env)
+    check(p.returncode == 0 and len(notes) == 1 and notes[0]["body"] == "<!-- ota-runner-plan -->\n"
+          "### ota-runner plan\nNo changes.\n" and [h[0] for h in heard] == ["GET", "POST", "GET", "PUT"]
+          and all(h[1].startswith("/api/v4/projects/7/merge_requests/3/notes") and h[2] == "glpat-note" for h in heard),
+          f"gitlab-ci/{name}: the plan is one merge-request note, made once and then updated", p.stderr + str(heard))
+    shutil.rmtree(scratch)
+    apply_job = yaml.safe_load(open(os.path.join(EX, "gitlab-ci", name)))["ota-apply"]
+    image = yaml.safe_load(open(os.path.join(EX, "gitlab-ci", name)))["default"]["image"]
+    check(apply_job.get("resource_group") and apply_job.get("environment", {}).get("name")
+          and re.fullmatch(r"\S+@sha256:[0-9a-f]{64}", image.get("name", "")) and image.get("entrypoint") == [""],
+          f"gitlab-ci/{name}: applies one at a time in an environment (no outdated deployment), the image by digest")
+api.shutdown()
+
+# ---- the container image (issue 31 item 14): no engine here, so what can be proven without one
+dockerfile = open(os.path.join(EX, "container", "Dockerfile")).read()
+froms = re.findall(r"^FROM (\S+)", dockerfile, re.M)
+boot = open(os.path.join(SRC, "ci", "bootstrap")).read()
+build_deps = {w for w in re.findall(r"[\w.+-]+", boot.split("packages=(")[1].split(")")[0])
+              if w.endswith("-dev") and w not in ("libcmocka-dev", "libclang-rt-14-dev")} | {"cmake", "pkg-config"}
+stage = dockerfile.split("\nFROM ")[1]
+user = re.findall(r"^USER (\S+)", dockerfile, re.M)
+check(froms == ["debian:12", "debian:12-slim"] and all(re.search(r"\b%s\b" % re.escape(d), stage) for d in build_deps)
+      and user and not user[-1].split(":")[0] in ("0", "root"),
+      "container: built on Debian 12 with ci/bootstrap's build packages, run as a non-root user",
+      f"{froms} {sorted(d for d in build_deps if d not in stage)} {user}")
+copies = re.findall(r"^COPY (?!--from)(\S+) (\S+)", dockerfile, re.M)
+ctx = tempfile.mkdtemp()
+for src, dst in copies:
+    target = os.path.join(ctx, dst.lstrip("/").removeprefix("src/").removeprefix("src"))
+    if os.path.isdir(os.path.join(SRC, src)):
+        shutil.copytree(os.path.join(SRC, src), target)
+    else:
+        os.makedirs(target, exist_ok=True)
+        shutil.copy(os.path.join(SRC, src), target)
+installed = re.findall(r"install\(FILES (\S+)", open(os.path.join(SRC, "CMakeLists.txt")).read())
+p = subprocess.run(["cmake", "-S", ctx, "-B", os.path.join(ctx, "build"), "-DOTR_TESTS=OFF"], capture_output=True,
+                   text=True)
+missing = [f for f in installed if "${" not in f and not os.path.exists(os.path.join(ctx, f))]
+check(p.returncode == 0 and not missing, "container: the files the build stage copies are all CMake reads and installs",
+      p.stderr[-800:] + str(missing))
+shutil.rmtree(ctx)
 
 # ---- actionlint on the GitHub workflows
 workflows = sorted(glob.glob(os.path.join(EX, "github-actions", "*.yml")))

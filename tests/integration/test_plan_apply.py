@@ -203,6 +203,21 @@ try:
         planfile = os.path.join(tmp, "plan.json")
         rc, out, err = run(emu, "plan", "--repo", repo, "--out", planfile)
         check(rc == 0 and "Saved the plan to" in out, "plan --out", out + err)
+        # ---- show: the saved plan in every output, as plan printed it; no call
+        n = len(emu.log())
+        for output in ("text", "json", "markdown"):
+            saved = os.path.join(tmp, f"plan-{output}.json")
+            rc, planned, err = run(emu, "plan", "--repo", repo, "--output", output, "--out", saved)
+            planned = planned.replace(f"Saved the plan to {saved}; apply it with: ota-runner apply {saved}\n", "")
+            n = len(emu.log())
+            rc2, shown, err2 = run(emu, "show", saved, "--output", output, "--detailed-exitcode")
+            check(rc2 == 2 and shown == planned and len(emu.log()) == n,
+                  f"show --output {output}: the saved plan as plan printed it, exit 2 with changes, no call",
+                  f"{rc2}\n{shown}\n---\n{planned}{err2}")
+        for bad, why in ((os.path.join(tmp, "nope.json"), "cannot read"), (os.path.join(repo, "manifests", "energy",
+                                                                                        "smart-plug.yaml"), "is not JSON")):
+            rc, out, err = run(emu, "show", bad)
+            check(rc == 1 and why in err and not out, f"show: a file that is not a plan is refused ({why})", out + err)
         n = len(emu.log())
         rc, out, err = run(emu, "apply", planfile)
         check(rc == 0 and [e["op"] for e in emu.mutations(n, TASK_MUTATING)] == ["UpdateOtaTask"], "apply FILE", out + err)
