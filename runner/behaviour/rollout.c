@@ -392,6 +392,8 @@ static int judge_newest(otr_kind_plan *kp, cJSON *progress, cJSON *newest_view, 
         otr_rollout_judge(&g, c, epoch_of(otr_rollout_str(newest, "createdAt")), kp->now, &j->why);
     if (v == OTR_VERDICT_HALT) {
         j->state = "halted";
+        if (kp->remote->failed_devices)
+            otr_buf_printf(&j->why, "; first failed devices: %s", kp->remote->failed_devices);
         halt(progress, otr_rollout_str(newest, "name"), j->why.ptr, kp->status_only ? 0 : kp->now,
              digest, c);
         j->changed = 1;
@@ -457,9 +459,10 @@ static void say_next(otr_kind_plan *kp, const cJSON *progress, const judged *j, 
     const char *task = kp->remote ? kp->remote->status : NULL;
     if (!strcmp(st, "halted")) {
         otr_buf_printf(out,
-                       "a person must act: look at wave %s's failed devices, then change its "
-                       "gate (to go on) or metadata.revision (a new image) in a commit",
-                       newest);
+                       "a person must act: look at wave %s's failed devices (ota-runner status "
+                       "--devices OtaRollout/%s), then change its gate (to go on) or "
+                       "metadata.revision (a new image) in a commit",
+                       newest, kp->m ? kp->m->name : kp->rec->name);
         if (task && otr_kind_running(kp->m->kind, task))
             otr_buf_printf(out,
                            "; its task is still %s on its devices (an apply with --prune "
@@ -832,4 +835,5 @@ const otr_kind_behaviour otr_behaviour_ota_rollout = {
     .view_halted = otr_rollout_view_halted,
     .view_state = otr_rollout_view_state,
     .view_promotes = otr_rollout_view_promotes,
+    .events = otr_rollout_events,
 };

@@ -33,4 +33,11 @@ const char *otr_rollout_view_promotes(const cJSON *view);
 /* A promotion (a notice) and a halt (a warning), as GitHub workflow commands. */
 void otr_render_rollout_github(otr_buf *out, const char *name, const cJSON *view);
 
+struct otr_record;
+/* What people are told of a rollout's change from before (NULL: new) to
+ * after (behaviour/rollout_events.c): [{"type": "wave.started" |
+ * "wave.passed" | "rollout.halted" | "rollout.completed", "key", "data":
+ * {"summary", "rollout", "revision", "wave", ...}}]. */
+cJSON *otr_rollout_events(const struct otr_record *before, const struct otr_record *after);
+
 #endif

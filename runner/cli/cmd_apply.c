@@ -2,6 +2,7 @@
 #include "apply/apply.h"
 #include "behaviour/behaviour.h"
 #include "cli/commands.h"
+#include "cli/notifying.h"
 #include "cli/planning.h"
 #include "cli/render_plan.h"
 #include "util/file.h"
@@ -231,6 +232,21 @@ static int save_state(otr_planning *pl, const otr_options *o)
     return saved;
 }
 
+/* --notify: the outbox out to every URL once the state holds it, saved
+ * again for what they took. Returns the exit code it asks for: 1 for a
+ * delivery that failed under --notify-required. */
+static int notify(otr_planning *pl, const otr_options *o)
+{
+    size_t sent = 0, failed = 0;
+    if (!o->nnotify || !cJSON_GetArraySize(pl->state->outbox))
+        return OTR_EXIT_OK;
+    if (otr_notifying_send(pl->state, o, &sent, &failed))
+        (void)save_state(pl, o); /* unsaved, the next run sends them once more */
+    if (sent && o->output != OTR_OUT_JSON)
+        printf("Notified: %zu event%s delivered.\n", sent, sent == 1 ? "" : "s");
+    return failed && o->notify_required ? OTR_EXIT_ERROR : OTR_EXIT_OK;
+}
+
 /* On a terminal, the person who ran apply says yes to the plan shown, as
  * Terraform asks; --auto-approve, a saved plan (reviewed when it was made),
  * JSON output or no terminal never ask. */
@@ -308,9 +324,11 @@ int otr_cmd_apply(const otr_options *o)
 {
     otr_planning pl;
     otr_apply_result r;
+    otr_notifying nt;
     otr_error err = OTR_ERROR_INIT;
     int rc, saved = 0;
     memset(&r, 0, sizeof(r));
+    memset(&nt, 0, sizeof(nt));
     if (o->nargs > 1) {
         fprintf(stderr,
                 "ota-runner apply: one plan file at most (see 'ota-runner apply --help')\n");
@@ -325,6 +343,11 @@ int otr_cmd_apply(const otr_options *o)
      * first call leaves a state that is no longer empty, which the next run
      * would not adopt into, and would create the adopted tasks again once
      * the service forgot their ClientTokens */
+    if (otr_notifying_before(&nt, pl.state, o) < 0) {
+        fprintf(stderr, "ota-runner: error: out of memory\n");
+        rc = OTR_EXIT_ERROR;
+        goto done;
+    }
     if (pl.nadopted && !(saved = save_state(&pl, o))) {
         rc = OTR_EXIT_ERROR;
         goto done;
@@ -345,6 +368,7 @@ int otr_cmd_apply(const otr_options *o)
         /* a killed run's journal may hold every call: fold it into the snapshot */
         size_t replayed = pl.state->journal_entries;
         size_t adopted = pl.nadopted; /* recorded already, above */
+        otr_notifying_queue(&nt, pl.state, pl.plan, NULL, o);
         if (written || replayed) {
             saved = save_state(&pl, o);
             if (!saved)
@@ -366,6 +390,8 @@ int otr_cmd_apply(const otr_options *o)
         otr_buf_free(&text);
         if (o->output != OTR_OUT_JSON)
             warn_halted(pl.plan, o);
+        if (!rc && (saved || !(written || replayed)))
+            rc = notify(&pl, o);
         goto done;
     }
     if (o->output != OTR_OUT_JSON) {
@@ -393,6 +419,7 @@ int otr_cmd_apply(const otr_options *o)
     if (pr.shown)
         fputc('\n', stderr);
     apply_rewrites(pl.state, pl.plan);
+    otr_notifying_queue(&nt, pl.state, pl.plan, &r, o);
     saved = save_state(&pl, o);
     if (!saved)
         rc = OTR_EXIT_ERROR;
@@ -404,6 +431,8 @@ int otr_cmd_apply(const otr_options *o)
         print_report(&r, pl.state);
         warn_halted(pl.plan, o);
     }
+    if (saved && notify(&pl, o) != OTR_EXIT_OK)
+        rc = OTR_EXIT_ERROR;
     if (r.stats.failed || r.stopped)
         rc = OTR_EXIT_ERROR;
     if (r.signal)
@@ -414,6 +443,7 @@ done:
     if (!rc && o->fail_on_halt && pl.plan && halted(pl.plan, NULL))
         rc = OTR_EXIT_HALTED;
     otr_apply_result_clear(&r);
+    otr_notifying_free(&nt);
     otr_planning_free(&pl);
     return rc;
 }

@@ -5,6 +5,7 @@
 #include "util/escape.h"
 #include "cli/planning.h"
 #include "cli/render_state.h"
+#include "sync/refresh.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,8 +21,17 @@ typedef struct row {
     otr_aws_call *call;
     cJSON *view;                  /* a kind with a status view (a rollout's waves), or NULL */
     const otr_kind_behaviour *bh; /* the view's owner, who renders it */
-    int retired; /* a retired resource (an old configuration, an older revision's wave) */
+    int retired;        /* a retired resource (an old configuration, an older revision's wave) */
+    otr_aws_call *page; /* the first page of its devices, when a view judges its failures */
+    char *failed;       /* the first failed devices it names, or NULL */
+    otr_aws_client *client;
 } row;
+
+static void on_page(otr_aws_call *call, void *ctx)
+{
+    row *r = ctx;
+    r->failed = otr_failed_devices(r->rec->kind, call, &r->got.counts);
+}
 
 static void on_get(otr_aws_call *call, void *ctx)
 {
@@ -33,6 +43,12 @@ static void on_get(otr_aws_call *call, void *ctx)
     }
     if (r->rec->kind->api->parse_get(call, &r->got, &err) < 0)
         r->error = strdup(otr_error_message(&err));
+    else if (otr_behaviour_of(r->rec->kind) && !r->retired &&
+             (r->page = otr_failed_devices_call(r->rec->kind, r->rec->id, &r->got.counts))) {
+        r->page->done = on_page; /* a halt names them */
+        r->page->ctx = r;
+        otr_aws_client_submit(r->client, r->page);
+    }
     otr_error_clear(&err);
 }
 
@@ -68,6 +84,7 @@ static size_t judge(row *rows, size_t n, int64_t now)
             .id = rec->id,
             .status = rows[i].got.status,
             .counts = rows[i].got.counts.present ? &rows[i].got.counts : NULL,
+            .failed_devices = rows[i].failed,
         };
         rows[i].view = bh->status_view(rec, rows[i].missing ? NULL : &item, now);
         rows[i].bh = bh;
@@ -294,6 +311,7 @@ int otr_cmd_status(const otr_options *o)
         }
         rows[i].call->done = on_get;
         rows[i].call->ctx = &rows[i];
+        rows[i].client = pl.service.client;
         otr_aws_client_submit(pl.service.client, rows[i].call);
     }
     if (n && otr_aws_client_run(pl.service.client, &err) < 0) {
@@ -333,7 +351,9 @@ done:
         cJSON_Delete(rows[i].view);
         otr_remote_clear(&rows[i].got);
         free(rows[i].error);
+        free(rows[i].failed);
         otr_aws_call_free(rows[i].call);
+        otr_aws_call_free(rows[i].page);
     }
     free(retired); /* its strings are the state's */
     free(rows);

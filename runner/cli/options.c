@@ -3,6 +3,7 @@
 
 #include "cli/commands.h"
 #include "manifest/schema.h"
+#include "notify/notify.h"
 #include "plan/plan.h"
 #include "source/source.h"
 #include "util/buf.h"
@@ -190,6 +191,8 @@ typedef enum opt_id {
     O_FAIL_ON_HALT,
     O_DEVICES,
     O_ALL,
+    O_NOTIFY,
+    O_NOTIFY_REQUIRED,
     O_ALLOWED_SIGNERS,
     O_VERIFY_COMMITS,
     O_RETRY_MODE,
@@ -286,6 +289,11 @@ static const option_spec options[] = {
     {O_DETAILED_EXITCODE, "detailed-exitcode", 0, OPT_EXITCODE, NULL,
      "exit 0: no changes, 2: changes, 1: error"},
     {O_FAIL_FAST, "fail-fast", 0, OPT_APPLY_ONLY, NULL, "stop at the first failed action"},
+    {O_NOTIFY, "notify", 0, OPT_APPLY_ONLY, "URL",
+     "tell URL what the rollouts did and a failed apply (repeatable): a CloudEvent,\nsigned "
+     "with OTA_RUNNER_NOTIFY_SECRET; slack+https://... posts a Slack message"},
+    {O_NOTIFY_REQUIRED, "notify-required", 0, OPT_APPLY_ONLY, NULL,
+     "exit 1 when a notification could not be delivered (default: a warning)"},
     {O_AUTO_APPROVE, "auto-approve", 0, OPT_APPLY_ONLY, NULL,
      "on a terminal, apply without asking (no terminal, or a saved plan: never asks)"},
     {O_DEVICES, "devices", 0, OPT_STATUS_ONLY, NULL,
@@ -402,6 +410,23 @@ static int add_target(otr_options *o, const char *value)
     t[o->ntargets++] = value;
     t[o->ntargets] = NULL;
     o->targets = t;
+    return 0;
+}
+
+static int add_notify(otr_options *o, const char *value)
+{
+    otr_error err = OTR_ERROR_INIT;
+    if (otr_notify_check_url(value, &err) < 0) {
+        int rc = usage_error(o->command, "%s", otr_error_message(&err), NULL);
+        otr_error_clear(&err);
+        return rc;
+    }
+    const char **t = realloc(o->notify, (o->nnotify + 2) * sizeof(*t));
+    if (!t)
+        return usage_error(o->command, "%s", "out of memory", NULL);
+    t[o->nnotify++] = value;
+    t[o->nnotify] = NULL;
+    o->notify = t;
     return 0;
 }
 
@@ -565,6 +590,8 @@ static int apply_option(otr_options *o, const option_spec *opt, const char *valu
     case O_AUTO_APPROVE: o->auto_approve = 1; break;
     case O_FAIL_ON_HALT: o->fail_on_halt = 1; break;
     case O_DEVICES: o->devices = 1; break;
+    case O_NOTIFY: return add_notify(o, value);
+    case O_NOTIFY_REQUIRED: o->notify_required = 1; break;
     case O_ALL: o->all = 1; break;
     case O_ALLOWED_SIGNERS: o->allowed_signers = value; break;
     case O_RETRY_MODE: o->retry_mode = value; break;
@@ -663,6 +690,8 @@ void otr_options_free(otr_options *o)
     o->default_state = NULL;
     free(o->args);
     free(o->targets);
+    free(o->notify);
+    o->notify = NULL;
     o->args = NULL;
     o->targets = NULL;
 }

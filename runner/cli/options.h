@@ -82,8 +82,11 @@ typedef struct otr_options {
     int fail_fast;
     int auto_approve;
     int fail_on_halt;
-    int devices; /* status --devices */
-    int all;     /* status --devices --all */
+    int devices;         /* status --devices */
+    int all;             /* status --devices --all */
+    const char **notify; /* apply --notify URLs, NULL-terminated */
+    size_t nnotify;
+    int notify_required;
     /* positional arguments after the command */
     const char **args;
     size_t nargs;

@@ -131,6 +131,8 @@ typedef struct otr_remote_item {
     const cJSON *fields;          /* the get's answer with --refresh full, else NULL */
     const otr_ota_counts *counts; /* the get's TaskProcessingDetails, else NULL */
     const char *uses_id;          /* what it refers to (a task's TaskConfigurationId), or NULL */
+    const char *failed_devices;   /* its first failed devices ("th1, th2 and 3 more"), read
+                                     when its counts show failures (a rollout's wave), or NULL */
 } otr_remote_item;
 
 /* One kind's resources in the service, sorted by id. */
@@ -235,6 +237,10 @@ typedef struct otr_kind_behaviour {
     int (*view_halted)(const cJSON *view);
     const char *(*view_state)(const cJSON *view); /* its own state, in a word, for status */
     const char *(*view_promotes)(const cJSON *view);
+    /* what people are told of a change of its record (before: NULL for a
+     * new one), for notifications: [{"type", "key", "data": {"summary",
+     * ...}}]; NULL hook: nothing */
+    cJSON *(*events)(const otr_record *before, const otr_record *after);
 } otr_kind_behaviour;
 
 /* The plan takes the specs of the manifests it acts on (they are left NULL in

@@ -300,6 +300,11 @@ int otr_state_parse_snapshot(otr_state *s, char *text, size_t len, otr_error *er
     s->updated_at = updated ? strdup(updated) : NULL;
     s->source = cJSON_DetachItemFromObjectCaseSensitive(w.head, "source");
     s->service = cJSON_DetachItemFromObjectCaseSensitive(w.head, "service");
+    s->outbox = cJSON_DetachItemFromObjectCaseSensitive(w.head, "notifications");
+    if (s->outbox && !cJSON_IsArray(s->outbox)) {
+        refuse(err, s->path, "has a \"notifications\" that is not a list");
+        goto done;
+    }
     qsort(w.sections, nkinds, sizeof(*w.sections), span_cmp); /* in the text's order */
     for (size_t i = 0; i < nkinds; i++)
         if (parse_records(&w, w.sections[i].kind, &w.sections[i], err) < 0)
@@ -345,6 +350,8 @@ char *otr_state_snapshot_text(const otr_state *s)
         otr_jb_str(&b, o, "retiredAt", r->retired_at);
         otr_jb_str(&b, o, "lastError", r->last_error);
     }
+    if (cJSON_GetArraySize(s->outbox))
+        otr_jb_add(&b, root, "notifications", cJSON_Duplicate(s->outbox, 1));
     if (s->nspent) {
         cJSON *spent = otr_jb_array(&b, root, "spentTokens");
         for (size_t i = 0; i < s->nspent && !b.failed; i++)

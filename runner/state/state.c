@@ -619,6 +619,7 @@ void otr_state_free(otr_state *s)
     otr_buf_free(&s->journal_queue);
     cJSON_Delete(s->source);
     cJSON_Delete(s->service);
+    cJSON_Delete(s->outbox);
     free(s->updated_at);
     free(s->path);
     free(s);

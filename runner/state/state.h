@@ -74,6 +74,8 @@ typedef struct otr_state {
     char **spent; /* ClientTokens whose resources are gone (deleted, or replaced), sorted:
                      never sent again for a new resource ("spentTokens") */
     size_t nspent, spent_alloc;
+    cJSON *outbox;       /* notifications not yet taken by every URL of a run, oldest first
+                            ("notifications"; notify/notify.h), or NULL */
     otr_intent *pending; /* intents left by an interrupted run, in journal order */
     size_t npending;
     size_t journal_entries; /* lines replayed (a saved plan records this) */

@@ -26,11 +26,49 @@ static otr_refresh_kind *kind_of(otr_refresh_result *r, const otr_kind *k)
     return NULL;
 }
 
+otr_aws_call *otr_failed_devices_call(const otr_kind *k, const char *id, const otr_ota_counts *c)
+{
+    if (!c || !c->present || !k->api->devices_call || !id ||
+        c->failed + c->timed_out + c->rejected == 0)
+        return NULL;
+    return k->api->devices_call(id, NULL, OTR_OTA_MAX_PAGE);
+}
+
+char *otr_failed_devices(const otr_kind *k, const otr_aws_call *call, const otr_ota_counts *c)
+{
+    otr_error err = OTR_ERROR_INIT;
+    otr_ota_execution *e = NULL;
+    size_t n = 0, named = 0;
+    char *next = NULL;
+    otr_buf out = OTR_BUF_INIT;
+    if (!call->ok || k->api->parse_devices(call, &e, &n, &next, &err) < 0) {
+        otr_error_clear(&err);
+        return NULL;
+    }
+    for (size_t i = 0; i < n && named < OTR_FAILED_DEVICES_NAMED; i++) {
+        const char *st = e[i].status ? e[i].status : "";
+        if (strcmp(st, "FAILED") && strcmp(st, "TIMED_OUT") && strcmp(st, "REJECTED"))
+            continue;
+        otr_buf_printf(&out, "%s%s", named ? ", " : "", e[i].managed_thing_id);
+        named++;
+    }
+    long all = c->failed + c->timed_out + c->rejected;
+    if (named && all > (long)named)
+        otr_buf_printf(&out, " and %ld more", all - (long)named);
+    otr_ota_executions_free(e, n);
+    free(next);
+    return named && !otr_buf_failed(&out) ? otr_buf_detach(&out) : (otr_buf_free(&out), NULL);
+}
+
 typedef struct get_ctx {
     otr_refresh_kind *rk;
     size_t index;
     int full;
+    int devices; /* the page of its devices, after the get */
     otr_buf *errors;
+    otr_aws_client *client;
+    otr_aws_call **calls; /* where a page asked from here is kept, to be freed */
+    size_t *ncalls;
 } get_ctx;
 
 static void on_get(otr_aws_call *call, void *ctx)
@@ -39,9 +77,25 @@ static void on_get(otr_aws_call *call, void *ctx)
     otr_error err = OTR_ERROR_INIT;
     otr_remote *got = &g->rk->got[g->index];
     otr_remote_item *item = &g->rk->items[g->index];
+    if (g->devices) { /* names for a halt's message: a page that fails names none */
+        char *names = otr_failed_devices(g->rk->kind, call, &got->counts);
+        g->rk->failed[g->index] = names;
+        item->failed_devices = names;
+        return;
+    }
     if (g->rk->kind->api->parse_get(call, got, &err) == 0) {
         item->fields = g->full ? got->fields : NULL;
         item->counts = got->counts.present ? &got->counts : NULL;
+        otr_aws_call *page = g->rk->kind->needs_counts
+                                 ? otr_failed_devices_call(g->rk->kind, item->id, item->counts)
+                                 : NULL;
+        if (page) {
+            g->devices = 1; /* this context now waits for the page */
+            page->done = on_get;
+            page->ctx = g;
+            g->calls[(*g->ncalls)++] = page;
+            otr_aws_client_submit(g->client, page);
+        }
     } else if (call->status != 404) { /* gone since the list: the plan re-creates it */
         otr_buf_printf(g->errors, "%s\n", otr_error_message(&err));
     }
@@ -64,7 +118,8 @@ static int read_kind(otr_refresh_result *r, otr_refresh_kind *rk, const otr_kind
         return -1;
     rk->items = calloc(rk->n + 1, sizeof(*rk->items));
     rk->got = calloc(rk->n + 1, sizeof(*rk->got));
-    if (!rk->items || !rk->got)
+    rk->failed = calloc(rk->n + 1, sizeof(*rk->failed));
+    if (!rk->items || !rk->got || !rk->failed)
         return otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
     for (size_t i = 0; i < rk->n; i++) {
         rk->items[i].id = as ? as->items[i].id : rk->listed[i].id;
@@ -88,7 +143,7 @@ static int wants_get(const otr_record *rec, int full)
 static int read_gets(otr_refresh_result *r, otr_aws_client *c, const otr_state *s, int full,
                      otr_error *err)
 {
-    otr_aws_call **calls = calloc(s->count + 1, sizeof(*calls));
+    otr_aws_call **calls = calloc(2 * s->count + 1, sizeof(*calls)); /* a get, and a page */
     get_ctx *ctxs = calloc(s->count + 1, sizeof(*ctxs));
     otr_buf errors = OTR_BUF_INIT;
     size_t ncalls = 0;
@@ -109,9 +164,16 @@ static int read_gets(otr_refresh_result *r, otr_aws_client *c, const otr_state *
             rc = otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
             break;
         }
-        ctxs[ncalls] = (get_ctx){rk, (size_t)(item - rk->items), full, &errors};
+        get_ctx *g = &ctxs[i];
+        *g = (get_ctx){.rk = rk,
+                       .index = (size_t)(item - rk->items),
+                       .full = full,
+                       .errors = &errors,
+                       .client = c,
+                       .calls = calls,
+                       .ncalls = &ncalls};
         call->done = on_get;
-        call->ctx = &ctxs[ncalls];
+        call->ctx = g;
         calls[ncalls++] = call;
         otr_aws_client_submit(c, call);
     }
@@ -172,6 +234,9 @@ void otr_refresh_free(otr_refresh_result *r)
         otr_refresh_kind *rk = &r->kinds[k];
         otr_remotes_free(rk->listed, rk->n);
         otr_remotes_free(rk->got, rk->n);
+        for (size_t i = 0; rk->failed && i < rk->n; i++)
+            free(rk->failed[i]);
+        free(rk->failed);
         free(rk->items);
     }
     memset(r, 0, sizeof(*r));

@@ -20,7 +20,18 @@ typedef struct otr_refresh_kind {
     size_t n;
     otr_remote_item *items; /* the plan's view of it, sorted by id */
     otr_remote *got;        /* full: the get's answer per item (fields NULL when none) */
+    char **failed;          /* per item: its first failed devices, or NULL */
 } otr_refresh_kind;
+
+/* The devices a halt names (the first this many failed ones). */
+#define OTR_FAILED_DEVICES_NAMED 3
+
+/* The call for the first page of id's devices, when counts show failed,
+ * timed-out or rejected ones and kind k has devices; NULL otherwise. */
+otr_aws_call *otr_failed_devices_call(const otr_kind *k, const char *id, const otr_ota_counts *c);
+/* The first failed devices in that page's answer ("th1, th2 and 3 more", the
+ * more counted from c), or NULL; the caller frees it. */
+char *otr_failed_devices(const otr_kind *k, const otr_aws_call *call, const otr_ota_counts *c);
 
 typedef struct otr_refresh_result {
     otr_refresh_kind kinds[OTR_REFRESH_MAX_KINDS];

@@ -188,7 +188,8 @@ def main():
             ops = {e["op"] for e in emu.log()[before:]}
             check(rc == 0 and not denied(emu, before) and "CreateOtaTaskConfiguration" in ops,
                   "the apply role prunes and replaces a configuration", out + err + str(sorted(ops)))
-            for args in (("plan",), ("status",), ("diff", "HEAD~2"), ("plan", "--refresh", "full")):
+            for args in (("plan",), ("status",), ("status", "--devices"), ("diff", "HEAD~2"),
+                         ("plan", "--refresh", "full")):
                 rc, out, err = as_role("plan", *args)
                 check(rc in (0, 2) and not denied(emu, before), f"the plan role runs {' '.join(args)} on a fleet",
                       out + err + str(denied(emu, before)))

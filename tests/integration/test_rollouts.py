@@ -240,9 +240,11 @@ def halt_and_resume():
         rc, out = f.drive(lambda: "halt" in (f.record() or {}).get("progress", {}), limit=15)
         check(rc == 0, "halt: the failing canary halts the rollout", out)
         halt = f.record()["progress"].get("halt", {})
-        check(halt.get("wave") == "canary" and halt.get("reason") == "50% failed of 2 (at most 10%)"
+        check(halt.get("wave") == "canary"
+              and halt.get("reason") == "50% failed of 2 (at most 10%); first failed devices: canary2"
               and halt.get("counts", {}).get("failed") == 1,
-              "halt: recorded in the state with its reason and counts", json.dumps(halt))
+              "halt: recorded in the state with its reason, the failed device it names and the counts",
+              json.dumps(halt))
         time.sleep(1.2)  # past the soak, were it not halted
         for _ in range(3):
             f.run("apply")
@@ -460,15 +462,17 @@ def status_fixed_points():
         while time.time() < deadline and "halted" not in f.run("status")[1]:
             time.sleep(0.2)
         rc, out, err = f.run("status")
-        check("halted at wave canary (the next apply records it)" in out and " since " not in out,
-              "fixed: a halt no apply recorded has no time yet", out + err)
+        check("halted at wave canary (the next apply records it)" in out and " since " not in out
+              and "first failed devices: canary2;" in out,
+              "fixed: a halt no apply recorded has no time yet, and status names its failed device", out + err)
         f.run("apply")
         rc, first, err = f.run("status")
         time.sleep(1.1)
         rc, second, err = f.run("status")
         check("halted at wave canary since" in first and first == second,
               "fixed: once recorded, halted since stays where it is", first + second)
-        check("next: a person must act: look at wave canary's failed devices" in first,
+        check("next: a person must act: look at wave canary's failed devices (ota-runner status --devices "
+              "OtaRollout/fw)" in first,
               "fixed: a halt's next step is a person's", first)
     finally:
         f.stop()
