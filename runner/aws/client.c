@@ -52,8 +52,39 @@ struct otr_aws_client {
     otr_rate_limiter limiter; /* adaptive mode */
     void (*idle)(void *arg);  /* after each round of answers */
     void *idle_arg;
-    int64_t skew_s; /* the service's clock minus ours, from the newest Date header */
+    int64_t skew_s;       /* the service's clock minus ours, from the newest Date header */
+    otr_aws_tally *tally; /* requests by operation and answer, for metrics */
+    size_t ntally, tally_alloc;
 };
+
+/* One more request of operation answered code ("200", "429", "error"). */
+static void count_request(otr_aws_client *c, const char *operation, const char *code)
+{
+    for (size_t i = 0; i < c->ntally; i++)
+        if (!strcmp(c->tally[i].operation, operation) && !strcmp(c->tally[i].code, code)) {
+            c->tally[i].count++;
+            return;
+        }
+    if (c->ntally == c->tally_alloc) {
+        size_t want = c->tally_alloc ? 2 * c->tally_alloc : 16;
+        otr_aws_tally *t = realloc(c->tally, want * sizeof(*t));
+        if (!t)
+            return; /* a count lost, not a call */
+        c->tally = t;
+        c->tally_alloc = want;
+    }
+    otr_aws_tally *t = &c->tally[c->ntally];
+    snprintf(t->operation, sizeof(t->operation), "%s", operation);
+    snprintf(t->code, sizeof(t->code), "%s", code);
+    t->count = 1;
+    c->ntally++;
+}
+
+const otr_aws_tally *otr_aws_client_tally(const otr_aws_client *c, size_t *n)
+{
+    *n = c ? c->ntally : 0;
+    return c ? c->tally : NULL;
+}
 
 /* ---- clock and dice ------------------------------------------------------- */
 
@@ -517,6 +548,9 @@ static void on_done(otr_aws_client *c, otr_aws_call *call, CURLcode res)
     c->inflight--;
     otr_transport t = transport_of(res, in->too_large);
     call->status = t == OTR_TRANSPORT_OK ? status : 0;
+    char code[16];
+    snprintf(code, sizeof(code), "%ld", call->status);
+    count_request(c, call->operation, call->status ? code : "error");
     int64_t took = now_ms(c) - in->attempt_start_ms;
 
     char *type = NULL, *message = NULL;
@@ -654,6 +688,7 @@ void otr_aws_client_free(otr_aws_client *c)
 {
     if (!c)
         return;
+    free(c->tally);
     if (c->multi)
         curl_multi_cleanup(c->multi);
     free(c->endpoint);

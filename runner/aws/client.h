@@ -124,6 +124,15 @@ int64_t otr_aws_client_now(const otr_aws_client *c);
 /* When the service answered call, by its clock (its Date header), else now. */
 int64_t otr_aws_call_time(const otr_aws_call *call);
 
+/* Requests sent (every attempt), by operation and answer: the HTTP status,
+ * or "error" when none came. */
+typedef struct otr_aws_tally {
+    char operation[48];
+    char code[16];
+    long count;
+} otr_aws_tally;
+const otr_aws_tally *otr_aws_client_tally(const otr_aws_client *c, size_t *n);
+
 /* Retry quota left, for tests and -v. */
 int otr_aws_client_retry_quota(const otr_aws_client *c);
 

@@ -836,4 +836,6 @@ const otr_kind_behaviour otr_behaviour_ota_rollout = {
     .view_state = otr_rollout_view_state,
     .view_promotes = otr_rollout_view_promotes,
     .events = otr_rollout_events,
+    .metric_families = otr_rollout_metric_families,
+    .view_metrics = otr_rollout_view_metrics,
 };

@@ -238,3 +238,41 @@ void otr_render_rollout_github(otr_buf *out, const char *name, const cJSON *view
     }
     otr_buf_free(&text);
 }
+
+const char *const otr_rollout_metric_families[] = {
+    "ota_runner_rollout_wave_devices\tgauge\tDevices of a rollout's newest wave by status, as "
+    "the service counted them at this run",
+    "ota_runner_rollout_halted\tgauge\t1 when the rollout is halted",
+    NULL,
+};
+
+static void sample(cJSON *out, const char *family, const char *rollout, const char *wave,
+                   const char *status, double value)
+{
+    cJSON *x = cJSON_CreateObject(), *labels = cJSON_AddObjectToObject(x, "labels");
+    cJSON_AddStringToObject(x, "family", family);
+    cJSON_AddStringToObject(labels, "rollout", rollout);
+    if (wave)
+        cJSON_AddStringToObject(labels, "wave", wave);
+    if (status)
+        cJSON_AddStringToObject(labels, "status", status);
+    cJSON_AddNumberToObject(x, "value", value);
+    cJSON_AddItemToArray(out, x);
+}
+
+void otr_rollout_view_metrics(const char *name, const cJSON *view, cJSON *out)
+{
+    static const char *const statuses[] = {"succeeded", "failed", "running", "queued"};
+    const cJSON *w;
+    cJSON_ArrayForEach(w, cJSON_GetObjectItemCaseSensitive(view, "waves"))
+    {
+        const cJSON *c = cJSON_GetObjectItemCaseSensitive(w, "counts");
+        for (size_t i = 0; c && i < sizeof(statuses) / sizeof(statuses[0]); i++) {
+            const cJSON *n = cJSON_GetObjectItemCaseSensitive(c, statuses[i]);
+            if (cJSON_IsNumber(n))
+                sample(out, "ota_runner_rollout_wave_devices", name, str_of(w, "name"), statuses[i],
+                       n->valuedouble);
+        }
+    }
+    sample(out, "ota_runner_rollout_halted", name, NULL, NULL, otr_rollout_view_halted(view));
+}

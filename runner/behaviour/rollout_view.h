@@ -33,6 +33,11 @@ const char *otr_rollout_view_promotes(const cJSON *view);
 /* A promotion (a notice) and a halt (a warning), as GitHub workflow commands. */
 void otr_render_rollout_github(otr_buf *out, const char *name, const cJSON *view);
 
+/* Its metric families ("NAME\tTYPE\tHELP", NULL-ended), and the samples of
+ * a view: [{"family", "labels": {...}, "value"}] appended to out. */
+extern const char *const otr_rollout_metric_families[];
+void otr_rollout_view_metrics(const char *name, const cJSON *view, cJSON *out);
+
 struct otr_record;
 /* What people are told of a rollout's change from before (NULL: new) to
  * after (behaviour/rollout_events.c): [{"type": "wave.started" |

@@ -2,6 +2,7 @@
 #include "apply/apply.h"
 #include "behaviour/behaviour.h"
 #include "cli/commands.h"
+#include "cli/metrics.h"
 #include "cli/notifying.h"
 #include "cli/planning.h"
 #include "cli/render_plan.h"
@@ -235,12 +236,15 @@ static int save_state(otr_planning *pl, const otr_options *o)
 /* --notify: the outbox out to every URL once the state holds it, saved
  * again for what they took. Returns the exit code it asks for: 1 for a
  * delivery that failed under --notify-required. */
-static int notify(otr_planning *pl, const otr_options *o)
+static int notify(otr_planning *pl, const otr_options *o, otr_run_metrics *m)
 {
     size_t sent = 0, failed = 0;
     if (!o->nnotify || !cJSON_GetArraySize(pl->state->outbox))
         return OTR_EXIT_OK;
-    if (otr_notifying_send(pl->state, o, &sent, &failed))
+    int changed = otr_notifying_send(pl->state, o, &sent, &failed);
+    m->delivered += sent;
+    m->undelivered += failed;
+    if (changed)
         (void)save_state(pl, o); /* unsaved, the next run sends them once more */
     if (sent && o->output != OTR_OUT_JSON)
         printf("Notified: %zu event%s delivered.\n", sent, sent == 1 ? "" : "s");
@@ -325,10 +329,12 @@ int otr_cmd_apply(const otr_options *o)
     otr_planning pl;
     otr_apply_result r;
     otr_notifying nt;
+    otr_run_metrics metrics = {.started_ms = otr_time_monotonic_ms()};
     otr_error err = OTR_ERROR_INIT;
     int rc, saved = 0;
     memset(&r, 0, sizeof(r));
     memset(&nt, 0, sizeof(nt));
+    memset(&pl, 0, sizeof(pl));
     if (o->nargs > 1) {
         fprintf(stderr,
                 "ota-runner apply: one plan file at most (see 'ota-runner apply --help')\n");
@@ -391,7 +397,7 @@ int otr_cmd_apply(const otr_options *o)
         if (o->output != OTR_OUT_JSON)
             warn_halted(pl.plan, o);
         if (!rc && (saved || !(written || replayed)))
-            rc = notify(&pl, o);
+            rc = notify(&pl, o, &metrics);
         goto done;
     }
     if (o->output != OTR_OUT_JSON) {
@@ -431,7 +437,7 @@ int otr_cmd_apply(const otr_options *o)
         print_report(&r, pl.state);
         warn_halted(pl.plan, o);
     }
-    if (saved && notify(&pl, o) != OTR_EXIT_OK)
+    if (saved && notify(&pl, o, &metrics) != OTR_EXIT_OK)
         rc = OTR_EXIT_ERROR;
     if (r.stats.failed || r.stopped)
         rc = OTR_EXIT_ERROR;
@@ -442,6 +448,18 @@ done:
         rc = OTR_EXIT_SIGNAL_BASE + otr_signals_received();
     if (!rc && o->fail_on_halt && pl.plan && halted(pl.plan, NULL))
         rc = OTR_EXIT_HALTED;
+    metrics.success = rc == OTR_EXIT_OK || rc == OTR_EXIT_HALTED; /* a halt is the rollout's */
+    metrics.lock_wait_ms = pl.lock_wait_ms;
+    metrics.plan = pl.plan;
+    metrics.state = pl.state;
+    metrics.client = pl.service_open ? pl.service.client : NULL;
+    metrics.repo = pl.loaded_ok ? otr_source_repo(pl.loaded.source)
+                   : pl.plan    ? pl.plan->repo
+                                : NULL;
+    metrics.path = pl.loaded_ok ? otr_source_path(pl.loaded.source)
+                   : pl.plan    ? pl.plan->path
+                                : NULL;
+    otr_metrics_emit(o, &metrics);
     otr_apply_result_clear(&r);
     otr_notifying_free(&nt);
     otr_planning_free(&pl);

@@ -193,6 +193,8 @@ typedef enum opt_id {
     O_ALL,
     O_NOTIFY,
     O_NOTIFY_REQUIRED,
+    O_METRICS_FILE,
+    O_PUSHGATEWAY,
     O_ALLOWED_SIGNERS,
     O_VERIFY_COMMITS,
     O_RETRY_MODE,
@@ -294,6 +296,11 @@ static const option_spec options[] = {
      "with OTA_RUNNER_NOTIFY_SECRET; slack+https://... posts a Slack message"},
     {O_NOTIFY_REQUIRED, "notify-required", 0, OPT_APPLY_ONLY, NULL,
      "exit 1 when a notification could not be delivered (default: a warning)"},
+    {O_METRICS_FILE, "metrics-file", 0, OPT_APPLY_ONLY, "PATH",
+     "write the run's metrics (Prometheus text format) to PATH, atomically,\nfor "
+     "node_exporter's textfile collector"},
+    {O_PUSHGATEWAY, "pushgateway", 0, OPT_APPLY_ONLY, "URL",
+     "push the run's metrics to this Prometheus Pushgateway (job ota-runner)"},
     {O_AUTO_APPROVE, "auto-approve", 0, OPT_APPLY_ONLY, NULL,
      "on a terminal, apply without asking (no terminal, or a saved plan: never asks)"},
     {O_DEVICES, "devices", 0, OPT_STATUS_ONLY, NULL,
@@ -592,6 +599,8 @@ static int apply_option(otr_options *o, const option_spec *opt, const char *valu
     case O_DEVICES: o->devices = 1; break;
     case O_NOTIFY: return add_notify(o, value);
     case O_NOTIFY_REQUIRED: o->notify_required = 1; break;
+    case O_METRICS_FILE: o->metrics_file = value; break;
+    case O_PUSHGATEWAY: o->pushgateway = value; break;
     case O_ALL: o->all = 1; break;
     case O_ALLOWED_SIGNERS: o->allowed_signers = value; break;
     case O_RETRY_MODE: o->retry_mode = value; break;

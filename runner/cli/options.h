@@ -87,6 +87,8 @@ typedef struct otr_options {
     const char **notify; /* apply --notify URLs, NULL-terminated */
     size_t nnotify;
     int notify_required;
+    const char *metrics_file; /* apply --metrics-file */
+    const char *pushgateway;  /* apply --pushgateway */
     /* positional arguments after the command */
     const char **args;
     size_t nargs;

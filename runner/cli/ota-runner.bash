@@ -32,7 +32,7 @@ _ota_runner() {
         diff) COMPREPLY=($(compgen -W "$global $source --detailed-exitcode" -- "$cur")) ;;
         show) COMPREPLY=($(compgen -W "$global --output --detailed-exitcode --max-deletes --allow-cancel --allow-empty" -- "$cur"))
               [[ $cur != -* ]] && COMPREPLY+=($(compgen -f -- "$cur")) ;;
-        apply) COMPREPLY=($(compgen -W "$global $source $service $plan --fail-fast --fail-on-halt --auto-approve --notify --notify-required" -- "$cur"))
+        apply) COMPREPLY=($(compgen -W "$global $source $service $plan --fail-fast --fail-on-halt --auto-approve --notify --notify-required --metrics-file --pushgateway" -- "$cur"))
                [[ $cur != -* ]] && COMPREPLY+=($(compgen -f -- "$cur")) ;;
         status) COMPREPLY=($(compgen -W "$global $service --output --fail-on-halt --devices --all" -- "$cur")) ;;
         state) if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "$global $source $service --to" -- "$cur"))

@@ -46,9 +46,10 @@ int otr_planning_open_state(otr_planning *pl, const otr_options *o, const char *
     int rc = otr_planning_where(pl, o, &w);
     if (rc)
         return rc;
-    if (otr_state_open(&pl->state, &w, lock_for, 0, &err) < 0)
-        return fail(&err);
-    return 0;
+    int64_t asked = otr_time_monotonic_ms();
+    rc = otr_state_open(&pl->state, &w, lock_for, 0, &err);
+    pl->lock_wait_ms = otr_time_monotonic_ms() - asked; /* the lock, and the state's read */
+    return rc < 0 ? fail(&err) : 0;
 }
 
 /* A state made for one endpoint and region is not used with another

@@ -34,6 +34,7 @@ typedef struct otr_planning {
     otr_buf adopted; /* what a state that recorded nothing adopted (a line each) */
     size_t nadopted;
     otr_plan *plan;
+    int64_t lock_wait_ms; /* taking the state's lock (and reading it) took this long */
 } otr_planning;
 
 /* Where the state is, from the options, with the run's credentials (made

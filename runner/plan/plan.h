@@ -241,6 +241,10 @@ typedef struct otr_kind_behaviour {
      * new one), for notifications: [{"type", "key", "data": {"summary",
      * ...}}]; NULL hook: nothing */
     cJSON *(*events)(const otr_record *before, const otr_record *after);
+    /* its metric families ("NAME\tTYPE\tHELP", NULL-ended) and the samples
+     * of its view ([{"family", "labels", "value"}] appended to out) */
+    const char *const *metric_families;
+    void (*view_metrics)(const char *name, const cJSON *view, cJSON *out);
 } otr_kind_behaviour;
 
 /* The plan takes the specs of the manifests it acts on (they are left NULL in
