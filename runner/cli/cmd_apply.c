@@ -233,6 +233,30 @@ static int save_state(otr_planning *pl, const otr_options *o)
     return saved;
 }
 
+/* The renames of the plan (metadata.previousNames), saved before any call:
+ * the calls' journal then names each resource by its new name only. */
+static int apply_moves(otr_planning *pl, const otr_options *o)
+{
+    const otr_plan *p = pl->plan;
+    if (!p->nmoves)
+        return OTR_EXIT_OK;
+    for (size_t i = 0; i < p->nmoves; i++) {
+        if (otr_state_rename(pl->state, p->moves[i].kind, p->moves[i].from, p->moves[i].to) < 0) {
+            fprintf(stderr,
+                    "ota-runner: error: %s/%s cannot move to %s: it is not recorded, or %s is; "
+                    "make a new plan\n",
+                    p->moves[i].kind->name, p->moves[i].from, p->moves[i].to, p->moves[i].to);
+            return OTR_EXIT_ERROR;
+        }
+    }
+    if (!save_state(pl, o))
+        return OTR_EXIT_ERROR;
+    for (size_t i = 0; i < p->nmoves && o->output != OTR_OUT_JSON; i++)
+        printf("Moved %s/%s to %s (state serial %ld).\n", p->moves[i].kind->name, p->moves[i].from,
+               p->moves[i].to, pl->state->serial);
+    return OTR_EXIT_OK;
+}
+
 /* --notify: the outbox out to every URL once the state holds it, saved
  * again for what they took. Returns the exit code it asks for: 1 for a
  * delivery that failed under --notify-required. */
@@ -349,17 +373,18 @@ int otr_cmd_apply(const otr_options *o)
      * first call leaves a state that is no longer empty, which the next run
      * would not adopt into, and would create the adopted tasks again once
      * the service forgot their ClientTokens */
+    if (pl.nadopted && !(saved = save_state(&pl, o))) {
+        rc = OTR_EXIT_ERROR;
+        goto done;
+    }
+    if ((rc = check_guards(pl.plan, o)) != 0 || (rc = apply_moves(&pl, o)) != 0)
+        goto done;
+    /* what the events compare with: the records as this run found them, renamed */
     if (otr_notifying_before(&nt, pl.state, o) < 0) {
         fprintf(stderr, "ota-runner: error: out of memory\n");
         rc = OTR_EXIT_ERROR;
         goto done;
     }
-    if (pl.nadopted && !(saved = save_state(&pl, o))) {
-        rc = OTR_EXIT_ERROR;
-        goto done;
-    }
-    if ((rc = check_guards(pl.plan, o)) != 0)
-        goto done;
     /* deletes an interrupted run left, judged anew by this plan: out of the journal */
     for (size_t i = 0; i < pl.plan->ndropped; i++)
         (void)otr_state_forget_pending(pl.state, &pl.plan->dropped[i]);

@@ -68,7 +68,7 @@ static otr_state *state_of(const otr_manifest_set *set, const char *commit)
 /* ---- what changed ----------------------------------------------------------------- */
 
 typedef struct counts {
-    size_t added, removed, in_place, replaced, unchanged;
+    size_t added, removed, in_place, replaced, unchanged, moved;
 } counts;
 
 static const char *change_of(const otr_action *a)
@@ -115,6 +115,7 @@ static void count(const otr_plan *p, counts *c)
         c->replaced += a->kind == OTR_ACT_REPLACE;
         c->unchanged += a->kind == OTR_ACT_NOOP;
     }
+    c->moved = p->nmoves;
 }
 
 /* How a rollout's waves compare (kinds/ota_rollout.c), or NULL. */
@@ -136,7 +137,7 @@ static const char *promotes(const otr_plan *p, const otr_action *a)
 static void summary(const counts *c, otr_buf *out)
 {
     size_t changed = c->in_place + c->replaced;
-    if (!c->added && !c->removed && !changed) {
+    if (!c->added && !c->removed && !changed && !c->moved) {
         otr_buf_printf(out, "No changes: the %zu manifests are the same.", c->unchanged);
         return;
     }
@@ -144,6 +145,19 @@ static void summary(const counts *c, otr_buf *out)
                    "Diff: %zu added, %zu changed (%zu in place, %zu by a replace), %zu removed; "
                    "%zu unchanged.",
                    c->added, changed, c->in_place, c->replaced, c->removed, c->unchanged);
+    if (c->moved)
+        otr_buf_printf(out, " %zu renamed, with no call.", c->moved);
+}
+
+/* The renames (metadata.previousNames): the same resource, a new name. */
+static void moves_text(const otr_plan *p, otr_buf *out)
+{
+    for (size_t i = 0; i < p->nmoves; i++) {
+        otr_buf_puts(out, "  renamed ");
+        otr_address_short(out, p->moves[i].kind, p->moves[i].to);
+        otr_buf_printf(out, "\n        from %s (metadata.previousNames): the same %s, no call\n",
+                       p->moves[i].from, otr_kind_sent(p->moves[i].kind)->noun);
+    }
 }
 
 static const char *file_of(const otr_action *a)
@@ -196,6 +210,7 @@ static void print_text(const otr_plan *p, const char *base, const char *head)
             otr_buf_putc(&out, '\n');
         }
     }
+    moves_text(p, &out);
     count(p, &c);
     otr_buf_putc(&out, '\n');
     summary(&c, &out);
@@ -256,6 +271,17 @@ static void print_json(const otr_plan *p, const char *base, const char *head)
     cJSON_AddNumberToObject(s, "replaced", (double)c.replaced);
     cJSON_AddNumberToObject(s, "removed", (double)c.removed);
     cJSON_AddNumberToObject(s, "unchanged", (double)c.unchanged);
+    cJSON_AddNumberToObject(s, "renamed", (double)c.moved);
+    cJSON *renames = cJSON_AddArrayToObject(root, "renames");
+    for (size_t i = 0; i < p->nmoves; i++) {
+        cJSON *x = cJSON_CreateObject();
+        otr_buf a = OTR_BUF_INIT;
+        otr_address_full(&a, p->moves[i].kind, p->moves[i].to);
+        cJSON_AddStringToObject(x, "address", otr_buf_cstr(&a));
+        cJSON_AddStringToObject(x, "from", p->moves[i].from);
+        cJSON_AddItemToArray(renames, x);
+        otr_buf_free(&a);
+    }
     cJSON *changes = cJSON_AddArrayToObject(root, "changes");
     for (size_t i = 0; i < p->count; i++)
         if (shown(&p->actions[i]))
@@ -448,8 +474,9 @@ int otr_cmd_diff(const otr_options *o)
         print_text(p, base_commit, p->commit);
     counts c;
     count(p, &c);
-    rc = o->detailed_exitcode && c.added + c.removed + c.in_place + c.replaced ? OTR_EXIT_CHANGES
-                                                                               : OTR_EXIT_OK;
+    rc = o->detailed_exitcode && c.added + c.removed + c.in_place + c.replaced + c.moved
+             ? OTR_EXIT_CHANGES
+             : OTR_EXIT_OK;
 done:
     otr_plan_free(p);
     otr_state_free(s);

@@ -102,7 +102,8 @@ int otr_cmd_plan(const otr_options *o)
         otr_buf_printf(&out, "Saved the plan to %s; apply it with: ota-runner apply %s\n", o->out,
                        o->out);
     fputs(otr_buf_cstr(&out), stdout);
-    rc = o->detailed_exitcode && otr_plan_changes(p) ? OTR_EXIT_CHANGES : OTR_EXIT_OK;
+    rc =
+        o->detailed_exitcode && (otr_plan_changes(p) || p->nmoves) ? OTR_EXIT_CHANGES : OTR_EXIT_OK;
 done:
     otr_buf_free(&out);
     otr_buf_free(&warnings);
@@ -126,7 +127,8 @@ int otr_cmd_show(const otr_options *o)
     otr_plan_check_guards(p, &guards, &warnings);
     if ((rc = render(p, warnings.ptr, o, &out)) == 0) {
         fputs(otr_buf_cstr(&out), stdout);
-        rc = o->detailed_exitcode && otr_plan_changes(p) ? OTR_EXIT_CHANGES : OTR_EXIT_OK;
+        rc = o->detailed_exitcode && (otr_plan_changes(p) || p->nmoves) ? OTR_EXIT_CHANGES
+                                                                        : OTR_EXIT_OK;
     }
     otr_buf_free(&out);
     otr_buf_free(&warnings);

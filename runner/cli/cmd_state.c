@@ -227,6 +227,46 @@ static int cmd_rm(otr_state *s, const char *address)
     return rc;
 }
 
+/* The record at from becomes the record at to (a rename by hand; the
+ * manifests say it with metadata.previousNames): no call, its resource and
+ * ClientToken unchanged. */
+static int cmd_mv(otr_state *s, const char *from, const char *to)
+{
+    otr_error err = OTR_ERROR_INIT;
+    const otr_kind *k, *k2;
+    const char *name, *new_name;
+    if (!find_recorded(s, from, &k, &name) || parse_address(to, &k2, &new_name) < 0)
+        return OTR_EXIT_ERROR;
+    if (k2 != k) {
+        fprintf(stderr,
+                "ota-runner: error: %s and %s are of two kinds; a record moves within its "
+                "kind\n",
+                from, to);
+        return OTR_EXIT_ERROR;
+    }
+    if (otr_state_find(s, k, new_name)) {
+        fprintf(stderr,
+                "ota-runner: error: %s is recorded already; state rm it first, or move "
+                "elsewhere\n",
+                to);
+        return OTR_EXIT_ERROR;
+    }
+    for (size_t i = 0; i < s->npending; i++)
+        if (s->pending[i].rec.kind == k && !strcmp(s->pending[i].rec.name, name)) {
+            fprintf(stderr,
+                    "ota-runner: error: %s has a call an interrupted run left; run apply "
+                    "first, then move it\n",
+                    from);
+            return OTR_EXIT_ERROR;
+        }
+    if (otr_state_rename(s, k, name, new_name) < 0)
+        return fail(&err);
+    int rc = otr_state_save(s, NULL, NULL, &err) < 0 ? fail(&err) : OTR_EXIT_OK;
+    if (rc == OTR_EXIT_OK)
+        printf("Moved %s to %s, with no call (state serial %ld).\n", from, to, s->serial);
+    return rc;
+}
+
 /* The one record that may keep id: refuses another name's resource. */
 static int check_unowned(otr_state *s, const otr_kind *k, const char *name, const char *id)
 {
@@ -328,11 +368,11 @@ int otr_cmd_state(const otr_options *o)
         return o->nargs == 1 ? cmd_rebuild(o) : usage("wrong number of arguments");
     size_t want = !strcmp(sub, "list") || !strcmp(sub, "migrate")                        ? 1
                   : !strcmp(sub, "show") || !strcmp(sub, "rm") || !strcmp(sub, "unlock") ? 2
-                  : !strcmp(sub, "import")                                               ? 3
+                  : !strcmp(sub, "import") || !strcmp(sub, "mv")                         ? 3
                                                                                          : 0;
     if (!want)
-        return usage("unknown subcommand; use list, show ADDRESS, rm ADDRESS, import ADDRESS "
-                     "ID, unlock LOCK_ID or migrate --to URL");
+        return usage("unknown subcommand; use list, show ADDRESS, rm ADDRESS, mv ADDRESS "
+                     "ADDRESS, import ADDRESS ID, unlock LOCK_ID or migrate --to URL");
     if (o->nargs != want)
         return usage("wrong number of arguments");
     if (!strcmp(sub, "migrate") != !!o->to)
@@ -349,8 +389,10 @@ int otr_cmd_state(const otr_options *o)
     }
     /* rm and import change the state: under the lock; list, show and rm
      * accept a state that records one resource twice, to mend it */
-    const char *lock_for =
-        !strcmp(sub, "rm") || !strcmp(sub, "import") || !strcmp(sub, "migrate") ? sub : NULL;
+    const char *lock_for = !strcmp(sub, "rm") || !strcmp(sub, "mv") || !strcmp(sub, "import") ||
+                                   !strcmp(sub, "migrate")
+                               ? sub
+                               : NULL;
     int repair = strcmp(sub, "import") != 0;
     if (otr_state_open(&pl.state, &w, lock_for, repair, &err) < 0) {
         rc = fail(&err);
@@ -362,6 +404,8 @@ int otr_cmd_state(const otr_options *o)
         rc = cmd_show(pl.state, o->args[1]);
     else if (!strcmp(sub, "rm"))
         rc = cmd_rm(pl.state, o->args[1]);
+    else if (!strcmp(sub, "mv"))
+        rc = cmd_mv(pl.state, o->args[1], o->args[2]);
     else if (!strcmp(sub, "migrate"))
         rc = cmd_migrate(&pl, o);
     else

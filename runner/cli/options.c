@@ -128,14 +128,16 @@ static const otr_command commands[] = {
      "command in a script; status reads no manifest.\n",
      OUT(OTR_OUT_TEXT) | OUT(OTR_OUT_JSON) | OUT(OTR_OUT_MARKDOWN), otr_cmd_status},
     {"state", OPT_SOURCE | OPT_OUTPUT | OPT_SERVICE | OPT_STATE | OPT_STATE_CMD,
-     "list | show ADDRESS | rm ADDRESS | import ADDRESS ID | rebuild | unlock LOCK_ID | migrate "
-     "--to URL",
+     "list | show ADDRESS | rm ADDRESS | mv ADDRESS ADDRESS | import ADDRESS ID | rebuild | "
+     "unlock LOCK_ID | migrate --to URL",
      "read or change the state",
      "An ADDRESS is KIND/NAME (OtaTaskConfiguration/staged-push) or a task's NAME.\n"
      "list              every recorded task, configuration and rollout, and the retired\n"
      "                  configurations\n"
      "show ADDRESS      one record, as JSON\n"
      "rm ADDRESS        forget it (the resource itself is left in the service)\n"
+     "mv ADDRESS NEW    record it under another name, with no call (a rename; a\n"
+     "                  manifest's metadata.previousNames does the same in plan and apply)\n"
      "import ADDRESS ID\n"
      "                  adopt an existing task or configuration for that manifest, after\n"
      "                  checking it with a get; the next plan shows whether it matches\n"

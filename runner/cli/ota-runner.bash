@@ -36,7 +36,7 @@ _ota_runner() {
                [[ $cur != -* ]] && COMPREPLY+=($(compgen -f -- "$cur")) ;;
         status) COMPREPLY=($(compgen -W "$global $service --output --fail-on-halt --devices --all" -- "$cur")) ;;
         state) if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "$global $source $service --to" -- "$cur"))
-               else COMPREPLY=($(compgen -W "list show rm import rebuild unlock migrate" -- "$cur")); fi ;;
+               else COMPREPLY=($(compgen -W "list show rm mv import rebuild unlock migrate" -- "$cur")); fi ;;
         version) COMPREPLY=($(compgen -W "$global" -- "$cur")) ;;
     esac
 }

@@ -249,6 +249,14 @@ static otr_manifest *make_manifest(file_ctx *fc, const otr_kind *kind, const otr
     m->kind = kind;
     m->name = strdup(cJSON_GetObjectItemCaseSensitive(meta, "name")->valuestring);
     m->revision = cJSON_IsNumber(rev) ? (long)rev->valuedouble : 1;
+    const cJSON *prev = cJSON_GetObjectItemCaseSensitive(meta, "previousNames"), *p;
+    m->previous = calloc((size_t)cJSON_GetArraySize(prev) + 1, sizeof(*m->previous));
+    cJSON_ArrayForEach(p, prev)
+    {
+        if (m->previous && cJSON_IsString(p) &&
+            !(m->previous[m->nprevious++] = strdup(p->valuestring)))
+            m->nprevious--;
+    }
     m->file = strdup(fc->file);
     m->file_order = fc->order;
     m->line = root->line;
@@ -487,6 +495,52 @@ otr_manifest *otr_manifest_set_find(const otr_manifest_set *set, const otr_kind 
     return NULL;
 }
 
+otr_manifest *otr_manifest_set_find_previous(const otr_manifest_set *set, const otr_kind *kind,
+                                             const char *name)
+{
+    for (size_t i = 0; i < set->count; i++) {
+        otr_manifest *m = set->items[i];
+        for (size_t k = 0; m->kind == kind && k < m->nprevious; k++)
+            if (!strcmp(m->previous[k], name))
+                return m;
+    }
+    return NULL;
+}
+
+/* A previous name must be free: not a live manifest's of its kind, not its
+ * own, not another manifest's previous name too. */
+static void report_previous(otr_manifest_set *set, otr_diags *diags)
+{
+    for (size_t i = 0; i < set->count; i++) {
+        const otr_manifest *m = set->items[i];
+        for (size_t k = 0; k < m->nprevious; k++) {
+            const char *p = m->previous[k];
+            const otr_manifest *live = otr_manifest_set_find(set, m->kind, p), *other = NULL;
+            for (size_t j = 0; j < set->count && !other; j++)
+                for (size_t q = 0; j != i && set->items[j]->kind == m->kind &&
+                                   q < set->items[j]->nprevious && !other;
+                     q++)
+                    if (!strcmp(set->items[j]->previous[q], p))
+                        other = set->items[j];
+            if (live == m)
+                otr_diags_add(diags, OTR_SEV_ERROR, m->file_order, m->file, m->line, m->col,
+                              "metadata.previousNames", "\"%s\" is this manifest's own name", p);
+            else if (live)
+                otr_diags_add(diags, OTR_SEV_ERROR, m->file_order, m->file, m->line, m->col,
+                              "metadata.previousNames",
+                              "\"%s\" is the name of a live %s manifest (%s:%u:%u): a previous "
+                              "name must be gone; rename one of them",
+                              p, m->kind->name, live->file, live->line, live->col);
+            else if (other)
+                otr_diags_add(diags, OTR_SEV_ERROR, m->file_order, m->file, m->line, m->col,
+                              "metadata.previousNames",
+                              "\"%s\" is also a previous name of %s (%s:%u:%u): one record "
+                              "cannot move to two names",
+                              p, other->name, other->file, other->line, other->col);
+        }
+    }
+}
+
 static void report_duplicates(otr_manifest_set *set, otr_diags *diags)
 {
     if (set->nnames > 1)
@@ -621,6 +675,7 @@ int otr_manifest_set_finish(otr_manifest_set *set, otr_diags *diags)
         memcpy(set->by_name, set->items, set->count * sizeof(*set->items));
     if (set->count > 1)
         qsort(set->by_name, set->count, sizeof(*set->by_name), by_name_cmp);
+    report_previous(set, diags);
     /* references are one level deep (the kinds they name have none), so
      * the tokens they use are final here */
     /* those with a dangling reference are dropped once all are resolved: the
@@ -657,6 +712,9 @@ void otr_manifest_free(otr_manifest *m)
     if (!m)
         return;
     free(m->name);
+    for (size_t i = 0; i < m->nprevious; i++)
+        free(m->previous[i]);
+    free(m->previous);
     free(m->spec_json);
     free(m->file);
     for (size_t i = 0; i < m->nrefs; i++)

@@ -31,6 +31,8 @@ typedef struct otr_manifest_ref {
 typedef struct otr_manifest {
     const otr_kind *kind;
     char *name;
+    char **previous; /* metadata.previousNames: its records move to name */
+    size_t nprevious;
     long revision;                     /* 1 when not written */
     char *spec_json;                   /* the kind's spec as written (references by name), as
                                           canonical JSON (token.h); otr_manifest_spec parses it */
@@ -109,6 +111,9 @@ OTR_MUST_USE int otr_manifest_set_finish(otr_manifest_set *set, otr_diags *diags
 
 void otr_manifest_set_free(otr_manifest_set *set);
 
+/* The manifest of kind that lists name in metadata.previousNames, or NULL. */
+otr_manifest *otr_manifest_set_find_previous(const otr_manifest_set *set, const otr_kind *kind,
+                                             const char *name);
 /* The manifest of kind called name, or NULL (after otr_manifest_set_finish). */
 otr_manifest *otr_manifest_set_find(const otr_manifest_set *set, const otr_kind *kind,
                                     const char *name);

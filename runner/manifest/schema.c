@@ -376,9 +376,18 @@ static const otr_field label_key =
     CHECKED("", 0, 1, 63, check_label_key, "letters, digits, '-', '_', '.' and '/'");
 static const otr_field label_value = STR("", 0, 0, 256);
 
+static const otr_field previous_name =
+    CHECKED("", 1, 1, 63, check_name, "lowercase letters, digits and '-'");
+
 static const otr_field metadata_members[] = {
     MAP("labels", 0, 64, &label_key, &label_value),
     CHECKED("name", 1, 1, 63, check_name, "lowercase letters, digits and '-'"),
+    {.name = "previousNames",
+     .type = OTR_F_LIST,
+     .min = 1,
+     .max = 16,
+     .elem = &previous_name,
+     NO_DOUBLE_LIMIT},
     INT("revision", 1, 2147483647L),
 };
 

@@ -209,6 +209,13 @@ static cJSON *plan_json(otr_jb *b, const otr_plan *p)
         otr_jb_add(b, r, "record", record_json(b, w));
         otr_jb_add(b, rewrites, NULL, r);
     }
+    cJSON *moves = otr_jb_array(b, root, "moves");
+    for (size_t i = 0; i < p->nmoves; i++) {
+        cJSON *x = cJSON_CreateObject();
+        add_address(b, x, "address", p->moves[i].kind, p->moves[i].to);
+        otr_jb_str(b, x, "from", p->moves[i].from);
+        otr_jb_add(b, moves, NULL, x);
+    }
     cJSON *details = otr_jb_array(b, root, "details");
     for (size_t i = 0; i < p->ndetails; i++) {
         cJSON *d = cJSON_Duplicate(p->details[i].view, 1);
@@ -334,6 +341,27 @@ static int shown_back(otr_plan *p, const cJSON *j)
             cJSON_Delete(view);
             return -1;
         }
+    }
+    cJSON_ArrayForEach(x, cJSON_GetObjectItemCaseSensitive(j, "moves"))
+    {
+        const char *address = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(x, "address"));
+        const char *from = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(x, "from"));
+        const otr_kind *k = NULL;
+        const char *name;
+        otr_buf why = OTR_BUF_INIT;
+        int bad = !address || !from || otr_address_parse(address, &k, &name, &why) < 0;
+        otr_buf_free(&why);
+        otr_move *grown = bad ? NULL : realloc(p->moves, (p->nmoves + 1) * sizeof(*grown));
+        if (!grown)
+            return -1;
+        p->moves = grown;
+        p->moves[p->nmoves] = (otr_move){k, strdup(from), strdup(name)};
+        if (!p->moves[p->nmoves].from || !p->moves[p->nmoves].to) {
+            free(p->moves[p->nmoves].from);
+            free(p->moves[p->nmoves].to);
+            return -1;
+        }
+        p->nmoves++;
     }
     const cJSON *sum = cJSON_GetObjectItemCaseSensitive(j, "summary");
     p->counts[OTR_ACT_NOOP] = (size_t)otr_json_integer_or(

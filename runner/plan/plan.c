@@ -889,6 +889,87 @@ static void mark_after_resume(otr_plan *p, size_t nresumes)
     }
 }
 
+/* The record under a previous name of a manifest whose own name is not
+ * recorded; its note, or a refusal when two of its previous names are
+ * recorded or a call of an interrupted run is pending on it. */
+static int find_move(builder *b, const otr_state *state, const otr_manifest *m, otr_move *mv)
+{
+    otr_buf msg = OTR_BUF_INIT;
+    const char *from = NULL;
+    int rc = 0;
+    memset(mv, 0, sizeof(*mv));
+    if (!m->nprevious || otr_state_find(b->view, m->kind, m->name))
+        return 0;
+    for (size_t k = 0; k < m->nprevious; k++) {
+        if (!otr_state_find(b->view, m->kind, m->previous[k]))
+            continue;
+        if (from) {
+            otr_address_short(&msg, m->kind, m->name);
+            otr_buf_printf(&msg,
+                           ": its previous names %s and %s are both recorded; keep one (ota-runner "
+                           "state rm the other's address, once its resource is dealt with)",
+                           from, m->previous[k]);
+            rc = add_refusal(b, &msg);
+            otr_buf_free(&msg);
+            return rc < 0 ? -1 : 0;
+        }
+        from = m->previous[k];
+    }
+    for (size_t i = 0; from && i < state->npending; i++) {
+        const otr_intent *in = &state->pending[i];
+        if (in->rec.kind != m->kind || strcmp(in->rec.name, from))
+            continue;
+        otr_address_short(&msg, m->kind, m->name);
+        otr_buf_printf(&msg,
+                       ": %s, its previous name, has a call an interrupted run left; apply the "
+                       "commit before the rename first, then rename",
+                       from);
+        rc = add_refusal(b, &msg);
+        otr_buf_free(&msg);
+        return rc < 0 ? -1 : 0;
+    }
+    if (!from)
+        return 0;
+    *mv = (otr_move){m->kind, strdup(from), strdup(m->name)};
+    otr_address_short(&msg, m->kind, m->name);
+    otr_buf_printf(&msg,
+                   ": moved from %s (metadata.previousNames): the same %s, recorded under the "
+                   "new name without a call",
+                   from, otr_kind_sent(m->kind)->noun);
+    rc = !mv->from || !mv->to || add_note(b, &msg) < 0 ? -1 : 1;
+    otr_buf_free(&msg);
+    return rc;
+}
+
+/* The renames the manifests ask for, done in the plan's view of the state
+ * (a copy) so that each record is planned under its new name. */
+static int plan_moves(builder *b, otr_state *state, const otr_manifest_set *set)
+{
+    otr_plan *p = b->p;
+    for (size_t i = 0; i < set->count; i++) {
+        otr_move mv;
+        int got = find_move(b, state, set->items[i], &mv);
+        if (got < 0)
+            return -1;
+        if (!got)
+            continue;
+        otr_move *grown = realloc(p->moves, (p->nmoves + 1) * sizeof(*grown));
+        if (!grown) {
+            free(mv.from);
+            free(mv.to);
+            return -1;
+        }
+        p->moves = grown;
+        p->moves[p->nmoves++] = mv;
+    }
+    if (p->nmoves && b->view == state && !(b->view = otr_state_copy_records(state)))
+        return -1;
+    for (size_t i = 0; i < p->nmoves; i++)
+        if (otr_state_rename(b->view, p->moves[i].kind, p->moves[i].from, p->moves[i].to) < 0)
+            return -1;
+    return 0;
+}
+
 int otr_plan_make(otr_plan **out, otr_state *state, otr_manifest_set *set,
                   const otr_plan_options *o, otr_error *err)
 {
@@ -916,8 +997,8 @@ int otr_plan_make(otr_plan **out, otr_state *state, otr_manifest_set *set,
     /* the records are copied only when resumes will move them (a 100k state
      * is not held twice) */
     b.view = state->npending ? otr_state_copy_records(state) : state;
-    if (!b.view || plan_resumes(&b, state) < 0 || plan_names(&b, set) < 0 || hold_used(&b) < 0 ||
-        plan_retired(&b) < 0) {
+    if (!b.view || plan_moves(&b, state, set) < 0 || plan_resumes(&b, state) < 0 ||
+        plan_names(&b, set) < 0 || hold_used(&b) < 0 || plan_retired(&b) < 0) {
         otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
         otr_plan_free(p);
         goto done;
@@ -971,6 +1052,11 @@ void otr_plan_free(otr_plan *p)
     for (size_t i = 0; i < p->ndropped; i++)
         otr_intent_clear(&p->dropped[i]);
     free(p->dropped);
+    for (size_t i = 0; i < p->nmoves; i++) {
+        free(p->moves[i].from);
+        free(p->moves[i].to);
+    }
+    free(p->moves);
     for (size_t i = 0; i < p->nnotes; i++)
         free(p->notes[i]);
     free(p->notes);

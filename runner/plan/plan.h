@@ -96,6 +96,13 @@ typedef struct otr_detail {
     cJSON *view;
 } otr_detail;
 
+/* A record that moves to a manifest's new name (metadata.previousNames),
+ * with no call. */
+typedef struct otr_move {
+    const otr_kind *kind;
+    char *from, *to;
+} otr_move;
+
 typedef struct otr_plan {
     otr_action *actions;
     size_t count;
@@ -121,7 +128,9 @@ typedef struct otr_plan {
      * retired are set) */
     otr_intent *dropped;
     size_t ndropped;
-    long manifests; /* manifests read; -1 when not known (an older saved plan) */
+    long manifests;  /* manifests read; -1 when not known (an older saved plan) */
+    otr_move *moves; /* records apply renames first, saving the state before any call */
+    size_t nmoves;
 } otr_plan;
 
 /* What the service said of one resource, when the plan was refreshed. */

@@ -246,6 +246,27 @@ int otr_state_remove(otr_state *s, const otr_kind *kind, const char *name)
     return 0;
 }
 
+int otr_state_rename(otr_state *s, const otr_kind *kind, const char *from, const char *to)
+{
+    size_t i = lower_bound(s, kind, from);
+    char *name = strdup(to);
+    if (!name || i >= s->count || s->records[i].kind != kind ||
+        strcmp(s->records[i].name, from) != 0 || otr_state_find(s, kind, to)) {
+        free(name);
+        return -1;
+    }
+    otr_record r = s->records[i]; /* taken out whole: its tokens stay in use */
+    memmove(&s->records[i], &s->records[i + 1], (s->count - i - 1) * sizeof(*s->records));
+    s->count--;
+    free(r.name);
+    r.name = name;
+    if (otr_state_put_move(s, &r) < 0) {
+        otr_record_clear(&r);
+        return -1;
+    }
+    return 0;
+}
+
 /* ---- retired resources ---------------------------------------------------- */
 
 otr_retired *otr_state_find_retired(otr_state *s, const otr_kind *kind, const char *id)

@@ -192,6 +192,10 @@ OTR_MUST_USE int otr_state_copy_to(otr_state *s, const otr_state_where *to, otr_
 
 /* Removes a record (state rm); 0 when it existed. */
 int otr_state_remove(otr_state *s, const otr_kind *kind, const char *name);
+/* The record from becomes the record to (a rename, metadata.previousNames),
+ * nothing else changed; -1 when from is not recorded, to is, or no memory. */
+OTR_MUST_USE int otr_state_rename(otr_state *s, const otr_kind *kind, const char *from,
+                                  const char *to);
 /* Adds or replaces a record; rec is copied (put) or taken, leaving it empty
  * (put_move). On failure the state is unchanged and rec is still the
  * caller's. */

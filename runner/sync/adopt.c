@@ -169,6 +169,14 @@ static int older_first(const void *a, const void *b)
 
 /* The resources tagged with kind/name, oldest first, as an array of
  * otr_remote (shallow: they stay rd's); marks them taken. */
+static int has_tagged(const reading *rd, const otr_kind *kind, const char *name)
+{
+    for (size_t i = 0; i < rd->n; i++)
+        if (rd->items[i].owner == kind && !strcmp(rd->items[i].name, name))
+            return 1;
+    return 0;
+}
+
 static size_t tagged(reading *rd, const otr_kind *kind, const char *name, otr_remote **out)
 {
     size_t n = 0;
@@ -298,6 +306,11 @@ static int adopt_address(otr_state *s, reading *rd, const held *h, const otr_man
     otr_remote *all;
     size_t n = tagged(rd, h->owner, h->name, &all);
     const otr_manifest *m = otr_manifest_set_find(set, h->owner, h->name);
+    /* a manifest renamed since (metadata.previousNames) takes what its old
+     * name's tags hold, unless its own name's tags hold something */
+    const otr_manifest *renamed = m ? NULL : otr_manifest_set_find_previous(set, h->owner, h->name);
+    if (renamed && !has_tagged(rd, h->owner, renamed->name))
+        m = renamed;
     otr_record r;
     otr_buf why = OTR_BUF_INIT;
     const otr_kind_behaviour *bh = NULL;

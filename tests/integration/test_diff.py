@@ -70,7 +70,7 @@ rc, out, err = diff("base", "--output", "json", "--detailed-exitcode")
 d = json.loads(out) if out.strip() else {}
 by = {c["address"]: c for c in d.get("changes", [])}
 check(rc == 2 and d["summary"] == {"added": 1, "changed": 5, "inPlace": 3, "replaced": 2, "removed": 1,
-                                   "unchanged": 2},
+                                   "unchanged": 2, "renamed": 0},
       "json: the summary (exit 2)", out + err)
 check(by.get("OtaTask/door-lock-1-9-0", {}).get("how") == "update"
       and by["OtaTask/door-lock-1-9-0"]["fields"][0]["field"] == "Description",
