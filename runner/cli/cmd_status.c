@@ -24,6 +24,7 @@ typedef struct row {
     int retired;        /* a retired resource (an old configuration, an older revision's wave) */
     otr_aws_call *page; /* the first page of its devices, when a view judges its failures */
     char *failed;       /* the first failed devices it names, or NULL */
+    char *drift;        /* the fields the service changed behind ota-runner's back, or NULL */
     otr_aws_client *client;
 } row;
 
@@ -198,6 +199,8 @@ static void print_json(const row *rows, size_t n)
             cJSON_AddNumberToObject(k, "rejected", (double)c->rejected);
             cJSON_AddNumberToObject(k, "removed", (double)c->removed);
         }
+        if (rows[i].drift)
+            cJSON_AddStringToObject(x, "drift", rows[i].drift);
         if (rows[i].view) /* under the kind's noun ("rollout") */
             cJSON_AddItemToObject(x, rows[i].rec->kind->noun, cJSON_Duplicate(rows[i].view, 1));
         cJSON_AddItemToArray(arr, x);
@@ -245,6 +248,16 @@ static void print_text(const row *rows, size_t n, const otr_state *s, const char
         otr_buf_free(&line);
     }
     otr_buf_clear(&a);
+    for (size_t i = 0; i < n; i++) {
+        if (!rows[i].drift)
+            continue;
+        otr_buf_puts(&a, "drift: ");
+        row_name(&a, &rows[i]);
+        otr_buf_printf(&a,
+                       ": the service's %s differs from what the state records in %s (a plan "
+                       "with --refresh full shows it; apply with it puts it back)\n",
+                       rows[i].rec->kind->noun, rows[i].drift);
+    }
     for (size_t i = 0; i < n; i++) {
         if (!rows[i].view || !rows[i].bh->view_text)
             continue;
@@ -321,6 +334,13 @@ int otr_cmd_status(const otr_options *o)
         goto done;
     }
     int halted = judge(rows, n, otr_aws_client_now(n ? pl.service.client : NULL));
+    for (size_t i = 0; i < n; i++) { /* drift: a get's answer against the record */
+        otr_buf names = OTR_BUF_INIT;
+        if (!rows[i].view && !rows[i].retired && !rows[i].error && rows[i].got.fields &&
+            otr_record_drift(rows[i].rec, rows[i].got.fields, &names) > 0)
+            rows[i].drift = otr_buf_detach(&names);
+        otr_buf_free(&names);
+    }
     if (o->output == OTR_OUT_JSON) {
         print_json(rows, n);
     } else if (o->output == OTR_OUT_MARKDOWN) {
@@ -352,6 +372,7 @@ done:
         otr_remote_clear(&rows[i].got);
         free(rows[i].error);
         free(rows[i].failed);
+        free(rows[i].drift);
         otr_aws_call_free(rows[i].call);
         otr_aws_call_free(rows[i].page);
     }

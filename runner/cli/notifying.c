@@ -112,6 +112,32 @@ void otr_notifying_queue(otr_notifying *nt, otr_state *s, const otr_plan *p,
         }
         cJSON_Delete(events);
     }
+    for (size_t i = 0; i < p->count; i++) { /* drift found (and put back by this run) */
+        const otr_action *a = &p->actions[i];
+        if (!a->drift)
+            continue;
+        char key[160];
+        otr_buf summary = OTR_BUF_INIT;
+        cJSON *data = cJSON_CreateObject(), *fields = cJSON_AddArrayToObject(data, "fields");
+        otr_buf_clear(&subject);
+        otr_address_full(&subject, a->resource, a->name);
+        otr_buf_printf(&summary, "%s: ", otr_buf_cstr(&subject));
+        if (a->kind == OTR_ACT_CREATE)
+            otr_buf_printf(&summary,
+                           "its %s %s was gone from the service; this apply makes it again",
+                           a->resource->noun, a->old.id ? a->old.id : "");
+        else
+            otr_buf_printf(&summary, "the service's %s had changed; this apply puts it back",
+                           a->resource->noun);
+        for (size_t c = 0; c < a->nchanges; c++)
+            cJSON_AddItemToArray(fields, cJSON_CreateString(a->changes[c].field));
+        cJSON_AddStringToObject(data, "summary", otr_buf_cstr(&summary));
+        cJSON_AddStringToObject(data, "what", a->kind == OTR_ACT_CREATE ? "gone" : "changed");
+        snprintf(key, sizeof(key), "%s/%ld/%s", s->lineage, s->serial + 1, a->name);
+        enqueue(s, otr_notify_event("drift.found", otr_buf_cstr(&source), otr_buf_cstr(&subject),
+                                    key, now, data));
+        otr_buf_free(&summary);
+    }
     if (r && r->stats.failed) { /* one per run: its key is the state serial it writes */
         char key[96];
         cJSON *data = cJSON_CreateObject(), *errors = cJSON_AddArrayToObject(data, "errors");

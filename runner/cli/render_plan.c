@@ -422,6 +422,38 @@ void otr_render_plan_text_to(FILE *stream, const otr_plan *p, const char *warnin
     otr_buf_free(&out);
 }
 
+/* Drift apart from changes: what the service changed or lost behind
+ * ota-runner's back (--refresh full), one line each; the actions that put
+ * it back are in the plan beside the manifests' changes. */
+static void drift_lines(const otr_plan *p, otr_buf *out, const char *indent, int md)
+{
+    for (size_t i = 0; i < p->count; i++) {
+        const otr_action *a = &p->actions[i];
+        if (!a->drift)
+            continue;
+        otr_buf_printf(out, "%s%s", indent, md ? "`" : "");
+        otr_address_short(out, a->resource, a->name);
+        otr_buf_puts(out, md ? "`: " : ": ");
+        if (a->kind == OTR_ACT_CREATE) {
+            otr_buf_printf(out, "its %s %s is gone from the service", a->resource->noun,
+                           a->old.id ? a->old.id : "");
+        } else {
+            otr_buf_printf(out, "the service's %s differs in", a->resource->noun);
+            for (size_t c = 0; c < a->nchanges; c++)
+                otr_buf_printf(out, "%s %s", c ? "," : "", a->changes[c].field);
+        }
+        otr_buf_putc(out, '\n');
+    }
+}
+
+static size_t drift_count(const otr_plan *p)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < p->count; i++)
+        n += p->actions[i].drift != 0;
+    return n;
+}
+
 static void render_text(const otr_plan *p, const char *warnings, otr_buf *out, int color,
                         FILE *stream)
 {
@@ -433,6 +465,12 @@ static void render_text(const otr_plan *p, const char *warnings, otr_buf *out, i
         otr_buf_putc(out, '\n');
     }
     otr_buf_putc(out, '\n');
+    if (drift_count(p)) {
+        otr_buf_puts(out, "Drift: the service changed or lost these behind ota-runner's back (the "
+                          "actions below put them back):\n");
+        drift_lines(p, out, "  ", 0);
+        otr_buf_putc(out, '\n');
+    }
     int w = 4;
     otr_buf name = OTR_BUF_INIT;
     for (size_t i = 0; i < p->count; i++) {
@@ -598,6 +636,12 @@ static void render_markdown(const otr_plan *p, const char *warnings, otr_buf *ou
     if (out->len > before)
         otr_buf_puts(out, "\n\n");
     otr_buf_free(&summary);
+    if (drift_count(p)) {
+        otr_buf_puts(out, "#### Drift\n\nThe service changed or lost these behind ota-runner's "
+                          "back; the actions below put them back:\n\n");
+        drift_lines(p, out, "- ", 1);
+        otr_buf_putc(out, '\n');
+    }
     guard_lines(out, warnings, "> [!WARNING]\n> apply would refuse: ", "\n\n");
     if (otr_plan_changes(p) || p->counts[OTR_ACT_ORPHAN]) {
         static const char header[] =

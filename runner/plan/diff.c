@@ -211,3 +211,18 @@ int otr_plan_ended_update(const otr_record *rec, const otr_remote_item *remote, 
     *all_dropped = !kept;
     return kept ? OTR_ACT_UPDATE : OTR_ACT_NOOP;
 }
+
+int otr_record_drift(const otr_record *rec, const cJSON *fields, otr_buf *names)
+{
+    otr_action probe = {0};
+    otr_buf why = OTR_BUF_INIT;
+    int updatable = 1;
+    cJSON *had = otr_record_spec(rec);
+    int rc = had ? otr_plan_drift(&probe, rec, had, had, fields, &updatable, &why) : -1;
+    for (size_t i = 0; rc > 0 && i < probe.nchanges; i++)
+        otr_buf_printf(names, "%s%s", i ? ", " : "", probe.changes[i].field);
+    otr_changes_free(probe.changes, probe.nchanges);
+    otr_buf_free(&why);
+    cJSON_Delete(had);
+    return rc;
+}

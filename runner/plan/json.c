@@ -127,6 +127,8 @@ static cJSON *action_json(otr_jb *b, const otr_plan *p, const otr_action *a)
         otr_jb_bool(b, o, "retired", 1);
     if (a->after_resume)
         otr_jb_bool(b, o, "afterResume", 1);
+    if (a->drift)
+        otr_jb_bool(b, o, "drift", 1);
     if (a->reason)
         otr_jb_str(b, o, "reason", a->reason);
     const char *file = a->desired.file ? a->desired.file : a->old.file;
@@ -208,6 +210,22 @@ static cJSON *plan_json(otr_jb *b, const otr_plan *p)
         add_address(b, r, "address", w->kind, w->name);
         otr_jb_add(b, r, "record", record_json(b, w));
         otr_jb_add(b, rewrites, NULL, r);
+    }
+    /* drift apart from changes: what the service changed or lost behind ota-runner's back */
+    cJSON *drift = otr_jb_array(b, root, "drift");
+    for (size_t i = 0; i < p->count; i++) {
+        const otr_action *a = &p->actions[i];
+        if (!a->drift)
+            continue;
+        cJSON *x = cJSON_CreateObject();
+        add_address(b, x, "address", a->resource, a->name);
+        otr_jb_str(b, x, "what", a->kind == OTR_ACT_CREATE ? "gone" : "changed");
+        if (a->old.id)
+            otr_jb_str(b, x, a->resource->id_key, a->old.id);
+        cJSON *fields = otr_jb_array(b, x, "fields");
+        for (size_t c = 0; c < a->nchanges; c++)
+            otr_jb_add(b, fields, NULL, cJSON_CreateString(a->changes[c].field));
+        otr_jb_add(b, drift, NULL, x);
     }
     cJSON *moves = otr_jb_array(b, root, "moves");
     for (size_t i = 0; i < p->nmoves; i++) {
@@ -291,6 +309,7 @@ static int action_back(json_builder *b, const cJSON *a, otr_error *err)
                                                    : OTR_OP_CREATE;
     act->retired = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(a, "retired"));
     act->after_resume = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(a, "afterResume"));
+    act->drift = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(a, "drift"));
     if (act->retired && act->kind == OTR_ACT_DELETE)
         b->p->retired_deletes++;
     act->reason = dup_or_null(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(a, "reason")));

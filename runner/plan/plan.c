@@ -327,7 +327,7 @@ static int plan_noop(builder *b, const otr_record *rec, const otr_manifest *m)
 /* How a recorded resource must change to become what its manifest wants:
  * into probe (and why), the action kind; -1 without memory. */
 static int judge(builder *b, const otr_record *rec, const otr_manifest *m,
-                 const otr_remote_item *remote, otr_action *probe, otr_buf *why)
+                 const otr_remote_item *remote, otr_action *probe, otr_buf *why, int *drifted_out)
 {
     const otr_kind *k = m->kind;
     int same_digest = rec->spec_digest && !strcmp(rec->spec_digest, m->spec_digest);
@@ -366,6 +366,7 @@ static int judge(builder *b, const otr_record *rec, const otr_manifest *m,
             goto done;
         if (drifted)
             kind = updatable ? OTR_ACT_UPDATE : OTR_ACT_REPLACE;
+        *drifted_out = drifted;
     }
     rc = (int)kind;
 done:
@@ -380,8 +381,8 @@ static int plan_existing(builder *b, const otr_record *rec, otr_manifest *m,
 {
     otr_action probe = {0};
     otr_buf why = OTR_BUF_INIT;
-    int rc = -1, all_dropped = 0;
-    int kind = judge(b, rec, m, remote, &probe, &why);
+    int rc = -1, all_dropped = 0, drifted = 0;
+    int kind = judge(b, rec, m, remote, &probe, &why, &drifted);
     if (kind == OTR_ACT_UPDATE) {
         otr_buf note = OTR_BUF_INIT;
         kind = otr_plan_ended_update(rec, remote, &probe, &note, &all_dropped);
@@ -408,6 +409,7 @@ static int plan_existing(builder *b, const otr_record *rec, otr_manifest *m,
     if (!a)
         goto done;
     a->line = m->line;
+    a->drift = drifted;
     a->changes = probe.changes;
     a->nchanges = probe.nchanges;
     probe.changes = NULL;
@@ -526,6 +528,8 @@ static int plan_name(builder *b, const otr_record *rec, otr_manifest *m)
         otr_buf_printf(&why, "drift: the recorded %s %s no longer exists in the service",
                        rec->kind->noun, rec->id);
         int rc = otr_buf_failed(&why) ? -1 : plan_create(b, m, rec, why.ptr);
+        if (rc == 0)
+            b->p->actions[b->p->count - 1].drift = 1;
         otr_buf_free(&why);
         return rc;
     }

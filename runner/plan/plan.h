@@ -66,6 +66,8 @@ typedef struct otr_action {
     char *reason;       /* why, when it is not plain ("drift: ...", "revision 1 -> 2") */
     otr_op resume_op;   /* resume: what is being finished */
     int retired;        /* delete (or a resumed delete): of a retired resource, old.id */
+    int drift;          /* it puts back what changed behind ota-runner's back (--refresh
+                           full): a resource the service changed, or one gone from it */
     int after_resume;   /* replace or delete: its old resource is what a resumed create of
                            this run makes (no id or status known before) */
     otr_record old;     /* the recorded resource (name NULL when there is none) */
@@ -278,6 +280,11 @@ size_t otr_plan_check_guards(const otr_plan *p, const otr_plan_guards *g, otr_bu
  * running, and the guard holds it so. NULL otherwise. */
 #define OTR_STATUS_UNKNOWN "of a status not known"
 const char *otr_action_cancels(const otr_action *a);
+
+/* Does the service's resource (fields: a get's answer) differ from what rec
+ * records (ota-runner's own tags aside)? 1 with the fields that differ in
+ * names ("Description, Tags.team"), 0 when not, -1 without memory. */
+int otr_record_drift(const otr_record *rec, const cJSON *fields, otr_buf *names);
 
 /* The id of the resource an action deletes, for messages (never NULL). */
 const char *otr_action_old_id(const otr_action *a);

@@ -160,6 +160,29 @@ try:
               and "Notified: 1 event delivered." in out,
               "the next apply delivers the kept halt, with the same id, and the state lets it go", out + err)
 
+    # ---- drift found: a task changed behind ota-runner's back, put back by apply --refresh full
+    repo = tempfile.mkdtemp(prefix="otr-notify-drift-")
+    os.makedirs(os.path.join(repo, "manifests"))
+    with open(os.path.join(repo, "manifests", "plugs.yaml"), "w") as f:
+        f.write("apiVersion: ota-runner/v1\nkind: OtaTask\nmetadata: {name: plugs}\n"
+                f"spec: {{S3Url: s3://fw/p.json, OtaType: ONE_TIME, Description: Plugs, Target: [{ARN}p1]}}\n")
+    subprocess.run(["git", "init", "-q", "-b", "main", repo], check=True)
+    subprocess.run(["git", "-C", repo, "add", "-A"], check=True, env=GIT_ENV)
+    subprocess.run(["git", "-C", repo, "commit", "-qm", "fleet"], check=True, env=GIT_ENV)
+    with Emulator("--tick", "0", "--outcomes", json.dumps({"never": True})) as emu:
+        apply(emu, repo, "--notify", hook)
+        task_id = json.load(open(os.path.join(repo, "state.json")))["tasks"]["plugs"]["taskId"]
+        subprocess.run(["aws", "iot-managed-integrations", "update-ota-task", "--identifier", task_id,
+                        "--description", "Changed by hand", "--endpoint-url", emu.url], check=True, capture_output=True,
+                       env={**runner_env(emu.url, "/dev/null"), "AWS_PAGER": "", "AWS_DEFAULT_REGION": "us-east-1"})
+        rx.got.clear()
+        rc, out, err = apply(emu, repo, "--notify", hook, "--refresh", "full")
+        got = rx.delivered()
+        check(rc == 0 and [e["type"] for e in got] == ["dev.ota-runner.drift.found"]
+              and got[0]["subject"] == "OtaTask/plugs" and got[0]["data"]["fields"] == ["Description"]
+              and got[0]["data"]["what"] == "changed",
+              "drift found: one event naming the task and the field, when apply puts it back", json.dumps(got) + err)
+
     # ---- a URL that could be read on the way is refused
     rc, out, err = apply(emu, repo, "--notify", "http://hooks.example.com/x")
     check(rc == 1 and "https only (http only to loopback)" in err, "plain http off loopback is refused", err)

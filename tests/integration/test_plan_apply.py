@@ -305,6 +305,25 @@ try:
                        capture_output=True)
         rc, out, err = run(emu, "plan", "--repo", repo, "--detailed-exitcode")
         check(rc == 0, "--refresh list does not see field drift", out)
+        # drift apart from changes (issue 25): status marks it, plan has its own section and list
+        rc, out, err = run(emu, "status")
+        check(rc == 0 and "drift: door-lock-1-9-0: the service's task differs from what the state records in "
+              "Description" in out, "status marks the drifted task", out + err)
+        rc, out, err = run(emu, "status", "--output", "json")
+        check([x["name"] for x in json.loads(out) if x.get("drift")] == ["door-lock-1-9-0"],
+              "status JSON: drift on the drifted task only", out)
+        rc, out, err = run(emu, "plan", "--repo", repo, "--refresh", "full", "--output", "json")
+        d = json.loads(out or "{}")
+        check(d.get("drift") and d["drift"][0]["address"] == "OtaTask/door-lock-1-9-0"
+              and d["drift"][0]["what"] == "changed" and d["drift"][0]["fields"] == ["Description"],
+              "plan JSON: a drift list apart from the changes", json.dumps(d.get("drift")))
+        rc, out, err = run(emu, "plan", "--repo", repo, "--refresh", "full")
+        check(out.index("Drift: the service changed or lost these behind ota-runner's back") <
+              out.index("~   update  door-lock-1-9-0") and "  door-lock-1-9-0: the service's task differs in "
+              "Description\n" in out, "plan text: a drift section before the actions", out)
+        rc, out, err = run(emu, "plan", "--repo", repo, "--refresh", "full", "--output", "markdown")
+        check("#### Drift" in out and "- `door-lock-1-9-0`: the service's task differs in Description" in out,
+              "plan markdown: a drift section", out)
         before = len(emu.log())
         rc, out, err = run(emu, "plan", "--repo", repo, "--refresh", "full", "--detailed-exitcode")
         gets = [e for e in emu.log()[before:] if e["op"] == "GetOtaTask"]
@@ -313,6 +332,21 @@ try:
               "--refresh full: GetOtaTask per task, and the drift is planned back", out + err)
         rc, out, err = run(emu, "apply", "--repo", repo, "--refresh", "full")
         check(rc == 0 and "1 updated" in out, "drift repaired", out + err)
+        rc, out, err = run(emu, "status")
+        check(rc == 0 and "drift:" not in out, "status: no drift once repaired", out)
+        # a task deleted behind ota-runner's back: drift too, made again
+        gone_name = sorted(n for n in state_json()["tasks"] if n != "door-lock-1-9-0")[0]
+        hub = state_json()["tasks"][gone_name]["taskId"]
+        subprocess.run(["aws", "iot-managed-integrations", "delete-ota-task", "--identifier", hub,
+                        "--endpoint-url", emu.url],
+                       env={**runner_env(emu.url, state), "AWS_PAGER": "", "AWS_DEFAULT_REGION": "us-east-1"}, check=True,
+                       capture_output=True)
+        rc, out, err = run(emu, "plan", "--repo", repo, "--output", "json", "--detailed-exitcode")
+        d = json.loads(out or "{}")
+        check(rc == 2 and [(x["address"], x["what"], x.get("taskId")) for x in d.get("drift", [])] ==
+              [("OtaTask/" + gone_name, "gone", hub)],
+              "a task gone behind ota-runner's back is drift too (exit 2: the plan makes it again)",
+              json.dumps(d.get("drift")) + err)
 
     # ---- failures: the others go on, every failure listed, exit 1; --fail-fast
     with Emulator("--tick", "0", "--error-rate", "1.0") as emu:
