@@ -25,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "emulator"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -42,6 +43,7 @@ class Receiver:
 
     def __init__(self):
         self.got, self.fail = [], []
+        self.hold = 0  # seconds to wait before answering (a run killed meanwhile)
         outer = self
 
         class H(http.server.BaseHTTPRequestHandler):
@@ -52,6 +54,8 @@ class Receiver:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 code = outer.fail.pop(0) if outer.fail else 200
                 outer.got.append({"path": self.path, "headers": dict(self.headers), "body": body, "code": code})
+                if outer.hold:
+                    time.sleep(outer.hold)
                 self.send_response(code)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
@@ -182,6 +186,29 @@ try:
               and got[0]["subject"] == "OtaTask/plugs" and got[0]["data"]["fields"] == ["Description"]
               and got[0]["data"]["what"] == "changed",
               "drift found: one event naming the task and the field, when apply puts it back", json.dumps(got) + err)
+
+    # ---- killed after sending, before saving: the event is sent once more, then never again
+    repo = fleet("kill", TWO)
+    with Emulator("--tick", "0") as emu:
+        rx.got.clear()
+        rx.hold = 3
+        e = runner_env(emu.url, os.path.join(repo, "state.json"), OTA_RUNNER_NOTIFY_SECRET=SECRET)
+        proc = subprocess.Popen([RUNNER, "apply", "--repo", repo, "--notify", hook], env=e,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(200):
+            if rx.got:
+                break
+            time.sleep(0.05)
+        proc.kill()
+        proc.wait()
+        rx.hold = 0
+        first = [json.loads(g["body"])["id"] for g in rx.got]
+        apply(emu, repo, "--notify", hook)
+        apply(emu, repo, "--notify", hook)
+        ids = [json.loads(g["body"])["id"] for g in rx.got]
+        check(len(first) == 1 and ids.count(first[0]) == 2,
+              "killed after sending and before saving: the event is sent once more, and no more",
+              json.dumps([json.loads(g["body"])["type"] for g in rx.got]))
 
     # ---- a URL that could be read on the way is refused
     rc, out, err = apply(emu, repo, "--notify", "http://hooks.example.com/x")
