@@ -187,6 +187,18 @@ try:
               and got[0]["data"]["what"] == "changed",
               "drift found: one event naming the task and the field, when apply puts it back", json.dumps(got) + err)
 
+    # ---- a failed apply
+    repo = fleet("failed", TWO)
+    with Emulator("--tick", "0") as emu:
+        emu.control("faults", {"fail_ops": {"CreateOtaTask": 400}})
+        rx.got.clear()
+        rc, out, err = apply(emu, repo, "--notify", hook)
+        got = rx.delivered()
+        check(rc == 1 and [e["type"] for e in got] == ["dev.ota-runner.apply.failed"]
+              and got[0]["data"]["failed"] == 1 and "CreateOtaTask" in got[0]["data"]["errors"][0]
+              and got[0]["subject"] == repo + "#manifests",
+              "a failed apply: apply.failed with the failed count and the first errors", json.dumps(got) + err)
+
     # ---- killed after sending, before saving: the event is sent once more, then never again
     repo = fleet("kill", TWO)
     with Emulator("--tick", "0") as emu:
