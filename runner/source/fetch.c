@@ -101,7 +101,7 @@ static int read_token(char **token, otr_error *err)
         return (*token = strdup(env)) ? 0 : otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
     if (!file || !*file)
         return 0;
-    if (otr_file_read(file, 64 * 1024, &text, err) < 0) {
+    if (otr_file_read(file, (size_t)64 << 10, &text, err) < 0) {
         otr_error_prefix(err, "OTA_RUNNER_GIT_TOKEN_FILE");
         return -1;
     }
