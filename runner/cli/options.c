@@ -411,14 +411,15 @@ static int number(const otr_options *o, const option_spec *opt, const char *valu
     return 0;
 }
 
-static int add_target(otr_options *o, const char *value)
+/* value at the end of a NULL-ended list of n (a repeatable option). */
+static int append(const otr_options *o, const char ***list, size_t *n, const char *value)
 {
-    const char **t = realloc(o->targets, (o->ntargets + 2) * sizeof(*t));
+    const char **t = realloc(*list, (*n + 2) * sizeof(*t));
     if (!t)
         return usage_error(o->command, "%s", "out of memory", NULL);
-    t[o->ntargets++] = value;
-    t[o->ntargets] = NULL;
-    o->targets = t;
+    t[(*n)++] = value;
+    t[*n] = NULL;
+    *list = t;
     return 0;
 }
 
@@ -430,13 +431,7 @@ static int add_notify(otr_options *o, const char *value)
         otr_error_clear(&err);
         return rc;
     }
-    const char **t = realloc(o->notify, (o->nnotify + 2) * sizeof(*t));
-    if (!t)
-        return usage_error(o->command, "%s", "out of memory", NULL);
-    t[o->nnotify++] = value;
-    t[o->nnotify] = NULL;
-    o->notify = t;
-    return 0;
+    return append(o, &o->notify, &o->nnotify, value);
 }
 
 static int set_refresh(otr_options *o, const char *value)
@@ -591,7 +586,7 @@ static int apply_option(otr_options *o, const option_spec *opt, const char *valu
             return -1;
         o->max_deletes = (int)v;
         break;
-    case O_TARGET: return add_target(o, value);
+    case O_TARGET: return append(o, &o->targets, &o->ntargets, value);
     case O_REFRESH: return set_refresh(o, value);
     case O_OUT: o->out = value; break;
     case O_DETAILED_EXITCODE: o->detailed_exitcode = 1; break;

@@ -258,30 +258,29 @@ static void newest_id(otr_record *rec)
     }
 }
 
-/* The token of the wave whose task is id. */
-static const char *token_of(const otr_record *rec, const char *id)
+/* A member of the started wave whose task is id, or NULL. */
+static const char *wave_member(const otr_record *rec, const char *id, const char *key)
 {
     const cJSON *w;
     cJSON_ArrayForEach(w, otr_rollout_started(rec))
     {
         const char *wid = otr_rollout_str(w, "taskId");
         if (wid && id && !strcmp(wid, id))
-            return otr_rollout_str(w, "clientToken");
+            return otr_rollout_str(w, key);
     }
     return NULL;
+}
+
+/* The token of the wave whose task is id. */
+static const char *token_of(const otr_record *rec, const char *id)
+{
+    return wave_member(rec, id, "clientToken");
 }
 
 /* The name of the wave whose task is id. */
 static const char *id_name(const otr_record *rec, const char *id)
 {
-    const cJSON *w;
-    cJSON_ArrayForEach(w, otr_rollout_started(rec))
-    {
-        const char *wid = otr_rollout_str(w, "taskId");
-        if (wid && id && !strcmp(wid, id))
-            return otr_rollout_str(w, "name");
-    }
-    return NULL;
+    return wave_member(rec, id, "name");
 }
 
 static size_t forget_id(otr_record *rec, const char *id)
