@@ -20,6 +20,11 @@ int otr_action_add_change(otr_action *a, const char *field, const cJSON *old_v, 
 /* Appends a kind's view of name (taken on success) to the plan's details; -1
  * without memory. */
 int otr_plan_add_detail(otr_plan *p, const otr_kind *k, const char *name, cJSON *view);
+/* The renames the manifests ask for (metadata.previousNames) against the
+ * records of view (state: for its pending intents) into p->moves, each with
+ * its note; a refusal (a line each) into refusals. -1 without memory. */
+int otr_plan_find_moves(otr_plan *p, otr_state *view, const otr_state *state,
+                        const otr_manifest_set *set, otr_buf *refusals);
 /* Frees n changes and their array. */
 void otr_changes_free(otr_change *c, size_t n);
 /* strcmp for qsort of an array of strings. */

@@ -79,21 +79,6 @@ static int add_note(builder *b, const otr_buf *text)
     return 0;
 }
 
-int otr_plan_add_notes(otr_plan *p, const char *text)
-{
-    for (const char *line = text; line && *line;) {
-        size_t len = strcspn(line, "\n");
-        char **x = realloc(p->notes, (p->nnotes + 1) * sizeof(*x));
-        if (!x)
-            return -1;
-        p->notes = x;
-        if (len && !(p->notes[p->nnotes++] = strndup(line, len)))
-            return -1;
-        line += len + (line[len] == '\n');
-    }
-    return 0;
-}
-
 /* Takes rec (left empty) into the plan's rewrites. */
 int otr_plan_push_rewrite(otr_plan *p, size_t *alloc, otr_record *rec)
 {
@@ -122,20 +107,6 @@ static int add_rewrite(otr_plan *p, size_t *alloc, const otr_record *rec, const 
         otr_record_clear(&w);
         return -1;
     }
-    return 0;
-}
-
-int otr_plan_add_detail(otr_plan *p, const otr_kind *k, const char *name, cJSON *view)
-{
-    otr_detail *x = realloc(p->details, (p->ndetails + 1) * sizeof(*x));
-    if (!x)
-        return -1;
-    p->details = x;
-    x[p->ndetails].kind = k;
-    x[p->ndetails].view = view;
-    if (!(x[p->ndetails].name = strdup(name)))
-        return -1;
-    p->ndetails++;
     return 0;
 }
 
@@ -893,79 +864,13 @@ static void mark_after_resume(otr_plan *p, size_t nresumes)
     }
 }
 
-/* The record under a previous name of a manifest whose own name is not
- * recorded; its note, or a refusal when two of its previous names are
- * recorded or a call of an interrupted run is pending on it. */
-static int find_move(builder *b, const otr_state *state, const otr_manifest *m, otr_move *mv)
-{
-    otr_buf msg = OTR_BUF_INIT;
-    const char *from = NULL;
-    int rc = 0;
-    memset(mv, 0, sizeof(*mv));
-    if (!m->nprevious || otr_state_find(b->view, m->kind, m->name))
-        return 0;
-    for (size_t k = 0; k < m->nprevious; k++) {
-        if (!otr_state_find(b->view, m->kind, m->previous[k]))
-            continue;
-        if (from) {
-            otr_address_short(&msg, m->kind, m->name);
-            otr_buf_printf(&msg,
-                           ": its previous names %s and %s are both recorded; keep one (ota-runner "
-                           "state rm the other's address, once its resource is dealt with)",
-                           from, m->previous[k]);
-            rc = add_refusal(b, &msg);
-            otr_buf_free(&msg);
-            return rc < 0 ? -1 : 0;
-        }
-        from = m->previous[k];
-    }
-    for (size_t i = 0; from && i < state->npending; i++) {
-        const otr_intent *in = &state->pending[i];
-        if (in->rec.kind != m->kind || strcmp(in->rec.name, from))
-            continue;
-        otr_address_short(&msg, m->kind, m->name);
-        otr_buf_printf(&msg,
-                       ": %s, its previous name, has a call an interrupted run left; apply the "
-                       "commit before the rename first, then rename",
-                       from);
-        rc = add_refusal(b, &msg);
-        otr_buf_free(&msg);
-        return rc < 0 ? -1 : 0;
-    }
-    if (!from)
-        return 0;
-    *mv = (otr_move){m->kind, strdup(from), strdup(m->name)};
-    otr_address_short(&msg, m->kind, m->name);
-    otr_buf_printf(&msg,
-                   ": moved from %s (metadata.previousNames): the same %s, recorded under the "
-                   "new name without a call",
-                   from, otr_kind_sent(m->kind)->noun);
-    rc = !mv->from || !mv->to || add_note(b, &msg) < 0 ? -1 : 1;
-    otr_buf_free(&msg);
-    return rc;
-}
-
-/* The renames the manifests ask for, done in the plan's view of the state
- * (a copy) so that each record is planned under its new name. */
+/* The renames the manifests ask for (plan/moves.c), done in the plan's view
+ * of the state (a copy) so that each record is planned under its new name. */
 static int plan_moves(builder *b, otr_state *state, const otr_manifest_set *set)
 {
     otr_plan *p = b->p;
-    for (size_t i = 0; i < set->count; i++) {
-        otr_move mv;
-        int got = find_move(b, state, set->items[i], &mv);
-        if (got < 0)
-            return -1;
-        if (!got)
-            continue;
-        otr_move *grown = realloc(p->moves, (p->nmoves + 1) * sizeof(*grown));
-        if (!grown) {
-            free(mv.from);
-            free(mv.to);
-            return -1;
-        }
-        p->moves = grown;
-        p->moves[p->nmoves++] = mv;
-    }
+    if (otr_plan_find_moves(p, b->view, state, set, &b->refusals) < 0)
+        return -1;
     if (p->nmoves && b->view == state && !(b->view = otr_state_copy_records(state)))
         return -1;
     for (size_t i = 0; i < p->nmoves; i++)
