@@ -115,9 +115,13 @@ void otr_render_plan_summary(const otr_plan *p, otr_buf *out)
     const size_t *c = p->counts;
     if (otr_plan_changes(p) == 0) {
         /* a promotion is a change, made by the applies to come */
-        otr_buf_puts(out, promotes(p) ? "No call now (the promotion above is carried out by the "
-                                        "applies to come). "
-                                      : "No changes. ");
+        if (p->nmoves)
+            otr_buf_printf(out, "No call: %zu rename%s (recorded by apply). ", p->nmoves,
+                           p->nmoves == 1 ? "" : "s");
+        else
+            otr_buf_puts(out, promotes(p) ? "No call now (the promotion above is carried out by "
+                                            "the applies to come). "
+                                          : "No changes. ");
         if (p->adopted)
             otr_buf_printf(out, "%zu adopted from the service (the state recorded nothing); ",
                            p->adopted);
@@ -140,6 +144,8 @@ void otr_render_plan_summary(const otr_plan *p, otr_buf *out)
     otr_buf_printf(out, "; %zu unchanged", c[OTR_ACT_NOOP]);
     if (c[OTR_ACT_ORPHAN])
         otr_buf_printf(out, ", %zu orphaned", c[OTR_ACT_ORPHAN]);
+    if (p->nmoves)
+        otr_buf_printf(out, ", %zu renamed (no call)", p->nmoves);
     otr_buf_puts(out, ".");
 }
 
