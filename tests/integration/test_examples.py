@@ -451,6 +451,11 @@ for name in (".gitlab-ci.yml", "state-branch.gitlab-ci.yml"):
           f"gitlab-ci/{name}: applies one at a time in an environment (no outdated deployment), the image by digest")
 api.shutdown()
 
+# ---- each example's README says which platform document each choice follows (issue 31)
+for d in ("github-actions", "gitlab-ci", "systemd", "kubernetes", "cron"):
+    check("**What each choice follows.**" in open(os.path.join(EX, d, "README.md")).read(),
+          f"{d}/README.md names the platform documents its choices follow")
+
 # ---- the container image (issue 31 item 14): no engine here, so what can be proven without one
 dockerfile = open(os.path.join(EX, "container", "Dockerfile")).read()
 froms = re.findall(r"^FROM (\S+)", dockerfile, re.M)
