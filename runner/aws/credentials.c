@@ -8,6 +8,7 @@
 
 #include "aws/endpoint.h"
 #include "aws/profile.h"
+#include "aws/sigv4.h"
 #include "util/buf.h"
 #include "util/file.h"
 #include "util/log.h"
@@ -39,6 +40,7 @@ typedef enum source {
     SRC_STATIC,
     SRC_ENV,
     SRC_WEB_IDENTITY,
+    SRC_PROFILE_ASSUME_ROLE,
     SRC_PROFILE_WEB_IDENTITY,
     SRC_CREDENTIALS_FILE,
     SRC_PROCESS,
@@ -56,6 +58,7 @@ struct otr_creds_provider {
     source src; /* where the current credentials came from */
     otr_credentials creds;
     int fetches;
+    char *chain; /* the profiles whose roles this one's credentials serve ("a -> b"), or NULL */
 };
 
 typedef enum { NOT_CONFIGURED = 1, FOUND = 0, FAILED = -1 } outcome;
@@ -308,6 +311,231 @@ static outcome from_web_identity(otr_creds_provider *p, otr_buf *tried, otr_erro
                                          "web identity", err) < 0
                ? FAILED
                : FOUND;
+}
+
+/* ---- assume-role profiles: role_arn with source_profile or credential_source -- */
+
+static int resolve(otr_creds_provider *p, otr_error *err);
+static outcome from_container(otr_creds_provider *p, otr_buf *tried, otr_error *err);
+static outcome from_imds(otr_creds_provider *p, otr_buf *tried, otr_error *err);
+static outcome from_file(otr_creds_provider *p, otr_aws_file which, otr_buf *tried, otr_error *err);
+
+/* The credentials a role is assumed with, into src (a provider of its own):
+ * those of source_profile (resolved as a profile, so it may be a role in
+ * turn; a loop is refused), or of credential_source. */
+static int source_creds(otr_creds_provider *p, const char *source_profile,
+                        const char *credential_source, otr_creds_provider **src, otr_error *err)
+{
+    otr_buf chain = OTR_BUF_INIT, tried = OTR_BUF_INIT;
+    otr_creds_options so = {.profile = source_profile ? source_profile : p->profile,
+                            .region = p->region,
+                            .now = p->now,
+                            .now_ctx = p->now_ctx};
+    int rc = -1;
+    otr_buf_printf(&chain, "%s%s%s", p->chain ? p->chain : "", p->chain ? " -> " : "", p->profile);
+    if (otr_creds_provider_new(src, &so, err) < 0)
+        goto done;
+    if (source_profile && strcmp(source_profile, p->profile)) {
+        otr_buf probe = OTR_BUF_INIT; /* " -> a -> b -> " holds " -> NAME -> " once per name */
+        otr_buf_printf(&probe, " -> %s -> ", source_profile);
+        otr_buf whole = OTR_BUF_INIT;
+        otr_buf_printf(&whole, " -> %s -> ", otr_buf_cstr(&chain));
+        int loop = strstr(whole.ptr, probe.ptr) != NULL;
+        otr_buf_free(&probe);
+        otr_buf_free(&whole);
+        if (loop) {
+            otr_error_set(err, OTR_ERR_USAGE, "profile %s: a loop of source profiles: %s -> %s",
+                          p->profile, otr_buf_cstr(&chain), source_profile);
+            goto done;
+        }
+        (*src)->chain = otr_buf_detach(&chain);
+        rc = resolve(*src, err);
+        goto done;
+    }
+    outcome o = NOT_CONFIGURED;
+    if (source_profile) /* the profile itself: its own keys (botocore allows it) */
+        o = from_file(*src, OTR_AWS_CREDENTIALS_FILE, &tried, err) == FOUND
+                ? FOUND
+                : from_file(*src, OTR_AWS_CONFIG_FILE, &tried, err);
+    else if (!strcmp(credential_source, "Environment"))
+        o = getenv("AWS_ACCESS_KEY_ID") && getenv("AWS_SECRET_ACCESS_KEY") &&
+                    set_creds(&(*src)->creds, getenv("AWS_ACCESS_KEY_ID"),
+                              getenv("AWS_SECRET_ACCESS_KEY"), getenv("AWS_SESSION_TOKEN"), 0,
+                              "environment") == 0
+                ? FOUND
+                : NOT_CONFIGURED;
+    else if (!strcmp(credential_source, "Ec2InstanceMetadata"))
+        o = from_imds(*src, &tried, err);
+    else if (!strcmp(credential_source, "EcsContainer"))
+        o = from_container(*src, &tried, err);
+    else {
+        otr_error_set(err, OTR_ERR_USAGE,
+                      "profile %s: credential_source %s: use Environment, Ec2InstanceMetadata or "
+                      "EcsContainer",
+                      p->profile, credential_source);
+        goto done;
+    }
+    if (o == NOT_CONFIGURED)
+        otr_error_set(err, OTR_ERR_NOTFOUND, "profile %s: no credentials for its role from %s%s%s",
+                      p->profile, source_profile ? "the profile itself" : credential_source,
+                      tried.len ? ": " : "", otr_buf_cstr(&tried));
+    (*src)->src = SRC_STATIC;
+    rc = o == FOUND ? 0 : -1;
+done:
+    otr_buf_free(&chain);
+    otr_buf_free(&tried);
+    return rc;
+}
+
+/* The headers of a signed request, for libcurl. */
+static struct curl_slist *curl_headers(const otr_headers *h)
+{
+    struct curl_slist *list = NULL;
+    for (size_t i = 0; i < h->count; i++) {
+        otr_buf line = OTR_BUF_INIT;
+        otr_buf_printf(&line, "%s: %s", h->items[i].name, h->items[i].value);
+        list = curl_slist_append(list, otr_buf_cstr(&line));
+        otr_buf_free_secret(&line);
+    }
+    return list;
+}
+
+/* STS AssumeRole, signed (SigV4, service sts) with src's credentials. */
+static int assume_role(otr_creds_provider *p, const otr_credentials *src, const char *role_arn,
+                       const char *session_name, const char *external_id, const char *duration,
+                       const char *desc, otr_error *err)
+{
+    otr_buf body = OTR_BUF_INIT, answer = OTR_BUF_INIT, url = OTR_BUF_INIT;
+    otr_headers h = OTR_HEADERS_INIT;
+    struct curl_slist *list = NULL;
+    CURLU *u = curl_url();
+    char *host = NULL, *port = NULL, session[80];
+    char *akid = NULL, *secret = NULL, *stoken = NULL, *exp = NULL;
+    long status = 0;
+    int rc = -1;
+    const char *region = p->region && *p->region ? p->region : "us-east-1";
+    if (!session_name || !*session_name) {
+        snprintf(session, sizeof(session), "ota-runner-%ld", (long)now_of(p));
+        session_name = session;
+    }
+    const char *sts = getenv("AWS_ENDPOINT_URL_STS");
+    if (sts && *sts)
+        otr_buf_puts(&url, sts);
+    else
+        otr_buf_printf(&url, "https://sts.%s.amazonaws.com", region);
+    if (otr_endpoint_check(url.ptr, "the STS endpoint", err) < 0)
+        goto done;
+    if (!u || curl_url_set(u, CURLUPART_URL, url.ptr, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK) {
+        otr_error_set(err, OTR_ERR_USAGE, "the STS endpoint %s is not a URL", url.ptr);
+        goto done;
+    }
+    curl_url_get(u, CURLUPART_PORT, &port, 0);
+    otr_buf_puts(&body, "Action=AssumeRole&Version=2011-06-15");
+    append_param(&body, "RoleArn", role_arn);
+    append_param(&body, "RoleSessionName", session_name);
+    if (external_id)
+        append_param(&body, "ExternalId", external_id);
+    if (duration)
+        append_param(&body, "DurationSeconds", duration);
+    otr_buf hostport = OTR_BUF_INIT;
+    otr_buf_printf(&hostport, "%s%s%s", host, port ? ":" : "", port ? port : "");
+    int signed_ok = otr_headers_add(&h, "Host", hostport.ptr) == 0 &&
+                    otr_headers_add(&h, "Content-Type",
+                                    "application/x-www-form-urlencoded; charset=utf-8") == 0 &&
+                    otr_sigv4_sign(&h, "POST", "/", NULL, body.ptr, body.len, src, region, "sts",
+                                   now_of(p)) == 0;
+    otr_buf_free(&hostport);
+    if (!signed_ok || !(list = curl_headers(&h))) {
+        otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    list = curl_slist_append(list, "Accept: text/xml");
+    otr_log(OTR_LOG_VERBOSE, "credentials: AssumeRole %s at %s with %s", role_arn, url.ptr,
+            src->source);
+    if (fetch("POST", url.ptr, list, body.ptr, OTR_CREDS_FETCH_TIMEOUT_MS, &status, &answer, err) <
+        0) {
+        otr_error_prefix(err, "%s: STS AssumeRole", desc);
+        goto done;
+    }
+    if (status != 200) {
+        char *code = xml_text(otr_buf_cstr(&answer), "Code");
+        char *msg = xml_text(otr_buf_cstr(&answer), "Message");
+        otr_error_set(err, OTR_ERR_GENERIC, "%s: STS AssumeRole of %s: HTTP %ld %s: %s", desc,
+                      role_arn, status, code ? code : "error", msg ? msg : "no message");
+        free(code);
+        free(msg);
+        goto done;
+    }
+    akid = xml_text(answer.ptr, "AccessKeyId");
+    secret = xml_text(answer.ptr, "SecretAccessKey");
+    stoken = xml_text(answer.ptr, "SessionToken");
+    exp = xml_text(answer.ptr, "Expiration");
+    int64_t expiration = 0;
+    if (!akid || !secret || !stoken || !exp || otr_time_parse_iso8601(exp, &expiration) < 0) {
+        otr_error_set(err, OTR_ERR_INVALID, "%s: STS answered without credentials", desc);
+        goto done;
+    }
+    if (set_creds(&p->creds, akid, secret, stoken, (time_t)expiration, desc) < 0) {
+        otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    rc = 0;
+done:
+    otr_buf_free_secret(&body);
+    otr_buf_free_secret(&answer);
+    otr_buf_free(&url);
+    otr_headers_free(&h);
+    curl_slist_free_all(list);
+    curl_free(host);
+    curl_free(port);
+    curl_url_cleanup(u);
+    free(akid);
+    otr_free_secret(secret);
+    otr_free_secret(stoken);
+    free(exp);
+    return rc;
+}
+
+/* A profile with role_arn and source_profile or credential_source: the role,
+ * assumed with those credentials (renewed before they expire). */
+static outcome from_profile_assume_role(otr_creds_provider *p, otr_buf *tried, otr_error *err)
+{
+    char *role = otr_profile_get(OTR_AWS_CONFIG_FILE, p->profile, "role_arn");
+    char *source = otr_profile_get(OTR_AWS_CONFIG_FILE, p->profile, "source_profile");
+    char *cred_src = otr_profile_get(OTR_AWS_CONFIG_FILE, p->profile, "credential_source");
+    char *session = otr_profile_get(OTR_AWS_CONFIG_FILE, p->profile, "role_session_name");
+    char *external = otr_profile_get(OTR_AWS_CONFIG_FILE, p->profile, "external_id");
+    char *duration = otr_profile_get(OTR_AWS_CONFIG_FILE, p->profile, "duration_seconds");
+    otr_creds_provider *src = NULL;
+    otr_buf desc = OTR_BUF_INIT;
+    outcome o = NOT_CONFIGURED;
+    (void)tried; /* only worth a mention when the profile sets it */
+    if (!role || (!source && !cred_src))
+        goto done;
+    o = FAILED;
+    if (source && cred_src) {
+        otr_error_set(err, OTR_ERR_USAGE,
+                      "profile %s has both source_profile and credential_source; give one",
+                      p->profile);
+        goto done;
+    }
+    const otr_credentials *c = NULL;
+    otr_buf_printf(&desc, "role %s of profile %s", role, p->profile);
+    if (source_creds(p, source, cred_src, &src, err) < 0 || otr_creds_get(src, &c, err) < 0 ||
+        assume_role(p, c, role, session, external, duration, desc.ptr, err) < 0)
+        goto done;
+    o = FOUND;
+done:
+    otr_creds_provider_free(src);
+    free(role);
+    free(source);
+    free(cred_src);
+    free(session);
+    free(external);
+    free(duration);
+    otr_buf_free(&desc);
+    return o;
 }
 
 static outcome from_profile_web_identity(otr_creds_provider *p, otr_buf *tried, otr_error *err)
@@ -604,6 +832,7 @@ static outcome run_source(otr_creds_provider *p, source s, otr_buf *tried, otr_e
     switch (s) {
     case SRC_ENV: return from_env(p, tried, err);
     case SRC_WEB_IDENTITY: return from_web_identity(p, tried, err);
+    case SRC_PROFILE_ASSUME_ROLE: return from_profile_assume_role(p, tried, err);
     case SRC_PROFILE_WEB_IDENTITY: return from_profile_web_identity(p, tried, err);
     case SRC_CREDENTIALS_FILE: return from_file(p, OTR_AWS_CREDENTIALS_FILE, tried, err);
     case SRC_PROCESS: return from_process(p, tried, err);
@@ -729,5 +958,6 @@ void otr_creds_provider_free(otr_creds_provider *p)
     otr_credentials_clear(&p->creds);
     free(p->profile);
     free(p->region);
+    free(p->chain);
     free(p);
 }
