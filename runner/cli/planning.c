@@ -257,6 +257,7 @@ int otr_planning_prepare(otr_planning *pl, const otr_options *o, const char *loc
     otr_plan_options po = OTR_PLAN_OPTIONS_INIT;
     po.behaviours = otr_behaviours;
     po.prune = o->prune;
+    po.blind = o->no_adopt;
     po.now = otr_aws_client_now(pl->service_open ? pl->service.client : NULL);
     po.targets = o->targets;
     po.remote = pl->refreshed ? pl->refresh.views : NULL;

@@ -592,6 +592,23 @@ static int plan_resumes(builder *b, otr_state *state)
         const otr_intent *in = &state->pending[i];
         if (!targeted(b->o, in->rec.kind, in->rec.name))
             continue;
+        if (in->op == OTR_OP_CREATE && !view_of(b->o, in->rec.kind) && !b->o->blind) {
+            /* what the create made, if anything, is not looked for: re-sent
+             * blind, it makes a second resource once the service has
+             * forgotten its ClientToken (a run resumed after its window) */
+            otr_buf why = OTR_BUF_INIT;
+            otr_address_short(&why, in->rec.kind, in->rec.name);
+            otr_buf_printf(&why,
+                           ": an interrupted run left its create unfinished, and --refresh none "
+                           "does not look for what it made; run without --refresh none, which "
+                           "finds it by its tags (or creates it once, if it never landed), or "
+                           "give --no-adopt to send it again on its ClientToken alone");
+            int rc = add_refusal(b, &why);
+            otr_buf_free(&why);
+            if (rc < 0)
+                return -1;
+            continue;
+        }
         int there = in->op == OTR_OP_DELETE ? still_there(b, in) : 0;
         if (there || create_stale(b, in)) {
             if (drop_intent(b, in, there) < 0)

@@ -163,6 +163,8 @@ typedef struct otr_plan_options {
     const cJSON *signed_by; /* copied into the plan */
     int compare;            /* the records were made from another commit's manifests, not
                                applied (ota-runner diff): compare manifests only */
+    int blind;              /* --no-adopt: with no refresh, an interrupted run's create is
+                               sent again on its ClientToken alone (else it is refused) */
     /* how the kinds that plan themselves behave (behaviour/behaviour.h:
      * otr_behaviours), NULL-ended; NULL: none (a kind that plans itself is
      * then refused) */
@@ -172,7 +174,8 @@ typedef struct otr_plan_options {
 #define OTR_PLAN_OPTIONS_INIT                                                                      \
     {                                                                                              \
         .prune = 0, .now = 0, .targets = NULL, .remote = NULL, .repo = NULL, .ref = NULL,          \
-        .commit = NULL, .path = NULL, .signed_by = NULL, .compare = 0, .behaviours = NULL          \
+        .commit = NULL, .path = NULL, .signed_by = NULL, .compare = 0, .blind = 0,                 \
+        .behaviours = NULL                                                                         \
     }
 
 #define OTR_PLAN_DEFAULT_MAX_DELETES 10

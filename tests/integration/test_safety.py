@@ -514,7 +514,9 @@ def unsent_create_replaced():
     plain apply does not make the old task only to delete it at once
     (cancelling its devices' executions): the plan, which looked and did not
     find it, drops the intent and makes the new task; with --refresh none,
-    where nobody looked, the replace is held by the --allow-cancel guard."""
+    where nobody looked, the create is not sent again blind (chaos, I3: a
+    token the service forgot made a second task), and with --no-adopt too
+    the replace is held by the --allow-cancel guard."""
     f = Fleet(RUNNER, "unsent-create", "--tick", TICK, "--outcomes", '{"never": true}',
               files={"t1.yaml": task("t1")})
     try:
@@ -526,8 +528,14 @@ def unsent_create_replaced():
               "unsent-create: apply killed while its create is refused: the intent is journaled, no task")
         f.commit({"t1.yaml": task("t1", targets=("t9",))}, "t1 to t9")
         rc, out, err = f.run("apply", "--refresh", "none")
+        check(rc == 1 and "t1: an interrupted run left its create unfinished, and --refresh none does not look "
+              "for what it made" in err and not f.creates(),
+              "unsent-create: --refresh none does not send the create again blind (a forgotten token would make "
+              "a second task)", out + err)
+        rc, out, err = f.run("apply", "--refresh", "none", "--no-adopt")
         check(rc == 1 and "of a status not known" in out + err and "--allow-cancel" in err and not f.creates(),
-              "unsent-create: --refresh none holds a replace of the task the resumed create would make", out + err)
+              "unsent-create: --refresh none --no-adopt holds a replace of the task the resumed create would make",
+              out + err)
         rc, out, err = f.run("plan")
         check(rc == 0 and "never reached the service" in out and "resume" not in out and "1 to create" in out,
               "unsent-create: the plan drops the create it did not find and plans the new one", out + err)
