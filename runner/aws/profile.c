@@ -37,6 +37,10 @@ static char *trim(char *s)
 static int section_matches(otr_aws_file which, char *inside, const char *profile)
 {
     inside = trim(inside);
+    /* [sso-session NAME] sections, asked for as "sso-session NAME" */
+    if (which == OTR_AWS_CONFIG_FILE && !strncmp(profile, "sso-session ", 12))
+        return !strncmp(inside, "sso-session", 11) && isspace((unsigned char)inside[11]) &&
+               !strcmp(trim(inside + 12), profile + 12);
     if (which == OTR_AWS_CREDENTIALS_FILE || !strcmp(inside, "default"))
         return !strcmp(inside, profile);
     if (strncmp(inside, "profile", 7) != 0 || !isspace((unsigned char)inside[7]))

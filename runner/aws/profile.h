@@ -15,7 +15,8 @@ char *otr_profile_path(otr_aws_file which);
 /* 1 when the file has a section for the profile, 0 when not (or no file). */
 int otr_profile_exists(otr_aws_file which, const char *profile);
 
-/* The value of key in the profile's section (free() it), or NULL. */
+/* The value of key in the profile's section (free() it), or NULL. A profile
+ * given as "sso-session NAME" is the config file's [sso-session NAME]. */
 char *otr_profile_get(otr_aws_file which, const char *profile, const char *key);
 
 /* The profile in use: explicit (--profile), else AWS_PROFILE, else "default". */
