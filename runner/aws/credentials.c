@@ -223,6 +223,37 @@ static int append_param(otr_buf *b, const char *name, const char *value)
     return rc;
 }
 
+/* An STS answer (what: the action, for messages): an error's Code and
+ * Message, or the Credentials it holds into p. */
+static int sts_answer(otr_creds_provider *p, long status, const otr_buf *answer, const char *what,
+                      const char *desc, otr_error *err)
+{
+    if (status != 200) {
+        char *code = xml_text(otr_buf_cstr(answer), "Code");
+        char *msg = xml_text(otr_buf_cstr(answer), "Message");
+        otr_error_set(err, OTR_ERR_GENERIC, "%s: STS %s: HTTP %ld %s: %s", desc, what, status,
+                      code ? code : "error", msg ? msg : "no message");
+        free(code);
+        free(msg);
+        return -1;
+    }
+    char *akid = xml_text(answer->ptr, "AccessKeyId"),
+         *secret = xml_text(answer->ptr, "SecretAccessKey");
+    char *stoken = xml_text(answer->ptr, "SessionToken"),
+         *exp = xml_text(answer->ptr, "Expiration");
+    int64_t expiration = 0;
+    int rc = 0;
+    if (!akid || !secret || !stoken || !exp || otr_time_parse_iso8601(exp, &expiration) < 0)
+        rc = otr_error_set(err, OTR_ERR_INVALID, "%s: STS answered without credentials", desc);
+    else if (set_creds(&p->creds, akid, secret, stoken, (time_t)expiration, desc) < 0)
+        rc = otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
+    free(akid);
+    otr_free_secret(secret);
+    otr_free_secret(stoken);
+    free(exp);
+    return rc;
+}
+
 /* STS AssumeRoleWithWebIdentity: what GitHub Actions' OIDC and EKS IRSA use.
  * The call is not signed; the token file is read on every fetch, since the
  * platform rotates it. */
@@ -235,7 +266,6 @@ static int assume_role_with_web_identity(otr_creds_provider *p, const char *toke
     struct curl_slist *h = NULL;
     long status = 0;
     int rc = -1;
-    char *akid = NULL, *secret = NULL, *stoken = NULL, *exp = NULL;
     char session[80];
     if (!token || !*token) {
         otr_error_set(err, OTR_ERR_IO, "%s: cannot read the token file %s", desc, token_file);
@@ -266,36 +296,12 @@ static int assume_role_with_web_identity(otr_creds_provider *p, const char *toke
         otr_error_prefix(err, "%s: STS AssumeRoleWithWebIdentity", desc);
         goto done;
     }
-    if (status != 200) {
-        char *code = xml_text(otr_buf_cstr(&answer), "Code");
-        char *msg = xml_text(otr_buf_cstr(&answer), "Message");
-        otr_error_set(err, OTR_ERR_GENERIC, "%s: STS AssumeRoleWithWebIdentity: HTTP %ld %s: %s",
-                      desc, status, code ? code : "error", msg ? msg : "no message");
-        free(code);
-        free(msg);
+    if (sts_answer(p, status, &answer, "AssumeRoleWithWebIdentity", desc, err) < 0)
         goto done;
-    }
-    akid = xml_text(answer.ptr, "AccessKeyId");
-    secret = xml_text(answer.ptr, "SecretAccessKey");
-    stoken = xml_text(answer.ptr, "SessionToken");
-    exp = xml_text(answer.ptr, "Expiration");
-    int64_t expiration = 0;
-    if (!akid || !secret || !stoken || !exp || otr_time_parse_iso8601(exp, &expiration) < 0) {
-        otr_error_set(err, OTR_ERR_INVALID, "%s: STS answered without credentials", desc);
-        goto done;
-    }
-    if (set_creds(&p->creds, akid, secret, stoken, (time_t)expiration, desc) < 0) {
-        otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
-        goto done;
-    }
     rc = 0;
 done:
     otr_free_secret(token);
     otr_buf_free_secret(&body);
-    free(akid);
-    otr_free_secret(secret);
-    otr_free_secret(stoken);
-    free(exp);
     otr_buf_free_secret(&answer);
     otr_buf_free(&url);
     curl_slist_free_all(h);
@@ -412,7 +418,6 @@ static int assume_role(otr_creds_provider *p, const otr_credentials *src, const 
     struct curl_slist *list = NULL;
     CURLU *u = curl_url();
     char *host = NULL, *port = NULL, session[80];
-    char *akid = NULL, *secret = NULL, *stoken = NULL, *exp = NULL;
     long status = 0;
     int rc = -1;
     const char *region = p->region && *p->region ? p->region : "us-east-1";
@@ -460,28 +465,12 @@ static int assume_role(otr_creds_provider *p, const otr_credentials *src, const 
         otr_error_prefix(err, "%s: STS AssumeRole", desc);
         goto done;
     }
-    if (status != 200) {
-        char *code = xml_text(otr_buf_cstr(&answer), "Code");
-        char *msg = xml_text(otr_buf_cstr(&answer), "Message");
-        otr_error_set(err, OTR_ERR_GENERIC, "%s: STS AssumeRole of %s: HTTP %ld %s: %s", desc,
-                      role_arn, status, code ? code : "error", msg ? msg : "no message");
-        free(code);
-        free(msg);
+    otr_buf what = OTR_BUF_INIT;
+    otr_buf_printf(&what, "AssumeRole of %s", role_arn);
+    int got = sts_answer(p, status, &answer, otr_buf_cstr(&what), desc, err);
+    otr_buf_free(&what);
+    if (got < 0)
         goto done;
-    }
-    akid = xml_text(answer.ptr, "AccessKeyId");
-    secret = xml_text(answer.ptr, "SecretAccessKey");
-    stoken = xml_text(answer.ptr, "SessionToken");
-    exp = xml_text(answer.ptr, "Expiration");
-    int64_t expiration = 0;
-    if (!akid || !secret || !stoken || !exp || otr_time_parse_iso8601(exp, &expiration) < 0) {
-        otr_error_set(err, OTR_ERR_INVALID, "%s: STS answered without credentials", desc);
-        goto done;
-    }
-    if (set_creds(&p->creds, akid, secret, stoken, (time_t)expiration, desc) < 0) {
-        otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
-        goto done;
-    }
     rc = 0;
 done:
     otr_buf_free_secret(&body);
@@ -492,10 +481,6 @@ done:
     curl_free(host);
     curl_free(port);
     curl_url_cleanup(u);
-    free(akid);
-    otr_free_secret(secret);
-    otr_free_secret(stoken);
-    free(exp);
     return rc;
 }
 
