@@ -156,6 +156,21 @@ static int link_one(otr_plan *p, const otr_manifest_set *set, const link_index *
          j < ix->nref && ix->by_ref[j].kind == k && !strcmp(ix->by_ref[j].text, a->old.id); j++)
         if (ix->by_ref[j].action != i && add_dep(a, ix->by_ref[j].action) < 0)
             return -1;
+    /* a delete waits for the deletes of retired resources of kinds that may
+     * refer to it: a retired record keeps no spec to say what it uses (an
+     * older revision's wave on an old configuration: chaos, I5) */
+    int referred = 0; /* only a kind others refer to (a configuration: few deletes) looks */
+    for (size_t k2 = 0; otr_kinds[k2]; k2++)
+        for (size_t f = 0; f < otr_kinds[k2]->nrefs; f++)
+            referred |= !strcmp(otr_kinds[k2]->refs[f].kind, a->resource->name);
+    for (size_t j = 0; referred && j < p->count; j++) {
+        const otr_action *d = &p->actions[j];
+        int refers = 0;
+        for (size_t f = 0; d->kind == OTR_ACT_DELETE && d->retired && f < d->resource->nrefs; f++)
+            refers |= !strcmp(d->resource->refs[f].kind, a->resource->name);
+        if (j != i && refers && add_dep(a, j) < 0)
+            return -1;
+    }
     /* a retired delete waits for the replace that retires it */
     for (size_t j = a->retired && a->old.id ? link_lower(ix->by_address, ix->naddress, k, a->name)
                                             : ix->naddress;

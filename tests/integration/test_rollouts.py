@@ -400,6 +400,8 @@ def old_revision_retired():
     try:
         rc, out, err = f.run("apply")
         old = f.waves()["canary"]["taskId"]
+        # the configuration changes too: the old one stays retired while the old wave uses it
+        f.write("push.yaml", CONFIG.replace("Name: Push", "Name: Push2"))
         f.commit(rollout(revision=2, s3="s3://fw/2-5-1.json"), "a new image")
         rc, out, err = f.run("apply")
         state = json.load(open(f.state))
@@ -417,11 +419,19 @@ def old_revision_retired():
         rc, out, err = f.run("apply", "--prune")
         check(rc == 1 and "--allow-cancel" in err and old in err and not f.deletes(),
               "retired: --prune without --allow-cancel is held by the guard", out + err)
+        rc, out, err = f.run("plan", "--prune", "--allow-cancel", "--output", "json")
+        acts = json.loads(out).get("actions", []) if out.startswith("{") else []
+        cfg = [a for a in acts if a["kind"] == "delete" and a["resource"] == "OtaTaskConfiguration"]
+        check(cfg and "delete OtaRollout/fw" in cfg[0].get("dependsOn", []),
+              "retired: the old configuration's delete waits for the old wave's (chaos I5: a retired wave "
+              "keeps no spec to say what it uses)", json.dumps(acts)[:1500])
         rc, out, err = f.run("apply", "--prune", "--allow-cancel")
         state = json.load(open(f.state))
+        order = [e["op"] for e in f.emu.log() if e["op"] in ("DeleteOtaTask", "DeleteOtaTaskConfiguration")]
         check(rc == 0 and [d["path"].rsplit("/", 1)[1] for d in f.deletes()] == [old]
-              and not state.get("retired"),
-              "retired: --prune --allow-cancel deletes it, and the state forgets it", out + err)
+              and order and order[0] == "DeleteOtaTask" and not state.get("retired"),
+              "retired: --prune --allow-cancel deletes it (then the old configuration), and the state forgets it",
+              out + err + str(order))
     finally:
         f.stop()
 
