@@ -98,6 +98,12 @@ static char *read_small_file(const char *path)
     return otr_buf_detach(&b);
 }
 
+/* key of the profile's section in the config file (free() it), or NULL. */
+static char *conf(const otr_creds_provider *p, const char *key)
+{
+    return otr_profile_get(OTR_AWS_CONFIG_FILE, p->profile, key);
+}
+
 /* ---- HTTP for STS, the container endpoint and IMDS (one easy handle each) -- */
 
 static size_t collect(char *data, size_t size, size_t n, void *userp)
@@ -488,12 +494,12 @@ done:
  * assumed with those credentials (renewed before they expire). */
 static outcome from_profile_assume_role(otr_creds_provider *p, otr_buf *tried, otr_error *err)
 {
-    char *role = otr_profile_get(OTR_AWS_CONFIG_FILE, p->profile, "role_arn");
-    char *source = otr_profile_get(OTR_AWS_CONFIG_FILE, p->profile, "source_profile");
-    char *cred_src = otr_profile_get(OTR_AWS_CONFIG_FILE, p->profile, "credential_source");
-    char *session = otr_profile_get(OTR_AWS_CONFIG_FILE, p->profile, "role_session_name");
-    char *external = otr_profile_get(OTR_AWS_CONFIG_FILE, p->profile, "external_id");
-    char *duration = otr_profile_get(OTR_AWS_CONFIG_FILE, p->profile, "duration_seconds");
+    char *role = conf(p, "role_arn");
+    char *source = conf(p, "source_profile");
+    char *cred_src = conf(p, "credential_source");
+    char *session = conf(p, "role_session_name");
+    char *external = conf(p, "external_id");
+    char *duration = conf(p, "duration_seconds");
     otr_creds_provider *src = NULL;
     otr_buf desc = OTR_BUF_INIT;
     outcome o = NOT_CONFIGURED;
@@ -527,9 +533,9 @@ done:
 
 static outcome from_profile_web_identity(otr_creds_provider *p, otr_buf *tried, otr_error *err)
 {
-    char *file = otr_profile_get(OTR_AWS_CONFIG_FILE, p->profile, "web_identity_token_file");
-    char *role = otr_profile_get(OTR_AWS_CONFIG_FILE, p->profile, "role_arn");
-    char *session = otr_profile_get(OTR_AWS_CONFIG_FILE, p->profile, "role_session_name");
+    char *file = conf(p, "web_identity_token_file");
+    char *role = conf(p, "role_arn");
+    char *session = conf(p, "role_session_name");
     outcome o = NOT_CONFIGURED;
     (void)tried; /* only worth a mention when the profile sets it */
     if (file && role) {
@@ -601,9 +607,9 @@ done:
  * token `aws sso login` cached. */
 static outcome from_profile_sso(otr_creds_provider *p, otr_buf *tried, otr_error *err)
 {
-    char *session = otr_profile_get(OTR_AWS_CONFIG_FILE, p->profile, "sso_session");
-    char *account = otr_profile_get(OTR_AWS_CONFIG_FILE, p->profile, "sso_account_id");
-    char *role = otr_profile_get(OTR_AWS_CONFIG_FILE, p->profile, "sso_role_name");
+    char *session = conf(p, "sso_session");
+    char *account = conf(p, "sso_account_id");
+    char *role = conf(p, "sso_role_name");
     otr_buf section = OTR_BUF_INIT, login = OTR_BUF_INIT, url = OTR_BUF_INIT, answer = OTR_BUF_INIT,
             auth = OTR_BUF_INIT, desc = OTR_BUF_INIT;
     if (session)
@@ -790,7 +796,7 @@ static int run_bounded(const char *cmd, long timeout_ms, otr_buf *out)
 /* credential_process: run the command, read the credentials JSON it prints. */
 static outcome from_process(otr_creds_provider *p, otr_buf *tried, otr_error *err)
 {
-    char *cmd = otr_profile_get(OTR_AWS_CONFIG_FILE, p->profile, "credential_process");
+    char *cmd = conf(p, "credential_process");
     if (!cmd) {
         otr_buf_printf(tried, "credential_process of profile %s (not set)", p->profile);
         return NOT_CONFIGURED;
