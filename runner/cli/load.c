@@ -4,12 +4,14 @@
 #include "util/escape.h"
 
 #include "kinds/loader.h"
+#include "trust/openpgp.h"
 #include "trust/signers.h"
 #include "util/file.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 typedef struct add_ctx {
@@ -48,12 +50,37 @@ static int range_pending(const otr_options *o)
     return otr_options_allowed_signers(o) && o->verify_range;
 }
 
+/* The OpenPGP keys the allowed signers name: needed when they list one. */
+static int read_openpgp(const otr_options *o, const otr_signers *signers, otr_pgp_keyring **out,
+                        otr_error *err)
+{
+    const char *file = otr_options_openpgp_keys(o);
+    otr_buf text = OTR_BUF_INIT;
+    *out = NULL;
+    if (!file && otr_signers_has_openpgp(signers))
+        return otr_error_set(err, OTR_ERR_USAGE,
+                             "%s lists OpenPGP keys: give their public keys with --openpgp-keys "
+                             "FILE (gpg --armor --export FINGERPRINT... > FILE)",
+                             signers->file);
+    if (!file)
+        return 0;
+    if (otr_file_read(file, OTR_PGP_MAX_KEYS_FILE, &text, err) < 0) {
+        otr_error_prefix(err, "--openpgp-keys");
+        return -1;
+    }
+    int rc =
+        otr_pgp_keyring_parse(out, file, otr_buf_cstr(&text), text.len, (int64_t)time(NULL), err);
+    otr_buf_free(&text);
+    return rc;
+}
+
 int otr_verify_source(otr_source *src, const otr_options *o, int range, const char *since,
                       otr_source_trust *out, otr_error *err)
 {
     const char *file = otr_options_allowed_signers(o);
     otr_buf text = OTR_BUF_INIT;
     otr_signers signers;
+    otr_pgp_keyring *keys = NULL;
     if (!file && o->verify_asked) /* asked to verify, told to trust no one: fail closed */
         return otr_error_set(err, OTR_ERR_USAGE,
                              "--verify-commits needs the keys to trust: give --allowed-signers "
@@ -77,11 +104,21 @@ int otr_verify_source(otr_source *src, const otr_options *o, int range, const ch
                              "not set gives an empty file)",
                              file);
     }
-    rc = otr_source_verify(src, &signers, range, since, out, err);
+    otr_source_verify_options vo = {.signers = &signers,
+                                    .range = range,
+                                    .since = since,
+                                    .require_authors = o->require_authors,
+                                    .now = (int64_t)time(NULL)};
+    rc = read_openpgp(o, &signers, &keys, err);
+    if (rc == 0) {
+        vo.openpgp = keys;
+        rc = otr_source_verify(src, &vo, out, err);
+        if (rc < 0)
+            otr_error_prefix(err, "%s at %.12s is not trusted", otr_source_repo(src),
+                             otr_source_commit(src));
+    }
+    otr_pgp_keyring_free(keys);
     otr_signers_free(&signers);
-    if (rc < 0)
-        otr_error_prefix(err, "%s at %.12s is not trusted", otr_source_repo(src),
-                         otr_source_commit(src));
     return rc;
 }
 
@@ -108,8 +145,9 @@ int otr_loaded_verify_range(otr_loaded *l, const otr_options *o, const char *sin
 void otr_loaded_signed_by(const otr_loaded *l, otr_buf *out)
 {
     if (l->verified)
-        otr_buf_printf(out, "signed by %s, %s %s", l->trust.principal, l->trust.family,
-                       l->trust.fingerprint);
+        otr_buf_printf(out, "signed by %s, %s%s %s", l->trust.principal,
+                       l->trust.format && !strcmp(l->trust.format, "openpgp") ? "OpenPGP " : "",
+                       l->trust.family, l->trust.fingerprint);
 }
 
 cJSON *otr_loaded_signed_by_json(const otr_loaded *l)
@@ -120,6 +158,7 @@ cJSON *otr_loaded_signed_by_json(const otr_loaded *l)
     cJSON_AddStringToObject(j, "principal", l->trust.principal);
     cJSON_AddStringToObject(j, "key", l->trust.family);
     cJSON_AddStringToObject(j, "fingerprint", l->trust.fingerprint);
+    cJSON_AddStringToObject(j, "format", l->trust.format ? l->trust.format : "ssh");
     cJSON_AddNumberToObject(j, "commits", (double)l->trust.commits);
     return j;
 }

@@ -198,7 +198,9 @@ typedef enum opt_id {
     O_METRICS_FILE,
     O_PUSHGATEWAY,
     O_ALLOWED_SIGNERS,
+    O_OPENPGP_KEYS,
     O_VERIFY_COMMITS,
+    O_REQUIRE_AUTHORS,
     O_RETRY_MODE,
     O_LOCK_TIMEOUT,
     O_LOCK_STALE_AFTER,
@@ -237,12 +239,19 @@ static const option_spec options[] = {
     {O_FETCH_IDLE_TIMEOUT, "fetch-idle-timeout", 0, OPT_SOURCE, "DURATION",
      "stop a URL's fetch that makes no progress for this long (default 60s)"},
     {O_ALLOWED_SIGNERS, "allowed-signers", 0, OPT_SOURCE, "FILE",
-     "read only a commit signed (SSH, git commit -S) by a key this file\n"
-     "lists for its committer (git's allowed-signers format; default:\n"
-     "OTA_RUNNER_ALLOWED_SIGNERS)"},
+     "read only a commit signed (git commit -S, SSH or OpenPGP) by a key\n"
+     "this file lists for its committer (git's allowed-signers format; an\n"
+     "OpenPGP key as 'openpgp FINGERPRINT'; default: OTA_RUNNER_ALLOWED_SIGNERS)"},
+    {O_OPENPGP_KEYS, "openpgp-keys", 0, OPT_SOURCE, "FILE",
+     "the OpenPGP public keys (gpg --armor --export) the allowed signers\n"
+     "name by fingerprint (default: OTA_RUNNER_OPENPGP_KEYS)"},
     {O_VERIFY_COMMITS, "verify-commits", 0, OPT_SOURCE, "MODE",
      "with --allowed-signers: head (default), or range: also every commit\n"
-     "since the state's last applied one that changes a manifest (plan, apply)"},
+     "since the state's last applied one, along first parents, that changes\n"
+     "a manifest (plan, apply; a merge's signer vouches for what it brings in)"},
+    {O_REQUIRE_AUTHORS, "require-author-signatures", 0, OPT_SOURCE, NULL,
+     "with --verify-commits range: a merge is trusted only when each commit\n"
+     "it brings in that changes a manifest is signed by an allowed signer too"},
     {O_OUTPUT, "output", 'o', OPT_OUTPUT, "FORMAT", "output format: see above"},
     {O_REGION, "region", 0, OPT_SERVICE, "REGION",
      "AWS region (default: AWS_REGION, AWS_DEFAULT_REGION, the profile's)"},
@@ -497,6 +506,14 @@ const char *otr_options_allowed_signers(const otr_options *o)
     return env && *env ? env : NULL;
 }
 
+const char *otr_options_openpgp_keys(const otr_options *o)
+{
+    const char *env = getenv("OTA_RUNNER_OPENPGP_KEYS");
+    if (o->openpgp_keys)
+        return o->openpgp_keys;
+    return env && *env ? env : NULL;
+}
+
 static int apply_option(otr_options *o, const option_spec *opt, const char *value)
 {
     double v = 0;
@@ -600,6 +617,8 @@ static int apply_option(otr_options *o, const option_spec *opt, const char *valu
     case O_PUSHGATEWAY: o->pushgateway = value; break;
     case O_ALL: o->all = 1; break;
     case O_ALLOWED_SIGNERS: o->allowed_signers = value; break;
+    case O_OPENPGP_KEYS: o->openpgp_keys = value; break;
+    case O_REQUIRE_AUTHORS: o->require_authors = 1; break;
     case O_RETRY_MODE: o->retry_mode = value; break;
     case O_VERIFY_COMMITS:
         if (strcmp(value, "head") && strcmp(value, "range"))

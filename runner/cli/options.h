@@ -43,7 +43,9 @@ typedef struct otr_options {
     int worktree;
     const char *allowed_signers; /* --allowed-signers (see otr_options_allowed_signers) */
     const char *retry_mode;      /* --retry-mode (see otr_retry_mode_resolve) */
+    const char *openpgp_keys;    /* --openpgp-keys (see otr_options_openpgp_keys) */
     int verify_range;            /* --verify-commits range */
+    int require_authors;         /* --require-author-signatures */
     int verify_asked;            /* --verify-commits given (head or range) */
     /* output */
     otr_output output;
@@ -122,6 +124,8 @@ int otr_options_uses_state(const otr_options *o);
 void otr_options_state_where(const otr_options *o, otr_state_where *w);
 /* --allowed-signers, else OTA_RUNNER_ALLOWED_SIGNERS, else NULL (no check). */
 const char *otr_options_allowed_signers(const otr_options *o);
+/* --openpgp-keys, else OTA_RUNNER_OPENPGP_KEYS, else NULL. */
+const char *otr_options_openpgp_keys(const otr_options *o);
 
 /* Help text: the top level (cmd NULL) or one command's. */
 void otr_options_print_help(const otr_command *cmd);

@@ -13,6 +13,7 @@
 #include "util/error.h"
 
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct otr_source_opts {
     const char *repo;      /* path or URL; NULL means "." */
@@ -86,21 +87,35 @@ long otr_source_uncommitted(otr_source *s, otr_buf *names, size_t max_names);
 /* Who signed the commit a source was read from (otr_source_verify). */
 typedef struct otr_source_trust {
     char principal[256];  /* the committer's e-mail, which the allowed signers name */
-    char fingerprint[64]; /* SHA256:... of the key */
+    char fingerprint[64]; /* SSH: SHA256:... of the key; OpenPGP: the primary key's 40 hex digits */
     const char *family;   /* ED25519, ECDSA, RSA */
+    const char *format;   /* "ssh" or "openpgp" */
     size_t commits;       /* commits checked (range: the head and those in the range) */
 } otr_source_trust;
 
 struct otr_signers;
+struct otr_pgp_keyring;
 
-/* Checks that the commit (and the annotated tag --ref named) carries an SSH
- * signature in the namespace "git" by a key signers list for its
- * committer's (tagger's) e-mail, valid at its time; with range, also every
- * commit reachable from it but not from since (the state's last applied
- * commit; NULL or "": the whole history) that changes a file under the
- * path. Needs the repository open. On failure err names the commit and why. */
-OTR_MUST_USE int otr_source_verify(otr_source *s, const struct otr_signers *signers, int range,
-                                   const char *since, otr_source_trust *out, otr_error *err);
+/* What otr_source_verify trusts and how far it looks. */
+typedef struct otr_source_verify_options {
+    const struct otr_signers *signers;     /* who may sign, for which e-mail */
+    const struct otr_pgp_keyring *openpgp; /* the OpenPGP keys the signers name; NULL: none */
+    int range;                             /* also the commits since `since` */
+    const char *since;   /* the state's last applied commit; NULL or "": the whole history */
+    int require_authors; /* range: a merge's brought-in commits must be signed too */
+    int64_t now;         /* when OpenPGP keys and signatures must not have expired */
+} otr_source_verify_options;
+
+/* Checks that the commit (and the annotated tag --ref named) carries a
+ * signature (SSH in the namespace "git", or OpenPGP) by a key the signers
+ * list for its committer's (tagger's) e-mail, valid at its time. With
+ * range, so must each commit since `since` on the first-parent chain that
+ * changes a file under the path (a merge's signer vouches for what it
+ * brings in); with require_authors, also each commit a merge brings in
+ * (reachable from its other parents, not its first) that changes one.
+ * Needs the repository open. On failure err names the commit and why. */
+OTR_MUST_USE int otr_source_verify(otr_source *s, const otr_source_verify_options *vo,
+                                   otr_source_trust *out, otr_error *err);
 
 void otr_source_free(otr_source *s);
 

@@ -115,7 +115,52 @@ static char *unquote(char *s)
 
 static int is_key_type(const char *s)
 {
-    return !strncmp(s, "ssh-", 4) || !strncmp(s, "ecdsa-", 6) || !strncmp(s, "sk-", 3);
+    return !strncmp(s, "ssh-", 4) || !strncmp(s, "ecdsa-", 6) || !strncmp(s, "sk-", 3) ||
+           !strcmp(s, OTR_SIGNERS_OPENPGP);
+}
+
+void otr_signers_openpgp_key(const unsigned char fpr[20],
+                             unsigned char out[OTR_SIGNERS_OPENPGP_LEN])
+{
+    const size_t n = sizeof(OTR_SIGNERS_OPENPGP) - 1;
+    out[0] = out[1] = out[2] = 0;
+    out[3] = (unsigned char)n;
+    memcpy(out + 4, OTR_SIGNERS_OPENPGP, n);
+    memcpy(out + 4 + n, fpr, 20);
+}
+
+static int hex_digit(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    return c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/* openpgp FINGERPRINT: a v4 primary key's 40 hex digits, as gpg --with-colons
+ * prints them (spaces, as gpg --fingerprint groups them, are not read). */
+static int openpgp_key(cursor *c, otr_signer *e, const char *text)
+{
+    unsigned char fpr[20];
+    for (size_t i = 0; i < 40; i++) {
+        int v = hex_digit(text[i]);
+        if (v < 0)
+            goto bad;
+        fpr[i / 2] = (unsigned char)(i % 2 ? fpr[i / 2] << 4 | v : v);
+    }
+    if (text[40])
+        goto bad;
+    if (!(e->key = malloc(OTR_SIGNERS_OPENPGP_LEN)))
+        return fail(c, "out of memory");
+    otr_signers_openpgp_key(fpr, e->key);
+    e->key_len = OTR_SIGNERS_OPENPGP_LEN;
+    return 0;
+bad:
+    return fail(c,
+                "after openpgp, expected the primary key's 40-hex-digit fingerprint (gpg "
+                "--with-colons --fingerprint KEY, its fpr line), got \"%.48s\"",
+                text);
 }
 
 /* The number written by n digits at s (checked to be digits). */
@@ -271,6 +316,8 @@ static int key(cursor *c, otr_signer *e, const char *type, const char *b64)
     const unsigned char *p;
     size_t left;
     otr_ssh_str inner;
+    if (!strcmp(type, OTR_SIGNERS_OPENPGP))
+        return openpgp_key(c, e, b64);
     e->key = otr_base64_decode(b64, strlen(b64), &e->key_len);
     p = e->key;
     left = e->key_len;
@@ -304,7 +351,9 @@ static int parse_line(cursor *c, otr_signer *e)
     }
     type = second;
     if (!is_key_type(type)) {
-        fail(c, "\"%s\" is not a key type (ssh-ed25519, ecdsa-sha2-nistp256, ssh-rsa, ...)", type);
+        fail(c,
+             "\"%s\" is not a key type (ssh-ed25519, ecdsa-sha2-nistp256, ssh-rsa, openpgp, ...)",
+             type);
         goto done;
     }
     if (!(b64 = field(c))) {
@@ -324,6 +373,15 @@ static void signer_free(otr_signer *e)
     free(e->principals);
     free(e->namespaces);
     free(e->key);
+}
+
+int otr_signers_has_openpgp(const otr_signers *s)
+{
+    for (size_t i = 0; i < s->count; i++)
+        if (s->items[i].key_len == OTR_SIGNERS_OPENPGP_LEN &&
+            !memcmp(s->items[i].key + 4, OTR_SIGNERS_OPENPGP, sizeof(OTR_SIGNERS_OPENPGP) - 1))
+            return 1;
+    return 0;
 }
 
 int otr_signers_parse(otr_signers *out, const char *file, const char *text, size_t len,

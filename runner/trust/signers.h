@@ -24,6 +24,11 @@
 #define OTR_SIGNERS_MAX_FILE ((size_t)4 * 1024 * 1024)
 #define OTR_SIGNERS_NO_TIME INT64_MIN
 
+/* The key type of an OpenPGP line; its key blob is the SSH string
+ * "openpgp" followed by the 20 bytes of the fingerprint. */
+#define OTR_SIGNERS_OPENPGP "openpgp"
+#define OTR_SIGNERS_OPENPGP_LEN (4 + sizeof(OTR_SIGNERS_OPENPGP) - 1 + 20)
+
 typedef struct otr_signer {
     char *principals;                  /* the pattern list as written (unquoted) */
     char *namespaces;                  /* NULL: any */
@@ -50,6 +55,12 @@ OTR_MUST_USE int otr_signers_parse(otr_signers *out, const char *file, const cha
 const otr_signer *otr_signers_match(const otr_signers *s, const unsigned char *key, size_t key_len,
                                     const char *principal, const char *ns, int64_t when,
                                     otr_buf *why);
+
+/* The key blob an OpenPGP line's fingerprint is matched as. */
+void otr_signers_openpgp_key(const unsigned char fpr[20],
+                             unsigned char out[OTR_SIGNERS_OPENPGP_LEN]);
+/* Does the file list an OpenPGP key? */
+int otr_signers_has_openpgp(const otr_signers *s);
 
 /* Does name match the ssh pattern list (comma-separated, '*', '?', '!')? */
 int otr_ssh_match_list(const char *name, const char *list);

@@ -1,11 +1,9 @@
 /* SSH signatures (see sshsig.h): the armor, the blob, OpenSSL's verify. */
 #include "trust/sshsig.h"
 
-#include <openssl/bn.h>
-#include <openssl/core_names.h>
-#include <openssl/ec.h>
+#include "trust/pkey.h"
+
 #include <openssl/evp.h>
-#include <openssl/param_build.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,8 +13,6 @@
 #define ARMOR_END "-----END SSH SIGNATURE-----"
 #define SSHSIG_MAGIC "SSHSIG"
 #define SSHSIG_VERSION 1
-/* The smallest RSA modulus accepted, as OpenSSH's SSH_RSA_MINIMUM_MODULUS_SIZE. */
-#define RSA_MIN_BITS 1024
 
 /* ---- the wire format ------------------------------------------------------------ */
 
@@ -195,19 +191,6 @@ void otr_ssh_fingerprint(const unsigned char *key, size_t len, char out[64])
     snprintf(out, 64, "SHA256:%.*s", n, (const char *)b64);
 }
 
-static EVP_PKEY *from_params(const char *type, OSSL_PARAM_BLD *bld)
-{
-    OSSL_PARAM *params = OSSL_PARAM_BLD_to_param(bld);
-    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, type, NULL);
-    EVP_PKEY *pkey = NULL;
-    if (!params || !ctx || EVP_PKEY_fromdata_init(ctx) <= 0 ||
-        EVP_PKEY_fromdata(ctx, &pkey, EVP_PKEY_PUBLIC_KEY, params) <= 0)
-        pkey = NULL;
-    OSSL_PARAM_free(params);
-    EVP_PKEY_CTX_free(ctx);
-    return pkey;
-}
-
 /* An ECDSA key: string curve, string Q (an uncompressed point). */
 static EVP_PKEY *ecdsa_key(const unsigned char *p, size_t left, const char *curve,
                            const char *group)
@@ -216,13 +199,7 @@ static EVP_PKEY *ecdsa_key(const unsigned char *p, size_t left, const char *curv
     if (otr_ssh_read_str(&p, &left, &name) < 0 || otr_ssh_read_str(&p, &left, &q) < 0 || left ||
         !str_is(&name, curve))
         return NULL;
-    OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
-    EVP_PKEY *pkey = NULL;
-    if (bld && OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, group, 0) &&
-        OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, q.p, q.len))
-        pkey = from_params("EC", bld);
-    OSSL_PARAM_BLD_free(bld);
-    return pkey;
+    return otr_pkey_ec(group, q.p, q.len);
 }
 
 /* An RSA key: mpint e, mpint n. */
@@ -231,20 +208,7 @@ static EVP_PKEY *rsa_key(const unsigned char *p, size_t left, otr_buf *why)
     otr_ssh_str e, n;
     if (otr_ssh_read_str(&p, &left, &e) < 0 || otr_ssh_read_str(&p, &left, &n) < 0 || left)
         return NULL;
-    BIGNUM *be = BN_bin2bn(e.p, (int)e.len, NULL), *bn = BN_bin2bn(n.p, (int)n.len, NULL);
-    OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
-    EVP_PKEY *pkey = NULL;
-    if (bn && BN_num_bits(bn) < RSA_MIN_BITS) {
-        otr_buf_printf(why, "the RSA key has %d bits (at least %d are needed)", BN_num_bits(bn),
-                       RSA_MIN_BITS);
-    } else if (be && bn && bld && OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, bn) &&
-               OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, be)) {
-        pkey = from_params("RSA", bld);
-    }
-    OSSL_PARAM_BLD_free(bld);
-    BN_free(be);
-    BN_free(bn);
-    return pkey;
+    return otr_pkey_rsa(n.p, n.len, e.p, e.len, why);
 }
 
 /* An ECDSA signature blob (mpint r, mpint s) as DER, for OpenSSL. */
@@ -255,20 +219,7 @@ static unsigned char *ecdsa_der(const otr_ssh_str *blob, size_t *der_len)
     otr_ssh_str r, s;
     if (otr_ssh_read_str(&p, &left, &r) < 0 || otr_ssh_read_str(&p, &left, &s) < 0 || left)
         return NULL;
-    ECDSA_SIG *sig = ECDSA_SIG_new();
-    BIGNUM *br = BN_bin2bn(r.p, (int)r.len, NULL), *bs = BN_bin2bn(s.p, (int)s.len, NULL);
-    unsigned char *der = NULL;
-    if (sig && br && bs && ECDSA_SIG_set0(sig, br, bs)) {
-        br = bs = NULL; /* the signature owns them */
-        int n = i2d_ECDSA_SIG(sig, &der);
-        *der_len = n > 0 ? (size_t)n : 0;
-        if (n <= 0)
-            der = NULL;
-    }
-    BN_free(br);
-    BN_free(bs);
-    ECDSA_SIG_free(sig);
-    return der;
+    return otr_pkey_ecdsa_der(r.p, r.len, s.p, s.len, der_len);
 }
 
 typedef struct scheme {

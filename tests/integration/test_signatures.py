@@ -19,7 +19,8 @@ allowed-signers file is the oracle, and ota-runner must agree:
 - annotated tags: an unsigned tag over a signed commit is refused, a signed
   one accepted;
 - --verify-commits range: a signed merge over an unsigned commit that changes
-  a manifest is refused; head mode lets it through;
+  a manifest is accepted (first parents), refused with
+  --require-author-signatures; head mode lets it through;
 - plan names the signer; apply refuses an unsigned commit before any call,
   and records the signer of what it applied in the state.
 """
@@ -293,10 +294,14 @@ with Emulator("--tick", "0.2") as emu:
           "range fixture: a signed merge over an unsigned commit", out + err)
     rc, out, err = runner("plan", env_extra=env)
     check(rc == 0, "head mode: the signed merge is accepted", out + err)
+    # range mode walks first parents: the merge's signer vouches for what it brings in (issue 26)
+    rc, out, err = runner("plan", "--verify-commits", "range", env_extra=env)
+    check(rc in (0, 2) and "Commit signed by" in out, "range mode: the signed merge vouches for its branch", out + err)
     before = len(emu.log())
-    rc, out, err = runner("apply", "--verify-commits", "range", env_extra=env)
-    check(rc == 1 and f"{sneaky[:12]} changes manifests since {top[:12]}" in err and "is not signed" in err
-          and len(emu.log()) == before, "range mode: the unsigned commit under the merge is refused, no call made",
+    rc, out, err = runner("apply", "--verify-commits", "range", "--require-author-signatures", env_extra=env)
+    check(rc == 1 and f"{sneaky[:12]}, brought in by merge {merge[:12]}, changes manifests since {top[:12]}" in err
+          and "is not signed" in err and len(emu.log()) == before,
+          "range mode with --require-author-signatures: the unsigned commit under the merge is refused, no call made",
           out + err)
     # the same range in clones (issue 29): a shallow one cannot show what is below its boundary,
     # so it is refused, never passed; a full one names the unsigned commit
@@ -309,10 +314,10 @@ with Emulator("--tick", "0.2") as emu:
             cenv = {**env, "OTA_RUNNER_STATE": os.path.join(tmp, f"clone-{depth}-{fresh}.json")}
             if not fresh:  # the state's last applied commit is top, three commits below the merge
                 shutil.copy(state, cenv["OTA_RUNNER_STATE"])
-            p = subprocess.run([RUNNER, "plan", "--verify-commits", "range", "--repo", clone,
+            p = subprocess.run([RUNNER, "plan", "--verify-commits", "range", "--require-author-signatures", "--repo", clone,
                                 "--allowed-signers", ALLOWED], capture_output=True, text=True,
                                env={**ENV, **cenv}, timeout=120)
-            named = f"{sneaky[:12]} changes manifests since " in p.stderr
+            named = f"{sneaky[:12]}, brought in by merge {merge[:12]}, changes manifests since " in p.stderr
             incomplete = "is incomplete (a shallow clone)" in p.stderr and "fetch-depth: 0" in p.stderr
             check(p.returncode == 1 and (named if depth is None else named or incomplete),
                   f"range mode on a clone of depth {depth or 'full'}, {'fresh' if fresh else 'applied'} state: "
