@@ -115,7 +115,9 @@ int otr_cmd_validate(const otr_options *o)
                    l.set.count == 1 ? "" : "s", l.set.files, l.set.files == 1 ? "" : "s", commit,
                    otr_source_path(l.source));
         otr_buf who = OTR_BUF_INIT;
-        otr_loaded_signed_by(&l, &who);
+        cJSON *signer = otr_loaded_signed_by_json(&l);
+        otr_render_signer(signer, &who);
+        cJSON_Delete(signer);
         if (who.len)
             printf("commit %.12s %s\n", otr_source_commit(l.source), otr_buf_cstr(&who));
         otr_buf_free(&who);

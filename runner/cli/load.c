@@ -142,14 +142,6 @@ int otr_loaded_verify_range(otr_loaded *l, const otr_options *o, const char *sin
     return rc;
 }
 
-void otr_loaded_signed_by(const otr_loaded *l, otr_buf *out)
-{
-    if (l->verified)
-        otr_buf_printf(out, "signed by %s, %s%s %s", l->trust.principal,
-                       l->trust.format && !strcmp(l->trust.format, "openpgp") ? "OpenPGP " : "",
-                       l->trust.family, l->trust.fingerprint);
-}
-
 cJSON *otr_loaded_signed_by_json(const otr_loaded *l)
 {
     if (!l->verified)

@@ -39,10 +39,8 @@ OTR_MUST_USE int otr_verify_source(otr_source *src, const otr_options *o, int ra
  * the repository. */
 OTR_MUST_USE int otr_loaded_verify_range(otr_loaded *l, const otr_options *o, const char *since);
 
-/* "signed by alice@example.com, ED25519 SHA256:..." into out (nothing when
- * unchecked). */
-void otr_loaded_signed_by(const otr_loaded *l, otr_buf *out);
-/* {"principal", "key", "fingerprint", "commits"}, or NULL when unchecked. */
+/* {"principal", "key", "fingerprint", "format", "commits"}, or NULL when
+ * unchecked (otr_render_signer says it in words). */
 cJSON *otr_loaded_signed_by_json(const otr_loaded *l);
 
 void otr_loaded_free(otr_loaded *l);

@@ -384,16 +384,21 @@ static void text_action(const otr_plan *p, const ahead *said, size_t i, const ch
     }
 }
 
-/* "signed by alice@example.com, ED25519 SHA256:..." (nothing without a check). */
-static void signer_text(const otr_plan *p, otr_buf *out)
+void otr_render_signer(const cJSON *s, otr_buf *out)
 {
-    const cJSON *s = p->signed_by;
+    const char *format = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(s, "format"));
     if (!s)
         return;
-    otr_buf_printf(out, "signed by %s, %s %s",
+    otr_buf_printf(out, "signed by %s, %s%s %s",
                    cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(s, "principal")),
+                   format && !strcmp(format, "openpgp") ? "OpenPGP " : "",
                    cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(s, "key")),
                    cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(s, "fingerprint")));
+}
+
+static void signer_text(const otr_plan *p, otr_buf *out)
+{
+    otr_render_signer(p->signed_by, out);
 }
 
 /* A plan of 100k creates is megabytes of text: written out as it is made

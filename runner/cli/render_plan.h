@@ -39,4 +39,8 @@ void otr_render_action_describe(otr_buf *out, const otr_action *a);
 /* The one-line summary: "Plan: 1 to create, ..." or "No changes. ..." */
 void otr_render_plan_summary(const otr_plan *p, otr_buf *out);
 
+/* "signed by alice@example.com, ED25519 SHA256:..." or "..., OpenPGP RSA
+ * FINGERPRINT" from a signedBy object (nothing for NULL). */
+void otr_render_signer(const cJSON *signed_by, otr_buf *out);
+
 #endif

@@ -207,6 +207,15 @@ static int read_block(otr_pgp_keyring *k, pgp_bytes in, int64_t now, otr_buf *wh
     return got < 0 || k->count == first ? -1 : 0;
 }
 
+static int has_block(const char *text, size_t len, const char *label)
+{
+    otr_buf bin = OTR_BUF_INIT, why = OTR_BUF_INIT;
+    int got = pgp_dearmor(&text, text + len, label, &bin, &why);
+    otr_buf_free(&bin);
+    otr_buf_free(&why);
+    return got != 0;
+}
+
 int otr_pgp_keyring_parse(otr_pgp_keyring **out, const char *file, const char *text, size_t len,
                           int64_t now, otr_error *err)
 {
@@ -243,6 +252,11 @@ int otr_pgp_keyring_parse(otr_pgp_keyring **out, const char *file, const char *t
     if (got < 0) {
         otr_error_set(err, OTR_ERR_INVALID, "%s: block %d: %s", file, n ? n : 1,
                       otr_buf_cstr(&why));
+    } else if (n == 0 && has_block(text, len, "PRIVATE KEY BLOCK")) {
+        otr_error_set(err, OTR_ERR_INVALID,
+                      "%s holds a secret key: give public keys only (gpg --armor --export "
+                      "FINGERPRINT > %s)",
+                      file, file);
     } else if (n == 0) {
         otr_error_set(err, OTR_ERR_INVALID,
                       "%s holds no \"-----BEGIN PGP PUBLIC KEY BLOCK-----\": export the keys "

@@ -1,10 +1,16 @@
 /*
  * Trusted commits' parts on their own (runner/trust): ssh patterns, the
  * allowed-signers file and its errors, commits and tags split as git splits
- * them, and SSH signatures that are not what they claim. Real signatures
- * made by ssh-keygen and checked against git are in
- * tests/integration/test_signatures.py.
+ * them, and SSH signatures that are not what they claim; OpenPGP keyrings
+ * and signatures made by gpg (tests/data/openpgp: an Ed25519, an RSA 3072
+ * and a P-256 key, a key with a signing subkey, each with a detached
+ * signature of "message") checked, and broken byte by byte. Real
+ * signatures made by ssh-keygen and gpg and checked against git are in
+ * tests/integration/test_signatures.py and test_openpgp.py.
  */
+#include "helpers.h"
+#include "trust/openpgp.h"
+#include "trust/pgp_packet.h"
 #include "trust/signed.h"
 #include "trust/signers.h"
 #include "trust/sshsig.h"
@@ -14,6 +20,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <openssl/evp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -194,12 +202,228 @@ static void test_signatures(void **state)
     assert_string_equal(fp, "SHA256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU");
 }
 
+/* ---- OpenPGP ------------------------------------------------------------------------ */
+
+#define PGP_DATA OTR_TEST_DATA "/openpgp/"
+#define NOW 1800000000 /* 2027: the fixture keys never expire */
+
+static char *data(const char *name)
+{
+    char *text = otr_test_slurp(name);
+    if (!text)
+        fail_msg("cannot read %s", name);
+    return text;
+}
+
+/* One keyring of the four keys. */
+static otr_pgp_keyring *all_keys(void)
+{
+    static const char *const names[] = {PGP_DATA "alice.asc", PGP_DATA "bob.asc",
+                                        PGP_DATA "carol.asc", PGP_DATA "sub.asc"};
+    otr_buf text = OTR_BUF_INIT;
+    otr_error err = OTR_ERROR_INIT;
+    otr_pgp_keyring *k = NULL;
+    for (size_t i = 0; i < 4; i++) {
+        char *t = data(names[i]);
+        otr_buf_puts(&text, t);
+        free(t);
+    }
+    if (otr_pgp_keyring_parse(&k, "keys.asc", text.ptr, text.len, NOW, &err) < 0)
+        fail_msg("%s", otr_error_message(&err));
+    otr_buf_free(&text);
+    return k;
+}
+
+static void verify_one(const otr_pgp_keyring *k, const char *who, const char *family)
+{
+    char sig_path[256], fpr_path[256];
+    snprintf(sig_path, sizeof(sig_path), PGP_DATA "%s.sig", who);
+    snprintf(fpr_path, sizeof(fpr_path), PGP_DATA "%s.fpr", who);
+    char *sig = data(sig_path), *fpr = data(fpr_path), *msg = data(PGP_DATA "message");
+    otr_pgp_signer by;
+    otr_buf why = OTR_BUF_INIT;
+    if (otr_pgp_verify(k, sig, strlen(sig), msg, strlen(msg), NOW, &by, &why) < 0)
+        fail_msg("%s: %s", who, otr_buf_cstr(&why));
+    assert_memory_equal(by.primary_hex, fpr, 40);
+    assert_string_equal(by.family, family);
+    /* one byte of the message changed */
+    msg[0] ^= 1;
+    assert_int_equal(otr_pgp_verify(k, sig, strlen(sig), msg, strlen(msg), NOW, &by, &why), -1);
+    assert_non_null(strstr(otr_buf_cstr(&why), "does not match the signed data"));
+    otr_buf_free(&why);
+    free(sig);
+    free(fpr);
+    free(msg);
+}
+
+static void test_openpgp_verify(void **state)
+{
+    (void)state;
+    otr_pgp_keyring *k = all_keys();
+    assert_int_equal(otr_pgp_keyring_count(k), 4);
+    verify_one(k, "alice", "ED25519");
+    verify_one(k, "bob", "RSA");
+    verify_one(k, "carol", "ECDSA");
+    verify_one(k, "sub", "ED25519"); /* by the subkey, named by its primary key */
+    otr_pgp_keyring_free(k);
+}
+
+/* A verification of alice's signature, edited by edit, fails with want. */
+static void pgp_bad(const char *keys_name, void (*edit)(otr_buf *sig), const char *want)
+{
+    otr_error err = OTR_ERROR_INIT;
+    otr_pgp_keyring *k = NULL;
+    char *keys = data(keys_name), *sig = data(PGP_DATA "alice.sig"),
+         *msg = data(PGP_DATA "message");
+    otr_buf s = OTR_BUF_INIT, why = OTR_BUF_INIT;
+    otr_pgp_signer by;
+    otr_buf_puts(&s, sig);
+    if (edit)
+        edit(&s);
+    if (otr_pgp_keyring_parse(&k, "keys.asc", keys, strlen(keys), NOW, &err) < 0)
+        fail_msg("%s", otr_error_message(&err));
+    assert_int_equal(otr_pgp_verify(k, s.ptr, s.len, msg, strlen(msg), NOW, &by, &why), -1);
+    if (!strstr(otr_buf_cstr(&why), want))
+        fail_msg("got \"%s\", want \"%s\"", otr_buf_cstr(&why), want);
+    otr_pgp_keyring_free(k);
+    otr_buf_free(&s);
+    otr_buf_free(&why);
+    free(keys);
+    free(sig);
+    free(msg);
+}
+
+static void flip_checksum(otr_buf *s)
+{
+    char *eq = strstr(s->ptr, "\n=");
+    eq[2] = eq[2] == 'A' ? 'B' : 'A';
+}
+
+static void drop_end(otr_buf *s)
+{
+    char *end = strstr(s->ptr, "-----END");
+    s->len = (size_t)(end - s->ptr);
+    *end = '\0';
+}
+
+static void drop_checksum(otr_buf *s)
+{
+    char *eq = strstr(s->ptr, "\n=");
+    char *nl = strchr(eq + 1, '\n');
+    memmove(eq, nl, strlen(nl) + 1);
+    s->len = strlen(s->ptr);
+}
+
+static void two_signatures(otr_buf *s)
+{
+    /* the same packet twice, re-armored without a checksum */
+    const char *p = s->ptr;
+    otr_buf bin = OTR_BUF_INIT, why = OTR_BUF_INIT;
+    assert_int_equal(pgp_dearmor(&p, s->ptr + s->len, "SIGNATURE", &bin, &why), 1);
+    char *once = malloc(bin.len);
+    memcpy(once, bin.ptr, bin.len);
+    otr_buf_append(&bin, once, bin.len);
+    free(once);
+    otr_buf_clear(s);
+    otr_buf_puts(s, "-----BEGIN PGP SIGNATURE-----\n\n");
+    char *b64 = malloc(bin.len * 2 + 8);
+    EVP_EncodeBlock((unsigned char *)b64, (const unsigned char *)bin.ptr, (int)bin.len);
+    otr_buf_puts(s, b64);
+    otr_buf_puts(s, "\n-----END PGP SIGNATURE-----\n");
+    free(b64);
+    otr_buf_free(&bin);
+    otr_buf_free(&why);
+}
+
+static void test_openpgp_refusals(void **state)
+{
+    (void)state;
+    pgp_bad(PGP_DATA "alice.asc", flip_checksum, "checksum does not match");
+    pgp_bad(PGP_DATA "alice.asc", drop_end, "no \"-----END PGP SIGNATURE-----\" line");
+    pgp_bad(PGP_DATA "alice.asc", two_signatures, "more than one packet");
+    pgp_bad(PGP_DATA "bob.asc", NULL, "which is not in keys.asc");
+    /* the checksum is optional (RFC 9580): without it the signature is good */
+    otr_error err = OTR_ERROR_INIT;
+    otr_pgp_keyring *k = NULL;
+    char *keys = data(PGP_DATA "alice.asc"), *sig = data(PGP_DATA "alice.sig"),
+         *msg = data(PGP_DATA "message");
+    otr_buf s = OTR_BUF_INIT, why = OTR_BUF_INIT;
+    otr_pgp_signer by;
+    otr_buf_puts(&s, sig);
+    drop_checksum(&s);
+    assert_int_equal(otr_pgp_keyring_parse(&k, "keys.asc", keys, strlen(keys), NOW, &err), 0);
+    assert_int_equal(otr_pgp_verify(k, s.ptr, s.len, msg, strlen(msg), NOW, &by, &why), 0);
+    /* every shorter signature packet is refused, never read past its end */
+    const char *p = sig;
+    otr_buf bin = OTR_BUF_INIT;
+    assert_int_equal(pgp_dearmor(&p, sig + strlen(sig), "SIGNATURE", &bin, &why), 1);
+    for (size_t cut = 0; cut + 1 < bin.len; cut++) {
+        pgp_bytes in = {(const unsigned char *)bin.ptr, cut};
+        pgp_packet pkt;
+        pgp_sig parsed;
+        int got = pgp_packet_next(&in, &pkt, &why);
+        assert_true(got <= 0 || pgp_sig_parse(&parsed, pkt.body, &why) < 0);
+    }
+    otr_buf_free(&bin);
+    otr_pgp_keyring_free(k);
+    otr_buf_free(&s);
+    otr_buf_free(&why);
+    free(keys);
+    free(sig);
+    free(msg);
+}
+
+static void keys_bad(const char *text, const char *want)
+{
+    otr_error err = OTR_ERROR_INIT;
+    otr_pgp_keyring *k = NULL;
+    assert_int_equal(otr_pgp_keyring_parse(&k, "keys.asc", text, strlen(text), NOW, &err), -1);
+    assert_null(k);
+    if (!strstr(otr_error_message(&err), want))
+        fail_msg("got \"%s\", want \"%s\"", otr_error_message(&err), want);
+    otr_error_clear(&err);
+}
+
+static void test_openpgp_keys_file(void **state)
+{
+    (void)state;
+    keys_bad("", "holds no \"-----BEGIN PGP PUBLIC KEY BLOCK-----\"");
+    keys_bad("-----BEGIN PGP PRIVATE KEY BLOCK-----\n\nxx==\n-----END PGP PRIVATE KEY BLOCK-----\n",
+             "holds a secret key");
+    keys_bad("-----BEGIN PGP PUBLIC KEY BLOCK-----\nQUJD\n-----END PGP PUBLIC KEY BLOCK-----\n",
+             "no blank line before its data");
+    /* a user ID packet (tag 13, "A") where a key must come first */
+    keys_bad("-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nzQFB\n-----END PGP PUBLIC KEY BLOCK-----\n",
+             "block 1: it does not start with a public key");
+    /* the allowed-signers line of an OpenPGP key */
+    char line[128], *fpr = data(PGP_DATA "alice.fpr");
+    otr_signers s;
+    otr_error err = OTR_ERROR_INIT;
+    unsigned char want[OTR_SIGNERS_OPENPGP_LEN], bin[20];
+    snprintf(line, sizeof(line), "alice@example.com openpgp %.40s\n", fpr);
+    assert_int_equal(otr_signers_parse(&s, "allowed", line, strlen(line), &err), 0);
+    assert_true(otr_signers_has_openpgp(&s));
+    for (int i = 0; i < 20; i++) {
+        unsigned v;
+        assert_int_equal(sscanf(fpr + 2 * i, "%2x", &v), 1);
+        bin[i] = (unsigned char)v;
+    }
+    otr_signers_openpgp_key(bin, want);
+    assert_int_equal(s.items[0].key_len, sizeof(want));
+    assert_memory_equal(s.items[0].key, want, sizeof(want));
+    otr_signers_free(&s);
+    parse_bad("alice@example.com openpgp ABCD\n",
+              "allowed:1: after openpgp, expected the primary key's 40-hex-digit fingerprint");
+    free(fpr);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_patterns),     cmocka_unit_test(test_signers_file),
-        cmocka_unit_test(test_split_commit), cmocka_unit_test(test_split_tag),
-        cmocka_unit_test(test_signatures),
+        cmocka_unit_test(test_patterns),         cmocka_unit_test(test_signers_file),
+        cmocka_unit_test(test_split_commit),     cmocka_unit_test(test_split_tag),
+        cmocka_unit_test(test_signatures),       cmocka_unit_test(test_openpgp_verify),
+        cmocka_unit_test(test_openpgp_refusals), cmocka_unit_test(test_openpgp_keys_file),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
