@@ -243,8 +243,8 @@ static const option_spec options[] = {
      "this file lists for its committer (git's allowed-signers format; an\n"
      "OpenPGP key as 'openpgp FINGERPRINT'; default: OTA_RUNNER_ALLOWED_SIGNERS)"},
     {O_OPENPGP_KEYS, "openpgp-keys", 0, OPT_SOURCE, "FILE",
-     "the OpenPGP public keys (gpg --armor --export) the allowed signers\n"
-     "name by fingerprint (default: OTA_RUNNER_OPENPGP_KEYS)"},
+     "the OpenPGP public keys (armored, as gpg exports them) the allowed\n"
+     "signers name by fingerprint (default: OTA_RUNNER_OPENPGP_KEYS)"},
     {O_VERIFY_COMMITS, "verify-commits", 0, OPT_SOURCE, "MODE",
      "with --allowed-signers: head (default), or range: also every commit\n"
      "since the state's last applied one, along first parents, that changes\n"

@@ -7,7 +7,7 @@ _ota_runner() {
     }
     local commands="init validate tokens plan show diff apply status state version"
     local global="--help --verbose --debug --no-color"
-    local source="--repo --ref --path --worktree --cache-dir --fetch-timeout --fetch-idle-timeout --allowed-signers --verify-commits --output"
+    local source="--repo --ref --path --worktree --cache-dir --fetch-timeout --fetch-idle-timeout --allowed-signers --openpgp-keys --verify-commits --require-author-signatures --output"
     local service="--region --profile --endpoint-url --parallelism --max-rps --retry-mode --max-attempts --connect-timeout --request-timeout --state --lock-timeout --lock-stale-after"
     local plan="--prune --max-deletes --allow-cancel --allow-empty --allow-older --no-adopt --migrate-endpoint --target --refresh"
 
