@@ -102,26 +102,40 @@ static void binding(cert *c, subkey *s, const pgp_sig *sig, int64_t now)
 
 typedef enum { AT_NONE, AT_KEY, AT_UID, AT_OTHER, AT_SUB } place;
 
+/* Where a block's reading stands: the certificate and subkey the packets
+ * since the last key belong to (indexes: the arrays grow). A key that
+ * comes twice (two exports of one key, one of them revoked) is read into
+ * the one certificate, so a revocation in either counts. */
+typedef struct reader {
+    otr_pgp_keyring *k;
+    size_t cert, sub;
+    int have_cert;
+    place at;
+    pgp_bytes uid;
+    int64_t now;
+} reader;
+
 /* One signature packet inside a certificate, where it stands. */
-static void key_signature(cert *c, place at, const pgp_bytes *uid, pgp_bytes body, int64_t now)
+static void key_signature(reader *r, pgp_bytes body)
 {
     pgp_sig sig;
     otr_buf why = OTR_BUF_INIT;
-    subkey *s = c->nsubs ? &c->subs[c->nsubs - 1] : NULL;
+    cert *c = &r->k->certs[r->cert];
+    subkey *s = r->at == AT_SUB ? &c->subs[r->sub] : NULL;
     if (pgp_sig_parse(&sig, body, &why) < 0 || sig.version != 4) {
         otr_buf_free(&why); /* a signature not understood certifies nothing */
         return;
     }
     otr_buf_free(&why);
-    if (at == AT_KEY && sig.type == PGP_SIG_DIRECT_KEY)
-        self_signature(c, &sig, NULL, now);
-    else if (at == AT_KEY && sig.type == PGP_SIG_KEY_REVOCATION)
+    if (r->at == AT_KEY && sig.type == PGP_SIG_DIRECT_KEY)
+        self_signature(c, &sig, NULL, r->now);
+    else if (r->at == AT_KEY && sig.type == PGP_SIG_KEY_REVOCATION)
         c->revoked |= certifies(&sig, &c->primary, &c->primary, NULL, NULL, INT64_MIN) == 0;
-    else if (at == AT_UID && sig.type >= 0x10 && sig.type <= 0x13)
-        self_signature(c, &sig, uid, now);
-    else if (at == AT_SUB && sig.type == PGP_SIG_SUBKEY_BINDING)
-        binding(c, s, &sig, now);
-    else if (at == AT_SUB && sig.type == PGP_SIG_SUBKEY_REVOCATION)
+    else if (r->at == AT_UID && sig.type >= 0x10 && sig.type <= 0x13)
+        self_signature(c, &sig, &r->uid, r->now);
+    else if (s && sig.type == PGP_SIG_SUBKEY_BINDING)
+        binding(c, s, &sig, r->now);
+    else if (s && sig.type == PGP_SIG_SUBKEY_REVOCATION)
         s->revoked |= certifies(&sig, &c->primary, &c->primary, &s->key, NULL, INT64_MIN) == 0;
 }
 
@@ -135,33 +149,55 @@ static int grow(void **items, size_t count, size_t size)
     return 0;
 }
 
-static int add_key(otr_pgp_keyring *k, int tag, pgp_bytes body, otr_buf *why)
+/* A primary key: a new certificate, or the one it already has. */
+static int primary_key(reader *r, pgp_key *key)
+{
+    otr_pgp_keyring *k = r->k;
+    for (r->cert = 0; r->cert < k->count; r->cert++)
+        if (!memcmp(k->certs[r->cert].primary.fpr, key->fpr, 20)) {
+            pgp_key_clear(key);
+            return 0;
+        }
+    if (grow((void **)&k->certs, k->count, sizeof(cert)) < 0)
+        return -1;
+    k->certs[k->count].primary = *key;
+    k->certs[k->count++].self_at = -1;
+    return 0;
+}
+
+/* A subkey of the current certificate: new, or one it already has. */
+static int subkey_of(reader *r, pgp_key *key)
+{
+    cert *c = &r->k->certs[r->cert];
+    for (r->sub = 0; r->sub < c->nsubs; r->sub++)
+        if (!memcmp(c->subs[r->sub].key.fpr, key->fpr, 20)) {
+            pgp_key_clear(key);
+            return 0;
+        }
+    if (grow((void **)&c->subs, c->nsubs, sizeof(subkey)) < 0)
+        return -1;
+    c->subs[c->nsubs].key = *key;
+    c->subs[c->nsubs++].bound_at = -1;
+    return 0;
+}
+
+static int add_key(reader *r, int tag, pgp_bytes body, otr_buf *why)
 {
     pgp_key key;
-    if (tag == PGP_TAG_PUBLIC_SUBKEY && !k->count) {
-        otr_buf_puts(why, "a subkey before any primary key");
+    if (tag == PGP_TAG_PUBLIC_SUBKEY && !r->have_cert) {
+        otr_buf_puts(why, "it does not start with a public key");
         return -1;
     }
     if (pgp_key_parse(&key, body, why) < 0)
         return -1;
-    if (tag == PGP_TAG_PUBLIC_KEY) {
-        if (grow((void **)&k->certs, k->count, sizeof(cert)) < 0)
-            goto nomem;
-        cert *c = &k->certs[k->count++];
-        c->primary = key;
-        c->self_at = -1;
-        return 0;
+    if ((tag == PGP_TAG_PUBLIC_KEY ? primary_key(r, &key) : subkey_of(r, &key)) < 0) {
+        pgp_key_clear(&key);
+        otr_buf_puts(why, "out of memory");
+        return -1;
     }
-    cert *c = &k->certs[k->count - 1];
-    if (grow((void **)&c->subs, c->nsubs, sizeof(subkey)) < 0)
-        goto nomem;
-    c->subs[c->nsubs].key = key;
-    c->subs[c->nsubs++].bound_at = -1;
+    r->have_cert = 1;
+    r->at = tag == PGP_TAG_PUBLIC_KEY ? AT_KEY : AT_SUB;
     return 0;
-nomem:
-    pgp_key_clear(&key);
-    otr_buf_puts(why, "out of memory");
-    return -1;
 }
 
 /* The packets of one decoded block: certificates, each a primary key and
@@ -169,42 +205,36 @@ nomem:
 static int read_block(otr_pgp_keyring *k, pgp_bytes in, int64_t now, otr_buf *why)
 {
     pgp_packet pkt;
-    place at = AT_NONE;
-    pgp_bytes uid = {NULL, 0};
-    size_t first = k->count;
+    reader r = {.k = k, .at = AT_NONE, .now = now};
     int got;
     while ((got = pgp_packet_next(&in, &pkt, why)) > 0) {
-        switch (pkt.tag) {
-        case PGP_TAG_PUBLIC_KEY:
-        case PGP_TAG_PUBLIC_SUBKEY:
-            if (add_key(k, pkt.tag, pkt.body, why) < 0)
-                return -1;
-            at = pkt.tag == PGP_TAG_PUBLIC_KEY ? AT_KEY : AT_SUB;
-            break;
-        case PGP_TAG_USER_ID:
-            uid = pkt.body;
-            at = AT_UID;
-            break;
-        case PGP_TAG_USER_ATTRIBUTE: at = AT_OTHER; break;
-        case PGP_TAG_SIGNATURE:
-            if (at != AT_NONE && k->count > first)
-                key_signature(&k->certs[k->count - 1], at, &uid, pkt.body, now);
-            break;
-        case PGP_TAG_SECRET_KEY:
-        case PGP_TAG_SECRET_SUBKEY:
+        if (pkt.tag == PGP_TAG_SECRET_KEY || pkt.tag == PGP_TAG_SECRET_SUBKEY) {
             otr_buf_puts(why,
                          "it holds a secret key: give public keys only (gpg --armor --export)");
             return -1;
-        default: break; /* trust and marker packets, and those of other uses */
         }
-        if (pkt.tag != PGP_TAG_PUBLIC_KEY && k->count == first) {
+        if (pkt.tag != PGP_TAG_PUBLIC_KEY && !r.have_cert) {
             otr_buf_puts(why, "it does not start with a public key");
             return -1;
         }
+        switch (pkt.tag) {
+        case PGP_TAG_PUBLIC_KEY:
+        case PGP_TAG_PUBLIC_SUBKEY:
+            if (add_key(&r, pkt.tag, pkt.body, why) < 0)
+                return -1;
+            break;
+        case PGP_TAG_USER_ID:
+            r.uid = pkt.body;
+            r.at = AT_UID;
+            break;
+        case PGP_TAG_USER_ATTRIBUTE: r.at = AT_OTHER; break;
+        case PGP_TAG_SIGNATURE: key_signature(&r, pkt.body); break;
+        default: break; /* trust and marker packets, and those of other uses */
+        }
     }
-    if (got == 0 && k->count == first)
+    if (got == 0 && !r.have_cert)
         otr_buf_puts(why, "it holds no public key");
-    return got < 0 || k->count == first ? -1 : 0;
+    return got < 0 || !r.have_cert ? -1 : 0;
 }
 
 static int has_block(const char *text, size_t len, const char *label)
@@ -366,16 +396,38 @@ static int refused(const pgp_sig *sig, otr_buf *why)
     return -1;
 }
 
+#define BEGIN_SIGNATURE "-----BEGIN PGP SIGNATURE-----"
+
+/* Is text blank up to the end, or up to a line starting with until? */
+static int only_blank(const char *text, size_t len, const char *until)
+{
+    size_t n = until ? strlen(until) : 0;
+    for (size_t i = 0; i < len; i++) {
+        if (until && len - i >= n && !memcmp(text + i, until, n) && (i == 0 || text[i - 1] == '\n'))
+            return 1;
+        if (text[i] != ' ' && text[i] != '\t' && text[i] != '\r' && text[i] != '\n')
+            return 0;
+    }
+    return !until;
+}
+
 /* The one signature packet of an armored signature. */
 static int read_signature(const char *text, size_t len, otr_buf *bin, pgp_sig *sig, otr_buf *why)
 {
-    const char *p = text;
+    const char *p = text, *end = text + len;
     pgp_packet pkt;
-    int got = pgp_dearmor(&p, text + len, "SIGNATURE", bin, why);
+    int got =
+        only_blank(text, len, BEGIN_SIGNATURE) ? pgp_dearmor(&p, end, "SIGNATURE", bin, why) : 0;
     if (got == 0)
-        otr_buf_puts(why, "not an OpenPGP signature (no \"-----BEGIN PGP SIGNATURE-----\")");
+        otr_buf_puts(why,
+                     "not an OpenPGP signature (it does not start with \"" BEGIN_SIGNATURE "\")");
     if (got <= 0)
         return -1;
+    if (!only_blank(p, (size_t)(end - p), NULL)) {
+        otr_buf_puts(why, "something follows the signature's armor (one signature is read, "
+                          "and nothing after it)");
+        return -1;
+    }
     pgp_bytes in = {(const unsigned char *)bin->ptr, bin->len};
     if (pgp_packet_next(&in, &pkt, why) <= 0 || pkt.tag != PGP_TAG_SIGNATURE) {
         if (!why->len)

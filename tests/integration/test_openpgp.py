@@ -49,7 +49,7 @@ except ImportError:  # moto needs it, so it is on every machine that runs the te
 
 tmp = tempfile.mkdtemp(prefix="otr-pgp-")
 HOME = os.path.join(tmp, "signer")      # the keys and their secrets
-VERIFY = os.path.join(tmp, "verifier")  # only what the keys file holds
+VERIFY = os.path.join(tmp, "verifiers")  # homes that hold only what a keys file holds
 for d in (HOME, VERIFY):
     os.makedirs(d, mode=0o700)
 ENV = {**os.environ, "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": "/dev/null", "TZ": "UTC",
@@ -292,13 +292,13 @@ def unsigned_payload(rev):
 
 def oracle(rev, keys, tag=False):
     """git verify-commit with a gpg home holding only the keys file."""
-    shutil.rmtree(VERIFY)
-    os.makedirs(VERIFY, mode=0o700)
-    with open(os.path.join(VERIFY, "gpg.conf"), "w") as f:
-        f.write("weak-digest SHA1\n")
-    gpg("--import", keys, home=VERIFY)
+    home = os.path.join(VERIFY, str(len(os.listdir(VERIFY))))  # a new home each time
+    os.makedirs(home, mode=0o700)
+    with open(os.path.join(home, "gpg.conf"), "w") as f:
+        f.write("weak-digest SHA1\nno-autostart\n")
+    gpg("--import", keys, home=home)
     rc, out, err = sh("git", "verify-tag" if tag else "verify-commit", rev, cwd=repo,
-                      env={**ENV, "GNUPGHOME": VERIFY})
+                      env={**ENV, "GNUPGHOME": home})
     return rc == 0, out + err
 
 
@@ -375,6 +375,12 @@ with open(os.path.join(HOME, "openpgp-revocs.d", KEYS["revoked"] + ".rev")) as f
 gpg("--import", input=cert)
 REVOKED = keys_file("revoked.asc", *KEYS.values(), MAIN)
 agree(revoked, "a revoked key", ALLOWED, REVOKED, want=False, reason=f"the key {KEYS['revoked']} is revoked")
+# the key twice, a copy exported before the revocation first: the revocation still counts
+both = os.path.join(tmp, "stale-and-revoked.asc")
+with open(both, "wb") as f:
+    f.write(open(ALL, "rb").read() + open(REVOKED, "rb").read())
+agree(revoked, "a revoked key beside a stale copy of it", ALLOWED, both, want=False,
+      reason=f"the key {KEYS['revoked']} is revoked")
 # a SHA-1 signature (gpg makes one when asked; its verifier here says weak-digest SHA1)
 sha1 = commit(KEYS["ed25519"], "a SHA-1 signature", program=wrapper("gpg-sha1", "--digest-algo", "SHA1"))
 agree(sha1, "a SHA-1 signature", ALLOWED, ALL, want=False, reason="a signature by SHA1 is refused")
@@ -471,7 +477,7 @@ with Emulator("--tick", "0.2") as emu:
     check(rc == 0 and "signed by noreply@github.com" in out,
           "--require-author-signatures: a merge whose brought-in commits are signed is applied", out + err)
 
-for home in (HOME, VERIFY):
+for home in [HOME] + [os.path.join(VERIFY, d) for d in os.listdir(VERIFY)]:
     sh("gpgconf", "--kill", "gpg-agent", env={**ENV, "GNUPGHOME": home})
 shutil.rmtree(tmp, ignore_errors=True)
 finish()

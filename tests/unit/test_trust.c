@@ -335,9 +335,25 @@ static void two_signatures(otr_buf *s)
     otr_buf_free(&why);
 }
 
+static void trailing_text(otr_buf *s)
+{
+    otr_buf_puts(s, "-----BEGIN SSH SIGNATURE-----\n");
+}
+
+static void leading_text(otr_buf *s)
+{
+    char *copy = strdup(s->ptr);
+    otr_buf_clear(s);
+    otr_buf_puts(s, "garbage\n");
+    otr_buf_puts(s, copy);
+    free(copy);
+}
+
 static void test_openpgp_refusals(void **state)
 {
     (void)state;
+    pgp_bad(PGP_DATA "alice.asc", trailing_text, "something follows the signature's armor");
+    pgp_bad(PGP_DATA "alice.asc", leading_text, "it does not start with");
     pgp_bad(PGP_DATA "alice.asc", flip_checksum, "checksum does not match");
     pgp_bad(PGP_DATA "alice.asc", drop_end, "no \"-----END PGP SIGNATURE-----\" line");
     pgp_bad(PGP_DATA "alice.asc", two_signatures, "more than one packet");
