@@ -702,6 +702,9 @@ int otr_options_parse(otr_options *o, int argc, char **argv)
     }
     if (output_value && set_output(o, output_value) < 0)
         return -1;
+    if (o->require_authors && !o->verify_range) /* asked for a check that would not run */
+        return usage_error(o->command, "%s needs --verify-commits range",
+                           "--require-author-signatures", NULL);
     if (o->command && !o->help && o->nargs && !o->command->args[0])
         return usage_error(o->command, "unexpected argument '%s'", o->args[0], NULL);
     if (o->command && !o->help && (o->command->options & OPT_STATE) && !o->state_path)

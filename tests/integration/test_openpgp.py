@@ -431,6 +431,10 @@ p = subprocess.run([RUNNER, "validate", "--repo", repo, "--ref", signed, "--allo
                    capture_output=True, text=True, env={**ENV, "OTA_RUNNER_OPENPGP_KEYS": ALL}, timeout=60)
 check(p.returncode == 0, "OTA_RUNNER_OPENPGP_KEYS gives the keys file", p.stderr)
 
+rc, out, err = runner("plan", "--require-author-signatures", signers=ALLOWED, keys=ALL, ref=signed)
+check(rc == 1 and "--require-author-signatures needs --verify-commits range" in err,
+      "--require-author-signatures alone is a usage error, not a check silently skipped", err)
+
 # ---- signed tags
 git("checkout", "-q", "-B", "main", signed)
 rc, out, err = git("tag", "-s", "-m", "release", "v1", key=KEYS["rsa3072"])
