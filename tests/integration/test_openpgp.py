@@ -356,6 +356,10 @@ agree(stranger, "a key not in the keys file", allowed([f"{CAROL} openpgp {KEYS['
 as_bob = commit(KEYS["ed25519"], "alice's key, bob's name", who=BOB)
 agree(as_bob, "a key listed for another e-mail (gpg does not compare the committer)", ALLOWED, ALL, want=False,
       reason=f"lists the key for {ALICE}, not {BOB}", git_too=False)
+window = allowed([f'{ALICE} valid-before="20240101" openpgp {KEYS["ed25519"]}'])
+first = git("rev-list", "--max-parents=0", "HEAD")[1].split()[0]
+agree(first, "an openpgp line whose valid-before has passed", window, ALL, want=False,
+      reason="makes the key expire at 2024-01-01", git_too=False)
 unlisted = commit(KEYS["stranger"], "in the keys file, not in the allowed signers", who=CAROL)
 agree(unlisted, "a key in the keys file that the allowed signers do not list", ALLOWED, ALL, want=False,
       reason="the key is not in", git_too=False)
