@@ -1,4 +1,5 @@
 /* ota-runner: subcommand dispatch only. */
+#include "cli/commands.h"
 #include "cli/options.h"
 #include "util/log.h"
 
@@ -42,7 +43,7 @@ int main(int argc, char **argv)
      * (65 MB of a 100k plan's peak, by massif) for nothing. */
     git_libgit2_opts(GIT_OPT_SET_CACHE_OBJECT_LIMIT, GIT_OBJECT_BLOB, (size_t)0);
     curl_global_init(CURL_GLOBAL_DEFAULT);
-    rc = o.command->run(&o);
+    rc = o.env ? otr_envs_dispatch(&o, argc, argv) : o.command->run(&o);
     curl_global_cleanup();
     git_libgit2_shutdown();
 done:

@@ -112,6 +112,7 @@ static int check_saved_plan(const otr_plan *p, const otr_state *s, const otr_opt
         .cache_dir = o->cache_dir,
         .fetch_idle_s = o->fetch_idle_s,
         .fetch_total_s = o->fetch_total_s,
+        .config_file = o->config_file,
     };
     otr_source *source = NULL;
     if (otr_source_open(&source, &src, &err) < 0) {

@@ -16,5 +16,10 @@ int otr_cmd_status(const otr_options *o);
 int otr_status_devices(const otr_options *o);
 int otr_cmd_state(const otr_options *o);
 int otr_cmd_init(const otr_options *o);
+int otr_cmd_envs(const otr_options *o);
+
+/* --env: the command for one environment of ota-runner.yaml, or for each of
+ * several in a process of its own (cli/environments.c). */
+int otr_envs_dispatch(otr_options *o, int argc, char **argv);
 
 #endif

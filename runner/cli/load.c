@@ -184,6 +184,7 @@ int otr_load(otr_loaded *l, const otr_options *o)
         .fetch_idle_s = o->fetch_idle_s,
         .fetch_total_s = o->fetch_total_s,
         .max_file_size = OTR_MANIFEST_MAX_FILE_SIZE,
+        .config_file = o->config_file,
     };
     add_ctx a = {NULL, OTR_ERROR_INIT};
     if (otr_source_open(&l->source, &so, &a.err) < 0 || verify(l, o, 0, NULL, &a.err) < 0 ||

@@ -41,6 +41,17 @@ static const otr_command commands[] = {
      "at; adds the state file to .gitignore. Refuses a --path that exists: nothing is\n"
      "overwritten. Prints the next commands.\n",
      OUT(OTR_OUT_TEXT), otr_cmd_init},
+    {"envs", OPT_SOURCE | OPT_OUTPUT, "",
+     "list the environments of ota-runner.yaml, for a CI engine's fan-out",
+     "Reads ota-runner.yaml at the root of the repository (at --ref) and prints its\n"
+     "environments (those --env picks: all by default): a table (text), json, a\n"
+     "GitHub Actions matrix (github-matrix: {\"include\": [{\"env\": ...}]}, for\n"
+     "fromJSON), a GitLab parallel:matrix block (gitlab), or one name a line (names,\n"
+     "for a Kubernetes Indexed Job's completion index). Each is a unit of its own:\n"
+     "its credentials, its state and its lock.\n",
+     OUT(OTR_OUT_TEXT) | OUT(OTR_OUT_JSON) | OUT(OTR_OUT_GITHUB_MATRIX) | OUT(OTR_OUT_GITLAB) |
+         OUT(OTR_OUT_NAMES),
+     otr_cmd_envs},
     {"validate", OPT_SOURCE | OPT_OUTPUT, "",
      "load and validate every manifest (no network, no state)",
      "Reads the manifests from one commit of the repository, checks every rule of the\n"
@@ -197,6 +208,8 @@ typedef enum opt_id {
     O_NOTIFY_REQUIRED,
     O_METRICS_FILE,
     O_PUSHGATEWAY,
+    O_ENV,
+    O_PARALLEL_ENVS,
     O_ALLOWED_SIGNERS,
     O_OPENPGP_KEYS,
     O_VERIFY_COMMITS,
@@ -228,7 +241,8 @@ static const option_spec options[] = {
      "branch, tag, remote-tracking branch or commit id (default HEAD)"},
     {O_PATH, "path", 0, OPT_SOURCE, "DIR",
      "folder of manifests in the repository (default manifests); every *.yaml\n"
-     "and *.yml below it is read"},
+     "and *.yml below it is read. Several, side by side: DIR:DIR, or the option\n"
+     "given again (a shared folder and an environment's own)"},
     {O_WORKTREE, "worktree", 0, OPT_SOURCE, NULL,
      "read the working tree instead of the commit (for local authoring)"},
     {O_CACHE_DIR, "cache-dir", 0, OPT_SOURCE, "DIR",
@@ -238,6 +252,12 @@ static const option_spec options[] = {
      "stop a URL's fetch that takes longer than this (default 10m)"},
     {O_FETCH_IDLE_TIMEOUT, "fetch-idle-timeout", 0, OPT_SOURCE, "DURATION",
      "stop a URL's fetch that makes no progress for this long (default 60s)"},
+    {O_ENV, "env", 0, OPT_SOURCE, "NAME|all|KEY=VALUE",
+     "run for environments of ota-runner.yaml at the repository's root: one\n"
+     "(its region, profile, paths and state), or each of several as its own run\n"
+     "(all, or those with the labels), in parallel, output grouped, a closing table"},
+    {O_PARALLEL_ENVS, "parallel-envs", 0, OPT_SOURCE, "N",
+     "with several environments: how many run at once (default 4)"},
     {O_ALLOWED_SIGNERS, "allowed-signers", 0, OPT_SOURCE, "FILE",
      "read only a commit signed (git commit -S, SSH or OpenPGP) by a key\n"
      "this file lists for its committer (git's allowed-signers format; an\n"
@@ -324,7 +344,8 @@ static const option_spec options[] = {
 
 #define NOPTIONS (sizeof(options) / sizeof(options[0]))
 
-static const char *const output_names[] = {"text", "json", "markdown", "github", NULL};
+static const char *const output_names[] = {"text",          "json",   "markdown", "github",
+                                           "github-matrix", "gitlab", "names",    NULL};
 
 static const otr_command *find_command(const char *name)
 {
@@ -514,6 +535,23 @@ const char *otr_options_openpgp_keys(const otr_options *o)
     return env && *env ? env : NULL;
 }
 
+/* --path again: the folders joined by ':', as one --path A:B. */
+static int add_path(otr_options *o, const char *value)
+{
+    if (!o->path) {
+        o->path = value;
+        return 0;
+    }
+    size_t n = strlen(o->path) + strlen(value) + 2;
+    char *joined = malloc(n);
+    if (!joined)
+        return usage_error(o->command, "%s", "out of memory", NULL);
+    snprintf(joined, n, "%s:%s", o->path, value);
+    free(o->paths_joined);
+    o->path = o->paths_joined = joined;
+    return 0;
+}
+
 static int apply_option(otr_options *o, const option_spec *opt, const char *value)
 {
     double v = 0;
@@ -529,7 +567,7 @@ static int apply_option(otr_options *o, const option_spec *opt, const char *valu
     case O_NO_COLOR: o->no_color = 1; break;
     case O_REPO: o->repo = value; break;
     case O_REF: o->ref = value; break;
-    case O_PATH: o->path = value; break;
+    case O_PATH: return add_path(o, value);
     case O_WORKTREE: o->worktree = 1; break;
     case O_CACHE_DIR: o->cache_dir = value; break;
     case O_OUTPUT: return set_output(o, value);
@@ -540,6 +578,11 @@ static int apply_option(otr_options *o, const option_spec *opt, const char *valu
         if (number(o, opt, value, 1, 256, &v) < 0)
             return -1;
         o->parallelism = (int)v;
+        break;
+    case O_PARALLEL_ENVS:
+        if (number(o, opt, value, 1, 64, &v) < 0)
+            return -1;
+        o->parallel_envs = (int)v;
         break;
     case O_MAX_RPS:
         if (number(o, opt, value, 0, 100000, &v) < 0)
@@ -618,6 +661,7 @@ static int apply_option(otr_options *o, const option_spec *opt, const char *valu
     case O_ALL: o->all = 1; break;
     case O_ALLOWED_SIGNERS: o->allowed_signers = value; break;
     case O_OPENPGP_KEYS: o->openpgp_keys = value; break;
+    case O_ENV: o->env = value; break;
     case O_REQUIRE_AUTHORS: o->require_authors = 1; break;
     case O_RETRY_MODE: o->retry_mode = value; break;
     case O_VERIFY_COMMITS:
@@ -714,6 +758,8 @@ int otr_options_parse(otr_options *o, int argc, char **argv)
 
 void otr_options_free(otr_options *o)
 {
+    free(o->paths_joined);
+    o->paths_joined = NULL;
     free(o->default_state);
     o->default_state = NULL;
     free(o->args);

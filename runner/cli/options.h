@@ -23,7 +23,15 @@ enum {
     OTR_EXIT_SIGNAL_BASE = 128,
 };
 
-typedef enum otr_output { OTR_OUT_TEXT, OTR_OUT_JSON, OTR_OUT_MARKDOWN, OTR_OUT_GITHUB } otr_output;
+typedef enum otr_output {
+    OTR_OUT_TEXT,
+    OTR_OUT_JSON,
+    OTR_OUT_MARKDOWN,
+    OTR_OUT_GITHUB,
+    OTR_OUT_GITHUB_MATRIX, /* envs */
+    OTR_OUT_GITLAB,        /* envs */
+    OTR_OUT_NAMES,         /* envs */
+} otr_output;
 
 typedef enum otr_refresh { OTR_REFRESH_LIST, OTR_REFRESH_NONE, OTR_REFRESH_FULL } otr_refresh;
 
@@ -59,13 +67,17 @@ typedef struct otr_options {
     long connect_timeout_ms;
     long request_timeout_ms;
     /* state */
-    const char *state_path; /* NULL: OTA_RUNNER_STATE, else ota-runner.state.json at the
-                               root of the repository's working tree (the folder run from
-                               for a URL) */
-    char *default_state;    /* that default, made once (otr_options_state_path) */
-    long lock_timeout_ms;   /* --lock-timeout */
-    long lock_stale_s;      /* --lock-stale-after; 0: the default */
-    const char *to;         /* state migrate --to */
+    const char *state_path;  /* NULL: OTA_RUNNER_STATE, else ota-runner.state.json at the
+                                root of the repository's working tree (the folder run from
+                                for a URL) */
+    char *default_state;     /* that default, made once (otr_options_state_path) */
+    char *paths_joined;      /* --path given more than once: the folders joined by ':' */
+    const char *env;         /* --env NAME|all|KEY=VALUE,...: from ota-runner.yaml */
+    int parallel_envs;       /* --parallel-envs (0: the default) */
+    const char *config_file; /* set for an environment's run: verified with the manifests */
+    long lock_timeout_ms;    /* --lock-timeout */
+    long lock_stale_s;       /* --lock-stale-after; 0: the default */
+    const char *to;          /* state migrate --to */
     /* plan and apply */
     int prune;
     int max_deletes; /* default OTR_PLAN_DEFAULT_MAX_DELETES */

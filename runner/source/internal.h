@@ -22,7 +22,10 @@ struct otr_source {
     char tag[GIT_OID_HEXSZ + 1]; /* the annotated tag --ref named, or "" */
     char *repo_name; /* --repo as messages and files show it: no user name or password */
     char *repo_url;  /* --repo as given, to open it */
-    char *path;
+    char *path;      /* the paths as given, normalized and joined by ':' */
+    char **paths;    /* each of them ("" for the repository's root) */
+    size_t npaths;
+    char *config_file; /* verified with the paths (otr_source_opts), or NULL */
     int worktree;
     size_t max_file_size;
     entry *entries; /* released once the files are read (otr_source_each_file) */

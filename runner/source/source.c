@@ -111,34 +111,32 @@ static int tree_cb(const char *root, const git_tree_entry *e, void *payload)
     return mode == GIT_FILEMODE_COMMIT ? 1 : 0;
 }
 
-static int list_commit(otr_source *s, git_commit *commit, otr_error *err)
+/* The manifest files under one path of the commit's tree. */
+static int list_tree_path(otr_source *s, git_tree *root, const char *path, const char *short_id,
+                          otr_error *err)
 {
-    git_tree *root = NULL, *tree = NULL;
+    git_tree *tree = NULL;
     git_tree_entry *te = NULL;
     int rc = -1;
-    char short_id[13];
-    git_oid_tostr(short_id, sizeof(short_id), git_commit_id(commit));
-    if (git_commit_tree(&root, commit) < 0) {
-        otr_source_git_fail(err, OTR_ERR_IO, "cannot read the tree of the commit");
-        goto done;
-    }
-    if (!s->path[0]) {
-        tree = root;
-        root = NULL;
+    if (!path[0]) {
+        if (git_tree_dup(&tree, root) < 0) {
+            otr_source_git_fail(err, OTR_ERR_IO, "cannot read the tree of the commit");
+            goto done;
+        }
     } else {
-        if (git_tree_entry_bypath(&te, root, s->path) < 0) {
-            otr_error_set(err, OTR_ERR_NOTFOUND, "--path %s does not exist in commit %s", s->path,
+        if (git_tree_entry_bypath(&te, root, path) < 0) {
+            otr_error_set(err, OTR_ERR_NOTFOUND, "--path %s does not exist in commit %s", path,
                           short_id);
             goto done;
         }
         if (git_tree_entry_type(te) != GIT_OBJECT_TREE ||
             git_tree_lookup(&tree, s->repo, git_tree_entry_id(te)) < 0) {
-            otr_error_set(err, OTR_ERR_NOTFOUND, "--path %s is not a folder in commit %s", s->path,
+            otr_error_set(err, OTR_ERR_NOTFOUND, "--path %s is not a folder in commit %s", path,
                           short_id);
             goto done;
         }
     }
-    walk_ctx w = {s, s->path, 0};
+    walk_ctx w = {s, path, 0};
     if (git_tree_walk(tree, GIT_TREEWALK_PRE, tree_cb, &w) < 0) {
         if (w.failed)
             otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
@@ -150,6 +148,19 @@ static int list_commit(otr_source *s, git_commit *commit, otr_error *err)
 done:
     git_tree_entry_free(te);
     git_tree_free(tree);
+    return rc;
+}
+
+static int list_commit(otr_source *s, git_commit *commit, otr_error *err)
+{
+    git_tree *root = NULL;
+    int rc = 0;
+    char short_id[13];
+    git_oid_tostr(short_id, sizeof(short_id), git_commit_id(commit));
+    if (git_commit_tree(&root, commit) < 0)
+        return otr_source_git_fail(err, OTR_ERR_IO, "cannot read the tree of the commit");
+    for (size_t i = 0; rc == 0 && i < s->npaths; i++)
+        rc = list_tree_path(s, root, s->paths[i], short_id, err);
     git_tree_free(root);
     return rc;
 }
@@ -162,7 +173,7 @@ static int list_dir(otr_source *s, const char *workdir, const char *rel, otr_err
     int rc = 0;
     if (!d) {
         rc = otr_error_set(err, errno == ENOENT ? OTR_ERR_NOTFOUND : OTR_ERR_IO,
-                           "--path %s: cannot read %s in the working tree: %s", s->path,
+                           "--path %s: cannot read %s in the working tree: %s", rel,
                            otr_buf_cstr(&full), strerror(errno));
         otr_buf_free(&full);
         return rc;
@@ -291,6 +302,54 @@ static int open_repo(otr_source *s, const otr_source_opts *o, otr_error *err)
     return 0;
 }
 
+/* Does folder a hold b (or is it b)? "" holds everything. */
+static int holds(const char *a, const char *b)
+{
+    size_t n = strlen(a);
+    return !n || (!strncmp(a, b, n) && (b[n] == '/' || !b[n]));
+}
+
+/* --path A[:B...]: each a folder inside the repository, none inside another
+ * (a file would be read twice), joined again as s->path. */
+static int split_paths(otr_source *s, const char *given, otr_error *err)
+{
+    otr_buf joined = OTR_BUF_INIT;
+    for (const char *p = given;; p++) {
+        size_t len = strcspn(p, ":");
+        char *one = strndup(p, len), *path = one ? normalize_path(one) : NULL;
+        char **grown = path ? realloc(s->paths, (s->npaths + 1) * sizeof(*grown)) : NULL;
+        free(one);
+        if (!grown) {
+            free(path);
+            otr_buf_free(&joined);
+            return otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
+        }
+        s->paths = grown;
+        s->paths[s->npaths++] = path;
+        if (strstr(path, "..") || path[0] == '/') {
+            otr_buf_free(&joined);
+            return otr_error_set(err, OTR_ERR_USAGE,
+                                 "--path %s must be a folder inside the repository, without '..'",
+                                 path);
+        }
+        for (size_t i = 0; i + 1 < s->npaths; i++)
+            if (holds(s->paths[i], path) || holds(path, s->paths[i])) {
+                otr_buf_free(&joined);
+                return otr_error_set(err, OTR_ERR_USAGE,
+                                     "--path %s and %s overlap: give folders side by side, none "
+                                     "inside another",
+                                     s->paths[i][0] ? s->paths[i] : ".", path[0] ? path : ".");
+            }
+        otr_buf_printf(&joined, "%s%s", s->npaths > 1 ? ":" : "", path);
+        p += len;
+        if (!*p)
+            break;
+    }
+    if (!(s->path = otr_buf_detach(&joined)))
+        return otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
+    return 0;
+}
+
 int otr_source_open(otr_source **out, const otr_source_opts *o, otr_error *err)
 {
     otr_source *s = calloc(1, sizeof(*s));
@@ -303,19 +362,17 @@ int otr_source_open(otr_source **out, const otr_source_opts *o, otr_error *err)
         return otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
     s->repo_url = strdup(o->repo ? o->repo : ".");
     s->repo_name = otr_url_redact(o->repo ? o->repo : "."); /* what messages and files show */
-    s->path = normalize_path(o->path ? o->path : "manifests");
     s->worktree = o->worktree;
     s->max_file_size = o->max_file_size;
-    if (!s->repo_url || !s->repo_name || !s->path) {
+    if (!s->repo_url || !s->repo_name) {
         otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
         goto done;
     }
-    if (strstr(s->path, "..") || s->path[0] == '/') {
-        otr_error_set(err, OTR_ERR_USAGE,
-                      "--path %s must be a folder inside the repository, without '..'", s->path);
+    if (o->config_file && !(s->config_file = strdup(o->config_file))) {
+        otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
         goto done;
     }
-    if (open_repo(s, o, err) < 0)
+    if (split_paths(s, o->path ? o->path : "manifests", err) < 0 || open_repo(s, o, err) < 0)
         goto done;
 
     if (s->worktree) {
@@ -327,8 +384,9 @@ int otr_source_open(otr_source **out, const otr_source_opts *o, otr_error *err)
         if (git_revparse_single(&obj, s->repo, "HEAD") == 0 &&
             git_object_peel((git_object **)&commit, obj, GIT_OBJECT_COMMIT) == 0)
             git_oid_tostr(s->commit, sizeof(s->commit), git_commit_id(commit));
-        if (list_dir(s, workdir, s->path, err) < 0)
-            goto done;
+        for (size_t i = 0; i < s->npaths; i++)
+            if (list_dir(s, workdir, s->paths[i], err) < 0)
+                goto done;
     } else {
         if (ambiguous_ref(s, ref, err))
             goto done;
@@ -377,6 +435,76 @@ done:
         otr_source_free(s);
     else
         *out = s;
+    return rc;
+}
+
+/* The blob at name in the root of commit's tree: 1, 0 when there is none. */
+static int read_root_blob(otr_source *s, git_commit *commit, const char *name, otr_buf *out,
+                          otr_error *err)
+{
+    git_tree *root = NULL;
+    git_tree_entry *te = NULL;
+    git_blob *blob = NULL;
+    int rc = 0;
+    if (git_commit_tree(&root, commit) < 0)
+        return otr_source_git_fail(err, OTR_ERR_IO, "cannot read the tree of the commit");
+    if (git_tree_entry_bypath(&te, root, name) == 0) {
+        if (git_tree_entry_type(te) != GIT_OBJECT_BLOB ||
+            git_blob_lookup(&blob, s->repo, git_tree_entry_id(te)) < 0)
+            rc = otr_error_set(err, OTR_ERR_INVALID, "%s in %s is not a file", name, s->repo_name);
+        else if ((size_t)git_blob_rawsize(blob) > s->max_file_size)
+            rc = otr_error_set(err, OTR_ERR_INVALID, "%s is larger than %zu bytes", name,
+                               s->max_file_size);
+        else
+            rc = otr_buf_append(out, git_blob_rawcontent(blob), (size_t)git_blob_rawsize(blob)) < 0
+                     ? otr_error_set(err, OTR_ERR_NOMEM, "out of memory")
+                     : 1;
+    }
+    git_blob_free(blob);
+    git_tree_entry_free(te);
+    git_tree_free(root);
+    return rc;
+}
+
+int otr_source_read_root(const otr_source_opts *o, const char *name, otr_buf *out, otr_error *err)
+{
+    otr_source *s = calloc(1, sizeof(*s));
+    git_object *obj = NULL;
+    git_commit *commit = NULL;
+    const char *ref = o->ref ? o->ref : "HEAD";
+    int rc = -1;
+    if (!s)
+        return otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
+    s->repo_url = strdup(o->repo ? o->repo : ".");
+    s->repo_name = otr_url_redact(o->repo ? o->repo : ".");
+    s->worktree = o->worktree;
+    s->max_file_size = o->max_file_size ? o->max_file_size : ((size_t)1 << 20);
+    if (!s->repo_url || !s->repo_name) {
+        otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    if (open_repo(s, o, err) < 0)
+        goto done;
+    if (s->worktree && git_repository_workdir(s->repo)) {
+        otr_buf full = OTR_BUF_INIT;
+        otr_buf_printf(&full, "%s%s", git_repository_workdir(s->repo), name);
+        rc = access(otr_buf_cstr(&full), F_OK) < 0
+                 ? 0
+                 : (otr_file_read(otr_buf_cstr(&full), s->max_file_size, out, err) < 0 ? -1 : 1);
+        otr_buf_free(&full);
+        goto done;
+    }
+    if (git_revparse_single(&obj, s->repo, ref) < 0 ||
+        git_object_peel((git_object **)&commit, obj, GIT_OBJECT_COMMIT) < 0) {
+        otr_error_set(err, OTR_ERR_NOTFOUND, "ref %s in %s does not name a commit", ref,
+                      s->repo_name);
+        goto done;
+    }
+    rc = read_root_blob(s, commit, name, out, err);
+done:
+    git_commit_free(commit);
+    git_object_free(obj);
+    otr_source_free(s);
     return rc;
 }
 
@@ -668,19 +796,27 @@ long otr_source_uncommitted(otr_source *s, otr_buf *names, size_t max_names)
     git_status_options so;
     git_status_list *list = NULL;
     otr_buf spec = OTR_BUF_INIT;
-    char *specs[1];
+    char **specs = NULL;
     long n = 0;
     if (!s->repo || s->worktree || git_repository_is_bare(s->repo) || !reads_head(s))
         return 0;
-    if (otr_buf_printf(&spec, "%s/", s->path) < 0)
-        return -1;
-    specs[0] = spec.ptr;
+    /* one buffer, the paths NUL-separated: "a/\0b/\0" */
+    for (size_t i = 0; i < s->npaths; i++)
+        if (otr_buf_printf(&spec, "%s/", s->paths[i]) < 0 || otr_buf_putc(&spec, '\0') < 0)
+            return (otr_buf_free(&spec), -1);
+    if (!(specs = calloc(s->npaths, sizeof(*specs))))
+        return (otr_buf_free(&spec), -1);
+    for (size_t i = 0, at = 0; i < s->npaths; i++) {
+        specs[i] = spec.ptr + at;
+        at += strlen(specs[i]) + 1;
+    }
     git_status_options_init(&so, GIT_STATUS_OPTIONS_VERSION);
     so.show = GIT_STATUS_SHOW_INDEX_AND_WORKDIR;
     so.flags = GIT_STATUS_OPT_INCLUDE_UNTRACKED | GIT_STATUS_OPT_RECURSE_UNTRACKED_DIRS;
     so.pathspec.strings = specs;
-    so.pathspec.count = 1;
+    so.pathspec.count = s->npaths;
     if (git_status_list_new(&list, s->repo, &so) < 0) {
+        free(specs);
         otr_buf_free(&spec);
         return 0; /* a warning's worth only: nothing to say */
     }
@@ -694,6 +830,7 @@ long otr_source_uncommitted(otr_source *s, otr_buf *names, size_t max_names)
         n++;
     }
     git_status_list_free(list);
+    free(specs);
     otr_buf_free(&spec);
     return n;
 }
@@ -715,5 +852,9 @@ void otr_source_free(otr_source *s)
     free(s->repo_name);
     free(s->repo_url);
     free(s->path);
+    free(s->config_file);
+    for (size_t i = 0; i < s->npaths; i++)
+        free(s->paths[i]);
+    free(s->paths);
     free(s);
 }

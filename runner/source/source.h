@@ -16,14 +16,16 @@
 #include <stdint.h>
 
 typedef struct otr_source_opts {
-    const char *repo;      /* path or URL; NULL means "." */
-    const char *ref;       /* NULL means "HEAD" */
-    const char *path;      /* folder inside the repository; NULL means "manifests" */
-    int worktree;          /* read the working tree instead of the commit */
-    const char *cache_dir; /* for URLs; NULL: $XDG_CACHE_HOME/ota-runner or ~/.cache/ota-runner */
-    size_t max_file_size;  /* larger files are reported, not read; 0: no limit */
-    int fetch_idle_s;      /* a URL's fetch stopped after this long without progress; 0: 60 */
-    int fetch_total_s;     /* ... or this long in all; 0: 600 */
+    const char *repo;        /* path or URL; NULL means "." */
+    const char *ref;         /* NULL means "HEAD" */
+    const char *path;        /* folder inside the repository; NULL means "manifests" */
+    int worktree;            /* read the working tree instead of the commit */
+    const char *cache_dir;   /* for URLs; NULL: $XDG_CACHE_HOME/ota-runner or ~/.cache/ota-runner */
+    size_t max_file_size;    /* larger files are reported, not read; 0: no limit */
+    int fetch_idle_s;        /* a URL's fetch stopped after this long without progress; 0: 60 */
+    int fetch_total_s;       /* ... or this long in all; 0: 600 */
+    const char *config_file; /* a file at the root that counts as part of the paths when
+                                commits are verified (ota-runner.yaml); NULL: none */
 } otr_source_opts;
 
 #define OTR_FETCH_IDLE_S 60
@@ -39,6 +41,12 @@ OTR_MUST_USE int otr_source_open(otr_source **out, const otr_source_opts *opts, 
  * working tree is based on ("" in a repository without commits). */
 const char *otr_source_commit(const otr_source *s);
 int otr_source_is_worktree(const otr_source *s);
+/* The file name at the root of the commit o names (its working tree's with
+ * o->worktree) appended to out: 1, 0 when there is no such file, -1 with
+ * err. For a file beside the manifests, such as ota-runner.yaml. */
+OTR_MUST_USE int otr_source_read_root(const otr_source_opts *o, const char *name, otr_buf *out,
+                                      otr_error *err);
+
 /* The repository as the user named it, and the path in it. */
 const char *otr_source_repo(const otr_source *s);
 const char *otr_source_path(const otr_source *s);

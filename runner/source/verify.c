@@ -131,19 +131,24 @@ static int check_object(otr_source *s, const git_oid *oid, int tag,
     return rc;
 }
 
-/* The id of the path's tree (or blob) in commit c; zero when absent. */
-static void path_id(otr_source *s, git_commit *c, git_oid *out)
+/* The ids of the paths' trees (or blobs) in commit c, then the config
+ * file's; zero when absent. */
+static void path_ids(otr_source *s, git_commit *c, git_oid *out)
 {
     git_tree *tree = NULL;
-    git_tree_entry *e = NULL;
-    memset(out, 0, sizeof(*out));
+    size_t n = s->npaths + (s->config_file != NULL);
+    memset(out, 0, n * sizeof(*out));
     if (git_commit_tree(&tree, c) < 0)
         return;
-    if (!s->path[0])
-        git_oid_cpy(out, git_tree_id(tree));
-    else if (git_tree_entry_bypath(&e, tree, s->path) == 0)
-        git_oid_cpy(out, git_tree_entry_id(e));
-    git_tree_entry_free(e);
+    for (size_t i = 0; i < n; i++) {
+        const char *path = i < s->npaths ? s->paths[i] : s->config_file;
+        git_tree_entry *e = NULL;
+        if (!path[0])
+            git_oid_cpy(&out[i], git_tree_id(tree));
+        else if (git_tree_entry_bypath(&e, tree, path) == 0)
+            git_oid_cpy(&out[i], git_tree_entry_id(e));
+        git_tree_entry_free(e);
+    }
     git_tree_free(tree);
 }
 
@@ -165,19 +170,26 @@ static int incomplete(otr_source *s, const char *at, otr_error *err)
  * -1 (with err) when its parent cannot be read: the history is incomplete. */
 static int changes_path(otr_source *s, git_commit *c, otr_error *err)
 {
-    git_oid mine, theirs;
+    size_t n = s->npaths + (s->config_file != NULL);
+    git_oid *mine = calloc(2 * n, sizeof(*mine)), *theirs = mine + n;
     git_commit *parent = NULL;
-    path_id(s, c, &mine);
-    if (git_commit_parentcount(c) == 0)
-        return !git_oid_is_zero(&mine);
-    if (git_commit_parent(&parent, c, 0) < 0) {
+    int changes = 0;
+    if (!mine)
+        return otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
+    path_ids(s, c, mine);
+    if (git_commit_parentcount(c) > 0 && git_commit_parent(&parent, c, 0) < 0) {
         char at[13];
         snprintf(at, sizeof(at), "%.12s", git_oid_tostr_s(git_commit_id(c)));
+        free(mine);
         return incomplete(s, at, err);
     }
-    path_id(s, parent, &theirs);
+    if (parent)
+        path_ids(s, parent, theirs);
+    for (size_t i = 0; i < n; i++)
+        changes |= !git_oid_equal(&mine[i], &theirs[i]);
     git_commit_free(parent);
-    return !git_oid_equal(&mine, &theirs);
+    free(mine);
+    return changes;
 }
 
 /* Checks commit oid when it changes the path (the head was checked apart);
