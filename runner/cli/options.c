@@ -41,17 +41,6 @@ static const otr_command commands[] = {
      "at; adds the state file to .gitignore. Refuses a --path that exists: nothing is\n"
      "overwritten. Prints the next commands.\n",
      OUT(OTR_OUT_TEXT), otr_cmd_init},
-    {"envs", OPT_SOURCE | OPT_OUTPUT, "",
-     "list the environments of ota-runner.yaml, for a CI engine's fan-out",
-     "Reads ota-runner.yaml at the root of the repository (at --ref) and prints its\n"
-     "environments (those --env picks: all by default): a table (text), json, a\n"
-     "GitHub Actions matrix (github-matrix: {\"include\": [{\"env\": ...}]}, for\n"
-     "fromJSON), a GitLab parallel:matrix block (gitlab), or one name a line (names,\n"
-     "for a Kubernetes Indexed Job's completion index). Each is a unit of its own:\n"
-     "its credentials, its state and its lock.\n",
-     OUT(OTR_OUT_TEXT) | OUT(OTR_OUT_JSON) | OUT(OTR_OUT_GITHUB_MATRIX) | OUT(OTR_OUT_GITLAB) |
-         OUT(OTR_OUT_NAMES),
-     otr_cmd_envs},
     {"validate", OPT_SOURCE | OPT_OUTPUT, "",
      "load and validate every manifest (no network, no state)",
      "Reads the manifests from one commit of the repository, checks every rule of the\n"
@@ -160,6 +149,17 @@ static const otr_command commands[] = {
      "migrate --to URL  copy the state and its journal to another place (a file or\n"
      "                  s3://BUCKET/KEY) that holds none yet; the source is left as it is\n",
      OUT(OTR_OUT_TEXT) | OUT(OTR_OUT_JSON), otr_cmd_state},
+    {"envs", OPT_SOURCE | OPT_OUTPUT, "",
+     "list the environments of ota-runner.yaml, for a CI engine's fan-out",
+     "Reads ota-runner.yaml at the root of the repository (at --ref) and prints its\n"
+     "environments (those --env picks: all by default): a table (text), json, a\n"
+     "GitHub Actions matrix (github-matrix: {\"include\": [{\"env\": ...}]}, for\n"
+     "fromJSON), a GitLab parallel:matrix block (gitlab), or one name a line (names,\n"
+     "for a Kubernetes Indexed Job's completion index). Each is a unit of its own:\n"
+     "its credentials, its state and its lock.\n",
+     OUT(OTR_OUT_TEXT) | OUT(OTR_OUT_JSON) | OUT(OTR_OUT_GITHUB_MATRIX) | OUT(OTR_OUT_GITLAB) |
+         OUT(OTR_OUT_NAMES),
+     otr_cmd_envs},
     {"version", 0, "", "print the version of ota-runner and of the libraries it runs with", "",
      OUT(OTR_OUT_TEXT), otr_cmd_version},
 };

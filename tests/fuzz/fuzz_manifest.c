@@ -1,4 +1,7 @@
-/* libFuzzer: bytes -> the manifest loader and validator -> diagnostics. */
+/* libFuzzer: bytes -> the manifest loader and validator -> diagnostics;
+ * and the same bytes as ota-runner.yaml (the environments' file), selected
+ * from as --env would. */
+#include "envs/envs.h"
 #include "kinds/manifest.h"
 
 #include <stddef.h>
@@ -23,5 +26,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     otr_error_clear(&err);
     otr_diags_free(&d);
     otr_manifest_set_free(&set);
+    otr_envs envs;
+    otr_diags ed = OTR_DIAGS_INIT;
+    if (otr_envs_parse(&envs, "ota-runner.yaml", (const char *)data, size, &ed, &err) == 0) {
+        size_t *picked = NULL, n = 0;
+        static const char *const sel[] = {"all", "staging", "stage=production,tier=1"};
+        for (size_t i = 0; i < 3; i++) {
+            if (otr_envs_select(&envs, sel[i], &picked, &n, &err) == 0)
+                free(picked);
+            otr_error_clear(&err);
+        }
+        otr_envs_free(&envs);
+    }
+    otr_error_clear(&err);
+    otr_diags_free(&ed);
     return 0;
 }

@@ -25,7 +25,7 @@ man_plain = man.replace("\\-", "-")
 completion = open(os.path.join(SRC, "runner/cli/ota-runner.bash")).read()
 top = help_of()
 commands = re.findall(r"^  ([a-z]+) ", top.split("Commands:")[1].split("Global options:")[0], re.M)
-check(len(commands) == 10 and commands[0] == "init", "the help lists ten commands, init first", str(commands))
+check(len(commands) == 11 and commands[0] == "init", "the help lists eleven commands, init first", str(commands))
 for cmd in commands:
     check(re.search(r"^\.(B|BR) %s\b" % cmd, man, re.M) is not None, f"man page: command {cmd}")
     check(cmd in completion.split("commands=")[1].split("\n")[0], f"completion: command {cmd}")

@@ -21,6 +21,8 @@ the staging state a local file. On them:
 """
 import json
 import os
+import yaml
+import jsonschema
 import signal
 import subprocess
 import sys
@@ -123,6 +125,12 @@ with Emulator("--tick", "0", "--region", "us-east-1", "--access-key-id", KEYS["s
     write("manifests/prod/lock.yaml", task("lock", "eu-west-1", "lock9"))
     first = commit("fleet")
 
+    # ---- the JSON Schema for editors agrees with ota-runner on the file
+    SCHEMA = json.load(open(os.path.join(os.environ.get("OTR_SOURCE_DIR", "."), "manifests", "schema",
+                                         "ota-runner-environments.schema.json")))
+    good = yaml.safe_load(config(staging.url, prod.url, prod_state))
+    check(not list(jsonschema.Draft202012Validator(SCHEMA).iter_errors(good)), "the schema accepts the file", "")
+
     # ---- envs
     rc, out, err = run("envs")
     check(rc == 0 and "staging" in out and "prod" in out and "eu-west-1" in out and
@@ -220,6 +228,9 @@ with Emulator("--tick", "0", "--region", "us-east-1", "--access-key-id", KEYS["s
           .replace("name: prod", "name: staging").replace("    labels: {stage: production}",
                                                            "    labels: {stage: production}\n    colour: blue"))
     commit("a broken file")
+    broken = yaml.safe_load(open(os.path.join(repo, "ota-runner.yaml")))
+    check(len(list(jsonschema.Draft202012Validator(SCHEMA).iter_errors(broken))) >= 2,
+          "the schema refuses the bad region and the unknown field too")
     rc, out, err = run("plan", "--env", "staging")
     said = out + err
     check(rc == 1 and "ota-runner.yaml:12:11: error: name: \"staging\" is named twice (line 5 first)" in said

@@ -28,7 +28,7 @@ from harness import ACCESS_KEY_ID, SECRET_ACCESS_KEY, Emulator  # noqa: E402
 
 RUNNER = program("OTA_RUNNER")
 EX = os.path.join(SRC, "examples")
-COMMANDS = ("validate", "tokens", "plan", "show", "diff", "apply", "status", "state", "version")
+COMMANDS = ("validate", "tokens", "plan", "show", "diff", "apply", "status", "state", "version", "envs")
 
 
 # ---- every YAML file parses
@@ -60,7 +60,7 @@ def command_lines():
             m = re.search(r"(?:^|[\s/=(])(?:ota-runner|\"\$OTA_RUNNER\")\s+(%s)\b(.*)" % "|".join(COMMANDS), line)
             if not m or line.lstrip().startswith("#"):
                 continue
-            rest = re.split(r"\s(?:>|\|\||&&|2>&1)|\)\s*$|\$\(|\"\)", m.group(2))[0]
+            rest = re.split(r"\s(?:>|\|\|?|&&|2>&1)|\)\s*$|\$\(|\"\)|\)\"", m.group(2))[0]
             found.append((p, [m.group(1)] + shlex.split(rest.replace("${{", "__GH_").replace("}}", "__"))))
     # Kubernetes: the container's args
     for p, ds in docs.items():
@@ -76,7 +76,7 @@ def localize(args, repo, state, cache):
     """The example's own paths and URLs, replaced by the test's."""
     out, i = [], 0
     values = {"--repo": repo, "--state": state, "--ref": "HEAD", "--cache-dir": cache,
-              "--allowed-signers": ALLOWED}
+              "--allowed-signers": ALLOWED, "--env": "staging"}  # an environment of the example's file
     while i < len(args):
         a = args[i].replace("$RUNNER_TEMP", os.path.dirname(state))  # a job's scratch folder
         if args[0] == "diff" and i in (1, 2) and not a.startswith("-"):
@@ -103,10 +103,28 @@ with open(KEY + ".pub") as f, open(ALLOWED, "w") as out:
 subprocess.run(["git", "-C", repo, "-c", "user.name=t", "-c", "user.email=t@e", "-c", "gpg.format=ssh",
                 "-c", f"user.signingkey={KEY}", "commit", "-q", "--amend", "--no-edit", "-S"], check=True)
 
+# the example's ota-runner.yaml, each environment on the emulator (one region), its state a file
+ENVS_EXAMPLE = os.path.join(EX, "environments", "ota-runner.yaml")
+
+
+def localized_envs(url):
+    d = yaml.safe_load(open(ENVS_EXAMPLE))
+    for e in d["environments"]:
+        e.update(region="us-east-1", paths=["manifests"], state=os.path.join(tmp, f"env-{e['name']}.json"),
+                 endpoint=url)
+        e.pop("profile", None)
+    return yaml.safe_dump(d)
+
+
 lines = command_lines()
 check(len(lines) >= 8, "found the ota-runner command lines in the examples", str(len(lines)))
 try:
     with Emulator("--tick", "0") as emu:
+        with open(os.path.join(repo, "ota-runner.yaml"), "w") as f:
+            f.write(localized_envs(emu.url))
+        subprocess.run(["git", "-C", repo, "add", "ota-runner.yaml"], check=True)
+        subprocess.run(["git", "-C", repo, "-c", "user.name=t", "-c", "user.email=t@e", "-c", "gpg.format=ssh",
+                        "-c", f"user.signingkey={KEY}", "commit", "-q", "--amend", "--no-edit", "-S"], check=True)
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "GITHUB_"))}
         env.update({"AWS_ACCESS_KEY_ID": ACCESS_KEY_ID, "AWS_SECRET_ACCESS_KEY": SECRET_ACCESS_KEY,
                     "AWS_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true",
@@ -317,10 +335,48 @@ check(any(st.get("with", {}).get("fetch-depth") == 2 for st in diff_job)
       "github-actions/ota-plan.yml: the fork's diff is the merge commit against its first parent", json.dumps(diff_job))
 
 # ---- signals reach ota-runner, and every run has a time limit (issue 31)
-for name in ("ota-apply.yml", "ota-apply-state-branch.yml", "ota-plan.yml"):
+for name in ("ota-apply.yml", "ota-apply-state-branch.yml", "ota-plan.yml", "ota-apply-envs.yml"):
     d = yaml.safe_load(open(os.path.join(EX, "github-actions", name)))
     check(all(j.get("timeout-minutes") for j in d["jobs"].values()), f"github-actions/{name}: every job has "
           "timeout-minutes")
+
+# ---- the fan-out examples (issue 27): each engine's list of environments is ota-runner's
+ENV_NAMES = [e["name"] for e in yaml.safe_load(open(ENVS_EXAMPLE))["environments"]]
+envs_repo = tempfile.mkdtemp()
+subprocess.run(["git", "init", "-q", envs_repo], check=True)
+shutil.copy(ENVS_EXAMPLE, envs_repo)
+subprocess.run(["git", "-C", envs_repo, "add", "-A"], check=True)
+subprocess.run(["git", "-C", envs_repo, "-c", "user.name=t", "-c", "user.email=t@e", "commit", "-qm", "envs"],
+               check=True)
+
+
+def envs_output(fmt):
+    p = subprocess.run([RUNNER, "envs", "--repo", envs_repo, "-o", fmt], capture_output=True, text=True, timeout=60)
+    return p.stdout if p.returncode == 0 else p.stderr
+
+
+gitlab = yaml.safe_load(open(os.path.join(EX, "gitlab-ci", "envs.gitlab-ci.yml")))["ota-apply-envs"]
+check({"parallel": gitlab["parallel"]} == yaml.safe_load(envs_output("gitlab"))
+      and gitlab["resource_group"] == "ota-runner-$OTA_ENV" and gitlab["environment"]["name"] == "$OTA_ENV",
+      "gitlab-ci/envs.gitlab-ci.yml: its parallel:matrix is what `ota-runner envs -o gitlab` prints, a "
+      "resource_group per environment", envs_output("gitlab"))
+job = next(d for d in docs[os.path.join(EX, "kubernetes", "cronjob-envs.yaml")] if d and d.get("kind") == "CronJob")
+jt = job["spec"]["jobTemplate"]["spec"]
+check(envs_output("names").split() == ENV_NAMES and jt["completionMode"] == "Indexed"
+      and jt["completions"] == jt["parallelism"] == len(ENV_NAMES) and job["spec"]["concurrencyPolicy"] == "Forbid"
+      and "JOB_COMPLETION_INDEX" in jt["template"]["spec"]["containers"][0]["args"][0],
+      "kubernetes/cronjob-envs.yaml: an Indexed Job, one completion per environment, under a Forbid CronJob",
+      json.dumps(jt)[:600])
+wf = yaml.safe_load(open(os.path.join(EX, "github-actions", "ota-apply-envs.yml")))
+apply_job = wf["jobs"]["apply"]
+check(json.loads(envs_output("github-matrix")) == {"include": [
+    {"env": e["name"], "region": e["region"]} for e in yaml.safe_load(open(ENVS_EXAMPLE))["environments"]]}
+      and "fromJSON(needs.environments.outputs.matrix)" in apply_job["strategy"]["matrix"]
+      and apply_job["strategy"]["fail-fast"] is False and "matrix.env" in apply_job["concurrency"]["group"]
+      and apply_job["concurrency"]["cancel-in-progress"] is False and apply_job["environment"] == "${{ matrix.env }}",
+      "github-actions/ota-apply-envs.yml: a matrix from `ota-runner envs -o github-matrix`, a concurrency group per "
+      "environment that never cancels an apply", json.dumps(apply_job)[:600])
+shutil.rmtree(envs_repo)
 for p, c in applies:
     text = open(p).read()
     check("exec ota-runner apply" in text or "timeout --kill-after" in text or p.endswith((".service", ".yaml")),
@@ -452,7 +508,7 @@ for name in (".gitlab-ci.yml", "state-branch.gitlab-ci.yml"):
 api.shutdown()
 
 # ---- each example's README says which platform document each choice follows (issue 31)
-for d in ("github-actions", "gitlab-ci", "systemd", "kubernetes", "cron"):
+for d in ("github-actions", "gitlab-ci", "systemd", "kubernetes", "cron", "environments"):
     check("**What each choice follows.**" in open(os.path.join(EX, d, "README.md")).read(),
           f"{d}/README.md names the platform documents its choices follow")
 
