@@ -372,6 +372,13 @@ static int run_several(otr_options *o, const otr_envs *envs, const size_t *picke
         "--state", "--path", "--out", "--metrics-file", "--region", "--profile", "--endpoint-url"};
     const char *given[] = {o->state_path, o->path,    o->out,         o->metrics_file,
                            o->region,     o->profile, o->endpoint_url};
+    if (o->nargs && (!strcmp(o->command->name, "apply") || !strcmp(o->command->name, "show"))) {
+        fprintf(stderr,
+                "ota-runner %s: a plan file is one environment's: give --env NAME with it, not "
+                "--env %s\n",
+                o->command->name, o->env);
+        return OTR_EXIT_ERROR;
+    }
     for (size_t i = 0; i < sizeof(given) / sizeof(given[0]); i++)
         if (given[i]) {
             fprintf(stderr,

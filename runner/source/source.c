@@ -804,7 +804,7 @@ long otr_source_uncommitted(otr_source *s, otr_buf *names, size_t max_names)
     for (size_t i = 0; i < s->npaths; i++)
         if (otr_buf_printf(&spec, "%s/", s->paths[i]) < 0 || otr_buf_putc(&spec, '\0') < 0)
             return (otr_buf_free(&spec), -1);
-    if (!(specs = calloc(s->npaths, sizeof(*specs))))
+    if (!(specs = calloc(s->npaths + 1, sizeof(*specs))))
         return (otr_buf_free(&spec), -1);
     for (size_t i = 0, at = 0; i < s->npaths; i++) {
         specs[i] = spec.ptr + at;

@@ -186,6 +186,9 @@ with Emulator("--tick", "0", "--region", "us-east-1", "--access-key-id", KEYS["s
     rc, out, err = run("plan", "--env", "all", "--state", "x.json")
     check(rc == 1 and "--state cannot be given with --env all" in err, "--state with several environments is refused",
           err)
+    rc, out, err = run("apply", "--env", "all", "plan.out")
+    check(rc == 1 and "a plan file is one environment's" in err, "a plan file with several environments is refused",
+          err)
 
     # ---- one fails, the other goes on
     write("manifests/shared/hub.yaml", task("hub", "us-east-1", "hub2"))
