@@ -564,6 +564,48 @@ static const cJSON *wave_named(const cJSON *waves, const char *name)
     return NULL;
 }
 
+/* Is the rollout's spec.after met: has the rollout of the other environment
+ * passed the wave, sending the same firmware? Without after, yes. What it
+ * waits for goes to why. An environment's state that cannot be read is
+ * never a pass. */
+static int after_met(const otr_kind_plan *kp, otr_buf *why)
+{
+    const cJSON *after = cJSON_GetObjectItemCaseSensitive(kp->spec, "after");
+    const char *env = otr_rollout_str(after, "env"), *name = otr_rollout_str(after, "rollout");
+    const char *wave = otr_rollout_str(after, "passed");
+    const char *mine = otr_rollout_str(cJSON_GetObjectItemCaseSensitive(kp->spec, "task"), "S3Url");
+    if (!after || kp->compare)
+        return 1;
+    otr_buf key = OTR_BUF_INIT;
+    otr_buf_printf(&key, "%s/%s", env, name);
+    const cJSON *g = cJSON_GetObjectItemCaseSensitive(kp->gates, otr_buf_cstr(&key));
+    otr_buf_free(&key);
+    const char *theirs = otr_rollout_str(g, "s3Url");
+    const cJSON *passed = cJSON_GetObjectItemCaseSensitive(g, "passed"), *p;
+    int met = 0;
+    cJSON_ArrayForEach(p, passed)
+    {
+        met |= cJSON_IsString(p) && !strcmp(p->valuestring, wave);
+    }
+    otr_buf_printf(why, "waits for %s's rollout %s to pass wave %s: ", env, name, wave);
+    if (!g)
+        otr_buf_puts(why, "that environment's state was not read");
+    else if (otr_rollout_str(g, "error"))
+        otr_buf_puts(why, otr_rollout_str(g, "error"));
+    else if (!theirs)
+        otr_buf_printf(why, "%s records no rollout %s", env, name);
+    else if (!mine || strcmp(mine, theirs))
+        otr_buf_printf(why, "it sends %s, not %s (the same firmware passes there first)", theirs,
+                       mine ? mine : "?");
+    else if (!met && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(g, "halted")))
+        otr_buf_puts(why, "it is halted there");
+    else if (!met)
+        otr_buf_puts(why, "not yet");
+    else
+        return 1;
+    return 0;
+}
+
 /* Two manifests of a rollout compared, without a state (ota-runner diff:
  * the record was made from the older manifest and has no progress): the
  * waves added, removed or changed, the revision, a promotion; a task
@@ -640,6 +682,15 @@ static int plan_rollout(otr_kind_plan *kp)
     if (kp->rec && kp->compare)
         return diff_rollout(kp);
     if (!kp->rec || kp->rec->revision != kp->m->revision) {
+        otr_buf waits = OTR_BUF_INIT;
+        if (!after_met(kp, &waits)) { /* nothing starts: the record stays as it is */
+            kp->view = rollout_view(kp, NULL, NULL);
+            if (kp->view)
+                cJSON_AddStringToObject(kp->view, "next", otr_buf_cstr(&waits));
+            otr_buf_free(&waits);
+            return 0;
+        }
+        otr_buf_free(&waits);
         if (plan_start(kp) < 0)
             return -1;
         kp->view = rollout_view(kp, kp->desired.progress, NULL);

@@ -10,9 +10,15 @@
  * exit code is the worst of theirs. A signal is passed on to every unit
  * running (each finishes its calls in flight), and none is started after.
  */
+#include "cli/environments.h"
+
 #include "cli/commands.h"
 #include "cli/load.h"
 #include "envs/envs.h"
+#include "kinds/kind.h"
+#include "kinds/ota_rollout.h"
+#include "kinds/record.h"
+#include "state/state.h"
 #include "source/source.h"
 #include "util/buf.h"
 #include "util/signals.h"
@@ -434,6 +440,123 @@ int otr_envs_dispatch(otr_options *o, int argc, char **argv)
     }
     free(picked);
     otr_envs_free(&envs);
+    return rc;
+}
+
+/* ---- waiting for another environment (spec.after) ------------------------------------ */
+
+/* What env's state records of rollout name, into gates["ENV/NAME"]. */
+static void gate_of(cJSON *gates, const char *env, const char *name, otr_state *st,
+                    const char *error)
+{
+    otr_buf key = OTR_BUF_INIT;
+    otr_buf_printf(&key, "%s/%s", env, name);
+    if (cJSON_GetObjectItemCaseSensitive(gates, otr_buf_cstr(&key))) {
+        otr_buf_free(&key);
+        return;
+    }
+    cJSON *g = cJSON_AddObjectToObject(gates, otr_buf_cstr(&key));
+    otr_buf_free(&key);
+    otr_record *rec = st ? otr_state_find(st, &otr_kind_ota_rollout, name) : NULL;
+    if (error) {
+        cJSON_AddStringToObject(g, "error", error);
+        return;
+    }
+    if (!rec)
+        return;
+    cJSON *spec = otr_record_spec(rec), *passed = cJSON_AddArrayToObject(g, "passed");
+    const char *url = otr_rollout_str(cJSON_GetObjectItemCaseSensitive(spec, "task"), "S3Url");
+    if (url)
+        cJSON_AddStringToObject(g, "s3Url", url);
+    cJSON_Delete(spec);
+    cJSON_AddNumberToObject(g, "revision", (double)rec->revision);
+    const cJSON *w;
+    cJSON_ArrayForEach(w, otr_rollout_started(rec))
+    {
+        if (otr_rollout_str(w, "passedAt") && otr_rollout_str(w, "name"))
+            cJSON_AddItemToArray(passed, cJSON_CreateString(otr_rollout_str(w, "name")));
+    }
+    cJSON_AddBoolToObject(g, "halted",
+                          cJSON_GetObjectItemCaseSensitive(rec->progress, "halt") != NULL);
+}
+
+/* One environment's state, read without its lock: NULL with error set. */
+static otr_state *state_of(const otr_env *e, otr_buf *error)
+{
+    otr_state_where w = OTR_STATE_WHERE_INIT;
+    otr_error err = OTR_ERROR_INIT;
+    otr_state *st = NULL;
+    w.location = e->state;
+    w.region = e->region;
+    w.profile = e->profile;
+    if (otr_state_load(&st, &w, &err) < 0) {
+        otr_buf_printf(error, "%s's state %s cannot be read: %s", e->name, e->state,
+                       otr_error_message(&err));
+        st = NULL;
+    }
+    otr_error_clear(&err);
+    return st;
+}
+
+/* The environment spec.after names, checked: -1 with the problem printed. */
+static const otr_env *after_env(const otr_options *o, const otr_envs *envs, const otr_manifest *m,
+                                const char *name)
+{
+    for (size_t i = 0; i < envs->count; i++)
+        if (!strcmp(envs->items[i].name, name)) {
+            if (o->env && !strcmp(o->env, name)) {
+                fprintf(stderr,
+                        "ota-runner: error: %s:%u: rollout %s: spec.after.env names %s, the "
+                        "environment this run is for; name another one\n",
+                        m->file, m->line, m->name, name);
+                return NULL;
+            }
+            return &envs->items[i];
+        }
+    fprintf(stderr,
+            "ota-runner: error: %s:%u: rollout %s: spec.after.env names %s, which %s does not "
+            "have\n",
+            m->file, m->line, m->name, name, OTR_ENVS_FILE);
+    return NULL;
+}
+
+int otr_envs_gates(const otr_options *o, const otr_manifest_set *set, cJSON **out)
+{
+    otr_envs envs = {0};
+    int have_envs = 0, rc = 0;
+    *out = NULL;
+    for (size_t i = 0; rc == 0 && i < set->count; i++) {
+        const otr_manifest *m = set->items[i];
+        if (m->kind != &otr_kind_ota_rollout)
+            continue;
+        cJSON *spec = otr_manifest_spec(m);
+        const cJSON *after = cJSON_GetObjectItemCaseSensitive(spec, "after");
+        const char *env = otr_rollout_str(after, "env"), *name = otr_rollout_str(after, "rollout");
+        if (env && name) {
+            const otr_env *e = NULL;
+            if (!have_envs && read_envs(o, &envs) < 0)
+                rc = -1;
+            have_envs = rc == 0;
+            if (rc == 0 && !(e = after_env(o, &envs, m, env)))
+                rc = -1;
+            if (rc == 0 && !*out && !(*out = cJSON_CreateObject()))
+                rc = -1;
+            if (rc == 0) {
+                otr_buf error = OTR_BUF_INIT;
+                otr_state *st = state_of(e, &error);
+                gate_of(*out, env, name, st, error.len ? otr_buf_cstr(&error) : NULL);
+                otr_state_free(st);
+                otr_buf_free(&error);
+            }
+        }
+        cJSON_Delete(spec);
+    }
+    if (have_envs)
+        otr_envs_free(&envs);
+    if (rc < 0) {
+        cJSON_Delete(*out);
+        *out = NULL;
+    }
     return rc;
 }
 

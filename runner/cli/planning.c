@@ -1,5 +1,7 @@
 /* Manifests + state + refresh -> plan, for plan and apply. */
 #include "cli/planning.h"
+
+#include "cli/environments.h"
 #include "behaviour/behaviour.h"
 
 #include "aws/s3.h"
@@ -265,10 +267,15 @@ int otr_planning_prepare(otr_planning *pl, const otr_options *o, const char *loc
     po.ref = o->ref ? o->ref : "HEAD";
     po.commit = otr_source_commit(pl->loaded.source);
     po.path = otr_source_path(pl->loaded.source);
+    cJSON *gates = NULL;
+    if (otr_envs_gates(o, &pl->loaded.set, &gates) < 0)
+        return OTR_EXIT_ERROR;
+    po.gates = gates;
     cJSON *signer = otr_loaded_signed_by_json(&pl->loaded);
     po.signed_by = signer;
     rc = otr_plan_make(&pl->plan, pl->state, &pl->loaded.set, &po, &err);
     cJSON_Delete(signer);
+    cJSON_Delete(gates);
     if (rc < 0)
         return fail(&err);
     if (pl->adopted.len && otr_plan_add_notes(pl->plan, otr_buf_cstr(&pl->adopted)) < 0)

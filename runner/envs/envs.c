@@ -157,10 +157,10 @@ static void environment(reading *r, const otr_ynode *n)
     paths(r, e, get(n, "paths"));
     labels(r, e, get(n, "labels"));
     if (e->name && (!chars_in(e->name, LOWER_DIGITS "-", 1, 63) || e->name[0] == '-' ||
-                    !strcmp(e->name, "all")))
+                    e->name[strlen(e->name) - 1] == '-' || !strcmp(e->name, "all")))
         problem(r, get(n, "name"), "name",
-                "\"%s\": a name is 1 to 63 of a-z 0-9 and '-', not starting with '-', and not "
-                "\"all\"",
+                "\"%s\": a name is 1 to 63 of a-z 0-9 and '-', not starting or ending with '-', "
+                "and not \"all\"",
                 e->name);
     for (size_t i = 0; e->name && i + 1 < out->count; i++)
         if (out->items[i].name && !strcmp(out->items[i].name, e->name))

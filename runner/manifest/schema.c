@@ -342,7 +342,16 @@ static const otr_field wave = STRUCT("", wave_members);
 static const otr_field rollout_task_members[] = {TASK_MEMBERS_FIRST, TASK_MEMBERS_MIDDLE,
                                                  TASK_MEMBERS_LAST};
 
+/* after: {env, rollout, passed}: wait for a rollout of another environment
+ * (ota-runner.yaml) to pass a wave, read from that environment's state. */
+static const otr_field after_members[] = {
+    CHECKED("env", 1, 1, 63, check_name, "lowercase letters, digits and '-'"),
+    CHECKED("passed", 1, 1, 63, check_name, "lowercase letters, digits and '-'"),
+    CHECKED("rollout", 1, 1, 63, check_name, "lowercase letters, digits and '-'"),
+};
+
 static const otr_field rollout_spec_members[] = {
+    STRUCT("after", after_members),
     STRUCT("gate", gate_members),
     CHECKED("holdAfter", 0, 1, 63, check_name, "lowercase letters, digits and '-'"),
     {.name = "paused",

@@ -427,6 +427,7 @@ static int plan_by_kind(builder *b, const otr_record *rec, otr_manifest *m,
     kp.compare = b->o->compare;
     kp.now = b->o->now;
     kp.commit = b->o->commit;
+    kp.gates = b->o->gates;
     kp.kind = OTR_ACT_NOOP;
     const otr_kind_behaviour *bh = behaviour_of(b->o, k);
     if (!bh) {

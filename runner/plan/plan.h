@@ -169,13 +169,17 @@ typedef struct otr_plan_options {
      * otr_behaviours), NULL-ended; NULL: none (a kind that plans itself is
      * then refused) */
     const struct otr_kind_behaviour *const *behaviours;
+    /* what other environments' states say of the rollouts this fleet's wait
+     * for (spec.after): {"ENV/ROLLOUT": {"revision", "s3Url", "passed":
+     * [WAVE...], "halted"} or {"error": WHY}}; NULL: none read */
+    const cJSON *gates;
 } otr_plan_options;
 
 #define OTR_PLAN_OPTIONS_INIT                                                                      \
     {                                                                                              \
         .prune = 0, .now = 0, .targets = NULL, .remote = NULL, .repo = NULL, .ref = NULL,          \
         .commit = NULL, .path = NULL, .signed_by = NULL, .compare = 0, .blind = 0,                 \
-        .behaviours = NULL                                                                         \
+        .behaviours = NULL, .gates = NULL                                                          \
     }
 
 #define OTR_PLAN_DEFAULT_MAX_DELETES 10
@@ -209,6 +213,7 @@ typedef struct otr_kind_plan {
                         recorded gets no time: the apply that records it gives it one) */
     int64_t now;
     const char *commit;
+    const cJSON *gates; /* otr_plan_options.gates */
     /* what to do */
     otr_action_kind kind; /* NOOP: no call */
     otr_record desired;   /* the record the action leaves (with NOOP and rewrite: the

@@ -17,7 +17,11 @@ the staging state a local file. On them:
   refused with several;
 - SIGTERM to `apply --env all` reaches every unit: exit 143, and the next
   run finishes without a duplicate;
-- --verify-commits range counts ota-runner.yaml as part of what it checks.
+- --verify-commits range counts ota-runner.yaml as part of what it checks;
+- promotion: prod's rollout with `after: {env: staging, rollout: fw, passed:
+  everyone}` waits (and says for what) until staging's state records the
+  wave passed with the same firmware, then starts; another firmware, an
+  unknown environment, or its own are not passes.
 """
 import json
 import os
@@ -54,6 +58,9 @@ def task(name, region, thing):
 
 def write(rel, text):
     path = os.path.join(repo, rel)
+    if text is None:
+        os.unlink(path)
+        return
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "w") as f:
         f.write(text)
@@ -104,6 +111,18 @@ def run(*args, env=None):
 
 def creates(emu):
     return [e for e in emu.log() if e["op"] == "CreateOtaTask" and e["status"] in (200, 201)]
+
+
+def rollout(region, s3="s3://fw/fw-2.json", after=None):
+    text = ("apiVersion: ota-runner/v1\nkind: OtaRollout\nmetadata: {name: fw}\nspec:\n"
+            f"  task: {{S3Url: {s3}, OtaType: ONE_TIME}}\n"
+            "  gate: {minFinished: 1, maxFailedPercent: 50, minSucceededPercent: 50, soak: 0s}\n")
+    if after:
+        text += f"  after: {after}\n"
+    text += "  waves:\n"
+    for w in ("canary", "everyone"):
+        text += f"    - name: {w}\n      Target: [arn:aws:iotmanagedintegrations:{region}:123456789012:managed-thing/{w}1]\n"
+    return text
 
 
 def live(emu):
@@ -225,6 +244,47 @@ with Emulator("--tick", "0", "--region", "us-east-1", "--access-key-id", KEYS["s
     check(rc == 0 and held == {"staging": ["OtaTask/hub", "OtaTask/plug-beta"],
                                "prod": ["OtaTask/hub", "OtaTask/lock", "OtaTask/plug"]},
           "after the stop, the next run finishes each environment, one task per manifest", out + err + json.dumps(held))
+
+    # ---- promotion across environments: prod's rollout waits for staging's
+    write("manifests/staging/fw.yaml", rollout("us-east-1"))
+    write("manifests/prod/fw.yaml", rollout("eu-west-1", after="{env: staging, rollout: fw, passed: everyone}"))
+    commit("firmware 2 to staging, then production")
+    rc, out, err = run("plan", "--env", "prod")
+    check(rc == 0 and "waits for staging's rollout fw to pass wave everyone: staging records no rollout fw" in out,
+          "prod's rollout waits, and says for what (staging has not started it)", out + err)
+    passes = []
+    for _ in range(6):  # each apply judges a wave and starts the next
+        rc, out, err = run("apply", "--env", "staging", "--allow-cancel")
+        passes.append(rc)
+        p_rc, p_out, p_err = run("plan", "--env", "prod")
+        if "starts wave canary" in p_out:
+            break
+        check("waits for staging's rollout fw to pass wave everyone" in p_out,
+              "prod waits while staging's rollout runs", p_out + p_err)
+    check(all(r == 0 for r in passes) and "starts wave canary" in p_out and "fw" in p_out,
+          "once staging's state records everyone passed, prod's rollout starts", p_out + p_err + str(passes))
+    before = live(prod)
+    rc, out, err = run("apply", "--env", "prod", "--allow-cancel")
+    check(rc == 0 and len(live(prod)) == len(before) + 1, "apply --env prod starts its canary", out + err)
+    write("manifests/prod/fw.yaml", rollout("eu-west-1", s3="s3://fw/fw-3.json",
+                                            after="{env: staging, rollout: fw, passed: everyone}")
+          .replace("metadata: {name: fw}", "metadata: {name: fw, revision: 2}"))
+    commit("production alone to firmware 3")
+    rc, out, err = run("plan", "--env", "prod")
+    check(rc == 0 and "it sends s3://fw/fw-2.json, not s3://fw/fw-3.json" in out,
+          "another firmware than staging's passed is not a pass", out + err)
+    write("manifests/prod/fw.yaml", rollout("eu-west-1", after="{env: qa, rollout: fw, passed: everyone}"))
+    commit("a typo")
+    rc, out, err = run("plan", "--env", "prod")
+    check(rc == 1 and "spec.after.env names qa, which ota-runner.yaml does not have" in err,
+          "an environment ota-runner.yaml does not have is an error, not a wait", out + err)
+    write("manifests/prod/fw.yaml", rollout("eu-west-1", after="{env: prod, rollout: fw, passed: everyone}"))
+    commit("its own")
+    rc, out, err = run("plan", "--env", "prod")
+    check(rc == 1 and "names prod, the environment this run is for" in err, "its own environment is an error", err)
+    write("manifests/prod/fw.yaml", None)
+    write("manifests/staging/fw.yaml", None)
+    commit("rollouts done")
 
     # ---- the file's errors, at file:line:col
     write("ota-runner.yaml", config(staging.url, prod.url, prod_state).replace("region: eu-west-1", "region: europe")
