@@ -25,6 +25,7 @@
 
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -164,6 +165,9 @@ static int start(unit *u, int argc, char **argv)
     fflush(NULL);
     u->pid = fork();
     if (u->pid == 0) {
+        int null = open("/dev/null", O_RDONLY); /* no unit reads the terminal */
+        if (null >= 0)
+            dup2(null, STDIN_FILENO);
         dup2(out[1], STDOUT_FILENO);
         dup2(err[1], STDERR_FILENO);
         close(out[0]);
@@ -383,6 +387,15 @@ static int run_several(otr_options *o, const otr_envs *envs, const size_t *picke
                 "ota-runner %s: a plan file is one environment's: give --env NAME with it, not "
                 "--env %s\n",
                 o->command->name, o->env);
+        return OTR_EXIT_ERROR;
+    }
+    if (!strcmp(o->command->name, "apply") && !o->auto_approve && o->output != OTR_OUT_JSON &&
+        isatty(STDIN_FILENO) && isatty(STDOUT_FILENO)) {
+        /* a single apply on a terminal asks first; the units cannot ask one by one */
+        fprintf(stderr,
+                "ota-runner apply: --env %s applies %zu environments without asking each: read "
+                "`ota-runner plan --env %s` first, then give --auto-approve\n",
+                o->env, n, o->env);
         return OTR_EXIT_ERROR;
     }
     for (size_t i = 0; i < sizeof(given) / sizeof(given[0]); i++)

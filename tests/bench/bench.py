@@ -17,7 +17,7 @@
   the journal's writes (each one round trip: its entries go at once), counted
   from ota-runner's own -v log.
 
-Usage: bench.py RUNNER OUT.md [--quick]
+Usage: bench.py RUNNER OUT.md [--quick] [--envs-only]
 A full run writes OUT.md and the table of docs/performance.md (between its
 bench-results markers); a quick run (no 100k repository) only prints.
 """
@@ -44,6 +44,7 @@ import tokens as pytokens  # noqa: E402
 RUNNER = os.path.abspath(sys.argv[1])
 OUT = sys.argv[2]
 QUICK = "--quick" in sys.argv
+ENVS_ONLY = "--envs-only" in sys.argv  # only the environments' rows, printed (not written)
 SIZES = [1000, 10000] if QUICK else [1000, 10000, 100000]
 tmp = tempfile.mkdtemp(prefix="otr-bench-")
 rows = []   # (section, what, value, target, verdict)
@@ -257,11 +258,120 @@ def verdict(ok):
     return "met" if ok else "MISSED"
 
 
+# ---- environments: ten of them, planned one by one and with --env all -------------------
+
+def tree_rss_kib(root):
+    """The resident memory of root and every process under it, summed (KiB)."""
+    parent = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                parent[int(d)] = int(open(f"/proc/{d}/stat").read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                pass
+    tree, grew = {root}, True
+    while grew:
+        more = {p for p, pp in parent.items() if pp in tree and p not in tree}
+        tree |= more
+        grew = bool(more)
+    total = 0
+    for p in tree:
+        try:
+            for line in open(f"/proc/{p}/status"):
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except OSError:
+            pass
+    return total
+
+
+def run_tree(cmd, env, cwd):
+    """Wall time (s) and the peak of the process tree's summed RSS (MiB), sampled
+    every 10 ms (the sum over processes running at once, which one process's
+    peak RSS does not show)."""
+    t0 = time.perf_counter()
+    p = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    peak = 0
+    while p.poll() is None:
+        peak = max(peak, tree_rss_kib(p.pid))
+        time.sleep(0.01)
+    wall = time.perf_counter() - t0
+    if p.returncode not in (0, 2):
+        raise SystemExit(f"{' '.join(cmd)} failed: {p.stderr.read().decode()[-500:]}")
+    return wall, peak / 1024
+
+
+def bench_environments(count, per):
+    """count environments of per manifests each in one repository, each its
+    own folder and state: every single plan in turn (their sum), then --env
+    all at --parallel-envs 1, 2 and count, round after round."""
+    repo = os.path.join(tmp, "environments")
+    subprocess.run(["git", "init", "-q", "-b", "main", repo], check=True)
+    imp = subprocess.Popen(["git", "-C", repo, "fast-import", "--quiet"], stdin=subprocess.PIPE)
+    w = imp.stdin.write
+    w(b"commit refs/heads/main\ncommitter Bench <bench@example.com> 1764300000 +0000\ndata 3\nenv\n")
+    conf = ["apiVersion: ota-runner/v1", "kind: Environments", "environments:"]
+    for e in range(count):
+        rng = random.Random(e)
+        for i in range(per):
+            name, meta, spec = manifest(i, rng)
+            text = to_yaml(meta, spec).encode()
+            path = f"manifests/env-{e}/group-{i % 97:02d}/{name}.yaml"
+            w(f"M 100644 inline {path}\ndata {len(text)}\n".encode() + text + b"\n")
+        conf += [f"  - name: env-{e}", "    region: us-east-1", f"    paths: [manifests/env-{e}]",
+                 f"    state: {os.path.join(tmp, f'env-{e}.state.json')}"]
+    text = ("\n".join(conf) + "\n").encode()
+    w(f"M 100644 inline ota-runner.yaml\ndata {len(text)}\n".encode() + text + b"\n")
+    imp.stdin.close()
+    if imp.wait() != 0:
+        raise SystemExit("git fast-import failed")
+    subprocess.run(["git", "-C", repo, "repack", "-a", "-d", "-f", "-q"], check=True)  # as a clone has it
+    env = env_for(os.path.join(tmp, "unused.json"))
+    env.pop("OTA_RUNNER_STATE")
+    plan = [RUNNER, "plan", "--repo", repo, "--refresh", "none", "--no-adopt"]
+    rounds = 3
+    single, together = [], collections.defaultdict(list)
+    for _ in range(rounds):
+        walls = [run_tree(plan + ["--env", f"env-{e}"], env, repo) for e in range(count)]
+        single.append((sum(t for t, _ in walls), max(m for _, m in walls)))
+        for par in (1, 2, count):
+            together[par].append(run_tree(plan + ["--env", "all", "--parallel-envs", str(par)], env, repo))
+    med = lambda xs, i: statistics.median(x[i] for x in xs)  # noqa: E731
+    sum_t, one_m = med(single, 0), med(single, 1)
+    log(f"  {count} environments of {per}: single plans {sum_t:.2f} s in all, the largest {one_m:.0f} MiB")
+    lines.append("")
+    lines.append(f"| {count} environments of {per:,} manifests, plan --env all | wall time | vs the sum of the "
+                 f"{count} single plans | peak memory of the process tree | vs one plan |")
+    lines.append("|---|---:|---:|---:|---:|")
+    lines.append(f"| the {count} single plans, one after another | {sum_t:.2f} s | 1.00× | {one_m:.0f} MiB | 1.0× |")
+    for par, xs in together.items():
+        t, m = med(xs, 0), med(xs, 1)
+        log(f"  --env all --parallel-envs {par}: {t:.2f} s, {m:.0f} MiB")
+        lines.append(f"| --parallel-envs {par} | {t:.2f} s | {t / sum_t:.2f}× | {m:.0f} MiB | {m / one_m:.1f}× |")
+    t1, m1 = med(together[1], 0), med(together[1], 1)
+    t2, m2 = med(together[2], 0), med(together[2], 1)
+    rows.append((f"plan --env all, {count} × {per:,}, --parallel-envs 1: time vs the sum of the single plans",
+                 f"{t1 / sum_t:.2f}×", "≤ 1.1×", verdict(t1 / sum_t <= 1.1)))
+    rows.append((f"plan --env all, {count} × {per:,}, --parallel-envs 2 on {os.cpu_count()} cores: time vs the sum",
+                 f"{t2 / sum_t:.2f}×", "≤ 0.7×", verdict(t2 / sum_t <= 0.7)))
+    rows.append((f"plan --env all, {count} × {per:,}: peak memory at --parallel-envs 1 and 2, vs one plan",
+                 f"{m1 / one_m:.1f}×, {m2 / one_m:.1f}×", "≤ 1.5×, ≤ 2.5× (bounded by --parallel-envs)",
+                 verdict(m1 / one_m <= 1.5 and m2 / one_m <= 2.5)))
+    shutil.rmtree(repo)
+
+
+class _EnvsOnly(Exception):
+    pass
+
+
 results = {}
 repos = {}
 corpora = {}  # the 10k corpora beside the varied one: {name: (results, bytes per manifest)}
 try:
     log(f"benchmarks in {tmp} ({'quick' if QUICK else 'full'})")
+    bench_environments(10, 1000 if QUICK else 10000)
+    if ENVS_ONLY:
+        raise _EnvsOnly()
     for n in SIZES:
         t0 = time.time()
         repo, specs, size = make_repo(n)
@@ -612,6 +722,8 @@ try:
                  f"{len(flushes) / 1000:.2f}", "(reported)", ""))
     rows.append(("S3 state on moto: apply vs the local file", f"{s3_rows[1][1] / s3_rows[0][1]:.1f}×", "(reported)",
                  ""))
+except _EnvsOnly:
+    pass
 finally:
     shutil.rmtree(tmp, ignore_errors=True)
 
@@ -621,7 +733,7 @@ text = ("Measured by `ci/bench` on " + time.strftime("%Y-%m-%d") + f" ({os.cpu_c
         + "\n".join(report) + "\n\n" + "\n".join(lines) + "\n")
 print()
 print(text)
-if not QUICK:
+if not QUICK and not ENVS_ONLY:
     open(OUT, "w").write(text)
     readme_path = os.path.join(HERE, "..", "..", "docs", "performance.md")
     readme = open(readme_path).read()

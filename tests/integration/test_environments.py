@@ -205,6 +205,24 @@ with Emulator("--tick", "0", "--region", "us-east-1", "--access-key-id", KEYS["s
     rc, out, err = run("plan", "--env", "all", "--state", "x.json")
     check(rc == 1 and "--state cannot be given with --env all" in err, "--state with several environments is refused",
           err)
+    # on a terminal, a single apply asks first; several cannot ask one by one: refused
+    import pty
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.chdir(repo)
+        os.execve(RUNNER, [RUNNER, "apply", "--env", "all"], ENV)
+    said = b""
+    while True:
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        said += chunk
+    _, status = os.waitpid(pid, 0)
+    check(os.WEXITSTATUS(status) == 1 and b"without asking each" in said and b"--auto-approve" in said,
+          "apply --env all on a terminal without --auto-approve is refused", said.decode(errors="replace"))
     rc, out, err = run("apply", "--env", "all", "plan.out")
     check(rc == 1 and "a plan file is one environment's" in err, "a plan file with several environments is refused",
           err)
