@@ -671,7 +671,7 @@ int otr_aws_client_new(otr_aws_client **out, const otr_aws_options *o, otr_error
 int otr_aws_client_open(otr_aws_client **client, otr_creds_provider **creds, otr_aws_options o,
                         const char *profile, otr_error *err)
 {
-    otr_creds_options co = {profile, o.region, NULL, NULL};
+    otr_creds_options co = {.profile = profile, .region = o.region, .now = NULL, .now_ctx = NULL};
     *client = NULL;
     if (otr_creds_provider_new(creds, &co, err) < 0)
         return -1;

@@ -49,6 +49,7 @@ typedef enum source {
     SRC_CONFIG_FILE,
     SRC_CONTAINER,
     SRC_IMDS,
+    SRC_ROLE, /* --role-arn, over the chain */
 } source;
 
 struct otr_creds_provider {
@@ -60,7 +61,8 @@ struct otr_creds_provider {
     source src; /* where the current credentials came from */
     otr_credentials creds;
     int fetches;
-    char *chain; /* the profiles whose roles this one's credentials serve ("a -> b"), or NULL */
+    char *chain;    /* the profiles whose roles this one's credentials serve ("a -> b"), or NULL */
+    char *role_arn; /* --role-arn, or NULL */
 };
 
 typedef enum { NOT_CONFIGURED = 1, FOUND = 0, FAILED = -1 } outcome;
@@ -330,6 +332,7 @@ static outcome from_web_identity(otr_creds_provider *p, otr_buf *tried, otr_erro
 /* ---- assume-role profiles: role_arn with source_profile or credential_source -- */
 
 static int resolve(otr_creds_provider *p, otr_error *err);
+static outcome from_role(otr_creds_provider *p, otr_error *err);
 static outcome from_container(otr_creds_provider *p, otr_buf *tried, otr_error *err);
 static outcome from_imds(otr_creds_provider *p, otr_buf *tried, otr_error *err);
 static outcome from_file(otr_creds_provider *p, otr_aws_file which, otr_buf *tried, otr_error *err);
@@ -983,13 +986,43 @@ static outcome run_source(otr_creds_provider *p, source s, otr_buf *tried, otr_e
     case SRC_CONFIG_FILE: return from_file(p, OTR_AWS_CONFIG_FILE, tried, err);
     case SRC_CONTAINER: return from_container(p, tried, err);
     case SRC_IMDS: return from_imds(p, tried, err);
+    case SRC_ROLE: return from_role(p, err);
     default: return NOT_CONFIGURED;
     }
+}
+
+/* --role-arn: the role, assumed with what the chain (the profile) gives. */
+static outcome from_role(otr_creds_provider *p, otr_error *err)
+{
+    otr_creds_options so = {.profile = p->explicit_profile ? p->profile : NULL,
+                            .region = p->region,
+                            .now = p->now,
+                            .now_ctx = p->now_ctx};
+    otr_creds_provider *src = NULL;
+    const otr_credentials *c = NULL;
+    otr_buf desc = OTR_BUF_INIT;
+    otr_buf_printf(&desc, "role %s (--role-arn)", p->role_arn);
+    outcome o = otr_creds_provider_new(&src, &so, err) < 0 || otr_creds_get(src, &c, err) < 0 ||
+                        assume_role(p, c, p->role_arn, NULL, NULL, NULL, desc.ptr, err) < 0
+                    ? FAILED
+                    : FOUND;
+    otr_creds_provider_free(src);
+    otr_buf_free(&desc);
+    return o;
 }
 
 static int resolve(otr_creds_provider *p, otr_error *err)
 {
     otr_buf tried = OTR_BUF_INIT;
+    if (p->role_arn) {
+        if (from_role(p, err) != FOUND)
+            return -1;
+        p->src = SRC_ROLE;
+        p->fetches++;
+        otr_log(OTR_LOG_VERBOSE, "credentials: %s (access key %s)", p->creds.source,
+                p->creds.access_key_id);
+        return 0;
+    }
     if (p->explicit_profile && !otr_profile_exists(OTR_AWS_CONFIG_FILE, p->profile) &&
         !otr_profile_exists(OTR_AWS_CREDENTIALS_FILE, p->profile)) {
         char *c = otr_profile_path(OTR_AWS_CONFIG_FILE),
@@ -1036,6 +1069,10 @@ int otr_creds_provider_new(otr_creds_provider **out, const otr_creds_options *o,
     p->region = o->region ? strdup(o->region) : NULL;
     p->now = o->now;
     p->now_ctx = o->now_ctx;
+    if (o->role_arn && *o->role_arn && !(p->role_arn = strdup(o->role_arn))) {
+        otr_creds_provider_free(p);
+        return otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
+    }
     *out = p;
     return 0;
 }
@@ -1103,5 +1140,6 @@ void otr_creds_provider_free(otr_creds_provider *p)
     free(p->profile);
     free(p->region);
     free(p->chain);
+    free(p->role_arn);
     free(p);
 }

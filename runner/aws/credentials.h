@@ -28,6 +28,10 @@ typedef struct otr_creds_options {
     /* for tests: the clock; NULL for time(NULL) */
     time_t (*now)(void *ctx);
     void *now_ctx;
+    /* --role-arn: this role, assumed (sts:AssumeRole) with the credentials
+     * the chain (or the profile) gives, and assumed again before it expires;
+     * NULL: none */
+    const char *role_arn;
 } otr_creds_options;
 
 typedef struct otr_creds_provider otr_creds_provider;

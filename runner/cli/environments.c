@@ -85,6 +85,8 @@ static void take_env(otr_options *o, const otr_env *e)
         o->region = e->region;
     if (!o->profile)
         o->profile = e->profile;
+    if (!o->role_arn)
+        o->role_arn = e->role;
     if (!o->endpoint_url)
         o->endpoint_url = e->endpoint;
     if (!o->state_path)
@@ -583,6 +585,8 @@ static cJSON *env_json(const otr_env *e)
     cJSON_AddStringToObject(j, "region", e->region);
     if (e->profile)
         cJSON_AddStringToObject(j, "profile", e->profile);
+    if (e->role)
+        cJSON_AddStringToObject(j, "role", e->role);
     for (const char *p = e->path; *p;) {
         size_t len = strcspn(p, ":");
         char *one = strndup(p, len);

@@ -180,6 +180,7 @@ typedef enum opt_id {
     O_FETCH_IDLE_TIMEOUT,
     O_OUTPUT,
     O_REGION,
+    O_ROLE_ARN,
     O_PROFILE,
     O_ENDPOINT_URL,
     O_PARALLELISM,
@@ -276,6 +277,8 @@ static const option_spec options[] = {
     {O_REGION, "region", 0, OPT_SERVICE, "REGION",
      "AWS region (default: AWS_REGION, AWS_DEFAULT_REGION, the profile's)"},
     {O_PROFILE, "profile", 0, OPT_SERVICE, "NAME", "profile of ~/.aws/config and credentials"},
+    {O_ROLE_ARN, "role-arn", 0, OPT_SERVICE, "ARN",
+     "assume this role (sts:AssumeRole) with the credentials otherwise found"},
     {O_ENDPOINT_URL, "endpoint-url", 0, OPT_SERVICE, "URL",
      "the service's URL (https; http only to loopback)"},
     {O_PARALLELISM, "parallelism", 0, OPT_SERVICE, "N", "calls in flight at once (default 8)"},
@@ -661,6 +664,7 @@ static int apply_option(otr_options *o, const option_spec *opt, const char *valu
     case O_ALL: o->all = 1; break;
     case O_ALLOWED_SIGNERS: o->allowed_signers = value; break;
     case O_OPENPGP_KEYS: o->openpgp_keys = value; break;
+    case O_ROLE_ARN: o->role_arn = value; break;
     case O_ENV: o->env = value; break;
     case O_REQUIRE_AUTHORS: o->require_authors = 1; break;
     case O_RETRY_MODE: o->retry_mode = value; break;

@@ -60,6 +60,7 @@ typedef struct otr_options {
     /* service */
     const char *region;
     const char *profile;
+    const char *role_arn; /* --role-arn */
     const char *endpoint_url;
     int parallelism; /* 0: the default */
     double max_rps;

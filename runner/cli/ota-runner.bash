@@ -8,7 +8,7 @@ _ota_runner() {
     local commands="init envs validate tokens plan show diff apply status state version"
     local global="--help --verbose --debug --no-color"
     local source="--repo --ref --path --worktree --cache-dir --fetch-timeout --fetch-idle-timeout --env --parallel-envs --allowed-signers --openpgp-keys --verify-commits --require-author-signatures --output"
-    local service="--region --profile --endpoint-url --parallelism --max-rps --retry-mode --max-attempts --connect-timeout --request-timeout --state --lock-timeout --lock-stale-after"
+    local service="--region --profile --role-arn --endpoint-url --parallelism --max-rps --retry-mode --max-attempts --connect-timeout --request-timeout --state --lock-timeout --lock-stale-after"
     local plan="--prune --max-deletes --allow-cancel --allow-empty --allow-older --no-adopt --migrate-endpoint --target --refresh"
 
     case $prev in
@@ -16,7 +16,7 @@ _ota_runner() {
         --refresh) COMPREPLY=($(compgen -W "none list full" -- "$cur")); return ;;
         --repo|--cache-dir) COMPREPLY=($(compgen -d -- "$cur")); return ;;
         --state|--out) COMPREPLY=($(compgen -f -- "$cur")); return ;;
-        --ref|--path|--env|--parallel-envs|--region|--profile|--endpoint-url|--parallelism|--max-rps|--max-attempts|\
+        --ref|--path|--env|--parallel-envs|--role-arn|--region|--profile|--endpoint-url|--parallelism|--max-rps|--max-attempts|\
         --connect-timeout|--request-timeout|--max-deletes|--target|--lock-timeout|\
         --lock-stale-after|--to) return ;;
     esac

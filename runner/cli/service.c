@@ -49,7 +49,11 @@ int otr_service_adaptive(const otr_options *o, int *adaptive, otr_error *err)
 int otr_service_creds(otr_creds_provider **out, const otr_options *o, otr_error *err)
 {
     char *region = otr_region_resolve(o->region, o->profile);
-    otr_creds_options co = {o->profile, region, NULL, NULL};
+    otr_creds_options co = {.profile = o->profile,
+                            .region = region,
+                            .now = NULL,
+                            .now_ctx = NULL,
+                            .role_arn = o->role_arn};
     int rc = otr_creds_provider_new(out, &co, err);
     free(region);
     return rc;

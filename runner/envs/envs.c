@@ -128,7 +128,7 @@ static void paths(reading *r, otr_env *e, const otr_ynode *n)
     e->path = otr_buf_detach(&joined);
 }
 
-static const char *const FIELDS[] = {"name",  "region",   "profile", "paths",
+static const char *const FIELDS[] = {"name",  "region",   "profile", "role", "paths",
                                      "state", "endpoint", "labels",  NULL};
 
 static void environment(reading *r, const otr_ynode *n)
@@ -144,14 +144,15 @@ static void environment(reading *r, const otr_ynode *n)
             f++;
         if (!FIELDS[f])
             problem(r, n->items[i], key_of(n->items[i]),
-                    "unknown field (an environment has name, region, profile, paths, state, "
-                    "endpoint, labels)");
+                    "unknown field (an environment has name, region, profile, role, paths, "
+                    "state, endpoint, labels)");
     }
     otr_env *e = &out->items[out->count++];
     e->line = n->line;
     e->name = text_of(r, get(n, "name"), "name", 1);
     e->region = text_of(r, get(n, "region"), "region", 1);
     e->profile = text_of(r, get(n, "profile"), "profile", 0);
+    e->role = text_of(r, get(n, "role"), "role", 0);
     e->state = text_of(r, get(n, "state"), "state", 1);
     e->endpoint = text_of(r, get(n, "endpoint"), "endpoint", 0);
     paths(r, e, get(n, "paths"));
@@ -169,6 +170,9 @@ static void environment(reading *r, const otr_ynode *n)
     if (e->region && !region_ok(e->region))
         problem(r, get(n, "region"), "region", "\"%s\" is not a region (us-east-1, eu-west-1, ...)",
                 e->region);
+    if (e->role && (strncmp(e->role, "arn:aws", 7) || !strstr(e->role, ":role/")))
+        problem(r, get(n, "role"), "role",
+                "\"%s\" is not a role's ARN (arn:aws:iam::ACCOUNT:role/NAME)", e->role);
     if (e->endpoint && strncmp(e->endpoint, "https://", 8) && strncmp(e->endpoint, "http://", 7))
         problem(r, get(n, "endpoint"), "endpoint", "\"%s\" is not an http(s) URL", e->endpoint);
     for (size_t i = 0; e->state && i + 1 < out->count; i++)
@@ -284,6 +288,7 @@ void otr_envs_free(otr_envs *e)
         free(x->name);
         free(x->region);
         free(x->profile);
+        free(x->role);
         free(x->state);
         free(x->endpoint);
         free(x->path);

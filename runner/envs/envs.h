@@ -10,6 +10,7 @@
  *     - name: staging                 # [a-z0-9][a-z0-9-]*, at most 63
  *       region: eu-west-1
  *       profile: fleet-staging        # optional: a profile of ~/.aws/config
+ *       role: arn:aws:iam::...:role/x # optional: assumed with the profile's (or the chain's)
  *       paths: [manifests/shared, manifests/staging]
  *       state: s3://acme-ota-state/staging/state.json
  *       endpoint: https://...         # optional: the service's endpoint
@@ -34,7 +35,7 @@ typedef struct otr_env_label {
 } otr_env_label;
 
 typedef struct otr_env {
-    char *name, *region, *profile, *state, *endpoint;
+    char *name, *region, *profile, *role, *state, *endpoint;
     char *path; /* the paths joined by ':', as --path reads them */
     otr_env_label *labels;
     size_t nlabels;

@@ -14,7 +14,10 @@ keys, so a plan that succeeds used them.
   name; the service called with role-b's keys;
 - credential_source = Environment;
 - refused with a clear error: a loop of source profiles, a missing source
-  profile, both source_profile and credential_source, an STS refusal.
+  profile, both source_profile and credential_source, an STS refusal;
+- --role-arn (and an environment's `role:` in ota-runner.yaml): the role
+  assumed with what the chain or the profile gives (role-b over the keys of
+  the environment, and over the profile base).
 """
 import hashlib
 import hmac
@@ -156,6 +159,35 @@ with Emulator("--tick", "0", "--principals", os.path.join(tmp, "principals.json"
     rc, out = plan("from-env", AWS_ACCESS_KEY_ID="AKIDBASE", AWS_SECRET_ACCESS_KEY="base-secret")
     check(calls and calls[0]["signedBy"] == "AKIDBASE" and calls[0]["valid"],
           "credential_source = Environment: the role assumed with the environment's keys", json.dumps(calls) + out)
+    # --role-arn over the chain (the environment's keys), then over a profile
+    calls.clear()
+    emu_calls = len(emu.log())
+    e = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    e.update({"AWS_CONFIG_FILE": config, "AWS_SHARED_CREDENTIALS_FILE": credentials, "AWS_REGION": "us-east-1",
+              "AWS_EC2_METADATA_DISABLED": "true", "AWS_ENDPOINT_URL": emu.url,
+              "AWS_ENDPOINT_URL_STS": f"http://127.0.0.1:{sts.server_address[1]}",
+              "AWS_ACCESS_KEY_ID": "AKIDBASE", "AWS_SECRET_ACCESS_KEY": "base-secret"})
+    p = subprocess.run([RUNNER, "plan", "--repo", repo, "--role-arn", ACCOUNT + "b", "--state",
+                        os.path.join(tmp, "state.json")], capture_output=True, text=True, env=e, timeout=60)
+    check(p.returncode == 0 and [(c["RoleArn"], c["signedBy"], c["valid"]) for c in calls] ==
+          [(ACCOUNT + "b", "AKIDBASE", True)] and all(x.get("principal") == "role-b" for x in emu.log()[emu_calls:]),
+          "--role-arn: the role assumed with the chain's keys, the service called with the role's",
+          json.dumps(calls) + p.stdout + p.stderr)
+    with open(os.path.join(repo, "ota-runner.yaml"), "w") as f:
+        f.write(f"apiVersion: ota-runner/v1\nkind: Environments\nenvironments:\n  - name: prod\n"
+                f"    region: us-east-1\n    profile: base\n    role: {ACCOUNT}b\n    paths: [manifests]\n"
+                f"    state: {os.path.join(tmp, 'env-state.json')}\n")
+    subprocess.run(["git", "-C", repo, "add", "ota-runner.yaml"], check=True)
+    subprocess.run(["git", "-C", repo, "-c", "user.name=t", "-c", "user.email=t@e", "commit", "-qm", "envs"],
+                   check=True)
+    calls.clear()
+    e.pop("AWS_ACCESS_KEY_ID")
+    e.pop("AWS_SECRET_ACCESS_KEY")
+    p = subprocess.run([RUNNER, "plan", "--repo", repo, "--env", "prod"], capture_output=True, text=True, env=e,
+                       timeout=60)
+    check(p.returncode == 0 and [(c["RoleArn"], c["signedBy"], c["valid"]) for c in calls] ==
+          [(ACCOUNT + "b", "AKIDBASE", True)],
+          "an environment's role: assumed with its profile's keys", json.dumps(calls) + p.stdout + p.stderr)
     for profile, want in (("loop-x", "a loop of source profiles: loop-x -> loop-y -> loop-x"),
                           ("missing", "profile nope is in neither"),
                           ("both", "has both source_profile and credential_source"),
