@@ -217,27 +217,6 @@ static void reap(unit *u)
     u->done = 1;
 }
 
-/* A unit's output, whole, under its name. */
-static void print_unit(const unit *u, otr_output out)
-{
-    const otr_env *e = u->env;
-    if (out == OTR_OUT_JSON)
-        return; /* gathered at the end */
-    if (out == OTR_OUT_GITHUB)
-        printf("::group::environment %s (%s)\n", e->name, e->region);
-    else if (out == OTR_OUT_MARKDOWN)
-        printf("## Environment `%s` (%s)\n\n", e->name, e->region);
-    else
-        printf("== environment %s (%s) ==\n", e->name, e->region);
-    fwrite(u->stdout_text.ptr ? u->stdout_text.ptr : "", 1, u->stdout_text.len, stdout);
-    fflush(stdout);
-    fwrite(u->stderr_text.ptr ? u->stderr_text.ptr : "", 1, u->stderr_text.len, stderr);
-    fflush(stderr);
-    if (out == OTR_OUT_GITHUB)
-        printf("::endgroup::\n");
-    printf("\n");
-}
-
 static const char *result_of(int status)
 {
     switch (status) {
@@ -249,6 +228,63 @@ static const char *result_of(int status)
     case 143: return "stopped";
     default: return "failed";
     }
+}
+
+/* A unit in the JSON document: its fields, its own JSON output as it wrote
+ * it (null when it wrote none), its stderr; first opens the document. The
+ * document is written a unit at a time, so memory holds only the units
+ * running, however many environments there are. */
+static void print_unit_json(const unit *u, int first)
+{
+    cJSON *e = cJSON_CreateObject(), *check = cJSON_Parse(otr_buf_cstr(&u->stdout_text));
+    cJSON_AddStringToObject(e, "name", u->env->name);
+    cJSON_AddStringToObject(e, "region", u->env->region);
+    cJSON_AddStringToObject(e, "result", u->done ? result_of(u->status) : "not run");
+    cJSON_AddNumberToObject(e, "exitCode", u->status);
+    cJSON_AddNumberToObject(e, "seconds", u->took);
+    cJSON_AddStringToObject(e, "errors", otr_buf_cstr(&u->stderr_text));
+    char *head = cJSON_PrintUnformatted(e);
+    size_t n = head ? strlen(head) : 0;
+    printf("%s", first ? "{\"environments\": [\n" : ",\n");
+    if (n > 1) { /* "{...}": the output goes in before the last brace */
+        fwrite(head, 1, n - 1, stdout);
+        printf(",\"output\":");
+        if (check)
+            fwrite(u->stdout_text.ptr, 1, u->stdout_text.len, stdout);
+        else
+            printf("null");
+        printf("}");
+    }
+    free(head);
+    cJSON_Delete(check);
+    cJSON_Delete(e);
+}
+
+/* A unit's output, whole, under its name; then its buffers are let go. */
+static void print_unit(unit *u, otr_output out, size_t *printed)
+{
+    const otr_env *e = u->env;
+    if (out == OTR_OUT_JSON) {
+        print_unit_json(u, *printed == 0);
+    } else {
+        if (out == OTR_OUT_GITHUB)
+            printf("::group::environment %s (%s)\n", e->name, e->region);
+        else if (out == OTR_OUT_MARKDOWN)
+            printf("## Environment `%s` (%s)\n\n", e->name, e->region);
+        else
+            printf("== environment %s (%s) ==\n", e->name, e->region);
+        fwrite(u->stdout_text.ptr ? u->stdout_text.ptr : "", 1, u->stdout_text.len, stdout);
+        fflush(stdout);
+        fwrite(u->stderr_text.ptr ? u->stderr_text.ptr : "", 1, u->stderr_text.len, stderr);
+        fflush(stderr);
+        if (out == OTR_OUT_GITHUB)
+            printf("::endgroup::\n");
+        printf("\n");
+    }
+    fflush(stdout);
+    (*printed)++;
+    otr_buf_free(&u->stdout_text);
+    otr_buf_free(&u->stderr_text);
 }
 
 /* The exit code of them all: a stop, then a failure, a lock, a halt, then
@@ -289,31 +325,10 @@ static void print_table(const unit *u, size_t n, otr_output out)
                u[i].done ? result_of(u[i].status) : "not run", u[i].status, u[i].took);
 }
 
-static void print_json(const unit *u, size_t n, int rc)
-{
-    cJSON *root = cJSON_CreateObject(), *list = cJSON_AddArrayToObject(root, "environments");
-    for (size_t i = 0; i < n; i++) {
-        cJSON *e = cJSON_CreateObject(), *result = cJSON_Parse(otr_buf_cstr(&u[i].stdout_text));
-        cJSON_AddStringToObject(e, "name", u[i].env->name);
-        cJSON_AddStringToObject(e, "region", u[i].env->region);
-        cJSON_AddStringToObject(e, "result", u[i].done ? result_of(u[i].status) : "not run");
-        cJSON_AddNumberToObject(e, "exitCode", u[i].status);
-        cJSON_AddNumberToObject(e, "seconds", u[i].took);
-        cJSON_AddItemToObject(e, "output", result ? result : cJSON_CreateNull());
-        cJSON_AddStringToObject(e, "errors", otr_buf_cstr(&u[i].stderr_text));
-        cJSON_AddItemToArray(list, e);
-    }
-    cJSON_AddNumberToObject(root, "exitCode", rc);
-    char *text = cJSON_Print(root);
-    if (text)
-        printf("%s\n", text);
-    free(text);
-    cJSON_Delete(root);
-}
-
 /* Waits for the units' output and ends, printing each as it ends, passing
  * a signal on; starts the next units while there is room. */
-static int run_all(unit *u, size_t n, int parallel, int argc, char **argv, otr_output out)
+static int run_all(unit *u, size_t n, int parallel, int argc, char **argv, otr_output out,
+                   size_t *printed)
 {
     size_t next = 0, running = 0, finished = 0;
     int passed_on = 0;
@@ -368,7 +383,7 @@ static int run_all(unit *u, size_t n, int parallel, int argc, char **argv, otr_o
             }
             if (u[i].out < 0 && u[i].err < 0) {
                 reap(&u[i]);
-                print_unit(&u[i], out);
+                print_unit(&u[i], out, printed);
                 running--;
                 finished++;
             }
@@ -416,12 +431,17 @@ static int run_several(otr_options *o, const otr_envs *envs, const size_t *picke
         u[i].out = u[i].err = -1;
     }
     int parallel = o->parallel_envs ? o->parallel_envs : DEFAULT_PARALLEL_ENVS;
-    run_all(u, n, parallel, argc, argv, o->output);
+    size_t printed = 0;
+    run_all(u, n, parallel, argc, argv, o->output, &printed);
     int rc = worst(u, n);
-    if (o->output == OTR_OUT_JSON)
-        print_json(u, n, rc);
-    else
+    if (o->output == OTR_OUT_JSON) {
+        for (size_t i = 0; i < n; i++) /* those a signal kept from starting */
+            if (!u[i].done)
+                print_unit_json(&u[i], printed++ == 0);
+        printf("%s], \"exitCode\": %d}\n", printed ? "\n" : "{\"environments\": [", rc);
+    } else {
         print_table(u, n, o->output);
+    }
     for (size_t i = 0; i < n; i++) {
         otr_buf_free(&u[i].stdout_text);
         otr_buf_free(&u[i].stderr_text);
