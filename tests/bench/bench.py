@@ -144,7 +144,67 @@ def manifest_kinds(i, rng):
                   {"name": "everyone", "OtaTargetQueryString": f"thingType:Device{i % 31}"}]}
 
 
-CORPORA = {"varied": manifest, "full": manifest_full, "kinds": manifest_kinds}
+def manifest_human(i, rng):
+    """A manifest as people write them: the varied corpus's fields, several
+    labels, comments, plain scalars and block-style lists (to_yaml_human),
+    in hundreds of nested folders (path_of)."""
+    name, meta, spec = manifest(i, rng)
+    meta["labels"] = {"group": f"g{i % 97}", "site": f"site-{i % 40}", "line": f"line-{i % 8}",
+                      "owner": f"team-{i % 23}"}
+    meta["human"] = True
+    return name, meta, spec
+
+
+CORPORA = {"varied": manifest, "full": manifest_full, "kinds": manifest_kinds, "human": manifest_human}
+
+
+def path_of(i, name, meta):
+    if meta.get("human"):  # 7 regions x 40 sites x 8 lines: 2,240 folders, three deep
+        return f"manifests/region-{i % 7}/site-{i % 40:02d}/line-{i % 8}/{name}.yaml"
+    return f"manifests/region-{i % 7}/group-{i % 97:02d}/{name}.yaml"
+
+
+def to_yaml_human(meta, spec):
+    """YAML as a person writes it: a comment heading the file and some keys,
+    plain scalars where YAML allows them, block lists, a blank line or two."""
+    out = [f"# {meta['name']}: firmware for {meta['labels']['site']}, {meta['labels']['line']}",
+           "# reviewed in the fleet's pull requests; see docs/rollouts.md", "",
+           "apiVersion: ota-runner/v1", f"kind: {meta.get('kind', 'OtaTask')}", "metadata:",
+           f"  name: {meta['name']}"]
+    if "revision" in meta:
+        out.append(f"  revision: {meta['revision']}   # bumped for the second image")
+    out.append("  labels:")
+    out += [f"    {k}: {v}" for k, v in meta["labels"].items()]
+    out += ["", "spec:"]
+
+    def scalar(x):
+        text = json.dumps(x)
+        plain = isinstance(x, str) and re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9 ./_-]*", x) and \
+            x not in ("true", "false", "null", "yes", "no", "on", "off") and not re.fullmatch(r"[0-9.]+", x)
+        return x if plain else text
+
+    def emit(v, indent):
+        pad = " " * indent
+        if isinstance(v, dict):
+            for k, x in v.items():
+                if k == "S3Url":
+                    out.append(f"{pad}# the job document the devices fetch")
+                if isinstance(x, (dict, list)):
+                    out.append(f"{pad}{k}:")
+                    emit(x, indent + 2)
+                else:
+                    out.append(f"{pad}{k}: {scalar(x)}")
+        else:
+            for x in v:
+                if isinstance(x, dict):
+                    items = list(x.items())
+                    out.append(f"{pad}- {items[0][0]}: {scalar(items[0][1])}")
+                    for k, y in items[1:]:
+                        out.append(f"{pad}  {k}: {scalar(y)}")
+                else:
+                    out.append(f"{pad}- {scalar(x)}")
+    emit(spec, 2)
+    return "\n".join(out) + "\n"
 
 
 def to_yaml(meta, spec):
@@ -191,9 +251,9 @@ def make_repo(n, corpus="varied"):
     size = 0
     for i in range(n):
         name, meta, spec = CORPORA[corpus](i, rng)
-        path = f"manifests/region-{i % 7}/group-{i % 97:02d}/{name}.yaml"
+        path = path_of(i, name, meta)
         specs.append((name, meta.get("revision", 1), spec, path))
-        text = to_yaml(meta, spec).encode()
+        text = (to_yaml_human if meta.get("human") else to_yaml)(meta, spec).encode()
         size += len(text)
         w(f"M 100644 inline {path}\ndata {len(text)}\n".encode() + text + b"\n")
     imp.stdin.close()
@@ -417,8 +477,10 @@ try:
         if n == 10000:
             # the same plan on manifests that use every field, and on a fleet of
             # configurations, the tasks that name them and staged rollouts
-            for corpus in ("full", "kinds"):
+            for corpus in ("full", "kinds", "human"):
                 crepo, _, csize = make_repo(n, corpus)
+                # packed as a clone has it (fast-import chains each blob to the one before it)
+                subprocess.run(["git", "-C", crepo, "repack", "-a", "-d", "-f", "-q"], check=True)
                 cids = os.path.join(tmp, f"ids-{corpus}")
                 with open(cids, "w") as f:
                     subprocess.run(["git", "-C", crepo, "ls-tree", "-r", "--format=%(objectname)", "HEAD",
@@ -452,7 +514,8 @@ try:
     lines.append("|---|---:|---:|---:|")
     r10 = results[10000]
     named = {"varied": "fields varied (the corpus above)", "full": "every CreateOtaTask field",
-             "kinds": "configurations, tasks naming them, rollouts"}
+             "kinds": "configurations, tasks naming them, rollouts",
+             "human": "as people write them: comments, labels, plain scalars, 2,240 folders"}
     for corpus, (cr, per) in [("varied", (r10, None))] + list(corpora.items()):
         lines.append(f"| {named[corpus]} | {per:,.0f} |" if per else f"| {named[corpus]} | |")
         lines[-1] += (f" {cr['floor'][0]:.2f} s | {cr['plan-create'][0]:.2f} s · {cr['plan-create'][1]:.0f} MiB · "
