@@ -350,9 +350,26 @@ static int split_paths(otr_source *s, const char *given, otr_error *err)
     return 0;
 }
 
-int otr_source_open(otr_source **out, const otr_source_opts *o, otr_error *err)
+/* A source of o's repository, not opened yet; NULL without memory. */
+static otr_source *source_new(const otr_source_opts *o)
 {
     otr_source *s = calloc(1, sizeof(*s));
+    if (!s)
+        return NULL;
+    s->repo_url = strdup(o->repo ? o->repo : ".");
+    s->repo_name = otr_url_redact(o->repo ? o->repo : "."); /* what messages and files show */
+    s->worktree = o->worktree;
+    s->max_file_size = o->max_file_size;
+    if (!s->repo_url || !s->repo_name) {
+        otr_source_free(s);
+        return NULL;
+    }
+    return s;
+}
+
+int otr_source_open(otr_source **out, const otr_source_opts *o, otr_error *err)
+{
+    otr_source *s = source_new(o);
     git_object *obj = NULL;
     git_commit *commit = NULL;
     const char *ref = o->ref ? o->ref : "HEAD";
@@ -360,14 +377,6 @@ int otr_source_open(otr_source **out, const otr_source_opts *o, otr_error *err)
     *out = NULL;
     if (!s)
         return otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
-    s->repo_url = strdup(o->repo ? o->repo : ".");
-    s->repo_name = otr_url_redact(o->repo ? o->repo : "."); /* what messages and files show */
-    s->worktree = o->worktree;
-    s->max_file_size = o->max_file_size;
-    if (!s->repo_url || !s->repo_name) {
-        otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
-        goto done;
-    }
     if (o->config_file && !(s->config_file = strdup(o->config_file))) {
         otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
         goto done;
@@ -468,21 +477,15 @@ static int read_root_blob(otr_source *s, git_commit *commit, const char *name, o
 
 int otr_source_read_root(const otr_source_opts *o, const char *name, otr_buf *out, otr_error *err)
 {
-    otr_source *s = calloc(1, sizeof(*s));
+    otr_source *s = source_new(o);
     git_object *obj = NULL;
     git_commit *commit = NULL;
     const char *ref = o->ref ? o->ref : "HEAD";
     int rc = -1;
     if (!s)
         return otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
-    s->repo_url = strdup(o->repo ? o->repo : ".");
-    s->repo_name = otr_url_redact(o->repo ? o->repo : ".");
-    s->worktree = o->worktree;
-    s->max_file_size = o->max_file_size ? o->max_file_size : ((size_t)1 << 20);
-    if (!s->repo_url || !s->repo_name) {
-        otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
-        goto done;
-    }
+    if (!s->max_file_size)
+        s->max_file_size = (size_t)1 << 20;
     if (open_repo(s, o, err) < 0)
         goto done;
     if (s->worktree && git_repository_workdir(s->repo)) {

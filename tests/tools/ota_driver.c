@@ -266,7 +266,7 @@ int main(int argc, char **argv)
     char *endpoint = NULL;
     otr_creds_provider *creds = NULL;
     otr_aws_client *client = NULL;
-    otr_creds_options co = {profile, region, NULL, NULL};
+    otr_creds_options co = {.profile = profile, .region = region};
     int rc;
     if (otr_endpoint_resolve(&endpoint, endpoint_flag, region, &err) < 0) {
         rc = fail(&err);
