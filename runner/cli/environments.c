@@ -164,9 +164,17 @@ static int start(unit *u, int argc, char **argv)
         }
         return -1;
     }
+    /* close-on-exec: a unit gets its own two pipes (dup2 clears the flag), not the others' */
+    for (int i = 0; i < 2; i++) {
+        fcntl(out[i], F_SETFD, FD_CLOEXEC);
+        fcntl(err[i], F_SETFD, FD_CLOEXEC);
+    }
     fflush(NULL);
     u->pid = fork();
     if (u->pid == 0) {
+        /* a group of its own: a Ctrl-C reaches this process alone, which passes it on
+         * once (a unit that got it twice would stop at once, not finish its calls) */
+        setpgid(0, 0);
         int null = open("/dev/null", O_RDONLY); /* no unit reads the terminal */
         if (null >= 0)
             dup2(null, STDIN_FILENO);
@@ -341,6 +349,7 @@ static int run_all(unit *u, size_t n, int parallel, int argc, char **argv, otr_o
                         u[next].env->name, strerror(errno));
                 u[next].status = 1;
                 u[next].done = 1;
+                print_unit(&u[next], out, printed);
                 finished++;
             } else {
                 running++;

@@ -257,6 +257,22 @@ with Emulator("--tick", "0", "--region", "us-east-1", "--access-key-id", KEYS["s
     for emu in (staging, prod):
         emu.control("faults", {"latency_ms": 0})
     check(p.returncode == 143 and "stopped" in out, "SIGTERM: every unit stops, exit 143", out + err)
+    # Ctrl-C on a terminal signals the whole process group: each unit, in a group of its
+    # own, still gets it once (passed on), and finishes its calls instead of stopping at once
+    write("manifests/staging/plug.yaml", task("plug-beta", "us-east-1", "plug3"))
+    commit("plug-beta moves again")
+    for emu in (staging, prod):
+        emu.control("faults", {"latency_ms": 1500})
+    p = subprocess.Popen([RUNNER, "apply", "--env", "all", "--allow-cancel"], cwd=repo, env=ENV,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    time.sleep(2.0)
+    os.killpg(p.pid, signal.SIGINT)
+    out, err = p.communicate(timeout=120)
+    for emu in (staging, prod):
+        emu.control("faults", {"latency_ms": 0})
+    check(p.returncode == 130 and "second signal" not in out + err and "signal received" in out + err,
+          "SIGINT to the process group (a Ctrl-C): each unit gets it once and stops gracefully, exit 130",
+          out + err)
     rc, out, err = run("apply", "--env", "all", "--allow-cancel")
     held = {"staging": live(staging), "prod": live(prod)}
     check(rc == 0 and held == {"staging": ["OtaTask/hub", "OtaTask/plug-beta"],
