@@ -6,6 +6,8 @@
  */
 #include "aws/credentials.h"
 
+#include "aws/creds_internal.h"
+
 #include "aws/endpoint.h"
 #include "aws/profile.h"
 #include "aws/sigv4.h"
@@ -29,51 +31,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-/* The most a credentials file, process or endpoint may give (1 MiB), and how
- * long a credentials endpoint may take. */
-#define OTR_CREDS_MAX_BYTES ((size_t)1 << 20)
-#define OTR_CREDS_FETCH_TIMEOUT_MS 10000
-
-/* Where credentials come from. SRC_ENV to SRC_IMDS are the chain, in
- * botocore's order: resolve tries them in the order they are listed here. */
-typedef enum source {
-    SRC_NONE,
-    SRC_STATIC,
-    SRC_ENV,
-    SRC_WEB_IDENTITY,
-    SRC_PROFILE_ASSUME_ROLE,
-    SRC_PROFILE_WEB_IDENTITY,
-    SRC_PROFILE_SSO,
-    SRC_CREDENTIALS_FILE,
-    SRC_PROCESS,
-    SRC_CONFIG_FILE,
-    SRC_CONTAINER,
-    SRC_IMDS,
-    SRC_ROLE, /* --role-arn, over the chain */
-} source;
-
-struct otr_creds_provider {
-    char *profile;
-    int explicit_profile;
-    char *region;
-    time_t (*now)(void *);
-    void *now_ctx;
-    source src; /* where the current credentials came from */
-    otr_credentials creds;
-    int fetches;
-    char *chain;    /* the profiles whose roles this one's credentials serve ("a -> b"), or NULL */
-    char *role_arn; /* --role-arn, or NULL */
-};
-
-typedef enum { NOT_CONFIGURED = 1, FOUND = 0, FAILED = -1 } outcome;
-
-static time_t now_of(const otr_creds_provider *p)
+time_t otr_creds_now(const otr_creds_provider *p)
 {
     return p->now ? p->now(p->now_ctx) : time(NULL);
 }
 
-static int set_creds(otr_credentials *c, const char *akid, const char *secret, const char *token,
-                     time_t expiration, const char *source_desc)
+int otr_creds_set(otr_credentials *c, const char *akid, const char *secret, const char *token,
+                  time_t expiration, const char *source_desc)
 {
     otr_credentials_clear(c);
     c->access_key_id = strdup(akid);
@@ -101,7 +65,7 @@ static char *read_small_file(const char *path)
 }
 
 /* key of the profile's section in the config file (free() it), or NULL. */
-static char *conf(const otr_creds_provider *p, const char *key)
+char *otr_creds_conf(const otr_creds_provider *p, const char *key)
 {
     return otr_profile_get(OTR_AWS_CONFIG_FILE, p->profile, key);
 }
@@ -114,8 +78,8 @@ static size_t collect(char *data, size_t size, size_t n, void *userp)
     return otr_buf_append(b, data, size * n) == 0 ? size * n : 0;
 }
 
-static int fetch(const char *method, const char *url, struct curl_slist *headers, const char *body,
-                 long timeout_ms, long *status, otr_buf *out, otr_error *err)
+int otr_creds_fetch(const char *method, const char *url, struct curl_slist *headers,
+                    const char *body, long timeout_ms, long *status, otr_buf *out, otr_error *err)
 {
     CURL *e = curl_easy_init();
     char errbuf[CURL_ERROR_SIZE] = "";
@@ -165,7 +129,7 @@ static int parse_creds_json(otr_credentials *c, const char *json, const char *de
     else if (exp && otr_time_parse_iso8601(exp, &expiration) < 0)
         rc = otr_error_set(err, OTR_ERR_INVALID, "%s: Expiration %s is not an ISO 8601 time", desc,
                            exp);
-    else if (set_creds(c, akid, secret, token, (time_t)expiration, desc) < 0)
+    else if (otr_creds_set(c, akid, secret, token, (time_t)expiration, desc) < 0)
         rc = otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
     cJSON_Delete(j);
     return rc;
@@ -184,7 +148,7 @@ static outcome from_env(otr_creds_provider *p, otr_buf *tried, otr_error *err)
         otr_buf_puts(tried, "environment (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY not set)");
         return NOT_CONFIGURED;
     }
-    if (set_creds(&p->creds, akid, secret, getenv("AWS_SESSION_TOKEN"), 0, "environment") < 0)
+    if (otr_creds_set(&p->creds, akid, secret, getenv("AWS_SESSION_TOKEN"), 0, "environment") < 0)
         return otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
     return FOUND;
 }
@@ -253,7 +217,7 @@ static int sts_answer(otr_creds_provider *p, long status, const otr_buf *answer,
     int rc = 0;
     if (!akid || !secret || !stoken || !exp || otr_time_parse_iso8601(exp, &expiration) < 0)
         rc = otr_error_set(err, OTR_ERR_INVALID, "%s: STS answered without credentials", desc);
-    else if (set_creds(&p->creds, akid, secret, stoken, (time_t)expiration, desc) < 0)
+    else if (otr_creds_set(&p->creds, akid, secret, stoken, (time_t)expiration, desc) < 0)
         rc = otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
     free(akid);
     otr_free_secret(secret);
@@ -280,7 +244,7 @@ static int assume_role_with_web_identity(otr_creds_provider *p, const char *toke
         goto done;
     }
     if (!session_name || !*session_name) {
-        snprintf(session, sizeof(session), "ota-runner-%ld", (long)now_of(p));
+        snprintf(session, sizeof(session), "ota-runner-%ld", (long)otr_creds_now(p));
         session_name = session;
     }
     const char *sts = getenv("AWS_ENDPOINT_URL_STS");
@@ -299,8 +263,8 @@ static int assume_role_with_web_identity(otr_creds_provider *p, const char *toke
     h = curl_slist_append(h, "Content-Type: application/x-www-form-urlencoded; charset=utf-8");
     h = curl_slist_append(h, "Accept: text/xml");
     otr_log(OTR_LOG_VERBOSE, "credentials: AssumeRoleWithWebIdentity %s at %s", role_arn, url.ptr);
-    if (fetch("POST", url.ptr, h, body.ptr, OTR_CREDS_FETCH_TIMEOUT_MS, &status, &answer, err) <
-        0) {
+    if (otr_creds_fetch("POST", url.ptr, h, body.ptr, OTR_CREDS_FETCH_TIMEOUT_MS, &status, &answer,
+                        err) < 0) {
         otr_error_prefix(err, "%s: STS AssumeRoleWithWebIdentity", desc);
         goto done;
     }
@@ -376,9 +340,9 @@ static int source_creds(otr_creds_provider *p, const char *source_profile,
                 : from_file(*src, OTR_AWS_CONFIG_FILE, &tried, err);
     else if (!strcmp(credential_source, "Environment"))
         o = getenv("AWS_ACCESS_KEY_ID") && getenv("AWS_SECRET_ACCESS_KEY") &&
-                    set_creds(&(*src)->creds, getenv("AWS_ACCESS_KEY_ID"),
-                              getenv("AWS_SECRET_ACCESS_KEY"), getenv("AWS_SESSION_TOKEN"), 0,
-                              "environment") == 0
+                    otr_creds_set(&(*src)->creds, getenv("AWS_ACCESS_KEY_ID"),
+                                  getenv("AWS_SECRET_ACCESS_KEY"), getenv("AWS_SESSION_TOKEN"), 0,
+                                  "environment") == 0
                 ? FOUND
                 : NOT_CONFIGURED;
     else if (!strcmp(credential_source, "Ec2InstanceMetadata"))
@@ -431,7 +395,7 @@ static int assume_role(otr_creds_provider *p, const otr_credentials *src, const 
     int rc = -1;
     const char *region = p->region && *p->region ? p->region : "us-east-1";
     if (!session_name || !*session_name) {
-        snprintf(session, sizeof(session), "ota-runner-%ld", (long)now_of(p));
+        snprintf(session, sizeof(session), "ota-runner-%ld", (long)otr_creds_now(p));
         session_name = session;
     }
     const char *sts = getenv("AWS_ENDPOINT_URL_STS");
@@ -460,7 +424,7 @@ static int assume_role(otr_creds_provider *p, const otr_credentials *src, const 
                     otr_headers_add(&h, "Content-Type",
                                     "application/x-www-form-urlencoded; charset=utf-8") == 0 &&
                     otr_sigv4_sign(&h, "POST", "/", NULL, body.ptr, body.len, src, region, "sts",
-                                   now_of(p)) == 0;
+                                   otr_creds_now(p)) == 0;
     otr_buf_free(&hostport);
     if (!signed_ok || !(list = curl_headers(&h))) {
         otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
@@ -469,8 +433,8 @@ static int assume_role(otr_creds_provider *p, const otr_credentials *src, const 
     list = curl_slist_append(list, "Accept: text/xml");
     otr_log(OTR_LOG_VERBOSE, "credentials: AssumeRole %s at %s with %s", role_arn, url.ptr,
             src->source);
-    if (fetch("POST", url.ptr, list, body.ptr, OTR_CREDS_FETCH_TIMEOUT_MS, &status, &answer, err) <
-        0) {
+    if (otr_creds_fetch("POST", url.ptr, list, body.ptr, OTR_CREDS_FETCH_TIMEOUT_MS, &status,
+                        &answer, err) < 0) {
         otr_error_prefix(err, "%s: STS AssumeRole", desc);
         goto done;
     }
@@ -497,12 +461,12 @@ done:
  * assumed with those credentials (renewed before they expire). */
 static outcome from_profile_assume_role(otr_creds_provider *p, otr_buf *tried, otr_error *err)
 {
-    char *role = conf(p, "role_arn");
-    char *source = conf(p, "source_profile");
-    char *cred_src = conf(p, "credential_source");
-    char *session = conf(p, "role_session_name");
-    char *external = conf(p, "external_id");
-    char *duration = conf(p, "duration_seconds");
+    char *role = otr_creds_conf(p, "role_arn");
+    char *source = otr_creds_conf(p, "source_profile");
+    char *cred_src = otr_creds_conf(p, "credential_source");
+    char *session = otr_creds_conf(p, "role_session_name");
+    char *external = otr_creds_conf(p, "external_id");
+    char *duration = otr_creds_conf(p, "duration_seconds");
     otr_creds_provider *src = NULL;
     otr_buf desc = OTR_BUF_INIT;
     outcome o = NOT_CONFIGURED;
@@ -536,9 +500,9 @@ done:
 
 static outcome from_profile_web_identity(otr_creds_provider *p, otr_buf *tried, otr_error *err)
 {
-    char *file = conf(p, "web_identity_token_file");
-    char *role = conf(p, "role_arn");
-    char *session = conf(p, "role_session_name");
+    char *file = otr_creds_conf(p, "web_identity_token_file");
+    char *role = otr_creds_conf(p, "role_arn");
+    char *session = otr_creds_conf(p, "role_session_name");
     outcome o = NOT_CONFIGURED;
     (void)tried; /* only worth a mention when the profile sets it */
     if (file && role) {
@@ -554,156 +518,6 @@ static outcome from_profile_web_identity(otr_creds_provider *p, otr_buf *tried, 
     return o;
 }
 
-/* ---- IAM Identity Center (SSO) profiles -------------------------------------- */
-
-/* The token `aws sso login` cached for key (the session's name, or the
- * legacy profile's start URL): ~/.aws/sso/cache/SHA1HEX(key).json. */
-static int sso_token(const otr_creds_provider *p, const char *key, const char *login, char **token,
-                     otr_error *err)
-{
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int len = 0;
-    char hex[41];
-    const char *home = getenv("HOME");
-    otr_buf path = OTR_BUF_INIT, text = OTR_BUF_INIT;
-    int rc = -1;
-    *token = NULL;
-    if (EVP_Digest(key, strlen(key), md, &len, EVP_sha1(), NULL) != 1)
-        return otr_error_set(err, OTR_ERR_GENERIC, "SHA-1 is not available");
-    for (unsigned int i = 0; i < len && i < 20; i++)
-        snprintf(hex + (size_t)2 * i, 3, "%02x", md[i]);
-    otr_buf_printf(&path, "%s/.aws/sso/cache/%s.json", home ? home : "", hex);
-    cJSON *j = NULL;
-    if (!home || otr_file_read(path.ptr, OTR_CREDS_MAX_BYTES, &text, err) < 0) {
-        otr_error_clear(err);
-        otr_error_set(err, OTR_ERR_NOTFOUND,
-                      "profile %s: no IAM Identity Center token cached for %s (%s); run %s",
-                      p->profile, key, otr_buf_cstr(&path), login);
-        goto done;
-    }
-    j = cJSON_Parse(text.ptr);
-    const char *t = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "accessToken"));
-    const char *exp = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "expiresAt"));
-    int64_t until = 0;
-    if (!t || !exp || otr_time_parse_iso8601(exp, &until) < 0) {
-        otr_error_set(err, OTR_ERR_INVALID,
-                      "profile %s: %s is not a token `aws sso login` wrote; run %s", p->profile,
-                      path.ptr, login);
-        goto done;
-    }
-    if (until <= (int64_t)now_of(p)) {
-        otr_error_set(err, OTR_ERR_GENERIC,
-                      "profile %s: the IAM Identity Center token expired at %s; run %s", p->profile,
-                      exp, login);
-        goto done;
-    }
-    rc = (*token = strdup(t)) ? 0 : otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
-done:
-    cJSON_Delete(j);
-    otr_buf_free_secret(&text);
-    otr_buf_free(&path);
-    return rc;
-}
-
-/* An IAM Identity Center profile (sso_session, or the legacy sso_start_url):
- * the role's credentials from the portal's GetRoleCredentials, with the
- * token `aws sso login` cached. */
-static outcome from_profile_sso(otr_creds_provider *p, otr_buf *tried, otr_error *err)
-{
-    char *session = conf(p, "sso_session");
-    char *account = conf(p, "sso_account_id");
-    char *role = conf(p, "sso_role_name");
-    otr_buf section = OTR_BUF_INIT, login = OTR_BUF_INIT, url = OTR_BUF_INIT, answer = OTR_BUF_INIT,
-            auth = OTR_BUF_INIT, desc = OTR_BUF_INIT;
-    if (session)
-        otr_buf_printf(&section, "sso-session %s", session);
-    else
-        otr_buf_puts(&section, p->profile);
-    char *start = otr_profile_get(OTR_AWS_CONFIG_FILE, section.ptr, "sso_start_url");
-    char *region = otr_profile_get(OTR_AWS_CONFIG_FILE, section.ptr, "sso_region");
-    char *token = NULL, *ea = NULL, *er = NULL;
-    struct curl_slist *h = NULL;
-    long status = 0;
-    outcome o = NOT_CONFIGURED;
-    (void)tried;
-    if (!session && !start && !account && !role)
-        goto done;
-    o = FAILED;
-    if (!account || !role || !region || (!session && !start)) {
-        otr_error_set(err, OTR_ERR_USAGE,
-                      "profile %s: an IAM Identity Center profile needs sso_account_id, "
-                      "sso_role_name, and sso_session (with its sso_region and sso_start_url) or "
-                      "sso_start_url and sso_region",
-                      p->profile);
-        goto done;
-    }
-    otr_buf_printf(&login, "'aws sso login --profile %s'", p->profile);
-    if (sso_token(p, session ? session : start, login.ptr, &token, err) < 0)
-        goto done;
-    const char *base = getenv("AWS_ENDPOINT_URL_SSO");
-    if (base && *base)
-        otr_buf_puts(&url, base);
-    else
-        otr_buf_printf(&url, "https://portal.sso.%s.amazonaws.com", region);
-    if (otr_endpoint_check(url.ptr, "the IAM Identity Center portal", err) < 0)
-        goto done;
-    ea = curl_easy_escape(NULL, account, 0);
-    er = curl_easy_escape(NULL, role, 0);
-    while (url.len && url.ptr[url.len - 1] == '/')
-        url.ptr[--url.len] = '\0';
-    otr_buf_printf(&url, "/federation/credentials?account_id=%s&role_name=%s", ea ? ea : "",
-                   er ? er : "");
-    otr_buf_printf(&auth, "x-amz-sso_bearer_token: %s", token);
-    h = curl_slist_append(h, auth.ptr);
-    otr_buf_printf(&desc, "IAM Identity Center role %s in account %s (profile %s)", role, account,
-                   p->profile);
-    otr_log(OTR_LOG_VERBOSE, "credentials: GetRoleCredentials %s %s at %s", account, role, url.ptr);
-    if (fetch("GET", url.ptr, h, NULL, OTR_CREDS_FETCH_TIMEOUT_MS, &status, &answer, err) < 0) {
-        otr_error_prefix(err, "%s: GetRoleCredentials", desc.ptr);
-        goto done;
-    }
-    if (status != 200) {
-        otr_error_set(err, OTR_ERR_GENERIC, "%s: GetRoleCredentials: HTTP %ld%s", desc.ptr, status,
-                      status == 401 || status == 403 ? " (the token is not valid any more: run "
-                                                       "'aws sso login')"
-                                                     : "");
-        goto done;
-    }
-    cJSON *j = cJSON_Parse(answer.ptr);
-    const cJSON *rc = cJSON_GetObjectItemCaseSensitive(j, "roleCredentials");
-    const char *akid = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(rc, "accessKeyId"));
-    const char *secret =
-        cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(rc, "secretAccessKey"));
-    const char *stoken = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(rc, "sessionToken"));
-    const cJSON *exp = cJSON_GetObjectItemCaseSensitive(rc, "expiration");
-    if (!akid || !secret || !cJSON_IsNumber(exp))
-        otr_error_set(err, OTR_ERR_INVALID, "%s: GetRoleCredentials answered without credentials",
-                      desc.ptr);
-    else if (set_creds(&p->creds, akid, secret, stoken, (time_t)(exp->valuedouble / 1000),
-                       desc.ptr) < 0)
-        otr_error_set(err, OTR_ERR_NOMEM, "out of memory");
-    else
-        o = FOUND;
-    cJSON_Delete(j);
-done:
-    otr_free_secret(token);
-    otr_buf_free_secret(&auth);
-    otr_buf_free_secret(&answer);
-    otr_buf_free(&url);
-    otr_buf_free(&section);
-    otr_buf_free(&login);
-    otr_buf_free(&desc);
-    curl_slist_free_all(h);
-    curl_free(ea);
-    curl_free(er);
-    free(session);
-    free(account);
-    free(role);
-    free(start);
-    free(region);
-    return o;
-}
-
 static outcome from_file(otr_creds_provider *p, otr_aws_file which, otr_buf *tried, otr_error *err)
 {
     char *path = otr_profile_path(which);
@@ -714,7 +528,7 @@ static outcome from_file(otr_creds_provider *p, otr_aws_file which, otr_buf *tri
     otr_buf desc = OTR_BUF_INIT;
     otr_buf_printf(&desc, "profile %s in %s", p->profile, path ? path : "(no HOME)");
     if (akid && secret) {
-        o = set_creds(&p->creds, akid, secret, token, 0, desc.ptr) < 0
+        o = otr_creds_set(&p->creds, akid, secret, token, 0, desc.ptr) < 0
                 ? otr_error_set(err, OTR_ERR_NOMEM, "out of memory")
                 : FOUND;
     } else {
@@ -799,7 +613,7 @@ static int run_bounded(const char *cmd, long timeout_ms, otr_buf *out)
 /* credential_process: run the command, read the credentials JSON it prints. */
 static outcome from_process(otr_creds_provider *p, otr_buf *tried, otr_error *err)
 {
-    char *cmd = conf(p, "credential_process");
+    char *cmd = otr_creds_conf(p, "credential_process");
     if (!cmd) {
         otr_buf_printf(tried, "credential_process of profile %s (not set)", p->profile);
         return NOT_CONFIGURED;
@@ -880,7 +694,7 @@ static outcome from_container(otr_creds_provider *p, otr_buf *tried, otr_error *
     }
     otr_free_secret(file_token);
     otr_log(OTR_LOG_VERBOSE, "credentials: container endpoint %s", url.ptr);
-    if (fetch("GET", url.ptr, h, NULL, 2000, &status, &answer, err) < 0) {
+    if (otr_creds_fetch("GET", url.ptr, h, NULL, 2000, &status, &answer, err) < 0) {
         otr_error_prefix(err, "container credentials from %s", url.ptr);
         goto done;
     }
@@ -925,7 +739,8 @@ static outcome from_imds(otr_creds_provider *p, otr_buf *tried, otr_error *err)
 
     otr_buf_printf(&url, "%.*s/latest/api/token", (int)blen, base);
     h = curl_slist_append(h, "X-aws-ec2-metadata-token-ttl-seconds: 21600");
-    if (fetch("PUT", url.ptr, h, "", timeout_ms, &status, &token, err) < 0 || status != 200) {
+    if (otr_creds_fetch("PUT", url.ptr, h, "", timeout_ms, &status, &token, err) < 0 ||
+        status != 200) {
         otr_buf_printf(tried, "EC2 instance metadata at %.*s (%s)", (int)blen, base,
                        status ? "no token" : otr_error_message(err));
         otr_error_clear(err);
@@ -937,8 +752,8 @@ static outcome from_imds(otr_creds_provider *p, otr_buf *tried, otr_error *err)
     h = curl_slist_append(h, hdr.ptr);
     otr_buf_clear(&url);
     otr_buf_printf(&url, "%.*s/latest/meta-data/iam/security-credentials/", (int)blen, base);
-    if (fetch("GET", url.ptr, h, NULL, timeout_ms, &status, &role, err) < 0 || status != 200 ||
-        role.len == 0) {
+    if (otr_creds_fetch("GET", url.ptr, h, NULL, timeout_ms, &status, &role, err) < 0 ||
+        status != 200 || role.len == 0) {
         otr_buf_printf(tried, "EC2 instance metadata (no instance role)");
         otr_error_clear(err);
         goto done;
@@ -950,7 +765,8 @@ static outcome from_imds(otr_creds_provider *p, otr_buf *tried, otr_error *err)
     otr_buf_printf(&url, "%.*s/latest/meta-data/iam/security-credentials/%s", (int)blen, base,
                    role.ptr);
     o = FAILED;
-    if (fetch("GET", url.ptr, h, NULL, timeout_ms, &status, &answer, err) < 0 || status != 200) {
+    if (otr_creds_fetch("GET", url.ptr, h, NULL, timeout_ms, &status, &answer, err) < 0 ||
+        status != 200) {
         if (status)
             otr_error_set(err, OTR_ERR_GENERIC, "EC2 instance metadata: HTTP %ld for role %s",
                           status, role.ptr);
@@ -980,7 +796,7 @@ static outcome run_source(otr_creds_provider *p, source s, otr_buf *tried, otr_e
     case SRC_WEB_IDENTITY: return from_web_identity(p, tried, err);
     case SRC_PROFILE_ASSUME_ROLE: return from_profile_assume_role(p, tried, err);
     case SRC_PROFILE_WEB_IDENTITY: return from_profile_web_identity(p, tried, err);
-    case SRC_PROFILE_SSO: return from_profile_sso(p, tried, err);
+    case SRC_PROFILE_SSO: return otr_creds_from_sso(p, tried, err);
     case SRC_CREDENTIALS_FILE: return from_file(p, OTR_AWS_CREDENTIALS_FILE, tried, err);
     case SRC_PROCESS: return from_process(p, tried, err);
     case SRC_CONFIG_FILE: return from_file(p, OTR_AWS_CONFIG_FILE, tried, err);
@@ -1081,8 +897,8 @@ int otr_creds_provider_static(otr_creds_provider **out, const char *access_key_i
                               const char *secret_access_key, const char *session_token)
 {
     otr_creds_provider *p = calloc(1, sizeof(*p));
-    if (!p ||
-        set_creds(&p->creds, access_key_id, secret_access_key, session_token, 0, "static") < 0) {
+    if (!p || otr_creds_set(&p->creds, access_key_id, secret_access_key, session_token, 0,
+                            "static") < 0) {
         otr_creds_provider_free(p);
         return -1;
     }
@@ -1096,7 +912,8 @@ int otr_creds_get(otr_creds_provider *p, const otr_credentials **out, otr_error 
     if (p->src == SRC_NONE) {
         if (resolve(p, err) < 0)
             return -1;
-    } else if (p->creds.expiration && p->creds.expiration - now_of(p) < OTR_CREDS_REFRESH_SECONDS) {
+    } else if (p->creds.expiration &&
+               p->creds.expiration - otr_creds_now(p) < OTR_CREDS_REFRESH_SECONDS) {
         otr_error rerr = OTR_ERROR_INIT;
         otr_buf ignored = OTR_BUF_INIT;
         otr_credentials old = p->creds;
@@ -1110,7 +927,7 @@ int otr_creds_get(otr_creds_provider *p, const otr_credentials **out, otr_error 
         } else {
             otr_credentials_clear(&p->creds);
             p->creds = old;
-            if (old.expiration <= now_of(p)) {
+            if (old.expiration <= otr_creds_now(p)) {
                 otr_error_set(err, OTR_ERR_GENERIC,
                               "credentials from %s expired and could not "
                               "be refreshed: %s",
