@@ -171,15 +171,21 @@ static int link_one(otr_plan *p, const otr_manifest_set *set, const link_index *
         if (j != i && refers && add_dep(a, j) < 0)
             return -1;
     }
-    /* a retired delete waits for the replace that retires it */
+    /* a retired delete waits for the replace that retires it, or for the
+     * resumed create of an interrupted replace (it retires the id when it
+     * settles: deleted first, the id came back as retired, gone at the
+     * service; chaos, I4) */
     for (size_t j = a->retired && a->old.id ? link_lower(ix->by_address, ix->naddress, k, a->name)
                                             : ix->naddress;
          j < ix->naddress && ix->by_address[j].kind == k &&
          !strcmp(ix->by_address[j].text, a->name);
          j++) {
         const otr_action *d = &p->actions[ix->by_address[j].action];
-        if (d->kind == OTR_ACT_REPLACE && otr_action_replaces(d) &&
-            !strcmp(otr_action_replaces(d), a->old.id) && add_dep(a, ix->by_address[j].action) < 0)
+        const char *retires =
+            d->kind == OTR_ACT_RESUME && d->resume_op == OTR_OP_CREATE && !d->retired
+                ? d->old.id
+                : otr_action_replaces(d);
+        if (retires && !strcmp(retires, a->old.id) && add_dep(a, ix->by_address[j].action) < 0)
             return -1;
     }
     return 0;

@@ -508,6 +508,40 @@ def landed_creates():
         f.stop()
 
 
+def resumed_replace_retires():
+    """Found by the chaos test (seed 1796556340, I4). A configuration's replace
+    whose create's answer was lost is resumed by the next run, beside the
+    delete of the old configuration it retires: the delete waits for the
+    create to settle. Run side by side, the delete went first and the create,
+    settling, retired the old id again: the state recorded a configuration
+    the service no longer had."""
+    f = Fleet(RUNNER, "resumed-replace", "--tick", TICK,
+              files={"c.yaml": config("push", rate=10), "t1.yaml": task("t1")})
+    try:
+        rc, out, err = f.run("apply")
+        old = f.read_state()["configurations"]["push"]["taskConfigurationId"]
+        f.commit({"c.yaml": config("push", rate=20)})
+        f.emu.control("faults", {"drop_rate": 1.0})
+        rc, out, err = f.run("apply", "--max-attempts", "1")
+        f.emu.control("faults", {"drop_rate": 0})
+        check(rc == 1 and '"op":"create"' in open(f.state + ".journal").read(),
+              "resumed-replace: the new configuration's create, its answer lost, stays pending", out + err)
+        rc, out, err = f.run("plan", "--output", "json")
+        acts = json.loads(out)["actions"] if rc == 0 else []
+        delete = next((a for a in acts if a["kind"] == "delete" and a.get("retired")), None)
+        check(delete is not None and "resume OtaTaskConfiguration/push" in delete.get("dependsOn", []),
+              "resumed-replace: the old configuration's delete waits for the resumed create", out + err)
+        rc, out, err = f.run("apply", "--parallelism", "8")
+        st = f.read_state()
+        configs = [c["TaskConfigurationId"] for c in f.emu.control("configurations")]
+        check(rc == 0 and old not in configs and not any(r["id"] == old for r in st.get("retired", []))
+              and st["configurations"]["push"]["taskConfigurationId"] in configs,
+              "resumed-replace: the old configuration deleted and forgotten, the new one recorded",
+              out + err + json.dumps(st.get("retired")) + str(configs))
+    finally:
+        f.stop()
+
+
 def unsent_create_replaced():
     """Found by the chaos test (seed 2, I2). A create an interrupted run
     journaled but never got into the service, whose manifest changed since: a
@@ -698,6 +732,7 @@ hold_moved_back()
 adopt_records()
 rebuild_reordered()
 landed_creates()
+resumed_replace_retires()
 unsent_create_replaced()
 state_at_root()
 confirm_on_terminal()
