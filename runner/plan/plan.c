@@ -698,9 +698,11 @@ static int still_used(builder *b, const otr_kind *k, const char *id, otr_buf *wh
     for (const otr_remote_view *v = b->o->remote; v && v->kind; v++)
         for (size_t i = 0; i < v->count; i++) {
             const otr_remote_item *it = &v->items[i];
+            /* a retired resource (an older revision's wave) is judged by no
+             * record: the service's word counts for it (chaos, I5) */
             if (it->uses_id && !strcmp(it->uses_id, id) &&
                 !(it->status && !strcmp(it->status, "DELETION_IN_PROGRESS")) &&
-                !is_recorded(b, it->id)) {
+                (!is_recorded(b, it->id) || otr_state_find_retired(b->view, v->kind, it->id))) {
                 otr_buf_printf(who, "%s %s", v->kind->noun, it->id);
                 return 1;
             }

@@ -398,6 +398,33 @@ def config_used_by_waves():
         f.stop()
 
 
+def config_used_by_retired_waves():
+    """Found by the chaos test (seed 1796556569, I5). A rollout's new revision
+    and its configuration's replace in one commit: the older revision's waves
+    keep running, retired, on the old configuration, which stays (retired)
+    while they use it. A retired record keeps no spec and its id counted as
+    recorded, so nothing judged what it used: the old configuration was
+    deleted under the running wave. The service's listing says it now."""
+    f = Fleet(RUNNER, "cfg-retired-waves", "--tick", TICK,
+              files={"push.yaml": config(), "fw.yaml": rollout(ref="push", hold="w1")})
+    try:
+        rc, out, err = f.run("apply")
+        old = f.read_state()["configurations"]["push"]["taskConfigurationId"]
+        f.commit({"push.yaml": config(rate=20),
+                  "fw.yaml": rollout(ref="push", hold="w1", revision=2, s3="s3://fw/r2.json")}, "revision 2")
+        outs = ""
+        for _ in range(3):
+            rc, out, err = f.run("apply")
+            outs += out + err
+        in_use = [e for e in f.emu.events() if e["op"] == "DeleteOtaTaskConfiguration" and e.get("inUseBy")]
+        check(rc == 0 and not in_use and old in [c["TaskConfigurationId"] for c in f.emu.control("configurations")]
+              and f"the old configuration {old} stays (retired) while rollout ota" in outs,
+              "cfg-retired-waves: the old configuration stays while the older revision's waves use it",
+              outs + json.dumps(in_use))
+    finally:
+        f.stop()
+
+
 def serve(handler):
     srv = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=srv.serve_forever, daemon=True).start()
@@ -739,6 +766,7 @@ confirm_on_terminal()
 older_commit()
 s3_shares_the_run()
 config_used_by_waves()
+config_used_by_retired_waves()
 s3_takeover()
 rebuild_revisions()
 forged_tag()
