@@ -690,6 +690,16 @@ static int is_recorded(builder *b, const char *id)
     return b->recorded && bsearch(&id, b->recorded, b->nrecorded, sizeof(*b->recorded), id_cmp);
 }
 
+/* A retired resource (an older revision's wave) is judged by no record, so
+ * the service's word counts for it (chaos, I5, seed 1796556569), unless
+ * this run deletes it (--prune): the delete of what it uses then waits for
+ * its delete (plan/order.c). */
+static int retired_user(builder *b, const otr_kind *k, const char *id)
+{
+    const otr_retired *r = otr_state_find_retired(b->view, k, id);
+    return r && !(k->retires_dropped && b->o->prune && targeted(b->o, k, r->name));
+}
+
 /* Is a resource of kind k with id still referred to by a record that no
  * action of this plan moves away, or by anything the service lists (a task
  * ota-runner left alone, another's)? Names the first such in who. */
@@ -698,11 +708,9 @@ static int still_used(builder *b, const otr_kind *k, const char *id, otr_buf *wh
     for (const otr_remote_view *v = b->o->remote; v && v->kind; v++)
         for (size_t i = 0; i < v->count; i++) {
             const otr_remote_item *it = &v->items[i];
-            /* a retired resource (an older revision's wave) is judged by no
-             * record: the service's word counts for it (chaos, I5) */
             if (it->uses_id && !strcmp(it->uses_id, id) &&
                 !(it->status && !strcmp(it->status, "DELETION_IN_PROGRESS")) &&
-                (!is_recorded(b, it->id) || otr_state_find_retired(b->view, v->kind, it->id))) {
+                (!is_recorded(b, it->id) || retired_user(b, v->kind, it->id))) {
                 otr_buf_printf(who, "%s %s", v->kind->noun, it->id);
                 return 1;
             }
