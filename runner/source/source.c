@@ -350,6 +350,35 @@ static int split_paths(otr_source *s, const char *given, otr_error *err)
     return 0;
 }
 
+/* The commit ref names (a short name both a tag and a branch refused), into
+ * *obj (as named: an annotated tag stays one) and *commit; s->commit and
+ * s->tag say which. 0, or -1 with err. */
+static int resolve_ref(otr_source *s, const char *ref, git_object **obj, git_commit **commit,
+                       otr_error *err)
+{
+    if (ambiguous_ref(s, ref, err))
+        return -1;
+    if (git_revparse_single(obj, s->repo, ref) < 0) {
+        if (!strcmp(ref, "HEAD") && git_repository_head_unborn(s->repo) == 1)
+            return otr_error_set(err, OTR_ERR_NOTFOUND,
+                                 "the repository %s has no commit yet: commit the manifests "
+                                 "(git add -A && git commit), or give --worktree to read the "
+                                 "files",
+                                 s->repo_name);
+        return otr_error_set(err, OTR_ERR_NOTFOUND,
+                             "unknown ref %s in %s (a branch, tag, remote-tracking branch or "
+                             "commit id)",
+                             ref, s->repo_name);
+    }
+    if (git_object_peel((git_object **)commit, *obj, GIT_OBJECT_COMMIT) < 0)
+        return otr_error_set(err, OTR_ERR_NOTFOUND, "ref %s in %s does not name a commit", ref,
+                             s->repo_name);
+    git_oid_tostr(s->commit, sizeof(s->commit), git_commit_id(*commit));
+    if (git_object_type(*obj) == GIT_OBJECT_TAG)
+        git_oid_tostr(s->tag, sizeof(s->tag), git_object_id(*obj));
+    return 0;
+}
+
 /* A source of o's repository, not opened yet; NULL without memory. */
 static otr_source *source_new(const otr_source_opts *o)
 {
@@ -397,30 +426,7 @@ int otr_source_open(otr_source **out, const otr_source_opts *o, otr_error *err)
             if (list_dir(s, workdir, s->paths[i], err) < 0)
                 goto done;
     } else {
-        if (ambiguous_ref(s, ref, err))
-            goto done;
-        if (git_revparse_single(&obj, s->repo, ref) < 0) {
-            if (!strcmp(ref, "HEAD") && git_repository_head_unborn(s->repo) == 1)
-                otr_error_set(err, OTR_ERR_NOTFOUND,
-                              "the repository %s has no commit yet: commit the manifests (git "
-                              "add -A && git commit), or give --worktree to read the files",
-                              s->repo_name);
-            else
-                otr_error_set(err, OTR_ERR_NOTFOUND,
-                              "unknown ref %s in %s (a branch, tag, "
-                              "remote-tracking branch or commit id)",
-                              ref, s->repo_name);
-            goto done;
-        }
-        if (git_object_peel((git_object **)&commit, obj, GIT_OBJECT_COMMIT) < 0) {
-            otr_error_set(err, OTR_ERR_NOTFOUND, "ref %s in %s does not name a commit", ref,
-                          s->repo_name);
-            goto done;
-        }
-        git_oid_tostr(s->commit, sizeof(s->commit), git_commit_id(commit));
-        if (git_object_type(obj) == GIT_OBJECT_TAG)
-            git_oid_tostr(s->tag, sizeof(s->tag), git_object_id(obj));
-        if (list_commit(s, commit, err) < 0)
+        if (resolve_ref(s, ref, &obj, &commit, err) < 0 || list_commit(s, commit, err) < 0)
             goto done;
     }
     if (s->count > 1)
@@ -497,13 +503,8 @@ int otr_source_read_root(const otr_source_opts *o, const char *name, otr_buf *ou
         otr_buf_free(&full);
         goto done;
     }
-    if (git_revparse_single(&obj, s->repo, ref) < 0 ||
-        git_object_peel((git_object **)&commit, obj, GIT_OBJECT_COMMIT) < 0) {
-        otr_error_set(err, OTR_ERR_NOTFOUND, "ref %s in %s does not name a commit", ref,
-                      s->repo_name);
-        goto done;
-    }
-    rc = read_root_blob(s, commit, name, out, err);
+    if (resolve_ref(s, ref, &obj, &commit, err) == 0)
+        rc = read_root_blob(s, commit, name, out, err);
 done:
     git_commit_free(commit);
     git_object_free(obj);

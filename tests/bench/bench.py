@@ -164,6 +164,30 @@ def path_of(i, name, meta):
     return f"manifests/region-{i % 7}/group-{i % 97:02d}/{name}.yaml"
 
 
+def emit_block(out, v, indent, scalar, comments=None):
+    """v (a mapping or a list) as block YAML lines into out, each leaf written
+    by scalar; comments: {key: text} written above that key."""
+    pad = " " * indent
+    if isinstance(v, dict):
+        for k, x in v.items():
+            if comments and k in comments:
+                out.append(f"{pad}# {comments[k]}")
+            if isinstance(x, (dict, list)):
+                out.append(f"{pad}{k}:")
+                emit_block(out, x, indent + 2, scalar, comments)
+            else:
+                out.append(f"{pad}{k}: {scalar(x)}")
+        return
+    for x in v:
+        if isinstance(x, dict):
+            items = list(x.items())
+            out.append(f"{pad}- {items[0][0]}: {scalar(items[0][1])}")
+            for k, y in items[1:]:
+                out.append(f"{pad}  {k}: {scalar(y)}")
+        else:
+            out.append(f"{pad}- {scalar(x)}")
+
+
 def to_yaml_human(meta, spec):
     """YAML as a person writes it: a comment heading the file and some keys,
     plain scalars where YAML allows them, block lists, a blank line or two."""
@@ -183,27 +207,7 @@ def to_yaml_human(meta, spec):
             x not in ("true", "false", "null", "yes", "no", "on", "off") and not re.fullmatch(r"[0-9.]+", x)
         return x if plain else text
 
-    def emit(v, indent):
-        pad = " " * indent
-        if isinstance(v, dict):
-            for k, x in v.items():
-                if k == "S3Url":
-                    out.append(f"{pad}# the job document the devices fetch")
-                if isinstance(x, (dict, list)):
-                    out.append(f"{pad}{k}:")
-                    emit(x, indent + 2)
-                else:
-                    out.append(f"{pad}{k}: {scalar(x)}")
-        else:
-            for x in v:
-                if isinstance(x, dict):
-                    items = list(x.items())
-                    out.append(f"{pad}- {items[0][0]}: {scalar(items[0][1])}")
-                    for k, y in items[1:]:
-                        out.append(f"{pad}  {k}: {scalar(y)}")
-                else:
-                    out.append(f"{pad}- {scalar(x)}")
-    emit(spec, 2)
+    emit_block(out, spec, 2, scalar, {"S3Url": "the job document the devices fetch"})
     return "\n".join(out) + "\n"
 
 
@@ -217,25 +221,7 @@ def to_yaml(meta, spec):
         out.append("  labels: {group: %s}" % meta["labels"]["group"])
     out.append("spec:")
 
-    def emit(v, indent):
-        pad = " " * indent
-        if isinstance(v, dict):
-            for k, x in v.items():
-                if isinstance(x, (dict, list)):
-                    out.append(f"{pad}{k}:")
-                    emit(x, indent + 2)
-                else:
-                    out.append(f"{pad}{k}: {json.dumps(x)}")
-        else:
-            for x in v:
-                if isinstance(x, dict):
-                    items = list(x.items())
-                    out.append(f"{pad}- {items[0][0]}: {json.dumps(items[0][1])}")
-                    for k, y in items[1:]:
-                        out.append(f"{pad}  {k}: {json.dumps(y)}")
-                else:
-                    out.append(f"{pad}- {json.dumps(x)}")
-    emit(spec, 2)
+    emit_block(out, spec, 2, json.dumps)
     return "\n".join(out) + "\n"
 
 

@@ -16,6 +16,18 @@ GIT_ENV = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@e", "GIT
            "GIT_COMMITTER_EMAIL": "t@e", "GIT_CONFIG_NOSYSTEM": "1"}
 
 
+# One task whose target is numbered (% n): each commit of the signature
+# tests changes it, so each changes a manifest (test_signatures, test_openpgp).
+PLUG_MANIFEST = """apiVersion: ota-runner/v1
+kind: OtaTask
+metadata: {name: plug}
+spec:
+  S3Url: s3://fw/plug.json
+  OtaType: ONE_TIME
+  Target: [arn:aws:iotmanagedintegrations:us-east-1:123456789012:managed-thing/plug%d]
+"""
+
+
 def program(var):
     """The program ctest names in the environment variable var; without it the
     test is skipped (exit 77, which CTest reports as skipped)."""

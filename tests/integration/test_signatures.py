@@ -34,21 +34,14 @@ import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "emulator"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from checks import check, finish, program  # noqa: E402
+from checks import PLUG_MANIFEST, check, finish, program  # noqa: E402
 from harness import ACCESS_KEY_ID, SECRET_ACCESS_KEY, Emulator  # noqa: E402
 
 RUNNER = program("OTA_RUNNER")
 tmp = tempfile.mkdtemp(prefix="otr-sig-")
 ENV = {**os.environ, "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": "/dev/null", "TZ": "UTC"}
 ALICE = "alice@example.com"
-MANIFEST = """apiVersion: ota-runner/v1
-kind: OtaTask
-metadata: {name: plug}
-spec:
-  S3Url: s3://fw/plug.json
-  OtaType: ONE_TIME
-  Target: [arn:aws:iotmanagedintegrations:us-east-1:123456789012:managed-thing/plug%d]
-"""
+MANIFEST = PLUG_MANIFEST
 
 
 def sh(*args, cwd=None, input=None, env=None):
