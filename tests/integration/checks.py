@@ -28,6 +28,16 @@ spec:
 """
 
 
+def write_raw_commit(repo, data, branch, env):
+    """A commit object written byte for byte (git hash-object --literally: git
+    will not make a forged or re-signed one), and branch pointed at it."""
+    p = subprocess.run(["git", "hash-object", "--literally", "-t", "commit", "-w", "--stdin"], cwd=repo,
+                       input=data, capture_output=True, env=env)
+    oid = p.stdout.decode().strip()
+    subprocess.run(["git", "update-ref", f"refs/heads/{branch}", oid], cwd=repo, env=env, check=True)
+    return oid
+
+
 def program(var):
     """The program ctest names in the environment variable var; without it the
     test is skipped (exit 77, which CTest reports as skipped)."""

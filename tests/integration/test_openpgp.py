@@ -33,7 +33,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "emulator"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from checks import PLUG_MANIFEST, check, finish, program  # noqa: E402
+from checks import PLUG_MANIFEST, check, finish, program, write_raw_commit  # noqa: E402
 from harness import ACCESS_KEY_ID, SECRET_ACCESS_KEY, Emulator  # noqa: E402
 
 RUNNER = program("OTA_RUNNER")
@@ -257,11 +257,7 @@ def raw(rev):
 
 
 def write_commit(data, branch):
-    p = subprocess.run(["git", "hash-object", "--literally", "-t", "commit", "-w", "--stdin"], cwd=repo,
-                       input=data, capture_output=True, env=ENV)
-    oid = p.stdout.decode().strip()
-    sh("git", "update-ref", f"refs/heads/{branch}", oid, cwd=repo)
-    return oid
+    return write_raw_commit(repo, data, branch, ENV)
 
 
 def with_gpgsig(payload, sig):
