@@ -71,7 +71,7 @@ static int render(const otr_plan *p, const char *warnings, const otr_options *o,
 int otr_cmd_plan(const otr_options *o)
 {
     otr_planning pl;
-    int rc = otr_planning_prepare(&pl, o, NULL); /* a plan reads without the lock */
+    int rc = otr_planning_prepare_deferred(&pl, o); /* a plan reads without the lock */
     otr_buf out = OTR_BUF_INIT, warnings = OTR_BUF_INIT;
     if (rc)
         goto done;
@@ -97,6 +97,7 @@ int otr_cmd_plan(const otr_options *o)
     }
     if ((rc = render(p, warnings.ptr, o, &out)) != 0)
         goto done;
+    otr_loaded_warn(&pl.loaded); /* the check ran beside the plan and its rendering */
     if (o->out && o->output != OTR_OUT_JSON && o->output != OTR_OUT_MARKDOWN &&
         o->output != OTR_OUT_GITHUB)
         otr_buf_printf(&out, "Saved the plan to %s; apply it with: ota-runner apply %s\n", o->out,
@@ -105,6 +106,7 @@ int otr_cmd_plan(const otr_options *o)
     rc =
         o->detailed_exitcode && (otr_plan_changes(p) || p->nmoves) ? OTR_EXIT_CHANGES : OTR_EXIT_OK;
 done:
+    otr_loaded_warn(&pl.loaded);
     otr_buf_free(&out);
     otr_buf_free(&warnings);
     OTR_FREE_BEFORE_EXIT(otr_planning_free(&pl));

@@ -157,22 +157,25 @@ cJSON *otr_loaded_signed_by_json(const otr_loaded *l)
 
 /* Edits under the path that the commit read does not hold: said, since the
  * plan is of the commit, not of what the editor shows. */
-static void warn_uncommitted(otr_source *s)
+void otr_loaded_warn(otr_loaded *l)
 {
     otr_buf names = OTR_BUF_INIT, line = OTR_BUF_INIT;
-    long n = otr_source_uncommitted(s, &names, 3);
+    if (!l->source || l->warned)
+        return;
+    l->warned = 1;
+    long n = otr_source_uncommitted(l->source, &names, 3);
     if (n > 0 && otr_buf_printf(&line,
                                 "%ld file%s under %s differ%s from the commit read (%s%s): it is "
                                 "what counts; commit them, or give --worktree to read the files "
                                 "as they are",
-                                n, n == 1 ? "" : "s", otr_source_path(s), n == 1 ? "s" : "",
+                                n, n == 1 ? "" : "s", otr_source_path(l->source), n == 1 ? "s" : "",
                                 otr_buf_cstr(&names), n > 3 ? ", ..." : "") == 0)
         otr_print_line(stderr, "ota-runner: warning: ", otr_buf_cstr(&line));
     otr_buf_free(&names);
     otr_buf_free(&line);
 }
 
-int otr_load(otr_loaded *l, const otr_options *o)
+int otr_load_deferred(otr_loaded *l, const otr_options *o)
 {
     memset(l, 0, sizeof(*l));
     otr_source_opts so = {
@@ -194,7 +197,7 @@ int otr_load(otr_loaded *l, const otr_options *o)
         otr_loaded_free(l);
         return -1;
     }
-    warn_uncommitted(l->source);
+    otr_source_uncommitted_start(l->source, 3);
     /* plan and apply compare the commit with the state's (otr_loaded_verify_range closes it) */
     if (!range_pending(o) && !otr_options_uses_state(o))
         otr_source_close_repository(l->source);
@@ -203,6 +206,14 @@ int otr_load(otr_loaded *l, const otr_options *o)
         otr_loaded_free(l);
         return -1;
     }
+    return 0;
+}
+
+int otr_load(otr_loaded *l, const otr_options *o)
+{
+    if (otr_load_deferred(l, o) < 0)
+        return -1;
+    otr_loaded_warn(l);
     return 0;
 }
 

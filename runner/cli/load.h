@@ -19,6 +19,7 @@ typedef struct otr_loaded {
     otr_diags diags;
     int verified;           /* the commit's signature was checked (--allowed-signers) */
     otr_source_trust trust; /* who signed it */
+    int warned;             /* otr_loaded_warn was called */
 } otr_loaded;
 
 /* Returns 0 when the source could be read (diags may still hold errors),
@@ -28,6 +29,15 @@ typedef struct otr_loaded {
  * otr_loaded_verify_range. On failure l is freed (freeing it again is
  * harmless). */
 OTR_MUST_USE int otr_load(otr_loaded *l, const otr_options *o);
+
+/* otr_load, but the check for uncommitted files under the path runs on
+ * beside the caller (otr_source_uncommitted_start) until otr_loaded_warn,
+ * which the caller calls before it exits. */
+OTR_MUST_USE int otr_load_deferred(otr_loaded *l, const otr_options *o);
+
+/* Warns (once) of files under the path that differ from the commit read,
+ * waiting for the check otr_load_deferred began. */
+void otr_loaded_warn(otr_loaded *l);
 
 /* With --allowed-signers: otr_source_verify against that file (0 without
  * it). On failure err says the commit is not trusted, and why. */

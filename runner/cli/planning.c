@@ -223,17 +223,18 @@ static int older_commit(const otr_planning *pl, const otr_options *o, const char
     return refuse ? OTR_EXIT_ERROR : 0;
 }
 
-int otr_planning_prepare(otr_planning *pl, const otr_options *o, const char *lock_for)
+static int prepare(otr_planning *pl, const otr_options *o, const char *lock_for)
 {
     otr_error err = OTR_ERROR_INIT;
     char commit[64];
     int rc;
 
     memset(pl, 0, sizeof(*pl));
-    if (otr_load(&pl->loaded, o) < 0)
+    if (otr_load_deferred(&pl->loaded, o) < 0)
         return OTR_EXIT_ERROR;
     pl->loaded_ok = 1;
     if (pl->loaded.diags.errors) {
+        otr_loaded_warn(&pl->loaded);
         otr_print_diags_text(&pl->loaded.diags, o);
         fprintf(stderr,
                 "ota-runner: error: %zu manifest error%s at %s; fix them first "
@@ -284,6 +285,18 @@ int otr_planning_prepare(otr_planning *pl, const otr_options *o, const char *loc
     if (pl->refreshed)
         otr_refresh_remember(&pl->refresh, pl->state);
     return 0;
+}
+
+int otr_planning_prepare(otr_planning *pl, const otr_options *o, const char *lock_for)
+{
+    int rc = prepare(pl, o, lock_for);
+    otr_loaded_warn(&pl->loaded);
+    return rc;
+}
+
+int otr_planning_prepare_deferred(otr_planning *pl, const otr_options *o)
+{
+    return prepare(pl, o, NULL);
 }
 
 int otr_planning_read_plan(otr_plan **out, const char *path)

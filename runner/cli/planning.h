@@ -55,6 +55,10 @@ int otr_planning_check_service(const otr_planning *pl, const otr_options *o);
  * the service holds of ours first (sync/adopt.h): the plan then shows those
  * as adopted, not as creates. Returns an exit code. */
 int otr_planning_prepare(otr_planning *pl, const otr_options *o, const char *lock_for);
+/* otr_planning_prepare without the lock, leaving the warning of uncommitted
+ * files (and the check behind it, which runs on beside) to otr_loaded_warn:
+ * plan renders in the meantime. */
+int otr_planning_prepare_deferred(otr_planning *pl, const otr_options *o);
 /* The guards apply enforces and plan warns of, from the options. */
 otr_plan_guards otr_planning_guards(const otr_options *o);
 /* {"repo", "ref", "commit", "path"} of the source, for the state file. */

@@ -177,25 +177,37 @@ void otr_render_action_describe(otr_buf *out, const otr_action *a)
     cJSON_Delete(spec);
 }
 
-/* ---- descriptions, made ahead on several threads ------------------------------- */
+/* ---- actions' lines, made ahead on several threads ----------------------------- */
 
-/* Actions described at a time: a plan of 100k creates is mostly their
- * descriptions, so each window of them is described on every thread before
- * its text is written (memory stays one window's worth). */
+/* Actions written at a time: a plan of 100k creates is mostly their lines,
+ * so each window of them is written on every thread before the window is
+ * put in order (memory stays one window's worth). */
 #define AHEAD_WINDOW 512
-/* Fewer actions than this are described on the caller's thread. */
+/* Fewer actions than this are written on the caller's thread. */
 #define AHEAD_MIN_PARALLEL 32
 
 typedef struct ahead {
     const otr_plan *p;
-    size_t from, to; /* the actions of the window */
-    otr_buf words[AHEAD_WINDOW];
+    int width, color; /* text_action's */
+    size_t from, to;  /* the actions of the window */
+    otr_buf lines[AHEAD_WINDOW];
 } ahead;
 
-static void describe_at(size_t k, void *ctx)
+static void text_action(const otr_plan *p, size_t i, const char *indent, int w, otr_buf *out,
+                        int color);
+
+/* A unit's members are shown under its head, indented. */
+static const char *indent_of(const otr_plan *p, size_t i)
+{
+    return unit_of(p, i) == i ? "" : "    ";
+}
+
+static void lines_at(size_t k, void *ctx)
 {
     ahead *w = ctx;
-    otr_render_action_describe(&w->words[k], &w->p->actions[w->from + k]);
+    size_t i = w->from + k;
+    if (w->p->actions[i].kind != OTR_ACT_NOOP)
+        text_action(w->p, i, indent_of(w->p, i), w->width, &w->lines[k], w->color);
 }
 
 /* Moves the window to start at action i unless it holds it already. */
@@ -204,27 +216,28 @@ static void ahead_to(ahead *w, size_t i)
     if (i >= w->from && i < w->to)
         return;
     for (size_t k = 0; k < w->to - w->from; k++)
-        otr_buf_free(&w->words[k]);
+        otr_buf_free(&w->lines[k]);
     w->from = i;
     w->to = w->p->count - i < AHEAD_WINDOW ? w->p->count : i + AHEAD_WINDOW;
-    otr_parallel_for(w->to - w->from, AHEAD_MIN_PARALLEL, describe_at, w);
+    otr_parallel_for(w->to - w->from, AHEAD_MIN_PARALLEL, lines_at, w);
 }
 
 static void ahead_free(ahead *w)
 {
     for (size_t k = 0; k < w->to - w->from; k++)
-        otr_buf_free(&w->words[k]);
+        otr_buf_free(&w->lines[k]);
     w->from = w->to = 0;
 }
 
-/* Appends action i's description: from the window when it holds i (and its
- * text was made), else made now. */
-static void said_of(const ahead *w, size_t i, otr_buf *out)
+/* Appends action i's lines: from the window when it holds i (and they were
+ * made), else made now. */
+static void lines_of(const ahead *w, size_t i, otr_buf *out)
 {
-    if (i >= w->from && i < w->to && !otr_buf_failed(&w->words[i - w->from]))
-        otr_buf_puts(out, otr_buf_cstr(&w->words[i - w->from]));
+    if (i >= w->from && i < w->to && !otr_buf_failed(&w->lines[i - w->from]))
+        otr_buf_append(out, w->lines[i - w->from].ptr ? w->lines[i - w->from].ptr : "",
+                       w->lines[i - w->from].len);
     else
-        otr_render_action_describe(out, &w->p->actions[i]);
+        text_action(w->p, i, indent_of(w->p, i), w->width, out, w->color);
 }
 
 typedef struct reach_count {
@@ -333,8 +346,8 @@ static void guard_lines(otr_buf *out, const char *warnings, const char *prefix, 
 
 /* ---- text ------------------------------------------------------------------------ */
 
-static void text_action(const otr_plan *p, const ahead *said, size_t i, const char *indent, int w,
-                        otr_buf *out, int color)
+static void text_action(const otr_plan *p, size_t i, const char *indent, int w, otr_buf *out,
+                        int color)
 {
     const otr_action *a = &p->actions[i];
     otr_buf name = OTR_BUF_INIT;
@@ -371,7 +384,7 @@ static void text_action(const otr_plan *p, const ahead *said, size_t i, const ch
     if (a->reason)
         otr_buf_printf(out, "%s        %s\n", indent, a->reason);
     otr_buf what = OTR_BUF_INIT;
-    said_of(said, i, &what);
+    otr_render_action_describe(&what, a);
     if (what.len)
         otr_buf_printf(out, "%s        %s\n", indent, otr_buf_cstr(&what));
     otr_buf_free(&what);
@@ -493,16 +506,16 @@ static void render_text(const otr_plan *p, const char *warnings, otr_buf *out, i
             w = (int)name.len;
     }
     otr_buf_free(&name);
-    ahead said = {.p = p};
+    ahead said = {.p = p, .width = w, .color = color};
     for (size_t i = 0; i < p->count; i++) {
         if (p->actions[i].kind == OTR_ACT_NOOP || unit_of(p, i) != i)
             continue;
         ahead_to(&said, i);
-        text_action(p, &said, i, "", w, out, color);
+        lines_of(&said, i, out);
         for (int retired = 0; retired < 2 && unit_members(p, i); retired++)
             for (size_t j = 0; j < p->count; j++)
                 if (j != i && unit_of(p, j) == i && p->actions[j].retired == retired)
-                    text_action(p, &said, j, "    ", w, out, color);
+                    lines_of(&said, j, out);
         flush_to(stream, out, color);
     }
     ahead_free(&said);

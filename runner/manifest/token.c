@@ -5,6 +5,7 @@
 
 #include <math.h>
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,9 @@ static int key_cmp(const void *a, const void *b)
     const cJSON *const *x = a, *const *y = b;
     return strcmp((*x)->string, (*y)->string); /* strcmp compares as unsigned char */
 }
+
+/* Members sorted in place on the stack up to this many. */
+#define SORT_ON_STACK 32
 
 int otr_canonical_sort(cJSON *v)
 {
@@ -32,19 +36,30 @@ int otr_canonical_sort(cJSON *v)
         sorted = strcmp(c->string, c->next->string) < 0;
     if (sorted)
         return 0;
-    cJSON **items = malloc(n * sizeof(*items));
+    cJSON *few[SORT_ON_STACK];
+    cJSON **items = n <= SORT_ON_STACK ? few : malloc(n * sizeof(*items));
     if (!items)
         return -1;
     n = 0;
     for (cJSON *c = v->child; c; c = c->next)
         items[n++] = c;
-    qsort(items, n, sizeof(*items), key_cmp);
+    if (items == few) { /* a spec's objects are small: insertion, no allocation */
+        for (size_t i = 1; i < n; i++)
+            for (size_t j = i; j && key_cmp(&items[j - 1], &items[j]) > 0; j--) {
+                cJSON *t = items[j];
+                items[j] = items[j - 1];
+                items[j - 1] = t;
+            }
+    } else {
+        qsort(items, n, sizeof(*items), key_cmp);
+    }
     for (size_t i = 0; i < n; i++) {
         items[i]->prev = i ? items[i - 1] : items[n - 1]; /* cJSON keeps the tail in head->prev */
         items[i]->next = i + 1 < n ? items[i + 1] : NULL;
     }
     v->child = items[0];
-    free(items);
+    if (items != few)
+        free(items);
     return 0;
 }
 
@@ -218,6 +233,22 @@ void otr_base64url(char *out, const unsigned char *in, size_t len)
     out[o] = '\0';
 }
 
+/* SHA-256, fetched once: EVP_sha256() is fetched again (a lock and a look-up)
+ * at every digest, a twentieth of a manifest's parse. */
+static EVP_MD *sha256_md;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+
+static void fetch_sha256(void)
+{
+    sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
+static const EVP_MD *sha256(void)
+{
+    pthread_once(&sha256_once, fetch_sha256);
+    return sha256_md ? sha256_md : EVP_sha256();
+}
+
 /* out = base64url_nopad(SHA-256 of the n strings, each with its NUL but the
  * last). */
 static int token_of_parts(char out[OTR_TOKEN_SIZE], const char *const *parts, size_t n)
@@ -226,7 +257,7 @@ static int token_of_parts(char out[OTR_TOKEN_SIZE], const char *const *parts, si
     unsigned int mdlen = 0;
     int ok = 1;
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+    ok = ctx && EVP_DigestInit_ex(ctx, sha256(), NULL);
     for (size_t i = 0; ok && i < n; i++)
         ok = EVP_DigestUpdate(ctx, parts[i], strlen(parts[i]) + (i + 1 < n));
     ok = ok && EVP_DigestFinal_ex(ctx, md, &mdlen) && mdlen == sizeof(md);
@@ -265,7 +296,7 @@ int otr_spec_digest(char out[72], const char *canonical)
 {
     unsigned char md[32];
     unsigned int mdlen = 0;
-    if (!EVP_Digest(canonical, strlen(canonical), md, &mdlen, EVP_sha256(), NULL))
+    if (!EVP_Digest(canonical, strlen(canonical), md, &mdlen, sha256(), NULL))
         return -1;
     memcpy(out, "sha256:", 7);
     otr_hex(out + 7, md, sizeof(md));

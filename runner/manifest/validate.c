@@ -185,7 +185,7 @@ static cJSON *validate_string(otr_vctx *v, const otr_field *f, const otr_ynode *
     for (size_t i = 0; f->enums && f->enums[i]; i++) /* the schema's own string, not a copy */
         if (strcmp(f->enums[i], n->value) == 0)
             return cJSON_CreateStringReference(f->enums[i]);
-    return cJSON_CreateString(n->value);
+    return cJSON_CreateStringReference(n->value); /* the document's text, not a copy */
 }
 
 /* [-+]?(0|[1-9][0-9]*): the one integer spelling every YAML reader agrees on. */
@@ -417,7 +417,7 @@ static cJSON *validate_map(otr_vctx *v, const otr_field *f, const otr_ynode *n, 
         if (check_string(v, f->key, k, path, "key ") == 0 && !map_has_key(obj, k->value)) {
             cJSON *item = otr_validate_node(v, f->elem, val, path);
             if (item)
-                cJSON_AddItemToObject(obj, k->value, item);
+                cJSON_AddItemToObjectCS(obj, k->value, item); /* the key: the document's */
         }
         path_restore(path, base);
     }

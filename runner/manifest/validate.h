@@ -31,8 +31,9 @@ void otr_vctx_init(otr_vctx *v, otr_diags *diags, const char *file, size_t order
 
 /*
  * Validates n against f; path is the field path so far ("spec") and is
- * restored on return. Returns the value (the caller owns it), or NULL when n
- * itself is invalid. Problems deeper down are recorded and left out of the
+ * restored on return. Returns the value (the caller owns it, and deletes it
+ * before n's document: its strings and keys are the document's), or NULL
+ * when n itself is invalid. Problems deeper down are recorded and left out of the
  * value: compare diags->errors before and after to know if all was valid.
  */
 cJSON *otr_validate_node(otr_vctx *v, const otr_field *f, const otr_ynode *n, otr_buf *path);

@@ -31,6 +31,7 @@ struct otr_source {
     entry *entries; /* released once the files are read (otr_source_each_file) */
     size_t count, alloc;
     size_t files; /* entries that are files, counted when the entries are released */
+    struct uncommitted_check *check; /* otr_source_uncommitted_start's, or NULL */
 };
 
 /* Opens the cache entry of url (shown: as messages name it), creating and
@@ -38,6 +39,10 @@ struct otr_source {
  * total_s in all (fetch.c). */
 int otr_source_open_url(git_repository **out, const char *url, const char *shown,
                         const char *cache_dir, int idle_s, int total_s, otr_error *err);
+
+/* Waits for a check otr_source_uncommitted_start began, and forgets it
+ * (uncommitted.c). */
+void otr_source_uncommitted_stop(struct otr_source *s);
 
 /* err = what: libgit2's last message. Returns -1. */
 int otr_source_git_fail(otr_error *err, otr_error_code code, const char *what);

@@ -787,58 +787,6 @@ otr_relation otr_source_relation(otr_source *s, const char *commit)
     return OTR_REL_APART;
 }
 
-/* Is the commit read the one the working tree's HEAD names? */
-static int reads_head(otr_source *s)
-{
-    git_oid head, read;
-    return git_reference_name_to_id(&head, s->repo, "HEAD") == 0 &&
-           git_oid_fromstr(&read, s->commit) == 0 && git_oid_equal(&head, &read);
-}
-
-long otr_source_uncommitted(otr_source *s, otr_buf *names, size_t max_names)
-{
-    git_status_options so;
-    git_status_list *list = NULL;
-    otr_buf spec = OTR_BUF_INIT;
-    char **specs = NULL;
-    long n = 0;
-    if (!s->repo || s->worktree || git_repository_is_bare(s->repo) || !reads_head(s))
-        return 0;
-    /* one buffer, the paths NUL-separated: "a/\0b/\0" */
-    for (size_t i = 0; i < s->npaths; i++)
-        if (otr_buf_printf(&spec, "%s/", s->paths[i]) < 0 || otr_buf_putc(&spec, '\0') < 0)
-            return (otr_buf_free(&spec), -1);
-    if (!(specs = calloc(s->npaths + 1, sizeof(*specs))))
-        return (otr_buf_free(&spec), -1);
-    for (size_t i = 0, at = 0; i < s->npaths; i++) {
-        specs[i] = spec.ptr + at;
-        at += strlen(specs[i]) + 1;
-    }
-    git_status_options_init(&so, GIT_STATUS_OPTIONS_VERSION);
-    so.show = GIT_STATUS_SHOW_INDEX_AND_WORKDIR;
-    so.flags = GIT_STATUS_OPT_INCLUDE_UNTRACKED | GIT_STATUS_OPT_RECURSE_UNTRACKED_DIRS;
-    so.pathspec.strings = specs;
-    so.pathspec.count = s->npaths;
-    if (git_status_list_new(&list, s->repo, &so) < 0) {
-        free(specs);
-        otr_buf_free(&spec);
-        return 0; /* a warning's worth only: nothing to say */
-    }
-    for (size_t i = 0; i < git_status_list_entrycount(list); i++) {
-        const git_status_entry *e = git_status_byindex(list, i);
-        const git_diff_delta *d = e->index_to_workdir ? e->index_to_workdir : e->head_to_index;
-        if (e->status == GIT_STATUS_CURRENT || (e->status & GIT_STATUS_IGNORED) || !d)
-            continue;
-        if ((size_t)n < max_names)
-            otr_buf_printf(names, "%s%s", n ? ", " : "", d->new_file.path);
-        n++;
-    }
-    git_status_list_free(list);
-    free(specs);
-    otr_buf_free(&spec);
-    return n;
-}
-
 void otr_source_close_repository(otr_source *s)
 {
     git_repository_free(s->repo);
@@ -849,6 +797,7 @@ void otr_source_free(otr_source *s)
 {
     if (!s)
         return;
+    otr_source_uncommitted_stop(s);
     for (size_t i = 0; i < s->count; i++)
         free(s->entries[i].path);
     free(s->entries);

@@ -74,16 +74,6 @@ int otr_buf_put_escaped(otr_buf *b, const char *s, const otr_escape *escapes)
     return b->failed ? -1 : 0;
 }
 
-int otr_buf_putc(otr_buf *b, char c)
-{
-    if (!b->failed && b->len + 2 <= b->size && b->len < (b->cap ? b->cap : OTR_BUF_DEFAULT_CAP)) {
-        b->ptr[b->len++] = c;
-        b->ptr[b->len] = '\0';
-        return 0;
-    }
-    return otr_buf_append(b, &c, 1);
-}
-
 int otr_buf_vprintf(otr_buf *b, const char *fmt, va_list ap)
 {
     va_list ap2;
@@ -237,6 +227,11 @@ unsigned long otr_forging_find(const char *s, size_t len, size_t *at)
     size_t n;
     *at = 1;
     for (size_t i = 0; i < len; i += n, (*at)++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c < 0x7F) { /* printable ASCII, most of any text: never one */
+            n = 1;
+            continue;
+        }
         unsigned long cp = otr_forging_char(s + i, len - i, &n);
         if (cp)
             return cp;

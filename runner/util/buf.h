@@ -41,7 +41,16 @@ int otr_buf_append(otr_buf *b, const void *data, size_t len);
  * file of known size is not read into a doubled one); fails as an append. */
 int otr_buf_reserve(otr_buf *b, size_t extra);
 int otr_buf_puts(otr_buf *b, const char *s);
-int otr_buf_putc(otr_buf *b, char c);
+/* Inline: canonical JSON and the plan's text put a character at a time. */
+static inline int otr_buf_putc(otr_buf *b, char c)
+{
+    if (!b->failed && b->len + 2 <= b->size && b->len < (b->cap ? b->cap : OTR_BUF_DEFAULT_CAP)) {
+        b->ptr[b->len++] = c;
+        b->ptr[b->len] = '\0';
+        return 0;
+    }
+    return otr_buf_append(b, &c, 1);
+}
 /* One character written as a string where text is escaped (otr_buf_put_escaped). */
 typedef struct otr_escape {
     char c;

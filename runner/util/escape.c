@@ -27,9 +27,16 @@ void otr_text_sanitize(otr_buf *out, size_t start, int color)
 {
     size_t n, at = start;
     /* most outputs have none: find the first before copying anything */
-    while (at < out->len &&
-           !escaped_in_text(otr_forging_char(out->ptr + at, out->len - at, &n), color))
+    while (at < out->len) {
+        unsigned char c = (unsigned char)out->ptr[at];
+        if ((c >= 0x20 && c < 0x7F) || c == '\n') { /* printable ASCII or a line break */
+            at++;
+            continue;
+        }
+        if (escaped_in_text(otr_forging_char(out->ptr + at, out->len - at, &n), color))
+            break;
         at += n;
+    }
     if (at >= out->len)
         return;
     otr_buf tail = OTR_BUF_INIT;

@@ -639,6 +639,19 @@ def state_at_root():
         check(p.returncode == 0 and "No changes" in p.stdout and "warning: 2 files under manifests differ from "
               "the commit read (manifests/t1.yaml, manifests/t2.yaml)" in p.stderr and "--worktree" in p.stderr,
               "state-root: plan names the edits it does not read", p.stdout + p.stderr)
+        # the check runs beside the plan: every command still waits for it and says it
+        for args in (("plan", "-o", "json"), ("validate",), ("apply",)):
+            p = run(*args)
+            check(p.returncode == 0 and "warning: 2 files under manifests differ from the commit read" in p.stderr,
+                  f"state-root: {args[0]} {' '.join(args[1:])} names the edits too", p.stdout + p.stderr)
+        wt = os.path.join(tempfile.mkdtemp(), "wt")
+        subprocess.run(["git", "-C", f.repo, "worktree", "add", "-q", "--detach", wt], check=True)
+        with open(os.path.join(wt, "manifests", "t1.yaml"), "a") as fh:
+            fh.write("# edited in a linked worktree\n")
+        p = run("validate", "--repo", wt, cwd=wt)
+        check(p.returncode == 0 and "warning: 1 file under manifests differs from the commit read "
+              "(manifests/t1.yaml)" in p.stderr, "state-root: in a linked worktree, its own edits are named",
+              p.stdout + p.stderr)
         p = run("plan", "--worktree")
         check(p.returncode == 0 and "differ from the commit" not in p.stderr and "1 to create" in p.stdout,
               "state-root: with --worktree they are read, and no warning", p.stdout + p.stderr)
