@@ -27,6 +27,11 @@ int main(int argc, char **argv)
      * signs: no core dump, no ptrace by other users. */
     prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 
+    /* Before the options: finding the default state's folder opens the
+     * repository, and a libgit2 shut down and started again reads every CA
+     * certificate of the system a second time (a tenth of a 10k plan's
+     * start). */
+    git_libgit2_init();
     if (otr_options_parse(&o, argc, argv) < 0)
         goto done;
     if (!o.command) {
@@ -44,7 +49,6 @@ int main(int argc, char **argv)
         goto done;
     }
     otr_log_set_level(o.debug ? OTR_LOG_DEBUG : o.verbose ? OTR_LOG_VERBOSE : OTR_LOG_QUIET);
-    git_libgit2_init();
     /* Like git itself, trust the object store's ids on read (1/20 of a plan
      * went to hashing every blob again); fetches still check every object
      * as they index the pack. */
@@ -55,8 +59,8 @@ int main(int argc, char **argv)
     curl_global_init(CURL_GLOBAL_DEFAULT);
     rc = o.env ? otr_envs_dispatch(&o, argc, argv) : o.command->run(&o);
     curl_global_cleanup();
-    git_libgit2_shutdown();
 done:
+    git_libgit2_shutdown();
     otr_options_free(&o);
     fflush(stdout);
     return rc;

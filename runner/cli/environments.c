@@ -21,6 +21,7 @@
 #include "state/state.h"
 #include "source/source.h"
 #include "util/buf.h"
+#include "util/json.h"
 #include "util/signals.h"
 
 #include <cjson/cJSON.h>
@@ -571,8 +572,11 @@ int otr_envs_gates(const otr_options *o, const otr_manifest_set *set, cJSON **ou
     *out = NULL;
     for (size_t i = 0; rc == 0 && i < set->count; i++) {
         const otr_manifest *m = set->items[i];
-        if (m->kind != &otr_kind_ota_rollout)
-            continue;
+        const char *at;
+        size_t len;
+        if (m->kind != &otr_kind_ota_rollout ||
+            !otr_json_member_at(m->spec_json, strlen(m->spec_json), "after", &at, &len))
+            continue; /* (found in the text: most rollouts have no gate, and stay unparsed) */
         cJSON *spec = otr_manifest_spec(m);
         const cJSON *after = cJSON_GetObjectItemCaseSensitive(spec, "after");
         const char *env = otr_rollout_str(after, "env"), *name = otr_rollout_str(after, "rollout");

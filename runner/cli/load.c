@@ -197,15 +197,16 @@ int otr_load_deferred(otr_loaded *l, const otr_options *o)
         otr_loaded_free(l);
         return -1;
     }
-    otr_source_uncommitted_start(l->source, 3);
-    /* plan and apply compare the commit with the state's (otr_loaded_verify_range closes it) */
-    if (!range_pending(o) && !otr_options_uses_state(o))
-        otr_source_close_repository(l->source);
     if (otr_manifest_set_finish(&l->set, &l->diags) < 0) {
         fprintf(stderr, "ota-runner: error: out of memory\n");
         otr_loaded_free(l);
         return -1;
     }
+    /* begun once the references' tokens are hashed (on every processor) */
+    otr_source_uncommitted_start(l->source, 3);
+    /* plan and apply compare the commit with the state's (otr_loaded_verify_range closes it) */
+    if (!range_pending(o) && !otr_options_uses_state(o))
+        otr_source_close_repository(l->source);
     return 0;
 }
 

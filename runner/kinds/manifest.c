@@ -467,6 +467,15 @@ static int manifest_cmp(const void *a, const void *b)
     return x->col < y->col ? -1 : x->col > y->col;
 }
 
+/* Whether items[0..n) are in cmp's order already. */
+static int sorted(otr_manifest *const *items, size_t n, int (*cmp)(const void *, const void *))
+{
+    for (size_t i = 1; i < n; i++)
+        if (cmp(&items[i - 1], &items[i]) > 0)
+            return 0;
+    return 1;
+}
+
 static int by_name_cmp(const void *a, const void *b)
 {
     const otr_manifest *x = *(otr_manifest *const *)a, *y = *(otr_manifest *const *)b;
@@ -700,7 +709,7 @@ int otr_manifest_set_finish(otr_manifest_set *set, otr_diags *diags)
         if (set->count > 1)
             qsort(set->by_name, set->count, sizeof(*set->by_name), by_name_cmp);
     }
-    if (set->count > 1)
+    if (!sorted(set->items, set->count, manifest_cmp)) /* they came in file order */
         qsort(set->items, set->count, sizeof(*set->items), manifest_cmp);
     otr_diags_sort(diags);
     forget_names(set);
