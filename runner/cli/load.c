@@ -191,23 +191,25 @@ int otr_load_deferred(otr_loaded *l, const otr_options *o)
     };
     add_ctx a = {NULL, OTR_ERROR_INIT};
     if (otr_source_open(&l->source, &so, &a.err) < 0 || verify(l, o, 0, NULL, &a.err) < 0 ||
-        read_files(l, &a) < 0) {
-        otr_print_error(&a.err);
-        otr_error_clear(&a.err);
-        otr_loaded_free(l);
-        return -1;
-    }
+        read_files(l, &a) < 0)
+        goto fail;
     if (otr_manifest_set_finish(&l->set, &l->diags) < 0) {
-        fprintf(stderr, "ota-runner: error: out of memory\n");
-        otr_loaded_free(l);
-        return -1;
+        otr_error_set(&a.err, OTR_ERR_NOMEM, "out of memory");
+        goto fail;
     }
-    /* begun once the references' tokens are hashed (on every processor) */
+    /* on a thread of its own beside what comes next (otr_loaded_warn says
+     * what it found); begun once the references' tokens are hashed on every
+     * processor */
     otr_source_uncommitted_start(l->source, 3);
     /* plan and apply compare the commit with the state's (otr_loaded_verify_range closes it) */
     if (!range_pending(o) && !otr_options_uses_state(o))
         otr_source_close_repository(l->source);
     return 0;
+fail:
+    otr_print_error(&a.err);
+    otr_error_clear(&a.err);
+    otr_loaded_free(l);
+    return -1;
 }
 
 int otr_load(otr_loaded *l, const otr_options *o)
@@ -232,10 +234,14 @@ static int use_color(const otr_options *o)
     return !o->no_color && !(nc && *nc) && isatty(STDERR_FILENO);
 }
 
+/* Diagnostics are written this many bytes at a time: stderr has no buffer,
+ * and a fleet's thousand warnings were a thousand writes. */
+#define DIAGS_FLUSH_BYTES ((size_t)64 * 1024)
+
 void otr_print_diags_text(const otr_diags *d, const otr_options *o)
 {
     int color = use_color(o);
-    otr_buf line = OTR_BUF_INIT;
+    otr_buf line = OTR_BUF_INIT, out = OTR_BUF_INIT;
     for (size_t i = 0; i < d->count; i++) {
         otr_buf_clear(&line);
         otr_diag_format(&d->items[i], &line);
@@ -244,16 +250,21 @@ void otr_print_diags_text(const otr_diags *d, const otr_options *o)
             /* colour only the severity word */
             const char *word = d->items[i].severity == OTR_SEV_ERROR ? "error:" : "warning:";
             const char *at = strstr(line.ptr, word);
-            fprintf(stderr, "%.*s\033[%sm%s\033[0m%s\n", (int)(at - line.ptr), line.ptr,
-                    d->items[i].severity == OTR_SEV_ERROR ? "1;31" : "1;33", word,
-                    at + strlen(word));
+            otr_buf_printf(&out, "%.*s\033[%sm%s\033[0m%s\n", (int)(at - line.ptr), line.ptr,
+                           d->items[i].severity == OTR_SEV_ERROR ? "1;31" : "1;33", word,
+                           at + strlen(word));
         } else {
-            fprintf(stderr, "%s\n", line.ptr);
+            otr_buf_printf(&out, "%s\n", line.ptr);
+        }
+        if (out.len >= DIAGS_FLUSH_BYTES || i + 1 == d->count) {
+            fputs(otr_buf_cstr(&out), stderr);
+            otr_buf_clear(&out);
         }
     }
     if (d->dropped)
         fprintf(stderr, "ota-runner: %zu more problems not shown\n", d->dropped);
     otr_buf_free(&line);
+    otr_buf_free(&out);
 }
 
 const char *otr_loaded_commit_label(const otr_loaded *l, char *buf, size_t size)
