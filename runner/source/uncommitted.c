@@ -123,7 +123,8 @@ void otr_source_uncommitted_start(otr_source *s, size_t max_names)
     c->paths = s->paths;
     c->npaths = s->npaths;
     c->max_names = max_names;
-    c->repo = second_handle(s);
+    /* two handles on two threads need a libgit2 built for threads */
+    c->repo = git_libgit2_features() & GIT_FEATURE_THREADS ? second_handle(s) : NULL;
     c->running = c->repo && pthread_create(&c->thread, NULL, run, c) == 0;
     if (!c->running) /* now, while s's repository is open */
         c->n = count(s->repo, s->paths, s->npaths, &c->names, max_names);
