@@ -2,8 +2,11 @@
  * What a reviewer reads first about a task or a configuration, in words:
  * the firmware, who gets it, when, and how fast it goes and when it stops
  * (kind->describe). Only fields of the spec; nothing secret is in a spec.
+ * A task is read from its spec's canonical JSON as text, member by member,
+ * not made a tree: a plan of 10k creates describes each of them.
  */
 #include "kinds/kind.h"
+#include "util/json.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -11,15 +14,72 @@
 /* Targets shown by name before "and N more". */
 #define DESCRIBE_MAX_TARGETS 3
 
-static const char *str_of(const cJSON *o, const char *key)
+/* The text of a JSON value in a spec; at is NULL when there is none. */
+typedef struct span {
+    const char *at;
+    size_t len;
+} span;
+
+/* The members of an object named in keys (NULL-ended), each into out at
+ * its key's place. */
+typedef struct pick {
+    const char *const *keys;
+    span *out;
+} pick;
+
+static int on_pick(void *ctx, const char *key, const char *value, size_t len, size_t offset)
 {
-    return cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, key));
+    pick *p = ctx;
+    (void)offset;
+    for (size_t i = 0; p->keys[i]; i++) {
+        if (!p->out[i].at && !strcmp(p->keys[i], key)) {
+            p->out[i] = (span){value, len};
+            break;
+        }
+    }
+    return 0;
 }
 
-static long int_of(const cJSON *o, const char *key)
+static void pick_members(span obj, const char *const *keys, span *out)
 {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-    return cJSON_IsNumber(v) ? (long)v->valuedouble : -1;
+    pick p = {keys, out};
+    size_t bad;
+    for (size_t i = 0; keys[i]; i++)
+        out[i] = (span){NULL, 0};
+    if (obj.at && otr_json_each_member(obj.at, obj.len, on_pick, &p, &bad) < 0)
+        for (size_t i = 0; keys[i]; i++) /* not an object: nothing in it */
+            out[i] = (span){NULL, 0};
+}
+
+/* The string v unescaped into tmp (its contents replaced), or NULL when v
+ * is not a string. */
+static const char *str_of(span v, otr_buf *tmp)
+{
+    size_t bad;
+    otr_buf_clear(tmp);
+    if (!v.at || v.len < 2 || v.at[0] != '"')
+        return NULL;
+    if (!memchr(v.at + 1, '\\', v.len - 2)) {
+        otr_buf_append(tmp, v.at + 1, v.len - 2);
+        return otr_buf_cstr(tmp);
+    }
+    cJSON *s = otr_json_parse_span(v.at, v.len, &bad);
+    if (cJSON_IsString(s))
+        otr_buf_puts(tmp, s->valuestring);
+    cJSON_Delete(s);
+    return otr_buf_cstr(tmp);
+}
+
+/* The number v as a whole number (what (long) makes of it), or -1 when v
+ * is not a number. */
+static long int_of(span v)
+{
+    char text[64];
+    if (!v.at || v.len >= sizeof(text) || !(v.at[0] == '-' || (v.at[0] >= '0' && v.at[0] <= '9')))
+        return -1;
+    memcpy(text, v.at, v.len);
+    text[v.len] = '\0';
+    return (long)strtod(text, NULL);
 }
 
 static void sep(otr_buf *out)
@@ -35,26 +95,49 @@ static const char *short_arn(const char *arn)
     return slash && slash[1] ? slash + 1 : arn;
 }
 
-void otr_describe_targets(const cJSON *spec, otr_buf *out)
+/* A task's Target: how many, and the first few while they are strings. */
+typedef struct targets {
+    size_t n, named;
+    int strings; /* every element so far a string */
+    span first[DESCRIBE_MAX_TARGETS];
+} targets;
+
+static int on_target(void *ctx, const char *value, size_t len, size_t index)
 {
-    const cJSON *list = cJSON_GetObjectItemCaseSensitive(spec, "Target"), *t;
-    const char *query = str_of(spec, "OtaTargetQueryString");
-    int n = cJSON_GetArraySize(list), shown = 0;
-    if (list) {
+    targets *t = ctx;
+    (void)index;
+    t->n++;
+    t->strings = t->strings && value[0] == '"';
+    if (t->strings && t->named < DESCRIBE_MAX_TARGETS)
+        t->first[t->named++] = (span){value, len};
+    return 0;
+}
+
+static void describe_targets(span list, span query, otr_buf *out, otr_buf *tmp)
+{
+    targets t = {0, 0, 1, {{NULL, 0}}};
+    if (list.at) {
+        if (otr_json_each_element(list.at, list.len, on_target, &t) < 0)
+            t.n = t.named = 0; /* not an array: no elements */
         sep(out);
-        otr_buf_printf(out, "%d thing%s", n, n == 1 ? "" : "s");
-        cJSON_ArrayForEach(t, list)
-        {
-            if (shown == DESCRIBE_MAX_TARGETS || !cJSON_IsString(t))
-                break;
-            otr_buf_printf(out, "%s%s", shown++ ? ", " : ": ", short_arn(t->valuestring));
+        otr_buf_put_long(out, (long long)t.n);
+        otr_buf_puts(out, t.n == 1 ? " thing" : " things");
+        for (size_t i = 0; i < t.named; i++) {
+            otr_buf_puts(out, i ? ", " : ": ");
+            otr_buf_puts(out, short_arn(str_of(t.first[i], tmp)));
         }
-        if (n > shown)
-            otr_buf_printf(out, " and %d more", n - shown);
+        if (t.n > t.named) {
+            otr_buf_puts(out, " and ");
+            otr_buf_put_long(out, (long long)(t.n - t.named));
+            otr_buf_puts(out, " more");
+        }
     }
-    if (query) {
+    const char *q = str_of(query, tmp);
+    if (q) {
         sep(out);
-        otr_buf_printf(out, "the things of \"%s\"", query);
+        otr_buf_puts(out, "the things of \"");
+        otr_buf_puts(out, q);
+        otr_buf_putc(out, '"');
     }
 }
 
@@ -90,98 +173,146 @@ static void cron_words(const char *expr, otr_buf *out)
     otr_buf_printf(out, " %02ld:%02ld", strtol(f[1], NULL, 10), strtol(f[0], NULL, 10));
 }
 
-static void schedule(const cJSON *sc, otr_buf *out)
+/* Each maintenance window: "Mon-Fri 02:00 for 60 min". */
+typedef struct windows {
+    otr_buf *out, *tmp;
+} windows;
+
+static int on_window(void *ctx, const char *value, size_t len, size_t index)
 {
-    const cJSON *windows = cJSON_GetObjectItemCaseSensitive(sc, "MaintenanceWindows"), *w;
-    if (!sc)
+    static const char *const keys[] = {"DurationInMinutes", "StartTime", NULL};
+    windows *w = ctx;
+    span m[2];
+    pick_members((span){value, len}, keys, m);
+    otr_buf_puts(w->out, index ? ", " : ", in windows ");
+    cron_words(str_of(m[1], w->tmp), w->out);
+    if (int_of(m[0]) >= 0) {
+        otr_buf_puts(w->out, " for ");
+        otr_buf_put_long(w->out, int_of(m[0]));
+        otr_buf_puts(w->out, " min");
+    }
+    return 0;
+}
+
+static void schedule(span sc, otr_buf *out, otr_buf *tmp)
+{
+    static const char *const keys[] = {"EndBehavior", "EndTime", "MaintenanceWindows", "StartTime",
+                                       NULL};
+    span m[4];
+    if (!sc.at)
         return;
+    pick_members(sc, keys, m);
     sep(out);
-    otr_buf_printf(out, "from %s", str_of(sc, "StartTime") ? str_of(sc, "StartTime") : "now");
-    if (str_of(sc, "EndTime"))
-        otr_buf_printf(out, " to %s", str_of(sc, "EndTime"));
-    if (str_of(sc, "EndBehavior"))
-        otr_buf_printf(out, " (then %s)", str_of(sc, "EndBehavior"));
-    int i = 0;
-    cJSON_ArrayForEach(w, windows)
-    {
-        otr_buf_puts(out, i++ ? ", " : ", in windows ");
-        cron_words(str_of(w, "StartTime"), out);
-        if (int_of(w, "DurationInMinutes") >= 0)
-            otr_buf_printf(out, " for %ld min", int_of(w, "DurationInMinutes"));
+    const char *v = str_of(m[3], tmp);
+    otr_buf_puts(out, "from ");
+    otr_buf_puts(out, v ? v : "now");
+    if ((v = str_of(m[1], tmp))) {
+        otr_buf_puts(out, " to ");
+        otr_buf_puts(out, v);
     }
+    if ((v = str_of(m[0], tmp))) {
+        otr_buf_puts(out, " (then ");
+        otr_buf_puts(out, v);
+        otr_buf_putc(out, ')');
+    }
+    windows w = {out, tmp};
+    if (m[2].at)
+        (void)otr_json_each_element(m[2].at, m[2].len, on_window, &w);
 }
 
-/* The members of a task's spec that a description reads, found in one pass
- * (a 10k-create plan describes each of them). */
-typedef struct task_fields {
-    const char *s3url, *ota_type, *protocol, *mechanism, *ref, *config_id;
-    const cJSON *scheduling, *retry;
-} task_fields;
-
-static void task_fields_of(const cJSON *spec, task_fields *f)
+/* Each retry criterion: "FAILED ×3". */
+static int on_retry(void *ctx, const char *value, size_t len, size_t index)
 {
-    const cJSON *m;
-    memset(f, 0, sizeof(*f));
-    cJSON_ArrayForEach(m, spec)
-    {
-        const char *k = m->string, *v = cJSON_GetStringValue(m);
-        if (!k)
-            continue;
-        if (!strcmp(k, "S3Url"))
-            f->s3url = v;
-        else if (!strcmp(k, "OtaType"))
-            f->ota_type = v;
-        else if (!strcmp(k, "Protocol"))
-            f->protocol = v;
-        else if (!strcmp(k, "OtaMechanism"))
-            f->mechanism = v;
-        else if (!strcmp(k, "TaskConfigurationRef"))
-            f->ref = v;
-        else if (!strcmp(k, "TaskConfigurationId"))
-            f->config_id = v;
-        else if (!strcmp(k, "OtaSchedulingConfig"))
-            f->scheduling = m;
-        else if (!strcmp(k, "OtaTaskExecutionRetryConfig"))
-            f->retry = m;
+    static const char *const keys[] = {"FailureType", "MinNumberOfRetries", NULL};
+    windows *w = ctx; /* the same pair of buffers */
+    span m[2];
+    pick_members((span){value, len}, keys, m);
+    if (!index) {
+        sep(w->out);
+        otr_buf_puts(w->out, "retries");
     }
+    const char *type = str_of(m[0], w->tmp);
+    otr_buf_puts(w->out, index ? ", " : " ");
+    otr_buf_puts(w->out, type ? type : "?");
+    otr_buf_puts(w->out, " ×");
+    otr_buf_put_long(w->out, int_of(m[1]));
+    return 0;
 }
 
-void otr_describe_task(const cJSON *spec, const char *refs, otr_buf *out)
+/* The members of a task's spec that a description reads. */
+enum {
+    T_SCHEDULING,
+    T_QUERY,
+    T_RETRY,
+    T_TYPE,
+    T_PROTOCOL,
+    T_MECHANISM,
+    T_S3URL,
+    T_TARGET,
+    T_CONFIG_ID,
+    T_REF,
+    T_COUNT
+};
+
+static const char *const task_keys[T_COUNT + 1] = {
+    [T_SCHEDULING] = "OtaSchedulingConfig",
+    [T_QUERY] = "OtaTargetQueryString",
+    [T_RETRY] = "OtaTaskExecutionRetryConfig",
+    [T_TYPE] = "OtaType",
+    [T_PROTOCOL] = "Protocol",
+    [T_MECHANISM] = "OtaMechanism",
+    [T_S3URL] = "S3Url",
+    [T_TARGET] = "Target",
+    [T_CONFIG_ID] = "TaskConfigurationId",
+    [T_REF] = "TaskConfigurationRef",
+    [T_COUNT] = NULL,
+};
+
+void otr_describe_task_json(const char *json, size_t len, const char *refs, otr_buf *out)
 {
-    task_fields f;
-    const cJSON *c;
-    task_fields_of(spec, &f);
-    if (f.s3url) {
+    static const char *const retry_keys[] = {"RetryConfigCriteria", NULL};
+    span f[T_COUNT], criteria;
+    otr_buf tmp = OTR_BUF_INIT;
+    const char *v;
+    pick_members((span){json, json ? len : 0}, task_keys, f);
+    if ((v = str_of(f[T_S3URL], &tmp))) {
         otr_buf_puts(out, "firmware ");
-        otr_buf_puts(out, f.s3url);
+        otr_buf_puts(out, v);
     }
     sep(out);
-    otr_buf_puts(out, f.ota_type ? f.ota_type : "?");
-    if (f.protocol || f.mechanism) {
+    otr_buf_puts(out, (v = str_of(f[T_TYPE], &tmp)) ? v : "?");
+    int protocol = str_of(f[T_PROTOCOL], &tmp) != NULL;
+    if (protocol || str_of(f[T_MECHANISM], &tmp)) {
         otr_buf_puts(out, " over ");
-        otr_buf_puts(out, f.protocol ? f.protocol : "");
-        if (f.mechanism)
-            otr_buf_printf(out, " (%s)", f.mechanism);
-    }
-    otr_describe_targets(spec, out);
-    schedule(f.scheduling, out);
-    int i = 0;
-    cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(f.retry, "RetryConfigCriteria"))
-    {
-        if (!i++) {
-            sep(out);
-            otr_buf_puts(out, "retries");
+        otr_buf_puts(out, (v = str_of(f[T_PROTOCOL], &tmp)) ? v : "");
+        if ((v = str_of(f[T_MECHANISM], &tmp))) {
+            otr_buf_puts(out, " (");
+            otr_buf_puts(out, v);
+            otr_buf_putc(out, ')');
         }
-        otr_buf_printf(out, "%s %s ×%ld", i > 1 ? "," : "", str_of(c, "FailureType"),
-                       int_of(c, "MinNumberOfRetries"));
     }
-    if (f.ref || f.config_id) {
+    describe_targets(f[T_TARGET], f[T_QUERY], out, &tmp);
+    schedule(f[T_SCHEDULING], out, &tmp);
+    pick_members(f[T_RETRY], retry_keys, &criteria);
+    windows w = {out, &tmp};
+    if (criteria.at)
+        (void)otr_json_each_element(criteria.at, criteria.len, on_retry, &w);
+    if ((v = str_of(f[T_REF], &tmp)) || (v = str_of(f[T_CONFIG_ID], &tmp))) {
         sep(out);
         otr_buf_puts(out, "configuration ");
-        otr_buf_puts(out, f.ref ? f.ref : f.config_id);
-        if (refs)
-            otr_buf_printf(out, " (%s)", refs);
+        otr_buf_puts(out, v);
+        if (refs) {
+            otr_buf_puts(out, " (");
+            otr_buf_puts(out, refs);
+            otr_buf_putc(out, ')');
+        }
     }
+    otr_buf_free(&tmp);
+}
+
+void otr_describe_task(const char *spec_json, const char *refs, otr_buf *out)
+{
+    otr_describe_task_json(spec_json, spec_json ? strlen(spec_json) : 0, refs, out);
 }
 
 static void number(otr_buf *out, const cJSON *v)
@@ -192,26 +323,37 @@ static void number(otr_buf *out, const cJSON *v)
         otr_buf_putc(out, '?');
 }
 
-void otr_describe_configuration(const cJSON *spec, const char *refs, otr_buf *out)
+static const char *cj_str(const cJSON *o, const char *key)
 {
-    (void)refs; /* a configuration refers to nothing */
+    return cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, key));
+}
+
+static long cj_int(const cJSON *o, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    return cJSON_IsNumber(v) ? (long)v->valuedouble : -1;
+}
+
+/* A configuration (a fleet has few): read as a tree. */
+static void describe_configuration(const cJSON *spec, otr_buf *out)
+{
     const cJSON *push = cJSON_GetObjectItemCaseSensitive(spec, "PushConfig");
     const cJSON *rollout = cJSON_GetObjectItemCaseSensitive(push, "RolloutConfig");
     const cJSON *rate = cJSON_GetObjectItemCaseSensitive(rollout, "ExponentialRolloutRate");
     const cJSON *abort_cfg = cJSON_GetObjectItemCaseSensitive(push, "AbortConfig");
     const cJSON *timeout = cJSON_GetObjectItemCaseSensitive(push, "TimeoutConfig"), *c;
-    if (str_of(spec, "Name"))
-        otr_buf_printf(out, "\"%s\"", str_of(spec, "Name"));
+    if (cj_str(spec, "Name"))
+        otr_buf_printf(out, "\"%s\"", cj_str(spec, "Name"));
     if (rate) {
         sep(out);
         number(out, cJSON_GetObjectItemCaseSensitive(rate, "BaseRatePerMinute"));
         otr_buf_puts(out, "/min, ×");
         number(out, cJSON_GetObjectItemCaseSensitive(rate, "IncrementFactor"));
         const cJSON *crit = cJSON_GetObjectItemCaseSensitive(rate, "RateIncreaseCriteria");
-        if (int_of(crit, "numberOfSucceededThings") >= 0)
-            otr_buf_printf(out, " per %ld succeeded", int_of(crit, "numberOfSucceededThings"));
-        if (int_of(crit, "numberOfNotifiedThings") >= 0)
-            otr_buf_printf(out, " per %ld notified", int_of(crit, "numberOfNotifiedThings"));
+        if (cj_int(crit, "numberOfSucceededThings") >= 0)
+            otr_buf_printf(out, " per %ld succeeded", cj_int(crit, "numberOfSucceededThings"));
+        if (cj_int(crit, "numberOfNotifiedThings") >= 0)
+            otr_buf_printf(out, " per %ld notified", cj_int(crit, "numberOfNotifiedThings"));
     }
     if (cJSON_GetObjectItemCaseSensitive(rollout, "MaximumPerMinute")) {
         if (rate)
@@ -225,15 +367,24 @@ void otr_describe_configuration(const cJSON *spec, const char *refs, otr_buf *ou
     cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(abort_cfg, "AbortConfigCriteriaList"))
     {
         sep(out);
-        otr_buf_printf(out, "%s when ", str_of(c, "Action") ? str_of(c, "Action") : "?");
+        otr_buf_printf(out, "%s when ", cj_str(c, "Action") ? cj_str(c, "Action") : "?");
         number(out, cJSON_GetObjectItemCaseSensitive(c, "ThresholdPercentage"));
         otr_buf_printf(out, "%% of at least %ld executed %s",
-                       int_of(c, "MinNumberOfExecutedThings"),
-                       str_of(c, "FailureType") ? str_of(c, "FailureType") : "?");
+                       cj_int(c, "MinNumberOfExecutedThings"),
+                       cj_str(c, "FailureType") ? cj_str(c, "FailureType") : "?");
     }
-    if (int_of(timeout, "InProgressTimeoutInMinutes") >= 0) {
+    if (cj_int(timeout, "InProgressTimeoutInMinutes") >= 0) {
         sep(out);
         otr_buf_printf(out, "times out after %ld min",
-                       int_of(timeout, "InProgressTimeoutInMinutes"));
+                       cj_int(timeout, "InProgressTimeoutInMinutes"));
     }
+}
+
+void otr_describe_configuration(const char *spec_json, const char *refs, otr_buf *out)
+{
+    (void)refs; /* a configuration refers to nothing */
+    cJSON *spec = spec_json ? cJSON_Parse(spec_json) : NULL;
+    if (spec)
+        describe_configuration(spec, out);
+    cJSON_Delete(spec);
 }

@@ -112,9 +112,10 @@ typedef struct otr_kind {
      * runner/behaviour/) says how, and a plan without it refuses the kind */
     int plans_itself;
     /* what a reviewer reads first about a spec, in words (the firmware, who
-     * gets it, when; how fast and when it stops), or NULL; refs: what its
-     * reference names, in that kind's words, or NULL */
-    void (*describe)(const cJSON *spec, const char *refs, otr_buf *out);
+     * gets it, when; how fast and when it stops), or NULL; spec_json: its
+     * canonical JSON; refs: what its reference names, in that kind's words,
+     * or NULL */
+    void (*describe)(const char *spec_json, const char *refs, otr_buf *out);
     const struct otr_kind *listed_as; /* its resources are in this kind's listing */
     int needs_counts; /* a refresh reads its newest resource even without --refresh full */
     /* the service's calls for its resources, and their parsers */
@@ -133,11 +134,11 @@ extern const otr_kind otr_kind_ota_rollout;
 #define OTR_KIND_LIMIT 8
 extern const otr_kind *const otr_kinds[];
 
-/* The describe hooks of the kinds (kinds/describe.c), and the targets of a
- * task's spec in words ("2 things: a, b", the query). */
-void otr_describe_task(const cJSON *spec, const char *refs, otr_buf *out);
-void otr_describe_configuration(const cJSON *spec, const char *refs, otr_buf *out);
-void otr_describe_targets(const cJSON *spec, otr_buf *out);
+/* The describe hooks of the kinds (kinds/describe.c); a task's spec given
+ * as json[0..len) (a rollout's task member; NULL: none). */
+void otr_describe_task(const char *spec_json, const char *refs, otr_buf *out);
+void otr_describe_task_json(const char *json, size_t len, const char *refs, otr_buf *out);
+void otr_describe_configuration(const char *spec_json, const char *refs, otr_buf *out);
 
 /* The kind called name, or NULL. */
 const otr_kind *otr_kind_find(const char *name);

@@ -311,10 +311,9 @@ void otr_rollout_targets_text(const cJSON *w, otr_buf *out)
         otr_buf_printf(out, "%s%s", list ? " + " : "", query);
 }
 
-static void describe(const cJSON *spec, const char *refs, otr_buf *out)
+static void describe_waves(const cJSON *spec, otr_buf *out)
 {
     const cJSON *w;
-    otr_describe_task(cJSON_GetObjectItemCaseSensitive(spec, "task"), refs, out);
     otr_buf_puts(out, out->len ? " · waves: " : "waves: ");
     int i = 0;
     cJSON_ArrayForEach(w, otr_rollout_waves(spec))
@@ -327,6 +326,20 @@ static void describe(const cJSON *spec, const char *refs, otr_buf *out)
     }
     if (otr_rollout_str(spec, "holdAfter"))
         otr_buf_printf(out, " · held after %s", otr_rollout_str(spec, "holdAfter"));
+}
+
+static void describe(const char *spec_json, const char *refs, otr_buf *out)
+{
+    const char *task = NULL;
+    size_t len = 0;
+    cJSON *spec = spec_json ? cJSON_Parse(spec_json) : NULL;
+    if (!spec)
+        return;
+    if (!otr_json_member_at(spec_json, strlen(spec_json), "task", &task, &len))
+        task = NULL;
+    otr_describe_task_json(task, len, refs, out);
+    describe_waves(spec, out);
+    cJSON_Delete(spec);
 }
 
 /* ---- the manifest -------------------------------------------------------------------- */

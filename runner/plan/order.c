@@ -6,6 +6,7 @@
 #include "util/alloc.h"
 #include "util/buf.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -211,64 +212,97 @@ static int link_actions(otr_plan *p, const otr_manifest_set *set)
     return rc;
 }
 
-/* A new tree of the spec of the manifest kind/name: in the set, or (taken
- * by the plan) in its action; or NULL. */
-static cJSON *spec_named(const otr_plan *p, const otr_manifest_set *set, const otr_kind *kind,
-                         const char *name)
+/* The spec (canonical JSON) of the manifest kind/name: in the set, or
+ * (taken by the plan) in its action; or NULL. */
+static const char *spec_named(const otr_plan *p, const otr_manifest_set *set, const otr_kind *kind,
+                              const char *name)
 {
     const otr_manifest *m = otr_manifest_set_find(set, kind, name);
     if (m && m->spec_json)
-        return otr_manifest_spec(m);
+        return m->spec_json;
     for (size_t i = 0; i < p->count; i++) /* (a retired one's delete has no spec) */
         if (p->actions[i].resource == kind && p->actions[i].desired.spec_json &&
             !strcmp(p->actions[i].name, name))
-            return otr_record_spec(&p->actions[i].desired);
+            return p->actions[i].desired.spec_json;
     return NULL;
 }
 
-/* What references name, described once each: a fleet's tasks name few
- * configurations. */
-#define DESCRIBED_REFS_KEPT 16
+/* What references name, described once each (a fleet's tasks name few
+ * configurations, each many times): by kind and name, in a table that
+ * doubles. */
 typedef struct described_ref {
     const otr_kind *kind;
-    char *name;
-    char *text;
+    char *name; /* NULL: an empty slot */
+    char *text; /* NULL: nothing to say */
 } described_ref;
 
-/* The words for kind/name (kept, or made and kept), or NULL. */
-static const char *ref_words(const otr_plan *p, const otr_manifest_set *set, const otr_kind *k,
-                             const char *name, described_ref *kept, size_t *nkept)
+typedef struct described_refs {
+    described_ref *slots;
+    size_t size, used; /* size: a power of two, or 0 */
+} described_refs;
+
+static size_t described_slot(const described_refs *t, const otr_kind *k, const char *name)
 {
-    for (size_t i = 0; i < *nkept; i++)
-        if (kept[i].kind == k && !strcmp(kept[i].name, name))
-            return kept[i].text;
-    cJSON *spec = k->describe ? spec_named(p, set, k, name) : NULL;
+    uint64_t h = 1469598103934665603ULL ^ (uint64_t)otr_kind_index(k);
+    for (const char *c = name; *c; c++)
+        h = (h ^ (unsigned char)*c) * 1099511628211ULL;
+    size_t i = (size_t)h & (t->size - 1);
+    while (t->slots[i].name && (t->slots[i].kind != k || strcmp(t->slots[i].name, name) != 0))
+        i = (i + 1) & (t->size - 1);
+    return i;
+}
+
+static int described_grow(described_refs *t)
+{
+    described_refs bigger = {NULL, t->size ? t->size * 2 : 64, t->used};
+    if (!(bigger.slots = calloc(bigger.size, sizeof(*bigger.slots))))
+        return -1;
+    for (size_t i = 0; i < t->size; i++)
+        if (t->slots[i].name)
+            bigger.slots[described_slot(&bigger, t->slots[i].kind, t->slots[i].name)] = t->slots[i];
+    free(t->slots);
+    *t = bigger;
+    return 0;
+}
+
+static void described_free(described_refs *t)
+{
+    for (size_t i = 0; i < t->size; i++) {
+        free(t->slots[i].name);
+        free(t->slots[i].text);
+    }
+    free(t->slots);
+}
+
+/* The words for kind/name (described before, or now), or NULL. */
+static const char *ref_words(const otr_plan *p, const otr_manifest_set *set, const otr_kind *k,
+                             const char *name, described_refs *seen)
+{
+    if ((seen->used + 1) * 2 > seen->size && described_grow(seen) < 0)
+        return NULL;
+    described_ref *d = &seen->slots[described_slot(seen, k, name)];
+    if (d->name)
+        return d->text;
+    const char *spec = k->describe ? spec_named(p, set, k, name) : NULL;
     otr_buf text = OTR_BUF_INIT;
-    if (!spec)
-        return NULL;
-    k->describe(spec, NULL, &text);
-    cJSON_Delete(spec);
-    if (*nkept == DESCRIBED_REFS_KEPT) { /* the oldest goes */
-        free(kept[0].name);
-        free(kept[0].text);
-        memmove(kept, kept + 1, (DESCRIBED_REFS_KEPT - 1) * sizeof(*kept));
-        (*nkept)--;
-    }
-    kept[*nkept] = (described_ref){k, strdup(name), otr_buf_detach(&text)};
-    if (!kept[*nkept].name || !kept[*nkept].text) {
-        free(kept[*nkept].name);
-        free(kept[*nkept].text);
+    if (spec)
+        k->describe(spec, NULL, &text);
+    if (!(d->name = strdup(name))) {
+        otr_buf_free(&text);
         return NULL;
     }
-    return kept[(*nkept)++].text;
+    d->kind = k;
+    d->text = text.len ? otr_buf_detach(&text) : NULL;
+    otr_buf_free(&text);
+    seen->used++;
+    return d->text;
 }
 
 /* For each create and replace: what its references name, in the named
  * kind's words (kind->describe), for a reviewer. */
 static int describe_refs(otr_plan *p, const otr_manifest_set *set)
 {
-    described_ref kept[DESCRIBED_REFS_KEPT];
-    size_t nkept = 0;
+    described_refs seen = {NULL, 0, 0};
     int rc = 0;
     for (size_t i = 0; i < p->count && rc == 0; i++) {
         otr_action *a = &p->actions[i];
@@ -279,7 +313,7 @@ static int describe_refs(otr_plan *p, const otr_manifest_set *set)
             const otr_kind_ref *ref = &a->resource->refs[r];
             const otr_kind *k = otr_kind_find(ref->kind);
             char *name = ref_target(set, a, r);
-            const char *words = k && name ? ref_words(p, set, k, name, kept, &nkept) : NULL;
+            const char *words = k && name ? ref_words(p, set, k, name, &seen) : NULL;
             free(name);
             if (words && text.len)
                 otr_buf_puts(&text, "; ");
@@ -291,10 +325,7 @@ static int describe_refs(otr_plan *p, const otr_manifest_set *set)
         a->refs_text = text.len ? otr_buf_detach(&text) : NULL;
         otr_buf_free(&text);
     }
-    for (size_t i = 0; i < nkept; i++) {
-        free(kept[i].name);
-        free(kept[i].text);
-    }
+    described_free(&seen);
     return rc;
 }
 

@@ -60,6 +60,32 @@ int otr_buf_puts(otr_buf *b, const char *s)
     return otr_buf_append(b, s, strlen(s));
 }
 
+int otr_buf_put_long(otr_buf *b, long long v)
+{
+    char digits[24];
+    size_t n = sizeof(digits);
+    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+    do
+        digits[--n] = (char)('0' + u % 10);
+    while (u /= 10);
+    if (v < 0)
+        digits[--n] = '-';
+    return otr_buf_append(b, digits + n, sizeof(digits) - n);
+}
+
+int otr_buf_put_padded(otr_buf *b, const char *s, size_t width)
+{
+    static const char spaces[] = "                                ";
+    size_t len = strlen(s);
+    if (otr_buf_append(b, s, len) < 0)
+        return -1;
+    for (; len < width; len += sizeof(spaces) - 1)
+        if (otr_buf_append(b, spaces,
+                           width - len < sizeof(spaces) - 1 ? width - len : sizeof(spaces) - 1) < 0)
+            return -1;
+    return 0;
+}
+
 int otr_buf_put_escaped(otr_buf *b, const char *s, const otr_escape *escapes)
 {
     for (; s && *s; s++) {

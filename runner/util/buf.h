@@ -41,6 +41,10 @@ int otr_buf_append(otr_buf *b, const void *data, size_t len);
  * file of known size is not read into a doubled one); fails as an append. */
 int otr_buf_reserve(otr_buf *b, size_t extra);
 int otr_buf_puts(otr_buf *b, const char *s);
+/* v in decimal ("%lld" without printf: the plan's text puts many numbers). */
+int otr_buf_put_long(otr_buf *b, long long v);
+/* s, then spaces up to width bytes ("%-*s"). */
+int otr_buf_put_padded(otr_buf *b, const char *s, size_t width);
 /* Inline: canonical JSON and the plan's text put a character at a time. */
 static inline int otr_buf_putc(otr_buf *b, char c)
 {

@@ -199,6 +199,31 @@ bad:
     return -1;
 }
 
+int otr_json_each_element(const char *text, size_t len, otr_json_element_fn fn, void *ctx)
+{
+    const char *end = text + len, *p = skip_ws(text, end);
+    size_t index = 0;
+    if (p == end || *p != '[')
+        return -1;
+    p = skip_ws(p + 1, end);
+    if (p < end && *p == ']')
+        return 0;
+    for (;;) {
+        const char *value_end = skip_value(p, end);
+        if (!value_end)
+            return -1;
+        int rc = fn(ctx, p, (size_t)(value_end - p), index++);
+        if (rc)
+            return rc;
+        p = skip_ws(value_end, end);
+        if (p < end && *p == ',') {
+            p = skip_ws(p + 1, end);
+            continue;
+        }
+        return p < end && *p == ']' ? 0 : -1;
+    }
+}
+
 typedef struct member_find {
     const char *key;
     const char *value;

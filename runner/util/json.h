@@ -33,6 +33,15 @@ typedef int (*otr_json_member_fn)(void *ctx, const char *key, const char *value,
 OTR_MUST_USE int otr_json_each_member(const char *text, size_t len, otr_json_member_fn fn,
                                       void *ctx, size_t *bad_at);
 
+/* Called for each element of an array (otr_json_each_element): the text
+ * of its value and its place. A nonzero result stops the walk. */
+typedef int (*otr_json_element_fn)(void *ctx, const char *value, size_t len, size_t index);
+
+/* Walks the elements of the JSON array text[0..len) as otr_json_each_member
+ * walks members (each delimited, not parsed). Returns 0, fn's nonzero
+ * result, or -1 when the text is not an array. */
+int otr_json_each_element(const char *text, size_t len, otr_json_element_fn fn, void *ctx);
+
 /* 1 with the text of the value at path (dotted) in the JSON object
  * text[0..len) (the first member of each name), found without a tree; 0
  * when there is none. */

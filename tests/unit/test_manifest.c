@@ -1010,9 +1010,51 @@ static void test_references(void **state)
     free(got);
 }
 
+/* A task in words, read from its canonical JSON as text: escapes undone,
+ * targets shortened and counted, windows and retries listed, the
+ * configuration with what it names; a member of the wrong type or missing
+ * is left out or shown as "?", never a "(null)". */
+static void test_describe_task(void **state)
+{
+    (void)state;
+    otr_buf out = OTR_BUF_INIT;
+    cJSON *spec = cJSON_Parse(
+        "{\"S3Url\": \"s3://b/\\\"q\\\"\\u00e9.json\", \"OtaType\": \"ONE_TIME\","
+        " \"Protocol\": \"HTTP\", \"OtaMechanism\": \"PUSH\","
+        " \"Target\": [\"arn:x:managed-thing/a\", \"arn:x:managed-thing/b\", \"c\", \"d\", \"e\"],"
+        " \"OtaTargetQueryString\": \"thingType:X\","
+        " \"OtaSchedulingConfig\": {\"StartTime\": \"2026-12-01T02:00\", \"EndBehavior\": "
+        "\"CANCEL\","
+        "   \"MaintenanceWindows\": [{\"StartTime\": \"cron(0 2 ? * MON-FRI *)\","
+        "   \"DurationInMinutes\": 60}, {\"StartTime\": \"rate(5 minutes)\"}]},"
+        " \"OtaTaskExecutionRetryConfig\": {\"RetryConfigCriteria\": [{\"FailureType\": \"FAILED\","
+        "   \"MinNumberOfRetries\": 3}, {\"MinNumberOfRetries\": 1}]},"
+        " \"TaskConfigurationRef\": \"push\"}");
+    char *canon = otr_canonical_json(spec);
+    otr_describe_task(canon, "\"Push\" · 10/min", &out);
+    assert_string_equal(
+        otr_buf_cstr(&out),
+        "firmware s3://b/\"q\"\xc3\xa9.json · ONE_TIME over HTTP (PUSH) · 5 things: "
+        "a, b, c and 2 more · the things of \"thingType:X\" · from "
+        "2026-12-01T02:00 (then CANCEL), in windows Mon-Fri 02:00 for 60 min, "
+        "rate(5 minutes) · retries FAILED ×3, ? ×1 · configuration push "
+        "(\"Push\" · 10/min)");
+    otr_buf_clear(&out);
+    otr_describe_task("{\"Target\": \"x\", \"OtaMechanism\": \"PUSH\", \"Protocol\": 5}", NULL,
+                      &out);
+    assert_string_equal(otr_buf_cstr(&out), "? over  (PUSH) · 0 things");
+    otr_buf_clear(&out);
+    otr_describe_task(NULL, NULL, &out);
+    assert_string_equal(otr_buf_cstr(&out), "?");
+    otr_buf_free(&out);
+    free(canon);
+    cJSON_Delete(spec);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_describe_task),
         cmocka_unit_test(test_required_and_enums),
         cmocka_unit_test(test_strings),
         cmocka_unit_test(test_lists_and_maps),

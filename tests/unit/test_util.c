@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -84,6 +86,70 @@ static void test_json_member_at(void **state)
     assert_string_equal(otr_json_at(o, "task.Ref", &parent)->valuestring, "cfg");
     assert_ptr_equal(parent, cJSON_GetObjectItem(o, "task"));
     cJSON_Delete(o);
+}
+
+/* Numbers and padding as printf's "%lld" and "%-*s" write them. */
+static void test_buf_numbers_and_padding(void **state)
+{
+    (void)state;
+    otr_buf b = OTR_BUF_INIT;
+    char want[128];
+    const long long values[] = {0, 7, -7, 1234567890123LL, LLONG_MIN, LLONG_MAX};
+    for (size_t i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
+        otr_buf_clear(&b);
+        assert_int_equal(otr_buf_put_long(&b, values[i]), 0);
+        snprintf(want, sizeof(want), "%lld", values[i]);
+        assert_string_equal(otr_buf_cstr(&b), want);
+    }
+    const size_t widths[] = {0, 2, 3, 40, 75};
+    for (size_t i = 0; i < sizeof(widths) / sizeof(widths[0]); i++) {
+        otr_buf_clear(&b);
+        assert_int_equal(otr_buf_put_padded(&b, "abc", widths[i]), 0);
+        snprintf(want, sizeof(want), "%-*s|", (int)widths[i], "abc");
+        otr_buf_putc(&b, '|');
+        assert_string_equal(otr_buf_cstr(&b), want);
+    }
+    otr_buf_free(&b);
+}
+
+/* The elements of an array are walked in order without a tree, a string
+ * holding brackets and quotes skipped whole; the walk stops where asked,
+ * and a text that is not an array is said to be none. */
+typedef struct elements {
+    size_t n, stop_at;
+    otr_buf seen;
+} elements;
+
+static int on_element(void *ctx, const char *value, size_t len, size_t index)
+{
+    elements *e = ctx;
+    assert_int_equal(index, e->n);
+    otr_buf_append(&e->seen, value, len);
+    otr_buf_putc(&e->seen, '|');
+    return ++e->n == e->stop_at ? 7 : 0;
+}
+
+static void test_json_each_element(void **state)
+{
+    (void)state;
+    const char *text = " [\"a\\\"]\", {\"x\": [1, 2]}, 3 , [], true] ";
+    elements e = {0, 0, OTR_BUF_INIT};
+    assert_int_equal(otr_json_each_element(text, strlen(text), on_element, &e), 0);
+    assert_int_equal(e.n, 5);
+    assert_string_equal(otr_buf_cstr(&e.seen), "\"a\\\"]\"|{\"x\": [1, 2]}|3|[]|true|");
+    otr_buf_clear(&e.seen);
+    e.n = 0;
+    e.stop_at = 2;
+    assert_int_equal(otr_json_each_element(text, strlen(text), on_element, &e), 7);
+    assert_int_equal(e.n, 2);
+    e.n = 0;
+    e.stop_at = 0;
+    assert_int_equal(otr_json_each_element("[]", 2, on_element, &e), 0);
+    assert_int_equal(e.n, 0);
+    assert_int_equal(otr_json_each_element("{\"a\": 1}", 8, on_element, &e), -1);
+    assert_int_equal(otr_json_each_element("[1, 2", 5, on_element, &e), -1);
+    assert_int_equal(otr_json_each_element("[\"open]", 7, on_element, &e), -1);
+    otr_buf_free(&e.seen);
 }
 
 /* One growth helper: doubling from a first size, nothing when there is room,
@@ -182,6 +248,8 @@ int main(void)
         cmocka_unit_test(test_buf_sticky_and_capped),
         cmocka_unit_test(test_json_integers),
         cmocka_unit_test(test_json_member_at),
+        cmocka_unit_test(test_json_each_element),
+        cmocka_unit_test(test_buf_numbers_and_padding),
         cmocka_unit_test(test_grow),
         cmocka_unit_test(test_index_add),
         cmocka_unit_test(test_parallel_for),
