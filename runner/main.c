@@ -1,22 +1,13 @@
 /* ota-runner: subcommand dispatch only. */
 #include "cli/commands.h"
 #include "cli/options.h"
+#include "heap.h"
 #include "util/log.h"
 
 #include <curl/curl.h>
 #include <git2.h>
 #include <stdio.h>
 #include <sys/prctl.h>
-
-#ifdef OTR_WITH_JEMALLOC
-/* jemalloc's options (MALLOC_CONF still has the last word): its arena on
- * transparent huge pages where the kernel gives them on request (madvise,
- * Debian's default): a 10k plan took 9,600 page faults, 2,600 with them, a
- * tenth of its time, as faults are dear in a virtual machine. One arena for
- * the few threads (each keeps its own cache): the pages are shared, and the
- * peak is lower than with the eight arenas of two processors. */
-const char *malloc_conf = "thp:always,metadata_thp:always,narenas:1";
-#endif
 
 int main(int argc, char **argv)
 {
@@ -26,6 +17,7 @@ int main(int argc, char **argv)
     /* The secret key and session token live in this process's memory while it
      * signs: no core dump, no ptrace by other users. */
     prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+    otr_heap_setup();
 
     /* Before the options: finding the default state's folder opens the
      * repository, and a libgit2 shut down and started again reads every CA
