@@ -48,9 +48,9 @@ int main(int argc, char **argv)
     /* Each manifest's blob is read once: libgit2's object cache kept every one
      * (65 MB of a 100k plan's peak, by massif) for nothing. */
     git_libgit2_opts(GIT_OPT_SET_CACHE_OBJECT_LIMIT, GIT_OBJECT_BLOB, (size_t)0);
-    curl_global_init(CURL_GLOBAL_DEFAULT);
+    /* libcurl starts when the first request is made (aws/curl_lazy.c) */
     rc = o.env ? otr_envs_dispatch(&o, argc, argv) : o.command->run(&o);
-    curl_global_cleanup();
+    curl_global_cleanup(); /* nothing, when nothing was sent */
 done:
     git_libgit2_shutdown();
     otr_options_free(&o);

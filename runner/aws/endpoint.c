@@ -134,14 +134,20 @@ int otr_endpoint_resolve(char **out, const char *flag_url, const char *region, o
             return otr_error_set(err, OTR_ERR_USAGE,
                                  "no region: use --region, AWS_REGION, AWS_DEFAULT_REGION or a "
                                  "profile's region");
-        what = "the endpoint";
+        if (strspn(region, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-") !=
+            strlen(region))
+            return otr_error_set(err, OTR_ERR_USAGE,
+                                 "region %s is not a region's name (letters, digits and '-', as "
+                                 "in us-east-1)",
+                                 region);
+        what = NULL; /* https to a host of letters, digits, '-' and '.': a URL by making */
         otr_buf_printf(&b, "https://api.iotmanagedintegrations%s.%s.%s",
                        truthy(getenv("AWS_USE_FIPS_ENDPOINT")) ? "-fips" : "", region,
                        otr_endpoint_dns_suffix(region));
     }
     while (b.len && b.ptr[b.len - 1] == '/')
         b.ptr[--b.len] = '\0';
-    if (otr_endpoint_check(b.ptr, what, err) < 0) {
+    if (what && otr_endpoint_check(b.ptr, what, err) < 0) {
         otr_buf_free(&b);
         return -1;
     }

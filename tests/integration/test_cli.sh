@@ -68,6 +68,18 @@ run 0 "$OTA_RUNNER" validate --repo "$repo"
 check "valid summary names the commit" grep -qx "valid: 8 manifests in 7 files at ${head:0:12}, path manifests" "$WORK/out"
 check "nothing on stderr when valid" test ! -s "$WORK/err"
 
+# libcurl is opened by the first request only: validate and a plan that asks
+# the service nothing start without it (and its 28 libraries); version opens it
+loaded_curl() { grep -q 'file=libcurl\.so' "$WORK/err"; }
+LD_DEBUG=files run 0 "$OTA_RUNNER" validate --repo "$repo"
+check "validate does not load libcurl" sh -c "! grep -q 'file=libcurl\.so' '$WORK/err'"
+LD_DEBUG=files OTA_RUNNER_STATE="$WORK/lazy-state.json" AWS_REGION=us-east-1 \
+  run 0 "$OTA_RUNNER" plan --repo "$repo" --refresh none --no-adopt
+check "plan --refresh none does not load libcurl" sh -c "! grep -q 'file=libcurl\.so' '$WORK/err'"
+LD_DEBUG=files run 0 "$OTA_RUNNER" version
+check "version loads libcurl when it asks for its version" loaded_curl
+check "and shows it" grep -q '^libcurl [0-9]' "$WORK/out"
+
 (cd "$repo/manifests/hvac" && run 0 "$OTA_RUNNER" validate)
 check "found from a folder inside the repository" grep -q "^valid: 8 manifests" "$WORK/out"
 

@@ -285,6 +285,14 @@ static void test_endpoint(void **state)
     u = resolve(NULL, NULL);
     assert_non_null(strstr(u, "no region: use --region"));
     free(u);
+    /* a region is a name: nothing of a URL gets into the host made of it */
+    u = resolve(NULL, "us-east-1.evil.example#");
+    assert_string_equal(u, "region us-east-1.evil.example# is not a region's name (letters, "
+                           "digits and '-', as in us-east-1)");
+    free(u);
+    u = resolve(NULL, "us-east-1/x");
+    assert_non_null(strstr(u, "is not a region's name"));
+    free(u);
 }
 
 static void parse(const char *header, const char *body, const char *type, const char *msg)
