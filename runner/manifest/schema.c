@@ -445,16 +445,25 @@ const otr_field otr_schema_envelope = STRUCT("", envelope_members);
 
 /* ---- lookups ------------------------------------------------------------------ */
 
-static int member_cmp(const void *name, const void *member)
-{
-    return strcmp(name, ((const otr_field *)member)->name);
-}
-
 const otr_field *otr_schema_member(const otr_field *st, const char *name)
 {
-    if (!st->nmembers) /* members are sorted by name */
-        return NULL;
-    return bsearch(name, st->members, st->nmembers, sizeof(*st->members), member_cmp);
+    /* members are sorted by name; halving the range with the first byte
+     * compared before the rest (every key of every manifest comes here) */
+    size_t lo = 0, hi = st->nmembers;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        const char *m = st->members[mid].name;
+        int c = (unsigned char)name[0] - (unsigned char)m[0];
+        if (!c && name[0])
+            c = strcmp(name + 1, m + 1);
+        if (!c)
+            return &st->members[mid];
+        if (c < 0)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    return NULL;
 }
 
 /* Edit distance ignoring case, for did-you-mean: insertions, deletions,

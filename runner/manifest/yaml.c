@@ -407,7 +407,9 @@ int otr_ynode_is_null(const otr_ynode *n)
     if (n->type != OTR_YSCALAR || n->style != OTR_YPLAIN)
         return 0;
     const char *v = n->value;
-    return !*v || !strcmp(v, "~") || !strcmp(v, "null") || !strcmp(v, "Null") || !strcmp(v, "NULL");
+    if (*v != '~' && *v != 'n' && *v != 'N') /* most scalars: one look */
+        return !*v;
+    return !strcmp(v, "~") || !strcmp(v, "null") || !strcmp(v, "Null") || !strcmp(v, "NULL");
 }
 
 /*

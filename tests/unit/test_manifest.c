@@ -544,6 +544,32 @@ static char *walk_nested_lists(const char *yaml, size_t len, size_t *errors)
     return otr_buf_detach(&out);
 }
 
+/* YAML's nulls: the empty scalar, ~ and null in three spellings, plain
+ * only; anything near them is a string. */
+static int nulls_doc(otr_ydoc *doc, void *ctx)
+{
+    otr_buf *seen = ctx;
+    for (size_t i = 0; i + 1 < doc->root->count; i += 2)
+        otr_buf_putc(seen, otr_ynode_is_null(doc->root->items[i + 1]) ? '1' : '0');
+    otr_ydoc_free(doc);
+    return 0;
+}
+
+static void test_yaml_nulls(void **state)
+{
+    (void)state;
+    const char *yaml = "a: ~\nb: null\nc: Null\nd: NULL\ne:\nf: nul\ng: nulls\nh: n\n"
+                       "i: \"null\"\nj: '~'\nk: nULL\nl: N\nm: x\n";
+    otr_diags d = OTR_DIAGS_INIT;
+    otr_error err = OTR_ERROR_INIT;
+    otr_buf seen = OTR_BUF_INIT;
+    assert_int_equal(otr_yaml_parse(yaml, strlen(yaml), "n.yaml", 0, &d, nulls_doc, &seen, &err),
+                     0);
+    assert_string_equal(otr_buf_cstr(&seen), "1111100000000");
+    otr_buf_free(&seen);
+    otr_diags_free(&d);
+}
+
 static void test_anchors_and_budget(void **state)
 {
     (void)state;
@@ -1055,6 +1081,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_describe_task),
+        cmocka_unit_test(test_yaml_nulls),
         cmocka_unit_test(test_required_and_enums),
         cmocka_unit_test(test_strings),
         cmocka_unit_test(test_lists_and_maps),
