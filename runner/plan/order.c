@@ -265,13 +265,23 @@ static int described_grow(described_refs *t)
     return 0;
 }
 
-static void described_free(described_refs *t)
+/* Hands the table's words to the plan (actions point at them) and frees the
+ * rest; -1 without memory (the words then freed here). */
+static int described_to_plan(described_refs *t, otr_plan *p)
 {
+    size_t alloc = p->nwords;
+    int rc = 0;
     for (size_t i = 0; i < t->size; i++) {
         free(t->slots[i].name);
-        free(t->slots[i].text);
+        if (!t->slots[i].text)
+            continue;
+        if (rc == 0 && OTR_GROW(p->words, p->nwords, alloc, 16) == 0)
+            p->words[p->nwords++] = t->slots[i].text;
+        else
+            rc = -1;
     }
     free(t->slots);
+    return rc;
 }
 
 /* The words for kind/name (described before, or now), or NULL. */
@@ -307,6 +317,7 @@ static int describe_refs(otr_plan *p, const otr_manifest_set *set)
     for (size_t i = 0; i < p->count && rc == 0; i++) {
         otr_action *a = &p->actions[i];
         otr_buf text = OTR_BUF_INIT;
+        const char *only = NULL; /* the words of its one reference: pointed at, not copied */
         if ((a->kind != OTR_ACT_CREATE && a->kind != OTR_ACT_REPLACE) || !a->desired.spec_json)
             continue;
         for (size_t r = 0; r < a->resource->nrefs; r++) {
@@ -315,18 +326,26 @@ static int describe_refs(otr_plan *p, const otr_manifest_set *set)
             char *name = ref_target(set, a, r);
             const char *words = k && name ? ref_words(p, set, k, name, &seen) : NULL;
             free(name);
-            if (words && text.len)
+            if (words && !only && !text.len) {
+                only = words;
+                continue;
+            }
+            if (words && !text.len)
+                otr_buf_puts(&text, only);
+            if (words) {
                 otr_buf_puts(&text, "; ");
-            if (words)
                 otr_buf_puts(&text, words);
+            }
         }
-        if (otr_buf_failed(&text))
+        size_t alloc = p->nwords;
+        if (text.len && (otr_buf_failed(&text) || OTR_GROW(p->words, p->nwords, alloc, 16) < 0))
             rc = -1;
-        a->refs_text = text.len ? otr_buf_detach(&text) : NULL;
+        else if (text.len)
+            only = p->words[p->nwords++] = otr_buf_detach(&text);
+        a->refs_text = only;
         otr_buf_free(&text);
     }
-    described_free(&seen);
-    return rc;
+    return described_to_plan(&seen, p) < 0 ? -1 : rc;
 }
 
 int otr_plan_link(otr_plan *p, const otr_manifest_set *set)

@@ -971,13 +971,15 @@ void otr_plan_free(otr_plan *p)
         otr_action *a = &p->actions[i];
         free(a->name);
         free(a->reason);
-        free(a->refs_text);
         otr_record_clear(&a->old);
         otr_record_clear(&a->desired);
         otr_changes_free(a->changes, a->nchanges);
         free(a->deps);
     }
     free(p->actions);
+    for (size_t i = 0; i < p->nwords; i++)
+        free(p->words[i]);
+    free(p->words);
     for (size_t i = 0; i < p->nrewrites; i++)
         otr_record_clear(&p->rewrites[i].rec);
     free(p->rewrites);

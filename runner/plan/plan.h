@@ -78,8 +78,9 @@ typedef struct otr_action {
     size_t nchanges;
     size_t *deps; /* the actions it waits for (indexes into the plan) */
     size_t ndeps;
-    char *refs_text; /* a create or replace: what its reference names, in that kind's
-                        words (the configuration's rate and abort criteria), or NULL */
+    const char *refs_text; /* a create or replace: what its reference names, in that kind's
+                              words (the configuration's rate and abort criteria), or NULL;
+                              the plan's (words) */
 } otr_action;
 
 /* A record to write anew without a call: its manifest moved to another file
@@ -133,6 +134,9 @@ typedef struct otr_plan {
     long manifests;  /* manifests read; -1 when not known (an older saved plan) */
     otr_move *moves; /* records apply renames first, saving the state before any call */
     size_t nmoves;
+    char **words; /* what actions' refs_text point at: one text for each configuration
+                     that tasks name, however many of them do */
+    size_t nwords;
 } otr_plan;
 
 /* What the service said of one resource, when the plan was refreshed. */
