@@ -44,8 +44,9 @@ static char *ref_target(const otr_manifest_set *set, const otr_action *a, size_t
     const char *field = a->resource->refs[f].field;
     int from_manifest =
         a->kind == OTR_ACT_CREATE || a->kind == OTR_ACT_REPLACE || a->kind == OTR_ACT_UPDATE;
-    const otr_manifest *m =
-        set && from_manifest ? otr_manifest_set_find(set, a->resource, a->name) : NULL;
+    const otr_manifest *m = !set || !from_manifest ? NULL
+                            : a->manifest          ? a->manifest
+                                          : otr_manifest_set_find(set, a->resource, a->name);
     if (!m)
         return otr_record_spec_string(&a->desired, field);
     for (size_t i = 0; i < m->nrefs; i++)
@@ -357,5 +358,8 @@ int otr_plan_order(otr_plan *p, const otr_manifest_set *set)
 {
     if (p->count > 1)
         qsort(p->actions, p->count, sizeof(*p->actions), action_cmp);
-    return link_actions(p, set) < 0 || describe_refs(p, set) < 0 ? -1 : 0;
+    int rc = link_actions(p, set) < 0 || describe_refs(p, set) < 0 ? -1 : 0;
+    for (size_t i = 0; i < p->count; i++)
+        p->actions[i].manifest = NULL; /* the set may go before the plan */
+    return rc;
 }

@@ -246,6 +246,7 @@ static int plan_create(builder *b, otr_manifest *m, const otr_record *rec, const
         return -1;
     if (rec && otr_record_copy(&a->old, rec) < 0)
         return -1;
+    a->manifest = m;
     return otr_record_take_manifest(&a->desired, m, b->o->commit);
 }
 
@@ -387,6 +388,7 @@ static int plan_existing(builder *b, const otr_record *rec, otr_manifest *m,
     probe.nchanges = 0;
     if (why.len && !(a->reason = otr_buf_detach(&why)))
         goto done;
+    a->manifest = m;
     if (keep_old(a, rec, remote) < 0 || otr_record_take_manifest(&a->desired, m, b->o->commit) < 0)
         goto done;
     rc = 0;

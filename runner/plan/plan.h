@@ -78,9 +78,11 @@ typedef struct otr_action {
     size_t nchanges;
     size_t *deps; /* the actions it waits for (indexes into the plan) */
     size_t ndeps;
-    const char *refs_text; /* a create or replace: what its reference names, in that kind's
-                              words (the configuration's rate and abort criteria), or NULL;
-                              the plan's (words) */
+    const otr_manifest *manifest; /* what desired was made of, in the set, while the plan is
+                                     made (otr_plan_order); NULL after, and when none */
+    const char *refs_text;        /* a create or replace: what its reference names, in that kind's
+                                     words (the configuration's rate and abort criteria), or NULL;
+                                     the plan's (words) */
 } otr_action;
 
 /* A record to write anew without a call: its manifest moved to another file
