@@ -201,7 +201,9 @@ static int write_value(otr_buf *b, const cJSON *v)
 char *otr_canonical_json(cJSON *v)
 {
     otr_buf b = OTR_BUF_INIT;
-    if (otr_canonical_sort(v) < 0 || write_value(&b, v) < 0) {
+    /* room for most specs at once (a task with every field is 1.1 KB): one
+     * allocation, not six doublings from 64 bytes */
+    if (otr_buf_reserve(&b, 2048) < 0 || otr_canonical_sort(v) < 0 || write_value(&b, v) < 0) {
         otr_buf_free(&b);
         return NULL;
     }
