@@ -146,6 +146,17 @@ static int read_key(const char *p, size_t n, char key[OTR_JSON_MAX_KEY_BYTES + 1
     return 0;
 }
 
+/* Past an object's member or an array's element that ends at p: the next
+ * one (*more set), or past the closing bracket; NULL when neither follows. */
+static const char *after_item(const char *p, const char *end, char close, int *more)
+{
+    p = skip_ws(p, end);
+    *more = p < end && *p == ',';
+    if (*more)
+        return skip_ws(p + 1, end);
+    return p < end && *p == close ? p + 1 : NULL;
+}
+
 int otr_json_each_member(const char *text, size_t len, otr_json_member_fn fn, void *ctx,
                          size_t *bad_at)
 {
@@ -177,16 +188,15 @@ int otr_json_each_member(const char *text, size_t len, otr_json_member_fn fn, vo
         int rc = fn(ctx, key, value, (size_t)(value_end - value), (size_t)(value - text));
         if (rc)
             return rc;
-        p = skip_ws(value_end, end);
-        if (p < end && *p == ',') {
-            p = skip_ws(p + 1, end);
-            continue;
+        int more = 0;
+        const char *next = after_item(value_end, end, '}', &more);
+        if (!next) {
+            p = skip_ws(value_end, end);
+            goto bad;
         }
-        if (p < end && *p == '}') {
-            p++;
+        p = next;
+        if (!more)
             break;
-        }
-        goto bad;
     }
 after:
     p = skip_ws(p, end);
@@ -215,12 +225,11 @@ int otr_json_each_element(const char *text, size_t len, otr_json_element_fn fn, 
         int rc = fn(ctx, p, (size_t)(value_end - p), index++);
         if (rc)
             return rc;
-        p = skip_ws(value_end, end);
-        if (p < end && *p == ',') {
-            p = skip_ws(p + 1, end);
-            continue;
-        }
-        return p < end && *p == ']' ? 0 : -1;
+        int more = 0;
+        if (!(p = after_item(value_end, end, ']', &more)))
+            return -1;
+        if (!more)
+            return 0;
     }
 }
 
