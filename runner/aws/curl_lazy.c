@@ -121,37 +121,27 @@ static option_arg option_arg_of(long option, va_list *ap)
     return a;
 }
 
-CURLcode curl_easy_setopt(CURL *curl, CURLoption option, ...)
-{
-    va_list ap;
-    va_start(ap, option);
-    option_arg a = option_arg_of((long)option, &ap);
-    va_end(ap);
-    if (!ready())
-        return CURLE_FAILED_INIT;
-    switch (a.type) {
-    case ARG_LONG: return lib.curl_easy_setopt(curl, option, a.l);
-    case ARG_FUNCTION: return lib.curl_easy_setopt(curl, option, a.function);
-    case ARG_OFF_T: return lib.curl_easy_setopt(curl, option, a.off);
-    default: return lib.curl_easy_setopt(curl, option, a.pointer);
+/* curl_easy_setopt and curl_multi_setopt: the same forwarder for a handle,
+ * an option and a result of each API's types; failed without the library. */
+#define DEFINE_SETOPT(fn, handle_t, option_t, code_t, failed)                                      \
+    code_t fn(handle_t *handle, option_t option, ...)                                              \
+    {                                                                                              \
+        va_list ap;                                                                                \
+        va_start(ap, option);                                                                      \
+        option_arg a = option_arg_of((long)option, &ap);                                           \
+        va_end(ap);                                                                                \
+        if (!ready())                                                                              \
+            return failed;                                                                         \
+        switch (a.type) {                                                                          \
+        case ARG_LONG: return lib.fn(handle, option, a.l);                                         \
+        case ARG_FUNCTION: return lib.fn(handle, option, a.function);                              \
+        case ARG_OFF_T: return lib.fn(handle, option, a.off);                                      \
+        default: return lib.fn(handle, option, a.pointer);                                         \
+        }                                                                                          \
     }
-}
 
-CURLMcode curl_multi_setopt(CURLM *multi, CURLMoption option, ...)
-{
-    va_list ap;
-    va_start(ap, option);
-    option_arg a = option_arg_of((long)option, &ap);
-    va_end(ap);
-    if (!ready())
-        return CURLM_INTERNAL_ERROR;
-    switch (a.type) {
-    case ARG_LONG: return lib.curl_multi_setopt(multi, option, a.l);
-    case ARG_FUNCTION: return lib.curl_multi_setopt(multi, option, a.function);
-    case ARG_OFF_T: return lib.curl_multi_setopt(multi, option, a.off);
-    default: return lib.curl_multi_setopt(multi, option, a.pointer);
-    }
-}
+DEFINE_SETOPT(curl_easy_setopt, CURL, CURLoption, CURLcode, CURLE_FAILED_INIT)
+DEFINE_SETOPT(curl_multi_setopt, CURLM, CURLMoption, CURLMcode, CURLM_INTERNAL_ERROR)
 
 CURLcode curl_easy_getinfo(CURL *curl, CURLINFO info, ...)
 {
