@@ -7,6 +7,8 @@
   state: all noops), against the floor of reading the same blobs with
   `git cat-file --batch`, run in turn round after round (the 100k plan with
   the 10k plan); median wall time, and peak RSS from /usr/bin/time;
+- for each 10k corpus, libyaml's event parse alone of the same blobs on every
+  core (yaml_floor.c): the part of the ratio no change to ota-runner removes;
 - apply of 1,000 creates against the emulator with 50 ms latency, at
   parallelism 1, 8 and 32, and a shell loop of `aws iot-managed-integrations
   create-ota-task` calls (a sample, scaled);
@@ -310,6 +312,38 @@ def verdict(ok):
     return "met" if ok else "MISSED"
 
 
+def build_yaml_floor():
+    """tests/bench/yaml_floor.c, with the allocator the runner links."""
+    exe = os.path.join(tmp, "yaml_floor")
+    src = os.path.join(os.path.dirname(os.path.abspath(__file__)), "yaml_floor.c")
+    for libs in (["-lyaml", "-lpthread", "-ljemalloc"], ["-lyaml", "-lpthread"]):
+        if subprocess.run(["cc", "-O2", "-o", exe, src, *libs], stderr=subprocess.DEVNULL).returncode == 0:
+            return exe
+    log("  yaml_floor.c did not build (cc and libyaml-dev?): the libyaml rows are left out")
+    return None
+
+
+YAML_FLOOR = build_yaml_floor()
+
+
+def yaml_floor(repo, ids, runs):
+    """Median wall seconds of libyaml's parse alone of repo's blobs (ids), on
+    one thread per core; None when yaml_floor.c did not build."""
+    if not YAML_FLOOR:
+        return None
+    batch = os.path.join(tmp, "blobs.batch")
+    with open(ids, "rb") as fin, open(batch, "wb") as fout:
+        subprocess.run(["git", "-C", repo, "cat-file", "--batch"], stdin=fin, stdout=fout, check=True)
+    times = []
+    for _ in range(runs):
+        out = subprocess.run([YAML_FLOOR, batch, str(os.cpu_count() or 1)], capture_output=True, text=True)
+        if out.returncode != 0:
+            raise SystemExit(f"yaml_floor failed on {repo}: {out.stderr[-300:]}")
+        times.append(float(out.stdout.split()[2]) / 1000)
+    os.unlink(batch)
+    return statistics.median(times)
+
+
 # ---- environments: ten of them, planned one by one and with --env all -------------------
 
 def tree_rss_kib(root):
@@ -423,6 +457,7 @@ class _EnvsOnly(Exception):
 results = {}
 repos = {}
 corpora = {}  # the 10k corpora beside the varied one: {name: (results, bytes per manifest)}
+yaml_floors = {}  # {corpus: seconds of libyaml's parse alone of its 10k blobs, on every core}
 try:
     log(f"benchmarks in {tmp} ({'quick' if QUICK else 'full'})")
     bench_environments(10, 1000 if QUICK else 10000)
@@ -459,6 +494,8 @@ try:
                                        env_for(os.path.join(tmp, "empty-10k-again.json")), None)
         r = side_by_side(cmds, runs)
         results[n] = r
+        if n == 10000:
+            yaml_floors["varied"] = yaml_floor(repo, ids, runs)
         for k, (t, m) in r.items():
             log(f"  {n:>6} {k:<20} {t:7.2f} s {m:7.1f} MiB")
         if n == 10000:
@@ -476,6 +513,7 @@ try:
                                                    env_for(os.path.join(tmp, f"empty-{corpus}.json")), None)},
                                   runs)
                 corpora[corpus] = (cr, csize / n)
+                yaml_floors[corpus] = yaml_floor(crepo, cids, runs)
                 log(f"  {n:>6} {corpus:<8} floor {cr['floor'][0]:.2f} s, plan {cr['plan-create'][0]:.2f} s "
                     f"{cr['plan-create'][1]:.0f} MiB")
                 shutil.rmtree(crepo)
@@ -496,8 +534,9 @@ try:
         lines.append(f"| {n:,} | " + " | ".join(cells) + " |")
 
     lines.append("")
-    lines.append("| 10,000 manifests | bytes each | git cat-file floor | plan (all creates) |")
-    lines.append("|---|---:|---:|---:|")
+    lines.append("| 10,000 manifests | bytes each | git cat-file floor | plan (all creates) "
+                 f"| libyaml's parse alone, {os.cpu_count()} threads |")
+    lines.append("|---|---:|---:|---:|---:|")
     r10 = results[10000]
     named = {"varied": "fields varied (the corpus above)", "full": "every CreateOtaTask field",
              "kinds": "configurations, tasks naming them, rollouts",
@@ -506,9 +545,14 @@ try:
         lines.append(f"| {named[corpus]} | {per:,.0f} |" if per else f"| {named[corpus]} | |")
         lines[-1] += (f" {cr['floor'][0]:.2f} s | {cr['plan-create'][0]:.2f} s · {cr['plan-create'][1]:.0f} MiB · "
                       f"{cr['plan-create'][0] / max(cr['floor'][0], 0.01):.1f}× floor |")
+        yf = yaml_floors.get(corpus)
+        lines[-1] += f" {yf:.3f} s · {yf / max(cr['floor'][0], 0.01):.1f}× floor |" if yf else " |"
         ratio = cr["plan-create"][0] / max(cr["floor"][0], 0.01)
         rows.append((f"plan --refresh none, 10k, {named[corpus]}", f"{ratio:.2f}× the cat-file floor", "≤ 2.5×",
                      verdict(ratio <= 2.5)))
+        if yf:
+            rows.append((f"libyaml's event parse alone of those blobs, {os.cpu_count()} threads (no ota-runner code)",
+                         f"{yf / max(cr['floor'][0], 0.01):.2f}× the cat-file floor", "(reported)", ""))
     rows.append(("plan --refresh none, 10k, peak RSS", f"{r10['plan-create'][1]:.0f} MiB", "≤ 100 MiB",
                  verdict(r10["plan-create"][1] <= 100)))
     if 100000 in results:
