@@ -543,10 +543,10 @@ try:
              "human": "as people write them: comments, labels, plain scalars, 2,240 folders"}
     for corpus, (cr, per) in [("varied", (r10, None))] + list(corpora.items()):
         lines.append(f"| {named[corpus]} | {per:,.0f} |" if per else f"| {named[corpus]} | |")
-        lines[-1] += (f" {cr['floor'][0]:.2f} s | {cr['plan-create'][0]:.2f} s · {cr['plan-create'][1]:.0f} MiB · "
-                      f"{cr['plan-create'][0] / max(cr['floor'][0], 0.01):.1f}× floor |")
+        lines[-1] += (f" {cr['floor'][0] * 1000:.0f} ms | {cr['plan-create'][0] * 1000:.0f} ms · "
+                      f"{cr['plan-create'][1]:.0f} MiB · {cr['plan-create'][0] / max(cr['floor'][0], 0.01):.1f}× floor |")
         yf = yaml_floors.get(corpus)
-        lines[-1] += f" {yf:.3f} s · {yf / max(cr['floor'][0], 0.01):.1f}× floor |" if yf else " |"
+        lines[-1] += f" {yf * 1000:.0f} ms · {yf / max(cr['floor'][0], 0.01):.1f}× floor |" if yf else " |"
         ratio = cr["plan-create"][0] / max(cr["floor"][0], 0.01)
         rows.append((f"plan --refresh none, 10k, {named[corpus]}", f"{ratio:.2f}× the cat-file floor", "≤ 2.5×",
                      verdict(ratio <= 2.5)))
