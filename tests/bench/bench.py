@@ -559,7 +559,9 @@ try:
         r100 = results[100000]
         tr = r100["plan-create"][0] / r100["plan-create-10k"][0]
         mr = r100["plan-create"][1] / r100["plan-create-10k"][1]
-        rows.append(("plan, 100k vs 10k: time", f"{tr:.1f}×", "≤ 12×", verdict(tr <= 12)))
+        fr = r100["floor"][0] / max(results[10000]["floor"][0], 0.001)
+        rows.append(("plan, 100k vs 10k: time (the cat-file floor's own)", f"{tr:.1f}× ({fr:.1f}×)", "≤ 12×",
+                     verdict(tr <= 12)))
         rows.append(("plan, 100k vs 10k: memory", f"{mr:.1f}×", "≤ 12×", verdict(mr <= 12)))
         for k, what in (("plan-create", "all creates"), ("plan-noop", "no changes")):
             rows.append((f"plan --refresh none, 100k, {what}: peak RSS", f"{r100[k][1]:.0f} MiB", "≤ 300 MiB",
@@ -704,24 +706,28 @@ try:
         rows.append(("plan --refresh list, 100,000 tasks vs its pages × latency", f"{took / ideal_s:.2f}×",
                      "(reported)", ""))
 
-    # ---- apply at the service's rate limit (50 requests/s per operation, answered 429 beyond)
+    # ---- apply at the service's rate limit (50 requests/s per operation, answered 429 beyond):
+    # three runs of each mode, the median run by time (one run swings from 89% to 97% of the limit)
     limit_rows = {}
     for mode in ("standard", "adaptive"):
-        with Emulator("--tick", "0", "--latency-ms", "50", "--rate-limit", "50") as emu:
-            st = os.path.join(tmp, f"limit-{mode}.json")
-            t0 = time.time()
-            p = subprocess.run([RUNNER, "apply", "--repo", repo, "--refresh", "none", "--no-adopt", "--parallelism", "32",
-                                "--retry-mode", mode, "--max-attempts", "10", "--output", "json"],
-                               env=env_for(st, emu), capture_output=True, text=True)
-            took = time.time() - t0
-            attempts = [e for e in emu.log() if e["op"] == "CreateOtaTask"]
-            throttled = sum(1 for e in attempts if e.get("fault") == "rate-limit")
-            failed = json.loads(p.stdout)["summary"]["failed"] if p.stdout.strip() else None
-            limit_rows[mode] = (took, len(attempts), throttled, failed)
-            log(f"  apply 1000 creates at a 50/s limit, {mode}: {took:.1f} s, {throttled} of "
-                f"{len(attempts)} attempts throttled, {failed} failed")
+        runs_of_mode = []
+        for k in range(3):
+            with Emulator("--tick", "0", "--latency-ms", "50", "--rate-limit", "50") as emu:
+                st = os.path.join(tmp, f"limit-{mode}-{k}.json")
+                t0 = time.time()
+                p = subprocess.run([RUNNER, "apply", "--repo", repo, "--refresh", "none", "--no-adopt",
+                                    "--parallelism", "32", "--retry-mode", mode, "--max-attempts", "10",
+                                    "--output", "json"], env=env_for(st, emu), capture_output=True, text=True)
+                took = time.time() - t0
+                attempts = [e for e in emu.log() if e["op"] == "CreateOtaTask"]
+                throttled = sum(1 for e in attempts if e.get("fault") == "rate-limit")
+                failed = json.loads(p.stdout)["summary"]["failed"] if p.stdout.strip() else None
+                runs_of_mode.append((took, len(attempts), throttled, failed))
+                log(f"  apply 1000 creates at a 50/s limit, {mode}: {took:.1f} s, {throttled} of "
+                    f"{len(attempts)} attempts throttled, {failed} failed")
+        limit_rows[mode] = sorted(runs_of_mode, key=lambda r: r[0])[1]
     lines.append("")
-    lines.append("| apply of 1,000 creates, parallelism 32, 50 ms latency, service limit 50/s | wall time | "
+    lines.append("| apply of 1,000 creates, parallelism 32, 50 ms latency, service limit 50/s (the median of 3 runs) | wall time | "
                  "share of the limit (creates done) | attempts throttled | failed actions |")
     lines.append("|---|---:|---:|---:|---:|")
     for mode, (took, n, thr, failed) in limit_rows.items():
