@@ -570,6 +570,52 @@ static void test_yaml_nulls(void **state)
     otr_diags_free(&d);
 }
 
+/* What a plain scalar resolves to, as YAML 1.1 reads it: each boolean in
+ * its three spellings, words near them strings, numbers and timestamps. */
+static int resolved_doc(otr_ydoc *doc, void *ctx)
+{
+    otr_buf *seen = ctx;
+    for (size_t i = 0; i + 1 < doc->root->count; i += 2) {
+        otr_buf_puts(seen, doc->root->items[i]->value);
+        otr_buf_putc(seen, '=');
+        otr_buf_puts(seen, otr_ynode_describe(doc->root->items[i + 1]));
+        otr_buf_putc(seen, '\n');
+    }
+    otr_ydoc_free(doc);
+    return 0;
+}
+
+static void test_yaml_resolved(void **state)
+{
+    (void)state;
+    static const char *const bools[] = {"yes",  "Yes",  "YES",  "no",    "No",    "NO",
+                                        "true", "True", "TRUE", "false", "False", "FALSE",
+                                        "on",   "On",   "ON",   "off",   "Off",   "OFF"};
+    static const char *const strings[] = {"yEs", "ye", "yess", "tru",   "oN", "Of", "offf",
+                                          "y",   "n",  "NOo",  "fALSE", "x",  "o",  "t"};
+    otr_buf yaml = OTR_BUF_INIT, want = OTR_BUF_INIT, seen = OTR_BUF_INIT;
+    size_t k = 0;
+    for (size_t i = 0; i < sizeof(bools) / sizeof(*bools); i++, k++) {
+        otr_buf_printf(&yaml, "k%zu: %s\nq%zu: \"%s\"\n", k, bools[i], k, bools[i]);
+        otr_buf_printf(&want, "k%zu=a boolean\nq%zu=a quoted string\n", k, k);
+    }
+    for (size_t i = 0; i < sizeof(strings) / sizeof(*strings); i++, k++) {
+        otr_buf_printf(&yaml, "k%zu: %s\n", k, strings[i]);
+        otr_buf_printf(&want, "k%zu=a string\n", k);
+    }
+    otr_buf_puts(&yaml, "i: 42\nj: -7\nf: 1.5\nt: 2026-12-06\nv: 1.2.3\n");
+    otr_buf_puts(&want, "i=an integer\nj=an integer\nf=a float\nt=a timestamp\nv=a string\n");
+    otr_diags d = OTR_DIAGS_INIT;
+    otr_error err = OTR_ERROR_INIT;
+    assert_int_equal(otr_yaml_parse(yaml.ptr, yaml.len, "r.yaml", 0, &d, resolved_doc, &seen, &err),
+                     0);
+    assert_string_equal(otr_buf_cstr(&seen), otr_buf_cstr(&want));
+    otr_buf_free(&yaml);
+    otr_buf_free(&want);
+    otr_buf_free(&seen);
+    otr_diags_free(&d);
+}
+
 static void test_anchors_and_budget(void **state)
 {
     (void)state;
@@ -1082,6 +1128,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_describe_task),
         cmocka_unit_test(test_yaml_nulls),
+        cmocka_unit_test(test_yaml_resolved),
         cmocka_unit_test(test_required_and_enums),
         cmocka_unit_test(test_strings),
         cmocka_unit_test(test_lists_and_maps),
